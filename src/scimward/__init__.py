@@ -1,0 +1,3 @@
+"""scimward: a governed SCIM 2.0 identity-lifecycle hub."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""HTTP edges: the SCIM service provider at /scim/v2 and health endpoints."""

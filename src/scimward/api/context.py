@@ -1,0 +1,105 @@
+"""What every SCIM request handler needs: authentication, the body, errors as SCIM Error bodies."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scimward.api.responses import error_response
+from scimward.api.settings import Settings
+from scimward.scim.errors import (
+    InvalidSyntax,
+    PayloadTooLarge,
+    ScimError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from scimward.store.identities import IdentityStore
+from scimward.store.tokens import TokenInfo, TokenStore
+
+log = structlog.get_logger("scimward.api")
+
+Handler = Callable[[Request], Awaitable[Response]]
+JSON_MEDIA_TYPES = ("application/scim+json", "application/json")
+
+
+class Hub:
+    """The stores and settings the handlers share, kept in ``app.state.hub``."""
+
+    def __init__(self, settings: Settings, identities: IdentityStore, tokens: TokenStore) -> None:
+        self.settings = settings
+        self.identities = identities
+        self.tokens = tokens
+
+
+def hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+def request_id(request: Request) -> str:
+    return request.headers.get("x-request-id") or secrets.token_hex(8)
+
+
+def scim_endpoint(handler: Handler) -> Handler:
+    """Authenticate the request, run the handler, and answer every failure with a SCIM Error body."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            request.state.token = await authenticate(request)
+            return await handler(request)
+        except ScimError as error:
+            return error_response(error)
+        except Exception:
+            rid = request_id(request)
+            log.exception("unhandled error", request_id=rid, method=request.method, path=request.url.path)
+            return error_response(_InternalError(f"internal error; request id {rid}"), rid)
+
+    return endpoint
+
+
+class _InternalError(ScimError):
+    status = 500
+
+
+async def authenticate(request: Request) -> TokenInfo:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    info = await hub(request).tokens.verify(token.strip())
+    if info is None:
+        raise Unauthorized("the bearer token is unknown, expired or revoked")
+    return info
+
+
+async def json_body(request: Request) -> Any:
+    """The request body as JSON, after the media type and size checks (RFC 7644 3.1, 3.12)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in JSON_MEDIA_TYPES:
+        raise UnsupportedMediaType(f"send application/scim+json or application/json, not {content_type}")
+    limit = hub(request).settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise InvalidSyntax("the request body is empty; a JSON object is expected")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc

@@ -1,0 +1,178 @@
+"""SCIM resource endpoints (RFC 7644 3.3-3.6): create, read, list, replace, patch, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from scimward.api.context import Handler, hub, json_body, scim_endpoint
+from scimward.api.responses import ScimResponse
+from scimward.scim.ast import AttrPath
+from scimward.scim.errors import InvalidValue
+from scimward.scim.filter import parse_attr_path, parse_filter
+from scimward.scim.resource import normalize, parse_attribute_list, render
+from scimward.scim.schema import ResourceType
+from scimward.store.identities import SearchQuery, StoredIdentity
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds") + "Z"
+
+
+def base_url(request: Request) -> str:
+    configured = hub(request).settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}/scim/v2"
+
+
+def to_scim(stored: StoredIdentity, rt: ResourceType, base: str) -> dict[str, Any]:
+    """The stored document with id, meta and the membership attributes the store attached."""
+    out: dict[str, Any] = {"id": stored.id, **stored.doc}
+    if stored.members is not None and stored.members:
+        out["members"] = [
+            {**m, "$ref": f"{base}/{'Groups' if m['type'] == 'Group' else 'Users'}/{m['value']}"}
+            for m in stored.members
+        ]
+    if stored.groups:
+        out["groups"] = [{**g, "$ref": f"{base}/Groups/{g['value']}"} for g in stored.groups]
+    out["meta"] = {
+        "resourceType": rt.name,
+        "created": iso(stored.created),
+        "lastModified": iso(stored.last_modified),
+        "location": f"{base}{rt.endpoint}/{stored.id}",
+        "version": stored.etag,
+    }
+    return out
+
+
+def _wants(name: str, attributes: Sequence[AttrPath], excluded: Sequence[AttrPath]) -> bool:
+    """Whether attribute ``name`` would be returned, so its rows are loaded only when needed."""
+    lowered = name.lower()
+    if any(p.attr.lower() == lowered and p.sub_attr is None for p in excluded):
+        return False
+    return not attributes or any(p.attr.lower() == lowered for p in attributes)
+
+
+class ResourceEndpoints:
+    """The endpoints of one resource type."""
+
+    def __init__(self, rt: ResourceType) -> None:
+        self.rt = rt
+
+    def routes(self) -> list[Route]:
+        path = self.rt.endpoint
+        return [
+            Route(path, self._wrap(self.list_or_create), methods=["GET", "POST"]),
+            Route(path + "/{id}", self._wrap(self.one), methods=["GET", "PUT", "PATCH", "DELETE"]),
+        ]
+
+    @staticmethod
+    def _wrap(handler: Handler) -> Handler:
+        return scim_endpoint(handler)
+
+    def _selection(self, request: Request) -> tuple[tuple[AttrPath, ...], tuple[AttrPath, ...]]:
+        params = request.query_params
+        return (parse_attribute_list(params.get("attributes"), self.rt),
+                parse_attribute_list(params.get("excludedAttributes"), self.rt))
+
+    def _respond(self, request: Request, stored: StoredIdentity, status: int = 200) -> Response:
+        attributes, excluded = self._selection(request)
+        base = base_url(request)
+        body = render(to_scim(stored, self.rt, base), self.rt, attributes=attributes, excluded=excluded)
+        headers = {"ETag": stored.etag}
+        if status == 201:
+            headers["Location"] = body.get("meta", {}).get("location", f"{base}{self.rt.endpoint}/{stored.id}")
+        return ScimResponse(body, status_code=status, headers=headers)
+
+    async def list_or_create(self, request: Request) -> Response:
+        if request.method == "POST":
+            doc = normalize(await json_body(request), self.rt)
+            stored = await hub(request).identities.create(self.rt, doc, source=_source(request))
+            return self._respond(request, stored, 201)
+        return await self.search(request, dict(request.query_params))
+
+    async def search(self, request: Request, params: dict[str, Any]) -> Response:
+        """GET list (RFC 7644 3.4.2): filter, sort, paging, attribute selection."""
+        attributes = parse_attribute_list(params.get("attributes"), self.rt)
+        excluded = parse_attribute_list(params.get("excludedAttributes"), self.rt)
+        max_results = hub(request).settings.max_results
+        start_index = max(1, _int_param(params, "startIndex", 1))
+        count = min(max(0, _int_param(params, "count", max_results)), max_results)
+        filter_text = params.get("filter")
+        sort_by = params.get("sortBy")
+        sort_order = str(params.get("sortOrder") or "ascending").lower()
+        if sort_order not in {"ascending", "descending"}:
+            raise InvalidValue(f"sortOrder must be 'ascending' or 'descending', not {sort_order!r}")
+        query = SearchQuery(
+            filter=parse_filter(filter_text) if filter_text else None,
+            sort_by=parse_attr_path(sort_by) if sort_by else None,
+            descending=sort_order == "descending",
+            start_index=start_index,
+            count=count,
+            with_members=_wants("members", attributes, excluded),
+            with_groups=_wants("groups", attributes, excluded),
+        )
+        result = await hub(request).identities.search(self.rt, query)
+        base = base_url(request)
+        resources = [render(to_scim(item, self.rt, base), self.rt, attributes=attributes, excluded=excluded)
+                     for item in result.items]
+        return ScimResponse({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": result.total,
+            "startIndex": start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        })
+
+    async def one(self, request: Request) -> Response:
+        identity_id = request.path_params["id"]
+        store = hub(request).identities
+        if_match = request.headers.get("if-match")
+        if request.method == "GET":
+            attributes, excluded = self._selection(request)
+            stored = await store.get(self.rt, identity_id,
+                                     with_members=_wants("members", attributes, excluded),
+                                     with_groups=_wants("groups", attributes, excluded))
+            return self._respond(request, stored)
+        if request.method == "DELETE":
+            await store.delete(self.rt, identity_id, if_match=if_match)
+            return Response(status_code=204)
+        body = await json_body(request)
+        if request.method == "PUT":
+            doc = normalize(body, self.rt)
+            stored = await store.replace(self.rt, identity_id, doc, if_match=if_match, source=_source(request))
+            return self._respond(request, stored)
+        stored = await store.patch(self.rt, identity_id, body, if_match=if_match, source=_source(request))
+        if request.state.token.patch_response == "no_content":
+            return Response(status_code=204, headers={"ETag": stored.etag})
+        attributes, excluded = self._selection(request)
+        stored = await store.get(self.rt, identity_id,
+                                 with_members=_wants("members", attributes, excluded),
+                                 with_groups=_wants("groups", attributes, excluded))
+        return self._respond(request, stored)
+
+
+def _source(request: Request) -> str:
+    return f"scim:{request.state.token.name}"
+
+
+def _int_param(params: dict[str, Any], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        raise InvalidValue(f"{name} must be an integer")
+    if isinstance(raw, int):
+        return raw
+    try:
+        return int(str(raw))
+    except ValueError as exc:
+        raise InvalidValue(f"{name} must be an integer, not {raw!r}") from exc

@@ -1,0 +1,1 @@
+"""The command line: ``scimward serve``, ``scimward token ...``, ``scimward db upgrade``."""

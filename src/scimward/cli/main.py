@@ -1,0 +1,179 @@
+"""``scimward``: serve the hub, issue tokens, migrate the database."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import re
+import secrets
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from scimward.api.app import SCIM_PREFIX, create_app
+from scimward.api.settings import MIB, Settings
+from scimward.cli.demo import load_demo
+from scimward.cli.logs import configure_logging
+from scimward.scim.errors import ScimError
+from scimward.store.database import Database
+from scimward.store.db import DatabaseUrlError, resolve_url, upgrade
+from scimward.store.identities import IdentityStore
+from scimward.store.tokens import TokenStore
+
+app = typer.Typer(help="scimward: a governed SCIM 2.0 identity-lifecycle hub.", no_args_is_help=True)
+token_app = typer.Typer(help="Issue, list and revoke the bearer tokens SCIM clients use.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="SCIMWARD_DATABASE_URL",
+                 help="sqlite:///FILE (default sqlite:///scimward.db) or postgresql+psycopg://USER@HOST/DB"),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+def _migrated(database_url: str | None) -> str:
+    url = resolve_url(database_url)
+    try:
+        upgrade(url)
+    except DatabaseUrlError as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:  # the driver's own error: unreachable server, bad credentials
+        raise _fail(f"cannot open the database {url!r}: {exc}") from exc
+    return url
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m`` or ``45s``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([dhms])\s*", text)
+    if not match or int(match.group(1)) == 0:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90d, 12h, 30m or 45s")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[unit]: amount})
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    database_url: DatabaseUrl = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Load a small demo organisation and issue a token.")] = False,
+    public_url: Annotated[str | None, typer.Option(help="External SCIM base URL, if behind a proxy.")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted.")] = MIB,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Migrate the database and serve SCIM 2.0 at /scim/v2."""
+    configure_logging(log_level)
+    url = _migrated(database_url)
+    token = asyncio.run(_prepare_demo(url)) if demo else None
+    scim_base = public_url or f"http://{host}:{port}{SCIM_PREFIX}"
+    print(f"SCIM base URL: {scim_base}", flush=True)
+    if token:
+        print(f"Admin token (shown once): {token}", flush=True)
+    settings = Settings(database_url=url, max_body_bytes=max_body_bytes, public_url=public_url)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level=log_level,
+                server_header=False)
+
+
+async def _prepare_demo(url: str) -> str:
+    database = Database(url)
+    try:
+        created = await load_demo(IdentityStore(database))
+        if created:
+            print(f"Loaded the demo organisation: {created} users and their groups.", flush=True)
+        return await TokenStore(database).create(f"demo-{secrets.token_hex(3)}", created_by="scimward serve --demo")
+    finally:
+        await database.dispose()
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="A unique name, e.g. okta-prod.")],
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime such as 90d; default: no expiry.")] = None,
+    patch_response: Annotated[str, typer.Option(
+        help="How PATCH answers this client: 'resource' (200 with the resource) or 'no_content' (204).")]
+        = "resource",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Issue a token. It is printed once, alone on the last line; only its hash is stored."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+        raise _fail(f"token name {name!r}: use letters, digits, '.', '_' or '-' (at most 128)")
+    if patch_response not in {"resource", "no_content"}:
+        raise _fail(f"--patch-response must be 'resource' or 'no_content', not {patch_response!r}")
+    lifetime = parse_duration(expires_in) if expires_in else None
+    url = _migrated(database_url)
+    try:
+        token = asyncio.run(_create_token(url, name, lifetime, patch_response))
+    except ScimError as exc:
+        raise _fail(exc.detail) from exc
+    err.print(f"Token [bold]{name}[/bold] created. Store it now: it is not shown again.")
+    print(token)
+
+
+async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_response: str) -> str:
+    database = Database(url)
+    try:
+        return await TokenStore(database).create(name, created_by=getpass.getuser(), expires_in=lifetime,
+                                                 patch_response=patch_response)
+    finally:
+        await database.dispose()
+
+
+@token_app.command("list")
+def token_list(database_url: DatabaseUrl = None) -> None:
+    """List tokens: name, creator, created, expiry, last use, status."""
+    url = _migrated(database_url)
+
+    async def run() -> None:
+        database = Database(url)
+        try:
+            infos = await TokenStore(database).list()
+        finally:
+            await database.dispose()
+        table = Table("name", "created by", "created", "expires", "last used", "status")
+        for info in infos:
+            table.add_row(info.name, info.created_by, f"{info.created:%Y-%m-%d %H:%M}",
+                          f"{info.expires:%Y-%m-%d %H:%M}" if info.expires else "never",
+                          f"{info.last_used:%Y-%m-%d %H:%M}" if info.last_used else "never", info.status)
+        Console().print(table)
+
+    asyncio.run(run())
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")],
+                 database_url: DatabaseUrl = None) -> None:
+    """Revoke a token; clients using it get 401 within seconds."""
+    url = _migrated(database_url)
+
+    async def run() -> None:
+        database = Database(url)
+        try:
+            await TokenStore(database).revoke(name)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(run())
+    except ScimError as exc:
+        raise _fail(exc.detail) from exc
+    err.print(f"Token {name} revoked.")
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply all migrations."""
+    url = _migrated(database_url)
+    err.print(f"Database {url} is at the newest schema.")

@@ -1,0 +1,1 @@
+"""The SCIM domain: schemas, filters, PATCH semantics and errors. Pure: no I/O."""

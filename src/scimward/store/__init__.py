@@ -1,0 +1,1 @@
+"""Storage: SQL tables, migrations, filters compiled to SQL, and repositories."""

@@ -1,0 +1,364 @@
+"""The identity repository: SCIM resources in SQL, with memberships as rows.
+
+Writes are read-modify-write under optimistic concurrency (``version``), so no lost update on either
+dialect, and every request's changes commit in one transaction or not at all. A PATCH of a group's
+members touches only the membership rows it names, never the whole group.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from scimward.scim.ast import AttrPath, Filter
+from scimward.scim.errors import (
+    InvalidValue,
+    NotFound,
+    PreconditionFailed,
+    UniquenessError,
+)
+from scimward.scim.patch import MemberOp, apply_patch
+from scimward.scim.resource import check_immutable, check_required
+from scimward.scim.schema import ResourceType
+from scimward.store.database import Database
+from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
+from scimward.store.tables import identities, identity_emails, memberships
+
+MAX_WRITE_ATTEMPTS = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+@dataclass
+class StoredIdentity:
+    """An identity as stored: its source-state document plus what the store keeps beside it."""
+
+    id: str
+    resource_type: str
+    doc: dict[str, Any]
+    created: datetime
+    last_modified: datetime
+    version: int
+    members: list[dict[str, str]] | None = None
+    groups: list[dict[str, str]] | None = None
+
+    @property
+    def etag(self) -> str:
+        return etag(self.version)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    filter: Filter | None = None
+    sort_by: AttrPath | None = None
+    descending: bool = False
+    start_index: int = 1
+    count: int | None = None
+    with_members: bool = False
+    with_groups: bool = False
+
+
+@dataclass
+class SearchResult:
+    total: int
+    items: list[StoredIdentity] = field(default_factory=list)
+
+
+class _Retry(Exception):
+    """The row changed between read and write; run the read-modify-write again."""
+
+
+def _columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
+    user_name = doc.get("userName")
+    display_name = doc.get("displayName")
+    return {
+        "resource_type": rt.name,
+        "user_name": user_name,
+        "user_name_lower": user_name.lower() if isinstance(user_name, str) else None,
+        "external_id": doc.get("externalId"),
+        "display_name": display_name,
+        "display_name_lower": display_name.lower() if isinstance(display_name, str) else None,
+        "active": doc.get("active"),
+        "doc": doc,
+    }
+
+
+def _email_rows(identity_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for position, email in enumerate(doc.get("emails") or ()):
+        value = email.get("value")
+        rows.append({
+            "identity_id": identity_id, "position": position, "value": value,
+            "value_lower": value.lower() if isinstance(value, str) else None,
+            "type": email.get("type"), "display": email.get("display"), "primary": email.get("primary"),
+        })
+    return rows
+
+
+def _check_if_match(if_match: str | None, version: int) -> None:
+    """RFC 7644 3.14: a mismatched If-Match is 412, so no update is lost."""
+    if if_match is None:
+        return
+    candidates = {tag.strip() for tag in if_match.split(",")}
+    if "*" in candidates:
+        return
+    current = etag(version)
+    if current not in candidates and current.removeprefix("W/") not in candidates:
+        raise PreconditionFailed(f"resource version is {current}, not {if_match}")
+
+
+class IdentityStore:
+    """Create, read, replace, patch, delete and search identities of any resource type."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self._compilers: dict[str, FilterCompiler] = {}
+
+    def compiler(self, rt: ResourceType) -> FilterCompiler:
+        compiler = self._compilers.get(rt.name)
+        if compiler is None:
+            compiler = self._compilers[rt.name] = FilterCompiler(rt, self.db.dialect)
+        return compiler
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def create(self, rt: ResourceType, doc: dict[str, Any], source: str | None = None) -> StoredIdentity:
+        doc = dict(doc)
+        members = doc.pop("members", None) or []
+        now = utcnow()
+        identity_id = str(uuid.uuid4())
+        async with self.db.write() as conn:
+            await conn.execute(identities.insert().values(
+                id=identity_id, created=now, last_modified=now, version=1, source=source, **_columns(rt, doc),
+            ))
+            await self._write_emails(conn, identity_id, doc, replace=False)
+            added = await self._add_members(conn, identity_id, members) if members else []
+        stored = StoredIdentity(identity_id, rt.name, doc, now, now, 1)
+        if rt.name == "Group":
+            stored.members = [{"value": row["member_id"], "type": row["member_type"]} for row in added]
+        elif rt.name == "User":
+            stored.groups = []
+        return stored
+
+    async def replace(self, rt: ResourceType, identity_id: str, doc: dict[str, Any], *,
+                      if_match: str | None = None, source: str | None = None) -> StoredIdentity:
+        """PUT (RFC 7644 3.5.1): the document replaces the stored one; members too when given."""
+        doc = dict(doc)
+        members = doc.pop("members", None) if rt.name == "Group" else None
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            try:
+                async with self.db.write() as conn:
+                    current = await self._load_for_write(conn, rt, identity_id)
+                    _check_if_match(if_match, current.version)
+                    check_immutable(current.doc, doc, rt)
+                    await self._update(conn, rt, current, doc, source)
+                    ops = [MemberOp("clear")]
+                    if members:
+                        ops.append(MemberOp("add", tuple(members)))
+                    if rt.name == "Group":
+                        await self._apply_member_ops(conn, identity_id, ops)
+                return await self.get(rt, identity_id)
+            except _Retry:
+                continue
+        raise UniquenessError("the resource is being changed concurrently; retry")
+
+    async def patch(self, rt: ResourceType, identity_id: str, body: Any, *,
+                    if_match: str | None = None, source: str | None = None) -> StoredIdentity:
+        """PATCH (RFC 7644 3.5.2): all operations apply atomically or not at all."""
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            try:
+                async with self.db.write() as conn:
+                    current = await self._load_for_write(conn, rt, identity_id)
+                    _check_if_match(if_match, current.version)
+                    result = apply_patch(current.doc, body, rt)
+                    if not result.changed:
+                        return current
+                    check_required(result.doc, rt)
+                    check_immutable(current.doc, result.doc, rt)
+                    await self._update(conn, rt, current, result.doc, source)
+                    await self._apply_member_ops(conn, identity_id, result.member_ops)
+                return StoredIdentity(identity_id, rt.name, result.doc, current.created, utcnow(),
+                                      current.version + 1)
+            except _Retry:
+                continue
+        raise PreconditionFailed("the resource is being changed concurrently; retry")
+
+    async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None) -> None:
+        async with self.db.write() as conn:
+            current = await self._load_for_write(conn, rt, identity_id)
+            _check_if_match(if_match, current.version)
+            # Memberships and e-mail rows go with it (ON DELETE CASCADE).
+            await conn.execute(identities.delete().where(identities.c.id == identity_id))
+
+    async def _load_for_write(self, conn: AsyncConnection, rt: ResourceType, identity_id: str) -> StoredIdentity:
+        t = identities.c
+        row = (await conn.execute(
+            sa.select(t.id, t.doc, t.created, t.last_modified, t.version)
+            .where(t.id == identity_id, t.resource_type == rt.name)
+        )).first()
+        if row is None:
+            raise NotFound(f"{rt.name} {identity_id} not found")
+        return StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
+
+    async def _update(self, conn: AsyncConnection, rt: ResourceType, current: StoredIdentity,
+                      doc: dict[str, Any], source: str | None) -> None:
+        t = identities.c
+        result = await conn.execute(
+            identities.update()
+            .where(t.id == current.id, t.version == current.version)
+            .values(last_modified=utcnow(), version=current.version + 1, source=source, **_columns(rt, doc))
+        )
+        if result.rowcount != 1:
+            raise _Retry()
+        if doc.get("emails") != current.doc.get("emails"):
+            await self._write_emails(conn, current.id, doc, replace=True)
+
+    async def _write_emails(self, conn: AsyncConnection, identity_id: str, doc: dict[str, Any], *,
+                            replace: bool) -> None:
+        if replace:
+            await conn.execute(identity_emails.delete().where(identity_emails.c.identity_id == identity_id))
+        rows = _email_rows(identity_id, doc)
+        if rows:
+            await conn.execute(identity_emails.insert(), rows)
+
+    # -- members --------------------------------------------------------------------------------
+
+    async def _apply_member_ops(self, conn: AsyncConnection, group_id: str, ops: Iterable[MemberOp]) -> None:
+        m = memberships.c
+        for op in ops:
+            if op.kind == "clear":
+                await conn.execute(memberships.delete().where(m.group_id == group_id))
+            elif op.kind == "add":
+                await self._add_members(conn, group_id, op.members)
+            elif op.kind == "remove":
+                ids = [member["value"] for member in op.members]
+                await conn.execute(memberships.delete().where(m.group_id == group_id, m.member_id.in_(ids)))
+            elif op.where is not None:
+                await conn.execute(memberships.delete().where(
+                    m.group_id == group_id, member_condition(op.where, memberships)))
+
+    async def _add_members(self, conn: AsyncConnection, group_id: str,
+                           members: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+        wanted = _dedupe(members)
+        ids = [member["value"] for member in wanted]
+        if group_id in ids:
+            raise InvalidValue("a group cannot be a member of itself")
+        types: dict[str, str] = {}
+        for chunk in _chunks(ids, 500):
+            rows = await conn.execute(
+                sa.select(identities.c.id, identities.c.resource_type).where(identities.c.id.in_(chunk)))
+            types.update({row.id: row.resource_type for row in rows})
+        missing = [i for i in ids if i not in types]
+        if missing:
+            raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
+                               else f"{len(missing)} members do not exist, e.g. {missing[0]!r}")
+        for member in wanted:
+            declared = member.get("type")
+            if declared and declared.lower() != types[member["value"]].lower():
+                raise InvalidValue(f"member {member['value']!r} is a {types[member['value']]}, not a {declared}")
+        rows = [{"group_id": group_id, "member_id": i, "member_type": types[i]} for i in ids]
+        insert = (postgresql.insert(memberships) if self.db.dialect == "postgresql"
+                  else sqlite.insert(memberships))
+        for chunk in _chunks(rows, 1000):
+            await conn.execute(insert.on_conflict_do_nothing(), chunk)
+        return rows
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
+                  with_groups: bool = True) -> StoredIdentity:
+        t = identities.c
+        async with self.db.read() as conn:
+            row = (await conn.execute(
+                sa.select(t.id, t.doc, t.created, t.last_modified, t.version)
+                .where(t.id == identity_id, t.resource_type == rt.name)
+            )).first()
+            if row is None:
+                raise NotFound(f"{rt.name} {identity_id} not found")
+            stored = StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
+            await self._attach(conn, rt, [stored], with_members, with_groups)
+        return stored
+
+    async def search(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
+        t = identities.c
+        where: list[sa.ColumnElement[bool]] = [t.resource_type == rt.name]
+        if query.filter is not None:
+            where.append(self.compiler(rt).compile(query.filter))
+        async with self.db.read() as conn:
+            total = (await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one()
+            result = SearchResult(total)
+            if query.count == 0 or total < query.start_index:
+                return result
+            order: list[Any] = []
+            if query.sort_by is not None:
+                key = sort_expression(rt, self.db.dialect, query.sort_by)
+                order.append(key.desc() if query.descending else key.asc())
+            order += [t.created, t.id]
+            statement = (
+                sa.select(t.id, t.doc, t.created, t.last_modified, t.version)
+                .where(*where).order_by(*order).offset(query.start_index - 1)
+            )
+            if query.count is not None:
+                statement = statement.limit(query.count)
+            rows = await conn.execute(statement)
+            result.items = [StoredIdentity(r.id, rt.name, r.doc, r.created, r.last_modified, r.version) for r in rows]
+            await self._attach(conn, rt, result.items, query.with_members, query.with_groups)
+        return result
+
+    async def _attach(self, conn: AsyncConnection, rt: ResourceType, items: list[StoredIdentity],
+                      with_members: bool, with_groups: bool) -> None:
+        """Load members (Groups) or groups (Users) for ``items`` in one query per 500 identities."""
+        if not items:
+            return
+        by_id = {item.id: item for item in items}
+        if rt.name == "Group" and with_members:
+            for item in items:
+                item.members = []
+            for chunk in _chunks(list(by_id), 500):
+                rows = await conn.execute(
+                    sa.select(memberships.c.group_id, memberships.c.member_id, memberships.c.member_type)
+                    .where(memberships.c.group_id.in_(chunk)).order_by(memberships.c.member_id))
+                for row in rows:
+                    by_id[row.group_id].members.append(  # type: ignore[union-attr]
+                        {"value": row.member_id, "type": row.member_type})
+        if rt.name == "User" and with_groups:
+            for item in items:
+                item.groups = []
+            g = identities.alias("grp")
+            for chunk in _chunks(list(by_id), 500):
+                rows = await conn.execute(
+                    sa.select(memberships.c.member_id, memberships.c.group_id, g.c.display_name)
+                    .join(g, g.c.id == memberships.c.group_id)
+                    .where(memberships.c.member_id.in_(chunk)).order_by(g.c.display_name_lower))
+                for row in rows:
+                    by_id[row.member_id].groups.append(  # type: ignore[union-attr]
+                        {"value": row.group_id, "display": row.display_name, "type": "direct"})
+
+
+def _dedupe(members: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    for member in members:
+        value = member.get("value")
+        if not isinstance(value, str) or not value:
+            raise InvalidValue("every member needs a string 'value' with the member's id")
+        seen.setdefault(value, member)
+    return list(seen.values())
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+

@@ -1,0 +1,86 @@
+"""SQL tables. Every change to them goes through a migration in ``store/migrations``.
+
+An identity row holds its source state (``doc``, as its source last stated it) and room for its
+effective state (``effective_doc``: NULL while it equals the source state, which is always until the
+policy gate lands). Attributes that filters and uniqueness need are promoted to indexed columns;
+multi-valued data that must be found by value lives in child tables, never in a JSON array:
+group membership in ``memberships`` and e-mail addresses in ``identity_emails``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JsonDoc = sa.JSON().with_variant(JSONB(), "postgresql")
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("user_name", sa.String(256)),
+    sa.Column("user_name_lower", sa.String(256)),
+    sa.Column("external_id", sa.String(256)),
+    sa.Column("display_name", sa.String(256)),
+    sa.Column("display_name_lower", sa.String(256)),
+    sa.Column("active", sa.Boolean),
+    sa.Column("doc", JsonDoc, nullable=False),
+    sa.Column("effective_doc", JsonDoc),
+    sa.Column("source", sa.String(128)),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("last_modified", sa.DateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("uq_identities_user_name", "resource_type", "user_name_lower", unique=True),
+    sa.Index("ix_identities_external_id", "resource_type", "external_id"),
+    sa.Index("ix_identities_display_name", "resource_type", "display_name_lower"),
+    sa.Index("ix_identities_listing", "resource_type", "created", "id"),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("group_id", sa.String(36), sa.ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("member_id", sa.String(36), sa.ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("member_type", sa.String(32), nullable=False),
+    sa.Index("ix_memberships_member_id", "member_id"),
+)
+
+identity_emails = sa.Table(
+    "identity_emails",
+    metadata,
+    sa.Column("identity_id", sa.String(36), sa.ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("value", sa.String(512)),
+    sa.Column("value_lower", sa.String(512)),
+    sa.Column("type", sa.String(64)),
+    sa.Column("display", sa.String(256)),
+    sa.Column("primary", sa.Boolean),
+    sa.Index("ix_identity_emails_value_lower", "value_lower"),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("expires", sa.DateTime),
+    sa.Column("last_used", sa.DateTime),
+    sa.Column("revoked", sa.DateTime),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("identities.id", ondelete="SET NULL")),
+    sa.Column("patch_response", sa.String(16), nullable=False, server_default="resource"),
+    sa.UniqueConstraint("name", name="uq_tokens_name"),
+    sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
+)

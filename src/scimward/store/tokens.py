@@ -1,0 +1,113 @@
+"""Bearer tokens the hub issues: shown once, stored only as a SHA-256 hash.
+
+Tokens are 256 random bits, so a fast hash is enough: there is nothing to brute-force. Verified
+tokens are cached for a few seconds so a request costs no database round trip; ``last_used`` is
+written at most once a minute per token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from scimward.scim.errors import NotFound
+from scimward.store.database import Database
+from scimward.store.identities import utcnow
+from scimward.store.tables import tokens
+
+TOKEN_PREFIX = "scimward_"
+CACHE_SECONDS = 5.0
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    name: str
+    created_by: str
+    created: datetime
+    expires: datetime | None
+    last_used: datetime | None
+    revoked: datetime | None
+    user_id: str | None
+    patch_response: str
+
+    @property
+    def status(self) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.expires and self.expires <= utcnow():
+            return "expired"
+        return "active"
+
+
+def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
+    return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
+                     row.user_id, row.patch_response)
+
+
+class TokenStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self._cache: dict[str, tuple[float, TokenInfo]] = {}
+
+    async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
+                     user_id: str | None = None, patch_response: str = "resource") -> str:
+        """Issue a token and return it; only its hash is kept."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self.db.write() as conn:
+            await conn.execute(tokens.insert().values(
+                name=name, token_hash=hash_token(token), created_by=created_by, created=now,
+                expires=now + expires_in if expires_in else None, user_id=user_id,
+                patch_response=patch_response,
+            ))
+        return token
+
+    async def list(self) -> list[TokenInfo]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(tokens).order_by(tokens.c.created, tokens.c.name))
+            return [_info(row) for row in rows]
+
+    async def revoke(self, name: str) -> None:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                tokens.update().where(tokens.c.name == name, tokens.c.revoked.is_(None)).values(revoked=utcnow()))
+            if result.rowcount != 1:
+                raise NotFound(f"no active token named {name!r}")
+        self._cache.clear()
+
+    async def verify(self, token: str) -> TokenInfo | None:
+        """The token's record if it is active, else None."""
+        digest = hash_token(token)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            info = cached[1]
+        else:
+            async with self.db.read() as conn:
+                row = (await conn.execute(sa.select(tokens).where(tokens.c.token_hash == digest))).first()
+            if row is None:
+                return None
+            info = _info(row)
+            if info.status == "active":
+                info = await self._touch(digest, info)
+            self._cache[digest] = (now, info)
+        return info if info.status == "active" else None
+
+    async def _touch(self, digest: str, info: TokenInfo) -> TokenInfo:
+        now = utcnow()
+        if info.last_used is not None and now - info.last_used < LAST_USED_RESOLUTION:
+            return info
+        async with self.db.write() as conn:
+            await conn.execute(tokens.update().where(tokens.c.token_hash == digest).values(last_used=now))
+        return TokenInfo(info.name, info.created_by, info.created, info.expires, now, info.revoked,
+                         info.user_id, info.patch_response)

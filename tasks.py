@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Bootstrap and run scimward from a fresh clone with nothing but Python >= 3.11.
+
+    python3 tasks.py demo    # make .venv, install, serve on SQLite with demo data
+    python3 tasks.py test    # make .venv, install, run the whole test suite
+
+Standard library only: it is what runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".scimward-installed"
+
+
+def ensure_env() -> None:
+    """Create .venv and install the project with its dev extras when pyproject.toml changed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"scimward needs Python >= 3.11, this is {sys.version.split()[0]}")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    print("installing scimward and its dev dependencies into .venv ...", flush=True)
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "help"
+    rest = argv[2:]
+    if command == "demo":
+        ensure_env()
+        args = ["serve", "--demo", "--database-url", "sqlite:///scimward-demo.db", *rest]
+        return subprocess.call([str(BIN / "scimward"), *args])
+    if command == "test":
+        ensure_env()
+        return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+    if command == "env":
+        ensure_env()
+        return 0
+    print(__doc__)
+    return 0 if command == "help" else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

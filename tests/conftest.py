@@ -1,0 +1,153 @@
+"""Shared fixtures: real scimward servers on 127.0.0.1, on SQLite and on PostgreSQL.
+
+PostgreSQL tests use ``$SCIMWARD_TEST_POSTGRES_URL`` (default: the local ``test`` database) and a
+fresh database created for the session. Without PostgreSQL they skip with the reason, unless
+``SCIMWARD_REQUIRE_POSTGRES=1`` (as in CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from scimward.api.app import create_app
+from scimward.api.settings import Settings
+from scimward.store.database import Database
+from scimward.store.db import upgrade
+from scimward.store.tokens import TokenStore
+
+POSTGRES_URL = os.environ.get("SCIMWARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("SCIMWARD_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_unavailable() -> str | None:
+    engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except Exception as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is unavailable: {str(exc).splitlines()[0]}"
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; its URL."""
+    reason = _postgres_unavailable()
+    if reason:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"{reason} (SCIMWARD_REQUIRE_POSTGRES=1: PostgreSQL tests may not skip)")
+        pytest.skip(reason)
+    name = f"scimward_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database on each backend."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_database")
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'scimward.db'}"
+    upgrade(url)
+    return url
+
+
+def issue_token(url: str, name: str, **kwargs: object) -> str:
+    async def run() -> str:
+        database = Database(url)
+        try:
+            return await TokenStore(database).create(name, created_by="tests", **kwargs)  # type: ignore[arg-type]
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    token: str
+    database_url: str
+    dialect: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token}", "Accept": "application/scim+json"}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+class ServerThread:
+    """uvicorn serving a scimward app on a real socket, in a thread of the test process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
+                                access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    token = issue_token(database_url, f"tests-{uuid.uuid4().hex[:8]}")
+    with ServerThread(Settings(database_url=database_url, max_body_bytes=64 * 1024)) as thread:
+        yield LiveServer(f"http://127.0.0.1:{thread.port}/scim/v2", token, database_url,
+                         "postgresql" if database_url.startswith("postgresql") else "sqlite")
+
+
+@pytest.fixture
+def scim(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with live_server.client() as client:
+        yield client
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique marker for names, so tests sharing a server never collide."""
+    return uuid.uuid4().hex[:10]
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
