@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from scimward.api import discovery
+from scimward.api import discovery, search
 from scimward.api.context import Hub
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
@@ -57,10 +57,11 @@ def create_app(settings: Settings) -> Starlette:
         yield
         await database.dispose()
 
+    endpoints = [ResourceEndpoints(USER_TYPE), ResourceEndpoints(GROUP_TYPE)]
     scim_routes: list[Route] = [
         *discovery.routes,
-        *ResourceEndpoints(USER_TYPE).routes(),
-        *ResourceEndpoints(GROUP_TYPE).routes(),
+        *search.routes(endpoints),
+        *(route for e in endpoints for route in e.routes()),
     ]
     app = Starlette(
         routes=[Route("/healthz", healthz), Mount(SCIM_PREFIX, routes=scim_routes)],
@@ -69,3 +70,8 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.hub = Hub(settings, IdentityStore(database), TokenStore(database))
     return app
+
+
+def app_from_env() -> Starlette:
+    """The application configured from ``SCIMWARD_*`` variables (uvicorn's factory)."""
+    return create_app(Settings.from_env())

@@ -100,6 +100,9 @@ class ResourceEndpoints:
         return await self.search(request, dict(request.query_params))
 
     async def search(self, request: Request, params: dict[str, Any]) -> Response:
+        return ScimResponse(await self.search_body(request, params))
+
+    async def search_body(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
         """GET list (RFC 7644 3.4.2): filter, sort, paging, attribute selection."""
         attributes = parse_attribute_list(params.get("attributes"), self.rt)
         excluded = parse_attribute_list(params.get("excludedAttributes"), self.rt)
@@ -124,13 +127,13 @@ class ResourceEndpoints:
         base = base_url(request)
         resources = [render(to_scim(item, self.rt, base), self.rt, attributes=attributes, excluded=excluded)
                      for item in result.items]
-        return ScimResponse({
+        return {
             "schemas": [LIST_RESPONSE],
             "totalResults": result.total,
             "startIndex": start_index,
             "itemsPerPage": len(resources),
             "Resources": resources,
-        })
+        }
 
     async def one(self, request: Request) -> Response:
         identity_id = request.path_params["id"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
+ENV_PREFIX = "SCIMWARD_"
 
 
 @dataclass(frozen=True)
@@ -14,3 +16,14 @@ class Settings:
     max_results: int = 1000
     #: The externally visible base URL (behind a proxy); None: taken from each request.
     public_url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from ``SCIMWARD_*`` variables: how ``scimward serve`` configures its workers."""
+        env = os.environ
+        return cls(
+            database_url=env.get("SCIMWARD_DATABASE_URL", "sqlite:///scimward.db"),
+            max_body_bytes=int(env.get("SCIMWARD_MAX_BODY_BYTES", MIB)),
+            max_results=int(env.get("SCIMWARD_MAX_RESULTS", 1000)),
+            public_url=env.get("SCIMWARD_PUBLIC_URL") or None,
+        )

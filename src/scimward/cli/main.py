@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import re
 import secrets
 from datetime import timedelta
@@ -14,8 +15,6 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from scimward.api.app import SCIM_PREFIX, create_app
-from scimward.api.settings import MIB, Settings
 from scimward.cli.demo import load_demo
 from scimward.cli.logs import configure_logging
 from scimward.scim.errors import ScimError
@@ -31,6 +30,10 @@ app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 
 err = Console(stderr=True)
+MIB = 1024 * 1024
+SCIM_PREFIX = "/scim/v2"
+#: The API is another edge: the CLI starts it by name, never by import (DESIGN.md layers).
+ASGI_FACTORY = "scimward.api.app:app_from_env"
 
 DatabaseUrl = Annotated[
     str | None,
@@ -73,6 +76,7 @@ def serve(
     public_url: Annotated[str | None, typer.Option(help="External SCIM base URL, if behind a proxy.")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted.")] = MIB,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    workers: Annotated[int, typer.Option(min=1, help="API processes (PostgreSQL; SQLite takes 1).")] = 1,
 ) -> None:
     """Migrate the database and serve SCIM 2.0 at /scim/v2."""
     configure_logging(log_level)
@@ -82,9 +86,12 @@ def serve(
     print(f"SCIM base URL: {scim_base}", flush=True)
     if token:
         print(f"Admin token (shown once): {token}", flush=True)
-    settings = Settings(database_url=url, max_body_bytes=max_body_bytes, public_url=public_url)
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level=log_level,
-                server_header=False)
+    os.environ["SCIMWARD_DATABASE_URL"] = url
+    os.environ["SCIMWARD_MAX_BODY_BYTES"] = str(max_body_bytes)
+    if public_url:
+        os.environ["SCIMWARD_PUBLIC_URL"] = public_url
+    uvicorn.run(ASGI_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
+                log_level=log_level, server_header=False)
 
 
 async def _prepare_demo(url: str) -> str:

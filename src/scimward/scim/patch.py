@@ -159,7 +159,7 @@ class _Engine:
             log.debug("PATCH rewrite server-attribute-ignored: %r in a path-less %s value", key, op)
             return
         if key.lower() == self.rt.schema.id.lower() and isinstance(item, dict):
-            log.debug("PATCH rewrite core-urn-key: %r in a path-less %s value read as its attributes", key, op)
+            log.debug("PATCH rewrite core-urn-key: %r in a path-less %s value, read as attributes", key, op)
             for inner_key, inner_item in item.items():
                 self._apply_keyed(op, inner_key, inner_item)
             return
@@ -202,6 +202,11 @@ class _Engine:
             return
         if op != "remove" and not has_value:
             raise InvalidValue(f"'{op}' on {target.text!r} needs a 'value'")
+        if op != "remove" and value is None:
+            if op == "add":  # adding nothing changes nothing
+                return
+            # RFC 7643 2.5: null is the same state as unassigned, so replacing with null removes.
+            op, has_value = "remove", False
         _log_string_booleans(target, value)
         container = self._container(target.urn)
         if target.filter is not None:
@@ -264,12 +269,8 @@ def _apply_whole(op: str, target: Target, container: dict[str, Any], value: Any,
     if op == "remove":
         if has_value and value is not None and attr.multi_valued:
             log.debug("PATCH rewrite remove-with-value: remove on %r with a value list", target.text)
-            container[key] = _without(attr, container.get(key), _elements(attr, value, target.text))
+            container[key] = _without(attr, container.get(key), _as_list(value))
         else:
-            container.pop(key, None)
-        return
-    if value is None:  # RFC 7643 2.5: null is the same state as unassigned.
-        if op == "replace":
             container.pop(key, None)
         return
     if attr.multi_valued:
@@ -300,7 +301,7 @@ def _apply_sub(op: str, target: Target, container: dict[str, Any], value: Any) -
     """An operation on a sub-attribute without a filter: ``name.givenName``, ``emails.type``."""
     assert target.sub is not None
     attr, sub, key = target.attr, target.sub, target.attr.name
-    new = None if op == "remove" or value is None else normalize_value(sub, value, target.text)
+    new = None if op == "remove" else normalize_value(sub, value, target.text)
     if attr.multi_valued:
         items = _as_list(container.get(key))
         if new is not None and not items:
@@ -325,7 +326,7 @@ def _apply_filtered(op: str, target: Target, container: dict[str, Any], value: A
     items = _as_list(current) if attr.multi_valued else ([current] if current is not None else [])
     selected = [item for item in items if matches(target.filter, item, attr)]
     touched: list[Any]
-    if op == "remove" or value is None:
+    if op == "remove":
         if target.sub is not None:
             for item in selected:
                 _set(item, target.sub.name, None)
@@ -446,7 +447,12 @@ def _elements(attr: Attribute, value: Any, path: str) -> list[Any]:
 
 
 def _single_element(attr: Attribute, value: Any, path: str) -> Any:
-    items = _elements(attr, value, path) if attr.multi_valued else [normalize_value(attr, value, path)]
+    """One normalised element of ``attr`` (for a path that selects elements with a filter)."""
+    if attr.multi_valued:
+        result = normalize_value(attr, value if isinstance(value, list) else [value], path)
+        items = result if isinstance(result, list) else []
+    else:
+        items = [normalize_value(attr, value, path)]
     if len(items) != 1 or items[0] is None:
         raise InvalidValue(f"{path!r} selects values of {attr.name}; the value must be one element")
     return items[0]
@@ -462,9 +468,14 @@ def _without(attr: Attribute, current: Any, removed: list[Any]) -> list[Any]:
 
 
 def _selector(spec: Any) -> Filter | None:
-    """The filter matching what a ``remove`` value element names: ``{"value": "x"}`` -> value eq "x"."""
+    """The filter matching what a ``remove`` value element names: ``{"value": "x"}`` -> value eq "x".
+
+    The element is not normalised: it only selects, so ``"$ref": null`` or unknown names are harmless.
+    """
     if isinstance(spec, dict):
-        fields = {"value": spec["value"]} if spec.get("value") is not None else spec
+        fields = _lower_keys(spec)
+        if fields.get("value") is not None:
+            fields = {"value": fields["value"]}
     else:
         fields = {"value": spec}
     selector: Filter | None = None
@@ -527,9 +538,10 @@ def _log_string_booleans(target: Target, value: Any) -> None:
 def _has_immutable(rt: ResourceType) -> bool:
     """Whether ``rt`` declares immutable values ``check_immutable`` compares (not Group.members)."""
     schemas = [rt.schema, *(ext.schema for ext in rt.extensions)]
+    immutable = Mutability.IMMUTABLE
     return any(
-        attr.mutability is Mutability.IMMUTABLE
-        or (not attr.multi_valued and any(sub.mutability is Mutability.IMMUTABLE for sub in attr.sub_attributes))
+        attr.mutability is immutable
+        or (not attr.multi_valued and any(sub.mutability is immutable for sub in attr.sub_attributes))
         for schema in schemas
         for attr in schema.attributes
     )

@@ -53,24 +53,23 @@ class _Tables:
         )
         self.sections: tuple[tuple[str | None, tuple[Attribute, ...]], ...] = (
             (None, rt.schema.attributes), *((e.schema.id, e.schema.attributes) for e in rt.extensions))
-        # (section, attribute, required sub-attributes, attribute itself required?) worth checking.
         required_exts = {e.schema.id for e in rt.extensions if e.required}
-        self.required = tuple(
-            (urn, a, subs, a.required and a.mutability is not _RO and (urn is None or urn in required_exts))
-            for urn, attrs in self.sections for a in attrs
-            if a.mutability is not _RO
-            for subs in [tuple(s for s in a.sub_attributes if s.required and s.mutability is not _RO)]
-            if a.required or subs
-        )
-        # (section, attribute, immutable sub-attributes; () = compare the whole value). Immutable
+        # (section, attribute, its required sub-attributes, required even when its section is absent?)
+        self.required: list[tuple[str | None, Attribute, tuple[Attribute, ...], bool]] = []
+        # (section, attribute, immutable sub-attributes or () to compare the whole value). Immutable
         # sub-attributes of multi-valued attributes (Group.members) are not compared: such values have
         # no identity besides their content, so a "changed" value is one removed and another added.
-        self.immutable = tuple(
-            (urn, a, subs) for urn, attrs in self.sections for a in attrs
-            for subs in [() if a.mutability is Mutability.IMMUTABLE else tuple(
-                s for s in a.sub_attributes if s.mutability is Mutability.IMMUTABLE)]
-            if a.mutability is Mutability.IMMUTABLE or (subs and not a.multi_valued)
-        )
+        self.immutable: list[tuple[str | None, Attribute, tuple[Attribute, ...]]] = []
+        for urn, attrs in self.sections:
+            for a in attrs:
+                subs = tuple(s for s in a.sub_attributes if s.required and s.mutability is not _RO)
+                if a.mutability is not _RO and (a.required or subs):  # readOnly ones are server-assigned
+                    self.required.append((urn, a, subs, urn is None or urn in required_exts))
+                if a.mutability is Mutability.IMMUTABLE:
+                    self.immutable.append((urn, a, ()))
+                elif not a.multi_valued and (subs := tuple(
+                        s for s in a.sub_attributes if s.mutability is Mutability.IMMUTABLE)):
+                    self.immutable.append((urn, a, subs))
         self.default_plan = _build_plan(self, (), ())
 
 
@@ -191,10 +190,12 @@ def _one(attr: Attribute, value: Any, path: str) -> Any:
     return out or None
 
 
-def _string(value: Any, path: str) -> Any:
-    if isinstance(value, str):
-        return value
-    raise InvalidValue(f"attribute '{path}' must be a string")
+def _instance_of(kinds: type | tuple[type, ...], what: str) -> Callable[[Any, str], Any]:
+    def check(value: Any, path: str) -> Any:
+        if isinstance(value, kinds) and not isinstance(value, bool):  # JSON true is no number
+            return value
+        raise InvalidValue(f"attribute '{path}' must be {what}")
+    return check
 
 
 def _boolean(value: Any, path: str) -> Any:
@@ -205,18 +206,6 @@ def _boolean(value: Any, path: str) -> Any:
         if lowered in ("true", "false"):
             return lowered == "true"
     raise InvalidValue(f"attribute '{path}' must be a boolean")
-
-
-def _integer(value: Any, path: str) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise InvalidValue(f"attribute '{path}' must be an integer")
-
-
-def _decimal(value: Any, path: str) -> Any:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    raise InvalidValue(f"attribute '{path}' must be a decimal number")
 
 
 _DATETIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|([+-])(\d\d):(\d\d))?")
@@ -252,12 +241,12 @@ def _datetime(value: Any, path: str) -> Any:
 
 
 _SCALARS: dict[AttrType, Callable[[Any, str], Any]] = {
-    AttrType.STRING: _string,
-    AttrType.REFERENCE: _string,
-    AttrType.BINARY: _string,
+    AttrType.STRING: _instance_of(str, "a string"),
+    AttrType.REFERENCE: _instance_of(str, "a string (a URI)"),
+    AttrType.BINARY: _instance_of(str, "a string (base64)"),
     AttrType.BOOLEAN: _boolean,
-    AttrType.INTEGER: _integer,
-    AttrType.DECIMAL: _decimal,
+    AttrType.INTEGER: _instance_of(int, "an integer"),
+    AttrType.DECIMAL: _instance_of((int, float), "a decimal number"),
     AttrType.DATETIME: _datetime,
 }
 
@@ -265,12 +254,12 @@ _SCALARS: dict[AttrType, Callable[[Any, str], Any]] = {
 def check_required(doc: dict[str, Any], rt: ResourceType) -> None:
     """Raise InvalidValue when a required attribute, or a required sub-attribute of a present value, is
     missing. Required attributes of an optional extension are required only when it is present."""
-    for urn, attr, subs, required in _tables(rt).required:
+    for urn, attr, subs, always in _tables(rt).required:
         data = doc if urn is None else doc.get(urn)
         path = attr.name if urn is None else f"{urn}:{attr.name}"
         value = data.get(attr.name) if isinstance(data, dict) else None
         if value is None:
-            if required or (data and attr.required):
+            if attr.required and (always or data):
                 raise InvalidValue(f"attribute '{path}' is required")
             continue
         for item in value if isinstance(value, list) else [value]:

@@ -1,0 +1,26 @@
+"""scim2-tester (a conformance suite nobody here wrote) against a live scimward on a real socket."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import httpx2
+from scim2_client.engines.httpx2 import SyncSCIMClient
+from scim2_tester import Status, check_server
+
+from tests.conftest import LiveServer
+
+PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
+
+
+def test_scim2_tester_every_check_passes(live_server: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {live_server.token}"}
+    with httpx2.Client(base_url=live_server.base_url, headers=headers, timeout=30) as http:
+        client = SyncSCIMClient(http)
+        results = check_server(client)
+    counts = Counter(result.status.name for result in results)
+    failures = [f"{r.status.name}: {r.title}: {r.reason}" for r in results if r.status not in PASSING
+                and r.status is not Status.SKIPPED]
+    print(f"\nscim2-tester on {live_server.dialect}: {len(results)} checks, {dict(counts)}")
+    assert not failures, "\n".join(failures)
+    assert counts["SUCCESS"] + counts["COMPLIANT"] + counts["ACCEPTABLE"] >= 50
