@@ -151,3 +151,14 @@ def unique() -> str:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+#: Lines the conformance tests report; printed in the terminal summary so CI logs show the counts.
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if REPORT:
+        terminalreporter.section("scimward conformance")
+        for line in REPORT:
+            terminalreporter.write_line(line)

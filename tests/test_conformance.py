@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from importlib.metadata import version
 
 import httpx2
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
-from tests.conftest import LiveServer
+from tests.conftest import REPORT, LiveServer
 
 PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
 
@@ -21,6 +22,7 @@ def test_scim2_tester_every_check_passes(live_server: LiveServer) -> None:
     counts = Counter(result.status.name for result in results)
     failures = [f"{r.status.name}: {r.title}: {r.reason}" for r in results if r.status not in PASSING
                 and r.status is not Status.SKIPPED]
-    print(f"\nscim2-tester on {live_server.dialect}: {len(results)} checks, {dict(counts)}")
+    REPORT.append(f"scim2-tester {version('scim2-tester')} on {live_server.dialect}: {len(results)} checks, "
+                  f"{dict(sorted(counts.items()))}")
     assert not failures, "\n".join(failures)
     assert counts["SUCCESS"] + counts["COMPLIANT"] + counts["ACCEPTABLE"] >= 50

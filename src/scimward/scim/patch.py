@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from scimward.scim.ast import And, AttrPath, Compare, Filter
-from scimward.scim.errors import InvalidSyntax, InvalidValue, MutabilityError, NoTarget
+from scimward.scim.errors import (
+    InvalidFilter,
+    InvalidPath,
+    InvalidSyntax,
+    InvalidValue,
+    MutabilityError,
+    NoTarget,
+)
 from scimward.scim.evaluate import matches
 from scimward.scim.patch_target import (
     ExtensionTarget,
@@ -52,7 +59,13 @@ _SERVER_KEYS = frozenset({"id", "meta", "schemas"})
 
 @dataclass(frozen=True)
 class MemberOp:
-    """One change to a group's membership, for the store to apply in order."""
+    """One change to a group's membership, for the store to apply in order.
+
+    ``add``: the ``members`` (``{"value": id}`` plus ``"type"`` when the client gave it);
+    ``remove``: the ``members`` (``{"value": id}``); ``remove_where``: every member ``where``
+    matches (a ``members[...]`` filter other than ``value eq`` / an ``or`` of them);
+    ``clear``: every member.
+    """
 
     kind: Literal["add", "remove", "remove_where", "clear"]
     members: tuple[dict[str, str], ...] = ()
@@ -61,6 +74,9 @@ class MemberOp:
 
 @dataclass(frozen=True)
 class PatchResult:
+    """The new document (the input is never mutated), the member operations in request order
+    (always empty for Users), and whether anything changed at all."""
+
     doc: dict[str, Any]
     member_ops: tuple[MemberOp, ...]
     changed: bool
@@ -324,7 +340,7 @@ def _apply_filtered(op: str, target: Target, container: dict[str, Any], value: A
     attr, key = target.attr, target.attr.name
     current = container.get(key)
     items = _as_list(current) if attr.multi_valued else ([current] if current is not None else [])
-    selected = [item for item in items if matches(target.filter, item, attr)]
+    selected = _select(target.filter, items, attr, target.text)
     touched: list[Any]
     if op == "remove":
         if target.sub is not None:
@@ -358,6 +374,14 @@ def _apply_filtered(op: str, target: Target, container: dict[str, Any], value: A
         container[key] = items[0]
     else:
         container.pop(key, None)
+
+
+def _select(expr: Filter, items: list[Any], attr: Attribute, path: str) -> list[Any]:
+    """The elements of ``items`` that ``expr`` matches; a filter that cannot apply is invalidPath."""
+    try:
+        return [item for item in items if matches(expr, item, attr)]
+    except InvalidFilter as exc:
+        raise InvalidPath(f"{path!r}: {exc.detail}") from exc
 
 
 def _create_from_filter(target: Target, given: Any, items: list[Any]) -> Any:

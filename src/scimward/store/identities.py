@@ -258,9 +258,9 @@ class IdentityStore:
             raise InvalidValue("a group cannot be a member of itself")
         types: dict[str, str] = {}
         for chunk in _chunks(ids, 500):
-            rows = await conn.execute(
+            found = await conn.execute(
                 sa.select(identities.c.id, identities.c.resource_type).where(identities.c.id.in_(chunk)))
-            types.update({row.id: row.resource_type for row in rows})
+            types.update({row.id: row.resource_type for row in found})
         missing = [i for i in ids if i not in types]
         if missing:
             raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
