@@ -1125,3 +1125,11 @@ def test_entra_remove_last_extension_attribute_drops_schema() -> None:
     result = patch(doc, {"op": "Remove", "path": f"{ENT}:department"})
     assert result.doc == {"schemas": [USER_SCHEMA], "userName": "b"}
 
+
+
+def test_extension_value_may_carry_its_own_schemas() -> None:
+    """scim2-models serialises an extension with its "schemas"; that key is the server's, not an attribute."""
+    value = {"schemas": [ENT], "costCenter": "4130"}
+    result = patch(ENTERPRISE_USER, {"op": "add", "path": ENT, "value": value})
+    assert result.doc[ENT]["costCenter"] == "4130"
+    assert "schemas" not in result.doc[ENT]

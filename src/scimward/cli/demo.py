@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from scimward.scim.resource import normalize
-from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+from scimward.scim.resource_types import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    GROUP_TYPE,
+    USER_SCHEMA,
+    USER_TYPE,
+)
 from scimward.store.identities import IdentityStore, SearchQuery
 
 PEOPLE = [

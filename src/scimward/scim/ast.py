@@ -7,10 +7,9 @@ parsed filters can be cached and shared.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 #: A comparison value as it appears in a filter: JSON string, number, true/false, null.
-CompValue = Union[str, int, float, bool, None]
+CompValue = str | int | float | bool | None
 
 #: Comparison operators, always lower case in the AST whatever case the client used.
 COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
@@ -79,7 +78,7 @@ class ValuePath:
     filter: Filter
 
 
-Filter = Union[Compare, Present, And, Or, Not, ValuePath]
+Filter = Compare | Present | And | Or | Not | ValuePath
 
 
 @dataclass(frozen=True)

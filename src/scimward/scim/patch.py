@@ -24,23 +24,18 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scimward.scim.ast import And, AttrPath, Compare, Filter
-from scimward.scim.errors import (
-    InvalidFilter,
-    InvalidPath,
-    InvalidSyntax,
-    InvalidValue,
-    MutabilityError,
-    NoTarget,
-)
-from scimward.scim.evaluate import matches
+from scimward.scim.ast import Filter
+from scimward.scim.errors import InvalidSyntax, InvalidValue, MutabilityError, NoTarget
 from scimward.scim.patch_target import (
     ExtensionTarget,
     Target,
     describe,
     eq_fields,
+    lower_keys,
     resolve_target,
+    select,
     value_eq_ids,
+    without,
 )
 from scimward.scim.resource import check_immutable, check_required, normalize_value
 from scimward.scim.resource_types import GROUP_SCHEMA
@@ -98,15 +93,11 @@ def apply_patch(doc: dict[str, Any], body: Any, rt: ResourceType) -> PatchResult
 # --- request body ---------------------------------------------------------------------------
 
 
-def _lower_keys(obj: dict[str, Any]) -> dict[str, Any]:
-    return {key.lower(): value for key, value in obj.items() if isinstance(key, str)}
-
-
 def _operations(body: Any) -> list[tuple[str, str | None, Any, bool]]:
     """``(op, path, value, has_value)`` for each operation; raise InvalidSyntax for a bad body."""
     if not isinstance(body, dict):
         raise InvalidSyntax("a PATCH body must be a JSON object")
-    fields = _lower_keys(body)
+    fields = lower_keys(body)
     schemas = fields.get("schemas")
     if not isinstance(schemas, list) or PATCH_OP_SCHEMA not in schemas:
         raise InvalidSyntax(f"a PATCH body's 'schemas' must contain {PATCH_OP_SCHEMA!r}")
@@ -119,7 +110,7 @@ def _operations(body: Any) -> list[tuple[str, str | None, Any, bool]]:
 def _operation(index: int, raw: Any) -> tuple[str, str | None, Any, bool]:
     if not isinstance(raw, dict):
         raise InvalidSyntax(f"Operations[{index}] must be an object")
-    fields = _lower_keys(raw)
+    fields = lower_keys(raw)
     name = fields.get("op")
     if not isinstance(name, str) or name.lower() not in _OPS:
         raise InvalidSyntax(f"Operations[{index}]: 'op' must be add, replace or remove, not {describe(name)}")
@@ -185,7 +176,7 @@ class _Engine:
         if isinstance(target, ExtensionTarget):
             self._apply_extension(op, target, item)
             return
-        if _read_only(target):
+        if target.read_only:
             log.debug("PATCH rewrite read-only-ignored: %r in a path-less %s value", key, op)
             return
         self._apply_target(op, target, item, True)
@@ -199,6 +190,9 @@ class _Engine:
         if not isinstance(value, dict):
             raise InvalidValue(f"the value for {target.text!r} must be an object of {urn} attributes")
         for key, item in value.items():
+            if key.lower() in _SERVER_KEYS:  # scim2-models sends the extension's own "schemas"
+                log.debug("PATCH rewrite server-attribute-ignored: %r in a value for %s", key, urn)
+                continue
             self._apply_keyed(op, f"{urn}:{key}", item)
 
     # operations with a path
@@ -208,7 +202,7 @@ class _Engine:
         if isinstance(target, ExtensionTarget):
             self._apply_extension(op, target, value)
             return
-        if _read_only(target):
+        if target.read_only:
             raise MutabilityError(f"{path!r} is readOnly and cannot be modified")
         self._apply_target(op, target, value, has_value)
 
@@ -276,6 +270,7 @@ class _Engine:
         if members:
             self.member_ops.append(MemberOp("add", members))
 
+
 # --- applying values ----------------------------------------------------------------------------
 
 
@@ -285,7 +280,7 @@ def _apply_whole(op: str, target: Target, container: dict[str, Any], value: Any,
     if op == "remove":
         if has_value and value is not None and attr.multi_valued:
             log.debug("PATCH rewrite remove-with-value: remove on %r with a value list", target.text)
-            container[key] = _without(attr, container.get(key), _as_list(value))
+            container[key] = without(attr, container.get(key), value)
         else:
             container.pop(key, None)
         return
@@ -340,7 +335,7 @@ def _apply_filtered(op: str, target: Target, container: dict[str, Any], value: A
     attr, key = target.attr, target.attr.name
     current = container.get(key)
     items = _as_list(current) if attr.multi_valued else ([current] if current is not None else [])
-    selected = _select(target.filter, items, attr, target.text)
+    selected = select(target, items)
     touched: list[Any]
     if op == "remove":
         if target.sub is not None:
@@ -376,14 +371,6 @@ def _apply_filtered(op: str, target: Target, container: dict[str, Any], value: A
         container.pop(key, None)
 
 
-def _select(expr: Filter, items: list[Any], attr: Attribute, path: str) -> list[Any]:
-    """The elements of ``items`` that ``expr`` matches; a filter that cannot apply is invalidPath."""
-    try:
-        return [item for item in items if matches(expr, item, attr)]
-    except InvalidFilter as exc:
-        raise InvalidPath(f"{path!r}: {exc.detail}") from exc
-
-
 def _create_from_filter(target: Target, given: Any, items: list[Any]) -> Any:
     """Append the element an ``eq`` filter describes, merged with ``given``; else NoTarget.
 
@@ -414,7 +401,7 @@ def _members(value: Any, path: str, keep_type: bool) -> tuple[dict[str, str], ..
     raw = value if isinstance(value, list) else [value]
     members: dict[str, dict[str, str]] = {}
     for item in raw:
-        fields = _lower_keys(item) if isinstance(item, dict) else {}
+        fields = lower_keys(item) if isinstance(item, dict) else {}
         member_id = fields.get("value")
         if not isinstance(member_id, str) or not member_id:
             raise InvalidValue(f"each member in {path!r} needs a string 'value', not {describe(item)}")
@@ -434,12 +421,6 @@ def _member_type(kind: Any, path: str) -> str:
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-
-def _read_only(target: Target) -> bool:
-    return target.attr.mutability is Mutability.READ_ONLY or (
-        target.sub is not None and target.sub.mutability is Mutability.READ_ONLY
-    )
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -480,35 +461,6 @@ def _single_element(attr: Attribute, value: Any, path: str) -> Any:
     if len(items) != 1 or items[0] is None:
         raise InvalidValue(f"{path!r} selects values of {attr.name}; the value must be one element")
     return items[0]
-
-
-def _without(attr: Attribute, current: Any, removed: list[Any]) -> list[Any]:
-    """``current`` minus the elements ``removed`` names: by ``value`` when given, else by all fields."""
-    selectors = [selector for spec in removed if (selector := _selector(spec)) is not None]
-    return [
-        item for item in _as_list(current)
-        if not any(matches(selector, item, attr) for selector in selectors)
-    ]
-
-
-def _selector(spec: Any) -> Filter | None:
-    """The filter matching what a ``remove`` value element names: ``{"value": "x"}`` -> value eq "x".
-
-    The element is not normalised: it only selects, so ``"$ref": null`` or unknown names are harmless.
-    """
-    if isinstance(spec, dict):
-        fields = _lower_keys(spec)
-        if fields.get("value") is not None:
-            fields = {"value": fields["value"]}
-    else:
-        fields = {"value": spec}
-    selector: Filter | None = None
-    for name, wanted in fields.items():
-        if wanted is None or not isinstance(wanted, str | int | float | bool):
-            continue
-        compare = Compare(AttrPath(None, name), "eq", wanted)
-        selector = compare if selector is None else And(selector, compare)
-    return selector
 
 
 def _settle_primary(items: list[Any], touched: list[Any]) -> None:

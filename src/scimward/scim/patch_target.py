@@ -1,4 +1,4 @@
-"""Resolve a PATCH ``path`` (RFC 7644 3.5.2) to the attribute declarations it targets.
+"""Resolve a PATCH ``path`` (RFC 7644 3.5.2) to what it targets, and select the elements it names.
 
 The PATCH engine in ``patch.py`` works on a ``Target``: which container (the core document or
 one extension object), which attribute, optionally which sub-attribute, and optionally which
@@ -6,6 +6,9 @@ elements (a value filter). Path text the IdPs send that the RFC grammar does not
 resolved here too: a bare extension URN addresses the whole extension object, and an extension
 attribute may be named without its URN when no core attribute has that name (Entra sends
 ``"path": "manager"``).
+
+The element helpers (``select``, ``without``, ``eq_fields``, ``value_eq_ids``) read the value
+filters of such paths, and the value lists of Entra's ``remove``, against a multi-valued attribute.
 """
 
 from __future__ import annotations
@@ -15,12 +18,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimward.scim.ast import And, AttrPath, Compare, CompValue, Filter, Not, Or, ValuePath
-from scimward.scim.errors import InvalidPath
+from scimward.scim.errors import InvalidFilter, InvalidPath
+from scimward.scim.evaluate import matches
 from scimward.scim.filter import parse_patch_path
 from scimward.scim.resource import find_attribute
-from scimward.scim.schema import Attribute, ResourceType, Schema
+from scimward.scim.schema import Attribute, Mutability, ResourceType, Schema
 
-__all__ = ["ExtensionTarget", "Target", "describe", "eq_fields", "resolve_target", "value_eq_ids"]
+__all__ = [
+    "ExtensionTarget",
+    "Target",
+    "describe",
+    "eq_fields",
+    "lower_keys",
+    "resolve_target",
+    "select",
+    "value_eq_ids",
+    "without",
+]
 
 log = logging.getLogger("scimward.scim.patch")
 
@@ -39,6 +53,13 @@ class Target:
     attr: Attribute
     sub: Attribute | None = None
     filter: Filter | None = None
+
+    @property
+    def read_only(self) -> bool:
+        """RFC 7643 2.2: the attribute, or the sub-attribute addressed, is readOnly."""
+        return self.attr.mutability is Mutability.READ_ONLY or (
+            self.sub is not None and self.sub.mutability is Mutability.READ_ONLY
+        )
 
 
 @dataclass(frozen=True)
@@ -139,3 +160,48 @@ def describe(value: Any) -> str:
     """A short rendering of a JSON value for error messages."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def lower_keys(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with lower-cased keys: names in SCIM messages are case-insensitive (RFC 7643 2.1)."""
+    return {key.lower(): value for key, value in obj.items() if isinstance(key, str)}
+
+
+def select(target: Target, items: list[Any]) -> list[Any]:
+    """The elements of ``items`` that the target's filter matches; a filter that cannot apply to
+    this attribute's values is invalidPath."""
+    assert target.filter is not None
+    try:
+        return [item for item in items if matches(target.filter, item, target.attr)]
+    except InvalidFilter as exc:
+        raise InvalidPath(f"{target.text!r}: {exc.detail}") from exc
+
+
+def without(attr: Attribute, current: Any, removed: Any) -> list[Any]:
+    """``current`` minus the elements ``removed`` names: by ``value`` when given, else by all fields.
+
+    For Entra's ``{"op": "Remove", "path": "members", "value": [{"value": id}]}`` form on any
+    multi-valued attribute. The elements are not normalised: they only select, so ``"$ref": null``
+    or unknown names are harmless.
+    """
+    specs = removed if isinstance(removed, list) else [removed]
+    selectors = [selector for spec in specs if (selector := _selector(spec)) is not None]
+    items = current if isinstance(current, list) else [] if current is None else [current]
+    return [item for item in items if not any(matches(selector, item, attr) for selector in selectors)]
+
+
+def _selector(spec: Any) -> Filter | None:
+    """``{"value": "x"}`` -> ``value eq "x"``; without a value, an ``and`` of the fields given."""
+    if isinstance(spec, dict):
+        fields = lower_keys(spec)
+        if fields.get("value") is not None:
+            fields = {"value": fields["value"]}
+    else:
+        fields = {"value": spec}
+    selector: Filter | None = None
+    for name, wanted in fields.items():
+        if wanted is None or not isinstance(wanted, str | int | float | bool):
+            continue
+        compare = Compare(AttrPath(None, name), "eq", wanted)
+        selector = compare if selector is None else And(selector, compare)
+    return selector
