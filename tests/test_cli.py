@@ -121,3 +121,9 @@ def test_serve_demo_prints_base_url_and_a_working_token(demo_server: tuple[str, 
     assert response.json()["totalResults"] == 12
     groups = httpx.get(f"{base}/Groups", headers={"Authorization": f"Bearer {token}"}).json()
     assert {g["displayName"] for g in groups["Resources"]} >= {"dept-engineering", "prod-admins"}
+
+
+def test_token_bound_to_an_unknown_user_is_refused(sqlite_url: str) -> None:
+    result = run("token", "create", "--name", "me", "--user", "nobody@example.com", "--database-url", sqlite_url)
+    assert result.returncode == 2
+    assert "nobody@example.com" in result.stderr

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from scimward.api import discovery, search
-from scimward.api.context import Hub
+from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
         *discovery.routes,
         *search.routes(endpoints),
         *(route for e in endpoints for route in e.routes()),
+        Route("/Me", scim_endpoint(endpoints[0].me), methods=["GET", "PUT", "PATCH", "DELETE"]),
     ]
     app = Starlette(
         routes=[Route("/healthz", healthz), Mount(SCIM_PREFIX, routes=scim_routes)],

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from scimward.api.context import Handler, hub, json_body, scim_endpoint
 from scimward.api.responses import ScimResponse
 from scimward.scim.ast import AttrPath
-from scimward.scim.errors import InvalidValue
+from scimward.scim.errors import InvalidValue, NotImplementedByServer
 from scimward.scim.filter import parse_attr_path, parse_filter
 from scimward.scim.resource import normalize, parse_attribute_list, render
 from scimward.scim.schema import ResourceType
@@ -135,8 +135,17 @@ class ResourceEndpoints:
             "Resources": resources,
         }
 
-    async def one(self, request: Request) -> Response:
-        identity_id = request.path_params["id"]
+    async def me(self, request: Request) -> Response:
+        """``/Me`` (RFC 7644 3.11): the user the token is bound to."""
+        user_id = request.state.token.user_id
+        if user_id is None:
+            raise NotImplementedByServer(
+                "/Me needs a token bound to a user (scimward token create --user USERNAME); "
+                "this token is not bound to one")
+        return await self.one(request, user_id)
+
+    async def one(self, request: Request, identity_id: str | None = None) -> Response:
+        identity_id = identity_id or request.path_params["id"]
         store = hub(request).identities
         if_match = request.headers.get("if-match")
         if request.method == "GET":

@@ -17,10 +17,12 @@ from rich.table import Table
 
 from scimward.cli.demo import load_demo
 from scimward.cli.logs import configure_logging
-from scimward.scim.errors import ScimError
+from scimward.scim.ast import AttrPath, Compare
+from scimward.scim.errors import NotFound, ScimError
+from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
 from scimward.store.db import DatabaseUrlError, resolve_url, upgrade
-from scimward.store.identities import IdentityStore
+from scimward.store.identities import IdentityStore, SearchQuery
 from scimward.store.tokens import TokenStore
 
 app = typer.Typer(help="scimward: a governed SCIM 2.0 identity-lifecycle hub.", no_args_is_help=True)
@@ -112,6 +114,8 @@ def token_create(
     patch_response: Annotated[str, typer.Option(
         help="How PATCH answers this client: 'resource' (200 with the resource) or 'no_content' (204).")]
         = "resource",
+    user: Annotated[str | None, typer.Option(
+        help="Bind the token to this userName, so /Me answers as that user.")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Issue a token. It is printed once, alone on the last line; only its hash is stored."""
@@ -122,18 +126,26 @@ def token_create(
     lifetime = parse_duration(expires_in) if expires_in else None
     url = _migrated(database_url)
     try:
-        token = asyncio.run(_create_token(url, name, lifetime, patch_response))
+        token = asyncio.run(_create_token(url, name, lifetime, patch_response, user))
     except ScimError as exc:
         raise _fail(exc.detail) from exc
     err.print(f"Token [bold]{name}[/bold] created. Store it now: it is not shown again.")
     print(token)
 
 
-async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_response: str) -> str:
+async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_response: str,
+                        user: str | None) -> str:
     database = Database(url)
     try:
+        user_id = None
+        if user is not None:
+            found = await IdentityStore(database).search(
+                USER_TYPE, SearchQuery(filter=Compare(AttrPath(None, "userName"), "eq", user), count=1))
+            if not found.items:
+                raise NotFound(f"no user with userName {user!r}")
+            user_id = found.items[0].id
         return await TokenStore(database).create(name, created_by=getpass.getuser(), expires_in=lifetime,
-                                                 patch_response=patch_response)
+                                                 patch_response=patch_response, user_id=user_id)
     finally:
         await database.dispose()
 

@@ -205,8 +205,8 @@ class JsonAccess:
         the element's position in the array."""
         if self.dialect == "postgresql":
             array = doc.op("#>")(sa.literal("{" + ",".join(f'"{k}"' for k in keys) + "}"))
-            rows = sa.func.jsonb_array_elements(array).table_valued("value", with_ordinality="position")
-            rows = rows.alias("element")
+            rows = (sa.func.jsonb_array_elements(array).table_valued("value", with_ordinality="position")
+                    .render_derived("element"))
             return rows, rows.c.position
         path = "$" + "".join(f'."{k}"' for k in keys)
         rows = sa.func.json_each(doc, path).table_valued("value", "key").alias("element")
