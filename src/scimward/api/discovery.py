@@ -13,21 +13,32 @@ from scimward.api.resources import LIST_RESPONSE, base_url
 from scimward.api.responses import ScimResponse
 from scimward.scim.errors import NotFound
 from scimward.scim.resource_types import RESOURCE_TYPES, SCHEMAS
+from scimward.store.cursor import CURSOR_TIMEOUT_SECONDS
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 
 
 def service_provider_config(request: Request) -> dict[str, Any]:
     base = base_url(request)
+    settings = hub(request).settings
     return {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/scimward/scimward/blob/main/docs/identity-providers.md",
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
-        "filter": {"supported": True, "maxResults": hub(request).settings.max_results},
+        "bulk": {"supported": True, "maxOperations": hub(request).settings.bulk_max_operations,
+                 "maxPayloadSize": hub(request).settings.bulk_max_payload_bytes},
+        "filter": {"supported": True, "maxResults": settings.max_results},
         "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},
+        "pagination": {
+            "cursor": True,
+            "index": True,
+            "defaultPaginationMethod": settings.default_pagination,
+            "defaultPageSize": settings.max_results,
+            "maxPageSize": settings.max_results,
+            "cursorTimeout": CURSOR_TIMEOUT_SECONDS,
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

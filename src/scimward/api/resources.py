@@ -13,7 +13,7 @@ from starlette.routing import Route
 from scimward.api.context import Handler, hub, json_body, scim_endpoint
 from scimward.api.responses import ScimResponse
 from scimward.scim.ast import AttrPath
-from scimward.scim.errors import InvalidValue, NotImplementedByServer
+from scimward.scim.errors import InvalidCursor, InvalidValue, NotImplementedByServer
 from scimward.scim.filter import parse_attr_path, parse_filter
 from scimward.scim.resource import normalize, parse_attribute_list, render
 from scimward.scim.schema import ResourceType
@@ -114,6 +114,7 @@ class ResourceEndpoints:
         sort_order = str(params.get("sortOrder") or "ascending").lower()
         if sort_order not in {"ascending", "descending"}:
             raise InvalidValue(f"sortOrder must be 'ascending' or 'descending', not {sort_order!r}")
+        cursor = _pagination_cursor(params, hub(request).settings.default_pagination)
         query = SearchQuery(
             filter=parse_filter(filter_text) if filter_text else None,
             sort_by=parse_attr_path(sort_by) if sort_by else None,
@@ -122,18 +123,22 @@ class ResourceEndpoints:
             count=count,
             with_members=_wants("members", attributes, excluded),
             with_groups=_wants("groups", attributes, excluded),
+            cursor=cursor,
         )
         result = await hub(request).identities.search(self.rt, query)
         base = base_url(request)
         resources = [render(to_scim(item, self.rt, base), self.rt, attributes=attributes, excluded=excluded)
                      for item in result.items]
-        return {
-            "schemas": [LIST_RESPONSE],
-            "totalResults": result.total,
-            "startIndex": start_index,
-            "itemsPerPage": len(resources),
-            "Resources": resources,
-        }
+        body: dict[str, Any] = {"schemas": [LIST_RESPONSE], "totalResults": result.total}
+        if cursor is None or not cursor:
+            body["startIndex"] = start_index  # index paging, or the first page of a cursor walk
+        body["itemsPerPage"] = len(resources)
+        if result.next_cursor:
+            body["nextCursor"] = result.next_cursor
+        if result.previous_cursor:
+            body["previousCursor"] = result.previous_cursor
+        body["Resources"] = resources
+        return body
 
     async def me(self, request: Request) -> Response:
         """``/Me`` (RFC 7644 3.11): the user the token is bound to."""
@@ -153,6 +158,8 @@ class ResourceEndpoints:
             stored = await store.get(self.rt, identity_id,
                                      with_members=_wants("members", attributes, excluded),
                                      with_groups=_wants("groups", attributes, excluded))
+            if _matches(request.headers.get("if-none-match"), stored.etag):
+                return Response(status_code=304, headers={"ETag": stored.etag})  # RFC 7644 3.14
             return self._respond(request, stored)
         if request.method == "DELETE":
             await store.delete(self.rt, identity_id, if_match=if_match)
@@ -170,6 +177,28 @@ class ResourceEndpoints:
                                  with_members=_wants("members", attributes, excluded),
                                  with_groups=_wants("groups", attributes, excluded))
         return self._respond(request, stored)
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def _pagination_cursor(params: dict[str, Any], default: str) -> str | None:
+    """None for index paging (RFC 7644 3.4.2.4), else the cursor ("" for the first page, RFC 9865)."""
+    cursor = params.get("cursor")
+    if cursor is not None:
+        if params.get("startIndex") not in (None, ""):
+            raise InvalidValue("use either cursor (RFC 9865) or startIndex (RFC 7644), not both")
+        if not isinstance(cursor, str):
+            raise InvalidCursor("cursor must be a string")
+        return cursor
+    if params.get("startIndex") not in (None, "") or default == "index":
+        return None
+    return ""
 
 
 def _source(request: Request) -> str:

@@ -15,10 +15,10 @@ from starlette.routing import Route
 from scimward.api.context import json_body, scim_endpoint
 from scimward.api.resources import LIST_RESPONSE, ResourceEndpoints
 from scimward.api.responses import ScimResponse
-from scimward.scim.errors import InvalidFilter, InvalidSyntax, InvalidValue
+from scimward.scim.errors import InvalidCursor, InvalidFilter, InvalidSyntax, InvalidValue
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-_PARAMS = {"attributes", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex", "count"}
+_PARAMS = {"attributes", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex", "count", "cursor"}
 
 
 def search_params(body: Any) -> dict[str, Any]:
@@ -58,7 +58,10 @@ def routes(endpoints: list[ResourceEndpoints]) -> list[Route]:
     async def root_search(request: Request) -> Response:
         """Search every resource type; pages run over Users, then Groups."""
         params = search_params(await json_body(request))
-        start = max(1, int(params.pop("startIndex", 1) or 1))
+        if "cursor" in params:
+            raise InvalidCursor("cursor paging is offered per resource type (/Users/.search), not at the root")
+        params["startIndex"] = params.get("startIndex") or 1  # the root pages by index over every type
+        start = max(1, int(params.pop("startIndex")))
         count = params.pop("count", None)
         combined: list[dict[str, Any]] = []
         total = 0

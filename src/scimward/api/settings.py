@@ -16,6 +16,11 @@ class Settings:
     max_results: int = 1000
     #: The externally visible base URL (behind a proxy); None: taken from each request.
     public_url: str | None = None
+    #: Paging when a list request names neither ``cursor`` nor ``startIndex``: "cursor" or "index".
+    default_pagination: str = "cursor"
+    #: Bulk limits advertised in ServiceProviderConfig and enforced by POST /Bulk (RFC 7644 3.7.4).
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int = 4 * MIB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -26,4 +31,7 @@ class Settings:
             max_body_bytes=int(env.get("SCIMWARD_MAX_BODY_BYTES", MIB)),
             max_results=int(env.get("SCIMWARD_MAX_RESULTS", 1000)),
             public_url=env.get("SCIMWARD_PUBLIC_URL") or None,
+            default_pagination=env.get("SCIMWARD_DEFAULT_PAGINATION", "cursor"),
+            bulk_max_operations=int(env.get("SCIMWARD_BULK_MAX_OPERATIONS", 1000)),
+            bulk_max_payload_bytes=int(env.get("SCIMWARD_BULK_MAX_PAYLOAD_BYTES", 4 * MIB)),
         )

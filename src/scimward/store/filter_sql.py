@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from scimward.scim.ast import And, AttrPath, Compare, CompValue, Filter, Not, Or, Present, ValuePath
@@ -162,7 +163,7 @@ def _substring(expr: ColumnElement[Any], op: str, text: str, case_exact: bool) -
     elif op == "sw":
         exact = sa.func.substr(expr, 1, len(text)) == text
     else:
-        exact = sa.func.substr(expr, sa.func.length(expr) - len(text) + 1) == text
+        exact = sa.func.substr(expr, sa.func.length(expr) - (len(text) - 1)) == text
     return sa.and_(like, exact)
 
 
@@ -180,6 +181,11 @@ def _millis(expr: ColumnElement[Any], op: str, value: datetime) -> Bool:
 # -- JSON -----------------------------------------------------------------------------------------
 
 
+def _pg_path(keys: tuple[str, ...]) -> ColumnElement[Any]:
+    """A ``text[]`` path for PostgreSQL's ``#>``/``#>>`` (a plain string parameter would be VARCHAR)."""
+    return sa.literal(list(keys), postgresql.ARRAY(sa.Text))
+
+
 class JsonAccess:
     """Dialect-specific JSON access: scalar extraction and iteration over arrays."""
 
@@ -189,7 +195,7 @@ class JsonAccess:
     def scalar(self, doc: ColumnElement[Any], keys: tuple[str, ...], kind: AttrType) -> ColumnElement[Any]:
         """The value at ``keys`` (``()``: ``doc`` itself) as a SQL value of ``kind``, NULL when absent."""
         if self.dialect == "postgresql":
-            text = doc.op("#>>")(sa.literal("{" + ",".join(f'"{k}"' for k in keys) + "}"))
+            text = doc.op("#>>")(_pg_path(keys))
             target: Any = {AttrType.BOOLEAN: sa.Boolean, AttrType.INTEGER: sa.Float, AttrType.DECIMAL: sa.Float,
                            AttrType.DATETIME: sa.DateTime}.get(kind, sa.Text)
             return sa.cast(text, target)
@@ -204,7 +210,7 @@ class JsonAccess:
         """A FROM clause with one row per element of the array at ``keys`` (column ``value``), and
         the element's position in the array."""
         if self.dialect == "postgresql":
-            array = doc.op("#>")(sa.literal("{" + ",".join(f'"{k}"' for k in keys) + "}"))
+            array = doc.op("#>")(_pg_path(keys))
             rows = (sa.func.jsonb_array_elements(array).table_valued("value", with_ordinality="position")
                     .render_derived("element"))
             return rows, rows.c.position
@@ -331,9 +337,9 @@ class FilterCompiler(_Visitor):
         primary = AttrPath(None, "primary") if attr.is_complex and attr.sub("primary") else None
 
         def first(path: AttrPath) -> Operand:
+            operand = resolve(path)
             order = [_primary_first(resolve(primary).expr)] if primary else []
-            return _first_of(resolve(path), sa.select(resolve(path).expr).select_from(rows)
-                             .order_by(*order, position))
+            return _first_of(operand, sa.select(operand.expr).select_from(rows).order_by(*order, position))
 
         return ValueContext(exists, first)
 
@@ -457,7 +463,7 @@ def sort_expression(rt: ResourceType, dialect: str, path: AttrPath) -> ColumnEle
     key = target.expr
     if target.type in _STRINGLIKE and not target.case_exact and not target.lowered:
         key = sa.func.lower(key)
-    if dialect == "sqlite":
+    if dialect == "sqlite" and not (isinstance(key, sa.Column) and not key.nullable):
         key = sa.func.coalesce(key, sa.literal_column("x''"))
     return key
 

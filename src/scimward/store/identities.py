@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,15 +27,14 @@ from scimward.scim.errors import (
 from scimward.scim.patch import MemberOp, apply_patch
 from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
+from scimward.store.cursor import CursorCodec, Position, query_digest
 from scimward.store.database import Database
 from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
+from scimward.store.hub_secrets import hub_secret
 from scimward.store.tables import identities, identity_emails, memberships
+from scimward.store.timeutil import utcnow
 
 MAX_WRITE_ATTEMPTS = 5
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def etag(version: int) -> str:
@@ -69,12 +68,16 @@ class SearchQuery:
     count: int | None = None
     with_members: bool = False
     with_groups: bool = False
+    #: None: index paging. "" or a cursor this server issued: cursor paging (RFC 9865).
+    cursor: str | None = None
 
 
 @dataclass
 class SearchResult:
     total: int
     items: list[StoredIdentity] = field(default_factory=list)
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
 
 
 class _Retry(Exception):
@@ -126,6 +129,7 @@ class IdentityStore:
     def __init__(self, database: Database) -> None:
         self.db = database
         self._compilers: dict[str, FilterCompiler] = {}
+        self._codec: CursorCodec | None = None
 
     def compiler(self, rt: ResourceType) -> FilterCompiler:
         compiler = self._compilers.get(rt.name)
@@ -293,10 +297,13 @@ class IdentityStore:
         return stored
 
     async def search(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
+        """List resources: by index (RFC 7644 3.4.2.4) or, when ``query.cursor`` is set, by cursor (RFC 9865)."""
         t = identities.c
         where: list[sa.ColumnElement[bool]] = [t.resource_type == rt.name]
         if query.filter is not None:
             where.append(self.compiler(rt).compile(query.filter))
+        if query.cursor is not None:
+            return await self._search_by_cursor(rt, query, where)
         async with self.db.read() as conn:
             total = (await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one()
             result = SearchResult(total)
@@ -314,9 +321,56 @@ class IdentityStore:
             if query.count is not None:
                 statement = statement.limit(query.count)
             rows = await conn.execute(statement)
-            result.items = [StoredIdentity(r.id, rt.name, r.doc, r.created, r.last_modified, r.version) for r in rows]
+            result.items = [_stored(rt, r) for r in rows]
             await self._attach(conn, rt, result.items, query.with_members, query.with_groups)
         return result
+
+    async def _search_by_cursor(self, rt: ResourceType, query: SearchQuery,
+                                where: list[sa.ColumnElement[bool]]) -> SearchResult:
+        """Keyset paging over (sort value, created, id): stable while resources come and go."""
+        t = identities.c
+        codec = await self._cursor_codec()
+        digest = query_digest(rt.name, repr(query.filter), repr(query.sort_by), query.descending)
+        position = codec.decode(digest, query.cursor) if query.cursor else None
+        key = sort_expression(rt, self.db.dialect, query.sort_by) if query.sort_by else None
+        columns: tuple[sa.ColumnElement[Any], ...] = (t.created, t.id)
+        if key is not None:  # missing values sort last ascending, as in index paging
+            columns = (key.is_(None), _least_if_null(key), *columns)
+        forward = position is None or position.forward
+        ascending = forward != query.descending
+        page_where = list(where)
+        if position is not None:
+            keys = sa.tuple_(*_typed_keys(key, position))
+            page_where.append(sa.tuple_(*columns) > keys if ascending else sa.tuple_(*columns) < keys)
+        count = query.count if query.count is not None else 1000
+        async with self.db.read() as conn:
+            total = (await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one()
+            result = SearchResult(total)
+            if count == 0:
+                return result
+            rows = list(await conn.execute(
+                sa.select(t.id, t.doc, t.created, t.last_modified, t.version,
+                          (key if key is not None else sa.null()).label("sort_key"))
+                .where(*page_where)
+                .order_by(*(c.asc() if ascending else c.desc() for c in columns))
+                .limit(count + 1)
+            ))
+            more = len(rows) > count
+            rows = rows[:count] if forward else rows[:count][::-1]
+            result.items = [_stored(rt, r) for r in rows]
+            await self._attach(conn, rt, result.items, query.with_members, query.with_groups)
+        if rows:
+            first, last = rows[0], rows[-1]
+            if more if forward else True:
+                result.next_cursor = codec.encode(digest, Position(True, last.sort_key, last.created, last.id))
+            if position is not None and (True if forward else more):
+                result.previous_cursor = codec.encode(digest, Position(False, first.sort_key, first.created, first.id))
+        return result
+
+    async def _cursor_codec(self) -> CursorCodec:
+        if self._codec is None:
+            self._codec = CursorCodec(await hub_secret(self.db, "cursor-signing-key"))
+        return self._codec
 
     async def _attach(self, conn: AsyncConnection, rt: ResourceType, items: list[StoredIdentity],
                       with_members: bool, with_groups: bool) -> None:
@@ -346,6 +400,36 @@ class IdentityStore:
                 for row in rows:
                     by_id[row.member_id].groups.append(  # type: ignore[union-attr]
                         {"value": row.group_id, "display": row.display_name, "type": "direct"})
+
+
+def _stored(rt: ResourceType, row: Any) -> StoredIdentity:
+    return StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
+
+
+def _least_if_null(key: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The sort key with NULL replaced by its type's least value, so row comparisons are total."""
+    kind = key.type
+    if isinstance(kind, sa.DateTime):
+        return sa.func.coalesce(key, sa.literal(datetime(1, 1, 1), sa.DateTime))
+    if isinstance(kind, sa.Boolean):
+        return sa.func.coalesce(key, sa.false())
+    if isinstance(kind, sa.Integer | sa.Float | sa.Numeric):
+        return sa.func.coalesce(key, sa.literal(-1e300, sa.Float))
+    return sa.func.coalesce(key, sa.literal("", sa.Text))
+
+
+def _typed_keys(key: sa.ColumnElement[Any] | None, position: Position) -> tuple[Any, ...]:
+    tail = (sa.literal(position.created, sa.DateTime), sa.literal(position.id))
+    if key is None:
+        return tail
+    sort_value = position.sort_value
+    if sort_value is None:
+        return (sa.true(), _least_if_null(sa.literal(None, key.type)), *tail)
+    if isinstance(sort_value, bytes):
+        return (sa.false(), sa.literal(sort_value, sa.LargeBinary), *tail)
+    if isinstance(key.type, sa.DateTime) and isinstance(sort_value, str):
+        sort_value = datetime.fromisoformat(sort_value)
+    return (sa.false(), sa.literal(sort_value, key.type), *tail)
 
 
 def _dedupe(members: Iterable[dict[str, str]]) -> list[dict[str, str]]:

@@ -84,3 +84,12 @@ tokens = sa.Table(
     sa.UniqueConstraint("name", name="uq_tokens_name"),
     sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
 )
+
+#: Secrets the hub generates for itself, shared by all its processes (e.g. the cursor signing key).
+hub_secrets = sa.Table(
+    "hub_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+)

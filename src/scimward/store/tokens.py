@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from scimward.scim.errors import NotFound
 from scimward.store.database import Database
-from scimward.store.identities import utcnow
 from scimward.store.tables import tokens
+from scimward.store.timeutil import utcnow
 
 TOKEN_PREFIX = "scimward_"
 CACHE_SECONDS = 5.0
