@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 
+from scimward.store.passwords import verify_password
+from tests.conftest import LiveServer
 from tests.scimdata import ENTERPRISE, USER, assert_error, group, patch, user
 
 
@@ -178,3 +181,18 @@ def test_inactive_users_are_returned_and_filterable(scim: httpx.Client, unique: 
     assert scim.get(f"/Users/{created['id']}").json()["active"] is False
     found = scim.get("/Users", params={"filter": f'userName eq "{unique}" and active eq false'}).json()
     assert found["totalResults"] == 1
+
+
+def test_password_is_stored_only_as_an_argon2_hash(live_server: LiveServer, unique: str) -> None:
+    """RFC 7643 7: writeOnly, returned never; and an identity product never keeps it readable."""
+    with live_server.client() as scim:
+        created = create(scim, user(unique, password="Tr0ub4dor&3"))
+        scim.patch(f"/Users/{created['id']}", json=patch({"op": "replace", "path": "password", "value": "n3w-Secret"}))
+    engine = sa.create_engine(live_server.database_url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select doc, password_hash from identities where id = :id"),
+                           {"id": created["id"]}).one()
+    engine.dispose()
+    assert "Tr0ub4dor" not in str(row.doc) and "n3w-Secret" not in str(row.doc)
+    assert row.password_hash.startswith("$argon2id$")
+    assert verify_password(row.password_hash, "n3w-Secret")

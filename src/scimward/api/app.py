@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from scimward.api import discovery, search
+from scimward.api import bulk, discovery, search
 from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> Starlette:
     scim_routes: list[Route] = [
         *discovery.routes,
         *search.routes(endpoints),
+        *bulk.routes(endpoints),
         *(route for e in endpoints for route in e.routes()),
         Route("/Me", scim_endpoint(endpoints[0].me), methods=["GET", "PUT", "PATCH", "DELETE"]),
     ]

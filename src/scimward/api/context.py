@@ -60,13 +60,18 @@ def scim_endpoint(handler: Handler) -> Handler:
         except Exception:
             rid = request_id(request)
             log.exception("unhandled error", request_id=rid, method=request.method, path=request.url.path)
-            return error_response(_InternalError(f"internal error; request id {rid}"), rid)
+            return error_response(InternalError(f"internal error; request id {rid}"), rid)
 
     return endpoint
 
 
-class _InternalError(ScimError):
+class InternalError(ScimError):
     status = 500
+
+
+def source_of(request: Request) -> str:
+    """The change's source, as DESIGN.md names it: the SCIM client behind the token."""
+    return f"scim:{request.state.token.name}"
 
 
 async def authenticate(request: Request) -> TokenInfo:
@@ -80,21 +85,26 @@ async def authenticate(request: Request) -> TokenInfo:
     return info
 
 
-async def json_body(request: Request) -> Any:
-    """The request body as JSON, after the media type and size checks (RFC 7644 3.1, 3.12)."""
+async def json_body(request: Request, limit: int | None = None, limit_name: str = "the limit") -> Any:
+    """The request body as JSON, after the media type and size checks (RFC 7644 3.1, 3.12).
+
+    ``limit`` defaults to ``max_body_bytes``; Bulk passes its larger maxPayloadSize.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in JSON_MEDIA_TYPES:
         raise UnsupportedMediaType(f"send application/scim+json or application/json, not {content_type}")
-    limit = hub(request).settings.max_body_bytes
+    if limit is None:
+        limit = hub(request).settings.max_body_bytes
+    too_large = PayloadTooLarge(f"the size of the request exceeds {limit_name} ({limit} bytes)")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+        raise too_large
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in request.stream():  # a body without Content-Length is counted as it comes
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            raise too_large
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scimward.api.context import Handler, hub, json_body, scim_endpoint
+from scimward.api.context import Handler, hub, json_body, scim_endpoint, source_of
 from scimward.api.responses import ScimResponse
 from scimward.scim.ast import AttrPath
 from scimward.scim.errors import InvalidCursor, InvalidValue, NotImplementedByServer
@@ -95,7 +95,7 @@ class ResourceEndpoints:
     async def list_or_create(self, request: Request) -> Response:
         if request.method == "POST":
             doc = normalize(await json_body(request), self.rt)
-            stored = await hub(request).identities.create(self.rt, doc, source=_source(request))
+            stored = await hub(request).identities.create(self.rt, doc, source=source_of(request))
             return self._respond(request, stored, 201)
         return await self.search(request, dict(request.query_params))
 
@@ -167,9 +167,9 @@ class ResourceEndpoints:
         body = await json_body(request)
         if request.method == "PUT":
             doc = normalize(body, self.rt)
-            stored = await store.replace(self.rt, identity_id, doc, if_match=if_match, source=_source(request))
+            stored = await store.replace(self.rt, identity_id, doc, if_match=if_match, source=source_of(request))
             return self._respond(request, stored)
-        stored = await store.patch(self.rt, identity_id, body, if_match=if_match, source=_source(request))
+        stored = await store.patch(self.rt, identity_id, body, if_match=if_match, source=source_of(request))
         if request.state.token.patch_response == "no_content":
             return Response(status_code=204, headers={"ETag": stored.etag})
         attributes, excluded = self._selection(request)
@@ -199,10 +199,6 @@ def _pagination_cursor(params: dict[str, Any], default: str) -> str | None:
     if params.get("startIndex") not in (None, "") or default == "index":
         return None
     return ""
-
-
-def _source(request: Request) -> str:
-    return f"scim:{request.state.token.name}"
 
 
 def _int_param(params: dict[str, Any], name: str, default: int) -> int:

@@ -12,9 +12,10 @@ Group membership never lives in the document (a group may have 100,000 members):
 The IdPs' dialects are accepted and each rewrite is logged at DEBUG on ``scimward.scim.patch``:
 ``op`` in any case (Entra sends ``Replace``), path-less values keyed by attribute paths
 (``name.givenName``, URN-qualified names, ``emails[type eq "work"].value``), ``id`` and other
-read-only attributes inside path-less values (ignored), ``"True"``/``"False"`` strings for
-booleans, ``remove`` with a ``value`` list on a multi-valued path, and ``add``/``replace`` on
-``attr[type eq "x"].sub`` creating the element when none matches.
+read-only attributes inside path-less values (ignored), ``remove`` with a ``value`` list on a
+multi-valued path, and ``add``/``replace`` on ``attr[type eq "x"].sub`` creating the element when
+none matches. Value rewrites (``"True"``/``"False"`` strings for booleans, a plain id for
+``manager``) happen in ``resource.normalize_value`` and are logged on ``scimward.scim.resource``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from scimward.scim.patch_target import (
 )
 from scimward.scim.resource import check_immutable, check_required, normalize_value
 from scimward.scim.resource_types import GROUP_SCHEMA
-from scimward.scim.schema import Attribute, AttrType, Mutability, ResourceType
+from scimward.scim.schema import Attribute, Mutability, ResourceType
 
 __all__ = ["PATCH_OP_SCHEMA", "MemberOp", "PatchResult", "apply_patch"]
 
@@ -217,7 +218,6 @@ class _Engine:
                 return
             # RFC 7643 2.5: null is the same state as unassigned, so replacing with null removes.
             op, has_value = "remove", False
-        _log_string_booleans(target, value)
         container = self._container(target.urn)
         if target.filter is not None:
             _apply_filtered(op, target, container, value)
@@ -496,19 +496,6 @@ def _tidy(container: dict[str, Any], key: str) -> None:
             del container[key]
         else:
             container[key] = cleaned
-
-
-def _log_string_booleans(target: Target, value: Any) -> None:
-    decl = target.sub or target.attr
-    if decl.type is AttrType.BOOLEAN and isinstance(value, str):
-        log.debug("PATCH rewrite string-boolean: %r given %r", target.text, value)
-    elif decl.is_complex:
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, dict):
-                for key, sub_value in item.items():
-                    sub = decl.sub(key) if isinstance(key, str) else None
-                    if sub is not None and sub.type is AttrType.BOOLEAN and isinstance(sub_value, str):
-                        log.debug("PATCH rewrite string-boolean: %r given %s=%r", target.text, key, sub_value)
 
 
 def _has_immutable(rt: ResourceType) -> bool:

@@ -7,10 +7,18 @@ The canonical document ("doc") is what the store keeps: declared attribute-name 
 at top level, extension attributes under the extension's canonical URN, ``schemas`` listing the core URN
 then each extension present. A doc never holds ``id``, ``meta`` or readOnly attributes: the store adds
 those on output.
+
+Input is lenient where the identity providers need it, and each such rewrite is logged at DEBUG on
+``scimward.scim.resource`` naming it, so an admin can see what a client sent: ``string-boolean``
+(``"True"``/``"False"`` for a boolean), ``bare-value`` (a plain value for a complex attribute that has
+a ``value`` sub-attribute, e.g. Entra's manager id), ``extra-schema-dropped`` (a URN in ``schemas`` this
+resource type does not declare, e.g. Entra's ADSCIM Group schema) and ``read-only-ignored`` (``id``,
+``meta``, ``groups``, ``members.display`` and other readOnly input, RFC 7643 2.2).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -29,6 +37,8 @@ Keep = frozenset[str] | None
 Plan = dict[str | None, dict[str, Keep]]
 
 _RO = Mutability.READ_ONLY
+
+log = logging.getLogger("scimward.scim.resource")
 
 
 class _Tables:
@@ -114,9 +124,12 @@ def normalize(body: Any, rt: ResourceType) -> dict[str, Any]:
             core[key] = value
     if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
         raise InvalidSyntax(f"'schemas' must be a list of schema URNs including '{rt.schema.id}'")
-    # Other URNs are tolerated and dropped: Entra lists an ADSCIM Group schema of its own.
     if rt.schema.id.lower() not in {s.lower() for s in schemas}:
         raise InvalidSyntax(f"'schemas' must include '{rt.schema.id}'")
+    # Other URNs are tolerated and dropped: Entra lists an ADSCIM Group schema of its own.
+    for urn in schemas:
+        if urn.lower() != rt.schema.id.lower() and urn.lower() not in t.exts:
+            log.debug("rewrite extra-schema-dropped: %r in 'schemas' is not a schema of %s; dropped", urn, rt.name)
     doc: dict[str, Any] = {"schemas": [rt.schema.id]}
     doc.update(_normalize_attrs(core, t.attrs[None], "", f"resource type {rt.name}"))
     for urn in t.ext_urns:  # declared order, whatever order the client used
@@ -136,6 +149,9 @@ def _normalize_attrs(data: dict[str, Any], attrs: dict[str, Attribute], prefix: 
         if attr is None:
             raise InvalidSyntax(f"unknown attribute '{key}' for {where}")
         if attr.mutability is _RO:  # RFC 7643 2.2: readOnly values in input SHALL be ignored
+            if value is not None:
+                log.debug("rewrite read-only-ignored: '%s%s' is readOnly; the value given is ignored", prefix,
+                          attr.name)
             continue
         if attr.name in out:
             raise InvalidSyntax(f"attribute '{prefix}{attr.name}' given more than once")
@@ -176,6 +192,7 @@ def _one(attr: Attribute, value: Any, path: str) -> Any:
         # manager as a plain id, and some clients send members/emails as plain strings.
         if isinstance(value, list) or attr.sub("value") is None:
             raise InvalidValue(f"attribute '{path}' must be a complex value (a JSON object)")
+        log.debug("rewrite bare-value: '%s' given the plain value %r, read as {\"value\": %r}", path, value, value)
         value = {"value": value}
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
@@ -183,6 +200,9 @@ def _one(attr: Attribute, value: Any, path: str) -> Any:
         if sub is None:
             raise InvalidSyntax(f"unknown attribute '{path}.{key}'")
         if sub.mutability is _RO:
+            if sub_value is not None:
+                log.debug("rewrite read-only-ignored: '%s.%s' is readOnly; the value given is ignored", path,
+                          sub.name)
             continue
         normalized = normalize_value(sub, sub_value, f"{path}.{sub.name}")
         if normalized is not None:
@@ -204,6 +224,7 @@ def _boolean(value: Any, path: str) -> Any:
     if isinstance(value, str):  # Okta and Entra send "True"/"False"
         lowered = value.lower()
         if lowered in ("true", "false"):
+            log.debug("rewrite string-boolean: '%s' given the string %r, read as %s", path, value, lowered)
             return lowered == "true"
     raise InvalidValue(f"attribute '{path}' must be a boolean")
 

@@ -56,7 +56,14 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+psycopg")
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite's own lower() folds ASCII only; SCIM's case-insensitive matching must fold "MÜLLER" too,
+    # exactly as the Python side folds the promoted *_lower columns.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

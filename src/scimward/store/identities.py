@@ -22,7 +22,6 @@ from scimward.scim.errors import (
     InvalidValue,
     NotFound,
     PreconditionFailed,
-    UniquenessError,
 )
 from scimward.scim.patch import MemberOp, apply_patch
 from scimward.scim.resource import check_immutable, check_required
@@ -31,6 +30,7 @@ from scimward.store.cursor import CursorCodec, Position, query_digest
 from scimward.store.database import Database
 from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
 from scimward.store.hub_secrets import hub_secret
+from scimward.store.passwords import take_password_hash
 from scimward.store.tables import identities, identity_emails, memberships
 from scimward.store.timeutil import utcnow
 
@@ -142,11 +142,13 @@ class IdentityStore:
     async def create(self, rt: ResourceType, doc: dict[str, Any], source: str | None = None) -> StoredIdentity:
         doc = dict(doc)
         members = doc.pop("members", None) or []
+        password_hash = await take_password_hash(doc)
         now = utcnow()
         identity_id = str(uuid.uuid4())
         async with self.db.write() as conn:
             await conn.execute(identities.insert().values(
-                id=identity_id, created=now, last_modified=now, version=1, source=source, **_columns(rt, doc),
+                id=identity_id, created=now, last_modified=now, version=1, source=source,
+                password_hash=password_hash, **_columns(rt, doc),
             ))
             await self._write_emails(conn, identity_id, doc, replace=False)
             added = await self._add_members(conn, identity_id, members) if members else []
@@ -162,13 +164,15 @@ class IdentityStore:
         """PUT (RFC 7644 3.5.1): the document replaces the stored one; members too when given."""
         doc = dict(doc)
         members = doc.pop("members", None) if rt.name == "Group" else None
+        # A PUT without a password keeps the one set: a client cannot read it back to resend it.
+        password_hash = await take_password_hash(doc)
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
                 async with self.db.write() as conn:
                     current = await self._load_for_write(conn, rt, identity_id)
                     _check_if_match(if_match, current.version)
                     check_immutable(current.doc, doc, rt)
-                    await self._update(conn, rt, current, doc, source)
+                    await self._update(conn, rt, current, doc, source, password_hash)
                     ops = [MemberOp("clear")]
                     if members:
                         ops.append(MemberOp("add", tuple(members)))
@@ -177,7 +181,7 @@ class IdentityStore:
                 return await self.get(rt, identity_id)
             except _Retry:
                 continue
-        raise UniquenessError("the resource is being changed concurrently; retry")
+        raise PreconditionFailed("the resource is being changed concurrently; retry")
 
     async def patch(self, rt: ResourceType, identity_id: str, body: Any, *,
                     if_match: str | None = None, source: str | None = None) -> StoredIdentity:
@@ -192,20 +196,27 @@ class IdentityStore:
                         return current
                     check_required(result.doc, rt)
                     check_immutable(current.doc, result.doc, rt)
-                    await self._update(conn, rt, current, result.doc, source)
+                    new_doc = dict(result.doc)
+                    password_hash = await take_password_hash(new_doc)
+                    await self._update(conn, rt, current, new_doc, source, password_hash)
                     await self._apply_member_ops(conn, identity_id, result.member_ops)
-                return StoredIdentity(identity_id, rt.name, result.doc, current.created, utcnow(),
+                return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(),
                                       current.version + 1)
             except _Retry:
                 continue
         raise PreconditionFailed("the resource is being changed concurrently; retry")
 
     async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None) -> None:
-        async with self.db.write() as conn:
-            current = await self._load_for_write(conn, rt, identity_id)
-            _check_if_match(if_match, current.version)
-            # Memberships and e-mail rows go with it (ON DELETE CASCADE).
-            await conn.execute(identities.delete().where(identities.c.id == identity_id))
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            async with self.db.write() as conn:
+                current = await self._load_for_write(conn, rt, identity_id)
+                _check_if_match(if_match, current.version)
+                # Only the version checked may go; memberships and e-mails follow (ON DELETE CASCADE).
+                deleted = await conn.execute(identities.delete().where(
+                    identities.c.id == identity_id, identities.c.version == current.version))
+                if deleted.rowcount == 1:
+                    return
+        raise PreconditionFailed("the resource is being changed concurrently; retry")
 
     async def _load_for_write(self, conn: AsyncConnection, rt: ResourceType, identity_id: str) -> StoredIdentity:
         t = identities.c
@@ -218,12 +229,13 @@ class IdentityStore:
         return StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
 
     async def _update(self, conn: AsyncConnection, rt: ResourceType, current: StoredIdentity,
-                      doc: dict[str, Any], source: str | None) -> None:
+                      doc: dict[str, Any], source: str | None, password_hash: str | None = None) -> None:
         t = identities.c
+        values = {"last_modified": utcnow(), "version": current.version + 1, "source": source, **_columns(rt, doc)}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
         result = await conn.execute(
-            identities.update()
-            .where(t.id == current.id, t.version == current.version)
-            .values(last_modified=utcnow(), version=current.version + 1, source=source, **_columns(rt, doc))
+            identities.update().where(t.id == current.id, t.version == current.version).values(**values)
         )
         if result.rowcount != 1:
             raise _Retry()

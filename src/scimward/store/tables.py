@@ -40,6 +40,7 @@ identities = sa.Table(
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("last_modified", sa.DateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("password_hash", sa.String(256)),
     sa.Index("uq_identities_user_name", "resource_type", "user_name_lower", unique=True),
     sa.Index("ix_identities_external_id", "resource_type", "external_id"),
     sa.Index("ix_identities_display_name", "resource_type", "display_name_lower"),
