@@ -196,3 +196,13 @@ def test_password_is_stored_only_as_an_argon2_hash(live_server: LiveServer, uniq
     assert "Tr0ub4dor" not in str(row.doc) and "n3w-Secret" not in str(row.doc)
     assert row.password_hash.startswith("$argon2id$")
     assert verify_password(row.password_hash, "n3w-Secret")
+
+
+def test_unfiltered_total_is_exact_after_creates_and_deletes(scim: httpx.Client, unique: str) -> None:
+    """totalResults of an unfiltered list comes from maintained counts; it must equal a real count."""
+    ids = [create(scim, user(f"{unique}-{n}"))["id"] for n in range(3)]
+    scim.delete(f"/Users/{ids[0]}")
+    for resource in ("/Users", "/Groups"):
+        unfiltered = scim.get(resource, params={"count": 0}).json()["totalResults"]
+        counted = scim.get(resource, params={"count": 0, "filter": "id pr"}).json()["totalResults"]
+        assert unfiltered == counted

@@ -37,6 +37,9 @@ class Database:
         self.engine: AsyncEngine = create_engine(url)
         self.dialect = self.engine.dialect.name
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Reads on PostgreSQL need no transaction: autocommit saves the BEGIN and ROLLBACK round trips.
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
+            if self.dialect == "postgresql" else self.engine
         if self.dialect == "sqlite":
             sync_engine = self.engine.sync_engine
 
@@ -52,7 +55,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             yield conn
 
     @asynccontextmanager

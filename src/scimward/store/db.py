@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -73,8 +74,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+#: orjson on both dialects: several times faster than json for the documents every request carries.
+JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+
+
 def create_sync_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(sync_url(url))
+    engine = sa.create_engine(sync_url(url), **JSON_OPTIONS)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -83,10 +92,11 @@ def create_sync_engine(url: str) -> sa.Engine:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target)
+        engine = create_async_engine(target, **JSON_OPTIONS)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+                               **JSON_OPTIONS)
 
 
 def upgrade(url: str) -> None:

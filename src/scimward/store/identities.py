@@ -26,6 +26,7 @@ from scimward.scim.errors import (
 from scimward.scim.patch import MemberOp, apply_patch
 from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
+from scimward.store import counts, reads
 from scimward.store.cursor import CursorCodec, Position, query_digest
 from scimward.store.database import Database
 from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
@@ -150,6 +151,7 @@ class IdentityStore:
                 id=identity_id, created=now, last_modified=now, version=1, source=source,
                 password_hash=password_hash, **_columns(rt, doc),
             ))
+            await counts.adjust(conn, self.db.dialect, rt.name, 1)
             await self._write_emails(conn, identity_id, doc, replace=False)
             added = await self._add_members(conn, identity_id, members) if members else []
         stored = StoredIdentity(identity_id, rt.name, doc, now, now, 1)
@@ -215,6 +217,7 @@ class IdentityStore:
                 deleted = await conn.execute(identities.delete().where(
                     identities.c.id == identity_id, identities.c.version == current.version))
                 if deleted.rowcount == 1:
+                    await counts.adjust(conn, self.db.dialect, rt.name, -1)
                     return
         raise PreconditionFailed("the resource is being changed concurrently; retry")
 
@@ -296,16 +299,14 @@ class IdentityStore:
 
     async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
                   with_groups: bool = True) -> StoredIdentity:
-        t = identities.c
+        with_groups = with_groups and rt.name == "User"
         async with self.db.read() as conn:
-            row = (await conn.execute(
-                sa.select(t.id, t.doc, t.created, t.last_modified, t.version)
-                .where(t.id == identity_id, t.resource_type == rt.name)
-            )).first()
+            row = (await conn.execute(reads.by_id(self.db.dialect, with_groups),
+                                      {"identity_id": identity_id, "resource_type": rt.name})).first()
             if row is None:
                 raise NotFound(f"{rt.name} {identity_id} not found")
-            stored = StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
-            await self._attach(conn, rt, [stored], with_members, with_groups)
+            stored = _stored(rt, row, with_groups)
+            await self._attach(conn, rt, [stored], with_members)
         return stored
 
     async def search(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
@@ -317,25 +318,35 @@ class IdentityStore:
         if query.cursor is not None:
             return await self._search_by_cursor(rt, query, where)
         async with self.db.read() as conn:
-            total = (await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one()
-            result = SearchResult(total)
-            if query.count == 0 or total < query.start_index:
+            result = SearchResult(await self._count(conn, rt, query, where))
+            if query.count == 0 or result.total < query.start_index:
                 return result
             order: list[Any] = []
             if query.sort_by is not None:
                 key = sort_expression(rt, self.db.dialect, query.sort_by)
                 order.append(key.desc() if query.descending else key.asc())
             order += [t.created, t.id]
-            statement = (
-                sa.select(t.id, t.doc, t.created, t.last_modified, t.version)
-                .where(*where).order_by(*order).offset(query.start_index - 1)
-            )
+            # The page's ids first (an index-only scan when unsorted), then only their rows: skipped
+            # rows are never read, and groups are aggregated for the page alone.
+            page = sa.select(t.id).where(*where).order_by(*order).offset(query.start_index - 1)
             if query.count is not None:
-                statement = statement.limit(query.count)
+                page = page.limit(query.count)
+            page_ids = page.subquery("page")
+            with_groups = query.with_groups and rt.name == "User"
+            statement = (
+                sa.select(*reads.identity_columns(self.db.dialect, with_groups))
+                .join(page_ids, page_ids.c.id == t.id).order_by(*order)
+            )
             rows = await conn.execute(statement)
-            result.items = [_stored(rt, r) for r in rows]
-            await self._attach(conn, rt, result.items, query.with_members, query.with_groups)
+            result.items = [_stored(rt, r, with_groups) for r in rows]
+            await self._attach(conn, rt, result.items, query.with_members)
         return result
+
+    async def _count(self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery,
+                     where: list[sa.ColumnElement[bool]]) -> int:
+        if query.filter is None:
+            return await counts.total(conn, rt.name)
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one())
 
     async def _search_by_cursor(self, rt: ResourceType, query: SearchQuery,
                                 where: list[sa.ColumnElement[bool]]) -> SearchResult:
@@ -356,12 +367,12 @@ class IdentityStore:
             page_where.append(sa.tuple_(*columns) > keys if ascending else sa.tuple_(*columns) < keys)
         count = query.count if query.count is not None else 1000
         async with self.db.read() as conn:
-            total = (await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one()
-            result = SearchResult(total)
+            result = SearchResult(await self._count(conn, rt, query, where))
             if count == 0:
                 return result
+            with_groups = query.with_groups and rt.name == "User"
             rows = list(await conn.execute(
-                sa.select(t.id, t.doc, t.created, t.last_modified, t.version,
+                sa.select(*reads.identity_columns(self.db.dialect, with_groups),
                           (key if key is not None else sa.null()).label("sort_key"))
                 .where(*page_where)
                 .order_by(*(c.asc() if ascending else c.desc() for c in columns))
@@ -369,8 +380,8 @@ class IdentityStore:
             ))
             more = len(rows) > count
             rows = rows[:count] if forward else rows[:count][::-1]
-            result.items = [_stored(rt, r) for r in rows]
-            await self._attach(conn, rt, result.items, query.with_members, query.with_groups)
+            result.items = [_stored(rt, r, with_groups) for r in rows]
+            await self._attach(conn, rt, result.items, query.with_members)
         if rows:
             first, last = rows[0], rows[-1]
             if more if forward else True:
@@ -385,37 +396,24 @@ class IdentityStore:
         return self._codec
 
     async def _attach(self, conn: AsyncConnection, rt: ResourceType, items: list[StoredIdentity],
-                      with_members: bool, with_groups: bool) -> None:
-        """Load members (Groups) or groups (Users) for ``items`` in one query per 500 identities."""
-        if not items:
+                      with_members: bool) -> None:
+        """Load the members of Groups in ``items``, in one query per 500 groups."""
+        if not items or rt.name != "Group" or not with_members:
             return
         by_id = {item.id: item for item in items}
-        if rt.name == "Group" and with_members:
-            for item in items:
-                item.members = []
-            for chunk in _chunks(list(by_id), 500):
-                rows = await conn.execute(
-                    sa.select(memberships.c.group_id, memberships.c.member_id, memberships.c.member_type)
-                    .where(memberships.c.group_id.in_(chunk)).order_by(memberships.c.member_id))
-                for row in rows:
-                    by_id[row.group_id].members.append(  # type: ignore[union-attr]
-                        {"value": row.member_id, "type": row.member_type})
-        if rt.name == "User" and with_groups:
-            for item in items:
-                item.groups = []
-            g = identities.alias("grp")
-            for chunk in _chunks(list(by_id), 500):
-                rows = await conn.execute(
-                    sa.select(memberships.c.member_id, memberships.c.group_id, g.c.display_name)
-                    .join(g, g.c.id == memberships.c.group_id)
-                    .where(memberships.c.member_id.in_(chunk)).order_by(g.c.display_name_lower))
-                for row in rows:
-                    by_id[row.member_id].groups.append(  # type: ignore[union-attr]
-                        {"value": row.group_id, "display": row.display_name, "type": "direct"})
+        for item in items:
+            item.members = []
+        for chunk in _chunks(list(by_id), 500):
+            for row in await conn.execute(reads.MEMBERS_OF, {"group_ids": list(chunk)}):
+                by_id[row.group_id].members.append(  # type: ignore[union-attr]
+                    {"value": row.member_id, "type": row.member_type})
 
 
-def _stored(rt: ResourceType, row: Any) -> StoredIdentity:
-    return StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
+def _stored(rt: ResourceType, row: Any, with_groups: bool = False) -> StoredIdentity:
+    stored = StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
+    if with_groups:
+        stored.groups = reads.groups_out(row.groups)
+    return stored
 
 
 def _least_if_null(key: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

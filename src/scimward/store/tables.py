@@ -94,3 +94,12 @@ hub_secrets = sa.Table(
     sa.Column("value", sa.String(256), nullable=False),
     sa.Column("created", sa.DateTime, nullable=False),
 )
+
+#: Exact counts per resource type, spread over shards (see migration 0004).
+identity_counts = sa.Table(
+    "identity_counts",
+    metadata,
+    sa.Column("resource_type", sa.String(32), primary_key=True),
+    sa.Column("shard", sa.Integer, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)

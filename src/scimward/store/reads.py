@@ -1,0 +1,59 @@
+"""Prebuilt read statements: built once per dialect, so a request only binds parameters.
+
+A User's ``groups`` (RFC 7643 4.1.2) come back in the same row as the user, aggregated as JSON by
+a correlated subquery over ``memberships``, so reading a user is one round trip.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from scimward.store.tables import JsonDoc, identities, memberships
+
+_t = identities.c
+
+
+@functools.cache
+def groups_of_member(dialect: str) -> sa.ScalarSelect[Any]:
+    """``[[group id, displayName], ...]`` for the identity of the enclosing row, by display name."""
+    g = identities.alias("member_group")
+    m = memberships.alias("member_of")
+    joined = m.join(g, g.c.id == m.c.group_id)
+    if dialect == "postgresql":
+        pair = sa.func.jsonb_build_array(m.c.group_id, g.c.display_name)
+        agg = sa.func.coalesce(
+            sa.func.jsonb_agg(postgresql.aggregate_order_by(pair, g.c.display_name_lower)),
+            sa.literal_column("'[]'::jsonb"))
+        return sa.select(agg).select_from(joined).where(m.c.member_id == _t.id).scalar_subquery()
+    ordered = (sa.select(m.c.group_id, g.c.display_name).select_from(joined)
+               .where(m.c.member_id == _t.id).order_by(g.c.display_name_lower).subquery("ordered_groups"))
+    pair = sa.func.json_array(ordered.c.group_id, ordered.c.display_name)
+    return sa.select(sa.func.json_group_array(pair)).select_from(ordered).scalar_subquery()
+
+
+def identity_columns(dialect: str, with_groups: bool) -> list[Any]:
+    columns: list[Any] = [_t.id, _t.doc, _t.created, _t.last_modified, _t.version]
+    if with_groups:
+        columns.append(sa.type_coerce(groups_of_member(dialect), JsonDoc).label("groups"))
+    return columns
+
+
+@functools.cache
+def by_id(dialect: str, with_groups: bool) -> sa.Select[Any]:
+    return sa.select(*identity_columns(dialect, with_groups)).where(
+        _t.id == sa.bindparam("identity_id"), _t.resource_type == sa.bindparam("resource_type"))
+
+
+MEMBERS_OF = (
+    sa.select(memberships.c.group_id, memberships.c.member_id, memberships.c.member_type)
+    .where(memberships.c.group_id.in_(sa.bindparam("group_ids", expanding=True)))
+    .order_by(memberships.c.member_id)
+)
+
+
+def groups_out(pairs: Any) -> list[dict[str, str]]:
+    return [{"value": group_id, "display": display, "type": "direct"} for group_id, display in pairs or ()]
