@@ -271,7 +271,7 @@ def test_parse_is_cached() -> None:
         ('a eq "\\x"', "invalid string"),
         ('a eq "\\u12"', "invalid string"),
         ('a eq "abc', "unterminated string"),
-        ('emails[type eq "work"].value eq "x"', "only allowed in PATCH paths"),
+        ('emails[type eq "work"].value', "an operator"),
         ("not a pr", "expected '(' after 'not'"),
         ('"a" eq "b"', "expected an attribute path"),
         ("a.b.c pr", "invalid attribute path"),
@@ -397,3 +397,10 @@ def test_deep_nesting_rejected() -> None:
 def test_reasonable_nesting_accepted() -> None:
     """RFC 7644 3.4.2.2: grouping may nest to any sensible depth."""
     assert parse_filter("not (" * 20 + "a pr" + ")" * 20) is not None
+
+
+def test_entra_value_path_with_sub_attribute_means_one_element() -> None:
+    """Entra sends emails[type eq "work"].value eq "x" (not in RFC 7644's ABNF): one work e-mail is "x"."""
+    parsed = parse_filter('emails[type eq "work"].value eq "x"')
+    assert parsed == ValuePath(AttrPath(None, "emails"), And(Compare(AttrPath(None, "type"), "eq", "work"),
+                                                             Compare(AttrPath(None, "value"), "eq", "x")))

@@ -65,12 +65,13 @@ def patch_group(*operations: dict[str, Any]) -> PatchResult:
 
 
 def rewrites(caplog: pytest.LogCaptureFixture) -> str:
-    return "\n".join(r.getMessage() for r in caplog.records if r.name == "scimward.scim.patch")
+    """The rewrites logged by the PATCH engine and by the value normalisation it uses."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("scimward.scim."))
 
 
 @pytest.fixture
 def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.DEBUG, logger="scimward.scim.patch")
+    caplog.set_level(logging.DEBUG, logger="scimward.scim")
     return caplog
 
 
@@ -758,10 +759,17 @@ def test_string_boolean_sub_attribute_is_coerced(debug_log: pytest.LogCaptureFix
     assert "string-boolean" in rewrites(debug_log)
 
 
-def test_bare_value_for_complex_attribute_with_value_sub_attribute() -> None:
-    """Entra sends the manager as a plain id; it becomes {"value": id}."""
+def test_bare_value_for_complex_attribute_with_value_sub_attribute(debug_log: pytest.LogCaptureFixture) -> None:
+    """Entra sends the manager as a plain id; it becomes {"value": id}, and the rewrite is logged."""
     result = patch(USER, {"op": "Add", "path": f"{ENT}:manager", "value": "26118915"})
     assert result.doc[ENT] == {"manager": {"value": "26118915"}}
+    assert "bare-value" in rewrites(debug_log)
+
+
+def test_string_boolean_rewrite_is_logged_once(debug_log: pytest.LogCaptureFixture) -> None:
+    """One rewrite, one log line: the engine leaves value rewrites to normalisation."""
+    patch(USER, {"op": "Replace", "path": "active", "value": "False"})
+    assert rewrites(debug_log).count("string-boolean") == 1
 
 
 @pytest.mark.parametrize(
@@ -893,6 +901,17 @@ def test_entra_add_member_with_null_ref() -> None:
     value = [{"$ref": None, "value": "f648f8d5ea4e4cd38e9c"}]
     result = patch_group({"op": "Add", "path": "members", "value": value})
     assert result.member_ops == (MemberOp("add", ({"value": "f648f8d5ea4e4cd38e9c"},)),)
+
+
+def test_member_ref_and_display_ignored_are_logged(debug_log: pytest.LogCaptureFixture) -> None:
+    """Entra's "$ref": null and Okta's display are dropped, and the log names them and the member."""
+    patch_group({"op": "Add", "path": "members", "value": [{"$ref": None, "display": "Babs", "value": ALICE}]})
+    assert f"member-fields-ignored: 'members' member {ALICE!r}: $ref, display ignored" in rewrites(debug_log)
+
+
+def test_member_with_value_and_type_only_logs_nothing(debug_log: pytest.LogCaptureFixture) -> None:
+    patch_group({"op": "add", "path": "members", "value": [{"value": ALICE, "type": "User"}]})
+    assert rewrites(debug_log) == ""
 
 
 def test_entra_remove_member_with_value_list(debug_log: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -76,6 +77,17 @@ def stored_user(**attrs: Any) -> dict[str, Any]:
     """A doc as the store hands it to render: with id and meta."""
     doc = normalize(user(**attrs), USER_TYPE)
     return {**doc, "id": "2819c223", "meta": {"resourceType": "User", "version": 'W/"1"'}}
+
+
+def rewrites(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The rewrites normalisation logged, one message each."""
+    return [r.getMessage() for r in caplog.records if r.name == "scimward.scim.resource"]
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="scimward.scim")
+    return caplog
 
 
 # ------------------------------------------------------------------------------------ normalize: shape
@@ -646,3 +658,47 @@ def test_render_does_not_modify_the_doc() -> None:
     render(doc, USER_TYPE, attributes=attrs("name.givenName"))
     render(doc, USER_TYPE, excluded=attrs("name.familyName"))
     assert repr(doc) == before
+
+
+# ------------------------------------------------------------------------ normalize: logged rewrites
+
+
+def test_string_boolean_rewrite_is_logged_naming_the_attribute(debug_log: pytest.LogCaptureFixture) -> None:
+    """An admin can see that the client sent "False" for active, and what it was read as."""
+    normalize(user(active="False"), USER_TYPE)
+    assert rewrites(debug_log) == ["rewrite string-boolean: 'active' given the string 'False', read as false"]
+
+
+def test_real_booleans_log_nothing(debug_log: pytest.LogCaptureFixture) -> None:
+    normalize(user(active=False, emails=[{"value": "a@example.com", "primary": True}]), USER_TYPE)
+    assert rewrites(debug_log) == []
+
+
+def test_bare_manager_rewrite_is_logged(debug_log: pytest.LogCaptureFixture) -> None:
+    """Entra's {"manager": "<id>"} is read as {"value": "<id>"}, and says so."""
+    normalize(user(**{ENT: {"manager": "26118915"}}), USER_TYPE)
+    [message] = rewrites(debug_log)
+    assert message.startswith(f"rewrite bare-value: '{ENT}:manager' given the plain value '26118915'")
+
+
+def test_extra_schema_urn_drop_is_logged(debug_log: pytest.LogCaptureFixture) -> None:
+    """Entra's ADSCIM Group URN in schemas is dropped, naming the URN."""
+    normalize({"schemas": [GROUP_SCHEMA, ENTRA_GROUP], "displayName": "Admins"}, GROUP_TYPE)
+    assert rewrites(debug_log) == [
+        f"rewrite extra-schema-dropped: {ENTRA_GROUP!r} in 'schemas' is not a schema of Group; dropped"]
+
+
+def test_declared_extension_urn_in_schemas_is_not_logged_as_dropped(debug_log: pytest.LogCaptureFixture) -> None:
+    normalize({"schemas": [USER_SCHEMA, ENT], "userName": "bjensen", ENT: {"department": "R&D"}}, USER_TYPE)
+    assert rewrites(debug_log) == []
+
+
+def test_read_only_input_ignored_is_logged(debug_log: pytest.LogCaptureFixture) -> None:
+    """Okta's PUT carries id, groups and meta; Entra's POST carries meta.resourceType; Okta's members carry
+    display. Each ignored value is named."""
+    normalize(user(id="x", groups=[], meta={"resourceType": "User"}), USER_TYPE)
+    normalize({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": "u1", "display": "Babs"}]},
+              GROUP_TYPE)
+    logged = rewrites(debug_log)
+    assert [m.split(":")[0] for m in logged] == ["rewrite read-only-ignored"] * 4
+    assert [m.split("'")[1] for m in logged] == ["id", "groups", "meta", "members.display"]

@@ -14,6 +14,7 @@ keep the client's spelling. Parsed results are cached: AST nodes are immutable.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from functools import lru_cache
@@ -57,6 +58,8 @@ _TOKEN_RE = re.compile(
 _AFTER_ATOM = frozenset(" \t()[]")
 _CLOSERS = {"(": ")", "[": "]"}
 _MAX_DEPTH = 50
+
+log = logging.getLogger("scimward.scim.filter")
 
 
 class _Token(NamedTuple):
@@ -202,7 +205,13 @@ class _Parser:
         inner = self.bracket(path, opener, nested)
         token = self.peek()
         if token is not None and token.kind == ".":
-            self.fail(f"{_describe(token)}: a sub-attribute after ']' is only allowed in PATCH paths")
+            # ``emails[type eq "work"].value eq "x"`` is not in RFC 7644's grammar, but Microsoft Entra
+            # sends it when the work e-mail is a matching attribute. It means: some work e-mail is "x".
+            self.index += 1
+            sub_token = self.take("a sub-attribute after ']'.")
+            sub = self.path(sub_token, relative=True)
+            log.debug("filter rewrite value-path-sub-attribute: %s[...].%s read as one element's test", path, sub)
+            return ValuePath(path, And(inner, self.attr_exp(sub, sub_token)))
         return ValuePath(path, inner)
 
     def attr_exp(self, path: AttrPath, path_token: _Token) -> Filter:

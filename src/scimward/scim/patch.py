@@ -396,16 +396,22 @@ def _create_from_filter(target: Target, given: Any, items: list[Any]) -> Any:
 def _members(value: Any, path: str, keep_type: bool) -> tuple[dict[str, str], ...]:
     """Member references from an operation value: ``[{"value": id, "type": "User"}, ...]``.
 
-    ``display`` and ``$ref`` (Entra sends ``"$ref": null``) are ignored: the store derives them.
+    ``display`` and ``$ref`` (Entra sends ``"$ref": null``, Okta a ``display``) are ignored, and
+    logged as ``member-fields-ignored``: the store derives them.
     """
     raw = value if isinstance(value, list) else [value]
     members: dict[str, dict[str, str]] = {}
+    debug = log.isEnabledFor(logging.DEBUG)  # a replace may carry 100,000 members
     for item in raw:
         fields = lower_keys(item) if isinstance(item, dict) else {}
         member_id = fields.get("value")
         if not isinstance(member_id, str) or not member_id:
             raise InvalidValue(f"each member in {path!r} needs a string 'value', not {describe(item)}")
         member = {"value": member_id}
+        ignored = sorted(key for key in fields if key not in ("value", "type")) if debug else ()
+        if ignored:
+            log.debug("PATCH rewrite member-fields-ignored: %r member %r: %s ignored, the hub derives them",
+                      path, member_id, ", ".join(ignored))
         kind = fields.get("type")
         if keep_type and kind is not None:
             member["type"] = _member_type(kind, path)

@@ -9,7 +9,7 @@ that read first can never deadlock on the upgrade to a write lock (other process
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,6 +36,7 @@ class Database:
         self.url = url
         self.engine: AsyncEngine = create_engine(url)
         self.dialect = self.engine.dialect.name
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         # Reads on PostgreSQL need no transaction: autocommit saves the BEGIN and ROLLBACK round trips.
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
@@ -79,5 +80,12 @@ class Database:
         except IntegrityError as exc:
             raise translate_integrity_error(exc) from exc
 
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` when the database is disposed (pools opened beside the engine)."""
+        self._closers.append(close)
+
     async def dispose(self) -> None:
+        for close in self._closers:
+            await close()
+        self._closers.clear()
         await self.engine.dispose()

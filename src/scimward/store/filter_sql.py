@@ -313,6 +313,9 @@ class FilterCompiler(_Visitor):
         keys = ((urn,) if urn else ()) + (attr.name,)
         if attr.multi_valued:
             return self._json_values(keys, attr)
+        if sub is None and attr.is_complex and attr.sub("value") is not None and not attr.multi_valued:
+            # ``manager eq "id"``: a complex attribute compares by its value, as multi-valued ones do.
+            sub = attr.sub("value")
         leaf = sub or attr
         keys += (sub.name,) if sub else ()
         return Operand(self.json.scalar(identities.c.doc, keys, leaf.type), leaf.type, leaf.case_exact)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scimward.scim.ast import AttrPath, Filter
+from scimward.scim.ast import AttrPath, Compare, Filter
 from scimward.scim.errors import (
     InvalidValue,
     NotFound,
@@ -29,6 +29,7 @@ from scimward.scim.schema import ResourceType
 from scimward.store import counts, reads
 from scimward.store.cursor import CursorCodec, Position, query_digest
 from scimward.store.database import Database
+from scimward.store.direct import DirectReads, decode_json, decode_time
 from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
 from scimward.store.hub_secrets import hub_secret
 from scimward.store.passwords import take_password_hash
@@ -131,6 +132,7 @@ class IdentityStore:
         self.db = database
         self._compilers: dict[str, FilterCompiler] = {}
         self._codec: CursorCodec | None = None
+        self.direct = DirectReads(database)
 
     def compiler(self, rt: ResourceType) -> FilterCompiler:
         compiler = self._compilers.get(rt.name)
@@ -223,9 +225,11 @@ class IdentityStore:
 
     async def _load_for_write(self, conn: AsyncConnection, rt: ResourceType, identity_id: str) -> StoredIdentity:
         t = identities.c
+        # On PostgreSQL the row lock queues concurrent writers of one identity (an IdP sending
+        # membership changes in parallel) instead of failing their version check.
         row = (await conn.execute(
             sa.select(t.id, t.doc, t.created, t.last_modified, t.version)
-            .where(t.id == identity_id, t.resource_type == rt.name)
+            .where(t.id == identity_id, t.resource_type == rt.name).with_for_update()
         )).first()
         if row is None:
             raise NotFound(f"{rt.name} {identity_id} not found")
@@ -300,17 +304,21 @@ class IdentityStore:
     async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
                   with_groups: bool = True) -> StoredIdentity:
         with_groups = with_groups and rt.name == "User"
-        async with self.db.read() as conn:
-            row = (await conn.execute(reads.by_id(self.db.dialect, with_groups),
-                                      {"identity_id": identity_id, "resource_type": rt.name})).first()
-            if row is None:
-                raise NotFound(f"{rt.name} {identity_id} not found")
-            stored = _stored(rt, row, with_groups)
-            await self._attach(conn, rt, [stored], with_members)
+        rows = await self.direct.fetch(reads.by_id(self.db.dialect, with_groups),
+                                       {"identity_id": identity_id, "resource_type": rt.name})
+        if not rows:
+            raise NotFound(f"{rt.name} {identity_id} not found")
+        stored = _stored_row(rt, rows[0], with_groups)
+        if rt.name == "Group" and with_members:
+            stored.members = [{"value": member_id, "type": member_type} for member_id, member_type in
+                              await self.direct.fetch(reads.MEMBERS_OF_ONE, {"group_id": identity_id})]
         return stored
 
     async def search(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
         """List resources: by index (RFC 7644 3.4.2.4) or, when ``query.cursor`` is set, by cursor (RFC 9865)."""
+        fast = await self._search_direct(rt, query)
+        if fast is not None:
+            return fast
         t = identities.c
         where: list[sa.ColumnElement[bool]] = [t.resource_type == rt.name]
         if query.filter is not None:
@@ -341,6 +349,31 @@ class IdentityStore:
             result.items = [_stored(rt, r, with_groups) for r in rows]
             await self._attach(conn, rt, result.items, query.with_members)
         return result
+
+    async def _search_direct(self, rt: ResourceType, query: SearchQuery) -> SearchResult | None:
+        """The two list shapes identity providers send most, on the driver; None for any other."""
+        with_groups = query.with_groups and rt.name == "User"
+        if query.with_members and rt.name == "Group":
+            return None
+        first_page = query.start_index == 1 and not query.cursor
+        user_name = _user_name_lookup(rt, query.filter)
+        if user_name is not None and first_page and query.sort_by is None:
+            # userName is unique: the page is the whole result, so no count is needed.
+            rows = await self.direct.fetch(reads.by_user_name(self.db.dialect, with_groups),
+                                           {"resource_type": rt.name, "user_name": user_name.lower()})
+            items = [_stored_row(rt, row, with_groups) for row in rows][: query.count]
+            return SearchResult(len(rows), items)
+        if query.filter is None and query.sort_by is None and query.cursor is None:
+            total_rows = await self.direct.fetch(counts.TOTAL, {"rt": rt.name})
+            result = SearchResult(int(total_rows[0][0]))
+            if query.count == 0 or result.total < query.start_index:
+                return result
+            rows = await self.direct.fetch(reads.page(self.db.dialect, with_groups), {
+                "resource_type": rt.name, "offset": query.start_index - 1,
+                "limit": query.count if query.count is not None else result.total})
+            result.items = [_stored_row(rt, row, with_groups) for row in rows]
+            return result
+        return None
 
     async def _count(self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery,
                      where: list[sa.ColumnElement[bool]]) -> int:
@@ -407,6 +440,23 @@ class IdentityStore:
             for row in await conn.execute(reads.MEMBERS_OF, {"group_ids": list(chunk)}):
                 by_id[row.group_id].members.append(  # type: ignore[union-attr]
                     {"value": row.member_id, "type": row.member_type})
+
+
+def _user_name_lookup(rt: ResourceType, expr: Filter | None) -> str | None:
+    """The userName of a plain ``userName eq "..."`` filter."""
+    if (rt.name == "User" and isinstance(expr, Compare) and expr.op == "eq" and isinstance(expr.value, str)
+            and expr.path.sub_attr is None and expr.path.attr.lower() == "username"
+            and (expr.path.schema is None or expr.path.schema.lower() == rt.schema.id.lower())):
+        return expr.value
+    return None
+
+
+def _stored_row(rt: ResourceType, row: Sequence[Any], with_groups: bool) -> StoredIdentity:
+    """An identity from a driver row: id, doc, created, last_modified, version[, groups]."""
+    stored = StoredIdentity(row[0], rt.name, decode_json(row[1]), decode_time(row[2]), decode_time(row[3]), row[4])
+    if with_groups:
+        stored.groups = reads.groups_out(decode_json(row[5]))
+    return stored
 
 
 def _stored(rt: ResourceType, row: Any, with_groups: bool = False) -> StoredIdentity:

@@ -30,7 +30,8 @@ def groups_of_member(dialect: str) -> sa.ScalarSelect[Any]:
             sa.literal_column("'[]'::jsonb"))
         return sa.select(agg).select_from(joined).where(m.c.member_id == _t.id).scalar_subquery()
     ordered = (sa.select(m.c.group_id, g.c.display_name).select_from(joined)
-               .where(m.c.member_id == _t.id).order_by(g.c.display_name_lower).subquery("ordered_groups"))
+               .where(m.c.member_id == _t.id).order_by(g.c.display_name_lower)
+               .correlate(identities).subquery("ordered_groups"))
     pair = sa.func.json_array(ordered.c.group_id, ordered.c.display_name)
     return sa.select(sa.func.json_group_array(pair)).select_from(ordered).scalar_subquery()
 
@@ -57,3 +58,27 @@ MEMBERS_OF = (
 
 def groups_out(pairs: Any) -> list[dict[str, str]]:
     return [{"value": group_id, "display": display, "type": "direct"} for group_id, display in pairs or ()]
+
+
+@functools.cache
+def by_user_name(dialect: str, with_groups: bool) -> sa.Select[Any]:
+    """``userName eq`` (case-insensitive, unique): the lookup identity providers make before every create."""
+    return sa.select(*identity_columns(dialect, with_groups)).where(
+        _t.resource_type == sa.bindparam("resource_type"), _t.user_name_lower == sa.bindparam("user_name"))
+
+
+@functools.cache
+def page(dialect: str, with_groups: bool) -> sa.Select[Any]:
+    """One page of an unfiltered, unsorted list: the page's ids by index, then only their rows."""
+    ids = (sa.select(_t.id).where(_t.resource_type == sa.bindparam("resource_type"))
+           .order_by(_t.created, _t.id).offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
+           .subquery("page"))
+    return (sa.select(*identity_columns(dialect, with_groups)).join(ids, ids.c.id == _t.id)
+            .order_by(_t.created, _t.id))
+
+
+MEMBERS_OF_ONE = (
+    sa.select(memberships.c.member_id, memberships.c.member_type)
+    .where(memberships.c.group_id == sa.bindparam("group_id"))
+    .order_by(memberships.c.member_id)
+)
