@@ -53,7 +53,9 @@ def scim_endpoint(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         try:
-            request.state.token = await authenticate(request)
+            request.state.token = token = await authenticate(request)
+            # Every log line of this request (the PATCH engine's dialect rewrites too) names the client.
+            structlog.contextvars.bind_contextvars(client=token.name)
             return await handler(request)
         except ScimError as error:
             return error_response(error)
