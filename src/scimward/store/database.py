@@ -21,9 +21,9 @@ from scimward.scim.errors import InvalidValue, ScimError, UniquenessError
 from scimward.store.db import create_engine
 
 
-def translate_integrity_error(exc: IntegrityError) -> ScimError:
+def translate_integrity_error(exc: Exception) -> ScimError:
     """A constraint the checks before the write could not see (a concurrent change), as a SCIM error."""
-    text = str(exc.orig).lower()
+    text = str(getattr(exc, "orig", exc)).lower()
     if "user_name" in text:
         return UniquenessError("userName is already taken")
     if "uq_tokens_name" in text or "tokens.name" in text:
@@ -58,6 +58,15 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self._reader.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        """Hold this process's SQLite writer slot (a no-op on PostgreSQL)."""
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

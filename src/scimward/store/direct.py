@@ -1,97 +1,46 @@
-"""The hot reads, executed straight on the database driver.
+"""Statements on the database driver: the hot reads and the identity writes.
 
-Reading one user by id or by userName, and one page of a list, are most of what identity
-providers ask. These statements are built once with SQLAlchemy (``store.reads``), compiled to SQL
-text once per dialect, and then run on the driver connection, skipping SQLAlchemy's per-execution
-work, which costs more than PostgreSQL's own. On PostgreSQL they use a psycopg pool of autocommit
-connections with server-side prepared statements. Every other read goes through SQLAlchemy.
+Statements are built once with SQLAlchemy (``store.reads``, ``store.writes``), compiled to SQL text
+once per dialect, and run on the driver connection, skipping SQLAlchemy's per-execution work,
+which costs more than the database's own. On PostgreSQL they use a psycopg pool of autocommit
+connections with server-side prepared statements; a write is one explicit transaction. On SQLite
+writes queue on the database's write lock and begin with ``BEGIN IMMEDIATE`` (see ``database``).
 """
 
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
-from psycopg.types.json import set_json_loads
+import psycopg
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import ClauseElement as Executable
 
-from scimward.store.database import Database
+from scimward.store.database import Database, translate_integrity_error
 from scimward.store.db import sync_url
 
 Row = Sequence[Any]
+Params = dict[str, Any]
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTime on SQLite
 
 
 @functools.cache
-def _compiled(statement: sa.Select[Any], dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+def _compiled_static(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, ...], Params]:
+    return _compile(statement, dialect)
+
+
+def _compile(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, ...], Params]:
     """SQL text, its parameter names in the driver's order, and the values of its literals."""
     compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.params)
     return str(compiled), names, dict(compiled.params)
-
-
-class DirectReads:
-    """Fixed-shape reads on the raw driver: one round trip each, no ORM-level processing."""
-
-    def __init__(self, database: Database) -> None:
-        self.db = database
-        self._dialect = database.engine.dialect
-        self._pool: Any = None
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    async def fetch(self, statement: sa.Select[Any], params: dict[str, Any]) -> list[Row]:
-        sql, names, literals = _compiled(statement, self._dialect)
-        values = {**literals, **params}
-        async with self._connection() as run:
-            rows: list[Row] = await run(sql, tuple(values[n] for n in names) if self._dialect.positional else values)
-            return rows
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        if self.db.dialect == "postgresql":
-            pool = await self._postgres_pool()
-            async with pool.connection() as conn:
-                async def run(sql: str, params: Any) -> list[Row]:
-                    cursor = await conn.execute(sql, params, prepare=True)
-                    return list(await cursor.fetchall())
-
-                yield run
-            return
-        async with self.db.engine.connect() as sa_conn:
-            driver: Any = (await sa_conn.get_raw_connection()).driver_connection
-
-            async def run_sqlite(sql: str, params: Any) -> list[Row]:
-                cursor = await driver.execute(sql, params)
-                try:
-                    return list(await cursor.fetchall())
-                finally:
-                    await cursor.close()
-
-            yield run_sqlite
-
-    async def _postgres_pool(self) -> Any:
-        if self._pool is None:
-            async def configure(conn: Any) -> None:
-                set_json_loads(orjson.loads, conn)
-                await conn.set_autocommit(True)
-
-            url = sync_url(self.db.url).set(drivername="postgresql")
-            conninfo = url.render_as_string(hide_password=False)
-            pool = AsyncConnectionPool(conninfo, min_size=2, max_size=10, configure=configure, open=False)
-            await pool.open()
-            self._pool = pool
-            self.db.on_dispose(self.close)
-        return self._pool
-
 
 
 def decode_json(value: Any) -> Any:
@@ -101,3 +50,132 @@ def decode_json(value: Any) -> Any:
 
 def decode_time(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Tx:
+    """One transaction on the driver."""
+
+    def __init__(self, direct: Direct, cursor: Any) -> None:
+        self._direct = direct
+        self._cursor = cursor
+
+    async def run(self, statement: Executable, params: Params | Sequence[Params] | None = None, *,
+                  dynamic: bool = False) -> int:
+        """Execute (many, when ``params`` is a list); the rowcount. ``dynamic`` statements are not cached."""
+        sql, names, literals = (_compile if dynamic else _compiled_static)(statement, self._direct.dialect)
+        if isinstance(params, list):
+            if not params:
+                return 0
+            await self._cursor.executemany(sql, [self._direct.bind(names, literals, p) for p in params])
+        else:
+            single: Params = params if isinstance(params, dict) else {}
+            await self._cursor.execute(sql, self._direct.bind(names, literals, single))
+        return int(self._cursor.rowcount)
+
+    async def rows(self, statement: Executable, params: Params | None = None) -> list[Row]:
+        sql, names, literals = _compiled_static(statement, self._direct.dialect)
+        await self._cursor.execute(sql, self._direct.bind(names, literals, params or {}))
+        return list(await self._cursor.fetchall())
+
+    def json(self, value: Any) -> Any:
+        return self._direct.json(value)
+
+    def time(self, value: datetime) -> Any:
+        return self._direct.time(value)
+
+    def ids(self, values: Sequence[str]) -> Any:
+        return self._direct.ids(values)
+
+
+class Direct:
+    """Fixed-shape statements on the raw driver: one round trip each, no ORM-level processing."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self.dialect = database.engine.dialect
+        self.postgres = database.dialect == "postgresql"
+        self._pool: AsyncConnectionPool[Any] | None = None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    def bind(self, names: tuple[str, ...], literals: Params, params: Params) -> Any:
+        values = {**literals, **params}
+        return tuple(values[n] for n in names) if self.dialect.positional else values
+
+    def json(self, value: Any) -> Any:
+        return Jsonb(value) if self.postgres else _dumps(value)
+
+    def time(self, value: datetime) -> Any:
+        return value if self.postgres else value.strftime(_SQLITE_TIME)
+
+    def ids(self, values: Sequence[str]) -> Any:
+        """A list of ids as one parameter (``store.writes.id_in``): an array, or JSON for SQLite."""
+        return list(values) if self.postgres else _dumps(list(values))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def fetch(self, statement: Executable, params: Params) -> list[Row]:
+        sql, names, literals = _compiled_static(statement, self.dialect)
+        bound = self.bind(names, literals, params)
+        if self.postgres:
+            async with (await self._postgres_pool()).connection() as conn:
+                cursor = await conn.execute(sql, bound, prepare=True)
+                return list(await cursor.fetchall())
+        async with self.db.engine.connect() as sa_conn:
+            driver: Any = (await sa_conn.get_raw_connection()).driver_connection
+            cursor = await driver.execute(sql, bound)
+            try:
+                return list(await cursor.fetchall())
+            finally:
+                await cursor.close()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back on any error."""
+        try:
+            if self.postgres:
+                async with (await self._postgres_pool()).connection() as conn, conn.transaction():
+                    yield Tx(self, conn.cursor())
+                return
+            async with self.db.write_lock(), self.db.engine.connect() as sa_conn:
+                driver: Any = (await sa_conn.get_raw_connection()).driver_connection
+                cursor = await driver.cursor()
+                await cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Tx(self, cursor)
+                except BaseException:
+                    await cursor.execute("ROLLBACK")
+                    raise
+                await cursor.execute("COMMIT")
+        except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
+            raise translate_integrity_error(exc) from exc
+
+    async def _postgres_pool(self) -> AsyncConnectionPool[Any]:
+        if self._pool is None:
+            async def configure(conn: Any) -> None:
+                set_json_loads(orjson.loads, conn)
+                set_json_dumps(_dumps, conn)
+                await conn.set_autocommit(True)
+
+            url = sync_url(self.db.url).set(drivername="postgresql")
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                url.render_as_string(hide_password=False), min_size=2, max_size=10, configure=configure,
+                open=False)
+            await pool.open()
+            self._pool = pool
+            self.db.on_dispose(self.close)
+        return self._pool
+
+
+

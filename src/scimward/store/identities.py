@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.ast import AttrPath, Compare, Filter
@@ -26,14 +25,14 @@ from scimward.scim.errors import (
 from scimward.scim.patch import MemberOp, apply_patch
 from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
-from scimward.store import counts, reads
+from scimward.store import counts, reads, writes
 from scimward.store.cursor import CursorCodec, Position, query_digest
 from scimward.store.database import Database
-from scimward.store.direct import DirectReads, decode_json, decode_time
+from scimward.store.direct import Direct, Tx, decode_json, decode_time
 from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
 from scimward.store.hub_secrets import hub_secret
 from scimward.store.passwords import take_password_hash
-from scimward.store.tables import identities, identity_emails, memberships
+from scimward.store.tables import identities, memberships
 from scimward.store.timeutil import utcnow
 
 MAX_WRITE_ATTEMPTS = 5
@@ -86,7 +85,7 @@ class _Retry(Exception):
     """The row changed between read and write; run the read-modify-write again."""
 
 
-def _columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
+def _columns(tx: Tx, rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     user_name = doc.get("userName")
     display_name = doc.get("displayName")
     return {
@@ -97,7 +96,7 @@ def _columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
         "display_name": display_name,
         "display_name_lower": display_name.lower() if isinstance(display_name, str) else None,
         "active": doc.get("active"),
-        "doc": doc,
+        "doc": tx.json(doc),
     }
 
 
@@ -132,7 +131,7 @@ class IdentityStore:
         self.db = database
         self._compilers: dict[str, FilterCompiler] = {}
         self._codec: CursorCodec | None = None
-        self.direct = DirectReads(database)
+        self.direct = Direct(database)
 
     def compiler(self, rt: ResourceType) -> FilterCompiler:
         compiler = self._compilers.get(rt.name)
@@ -148,14 +147,13 @@ class IdentityStore:
         password_hash = await take_password_hash(doc)
         now = utcnow()
         identity_id = str(uuid.uuid4())
-        async with self.db.write() as conn:
-            await conn.execute(identities.insert().values(
-                id=identity_id, created=now, last_modified=now, version=1, source=source,
-                password_hash=password_hash, **_columns(rt, doc),
-            ))
-            await counts.adjust(conn, self.db.dialect, rt.name, 1)
-            await self._write_emails(conn, identity_id, doc, replace=False)
-            added = await self._add_members(conn, identity_id, members) if members else []
+        async with self.direct.transaction() as tx:
+            await tx.run(writes.INSERT_IDENTITY, {
+                "id": identity_id, "created": tx.time(now), "last_modified": tx.time(now), "version": 1,
+                "source": source, "password_hash": password_hash, **_columns(tx, rt, doc)})
+            await tx.run(writes.INSERT_EMAIL, _email_rows(identity_id, doc))
+            added = await self._add_members(tx, identity_id, members) if members else []
+            await counts.adjust(tx, self.db.dialect, rt.name, 1)
         stored = StoredIdentity(identity_id, rt.name, doc, now, now, 1)
         if rt.name == "Group":
             stored.members = [{"value": row["member_id"], "type": row["member_type"]} for row in added]
@@ -172,16 +170,14 @@ class IdentityStore:
         password_hash = await take_password_hash(doc)
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
-                async with self.db.write() as conn:
-                    current = await self._load_for_write(conn, rt, identity_id)
+                async with self.direct.transaction() as tx:
+                    current = await self._load_for_write(tx, rt, identity_id)
                     _check_if_match(if_match, current.version)
                     check_immutable(current.doc, doc, rt)
-                    await self._update(conn, rt, current, doc, source, password_hash)
-                    ops = [MemberOp("clear")]
-                    if members:
-                        ops.append(MemberOp("add", tuple(members)))
+                    await self._update(tx, rt, current, doc, source, password_hash)
                     if rt.name == "Group":
-                        await self._apply_member_ops(conn, identity_id, ops)
+                        ops = [MemberOp("clear"), *([MemberOp("add", tuple(members))] if members else [])]
+                        await self._apply_member_ops(tx, identity_id, ops)
                 return await self.get(rt, identity_id)
             except _Retry:
                 continue
@@ -192,8 +188,8 @@ class IdentityStore:
         """PATCH (RFC 7644 3.5.2): all operations apply atomically or not at all."""
         for _ in range(MAX_WRITE_ATTEMPTS):
             try:
-                async with self.db.write() as conn:
-                    current = await self._load_for_write(conn, rt, identity_id)
+                async with self.direct.transaction() as tx:
+                    current = await self._load_for_write(tx, rt, identity_id)
                     _check_if_match(if_match, current.version)
                     result = apply_patch(current.doc, body, rt)
                     if not result.changed:
@@ -202,8 +198,8 @@ class IdentityStore:
                     check_immutable(current.doc, result.doc, rt)
                     new_doc = dict(result.doc)
                     password_hash = await take_password_hash(new_doc)
-                    await self._update(conn, rt, current, new_doc, source, password_hash)
-                    await self._apply_member_ops(conn, identity_id, result.member_ops)
+                    await self._update(tx, rt, current, new_doc, source, password_hash)
+                    await self._apply_member_ops(tx, identity_id, result.member_ops)
                 return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(),
                                       current.version + 1)
             except _Retry:
@@ -212,78 +208,58 @@ class IdentityStore:
 
     async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None) -> None:
         for _ in range(MAX_WRITE_ATTEMPTS):
-            async with self.db.write() as conn:
-                current = await self._load_for_write(conn, rt, identity_id)
+            async with self.direct.transaction() as tx:
+                current = await self._load_for_write(tx, rt, identity_id)
                 _check_if_match(if_match, current.version)
                 # Only the version checked may go; memberships and e-mails follow (ON DELETE CASCADE).
-                deleted = await conn.execute(identities.delete().where(
-                    identities.c.id == identity_id, identities.c.version == current.version))
-                if deleted.rowcount == 1:
-                    await counts.adjust(conn, self.db.dialect, rt.name, -1)
+                if await tx.run(writes.DELETE_IDENTITY, {"w_id": identity_id, "w_version": current.version}) == 1:
+                    await counts.adjust(tx, self.db.dialect, rt.name, -1)
                     return
         raise PreconditionFailed("the resource is being changed concurrently; retry")
 
-    async def _load_for_write(self, conn: AsyncConnection, rt: ResourceType, identity_id: str) -> StoredIdentity:
-        t = identities.c
-        # On PostgreSQL the row lock queues concurrent writers of one identity (an IdP sending
-        # membership changes in parallel) instead of failing their version check.
-        row = (await conn.execute(
-            sa.select(t.id, t.doc, t.created, t.last_modified, t.version)
-            .where(t.id == identity_id, t.resource_type == rt.name).with_for_update()
-        )).first()
-        if row is None:
+    async def _load_for_write(self, tx: Tx, rt: ResourceType, identity_id: str) -> StoredIdentity:
+        rows = await tx.rows(writes.LOAD_FOR_WRITE, {"identity_id": identity_id, "resource_type": rt.name})
+        if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
-        return StoredIdentity(row.id, rt.name, row.doc, row.created, row.last_modified, row.version)
+        return _stored_row(rt, rows[0], with_groups=False)
 
-    async def _update(self, conn: AsyncConnection, rt: ResourceType, current: StoredIdentity,
+    async def _update(self, tx: Tx, rt: ResourceType, current: StoredIdentity,
                       doc: dict[str, Any], source: str | None, password_hash: str | None = None) -> None:
-        t = identities.c
-        values = {"last_modified": utcnow(), "version": current.version + 1, "source": source, **_columns(rt, doc)}
-        if password_hash is not None:
-            values["password_hash"] = password_hash
-        result = await conn.execute(
-            identities.update().where(t.id == current.id, t.version == current.version).values(**values)
-        )
-        if result.rowcount != 1:
+        values = {f"v_{k}": v for k, v in _columns(tx, rt, doc).items()}
+        updated = await tx.run(writes.UPDATE_IDENTITY, {
+            "w_id": current.id, "w_version": current.version, "v_last_modified": tx.time(utcnow()),
+            "v_version": current.version + 1, "v_source": source, **values})
+        if updated != 1:
             raise _Retry()
+        if password_hash is not None:
+            await tx.run(writes.UPDATE_PASSWORD, {"w_id": current.id, "v_password_hash": password_hash})
         if doc.get("emails") != current.doc.get("emails"):
-            await self._write_emails(conn, current.id, doc, replace=True)
-
-    async def _write_emails(self, conn: AsyncConnection, identity_id: str, doc: dict[str, Any], *,
-                            replace: bool) -> None:
-        if replace:
-            await conn.execute(identity_emails.delete().where(identity_emails.c.identity_id == identity_id))
-        rows = _email_rows(identity_id, doc)
-        if rows:
-            await conn.execute(identity_emails.insert(), rows)
+            await tx.run(writes.DELETE_EMAILS, {"identity_id": current.id})
+            await tx.run(writes.INSERT_EMAIL, _email_rows(current.id, doc))
 
     # -- members --------------------------------------------------------------------------------
 
-    async def _apply_member_ops(self, conn: AsyncConnection, group_id: str, ops: Iterable[MemberOp]) -> None:
-        m = memberships.c
+    async def _apply_member_ops(self, tx: Tx, group_id: str, ops: Iterable[MemberOp]) -> None:
         for op in ops:
             if op.kind == "clear":
-                await conn.execute(memberships.delete().where(m.group_id == group_id))
+                await tx.run(writes.CLEAR_MEMBERS, {"group_id": group_id})
             elif op.kind == "add":
-                await self._add_members(conn, group_id, op.members)
+                await self._add_members(tx, group_id, op.members)
             elif op.kind == "remove":
                 ids = [member["value"] for member in op.members]
-                await conn.execute(memberships.delete().where(m.group_id == group_id, m.member_id.in_(ids)))
+                await tx.run(writes.remove_members(self.db.dialect), {"group_id": group_id, "ids": tx.ids(ids)})
             elif op.where is not None:
-                await conn.execute(memberships.delete().where(
-                    m.group_id == group_id, member_condition(op.where, memberships)))
+                statement = memberships.delete().where(
+                    memberships.c.group_id == sa.bindparam("group_id"), member_condition(op.where, memberships))
+                await tx.run(statement, {"group_id": group_id}, dynamic=True)
 
-    async def _add_members(self, conn: AsyncConnection, group_id: str,
-                           members: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    async def _add_members(self, tx: Tx, group_id: str, members: Sequence[dict[str, str]]) -> list[dict[str, str]]:
         wanted = _dedupe(members)
         ids = [member["value"] for member in wanted]
         if group_id in ids:
             raise InvalidValue("a group cannot be a member of itself")
-        types: dict[str, str] = {}
-        for chunk in _chunks(ids, 500):
-            found = await conn.execute(
-                sa.select(identities.c.id, identities.c.resource_type).where(identities.c.id.in_(chunk)))
-            types.update({row.id: row.resource_type for row in found})
+        types: dict[str, str] = {row[0]: row[1] for row in
+                                 await tx.rows(writes.existing(self.db.dialect), {"ids": tx.ids(ids)})}
         missing = [i for i in ids if i not in types]
         if missing:
             raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
@@ -293,10 +269,7 @@ class IdentityStore:
             if declared and declared.lower() != types[member["value"]].lower():
                 raise InvalidValue(f"member {member['value']!r} is a {types[member['value']]}, not a {declared}")
         rows = [{"group_id": group_id, "member_id": i, "member_type": types[i]} for i in ids]
-        insert = (postgresql.insert(memberships) if self.db.dialect == "postgresql"
-                  else sqlite.insert(memberships))
-        for chunk in _chunks(rows, 1000):
-            await conn.execute(insert.on_conflict_do_nothing(), chunk)
+        await tx.run(writes.add_member(self.db.dialect), rows)
         return rows
 
     # -- reads ----------------------------------------------------------------------------------
@@ -378,7 +351,7 @@ class IdentityStore:
     async def _count(self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery,
                      where: list[sa.ColumnElement[bool]]) -> int:
         if query.filter is None:
-            return await counts.total(conn, rt.name)
+            return int((await conn.execute(counts.TOTAL, {"rt": rt.name})).scalar_one())
         return int((await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one())
 
     async def _search_by_cursor(self, rt: ResourceType, query: SearchQuery,

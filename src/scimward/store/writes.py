@@ -1,0 +1,74 @@
+"""Prebuilt write statements for identities, memberships and e-mails, run by ``store.direct``.
+
+Every statement has a fixed shape with named parameters, so it is compiled once per dialect. Lists
+of ids travel as one parameter (``id_in``): an array on PostgreSQL, a JSON array on SQLite.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from scimward.store.tables import identities, identity_emails, memberships
+
+_t = identities.c
+_m = memberships.c
+PROMOTED = ("resource_type", "user_name", "user_name_lower", "external_id", "display_name",
+            "display_name_lower", "active", "doc")
+
+
+def id_in(column: sa.ColumnElement[Any], dialect: str, name: str = "ids") -> sa.ColumnElement[bool]:
+    if dialect == "postgresql":
+        return column == sa.func.any(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    return column.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(name))))
+
+
+INSERT_IDENTITY = identities.insert().values(
+    {c: sa.bindparam(c) for c in ("id", "created", "last_modified", "version", "source", "password_hash",
+                                  *PROMOTED)})
+
+LOAD_FOR_WRITE = (
+    sa.select(_t.id, _t.doc, _t.created, _t.last_modified, _t.version)
+    .where(_t.id == sa.bindparam("identity_id"), _t.resource_type == sa.bindparam("resource_type"))
+    # On PostgreSQL the row lock queues concurrent writers of one identity (an IdP sending
+    # membership changes in parallel) instead of failing their version check. SQLite ignores it.
+    .with_for_update()
+)
+
+UPDATE_IDENTITY = (
+    identities.update()
+    .where(_t.id == sa.bindparam("w_id"), _t.version == sa.bindparam("w_version"))
+    .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", *PROMOTED)})
+)
+
+UPDATE_PASSWORD = identities.update().where(_t.id == sa.bindparam("w_id")).values(
+    password_hash=sa.bindparam("v_password_hash"))
+
+DELETE_IDENTITY = identities.delete().where(_t.id == sa.bindparam("w_id"), _t.version == sa.bindparam("w_version"))
+
+DELETE_EMAILS = identity_emails.delete().where(identity_emails.c.identity_id == sa.bindparam("identity_id"))
+INSERT_EMAIL = identity_emails.insert().values(
+    {c: sa.bindparam(c) for c in ("identity_id", "position", "value", "value_lower", "type", "display", "primary")})
+
+CLEAR_MEMBERS = memberships.delete().where(_m.group_id == sa.bindparam("group_id"))
+
+
+@functools.cache
+def existing(dialect: str) -> sa.Select[Any]:
+    """The id and resource type of each of ``ids`` that exists."""
+    return sa.select(_t.id, _t.resource_type).where(id_in(_t.id, dialect))
+
+
+@functools.cache
+def remove_members(dialect: str) -> sa.Delete:
+    return memberships.delete().where(_m.group_id == sa.bindparam("group_id"), id_in(_m.member_id, dialect))
+
+
+@functools.cache
+def add_member(dialect: str) -> Any:
+    insert = postgresql.insert(memberships) if dialect == "postgresql" else sqlite.insert(memberships)
+    return insert.values(group_id=sa.bindparam("group_id"), member_id=sa.bindparam("member_id"),
+                         member_type=sa.bindparam("member_type")).on_conflict_do_nothing()
