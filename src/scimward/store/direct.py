@@ -21,6 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement as Executable
 
 from scimward.store.database import Database, translate_integrity_error
@@ -39,6 +40,7 @@ def _compiled_static(statement: Executable, dialect: Dialect) -> tuple[str, tupl
 def _compile(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, ...], Params]:
     """SQL text, its parameter names in the driver's order, and the values of its literals."""
     compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.params)
     return str(compiled), names, dict(compiled.params)
 
