@@ -8,7 +8,7 @@ members touches only the membership rows it names, never the whole group.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,7 @@ from scimward.scim.errors import (
 from scimward.scim.patch import MemberOp, apply_patch
 from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
-from scimward.store import counts, reads, writes
+from scimward.store import counts, outbox, reads, writes
 from scimward.store.cursor import CursorCodec, Position, query_digest
 from scimward.store.database import Database
 from scimward.store.direct import Direct, Tx, decode_json, decode_time
@@ -132,6 +132,12 @@ class IdentityStore:
         self._compilers: dict[str, FilterCompiler] = {}
         self._codec: CursorCodec | None = None
         self.direct = Direct(database)
+        #: Called after a change commits: wakes this process's propagate worker (``sync``).
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def compiler(self, rt: ResourceType) -> FilterCompiler:
         compiler = self._compilers.get(rt.name)
@@ -154,6 +160,8 @@ class IdentityStore:
             await tx.run(writes.INSERT_EMAIL, _email_rows(identity_id, doc))
             added = await self._add_members(tx, identity_id, members) if members else []
             await counts.adjust(tx, self.db.dialect, rt.name, 1)
+            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
+        self._changed()
         stored = StoredIdentity(identity_id, rt.name, doc, now, now, 1)
         if rt.name == "Group":
             stored.members = [{"value": row["member_id"], "type": row["member_type"]} for row in added]
@@ -178,6 +186,8 @@ class IdentityStore:
                     if rt.name == "Group":
                         ops = [MemberOp("clear"), *([MemberOp("add", tuple(members))] if members else [])]
                         await self._apply_member_ops(tx, identity_id, ops)
+                    await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
+                self._changed()
                 return await self.get(rt, identity_id)
             except _Retry:
                 continue
@@ -200,6 +210,8 @@ class IdentityStore:
                     password_hash = await take_password_hash(new_doc)
                     await self._update(tx, rt, current, new_doc, source, password_hash)
                     await self._apply_member_ops(tx, identity_id, result.member_ops)
+                    await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
+                self._changed()
                 return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(),
                                       current.version + 1)
             except _Retry:
@@ -211,11 +223,17 @@ class IdentityStore:
             async with self.direct.transaction() as tx:
                 current = await self._load_for_write(tx, rt, identity_id)
                 _check_if_match(if_match, current.version)
+                # The groups it leaves change too: their targets must drop the member.
+                groups = [row[0] for row in await tx.rows(writes.GROUPS_OF, {"member_id": identity_id})]
                 # Only the version checked may go; memberships and e-mails follow (ON DELETE CASCADE).
                 if await tx.run(writes.DELETE_IDENTITY, {"w_id": identity_id, "w_version": current.version}) == 1:
                     await counts.adjust(tx, self.db.dialect, rt.name, -1)
-                    return
-        raise PreconditionFailed("the resource is being changed concurrently; retry")
+                    await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
+                    await outbox.enqueue(tx, self.db.dialect, "Group", groups)
+                    break
+        else:
+            raise PreconditionFailed("the resource is being changed concurrently; retry")
+        self._changed()
 
     async def _load_for_write(self, tx: Tx, rt: ResourceType, identity_id: str) -> StoredIdentity:
         rows = await tx.rows(writes.LOAD_FOR_WRITE, {"identity_id": identity_id, "resource_type": rt.name})

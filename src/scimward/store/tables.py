@@ -103,3 +103,81 @@ identity_counts = sa.Table(
     sa.Column("shard", sa.Integer, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
 )
+
+# -- outbound provisioning (DESIGN.md: target, outbox, link) -----------------------------------
+
+#: A downstream SCIM application. ``config`` holds scope, group push, mapping and deprovisioning
+#: (see ``sync.targets``); the bearer token is encrypted at rest.
+targets = sa.Table(
+    "targets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("base_url", sa.String(1024), nullable=False),
+    sa.Column("token_encrypted", sa.Text, nullable=False),
+    sa.Column("config", JsonDoc, nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("quarantined", sa.DateTime),
+    sa.Column("quarantine_reason", sa.Text),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", sa.DateTime),
+    sa.UniqueConstraint("name", name="uq_targets_name"),
+)
+
+#: Work to do: one row per (target, identity) whose desired state may differ from the actual one.
+#: Newest wins: a new change bumps ``generation`` and ``due``; ``enqueued`` keeps the oldest
+#: unacknowledged change, so latency is measured from it.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("identity_id", sa.String(36), primary_key=True),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("enqueued", sa.DateTime, nullable=False),
+    sa.Column("due", sa.DateTime, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_until", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_outbox_due", "due"),
+)
+
+#: An identity and its account in one target, with the state the target last acknowledged.
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("identity_id", sa.String(36), primary_key=True),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("remote_id", sa.String(256), nullable=False),
+    sa.Column("state", JsonDoc),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("acknowledged", sa.DateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_links_remote_id", "target_id", "remote_id"),
+)
+
+#: Group memberships a target has acknowledged, so membership is pushed as add/remove deltas.
+link_members = sa.Table(
+    "link_members",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("group_id", sa.String(36), primary_key=True),
+    sa.Column("member_id", sa.String(36), primary_key=True),
+)
+
+#: What each push did, for status, latency and the audit of repairs.
+push_log = sa.Table(
+    "push_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("identity_id", sa.String(36), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("enqueued", sa.DateTime, nullable=False),
+    sa.Column("finished", sa.DateTime, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_push_log_target", "target_id", "finished"),
+)

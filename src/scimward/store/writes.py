@@ -72,3 +72,5 @@ def add_member(dialect: str) -> Any:
     insert = postgresql.insert(memberships) if dialect == "postgresql" else sqlite.insert(memberships)
     return insert.values(group_id=sa.bindparam("group_id"), member_id=sa.bindparam("member_id"),
                          member_type=sa.bindparam("member_type")).on_conflict_do_nothing()
+
+GROUPS_OF = sa.select(_m.group_id).where(_m.member_id == sa.bindparam("member_id"))

@@ -1,0 +1,149 @@
+"""The outbox: durable work for the propagate workers, written in the same transaction as the change.
+
+One row per (target, identity), newest wins: a change upserts the row for every target, bumping its
+``generation``. A worker claims due rows under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+so several workers never claim the same row), pushes, and deletes the row only if no change came in
+meanwhile (the generation it claimed is still the row's). A crash leaves the row claimed until the
+lease runs out; then any worker takes it again, and because a push recomputes the desired state
+from what is stored now, doing it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from scimward.store.database import Database
+from scimward.store.direct import Tx
+from scimward.store.tables import outbox, targets
+from scimward.store.timeutil import utcnow
+
+_o = outbox.c
+
+
+@functools.cache
+def _enqueue(dialect: str) -> Any:
+    insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
+    rows = sa.select(
+        targets.c.id, sa.bindparam("identity_id"), sa.bindparam("resource_type"), sa.bindparam("now"),
+        sa.bindparam("now_due"), sa.literal(1), sa.literal(0),
+    ).where(sa.true())  # SQLite: an upsert's SELECT needs a WHERE, or "ON CONFLICT" reads as a join's ON
+    statement = insert.from_select(
+        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
+    return statement.on_conflict_do_update(
+        index_elements=[_o.target_id, _o.identity_id],
+        set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0,
+              "last_error": None, "resource_type": statement.excluded.resource_type},
+    )
+
+
+async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequence[str]) -> None:
+    """Mark these identities as changed for every target (in the change's own transaction)."""
+    now = tx.time(utcnow())
+    await tx.run(_enqueue(dialect), [
+        {"identity_id": identity_id, "resource_type": resource_type, "now": now, "now_due": now}
+        for identity_id in identity_ids])
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    target_id: int
+    identity_id: str
+    resource_type: str
+    generation: int
+    attempts: int
+    enqueued: datetime
+
+
+class Outbox:
+    """Claiming, completing and retrying outbox rows."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def enqueue_all(self, target_id: int, resource_type: str, identity_ids: Sequence[str]) -> None:
+        """Enqueue identities for one target (a full sync, a repair, a scope change)."""
+        now = utcnow()
+        insert: Any = postgresql.insert(outbox) if self.db.dialect == "postgresql" else sqlite.insert(outbox)
+        async with self.db.write() as conn:
+            for start in range(0, len(identity_ids), 1000):
+                rows = [{"target_id": target_id, "identity_id": i, "resource_type": resource_type, "enqueued": now,
+                         "due": now, "generation": 1, "attempts": 0}
+                        for i in identity_ids[start:start + 1000]]
+                statement = insert.values(rows)
+                await conn.execute(statement.on_conflict_do_update(
+                    index_elements=[_o.target_id, _o.identity_id],
+                    set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0}))
+
+    async def claim(self, limit: int, lease: timedelta, target_id: int | None = None) -> list[OutboxItem]:
+        """Take up to ``limit`` due rows of unquarantined targets, Users before Groups."""
+        now = utcnow()
+        due = (
+            sa.select(_o.target_id, _o.identity_id)
+            .join(targets, targets.c.id == _o.target_id)
+            .where(_o.due <= now, targets.c.quarantined.is_(None),
+                   sa.or_(_o.claimed_until.is_(None), _o.claimed_until < now))
+            .order_by(_o.resource_type.desc(), _o.due)  # "User" sorts after "Group": desc puts Users first
+            .limit(limit)
+        )
+        if target_id is not None:
+            due = due.where(_o.target_id == target_id)
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(of=outbox, skip_locked=True)
+        keys = due.subquery("due_rows")
+        statement = (
+            outbox.update()
+            .where(sa.tuple_(_o.target_id, _o.identity_id).in_(sa.select(keys.c.target_id, keys.c.identity_id)))
+            .values(claimed_until=now + lease)
+            .returning(_o.target_id, _o.identity_id, _o.resource_type, _o.generation, _o.attempts, _o.enqueued)
+        )
+        async with self.db.write() as conn:
+            rows = list(await conn.execute(statement))
+        items = [OutboxItem(r.target_id, r.identity_id, r.resource_type, r.generation, r.attempts, r.enqueued)
+                 for r in rows]
+        return sorted(items, key=lambda item: (item.resource_type != "User", item.enqueued))
+
+    async def complete(self, item: OutboxItem) -> bool:
+        """Remove a pushed row unless a newer change arrived; True if it is gone."""
+        async with self.db.write() as conn:
+            deleted = await conn.execute(outbox.delete().where(
+                _o.target_id == item.target_id, _o.identity_id == item.identity_id,
+                _o.generation == item.generation))
+            if deleted.rowcount == 1:
+                return True
+            await conn.execute(outbox.update().where(
+                _o.target_id == item.target_id, _o.identity_id == item.identity_id).values(claimed_until=None))
+            return False
+
+    async def retry(self, item: OutboxItem, delay: float, error: str | None) -> None:
+        """Put a row back for later (a transient failure, or waiting for something else)."""
+        async with self.db.write() as conn:
+            await conn.execute(outbox.update().where(
+                _o.target_id == item.target_id, _o.identity_id == item.identity_id,
+            ).values(claimed_until=None, due=utcnow() + timedelta(seconds=delay), attempts=_o.attempts + 1,
+                     last_error=error))
+
+    async def release_target(self, target_id: int) -> None:
+        """Make a target's claimed rows claimable again (quarantine, shutdown)."""
+        async with self.db.write() as conn:
+            await conn.execute(outbox.update().where(_o.target_id == target_id).values(claimed_until=None))
+
+    async def pending(self, target_id: int) -> tuple[int, int]:
+        """(rows waiting, rows that failed at least once) for a target."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(
+                sa.select(sa.func.count(), sa.func.count().filter(_o.attempts > 0))
+                .where(_o.target_id == target_id))).one()
+        return int(row[0]), int(row[1])
+
+    async def next_due(self) -> datetime | None:
+        async with self.db.read() as conn:
+            return (await conn.execute(  # type: ignore[no-any-return]
+                sa.select(sa.func.min(_o.due)).join(targets, targets.c.id == _o.target_id)
+                .where(targets.c.quarantined.is_(None)))).scalar()
