@@ -1,7 +1,8 @@
 """The identity repository: SCIM resources in SQL, with memberships as rows.
 
-Writes are read-modify-write under optimistic concurrency (``version``), so no lost update on either
-dialect, and every request's changes commit in one transaction or not at all. A PATCH of a group's
+A write reads the identity under a lock (its row on PostgreSQL, the database on SQLite), checks
+``If-Match`` against its version, and commits everything the request changes in one transaction, or
+nothing: no lost update, no half-written change. A PATCH of a group's
 members touches only the membership rows it names, never the whole group.
 """
 
@@ -34,9 +35,6 @@ from scimward.store.hub_secrets import hub_secret
 from scimward.store.passwords import take_password_hash
 from scimward.store.tables import identities, memberships
 from scimward.store.timeutil import utcnow
-
-MAX_WRITE_ATTEMPTS = 5
-
 
 def etag(version: int) -> str:
     return f'W/"{version}"'
@@ -79,10 +77,6 @@ class SearchResult:
     items: list[StoredIdentity] = field(default_factory=list)
     next_cursor: str | None = None
     previous_cursor: str | None = None
-
-
-class _Retry(Exception):
-    """The row changed between read and write; run the read-modify-write again."""
 
 
 def _columns(tx: Tx, rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
@@ -176,66 +170,53 @@ class IdentityStore:
         members = doc.pop("members", None) if rt.name == "Group" else None
         # A PUT without a password keeps the one set: a client cannot read it back to resend it.
         password_hash = await take_password_hash(doc)
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            try:
-                async with self.direct.transaction() as tx:
-                    current = await self._load_for_write(tx, rt, identity_id)
-                    _check_if_match(if_match, current.version)
-                    check_immutable(current.doc, doc, rt)
-                    await self._update(tx, rt, current, doc, source, password_hash)
-                    if rt.name == "Group":
-                        ops = [MemberOp("clear"), *([MemberOp("add", tuple(members))] if members else [])]
-                        await self._apply_member_ops(tx, identity_id, ops)
-                    await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-                self._changed()
-                return await self.get(rt, identity_id)
-            except _Retry:
-                continue
-        raise PreconditionFailed("the resource is being changed concurrently; retry")
+        async with self.direct.transaction() as tx:
+            current = await self._load_for_write(tx, rt, identity_id)
+            _check_if_match(if_match, current.version)
+            check_immutable(current.doc, doc, rt)
+            await self._update(tx, rt, current, doc, source, password_hash)
+            if rt.name == "Group":
+                ops = [MemberOp("clear"), *([MemberOp("add", tuple(members))] if members else [])]
+                await self._apply_member_ops(tx, identity_id, ops)
+            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
+        self._changed()
+        return await self.get(rt, identity_id)
 
     async def patch(self, rt: ResourceType, identity_id: str, body: Any, *,
                     if_match: str | None = None, source: str | None = None) -> StoredIdentity:
         """PATCH (RFC 7644 3.5.2): all operations apply atomically or not at all."""
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            try:
-                async with self.direct.transaction() as tx:
-                    current = await self._load_for_write(tx, rt, identity_id)
-                    _check_if_match(if_match, current.version)
-                    result = apply_patch(current.doc, body, rt)
-                    if not result.changed:
-                        return current
-                    check_required(result.doc, rt)
-                    check_immutable(current.doc, result.doc, rt)
-                    new_doc = dict(result.doc)
-                    password_hash = await take_password_hash(new_doc)
-                    await self._update(tx, rt, current, new_doc, source, password_hash)
-                    await self._apply_member_ops(tx, identity_id, result.member_ops)
-                    await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-                self._changed()
-                return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(),
-                                      current.version + 1)
-            except _Retry:
-                continue
-        raise PreconditionFailed("the resource is being changed concurrently; retry")
+        async with self.direct.transaction() as tx:
+            current = await self._load_for_write(tx, rt, identity_id)
+            _check_if_match(if_match, current.version)
+            result = apply_patch(current.doc, body, rt)
+            if not result.changed:
+                return current
+            check_required(result.doc, rt)
+            check_immutable(current.doc, result.doc, rt)
+            new_doc = dict(result.doc)
+            password_hash = await take_password_hash(new_doc)
+            await self._update(tx, rt, current, new_doc, source, password_hash)
+            await self._apply_member_ops(tx, identity_id, result.member_ops)
+            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
+        self._changed()
+        return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(), current.version + 1)
 
     async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None) -> None:
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            async with self.direct.transaction() as tx:
-                current = await self._load_for_write(tx, rt, identity_id)
-                _check_if_match(if_match, current.version)
-                # The groups it leaves change too: their targets must drop the member.
-                groups = [row[0] for row in await tx.rows(writes.GROUPS_OF, {"member_id": identity_id})]
-                # Only the version checked may go; memberships and e-mails follow (ON DELETE CASCADE).
-                if await tx.run(writes.DELETE_IDENTITY, {"w_id": identity_id, "w_version": current.version}) == 1:
-                    await counts.adjust(tx, self.db.dialect, rt.name, -1)
-                    await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-                    await outbox.enqueue(tx, self.db.dialect, "Group", groups)
-                    break
-        else:
-            raise PreconditionFailed("the resource is being changed concurrently; retry")
+        async with self.direct.transaction() as tx:
+            current = await self._load_for_write(tx, rt, identity_id)
+            _check_if_match(if_match, current.version)
+            # The groups it leaves change too: their targets must drop the member.
+            groups = [row[0] for row in await tx.rows(writes.GROUPS_OF, {"member_id": identity_id})]
+            # Memberships and e-mails follow (ON DELETE CASCADE).
+            await tx.run(writes.DELETE_IDENTITY, {"w_id": identity_id})
+            await counts.adjust(tx, self.db.dialect, rt.name, -1)
+            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
+            await outbox.enqueue(tx, self.db.dialect, "Group", groups)
         self._changed()
 
     async def _load_for_write(self, tx: Tx, rt: ResourceType, identity_id: str) -> StoredIdentity:
+        """Read the identity for a change. From here to commit no other writer can change it: the row
+        is locked (``FOR UPDATE`` on PostgreSQL) or the database is (``BEGIN IMMEDIATE`` on SQLite)."""
         rows = await tx.rows(writes.LOAD_FOR_WRITE, {"identity_id": identity_id, "resource_type": rt.name})
         if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
@@ -244,11 +225,9 @@ class IdentityStore:
     async def _update(self, tx: Tx, rt: ResourceType, current: StoredIdentity,
                       doc: dict[str, Any], source: str | None, password_hash: str | None = None) -> None:
         values = {f"v_{k}": v for k, v in _columns(tx, rt, doc).items()}
-        updated = await tx.run(writes.UPDATE_IDENTITY, {
-            "w_id": current.id, "w_version": current.version, "v_last_modified": tx.time(utcnow()),
+        await tx.run(writes.UPDATE_IDENTITY, {
+            "w_id": current.id, "v_last_modified": tx.time(utcnow()),
             "v_version": current.version + 1, "v_source": source, **values})
-        if updated != 1:
-            raise _Retry()
         if password_hash is not None:
             await tx.run(writes.UPDATE_PASSWORD, {"w_id": current.id, "v_password_hash": password_hash})
         if doc.get("emails") != current.doc.get("emails"):

@@ -40,14 +40,14 @@ LOAD_FOR_WRITE = (
 
 UPDATE_IDENTITY = (
     identities.update()
-    .where(_t.id == sa.bindparam("w_id"), _t.version == sa.bindparam("w_version"))
+    .where(_t.id == sa.bindparam("w_id"))
     .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", *PROMOTED)})
 )
 
 UPDATE_PASSWORD = identities.update().where(_t.id == sa.bindparam("w_id")).values(
     password_hash=sa.bindparam("v_password_hash"))
 
-DELETE_IDENTITY = identities.delete().where(_t.id == sa.bindparam("w_id"), _t.version == sa.bindparam("w_version"))
+DELETE_IDENTITY = identities.delete().where(_t.id == sa.bindparam("w_id"))
 
 DELETE_EMAILS = identity_emails.delete().where(identity_emails.c.identity_id == sa.bindparam("identity_id"))
 INSERT_EMAIL = identity_emails.insert().values(
