@@ -36,6 +36,7 @@ from scimward.store.passwords import take_password_hash
 from scimward.store.tables import identities, memberships
 from scimward.store.timeutil import utcnow
 
+
 def etag(version: int) -> str:
     return f'W/"{version}"'
 
