@@ -3,7 +3,7 @@
 Statements are built once with SQLAlchemy (``store.reads``, ``store.writes``), compiled to SQL text
 once per dialect, and run on the driver connection, skipping SQLAlchemy's per-execution work,
 which costs more than the database's own. On PostgreSQL they use a psycopg pool of autocommit
-connections with server-side prepared statements; a write is one explicit transaction, pipelined. On SQLite
+connections with server-side prepared statements; a write is one explicit transaction. On SQLite
 writes queue on the database's write lock and begin with ``BEGIN IMMEDIATE`` (see ``database``).
 """
 
@@ -67,11 +67,7 @@ class Tx:
 
     async def run(self, statement: Executable, params: Params | Sequence[Params] | None = None, *,
                   dynamic: bool = False) -> None:
-        """Execute (many, when ``params`` is a list). ``dynamic`` statements are not cached.
-
-        On PostgreSQL this only queues the statement (pipeline mode): it travels with the next read
-        or the COMMIT, and its errors surface there, inside the same transaction.
-        """
+        """Execute (many, when ``params`` is a list). ``dynamic`` statements are not cached."""
         sql, names, literals = (_compile if dynamic else _compiled_static)(statement, self._direct.dialect)
         if isinstance(params, list):
             if params:
@@ -149,10 +145,8 @@ class Direct:
         """A write transaction: committed when the block ends, rolled back on any error."""
         try:
             if self.postgres:
-                # Pipeline mode: statements go out together and a write costs two round trips (the
-                # locking read, then everything else with the COMMIT) instead of one per statement.
-                async with (await self._postgres_pool()).connection() as conn, conn.pipeline(), \
-                        conn.transaction():
+                # Pipeline mode was measured slower here (docs/benchmarks.md): one statement per trip.
+                async with (await self._postgres_pool()).connection() as conn, conn.transaction():
                     yield Tx(self, conn.cursor())
                 return
             async with self.db.write_lock(), self.db.engine.connect() as sa_conn:
