@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -27,6 +29,7 @@ from scimward.api.settings import Settings
 from scimward.store.database import Database
 from scimward.store.db import upgrade
 from scimward.store.tokens import TokenStore
+from scimward.sync.client import TargetClient
 
 POSTGRES_URL = os.environ.get("SCIMWARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("SCIMWARD_REQUIRE_POSTGRES") == "1"
@@ -48,6 +51,12 @@ def _postgres_unavailable() -> str | None:
         return f"PostgreSQL at {POSTGRES_URL} is unavailable: {str(exc).splitlines()[0]}"
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio, as the hub does."""
+    return "asyncio"
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +160,55 @@ def unique() -> str:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Peer:
+    """A downstream SCIM server on loopback, as a target sees it."""
+
+    base_url: str
+    token: str
+
+    def client(self) -> TargetClient:
+        return TargetClient(self.base_url, self.token)
+
+
+class Scim2Server:
+    """scim2-server (PyPI; nobody here wrote it) under uvicorn in a subprocess on a free port."""
+
+    def __init__(self) -> None:
+        self.port, self.token = free_port(), uuid.uuid4().hex
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Peer:
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(repo_root() / "tests" / "peers"),
+                   "scim2_server_app:app", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env={**os.environ, "SCIM2_TOKEN": self.token},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base_url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/ServiceProviderConfig", timeout=1).status_code == 200:
+                    return Peer(base_url, self.token)
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("scim2-server did not start")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
 
 
 #: Lines the conformance tests report; printed in the terminal summary so CI logs show the counts.

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -39,7 +34,7 @@ from scimward.sync import (
     parse_retry_after,
 )
 from scimward.sync.errors import DETAIL_LIMIT
-from tests.conftest import LiveServer, free_port, repo_root
+from tests.conftest import LiveServer, Peer, Scim2Server, free_port
 
 T = TypeVar("T")
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -328,50 +323,15 @@ def test_cursor_walk_ends_on_a_cursor_handed_back_unchanged() -> None:
 
 # --- real targets ------------------------------------------------------------------------------------
 
-@dataclass
-class Target:
-    base_url: str
-    token: str
-
-    def client(self) -> TargetClient:
-        return TargetClient(self.base_url, self.token)
-
-
 @pytest.fixture(scope="module")
-def scim2_server() -> Iterator[Target]:
-    """scim2-server under uvicorn in a subprocess on a free loopback port; killed on teardown."""
-    port, token = free_port(), uuid.uuid4().hex
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(repo_root() / "tests" / "peers"),
-               "scim2_server_app:app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, env={**os.environ, "SCIM2_TOKEN": token},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/ServiceProviderConfig", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"scim2-server did not start: {process.stderr.read() if process.stderr else ''!r}")
-            time.sleep(0.1)
-        yield Target(base_url, token)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+def scim2_server() -> Iterator[Peer]:
+    with Scim2Server() as peer:
+        yield peer
 
 
 @pytest.fixture
-def scimward_target(live_server: LiveServer) -> Target:
-    return Target(live_server.base_url, live_server.token)
+def scimward_target(live_server: LiveServer) -> Peer:
+    return Peer(live_server.base_url, live_server.token)
 
 
 def new_user(user_name: str, **attributes: Any) -> dict[str, Any]:
@@ -451,14 +411,14 @@ def page_requests(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "httpx" and "/Users?" in r.getMessage()]
 
 
-def test_scimward_round_trip(scimward_target: Target, unique: str) -> None:
+def test_scimward_round_trip(scimward_target: Peer, unique: str) -> None:
     async def go() -> None:
         async with scimward_target.client() as client:
             await users_and_groups_round_trip(client, unique)
     run(go())
 
 
-def test_scimward_walk_by_cursor(scimward_target: Target, unique: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_scimward_walk_by_cursor(scimward_target: Peer, unique: str, caplog: pytest.LogCaptureFixture) -> None:
     async def go() -> None:
         async with scimward_target.client() as client:
             assert (await pagination(client)).get("cursor") is True
@@ -469,7 +429,7 @@ def test_scimward_walk_by_cursor(scimward_target: Target, unique: str, caplog: p
     assert len(pages) > 250 // 40 and all("cursor=" in page and "startIndex" not in page for page in pages)
 
 
-def test_scimward_duplicate_user_name_already_exists(scimward_target: Target, unique: str) -> None:
+def test_scimward_duplicate_user_name_already_exists(scimward_target: Peer, unique: str) -> None:
     async def go() -> None:
         async with scimward_target.client() as client:
             await client.create("Users", new_user(f"{unique}-dup"))
@@ -479,7 +439,7 @@ def test_scimward_duplicate_user_name_already_exists(scimward_target: Target, un
     run(go())
 
 
-def test_scimward_rejects_a_wrong_token(scimward_target: Target) -> None:
+def test_scimward_rejects_a_wrong_token(scimward_target: Peer) -> None:
     async def go() -> None:
         async with TargetClient(scimward_target.base_url, "wrong") as client:
             with pytest.raises(AuthError):
@@ -487,14 +447,14 @@ def test_scimward_rejects_a_wrong_token(scimward_target: Target) -> None:
     run(go())
 
 
-def test_scim2_server_round_trip(scim2_server: Target, unique: str) -> None:
+def test_scim2_server_round_trip(scim2_server: Peer, unique: str) -> None:
     async def go() -> None:
         async with scim2_server.client() as client:
             await users_and_groups_round_trip(client, unique)
     run(go())
 
 
-def test_scim2_server_walk_by_index(scim2_server: Target, unique: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_scim2_server_walk_by_index(scim2_server: Peer, unique: str, caplog: pytest.LogCaptureFixture) -> None:
     async def go() -> None:
         async with scim2_server.client() as client:
             assert not (await pagination(client)).get("cursor")
@@ -505,7 +465,7 @@ def test_scim2_server_walk_by_index(scim2_server: Target, unique: str, caplog: p
     assert len(pages) > 250 // 40 and all("startIndex=" in page and "cursor" not in page for page in pages)
 
 
-def test_scim2_server_patch_answers_no_content(scim2_server: Target, unique: str) -> None:
+def test_scim2_server_patch_answers_no_content(scim2_server: Peer, unique: str) -> None:
     async def go() -> None:
         async with scim2_server.client() as client:
             user = await client.create("Users", new_user(f"{unique}-p"))
@@ -513,7 +473,7 @@ def test_scim2_server_patch_answers_no_content(scim2_server: Target, unique: str
     run(go())
 
 
-def test_scim2_server_duplicate_user_name_already_exists(scim2_server: Target, unique: str) -> None:
+def test_scim2_server_duplicate_user_name_already_exists(scim2_server: Peer, unique: str) -> None:
     """userName is unique and not caseExact (RFC 7643 4.1.1), so a case variant collides too."""
     async def go() -> None:
         async with scim2_server.client() as client:
@@ -525,7 +485,7 @@ def test_scim2_server_duplicate_user_name_already_exists(scim2_server: Target, u
     run(go())
 
 
-def test_scim2_server_missing_user_not_found(scim2_server: Target) -> None:
+def test_scim2_server_missing_user_not_found(scim2_server: Peer) -> None:
     async def go() -> None:
         async with scim2_server.client() as client:
             with pytest.raises(NotFoundError) as caught:
@@ -534,7 +494,7 @@ def test_scim2_server_missing_user_not_found(scim2_server: Target) -> None:
     run(go())
 
 
-def test_scim2_server_rejects_a_wrong_token(scim2_server: Target) -> None:
+def test_scim2_server_rejects_a_wrong_token(scim2_server: Peer) -> None:
     async def go() -> None:
         async with TargetClient(scim2_server.base_url, "wrong") as client:
             with pytest.raises(AuthError) as caught:

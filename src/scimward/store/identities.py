@@ -9,7 +9,7 @@ members touches only the membership rows it names, never the whole group.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -271,6 +271,30 @@ class IdentityStore:
         return rows
 
     # -- reads ----------------------------------------------------------------------------------
+
+    async def matches(self, rt: ResourceType, identity_id: str, expr: Filter) -> bool:
+        """Whether the identity satisfies the filter (a target's scope), evaluated in SQL."""
+        t = identities.c
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(sa.literal(1)).select_from(identities).where(
+                t.id == identity_id, t.resource_type == rt.name, self.compiler(rt).compile(expr)))).first()
+        return row is not None
+
+    async def ids(self, rt: ResourceType, expr: Filter | None = None, chunk: int = 1000) -> AsyncIterator[list[str]]:
+        """The ids of every identity of a type (matching ``expr``), in chunks, by keyset."""
+        t = identities.c
+        last = ""
+        while True:
+            where = [t.resource_type == rt.name, t.id > last]
+            if expr is not None:
+                where.append(self.compiler(rt).compile(expr))
+            async with self.db.read() as conn:
+                batch = [row[0] for row in await conn.execute(
+                    sa.select(t.id).where(*where).order_by(t.id).limit(chunk))]
+            if not batch:
+                return
+            yield batch
+            last = batch[-1]
 
     async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
                   with_groups: bool = True) -> StoredIdentity:

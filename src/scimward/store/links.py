@@ -1,0 +1,176 @@
+"""Links (an identity and its account in one target), acknowledged memberships and the push log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from scimward.store.database import Database
+from scimward.store.tables import link_members, links, memberships, push_log
+from scimward.store.timeutil import utcnow
+
+_l = links.c
+_lm = link_members.c
+
+
+@dataclass(frozen=True)
+class Link:
+    target_id: int
+    identity_id: str
+    resource_type: str
+    remote_id: str
+    state: dict[str, Any] | None
+    status: str  # "active", "deactivated"
+    acknowledged: datetime
+    last_error: str | None
+
+
+def _link(row: Any) -> Link:
+    return Link(row.target_id, row.identity_id, row.resource_type, row.remote_id, row.state, row.status,
+                row.acknowledged, row.last_error)
+
+
+class LinkStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    def _insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table) if self.db.dialect == "postgresql" else sqlite.insert(table)
+
+    async def get(self, target_id: int, identity_id: str) -> Link | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(links).where(
+                _l.target_id == target_id, _l.identity_id == identity_id))).first()
+        return _link(row) if row is not None else None
+
+    async def by_remote_id(self, target_id: int, remote_id: str) -> Link | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(links).where(
+                _l.target_id == target_id, _l.remote_id == remote_id))).first()
+        return _link(row) if row is not None else None
+
+    async def save(self, target_id: int, identity_id: str, resource_type: str, remote_id: str,
+                   state: dict[str, Any] | None, status: str = "active") -> None:
+        insert = self._insert(links)
+        statement = insert.values(target_id=target_id, identity_id=identity_id, resource_type=resource_type,
+                                  remote_id=remote_id, state=state, status=status, acknowledged=utcnow(),
+                                  last_error=None)
+        async with self.db.write() as conn:
+            await conn.execute(statement.on_conflict_do_update(
+                index_elements=[_l.target_id, _l.identity_id],
+                set_={"remote_id": statement.excluded.remote_id, "state": statement.excluded.state,
+                      "status": statement.excluded.status, "acknowledged": statement.excluded.acknowledged,
+                      "last_error": None}))
+
+    async def record_error(self, target_id: int, identity_id: str, error: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(links.update().where(_l.target_id == target_id, _l.identity_id == identity_id)
+                               .values(last_error=error[:2000]))
+
+    async def drop(self, target_id: int, identity_id: str) -> None:
+        """Forget an account: its link and every acknowledged membership it had, as group or member."""
+        async with self.db.write() as conn:
+            await conn.execute(links.delete().where(_l.target_id == target_id, _l.identity_id == identity_id))
+            await conn.execute(link_members.delete().where(
+                _lm.target_id == target_id, sa.or_(_lm.group_id == identity_id, _lm.member_id == identity_id)))
+
+    async def unlinked_members(self, target_id: int, group_id: str, limit: int) -> list[str]:
+        """Users in the group with no active account on the target yet."""
+        m = memberships.c
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(m.member_id).where(m.group_id == group_id, m.member_type == "User", ~sa.exists().where(
+                    _l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active"))
+                .limit(limit))
+            return [row[0] for row in rows]
+
+    async def linked_remote_ids(self, target_id: int, identity_ids: Sequence[str]) -> dict[str, str]:
+        """identity id -> remote id, for the given identities that are actively linked."""
+        found: dict[str, str] = {}
+        async with self.db.read() as conn:
+            for start in range(0, len(identity_ids), 500):
+                rows = await conn.execute(sa.select(_l.identity_id, _l.remote_id).where(
+                    _l.target_id == target_id, _l.status == "active",
+                    _l.identity_id.in_(identity_ids[start:start + 500])))
+                found.update({row.identity_id: row.remote_id for row in rows})
+        return found
+
+    # -- group membership as deltas ---------------------------------------------------------------
+
+    async def member_delta(self, target_id: int, group_id: str, limit: int = 1000
+                           ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(to add, to remove) as (member identity id, remote id): the hub's members that are actively
+        linked on the target, against the memberships the target has acknowledged. Set operations in
+        SQL, so a group of 100,000 costs one indexed pass, not a load of both sides."""
+        m, lm = memberships.c, _lm
+        linked = sa.and_(_l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active")
+        adds = (
+            sa.select(m.member_id, _l.remote_id).join(links, linked)
+            .where(m.group_id == group_id, ~sa.exists().where(
+                lm.target_id == target_id, lm.group_id == group_id, lm.member_id == m.member_id))
+            .limit(limit)
+        )
+        wanted = sa.exists().where(m.group_id == group_id, m.member_id == lm.member_id,
+                                   _l.target_id == target_id, _l.identity_id == lm.member_id, _l.status == "active")
+        removes = (
+            sa.select(lm.member_id, sa.func.coalesce(
+                sa.select(_l.remote_id).where(_l.target_id == target_id, _l.identity_id == lm.member_id)
+                .scalar_subquery(), lm.member_id))
+            .where(lm.target_id == target_id, lm.group_id == group_id, ~wanted)
+            .limit(limit)
+        )
+        async with self.db.read() as conn:
+            return ([(r[0], r[1]) for r in await conn.execute(adds)],
+                    [(r[0], r[1]) for r in await conn.execute(removes)])
+
+    async def acknowledge_members(self, target_id: int, group_id: str, added: Sequence[str],
+                                  removed: Sequence[str]) -> None:
+        async with self.db.write() as conn:
+            if added:
+                insert = self._insert(link_members)
+                await conn.execute(insert.on_conflict_do_nothing(), [
+                    {"target_id": target_id, "group_id": group_id, "member_id": member} for member in added])
+            for start in range(0, len(removed), 500):
+                await conn.execute(link_members.delete().where(
+                    _lm.target_id == target_id, _lm.group_id == group_id,
+                    _lm.member_id.in_(removed[start:start + 500])))
+
+    async def clear_members(self, target_id: int, group_id: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(link_members.delete().where(_lm.target_id == target_id, _lm.group_id == group_id))
+
+    # -- push log -------------------------------------------------------------------------------
+
+    async def log(self, target_id: int, identity_id: str, action: str, outcome: str, enqueued: datetime,
+                  detail: str | None = None) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(push_log.insert().values(
+                target_id=target_id, identity_id=identity_id, action=action, outcome=outcome, enqueued=enqueued,
+                finished=utcnow(), detail=detail[:2000] if detail else None))
+
+    async def latencies(self, target_id: int, last: int = 1000) -> list[float]:
+        """Seconds from change to acknowledgement of the target's latest successful pushes."""
+        p = push_log.c
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(p.enqueued, p.finished).where(
+                p.target_id == target_id, p.outcome == "ok").order_by(p.id.desc()).limit(last))
+            return [(row.finished - row.enqueued).total_seconds() for row in rows]
+
+    async def counts(self, target_id: int) -> dict[str, int]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(_l.resource_type, _l.status, sa.func.count())
+                                      .where(_l.target_id == target_id).group_by(_l.resource_type, _l.status))
+            return {f"{row[0]}:{row[1]}": int(row[2]) for row in rows}
+
+    async def errored(self, target_id: int) -> int:
+        async with self.db.read() as conn:
+            return int((await conn.execute(sa.select(sa.func.count()).where(
+                _l.target_id == target_id, _l.last_error.is_not(None)))).scalar_one())
+
+
+

@@ -1,0 +1,389 @@
+"""Propagate: push every identity's desired state to every target, level-triggered.
+
+A worker claims outbox rows, and for each (target, identity) computes the desired state *now*,
+compares it with what the target last acknowledged (the link) and sends only the difference:
+create (after looking for an account to adopt), PATCH of changed attributes, membership as add
+and remove deltas, deactivate or delete. Because it reads the present state rather than replaying
+events, any number of changes coalesce into one push, and a crash or a retry is harmless.
+
+Failures decide what happens next (``sync.errors``): transient ones retry with backoff and pause the
+target; a target that keeps failing, or refuses our credential, is quarantined (it stops receiving
+until ``target resume``, and what it missed stays in the outbox); a 4xx is recorded on the link and
+the target and not retried until the identity changes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from scimward.scim.errors import NotFound
+from scimward.scim.filter import parse_filter
+from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.store.database import Database
+from scimward.store.identities import IdentityStore, StoredIdentity
+from scimward.store.links import Link, LinkStore
+from scimward.store.outbox import Outbox, OutboxItem
+from scimward.store.targets import TargetRepository
+from scimward.store.timeutil import utcnow
+from scimward.sync import metrics
+from scimward.sync.client import TargetClient, backoff, eq_filter
+from scimward.sync.diff import member_add, member_remove, patch_operations
+from scimward.sync.errors import (
+    AlreadyExistsError,
+    HaltError,
+    NotFoundError,
+    TargetError,
+    TransientError,
+)
+from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.secrets import SecretBox
+from scimward.sync.targets import DeprovisionMode, Target
+
+log = structlog.get_logger("scimward.sync.propagate")
+
+QUARANTINE_AFTER = 20  # transient failures in a row; a target may set ``quarantine_after``
+INLINE_MEMBERS = 200  # unlinked members a group push creates itself before deferring
+MEMBER_CHUNK = 1000
+REMOVE_CHUNK = 100
+
+
+@dataclass
+class _Endpoint:
+    target: Target
+    client: TargetClient
+    fingerprint: tuple[Any, ...]
+
+
+class Deferred(Exception):
+    """Not now: put the row back for ``delay`` seconds (a tombstone's grace, members not yet linked)."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class Propagator:
+    def __init__(self, database: Database, *, batch: int = 64, concurrency: int = 16,
+                 lease: timedelta = timedelta(seconds=120), poll_seconds: float = 0.5,
+                 secrets: SecretBox | None = None) -> None:
+        self.db = database
+        self.identities = IdentityStore(database)
+        self.outbox = Outbox(database)
+        self.links = LinkStore(database)
+        self.targets = TargetRepository(database)
+        self.secrets = secrets or SecretBox()
+        self.batch = batch
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._endpoints: dict[int, _Endpoint] = {}
+        self._paused_until: dict[int, float] = {}
+
+    def wake(self) -> None:
+        """A change committed in this process: look at the outbox now, not at the next poll."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        for endpoint in self._endpoints.values():
+            await endpoint.client.aclose()
+        self._endpoints.clear()
+
+    # -- loops ----------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; errors of one round are logged, never fatal."""
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("propagate round failed")
+                done = 0
+            if done == 0:
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=self.poll_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+
+    async def drain(self, target_id: int | None = None, progress: Callable[[int], None] | None = None,
+                    deadline: float | None = None) -> int:
+        """Process due rows until none is left (``scimward sync``, tests); the number processed."""
+        total = 0
+        while deadline is None or time.monotonic() < deadline:
+            done = await self.run_once(target_id)
+            if done == 0:
+                break
+            total += done
+            if progress is not None:
+                progress(done)
+        return total
+
+    async def run_once(self, target_id: int | None = None) -> int:
+        items = await self.outbox.claim(self.batch, self.lease, target_id)
+        if not items:
+            return 0
+        now = time.monotonic()
+        ready = []
+        for item in items:
+            paused = self._paused_until.get(item.target_id, 0.0) - now
+            if paused > 0:
+                await self.outbox.retry(item, paused, None)
+            else:
+                ready.append(item)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: OutboxItem) -> None:
+            async with gate:
+                await self.process(item)
+
+        # Users first, so the members a group names exist on the target when the group is pushed.
+        await asyncio.gather(*(one(i) for i in ready if i.resource_type == "User"))
+        await asyncio.gather(*(one(i) for i in ready if i.resource_type != "User"))
+        return len(items)
+
+    # -- one row --------------------------------------------------------------------------------
+
+    async def process(self, item: OutboxItem) -> None:
+        endpoint = await self._endpoint(item.target_id)
+        if endpoint is None:
+            return
+        target = endpoint.target
+        started = time.monotonic()
+        try:
+            if item.resource_type == "User":
+                action = await self.push_user(endpoint, item.identity_id)
+            else:
+                action = await self.push_group(endpoint, item.identity_id)
+        except Deferred as deferred:
+            await self.outbox.retry(item, deferred.delay, str(deferred))
+            return
+        except TransientError as error:
+            await self._transient(item, target, error)
+            return
+        except HaltError as error:
+            reason = f"{type(error).__name__}: {error.detail}"
+            await self.targets.quarantine(target.id, reason)
+            await self.outbox.release_target(target.id)
+            self._endpoints.pop(target.id, None)
+            metrics.FAILURES.labels(target.name, "halt").inc()
+            log.warning("target quarantined", target=target.name, reason=reason)
+            return
+        except TargetError as error:  # 4xx and protocol errors: recorded, not retried blindly
+            detail = f"{type(error).__name__} {error.status or ''}: {error.detail}".strip()
+            await self.links.record_error(target.id, item.identity_id, detail)
+            await self.targets.record_error(target.id, f"{item.identity_id}: {detail}")
+            await self.links.log(target.id, item.identity_id, item.resource_type.lower(), "failed", item.enqueued,
+                                 detail)
+            await self.outbox.complete(item)
+            metrics.FAILURES.labels(target.name, "rejected").inc()
+            return
+        await self.outbox.complete(item)
+        if target.row.consecutive_failures:
+            await self.targets.record_success(target.id)
+        if action != "none":
+            await self.links.log(target.id, item.identity_id, action, "ok", item.enqueued)
+            metrics.PUSHES.labels(target.name, action).inc()
+            metrics.LATENCY.labels(target.name).observe((utcnow() - item.enqueued).total_seconds())
+        metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
+
+    async def _transient(self, item: OutboxItem, target: Target, error: TransientError) -> None:
+        delay = backoff(item.attempts + 1, retry_after=error.retry_after)
+        self._paused_until[target.id] = time.monotonic() + delay
+        await self.outbox.retry(item, delay, f"{error.status or ''} {error.detail}".strip())
+        failures = await self.targets.record_failure(target.id, f"{error.status or 'transport'}: {error.detail}")
+        metrics.FAILURES.labels(target.name, "transient").inc()
+        limit = int(target.config.extra.get("quarantine_after", QUARANTINE_AFTER))
+        if failures >= limit:
+            await self.targets.quarantine(target.id, f"{failures} failures in a row; last: {error.detail}")
+            await self.outbox.release_target(target.id)
+            self._endpoints.pop(target.id, None)
+            log.warning("target quarantined", target=target.name, failures=failures)
+
+    async def _endpoint(self, target_id: int) -> _Endpoint | None:
+        try:
+            row = await self.targets.by_id(target_id)
+        except NotFound:
+            return None
+        if row.quarantined is not None:
+            return None
+        fingerprint = (row.base_url, row.token_encrypted, repr(row.config))
+        endpoint = self._endpoints.get(target_id)
+        if endpoint is None or endpoint.fingerprint != fingerprint:
+            if endpoint is not None:
+                await endpoint.client.aclose()
+            client = TargetClient(row.base_url, self.secrets.decrypt(row.token_encrypted))
+            endpoint = self._endpoints[target_id] = _Endpoint(Target.from_row(row), client, fingerprint)
+        else:
+            endpoint.target = Target.from_row(row)
+        return endpoint
+
+    # -- users ----------------------------------------------------------------------------------
+
+    async def _current(self, rt_name: str, identity_id: str) -> StoredIdentity | None:
+        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
+        try:
+            return await self.identities.get(rt, identity_id, with_members=False, with_groups=False)
+        except NotFound:
+            return None
+
+    async def _in_scope(self, rt_name: str, identity_id: str, scope: str | None) -> bool:
+        if scope is None:
+            return True
+        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
+        return await self.identities.matches(rt, identity_id, parse_filter(scope))
+
+    async def push_user(self, endpoint: _Endpoint, identity_id: str) -> str:
+        target, client = endpoint.target, endpoint.client
+        stored = await self._current("User", identity_id)
+        link = await self.links.get(target.id, identity_id)
+        if stored is None or not await self._in_scope("User", identity_id, target.config.scope):
+            return await self._deprovision_user(endpoint, link) if link is not None else "none"
+        manager = manager_id(stored.doc)
+        manager_remote = (await self.links.linked_remote_ids(target.id, [manager])).get(manager) if manager else None
+        desired = desired_user(identity_id, stored.doc, target.config.mapping, manager_remote)
+        if link is None:
+            return await self._create(endpoint, "User", identity_id, desired)
+        operations = patch_operations(link.state, desired)
+        if not operations and link.status == "active":
+            return "none"
+        try:
+            await client.patch("Users", link.remote_id, operations or [
+                {"op": "replace", "path": "active", "value": desired.get("active", True)}])
+        except NotFoundError:  # the account vanished on the target: make it again
+            await self.links.drop(target.id, identity_id)
+            return await self._create(endpoint, "User", identity_id, desired)
+        await self.links.save(target.id, identity_id, "User", link.remote_id, desired)
+        return "update"
+
+    async def _deprovision_user(self, endpoint: _Endpoint, link: Link) -> str:
+        target, client = endpoint.target, endpoint.client
+        mode = target.config.deprovision
+        if mode is DeprovisionMode.DELETE or (
+                mode is DeprovisionMode.TOMBSTONE and link.status == "deactivated"
+                and utcnow() - link.acknowledged >= timedelta(days=target.config.tombstone_days)):
+            try:
+                await client.delete("Users", link.remote_id)
+            except NotFoundError:
+                pass  # already gone: the goal is reached
+            await self.links.drop(target.id, link.identity_id)
+            return "delete"
+        if link.status != "deactivated":
+            try:
+                await client.patch("Users", link.remote_id, [{"op": "replace", "path": "active", "value": False}])
+            except NotFoundError:
+                await self.links.drop(target.id, link.identity_id)
+                return "delete"
+            state = {**(link.state or {}), "active": False}
+            await self.links.save(target.id, link.identity_id, "User", link.remote_id, state, "deactivated")
+            action = "deactivate"
+        else:
+            action = "none"
+        if mode is DeprovisionMode.TOMBSTONE:
+            raise Deferred(target.config.tombstone_days * 86400.0, "tombstone: delete after the grace period")
+        return action
+
+    # -- create or adopt ------------------------------------------------------------------------
+
+    async def _create(self, endpoint: _Endpoint, rt_name: str, identity_id: str, desired: dict[str, Any]) -> str:
+        """Create the account, unless one is already there to adopt (found by externalId, then by
+        userName or displayName): nothing is ever duplicated."""
+        resource = "Users" if rt_name == "User" else "Groups"
+        client = endpoint.client
+        existing = await self._find_existing(client, resource, identity_id, desired)
+        if existing is None:
+            try:
+                created = await client.create(resource, desired)
+            except AlreadyExistsError:  # made by someone else since we looked (or case differs)
+                existing = await self._find_existing(client, resource, identity_id, desired)
+                if existing is None:
+                    raise
+            else:
+                await self.links.save(endpoint.target.id, identity_id, rt_name, str(created["id"]), desired)
+                return "create"
+        await client.patch(resource, str(existing["id"]), patch_operations(None, desired))
+        await self.links.save(endpoint.target.id, identity_id, rt_name, str(existing["id"]), desired)
+        return "adopt"
+
+    async def _find_existing(self, client: TargetClient, resource: str, identity_id: str,
+                             desired: dict[str, Any]) -> dict[str, Any] | None:
+        natural = "userName" if resource == "Users" else "displayName"
+        for attribute, value in (("externalId", identity_id), (natural, desired.get(natural))):
+            if value:
+                found = await client.find(resource, eq_filter(attribute, value))
+                if found:
+                    return found[0]
+        return None
+
+    # -- groups ---------------------------------------------------------------------------------
+
+    async def push_group(self, endpoint: _Endpoint, identity_id: str) -> str:
+        target, client = endpoint.target, endpoint.client
+        stored = await self._current("Group", identity_id)
+        link = await self.links.get(target.id, identity_id)
+        wanted = (stored is not None and target.config.push_groups
+                  and await self._in_scope("Group", identity_id, target.config.group_scope))
+        if not wanted:
+            if link is None:
+                return "none"
+            try:
+                await client.delete("Groups", link.remote_id)
+            except NotFoundError:
+                pass
+            await self.links.drop(target.id, identity_id)
+            return "delete"
+        assert stored is not None
+        desired = desired_group(identity_id, stored.doc)
+        action = "none"
+        if link is None:
+            action = await self._create(endpoint, "Group", identity_id, desired)
+            link = await self.links.get(target.id, identity_id)
+            assert link is not None
+        else:
+            operations = patch_operations(link.state, desired)
+            if operations:
+                try:
+                    await client.patch("Groups", link.remote_id, operations)
+                except NotFoundError:
+                    await self.links.drop(target.id, identity_id)
+                    raise Deferred(0.0, "the group vanished on the target; it will be made again") from None
+                await self.links.save(target.id, identity_id, "Group", link.remote_id, desired)
+                action = "update"
+        await self._push_unlinked_members(endpoint, identity_id)
+        if await self._push_member_deltas(endpoint, identity_id, link.remote_id) and action == "none":
+            action = "members"
+        return action
+
+    async def _push_unlinked_members(self, endpoint: _Endpoint, group_id: str) -> None:
+        """Members are pushed after the users they name exist on the target: make those first."""
+        unlinked = await self.links.unlinked_members(endpoint.target.id, group_id, INLINE_MEMBERS + 1)
+        made = 0
+        for member in unlinked[:INLINE_MEMBERS]:
+            if await self._in_scope("User", member, endpoint.target.config.scope):
+                await self.push_user(endpoint, member)
+                made += 1
+        if len(unlinked) > INLINE_MEMBERS and made == INLINE_MEMBERS:
+            raise Deferred(1.0, "waiting for member accounts to be created")
+
+    async def _push_member_deltas(self, endpoint: _Endpoint, group_id: str, remote_group: str) -> bool:
+        target, client = endpoint.target, endpoint.client
+        changed = False
+        while True:
+            adds, removes = await self.links.member_delta(target.id, group_id, MEMBER_CHUNK)
+            if not adds and not removes:
+                return changed
+            operations = [member_add([remote for _, remote in adds])] if adds else []
+            operations += [member_remove([remote for _, remote in removes[i:i + REMOVE_CHUNK]])
+                           for i in range(0, len(removes), REMOVE_CHUNK)]
+            await client.patch("Groups", remote_group, operations)
+            await self.links.acknowledge_members(target.id, group_id, [m for m, _ in adds], [m for m, _ in removes])
+            changed = True

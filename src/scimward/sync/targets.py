@@ -1,0 +1,111 @@
+"""Targets as the hub configures them: scope, group push, attribute mapping, deprovisioning.
+
+``TargetConfig`` is stored as JSON in ``targets.config``; it is validated when a target is added
+or changed, so a worker never meets a scope filter that does not parse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from scimward.scim.errors import InvalidValue, ScimError
+from scimward.scim.filter import parse_filter
+from scimward.store.targets import TargetRow
+
+
+class DeprovisionMode(StrEnum):
+    DEACTIVATE = "deactivate"  # PATCH active=false (the default, as Entra and Okta do)
+    DELETE = "delete"  # DELETE the account
+    TOMBSTONE = "tombstone"  # deactivate now, delete after ``tombstone_days``
+
+
+@dataclass(frozen=True)
+class AttributeRule:
+    """One attribute a target receives: ``target`` path, from a hub ``source`` path or a ``constant``."""
+
+    target: str
+    source: str | None = None
+    constant: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"target": self.target}
+        if self.source is not None:
+            out["source"] = self.source
+        else:
+            out["constant"] = self.constant
+        return out
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    #: SCIM filter over Users choosing who the target receives; None: every user.
+    scope: str | None = None
+    push_groups: bool = True
+    #: SCIM filter over Groups; None: every group (when ``push_groups``).
+    group_scope: str | None = None
+    #: User attribute mapping; None: the default mapping (``sync.mapping.DEFAULT_USER_RULES``).
+    mapping: tuple[AttributeRule, ...] | None = None
+    deprovision: DeprovisionMode = DeprovisionMode.DEACTIVATE
+    tombstone_days: int = 30
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name, text in (("scope", self.scope), ("group scope", self.group_scope)):
+            if text:
+                try:
+                    parse_filter(text)
+                except ScimError as exc:
+                    raise InvalidValue(f"the {name} is not a valid SCIM filter: {exc.detail}") from exc
+        if self.tombstone_days < 0:
+            raise InvalidValue("tombstone days must be 0 or more")
+        for rule in self.mapping or ():
+            if not rule.target:
+                raise InvalidValue("every mapping rule needs a target attribute")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "push_groups": self.push_groups,
+            "group_scope": self.group_scope,
+            "mapping": None if self.mapping is None else [rule.to_json() for rule in self.mapping],
+            "deprovision": self.deprovision.value,
+            "tombstone_days": self.tombstone_days,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TargetConfig:
+        known = {"scope", "push_groups", "group_scope", "mapping", "deprovision", "tombstone_days"}
+        mapping = data.get("mapping")
+        return cls(
+            scope=data.get("scope") or None,
+            push_groups=bool(data.get("push_groups", True)),
+            group_scope=data.get("group_scope") or None,
+            mapping=None if mapping is None else tuple(
+                AttributeRule(r["target"], r.get("source"), r.get("constant")) for r in mapping),
+            deprovision=DeprovisionMode(data.get("deprovision", "deactivate")),
+            tombstone_days=int(data.get("tombstone_days", 30)),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target with its configuration parsed (the credential stays encrypted in ``row``)."""
+
+    row: TargetRow
+    config: TargetConfig
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @classmethod
+    def from_row(cls, row: TargetRow) -> Target:
+        return cls(row, TargetConfig.from_json(row.config))

@@ -1,0 +1,291 @@
+"""Propagation into real downstream SCIM servers on loopback: a second scimward and scim2-server.
+
+The hub runs on SQLite and on PostgreSQL; each test gets a fresh hub database. Changes are made
+through the hub's store (the same code the SCIM endpoint runs) and pushed by draining a Propagator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from scimward.api.settings import Settings
+from scimward.scim.patch import PATCH_OP_SCHEMA
+from scimward.scim.resource import normalize
+from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+from scimward.store.database import Database
+from scimward.store.db import upgrade
+from scimward.store.identities import IdentityStore
+from scimward.store.targets import TargetRepository
+from scimward.sync.propagate import Propagator
+from scimward.sync.secrets import SecretBox, generate_key
+from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
+from tests.conftest import POSTGRES_URL, Peer, Scim2Server, ServerThread, issue_token
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hub.db'}"
+        upgrade(url)
+        yield url
+        return
+    request.getfixturevalue("postgres_database")  # skips or fails with the reason when PostgreSQL is down
+    name = f"scimward_hub_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def downstream(tmp_path: Path) -> Iterator[Peer]:
+    """A second scimward, on its own SQLite database."""
+    url = f"sqlite:///{tmp_path / 'downstream.db'}"
+    upgrade(url)
+    token = issue_token(url, "hub")
+    with ServerThread(Settings(database_url=url)) as server:
+        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
+
+
+@pytest.fixture(scope="module")
+def scim2_server() -> Iterator[Peer]:
+    with Scim2Server() as peer:
+        yield peer
+
+
+@dataclass
+class Hub:
+    db: Database
+    store: IdentityStore
+    propagator: Propagator
+    secrets: SecretBox
+
+    async def add_target(self, name: str, peer: Peer, config: TargetConfig | None = None) -> Target:
+        config = config or TargetConfig()
+        row = await TargetRepository(self.db).add(name, peer.base_url, self.secrets.encrypt(peer.token),
+                                                  config.to_json())
+        return Target.from_row(row)
+
+    async def user(self, user_name: str, **attributes: Any) -> str:
+        body = {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": user_name, **attributes}
+        return (await self.store.create(USER_TYPE, normalize(body, USER_TYPE))).id
+
+    async def group(self, name: str, members: list[str]) -> str:
+        body = {"schemas": [GROUP_SCHEMA], "displayName": name, "members": [{"value": m} for m in members]}
+        return (await self.store.create(GROUP_TYPE, normalize(body, GROUP_TYPE))).id
+
+    async def patch(self, rt_name: str, identity_id: str, *operations: dict[str, Any]) -> None:
+        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
+        await self.store.patch(rt, identity_id, {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)})
+
+    async def push(self) -> int:
+        return await self.propagator.drain()
+
+
+@pytest.fixture
+async def hub(hub_url: str) -> AsyncIterator[Hub]:
+    db = Database(hub_url)
+    secrets = SecretBox(key=generate_key())
+    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
+    yield Hub(db, IdentityStore(db), propagator, secrets)
+    await propagator.close()
+    await db.dispose()
+
+
+async def remote(peer: Peer, resource: str, filter_text: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}) as c:
+        response = await c.get(f"/{resource}", params={"filter": filter_text, "count": 100})
+        response.raise_for_status()
+        return list(response.json().get("Resources", []))
+
+
+async def remote_user(peer: Peer, user_name: str) -> dict[str, Any] | None:
+    found = await remote(peer, "Users", f'userName eq "{user_name}"')
+    assert len(found) <= 1, f"{user_name} is duplicated on the target"
+    return found[0] if found else None
+
+
+async def remote_group_members(peer: Peer, display_name: str) -> set[str]:
+    found = await remote(peer, "Groups", f'displayName eq "{display_name}"')
+    assert len(found) == 1
+    async with httpx.AsyncClient(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}) as c:
+        group = (await c.get(f"/Groups/{found[0]['id']}")).json()
+    return {member["value"] for member in group.get("members", [])}
+
+
+def name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+PEERS = ["downstream", "scim2_server"]
+
+
+@pytest.fixture(params=PEERS)
+def peer(request: pytest.FixtureRequest) -> Peer:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+async def test_create_reaches_the_target_with_mapped_attributes(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer)
+    ada = name("ada")
+    await hub.user(ada, displayName="Ada L", title="Countess", active=True,
+                   emails=[{"value": ada, "type": "work", "primary": True}], **{ENTERPRISE: {"department": "R&D"}})
+    assert await hub.push() == 1
+    account = await remote_user(peer, ada)
+    assert account is not None
+    assert account["displayName"] == "Ada L" and account["title"] == "Countess"
+    assert account[ENTERPRISE]["department"] == "R&D"
+    assert account["externalId"]  # the hub's id: how the account is found again
+
+
+async def test_update_sends_only_the_difference(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer)
+    user = name("grace")
+    user_id = await hub.user(user, title="Engineer", nickName="Amazing Grace")
+    await hub.push()
+    await hub.patch("User", user_id, {"op": "replace", "path": "title", "value": "Rear Admiral"},
+                    {"op": "remove", "path": "nickName"})
+    await hub.push()
+    account = await remote_user(peer, user)
+    assert account is not None and account["title"] == "Rear Admiral" and "nickName" not in account
+
+
+async def test_deactivate_is_the_default_deprovisioning(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer)
+    user = name("alan")
+    user_id = await hub.user(user, active=True)
+    await hub.push()
+    await hub.store.delete(USER_TYPE, user_id)
+    await hub.push()
+    account = await remote_user(peer, user)
+    assert account is not None and account["active"] is False
+
+
+async def test_delete_mode_removes_the_account(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer, TargetConfig(deprovision=DeprovisionMode.DELETE))
+    user = name("linus")
+    user_id = await hub.user(user)
+    await hub.push()
+    await hub.store.delete(USER_TYPE, user_id)
+    await hub.push()
+    assert await remote_user(peer, user) is None
+
+
+async def test_leaving_scope_deprovisions_and_returning_reactivates(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer, TargetConfig(scope='userType eq "Employee" and active eq true'))
+    employee, contractor = name("emp"), name("con")
+    employee_id = await hub.user(employee, userType="Employee", active=True)
+    await hub.user(contractor, userType="Contractor", active=True)
+    await hub.push()
+    assert await remote_user(peer, contractor) is None, "out of scope: never provisioned"
+    await hub.patch("User", employee_id, {"op": "replace", "path": "userType", "value": "Contractor"})
+    await hub.push()
+    account = await remote_user(peer, employee)
+    assert account is not None and account["active"] is False
+    await hub.patch("User", employee_id, {"op": "replace", "path": "userType", "value": "Employee"})
+    await hub.push()
+    account = await remote_user(peer, employee)
+    assert account is not None and account["active"] is True
+
+
+async def test_group_membership_is_pushed_as_deltas(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer)
+    users = [name(f"m{i}") for i in range(3)]
+    ids = [await hub.user(u) for u in users]
+    group_name = f"team-{uuid.uuid4().hex[:6]}"
+    group_id = await hub.group(group_name, ids[:2])
+    await hub.push()
+    remote_ids = {u: (await remote_user(peer, u) or {}).get("id") for u in users}
+    assert await remote_group_members(peer, group_name) == {remote_ids[users[0]], remote_ids[users[1]]}
+    await hub.patch("Group", group_id, {"op": "add", "path": "members", "value": [{"value": ids[2]}]},
+                    {"op": "remove", "path": f'members[value eq "{ids[0]}"]'})
+    await hub.push()
+    assert await remote_group_members(peer, group_name) == {remote_ids[users[1]], remote_ids[users[2]]}
+
+
+async def test_members_are_created_before_the_group_that_names_them(hub: Hub, peer: Peer) -> None:
+    """The group is pushed first here (its row alone is due); its members get accounts first."""
+    user = name("first")
+    user_id = await hub.user(user)
+    group_name = f"team-{uuid.uuid4().hex[:6]}"
+    group_id = await hub.group(group_name, [user_id])
+    target = await hub.add_target("app", peer)
+    await hub.propagator.outbox.enqueue_all(target.id, "Group", [group_id])
+    await hub.push()
+    account = await remote_user(peer, user)
+    assert account is not None
+    assert await remote_group_members(peer, group_name) == {account["id"]}
+
+
+async def test_existing_account_is_adopted_not_duplicated(hub: Hub, peer: Peer) -> None:
+    user = name("preexisting")
+    async with peer.client() as client:
+        made = await client.create("Users", {"schemas": [USER_SCHEMA], "userName": user, "title": "old"})
+    await hub.add_target("app", peer)
+    await hub.user(user, title="new")
+    await hub.push()
+    account = await remote_user(peer, user)
+    assert account is not None and account["id"] == made["id"] and account["title"] == "new"
+
+
+async def test_coalesced_changes_are_one_push(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer)
+    user = name("busy")
+    user_id = await hub.user(user, title="t0")
+    for n in range(1, 6):
+        await hub.patch("User", user_id, {"op": "replace", "path": "title", "value": f"t{n}"})
+    assert await hub.push() == 1
+    account = await remote_user(peer, user)
+    assert account is not None and account["title"] == "t5"
+
+
+async def test_rejected_identity_is_recorded_and_others_go_on(hub: Hub, downstream: Peer) -> None:
+    """A 4xx is recorded on the target and the push log with the target's own error text, not retried
+    blindly; the other identities flow and the target stays in service."""
+    rules = (AttributeRule("userName", "userName"), AttributeRule("title", "active"))  # a boolean into a string
+    target = await hub.add_target("app", downstream, TargetConfig(mapping=rules))
+    rejected, accepted = name("rejected"), name("accepted")
+    rejected_id = await hub.user(rejected, active=True)
+    await hub.user(accepted)
+    await hub.push()
+    assert await remote_user(downstream, accepted) is not None
+    assert await remote_user(downstream, rejected) is None
+    row = await TargetRepository(hub.db).by_id(target.id)
+    assert row.quarantined is None and row.last_error and "title" in row.last_error
+    assert await hub.propagator.outbox.pending(target.id) == (0, 0), "not retried blindly"
+    async with hub.db.read() as conn:
+        outcome = (await conn.execute(sa.text(
+            "select outcome, detail from push_log where identity_id = :i"), {"i": rejected_id})).one()
+    assert outcome[0] == "failed" and "title" in outcome[1]
+
+
+async def test_push_is_level_triggered_after_a_crash(hub: Hub, peer: Peer) -> None:
+    """A row claimed by a worker that died is taken again when its lease runs out."""
+    await hub.add_target("app", peer)
+    user = name("crash")
+    await hub.user(user)
+    claimed = await hub.propagator.outbox.claim(10, timedelta(seconds=0))  # claimed, then "crashed"
+    assert len(claimed) == 1
+    await asyncio.sleep(0.01)
+    await hub.push()
+    assert await remote_user(peer, user) is not None
