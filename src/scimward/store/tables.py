@@ -82,6 +82,8 @@ tokens = sa.Table(
     sa.Column("revoked", sa.DateTime),
     sa.Column("user_id", sa.String(36), sa.ForeignKey("identities.id", ondelete="SET NULL")),
     sa.Column("patch_response", sa.String(16), nullable=False, server_default="resource"),
+    #: Space-separated: "scim" (the SCIM endpoint) or "admin" (the admin API, and SCIM too).
+    sa.Column("scopes", sa.String(64), nullable=False, server_default="scim"),
     sa.UniqueConstraint("name", name="uq_tokens_name"),
     sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
 )

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from scimward.scim.errors import NotFound
+from scimward.scim.errors import InvalidValue, NotFound
 from scimward.store.database import Database
 from scimward.store.tables import tokens
 from scimward.store.timeutil import utcnow
@@ -23,6 +23,8 @@ from scimward.store.timeutil import utcnow
 TOKEN_PREFIX = "scimward_"
 CACHE_SECONDS = 5.0
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: What a token may do: ``scim`` the SCIM endpoint; ``admin`` the admin API, and SCIM too.
+SCOPES = ("scim", "admin")
 
 
 def hash_token(token: str) -> str:
@@ -39,6 +41,11 @@ class TokenInfo:
     revoked: datetime | None
     user_id: str | None
     patch_response: str
+    scopes: frozenset[str] = frozenset({"scim"})
+
+    def allows(self, scope: str) -> bool:
+        """Whether the token may use ``scope``; ``admin`` includes every other scope."""
+        return scope in self.scopes or "admin" in self.scopes
 
     @property
     def status(self) -> str:
@@ -51,7 +58,16 @@ class TokenInfo:
 
 def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
     return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
-                     row.user_id, row.patch_response)
+                     row.user_id, row.patch_response, frozenset(row.scopes.split()))
+
+
+def parse_scopes(scopes: str) -> frozenset[str]:
+    """Scopes written space- or comma-separated, each one of ``SCOPES``."""
+    names = frozenset(scopes.replace(",", " ").split())
+    unknown = sorted(names - set(SCOPES))
+    if unknown or not names:
+        raise InvalidValue(f"unknown token scope {', '.join(unknown) or repr(scopes)}: use {' or '.join(SCOPES)}")
+    return names
 
 
 class TokenStore:
@@ -60,15 +76,16 @@ class TokenStore:
         self._cache: dict[str, tuple[float, TokenInfo]] = {}
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
-                     user_id: str | None = None, patch_response: str = "resource") -> str:
-        """Issue a token and return it; only its hash is kept."""
+                     user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim") -> str:
+        """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``."""
+        granted = " ".join(scope for scope in SCOPES if scope in parse_scopes(scopes))
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         async with self.db.write() as conn:
             await conn.execute(tokens.insert().values(
                 name=name, token_hash=hash_token(token), created_by=created_by, created=now,
                 expires=now + expires_in if expires_in else None, user_id=user_id,
-                patch_response=patch_response,
+                patch_response=patch_response, scopes=granted,
             ))
         return token
 
@@ -109,5 +126,4 @@ class TokenStore:
             return info
         async with self.db.write() as conn:
             await conn.execute(tokens.update().where(tokens.c.token_hash == digest).values(last_used=now))
-        return TokenInfo(info.name, info.created_by, info.created, info.expires, now, info.revoked,
-                         info.user_id, info.patch_response)
+        return replace(info, last_used=now)

@@ -15,6 +15,7 @@ the target and not retried until the identity changes again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -271,10 +272,8 @@ class Propagator:
         if mode is DeprovisionMode.DELETE or (
                 mode is DeprovisionMode.TOMBSTONE and link.status == "deactivated"
                 and utcnow() - link.acknowledged >= timedelta(days=target.config.tombstone_days)):
-            try:
+            with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
                 await client.delete("Users", link.remote_id)
-            except NotFoundError:
-                pass  # already gone: the goal is reached
             await self.links.drop(target.id, link.identity_id)
             return "delete"
         if link.status != "deactivated":
@@ -335,10 +334,8 @@ class Propagator:
         if not wanted:
             if link is None:
                 return "none"
-            try:
+            with contextlib.suppress(NotFoundError):
                 await client.delete("Groups", link.remote_id)
-            except NotFoundError:
-                pass
             await self.links.drop(target.id, identity_id)
             return "delete"
         assert stored is not None
