@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from scimward.api import bulk, discovery, search
+from scimward.api import admin, bulk, discovery, search
 from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
@@ -22,6 +24,7 @@ from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.identities import IdentityStore
 from scimward.store.tokens import TokenStore
+from scimward.sync.propagate import Propagator
 
 SCIM_PREFIX = "/scim/v2"
 
@@ -50,8 +53,14 @@ def _status_error(status: int, detail: str) -> ScimError:
     return error
 
 
+async def metrics(_request: Request) -> Response:
+    """Prometheus metrics (propagation counters and latencies)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(settings: Settings) -> Starlette:
     database = Database(settings.database_url)
+    identities = IdentityStore(database)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -60,7 +69,19 @@ def create_app(settings: Settings) -> Starlette:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+        stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
+        propagator: Propagator | None = None
+        if settings.run_worker:
+            # The embedded default: this process pushes its own changes as soon as they commit.
+            propagator = Propagator(database)
+            identities.on_change = propagator.wake
+            worker = asyncio.create_task(propagator.run(stop))
         yield
+        stop.set()
+        if worker is not None and propagator is not None:
+            await worker
+            await propagator.close()
         await database.dispose()
 
     endpoints = [ResourceEndpoints(USER_TYPE), ResourceEndpoints(GROUP_TYPE)]
@@ -72,11 +93,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/Me", scim_endpoint(endpoints[0].me), methods=["GET", "PUT", "PATCH", "DELETE"]),
     ]
     app = Starlette(
-        routes=[Route("/healthz", healthz), Mount(SCIM_PREFIX, routes=scim_routes)],
+        routes=[Route("/healthz", healthz), Route("/metrics", metrics), Mount(SCIM_PREFIX, routes=scim_routes),
+                Mount(admin.PREFIX, app=admin.create_app(database, TokenStore(database)))],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
-    app.state.hub = Hub(settings, IdentityStore(database), TokenStore(database))
+    app.state.hub = Hub(settings, identities, TokenStore(database))
     return app
 
 

@@ -18,6 +18,8 @@ class Settings:
     public_url: str | None = None
     #: Paging when a list request names neither ``cursor`` nor ``startIndex``: "cursor" or "index".
     default_pagination: str = "cursor"
+    #: Run a propagate worker in this process (``scimward serve --no-worker`` to leave it to workers).
+    run_worker: bool = True
     #: Bulk limits advertised in ServiceProviderConfig and enforced by POST /Bulk (RFC 7644 3.7.4).
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 4 * MIB
@@ -32,6 +34,7 @@ class Settings:
             max_results=int(env.get("SCIMWARD_MAX_RESULTS", 1000)),
             public_url=env.get("SCIMWARD_PUBLIC_URL") or None,
             default_pagination=env.get("SCIMWARD_DEFAULT_PAGINATION", "cursor"),
+            run_worker=env.get("SCIMWARD_WORKER", "1") not in {"0", "false", "no"},
             bulk_max_operations=int(env.get("SCIMWARD_BULK_MAX_OPERATIONS", 1000)),
             bulk_max_payload_bytes=int(env.get("SCIMWARD_BULK_MAX_PAYLOAD_BYTES", 4 * MIB)),
         )

@@ -1,0 +1,127 @@
+"""``scimward worker``, ``scimward sync NAME`` and ``scimward target status NAME``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import statistics
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scimward.cli.logs import configure_logging
+from scimward.scim.errors import ScimError
+from scimward.scim.filter import parse_filter
+from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.store.database import Database
+from scimward.store.identities import IdentityStore
+from scimward.store.links import LinkStore
+from scimward.store.outbox import Outbox
+from scimward.store.targets import TargetRepository
+from scimward.sync.propagate import Propagator
+from scimward.sync.targets import Target
+
+err = Console(stderr=True)
+
+
+def run_worker(url: str, concurrency: int, log_level: str) -> None:
+    """Push outbox rows until SIGTERM or SIGINT; several workers may run against one PostgreSQL."""
+    configure_logging(log_level)
+
+    async def main() -> None:
+        database = Database(url)
+        propagator = Propagator(database, concurrency=concurrency)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        err.print(f"worker started on {url}; stop with Ctrl-C")
+        try:
+            await propagator.run(stop)
+        finally:
+            await propagator.close()
+            await database.dispose()
+
+    asyncio.run(main())
+
+
+async def full_sync(url: str, name: str) -> dict[str, int]:
+    """Enqueue every identity in the target's scope (and every linked one, to deprovision what left
+    it), then push them all with a progress bar. Resumable: an interrupted sync leaves its rows in
+    the outbox, and running it again (or any worker) finishes them."""
+    database = Database(url)
+    try:
+        target = Target.from_row(await TargetRepository(database).by_name(name))
+        if target.row.quarantined:
+            raise ScimError(f"target {name} is quarantined ({target.row.quarantine_reason}); "
+                            f"run `scimward target resume {name}` first")
+        identities, outbox = IdentityStore(database), Outbox(database)
+        scope = parse_filter(target.config.scope) if target.config.scope else None
+        enqueued = 0
+        async for chunk in identities.ids(USER_TYPE, scope):
+            await outbox.enqueue_all(target.id, "User", chunk)
+            enqueued += len(chunk)
+        if target.config.push_groups:
+            group_scope = parse_filter(target.config.group_scope) if target.config.group_scope else None
+            async for chunk in identities.ids(GROUP_TYPE, group_scope):
+                await outbox.enqueue_all(target.id, "Group", chunk)
+                enqueued += len(chunk)
+        pending, _ = await outbox.pending(target.id)
+        propagator = Propagator(database, batch=200, concurrency=16)
+        with Progress(TextColumn(f"sync {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err) as progress:
+            task = progress.add_task("push", total=pending)
+            processed = await propagator.drain(target.id, lambda n: progress.advance(task, n))
+        await propagator.close()
+        remaining, failed = await outbox.pending(target.id)
+        return {"enqueued": enqueued, "processed": processed, "remaining": remaining, "retrying": failed}
+    finally:
+        await database.dispose()
+
+
+async def target_status(url: str, name: str) -> dict[str, Any]:
+    database = Database(url)
+    try:
+        row = await TargetRepository(database).by_name(name)
+        links = LinkStore(database)
+        counts = await links.counts(row.id)
+        pending, retrying = await Outbox(database).pending(row.id)
+        latencies = sorted(await links.latencies(row.id))
+        return {
+            "target": row.name,
+            "url": row.base_url,
+            "quarantined": row.quarantined is not None,
+            "quarantine_reason": row.quarantine_reason,
+            "linked_users": counts.get("User:active", 0) + counts.get("User:deactivated", 0),
+            "deactivated_users": counts.get("User:deactivated", 0),
+            "linked_groups": counts.get("Group:active", 0),
+            "pending": pending,
+            "retrying": retrying,
+            "failed": await links.errored(row.id),
+            "consecutive_failures": row.consecutive_failures,
+            "last_error": row.last_error,
+            "last_error_at": row.last_error_at.isoformat() + "Z" if row.last_error_at else None,
+            "latency_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+            "latency_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)
+            if latencies else None,
+            "latency_samples": len(latencies),
+        }
+    finally:
+        await database.dispose()
+
+
+def print_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return
+    table = Table("", "", show_header=False)
+    for key, value in status.items():
+        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    Console().print(table)
+
+
+Concurrency = Annotated[int, typer.Option(min=1, max=256, help="Pushes in flight at once.")]
