@@ -59,6 +59,21 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def secret_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The hub's key for target credentials, in a temporary file for the whole session.
+
+    Servers and propagators built in this process read it; without it they would create
+    ``./scimward-secret.key`` in the working directory. A developer's own ``SCIMWARD_SECRET_KEY``
+    is set aside.
+    """
+    path = tmp_path_factory.mktemp("secrets") / "secret.key"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SCIMWARD_SECRET_KEY", raising=False)
+        patch.setenv("SCIMWARD_KEY_FILE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session; its URL."""

@@ -127,3 +127,16 @@ def test_token_bound_to_an_unknown_user_is_refused(sqlite_url: str) -> None:
     result = run("token", "create", "--name", "me", "--user", "nobody@example.com", "--database-url", sqlite_url)
     assert result.returncode == 2
     assert "nobody@example.com" in result.stderr
+
+
+def test_token_create_grants_the_admin_scope_when_asked(sqlite_url: str) -> None:
+    assert run("token", "create", "--name", "ops", "--scope", "admin", "--database-url", sqlite_url).returncode == 0
+    assert run("token", "create", "--name", "idp", "--database-url", sqlite_url).returncode == 0
+    listed = run("token", "list", "--database-url", sqlite_url).stdout
+    assert "admin" in next(line for line in listed.splitlines() if "ops" in line)
+    assert "scim" in next(line for line in listed.splitlines() if "idp" in line)
+
+
+def test_an_unknown_token_scope_is_refused(sqlite_url: str) -> None:
+    result = run("token", "create", "--name", "x", "--scope", "root", "--database-url", sqlite_url)
+    assert result.returncode == 2 and "root" in result.stderr

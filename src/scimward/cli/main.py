@@ -17,19 +17,21 @@ from rich.table import Table
 
 from scimward.cli.demo import load_demo
 from scimward.cli.logs import configure_logging
+from scimward.cli.targets import target_app
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.errors import NotFound, ScimError
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
 from scimward.store.db import DatabaseUrlError, resolve_url, upgrade
 from scimward.store.identities import IdentityStore, SearchQuery
-from scimward.store.tokens import TokenStore
+from scimward.store.tokens import SCOPES, TokenStore
 
 app = typer.Typer(help="scimward: a governed SCIM 2.0 identity-lifecycle hub.", no_args_is_help=True)
 token_app = typer.Typer(help="Issue, list and revoke the bearer tokens SCIM clients use.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
+app.add_typer(target_app, name="target")
 
 err = Console(stderr=True)
 MIB = 1024 * 1024
@@ -116,6 +118,8 @@ def token_create(
         = "resource",
     user: Annotated[str | None, typer.Option(
         help="Bind the token to this userName, so /Me answers as that user.")] = None,
+    scope: Annotated[str, typer.Option(
+        "--scope", help="'scim' (the SCIM endpoint) or 'admin' (the admin API, and SCIM too).")] = "scim",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Issue a token. It is printed once, alone on the last line; only its hash is stored."""
@@ -123,10 +127,12 @@ def token_create(
         raise _fail(f"token name {name!r}: use letters, digits, '.', '_' or '-' (at most 128)")
     if patch_response not in {"resource", "no_content"}:
         raise _fail(f"--patch-response must be 'resource' or 'no_content', not {patch_response!r}")
+    if scope not in SCOPES:
+        raise _fail(f"--scope must be {' or '.join(SCOPES)}, not {scope!r}")
     lifetime = parse_duration(expires_in) if expires_in else None
     url = _migrated(database_url)
     try:
-        token = asyncio.run(_create_token(url, name, lifetime, patch_response, user))
+        token = asyncio.run(_create_token(url, name, lifetime, patch_response, user, scope))
     except ScimError as exc:
         raise _fail(exc.detail) from exc
     err.print(f"Token [bold]{name}[/bold] created. Store it now: it is not shown again.")
@@ -134,7 +140,7 @@ def token_create(
 
 
 async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_response: str,
-                        user: str | None) -> str:
+                        user: str | None, scope: str) -> str:
     database = Database(url)
     try:
         user_id = None
@@ -145,14 +151,14 @@ async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_r
                 raise NotFound(f"no user with userName {user!r}")
             user_id = found.items[0].id
         return await TokenStore(database).create(name, created_by=getpass.getuser(), expires_in=lifetime,
-                                                 patch_response=patch_response, user_id=user_id)
+                                                 patch_response=patch_response, user_id=user_id, scopes=scope)
     finally:
         await database.dispose()
 
 
 @token_app.command("list")
 def token_list(database_url: DatabaseUrl = None) -> None:
-    """List tokens: name, creator, created, expiry, last use, status."""
+    """List tokens: name, scopes, creator, created, expiry, last use, status."""
     url = _migrated(database_url)
 
     async def run() -> None:
@@ -161,9 +167,9 @@ def token_list(database_url: DatabaseUrl = None) -> None:
             infos = await TokenStore(database).list()
         finally:
             await database.dispose()
-        table = Table("name", "created by", "created", "expires", "last used", "status")
+        table = Table("name", "scopes", "created by", "created", "expires", "last used", "status")
         for info in infos:
-            table.add_row(info.name, info.created_by, f"{info.created:%Y-%m-%d %H:%M}",
+            table.add_row(info.name, " ".join(sorted(info.scopes)), info.created_by, f"{info.created:%Y-%m-%d %H:%M}",
                           f"{info.expires:%Y-%m-%d %H:%M}" if info.expires else "never",
                           f"{info.last_used:%Y-%m-%d %H:%M}" if info.last_used else "never", info.status)
         Console().print(table)
