@@ -1,7 +1,6 @@
 """What every command group shares: the database option, failing with one clear line, migrating first.
 
-``cli.main`` keeps its own copies for now; sub-apps import these, since importing ``cli.main`` from a
-module that ``cli.main`` registers would be a cycle.
+They live here, not in ``cli.main``, because the sub-apps ``cli.main`` registers import them.
 """
 
 from __future__ import annotations

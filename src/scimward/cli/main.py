@@ -15,6 +15,8 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from scimward.cli import provisioning
+from scimward.cli.common import DatabaseUrl, err, fail, migrated
 from scimward.cli.demo import load_demo
 from scimward.cli.logs import configure_logging
 from scimward.cli.targets import target_app
@@ -22,7 +24,6 @@ from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.errors import NotFound, ScimError
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
-from scimward.store.db import DatabaseUrlError, resolve_url, upgrade
 from scimward.store.identities import IdentityStore, SearchQuery
 from scimward.store.tokens import SCOPES, TokenStore
 
@@ -33,34 +34,10 @@ app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(target_app, name="target")
 
-err = Console(stderr=True)
 MIB = 1024 * 1024
 SCIM_PREFIX = "/scim/v2"
 #: The API is another edge: the CLI starts it by name, never by import (DESIGN.md layers).
 ASGI_FACTORY = "scimward.api.app:app_from_env"
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="SCIMWARD_DATABASE_URL",
-                 help="sqlite:///FILE (default sqlite:///scimward.db) or postgresql+psycopg://USER@HOST/DB"),
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=2)
-
-
-def _migrated(database_url: str | None) -> str:
-    url = resolve_url(database_url)
-    try:
-        upgrade(url)
-    except DatabaseUrlError as exc:
-        raise _fail(str(exc)) from exc
-    except Exception as exc:  # the driver's own error: unreachable server, bad credentials
-        raise _fail(f"cannot open the database {url!r}: {exc}") from exc
-    return url
-
 
 def parse_duration(text: str) -> timedelta:
     """``90d``, ``12h``, ``30m`` or ``45s``."""
@@ -81,10 +58,12 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted.")] = MIB,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     workers: Annotated[int, typer.Option(min=1, help="API processes (PostgreSQL; SQLite takes 1).")] = 1,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker",
+                                         help="Push changes to targets from this process too.")] = True,
 ) -> None:
     """Migrate the database and serve SCIM 2.0 at /scim/v2."""
     configure_logging(log_level)
-    url = _migrated(database_url)
+    url = migrated(database_url)
     token = asyncio.run(_prepare_demo(url)) if demo else None
     scim_base = public_url or f"http://{host}:{port}{SCIM_PREFIX}"
     print(f"SCIM base URL: {scim_base}", flush=True)
@@ -92,6 +71,7 @@ def serve(
         print(f"Admin token (shown once): {token}", flush=True)
     os.environ["SCIMWARD_DATABASE_URL"] = url
     os.environ["SCIMWARD_MAX_BODY_BYTES"] = str(max_body_bytes)
+    os.environ["SCIMWARD_WORKER"] = "1" if worker else "0"
     if public_url:
         os.environ["SCIMWARD_PUBLIC_URL"] = public_url
     uvicorn.run(ASGI_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
@@ -124,17 +104,17 @@ def token_create(
 ) -> None:
     """Issue a token. It is printed once, alone on the last line; only its hash is stored."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
-        raise _fail(f"token name {name!r}: use letters, digits, '.', '_' or '-' (at most 128)")
+        raise fail(f"token name {name!r}: use letters, digits, '.', '_' or '-' (at most 128)")
     if patch_response not in {"resource", "no_content"}:
-        raise _fail(f"--patch-response must be 'resource' or 'no_content', not {patch_response!r}")
+        raise fail(f"--patch-response must be 'resource' or 'no_content', not {patch_response!r}")
     if scope not in SCOPES:
-        raise _fail(f"--scope must be {' or '.join(SCOPES)}, not {scope!r}")
+        raise fail(f"--scope must be {' or '.join(SCOPES)}, not {scope!r}")
     lifetime = parse_duration(expires_in) if expires_in else None
-    url = _migrated(database_url)
+    url = migrated(database_url)
     try:
         token = asyncio.run(_create_token(url, name, lifetime, patch_response, user, scope))
     except ScimError as exc:
-        raise _fail(exc.detail) from exc
+        raise fail(exc.detail) from exc
     err.print(f"Token [bold]{name}[/bold] created. Store it now: it is not shown again.")
     print(token)
 
@@ -159,7 +139,7 @@ async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_r
 @token_app.command("list")
 def token_list(database_url: DatabaseUrl = None) -> None:
     """List tokens: name, scopes, creator, created, expiry, last use, status."""
-    url = _migrated(database_url)
+    url = migrated(database_url)
 
     async def run() -> None:
         database = Database(url)
@@ -181,7 +161,7 @@ def token_list(database_url: DatabaseUrl = None) -> None:
 def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")],
                  database_url: DatabaseUrl = None) -> None:
     """Revoke a token; clients using it get 401 within seconds."""
-    url = _migrated(database_url)
+    url = migrated(database_url)
 
     async def run() -> None:
         database = Database(url)
@@ -193,12 +173,39 @@ def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")],
     try:
         asyncio.run(run())
     except ScimError as exc:
-        raise _fail(exc.detail) from exc
+        raise fail(exc.detail) from exc
     err.print(f"Token {name} revoked.")
 
 
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply all migrations."""
-    url = _migrated(database_url)
+    url = migrated(database_url)
     err.print(f"Database {url} is at the newest schema.")
+
+
+@app.command("worker")
+def worker_command(
+    database_url: DatabaseUrl = None,
+    concurrency: provisioning.Concurrency = 16,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Push changes to targets (outbox rows) until stopped; run several against one PostgreSQL."""
+    provisioning.run_worker(migrated(database_url), concurrency, log_level)
+
+
+@app.command("sync")
+def sync_command(
+    name: Annotated[str, typer.Argument(help="The target's name.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Push everything in a target's scope now, with a progress bar; resumable."""
+    url = migrated(database_url)
+    try:
+        result = asyncio.run(provisioning.full_sync(url, name))
+    except ScimError as exc:
+        raise fail(exc.detail) from exc
+    err.print(f"sync {name}: {result['processed']} pushed, {result['remaining']} left "
+              f"({result['retrying']} waiting to retry)")
+    if result["remaining"]:
+        raise typer.Exit(code=1)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scimward.cli import provisioning
 from scimward.cli.common import DatabaseUrl, err, fail, migrated, warn
 from scimward.scim.errors import ScimError
 from scimward.store.database import Database
@@ -368,3 +369,14 @@ def target_resume(name: Name, database_url: DatabaseUrl = None) -> None:
     """Lift a target's quarantine: it receives again, starting with what it missed."""
     view = _run(database_url, lambda admin: admin.resume(name))
     err.print(Text(f"Target {name} resumed; {view['outbox']['pending']} pushes waiting."))
+
+
+@target_app.command("status")
+def target_status(name: Name, as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Linked, pending, retrying and failed counts, quarantine, last error, latency p50/p99."""
+    url = migrated(database_url)
+    try:
+        status = asyncio.run(provisioning.target_status(url, name))
+    except ScimError as exc:
+        raise fail(exc.detail) from exc
+    provisioning.print_status(status, as_json)

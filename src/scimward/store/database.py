@@ -28,6 +28,8 @@ def translate_integrity_error(exc: Exception) -> ScimError:
         return UniquenessError("userName is already taken")
     if "uq_tokens_name" in text or "tokens.name" in text:
         return UniquenessError("a token with that name already exists")
+    if "uq_targets_name" in text or "targets.name" in text:
+        return UniquenessError("a target with that name already exists")
     return InvalidValue("the change conflicts with another change made at the same time; retry")
 
 
