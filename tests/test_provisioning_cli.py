@@ -1,0 +1,82 @@
+"""``scimward sync`` and ``scimward target status``, run as a user runs them, into a real downstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scimward.api.settings import Settings
+from scimward.scim.resource import normalize
+from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.store.database import Database
+from scimward.store.db import upgrade
+from scimward.store.identities import IdentityStore
+from tests.conftest import Peer, ServerThread, issue_token
+
+SCIMWARD = str(Path(sys.executable).parent / "scimward")
+
+
+@pytest.fixture
+def downstream(tmp_path: Path) -> Iterator[Peer]:
+    url = f"sqlite:///{tmp_path / 'downstream.db'}"
+    upgrade(url)
+    token = issue_token(url, "hub")
+    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
+        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+
+
+def seed(url: str, users: int) -> None:
+    async def go() -> None:
+        database = Database(url)
+        store = IdentityStore(database)
+        ids = []
+        for n in range(users):
+            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"sync-{n:03d}",
+                    "userType": "Employee" if n % 2 == 0 else "Contractor"}
+            ids.append((await store.create(USER_TYPE, normalize(body, USER_TYPE))).id)
+        group = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "everyone",
+                 "members": [{"value": i} for i in ids]}
+        await store.create(GROUP_TYPE, normalize(group, GROUP_TYPE))
+        await database.dispose()
+
+    asyncio.run(go())
+
+
+def test_sync_pushes_the_scope_and_status_reports_it(tmp_path: Path, downstream: Peer) -> None:
+    hub = f"sqlite:///{tmp_path / 'hub.db'}"
+    env = {"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token}
+    upgrade(hub)
+    seed(hub, 40)
+    added = run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
+                "--scope", 'userType eq "Employee"', env=env)
+    assert added.returncode == 0, added.stderr
+    synced = run("sync", "app", env=env)
+    assert synced.returncode == 0, synced.stderr
+    assert "21 pushed" in synced.stderr or "pushed" in synced.stderr
+    listed = httpx.get(f"{downstream.base_url}/Users", params={"filter": 'userName sw "sync-"', "count": 0},
+                       headers={"Authorization": f"Bearer {downstream.token}"}).json()
+    assert listed["totalResults"] == 20
+    status = run("target", "status", "app", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["linked_users"] == 20 and report["linked_groups"] == 1
+    assert report["pending"] == 0 and report["quarantined"] is False
+    assert report["latency_p50_ms"] is not None
+
+
+def test_sync_of_an_unknown_target_names_it(tmp_path: Path) -> None:
+    hub = f"sqlite:///{tmp_path / 'hub.db'}"
+    result = run("sync", "nowhere", env={"SCIMWARD_DATABASE_URL": hub})
+    assert result.returncode == 2 and "nowhere" in result.stderr
