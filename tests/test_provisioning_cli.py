@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,26 @@ def test_sync_of_an_unknown_target_names_it(tmp_path: Path) -> None:
     hub = f"sqlite:///{tmp_path / 'hub.db'}"
     result = run("sync", "nowhere", env={"SCIMWARD_DATABASE_URL": hub})
     assert result.returncode == 2 and "nowhere" in result.stderr
+
+
+def test_a_scim_write_reaches_the_target_without_a_sync(tmp_path: Path, downstream: Peer) -> None:
+    """serve runs its own worker, woken by the commit (latency is measured in bench/, not here)."""
+    hub = f"sqlite:///{tmp_path / 'hub.db'}"
+    upgrade(hub)
+    token = issue_token(hub, "idp")
+    added = run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
+                env={"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token})
+    assert added.returncode == 0, added.stderr
+    with ServerThread(Settings(database_url=hub)) as server:
+        started = time.monotonic()
+        created = httpx.post(f"http://127.0.0.1:{server.port}/scim/v2/Users",
+                             json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "fast"},
+                             headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201
+        while time.monotonic() - started < 30:
+            found = httpx.get(f"{downstream.base_url}/Users", params={"filter": 'userName eq "fast"'},
+                              headers={"Authorization": f"Bearer {downstream.token}"}).json()
+            if found["totalResults"] == 1:
+                break
+            time.sleep(0.02)
+    assert found["totalResults"] == 1
