@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
+from tests.conftest import LiveServer
 from tests.scimdata import assert_error, patch, user
 
 
@@ -47,3 +50,21 @@ def test_delete_with_stale_etag_is_412(scim: httpx.Client, unique: str) -> None:
     body = created(scim, unique)
     assert_error(scim.delete(f"/Users/{body['id']}", headers={"If-Match": 'W/"99"'}), 412)
     assert scim.get(f"/Users/{body['id']}").status_code == 200
+
+
+def test_concurrent_patches_of_one_user_all_apply(live_server: LiveServer, unique: str) -> None:
+    """Writers racing on one identity: none fails and none is lost (each bumps the version once)."""
+    with live_server.client() as scim:
+        body = created(scim, unique)
+
+    async def race() -> list[int]:
+        headers = {"Authorization": f"Bearer {live_server.token}"}
+        async with httpx.AsyncClient(base_url=live_server.base_url, headers=headers) as client:
+            responses = await asyncio.gather(*(
+                client.patch(f"/Users/{body['id']}", json=patch({"op": "replace", "path": "title", "value": f"t{n}"}))
+                for n in range(20)))
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(race()) == [200] * 20
+    with live_server.client() as scim:
+        assert scim.get(f"/Users/{body['id']}").json()["meta"]["version"] == 'W/"21"'

@@ -124,11 +124,15 @@ class Direct:
     # -- reads ----------------------------------------------------------------------------------
 
     async def fetch(self, statement: Executable, params: Params) -> list[Row]:
+        """One statement in autocommit: a read, or a write that is atomic on its own (``store.fused``)."""
         sql, names, literals = _compiled_static(statement, self.dialect)
         bound = self.bind(names, literals, params)
         if self.postgres:
             async with (await self._postgres_pool()).connection() as conn:
-                cursor = await conn.execute(sql, bound, prepare=True)
+                try:
+                    cursor = await conn.execute(sql, bound, prepare=True)
+                except psycopg.IntegrityError as exc:
+                    raise translate_integrity_error(exc) from exc
                 return list(await cursor.fetchall())
         async with self.db.engine.connect() as sa_conn:
             driver: Any = (await sa_conn.get_raw_connection()).driver_connection

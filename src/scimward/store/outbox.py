@@ -129,10 +129,25 @@ class Outbox:
             ).values(claimed_until=None, due=utcnow() + timedelta(seconds=delay), attempts=_o.attempts + 1,
                      last_error=error))
 
-    async def release_target(self, target_id: int) -> None:
-        """Make a target's claimed rows claimable again (quarantine, shutdown)."""
+    async def postpone(self, item: OutboxItem, delay: float) -> None:
+        """Put a row back for later without counting an attempt (its target asked for a pause that
+        another row's failure earned): its attempts and last error stay as they were."""
+        async with self.db.write() as conn:
+            await conn.execute(outbox.update().where(
+                _o.target_id == item.target_id, _o.identity_id == item.identity_id,
+            ).values(claimed_until=None, due=utcnow() + timedelta(seconds=delay)))
+
+    async def release_target(self, target_id: int, *, due_now: bool = False) -> None:
+        """Make a target's claimed rows claimable again (quarantine, shutdown).
+
+        With ``due_now`` (quarantine) rows waiting out a backoff are made due as well, so that when the
+        target is resumed it receives everything it missed at once, not when old backoffs run out.
+        """
         async with self.db.write() as conn:
             await conn.execute(outbox.update().where(_o.target_id == target_id).values(claimed_until=None))
+            if due_now:
+                now = utcnow()
+                await conn.execute(outbox.update().where(_o.target_id == target_id, _o.due > now).values(due=now))
 
     async def pending(self, target_id: int) -> tuple[int, int]:
         """(rows waiting, rows that failed at least once) for a target."""
