@@ -25,8 +25,9 @@ _o = outbox.c
 
 def _enqueue_from(changed: Any) -> Any:
     """Upsert an outbox row per target for the identity the CTE ``changed`` returns."""
-    rows = sa.select(targets.c.id, changed.c.id, changed.c.resource_type, sa.bindparam("now"),
-                     sa.bindparam("now_due"), sa.literal(1), sa.literal(0)).select_from(targets).join(changed, sa.true())
+    rows = (sa.select(targets.c.id, changed.c.id, changed.c.resource_type, sa.bindparam("now"),
+                      sa.bindparam("now_due"), sa.literal(1), sa.literal(0))
+            .select_from(targets).join(changed, sa.true()))
     insert = postgresql.insert(outbox).from_select(
         ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
     return insert.on_conflict_do_update(

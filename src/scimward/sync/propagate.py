@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import structlog
 
 from scimward.scim.errors import NotFound
@@ -73,7 +74,7 @@ class Deferred(Exception):
 class Propagator:
     def __init__(self, database: Database, *, batch: int = 64, concurrency: int = 16,
                  lease: timedelta = timedelta(seconds=120), poll_seconds: float = 0.5,
-                 secrets: SecretBox | None = None) -> None:
+                 secrets: SecretBox | None = None, client_timeout: float | None = None) -> None:
         self.db = database
         self.identities = IdentityStore(database)
         self.outbox = Outbox(database)
@@ -84,6 +85,8 @@ class Propagator:
         self.concurrency = concurrency
         self.lease = lease
         self.poll_seconds = poll_seconds
+        #: Seconds a request to a target may take (connect, read, write, pool); None: the client's default.
+        self.client_timeout = client_timeout
         self._wake = asyncio.Event()
         self._endpoints: dict[int, _Endpoint] = {}
         self._paused_until: dict[int, float] = {}
@@ -133,14 +136,6 @@ class Propagator:
         items = await self.outbox.claim(self.batch, self.lease, target_id)
         if not items:
             return 0
-        now = time.monotonic()
-        ready = []
-        for item in items:
-            paused = self._paused_until.get(item.target_id, 0.0) - now
-            if paused > 0:
-                await self.outbox.retry(item, paused, None)
-            else:
-                ready.append(item)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(item: OutboxItem) -> None:
@@ -148,17 +143,24 @@ class Propagator:
                 await self.process(item)
 
         # Users first, so the members a group names exist on the target when the group is pushed.
-        await asyncio.gather(*(one(i) for i in ready if i.resource_type == "User"))
-        await asyncio.gather(*(one(i) for i in ready if i.resource_type != "User"))
+        await asyncio.gather(*(one(i) for i in items if i.resource_type == "User"))
+        await asyncio.gather(*(one(i) for i in items if i.resource_type != "User"))
         return len(items)
 
     # -- one row --------------------------------------------------------------------------------
 
     async def process(self, item: OutboxItem) -> None:
         endpoint = await self._endpoint(item.target_id)
-        if endpoint is None:
+        if endpoint is None:  # quarantined since the claim (or removed): leave the row to the resume
+            await self.outbox.postpone(item, 0.0)
             return
         target = endpoint.target
+        # Checked for every row, not once per batch: rows claimed together with one that failed
+        # must not go out while the target asked us to wait (Retry-After) or is backing off.
+        paused = self._paused_until.get(target.id, 0.0) - time.monotonic()
+        if paused > 0:
+            await self.outbox.postpone(item, paused)
+            return
         started = time.monotonic()
         try:
             if item.resource_type == "User":
@@ -172,12 +174,9 @@ class Propagator:
             await self._transient(item, target, error)
             return
         except HaltError as error:
-            reason = f"{type(error).__name__}: {error.detail}"
-            await self.targets.quarantine(target.id, reason)
-            await self.outbox.release_target(target.id)
-            self._endpoints.pop(target.id, None)
+            status = f" {error.status}" if error.status is not None else ""
             metrics.FAILURES.labels(target.name, "halt").inc()
-            log.warning("target quarantined", target=target.name, reason=reason)
+            await self._quarantine(target, f"{type(error).__name__}{status}: {error.detail}")
             return
         except TargetError as error:  # 4xx and protocol errors: recorded, not retried blindly
             detail = f"{type(error).__name__} {error.status or ''}: {error.detail}".strip()
@@ -198,17 +197,36 @@ class Propagator:
         metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
 
     async def _transient(self, item: OutboxItem, target: Target, error: TransientError) -> None:
-        delay = backoff(item.attempts + 1, retry_after=error.retry_after)
-        self._paused_until[target.id] = time.monotonic() + delay
-        await self.outbox.retry(item, delay, f"{error.status or ''} {error.detail}".strip())
-        failures = await self.targets.record_failure(target.id, f"{error.status or 'transport'}: {error.detail}")
+        """Retry the row later and pause the whole target: its backoff grows with the target's failures
+        in a row (a row's own failures can only lengthen its own wait), Retry-After is its floor."""
         metrics.FAILURES.labels(target.name, "transient").inc()
+        text = f"{error.status or ''} {error.detail}".strip()
+        own = backoff(item.attempts + 1, retry_after=error.retry_after)
+        now = time.monotonic()
+        paused_until = self._paused_until.get(target.id, 0.0)
+        if paused_until > now:
+            # A push in flight alongside one that already failed and paused the target: the same
+            # outage, so it does not count again toward quarantine (or a one-second blip meeting
+            # ``concurrency`` pushes would count as that many failures in a row).
+            if error.retry_after is not None:
+                paused_until = self._paused_until[target.id] = max(paused_until, now + error.retry_after)
+            await self.outbox.retry(item, max(own, paused_until - now), text)
+            return
+        # Paused before anything awaits, so that pushes failing meanwhile see the pause.
+        pause = backoff(target.row.consecutive_failures + 1, retry_after=error.retry_after)
+        self._paused_until[target.id] = now + pause
+        await self.outbox.retry(item, max(own, pause), text)
+        failures = await self.targets.record_failure(target.id, f"{error.status or 'transport'}: {error.detail}")
         limit = int(target.config.extra.get("quarantine_after", QUARANTINE_AFTER))
         if failures >= limit:
-            await self.targets.quarantine(target.id, f"{failures} failures in a row; last: {error.detail}")
-            await self.outbox.release_target(target.id)
-            self._endpoints.pop(target.id, None)
-            log.warning("target quarantined", target=target.name, failures=failures)
+            await self._quarantine(target, f"{failures} failures in a row; last: {text}")
+
+    async def _quarantine(self, target: Target, reason: str) -> None:
+        """Stop the target until ``target resume``; what it misses waits in the outbox, due at once."""
+        await self.targets.quarantine(target.id, reason)
+        await self.outbox.release_target(target.id, due_now=True)
+        self._paused_until.pop(target.id, None)  # a resume starts afresh
+        log.warning("target quarantined", target=target.name, reason=reason)
 
     async def _endpoint(self, target_id: int) -> _Endpoint | None:
         try:
@@ -222,7 +240,9 @@ class Propagator:
         if endpoint is None or endpoint.fingerprint != fingerprint:
             if endpoint is not None:
                 await endpoint.client.aclose()
-            client = TargetClient(row.base_url, self.secrets.decrypt(row.token_encrypted))
+            token = self.secrets.decrypt(row.token_encrypted)
+            client = (TargetClient(row.base_url, token) if self.client_timeout is None else
+                      TargetClient(row.base_url, token, timeout=httpx.Timeout(self.client_timeout)))
             endpoint = self._endpoints[target_id] = _Endpoint(Target.from_row(row), client, fingerprint)
         else:
             endpoint.target = Target.from_row(row)
@@ -288,7 +308,10 @@ class Propagator:
         else:
             action = "none"
         if mode is DeprovisionMode.TOMBSTONE:
-            raise Deferred(target.config.tombstone_days * 86400.0, "tombstone: delete after the grace period")
+            # The grace runs from the deactivation, however often the row is looked at meanwhile.
+            since = utcnow() if action == "deactivate" else link.acknowledged
+            left = timedelta(days=target.config.tombstone_days) - (utcnow() - since)
+            raise Deferred(max(left.total_seconds(), 0.0), "tombstone: delete after the grace period")
         return action
 
     # -- create or adopt ------------------------------------------------------------------------
