@@ -189,9 +189,11 @@ def worker_command(
     database_url: DatabaseUrl = None,
     concurrency: provisioning.Concurrency = 16,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    lease_seconds: Annotated[float, typer.Option(
+        min=1, help="How long a claimed row is this worker's before another may take it (a crash).")] = 120.0,
 ) -> None:
     """Push changes to targets (outbox rows) until stopped; run several against one PostgreSQL."""
-    provisioning.run_worker(migrated(database_url), concurrency, log_level)
+    provisioning.run_worker(migrated(database_url), concurrency, log_level, lease_seconds)
 
 
 @app.command("sync")

@@ -6,12 +6,14 @@ import asyncio
 import json
 import signal
 import statistics
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from scimward.cli.logs import configure_logging
 from scimward.scim.errors import ScimError
@@ -28,18 +30,19 @@ from scimward.sync.targets import Target
 err = Console(stderr=True)
 
 
-def run_worker(url: str, concurrency: int, log_level: str) -> None:
+def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float = 120.0) -> None:
     """Push outbox rows until SIGTERM or SIGINT; several workers may run against one PostgreSQL."""
     configure_logging(log_level)
 
     async def main() -> None:
         database = Database(url)
-        propagator = Propagator(database, concurrency=concurrency)
+        propagator = Propagator(database, concurrency=concurrency, lease=timedelta(seconds=lease_seconds))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        err.print(f"worker started on {url}; stop with Ctrl-C")
+        shown = make_url(url).render_as_string(hide_password=True)
+        err.print(f"worker started on {shown}; stop with Ctrl-C")
         try:
             await propagator.run(stop)
         finally:

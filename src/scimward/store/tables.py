@@ -183,3 +183,57 @@ push_log = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Index("ix_push_log_target", "target_id", "finished"),
 )
+
+# -- reconcile (DESIGN.md: reconcile, finding) -------------------------------------------------
+
+#: Drift that a reconcile found between what a target should hold, was last sent, and holds.
+#: A finding stays one row while it persists (``first_seen`` kept, ``last_seen`` moved on each run);
+#: a run that no longer sees it resolves it. At most one open row per (target, kind, subject, attribute).
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    #: The hub identity's id, else the account's id on the target (an account nobody in the hub owns).
+    sa.Column("subject", sa.String(256), nullable=False),
+    sa.Column("identity_id", sa.String(36)),
+    sa.Column("remote_id", sa.String(256)),
+    #: A SCIM path ("title", "members[value eq \"...\"]"), or "" for the whole account.
+    sa.Column("attribute", sa.String(512), nullable=False),
+    sa.Column("desired", JsonDoc),
+    sa.Column("last_pushed", JsonDoc),
+    sa.Column("actual", JsonDoc),
+    sa.Column("detail", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("repaired_at", sa.DateTime),
+    sa.Column("repair", sa.Text),
+    sa.Index("uq_findings_open", "target_id", "kind", "subject", "attribute", unique=True,
+             sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+    sa.Index("ix_findings_target_status", "target_id", "status", "last_seen"),
+)
+
+#: One reconcile of one target: who asked, when it ran, what it read and found. A running row with
+#: a recent heartbeat keeps a second reconcile of the same target from starting.
+reconcile_runs = sa.Table(
+    "reconcile_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("repair", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started", sa.DateTime, nullable=False),
+    sa.Column("heartbeat", sa.DateTime, nullable=False),
+    sa.Column("finished", sa.DateTime),
+    sa.Column("users_read", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("groups_read", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("counts", JsonDoc),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_reconcile_runs_target", "target_id", "started"),
+)

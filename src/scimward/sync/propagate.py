@@ -88,8 +88,19 @@ class Propagator:
         #: Seconds a request to a target may take (connect, read, write, pool); None: the client's default.
         self.client_timeout = client_timeout
         self._wake = asyncio.Event()
+        self._targets_checked = -1e9
+        self._has_targets = False
         self._endpoints: dict[int, _Endpoint] = {}
         self._paused_until: dict[int, float] = {}
+
+    async def _any_target(self) -> bool:
+        """Whether any target is in service; checked at most once a second, so a hub with no targets
+        (or only quarantined ones) spends no write on claiming after every commit."""
+        now = time.monotonic()
+        if now - self._targets_checked > 1.0:
+            self._targets_checked = now
+            self._has_targets = any(row.quarantined is None for row in await self.targets.all())
+        return self._has_targets
 
     def wake(self) -> None:
         """A change committed in this process: look at the outbox now, not at the next poll."""
@@ -133,6 +144,8 @@ class Propagator:
         return total
 
     async def run_once(self, target_id: int | None = None) -> int:
+        if target_id is None and not await self._any_target():
+            return 0
         items = await self.outbox.claim(self.batch, self.lease, target_id)
         if not items:
             return 0

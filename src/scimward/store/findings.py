@@ -1,0 +1,209 @@
+"""Findings and reconcile runs.
+
+A finding is one drift on one target: (kind, subject, attribute) with its three values. A run
+records every drift it sees with its own start time as ``last_seen``: a drift already open keeps its
+row and its ``first_seen``; a new one gets a row. A run that completes then resolves the target's
+open findings it did not see (their ``last_seen`` is older than its start): drift that was fixed in
+the application, or by a repair, closes on the next run. A run that fails resolves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from scimward.scim.errors import ScimError
+from scimward.store.database import Database
+from scimward.store.tables import findings, reconcile_runs, targets
+from scimward.store.timeutil import utcnow
+
+_f, _r = findings.c, reconcile_runs.c
+OPEN, RESOLVED = "open", "resolved"
+#: A running reconcile that has not said it is alive for this long is taken to have died.
+STALE_AFTER = timedelta(minutes=10)
+
+
+class ReconcileBusy(ScimError):
+    """Another reconcile of the same target is running."""
+
+    status = 409
+
+
+@dataclass(frozen=True)
+class NewFinding:
+    """A drift as one run saw it, and the repair the run made for it (None: reported only)."""
+
+    kind: str
+    severity: str
+    resource_type: str
+    subject: str
+    identity_id: str | None
+    remote_id: str | None
+    attribute: str
+    desired: Any
+    last_pushed: Any
+    actual: Any
+    detail: str | None
+    repair: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: int
+    target: str
+    kind: str
+    severity: str
+    resource_type: str
+    subject: str
+    identity_id: str | None
+    remote_id: str | None
+    attribute: str
+    desired: Any
+    last_pushed: Any
+    actual: Any
+    detail: str | None
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    repaired_at: datetime | None
+    repair: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat() + "Z" if moment is not None else None
+
+        return {"id": self.id, "target": self.target, "kind": self.kind, "severity": self.severity,
+                "resource_type": self.resource_type, "identity_id": self.identity_id, "remote_id": self.remote_id,
+                "attribute": self.attribute, "desired": self.desired, "last_pushed": self.last_pushed,
+                "actual": self.actual, "detail": self.detail, "status": self.status,
+                "first_seen": iso(self.first_seen), "last_seen": iso(self.last_seen),
+                "resolved_at": iso(self.resolved_at), "repaired_at": iso(self.repaired_at), "repair": self.repair}
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    target_id: int
+    started: datetime
+
+
+class FindingStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def record(self, target_id: int, seen: datetime, found: Sequence[NewFinding]) -> None:
+        """Open or refresh findings: a persisting one keeps ``first_seen`` and moves ``last_seen`` to ``seen``."""
+        if not found:
+            return
+        insert: Any = postgresql.insert(findings) if self.db.dialect == "postgresql" else sqlite.insert(findings)
+        rows = [{"target_id": target_id, "kind": f.kind, "severity": f.severity, "resource_type": f.resource_type,
+                 "subject": f.subject, "identity_id": f.identity_id, "remote_id": f.remote_id,
+                 "attribute": f.attribute, "desired": f.desired, "last_pushed": f.last_pushed, "actual": f.actual,
+                 "detail": f.detail, "status": OPEN, "first_seen": seen, "last_seen": seen,
+                 "repaired_at": seen if f.repair else None, "repair": f.repair} for f in found]
+        async with self.db.write() as conn:
+            for start in range(0, len(rows), 200):
+                statement = insert.values(rows[start:start + 200])
+                new = statement.excluded
+                await conn.execute(statement.on_conflict_do_update(
+                    index_elements=[_f.target_id, _f.kind, _f.subject, _f.attribute],
+                    index_where=_f.status == OPEN,
+                    set_={"severity": new.severity, "identity_id": new.identity_id, "remote_id": new.remote_id,
+                          "desired": new.desired, "last_pushed": new.last_pushed, "actual": new.actual,
+                          "detail": new.detail, "last_seen": new.last_seen,
+                          "repaired_at": sa.func.coalesce(new.repaired_at, _f.repaired_at),
+                          "repair": sa.func.coalesce(new.repair, _f.repair)}))
+
+    async def resolve_unseen(self, target_id: int, seen: datetime) -> int:
+        """Close the target's open findings that the run started at ``seen`` did not see again."""
+        async with self.db.write() as conn:
+            result = await conn.execute(findings.update().where(
+                _f.target_id == target_id, _f.status == OPEN, _f.last_seen < seen)
+                .values(status=RESOLVED, resolved_at=utcnow()))
+            return int(result.rowcount)
+
+    async def counts(self, target_id: int, seen: datetime) -> dict[str, dict[str, int]]:
+        """kind -> {"open", "new", "repaired"} for the findings the run started at ``seen`` saw."""
+        query = (sa.select(_f.kind, sa.func.count(), sa.func.count().filter(_f.first_seen == seen),
+                           sa.func.count().filter(_f.repaired_at == seen))
+                 .where(_f.target_id == target_id, _f.status == OPEN, _f.last_seen == seen).group_by(_f.kind))
+        async with self.db.read() as conn:
+            return {row[0]: {"open": int(row[1]), "new": int(row[2]), "repaired": int(row[3])}
+                    for row in await conn.execute(query)}
+
+    async def list(self, *, target_id: int | None = None, include_resolved: bool = False,
+                   limit: int | None = None) -> list[Finding]:
+        """Findings, open ones only unless ``include_resolved``: the most severe and oldest first."""
+        order = sa.case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=_f.severity, else_=4)
+        query = (sa.select(findings, targets.c.name.label("target_name"))
+                 .join(targets, targets.c.id == _f.target_id)
+                 .order_by(*([_f.status] if include_resolved else []), order, _f.first_seen, _f.id))
+        if target_id is not None:
+            query = query.where(_f.target_id == target_id)
+        if not include_resolved:
+            query = query.where(_f.status == OPEN)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.db.read() as conn:
+            return [Finding(r.id, r.target_name, r.kind, r.severity, r.resource_type, r.subject, r.identity_id,
+                            r.remote_id, r.attribute, r.desired, r.last_pushed, r.actual, r.detail, r.status,
+                            r.first_seen, r.last_seen, r.resolved_at, r.repaired_at, r.repair)
+                    for r in await conn.execute(query)]
+
+    async def count_open(self, target_id: int | None = None) -> int:
+        query = sa.select(sa.func.count()).where(_f.status == OPEN)
+        if target_id is not None:
+            query = query.where(_f.target_id == target_id)
+        async with self.db.read() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+
+class RunStore:
+    """Reconcile runs: one at a time per target, and when each target was last reconciled."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def start(self, target_id: int, trigger: str, repair: bool, stale_after: timedelta = STALE_AFTER) -> Run:
+        """Begin a run, unless another run of the target is alive (``ReconcileBusy``)."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            lock = sa.select(targets.c.id).where(targets.c.id == target_id)
+            if self.db.dialect == "postgresql":  # SQLite's write transaction already excludes other writers
+                lock = lock.with_for_update()
+            await conn.execute(lock)
+            alive = (await conn.execute(sa.select(_r.id, _r.started).where(
+                _r.target_id == target_id, _r.status == "running", _r.heartbeat > now - stale_after))).first()
+            if alive is not None:
+                raise ReconcileBusy(f"reconcile {alive.id} of this target is running "
+                                    f"(started {alive.started:%H:%M:%S} UTC)")
+            await conn.execute(reconcile_runs.update().where(_r.target_id == target_id, _r.status == "running")
+                               .values(status="failed", finished=now, error="abandoned: no heartbeat"))
+            run_id = (await conn.execute(reconcile_runs.insert().values(
+                target_id=target_id, trigger=trigger, repair=repair, status="running", started=now, heartbeat=now)
+                .returning(_r.id))).scalar_one()
+        return Run(int(run_id), target_id, now)
+
+    async def heartbeat(self, run_id: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(reconcile_runs.update().where(_r.id == run_id).values(heartbeat=utcnow()))
+
+    async def finish(self, run_id: int, *, users_read: int, groups_read: int, counts: dict[str, Any] | None,
+                     error: str | None = None) -> None:
+        now = utcnow()
+        async with self.db.write() as conn:
+            await conn.execute(reconcile_runs.update().where(_r.id == run_id).values(
+                status="failed" if error else "ok", finished=now, heartbeat=now, users_read=users_read,
+                groups_read=groups_read, counts=counts, error=error[:2000] if error else None))
+
+    async def last_started(self) -> dict[int, datetime]:
+        """target id -> when its latest run started."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(_r.target_id, sa.func.max(_r.started)).group_by(_r.target_id))
+            return {int(row[0]): row[1] for row in rows}

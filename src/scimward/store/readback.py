@@ -1,0 +1,125 @@
+"""Batch reads (and the two writes) a reconcile needs: one query per page of accounts read back.
+
+A reconcile streams a target's accounts a page at a time and asks, for the whole page at once:
+which links hold these remote ids, what do the identities behind them look like now and are they in
+scope, which of them have a push on its way. Groups' members are compared as sets of remote ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from scimward.scim.ast import Filter
+from scimward.scim.schema import ResourceType
+from scimward.store.database import Database
+from scimward.store.filter_sql import FilterCompiler
+from scimward.store.links import Link
+from scimward.store.tables import identities, link_members, links, memberships, outbox
+
+_l, _lm, _t = links.c, link_members.c, identities.c
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class HubIdentity:
+    id: str
+    doc: dict[str, Any]  # the effective state
+    in_scope: bool
+
+
+def _chunks(items: Collection[str]) -> Iterable[list[str]]:
+    ordered = list(items)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start:start + CHUNK]
+
+
+def _link(row: Any) -> Link:
+    return Link(row.target_id, row.identity_id, row.resource_type, row.remote_id, row.state, row.status,
+                row.acknowledged, row.last_error)
+
+
+class Readback:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self._compilers: dict[str, FilterCompiler] = {}
+
+    async def links_by_remote(self, target_id: int, resource_type: str | None, remote_ids: Collection[str]
+                              ) -> dict[str, Link]:
+        """remote id -> link, for links of one resource type (None: any)."""
+        found: dict[str, Link] = {}
+        async with self.db.read() as conn:
+            for chunk in _chunks(remote_ids):
+                query = sa.select(links).where(_l.target_id == target_id, _l.remote_id.in_(chunk))
+                if resource_type is not None:
+                    query = query.where(_l.resource_type == resource_type)
+                rows = await conn.execute(query)
+                found.update({row.remote_id: _link(row) for row in rows})
+        return found
+
+    async def links_by_identity(self, target_id: int, identity_ids: Collection[str]) -> dict[str, Link]:
+        found: dict[str, Link] = {}
+        async with self.db.read() as conn:
+            for chunk in _chunks(identity_ids):
+                rows = await conn.execute(sa.select(links).where(
+                    _l.target_id == target_id, _l.identity_id.in_(chunk)))
+                found.update({row.identity_id: _link(row) for row in rows})
+        return found
+
+    async def identities(self, rt: ResourceType, ids: Collection[str], scope: Filter | None
+                         ) -> dict[str, HubIdentity]:
+        """The identities of a type that exist, with their effective state and whether ``scope`` holds."""
+        compiler = self._compilers.setdefault(rt.name, FilterCompiler(rt, self.db.dialect))
+        matched = sa.true() if scope is None else sa.case((compiler.compile(scope), sa.true()), else_=sa.false())
+        found: dict[str, HubIdentity] = {}
+        async with self.db.read() as conn:
+            for chunk in _chunks(ids):
+                rows = await conn.execute(sa.select(_t.id, _t.doc, _t.effective_doc, matched.label("in_scope"))
+                                          .where(_t.resource_type == rt.name, _t.id.in_(chunk)))
+                found.update({row.id: HubIdentity(row.id, row.effective_doc or row.doc, bool(row.in_scope))
+                              for row in rows})
+        return found
+
+    async def in_flight(self, target_id: int, identity_ids: Collection[str]) -> set[str]:
+        """Identities with a push to this target waiting that has not failed yet: on their way."""
+        o = outbox.c
+        found: set[str] = set()
+        async with self.db.read() as conn:
+            for chunk in _chunks(identity_ids):
+                rows = await conn.execute(sa.select(o.identity_id).where(
+                    o.target_id == target_id, o.attempts == 0, o.identity_id.in_(chunk)))
+                found.update(row[0] for row in rows)
+        return found
+
+    async def desired_members(self, target_id: int, group_id: str) -> dict[str, str]:
+        """remote id -> identity id of the group's members in the hub that are actively linked on the
+        target: what propagate pushes (``LinkStore.member_delta``)."""
+        m = memberships.c
+        async with self.db.read() as conn:
+            joined = memberships.join(links, sa.and_(
+                _l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active"))
+            rows = await conn.execute(sa.select(_l.remote_id, m.member_id).select_from(joined)
+                                      .where(m.group_id == group_id))
+            return {row[0]: row[1] for row in rows}
+
+    async def acknowledged_members(self, target_id: int, group_id: str) -> dict[str, str]:
+        """remote id -> identity id of the memberships the target acknowledged (the remote id as
+        ``member_delta`` computes it: the member's link, else the row's own id)."""
+        remote = sa.func.coalesce(sa.select(_l.remote_id).where(
+            _l.target_id == target_id, _l.identity_id == _lm.member_id).scalar_subquery(), _lm.member_id)
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(remote, _lm.member_id).where(
+                _lm.target_id == target_id, _lm.group_id == group_id))
+            return {row[0]: row[1] for row in rows}
+
+    async def record_states(self, target_id: int, states: Sequence[tuple[str, dict[str, Any], str]]) -> None:
+        """Set links' last pushed state and status to what the target actually holds (a repair)."""
+        if not states:
+            return
+        async with self.db.write() as conn:
+            for identity_id, state, status in states:
+                await conn.execute(links.update().where(_l.target_id == target_id, _l.identity_id == identity_id)
+                                   .values(state=state, status=status))

@@ -1,0 +1,485 @@
+"""Reconcile: read a target back, compare desired / last pushed / actual, record drift, optionally repair.
+
+A run streams the target's Users, then its Groups with their members, a page at a time (RFC 9865
+cursors where the target offers them, index paging otherwise), the next page read while this one is
+compared. For each page it asks the hub, in a few batched queries, for the links behind the remote
+ids and the identities behind the links; ``sync.drift`` names the differences. Then it walks the
+identities in the target's scope that it did not meet on the target: their accounts are missing.
+What it keeps for the whole run is the set of identity ids it met; accounts, members and
+documents are held one page at a time.
+
+Findings persist across runs (``store.findings``). Repair (``--repair`` or the target's
+``reconcile_repair``) goes through the normal propagation path: the run records on the link what the
+application really holds (attributes as read, an extra member as acknowledged, a missing one as not)
+and enqueues the identity, so the next push sends exactly the correction. An orphaned account has no
+identity to push: it is never deleted, and only deactivated, here and recorded in the push log, when
+the target's ``orphans`` is ``deactivate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+
+from scimward.scim.ast import Filter
+from scimward.scim.errors import InvalidValue, ScimError
+from scimward.scim.filter import parse_filter
+from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.schema import ResourceType
+from scimward.store.database import Database
+from scimward.store.findings import FindingStore, NewFinding, Run, RunStore
+from scimward.store.identities import IdentityStore
+from scimward.store.links import Link, LinkStore
+from scimward.store.outbox import Outbox
+from scimward.store.readback import HubIdentity, Readback
+from scimward.store.targets import TargetRepository
+from scimward.store.timeutil import utcnow
+from scimward.sync.client import DEFAULT_TIMEOUT, Resource, TargetClient
+from scimward.sync.drift import (
+    GROUP_OWNED,
+    Drift,
+    Kind,
+    account_drift,
+    acknowledge,
+    member_path,
+    membership_drift,
+    missing_account_drift,
+    orphan_drift,
+    owned_paths,
+    summary,
+    unwanted_account_drift,
+)
+from scimward.sync.errors import HaltError, TargetError
+from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.secrets import SecretBox
+from scimward.sync.targets import Target
+
+log = structlog.get_logger("scimward.sync.reconcile")
+
+#: Called with the phase ("Users", "Groups", "hub") and how many items it just got through.
+Progress = Callable[[str, int], None]
+
+HEARTBEAT_SECONDS = 15.0
+_DURATION = re.compile(r"\s*(\d+)\s*([dhms])\s*")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_every(value: Any) -> timedelta | None:
+    """A reconcile interval: ``"24h"``, ``"30m"``, ``"7d"``, ``"90s"`` or seconds; ``0``, ``"off"``, false: never."""
+    if value is None:
+        return timedelta(days=1)
+    if value is False or value in (0, "0", "off", "never", ""):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidValue(f"reconcile_every {value!r} is not an interval like 24h, 30m, 7d or 0 (off)")
+    amount = int(match.group(1))
+    return timedelta(**{_UNITS[match.group(2)]: amount}) if amount else None
+
+
+@dataclass(frozen=True)
+class ReconcilePolicy:
+    """A target's reconcile settings, from ``TargetConfig.extra``."""
+
+    #: Repair on every run, not only when asked (``reconcile_repair``).
+    repair: bool = False
+    #: "report" (the default) or "deactivate" orphaned accounts; they are never deleted.
+    orphans: str = "report"
+    #: How often the schedule reconciles the target; None: never (``reconcile_every``).
+    every: timedelta | None = timedelta(days=1)
+
+    @classmethod
+    def from_config(cls, extra: dict[str, Any]) -> ReconcilePolicy:
+        repair = extra.get("reconcile_repair", False)
+        if not isinstance(repair, bool):
+            raise InvalidValue("reconcile_repair must be true or false")
+        orphans = extra.get("orphans", "report")
+        if orphans not in ("report", "deactivate"):
+            raise InvalidValue(f"orphans must be 'report' or 'deactivate', not {orphans!r}")
+        return cls(repair, orphans, parse_every(extra.get("reconcile_every")))
+
+
+@dataclass
+class ReconcileReport:
+    run_id: int
+    target: str
+    trigger: str
+    repair: bool
+    started: datetime
+    finished: datetime
+    users_read: int
+    groups_read: int
+    #: kind -> {"open", "new", "repaired"} of the findings this run saw.
+    counts: dict[str, dict[str, int]]
+    resolved: int
+    enqueued: int
+    orphans_deactivated: int
+
+    @property
+    def open(self) -> int:
+        return sum(count["open"] for count in self.counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.run_id, "target": self.target, "trigger": self.trigger, "repair": self.repair,
+                "started": self.started.isoformat() + "Z", "finished": self.finished.isoformat() + "Z",
+                "seconds": round((self.finished - self.started).total_seconds(), 3),
+                "users_read": self.users_read, "groups_read": self.groups_read, "open": self.open,
+                "counts": {kind.value: self.counts.get(kind.value, {"open": 0, "new": 0, "repaired": 0})
+                           for kind in Kind},
+                "resolved": self.resolved, "enqueued": self.enqueued,
+                "orphans_deactivated": self.orphans_deactivated}
+
+
+class Reconciler:
+    """Reconciles targets against the hub; one run of a target at a time (``store.findings.RunStore``)."""
+
+    def __init__(self, database: Database, *, secrets: SecretBox | None = None, page_size: int = 500,
+                 group_page_size: int = 20, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+        self.db = database
+        self.secrets = secrets or SecretBox()
+        self.page_size = page_size
+        self.group_page_size = group_page_size
+        self.timeout = timeout
+        self.targets = TargetRepository(database)
+        self.identities = IdentityStore(database)
+        self.links = LinkStore(database)
+        self.outbox = Outbox(database)
+        self.readback = Readback(database)
+        self.findings = FindingStore(database)
+        self.runs = RunStore(database)
+
+    async def run(self, name: str, *, repair: bool | None = None, trigger: str = "cli",
+                  progress: Progress | None = None) -> ReconcileReport:
+        """Reconcile the target ``name``. ``repair`` None follows the target's ``reconcile_repair``."""
+        return await self.run_target(Target.from_row(await self.targets.by_name(name)), repair=repair,
+                                     trigger=trigger, progress=progress)
+
+    async def run_target(self, target: Target, *, repair: bool | None = None, trigger: str = "cli",
+                         progress: Progress | None = None) -> ReconcileReport:
+        if target.row.quarantined is not None:
+            raise ScimError(f"target {target.name} is quarantined ({target.row.quarantine_reason}); "
+                            f"run `scimward target resume {target.name}` first")
+        policy = ReconcilePolicy.from_config(target.config.extra)
+        repairing = policy.repair if repair is None else repair
+        run = await self.runs.start(target.id, trigger, repairing)
+        log.info("reconcile started", target=target.name, run=run.id, repair=repairing, trigger=trigger)
+        state: _Run | None = None
+        try:
+            async with TargetClient(target.row.base_url, self.secrets.decrypt(target.row.token_encrypted),
+                                    timeout=self.timeout) as client:
+                state = _Run(self, target, client, run, policy, repairing, progress or (lambda _phase, _n: None))
+                await state.read_users()
+                await state.read_groups()
+                await state.walk_unseen()
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            await self.runs.finish(run.id, users_read=state.users_read if state else 0,
+                                   groups_read=state.groups_read if state else 0, counts=None, error=error)
+            log.warning("reconcile failed", target=target.name, run=run.id, error=error)
+            raise
+        resolved = await self.findings.resolve_unseen(target.id, run.started)
+        counts = await self.findings.counts(target.id, run.started)
+        await self.runs.finish(run.id, users_read=state.users_read, groups_read=state.groups_read, counts=counts)
+        report = ReconcileReport(run.id, target.name, trigger, repairing, run.started, utcnow(), state.users_read,
+                                 state.groups_read, counts, resolved, state.enqueued, state.orphans_deactivated)
+        log.info("reconcile finished", target=target.name, run=run.id, open=report.open, resolved=resolved,
+                 users=state.users_read, groups=state.groups_read, enqueued=state.enqueued)
+        return report
+
+
+@dataclass
+class _Repairs:
+    """What one page's repairs will write: links' states, acknowledged memberships, pushes to enqueue."""
+
+    states: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+
+
+class _Run:
+    """One reconcile of one target: what it has met so far, and its pages."""
+
+    def __init__(self, owner: Reconciler, target: Target, client: TargetClient, run: Run, policy: ReconcilePolicy,
+                 repairing: bool, progress: Progress) -> None:
+        self.owner, self.target, self.client, self.run = owner, target, client, run
+        self.policy, self.repairing, self.progress = policy, repairing, progress
+        config = target.config
+        self.scope = parse_filter(config.scope) if config.scope else None
+        self.group_scope = parse_filter(config.group_scope) if config.group_scope else None
+        self.owned = owned_paths(config.mapping)
+        #: Identities whose linked account the run met on the target.
+        self.seen_users: set[str] = set()
+        self.seen_groups: set[str] = set()
+        #: identity id -> an account on the target naming it by externalId that the hub has not linked.
+        self.unlinked: dict[str, dict[str, Any]] = {}
+        self.users_read = self.groups_read = self.enqueued = self.orphans_deactivated = 0
+        self._beat = time.monotonic()
+
+    # -- reading the target ---------------------------------------------------------------------------
+
+    async def read_users(self) -> None:
+        async for page in _prefetch(_pages(self.client.iterate("Users", page_size=self.owner.page_size),
+                                           self.owner.page_size)):
+            await self._user_page(page)
+            self.users_read += len(page)
+            self.progress("Users", len(page))
+            await self._heartbeat()
+
+    async def read_groups(self) -> None:
+        size = self.owner.group_page_size
+        async for page in _prefetch(_pages(self.client.iterate("Groups", page_size=size), size)):
+            await self._group_page(page)
+            self.groups_read += len(page)
+            self.progress("Groups", len(page))
+            await self._heartbeat()
+
+    async def _user_page(self, page: list[Resource]) -> None:
+        readback, tid = self.owner.readback, self.target.id
+        by_remote = await readback.links_by_remote(tid, "User", [account["id"] for account in page])
+        claimed = {account["id"]: external for account in page if account["id"] not in by_remote
+                   and isinstance(external := _get(account, "externalId"), str) and external}
+        ids = {link.identity_id for link in by_remote.values()} | set(claimed.values())
+        hub = await readback.identities(USER_TYPE, ids, self.scope)
+        claimed_links = await readback.links_by_identity(tid, set(claimed.values())) if claimed else {}
+        in_flight = await readback.in_flight(tid, ids)
+        managers = [m for identity in hub.values() if (m := manager_id(identity.doc))]
+        manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
+        found: list[NewFinding] = []
+        repairs = _Repairs()
+        for account in page:
+            remote_id = account["id"]
+            link = by_remote.get(remote_id)
+            if link is None:
+                owner_id = claimed.get(remote_id)
+                owner = hub.get(owner_id) if owner_id else None
+                if owner_id and owner is not None and owner.in_scope and owner_id not in claimed_links:
+                    self.unlinked[owner_id] = summary(account)  # a push will adopt it: reported as missing
+                    continue
+                reason = _orphan_reason(owner_id, owner, claimed_links.get(owner_id or ""))
+                for drift in orphan_drift("User", remote_id, account, reason, owner_id if owner else None):
+                    found.append(_finding(drift, await self._deactivate_orphan(drift)))
+                continue
+            self.seen_users.add(link.identity_id)
+            identity = hub.get(link.identity_id)
+            flying = link.identity_id in in_flight
+            if identity is None or not identity.in_scope:
+                reason = "deleted in the hub" if identity is None else "out of the target's scope"
+                drifts = unwanted_account_drift(link.identity_id, remote_id, link.state, link.status, account,
+                                                f"{reason}; deprovisioning: {self.target.config.deprovision}",
+                                                in_flight=flying)
+                if drifts and self.repairing:  # make propagate deprovision it again: say it is active
+                    repairs.states.append((link.identity_id, {**(link.state or {}), "active": True}, "active"))
+            else:
+                manager = manager_id(identity.doc)
+                desired = desired_user(identity.id, identity.doc, self.target.config.mapping,
+                                       manager_remote.get(manager) if manager else None)
+                drifts = account_drift("User", identity.id, remote_id, desired, link.state, account, self.owned,
+                                       in_flight=flying)
+                if drifts and self.repairing:
+                    repairs.states.append((identity.id, acknowledge(link.state, account, [d.attribute for d in drifts]),
+                                           link.status))
+            if drifts and self.repairing:
+                repairs.users.append(link.identity_id)
+            found.extend(_finding(d, _ENQUEUED if self.repairing else None) for d in drifts)
+        await self._commit(found, repairs)
+
+    async def _group_page(self, page: list[Resource]) -> None:
+        readback, tid = self.owner.readback, self.target.id
+        by_remote = await readback.links_by_remote(tid, "Group", [group["id"] for group in page])
+        ids = {link.identity_id for link in by_remote.values()}
+        hub = await readback.identities(GROUP_TYPE, ids, self.group_scope)
+        in_flight = await readback.in_flight(tid, ids)
+        found: list[NewFinding] = []
+        repairs = _Repairs()
+        for group in page:
+            link = by_remote.get(group["id"])
+            if link is None:
+                continue  # a group the hub did not make is the application's own
+            self.seen_groups.add(link.identity_id)
+            identity = hub.get(link.identity_id)
+            flying = link.identity_id in in_flight
+            if identity is None or not identity.in_scope or not self.target.config.push_groups:
+                if not flying:  # propagate deletes a group the hub made and no longer pushes
+                    drift = Drift(Kind.ORPHANED_ACCOUNT, "Group", link.identity_id, link.remote_id, "", None,
+                                  link.state, summary(group), "a group the hub made and no longer pushes")
+                    found.append(_finding(drift, _ENQUEUED if self.repairing else None))
+                    if self.repairing:
+                        repairs.groups.append(link.identity_id)
+                continue
+            drifts = account_drift("Group", identity.id, link.remote_id, desired_group(identity.id, identity.doc),
+                                   link.state, group, GROUP_OWNED, in_flight=flying)
+            if drifts and self.repairing:
+                repairs.states.append((identity.id, acknowledge(link.state, group, [d.attribute for d in drifts]),
+                                       link.status))
+            drifts += await self._membership(identity, link, group, flying)
+            if drifts and self.repairing:
+                repairs.groups.append(identity.id)
+            found.extend(_finding(d, _ENQUEUED if self.repairing else None) for d in drifts)
+        await self._commit(found, repairs)
+
+    async def _membership(self, identity: HubIdentity, link: Link, group: Resource, flying: bool) -> list[Drift]:
+        readback, tid = self.owner.readback, self.target.id
+        actual = {m["value"] for m in _get(group, "members") or ()
+                  if isinstance(m, dict) and isinstance(m.get("value"), str)}
+        desired = await readback.desired_members(tid, identity.id)
+        acknowledged = await readback.acknowledged_members(tid, identity.id)
+        strangers = actual - desired.keys() - acknowledged.keys()
+        linked = await readback.links_by_remote(tid, None, strangers) if strangers else {}
+        members = {**{remote: found.identity_id for remote, found in linked.items()}, **acknowledged, **desired}
+        drifts = membership_drift(identity.id, link.remote_id, desired.keys(), acknowledged.keys(), actual, members,
+                                  in_flight=flying)
+        if drifts and self.repairing:
+            # Record reality in the acknowledged memberships, so the group's next delta corrects it. An
+            # extra member the hub does not know is acknowledged under its remote id, which the delta
+            # sends back as is (``LinkStore.member_delta``).
+            remote = {member_path(r): r for r in actual | desired.keys()}
+            extra = [members.get(remote[d.attribute], remote[d.attribute])
+                     for d in drifts if d.kind is Kind.EXTRA_MEMBERSHIP]
+            gone = [acknowledged[remote[d.attribute]] for d in drifts
+                    if d.kind is Kind.MISSING_MEMBERSHIP and remote[d.attribute] in acknowledged]
+            await self.owner.links.acknowledge_members(tid, identity.id, [m for m in extra if len(m) <= 36], gone)
+        return drifts
+
+    # -- identities the target did not show -----------------------------------------------------------
+
+    async def walk_unseen(self) -> None:
+        await self._unseen(USER_TYPE, self.scope, self.seen_users)
+        if self.target.config.push_groups:
+            await self._unseen(GROUP_TYPE, self.group_scope, self.seen_groups)
+
+    async def _unseen(self, rt: ResourceType, scope: Filter | None, seen: set[str]) -> None:
+        readback, tid = self.owner.readback, self.target.id
+        async for chunk in self.owner.identities.ids(rt, scope):
+            self.progress("hub", len(chunk))
+            candidates = [i for i in chunk if i not in seen]
+            if not candidates:
+                continue
+            flying = await readback.in_flight(tid, candidates)
+            candidates = [i for i in candidates if i not in flying]
+            hub = await readback.identities(rt, candidates, None)
+            links = await readback.links_by_identity(tid, candidates)
+            managers = [m for identity in hub.values() if (m := manager_id(identity.doc))] if rt is USER_TYPE else []
+            manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
+            found = []
+            for identity in hub.values():
+                manager = manager_id(identity.doc)
+                desired = (desired_user(identity.id, identity.doc, self.target.config.mapping,
+                                        manager_remote.get(manager) if manager else None) if rt is USER_TYPE
+                           else desired_group(identity.id, identity.doc))
+                link = links.get(identity.id)
+                drift = missing_account_drift(rt.name, identity.id, desired, link.state if link else None,
+                                              self.unlinked.get(identity.id))
+                found.append(_finding(drift, _ENQUEUED if self.repairing else None))
+            repairs = _Repairs(users=list(hub) if rt is USER_TYPE and self.repairing else [],
+                               groups=list(hub) if rt is GROUP_TYPE and self.repairing else [])
+            await self._commit(found, repairs)
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    async def _commit(self, found: list[NewFinding], repairs: _Repairs) -> None:
+        tid = self.target.id
+        await self.owner.readback.record_states(tid, repairs.states)
+        for resource_type, ids in (("User", repairs.users), ("Group", repairs.groups)):
+            if ids:
+                await self.owner.outbox.enqueue_all(tid, resource_type, ids)
+                self.enqueued += len(ids)
+        await self.owner.findings.record(tid, self.run.started, found)
+
+    async def _deactivate_orphan(self, drift: Drift) -> str | None:
+        """Switch off an account nobody in the hub owns, if the target says so; never delete it."""
+        if not self.repairing or self.policy.orphans != "deactivate" or drift.remote_id is None:
+            return None
+        remote_id, now = drift.remote_id, utcnow()
+        try:
+            await self.client.patch("Users", remote_id, [{"op": "replace", "path": "active", "value": False}])
+        except HaltError:
+            raise
+        except TargetError as error:
+            await self.owner.links.log(self.target.id, remote_id[:36], "deactivate", "failed", now,
+                                       f"reconcile repair of orphaned account {remote_id}: {error}")
+            return f"deactivation failed: {error}"
+        await self.owner.links.log(self.target.id, remote_id[:36], "deactivate", "ok", now,
+                                   f"reconcile repair: orphaned account {remote_id} deactivated (orphans: deactivate)")
+        self.orphans_deactivated += 1
+        return "deactivated on the target (orphans: deactivate)"
+
+    async def _heartbeat(self) -> None:
+        if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
+            self._beat = time.monotonic()
+            await self.owner.runs.heartbeat(self.run.id)
+
+
+_ENQUEUED = "recorded what the target holds; push enqueued"
+
+
+def _finding(drift: Drift, repair: str | None) -> NewFinding:
+    return NewFinding(drift.kind.value, drift.severity.value, drift.resource_type, drift.subject, drift.identity_id,
+                      drift.remote_id, drift.attribute, drift.desired, drift.last_pushed, drift.actual, drift.detail,
+                      repair)
+
+
+def _orphan_reason(owner_id: str | None, owner: HubIdentity | None, owner_link: Link | None) -> str:
+    if owner_id is None:
+        return "linked to nothing in the hub"
+    if owner is None:
+        return f"its externalId {owner_id} names no identity in the hub"
+    if owner_link is not None:
+        return f"a second account of {owner_id}, whose linked account is {owner_link.remote_id}"
+    return f"its identity {owner_id} is out of the target's scope"
+
+
+def _get(resource: Resource, name: str) -> Any:
+    """An attribute by name, as SCIM names are: case-insensitively."""
+    if name in resource:
+        return resource[name]
+    lowered = name.lower()
+    return next((value for key, value in resource.items() if key.lower() == lowered), None)
+
+
+async def _pages(items: AsyncIterator[Resource], size: int) -> AsyncIterator[list[Resource]]:
+    page: list[Resource] = []
+    async for item in items:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+async def _prefetch(pages: AsyncIterator[list[Resource]], depth: int = 2) -> AsyncIterator[list[Resource]]:
+    """The pages, with up to ``depth`` read ahead while the caller works on the current one."""
+    queue: asyncio.Queue[list[Resource] | BaseException | None] = asyncio.Queue(depth)
+
+    async def produce() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+            await queue.put(None)
+        except Exception as exc:
+            await queue.put(exc)
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
