@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Requests make many short-lived objects and few cycles: move what startup built out of the
-        # collector's sight and collect young objects less often (measured: docs/benchmarks.md).
+        # collector's sight and collect young objects less often.
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)

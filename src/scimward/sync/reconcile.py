@@ -381,8 +381,12 @@ class _Run:
                 drift = missing_account_drift(rt.name, identity.id, desired, link.state if link else None,
                                               self.unlinked.get(identity.id))
                 found.append(_finding(drift, _ENQUEUED if self.repairing else None))
-            repairs = _Repairs(users=list(hub) if rt is USER_TYPE and self.repairing else [],
-                               groups=list(hub) if rt is GROUP_TYPE and self.repairing else [])
+            repairs = _Repairs()
+            if self.repairing:
+                for identity_id in hub:
+                    if identity_id in links:  # the account is gone: forget it, so the push makes it again
+                        await self.owner.links.drop(tid, identity_id)
+                (repairs.users if rt is USER_TYPE else repairs.groups).extend(hub)
             await self._commit(found, repairs)
 
     # -- writing --------------------------------------------------------------------------------------
