@@ -1,7 +1,7 @@
 """PostgreSQL-only fused writes: one statement, one round trip, for the most common changes.
 
-A PATCH that touches only the identity row (``active=false``, a new title) and a POST with no
-e-mails or members are written as a single statement whose data-modifying CTEs also upsert the
+A PATCH that touches only the identity row (``active=false``, a new title) and a POST of an identity
+without members are written as a single statement whose data-modifying CTEs also upsert the
 outbox rows and the count. The statement is atomic on its own, so it runs without BEGIN/COMMIT.
 The PATCH is conditional on the version it read: if another writer came first, nothing is written
 and the caller takes the locking path. Everything else (and all of SQLite) takes that path.
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from scimward.store.counts import _adjust
-from scimward.store.tables import identities, outbox, targets
+from scimward.store.tables import identities, identity_emails, outbox, targets
 from scimward.store.writes import INSERT_IDENTITY, PROMOTED
 
 _t = identities.c
@@ -52,7 +52,19 @@ def update_row() -> sa.Select[Any]:
 
 @functools.cache
 def insert_row() -> sa.Select[Any]:
-    """INSERT the identity, add to its count, enqueue it."""
+    """INSERT the identity and its e-mail rows (``emails``: a JSON array of rows), add to its count,
+    enqueue it."""
     created = INSERT_IDENTITY.returning(_t.id, _t.resource_type).cte("created")
+    e = identity_emails.c
+    rows = sa.func.jsonb_to_recordset(sa.bindparam("emails", type_=postgresql.JSONB)).table_valued(
+        sa.column("position", sa.Integer), sa.column("value", sa.Text), sa.column("value_lower", sa.Text),
+        sa.column("type", sa.Text), sa.column("display", sa.Text), sa.column("primary", sa.Boolean),
+        name="email_rows").render_derived(with_types=True)
+    emails = identity_emails.insert().from_select(
+        [e.identity_id, e.position, e.value, e.value_lower, e.type, e.display, e.primary],
+        sa.select(sa.bindparam("id"), rows.c.position, rows.c.value, rows.c.value_lower, rows.c.type,
+                  rows.c.display, rows.c.primary),
+    ).returning(e.position).cte("emailed")
     counted = _adjust("postgresql").returning(sa.literal(1)).cte("counted")
-    return sa.select(sa.func.count()).select_from(created).add_cte(counted).add_cte(_enqueue_from(created))
+    return (sa.select(sa.func.count()).select_from(created)
+            .add_cte(emails).add_cte(counted).add_cte(_enqueue_from(created)))

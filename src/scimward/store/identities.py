@@ -149,8 +149,10 @@ class IdentityStore:
         password_hash = await take_password_hash(doc)
         now = utcnow()
         identity_id = str(uuid.uuid4())
-        if self.direct.postgres and not members and not doc.get("emails"):
+        if self.direct.postgres and not members:
+            emails = [{k: v for k, v in row.items() if k != "identity_id"} for row in _email_rows(identity_id, doc)]
             await self.direct.fetch(fused.insert_row(), {
+                "emails": self.direct.json(emails),
                 "id": identity_id, "created": now, "last_modified": now, "version": 1, "source": source,
                 "password_hash": password_hash, **_columns(self.direct, rt, doc),
                 "rt": rt.name, "shard": random.randrange(counts.SHARDS), "delta": 1, "delta_again": 1,

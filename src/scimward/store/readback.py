@@ -115,6 +115,16 @@ class Readback:
                 _lm.target_id == target_id, _lm.group_id == group_id))
             return {row[0]: row[1] for row in rows}
 
+    async def groups_of(self, member_ids: Collection[str]) -> set[str]:
+        """The groups these identities are members of in the hub."""
+        m = memberships.c
+        found: set[str] = set()
+        async with self.db.read() as conn:
+            for chunk in _chunks(member_ids):
+                found.update(row[0] for row in await conn.execute(
+                    sa.select(m.group_id).where(m.member_id.in_(chunk)).distinct()))
+        return found
+
     async def record_states(self, target_id: int, states: Sequence[tuple[str, dict[str, Any], str]]) -> None:
         """Set links' last pushed state and status to what the target actually holds (a repair)."""
         if not states:
