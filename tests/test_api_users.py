@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
+from scimward.store import positions
 from scimward.store.passwords import verify_password
 from tests.conftest import LiveServer
 from tests.scimdata import ENTERPRISE, USER, assert_error, group, patch, user
@@ -206,3 +208,22 @@ def test_unfiltered_total_is_exact_after_creates_and_deletes(scim: httpx.Client,
         unfiltered = scim.get(resource, params={"count": 0}).json()["totalResults"]
         counted = scim.get(resource, params={"count": 0, "filter": "id pr"}).json()["totalResults"]
         assert unfiltered == counted
+
+
+def test_deep_index_pages_agree_with_a_plain_scan(scim: httpx.Client, unique: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deep unfiltered pages start from the position index's anchors; they must be exactly the rows a
+    plain walk gives (``id pr`` takes the unindexed path), also after a removal shifts positions."""
+    monkeypatch.setattr(positions, "STRIDE", 4)
+    ids = [create(scim, user(f"{unique}-{n:02d}"))["id"] for n in range(12)]
+
+    def page(start: int, **extra: str) -> list[str]:
+        body = scim.get("/Users", params={"startIndex": start, "count": 7, "attributes": "id", **extra}).json()
+        return [r["id"] for r in body["Resources"]]
+
+    total = scim.get("/Users", params={"count": 0}).json()["totalResults"]
+    for start in (1, 5, 9, total - 8, total - 2):
+        assert page(start) == page(start, filter="id pr")
+    scim.delete(f"/Users/{ids[3]}")
+    for start in (5, total - 8):
+        assert page(start) == page(start, filter="id pr")

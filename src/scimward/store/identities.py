@@ -8,7 +8,6 @@ members touches only the membership rows it names, never the whole group.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from scimward.store.direct import Direct, Tx, decode_json, decode_time
 from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
 from scimward.store.hub_secrets import hub_secret
 from scimward.store.passwords import take_password_hash
+from scimward.store.positions import PositionIndex
 from scimward.store.tables import identities, memberships
 from scimward.store.timeutil import utcnow
 
@@ -128,6 +128,7 @@ class IdentityStore:
         self._compilers: dict[str, FilterCompiler] = {}
         self._codec: CursorCodec | None = None
         self.direct = Direct(database)
+        self.positions = PositionIndex(self.direct)
         #: Called after a change commits: wakes this process's propagate worker (``sync``).
         self.on_change: Callable[[], None] | None = None
 
@@ -155,7 +156,7 @@ class IdentityStore:
                 "emails": self.direct.json(emails),
                 "id": identity_id, "created": now, "last_modified": now, "version": 1, "source": source,
                 "password_hash": password_hash, **_columns(self.direct, rt, doc),
-                "rt": rt.name, "shard": random.randrange(counts.SHARDS), "delta": 1, "delta_again": 1,
+                **counts.params(rt.name, 1),
                 "now": now, "now_due": now})
             self._changed()
             return StoredIdentity(identity_id, rt.name, doc, now, now, 1, groups=[] if rt.name == "User" else None,
@@ -406,9 +407,17 @@ class IdentityStore:
             result = SearchResult(int(total_rows[0][0]))
             if query.count == 0 or result.total < query.start_index:
                 return result
-            rows = await self.direct.fetch(reads.page(self.db.dialect, with_groups), {
-                "resource_type": rt.name, "offset": query.start_index - 1,
-                "limit": query.count if query.count is not None else result.total})
+            offset = query.start_index - 1
+            limit = query.count if query.count is not None else result.total
+            anchor = await self.positions.anchor(rt.name, offset, int(total_rows[0][1]))
+            if anchor is None:
+                rows = await self.direct.fetch(reads.page(self.db.dialect, with_groups), {
+                    "resource_type": rt.name, "offset": offset, "limit": limit})
+            else:
+                created, anchor_id, position = anchor
+                rows = await self.direct.fetch(reads.page_from(self.db.dialect, with_groups), {
+                    "resource_type": rt.name, "from_created": self.direct.time(created), "from_id": anchor_id,
+                    "offset": offset - position, "limit": limit})
             result.items = [_stored_row(rt, row, with_groups) for row in rows]
             return result
         return None
@@ -416,7 +425,7 @@ class IdentityStore:
     async def _count(self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery,
                      where: list[sa.ColumnElement[bool]]) -> int:
         if query.filter is None:
-            return int((await conn.execute(counts.TOTAL, {"rt": rt.name})).scalar_one())
+            return int((await conn.execute(counts.TOTAL, {"rt": rt.name})).first()[0])  # type: ignore[index]
         return int((await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one())
 
     async def _search_by_cursor(self, rt: ResourceType, query: SearchQuery,

@@ -82,3 +82,16 @@ MEMBERS_OF_ONE = (
     .where(memberships.c.group_id == sa.bindparam("group_id"))
     .order_by(memberships.c.member_id)
 )
+
+
+@functools.cache
+def page_from(dialect: str, with_groups: bool) -> sa.Select[Any]:
+    """``page``, starting from a known row (a position anchor) instead of the list's head."""
+    ids = (sa.select(_t.id)
+           .where(_t.resource_type == sa.bindparam("resource_type"),
+                  sa.tuple_(_t.created, _t.id) >= sa.tuple_(sa.bindparam("from_created", type_=sa.DateTime),
+                                                            sa.bindparam("from_id")))
+           .order_by(_t.created, _t.id).offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
+           .subquery("page"))
+    return (sa.select(*identity_columns(dialect, with_groups)).join(ids, ids.c.id == _t.id)
+            .order_by(_t.created, _t.id))

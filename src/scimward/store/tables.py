@@ -104,6 +104,8 @@ identity_counts = sa.Table(
     sa.Column("resource_type", sa.String(32), primary_key=True),
     sa.Column("shard", sa.Integer, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
+    #: Removals so far: positions in a list shift only when this moves (``store.positions``).
+    sa.Column("removed", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 # -- outbound provisioning (DESIGN.md: target, outbox, link) -----------------------------------
