@@ -61,7 +61,7 @@ def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's own lower() folds ASCII only; SCIM's case-insensitive matching must fold "MÜLLER" too,
     # exactly as the Python side folds the promoted *_lower columns.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
@@ -85,7 +85,7 @@ JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializ
 def create_sync_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(sync_url(url), **JSON_OPTIONS)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
     return engine
 
 
@@ -93,7 +93,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         engine = create_async_engine(target, **JSON_OPTIONS)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
                                **JSON_OPTIONS)

@@ -8,10 +8,9 @@ members touches only the membership rows it names, never the whole group.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +31,7 @@ from scimward.store.database import Database
 from scimward.store.direct import Direct, Tx, decode_json, decode_time
 from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
 from scimward.store.hub_secrets import hub_secret
+from scimward.store.ids import created_ms, new_id
 from scimward.store.passwords import take_password_hash
 from scimward.store.positions import PositionIndex
 from scimward.store.tables import identities, memberships
@@ -148,8 +148,8 @@ class IdentityStore:
         doc = dict(doc)
         members = doc.pop("members", None) or []
         password_hash = await take_password_hash(doc)
-        now = utcnow()
-        identity_id = str(uuid.uuid4())
+        identity_id = new_id()
+        now = datetime.fromtimestamp(created_ms(identity_id) / 1000, UTC).replace(tzinfo=None)
         if self.direct.postgres and not members:
             emails = [{k: v for k, v in row.items() if k != "identity_id"} for row in _email_rows(identity_id, doc)]
             await self.direct.fetch(fused.insert_row(), {
