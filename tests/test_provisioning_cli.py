@@ -104,3 +104,23 @@ def test_a_scim_write_reaches_the_target_without_a_sync(tmp_path: Path, downstre
                 break
             time.sleep(0.02)
     assert found["totalResults"] == 1
+
+
+def test_sync_adopts_accounts_it_found_in_its_scan(tmp_path: Path, downstream: Peer) -> None:
+    """sync reads the target once instead of looking each account up; what it read is adopted."""
+    hub = f"sqlite:///{tmp_path / 'hub.db'}"
+    env = {"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token}
+    upgrade(hub)
+    seed(hub, 4)
+    headers = {"Authorization": f"Bearer {downstream.token}"}
+    made = httpx.post(f"{downstream.base_url}/Users", headers=headers,
+                      json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "SYNC-002"})
+    assert made.status_code == 201
+    assert run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
+               env=env).returncode == 0
+    assert run("sync", "app", env=env).returncode == 0
+    found = httpx.get(f"{downstream.base_url}/Users", headers=headers,
+                      params={"filter": 'userName sw "sync-"', "count": 10}).json()
+    assert found["totalResults"] == 4
+    adopted = [u for u in found["Resources"] if u["userName"].lower() == "sync-002"]
+    assert len(adopted) == 1 and adopted[0]["id"] == made.json()["id"] and adopted[0]["externalId"]

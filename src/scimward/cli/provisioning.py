@@ -75,6 +75,7 @@ async def full_sync(url: str, name: str) -> dict[str, int]:
                 enqueued += len(chunk)
         pending, _ = await outbox.pending(target.id)
         propagator = Propagator(database, batch=200, concurrency=16)
+        await propagator.scan(target.id)
         with Progress(TextColumn(f"sync {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err) as progress:
             task = progress.add_task("push", total=pending)

@@ -92,6 +92,8 @@ class Propagator:
         self._has_targets = False
         self._endpoints: dict[int, _Endpoint] = {}
         self._paused_until: dict[int, float] = {}
+        #: (client, resource) -> {(attribute, lower-cased value): remote id}, from ``scan``
+        self._scanned: dict[tuple[int, str], dict[tuple[str, str], str]] = {}
 
     async def _any_target(self) -> bool:
         """Whether any target is in service; checked at most once a second, so a hub with no targets
@@ -353,11 +355,37 @@ class Propagator:
                              desired: dict[str, Any]) -> dict[str, Any] | None:
         natural = "userName" if resource == "Users" else "displayName"
         for attribute, value in (("externalId", identity_id), (natural, desired.get(natural))):
-            if value:
-                found = await client.find(resource, eq_filter(attribute, value))
-                if found:
-                    return found[0]
+            if not value:
+                continue
+            index = self._scanned.get((id(client), resource))
+            if index is not None:  # the target was read once (``scan``): look there, not over HTTP
+                match = index.get((attribute, str(value).lower()))
+                if match is not None:
+                    return {"id": match}
+                continue
+            found = await client.find(resource, eq_filter(attribute, value))
+            if found:
+                return found[0]
         return None
+
+    async def scan(self, target_id: int) -> int:
+        """Read the target's accounts once, so creating many accounts (a ``sync`` into a new app) costs
+        one request each instead of three: adoption lookups are answered from what was read. An account
+        made on the target after the scan is still found, by the 409 its create gets."""
+        endpoint = await self._endpoint(target_id)
+        if endpoint is None:
+            return 0
+        seen = 0
+        for resource, natural in (("Users", "userName"), ("Groups", "displayName")):
+            index: dict[tuple[str, str], str] = {}
+            async for account in endpoint.client.iterate(resource, attributes=["externalId", natural]):
+                for attribute in ("externalId", natural):
+                    value = account.get(attribute)
+                    if isinstance(value, str):
+                        index.setdefault((attribute, value.lower()), str(account["id"]))
+                seen += 1
+            self._scanned[(id(endpoint.client), resource)] = index
+        return seen
 
     # -- groups ---------------------------------------------------------------------------------
 
