@@ -271,7 +271,7 @@ def test_the_openapi_document_describes_the_endpoints(live_server: LiveServer) -
     document = httpx.get(f"{admin_url(live_server)}/openapi.json").json()
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {"/targets", "/targets/{name}", "/targets/{name}/test",
-                                      "/targets/{name}/resume"}
+                                      "/targets/{name}/resume", "/targets/{name}/reconcile"}
     assert document["components"]["schemas"]["NewTarget"]["properties"]["token"]["writeOnly"] is True
 
 

@@ -33,6 +33,8 @@ from scimward.scim.errors import (
 )
 from scimward.store.database import Database
 from scimward.store.tokens import TokenInfo, TokenStore
+from scimward.sync.errors import TargetError
+from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox, SecretKeyError
 from scimward.sync.target_admin import TargetAdmin, merge_config, parse_config
 
@@ -187,6 +189,22 @@ async def resume_target(request: Request, context: AdminContext) -> Response:
     return JSONResponse(view)
 
 
+@admin_endpoint
+async def reconcile_target(request: Request, context: AdminContext) -> Response:
+    """Reconcile now and answer with the run's report; ``{"repair": true}`` enqueues corrections."""
+    repair = None
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        repair = (await json_object(request, {"repair"})).get("repair")
+        if repair is not None and not isinstance(repair, bool):
+            raise InvalidValue("repair must be true or false")
+    reconciler = Reconciler(context.targets.db, secrets=context.targets.secrets)
+    try:
+        report = await reconciler.run(request.path_params["name"], repair=repair, trigger="api")
+    except TargetError as exc:
+        return error_response(502, f"the target failed: {exc}", error="target_error")
+    return JSONResponse(report.to_json())
+
+
 async def openapi(_request: Request) -> Response:
     """The OpenAPI description; public, like the SCIM discovery endpoints, as it holds nothing secret."""
     return JSONResponse(OPENAPI)
@@ -219,6 +237,7 @@ def create_app(database: Database, tokens: TokenStore, secret_box: SecretBox | N
             _route("/targets/{name}", GET=get_target, PATCH=change_target, DELETE=remove_target),
             _route("/targets/{name}/test", POST=test_target),
             _route("/targets/{name}/resume", POST=resume_target),
+            _route("/targets/{name}/reconcile", POST=reconcile_target),
         ],
         exception_handlers={HTTPException: http_error},
     )
@@ -276,6 +295,17 @@ OPENAPI: dict[str, Any] = {
             "parameters": _NAME,
             "post": {"summary": "Lift a quarantine", "responses": {"200": _json(_ref("Target"), "Resumed"), **_ERRORS}},
         },
+        "/targets/{name}/reconcile": {
+            "parameters": _NAME,
+            "post": {"summary": "Read the target back now and record the drift (see docs/reconcile.md)",
+                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {"repair": {
+                             "type": "boolean", "description": "Enqueue corrections; default: the target's "
+                                                               "reconcile_repair setting"}}}}}},
+                     "responses": {"200": _json(_ref("ReconcileReport"), "The run's report"),
+                                   "409": {"$ref": "#/components/responses/Conflict"},
+                                   "502": _json(_ref("Error"), "The target failed"), **_ERRORS}},
+        },
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -315,6 +345,15 @@ OPENAPI: dict[str, Any] = {
                 "outbox": {"type": "object", "properties": {"pending": {"type": "integer"},
                                                             "failing": {"type": "integer"}}},
                 "links": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+            "ReconcileReport": {"type": "object", "properties": {
+                "run": {"type": "integer"}, "target": {"type": "string"}, "repair": {"type": "boolean"},
+                "started": {"type": "string", "format": "date-time"},
+                "finished": {"type": "string", "format": "date-time"}, "seconds": {"type": "number"},
+                "users_read": {"type": "integer"}, "groups_read": {"type": "integer"},
+                "open": {"type": "integer", "description": "Open findings this run saw"},
+                "counts": {"type": "object", "description": "Per drift kind: open, new and repaired findings"},
+                "resolved": {"type": "integer"}, "enqueued": {"type": "integer"},
+                "orphans_deactivated": {"type": "integer"}}},
             "TestReport": {"type": "object", "properties": {
                 "target": {"type": "string"}, "url": {"type": "string"}, "ok": {"type": "boolean"},
                 "credential": {"enum": ["accepted", "rejected", "unknown"]},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from scimward.store.database import Database
 from scimward.store.identities import IdentityStore
 from scimward.store.tokens import TokenStore
 from scimward.sync.propagate import Propagator
+from scimward.sync.schedule import run_reconcile_schedule
 
 SCIM_PREFIX = "/scim/v2"
 
@@ -77,9 +79,13 @@ def create_app(settings: Settings) -> Starlette:
             propagator = Propagator(database)
             identities.on_change = propagator.wake
             worker = asyncio.create_task(propagator.run(stop))
+            reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
         yield
         stop.set()
         if worker is not None and propagator is not None:
+            reconciles.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciles
             await worker
             await propagator.close()
         await database.dispose()

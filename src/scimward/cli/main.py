@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scimward.cli import provisioning
+from scimward.cli import reconcile as reconcile_cli
 from scimward.cli.common import DatabaseUrl, err, fail, migrated
 from scimward.cli.demo import load_demo
 from scimward.cli.logs import configure_logging
@@ -33,6 +34,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(target_app, name="target")
+reconcile_cli.register(app)
 
 MIB = 1024 * 1024
 SCIM_PREFIX = "/scim/v2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import statistics
@@ -25,6 +26,7 @@ from scimward.store.links import LinkStore
 from scimward.store.outbox import Outbox
 from scimward.store.targets import TargetRepository
 from scimward.sync.propagate import Propagator
+from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
 
 err = Console(stderr=True)
@@ -43,9 +45,13 @@ def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float 
             loop.add_signal_handler(sig, stop.set)
         shown = make_url(url).render_as_string(hide_password=True)
         err.print(f"worker started on {shown}; stop with Ctrl-C")
+        reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
         try:
             await propagator.run(stop)
         finally:
+            reconciles.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciles
             await propagator.close()
             await database.dispose()
 

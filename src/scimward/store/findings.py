@@ -101,6 +101,8 @@ class FindingStore:
         """Open or refresh findings: a persisting one keeps ``first_seen`` and moves ``last_seen`` to ``seen``."""
         if not found:
             return
+        # One row per key in a statement: PostgreSQL refuses to upsert the same row twice in one.
+        found = list({(f.kind, f.subject, f.attribute): f for f in found}.values())
         insert: Any = postgresql.insert(findings) if self.db.dialect == "postgresql" else sqlite.insert(findings)
         rows = [{"target_id": target_id, "kind": f.kind, "severity": f.severity, "resource_type": f.resource_type,
                  "subject": f.subject, "identity_id": f.identity_id, "remote_id": f.remote_id,
@@ -113,7 +115,9 @@ class FindingStore:
                 new = statement.excluded
                 await conn.execute(statement.on_conflict_do_update(
                     index_elements=[_f.target_id, _f.kind, _f.subject, _f.attribute],
-                    index_where=_f.status == OPEN,
+                    # A literal, not a parameter: PostgreSQL must prove from the statement alone that
+                    # it targets the partial index, and a prepared statement's parameter proves nothing.
+                    index_where=sa.text(f"status = '{OPEN}'"),
                     set_={"severity": new.severity, "identity_id": new.identity_id, "remote_id": new.remote_id,
                           "desired": new.desired, "last_pushed": new.last_pushed, "actual": new.actual,
                           "detail": new.detail, "last_seen": new.last_seen,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,8 @@ from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
 from scimward.store.filter_sql import FilterCompiler
 from scimward.store.links import Link
-from scimward.store.tables import identities, link_members, links, memberships, outbox
+from scimward.store.tables import identities, link_members, links, memberships, outbox, push_log
+from scimward.store.timeutil import utcnow
 
 _l, _lm, _t = links.c, link_members.c, identities.c
 CHUNK = 500
@@ -124,6 +126,16 @@ class Readback:
                 found.update(row[0] for row in await conn.execute(
                     sa.select(m.group_id).where(m.member_id.in_(chunk)).distinct()))
         return found
+
+    async def log_repairs(self, target_id: int, enqueued: datetime, entries: Sequence[tuple[str, str]]) -> None:
+        """One push-log row per repair a reconcile enqueued: (identity id, what and why)."""
+        if not entries:
+            return
+        now = utcnow()
+        async with self.db.write() as conn:
+            await conn.execute(push_log.insert(), [
+                {"target_id": target_id, "identity_id": identity_id, "action": "repair", "outcome": "enqueued",
+                 "enqueued": enqueued, "finished": now, "detail": detail[:2000]} for identity_id, detail in entries])
 
     async def record_states(self, target_id: int, states: Sequence[tuple[str, dict[str, Any], str]]) -> None:
         """Set links' last pushed state and status to what the target actually holds (a repair)."""

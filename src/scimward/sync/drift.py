@@ -212,6 +212,8 @@ def account_drift(resource_type: str, identity_id: str, remote_id: str, desired:
     for lowered, path in sorted(paths.items()):
         d = want[lowered][1] if lowered in want else None
         a = have[lowered][1] if lowered in have else None
+        if lowered == "active" and a is None:
+            a = True  # as ``is_active`` reads it: an account that does not say is usable
         if satisfies(d, a) or (lowered == "active" and d is None and a is True):
             continue
         p = was[lowered][1] if lowered in was else None

@@ -106,7 +106,8 @@ class ReconcilePolicy:
             raise InvalidValue("reconcile_repair must be true or false")
         orphans = extra.get("orphans", "report")
         if orphans not in ("report", "deactivate"):
-            raise InvalidValue(f"orphans must be 'report' or 'deactivate', not {orphans!r}")
+            raise InvalidValue(f"orphans must be 'report' or 'deactivate' (orphaned accounts are never deleted), "
+                               f"not {orphans!r}")
         return cls(repair, orphans, parse_every(extra.get("reconcile_every")))
 
 
@@ -237,6 +238,9 @@ class _Run:
             await self._heartbeat()
 
     async def read_groups(self) -> None:
+        if not self.target.config.push_groups and not any(
+                key.startswith("Group:") for key in await self.owner.links.counts(self.target.id)):
+            return  # the application's groups are all its own
         size = self.owner.group_page_size
         async for page in _prefetch(_pages(self.client.iterate("Groups", page_size=size), size)):
             await self._group_page(page)
@@ -383,21 +387,30 @@ class _Run:
                 found.append(_finding(drift, _ENQUEUED if self.repairing else None))
             repairs = _Repairs()
             if self.repairing:
-                for identity_id in hub:
-                    if identity_id in links:  # the account is gone: forget it, so the push makes it again
-                        await self.owner.links.drop(tid, identity_id)
+                vanished = [identity_id for identity_id in hub if identity_id in links]
+                for identity_id in vanished:  # the account is gone: forget it, so the push makes it again
+                    await self.owner.links.drop(tid, identity_id)
                 (repairs.users if rt is USER_TYPE else repairs.groups).extend(hub)
+                if vanished and rt is USER_TYPE and self.target.config.push_groups:
+                    # Forgetting the account forgot its memberships: its groups must send them again.
+                    repairs.groups.extend(await readback.groups_of(vanished))
             await self._commit(found, repairs)
 
     # -- writing --------------------------------------------------------------------------------------
 
     async def _commit(self, found: list[NewFinding], repairs: _Repairs) -> None:
+        """Repairs first (record reality, then enqueue, so a worker never pushes from the old record),
+        each one in the push log; then the findings."""
         tid = self.target.id
         await self.owner.readback.record_states(tid, repairs.states)
         for resource_type, ids in (("User", repairs.users), ("Group", repairs.groups)):
             if ids:
-                await self.owner.outbox.enqueue_all(tid, resource_type, ids)
-                self.enqueued += len(ids)
+                unique = list(dict.fromkeys(ids))
+                await self.owner.outbox.enqueue_all(tid, resource_type, unique)
+                self.enqueued += len(unique)
+        await self.owner.readback.log_repairs(tid, self.run.started, [
+            (f.identity_id, " ".join(part for part in (f"reconcile run {self.run.id}:", f.kind, f.attribute) if part)
+             + f": {f.repair}") for f in found if f.repair in _ENQUEUED_NOTES and f.identity_id])
         await self.owner.findings.record(tid, self.run.started, found)
 
     async def _deactivate_orphan(self, drift: Drift) -> str | None:
@@ -424,10 +437,22 @@ class _Run:
             await self.owner.runs.heartbeat(self.run.id)
 
 
-_ENQUEUED = "recorded what the target holds; push enqueued"
+_ENQUEUED = "push enqueued"
+_NOTES = {
+    Kind.CHANGED_IN_APP: "recorded the target's value as last pushed; push enqueued to restore the desired one",
+    Kind.ATTRIBUTE_DRIFT: "push enqueued",
+    Kind.ACTIVE_SHOULD_BE_INACTIVE: "recorded the account as active; push enqueued to deactivate it",
+    Kind.MISSING_ACCOUNT: "push enqueued: creates the account, or adopts one that names the identity",
+    Kind.EXTRA_MEMBERSHIP: "recorded the member as acknowledged; push enqueued to remove it",
+    Kind.MISSING_MEMBERSHIP: "recorded the member as not acknowledged; push enqueued to add it",
+    Kind.ORPHANED_ACCOUNT: "push enqueued: propagate deletes a group the hub no longer pushes",
+}
+_ENQUEUED_NOTES = frozenset(_NOTES.values())
 
 
 def _finding(drift: Drift, repair: str | None) -> NewFinding:
+    if repair == _ENQUEUED:
+        repair = _NOTES[drift.kind]
     return NewFinding(drift.kind.value, drift.severity.value, drift.resource_type, drift.subject, drift.identity_id,
                       drift.remote_id, drift.attribute, drift.desired, drift.last_pushed, drift.actual, drift.detail,
                       repair)
