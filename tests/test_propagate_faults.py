@@ -37,35 +37,13 @@ from scimward.store.timeutil import utcnow
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import DeprovisionMode, Target, TargetConfig
-from tests.conftest import POSTGRES_URL, Peer, ServerThread, issue_token
+from tests.conftest import Peer, ServerThread, issue_token
 from tests.peers.faulty_proxy import FaultyProxy
 
 pytestmark = pytest.mark.anyio
 
 #: Slack for "after": the proxy stamps its answer a moment before the hub reads it, never after.
 CLOCK_SLACK = 0.05
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'hub.db'}"
-        upgrade(url)
-        yield url
-        return
-    request.getfixturevalue("postgres_database")  # skips or fails with the reason when PostgreSQL is down
-    name = f"scimward_hub_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
