@@ -249,6 +249,16 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def downstream(tmp_path: Path) -> Iterator[Peer]:
+    """A second scimward as a target, on its own SQLite database (no worker: it has no targets)."""
+    url = f"sqlite:///{tmp_path / 'downstream.db'}"
+    upgrade(url)
+    token = issue_token(url, "hub")
+    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
+        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
+
+
 #: Lines the conformance tests report; printed in the terminal summary so CI logs show the counts.
 REPORT: list[str] = []
 

@@ -11,38 +11,25 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.api.settings import Settings
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.db import upgrade
 from scimward.store.identities import IdentityStore
 from scimward.store.targets import TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
-from tests.conftest import Peer, Scim2Server, ServerThread, issue_token
+from tests.conftest import Peer, Scim2Server
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[Peer]:
-    """A second scimward, on its own SQLite database."""
-    url = f"sqlite:///{tmp_path / 'downstream.db'}"
-    upgrade(url)
-    token = issue_token(url, "hub")
-    with ServerThread(Settings(database_url=url)) as server:
-        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
 
 
 @pytest.fixture(scope="module")

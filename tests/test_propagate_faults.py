@@ -16,20 +16,17 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.api.settings import Settings
 from scimward.cli.provisioning import target_status
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.db import upgrade
 from scimward.store.identities import IdentityStore
 from scimward.store.tables import outbox
 from scimward.store.targets import TargetRepository, TargetRow
@@ -37,23 +34,13 @@ from scimward.store.timeutil import utcnow
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import DeprovisionMode, Target, TargetConfig
-from tests.conftest import Peer, ServerThread, issue_token
+from tests.conftest import Peer
 from tests.peers.faulty_proxy import FaultyProxy
 
 pytestmark = pytest.mark.anyio
 
 #: Slack for "after": the proxy stamps its answer a moment before the hub reads it, never after.
 CLOCK_SLACK = 0.05
-
-
-@pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[Peer]:
-    """A second scimward on its own SQLite database (no worker of its own: it has no targets)."""
-    url = f"sqlite:///{tmp_path / 'downstream.db'}"
-    upgrade(url)
-    token = issue_token(url, "hub")
-    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
-        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from scimward.api.settings import Settings
 from scimward.scim.resource import normalize
@@ -23,15 +21,6 @@ from scimward.store.identities import IdentityStore
 from tests.conftest import Peer, ServerThread, issue_token
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
-
-
-@pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[Peer]:
-    url = f"sqlite:///{tmp_path / 'downstream.db'}"
-    upgrade(url)
-    token = issue_token(url, "hub")
-    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
-        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

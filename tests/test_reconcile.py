@@ -47,16 +47,6 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[Peer]:
-    """A second scimward, on its own SQLite database."""
-    url = f"sqlite:///{tmp_path / 'downstream.db'}"
-    upgrade(url)
-    token = issue_token(url, "hub")
-    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
-        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
-
-
 @pytest.fixture(scope="module")
 def scim2_process() -> Iterator[Peer]:
     with Scim2Server() as peer:

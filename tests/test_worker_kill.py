@@ -28,17 +28,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.api.settings import Settings
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.db import upgrade
 from scimward.store.identities import IdentityStore
 from scimward.store.targets import TargetRepository
 from scimward.store.timeutil import utcnow
 from scimward.sync.secrets import KEY_ENV, SecretBox, generate_key
 from scimward.sync.targets import TargetConfig
-from tests.conftest import Peer, ServerThread, issue_token, repo_root
+from tests.conftest import Peer, repo_root
 
 pytestmark = pytest.mark.anyio
 
@@ -67,16 +65,6 @@ async def main(url: str, lease: float) -> None:
 
 asyncio.run(main(sys.argv[1], float(sys.argv[2])))
 """
-
-
-@pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[Peer]:
-    """A second scimward on its own SQLite database (no worker of its own: it has no targets)."""
-    url = f"sqlite:///{tmp_path / 'downstream.db'}"
-    upgrade(url)
-    token = issue_token(url, "hub")
-    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
-        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
 
 
 @pytest.fixture
