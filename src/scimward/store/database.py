@@ -61,14 +61,11 @@ class Database:
         async with self._reader.connect() as conn:
             yield conn
 
-    @asynccontextmanager
-    async def write_lock(self) -> AsyncIterator[None]:
-        """Hold this process's SQLite writer slot (a no-op on PostgreSQL)."""
-        if self._write_lock is None:
-            yield
-            return
-        async with self._write_lock:
-            yield
+    @property
+    def sqlite_write_lock(self) -> asyncio.Lock:
+        """This process's SQLite writer slot, held from ``BEGIN IMMEDIATE`` to ``COMMIT``."""
+        assert self._write_lock is not None, "PostgreSQL has no process-wide write lock"
+        return self._write_lock
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

@@ -248,15 +248,17 @@ class IdentityStore:
 
     async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None) -> None:
         async with self.direct.transaction() as tx:
-            current = await self._load_for_write(tx, rt, identity_id)
-            _check_if_match(if_match, current.version)
-            # The groups it leaves change too: their targets must drop the member.
-            groups = [row[0] for row in await tx.rows(writes.GROUPS_OF, {"member_id": identity_id})]
-            # Memberships and e-mails follow (ON DELETE CASCADE).
-            await tx.run(writes.DELETE_IDENTITY, {"w_id": identity_id})
+            now = tx.time(utcnow())
+            # The groups it leaves change too: their targets must drop the member. Enqueued first,
+            # while the memberships are still there (they go with the identity, ON DELETE CASCADE).
+            await tx.run(writes.enqueue_groups_of(self.db.dialect), {"member_id": identity_id, "now": now,
+                                                                     "now_due": now})
+            deleted = await tx.rows(writes.DELETE_IDENTITY, {"w_id": identity_id, "resource_type": rt.name})
+            if not deleted:
+                raise NotFound(f"{rt.name} {identity_id} not found")
+            _check_if_match(if_match, deleted[0][0])  # a mismatch rolls the delete back
             await counts.adjust(tx, self.db.dialect, rt.name, -1)
             await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-            await outbox.enqueue(tx, self.db.dialect, "Group", groups)
         self._changed()
 
     async def _load_for_write(self, tx: Tx, rt: ResourceType, identity_id: str) -> StoredIdentity:
@@ -300,8 +302,9 @@ class IdentityStore:
         ids = [member["value"] for member in wanted]
         if group_id in ids:
             raise InvalidValue("a group cannot be a member of itself")
+        id_list = tx.ids(ids)
         types: dict[str, str] = {row[0]: row[1] for row in
-                                 await tx.rows(writes.existing(self.db.dialect), {"ids": tx.ids(ids)})}
+                                 await tx.rows(writes.existing(self.db.dialect), {"ids": id_list})}
         missing = [i for i in ids if i not in types]
         if missing:
             raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
@@ -310,9 +313,8 @@ class IdentityStore:
             declared = member.get("type")
             if declared and declared.lower() != types[member["value"]].lower():
                 raise InvalidValue(f"member {member['value']!r} is a {types[member['value']]}, not a {declared}")
-        rows = [{"group_id": group_id, "member_id": i, "member_type": types[i]} for i in ids]
-        await tx.run(writes.add_member(self.db.dialect), rows)
-        return rows
+        await tx.run(writes.add_members(self.db.dialect), {"group_id": group_id, "ids": id_list})
+        return [{"group_id": group_id, "member_id": i, "member_type": types[i]} for i in ids]
 
     # -- reads ----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from scimward.store.tables import identities, identity_emails, memberships
+from scimward.store.tables import identities, identity_emails, memberships, outbox, targets
 
 _t = identities.c
 _m = memberships.c
@@ -47,7 +47,10 @@ UPDATE_IDENTITY = (
 UPDATE_PASSWORD = identities.update().where(_t.id == sa.bindparam("w_id")).values(
     password_hash=sa.bindparam("v_password_hash"))
 
-DELETE_IDENTITY = identities.delete().where(_t.id == sa.bindparam("w_id"))
+#: Deletes and answers the version it had (If-Match is checked after, rolling back on a mismatch).
+DELETE_IDENTITY = (identities.delete()
+                   .where(_t.id == sa.bindparam("w_id"), _t.resource_type == sa.bindparam("resource_type"))
+                   .returning(_t.version))
 
 DELETE_EMAILS = identity_emails.delete().where(identity_emails.c.identity_id == sa.bindparam("identity_id"))
 INSERT_EMAIL = identity_emails.insert().values(
@@ -68,9 +71,25 @@ def remove_members(dialect: str) -> sa.Delete:
 
 
 @functools.cache
-def add_member(dialect: str) -> Any:
+def add_members(dialect: str) -> Any:
+    """Add each of ``ids`` to ``group_id`` with its own resource type, in one statement; members already
+    there stay as they are. The caller has checked that every id exists."""
     insert = postgresql.insert(memberships) if dialect == "postgresql" else sqlite.insert(memberships)
-    return insert.values(group_id=sa.bindparam("group_id"), member_id=sa.bindparam("member_id"),
-                         member_type=sa.bindparam("member_type")).on_conflict_do_nothing()
+    rows = sa.select(sa.bindparam("group_id"), _t.id, _t.resource_type).where(id_in(_t.id, dialect))
+    return insert.from_select(["group_id", "member_id", "member_type"], rows).on_conflict_do_nothing()
 
-GROUPS_OF = sa.select(_m.group_id).where(_m.member_id == sa.bindparam("member_id"))
+
+@functools.cache
+def enqueue_groups_of(dialect: str) -> Any:
+    """Enqueue, for every target, each group ``member_id`` belongs to: run before the member is deleted
+    (the memberships go with it), the groups' targets then drop the member. Nothing when no target."""
+    insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
+    rows = sa.select(targets.c.id, _m.group_id, sa.literal("Group"), sa.bindparam("now"), sa.bindparam("now_due"),
+                     sa.literal(1), sa.literal(0)).join(memberships, sa.true()).where(
+        _m.member_id == sa.bindparam("member_id"))
+    statement = insert.from_select(
+        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
+    return statement.on_conflict_do_update(
+        index_elements=[outbox.c.target_id, outbox.c.identity_id],
+        set_={"due": statement.excluded.due, "generation": outbox.c.generation + 1, "attempts": 0,
+              "last_error": None})
