@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
 from scimward.store.tables import link_members, links, memberships, push_log
@@ -28,6 +30,54 @@ class Link:
     status: str  # "active", "deactivated"
     acknowledged: datetime
     last_error: str | None
+
+
+def link_row(target_id: int, identity_id: str, resource_type: str, remote_id: str, state: dict[str, Any] | None,
+             status: str = "active", acknowledged: datetime | None = None) -> dict[str, Any]:
+    """A ``links`` row as ``save_links`` writes it: acknowledged now unless told when."""
+    return {"target_id": target_id, "identity_id": identity_id, "resource_type": resource_type,
+            "remote_id": remote_id, "state": state, "status": status,
+            "acknowledged": acknowledged or utcnow(), "last_error": None}
+
+
+def log_row(target_id: int, identity_id: str, action: str, outcome: str, enqueued: datetime, finished: datetime,
+            detail: str | None = None) -> dict[str, Any]:
+    """A ``push_log`` row as ``write_log`` writes it."""
+    return {"target_id": target_id, "identity_id": identity_id, "action": action, "outcome": outcome,
+            "enqueued": enqueued, "finished": finished, "detail": detail[:2000] if detail else None}
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    insert = postgresql.insert(links) if dialect == "postgresql" else sqlite.insert(links)
+    return insert.on_conflict_do_update(
+        index_elements=[_l.target_id, _l.identity_id],
+        set_={"remote_id": insert.excluded.remote_id, "state": insert.excluded.state,
+              "status": insert.excluded.status, "acknowledged": insert.excluded.acknowledged, "last_error": None})
+
+
+_SET_ERROR = links.update().where(
+    _l.target_id == sa.bindparam("b_target_id"), _l.identity_id == sa.bindparam("b_identity_id"),
+).values(last_error=sa.bindparam("b_error"))
+
+
+async def save_links(conn: AsyncConnection, dialect: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update links (rows from ``link_row``), inside the caller's transaction."""
+    if rows:
+        await conn.execute(_upsert(dialect), list(rows))
+
+
+async def record_link_errors(conn: AsyncConnection, errors: Sequence[tuple[int, str, str]]) -> None:
+    """Put the target's error text on existing links: (target id, identity id, error)."""
+    if errors:
+        await conn.execute(_SET_ERROR, [{"b_target_id": t, "b_identity_id": i, "b_error": e[:2000]}
+                                        for t, i, e in errors])
+
+
+async def write_log(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Append push-log rows (from ``log_row``), inside the caller's transaction."""
+    if rows:
+        await conn.execute(push_log.insert(), list(rows))
 
 
 def _link(row: Any) -> Link:
@@ -56,21 +106,13 @@ class LinkStore:
 
     async def save(self, target_id: int, identity_id: str, resource_type: str, remote_id: str,
                    state: dict[str, Any] | None, status: str = "active") -> None:
-        insert = self._insert(links)
-        statement = insert.values(target_id=target_id, identity_id=identity_id, resource_type=resource_type,
-                                  remote_id=remote_id, state=state, status=status, acknowledged=utcnow(),
-                                  last_error=None)
         async with self.db.write() as conn:
-            await conn.execute(statement.on_conflict_do_update(
-                index_elements=[_l.target_id, _l.identity_id],
-                set_={"remote_id": statement.excluded.remote_id, "state": statement.excluded.state,
-                      "status": statement.excluded.status, "acknowledged": statement.excluded.acknowledged,
-                      "last_error": None}))
+            await save_links(conn, self.db.dialect, [link_row(target_id, identity_id, resource_type, remote_id,
+                                                              state, status)])
 
     async def record_error(self, target_id: int, identity_id: str, error: str) -> None:
         async with self.db.write() as conn:
-            await conn.execute(links.update().where(_l.target_id == target_id, _l.identity_id == identity_id)
-                               .values(last_error=error[:2000]))
+            await record_link_errors(conn, [(target_id, identity_id, error)])
 
     async def drop(self, target_id: int, identity_id: str) -> None:
         """Forget an account: its link and every acknowledged membership it had, as group or member."""
@@ -149,9 +191,7 @@ class LinkStore:
     async def log(self, target_id: int, identity_id: str, action: str, outcome: str, enqueued: datetime,
                   detail: str | None = None) -> None:
         async with self.db.write() as conn:
-            await conn.execute(push_log.insert().values(
-                target_id=target_id, identity_id=identity_id, action=action, outcome=outcome, enqueued=enqueued,
-                finished=utcnow(), detail=detail[:2000] if detail else None))
+            await write_log(conn, [log_row(target_id, identity_id, action, outcome, enqueued, utcnow(), detail)])
 
     async def latencies(self, target_id: int, last: int = 1000) -> list[float]:
         """Seconds from change to acknowledgement of the target's latest successful pushes."""
@@ -171,6 +211,3 @@ class LinkStore:
         async with self.db.read() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).where(
                 _l.target_id == target_id, _l.last_error.is_not(None)))).scalar_one())
-
-
-

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
 from scimward.store.direct import Tx
@@ -110,7 +111,10 @@ class Outbox:
         return sorted(items, key=lambda item: (item.resource_type != "User", item.enqueued))
 
     async def complete(self, item: OutboxItem) -> bool:
-        """Remove a pushed row unless a newer change arrived; True if it is gone."""
+        """Remove a pushed row unless a newer change arrived; True if it is gone.
+
+        One row in its own transaction; ``complete_claimed`` settles a whole batch in the caller's.
+        """
         async with self.db.write() as conn:
             deleted = await conn.execute(outbox.delete().where(
                 _o.target_id == item.target_id, _o.identity_id == item.identity_id,
@@ -162,3 +166,38 @@ class Outbox:
             return (await conn.execute(  # type: ignore[no-any-return]
                 sa.select(sa.func.min(_o.due)).join(targets, targets.c.id == _o.target_id)
                 .where(targets.c.quarantined.is_(None)))).scalar()
+
+
+#: Delete a pushed row only if it still has the generation that was claimed (no change since).
+_DELETE_PUSHED = outbox.delete().where(
+    _o.target_id == sa.bindparam("b_target_id"), _o.identity_id == sa.bindparam("b_identity_id"),
+    _o.generation == sa.bindparam("b_generation"))
+#: Hand a row back to be claimed again at once (its due time stays as it was).
+_RELEASE = outbox.update().where(
+    _o.target_id == sa.bindparam("b_target_id"), _o.identity_id == sa.bindparam("b_identity_id"),
+).values(claimed_until=None)
+
+
+def _keys(items: Sequence[OutboxItem]) -> list[dict[str, Any]]:
+    return [{"b_target_id": i.target_id, "b_identity_id": i.identity_id, "b_generation": i.generation}
+            for i in items]
+
+
+async def complete_claimed(conn: AsyncConnection, items: Sequence[OutboxItem]) -> None:
+    """``Outbox.complete`` for many rows, inside the caller's transaction (a batch's settlement).
+
+    Each row is deleted only if its generation is still the one claimed; a row that a change bumped
+    while it was being pushed survives and is released, so the change is pushed next (newest wins,
+    nothing lost). Releasing a row that was just deleted matches nothing.
+    """
+    if not items:
+        return
+    keys = _keys(items)
+    await conn.execute(_DELETE_PUSHED, keys)
+    await conn.execute(_RELEASE, keys)
+
+
+async def release_claimed(conn: AsyncConnection, items: Sequence[OutboxItem]) -> None:
+    """Hand claimed rows back to be pushed again at the next claim, inside the caller's transaction."""
+    if items:
+        await conn.execute(_RELEASE, _keys(items))

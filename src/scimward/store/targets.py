@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.errors import NotFound
 from scimward.store.database import Database
@@ -68,6 +70,12 @@ class TargetRepository:
             raise NotFound(f"no target with id {target_id}")
         return _row(row)
 
+    async def by_ids(self, target_ids: Collection[int]) -> dict[int, TargetRow]:
+        """The targets of these ids that exist: a worker resolves a claimed batch's targets at once."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(targets).where(_t.id.in_(list(target_ids))))
+            return {row.id: _row(row) for row in rows}
+
     async def all(self) -> list[TargetRow]:
         async with self.db.read() as conn:
             return [_row(row) for row in await conn.execute(sa.select(targets).order_by(_t.name))]
@@ -110,3 +118,16 @@ class TargetRepository:
             if result.rowcount != 1:
                 raise NotFound(f"no target named {name!r}")
         return await self.by_name(name)
+
+
+async def record_outcomes(conn: AsyncConnection, errors: Mapping[int, str], succeeded: Collection[int]) -> None:
+    """A batch's effect on its targets' health, inside the caller's transaction: each target's latest
+    error (a 4xx on one identity: recorded, not counted toward quarantine), and a reset of the
+    failures-in-a-row count of every target that acknowledged a push."""
+    now = utcnow()
+    for target_id, error in errors.items():
+        await conn.execute(targets.update().where(_t.id == target_id).values(
+            last_error=error[:2000], last_error_at=now))
+    for target_id in succeeded:
+        await conn.execute(targets.update().where(_t.id == target_id, _t.consecutive_failures != 0)
+                           .values(consecutive_failures=0))

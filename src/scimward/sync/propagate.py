@@ -10,14 +10,22 @@ Failures decide what happens next (``sync.errors``): transient ones retry with b
 target; a target that keeps failing, or refuses our credential, is quarantined (it stops receiving
 until ``target resume``, and what it missed stays in the outbox); a 4xx is recorded on the link and
 the target and not retried until the identity changes again.
+
+Work goes by claimed batch, because per-row bookkeeping cost more than the push: a batch's targets
+are read once, what its pushes need (identities, scope, links, managers' links) is fetched in a few
+queries per target, the pushes run concurrently, and their outcomes (links, push log, outbox
+completions) are written in one transaction per phase (``store.push_results``). Until that commit
+the rows stay claimed, so a crash loses nothing: they are pushed again and adoption finds the
+accounts already made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,17 +33,19 @@ from typing import Any
 import httpx
 import structlog
 
-from scimward.scim.errors import NotFound
+from scimward.scim.ast import Filter
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore, StoredIdentity
 from scimward.store.links import Link, LinkStore
 from scimward.store.outbox import Outbox, OutboxItem
-from scimward.store.targets import TargetRepository
+from scimward.store.push_results import PushResults, commit
+from scimward.store.readback import HubIdentity, Readback
+from scimward.store.targets import TargetRepository, TargetRow
 from scimward.store.timeutil import utcnow
 from scimward.sync import metrics
-from scimward.sync.client import TargetClient, backoff, eq_filter
+from scimward.sync.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, TargetClient, backoff, eq_filter
 from scimward.sync.diff import member_add, member_remove, patch_operations
 from scimward.sync.errors import (
     AlreadyExistsError,
@@ -61,6 +71,23 @@ class _Endpoint:
     target: Target
     client: TargetClient
     fingerprint: tuple[Any, ...]
+    #: Quarantined during the current batch: its remaining rows are not pushed.
+    halted: bool = False
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the pushes of one batch to one target read, fetched for the whole batch in a few queries
+    (``Propagator._prefetch``) instead of a few per row."""
+
+    #: The identities that exist, with their effective state and whether the target's scope holds.
+    identities: dict[str, HubIdentity]
+    #: Links on the target of those identities and of the managers they name.
+    links: dict[str, Link]
+
+    def manager_remote(self, manager: str) -> str | None:
+        link = self.links.get(manager)
+        return link.remote_id if link is not None and link.status == "active" else None
 
 
 class Deferred(Exception):
@@ -71,12 +98,17 @@ class Deferred(Exception):
         self.delay = delay
 
 
+@functools.lru_cache(maxsize=64)
+def _scope(text: str | None) -> Filter | None:
+    return parse_filter(text) if text else None
+
+
 class Propagator:
     def __init__(self, database: Database, *, batch: int = 64, concurrency: int = 16,
                  lease: timedelta = timedelta(seconds=120), poll_seconds: float = 0.5,
                  secrets: SecretBox | None = None, client_timeout: float | None = None) -> None:
         self.db = database
-        self.identities = IdentityStore(database)
+        self.readback = Readback(database)
         self.outbox = Outbox(database)
         self.links = LinkStore(database)
         self.targets = TargetRepository(database)
@@ -146,27 +178,87 @@ class Propagator:
         return total
 
     async def run_once(self, target_id: int | None = None) -> int:
+        """Claim a batch of due rows and push them; the number of rows claimed.
+
+        The batch's targets are resolved once, what its pushes read is fetched once per target, the
+        pushes run concurrently, and what they did is written in one transaction per phase.
+        """
         if target_id is None and not await self._any_target():
             return 0
         items = await self.outbox.claim(self.batch, self.lease, target_id)
         if not items:
             return 0
+        endpoints = await self._endpoints_for({item.target_id for item in items})
+        # Users first, and committed before the groups go: a group's members are pushed as deltas
+        # computed from the links, so the users it names must be linked on the target by then.
+        await self._run_phase(USER_TYPE, [i for i in items if i.resource_type == "User"], endpoints)
+        await self._run_phase(GROUP_TYPE, [i for i in items if i.resource_type != "User"], endpoints)
+        return len(items)
+
+    async def _run_phase(self, rt: ResourceType, items: list[OutboxItem],
+                         endpoints: dict[int, _Endpoint | None]) -> None:
+        """Push rows of one resource type concurrently, then commit their outcomes together. The
+        commit happens even if a row failed unexpectedly, so the others' work is kept; that row stays
+        claimed until its lease runs out, as it would have if the worker had died."""
+        if not items:
+            return
+        known = await self._prefetch_batch(rt, items, endpoints)
+        results = PushResults()
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(item: OutboxItem) -> None:
             async with gate:
-                await self.process(item)
+                await self.process(item, endpoints.get(item.target_id), known.get(item.target_id), results)
 
-        # Users first, so the members a group names exist on the target when the group is pushed.
-        await asyncio.gather(*(one(i) for i in items if i.resource_type == "User"))
-        await asyncio.gather(*(one(i) for i in items if i.resource_type != "User"))
-        return len(items)
+        outcomes = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
+        if rt is USER_TYPE:
+            self._requeue_for_managers(items, known, results)
+        await commit(self.db, results)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _prefetch_batch(self, rt: ResourceType, items: list[OutboxItem],
+                              endpoints: dict[int, _Endpoint | None]) -> dict[int, _Known]:
+        by_target: dict[int, list[str]] = {}
+        for item in items:
+            by_target.setdefault(item.target_id, []).append(item.identity_id)
+        known: dict[int, _Known] = {}
+        for target_id, ids in by_target.items():
+            endpoint = endpoints.get(target_id)
+            if endpoint is not None:
+                known[target_id] = await self._prefetch(rt, endpoint.target, ids)
+        return known
+
+    async def _prefetch(self, rt: ResourceType, target: Target, ids: Collection[str]) -> _Known:
+        """Two queries for any number of identities: the identities (with the scope evaluated in SQL)
+        and their links, with the links of the managers the users name."""
+        scope = _scope(target.config.scope if rt is USER_TYPE else target.config.group_scope)
+        identities = await self.readback.identities(rt, ids, scope)
+        wanted = set(ids)
+        if rt is USER_TYPE:
+            wanted.update(m for hub in identities.values() if hub.in_scope and (m := manager_id(hub.doc)))
+        return _Known(identities, await self.readback.links_by_identity(target.id, wanted))
+
+    @staticmethod
+    def _requeue_for_managers(items: list[OutboxItem], known: dict[int, _Known], results: PushResults) -> None:
+        """A user pushed without its manager because the manager had no account yet, while the same
+        batch gave the manager one: push the user again (next claim), so the reference is not lost."""
+        for item in items:
+            hub = known[item.target_id].identities.get(item.identity_id) if item.target_id in known else None
+            manager = manager_id(hub.doc) if hub is not None and hub.in_scope else None
+            if (manager and known[item.target_id].manager_remote(manager) is None
+                    and results.linked(item.target_id, manager)):
+                results.requeue(item)
 
     # -- one row --------------------------------------------------------------------------------
 
-    async def process(self, item: OutboxItem) -> None:
-        endpoint = await self._endpoint(item.target_id)
-        if endpoint is None:  # quarantined since the claim (or removed): leave the row to the resume
+    async def process(self, item: OutboxItem, endpoint: _Endpoint | None, known: _Known | None,
+                      results: PushResults) -> None:
+        """Push one row and record the outcome in ``results``. Failures that change what happens to
+        the target (a pause, a quarantine) and retries are written at once; they are rare."""
+        if endpoint is None or endpoint.halted or known is None:
+            # Quarantined since the claim (or removed): leave the row to the resume.
             await self.outbox.postpone(item, 0.0)
             return
         target = endpoint.target
@@ -179,41 +271,36 @@ class Propagator:
         started = time.monotonic()
         try:
             if item.resource_type == "User":
-                action = await self.push_user(endpoint, item.identity_id)
+                action = await self.push_user(endpoint, item.identity_id, known, results)
             else:
-                action = await self.push_group(endpoint, item.identity_id)
+                action = await self.push_group(endpoint, item.identity_id, known, results)
         except Deferred as deferred:
             await self.outbox.retry(item, deferred.delay, str(deferred))
             return
         except TransientError as error:
-            await self._transient(item, target, error)
+            await self._transient(item, endpoint, error)
             return
         except HaltError as error:
             status = f" {error.status}" if error.status is not None else ""
             metrics.FAILURES.labels(target.name, "halt").inc()
-            await self._quarantine(target, f"{type(error).__name__}{status}: {error.detail}")
+            await self._quarantine(endpoint, f"{type(error).__name__}{status}: {error.detail}")
             return
         except TargetError as error:  # 4xx and protocol errors: recorded, not retried blindly
             detail = f"{type(error).__name__} {error.status or ''}: {error.detail}".strip()
-            await self.links.record_error(target.id, item.identity_id, detail)
-            await self.targets.record_error(target.id, f"{item.identity_id}: {detail}")
-            await self.links.log(target.id, item.identity_id, item.resource_type.lower(), "failed", item.enqueued,
-                                 detail)
-            await self.outbox.complete(item)
+            results.rejected(item, detail)
             metrics.FAILURES.labels(target.name, "rejected").inc()
             return
-        await self.outbox.complete(item)
-        if target.row.consecutive_failures:
-            await self.targets.record_success(target.id)
+        finished = utcnow()
+        results.succeeded(item, action, finished)
         if action != "none":
-            await self.links.log(target.id, item.identity_id, action, "ok", item.enqueued)
             metrics.PUSHES.labels(target.name, action).inc()
-            metrics.LATENCY.labels(target.name).observe((utcnow() - item.enqueued).total_seconds())
+            metrics.LATENCY.labels(target.name).observe((finished - item.enqueued).total_seconds())
         metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
 
-    async def _transient(self, item: OutboxItem, target: Target, error: TransientError) -> None:
+    async def _transient(self, item: OutboxItem, endpoint: _Endpoint, error: TransientError) -> None:
         """Retry the row later and pause the whole target: its backoff grows with the target's failures
         in a row (a row's own failures can only lengthen its own wait), Retry-After is its floor."""
+        target = endpoint.target
         metrics.FAILURES.labels(target.name, "transient").inc()
         text = f"{error.status or ''} {error.detail}".strip()
         own = backoff(item.attempts + 1, retry_after=error.retry_after)
@@ -234,61 +321,63 @@ class Propagator:
         failures = await self.targets.record_failure(target.id, f"{error.status or 'transport'}: {error.detail}")
         limit = int(target.config.extra.get("quarantine_after", QUARANTINE_AFTER))
         if failures >= limit:
-            await self._quarantine(target, f"{failures} failures in a row; last: {text}")
+            await self._quarantine(endpoint, f"{failures} failures in a row; last: {text}")
 
-    async def _quarantine(self, target: Target, reason: str) -> None:
-        """Stop the target until ``target resume``; what it misses waits in the outbox, due at once."""
+    async def _quarantine(self, endpoint: _Endpoint, reason: str) -> None:
+        """Stop the target until ``target resume``; what it misses waits in the outbox, due at once.
+        The rest of the batch sees ``halted`` and sends nothing more to it."""
+        target = endpoint.target
+        endpoint.halted = True
         await self.targets.quarantine(target.id, reason)
         await self.outbox.release_target(target.id, due_now=True)
         self._paused_until.pop(target.id, None)  # a resume starts afresh
         log.warning("target quarantined", target=target.name, reason=reason)
 
-    async def _endpoint(self, target_id: int) -> _Endpoint | None:
-        try:
-            row = await self.targets.by_id(target_id)
-        except NotFound:
-            return None
+    async def _endpoints_for(self, target_ids: Collection[int]) -> dict[int, _Endpoint | None]:
+        """The targets of a batch, read once: None for one quarantined or removed since the claim."""
+        rows = await self.targets.by_ids(target_ids)
+        return {target_id: await self._endpoint(rows[target_id]) if target_id in rows else None
+                for target_id in target_ids}
+
+    async def _endpoint(self, row: TargetRow) -> _Endpoint | None:
+        """The target's client, kept across batches (its connections stay open) until its URL, token
+        or configuration changes."""
         if row.quarantined is not None:
             return None
         fingerprint = (row.base_url, row.token_encrypted, repr(row.config))
-        endpoint = self._endpoints.get(target_id)
+        endpoint = self._endpoints.get(row.id)
         if endpoint is None or endpoint.fingerprint != fingerprint:
             if endpoint is not None:
                 await endpoint.client.aclose()
             token = self.secrets.decrypt(row.token_encrypted)
-            client = (TargetClient(row.base_url, token) if self.client_timeout is None else
-                      TargetClient(row.base_url, token, timeout=httpx.Timeout(self.client_timeout)))
-            endpoint = self._endpoints[target_id] = _Endpoint(Target.from_row(row), client, fingerprint)
+            client = TargetClient(row.base_url, token, limits=self._limits(), timeout=(
+                DEFAULT_TIMEOUT if self.client_timeout is None else httpx.Timeout(self.client_timeout)))
+            endpoint = self._endpoints[row.id] = _Endpoint(Target.from_row(row), client, fingerprint)
         else:
             endpoint.target = Target.from_row(row)
+            endpoint.halted = False
         return endpoint
+
+    def _limits(self) -> httpx.Limits:
+        """One connection per push in flight, all kept alive between batches. With fewer kept alive
+        than in flight, every burst closed and reopened connections (a TCP handshake on both ends per
+        few pushes), and httpx's pool spends time per connection it holds on every request."""
+        return httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency,
+                            keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry)
 
     # -- users ----------------------------------------------------------------------------------
 
-    async def _current(self, rt_name: str, identity_id: str) -> StoredIdentity | None:
-        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
-        try:
-            return await self.identities.get(rt, identity_id, with_members=False, with_groups=False)
-        except NotFound:
-            return None
-
-    async def _in_scope(self, rt_name: str, identity_id: str, scope: str | None) -> bool:
-        if scope is None:
-            return True
-        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
-        return await self.identities.matches(rt, identity_id, parse_filter(scope))
-
-    async def push_user(self, endpoint: _Endpoint, identity_id: str) -> str:
+    async def push_user(self, endpoint: _Endpoint, identity_id: str, known: _Known, results: PushResults) -> str:
         target, client = endpoint.target, endpoint.client
-        stored = await self._current("User", identity_id)
-        link = await self.links.get(target.id, identity_id)
-        if stored is None or not await self._in_scope("User", identity_id, target.config.scope):
-            return await self._deprovision_user(endpoint, link) if link is not None else "none"
-        manager = manager_id(stored.doc)
-        manager_remote = (await self.links.linked_remote_ids(target.id, [manager])).get(manager) if manager else None
-        desired = desired_user(identity_id, stored.doc, target.config.mapping, manager_remote)
+        hub = known.identities.get(identity_id)
+        link = known.links.get(identity_id)
+        if hub is None or not hub.in_scope:
+            return await self._deprovision_user(endpoint, link, results) if link is not None else "none"
+        manager = manager_id(hub.doc)
+        manager_remote = known.manager_remote(manager) if manager else None
+        desired = desired_user(identity_id, hub.doc, target.config.mapping, manager_remote)
         if link is None:
-            return await self._create(endpoint, "User", identity_id, desired)
+            return await self._create(endpoint, "User", identity_id, desired, results)
         operations = patch_operations(link.state, desired)
         if not operations and link.status == "active":
             return "none"
@@ -297,11 +386,11 @@ class Propagator:
                 {"op": "replace", "path": "active", "value": desired.get("active", True)}])
         except NotFoundError:  # the account vanished on the target: make it again
             await self.links.drop(target.id, identity_id)
-            return await self._create(endpoint, "User", identity_id, desired)
-        await self.links.save(target.id, identity_id, "User", link.remote_id, desired)
+            return await self._create(endpoint, "User", identity_id, desired, results)
+        results.save_link(target.id, identity_id, "User", link.remote_id, desired)
         return "update"
 
-    async def _deprovision_user(self, endpoint: _Endpoint, link: Link) -> str:
+    async def _deprovision_user(self, endpoint: _Endpoint, link: Link, results: PushResults) -> str:
         target, client = endpoint.target, endpoint.client
         mode = target.config.deprovision
         if mode is DeprovisionMode.DELETE or (
@@ -318,7 +407,7 @@ class Propagator:
                 await self.links.drop(target.id, link.identity_id)
                 return "delete"
             state = {**(link.state or {}), "active": False}
-            await self.links.save(target.id, link.identity_id, "User", link.remote_id, state, "deactivated")
+            results.save_link(target.id, link.identity_id, "User", link.remote_id, state, "deactivated")
             action = "deactivate"
         else:
             action = "none"
@@ -331,9 +420,10 @@ class Propagator:
 
     # -- create or adopt ------------------------------------------------------------------------
 
-    async def _create(self, endpoint: _Endpoint, rt_name: str, identity_id: str, desired: dict[str, Any]) -> str:
+    async def _create(self, endpoint: _Endpoint, rt_name: str, identity_id: str, desired: dict[str, Any],
+                      results: PushResults) -> str:
         """Create the account, unless one is already there to adopt (found by externalId, then by
-        userName or displayName): nothing is ever duplicated."""
+        userName or displayName): nothing is ever duplicated. The link goes to ``results``."""
         resource = "Users" if rt_name == "User" else "Groups"
         client = endpoint.client
         existing = await self._find_existing(client, resource, identity_id, desired)
@@ -345,10 +435,10 @@ class Propagator:
                 if existing is None:
                     raise
             else:
-                await self.links.save(endpoint.target.id, identity_id, rt_name, str(created["id"]), desired)
+                results.save_link(endpoint.target.id, identity_id, rt_name, str(created["id"]), desired)
                 return "create"
         await client.patch(resource, str(existing["id"]), patch_operations(None, desired))
-        await self.links.save(endpoint.target.id, identity_id, rt_name, str(existing["id"]), desired)
+        results.save_link(endpoint.target.id, identity_id, rt_name, str(existing["id"]), desired)
         return "adopt"
 
     async def _find_existing(self, client: TargetClient, resource: str, identity_id: str,
@@ -372,7 +462,7 @@ class Propagator:
         """Read the target's accounts once, so creating many accounts (a ``sync`` into a new app) costs
         one request each instead of three: adoption lookups are answered from what was read. An account
         made on the target after the scan is still found, by the 409 its create gets."""
-        endpoint = await self._endpoint(target_id)
+        endpoint = (await self._endpoints_for([target_id]))[target_id]
         if endpoint is None:
             return 0
         seen = 0
@@ -389,50 +479,54 @@ class Propagator:
 
     # -- groups ---------------------------------------------------------------------------------
 
-    async def push_group(self, endpoint: _Endpoint, identity_id: str) -> str:
+    async def push_group(self, endpoint: _Endpoint, identity_id: str, known: _Known, results: PushResults) -> str:
         target, client = endpoint.target, endpoint.client
-        stored = await self._current("Group", identity_id)
-        link = await self.links.get(target.id, identity_id)
-        wanted = (stored is not None and target.config.push_groups
-                  and await self._in_scope("Group", identity_id, target.config.group_scope))
-        if not wanted:
+        hub = known.identities.get(identity_id)
+        link = known.links.get(identity_id)
+        if hub is None or not target.config.push_groups or not hub.in_scope:
             if link is None:
                 return "none"
             with contextlib.suppress(NotFoundError):
                 await client.delete("Groups", link.remote_id)
             await self.links.drop(target.id, identity_id)
             return "delete"
-        assert stored is not None
-        desired = desired_group(identity_id, stored.doc)
+        desired = desired_group(identity_id, hub.doc)
         action = "none"
         if link is None:
-            action = await self._create(endpoint, "Group", identity_id, desired)
-            link = await self.links.get(target.id, identity_id)
-            assert link is not None
+            action = await self._create(endpoint, "Group", identity_id, desired, results)
+            remote_id = results.links[(target.id, identity_id)]["remote_id"]
         else:
+            remote_id = link.remote_id
             operations = patch_operations(link.state, desired)
             if operations:
                 try:
-                    await client.patch("Groups", link.remote_id, operations)
+                    await client.patch("Groups", remote_id, operations)
                 except NotFoundError:
                     await self.links.drop(target.id, identity_id)
                     raise Deferred(0.0, "the group vanished on the target; it will be made again") from None
-                await self.links.save(target.id, identity_id, "Group", link.remote_id, desired)
+                results.save_link(target.id, identity_id, "Group", remote_id, desired)
                 action = "update"
         await self._push_unlinked_members(endpoint, identity_id)
-        if await self._push_member_deltas(endpoint, identity_id, link.remote_id) and action == "none":
+        if await self._push_member_deltas(endpoint, identity_id, remote_id) and action == "none":
             action = "members"
         return action
 
     async def _push_unlinked_members(self, endpoint: _Endpoint, group_id: str) -> None:
-        """Members are pushed after the users they name exist on the target: make those first."""
+        """Members are pushed after the users they name exist on the target: make those first, and
+        commit their links before the membership deltas are computed from them."""
         unlinked = await self.links.unlinked_members(endpoint.target.id, group_id, INLINE_MEMBERS + 1)
-        made = 0
-        for member in unlinked[:INLINE_MEMBERS]:
-            if await self._in_scope("User", member, endpoint.target.config.scope):
-                await self.push_user(endpoint, member)
-                made += 1
-        if len(unlinked) > INLINE_MEMBERS and made == INLINE_MEMBERS:
+        if not unlinked:
+            return
+        known = await self._prefetch(USER_TYPE, endpoint.target, unlinked[:INLINE_MEMBERS])
+        made = [member for member in unlinked[:INLINE_MEMBERS]
+                if member in known.identities and known.identities[member].in_scope]
+        results = PushResults()
+        try:
+            for member in made:
+                await self.push_user(endpoint, member, known, results)
+        finally:
+            await commit(self.db, results)
+        if len(unlinked) > INLINE_MEMBERS and len(made) == INLINE_MEMBERS:
             raise Deferred(1.0, "waiting for member accounts to be created")
 
     async def _push_member_deltas(self, endpoint: _Endpoint, group_id: str, remote_group: str) -> bool:
