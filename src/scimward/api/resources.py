@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scimward.api.context import Handler, hub, json_body, scim_endpoint, source_of
+from scimward.api.context import Handler, ScimEndpoint, hub, json_body, scim_endpoint, source_of
 from scimward.api.responses import ScimResponse
 from scimward.scim.ast import AttrPath
 from scimward.scim.errors import InvalidCursor, InvalidValue, NotImplementedByServer
@@ -75,7 +75,7 @@ class ResourceEndpoints:
         ]
 
     @staticmethod
-    def _wrap(handler: Handler) -> Handler:
+    def _wrap(handler: Handler) -> ScimEndpoint:
         return scim_endpoint(handler)
 
     def _selection(self, request: Request) -> tuple[tuple[AttrPath, ...], tuple[AttrPath, ...]]:
