@@ -92,14 +92,17 @@ def create_app(settings: Settings) -> Starlette:
 
     endpoints = [ResourceEndpoints(USER_TYPE), ResourceEndpoints(GROUP_TYPE)]
     scim_routes: list[Route] = [
+        # The resources first: the router tries routes in order, and these take nearly every request.
+        *(route for e in endpoints for route in e.routes()),
         *discovery.routes,
         *search.routes(endpoints),
         *bulk.routes(endpoints),
-        *(route for e in endpoints for route in e.routes()),
         Route("/Me", scim_endpoint(endpoints[0].me), methods=["GET", "PUT", "PATCH", "DELETE"]),
     ]
     app = Starlette(
-        routes=[Route("/healthz", healthz), Route("/metrics", metrics), Mount(SCIM_PREFIX, routes=scim_routes),
+        # SCIM routes carry the prefix themselves rather than sit in a Mount: one router, not two, per request.
+        routes=[*(Route(SCIM_PREFIX + r.path, r.endpoint, methods=r.methods, name=r.name) for r in scim_routes),
+                Route("/healthz", healthz), Route("/metrics", metrics),
                 Mount(admin.PREFIX, app=admin.create_app(database, TokenStore(database)))],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
