@@ -30,7 +30,11 @@ def base_url(request: Request) -> str:
     configured = hub(request).settings.public_url
     if configured:
         return configured.rstrip("/")
-    return f"{request.url.scheme}://{request.url.netloc}/scim/v2"
+    host = request.headers.get("host")
+    if host is None:  # no Host header (HTTP/1.0): the address the request came to
+        return f"{request.url.scheme}://{request.url.netloc}/scim/v2"
+    # What ``request.url`` would give, without parsing the whole URL on every response.
+    return f"{request.scope.get('scheme', 'http')}://{host}/scim/v2"
 
 
 def to_scim(stored: StoredIdentity, rt: ResourceType, base: str) -> dict[str, Any]:
