@@ -44,6 +44,16 @@ def _enqueue(dialect: str) -> Any:
     )
 
 
+@functools.cache
+def _enqueue_one(dialect: str) -> Any:
+    """Upsert one (target, identity) row: a new row, or the existing one made due with its generation
+    bumped, so a push already in flight for it does not complete it (newest wins)."""
+    insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
+    return insert.on_conflict_do_update(
+        index_elements=[_o.target_id, _o.identity_id],
+        set_={"due": insert.excluded.due, "generation": _o.generation + 1, "attempts": 0})
+
+
 async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequence[str]) -> None:
     """Mark these identities as changed for every target (in the change's own transaction)."""
     now = tx.time(utcnow())
@@ -71,16 +81,14 @@ class Outbox:
     async def enqueue_all(self, target_id: int, resource_type: str, identity_ids: Sequence[str]) -> None:
         """Enqueue identities for one target (a full sync, a repair, a scope change)."""
         now = utcnow()
-        insert: Any = postgresql.insert(outbox) if self.db.dialect == "postgresql" else sqlite.insert(outbox)
         async with self.db.write() as conn:
             for start in range(0, len(identity_ids), 1000):
-                rows = [{"target_id": target_id, "identity_id": i, "resource_type": resource_type, "enqueued": now,
-                         "due": now, "generation": 1, "attempts": 0}
-                        for i in identity_ids[start:start + 1000]]
-                statement = insert.values(rows)
-                await conn.execute(statement.on_conflict_do_update(
-                    index_elements=[_o.target_id, _o.identity_id],
-                    set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0}))
+                # One prepared statement run for many rows: a multi-row VALUES would be compiled anew
+                # for every chunk, which cost more than the insert itself.
+                await conn.execute(_enqueue_one(self.db.dialect), [
+                    {"target_id": target_id, "identity_id": i, "resource_type": resource_type, "enqueued": now,
+                     "due": now, "generation": 1, "attempts": 0}
+                    for i in identity_ids[start:start + 1000]])
 
     async def claim(self, limit: int, lease: timedelta, target_id: int | None = None) -> list[OutboxItem]:
         """Take up to ``limit`` due rows of unquarantined targets, Users before Groups."""
