@@ -1,0 +1,218 @@
+"""Propagation by claimed batch: what a batch reads is fetched once, what it did is written once.
+
+The hub runs on SQLite and on PostgreSQL; the target is a second scimward on loopback. These tests
+pin down what batching must not change: a change arriving during a push is pushed next, a worker
+dying before the batch's commit loses nothing and duplicates nothing, a failing row does not cost
+the others their work, and a user whose manager got its account in the same batch gets the manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from scimward.scim.patch import PATCH_OP_SCHEMA
+from scimward.scim.resource import normalize
+from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+from scimward.store.database import Database
+from scimward.store.identities import IdentityStore
+from scimward.store.targets import TargetRepository
+from scimward.sync import propagate
+from scimward.sync.propagate import Propagator
+from scimward.sync.secrets import SecretBox, generate_key
+from scimward.sync.targets import Target, TargetConfig
+from tests.conftest import Peer
+
+pytestmark = pytest.mark.anyio
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+@dataclass
+class Hub:
+    db: Database
+    store: IdentityStore
+    secrets: SecretBox
+
+    def propagator(self, **options: Any) -> Propagator:
+        return Propagator(self.db, secrets=self.secrets, **options)
+
+    async def add_target(self, name: str, peer: Peer) -> Target:
+        row = await TargetRepository(self.db).add(name, peer.base_url, self.secrets.encrypt(peer.token),
+                                                  TargetConfig().to_json())
+        return Target.from_row(row)
+
+    async def user(self, user_name: str, **attributes: Any) -> str:
+        body = {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": f"{user_name}@example.com", **attributes}
+        return (await self.store.create(USER_TYPE, normalize(body, USER_TYPE))).id
+
+    async def retitle(self, identity_id: str, title: str) -> None:
+        await self.store.patch(USER_TYPE, identity_id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+            {"op": "replace", "path": "title", "value": title}]})
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.db.read() as conn:
+            return (await conn.execute(sa.text(sql), params)).scalar_one()
+
+
+@pytest.fixture
+async def hub(hub_url: str) -> AsyncIterator[Hub]:
+    db = Database(hub_url)
+    yield Hub(db, IdentityStore(db), SecretBox(key=generate_key()))
+    await db.dispose()
+
+
+async def accounts(peer: Peer) -> dict[str, dict[str, Any]]:
+    """userName -> account, of every user on the downstream (few, one page)."""
+    async with httpx.AsyncClient(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}) as c:
+        page = (await c.get("/Users", params={"count": 1000})).json()
+    found = page.get("Resources", [])
+    assert page["totalResults"] == len(found)
+    names = [account["userName"] for account in found]
+    assert len(names) == len(set(names)), f"duplicated on the target: {sorted(names)}"
+    return {account["userName"]: account for account in found}
+
+
+async def test_a_batch_costs_the_same_statements_whatever_its_size(hub: Hub, downstream: Peer) -> None:
+    """Per batch, not per row: claiming, reading and recording 40 pushes takes as many statements as
+    5, and two write transactions (the claim and the commit of the outcomes)."""
+    ids = [await hub.user(f"size{i}") for i in range(40)]
+    propagator = hub.propagator(batch=100)
+    statements, commits = [0], [0]
+
+    def count_statement(*_: Any) -> None:
+        statements[0] += 1
+
+    def count_commit(*_: Any) -> None:
+        commits[0] += 1
+
+    engine = hub.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", count_statement)
+    sa.event.listen(engine, "commit", count_commit)
+    seen = []
+    try:
+        for size in (5, 40):
+            target = await hub.add_target(f"app{size}", downstream)
+            await propagator.outbox.enqueue_all(target.id, "User", ids[:size])
+            statements[0] = commits[0] = 0
+            assert await propagator.run_once(target.id) == size
+            seen.append((statements[0], commits[0]))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count_statement)
+        sa.event.remove(engine, "commit", count_commit)
+        await propagator.close()
+    assert seen[0] == seen[1], seen
+    assert seen[0][1] == 2, seen
+    assert await hub.scalar("select count(*) from outbox") == 0
+    assert await hub.scalar("select count(*) from push_log where outcome = 'ok'") == 45
+
+
+async def test_a_change_made_during_the_push_is_pushed_next(hub: Hub, downstream: Peer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's commit removes a row only if no change bumped it meanwhile: newest wins."""
+    await hub.add_target("app", downstream)
+    user = await hub.user("changing", title="before")
+    propagator = hub.propagator()
+    push_user = propagator.push_user
+
+    async def push_then_change(*args: Any) -> str:
+        action = await push_user(*args)
+        await hub.retitle(user, "during")  # lands while the batch is still uncommitted
+        return action
+
+    monkeypatch.setattr(propagator, "push_user", push_then_change)
+    try:
+        assert await propagator.run_once() == 1
+        assert await hub.scalar("select count(*) from outbox where claimed_until is null") == 1, "kept, released"
+        monkeypatch.undo()
+        assert await propagator.drain() == 1
+    finally:
+        await propagator.close()
+    assert (await accounts(downstream))["changing@example.com"]["title"] == "during"
+    assert await hub.scalar("select count(*) from outbox") == 0
+
+
+async def test_a_worker_dying_before_its_commit_loses_and_duplicates_nothing(
+        hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accounts were made but nothing was recorded: the rows stay in the outbox, are taken again
+    when the lease runs out, and the accounts are adopted, not made twice."""
+    target = await hub.add_target("app", downstream)
+    ids = [await hub.user(f"crash{i}", title="t") for i in range(6)]
+
+    async def die(*_: Any) -> None:
+        raise RuntimeError("the worker died before its commit")
+
+    monkeypatch.setattr(propagate, "commit", die)
+    first = hub.propagator(lease=timedelta(seconds=0))
+    with pytest.raises(RuntimeError, match="before its commit"):
+        await first.run_once()
+    await first.close()
+    monkeypatch.undo()
+    assert len(await accounts(downstream)) == 6, "made on the target"
+    assert await hub.scalar("select count(*) from links") == 0, "unknown to the hub"
+    assert await hub.scalar("select count(*) from outbox") == 6, "still to do"
+
+    await asyncio.sleep(0.01)  # the dead worker's lease runs out
+    second = hub.propagator()
+    try:
+        assert await second.drain() == 6
+    finally:
+        await second.close()
+    found = await accounts(downstream)
+    assert len(found) == 6
+    async with hub.db.read() as conn:
+        links = dict((await conn.execute(sa.text(
+            "select identity_id, remote_id from links where target_id = :t"), {"t": target.id})).all())
+        actions = [row[0] for row in await conn.execute(sa.text("select action from push_log"))]
+    assert sorted(links) == sorted(ids)
+    assert sorted(links.values()) == sorted(account["id"] for account in found.values())
+    assert actions == ["adopt"] * 6
+    assert await hub.scalar("select count(*) from outbox") == 0
+
+
+async def test_an_unexpected_error_in_one_row_keeps_the_others_work(
+        hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round fails, as before, but the rows that were pushed are recorded; the failing row stays
+    claimed until its lease runs out, as if its worker had died."""
+    await hub.add_target("app", downstream)
+    ids = [await hub.user(f"mixed{i}") for i in range(5)]
+    propagator = hub.propagator()
+    push_user = propagator.push_user
+
+    async def fail_one(lane: Any, identity_id: str, *rest: Any) -> str:
+        if identity_id == ids[2]:
+            raise RuntimeError("a bug")
+        return await push_user(lane, identity_id, *rest)
+
+    monkeypatch.setattr(propagator, "push_user", fail_one)
+    try:
+        with pytest.raises(RuntimeError, match="a bug"):
+            await propagator.run_once()
+    finally:
+        await propagator.close()
+    assert await hub.scalar("select count(*) from links") == 4
+    async with hub.db.read() as conn:
+        left = (await conn.execute(sa.text("select identity_id, claimed_until from outbox"))).all()
+    assert [row[0] for row in left] == [ids[2]] and left[0][1] is not None
+
+
+async def test_a_manager_linked_in_the_same_batch_reaches_the_report(hub: Hub, downstream: Peer) -> None:
+    """Pushed side by side, the report goes before its manager has an account on the target; the
+    report is pushed once more after the batch, with the manager's account id."""
+    await hub.add_target("app", downstream)
+    boss = await hub.user("boss")
+    await hub.user("report", **{ENTERPRISE: {"manager": {"value": boss}}})
+    propagator = hub.propagator()
+    try:
+        assert await propagator.run_once() == 2
+        assert await propagator.drain() == 1, "the report, again"
+    finally:
+        await propagator.close()
+    found = await accounts(downstream)
+    assert found["report@example.com"][ENTERPRISE]["manager"]["value"] == found["boss@example.com"]["id"]
