@@ -24,7 +24,7 @@ STAMP = VENV / ".scimward-installed"
 
 def ensure_env() -> None:
     """Create .venv and install the project with its dev extras when pyproject.toml changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run by any python3, so say why it stops
         sys.exit(f"scimward needs Python >= 3.11, this is {sys.version.split()[0]}")
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
