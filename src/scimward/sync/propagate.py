@@ -37,11 +37,12 @@ from scimward.scim.ast import Filter
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
+from scimward.store.batch_reads import BatchReads
 from scimward.store.database import Database
 from scimward.store.links import Link, LinkStore
 from scimward.store.outbox import Outbox, OutboxItem
 from scimward.store.push_results import PushResults, commit
-from scimward.store.readback import HubIdentity, Readback
+from scimward.store.readback import HubIdentity
 from scimward.store.targets import TargetRepository, TargetRow
 from scimward.store.timeutil import utcnow
 from scimward.sync import metrics
@@ -151,7 +152,7 @@ class Propagator:
                  lease: timedelta = timedelta(seconds=120), poll_seconds: float = 0.5,
                  secrets: SecretBox | None = None, client_timeout: float | None = None) -> None:
         self.db = database
-        self.readback = Readback(database)
+        self.reads = BatchReads(database)
         self.outbox = Outbox(database)
         self.links = LinkStore(database)
         self.targets = TargetRepository(database)
@@ -275,11 +276,11 @@ class Propagator:
         """Two queries for any number of identities: the identities (with the scope evaluated in SQL)
         and their links, with the links of the managers the users name."""
         scope = _scope(target.config.scope if rt is USER_TYPE else target.config.group_scope)
-        identities = await self.readback.identities(rt, ids, scope)
+        identities = await self.reads.identities(rt, ids, scope)
         wanted = set(ids)
         if rt is USER_TYPE:
             wanted.update(m for hub in identities.values() if hub.in_scope and (m := manager_id(hub.doc)))
-        return _Known(identities, await self.readback.links_by_identity(target.id, wanted))
+        return _Known(identities, await self.reads.links(target.id, wanted))
 
     @staticmethod
     def _requeue_for_managers(items: list[OutboxItem], known: dict[int, _Known], results: PushResults) -> None:
