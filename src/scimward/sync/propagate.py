@@ -209,6 +209,9 @@ class Propagator:
     async def drain(self, target_id: int | None = None, progress: Callable[[int], None] | None = None,
                     deadline: float | None = None) -> int:
         """Process due rows until none is left (``scimward sync``, tests); the number processed."""
+        # Whether any target is in service is asked afresh: the answer ``run`` keeps for a second may
+        # predate a ``target resume``, and a drain that right after it found nothing to do would lie.
+        self._targets_checked = -1e9
         total = 0
         while deadline is None or time.monotonic() < deadline:
             done = await self.run_once(target_id)
