@@ -28,4 +28,4 @@ def test_upgrade_is_idempotent(database_url: str) -> None:
             version = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
     finally:
         engine.dispose()
-    assert version == "0008"
+    assert version == "0009"

@@ -26,6 +26,8 @@ from scimward.store.tables import outbox, targets
 from scimward.store.timeutil import utcnow
 
 _o = outbox.c
+#: Rows enqueued at once after which PostgreSQL's statistics of the outbox are refreshed.
+ANALYZE_AFTER = 1000
 
 
 @functools.cache
@@ -89,22 +91,17 @@ class Outbox:
                     {"target_id": target_id, "identity_id": i, "resource_type": resource_type, "enqueued": now,
                      "due": now, "generation": 1, "attempts": 0}
                     for i in identity_ids[start:start + 1000]])
+        if self.db.dialect == "postgresql" and len(identity_ids) >= ANALYZE_AFTER:
+            # Claims walk ``ix_outbox_claim`` only if the planner knows the table is large: without
+            # statistics (autovacuum off, or not yet run) it sorts every due row for each batch,
+            # 88 ms per claim at 100,000 rows instead of 0.8 ms.
+            async with self.db.read() as conn:
+                await conn.execute(sa.text("analyze outbox"))
 
     async def claim(self, limit: int, lease: timedelta, target_id: int | None = None) -> list[OutboxItem]:
         """Take up to ``limit`` due rows of unquarantined targets, Users before Groups."""
         now = utcnow()
-        due = (
-            sa.select(_o.target_id, _o.identity_id)
-            .join(targets, targets.c.id == _o.target_id)
-            .where(_o.due <= now, targets.c.quarantined.is_(None),
-                   sa.or_(_o.claimed_until.is_(None), _o.claimed_until < now))
-            .order_by(_o.resource_type.desc(), _o.due)  # "User" sorts after "Group": desc puts Users first
-            .limit(limit)
-        )
-        if target_id is not None:
-            due = due.where(_o.target_id == target_id)
-        if self.db.dialect == "postgresql":
-            due = due.with_for_update(of=outbox, skip_locked=True)
+        due = self.due_rows(now, limit, target_id)
         keys = due.subquery("due_rows")
         statement = (
             outbox.update()
@@ -117,6 +114,22 @@ class Outbox:
         items = [OutboxItem(r.target_id, r.identity_id, r.resource_type, r.generation, r.attempts, r.enqueued)
                  for r in rows]
         return sorted(items, key=lambda item: (item.resource_type != "User", item.enqueued))
+
+    def due_rows(self, now: datetime, limit: int, target_id: int | None = None) -> sa.Select[Any]:
+        """The keys of the next rows to claim, in ``ix_outbox_claim``'s order (locked on PostgreSQL)."""
+        due = (
+            sa.select(_o.target_id, _o.identity_id)
+            .join(targets, targets.c.id == _o.target_id)
+            .where(_o.due <= now, targets.c.quarantined.is_(None),
+                   sa.or_(_o.claimed_until.is_(None), _o.claimed_until < now))
+            .order_by(_o.resource_type.desc(), _o.due)  # "User" sorts after "Group": desc puts Users first
+            .limit(limit)
+        )
+        if target_id is not None:
+            due = due.where(_o.target_id == target_id)
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(of=outbox, skip_locked=True)
+        return due
 
     async def complete(self, item: OutboxItem) -> bool:
         """Remove a pushed row unless a newer change arrived; True if it is gone.

@@ -146,6 +146,8 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Index("ix_outbox_due", "due"),
 )
+#: The order workers claim rows in (``Outbox.claim``): Users first ("User" sorts after "Group"), then by due.
+sa.Index("ix_outbox_claim", outbox.c.resource_type.desc(), outbox.c.due)
 
 #: An identity and its account in one target, with the state the target last acknowledged.
 links = sa.Table(
