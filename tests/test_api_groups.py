@@ -42,6 +42,22 @@ def test_unknown_member_is_rejected_and_nothing_is_written(scim: httpx.Client, u
     assert found["totalResults"] == 0
 
 
+def test_created_group_lists_a_repeated_member_once_and_checks_declared_types(
+        scim: httpx.Client, unique: str) -> None:
+    member = new_user(scim, unique)
+    body = group(f"g-{unique}", [member])
+    body["members"] = [{"value": member, "type": "User"}, {"value": member}]
+    response = scim.post("/Groups", json=body)
+    assert response.status_code == 201, response.text
+    assert [m["value"] for m in response.json()["members"]] == [member]
+    assert member_ids(scim, response.json()["id"]) == {member}
+    body = group(f"h-{unique}", [member])
+    body["members"] = [{"value": member, "type": "Group"}]
+    assert_error(scim.post("/Groups", json=body), 400, "invalidValue")
+    found = scim.get("/Groups", params={"filter": f'displayName eq "h-{unique}"'}).json()
+    assert found["totalResults"] == 0
+
+
 def test_patch_add_one_member(scim: httpx.Client, unique: str) -> None:
     first, second = new_user(scim, f"{unique}-1"), new_user(scim, f"{unique}-2")
     created = new_group(scim, f"g-{unique}", [first])
