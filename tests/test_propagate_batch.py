@@ -142,6 +142,39 @@ async def test_a_change_made_during_the_push_is_pushed_next(hub: Hub, downstream
     assert await hub.scalar("select count(*) from outbox") == 0
 
 
+async def test_a_change_committed_during_an_empty_round_is_pushed_without_waiting_for_the_poll(
+        hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wake is cleared before a round claims, not after: a change that commits while a round finds
+    nothing starts the next round at once (it used to wait for the poll)."""
+    await hub.add_target("app", downstream)
+    propagator = hub.propagator(poll_seconds=60)
+    hub.store.on_change = propagator.wake
+    run_once = propagator.run_once
+    rounds: list[int] = []
+
+    async def round_then_change(target_id: int | None = None) -> int:
+        done = await run_once(target_id)
+        rounds.append(done)
+        if len(rounds) == 1:
+            await hub.user("late")  # commits after this round's claim found nothing
+        return done
+
+    monkeypatch.setattr(propagator, "run_once", round_then_change)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(propagator.run(stop))
+    try:
+        for _ in range(200):
+            if "late@example.com" in await accounts(downstream):
+                break
+            await asyncio.sleep(0.05)
+        assert "late@example.com" in await accounts(downstream), f"not pushed within 10 s; rounds {rounds}"
+        assert rounds[0] == 0
+    finally:
+        stop.set()
+        await worker
+        await propagator.close()
+
+
 async def test_a_worker_dying_before_its_commit_loses_and_duplicates_nothing(
         hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
     """The accounts were made but nothing was recorded: the rows stay in the outbox, are taken again

@@ -190,21 +190,27 @@ class Propagator:
     # -- loops ----------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set; errors of one round are logged, never fatal."""
+        """Work until ``stop`` is set; errors of one round are logged, never fatal.
+
+        A round claims what is due. Only a full batch goes straight on to the next round; otherwise the
+        loop waits for a wake or the poll. The wake is cleared before the claim, never after it, so a
+        change committed while a round runs starts the next round at once instead of being lost until
+        the poll; rows due later (retries) and changes made by other processes are found by the poll.
+        """
         while not stop.is_set():
+            self._wake.clear()
             try:
                 done = await self.run_once()
             except Exception:
                 log.exception("propagate round failed")
                 done = 0
-            if done == 0:
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, timeout=self.poll_seconds,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+            if done >= self.batch:
+                continue
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
 
     async def drain(self, target_id: int | None = None, progress: Callable[[int], None] | None = None,
                     deadline: float | None = None) -> int:
