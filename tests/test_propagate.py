@@ -173,6 +173,28 @@ async def test_leaving_scope_deprovisions_and_returning_reactivates(hub: Hub, pe
     assert account is not None and account["active"] is True
 
 
+async def test_a_member_leaving_scope_leaves_the_targets_groups_and_comes_back(hub: Hub, peer: Peer) -> None:
+    """A group's members on a target are its hub members with an active account there: when an account
+    is deactivated (out of scope) the group drops it, and takes it back when the account is reactivated."""
+    await hub.add_target("app", peer, TargetConfig(scope="active eq true"))
+    stays, leaves = name("stays"), name("leaves")
+    stays_id = await hub.user(stays, active=True)
+    leaves_id = await hub.user(leaves, active=True)
+    group_name = f"team-{uuid.uuid4().hex[:6]}"
+    await hub.group(group_name, [stays_id, leaves_id])
+    await hub.push()
+    remote = {u: (await remote_user(peer, u) or {}).get("id") for u in (stays, leaves)}
+    assert await remote_group_members(peer, group_name) == set(remote.values())
+    await hub.patch("User", leaves_id, {"op": "replace", "path": "active", "value": False})
+    await hub.push()
+    assert (await remote_user(peer, leaves) or {}).get("active") is False
+    assert await remote_group_members(peer, group_name) == {remote[stays]}
+    await hub.patch("User", leaves_id, {"op": "replace", "path": "active", "value": True})
+    await hub.push()
+    assert (await remote_user(peer, leaves) or {}).get("active") is True
+    assert await remote_group_members(peer, group_name) == set(remote.values())
+
+
 async def test_group_membership_is_pushed_as_deltas(hub: Hub, peer: Peer) -> None:
     await hub.add_target("app", peer)
     users = [name(f"m{i}") for i in range(3)]

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
 from scimward.store.direct import Tx
-from scimward.store.tables import outbox, targets
+from scimward.store.tables import memberships, outbox, targets
 from scimward.store.timeutil import utcnow
 
 _o = outbox.c
@@ -54,6 +54,31 @@ def _enqueue_one(dialect: str) -> Any:
     return insert.on_conflict_do_update(
         index_elements=[_o.target_id, _o.identity_id],
         set_={"due": insert.excluded.due, "generation": _o.generation + 1, "attempts": 0})
+
+
+@functools.cache
+def _enqueue_groups_for_target(dialect: str) -> Any:
+    """Upsert, for one target, a row for each hub group ``member_id`` belongs to."""
+    insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
+    m = memberships.c
+    rows = sa.select(sa.bindparam("target_id", type_=sa.Integer), m.group_id, sa.literal("Group"),
+                     sa.bindparam("now"), sa.bindparam("now_due"), sa.literal(1), sa.literal(0)
+                     ).where(m.member_id == sa.bindparam("member_id"))
+    statement = insert.from_select(
+        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
+    return statement.on_conflict_do_update(
+        index_elements=[_o.target_id, _o.identity_id],
+        set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0})
+
+
+async def enqueue_groups_of_members(conn: AsyncConnection, dialect: str, pairs: Sequence[tuple[int, str]]) -> None:
+    """For each (target id, member id), enqueue that member's hub groups for that target only."""
+    if not pairs:
+        return
+    now = utcnow()
+    await conn.execute(_enqueue_groups_for_target(dialect), [
+        {"target_id": target_id, "member_id": member_id, "now": now, "now_due": now}
+        for target_id, member_id in pairs])
 
 
 async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequence[str]) -> None:

@@ -44,10 +44,18 @@ class PushResults:
     target_errors: dict[int, str] = field(default_factory=dict)
     #: Targets that acknowledged at least one push: their failures-in-a-row count starts again.
     target_successes: set[int] = field(default_factory=set)
+    #: (target id, user id) whose account was deactivated, deleted or reactivated: the user's hub
+    #: groups are pushed to that target again, so their members there follow (a group's members on a
+    #: target are its members with an active account there).
+    membership_changes: set[tuple[int, str]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.links or self.link_errors or self.log or self.completed or self.requeued
-                    or self.target_errors)
+                    or self.target_errors or self.membership_changes)
+
+    def account_changed(self, target_id: int, identity_id: str) -> None:
+        """The identity's account on the target became active or stopped being so."""
+        self.membership_changes.add((target_id, identity_id))
 
     def save_link(self, target_id: int, identity_id: str, resource_type: str, remote_id: str,
                   state: dict[str, Any] | None, status: str = "active") -> None:
@@ -97,3 +105,4 @@ async def commit(database: Database, results: PushResults) -> None:
         await outbox_rows.complete_claimed(conn, list(results.completed.values()))
         await outbox_rows.release_claimed(conn, results.requeued)
         await target_rows.record_outcomes(conn, results.target_errors, results.target_successes)
+        await outbox_rows.enqueue_groups_of_members(conn, database.dialect, sorted(results.membership_changes))

@@ -441,6 +441,8 @@ class Propagator:
             await self.links.drop(target.id, identity_id)
             return await self._create(lane, "User", identity_id, desired, results)
         results.save_link(target.id, identity_id, "User", link.remote_id, desired)
+        if link.status != "active":  # back in scope: its groups take it back
+            results.account_changed(target.id, identity_id)
         return "update"
 
     async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults) -> str:
@@ -452,15 +454,18 @@ class Propagator:
             with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
                 await client.delete("Users", link.remote_id)
             await self.links.drop(target.id, link.identity_id)
+            results.account_changed(target.id, link.identity_id)
             return "delete"
         if link.status != "deactivated":
             try:
                 await client.patch("Users", link.remote_id, [{"op": "replace", "path": "active", "value": False}])
             except NotFoundError:
                 await self.links.drop(target.id, link.identity_id)
+                results.account_changed(target.id, link.identity_id)
                 return "delete"
             state = {**(link.state or {}), "active": False}
             results.save_link(target.id, link.identity_id, "User", link.remote_id, state, "deactivated")
+            results.account_changed(target.id, link.identity_id)
             action = "deactivate"
         else:
             action = "none"
