@@ -195,6 +195,22 @@ async def test_a_member_leaving_scope_leaves_the_targets_groups_and_comes_back(h
     assert await remote_group_members(peer, group_name) == set(remote.values())
 
 
+async def test_a_member_entering_scope_joins_the_targets_group(hub: Hub, peer: Peer) -> None:
+    await hub.add_target("app", peer, TargetConfig(scope='userType eq "Employee"'))
+    employee, contractor = name("emp"), name("con")
+    employee_id = await hub.user(employee, userType="Employee")
+    contractor_id = await hub.user(contractor, userType="Contractor")
+    group_name = f"team-{uuid.uuid4().hex[:6]}"
+    await hub.group(group_name, [employee_id, contractor_id])
+    await hub.push()
+    assert await remote_user(peer, contractor) is None
+    assert await remote_group_members(peer, group_name) == {(await remote_user(peer, employee) or {}).get("id")}
+    await hub.patch("User", contractor_id, {"op": "replace", "path": "userType", "value": "Employee"})
+    await hub.push()
+    joined = {(await remote_user(peer, u) or {}).get("id") for u in (employee, contractor)}
+    assert None not in joined and await remote_group_members(peer, group_name) == joined
+
+
 async def test_group_membership_is_pushed_as_deltas(hub: Hub, peer: Peer) -> None:
     await hub.add_target("app", peer)
     users = [name(f"m{i}") for i in range(3)]

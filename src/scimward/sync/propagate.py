@@ -494,10 +494,19 @@ class Propagator:
                     raise
             else:
                 results.save_link(lane.target.id, identity_id, rt_name, str(created["id"]), desired)
+                self._account_made(lane, rt_name, identity_id, results)
                 return "create"
         await client.patch(resource, str(existing["id"]), patch_operations(None, desired))
         results.save_link(lane.target.id, identity_id, rt_name, str(existing["id"]), desired)
+        self._account_made(lane, rt_name, identity_id, results)
         return "adopt"
+
+    @staticmethod
+    def _account_made(lane: _Lane, rt_name: str, identity_id: str, results: PushResults) -> None:
+        """A user that gets an account (new in scope, say) joins the target's copies of its groups:
+        they are pushed again. Cheap during a full sync: the groups wait behind the users anyway."""
+        if rt_name == "User":
+            results.account_changed(lane.target.id, identity_id)
 
     async def _find_existing(self, lane: _Lane, resource: str, identity_id: str,
                              desired: dict[str, Any]) -> dict[str, Any] | None:
