@@ -3,7 +3,7 @@
 A SQLite commit writes every page its transaction dirtied to the WAL: about ten 4 KiB pages for one
 identity (its row, its index entries, its e-mails). Measured on a 20,000-user database, the COMMIT is
 85 % of a one-user DELETE (88 of 104 µs), and eight deletes under one COMMIT cost 44 µs each instead of
-128 (docs/benchmarks.md, "SQLite group commit").
+128 (docs/benchmarks.md, "What made SQLite writes faster: group commit").
 
 So the writers of this process that arrive together (an identity provider sends several requests at
 once) run one after another inside one ``BEGIN IMMEDIATE`` … ``COMMIT``:
