@@ -248,11 +248,9 @@ class IdentityStore:
 
     async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None) -> None:
         async with self.direct.transaction() as tx:
-            now = tx.time(utcnow())
             # The groups it leaves change too: their targets must drop the member. Enqueued first,
             # while the memberships are still there (they go with the identity, ON DELETE CASCADE).
-            await tx.run(writes.enqueue_groups_of(self.db.dialect), {"member_id": identity_id, "now": now,
-                                                                     "now_due": now})
+            await outbox.enqueue_groups_of(tx, self.db.dialect, identity_id)
             deleted = await tx.rows(writes.DELETE_IDENTITY, {"w_id": identity_id, "resource_type": rt.name})
             if not deleted:
                 raise NotFound(f"{rt.name} {identity_id} not found")

@@ -30,15 +30,14 @@ _o = outbox.c
 ANALYZE_AFTER = 1000
 
 
-@functools.cache
-def _enqueue(dialect: str) -> Any:
+_COLUMNS = ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"]
+
+
+def _upsert(dialect: str, rows: sa.Select[Any]) -> Any:
+    """Insert ``rows`` (in ``_COLUMNS`` order) as outbox rows; a row already there is made due again with
+    its generation bumped, so a push in flight for it does not complete it (newest wins)."""
     insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
-    rows = sa.select(
-        targets.c.id, sa.bindparam("identity_id"), sa.bindparam("resource_type"), sa.bindparam("now"),
-        sa.bindparam("now_due"), sa.literal(1), sa.literal(0),
-    ).where(sa.true())  # SQLite: an upsert's SELECT needs a WHERE, or "ON CONFLICT" reads as a join's ON
-    statement = insert.from_select(
-        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
+    statement = insert.from_select(_COLUMNS, rows)
     return statement.on_conflict_do_update(
         index_elements=[_o.target_id, _o.identity_id],
         set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0,
@@ -46,39 +45,35 @@ def _enqueue(dialect: str) -> Any:
     )
 
 
+def _timestamps() -> tuple[Any, ...]:
+    return sa.bindparam("now"), sa.bindparam("now_due"), sa.literal(1), sa.literal(0)
+
+
+@functools.cache
+def _enqueue(dialect: str) -> Any:
+    """A row for every target for the identity ``identity_id``."""
+    # SQLite: an upsert's SELECT needs a WHERE, or "ON CONFLICT" reads as a join's ON.
+    return _upsert(dialect, sa.select(targets.c.id, sa.bindparam("identity_id"), sa.bindparam("resource_type"),
+                                      *_timestamps()).where(sa.true()))
+
+
+@functools.cache
+def _enqueue_groups_of(dialect: str, one_target: bool) -> Any:
+    """A row for each hub group ``member_id`` belongs to: for every target, or for ``target_id`` only."""
+    m = memberships.c
+    target = sa.bindparam("target_id", type_=sa.Integer) if one_target else targets.c.id
+    rows = sa.select(target, m.group_id, sa.literal("Group"), *_timestamps()).where(
+        m.member_id == sa.bindparam("member_id"))
+    return _upsert(dialect, rows if one_target else rows.join(targets, sa.true()))
+
+
 @functools.cache
 def _enqueue_one(dialect: str) -> Any:
-    """Upsert one (target, identity) row: a new row, or the existing one made due with its generation
-    bumped, so a push already in flight for it does not complete it (newest wins)."""
+    """Upsert one (target, identity) row, with ``_upsert``'s rule for a row already there."""
     insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
     return insert.on_conflict_do_update(
         index_elements=[_o.target_id, _o.identity_id],
         set_={"due": insert.excluded.due, "generation": _o.generation + 1, "attempts": 0})
-
-
-@functools.cache
-def _enqueue_groups_for_target(dialect: str) -> Any:
-    """Upsert, for one target, a row for each hub group ``member_id`` belongs to."""
-    insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
-    m = memberships.c
-    rows = sa.select(sa.bindparam("target_id", type_=sa.Integer), m.group_id, sa.literal("Group"),
-                     sa.bindparam("now"), sa.bindparam("now_due"), sa.literal(1), sa.literal(0)
-                     ).where(m.member_id == sa.bindparam("member_id"))
-    statement = insert.from_select(
-        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
-    return statement.on_conflict_do_update(
-        index_elements=[_o.target_id, _o.identity_id],
-        set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0})
-
-
-async def enqueue_groups_of_members(conn: AsyncConnection, dialect: str, pairs: Sequence[tuple[int, str]]) -> None:
-    """For each (target id, member id), enqueue that member's hub groups for that target only."""
-    if not pairs:
-        return
-    now = utcnow()
-    await conn.execute(_enqueue_groups_for_target(dialect), [
-        {"target_id": target_id, "member_id": member_id, "now": now, "now_due": now}
-        for target_id, member_id in pairs])
 
 
 async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequence[str]) -> None:
@@ -87,6 +82,23 @@ async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequen
     await tx.run(_enqueue(dialect), [
         {"identity_id": identity_id, "resource_type": resource_type, "now": now, "now_due": now}
         for identity_id in identity_ids])
+
+
+async def enqueue_groups_of(tx: Tx, dialect: str, member_id: str) -> None:
+    """Mark the groups ``member_id`` belongs to as changed for every target: run before the member is
+    deleted (its memberships go with it), so the groups' targets drop the member."""
+    now = tx.time(utcnow())
+    await tx.run(_enqueue_groups_of(dialect, False), {"member_id": member_id, "now": now, "now_due": now})
+
+
+async def enqueue_groups_of_members(conn: AsyncConnection, dialect: str, pairs: Sequence[tuple[int, str]]) -> None:
+    """For each (target id, member id), mark that member's hub groups as changed for that target only."""
+    if not pairs:
+        return
+    now = utcnow()
+    await conn.execute(_enqueue_groups_of(dialect, True), [
+        {"target_id": target_id, "member_id": member_id, "now": now, "now_due": now}
+        for target_id, member_id in pairs])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from scimward.store.tables import identities, identity_emails, memberships, outbox, targets
+from scimward.store.tables import identities, identity_emails, memberships
 
 _t = identities.c
 _m = memberships.c
@@ -77,19 +77,3 @@ def add_members(dialect: str) -> Any:
     insert = postgresql.insert(memberships) if dialect == "postgresql" else sqlite.insert(memberships)
     rows = sa.select(sa.bindparam("group_id"), _t.id, _t.resource_type).where(id_in(_t.id, dialect))
     return insert.from_select(["group_id", "member_id", "member_type"], rows).on_conflict_do_nothing()
-
-
-@functools.cache
-def enqueue_groups_of(dialect: str) -> Any:
-    """Enqueue, for every target, each group ``member_id`` belongs to: run before the member is deleted
-    (the memberships go with it), the groups' targets then drop the member. Nothing when no target."""
-    insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
-    rows = sa.select(targets.c.id, _m.group_id, sa.literal("Group"), sa.bindparam("now"), sa.bindparam("now_due"),
-                     sa.literal(1), sa.literal(0)).join(memberships, sa.true()).where(
-        _m.member_id == sa.bindparam("member_id"))
-    statement = insert.from_select(
-        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
-    return statement.on_conflict_do_update(
-        index_elements=[outbox.c.target_id, outbox.c.identity_id],
-        set_={"due": statement.excluded.due, "generation": outbox.c.generation + 1, "attempts": 0,
-              "last_error": None})
