@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,18 +16,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.scim.patch import PATCH_OP_SCHEMA
-from scimward.scim.resource import normalize
-from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.identities import IdentityStore
 from scimward.store.targets import TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
-from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
+from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig
 from tests.conftest import Peer, Scim2Server
+from tests.hub import ENTERPRISE, Hub
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 pytestmark = pytest.mark.anyio
 
 
@@ -36,35 +33,6 @@ pytestmark = pytest.mark.anyio
 def scim2_server() -> Iterator[Peer]:
     with Scim2Server() as peer:
         yield peer
-
-
-@dataclass
-class Hub:
-    db: Database
-    store: IdentityStore
-    propagator: Propagator
-    secrets: SecretBox
-
-    async def add_target(self, name: str, peer: Peer, config: TargetConfig | None = None) -> Target:
-        config = config or TargetConfig()
-        row = await TargetRepository(self.db).add(name, peer.base_url, self.secrets.encrypt(peer.token),
-                                                  config.to_json())
-        return Target.from_row(row)
-
-    async def user(self, user_name: str, **attributes: Any) -> str:
-        body = {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": user_name, **attributes}
-        return (await self.store.create(USER_TYPE, normalize(body, USER_TYPE))).id
-
-    async def group(self, name: str, members: list[str]) -> str:
-        body = {"schemas": [GROUP_SCHEMA], "displayName": name, "members": [{"value": m} for m in members]}
-        return (await self.store.create(GROUP_TYPE, normalize(body, GROUP_TYPE))).id
-
-    async def patch(self, rt_name: str, identity_id: str, *operations: dict[str, Any]) -> None:
-        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
-        await self.store.patch(rt, identity_id, {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)})
-
-    async def push(self) -> int:
-        return await self.propagator.drain()
 
 
 @pytest.fixture

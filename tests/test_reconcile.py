@@ -25,9 +25,7 @@ import sqlalchemy as sa
 
 from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
-from scimward.scim.patch import PATCH_OP_SCHEMA
-from scimward.scim.resource import normalize
-from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.db import upgrade
 from scimward.store.findings import Finding, FindingStore, NewFinding, ReconcileBusy, RunStore
@@ -40,10 +38,11 @@ from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import ReconcilePolicy, Reconciler, ReconcileReport, parse_every
 from scimward.sync.schedule import run_due_reconciles, run_reconcile_schedule
 from scimward.sync.secrets import SecretBox, generate_key
-from scimward.sync.targets import AttributeRule, Target, TargetConfig
+from scimward.sync.targets import AttributeRule, TargetConfig
+from tests import hub as hubs
 from tests.conftest import Peer, Scim2Server, ServerThread, issue_token
+from tests.hub import ENTERPRISE
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 pytestmark = pytest.mark.anyio
 
 
@@ -70,36 +69,11 @@ def peer(request: pytest.FixtureRequest) -> Peer:
 
 
 @dataclass
-class Hub:
-    db: Database
-    store: IdentityStore
-    propagator: Propagator
+class Hub(hubs.Hub):
     reconciler: Reconciler
-    secrets: SecretBox
-
-    async def add_target(self, peer: Peer, config: TargetConfig | None = None, name: str = "app") -> Target:
-        config = config or TargetConfig()
-        row = await TargetRepository(self.db).add(name, peer.base_url, self.secrets.encrypt(peer.token),
-                                                  config.to_json())
-        return Target.from_row(row)
 
     async def configure(self, config: TargetConfig, name: str = "app") -> None:
         await TargetRepository(self.db).update(name, config=config.to_json())
-
-    async def user(self, user_name: str, **attributes: Any) -> str:
-        body = {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": user_name, **attributes}
-        return (await self.store.create(USER_TYPE, normalize(body, USER_TYPE))).id
-
-    async def group(self, name: str, members: list[str]) -> str:
-        body = {"schemas": [GROUP_SCHEMA], "displayName": name, "members": [{"value": m} for m in members]}
-        return (await self.store.create(GROUP_TYPE, normalize(body, GROUP_TYPE))).id
-
-    async def patch(self, rt_name: str, identity_id: str, *operations: dict[str, Any]) -> None:
-        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
-        await self.store.patch(rt, identity_id, {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)})
-
-    async def push(self) -> int:
-        return await self.propagator.drain()
 
     async def reconcile(self, repair: bool | None = None) -> ReconcileReport:
         return await self.reconciler.run("app", repair=repair)
@@ -113,8 +87,8 @@ async def hub(hub_url: str) -> AsyncIterator[Hub]:
     db = Database(hub_url)
     secrets = SecretBox(key=generate_key())
     propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, IdentityStore(db), propagator, Reconciler(db, secrets=secrets, page_size=7, group_page_size=2),
-              secrets)
+    yield Hub(db, IdentityStore(db), propagator, secrets,
+              Reconciler(db, secrets=secrets, page_size=7, group_page_size=2))
     await propagator.close()
     await db.dispose()
 
@@ -191,7 +165,7 @@ async def seed(hub: Hub, size: int = 4) -> tuple[list[str], list[str], str, str]
 
 
 async def test_a_clean_target_has_no_findings(hub: Hub, peer: Peer) -> None:
-    await hub.add_target(peer)
+    await hub.add_target("app", peer)
     await seed(hub, 9)  # more than one page of 7
     report = await hub.reconcile()
     assert report.open == 0, [(f.kind, f.attribute, f.desired, f.last_pushed, f.actual)
@@ -206,7 +180,7 @@ async def test_every_tampering_is_found_and_repair_converges(hub: Hub, peer: Pee
     """Issue 6: change attributes, add accounts, reactivate a deprovisioned account, add and remove
     memberships, delete an account; every one is a finding and there is no other. Repaired and pushed,
     the next run finds nothing open."""
-    await hub.add_target(peer, TargetConfig(extra={"orphans": "deactivate"}))
+    await hub.add_target("app", peer, TargetConfig(extra={"orphans": "deactivate"}))
     users, ids, group, group_id = await seed(hub, 6)
     leaver = ids[5]
     await hub.store.delete(USER_TYPE, leaver)
@@ -260,7 +234,7 @@ async def test_every_tampering_is_found_and_repair_converges(hub: Hub, peer: Pee
 
 
 async def test_orphans_are_reported_not_touched_by_default(hub: Hub, peer: Peer, app: App) -> None:
-    await hub.add_target(peer)
+    await hub.add_target("app", peer)
     await seed(hub, 2)
     stranger = await app.client.create("Users", {"schemas": [USER_SCHEMA], "userName": name("stranger")})
     await hub.reconcile(repair=True)
@@ -272,7 +246,7 @@ async def test_orphans_are_reported_not_touched_by_default(hub: Hub, peer: Peer,
 
 async def test_an_account_the_hub_did_not_link_is_missing_and_adopted(hub: Hub, peer: Peer, app: App) -> None:
     """An account naming a hub identity by externalId that the hub has not linked: a push adopts it."""
-    target = await hub.add_target(peer)
+    target = await hub.add_target("app", peer)
     users, ids, _, _ = await seed(hub, 3)
     remote = (await app.user(users[2]))["id"]
     async with hub.db.write() as conn:
@@ -293,7 +267,7 @@ async def test_an_account_the_hub_did_not_link_is_missing_and_adopted(hub: Hub, 
 async def test_attribute_drift_is_a_hub_change_that_never_arrived(hub: Hub, peer: Peer) -> None:
     """Desired differs from actual while actual still matches last pushed: the mapping changed
     and nothing pushed it."""
-    await hub.add_target(peer)
+    await hub.add_target("app", peer)
     _users, ids, _, _ = await seed(hub, 2)
     rules = (*(rule for rule in DEFAULT_USER_RULES if rule.target != "nickName"),
              AttributeRule("nickName", constant="hub"))
@@ -308,7 +282,7 @@ async def test_attribute_drift_is_a_hub_change_that_never_arrived(hub: Hub, peer
 
 
 async def test_a_push_on_its_way_is_not_drift(hub: Hub, peer: Peer) -> None:
-    await hub.add_target(peer)
+    await hub.add_target("app", peer)
     _users, ids, _group, group_id = await seed(hub, 3)
     await hub.patch("User", ids[0], {"op": "replace", "path": "title", "value": "Director"})
     await hub.user(name("newcomer"))
@@ -317,7 +291,7 @@ async def test_a_push_on_its_way_is_not_drift(hub: Hub, peer: Peer) -> None:
 
 
 async def test_a_disabled_identity_active_in_the_app_is_critical(hub: Hub, peer: Peer, app: App) -> None:
-    await hub.add_target(peer)
+    await hub.add_target("app", peer)
     users, ids, _, _ = await seed(hub, 2)
     await hub.patch("User", ids[1], {"op": "replace", "path": "active", "value": False})
     await hub.push()
@@ -329,7 +303,7 @@ async def test_a_disabled_identity_active_in_the_app_is_critical(hub: Hub, peer:
 
 
 async def test_out_of_scope_account_reactivated_in_the_app(hub: Hub, peer: Peer, app: App) -> None:
-    await hub.add_target(peer, TargetConfig(scope='userType eq "Employee"', push_groups=False))
+    await hub.add_target("app", peer, TargetConfig(scope='userType eq "Employee"', push_groups=False))
     user = name("mover")
     user_id = await hub.user(user, userType="Employee")
     await hub.push()
@@ -348,7 +322,7 @@ async def test_out_of_scope_account_reactivated_in_the_app(hub: Hub, peer: Peer,
 
 
 async def test_a_persisting_finding_keeps_first_seen_and_a_fixed_one_closes(hub: Hub, downstream: Peer) -> None:
-    await hub.add_target(downstream)
+    await hub.add_target("app", downstream)
     users, _ids, _, _ = await seed(hub, 2)
     async with TargetClient(downstream.base_url, downstream.token) as client:
         app = App(client)
@@ -368,7 +342,7 @@ async def test_a_persisting_finding_keeps_first_seen_and_a_fixed_one_closes(hub:
 
 
 async def test_a_second_reconcile_of_a_target_waits_its_turn(hub: Hub, downstream: Peer) -> None:
-    target = await hub.add_target(downstream)
+    target = await hub.add_target("app", downstream)
     runs = RunStore(hub.db)
     await runs.start(target.id, "cli", False)
     with pytest.raises(ReconcileBusy):
@@ -376,8 +350,8 @@ async def test_a_second_reconcile_of_a_target_waits_its_turn(hub: Hub, downstrea
 
 
 async def test_the_schedule_runs_targets_that_are_due(hub: Hub, downstream: Peer) -> None:
-    await hub.add_target(downstream, TargetConfig(extra={"reconcile_every": "1h"}))
-    await hub.add_target(downstream, TargetConfig(extra={"reconcile_every": "0"}), name="never")
+    await hub.add_target("app", downstream, TargetConfig(extra={"reconcile_every": "1h"}))
+    await hub.add_target("never", downstream, TargetConfig(extra={"reconcile_every": "0"}))
     await seed(hub, 1)
     assert await run_due_reconciles(hub.db, secrets=hub.secrets) == [], "first due an hour after it was added"
     async with hub.db.write() as conn:
@@ -388,7 +362,7 @@ async def test_the_schedule_runs_targets_that_are_due(hub: Hub, downstream: Peer
 
 
 async def test_a_lost_member_account_is_made_again_with_its_memberships(hub: Hub, peer: Peer, app: App) -> None:
-    await hub.add_target(peer)
+    await hub.add_target("app", peer)
     users, ids, group, group_id = await seed(hub, 3)
     lost = (await app.user(users[1]))["id"]
     await app.client.delete("Users", lost)
@@ -423,8 +397,8 @@ def test_reconcile_and_findings_on_the_command_line(tmp_path: Path, downstream: 
 
     async def prepare() -> None:
         db = Database(url)
-        hub = Hub(db, IdentityStore(db), Propagator(db), Reconciler(db), SecretBox())  # the key the CLI reads
-        await hub.add_target(downstream)
+        hub = Hub(db, IdentityStore(db), Propagator(db), SecretBox(), Reconciler(db))  # the key the CLI reads
+        await hub.add_target("app", downstream)
         await hub.user(user, title="Engineer")
         await hub.push()
         await hub.propagator.close()
@@ -468,7 +442,7 @@ def test_reconcile_over_the_admin_api(tmp_path: Path, downstream: Peer) -> None:
 
         async def seed_and_tamper() -> None:
             db = Database(url)
-            hub = Hub(db, IdentityStore(db), Propagator(db), Reconciler(db), SecretBox())
+            hub = Hub(db, IdentityStore(db), Propagator(db), SecretBox(), Reconciler(db))
             await hub.user(user, title="Engineer")
             await hub.push()
             await hub.propagator.close()
@@ -505,7 +479,7 @@ def test_reconcile_settings_come_from_the_target_configuration() -> None:
 
 async def test_the_schedule_loop_runs_until_stopped(hub: Hub, downstream: Peer) -> None:
     """What ``scimward serve`` and ``scimward worker`` run beside their propagate worker."""
-    await hub.add_target(downstream, TargetConfig(extra={"reconcile_every": "1s"}))
+    await hub.add_target("app", downstream, TargetConfig(extra={"reconcile_every": "1s"}))
     async with hub.db.write() as conn:
         await conn.execute(targets.update().values(created=datetime(2000, 1, 1)))
     stop = asyncio.Event()
@@ -522,7 +496,7 @@ async def test_the_schedule_loop_runs_until_stopped(hub: Hub, downstream: Peer) 
 async def test_findings_are_recorded_by_a_prepared_statement_too(hub: Hub, downstream: Peer) -> None:
     """psycopg prepares a statement on its sixth run and PostgreSQL plans it generically from the sixth
     prepared run on: the upsert must still find the partial index without the parameter's value."""
-    target = await hub.add_target(downstream)
+    target = await hub.add_target("app", downstream)
     store = FindingStore(hub.db)
     seen = datetime(2026, 1, 1)
     for n in range(15):
