@@ -32,7 +32,9 @@ from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, G
 from scimward.store import counts, writes
 from scimward.store.database import Database
 from scimward.store.findings import FindingStore
-from scimward.store.identities import IdentityStore, _columns, _email_rows  # the columns create derives
+from scimward.store.identities import IdentityStore
+from scimward.store.identity_rows import columns as _columns
+from scimward.store.identity_rows import email_rows as _email_rows  # the columns create derives
 from scimward.store.tables import link_members, links
 from scimward.store.targets import TargetRepository
 from scimward.store.timeutil import utcnow
@@ -85,7 +87,7 @@ class Seed:
 async def insert_identities(db: Database, rt: Any, rows: Sequence[tuple[str, dict[str, Any]]],
                             members: Sequence[dict[str, str]] = ()) -> None:
     """What ``IdentityStore.create`` writes, for many identities per transaction."""
-    store = IdentityStore(db)
+    store = IdentityStore(db)  # its driver transactions only: these rows bypass the gate, as a restore would
     now = utcnow()
     for start in range(0, len(rows), BATCH):
         chunk = rows[start:start + BATCH]

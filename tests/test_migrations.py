@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from scimward.store.db import create_sync_engine, upgrade
+from scimward.store.db import MIGRATIONS, create_sync_engine, upgrade
 from scimward.store.tables import metadata
 
 
@@ -28,4 +30,6 @@ def test_upgrade_is_idempotent(database_url: str) -> None:
             version = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
     finally:
         engine.dispose()
-    assert version == "0009"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert version == ScriptDirectory.from_config(config).get_current_head()

@@ -16,9 +16,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from scimward.policy import identity_store
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
 from scimward.store.targets import TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
@@ -40,7 +40,7 @@ async def hub(hub_url: str) -> AsyncIterator[Hub]:
     db = Database(hub_url)
     secrets = SecretBox(key=generate_key())
     propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, IdentityStore(db), propagator, secrets)
+    yield Hub(db, identity_store(db), propagator, secrets)
     await propagator.close()
     await db.dispose()
 

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from scimward.policy import identity_store
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
@@ -68,7 +69,7 @@ class Hub:
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
     db = Database(hub_url)
-    yield Hub(db, IdentityStore(db), SecretBox(key=generate_key()))
+    yield Hub(db, identity_store(db), SecretBox(key=generate_key()))
     await db.dispose()
 
 

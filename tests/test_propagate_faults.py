@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.cli.provisioning import target_status
+from scimward.policy import identity_store
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
@@ -90,7 +91,7 @@ class Hub:
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
     db = Database(hub_url)
-    hub = Hub(db, IdentityStore(db), SecretBox(key=generate_key()))
+    hub = Hub(db, identity_store(db), SecretBox(key=generate_key()))
     yield hub
     for propagator in hub.propagators:
         await propagator.close()

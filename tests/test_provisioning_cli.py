@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 
 from scimward.api.settings import Settings
+from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.db import upgrade
-from scimward.store.identities import IdentityStore
 from tests.conftest import Peer, ServerThread, issue_token
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
@@ -30,7 +30,7 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def seed(url: str, users: int) -> None:
     async def go() -> None:
         database = Database(url)
-        store = IdentityStore(database)
+        store = identity_store(database)
         ids = []
         for n in range(users):
             body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"sync-{n:03d}",

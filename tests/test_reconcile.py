@@ -24,12 +24,12 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.api.settings import Settings
+from scimward.policy import identity_store
 from scimward.scim.errors import InvalidValue
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.db import upgrade
 from scimward.store.findings import Finding, FindingStore, NewFinding, ReconcileBusy, RunStore
-from scimward.store.identities import IdentityStore
 from scimward.store.tables import targets
 from scimward.store.targets import TargetRepository
 from scimward.sync.client import TargetClient, eq_filter
@@ -87,7 +87,7 @@ async def hub(hub_url: str) -> AsyncIterator[Hub]:
     db = Database(hub_url)
     secrets = SecretBox(key=generate_key())
     propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, IdentityStore(db), propagator, secrets,
+    yield Hub(db, identity_store(db), propagator, secrets,
               Reconciler(db, secrets=secrets, page_size=7, group_page_size=2))
     await propagator.close()
     await db.dispose()
@@ -397,7 +397,7 @@ def test_reconcile_and_findings_on_the_command_line(tmp_path: Path, downstream: 
 
     async def prepare() -> None:
         db = Database(url)
-        hub = Hub(db, IdentityStore(db), Propagator(db), SecretBox(), Reconciler(db))  # the key the CLI reads
+        hub = Hub(db, identity_store(db), Propagator(db), SecretBox(), Reconciler(db))  # the key the CLI reads
         await hub.add_target("app", downstream)
         await hub.user(user, title="Engineer")
         await hub.push()
@@ -442,7 +442,7 @@ def test_reconcile_over_the_admin_api(tmp_path: Path, downstream: Peer) -> None:
 
         async def seed_and_tamper() -> None:
             db = Database(url)
-            hub = Hub(db, IdentityStore(db), Propagator(db), SecretBox(), Reconciler(db))
+            hub = Hub(db, identity_store(db), Propagator(db), SecretBox(), Reconciler(db))
             await hub.user(user, title="Engineer")
             await hub.push()
             await hub.propagator.close()

@@ -28,10 +28,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
 from scimward.store.targets import TargetRepository
 from scimward.store.timeutil import utcnow
 from scimward.sync.secrets import KEY_ENV, SecretBox, generate_key
@@ -135,7 +135,7 @@ async def test_a_killed_worker_loses_nothing(hub_db: Database, downstream: Peer,
     secrets = SecretBox(key=workers.key)
     target = await TargetRepository(hub_db).add("app", downstream.base_url, secrets.encrypt(downstream.token),
                                                 TargetConfig().to_json())
-    store, prefix = IdentityStore(hub_db), f"k{uuid.uuid4().hex[:8]}-"
+    store, prefix = identity_store(hub_db), f"k{uuid.uuid4().hex[:8]}-"
     for i in range(USERS):
         body = {"schemas": [USER_SCHEMA], "userName": f"{prefix}{i:05d}@example.com", "title": f"n{i}"}
         await store.create(USER_TYPE, normalize(body, USER_TYPE))

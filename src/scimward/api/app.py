@@ -20,10 +20,10 @@ from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
+from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
 from scimward.store.tokens import TokenStore
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
@@ -62,7 +62,7 @@ async def metrics(_request: Request) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     database = Database(settings.database_url)
-    identities = IdentityStore(database)
+    identities = identity_store(database)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

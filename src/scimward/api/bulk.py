@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scimward.api.context import InternalError, hub, json_body, request_id, scim_endpoint, source_of
+from scimward.api.context import InternalError, actor_of, hub, json_body, request_id, scim_endpoint, source_of
 from scimward.api.resources import ResourceEndpoints, base_url
 from scimward.api.responses import ScimResponse
 from scimward.scim.errors import (
@@ -108,6 +108,7 @@ class BulkJob:
         self.operations = [_fields(operation) for operation in operations]
         self.base = base_url(request)
         self.source = source_of(request)
+        self.actor = actor_of(request)
         #: bulkId -> position of the POST declaring it; only a POST creates what a bulkId stands for.
         self.creators = {op["bulkid"]: i for i, op in enumerate(self.operations)
                          if op and isinstance(op.get("bulkid"), str) and str(op.get("method")).upper() == "POST"}
@@ -225,7 +226,7 @@ class BulkJob:
         resource, identity_id = self._target(method, path)
         rt, store = resource.rt, hub(self.request).identities
         if method == "POST":
-            stored = await store.create(rt, normalize(data, rt), source=self.source)
+            stored = await store.create(rt, normalize(data, rt), source=self.source, actor=self.actor)
             self.created[str(bulk_id)] = stored.id
             result["location"] = f"{self.base}{rt.endpoint}/{stored.id}"
             result["version"] = stored.etag
@@ -233,12 +234,13 @@ class BulkJob:
         # RFC 7644 3.7: location is required in a response except for a failed POST.
         result["location"] = f"{self.base}{rt.endpoint}/{identity_id}"
         if method == "DELETE":
-            await store.delete(rt, identity_id, if_match=version)
+            await store.delete(rt, identity_id, if_match=version, source=self.source, actor=self.actor)
             return "204"
         if method == "PUT":
-            stored = await store.replace(rt, identity_id, normalize(data, rt), if_match=version, source=self.source)
+            stored = await store.replace(rt, identity_id, normalize(data, rt), if_match=version,
+                                         source=self.source, actor=self.actor)
         else:
-            stored = await store.patch(rt, identity_id, data, if_match=version, source=self.source)
+            stored = await store.patch(rt, identity_id, data, if_match=version, source=self.source, actor=self.actor)
         result["version"] = stored.etag
         return "200"
 

@@ -91,6 +91,11 @@ def source_of(request: Request) -> str:
     return f"scim:{request.state.token.name}"
 
 
+def actor_of(request: Request) -> str:
+    """The change's actor: the token's name (a token is a non-human identity acting for its source)."""
+    return str(request.state.token.name)
+
+
 async def authenticate(request: Request) -> TokenInfo:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scimward.api.context import Handler, ScimEndpoint, hub, json_body, scim_endpoint, source_of
+from scimward.api.context import Handler, ScimEndpoint, actor_of, hub, json_body, scim_endpoint, source_of
 from scimward.api.responses import ScimResponse
 from scimward.scim.ast import AttrPath
 from scimward.scim.errors import InvalidCursor, InvalidValue, NotImplementedByServer
@@ -99,7 +99,8 @@ class ResourceEndpoints:
     async def list_or_create(self, request: Request) -> Response:
         if request.method == "POST":
             doc = normalize(await json_body(request), self.rt)
-            stored = await hub(request).identities.create(self.rt, doc, source=source_of(request))
+            stored = await hub(request).identities.create(self.rt, doc, source=source_of(request),
+                                                         actor=actor_of(request))
             return self._respond(request, stored, 201)
         return await self.search(request, dict(request.query_params))
 
@@ -166,14 +167,17 @@ class ResourceEndpoints:
                 return Response(status_code=304, headers={"ETag": stored.etag})  # RFC 7644 3.14
             return self._respond(request, stored)
         if request.method == "DELETE":
-            await store.delete(self.rt, identity_id, if_match=if_match)
+            await store.delete(self.rt, identity_id, if_match=if_match, source=source_of(request),
+                               actor=actor_of(request))
             return Response(status_code=204)
         body = await json_body(request)
         if request.method == "PUT":
             doc = normalize(body, self.rt)
-            stored = await store.replace(self.rt, identity_id, doc, if_match=if_match, source=source_of(request))
+            stored = await store.replace(self.rt, identity_id, doc, if_match=if_match, source=source_of(request),
+                                         actor=actor_of(request))
             return self._respond(request, stored)
-        stored = await store.patch(self.rt, identity_id, body, if_match=if_match, source=source_of(request))
+        stored = await store.patch(self.rt, identity_id, body, if_match=if_match, source=source_of(request),
+                                   actor=actor_of(request))
         if request.state.token.patch_response == "no_content":
             return Response(status_code=204, headers={"ETag": stored.etag})
         attributes, excluded = self._selection(request)

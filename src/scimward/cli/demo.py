@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
+from scimward.policy import identity_store, policies
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import (
     ENTERPRISE_USER_SCHEMA,
@@ -10,7 +13,8 @@ from scimward.scim.resource_types import (
     USER_SCHEMA,
     USER_TYPE,
 )
-from scimward.store.identities import IdentityStore, SearchQuery
+from scimward.store.database import Database
+from scimward.store.identities import SearchQuery
 
 PEOPLE = [
     ("ada.lovelace", "Ada", "Lovelace", "Engineering", "Employee"),
@@ -29,8 +33,17 @@ PEOPLE = [
 DOMAIN = "example.com"
 
 
-async def load_demo(store: IdentityStore) -> int:
-    """Create the demo people and groups unless the hub already holds users; returns users created."""
+def example_policy() -> str:
+    """The example policy shipped with scimward (``examples/policy.yaml`` in the repository)."""
+    return resources.files("scimward.policy").joinpath("example-policy.yaml").read_text()
+
+
+async def load_demo(database: Database) -> int:
+    """Apply the example policy if none is in force, and create the demo people and groups unless the
+    hub already holds users; returns users created."""
+    if (await policies.current(database)).version == 0:
+        await policies.apply(database, example_policy(), "scimward serve --demo")
+    store = identity_store(database)
     existing = await store.search(USER_TYPE, SearchQuery(count=0))
     if existing.total:
         return 0

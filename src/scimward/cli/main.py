@@ -15,6 +15,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from scimward.cli import policy as policy_cli
 from scimward.cli import provisioning
 from scimward.cli import reconcile as reconcile_cli
 from scimward.cli.common import DatabaseUrl, err, fail, migrated
@@ -35,6 +36,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(target_app, name="target")
 reconcile_cli.register(app)
+policy_cli.register(app)
 
 MIB = 1024 * 1024
 SCIM_PREFIX = "/scim/v2"
@@ -83,7 +85,7 @@ def serve(
 async def _prepare_demo(url: str) -> str:
     database = Database(url)
     try:
-        created = await load_demo(IdentityStore(database))
+        created = await load_demo(database)
         if created:
             print(f"Loaded the demo organisation: {created} users and their groups.", flush=True)
         return await TokenStore(database).create(f"demo-{secrets.token_hex(3)}", created_by="scimward serve --demo")

@@ -16,9 +16,11 @@ from scimward.scim.ast import And, AttrPath, Compare, CompValue, Filter, Not, Or
 from scimward.scim.errors import InvalidFilter
 from scimward.scim.schema import Attribute, AttrType
 
-__all__ = ["matches"]
+__all__ = ["MISSING", "absent", "compare", "matches"]
 
 _MISSING: Any = object()
+#: An attribute with no value in the element (distinct from JSON null).
+MISSING: Any = _MISSING
 _ORDERING = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING = frozenset({"co", "sw", "ew"})
 _STRINGLIKE = frozenset({AttrType.STRING, AttrType.REFERENCE, AttrType.BINARY})
@@ -74,6 +76,16 @@ def _resolve(path: AttrPath, element: Any, attribute: Attribute) -> tuple[Attrib
 def _absent(value: Any) -> bool:
     # RFC 7643 2.5: unassigned, null and empty multi-valued/complex values are the same state.
     return value is _MISSING or value is None or value == [] or value == {}
+
+
+def absent(value: Any) -> bool:
+    """Whether ``value`` is unassigned (RFC 7643 2.5): missing, null, or an empty list or object."""
+    return _absent(value)
+
+
+def compare(expr: Compare, decl: Attribute | None, actual: Any) -> bool:
+    """Whether the value ``actual`` of the attribute ``decl`` satisfies the comparison ``expr``."""
+    return _compare(expr, decl, actual)
 
 
 def _compare(expr: Compare, decl: Attribute | None, actual: Any) -> bool:

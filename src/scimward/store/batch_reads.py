@@ -23,9 +23,9 @@ from sqlalchemy.dialects import postgresql
 from scimward.scim.ast import Filter
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
+from scimward.store.effective import HubIdentity, read_identities
 from scimward.store.filter_sql import FilterCompiler
 from scimward.store.links import Link
-from scimward.store.readback import HubIdentity
 from scimward.store.tables import identities, links
 
 _t, _l = identities.c, links.c
@@ -77,18 +77,14 @@ class BatchReads:
 
     async def identities(self, rt: ResourceType, ids: Collection[str], scope: Filter | None
                          ) -> dict[str, HubIdentity]:
-        """The identities of a type that exist, with their effective state and whether ``scope`` holds."""
-        matched = sa.true() if scope is None else sa.case((self._compiler(rt).compile(scope), sa.true()),
-                                                          else_=sa.false())
-        lookup = sa.select(_t.id, _t.doc, _t.effective_doc, matched.label("in_scope")).where(
-            _t.resource_type == rt.name)
+        """The identities of a type that have an effective state, and whether ``scope`` takes each."""
         found: dict[str, HubIdentity] = {}
         await self.ensure_statistics()
+        dialect = self.db.dialect
         async with self.db.read() as conn:
             for chunk in _chunks(ids):
-                query = _in(chunk, lookup, _t.id, self.db.dialect)
-                found.update({row.id: HubIdentity(row.id, row.effective_doc or row.doc, bool(row.in_scope))
-                              for row in await conn.execute(query)})
+                found.update(await read_identities(conn, self._compiler(rt), rt, chunk, scope,
+                                                   lambda i, lookup, key: _in(i, lookup, key, dialect)))
         return found
 
     async def links(self, target_id: int, identity_ids: Collection[str]) -> dict[str, Link]:

@@ -96,8 +96,9 @@ class Tx:
         single: Params = params if isinstance(params, dict) else {}
         await self._cursor.execute(sql, self._direct.bind(names, literals, single))
 
-    async def rows(self, statement: Executable, params: Params | None = None) -> list[Row]:
-        sql, names, literals = _compiled_static(statement, self._direct.dialect)
+    async def rows(self, statement: Executable, params: Params | None = None, *,
+                   dynamic: bool = False) -> list[Row]:
+        sql, names, literals = (_compile if dynamic else _compiled_static)(statement, self._direct.dialect)
         await self._cursor.execute(sql, self._direct.bind(names, literals, params or {}))
         return list(await self._cursor.fetchall())
 

@@ -1,10 +1,13 @@
 """PostgreSQL-only fused writes: one statement, one round trip, for the most common changes.
 
 A PATCH that touches only the identity row (``active=false``, a new title) and a POST of an identity
-without members are written as a single statement whose data-modifying CTEs also upsert the
-outbox rows and the count. The statement is atomic on its own, so it runs without BEGIN/COMMIT.
-The PATCH is conditional on the version it read: if another writer came first, nothing is written
-and the caller takes the locking path. Everything else (and all of SQLite) takes that path.
+without members, when the gate allowed them without the database (``Gate.quick``), are written as a
+single statement whose data-modifying CTEs also store the change row, upsert the outbox rows and
+the count. The statement is atomic on its own, so it runs without BEGIN/COMMIT. The PATCH is
+conditional on the version it read and on the identity having no effective state of its own and no
+pending change: otherwise nothing is written and the caller takes the locking path
+(``store.writer``), which decides again against the effective state. Everything else (and all of
+SQLite) takes that path; ``tests/test_fused_equivalence.py`` proves both write the same rows.
 """
 
 from __future__ import annotations
@@ -15,12 +18,26 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from scimward.store.changes import CHANGE_COLUMNS
 from scimward.store.counts import _adjust
-from scimward.store.tables import identities, identity_emails, outbox, targets
+from scimward.store.tables import changes, effective_states, identities, identity_emails, outbox, targets
 from scimward.store.writes import INSERT_IDENTITY, PROMOTED
 
 _t = identities.c
 _o = outbox.c
+
+
+def change_values(params: dict[str, Any]) -> dict[str, Any]:
+    """``store.changes.change_params`` as this module's statements bind them (the same names)."""
+    return params
+
+
+def _record_from(changed: Any) -> Any:
+    """Insert the change row once for the row the CTE ``changed`` returns (none if it returns none)."""
+    # Typed casts: in INSERT ... SELECT PostgreSQL cannot infer a parameter's type from the column.
+    values = [sa.cast(sa.bindparam(f"c_{name}"), changes.c[name].type) for name in CHANGE_COLUMNS]
+    return (changes.insert().from_select(list(CHANGE_COLUMNS), sa.select(*values).select_from(changed))
+            .returning(changes.c.id).cte("recorded"))
 
 
 def _enqueue_from(changed: Any) -> Any:
@@ -42,12 +59,15 @@ def update_row() -> sa.Select[Any]:
     """UPDATE the identity if still at ``w_version``, enqueue it; returns how many rows changed (0 or 1)."""
     changed = (
         identities.update()
-        .where(_t.id == sa.bindparam("w_id"), _t.version == sa.bindparam("w_version"))
+        .where(_t.id == sa.bindparam("w_id"), _t.version == sa.bindparam("w_version"),
+               ~sa.exists().where(effective_states.c.identity_id == sa.bindparam("w_id")),
+               ~sa.exists().where(changes.c.identity_id == sa.bindparam("w_id"), changes.c.status == "pending"))
         .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", *PROMOTED)})
         .returning(_t.id, _t.resource_type)
         .cte("changed")
     )
-    return sa.select(sa.func.count()).select_from(changed).add_cte(_enqueue_from(changed))
+    return (sa.select(sa.func.count()).select_from(changed)
+            .add_cte(_enqueue_from(changed)).add_cte(_record_from(changed)))
 
 
 @functools.cache
@@ -67,4 +87,4 @@ def insert_row() -> sa.Select[Any]:
     ).returning(e.position).cte("emailed")
     counted = _adjust("postgresql").returning(sa.literal(1)).cte("counted")
     return (sa.select(sa.func.count()).select_from(created)
-            .add_cte(emails).add_cte(counted).add_cte(_enqueue_from(created)))
+            .add_cte(emails).add_cte(counted).add_cte(_enqueue_from(created)).add_cte(_record_from(created)))

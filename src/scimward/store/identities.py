@@ -1,63 +1,38 @@
 """The identity repository: SCIM resources in SQL, with memberships as rows.
 
-A write reads the identity under a lock (its row on PostgreSQL, the database on SQLite), checks
-``If-Match`` against its version, and commits everything the request changes in one transaction, or
-nothing: no lost update, no half-written change. A PATCH of a group's
-members touches only the membership rows it names, never the whole group.
+Reads answer with the source state (what a source stated, RFC 7644's view of the resource); writes
+go through the policy gate (``store.writer``): a write reads the identity under a lock, checks
+``If-Match`` against its version, and commits everything the change writes in one transaction, or
+nothing: no lost update, no half-written change. A PATCH of a group's members touches only the
+membership rows it names, never the whole group.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.ast import AttrPath, Compare, Filter
-from scimward.scim.errors import (
-    InvalidValue,
-    NotFound,
-    PreconditionFailed,
-)
-from scimward.scim.patch import MemberOp, apply_patch
-from scimward.scim.resource import check_immutable, check_required
+from scimward.scim.errors import NotFound
 from scimward.scim.schema import ResourceType
-from scimward.store import counts, fused, outbox, reads, writes
+from scimward.store import counts, reads
+from scimward.store.changes import Gate
 from scimward.store.cursor import CursorCodec, Position, query_digest
 from scimward.store.database import Database
-from scimward.store.direct import Direct, Tx, decode_json, decode_time
-from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
+from scimward.store.direct import Direct
+from scimward.store.filter_sql import FilterCompiler, sort_expression
 from scimward.store.hub_secrets import hub_secret
-from scimward.store.ids import created_ms, new_id
-from scimward.store.passwords import take_password_hash
+from scimward.store.identity_rows import StoredIdentity, etag, stored_row
 from scimward.store.positions import PositionIndex
-from scimward.store.tables import identities, memberships
-from scimward.store.timeutil import utcnow
+from scimward.store.tables import identities
+from scimward.store.writer import Writer
 
-
-def etag(version: int) -> str:
-    return f'W/"{version}"'
-
-
-@dataclass
-class StoredIdentity:
-    """An identity as stored: its source-state document plus what the store keeps beside it."""
-
-    id: str
-    resource_type: str
-    doc: dict[str, Any]
-    created: datetime
-    last_modified: datetime
-    version: int
-    members: list[dict[str, str]] | None = None
-    groups: list[dict[str, str]] | None = None
-
-    @property
-    def etag(self) -> str:
-        return etag(self.version)
+__all__ = ["IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity", "etag"]
 
 
 @dataclass(frozen=True)
@@ -81,50 +56,14 @@ class SearchResult:
     previous_cursor: str | None = None
 
 
-def _columns(tx: Tx | Direct, rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
-    user_name = doc.get("userName")
-    display_name = doc.get("displayName")
-    return {
-        "resource_type": rt.name,
-        "user_name": user_name,
-        "user_name_lower": user_name.lower() if isinstance(user_name, str) else None,
-        "external_id": doc.get("externalId"),
-        "display_name": display_name,
-        "display_name_lower": display_name.lower() if isinstance(display_name, str) else None,
-        "active": doc.get("active"),
-        "doc": tx.json(doc),
-    }
-
-
-def _email_rows(identity_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for position, email in enumerate(doc.get("emails") or ()):
-        value = email.get("value")
-        rows.append({
-            "identity_id": identity_id, "position": position, "value": value,
-            "value_lower": value.lower() if isinstance(value, str) else None,
-            "type": email.get("type"), "display": email.get("display"), "primary": email.get("primary"),
-        })
-    return rows
-
-
-def _check_if_match(if_match: str | None, version: int) -> None:
-    """RFC 7644 3.14: a mismatched If-Match is 412, so no update is lost."""
-    if if_match is None:
-        return
-    candidates = {tag.strip() for tag in if_match.split(",")}
-    if "*" in candidates:
-        return
-    current = etag(version)
-    if current not in candidates and current.removeprefix("W/") not in candidates:
-        raise PreconditionFailed(f"resource version is {current}, not {if_match}")
-
-
 class IdentityStore:
     """Create, read, replace, patch, delete and search identities of any resource type."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, gate: Gate | None = None) -> None:
         self.db = database
+        #: The policy gate every write passes (``policy.gate``); a store without one only reads.
+        self.gate = gate
+        self._writer: Writer | None = None
         self._compilers: dict[str, FilterCompiler] = {}
         self._codec: CursorCodec | None = None
         self.direct = Direct(database)
@@ -142,177 +81,39 @@ class IdentityStore:
             compiler = self._compilers[rt.name] = FilterCompiler(rt, self.db.dialect)
         return compiler
 
-    # -- writes ---------------------------------------------------------------------------------
+    # -- writes: through the gate (``store.writer``) ---------------------------------------------
 
-    async def create(self, rt: ResourceType, doc: dict[str, Any], source: str | None = None) -> StoredIdentity:
-        doc = dict(doc)
-        members = doc.pop("members", None) or []
-        password_hash = await take_password_hash(doc)
-        identity_id = new_id()
-        now = datetime.fromtimestamp(created_ms(identity_id) / 1000, UTC).replace(tzinfo=None)
-        if self.direct.postgres and not members:
-            emails = [{k: v for k, v in row.items() if k != "identity_id"} for row in _email_rows(identity_id, doc)]
-            await self.direct.fetch(fused.insert_row(), {
-                "emails": self.direct.json(emails),
-                "id": identity_id, "created": now, "last_modified": now, "version": 1, "source": source,
-                "password_hash": password_hash, **_columns(self.direct, rt, doc),
-                **counts.params(rt.name, 1),
-                "now": now, "now_due": now})
-            self._changed()
-            return StoredIdentity(identity_id, rt.name, doc, now, now, 1, groups=[] if rt.name == "User" else None,
-                                  members=[] if rt.name == "Group" else None)
-        async with self.direct.transaction() as tx:
-            await tx.run(writes.INSERT_IDENTITY, {
-                "id": identity_id, "created": tx.time(now), "last_modified": tx.time(now), "version": 1,
-                "source": source, "password_hash": password_hash, **_columns(tx, rt, doc)})
-            await tx.run(writes.INSERT_EMAIL, _email_rows(identity_id, doc))
-            added = await self._add_members(tx, identity_id, members) if members else []
-            await counts.adjust(tx, self.db.dialect, rt.name, 1)
-            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-        self._changed()
-        stored = StoredIdentity(identity_id, rt.name, doc, now, now, 1)
-        if rt.name == "Group":
-            stored.members = [{"value": row["member_id"], "type": row["member_type"]} for row in added]
-        elif rt.name == "User":
-            stored.groups = []
-        return stored
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            if self.gate is None:
+                raise RuntimeError("identity writes go through the policy gate: build the store with a gate")
+            self._writer = Writer(self.direct, self.gate, self._changed)
+        return self._writer
+
+    async def create(self, rt: ResourceType, doc: dict[str, Any], source: str | None = None,
+                     actor: str | None = None) -> StoredIdentity:
+        return await self.writer.create(rt, doc, source, actor or source)
 
     async def replace(self, rt: ResourceType, identity_id: str, doc: dict[str, Any], *,
-                      if_match: str | None = None, source: str | None = None) -> StoredIdentity:
+                      if_match: str | None = None, source: str | None = None,
+                      actor: str | None = None) -> StoredIdentity:
         """PUT (RFC 7644 3.5.1): the document replaces the stored one; members too when given."""
-        doc = dict(doc)
-        members = doc.pop("members", None) if rt.name == "Group" else None
-        # A PUT without a password keeps the one set: a client cannot read it back to resend it.
-        password_hash = await take_password_hash(doc)
-        async with self.direct.transaction() as tx:
-            current = await self._load_for_write(tx, rt, identity_id)
-            _check_if_match(if_match, current.version)
-            check_immutable(current.doc, doc, rt)
-            await self._update(tx, rt, current, doc, source, password_hash)
-            if rt.name == "Group":
-                ops = [MemberOp("clear"), *([MemberOp("add", tuple(members))] if members else [])]
-                await self._apply_member_ops(tx, identity_id, ops)
-            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-        self._changed()
+        await self.writer.update(rt, identity_id, doc=doc, if_match=if_match, source=source,
+                                 actor=actor or source)
         return await self.get(rt, identity_id)
 
     async def patch(self, rt: ResourceType, identity_id: str, body: Any, *,
-                    if_match: str | None = None, source: str | None = None) -> StoredIdentity:
+                    if_match: str | None = None, source: str | None = None,
+                    actor: str | None = None) -> StoredIdentity:
         """PATCH (RFC 7644 3.5.2): all operations apply atomically or not at all."""
-        if self.direct.postgres:
-            fast = await self._patch_row_only(rt, identity_id, body, if_match, source)
-            if fast is not None:
-                return fast
-        async with self.direct.transaction() as tx:
-            current = await self._load_for_write(tx, rt, identity_id)
-            _check_if_match(if_match, current.version)
-            result = apply_patch(current.doc, body, rt)
-            if not result.changed:
-                return current
-            check_required(result.doc, rt)
-            check_immutable(current.doc, result.doc, rt)
-            new_doc = dict(result.doc)
-            password_hash = await take_password_hash(new_doc)
-            await self._update(tx, rt, current, new_doc, source, password_hash)
-            await self._apply_member_ops(tx, identity_id, result.member_ops)
-            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-        self._changed()
-        return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(), current.version + 1)
+        stored = await self.writer.update(rt, identity_id, body=body, if_match=if_match, source=source,
+                                          actor=actor or source)
+        return stored if stored is not None else await self.get(rt, identity_id, with_members=False)
 
-    async def _patch_row_only(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None,
-                              source: str | None) -> StoredIdentity | None:
-        """The fused one-statement PATCH (``store.fused``); None when this change needs the locking path."""
-        rows = await self.direct.fetch(reads.by_id(self.db.dialect, False),
-                                       {"identity_id": identity_id, "resource_type": rt.name})
-        if not rows:
-            raise NotFound(f"{rt.name} {identity_id} not found")
-        current = _stored_row(rt, rows[0], with_groups=False)
-        _check_if_match(if_match, current.version)
-        result = apply_patch(current.doc, body, rt)
-        if not result.changed:
-            return current
-        if result.member_ops or "password" in result.doc or result.doc.get("emails") != current.doc.get("emails"):
-            return None
-        check_required(result.doc, rt)
-        check_immutable(current.doc, result.doc, rt)
-        now = utcnow()
-        updated = await self.direct.fetch(fused.update_row(), {
-            "w_id": identity_id, "w_version": current.version, "v_last_modified": now,
-            "v_version": current.version + 1, "v_source": source,
-            **{f"v_{k}": v for k, v in _columns(self.direct, rt, result.doc).items()},
-            "now": now, "now_due": now})
-        if updated[0][0] != 1:
-            return None  # another writer came first: redo it under the lock
-        self._changed()
-        return StoredIdentity(identity_id, rt.name, result.doc, current.created, now, current.version + 1)
-
-    async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None) -> None:
-        async with self.direct.transaction() as tx:
-            # The groups it leaves change too: their targets must drop the member. Enqueued first,
-            # while the memberships are still there (they go with the identity, ON DELETE CASCADE).
-            await outbox.enqueue_groups_of(tx, self.db.dialect, identity_id)
-            deleted = await tx.rows(writes.DELETE_IDENTITY, {"w_id": identity_id, "resource_type": rt.name})
-            if not deleted:
-                raise NotFound(f"{rt.name} {identity_id} not found")
-            _check_if_match(if_match, deleted[0][0])  # a mismatch rolls the delete back
-            await counts.adjust(tx, self.db.dialect, rt.name, -1)
-            await outbox.enqueue(tx, self.db.dialect, rt.name, [identity_id])
-        self._changed()
-
-    async def _load_for_write(self, tx: Tx, rt: ResourceType, identity_id: str) -> StoredIdentity:
-        """Read the identity for a change. From here to commit no other writer can change it: the row
-        is locked (``FOR UPDATE`` on PostgreSQL) or the database is (``BEGIN IMMEDIATE`` on SQLite)."""
-        rows = await tx.rows(writes.LOAD_FOR_WRITE, {"identity_id": identity_id, "resource_type": rt.name})
-        if not rows:
-            raise NotFound(f"{rt.name} {identity_id} not found")
-        return _stored_row(rt, rows[0], with_groups=False)
-
-    async def _update(self, tx: Tx, rt: ResourceType, current: StoredIdentity,
-                      doc: dict[str, Any], source: str | None, password_hash: str | None = None) -> None:
-        values = {f"v_{k}": v for k, v in _columns(tx, rt, doc).items()}
-        await tx.run(writes.UPDATE_IDENTITY, {
-            "w_id": current.id, "v_last_modified": tx.time(utcnow()),
-            "v_version": current.version + 1, "v_source": source, **values})
-        if password_hash is not None:
-            await tx.run(writes.UPDATE_PASSWORD, {"w_id": current.id, "v_password_hash": password_hash})
-        if doc.get("emails") != current.doc.get("emails"):
-            await tx.run(writes.DELETE_EMAILS, {"identity_id": current.id})
-            await tx.run(writes.INSERT_EMAIL, _email_rows(current.id, doc))
-
-    # -- members --------------------------------------------------------------------------------
-
-    async def _apply_member_ops(self, tx: Tx, group_id: str, ops: Iterable[MemberOp]) -> None:
-        for op in ops:
-            if op.kind == "clear":
-                await tx.run(writes.CLEAR_MEMBERS, {"group_id": group_id})
-            elif op.kind == "add":
-                await self._add_members(tx, group_id, op.members)
-            elif op.kind == "remove":
-                ids = [member["value"] for member in op.members]
-                await tx.run(writes.remove_members(self.db.dialect), {"group_id": group_id, "ids": tx.ids(ids)})
-            elif op.where is not None:
-                statement = memberships.delete().where(
-                    memberships.c.group_id == sa.bindparam("group_id"), member_condition(op.where, memberships))
-                await tx.run(statement, {"group_id": group_id}, dynamic=True)
-
-    async def _add_members(self, tx: Tx, group_id: str, members: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-        wanted = _dedupe(members)
-        ids = [member["value"] for member in wanted]
-        if group_id in ids:
-            raise InvalidValue("a group cannot be a member of itself")
-        id_list = tx.ids(ids)
-        types: dict[str, str] = {row[0]: row[1] for row in
-                                 await tx.rows(writes.existing(self.db.dialect), {"ids": id_list})}
-        missing = [i for i in ids if i not in types]
-        if missing:
-            raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
-                               else f"{len(missing)} members do not exist, e.g. {missing[0]!r}")
-        for member in wanted:
-            declared = member.get("type")
-            if declared and declared.lower() != types[member["value"]].lower():
-                raise InvalidValue(f"member {member['value']!r} is a {types[member['value']]}, not a {declared}")
-        await tx.run(writes.add_members(self.db.dialect), {"group_id": group_id, "ids": id_list})
-        return [{"group_id": group_id, "member_id": i, "member_type": types[i]} for i in ids]
+    async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None,
+                     source: str | None = None, actor: str | None = None) -> None:
+        await self.writer.delete(rt, identity_id, if_match=if_match, source=source, actor=actor or source)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -347,7 +148,7 @@ class IdentityStore:
                                        {"identity_id": identity_id, "resource_type": rt.name})
         if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
-        stored = _stored_row(rt, rows[0], with_groups)
+        stored = stored_row(rt, rows[0], with_groups)
         if rt.name == "Group" and with_members:
             stored.members = [{"value": member_id, "type": member_type} for member_id, member_type in
                               await self.direct.fetch(reads.MEMBERS_OF_ONE, {"group_id": identity_id})]
@@ -400,7 +201,7 @@ class IdentityStore:
             # userName is unique: the page is the whole result, so no count is needed.
             rows = await self.direct.fetch(reads.by_user_name(self.db.dialect, with_groups),
                                            {"resource_type": rt.name, "user_name": user_name.lower()})
-            items = [_stored_row(rt, row, with_groups) for row in rows][: query.count]
+            items = [stored_row(rt, row, with_groups) for row in rows][: query.count]
             return SearchResult(len(rows), items)
         if query.filter is None and query.sort_by is None and query.cursor is None:
             total_rows = await self.direct.fetch(counts.TOTAL, {"rt": rt.name})
@@ -418,7 +219,7 @@ class IdentityStore:
                 rows = await self.direct.fetch(reads.page_from(self.db.dialect, with_groups), {
                     "resource_type": rt.name, "from_created": self.direct.time(created), "from_id": anchor_id,
                     "offset": offset - position, "limit": limit})
-            result.items = [_stored_row(rt, row, with_groups) for row in rows]
+            result.items = [stored_row(rt, row, with_groups) for row in rows]
             return result
         return None
 
@@ -498,12 +299,6 @@ def _user_name_lookup(rt: ResourceType, expr: Filter | None) -> str | None:
     return None
 
 
-def _stored_row(rt: ResourceType, row: Sequence[Any], with_groups: bool) -> StoredIdentity:
-    """An identity from a driver row: id, doc, created, last_modified, version[, groups]."""
-    stored = StoredIdentity(row[0], rt.name, decode_json(row[1]), decode_time(row[2]), decode_time(row[3]), row[4])
-    if with_groups:
-        stored.groups = reads.groups_out(decode_json(row[5]))
-    return stored
 
 
 def _stored(rt: ResourceType, row: Any, with_groups: bool = False) -> StoredIdentity:
@@ -539,14 +334,6 @@ def _typed_keys(key: sa.ColumnElement[Any] | None, position: Position) -> tuple[
     return (sa.false(), sa.literal(sort_value, key.type), *tail)
 
 
-def _dedupe(members: Iterable[dict[str, str]]) -> list[dict[str, str]]:
-    seen: dict[str, dict[str, str]] = {}
-    for member in members:
-        value = member.get("value")
-        if not isinstance(value, str) or not value:
-            raise InvalidValue("every member needs a string 'value' with the member's id")
-        seen.setdefault(value, member)
-    return list(seen.values())
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -13,7 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
-from scimward.store.tables import link_members, links, memberships, push_log
+from scimward.store.effective import effective_memberships
+from scimward.store.tables import link_members, links, push_log
 from scimward.store.timeutil import utcnow
 
 _l = links.c
@@ -122,8 +123,8 @@ class LinkStore:
                 _lm.target_id == target_id, sa.or_(_lm.group_id == identity_id, _lm.member_id == identity_id)))
 
     async def unlinked_members(self, target_id: int, group_id: str, limit: int) -> list[str]:
-        """Users in the group with no active account on the target yet."""
-        m = memberships.c
+        """Users effectively in the group with no active account on the target yet."""
+        m = effective_memberships().c
         async with self.db.read() as conn:
             rows = await conn.execute(
                 sa.select(m.member_id).where(m.group_id == group_id, m.member_type == "User", ~sa.exists().where(
@@ -149,10 +150,10 @@ class LinkStore:
         """(to add, to remove) as (member identity id, remote id): the hub's members that are actively
         linked on the target, against the memberships the target has acknowledged. Set operations in
         SQL, so a group of 100,000 costs one indexed pass, not a load of both sides."""
-        m, lm = memberships.c, _lm
+        m, lm = effective_memberships().c, _lm
         linked = sa.and_(_l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active")
         adds = (
-            sa.select(m.member_id, _l.remote_id).join(links, linked)
+            sa.select(m.member_id, _l.remote_id).select_from(effective_memberships()).join(links, linked)
             .where(m.group_id == group_id, ~sa.exists().where(
                 lm.target_id == target_id, lm.group_id == group_id, lm.member_id == m.member_id))
             .limit(limit)

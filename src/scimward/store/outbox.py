@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
 from scimward.store.direct import Tx
-from scimward.store.tables import memberships, outbox, targets
+from scimward.store.effective import effective_memberships
+from scimward.store.tables import outbox, targets
 from scimward.store.timeutil import utcnow
 
 _o = outbox.c
@@ -33,11 +34,12 @@ ANALYZE_AFTER = 1000
 _COLUMNS = ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"]
 
 
-def _upsert(dialect: str, rows: sa.Select[Any]) -> Any:
-    """Insert ``rows`` (in ``_COLUMNS`` order) as outbox rows; a row already there is made due again with
-    its generation bumped, so a push in flight for it does not complete it (newest wins)."""
+def _upsert(dialect: str, rows: sa.Select[Any] | None) -> Any:
+    """Insert ``rows`` (in ``_COLUMNS`` order; None: one row of bound parameters) as outbox rows; a row
+    already there is made due again with its generation bumped, so a push in flight for it does not
+    complete it (newest wins), and its attempts and last error start afresh."""
     insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
-    statement = insert.from_select(_COLUMNS, rows)
+    statement = insert if rows is None else insert.from_select(_COLUMNS, rows)
     return statement.on_conflict_do_update(
         index_elements=[_o.target_id, _o.identity_id],
         set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0,
@@ -59,8 +61,9 @@ def _enqueue(dialect: str) -> Any:
 
 @functools.cache
 def _enqueue_groups_of(dialect: str, one_target: bool) -> Any:
-    """A row for each hub group ``member_id`` belongs to: for every target, or for ``target_id`` only."""
-    m = memberships.c
+    """A row for each hub group ``member_id`` effectively belongs to: for every target, or for
+    ``target_id`` only."""
+    m = effective_memberships().c
     target = sa.bindparam("target_id", type_=sa.Integer) if one_target else targets.c.id
     rows = sa.select(target, m.group_id, sa.literal("Group"), *_timestamps()).where(
         m.member_id == sa.bindparam("member_id"))
@@ -70,10 +73,7 @@ def _enqueue_groups_of(dialect: str, one_target: bool) -> Any:
 @functools.cache
 def _enqueue_one(dialect: str) -> Any:
     """Upsert one (target, identity) row, with ``_upsert``'s rule for a row already there."""
-    insert = postgresql.insert(outbox) if dialect == "postgresql" else sqlite.insert(outbox)
-    return insert.on_conflict_do_update(
-        index_elements=[_o.target_id, _o.identity_id],
-        set_={"due": insert.excluded.due, "generation": _o.generation + 1, "attempts": 0})
+    return _upsert(dialect, None)
 
 
 async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequence[str]) -> None:

@@ -8,7 +8,6 @@ scope, which of them have a push on its way. Groups' members are compared as set
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,20 +16,16 @@ import sqlalchemy as sa
 from scimward.scim.ast import Filter
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
+from scimward.store.effective import HubIdentity, effective_memberships, read_identities
 from scimward.store.filter_sql import FilterCompiler
 from scimward.store.links import Link
-from scimward.store.tables import identities, link_members, links, memberships, outbox, push_log
+from scimward.store.tables import link_members, links, outbox, push_log
 from scimward.store.timeutil import utcnow
 
-_l, _lm, _t = links.c, link_members.c, identities.c
+__all__ = ["HubIdentity", "Readback"]
+
+_l, _lm = links.c, link_members.c
 CHUNK = 500
-
-
-@dataclass(frozen=True)
-class HubIdentity:
-    id: str
-    doc: dict[str, Any]  # the effective state
-    in_scope: bool
 
 
 def _chunks(items: Collection[str]) -> Iterable[list[str]]:
@@ -73,16 +68,13 @@ class Readback:
 
     async def identities(self, rt: ResourceType, ids: Collection[str], scope: Filter | None
                          ) -> dict[str, HubIdentity]:
-        """The identities of a type that exist, with their effective state and whether ``scope`` holds."""
+        """The identities of a type that have an effective state, and whether ``scope`` takes each."""
         compiler = self._compilers.setdefault(rt.name, FilterCompiler(rt, self.db.dialect))
-        matched = sa.true() if scope is None else sa.case((compiler.compile(scope), sa.true()), else_=sa.false())
         found: dict[str, HubIdentity] = {}
         async with self.db.read() as conn:
             for chunk in _chunks(ids):
-                rows = await conn.execute(sa.select(_t.id, _t.doc, _t.effective_doc, matched.label("in_scope"))
-                                          .where(_t.resource_type == rt.name, _t.id.in_(chunk)))
-                found.update({row.id: HubIdentity(row.id, row.effective_doc or row.doc, bool(row.in_scope))
-                              for row in rows})
+                found.update(await read_identities(conn, compiler, rt, chunk, scope,
+                                                   lambda i, lookup, key: lookup.where(key.in_(i))))
         return found
 
     async def in_flight(self, target_id: int, identity_ids: Collection[str]) -> set[str]:
@@ -99,9 +91,10 @@ class Readback:
     async def desired_members(self, target_id: int, group_id: str) -> dict[str, str]:
         """remote id -> identity id of the group's members in the hub that are actively linked on the
         target: what propagate pushes (``LinkStore.member_delta``)."""
-        m = memberships.c
+        em = effective_memberships()
+        m = em.c
         async with self.db.read() as conn:
-            joined = memberships.join(links, sa.and_(
+            joined = em.join(links, sa.and_(
                 _l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active"))
             rows = await conn.execute(sa.select(_l.remote_id, m.member_id).select_from(joined)
                                       .where(m.group_id == group_id))
@@ -118,8 +111,8 @@ class Readback:
             return {row[0]: row[1] for row in rows}
 
     async def groups_of(self, member_ids: Collection[str]) -> set[str]:
-        """The groups these identities are members of in the hub."""
-        m = memberships.c
+        """The groups these identities are effectively members of in the hub."""
+        m = effective_memberships().c
         found: set[str] = set()
         async with self.db.read() as conn:
             for chunk in _chunks(member_ids):

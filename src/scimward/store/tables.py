@@ -1,8 +1,8 @@
 """SQL tables. Every change to them goes through a migration in ``store/migrations``.
 
-An identity row holds its source state (``doc``, as its source last stated it) and room for its
-effective state (``effective_doc``: NULL while it equals the source state, which is always until the
-policy gate lands). Attributes that filters and uniqueness need are promoted to indexed columns;
+An identity row holds its source state (``doc``, as its source last stated it); where the policy gate
+held a change, its effective state sits beside it in ``effective_states`` and ``membership_holds``
+(DESIGN.md: source state, effective state). Attributes that filters and uniqueness need are promoted to indexed columns;
 multi-valued data that must be found by value lives in child tables, never in a JSON array:
 group membership in ``memberships`` and e-mail addresses in ``identity_emails``.
 """
@@ -35,7 +35,6 @@ identities = sa.Table(
     sa.Column("display_name_lower", sa.String(256)),
     sa.Column("active", sa.Boolean),
     sa.Column("doc", JsonDoc, nullable=False),
-    sa.Column("effective_doc", JsonDoc),
     sa.Column("source", sa.String(128)),
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("last_modified", sa.DateTime, nullable=False),
@@ -240,4 +239,98 @@ reconcile_runs = sa.Table(
     sa.Column("counts", JsonDoc),
     sa.Column("error", sa.Text),
     sa.Index("ix_reconcile_runs_target", "target_id", "started"),
+)
+
+
+# -- the policy gate (DESIGN.md: change, gate, effective state) ---------------------------------
+
+#: Every proposed mutation of an identity (or of a target's configuration), with its decision.
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    #: The identity's id; for a configuration change, the target's name.
+    sa.Column("identity_id", sa.String(64)),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("op", sa.String(16), nullable=False),
+    #: applied, pending, approved, rejected, denied, superseded, expired
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(128)),
+    sa.Column("actor", sa.String(128)),
+    sa.Column("before", JsonDoc),
+    sa.Column("after", JsonDoc),
+    sa.Column("changed", JsonDoc),
+    sa.Column("members_added", JsonDoc),
+    sa.Column("members_removed", JsonDoc),
+    #: allow, hold or deny
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("rules", JsonDoc),
+    sa.Column("approvals_needed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("approvals", JsonDoc),
+    sa.Column("blast_radius", JsonDoc),
+    #: Ids of the targets whose open breaker holds this change.
+    sa.Column("held_by_breaker", JsonDoc),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("decided", sa.DateTime),
+    sa.Column("expires", sa.DateTime),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_changes_identity", "identity_id", "status"),
+    sa.Index("ix_changes_status", "status", "created"),
+)
+
+#: An identity whose effective state differs from its source state: ``doc`` is the effective document
+#: (NULL: it has no effective state, a held create); ``source_deleted`` when its source deleted it.
+effective_states = sa.Table(
+    "effective_states",
+    metadata,
+    sa.Column("identity_id", sa.String(36), primary_key=True),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("doc", JsonDoc),
+    sa.Column("source_deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("change_id", sa.String(36)),
+)
+
+#: A membership whose effective state differs from the source's: ``add`` (the source has it, it is
+#: not effective yet) or ``remove`` (the source dropped it, it is still effective).
+membership_holds = sa.Table(
+    "membership_holds",
+    metadata,
+    sa.Column("group_id", sa.String(36), primary_key=True),
+    sa.Column("member_id", sa.String(36), primary_key=True),
+    sa.Column("member_type", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("change_id", sa.String(36)),
+    sa.Index("ix_membership_holds_member_id", "member_id"),
+)
+
+#: Every policy applied, newest last: the newest row is in force.
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("document", JsonDoc, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("applied", sa.DateTime, nullable=False),
+    sa.Column("applied_by", sa.String(128), nullable=False),
+)
+
+#: An account a change would deprovision on a target, counted by that target's breaker window.
+breaker_events = sa.Table(
+    "breaker_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("identity_id", sa.String(36), nullable=False),
+    sa.Column("change_id", sa.String(36), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Index("ix_breaker_events_target", "target_id", "at"),
+)
+
+#: A target's open mass-change breaker: while the row exists, deprovisioning there is held.
+breakers = sa.Table(
+    "breakers",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("opened", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
 )

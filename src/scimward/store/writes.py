@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from scimward.store.tables import identities, identity_emails, memberships
+from scimward.store.tables import effective_states, identities, identity_emails, memberships
 
 _t = identities.c
 _m = memberships.c
@@ -30,12 +30,15 @@ INSERT_IDENTITY = identities.insert().values(
     {c: sa.bindparam(c) for c in ("id", "created", "last_modified", "version", "source", "password_hash",
                                   *PROMOTED)})
 
+_e = effective_states.c
+#: The identity's source row and, when it differs, its effective state (whether it does, and the document).
 LOAD_FOR_WRITE = (
-    sa.select(_t.id, _t.doc, _t.created, _t.last_modified, _t.version)
+    sa.select(_t.id, _t.doc, _t.created, _t.last_modified, _t.version, _e.identity_id.is_not(None), _e.doc)
+    .select_from(identities.outerjoin(effective_states, _e.identity_id == _t.id))
     .where(_t.id == sa.bindparam("identity_id"), _t.resource_type == sa.bindparam("resource_type"))
     # On PostgreSQL the row lock queues concurrent writers of one identity (an IdP sending
     # membership changes in parallel) instead of failing their version check. SQLite ignores it.
-    .with_for_update()
+    .with_for_update(of=identities)
 )
 
 UPDATE_IDENTITY = (
@@ -56,7 +59,13 @@ DELETE_EMAILS = identity_emails.delete().where(identity_emails.c.identity_id == 
 INSERT_EMAIL = identity_emails.insert().values(
     {c: sa.bindparam(c) for c in ("identity_id", "position", "value", "value_lower", "type", "display", "primary")})
 
-CLEAR_MEMBERS = memberships.delete().where(_m.group_id == sa.bindparam("group_id"))
+
+
+@functools.cache
+def clear_members() -> Any:
+    """Remove every member of ``group_id``; answers (member id, member type) of each."""
+    return memberships.delete().where(_m.group_id == sa.bindparam("group_id")).returning(_m.member_id,
+                                                                                       _m.member_type)
 
 
 @functools.cache
@@ -66,14 +75,18 @@ def existing(dialect: str) -> sa.Select[Any]:
 
 
 @functools.cache
-def remove_members(dialect: str) -> sa.Delete:
-    return memberships.delete().where(_m.group_id == sa.bindparam("group_id"), id_in(_m.member_id, dialect))
+def remove_members(dialect: str) -> Any:
+    """Remove each of ``ids`` from ``group_id``; answers (member id, member type) of those that were there."""
+    return memberships.delete().where(_m.group_id == sa.bindparam("group_id"), id_in(_m.member_id, dialect)
+                                      ).returning(_m.member_id, _m.member_type)
 
 
 @functools.cache
 def add_members(dialect: str) -> Any:
     """Add each of ``ids`` to ``group_id`` with its own resource type, in one statement; members already
-    there stay as they are. The caller has checked that every id exists."""
+    there stay as they are. The caller has checked that every id exists. Answers (member id, member type)
+    of the members added."""
     insert = postgresql.insert(memberships) if dialect == "postgresql" else sqlite.insert(memberships)
     rows = sa.select(sa.bindparam("group_id"), _t.id, _t.resource_type).where(id_in(_t.id, dialect))
-    return insert.from_select(["group_id", "member_id", "member_type"], rows).on_conflict_do_nothing()
+    return (insert.from_select(["group_id", "member_id", "member_type"], rows).on_conflict_do_nothing()
+            .returning(_m.member_id, _m.member_type))

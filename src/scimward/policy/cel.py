@@ -1,0 +1,62 @@
+"""The one adapter to CEL (``common-expression-language``): compile a rule once, evaluate it often.
+
+A change is converted to CEL values once (one ``cel.Context``) and every rule runs against that
+context, so twenty rules cost one conversion and twenty evaluations of a few hundred nanoseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+
+class ExpressionError(ValueError):
+    """A rule expression CEL cannot compile: its position and CEL's message."""
+
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    @property
+    def position(self) -> str:
+        return f"line {self.line}, column {self.column}" if self.line is not None else "unknown position"
+
+
+_POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
+
+
+@dataclass(frozen=True)
+class Expression:
+    source: str
+    program: Any
+    #: Top-level variables and the ``change.*`` fields the expression names (e.g. "blast_radius").
+    fields: frozenset[str]
+
+    def holds(self, context: Any) -> bool:
+        """Whether the expression is true for ``context``; an evaluation error (a missing key) is not."""
+        try:
+            return self.program.execute(context) is True
+        except (KeyError, ValueError, TypeError, RuntimeError):
+            return False
+
+
+def compile_expression(source: str) -> Expression:
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        text = str(exc)
+        match = _POSITION.search(text)
+        if match:
+            raise ExpressionError(match.group(3).strip(), int(match.group(1)), int(match.group(2)) + 1) from exc
+        raise ExpressionError(text.splitlines()[0], None, None) from exc
+    return Expression(source, program, frozenset(re.findall(r"change\s*\.\s*([A-Za-z_]\w*)", source)))
+
+
+def context(values: dict[str, Any]) -> Any:
+    """A CEL evaluation context holding ``values`` (converted once)."""
+    return cel.Context(variables=values)

@@ -1,0 +1,11 @@
+"""The policy layer's errors: the command line and the admin API map them to one line or a 400/409."""
+
+from __future__ import annotations
+
+
+class PolicyLayerError(Exception):
+    """Something about policy, approvals or breakers that the user can correct; the message says what."""
+
+
+class ApprovalError(PolicyLayerError):
+    """An approval, rejection or release that cannot be done (four eyes, not pending, unknown change)."""
