@@ -12,6 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from scimward.api import admin_policy
 from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
 from scimward.store.database import Database
@@ -271,7 +272,8 @@ def test_the_openapi_document_describes_the_endpoints(live_server: LiveServer) -
     document = httpx.get(f"{admin_url(live_server)}/openapi.json").json()
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {"/targets", "/targets/{name}", "/targets/{name}/test",
-                                      "/targets/{name}/resume", "/targets/{name}/reconcile"}
+                                      "/targets/{name}/resume", "/targets/{name}/reconcile",
+                                      *(path for path, *_ in admin_policy.ROUTES)}
     assert document["components"]["schemas"]["NewTarget"]["properties"]["token"]["writeOnly"] is True
 
 

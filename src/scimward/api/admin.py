@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from scimward.api import admin_policy
 from scimward.scim.errors import (
     Forbidden,
     InvalidSyntax,
@@ -72,6 +73,7 @@ def admin_endpoint(handler: AdminHandler) -> Callable[[Request], Awaitable[Respo
         context: AdminContext = request.app.state.admin
         try:
             token = await authenticate(request, context.tokens)
+            request.state.admin_token = token
             structlog.contextvars.bind_contextvars(client=token.name)
             return await handler(request, context)
         except ScimError as exc:
@@ -238,11 +240,27 @@ def create_app(database: Database, tokens: TokenStore, secret_box: SecretBox | N
             _route("/targets/{name}/test", POST=test_target),
             _route("/targets/{name}/resume", POST=resume_target),
             _route("/targets/{name}/reconcile", POST=reconcile_target),
+            *_policy_routes(),
         ],
         exception_handlers={HTTPException: http_error},
     )
     app.state.admin = AdminContext(tokens, TargetAdmin(database, secret_box))
     return app
+
+
+def _policy_routes() -> list[Route]:
+    """The gate's endpoints (``api.admin_policy``), one route per path."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for path, method, handler, _summary in admin_policy.ROUTES:
+        by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
+    return [_route(path, **handlers) for path, handlers in by_path.items()]
+
+
+def _with_database(handler: admin_policy.Handler) -> AdminHandler:
+    async def run(request: Request, context: AdminContext) -> Response:
+        return await handler(request, context.targets.db)
+
+    return run
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -306,6 +324,7 @@ OPENAPI: dict[str, Any] = {
                                    "409": {"$ref": "#/components/responses/Conflict"},
                                    "502": _json(_ref("Error"), "The target failed"), **_ERRORS}},
         },
+        **admin_policy.openapi_paths(),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimward.cli.common import DatabaseUrl, fail, migrated
-from scimward.policy import ApprovalError, Approvals, PolicyError, identity_store, policies
+from scimward.policy import ApprovalError, Approvals, PolicyError, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
 from scimward.store.changes import ChangeRow
 from scimward.store.database import Database
@@ -65,6 +65,8 @@ def _run(database_url: str | None, work: Any) -> Any:
     try:
         return asyncio.run(_with(url, work))
     except PolicyError as exc:
+        raise fail(str(exc)) from exc
+    except UnknownSubject as exc:
         raise fail(str(exc)) from exc
     except ApprovalError as exc:
         raise fail(str(exc), code=1) from exc
@@ -234,7 +236,7 @@ async def _breaker_targets(database: Database, name: str | None) -> list[tuple[i
     if name is not None:
         chosen = [r for r in rows if r["name"] == name]
         if not chosen:
-            raise ApprovalError(f"no target named {name!r}")
+            raise UnknownSubject(f"no target named {name!r}")
         return [(r["id"], r["name"]) for r in chosen]
     return [(r["id"], r["name"]) for r in rows if r["open"] or r["held"]]
 

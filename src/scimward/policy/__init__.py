@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from scimward.policy.approvals import Approvals, Outcome
 from scimward.policy.document import Policy, PolicyError, parse_policy
-from scimward.policy.errors import ApprovalError, PolicyLayerError
+from scimward.policy.errors import ApprovalError, PolicyLayerError, UnknownSubject
 from scimward.policy.gate import PolicyGate
 from scimward.store.database import Database
 from scimward.store.identities import IdentityStore
 
 __all__ = ["ApprovalError", "Approvals", "Outcome", "Policy", "PolicyError", "PolicyGate", "PolicyLayerError",
-           "identity_store", "parse_policy"]
+           "UnknownSubject", "identity_store", "parse_policy"]
 
 
 def identity_store(database: Database, gate: PolicyGate | None = None) -> IdentityStore:

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scimward.policy.errors import ApprovalError
+from scimward.policy.errors import ApprovalError, UnknownSubject
 from scimward.store import changes, gate_rows, outbox
 from scimward.store.changes import ChangeRow, change_row
 from scimward.store.database import Database
@@ -171,7 +171,7 @@ class Approvals:
     async def _resolve(self, tx: Tx, given: str) -> str:
         found = [row[0] for row in await tx.rows(changes.FIND_CHANGES, {"prefix": given.strip() + "%"})]
         if not found or not given.strip():
-            raise ApprovalError(f"no change {given!r}")
+            raise UnknownSubject(f"no change {given!r}")
         if len(found) > 1:
             raise ApprovalError(f"{given!r} names more than one change: give more of its id")
         return str(found[0])
@@ -179,7 +179,7 @@ class Approvals:
     async def _load(self, tx: Tx, change_id: str) -> ChangeRow:
         rows = await tx.rows(changes.GET_CHANGE, {"change_id": change_id})
         if not rows:
-            raise ApprovalError(f"no change {change_id!r}")
+            raise UnknownSubject(f"no change {change_id!r}")
         return change_row(rows[0])
 
     async def _pending(self, tx: Tx, change_id: str) -> ChangeRow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimward.policy import blast
-from scimward.policy.errors import ApprovalError
+from scimward.policy.errors import ApprovalError, UnknownSubject
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.identities import IdentityStore, SearchQuery
@@ -19,7 +19,7 @@ async def blast_radius_of(store: IdentityStore, kind: str, name: str) -> dict[st
     if not found.items:
         found = await store.search(rt, SearchQuery(filter=Compare(AttrPath(None, "id"), "eq", name), count=1))
     if not found.items:
-        raise ApprovalError(f"no {kind} {name!r}")
+        raise UnknownSubject(f"no {kind} {name!r}")
     if len(found.items) > 1:
         raise ApprovalError(f"more than one {kind} is called {name!r}: give its id")
     identity = found.items[0]

@@ -9,3 +9,7 @@ class PolicyLayerError(Exception):
 
 class ApprovalError(PolicyLayerError):
     """An approval, rejection or release that cannot be done (four eyes, not pending, unknown change)."""
+
+
+class UnknownSubject(ApprovalError):
+    """No change, target or identity by the name given."""

@@ -1,0 +1,200 @@
+"""The gate in the admin API: the policy, changes and their approval, breakers, blast radius.
+
+The same services as the command line (``policy.approvals``, ``policy.policies``). The deciding
+person is the admin token's name (a token is an identity acting for someone; four eyes applies to
+it as to a person): the actor of a change can never approve it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from scimward.policy import ApprovalError, Approvals, PolicyError, UnknownSubject, identity_store, policies
+from scimward.policy.blast_report import blast_radius_of
+from scimward.scim.errors import InvalidValue, NotFound, PayloadTooLarge, ScimError
+from scimward.store.changes import STATUSES, ChangeRow
+from scimward.store.database import Database
+
+MAX_POLICY_BYTES = 256 * 1024
+
+Handler = Callable[[Request, Database], Awaitable[Response]]
+
+
+class Conflict(ScimError):
+    status = 409
+
+
+def _errors(handler: Handler) -> Handler:
+    """The policy layer's errors as the admin API's: 400 invalid policy, 404 unknown, 409 refused."""
+
+    async def wrapped(request: Request, database: Database) -> Response:
+        try:
+            return await handler(request, database)
+        except PolicyError as exc:
+            raise InvalidValue(str(exc)) from exc
+        except UnknownSubject as exc:
+            raise NotFound(str(exc)) from exc
+        except ApprovalError as exc:
+            raise Conflict(str(exc)) from exc
+
+    return wrapped
+
+
+def _approvals(database: Database) -> Approvals:
+    return Approvals(database, identity_store(database).direct)
+
+
+def _who(request: Request) -> str:
+    return str(request.state.admin_token.name)
+
+
+def change_json(change: ChangeRow) -> dict[str, Any]:
+    def time(value: Any) -> str | None:
+        return value.isoformat() + "Z" if value is not None else None
+
+    return {"id": change.id, "status": change.status, "op": change.op, "type": change.resource_type,
+            "identity": change.identity_id, "source": change.source, "actor": change.actor,
+            "decision": change.decision, "reasons": change.reasons, "rules": change.rules,
+            "approvals_needed": change.approvals_needed, "approvals": change.approvals,
+            "held_by_breaker": change.held_by_breaker, "changed": change.changed,
+            "members_added": change.members_added, "members_removed": change.members_removed,
+            "before": change.before, "after": change.after, "blast_radius": change.blast_radius,
+            "created": time(change.created), "decided": time(change.decided), "expires": time(change.expires),
+            "note": change.note}
+
+
+async def _note(request: Request) -> str | None:
+    body = await request.body()
+    if not body.strip():
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidValue(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - {"note"} or not isinstance(data.get("note", ""), str | None):
+        raise InvalidValue('the body is optional: {"note": "why"}')
+    return data.get("note")
+
+
+@_errors
+async def get_policy(_request: Request, database: Database) -> Response:
+    policy = await policies.current(database)
+    return JSONResponse({"version": policy.version, **policy.to_json()})
+
+
+@_errors
+async def put_policy(request: Request, database: Database) -> Response:
+    body = await request.body()
+    if len(body) > MAX_POLICY_BYTES:
+        raise PayloadTooLarge(f"a policy is at most {MAX_POLICY_BYTES} bytes")
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidValue("the policy must be UTF-8 text (YAML)") from exc
+    dry_run = request.query_params.get("dry_run", "false").lower() in ("1", "true", "yes")
+    preview = await policies.apply(database, text, _who(request), dry_run=dry_run)
+    return JSONResponse({"dry_run": dry_run, "added": preview.added, "removed": preview.removed,
+                         "changed": preview.changed, "settings": preview.settings, "checked": preview.checked,
+                         "affected": [{"rule": r, "action": a, "type": t, "identity": i, "name": n}
+                                      for r, a, t, i, n in preview.affected]})
+
+
+@_errors
+async def list_changes(request: Request, database: Database) -> Response:
+    status = request.query_params.get("status")
+    if status is not None and status not in STATUSES:
+        raise InvalidValue(f"status must be one of {', '.join(STATUSES)}")
+    try:
+        limit = min(max(int(request.query_params.get("limit", "200")), 1), 10_000)
+    except ValueError as exc:
+        raise InvalidValue("limit must be a whole number") from exc
+    rows = await _approvals(database).changes(status, request.query_params.get("identity"), limit)
+    return JSONResponse({"changes": [change_json(c) for c in rows]})
+
+
+@_errors
+async def get_change(request: Request, database: Database) -> Response:
+    return JSONResponse(change_json(await _approvals(database).show(request.path_params["id"])))
+
+
+@_errors
+async def approve_change(request: Request, database: Database) -> Response:
+    outcomes = await _approvals(database).approve([request.path_params["id"]], _who(request), await _note(request))
+    return JSONResponse({"id": outcomes[0].change_id, "status": outcomes[0].status, "detail": outcomes[0].message})
+
+
+@_errors
+async def reject_change(request: Request, database: Database) -> Response:
+    outcomes = await _approvals(database).reject([request.path_params["id"]], _who(request), await _note(request))
+    return JSONResponse({"id": outcomes[0].change_id, "status": outcomes[0].status, "detail": outcomes[0].message})
+
+
+@_errors
+async def list_breakers(_request: Request, database: Database) -> Response:
+    return JSONResponse({"targets": await _approvals(database).breakers()})
+
+
+async def _breaker_target(database: Database, name: str) -> int:
+    for row in await _approvals(database).breakers():
+        if row["name"] == name:
+            return int(row["id"])
+    raise UnknownSubject(f"no target named {name!r}")
+
+
+@_errors
+async def release_breaker(request: Request, database: Database) -> Response:
+    target = await _breaker_target(database, request.path_params["name"])
+    return JSONResponse({"released": await _approvals(database).release(target, _who(request))})
+
+
+@_errors
+async def discard_breaker(request: Request, database: Database) -> Response:
+    target = await _breaker_target(database, request.path_params["name"])
+    return JSONResponse({"discarded": await _approvals(database).discard(target, _who(request))})
+
+
+@_errors
+async def blast_radius(request: Request, database: Database) -> Response:
+    kind, _, name = request.query_params.get("subject", "").partition(":")
+    if kind not in ("user", "group") or not name:
+        raise InvalidValue("subject must be user:NAME or group:NAME")
+    return JSONResponse(await blast_radius_of(identity_store(database), kind, name))
+
+
+#: (path, method, handler, summary): registered by ``api.admin`` and described in its OpenAPI document.
+ROUTES: list[tuple[str, str, Handler, str]] = [
+    ("/policy", "GET", get_policy, "The policy in force"),
+    ("/policy", "PUT", put_policy, "Apply a policy (YAML text as the body; ?dry_run=true to preview)"),
+    ("/changes", "GET", list_changes, "Changes, newest first (?status=pending&identity=ID&limit=N)"),
+    ("/changes/{id}", "GET", get_change, "One change: before, after, decision, approvals"),
+    ("/changes/{id}/approve", "POST", approve_change, "Approve a held change (never the change's own actor)"),
+    ("/changes/{id}/reject", "POST", reject_change, "Reject a held change: the effective state stays"),
+    ("/breakers", "GET", list_breakers, "Each target's mass-change breaker"),
+    ("/breakers/{name}/release", "POST", release_breaker, "Close a target's breaker and push what it held"),
+    ("/breakers/{name}/discard", "POST", discard_breaker, "Close a target's breaker and reject what it held"),
+    ("/blast-radius", "GET", blast_radius, "What an identity drives downstream (?subject=user:NAME)"),
+]
+
+
+def openapi_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for path, method, _handler, summary in ROUTES:
+        operation: dict[str, Any] = {"summary": summary, "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+            **{str(s): {"$ref": f"#/components/responses/{n}"} for s, n in
+               ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound"),
+                (409, "Conflict"))}}}
+        if method == "PUT":
+            operation["requestBody"] = {"required": True, "content": {"application/yaml": {"schema": {
+                "type": "string", "description": "A policy file (docs/policy.md)"}}}}
+        entry = paths.setdefault(path, {})
+        for name in ("id", "name"):
+            if "{" + name + "}" in path:
+                entry["parameters"] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
+        entry[method.lower()] = operation
+    return paths
