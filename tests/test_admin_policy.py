@@ -61,11 +61,14 @@ def test_a_held_change_is_approved_over_the_api_by_someone_else(hub: tuple[httpx
     pending = admin.get("/changes", params={"status": "pending"}).json()["changes"]
     assert len(pending) == 1 and pending[0]["reasons"] == ["admins-need-approval: administrative access"]
     change = pending[0]["id"]
+    diverged = admin.get("/diverged").json()["identities"]
+    assert [(d["type"], d["change"], d["change_status"]) for d in diverged] == [("Group", change, "pending")]
     refused = both.post(f"/admin/v1/changes/{change}/approve")
     assert refused.status_code == 409 and "cannot approve" in refused.json()["detail"]
     approved = admin.post(f"/changes/{change}/approve", json={"note": "checked"})
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert admin.get(f"/changes/{change}").json()["approvals"][0]["note"] == "checked"
     assert admin.get(f"/changes/{change[:8]}x").status_code == 404
+    assert admin.get("/diverged").json()["identities"] == []
     assert admin.get("/breakers").json() == {"targets": []}
     assert "/changes/{id}/approve" in admin.get("/openapi.json").json()["paths"]

@@ -118,6 +118,11 @@ async def list_changes(request: Request, database: Database) -> Response:
 
 
 @_errors
+async def diverged(_request: Request, database: Database) -> Response:
+    return JSONResponse({"identities": await _approvals(database).diverged()})
+
+
+@_errors
 async def get_change(request: Request, database: Database) -> Response:
     return JSONResponse(change_json(await _approvals(database).show(request.path_params["id"])))
 
@@ -171,6 +176,7 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("/policy", "GET", get_policy, "The policy in force"),
     ("/policy", "PUT", put_policy, "Apply a policy (YAML text as the body; ?dry_run=true to preview)"),
     ("/changes", "GET", list_changes, "Changes, newest first (?status=pending&identity=ID&limit=N)"),
+    ("/diverged", "GET", diverged, "Identities whose effective state differs from their source state, and why"),
     ("/changes/{id}", "GET", get_change, "One change: before, after, decision, approvals"),
     ("/changes/{id}/approve", "POST", approve_change, "Approve a held change (never the change's own actor)"),
     ("/changes/{id}/reject", "POST", reject_change, "Reject a held change: the effective state stays"),

@@ -177,6 +177,21 @@ def changes_list(
     out.print(table)
 
 
+@changes_app.command("diverged")
+def changes_diverged(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Identities whose effective state (what targets get) differs from their source state, and why."""
+    rows = _run(database_url, lambda db: _approvals(db).diverged())
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("identity", "type", "name", "source", "change", "status")
+    for row in rows:
+        table.add_row(row["identity"], row["type"], escape(str(row["name"] or "")),
+                      "deleted" if row["source_deleted"] else "differs", row["change"] or "",
+                      row["change_status"] or "")
+    out.print(table)
+
+
 @changes_app.command("show")
 def changes_show(change_id: Annotated[str, typer.Argument(help="The change's id (or its first characters).")],
                  as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:

@@ -42,6 +42,13 @@ class Approvals:
         async with self.db.read() as conn:
             return [change_row(row) for row in await conn.execute(changes.list_changes(status, identity_id, limit))]
 
+    async def diverged(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Identities whose effective state differs from their source state, and the change that explains it."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(changes.diverged(limit))
+            return [{"identity": r[0], "type": r[1], "name": r[2], "source_deleted": bool(r[3]), "change": r[4],
+                     "change_status": r[5]} for r in rows]
+
     async def show(self, change_id: str) -> ChangeRow:
         await self.expire()
         async with self.direct.transaction() as tx:

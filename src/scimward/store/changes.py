@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from scimward.scim.errors import ScimError
 from scimward.store.direct import Tx, decode_json, decode_time
 from scimward.store.identity_rows import Encoder
-from scimward.store.tables import changes, effective_states, membership_holds, memberships
+from scimward.store.tables import changes, effective_states, identities, membership_holds, memberships
 
 Action = Literal["allow", "hold", "deny"]
 Op = Literal["create", "update", "deactivate", "reactivate", "delete"]
@@ -297,3 +297,21 @@ def list_changes(status: str | None, identity_id: str | None, limit: int) -> sa.
     if identity_id is not None:
         query = query.where(_c.identity_id == identity_id)
     return query
+
+
+def diverged(limit: int) -> Any:
+    """Identities whose effective state differs from their source state, with the change that explains it:
+    (identity id, resource type, source-state name, whether the source deleted it, the change's id,
+    its status)."""
+    t = identities.c
+    name = sa.func.coalesce(t.user_name, t.display_name).label("name")
+    documents = (sa.select(_e.identity_id, _e.resource_type, name, _e.source_deleted, _e.change_id, _c.status)
+                 .select_from(effective_states.outerjoin(identities, t.id == _e.identity_id)
+                              .outerjoin(changes, _c.id == _e.change_id)))
+    memberships_held = (sa.select(_h.group_id, sa.literal("Group"), t.display_name, sa.false(),
+                                  sa.func.max(_h.change_id), sa.func.max(_c.status))
+                        .select_from(membership_holds.outerjoin(identities, t.id == _h.group_id)
+                                     .outerjoin(changes, _c.id == _h.change_id))
+                        .where(~sa.exists().where(_e.identity_id == _h.group_id))
+                        .group_by(_h.group_id, t.display_name))
+    return sa.union_all(documents, memberships_held).limit(limit)
