@@ -421,6 +421,8 @@ class Bench:
             url = f"sqlite:///{path}"
         env = self.scimward_env()
         run_quiet([self.scimward, "db", "upgrade", "--database-url", url], env=env)
+        if self.a.policy:
+            run_quiet([self.scimward, "policy", "apply", self.a.policy, "--as", "bench", "--database-url", url], env=env)
         out = run_quiet([self.scimward, "token", "create", "--name", "bench", "--patch-response", patch_response,
                          "--database-url", url], env=env)
         token = [line for line in out.splitlines() if line.strip()][-1].strip()
@@ -943,6 +945,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="targets of the big-group run (default: --targets)")
     p.add_argument("--patch-response", nargs="+", choices=("no_content", "resource"), default=["no_content"],
                    help="scimward token's PATCH answer: 204 (IdP style) and/or 200 with the resource")
+    p.add_argument("--policy", help="a policy file applied to each scimward before seeding "
+                                    "(e.g. bench/policy-20-rules.yaml)")
     p.add_argument("--serve-args", default="", help="more `scimward serve` arguments, e.g. '--no-worker'")
     p.add_argument("--scimload-args", default="", help="more scimload.py arguments, e.g. '--concurrency 16'")
     p.add_argument("--quick", action="store_true",

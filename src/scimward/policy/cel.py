@@ -28,14 +28,18 @@ class ExpressionError(ValueError):
 
 
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
+#: ``change.after.title``, ``change.before["urn:...:User"]``, or the whole ``change.after``.
+_STATE_ACCESS = re.compile(r'change\s*\.\s*(after|before)(?:\s*\.\s*([A-Za-z_]\w*)|\s*\[\s*"([^"]+)"\s*\])?')
 
 
 @dataclass(frozen=True)
 class Expression:
     source: str
     program: Any
-    #: Top-level variables and the ``change.*`` fields the expression names (e.g. "blast_radius").
+    #: The ``change.*`` fields the expression names (e.g. "blast_radius").
     fields: frozenset[str]
+    #: For ``before`` and ``after``: the attributes the expression reads, or None when it may read any.
+    attributes: dict[str, frozenset[str] | None]
 
     def holds(self, context: Any) -> bool:
         """Whether the expression is true for ``context``; an evaluation error (a missing key) is not."""
@@ -54,7 +58,27 @@ def compile_expression(source: str) -> Expression:
         if match:
             raise ExpressionError(match.group(3).strip(), int(match.group(1)), int(match.group(2)) + 1) from exc
         raise ExpressionError(text.splitlines()[0], None, None) from exc
-    return Expression(source, program, frozenset(re.findall(r"change\s*\.\s*([A-Za-z_]\w*)", source)))
+    attributes: dict[str, set[str] | None] = {}
+    for state, name, key in _STATE_ACCESS.findall(source):
+        named = name or key
+        if not named or attributes.get(state, set()) is None:
+            attributes[state] = None
+        else:
+            attributes.setdefault(state, set()).add(named)  # type: ignore[union-attr]
+    return Expression(source, program, frozenset(re.findall(r"change\s*\.\s*([A-Za-z_]\w*)", source)),
+                      {state: None if names is None else frozenset(names) for state, names in attributes.items()})
+
+
+def merge_attributes(expressions: list[Expression]) -> dict[str, frozenset[str] | None]:
+    """What a set of expressions reads of ``before`` and ``after`` (absent: nothing; None: anything)."""
+    merged: dict[str, frozenset[str] | None] = {}
+    for expression in expressions:
+        for state, names in expression.attributes.items():
+            if names is None or merged.get(state, frozenset()) is None:
+                merged[state] = None
+            else:
+                merged[state] = (merged.get(state) or frozenset()) | names
+    return merged
 
 
 def context(values: dict[str, Any]) -> Any:

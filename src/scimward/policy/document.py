@@ -22,6 +22,7 @@ pending_expiry: 7d
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from scimward.policy.cel import Expression, ExpressionError, compile_expression
+from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
 
 ACTIONS = ("allow", "hold", "deny")
 
@@ -81,6 +82,11 @@ class Policy:
     def fields(self) -> frozenset[str]:
         """The ``change.*`` fields some rule reads (the gate computes the costly ones only then)."""
         return frozenset().union(*(rule.when.fields for rule in self.rules))
+
+    @functools.cached_property
+    def attributes(self) -> dict[str, frozenset[str] | None]:
+        """What the rules read of ``change.before`` and ``change.after``: only that is handed to CEL."""
+        return merge_attributes([rule.when for rule in self.rules])
 
     def to_json(self) -> dict[str, Any]:
         return {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),

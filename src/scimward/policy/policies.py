@@ -82,7 +82,7 @@ async def _affected(database: Database, policy: Policy, preview: Preview,
         for rt_name, identity_id, doc, source in batch:
             change = Change("preview", rt_name, identity_id, "create", None, doc, sorted(doc), source, source,
                             utcnow())
-            ctx = context({"change": variables(change, None, None)})
+            ctx = context({"change": variables(change, None, None, policy.attributes, policy.fields)})
             for rule in rules:
                 if rule.when.holds(ctx):
                     label = doc.get("userName") or doc.get("displayName") or identity_id
