@@ -15,6 +15,7 @@ import pytest
 
 from scimward.api.settings import Settings
 from scimward.policy import ApprovalError, Approvals, PolicyGate, identity_store, policies
+from scimward.policy.plans import ConfigChangeHeld
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
@@ -23,6 +24,7 @@ from scimward.store.database import Database
 from scimward.store.identities import SearchQuery
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
+from scimward.sync.target_admin import TargetAdmin
 from scimward.sync.targets import TargetConfig
 from tests.conftest import Peer, ServerThread, issue_token
 from tests.hub import Hub
@@ -241,3 +243,32 @@ async def _inactive_downstream(peer: Peer, prefix: str) -> int:
                                                  "count": 0})
         return int(response.json()["totalResults"])
 
+
+
+async def test_a_scope_change_that_would_deprovision_half_a_target_is_held(hub: Hub, downstream: Peer) -> None:
+    await policies.apply(hub.db, POLICY + "\nbreaker:\n  max_count: 500\n  max_percent: 20\n  min_count: 10\n",
+                         "tests")
+    await hub.add_target("app", downstream)
+    prefix = unique("scope")
+    for n in range(40):
+        await hub.user(f"{prefix}-{n:02d}@example.com", userType="Employee" if n % 2 else "Contractor")
+    await hub.push()
+    admin = TargetAdmin(hub.db, hub.secrets)
+    narrower = TargetConfig(scope='userType eq "Employee"')
+    plan = await admin.plan("app", narrower)
+    assert (plan.accounts, plan.deprovision, plan.create) == (40, 20, 0)
+    with pytest.raises(ConfigChangeHeld) as held:
+        await admin.update("app", config=narrower, actor="dana")
+    assert (await admin.get("app")).config.scope is None  # nothing changed yet
+    change = (await approvals(hub).show(held.value.change_id))
+    assert (change.resource_type, change.status, change.after) == ("Target", "pending", {
+        "scope": 'userType eq "Employee"', "push_groups": True, "group_scope": None, "mapping": None,
+        "deprovision": "deactivate"})
+    with pytest.raises(ApprovalError):
+        await approvals(hub).approve([change.id], "dana")
+    await approvals(hub).approve([change.id], "carol")
+    assert (await admin.get("app")).config.scope == 'userType eq "Employee"'
+    # A change within the threshold goes through at once, and is recorded.
+    await admin.update("app", config=TargetConfig(scope='userType eq "Employee" or userType eq "Contractor"'),
+                       actor="dana")
+    assert (await admin.get("app")).config.scope == 'userType eq "Employee" or userType eq "Contractor"'

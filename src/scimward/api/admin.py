@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from scimward.api import admin_policy
+from scimward.policy.plans import ConfigChangeHeld
 from scimward.scim.errors import (
     Forbidden,
     InvalidSyntax,
@@ -164,15 +165,31 @@ async def change_target(request: Request, context: AdminContext) -> Response:
     data = await json_object(request, {"url", "token", "config"})
     url, token = _string(data, "url", required=False), _string(data, "token", required=False)
     config = merge_config((await context.targets.get(name)).config, data["config"]) if "config" in data else None
-    await context.targets.update(name, url=url, token=token, config=config)
+    try:
+        await context.targets.update(name, url=url, token=token, config=config, actor=_actor(request))
+    except ConfigChangeHeld as held:
+        return _held(held)
     log.info("target changed", target=name, fields=sorted(data))
     return JSONResponse(await context.targets.show(name))
+
+
+def _actor(request: Request) -> str:
+    return str(request.state.admin_token.name)
+
+
+def _held(held: ConfigChangeHeld) -> Response:
+    """202: accepted for a second person's approval; nothing changed yet."""
+    return JSONResponse({"status": "held", "change": held.change_id, "detail": str(held),
+                         "plan": held.plan.to_json()}, status_code=202)
 
 
 @admin_endpoint
 async def remove_target(request: Request, context: AdminContext) -> Response:
     name = request.path_params["name"]
-    await context.targets.remove(name)
+    try:
+        await context.targets.remove(name, _actor(request))
+    except ConfigChangeHeld as held:
+        return _held(held)
     log.info("target removed", target=name)
     return Response(status_code=204)
 

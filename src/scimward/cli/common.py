@@ -5,6 +5,8 @@ They live here, not in ``cli.main``, because the sub-apps ``cli.main`` registers
 
 from __future__ import annotations
 
+import getpass
+import os
 from typing import Annotated
 
 import typer
@@ -20,6 +22,11 @@ DatabaseUrl = Annotated[
     typer.Option("--database-url", envvar="SCIMWARD_DATABASE_URL",
                  help="sqlite:///FILE (default sqlite:///scimward.db) or postgresql+psycopg://USER@HOST/DB"),
 ]
+
+
+def default_actor() -> str:
+    """Who a command acts as when ``--as`` is not given: ``$SCIMWARD_ACTOR``, else the OS user."""
+    return os.environ.get("SCIMWARD_ACTOR") or getpass.getuser()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -8,9 +8,7 @@ an unknown change or target).
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scimward.cli.common import DatabaseUrl, fail, migrated
+from scimward.cli.common import DatabaseUrl, default_actor, fail, migrated
 from scimward.policy import ApprovalError, Approvals, PolicyError, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
 from scimward.store.changes import ChangeRow
@@ -35,10 +33,6 @@ breaker_app = typer.Typer(help="The mass-change breaker of each target: status, 
                           no_args_is_help=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def default_actor() -> str:
-    return os.environ.get("SCIMWARD_ACTOR") or getpass.getuser()
 
 
 Actor = Annotated[str | None, typer.Option("--as", help="Who decides ($SCIMWARD_ACTOR, else your OS user).")]

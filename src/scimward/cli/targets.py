@@ -21,7 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 from scimward.cli import provisioning
-from scimward.cli.common import DatabaseUrl, err, fail, migrated, warn
+from scimward.cli.common import DatabaseUrl, default_actor, err, fail, migrated, warn
+from scimward.policy import PolicyLayerError
+from scimward.policy.plans import ConfigChangeHeld, Plan
 from scimward.scim.errors import ScimError
 from scimward.store.database import Database
 from scimward.sync.secrets import SecretBox, SecretKeyError
@@ -174,6 +176,25 @@ def _run(database_url: str | None, work: Callable[[TargetAdmin], Awaitable[T]]) 
         raise fail(exc.detail) from exc
     except SecretKeyError as exc:
         raise fail(str(exc)) from exc
+    except ConfigChangeHeld as exc:
+        err.print(Text(f"held: {exc}"))
+        raise typer.Exit(code=HELD) from exc
+    except PolicyLayerError as exc:
+        raise fail(str(exc)) from exc
+
+
+#: The exit code of a change held for a second person's approval (docs/policy.md).
+HELD = 3
+Actor = Annotated[str | None, typer.Option("--as", help="Who makes the change ($SCIMWARD_ACTOR, else your OS user).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (accounts to create, update, deprovision); "
+                                                        "change nothing.")]
+
+
+def _print_plan(plan: Plan) -> None:
+    err.print(Text(plan.describe()))
+    for kind, names in plan.samples.items():
+        if names:
+            err.print(Text(f"  {kind}, e.g.: {', '.join(names)}"))
 
 
 def _print_json(data: Any) -> None:
@@ -215,18 +236,27 @@ def target_set(
     default_mapping: Annotated[bool, typer.Option(
         "--default-mapping", help="Go back to the default mapping (then apply any --map, --const, --drop).")] = False,
     deprovision: Deprovision = None, tombstone_days: TombstoneDays = None, options: Options = None,
-    database_url: DatabaseUrl = None,
+    dry_run: DryRun = False, actor: Actor = None, database_url: DatabaseUrl = None,
 ) -> None:
-    """Change a target: what is given changes, the rest stays."""
+    """Change a target: what is given changes, the rest stays. A change of what the target holds is planned
+    first, and held for a second person's approval if it would deprovision past the breaker (exit 3)."""
     secret = _token(token, token_env, token_file)
     edits = ConfigOptions(scope, groups, group_scope, maps, consts, drops, map_only, default_mapping, deprovision,
                           tombstone_days, options)
     if url is None and secret is None and not edits.given():
         raise fail("nothing to change: give --url, a token, or configuration options (see --help)")
 
+    if dry_run:
+        async def preview(admin: TargetAdmin) -> Plan:
+            return await admin.plan(name, edits.apply((await admin.get(name)).config) if edits.given() else None)
+
+        _print_plan(_run(database_url, preview))
+        err.print(Text("Dry run: nothing changed."))
+        return
+
     async def change(admin: TargetAdmin) -> str:
         config = edits.apply((await admin.get(name)).config) if edits.given() else None
-        target = await admin.update(name, url=url, token=secret, config=config)
+        target = await admin.update(name, url=url, token=secret, config=config, actor=actor or default_actor())
         return target.row.base_url
 
     base_url = _run(database_url, change)
@@ -310,9 +340,14 @@ def _mapping(rules: list[dict[str, Any]] | None) -> str:
 def target_remove(
     name: Name,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    database_url: DatabaseUrl = None,
+    dry_run: DryRun = False, actor: Actor = None, database_url: DatabaseUrl = None,
 ) -> None:
-    """Remove a target with its outbox and links. Its accounts in the application stay as they are."""
+    """Remove a target with its outbox and links. Its accounts in the application stay as they are. A target
+    with more accounts than the breaker's threshold is removed only with a second person's approval."""
+    if dry_run:
+        _print_plan(_run(database_url, lambda admin: admin.plan(name, None)))
+        err.print(Text("Dry run: nothing changed."))
+        return
     if not yes:
         view = _run(database_url, lambda admin: admin.show(name))
         if not sys.stdin.isatty():
@@ -320,7 +355,7 @@ def target_remove(
         links = sum(view["links"].values())
         typer.confirm(f"Remove target {name}? Its {links} links and {view['outbox']['pending']} pending pushes are "
                       "forgotten; its accounts stay in the application.", abort=True, err=True)
-    _run(database_url, lambda admin: admin.remove(name))
+    _run(database_url, lambda admin: admin.remove(name, actor or default_actor()))
     err.print(Text(f"Target {name} removed."))
 
 

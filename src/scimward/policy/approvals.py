@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from scimward.policy.errors import ApprovalError, UnknownSubject
+from scimward.policy.plans import apply_config
 from scimward.store import changes, gate_rows, outbox
 from scimward.store.changes import ChangeRow, change_row
 from scimward.store.database import Database
@@ -65,6 +66,7 @@ class Approvals:
     async def approve(self, change_ids: Sequence[str], approver: str, note: str | None = None) -> list[Outcome]:
         await self.expire()
         outcomes = []
+        configurations: list[ChangeRow] = []
         for given in change_ids:
             async with self.direct.transaction() as tx:
                 change = await self._pending(tx, await self._resolve(tx, given))
@@ -77,13 +79,18 @@ class Approvals:
                 given_count = sum(1 for a in approvals if a.get("decision") == "approve")
                 if given_count >= change.approvals_needed and not change.held_by_breaker:
                     await self._decide(tx, change, "approved", approvals, [], note)
-                    await self.apply_effective(tx, change)
+                    if change.resource_type == "Target":
+                        configurations.append(change)
+                    else:
+                        await self.apply_effective(tx, change)
                     outcomes.append(Outcome(change.id, "approved", "approved and applied"))
                 else:
                     await self._decide(tx, change, "pending", approvals, change.held_by_breaker, change.note)
                     waiting = (f"{change.approvals_needed - given_count} more approval(s)"
                                if given_count < change.approvals_needed else "the breaker's release")
                     outcomes.append(Outcome(change.id, "pending", f"approval recorded; waits for {waiting}"))
+        for change in configurations:  # after the change's transaction: a target's row is written apart
+            await apply_config(self.db, change)
         return outcomes
 
     async def reject(self, change_ids: Sequence[str], rejecter: str, note: str | None = None) -> list[Outcome]:

@@ -19,8 +19,10 @@ from secrets import token_hex
 from typing import Any
 from urllib.parse import urlsplit
 
+from scimward.policy.plans import Plan, gate_config, plan_config, planned
 from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store.database import Database
+from scimward.store.direct import Direct
 from scimward.store.outbox import Outbox
 from scimward.store.target_stats import link_counts
 from scimward.store.targets import TargetRepository, TargetRow
@@ -245,6 +247,7 @@ class TargetAdmin:
         self.repository = TargetRepository(database)
         self.outbox = Outbox(database)
         self.secrets = secrets or SecretBox()
+        self.direct = Direct(database)
 
     async def add(self, name: str, url: str, token: str, config: TargetConfig | None = None) -> Target:
         config = config or TargetConfig()
@@ -262,8 +265,9 @@ class TargetAdmin:
         return Target.from_row(row)
 
     async def update(self, name: str, *, url: str | None = None, token: str | None = None,
-                     config: TargetConfig | None = None) -> Target:
-        """Change what is given; the rest stays."""
+                     config: TargetConfig | None = None, actor: str = "admin") -> Target:
+        """Change what is given; the rest stays. A configuration change that decides what the target
+        holds passes the gate first (``policy.plans``): held, it raises ``ConfigChangeHeld``."""
         values: dict[str, Any] = {}
         if url is not None:
             values["base_url"] = check_url(url)
@@ -272,8 +276,20 @@ class TargetAdmin:
         if config is not None:
             config.validate()
             values["config"] = config.to_json()
+            current = await self.repository.by_name(name)
+            if planned(current.config) != planned(values["config"]):
+                await gate_config(self.db, self.direct, current.id, name, current.config, values["config"],
+                                  actor)
         row = await self.repository.update(name, **values) if values else await self.repository.by_name(name)
         return Target.from_row(row)
+
+    async def plan(self, name: str, config: TargetConfig | None) -> Plan:
+        """What changing the configuration to ``config`` (None: removing the target) would do."""
+        current = await self.repository.by_name(name)
+        if config is not None:
+            config.validate()
+        return await plan_config(self.db, current.id, name, current.config,
+                                 None if config is None else config.to_json())
 
     async def get(self, name: str) -> Target:
         return Target.from_row(await self.repository.by_name(name))
@@ -284,8 +300,11 @@ class TargetAdmin:
     async def show(self, name: str) -> dict[str, Any]:
         return await self._view(await self.repository.by_name(name))
 
-    async def remove(self, name: str) -> None:
-        """Forget the target, its outbox rows and links; the accounts in the target stay as they are."""
+    async def remove(self, name: str, actor: str = "admin") -> None:
+        """Forget the target, its outbox rows and links; the accounts in the target stay as they are.
+        The removal passes the gate like a configuration change (it ends every account's management)."""
+        current = await self.repository.by_name(name)
+        await gate_config(self.db, self.direct, current.id, name, current.config, None, actor)
         await self.repository.remove(name)
 
     async def resume(self, name: str) -> dict[str, Any]:

@@ -1,0 +1,169 @@
+"""Configuration changes are changes too: what a new scope, mapping or deprovisioning mode (or a
+target's removal) would do to a target, and its hold when it would deprovision past the breaker.
+
+The plan counts from what the target holds (its active links) and what the new scope takes (the
+effective state: identities whose effective state differs from their source are taken as their
+source states, a few rows at most). A plan over the breaker's threshold is stored as a pending
+change of type ``Target`` and applied, like any other, when a second person approves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from scimward.policy import policies
+from scimward.policy.errors import PolicyLayerError
+from scimward.scim.errors import ScimError
+from scimward.scim.filter import parse_filter
+from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.schema import ResourceType
+from scimward.store import changes
+from scimward.store.changes import Change, Decision, RuleMatch
+from scimward.store.database import Database
+from scimward.store.direct import Direct
+from scimward.store.filter_sql import FilterCompiler
+from scimward.store.ids import new_id
+from scimward.store.tables import identities, links, targets
+from scimward.store.timeutil import utcnow
+
+SAMPLE = 5
+#: Config keys that decide what a target holds; other settings (retries, schedules) are not planned.
+PLANNED = ("scope", "push_groups", "group_scope", "mapping", "deprovision")
+
+
+@dataclass
+class Plan:
+    """Accounts a configuration change would create, update and deprovision on one target."""
+
+    target: str
+    accounts: int = 0
+    create: int = 0
+    update: int = 0
+    deprovision: int = 0
+    groups_create: int = 0
+    groups_remove: int = 0
+    samples: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "accounts": self.accounts, "create": self.create, "update": self.update,
+                "deprovision": self.deprovision, "groups_create": self.groups_create,
+                "groups_remove": self.groups_remove, "samples": self.samples}
+
+    def describe(self) -> str:
+        return (f"{self.target}: create {self.create}, update {self.update}, deprovision {self.deprovision} "
+                f"of {self.accounts} accounts; groups: create {self.groups_create}, remove {self.groups_remove}")
+
+
+class ConfigChangeHeld(PolicyLayerError):
+    """A configuration change held for a second person's approval; nothing changed yet."""
+
+    def __init__(self, change_id: str, plan: Plan) -> None:
+        super().__init__(f"held for approval as change {change_id}: it would deprovision {plan.deprovision} of "
+                         f"{plan.accounts} accounts on {plan.target}, past the breaker's threshold "
+                         f"(scimward changes approve {change_id} --as SOMEONE-ELSE)")
+        self.change_id = change_id
+        self.plan = plan
+
+
+def planned(config: dict[str, Any] | None) -> dict[str, Any]:
+    return {key: (config or {}).get(key) for key in PLANNED}
+
+
+async def plan_config(database: Database, target_id: int, name: str, old: dict[str, Any],
+                      new: dict[str, Any] | None) -> Plan:
+    """What replacing ``old`` with ``new`` (None: removing the target) does to the target's accounts."""
+    plan = Plan(name)
+    async with database.read() as conn:
+        plan.accounts = await _count(conn, _linked(target_id, USER_TYPE))
+        if new is None:
+            plan.deprovision = plan.accounts
+            plan.samples["deprovision"] = await _names(conn, _linked(target_id, USER_TYPE))
+            return plan
+        scope = _compiled(USER_TYPE, new.get("scope"), database.dialect)
+        leaving = _linked(target_id, USER_TYPE).where(~scope)
+        arriving = _unlinked(target_id, USER_TYPE).where(scope)
+        plan.deprovision = await _count(conn, leaving)
+        plan.create = await _count(conn, arriving)
+        plan.samples = {"deprovision": await _names(conn, leaving), "create": await _names(conn, arriving)}
+        if (old.get("mapping") != new.get("mapping")) or (old.get("deprovision") != new.get("deprovision")):
+            plan.update = await _count(conn, _linked(target_id, USER_TYPE).where(scope))
+        if new.get("push_groups", True):
+            group_scope = _compiled(GROUP_TYPE, new.get("group_scope"), database.dialect)
+            plan.groups_remove = await _count(conn, _linked(target_id, GROUP_TYPE).where(~group_scope))
+            plan.groups_create = await _count(conn, _unlinked(target_id, GROUP_TYPE).where(group_scope))
+        else:
+            plan.groups_remove = await _count(conn, _linked(target_id, GROUP_TYPE))
+    return plan
+
+
+async def gate_config(database: Database, direct: Direct, target_id: int, name: str, old: dict[str, Any],
+                      new: dict[str, Any] | None, actor: str) -> Plan:
+    """Record the configuration change, or hold it (``ConfigChangeHeld``) when its plan would
+    deprovision past the breaker's threshold. The caller applies it when this returns."""
+    plan = await plan_config(database, target_id, name, old, new)
+    policy = await policies.current(database)
+    breaker = policy.breaker
+    over = breaker.enabled and (plan.deprovision > breaker.max_count or (
+        plan.deprovision >= breaker.min_count and plan.deprovision * 100 > breaker.max_percent * max(plan.accounts, 1)))
+    now = utcnow()
+    change = Change(new_id(), "Target", name, "delete" if new is None else "update", planned(old),
+                    None if new is None else planned(new), [k for k in PLANNED if (old or {}).get(k) !=
+                                                            (new or {}).get(k)], "cli", actor, now)
+    if over:
+        reason = f"the change would deprovision {plan.deprovision} of {plan.accounts} accounts"
+        decision = Decision("hold", [RuleMatch("breaker", "hold", reason)], 1,
+                            blast_radius=plan.to_json(), expires=now + policy.pending_expiry)
+    else:
+        decision = Decision("allow", blast_radius=plan.to_json())
+    async with direct.transaction() as tx:
+        await changes.record(tx, change, decision, "pending" if over else "applied")
+    if over:
+        raise ConfigChangeHeld(change.id, plan)
+    return plan
+
+
+async def apply_config(database: Database, change: changes.ChangeRow) -> None:
+    """Apply an approved configuration change to its target (``change.identity_id`` is its name)."""
+    async with database.write() as conn:
+        if change.op == "delete":
+            await conn.execute(targets.delete().where(targets.c.name == change.identity_id))
+            return
+        row = (await conn.execute(sa.select(targets.c.config).where(targets.c.name == change.identity_id))).first()
+        if row is None:
+            return  # removed meanwhile: nothing to apply
+        await conn.execute(targets.update().where(targets.c.name == change.identity_id).values(
+            config={**row.config, **(change.after or {})}))
+
+
+def _compiled(rt: ResourceType, text: str | None, dialect: str) -> sa.ColumnElement[bool]:
+    if not text:
+        return sa.true()
+    try:
+        return FilterCompiler(rt, dialect).compile(parse_filter(text))
+    except ScimError as exc:
+        raise PolicyLayerError(f"scope {text!r}: {exc.detail}") from exc
+
+
+def _linked(target_id: int, rt: ResourceType) -> sa.Select[Any]:
+    t, link = identities.c, links.c
+    return (sa.select(t.id, sa.func.coalesce(t.user_name, t.display_name).label("name"))
+            .join(links, sa.and_(link.identity_id == t.id, link.target_id == target_id, link.status == "active"))
+            .where(t.resource_type == rt.name))
+
+
+def _unlinked(target_id: int, rt: ResourceType) -> sa.Select[Any]:
+    t, link = identities.c, links.c
+    return (sa.select(t.id, sa.func.coalesce(t.user_name, t.display_name).label("name"))
+            .where(t.resource_type == rt.name, ~sa.exists().where(
+                link.identity_id == t.id, link.target_id == target_id, link.status == "active")))
+
+
+async def _count(conn: Any, query: sa.Select[Any]) -> int:
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))).scalar_one())
+
+
+async def _names(conn: Any, query: sa.Select[Any]) -> list[str]:
+    return [str(row.name) for row in await conn.execute(query.order_by(identities.c.id).limit(SAMPLE))]
