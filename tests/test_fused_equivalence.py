@@ -9,7 +9,7 @@ rows both leave are compared: identity, e-mails, counts, outbox, change row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from scimward.store.db import upgrade
 from scimward.store.identities import IdentityStore
 from scimward.store.tables import changes, effective_states, identities, identity_counts, identity_emails, outbox
 from scimward.store.targets import TargetRepository
+from tests.conftest import POSTGRES_URL
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -57,9 +58,25 @@ class CountingGate(PolicyGate):
 
 
 @pytest.fixture
-async def stores(postgres_database: str) -> AsyncIterator[tuple[Database, IdentityStore, IdentityStore]]:
-    upgrade(postgres_database)
-    db = Database(postgres_database)
+def fresh_postgres(postgres_database: str) -> Iterator[str]:
+    """A database of its own: the session's is shared with servers whose workers claim outbox rows."""
+    name = f"scimward_fused_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+async def stores(fresh_postgres: str) -> AsyncIterator[tuple[Database, IdentityStore, IdentityStore]]:
+    db = Database(fresh_postgres)
     await policies.apply(db, POLICY, "tests")
     await TargetRepository(db).add(f"t-{uuid.uuid4().hex[:6]}", "https://app.invalid/scim/v2", "x", {})
     fused_gate = CountingGate(db, refresh_seconds=3600)
