@@ -2,7 +2,8 @@
 """Bootstrap and run scimward from a fresh clone with nothing but Python >= 3.11.
 
     python3 tasks.py demo    # make .venv, install, serve on SQLite with demo data
-    python3 tasks.py test    # make .venv, install, run the whole test suite
+    python3 tasks.py test    # make .venv, install, run the whole test suite in parallel
+    python3 tasks.py docs    # rewrite the settings table in docs/configuration.md from the settings model
 
 Standard library only: it is what runs before anything is installed.
 """
@@ -39,6 +40,18 @@ def ensure_env() -> None:
     STAMP.write_text(digest)
 
 
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist's options, unless the caller chose their own (``-n 0`` runs serially).
+
+    One worker per core; ``worksteal`` hands a worker that ran out of tests some of another's, so
+    a few 40-second tests do not leave a core idle at the end. Every worker is a session of its
+    own (tests/conftest.py), so no test needs to share a worker with another.
+    """
+    if any(arg == "-n" or arg.startswith(("-n", "--numprocesses", "--dist")) for arg in args):
+        return []
+    return ["-n", "auto", "--dist", "worksteal"]
+
+
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "help"
     rest = argv[2:]
@@ -48,7 +61,10 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "scimward"), *args])
     if command == "test":
         ensure_env()
-        return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+        return subprocess.call([str(BIN / "python"), "-m", "pytest", *parallel(rest), *rest], cwd=ROOT)
+    if command == "docs":
+        ensure_env()
+        return subprocess.call([str(BIN / "python"), "-m", "scimward.settings", "docs/configuration.md"], cwd=ROOT)
     if command == "env":
         ensure_env()
         return 0

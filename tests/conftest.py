@@ -3,12 +3,18 @@
 PostgreSQL tests use ``$SCIMWARD_TEST_POSTGRES_URL`` (default: the local ``test`` database) and a
 fresh database created for the session. Without PostgreSQL they skip with the reason, unless
 ``SCIMWARD_REQUIRE_POSTGRES=1`` (as in CI), where they fail instead.
+
+The suite runs in parallel (``python3 tasks.py test`` passes ``-n auto`` to pytest-xdist): each
+worker process is a session of its own, with its own servers and databases, so nothing here is
+shared between workers but the PostgreSQL server. A test's fresh database (``hub_url``) is a copy of
+one migrated once per session: a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -226,21 +232,44 @@ class Scim2Server:
             self.process.stderr.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that ``hub_url`` copies, so that each test does not migrate its own."""
+    path = tmp_path_factory.mktemp("template") / "hub.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_database: str) -> Iterator[str]:
+    """The name of a migrated PostgreSQL database that ``hub_url`` clones; nobody connects to it after."""
+    name = f"scimward_template_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    upgrade(sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated hub database for one test: a SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'hub.db'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "hub.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
-    request.getfixturevalue("postgres_database")  # skips or fails with the reason when PostgreSQL is down
+    template = request.getfixturevalue("postgres_template")  # skips or fails when PostgreSQL is down
     name = f"scimward_hub_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
     try:
         yield url
     finally:
@@ -259,12 +288,19 @@ def downstream(tmp_path: Path) -> Iterator[Peer]:
         yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
 
 
-#: Lines the conformance tests report; printed in the terminal summary so CI logs show the counts.
-REPORT: list[str] = []
+#: The ``record_property`` key whose values the terminal summary prints, so CI logs show the
+#: conformance counts. Properties travel with each test's report, from xdist's workers too.
+REPORT_PROPERTY = "scimward_report"
+_REPORTED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _REPORTED.extend(str(value) for key, value in report.user_properties if key == REPORT_PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if REPORT:
+    if _REPORTED:
         terminalreporter.section("scimward conformance")
-        for line in REPORT:
+        for line in sorted(_REPORTED):
             terminalreporter.write_line(line)

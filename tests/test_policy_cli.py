@@ -86,12 +86,12 @@ def test_held_changes_are_listed_approved_by_someone_else_and_expire(url: str) -
     assert all({"id", "status", "op", "type", "identity", "source", "actor", "reasons"} <= set(c) for c in listed)
     prod = next(c for c in listed if c["name"] == "prod-admins")
     refused = run("changes", "approve", prod["id"], "--database-url", url, actor="okta")
-    assert refused.returncode == 1 and "cannot approve" in refused.stderr
+    assert refused.returncode == 2 and "cannot approve" in refused.stderr
     approved = run("changes", "approve", prod["id"][:13], "--note", "checked", "--database-url", url)
     assert approved.returncode == 0 and "approved and applied" in approved.stdout, approved.stderr
     shown = json.loads(run("changes", "show", prod["id"], "--json", "--database-url", url).stdout)
     assert shown["status"] == "approved" and shown["approvals"][0]["by"] == "alice"
-    assert run("changes", "approve", prod["id"], "--database-url", url, actor="bob").returncode == 1
+    assert run("changes", "approve", prod["id"], "--database-url", url, actor="bob").returncode == 2
     diverged = json.loads(run("changes", "diverged", "--json", "--database-url", url).stdout)
     assert [d["name"] for d in diverged] == ["ops-admins"]
 

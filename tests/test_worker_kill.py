@@ -131,6 +131,7 @@ async def downstream_users(peer: Peer, prefix: str) -> list[dict[str, Any]]:
                 return found
 
 
+@pytest.mark.slow  # 3,000 users pushed, twice, and a lease to run out: about 40 s on each backend
 async def test_a_killed_worker_loses_nothing(hub_db: Database, downstream: Peer, workers: Workers) -> None:
     secrets = SecretBox(key=workers.key)
     target = await TargetRepository(hub_db).add("app", downstream.base_url, secrets.encrypt(downstream.token),

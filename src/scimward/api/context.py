@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
 from scimward.scim.errors import (
+    Forbidden,
     InvalidSyntax,
     PayloadTooLarge,
     ScimError,
@@ -104,6 +105,8 @@ async def authenticate(request: Request) -> TokenInfo:
     info = await hub(request).tokens.verify(token.strip())
     if info is None:
         raise Unauthorized("the bearer token is unknown, expired or revoked")
+    if not info.allows("scim"):
+        raise Forbidden(f"the token {info.name!r} may not use SCIM (its scopes: {' '.join(sorted(info.scopes))})")
     return info
 
 

@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scimward.cli.common import DatabaseUrl, default_actor, fail, migrated
-from scimward.policy import ApprovalError, Approvals, PolicyError, UnknownSubject, identity_store, policies
+from scimward.cli.common import DatabaseUrl, checked_url, default_actor, fail, table_console
+from scimward.policy import Approvals, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
 from scimward.store.changes import ChangeRow
 from scimward.store.database import Database
 from scimward.store.targets import TargetRepository
 
-out = Console()
+out = table_console()
 policy_app = typer.Typer(help="Show and apply the policy: rules, approvals and the mass-change breaker.",
                          no_args_is_help=True)
 changes_app = typer.Typer(help="List, show, approve and reject changes (held changes need a second person).",
@@ -55,15 +54,8 @@ async def _with(url: str, work: Any) -> Any:
 
 
 def _run(database_url: str | None, work: Any) -> Any:
-    url = migrated(database_url)
-    try:
-        return asyncio.run(_with(url, work))
-    except PolicyError as exc:
-        raise fail(str(exc)) from exc
-    except UnknownSubject as exc:
-        raise fail(str(exc)) from exc
-    except ApprovalError as exc:
-        raise fail(str(exc), code=1) from exc
+    """Run ``work`` on the database; the project's errors go to the chokepoint (``cli.exits``)."""
+    return asyncio.run(_with(checked_url(database_url), work))
 
 
 def _approvals(database: Database) -> Approvals:

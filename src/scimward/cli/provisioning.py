@@ -1,4 +1,8 @@
-"""``scimward worker``, ``scimward sync NAME`` and ``scimward target status NAME``."""
+"""``scimward worker``, ``scimward sync NAME`` and ``scimward target status NAME``.
+
+``sync`` exits 0 when everything in scope was pushed, 1 when rows are left over (waiting to retry),
+and as ``cli.exits`` says when it cannot run.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from scimward.cli.common import DatabaseUrl, checked_url
+from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
 from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
@@ -140,3 +146,28 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
 
 
 Concurrency = Annotated[int, typer.Option(min=1, max=256, help="Pushes in flight at once.")]
+
+
+def worker_command(
+    database_url: DatabaseUrl = None,
+    concurrency: Concurrency = 16,
+    log_level: Annotated[str, typer.Option(envvar="SCIMWARD_LOG_LEVEL", help="debug, info, warning or error.")]
+        = "info",
+    lease_seconds: Annotated[float, typer.Option(
+        min=1, help="How long a claimed row is this worker's before another may take it (a crash).")] = 120.0,
+) -> None:
+    """Push changes to targets (outbox rows) until stopped; run several against one PostgreSQL."""
+    run_worker(checked_url(database_url), concurrency, log_level, lease_seconds)
+
+
+def sync_command(
+    name: Annotated[str, typer.Argument(help="The target's name.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Push everything in a target's scope now, with a progress bar; resumable."""
+    url = checked_url(database_url)
+    result = asyncio.run(full_sync(url, name))
+    err.print(f"sync {name}: {result['processed']} pushed, {result['remaining']} left "
+              f"({result['retrying']} waiting to retry)")
+    if result["remaining"]:
+        raise typer.Exit(code=ExitCode.ATTENTION)

@@ -1,7 +1,8 @@
 """``scimward reconcile NAME`` and ``scimward findings``: read a target back, list the drift found.
 
-``reconcile`` exits 0 when the target holds exactly what it should, 1 when it found drift, 2 when it
-could not run (unknown or quarantined target, the target unreachable, another reconcile running).
+``reconcile`` exits 0 when the target holds exactly what it should, or when ``--repair`` repaired
+every finding and pushed every correction; 1 when drift is left open; otherwise as ``cli.exits``
+says (2 an unknown or quarantined target or another reconcile running, 4 the target unreachable).
 """
 
 from __future__ import annotations
@@ -16,28 +17,22 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scimward.cli.common import DatabaseUrl, err, fail, migrated
+from scimward.cli.common import DatabaseUrl, checked_url, err
+from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
-from scimward.scim.errors import ScimError
 from scimward.store.database import Database
 from scimward.store.findings import Finding, FindingStore
 from scimward.store.links import LinkStore
+from scimward.store.outbox import Outbox
 from scimward.store.targets import TargetRepository
 from scimward.sync.drift import SEVERITY, Kind
-from scimward.sync.errors import TargetError
 from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler, ReconcileReport
-from scimward.sync.secrets import SecretKeyError
 from scimward.sync.targets import Target
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 Limit = Annotated[int, typer.Option("--limit", min=0, help="Show at most this many findings (0: all).")]
 _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
-
-
-def register(app: typer.Typer) -> None:
-    app.command("reconcile")(reconcile_command)
-    app.command("findings")(findings_command)
 
 
 def reconcile_command(
@@ -54,22 +49,28 @@ def reconcile_command(
 ) -> None:
     """Read a target's Users and Groups back and report the drift from what it should hold."""
     configure_logging("warning")  # progress and the summary speak; the log only for trouble
-    url = migrated(database_url)
-    try:
-        report, found, pushed = asyncio.run(_reconcile(url, name, True if repair else None, push, limit, as_json))
-    except (ScimError, TargetError, SecretKeyError) as exc:
-        raise fail(getattr(exc, "detail", None) or str(exc)) from exc
+    url = checked_url(database_url)
+    report, found, pushed, left = asyncio.run(_reconcile(url, name, True if repair else None, push, limit, as_json))
     if as_json:
-        print(json.dumps({**report.to_json(), "pushed": pushed, "findings": [f.to_json() for f in found]},
-                         indent=2, default=str))
+        print(json.dumps({**report.to_json(), "pushed": pushed, "left": left,
+                          "findings": [f.to_json() for f in found]}, indent=2, default=str))
     else:
         _print_summary(report, pushed)
-    if report.open:
-        raise typer.Exit(code=1)
+    if needs_attention(report, left):
+        raise typer.Exit(code=ExitCode.ATTENTION)
+
+
+def needs_attention(report: ReconcileReport, left: int) -> bool:
+    """Whether drift is left for a person: open findings, unless this run repaired every one of them and
+    no correction is left unpushed (``left``: the target's outbox rows after the push)."""
+    if not report.open:
+        return False
+    repaired = sum(count["repaired"] for count in report.counts.values())
+    return not report.repair or repaired < report.open or left > 0
 
 
 async def _reconcile(url: str, name: str, repair: bool | None, push: bool, limit: int, quiet: bool
-                     ) -> tuple[ReconcileReport, list[Finding], int | None]:
+                     ) -> tuple[ReconcileReport, list[Finding], int | None, int]:
     database = Database(url)
     try:
         row = await TargetRepository(database).by_name(name)
@@ -101,7 +102,9 @@ async def _reconcile(url: str, name: str, repair: bool | None, push: bool, limit
             finally:
                 await propagator.close()
         found = await FindingStore(database).list(target_id=row.id, limit=limit or None)
-        return report, found, pushed
+        # Left for the workers with --no-push; left over (failing) after a push.
+        left = (await Outbox(database).pending(row.id))[0] if report.repair and push else 0
+        return report, found, pushed, left
     finally:
         await database.dispose()
 
@@ -138,7 +141,7 @@ def findings_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List open findings: drift that reconciles found, the most severe first."""
-    url = migrated(database_url)
+    url = checked_url(database_url)
 
     async def run() -> tuple[list[Finding], int]:
         database = Database(url)
@@ -150,10 +153,7 @@ def findings_command(
         finally:
             await database.dispose()
 
-    try:
-        found, total_open = asyncio.run(run())
-    except ScimError as exc:
-        raise fail(exc.detail) from exc
+    found, total_open = asyncio.run(run())
     if as_json:
         print(json.dumps([f.to_json() for f in found], indent=2, default=str))
         return

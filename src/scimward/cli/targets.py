@@ -21,12 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from scimward.cli import provisioning
-from scimward.cli.common import DatabaseUrl, default_actor, err, fail, migrated, warn
-from scimward.policy import PolicyLayerError
-from scimward.policy.plans import ConfigChangeHeld, Plan
-from scimward.scim.errors import ScimError
+from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail, warn
+from scimward.cli.exits import ExitCode
+from scimward.policy.plans import Plan
 from scimward.store.database import Database
-from scimward.sync.secrets import SecretBox, SecretKeyError
+from scimward.sync.secrets import SecretBox
 from scimward.sync.target_admin import TargetAdmin, compose_mapping, is_plain_http, parse_constant
 from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig
 
@@ -160,8 +159,8 @@ def _token(token: str | None, token_env: str | None, token_file: Path | None) ->
 
 
 def _run(database_url: str | None, work: Callable[[TargetAdmin], Awaitable[T]]) -> T:
-    """Run ``work`` against a migrated database; failures become one line on stderr and exit code 2."""
-    url = migrated(database_url)
+    """Run ``work`` against the database; its errors reach the chokepoint (``cli.exits``)."""
+    url = checked_url(database_url)
 
     async def main() -> T:
         database = Database(url)
@@ -170,21 +169,9 @@ def _run(database_url: str | None, work: Callable[[TargetAdmin], Awaitable[T]]) 
         finally:
             await database.dispose()
 
-    try:
-        return asyncio.run(main())
-    except ScimError as exc:
-        raise fail(exc.detail) from exc
-    except SecretKeyError as exc:
-        raise fail(str(exc)) from exc
-    except ConfigChangeHeld as exc:
-        err.print(Text(f"held: {exc}"))
-        raise typer.Exit(code=HELD) from exc
-    except PolicyLayerError as exc:
-        raise fail(str(exc)) from exc
+    return asyncio.run(main())
 
 
-#: The exit code of a change held for a second person's approval (docs/policy.md).
-HELD = 3
 Actor = Annotated[str | None, typer.Option("--as", help="Who makes the change ($SCIMWARD_ACTOR, else your OS user).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (accounts to create, update, deprovision); "
                                                         "change nothing.")]
@@ -361,14 +348,16 @@ def target_remove(
 
 @target_app.command("test")
 def target_test(name: Name, as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
-    """Read the target's ServiceProviderConfig and try its token; exit 1 if the token does not work."""
+    """Read the target's ServiceProviderConfig and try its token; exit 1 if the token is refused, 4 if the
+    target is unreachable or fails otherwise."""
     report = _run(database_url, lambda admin: admin.test(name))
     if as_json:
         _print_json(report)
     else:
         _print_report(report)
     if not report["ok"]:
-        raise typer.Exit(code=1)
+        # 1 is for what the admin fixes with a token; a wrong URL (404) or a server down is the target's.
+        raise typer.Exit(code=ExitCode.ATTENTION if report.get("credential") == "rejected" else ExitCode.TARGET)
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -409,9 +398,5 @@ def target_resume(name: Name, database_url: DatabaseUrl = None) -> None:
 @target_app.command("status")
 def target_status(name: Name, as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     """Linked, pending, retrying and failed counts, quarantine, last error, latency p50/p99."""
-    url = migrated(database_url)
-    try:
-        status = asyncio.run(provisioning.target_status(url, name))
-    except ScimError as exc:
-        raise fail(exc.detail) from exc
+    status = asyncio.run(provisioning.target_status(checked_url(database_url), name))
     provisioning.print_status(status, as_json)

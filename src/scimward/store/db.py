@@ -12,19 +12,15 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from scimward.store.errors import DatabaseUnavailable, DatabaseUrlError
+
 DEFAULT_DATABASE_URL = "sqlite:///scimward.db"
 DATABASE_URL_ENV = "SCIMWARD_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class DatabaseUrlError(ValueError):
-    """A database URL scimward cannot use."""
 
 
 def resolve_url(url: str | None) -> str:
@@ -41,6 +37,14 @@ def _parse(url: str) -> URL:
     if backend not in {"sqlite", "postgresql"}:
         raise DatabaseUrlError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
     return parsed
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or logged: the password, if any, replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<not a database URL>"
 
 
 def sync_url(url: str) -> URL:
@@ -101,6 +105,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def upgrade(url: str) -> None:
     """Migrate the database at ``url`` to the newest schema (idempotent)."""
+    # Alembic is imported here: it costs a quarter of a second, and only this function needs it
+    # (the other commands check the revision with ``store.schema_version``).
+    from alembic import command
+    from alembic.config import Config
+
     engine = create_sync_engine(url)
     try:
         with engine.begin() as connection:
@@ -108,5 +117,14 @@ def upgrade(url: str) -> None:
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+    except sa.exc.OperationalError as exc:
+        raise unavailable(url, exc) from exc
     finally:
         engine.dispose()
+
+
+def unavailable(url: str, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
+    # The driver's first line says what failed (refused, unknown host, password rejected); it never
+    # holds the password, and the URL is shown with the password hidden.
+    reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    return DatabaseUnavailable(f"cannot open the database {shown_url(url)}: {reason[0] if reason else exc}")

@@ -23,8 +23,9 @@ from scimward.store.timeutil import utcnow
 TOKEN_PREFIX = "scimward_"
 CACHE_SECONDS = 5.0
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-#: What a token may do: ``scim`` the SCIM endpoint; ``admin`` the admin API, and SCIM too.
-SCOPES = ("scim", "admin")
+#: What a token may do: ``scim`` the SCIM endpoint; ``admin`` the admin API, and the others too;
+#: ``metrics`` only ``/metrics`` (a Prometheus scraper holds it, and can change nothing).
+SCOPES = ("scim", "admin", "metrics")
 
 
 def hash_token(token: str) -> str:
@@ -66,7 +67,7 @@ def parse_scopes(scopes: str) -> frozenset[str]:
     names = frozenset(scopes.replace(",", " ").split())
     unknown = sorted(names - set(SCOPES))
     if unknown or not names:
-        raise InvalidValue(f"unknown token scope {', '.join(unknown) or repr(scopes)}: use {' or '.join(SCOPES)}")
+        raise InvalidValue(f"unknown token scope {', '.join(unknown) or repr(scopes)}: use {', '.join(SCOPES)}")
     return names
 
 
@@ -76,17 +77,27 @@ class TokenStore:
         self._cache: dict[str, tuple[float, TokenInfo]] = {}
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
-                     user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim") -> str:
-        """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``."""
+                     user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
+                     replace: bool = False) -> str:
+        """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``.
+
+        ``replace``: a token already called ``name`` is deleted in the same transaction, and stops
+        working at once. For tokens a program issues to itself on every run (the demo's), so that
+        reruns replace them instead of piling them up.
+        """
         granted = " ".join(scope for scope in SCOPES if scope in parse_scopes(scopes))
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         async with self.db.write() as conn:
+            if replace:
+                await conn.execute(tokens.delete().where(tokens.c.name == name))
             await conn.execute(tokens.insert().values(
                 name=name, token_hash=hash_token(token), created_by=created_by, created=now,
                 expires=now + expires_in if expires_in else None, user_id=user_id,
                 patch_response=patch_response, scopes=granted,
             ))
+        if replace:
+            self._cache.clear()
         return token
 
     async def list(self) -> list[TokenInfo]:
