@@ -23,6 +23,7 @@ from scimward.store.changes import PolicyDenied
 from scimward.store.database import Database
 from scimward.store.identities import SearchQuery
 from scimward.sync.propagate import Propagator
+from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.target_admin import TargetAdmin
 from scimward.sync.targets import TargetConfig
@@ -183,6 +184,9 @@ async def test_a_held_deactivation_keeps_the_account_in_scope(hub: Hub, downstre
     await hub.push()
     account = await remote_user(downstream, user_name)
     assert account is not None and account["active"] is True
+    # Reconcile reads the effective state too: the active account is what the target should hold.
+    report = await Reconciler(hub.db, secrets=hub.secrets).run("app", repair=False)
+    assert report.open == 0, report.counts
     pending = await approvals(hub).changes(status="pending", identity_id=lea)
     assert [c.op for c in pending] == ["deactivate"]
     await approvals(hub).approve([pending[0].id], "carol")

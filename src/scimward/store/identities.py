@@ -29,7 +29,7 @@ from scimward.store.filter_sql import FilterCompiler, sort_expression
 from scimward.store.hub_secrets import hub_secret
 from scimward.store.identity_rows import StoredIdentity, etag, stored_row
 from scimward.store.positions import PositionIndex
-from scimward.store.tables import identities
+from scimward.store.tables import effective_states, identities
 from scimward.store.writer import Writer
 
 __all__ = ["IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity", "etag"]
@@ -140,6 +140,14 @@ class IdentityStore:
                 return
             yield batch
             last = batch[-1]
+
+    async def diverged_ids(self, rt: ResourceType) -> list[str]:
+        """Identities of a type whose effective state differs from their source state (held changes):
+        a scope over the source state may not tell whether targets should hold them."""
+        e = effective_states.c
+        async with self.db.read() as conn:
+            return [row[0] for row in await conn.execute(
+                sa.select(e.identity_id).where(e.resource_type == rt.name, e.doc.is_not(None)))]
 
     async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
                   with_groups: bool = True) -> StoredIdentity:

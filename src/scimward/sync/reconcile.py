@@ -362,16 +362,26 @@ class _Run:
         if self.target.config.push_groups:
             await self._unseen(GROUP_TYPE, self.group_scope, self.seen_groups)
 
+    async def _in_scope_ids(self, rt: ResourceType, scope: Filter | None) -> AsyncIterator[list[str]]:
+        """Ids of identities the scope takes by their source state, then those whose effective state
+        differs (the scope is decided on their effective state by the caller)."""
+        async for chunk in self.owner.identities.ids(rt, scope):
+            yield chunk
+        diverged = await self.owner.identities.diverged_ids(rt)
+        if diverged:
+            yield diverged
+
     async def _unseen(self, rt: ResourceType, scope: Filter | None, seen: set[str]) -> None:
         readback, tid = self.owner.readback, self.target.id
-        async for chunk in self.owner.identities.ids(rt, scope):
+        async for chunk in self._in_scope_ids(rt, scope):
             self.progress("hub", len(chunk))
             candidates = [i for i in chunk if i not in seen]
             if not candidates:
                 continue
             flying = await readback.in_flight(tid, candidates)
             candidates = [i for i in candidates if i not in flying]
-            hub = await readback.identities(rt, candidates, None)
+            # The effective state decides (a held change keeps an identity where it was).
+            hub = {i: h for i, h in (await readback.identities(rt, candidates, scope)).items() if h.in_scope}
             links = await readback.links_by_identity(tid, candidates)
             managers = [m for identity in hub.values() if (m := manager_id(identity.doc))] if rt is USER_TYPE else []
             manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
