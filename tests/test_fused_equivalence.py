@@ -9,7 +9,7 @@ rows both leave are compared: identity, e-mails, counts, outbox, change row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,13 +20,12 @@ from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.db import upgrade
 from scimward.store.identities import IdentityStore
 from scimward.store.tables import changes, effective_states, identities, identity_counts, identity_emails, outbox
 from scimward.store.targets import TargetRepository
-from tests.conftest import POSTGRES_URL
 
-pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres,
+              pytest.mark.parametrize("hub_url", ["postgresql"], indirect=True)]
 
 POLICY = """
 rules:
@@ -58,25 +57,9 @@ class CountingGate(PolicyGate):
 
 
 @pytest.fixture
-def fresh_postgres(postgres_database: str) -> Iterator[str]:
-    """A database of its own: the session's is shared with servers whose workers claim outbox rows."""
-    name = f"scimward_fused_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-async def stores(fresh_postgres: str) -> AsyncIterator[tuple[Database, IdentityStore, IdentityStore]]:
-    db = Database(fresh_postgres)
+async def stores(hub_url: str) -> AsyncIterator[tuple[Database, IdentityStore, IdentityStore]]:
+    """A database of its own (the session's is shared with servers whose workers claim outbox rows)."""
+    db = Database(hub_url)
     await policies.apply(db, POLICY, "tests")
     await TargetRepository(db).add(f"t-{uuid.uuid4().hex[:6]}", "https://app.invalid/scim/v2", "x", {})
     fused_gate = CountingGate(db, refresh_seconds=3600)

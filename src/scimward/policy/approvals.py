@@ -111,10 +111,7 @@ class Approvals:
         """Close a target's breaker and push what it held (changes that wait for nothing else)."""
         released = 0
         async with self.direct.transaction() as tx:
-            for row in await tx.rows(changes.PENDING_HELD_BY_BREAKER):
-                change = change_row(row)
-                if target_id not in change.held_by_breaker:
-                    continue
+            for change in await self._held_on(tx, target_id):
                 if by == change.actor:
                     raise ApprovalError(f"{by!r} made change {change.id} and cannot release it (four eyes)")
                 held = [t for t in change.held_by_breaker if t != target_id]
@@ -133,16 +130,19 @@ class Approvals:
         from the source stays visible."""
         discarded = 0
         async with self.direct.transaction() as tx:
-            for row in await tx.rows(changes.PENDING_HELD_BY_BREAKER):
-                change = change_row(row)
-                if target_id not in change.held_by_breaker:
-                    continue
+            for change in await self._held_on(tx, target_id):
                 await self._decide(tx, change, "rejected",
                                    [*change.approvals, _entry("discard", by, f"breaker discarded on {target_id}")],
                                    change.held_by_breaker, "discarded with the mass-change breaker")
                 discarded += 1
             await self._close(tx, target_id)
         return discarded
+
+    @staticmethod
+    async def _held_on(tx: Tx, target_id: int) -> list[ChangeRow]:
+        """The pending changes the breaker of ``target_id`` holds, oldest first."""
+        return [change for change in map(change_row, await tx.rows(changes.PENDING_HELD_BY_BREAKER))
+                if target_id in change.held_by_breaker]
 
     async def breakers(self) -> list[dict[str, Any]]:
         """Every target with its breaker: open or not, since when, why, and how many changes it holds."""
