@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from scimward.scim.limits import DEFAULT_PATCH_MAX_OPERATIONS
+
 MIB = 1024 * 1024
 ENV_PREFIX = "SCIMWARD_"
 
@@ -23,6 +25,9 @@ class Settings:
     #: Bulk limits advertised in ServiceProviderConfig and enforced by POST /Bulk (RFC 7644 3.7.4).
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 4 * MIB
+    #: Operations in one PATCH; beyond it 400 tooMany. Documented (docs/security.md), not advertised: the
+    #: ServiceProviderConfig "patch" section has only "supported", and validating clients refuse more.
+    patch_max_operations: int = DEFAULT_PATCH_MAX_OPERATIONS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +42,5 @@ class Settings:
             run_worker=env.get("SCIMWARD_WORKER", "1") not in {"0", "false", "no"},
             bulk_max_operations=int(env.get("SCIMWARD_BULK_MAX_OPERATIONS", 1000)),
             bulk_max_payload_bytes=int(env.get("SCIMWARD_BULK_MAX_PAYLOAD_BYTES", 4 * MIB)),
+            patch_max_operations=int(env.get("SCIMWARD_PATCH_MAX_OPERATIONS", DEFAULT_PATCH_MAX_OPERATIONS)),
         )
