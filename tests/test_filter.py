@@ -391,7 +391,7 @@ def test_bad_filter_in_patch_path_is_invalid_path() -> None:
 def test_deep_nesting_rejected() -> None:
     """RFC 7644 3.12: a pathologically nested filter is a 400 invalidFilter, not a server error."""
     with pytest.raises(InvalidFilter, match="nested deeper"):
-        parse_filter("(" * 5000 + "a pr" + ")" * 5000)
+        parse_filter("(" * 1000 + "a pr" + ")" * 1000)
 
 
 def test_reasonable_nesting_accepted() -> None:

@@ -75,6 +75,9 @@ class Settings:
         flag="--bulk-max-operations")
     bulk_max_payload_bytes: int = _setting(
         4 * MIB, "SCIMWARD_BULK_MAX_PAYLOAD_BYTES", "the largest `POST /Bulk` body", flag="--bulk-max-payload-bytes")
+    patch_max_operations: int = _setting(
+        1000, "SCIMWARD_PATCH_MAX_OPERATIONS", "the most operations one PATCH may carry; beyond it 400 `tooMany` "
+        "(docs/security.md)", flag="--patch-max-operations")
     run_worker: bool = _setting(True, "SCIMWARD_WORKER",
                                 "push changes to targets from the API process too (`--no-worker`: leave it to "
                                 "`scimward worker`)", flag="--worker")

@@ -35,7 +35,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scimward.api.context import InternalError, actor_of, hub, json_body, request_id, scim_endpoint, source_of
+from scimward.api.context import (
+    InternalError,
+    actor_of,
+    hub,
+    json_body,
+    known_failure,
+    request_id,
+    scim_endpoint,
+    source_of,
+)
 from scimward.api.resources import ResourceEndpoints, base_url
 from scimward.api.responses import ScimResponse
 from scimward.scim.errors import (
@@ -44,6 +53,7 @@ from scimward.scim.errors import (
     PayloadTooLarge,
     ScimError,
 )
+from scimward.scim.patch import check_operation_limit
 from scimward.scim.resource import normalize
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -189,9 +199,16 @@ class BulkJob:
         except ScimError as error:
             result["status"] = str(error.status)
             result["response"] = error.to_error()
-        except Exception:
+        except Exception as exc:
             # Earlier operations are committed, so a 500 for the whole request would hide what was
             # written; the failure stays with this operation and the request goes on.
+            known = known_failure(exc)
+            if known is not None:
+                result["status"] = str(known.status)
+                result["response"] = known.to_error()
+                self.errors += 1
+                self.results[index] = result
+                return
             rid = request_id(self.request)
             log.exception("unhandled error in bulk operation", request_id=rid, operation=index)
             internal = InternalError(f"internal error; request id {rid}")
@@ -240,6 +257,7 @@ class BulkJob:
             stored = await store.replace(rt, identity_id, normalize(data, rt), if_match=version,
                                          source=self.source, actor=self.actor)
         else:
+            check_operation_limit(data, hub(self.request).settings.patch_max_operations)
             stored = await store.patch(rt, identity_id, data, if_match=version, source=self.source, actor=self.actor)
         result["version"] = stored.etag
         return "200"

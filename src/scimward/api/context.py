@@ -18,11 +18,15 @@ from scimward.api.settings import Settings
 from scimward.scim.errors import (
     Forbidden,
     InvalidSyntax,
+    InvalidValue,
+    NotFound,
     PayloadTooLarge,
     ScimError,
     Unauthorized,
     UnsupportedMediaType,
 )
+from scimward.scim.limits import check_strings, text_problem
+from scimward.store.failures import scim_error_for
 from scimward.store.identities import IdentityStore
 from scimward.store.tokens import TokenInfo, TokenStore
 
@@ -70,13 +74,44 @@ class ScimEndpoint:
             request.state.token = token = await authenticate(request)
             # Every log line of this request (the PATCH engine's dialect rewrites too) names the client.
             structlog.contextvars.bind_contextvars(client=token.name)
+            check_request_text(request)
             return await self.handler(request)
         except ScimError as error:
             return error_response(error)
-        except Exception:
-            rid = request_id(request)
-            log.exception("unhandled error", request_id=rid, method=request.method, path=request.url.path)
-            return error_response(InternalError(f"internal error; request id {rid}"), rid)
+        except Exception as exc:
+            return failure_response(request, exc)
+
+
+def check_request_text(request: Request) -> None:
+    """Path and query text no database here can store is refused before it reaches one: an id that
+    holds it names nothing (404), a query parameter that holds it is the client's error (400)."""
+    for value in request.path_params.values():
+        if isinstance(value, str) and text_problem(value) is not None:
+            raise NotFound("no resource has that id")
+    for name, value in request.query_params.multi_items():
+        problem = text_problem(name) or text_problem(value)
+        if problem is not None:
+            raise InvalidValue(f"query parameter {name!r} contains {problem}")
+
+
+def known_failure(exc: Exception) -> ScimError | None:
+    """The SCIM error a foreign exception stands for (a database refusing a value, or down), logged
+    as one line without a traceback, since it is expected; None for a bug."""
+    error = scim_error_for(exc)
+    if error is not None:
+        log.warning("database failure answered as a SCIM error", status=error.status,
+                    failure=type(exc).__name__)
+    return error
+
+
+def failure_response(request: Request, exc: Exception) -> Response:
+    """The answer to an exception a handler did not turn into a ScimError."""
+    error = known_failure(exc)
+    if error is not None:
+        return error_response(error)
+    rid = request_id(request)
+    log.exception("unhandled error", request_id=rid, method=request.method, path=request.url.path)
+    return error_response(InternalError(f"internal error; request id {rid}"), rid)
 
 
 def scim_endpoint(handler: Handler) -> ScimEndpoint:
@@ -135,6 +170,10 @@ async def json_body(request: Request, limit: int | None = None, limit_name: str 
     if not raw.strip():
         raise InvalidSyntax("the request body is empty; a JSON object is expected")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
+    # orjson refuses lone surrogates but not NUL, which PostgreSQL cannot store: one walk of every
+    # string, for every body of every endpoint, whatever its schema.
+    check_strings(body, "the request body")
+    return body

@@ -15,6 +15,8 @@ from scimward.api.responses import ScimResponse
 from scimward.scim.ast import AttrPath
 from scimward.scim.errors import InvalidCursor, InvalidValue, NotImplementedByServer
 from scimward.scim.filter import parse_attr_path, parse_filter
+from scimward.scim.limits import MAX_INDEX
+from scimward.scim.patch import check_operation_limit
 from scimward.scim.resource import normalize, parse_attribute_list, render
 from scimward.scim.schema import ResourceType
 from scimward.store.identities import SearchQuery, StoredIdentity
@@ -112,8 +114,8 @@ class ResourceEndpoints:
         attributes = parse_attribute_list(params.get("attributes"), self.rt)
         excluded = parse_attribute_list(params.get("excludedAttributes"), self.rt)
         max_results = hub(request).settings.max_results
-        start_index = max(1, _int_param(params, "startIndex", 1))
-        count = min(max(0, _int_param(params, "count", max_results)), max_results)
+        start_index = max(1, int_param(params, "startIndex", 1))
+        count = min(max(0, int_param(params, "count", max_results)), max_results)
         filter_text = params.get("filter")
         sort_by = params.get("sortBy")
         sort_order = str(params.get("sortOrder") or "ascending").lower()
@@ -176,6 +178,7 @@ class ResourceEndpoints:
             stored = await store.replace(self.rt, identity_id, doc, if_match=if_match, source=source_of(request),
                                          actor=actor_of(request))
             return self._respond(request, stored)
+        check_operation_limit(body, hub(request).settings.patch_max_operations)
         stored = await store.patch(self.rt, identity_id, body, if_match=if_match, source=source_of(request),
                                    actor=actor_of(request))
         if request.state.token.patch_response == "no_content":
@@ -209,15 +212,25 @@ def _pagination_cursor(params: dict[str, Any], default: str) -> str | None:
     return ""
 
 
-def _int_param(params: dict[str, Any], name: str, default: int) -> int:
+def int_param(params: dict[str, Any], name: str, default: int) -> int:
+    """A paging parameter (``startIndex``, ``count``) from a query or a SearchRequest body.
+
+    An integer, or its decimal text, at most ``MAX_INDEX``; below 1 it means what RFC 7644 3.4.2.4 says
+    (the caller clamps to 1 or 0). Anything else (``"abc"``, ``[1]``, ``1e30``, ``true``) is 400 invalidValue.
+    """
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
         raise InvalidValue(f"{name} must be an integer")
-    if isinstance(raw, int):
-        return raw
-    try:
-        return int(str(raw))
-    except ValueError as exc:
-        raise InvalidValue(f"{name} must be an integer, not {raw!r}") from exc
+    if isinstance(raw, str):
+        text = raw.strip()
+        # int() refuses more than 4,300 digits with a ValueError; refuse long text before it tries.
+        if len(text) > 100 or not text.lstrip("+-").isdigit():
+            raise InvalidValue(f"{name} must be an integer of at most {MAX_INDEX}, not {raw[:40]!r}")
+        value = int(text)
+    else:
+        value = raw
+    if value > MAX_INDEX:
+        raise InvalidValue(f"{name} must be at most {MAX_INDEX}")
+    return value

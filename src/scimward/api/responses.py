@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from scimward.scim.errors import ScimError
+from scimward.scim.errors import ScimError, ServiceUnavailable
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 
@@ -23,4 +23,6 @@ def error_response(error: ScimError, request_id: str | None = None) -> ScimRespo
     headers = {"X-Request-Id": request_id} if request_id else {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="scimward"'
+    if isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(error.retry_after)
     return ScimResponse(error.to_error(), status_code=error.status, headers=headers)

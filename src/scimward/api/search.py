@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from scimward.api.context import json_body, scim_endpoint
-from scimward.api.resources import LIST_RESPONSE, ResourceEndpoints
+from scimward.api.resources import LIST_RESPONSE, ResourceEndpoints, int_param
 from scimward.api.responses import ScimResponse
 from scimward.scim.errors import InvalidCursor, InvalidFilter, InvalidSyntax, InvalidValue
 
@@ -60,9 +60,11 @@ def routes(endpoints: list[ResourceEndpoints]) -> list[Route]:
         params = search_params(await json_body(request))
         if "cursor" in params:
             raise InvalidCursor("cursor paging is offered per resource type (/Users/.search), not at the root")
-        params["startIndex"] = params.get("startIndex") or 1  # the root pages by index over every type
-        start = max(1, int(params.pop("startIndex")))
-        count = params.pop("count", None)
+        # The root pages by index over every type, with the same parameter checks as each type.
+        start = max(1, int_param(params, "startIndex", 1))
+        count = None if params.get("count") in (None, "") else max(0, int_param(params, "count", 0))
+        params.pop("startIndex", None)
+        params.pop("count", None)
         combined: list[dict[str, Any]] = []
         total = 0
         searched = 0
@@ -76,7 +78,7 @@ def routes(endpoints: list[ResourceEndpoints]) -> list[Route]:
             combined.extend(body["Resources"])
         if searched == 0:
             raise InvalidFilter("the filter matches no resource type's attributes")
-        page = combined[start - 1:] if count is None else combined[start - 1:start - 1 + max(0, int(count))]
+        page = combined[start - 1:] if count is None else combined[start - 1:start - 1 + count]
         return ScimResponse({"schemas": [LIST_RESPONSE], "totalResults": total, "startIndex": start,
                              "itemsPerPage": len(page), "Resources": page})
 

@@ -21,7 +21,8 @@ Every error the protocol can express is a ``ScimError`` carrying its HTTP status
     ├── PreconditionFailed 412
     ├── PayloadTooLarge    413
     ├── UnsupportedMediaType 415
-    └── NotImplementedByServer 501
+    ├── NotImplementedByServer 501
+    └── ServiceUnavailable 503 (with Retry-After: a dependency such as the database is down)
 """
 
 from __future__ import annotations
@@ -120,3 +121,13 @@ class UnsupportedMediaType(ScimError):
 
 class NotImplementedByServer(ScimError):
     status = 501
+
+
+class ServiceUnavailable(ScimError):
+    """The request may succeed later (RFC 9110 15.6.4); ``retry_after`` becomes the Retry-After header."""
+
+    status = 503
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

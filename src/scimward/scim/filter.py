@@ -9,6 +9,13 @@ Grammar (Figure 1), with ``not`` binding tighter than ``and``, ``and`` tighter t
 
 Keywords and operators are case-insensitive and land lower-case in the AST; attribute names
 keep the client's spelling. Parsed results are cached: AST nodes are immutable.
+
+A hostile filter costs a bounded, linear amount of work (``scim.limits``): at most
+``MAX_FILTER_LENGTH`` characters and ``MAX_FILTER_EXPRESSIONS`` expressions, parentheses nested at
+most 50 deep, and a chain ``a or b or c ...`` becomes a balanced tree rather than a left-deep one,
+so every recursive walk of the AST (SQL compilation, evaluation, hashing, ``repr``) stays
+logarithmically shallow in the chain's length. Literals are checked as documents are: no NUL, no
+lone surrogate, numbers that fit in 64 bits or a double.
 """
 
 from __future__ import annotations
@@ -34,6 +41,13 @@ from scimward.scim.ast import (
     ValuePath,
 )
 from scimward.scim.errors import InvalidFilter, InvalidPath, ScimError
+from scimward.scim.limits import (
+    MAX_FILTER_EXPRESSIONS,
+    MAX_FILTER_LENGTH,
+    MAX_NUMBER_LENGTH,
+    check_integer,
+    text_problem,
+)
 
 __all__ = ["parse_attr_path", "parse_filter", "parse_patch_path"]
 
@@ -103,6 +117,7 @@ class _Parser:
         self.tokens = _tokenize(text, error)
         self.index = 0
         self.depth = 0
+        self.expressions = 0
 
     def fail(self, message: str) -> NoReturn:
         raise self.error(message)
@@ -142,16 +157,16 @@ class _Parser:
         self.fail(f"expected 'and' or 'or' but found {_describe(token)}")
 
     def filter(self, nested: bool) -> Filter:
-        left = self.conjunction(nested)
+        terms = [self.conjunction(nested)]
         while self.take_keyword("or"):
-            left = Or(left, self.conjunction(nested))
-        return left
+            terms.append(self.conjunction(nested))
+        return _balanced(Or, terms)
 
     def conjunction(self, nested: bool) -> Filter:
-        left = self.term(nested)
+        terms = [self.term(nested)]
         while self.take_keyword("and"):
-            left = And(left, self.term(nested))
-        return left
+            terms.append(self.term(nested))
+        return _balanced(And, terms)
 
     def term(self, nested: bool) -> Filter:
         token = self.take("an attribute path, 'not' or '('")
@@ -219,6 +234,9 @@ class _Parser:
         op = op_token.text.lower()
         if op_token.kind != "word" or (op != "pr" and op not in COMPARE_OPS):
             self.fail(f"unknown operator {_describe(op_token)}")
+        self.expressions += 1
+        if self.expressions > MAX_FILTER_EXPRESSIONS:
+            self.fail(f"the filter combines more than {MAX_FILTER_EXPRESSIONS} expressions")
         if op == "pr":
             return Present(path)
         return Compare(path, op, self.value(op_token))
@@ -233,21 +251,48 @@ class _Parser:
                 text: str = json.loads(token.text)
             except json.JSONDecodeError as exc:
                 self.fail(f"invalid string {_describe(token)}: {exc.msg}")
+            problem = text_problem(text)
+            if problem is not None:
+                self.fail(f"the string at position {token.pos} contains {problem}, which cannot be stored or matched")
             return text
         if token.kind == "num":
-            number = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
-            if not math.isfinite(number):
-                self.fail(f"number out of range {_describe(token)}")
-            return number
+            return self.number(token)
         literals: dict[str, CompValue] = {"true": True, "false": False, "null": None}
         if token.text.lower() not in literals:
             self.fail(f"invalid value {_describe(token)}: strings must be double-quoted JSON strings")
         return literals[token.text.lower()]
 
 
+    def number(self, token: _Token) -> int | float:
+        # int() of 5,000 digits raises ValueError and float() of 400 gives inf: refuse both by length first.
+        if len(token.text) > MAX_NUMBER_LENGTH:
+            self.fail(f"number at position {token.pos} has more than {MAX_NUMBER_LENGTH} characters")
+        if any(c in token.text for c in ".eE"):
+            number = float(token.text)
+            if not math.isfinite(number):
+                self.fail(f"number out of range {_describe(token)}")
+            return number
+        return check_integer(int(token.text), f"the number at position {token.pos}", self.error)
+
+
+def _balanced(node: type[And] | type[Or], terms: list[Filter]) -> Filter:
+    """``t1 op t2 op ... tn`` as a balanced tree (the operators are associative); a chain of three is
+    still ``(t1 op t2) op t3``."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = (len(terms) + 1) // 2
+    return node(_balanced(node, terms[:middle]), _balanced(node, terms[middle:]))
+
+
+def _check_length(text: str, what: str, error: type[ScimError]) -> None:
+    if len(text) > MAX_FILTER_LENGTH:
+        raise error(f"the {what} has {len(text)} characters; at most {MAX_FILTER_LENGTH} are allowed")
+
+
 @lru_cache(maxsize=1024)
 def parse_filter(text: str) -> Filter:
     """Parse a ``filter`` expression; raise InvalidFilter naming the offending position or token."""
+    _check_length(text, "filter", InvalidFilter)
     parser = _Parser(text, InvalidFilter)
     if not parser.tokens:
         raise InvalidFilter("empty filter")
@@ -276,6 +321,7 @@ def parse_patch_path(text: str) -> PatchPath:
     Every error, including a malformed filter inside the brackets, raises InvalidPath: RFC 7644
     3.5.2 names invalidPath for a bad path, and one error type is simpler for the PATCH engine.
     """
+    _check_length(text, "PATCH path", InvalidPath)
     parser = _Parser(text, InvalidPath)
     first = parser.take("an attribute path")
     path = parser.path(first, relative=False)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from scimward.scim.ast import Filter
 from scimward.scim.errors import InvalidSyntax, InvalidValue, MutabilityError, NoTarget
+from scimward.scim.limits import check_operation_count
 from scimward.scim.patch_target import (
     ExtensionTarget,
     Target,
@@ -38,11 +39,11 @@ from scimward.scim.patch_target import (
     value_eq_ids,
     without,
 )
-from scimward.scim.resource import check_immutable, check_required, normalize_value
+from scimward.scim.resource import check_immutable, check_required, check_value_counts, normalize_value
 from scimward.scim.resource_types import GROUP_SCHEMA
 from scimward.scim.schema import Attribute, Mutability, ResourceType
 
-__all__ = ["PATCH_OP_SCHEMA", "MemberOp", "PatchResult", "apply_patch"]
+__all__ = ["PATCH_OP_SCHEMA", "MemberOp", "PatchResult", "apply_patch", "check_operation_limit"]
 
 PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -87,8 +88,19 @@ def apply_patch(doc: dict[str, Any], body: Any, rt: ResourceType) -> PatchResult
         _check_required(doc, engine.doc, rt)
         _sync_schemas(engine.doc, rt)
         check_required(engine.doc, rt)
+        check_value_counts(engine.doc, rt)
     changed = engine.doc != doc or bool(engine.member_ops)
     return PatchResult(engine.doc, tuple(engine.member_ops), changed)
+
+
+def check_operation_limit(body: Any, limit: int) -> None:
+    """400 ``tooMany`` when a PatchOp body carries more than ``limit`` operations (the server's
+    ``patch.maxOperations``); any other malformation is left to ``apply_patch`` to name."""
+    if not isinstance(body, dict):
+        return
+    operations = lower_keys(body).get("operations")
+    if isinstance(operations, list):
+        check_operation_count(len(operations), limit)
 
 
 # --- request body ---------------------------------------------------------------------------
@@ -138,11 +150,14 @@ class _Engine:
         self.rt = rt
         self.member_ops: list[MemberOp] = []
         self.members_attr = rt.schema.attribute("members") if rt.schema.id == GROUP_SCHEMA else None
-        self.has_immutable = _has_immutable(rt)
+        self.immutable = _immutable_attributes(rt)
+        #: The multi-valued attributes that ``add`` operations have appended to so far, by (URN, name).
+        self.lists: dict[tuple[str | None, str], _ListIndex] = {}
 
     def apply(self, op: str, path: str | None, value: Any, has_value: bool) -> None:
-        # RFC 7644 3.5.2: an immutable attribute may only be given a value while it has none.
-        before = copy.deepcopy(self.doc) if self.has_immutable else None
+        # RFC 7644 3.5.2: an immutable attribute may only be given a value while it has none. Only those
+        # attributes are copied: a copy of the whole document per operation made PATCH quadratic.
+        before = _snapshot(self.doc, self.immutable) if self.immutable else None
         if path is None:
             self._apply_without_path(op, value)
         else:
@@ -219,15 +234,49 @@ class _Engine:
             # RFC 7643 2.5: null is the same state as unassigned, so replacing with null removes.
             op, has_value = "remove", False
         container = self._container(target.urn)
-        if target.filter is not None:
-            _apply_filtered(op, target, container, value)
-        elif target.sub is not None:
-            _apply_sub(op, target, container, value)
+        if op == "add" and target.attr.multi_valued and target.filter is None and target.sub is None:
+            self._append(target, container, value)
         else:
-            _apply_whole(op, target, container, value, has_value)
-        _tidy(container, target.attr.name)
+            # Anything but an append may rewrite the list in place: its index no longer holds.
+            self.lists.pop((target.urn, target.attr.name), None)
+            if target.filter is not None:
+                _apply_filtered(op, target, container, value)
+            elif target.sub is not None:
+                _apply_sub(op, target, container, value)
+            else:
+                _apply_whole(op, target, container, value, has_value)
+            _tidy(container, target.attr.name)
         if target.urn is not None and not container:
             self.doc.pop(target.urn, None)
+
+    def _append(self, target: Target, container: dict[str, Any], value: Any) -> None:
+        """``add`` on a whole multi-valued attribute (RFC 7644 3.5.2.1), in time proportional to the
+        values added: the list is tidied and indexed on the first append only, and kept so after.
+
+        A value already present is not added again; a value added as primary takes primary from the
+        one that had it (RFC 7643 2.4).
+        """
+        key = (target.urn, target.attr.name)
+        new_items = _elements(target.attr, value, target.text)  # normalised, so already tidy
+        index = self.lists.get(key)
+        if index is None or container.get(target.attr.name) is not index.items:
+            _tidy(container, target.attr.name)
+            index = self.lists[key] = _ListIndex(_as_list(container.get(target.attr.name)))
+        items = index.items
+        added = []
+        for item in new_items:
+            frozen = _frozen(item)
+            if frozen not in index.keys:
+                index.keys.add(frozen)
+                items.append(item)
+                added.append(item)
+        winners = [item for item in added if isinstance(item, dict) and item.get("primary") is True]
+        if winners:
+            index.make_primary(winners[-1])
+        if items:
+            container[target.attr.name] = items
+        else:
+            container.pop(target.attr.name, None)
 
     def _container(self, urn: str | None) -> dict[str, Any]:
         if urn is None:
@@ -285,17 +334,8 @@ def _apply_whole(op: str, target: Target, container: dict[str, Any], value: Any,
             container.pop(key, None)
         return
     if attr.multi_valued:
-        new_items = _elements(attr, value, target.text)
-        if op == "replace":
-            container[key] = new_items
-            return
-        items = _as_list(container.get(key))
-        added: list[Any] = []
-        for item in new_items:  # RFC 7644 3.5.2.1: a value already present is not added again
-            if item not in items and item not in added:
-                added.append(item)
-        container[key] = items + added
-        _settle_primary(container[key], added)
+        # ``add`` appends (``_Engine._append``); ``replace`` sets the whole list.
+        container[key] = _elements(attr, value, target.text)
         return
     new = normalize_value(attr, value, target.text)
     if new is None:  # e.g. only readOnly sub-attributes, which input ignores (RFC 7643 2.2)
@@ -504,16 +544,55 @@ def _tidy(container: dict[str, Any], key: str) -> None:
             container[key] = cleaned
 
 
-def _has_immutable(rt: ResourceType) -> bool:
-    """Whether ``rt`` declares immutable values ``check_immutable`` compares (not Group.members)."""
-    schemas = [rt.schema, *(ext.schema for ext in rt.extensions)]
+class _ListIndex:
+    """A multi-valued attribute's list while ``add`` operations append to it: its values' keys, so a
+    duplicate is found in constant time, and its primary values, so a new primary clears them directly."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+        self.keys = {_frozen(item) for item in items}
+        self.primaries = [item for item in items if isinstance(item, dict) and item.get("primary") is True]
+
+    def make_primary(self, winner: dict[str, Any]) -> None:
+        for item in self.primaries:
+            if item is not winner:
+                self.keys.discard(_frozen(item))
+                item["primary"] = False
+                self.keys.add(_frozen(item))
+        self.primaries = [winner]
+
+
+def _frozen(item: Any) -> Any:
+    """A hashable key equal for values that compare equal: a complex value's sub-attributes are simple."""
+    if isinstance(item, dict):
+        return frozenset((key, _frozen(value)) for key, value in item.items())
+    if isinstance(item, list):
+        return tuple(_frozen(value) for value in item)
+    return item
+
+
+def _immutable_attributes(rt: ResourceType) -> tuple[tuple[str | None, str], ...]:
+    """(URN or None, name) of the values ``check_immutable`` compares (not Group.members)."""
+    sections = [(None, rt.schema), *((ext.schema.id, ext.schema) for ext in rt.extensions)]
     immutable = Mutability.IMMUTABLE
-    return any(
-        attr.mutability is immutable
-        or (not attr.multi_valued and any(sub.mutability is immutable for sub in attr.sub_attributes))
-        for schema in schemas
+    return tuple(
+        (urn, attr.name)
+        for urn, schema in sections
         for attr in schema.attributes
+        if attr.mutability is immutable
+        or (not attr.multi_valued and any(sub.mutability is immutable for sub in attr.sub_attributes))
     )
+
+
+def _snapshot(doc: dict[str, Any], names: tuple[tuple[str | None, str], ...]) -> dict[str, Any]:
+    """A copy of only the named attributes of ``doc``, laid out as ``doc`` is, for ``check_immutable``."""
+    out: dict[str, Any] = {}
+    for urn, name in names:
+        source = doc if urn is None else doc.get(urn)
+        if isinstance(source, dict) and name in source:
+            section = out if urn is None else out.setdefault(urn, {})
+            section[name] = copy.deepcopy(source[name])
+    return out
 
 
 def _lookup(doc: dict[str, Any], urn: str | None, attr: Attribute) -> Any:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from scimward.scim.ast import AttrPath
 from scimward.scim.errors import InvalidPath, InvalidSyntax, InvalidValue, MutabilityError
+from scimward.scim.limits import MAX_VALUES, check_text
 from scimward.scim.resource_types import COMMON_ATTRIBUTES
 from scimward.scim.schema import Attribute, AttrType, Mutability, ResourceType, Returned, Schema
 
@@ -138,7 +139,22 @@ def normalize(body: Any, rt: ResourceType) -> dict[str, Any]:
             doc[urn] = data
             doc["schemas"].append(urn)
     check_required(doc, rt)
+    check_value_counts(doc, rt)
     return doc
+
+
+def check_value_counts(doc: dict[str, Any], rt: ResourceType) -> None:
+    """At most ``MAX_VALUES`` values in each multi-valued attribute of the document, so a PATCH filter
+    over one costs a bounded walk. Group membership is exempt: it lives in rows, not in the document."""
+    for urn, attrs in _tables(rt).sections:
+        data = doc if urn is None else doc.get(urn)
+        if not isinstance(data, dict):
+            continue
+        for attr in attrs:
+            value = data.get(attr.name)
+            if attr.multi_valued and attr.name != "members" and isinstance(value, list) and len(value) > MAX_VALUES:
+                raise InvalidValue(f"attribute '{attr.name}' has {len(value)} values; at most {MAX_VALUES} "
+                                   "are allowed")
 
 
 def _normalize_attrs(data: dict[str, Any], attrs: dict[str, Attribute], prefix: str,
@@ -186,7 +202,10 @@ def _one(attr: Attribute, value: Any, path: str) -> Any:
     if value is None:
         return None
     if not attr.is_complex:
-        return _SCALARS[attr.type](value, path)
+        scalar = _SCALARS[attr.type](value, path)
+        if isinstance(scalar, str):
+            _check_stored_text(attr, scalar, path)
+        return scalar
     if not isinstance(value, dict):
         # A complex attribute with a "value" sub-attribute accepts the bare value: Entra and Okta send
         # manager as a plain id, and some clients send members/emails as plain strings.
@@ -208,6 +227,15 @@ def _one(attr: Attribute, value: Any, path: str) -> Any:
         if normalized is not None:
             out[sub.name] = normalized
     return out or None
+
+
+def _check_stored_text(attr: Attribute, text: str, path: str) -> None:
+    """The same text is storable on both dialects (``scim.limits``): no NUL, no lone surrogate, no longer
+    than the column that holds it."""
+    check_text(text, f"attribute '{path}'")
+    if attr.max_length is not None and len(text) > attr.max_length:
+        raise InvalidValue(f"attribute '{path}' is {len(text)} characters long; at most {attr.max_length} "
+                           "are allowed")
 
 
 def _instance_of(kinds: type | tuple[type, ...], what: str) -> Callable[[Any, str], Any]:

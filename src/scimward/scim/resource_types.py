@@ -31,18 +31,28 @@ def _str(name: str, description: str, **kw: object) -> Attribute:
     return Attribute(name, S, description=description, **kw)  # type: ignore[arg-type]
 
 
+#: Column sizes of ``identity_emails`` (store/tables.py): value, display, type.
+_EMAIL_COLUMNS = (512, 256, 64)
+
+
 def _multi(name: str, description: str, types: tuple[str, ...], value_type: AttrType = S,
-           value_description: str = "") -> Attribute:
-    """A multi-valued complex attribute with the usual value/display/type/primary sub-attributes."""
+           value_description: str = "", columns: tuple[int | None, int | None, int | None] = (None, None, None),
+           ) -> Attribute:
+    """A multi-valued complex attribute with the usual value/display/type/primary sub-attributes.
+
+    ``columns``: the max_length of value, display and type, when the store keeps them in columns.
+    """
     return Attribute(
         name,
         AttrType.COMPLEX,
         multi_valued=True,
         description=description,
         sub_attributes=(
-            Attribute("value", value_type, description=value_description or f"The value of {name}."),
-            _str("display", "A human-readable name, primarily used for display purposes."),
-            _str("type", "A label indicating the attribute's function.", canonical_values=types),
+            Attribute("value", value_type, description=value_description or f"The value of {name}.",
+                      max_length=columns[0]),
+            _str("display", "A human-readable name, primarily used for display purposes.", max_length=columns[1]),
+            _str("type", "A label indicating the attribute's function.", canonical_values=types,
+                 max_length=columns[2]),
             Attribute("primary", AttrType.BOOLEAN,
                       description="Indicates the 'primary' or preferred attribute value."),
         ),
@@ -53,7 +63,7 @@ COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("id", S, description="Unique identifier for the SCIM resource, assigned by the service provider.",
               case_exact=True, mutability=RO, returned=Returned.ALWAYS, uniqueness=Uniqueness.SERVER),
     Attribute("externalId", S, description="An identifier for the resource as defined by the provisioning client.",
-              case_exact=True),
+              case_exact=True, max_length=256),
     Attribute(
         "meta", AttrType.COMPLEX, description="Resource metadata.", mutability=RO,
         sub_attributes=(
@@ -112,10 +122,10 @@ _GROUP_REF = Attribute(
 USER = Schema(
     USER_SCHEMA, "User", "User Account",
     (
-        Attribute("userName", S, required=True, uniqueness=Uniqueness.SERVER,
+        Attribute("userName", S, required=True, uniqueness=Uniqueness.SERVER, max_length=256,
                   description="Unique identifier for the User, used to authenticate. Case-insensitive."),
         _NAME,
-        _str("displayName", "The name of the User, suitable for display to end-users."),
+        _str("displayName", "The name of the User, suitable for display to end-users.", max_length=256),
         _str("nickName", "The casual way to address the user in real life."),
         Attribute("profileUrl", AttrType.REFERENCE, description="A fully qualified URL to the User's online profile.",
                   reference_types=("external",)),
@@ -128,7 +138,7 @@ USER = Schema(
                   description="A Boolean value indicating the User's administrative status."),
         Attribute("password", S, mutability=Mutability.WRITE_ONLY, returned=Returned.NEVER,
                   description="The User's cleartext password. Never returned."),
-        _multi("emails", "Email addresses for the user.", ("work", "home", "other")),
+        _multi("emails", "Email addresses for the user.", ("work", "home", "other"), columns=_EMAIL_COLUMNS),
         _multi("phoneNumbers", "Phone numbers for the User.", ("work", "home", "mobile", "fax", "pager", "other")),
         _multi("ims", "Instant messaging addresses for the User.",
                ("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo")),
@@ -164,7 +174,7 @@ ENTERPRISE_USER = Schema(
 GROUP = Schema(
     GROUP_SCHEMA, "Group", "Group",
     (
-        Attribute("displayName", S, required=True, description="A human-readable name for the Group."),
+        Attribute("displayName", S, required=True, max_length=256, description="A human-readable name for the Group."),
         Attribute(
             "members", AttrType.COMPLEX, multi_valued=True, description="A list of members of the Group.",
             sub_attributes=(

@@ -59,6 +59,11 @@ class Attribute:
     canonical_values: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
     sub_attributes: tuple[Attribute, ...] = ()
+    #: The most characters a value may have: set where the store keeps it in a column of that size
+    #: (``store/tables.py``), so that both dialects refuse the same values (PostgreSQL enforces
+    #: ``VARCHAR(n)``, SQLite does not). RFC 7643 has no such characteristic: it is not advertised
+    #: in /Schemas but documented in docs/security.md.
+    max_length: int | None = None
     _by_lower: dict[str, Attribute] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -21,6 +21,8 @@ from scimward.store.errors import DatabaseUnavailable, DatabaseUrlError
 DEFAULT_DATABASE_URL = "sqlite:///scimward.db"
 DATABASE_URL_ENV = "SCIMWARD_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The longest a request waits for a PostgreSQL connection before it answers 503.
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def resolve_url(url: str | None) -> str:
@@ -99,8 +101,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(target, **JSON_OPTIONS)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
-    return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-                               **JSON_OPTIONS)
+    # pool_pre_ping: a connection the server dropped (a restart, pg_terminate_backend, a failover) is
+    # replaced at checkout instead of failing the request that drew it. connect_timeout and pool_timeout
+    # bound the wait while the server is unreachable: the request answers 503 (store.failures), not hangs.
+    return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                               pool_timeout=CONNECT_TIMEOUT_SECONDS,
+                               connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}, **JSON_OPTIONS)
 
 
 def upgrade(url: str) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement as Executable
 
 from scimward.store.database import Database, translate_integrity_error
-from scimward.store.db import sqlite_pragmas, sync_url
+from scimward.store.db import CONNECT_TIMEOUT_SECONDS, sqlite_pragmas, sync_url
 from scimward.store.group_commit import GroupCommit
 
 Row = Sequence[Any]
@@ -209,9 +209,12 @@ class Direct:
                 await conn.set_autocommit(True)
 
             url = sync_url(self.db.url).set(drivername="postgresql")
+            # check: a connection the server dropped while idle is replaced when drawn, so the first
+            # request after a connection loss succeeds; timeout bounds the wait while the server is down.
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 url.render_as_string(hide_password=False), min_size=2, max_size=10, configure=configure,
-                open=False)
+                check=AsyncConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_SECONDS,
+                kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS}, open=False)
             await pool.open()
             self._pool = pool
             self.db.on_dispose(self.close)

@@ -129,9 +129,10 @@ def _datetime_value(operand: Operand, text: str) -> datetime | str:
     """Columns hold naive UTC datetimes; JSON dateTimes on SQLite compare as ``strftime`` text."""
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidFilter(f"not an xsd:dateTime: {text!r}") from exc
-    utc = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+        # 0001-01-01T00:00:00+14:00 is a valid dateTime whose UTC instant is before year 1.
+        utc = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    except (ValueError, OverflowError) as exc:
+        raise InvalidFilter(f"not an xsd:dateTime between years 1 and 9999 in UTC: {text!r}") from exc
     if isinstance(operand.expr.type, sa.DateTime):
         return utc
     return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d}"

@@ -1,0 +1,72 @@
+"""Database failures as SCIM errors: the one chokepoint that reads driver exceptions.
+
+The checks in ``scim.limits`` refuse what the databases cannot take before any SQL is built; this
+is the last resort behind them, so that a value one of them still refuses is the client's 400, not
+a 500, and a database that cannot be reached is a 503 with ``Retry-After``, not a hang or a 500::
+
+    a value the database refuses (psycopg DataError, class 22; program limits, class 54;
+    SQLite's "pattern too complex", integer overflow, unencodable text)   -> 400 invalidValue
+    the connection is lost or cannot be made (class 08, 57P0x, pool timeouts,
+    SQLite's "database is locked")                                       -> 503 + Retry-After
+
+Details name the class of failure, never the driver's message: it can carry host, user and values.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import sqlalchemy.exc as sa_exc
+from psycopg_pool import PoolTimeout
+
+from scimward.scim.errors import InvalidValue, ScimError, ServiceUnavailable
+
+__all__ = ["RETRY_AFTER_SECONDS", "is_disconnect", "scim_error_for"]
+
+#: What a 503 asks the client to wait: about the time a restarted PostgreSQL needs to accept connections.
+RETRY_AFTER_SECONDS = 5
+
+_SQLITE_TOO_COMPLEX = ("pattern too complex", "expression tree is too large", "too many sql variables",
+                       "string or blob too big", "too many terms")
+_SQLITE_BUSY = ("database is locked", "database is busy", "unable to open database")
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The driver's exception behind SQLAlchemy's wrapper."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        return exc.orig
+    return exc
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection to PostgreSQL is gone (so the statement did not run there, or
+    its outcome is unknown), rather than that the statement itself failed."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    inner = _unwrap(exc)
+    if isinstance(inner, PoolTimeout):
+        return True
+    if not isinstance(inner, psycopg.OperationalError):
+        return False
+    state = inner.sqlstate or ""
+    return not state or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+def scim_error_for(exc: BaseException) -> ScimError | None:
+    """The SCIM error a database failure means for the client, or None when it is a bug of ours."""
+    if is_disconnect(exc) or isinstance(exc, sa_exc.TimeoutError):
+        return ServiceUnavailable("the database is unreachable; retry shortly", retry_after=RETRY_AFTER_SECONDS)
+    inner = _unwrap(exc)
+    if isinstance(inner, psycopg.DataError) or (
+            isinstance(inner, psycopg.OperationalError) and (inner.sqlstate or "").startswith("54")):
+        return InvalidValue(f"the database refused a value in the request ({type(inner).__name__})")
+    if isinstance(inner, sqlite3.OperationalError):
+        message = str(inner).lower()
+        if any(text in message for text in _SQLITE_TOO_COMPLEX):
+            return InvalidValue("the request is too large or complex for the database")
+        if any(text in message for text in _SQLITE_BUSY):
+            return ServiceUnavailable("the database is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS)
+    if isinstance(inner, OverflowError | UnicodeEncodeError | sqlite3.DataError):
+        return InvalidValue(f"the database cannot store a value in the request ({type(inner).__name__})")
+    return None
