@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.errors import ScimError
 from scimward.store.database import Database
@@ -24,8 +25,24 @@ from scimward.store.timeutil import utcnow
 
 _f, _r = findings.c, reconcile_runs.c
 OPEN, RESOLVED = "open", "resolved"
+#: Kinds of finding that propagate opens (a push parked as poison), not reconcile.
+PUSH_KINDS = ("push_poisoned",)
 #: A running reconcile that has not said it is alive for this long is taken to have died.
 STALE_AFTER = timedelta(minutes=10)
+
+
+#: Resolve a parked push's finding once a push of that identity to that target succeeded.
+_RESOLVE_PUSHED = findings.update().where(
+    _f.target_id == sa.bindparam("b_target_id"), _f.subject == sa.bindparam("b_subject"),
+    _f.kind == PUSH_KINDS[0], _f.status == OPEN).values(status=RESOLVED, resolved_at=sa.bindparam("b_now"))
+
+
+async def resolve_pushed(conn: AsyncConnection, pairs: Sequence[tuple[int, str]]) -> None:
+    """Inside a batch's commit: the pushes of these (target, identity) went through, so a finding
+    that parked one of them is resolved. One prepared statement for the batch, whatever its size."""
+    if pairs:
+        now = utcnow()
+        await conn.execute(_RESOLVE_PUSHED, [{"b_target_id": t, "b_subject": i, "b_now": now} for t, i in pairs])
 
 
 class ReconcileBusy(ScimError):
@@ -125,12 +142,18 @@ class FindingStore:
                           "repair": sa.func.coalesce(new.repair, _f.repair)}))
 
     async def resolve_unseen(self, target_id: int, seen: datetime) -> int:
-        """Close the target's open findings that the run started at ``seen`` did not see again."""
+        """Close the target's open findings that the run started at ``seen`` did not see again.
+
+        Findings that propagate opens (``PUSH_KINDS``) are not a reconcile's to close: a read of the
+        target does not show that a parked push went through; its next success closes them.
+        """
         async with self.db.write() as conn:
             result = await conn.execute(findings.update().where(
-                _f.target_id == target_id, _f.status == OPEN, _f.last_seen < seen)
+                _f.target_id == target_id, _f.status == OPEN, _f.last_seen < seen, _f.kind.not_in(PUSH_KINDS))
                 .values(status=RESOLVED, resolved_at=utcnow()))
             return int(result.rowcount)
+
+
 
     async def counts(self, target_id: int, seen: datetime) -> dict[str, dict[str, int]]:
         """kind -> {"open", "new", "repaired"} for the findings the run started at ``seen`` saw."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from scimward.store import findings as finding_rows
 from scimward.store import links as link_rows
 from scimward.store import outbox as outbox_rows
 from scimward.store import targets as target_rows
@@ -48,10 +49,14 @@ class PushResults:
     #: groups are pushed to that target again, so their members there follow (a group's members on a
     #: target are its members with an active account there).
     membership_changes: set[tuple[int, str]] = field(default_factory=set)
+    #: (target id, identity id) pushed successfully: a push of theirs parked as poison is resolved.
+    pushed: list[tuple[int, str]] = field(default_factory=list)
+    #: Target id -> capabilities learned during the batch, kept in the target's configuration.
+    capabilities: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.links or self.link_errors or self.log or self.completed or self.requeued
-                    or self.target_errors or self.membership_changes)
+                    or self.target_errors or self.membership_changes or self.capabilities)
 
     def account_changed(self, target_id: int, identity_id: str) -> None:
         """The identity's account on the target became active or stopped being so."""
@@ -72,6 +77,7 @@ class PushResults:
         """The row's push is done (``action`` "none": nothing needed sending, so nothing is logged)."""
         self.completed[(item.target_id, item.identity_id)] = item
         self.target_successes.add(item.target_id)
+        self.pushed.append((item.target_id, item.identity_id))
         if action != "none":
             self.log.append(link_rows.log_row(item.target_id, item.identity_id, action, "ok", item.enqueued,
                                               finished or utcnow()))
@@ -106,3 +112,6 @@ async def commit(database: Database, results: PushResults) -> None:
         await outbox_rows.release_claimed(conn, results.requeued)
         await target_rows.record_outcomes(conn, results.target_errors, results.target_successes)
         await outbox_rows.enqueue_groups_of_members(conn, database.dialect, sorted(results.membership_changes))
+        await finding_rows.resolve_pushed(conn, results.pushed)
+        for target_id, capabilities in results.capabilities.items():
+            await target_rows.merge_capabilities(conn, target_id, capabilities)

@@ -131,3 +131,13 @@ async def record_outcomes(conn: AsyncConnection, errors: Mapping[int, str], succ
     for target_id in succeeded:
         await conn.execute(targets.update().where(_t.id == target_id, _t.consecutive_failures != 0)
                            .values(consecutive_failures=0))
+
+
+async def merge_capabilities(conn: AsyncConnection, target_id: int, capabilities: dict[str, Any]) -> None:
+    """Keep what propagate learned of a target in its configuration's ``capabilities``, read and
+    written in the caller's transaction, so an admin's change of another setting meanwhile is kept."""
+    config = (await conn.execute(sa.select(_t.config).where(_t.id == target_id))).scalar()
+    if config is None:
+        return
+    await conn.execute(targets.update().where(_t.id == target_id).values(
+        config={**config, "capabilities": {**(config.get("capabilities") or {}), **capabilities}}))

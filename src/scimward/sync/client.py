@@ -99,10 +99,23 @@ def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0, retry_after:
     return max(delay, retry_after) if retry_after is not None else delay
 
 
-def error_for_response(response: httpx.Response) -> TargetError:
+REDACTED = "[redacted]"
+
+
+def redactor(secret: str | None) -> Callable[[str], str]:
+    """A function replacing ``secret`` in a text by ``[redacted]``: some targets echo the request
+    they refused, Authorization header included, and their words are stored and shown."""
+    def redact(text: str) -> str:
+        return text.replace(secret, REDACTED) if secret and text else text
+
+    return redact
+
+
+def error_for_response(response: httpx.Response, redact: Callable[[str], str] = lambda text: text) -> TargetError:
     """The error a non-success answer stands for; the single table of statuses."""
     status = response.status_code
     detail, scim_type = _error_text(response)
+    detail = redact(detail)
     if status in _TRANSIENT_STATUSES or (status >= 500 and status != 501):
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return TransientError(detail, status=status, scim_type=scim_type, retry_after=retry_after)
@@ -163,6 +176,14 @@ def _resource(response: httpx.Response) -> Resource:
     return body
 
 
+def _describe(method: str, path: str, body: Any) -> str:
+    """A failed request in a line: its method, path and the start of its body."""
+    text = f"{method} /{path}"
+    if body is not None:
+        text += " " + json.dumps(body, ensure_ascii=False)[:500]
+    return text
+
+
 def _path(resource: str, resource_id: str | None = None) -> str:
     # Ids are the target's and may hold any character; "." and ".." would walk out of the endpoint.
     if resource_id is None:
@@ -181,6 +202,7 @@ class TargetClient:
     def __init__(self, base_url: str, token: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
                  limits: httpx.Limits = DEFAULT_LIMITS, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url
+        self._redact = redactor(token)
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": SCIM_MEDIA_TYPE,
@@ -211,10 +233,21 @@ class TargetClient:
         try:
             response = await self._http.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
-            raise _error_for_exception(exc) from exc
+            error = _error_for_exception(exc)
+            error.request = _describe(method, path, json)
+            raise error from exc
         if response.status_code not in expect:
-            raise error_for_response(response)
+            error = error_for_response(response, self._redact)
+            error.request = _describe(method, path, json)
+            raise error
         return response
+
+    async def first_page(self, resource: str, count: int, attributes: list[str] | None = None) -> list[Resource]:
+        """The first ``count`` resources of a type (a health check, a probe of what the target holds)."""
+        params: dict[str, str | int] = {"count": count, "startIndex": 1}
+        if attributes:
+            params["attributes"] = ",".join(attributes)
+        return _page_resources(_json_object(await self._request("GET", _path(resource), params=params)))
 
     async def service_provider_config(self) -> dict[str, Any]:
         return _json_object(await self._request("GET", "ServiceProviderConfig"))

@@ -7,6 +7,7 @@ resend the whole extension. ``schemas`` and ``externalId`` are identity, not sta
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 _SKIP = {"schemas"}
@@ -48,3 +49,31 @@ def member_remove(remote_ids: list[str]) -> dict[str, Any]:
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def member_remove_values(remote_ids: list[str]) -> dict[str, Any]:
+    """The value-list form of a removal (``{"path": "members", "value": [...]}``): what targets that
+    cannot evaluate a filter path accept (Entra ID sends this form)."""
+    return {"op": "remove", "path": "members", "value": [{"value": remote_id} for remote_id in remote_ids]}
+
+
+def sub_attribute_paths(operations: list[dict[str, Any]], complex_names: Collection[str]) -> list[dict[str, Any]]:
+    """``operations`` with every replace of a whole complex attribute (``name``, the manager) written as
+    replaces of its sub-attributes (``name.givenName``): targets that store such an attribute as
+    columns often refuse the whole-object form."""
+    names = {name.lower() for name in complex_names}
+    out: list[dict[str, Any]] = []
+    for operation in operations:
+        path, value = str(operation.get("path", "")), operation.get("value")
+        if operation.get("op") in ("replace", "add") and path.lower() in names and isinstance(value, dict):
+            out.extend({"op": "replace", "path": f"{path}.{sub}", "value": sub_value}
+                       for sub, sub_value in value.items())
+        else:
+            out.append(operation)
+    return out
+
+
+def is_deprovisioning(operation: dict[str, Any]) -> bool:
+    """A replace of ``active`` to false: it goes alone and first (issue 19), never held back by another attribute."""
+    return (operation.get("op") == "replace" and str(operation.get("path", "")).lower() == "active"
+            and operation.get("value") is False)

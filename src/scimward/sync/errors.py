@@ -17,7 +17,8 @@ The class of an error is the decision; the worker never inspects status codes it
 
 ``status`` is the HTTP status when the target answered, ``None`` when it did not. ``detail`` is the
 target's own words (the SCIM Error ``detail``, else the body), cut to ``DETAIL_LIMIT`` characters so
-a target answering with an HTML page cannot bloat the audit trail.
+a target answering with an HTML page cannot bloat the audit trail. The client redacts its own
+credential from ``detail`` before the error exists, so an echoing target's words can be stored.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class TargetError(Exception):
         self.detail = detail[:DETAIL_LIMIT]
         self.status = status
         self.scim_type = scim_type
+        #: The request that failed (method, path and the start of its body), set by the client's
+        #: chokepoint: a parked push's finding names what was sent as well as what came back.
+        self.request: str | None = None
         prefix = " ".join(part for part in (str(status) if status is not None else None, scim_type) if part)
         super().__init__(f"{prefix}: {self.detail}" if prefix else self.detail)
 

@@ -39,23 +39,33 @@ from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store.batch_reads import BatchReads
 from scimward.store.database import Database
-from scimward.store.links import Link, LinkStore
+from scimward.store.findings import PUSH_KINDS, FindingStore, NewFinding
+from scimward.store.links import Link, LinkStore, log_row
 from scimward.store.outbox import Outbox, OutboxItem
 from scimward.store.push_results import PushResults, commit
 from scimward.store.readback import HubIdentity
 from scimward.store.targets import TargetRepository, TargetRow
 from scimward.store.timeutil import utcnow
 from scimward.sync import metrics
-from scimward.sync.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, TargetClient, backoff, eq_filter
-from scimward.sync.diff import member_add, member_remove, patch_operations
+from scimward.sync.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Resource, TargetClient, backoff, eq_filter
+from scimward.sync.diff import (
+    is_deprovisioning,
+    member_add,
+    member_remove,
+    member_remove_values,
+    patch_operations,
+    sub_attribute_paths,
+)
 from scimward.sync.errors import (
     AlreadyExistsError,
+    BadRequestError,
     HaltError,
     NotFoundError,
     TargetError,
     TransientError,
 )
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.profile import COMPLEX, Capabilities, drops, strip
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import DeprovisionMode, Target
 
@@ -67,6 +77,16 @@ QUARANTINE_AFTER = 20  # transient failures in a row; a target may set ``quarant
 #: CPU with 16 connections in one pool, 1.0 ms with 4. Pushes in flight are spread over
 #: ``concurrency / LANE_CONNECTIONS`` clients instead.
 LANE_CONNECTIONS = 4
+#: Failures in a row of one identity's change (the same request answered the same way) after which
+#: its row is parked as poison with a finding; a target may set ``poison_after``.
+POISON_AFTER = 5
+POISONED = PUSH_KINDS[0]
+#: Seconds a target's rows wait when its settings cannot be used (a scope that cannot be evaluated).
+BROKEN_RETRY = 30.0
+#: Seconds a successful health probe vouches for the target: failures meanwhile are the identity's own.
+HEALTHY_FOR = 2.0
+#: Seconds a read of every account (adoption on a target whose filters cannot be trusted) is reused.
+SCAN_TTL = 60.0
 INLINE_MEMBERS = 200  # unlinked members a group push creates itself before deferring
 MEMBER_CHUNK = 1000
 REMOVE_CHUNK = 100
@@ -85,9 +105,17 @@ class _Endpoint:
     halted: bool = False
     #: What ``scan`` read: resource -> {(attribute, lower-cased value): remote id}.
     scanned: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
+    #: When each resource was read (time.monotonic()); ``sync``'s own scan never expires.
+    scanned_at: dict[str, float] = field(default_factory=dict)
+    #: The target's capability profile, updated as soon as a push learns something.
+    caps: Capabilities = field(default_factory=Capabilities)
+    #: When a health probe last succeeded (time.monotonic()).
+    healthy_at: float = -1e9
+    probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _free: asyncio.Queue[TargetClient] = field(default_factory=asyncio.Queue)
 
     def __post_init__(self) -> None:
+        self.caps = Capabilities.from_config(self.target.config.extra)
         for _ in range(LANE_CONNECTIONS):
             for client in self.clients:
                 self._free.put_nowait(client)
@@ -168,6 +196,12 @@ class Propagator:
         self._has_targets = False
         self._endpoints: dict[int, _Endpoint] = {}
         self._paused_until: dict[int, float] = {}
+        #: Targets of the current round whose settings or data could not be used, with why: their rows
+        #: wait (``BROKEN_RETRY``) and the error is recorded against them alone.
+        self._broken: dict[int, str] = {}
+        self.findings = FindingStore(database)
+        #: Target id -> capabilities learned since the last commit.
+        self._learned: dict[int, dict[str, Any]] = {}
 
     async def _any_target(self) -> bool:
         """Whether any target is in service; checked at most once a second, so a hub with no targets
@@ -239,6 +273,7 @@ class Propagator:
         items = await self.outbox.claim(self.batch, self.lease, target_id)
         if not items:
             return 0
+        self._broken = {}
         endpoints = await self._endpoints_for({item.target_id for item in items})
         # Users first, and committed before the groups go: a group's members are pushed as deltas
         # computed from the links, so the users it names must be linked on the target by then.
@@ -264,6 +299,7 @@ class Propagator:
         outcomes = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
         if rt is USER_TYPE:
             self._requeue_for_managers(items, known, results)
+        results.capabilities, self._learned = self._learned, {}
         await commit(self.db, results)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -277,9 +313,19 @@ class Propagator:
         known: dict[int, _Known] = {}
         for target_id, ids in by_target.items():
             endpoint = endpoints.get(target_id)
-            if endpoint is not None:
-                known[target_id] = await self._prefetch(rt, endpoint.target, ids)
+            if endpoint is not None and target_id not in self._broken:
+                try:
+                    known[target_id] = await self._prefetch(rt, endpoint.target, ids)
+                except Exception as exc:  # one target's scope or data: its failure, nobody else's
+                    await self._break(endpoint.target.id, endpoint.target.name, exc)
         return known
+
+    async def _break(self, target_id: int, name: str, exc: Exception) -> None:
+        """Record that a target's settings or data cannot be used now; its rows wait, the others flow."""
+        reason = f"cannot push to this target: {type(exc).__name__}: {exc}"
+        self._broken[target_id] = reason
+        log.error("target skipped", target=name, reason=reason)
+        await self.targets.record_error(target_id, reason)
 
     async def _prefetch(self, rt: ResourceType, target: Target, ids: Collection[str]) -> _Known:
         """Two queries for any number of identities: the identities (with the scope evaluated in SQL)
@@ -308,6 +354,9 @@ class Propagator:
                       results: PushResults) -> None:
         """Push one row and record the outcome in ``results``. Failures that change what happens to
         the target (a pause, a quarantine) and retries are written at once; they are rare."""
+        if item.target_id in self._broken:
+            await self.outbox.retry(item, BROKEN_RETRY, self._broken[item.target_id])
+            return
         if endpoint is None or endpoint.halted or known is None:
             # Quarantined since the claim (or removed): leave the row to the resume.
             await self.outbox.postpone(item, 0.0)
@@ -330,7 +379,10 @@ class Propagator:
             await self.outbox.retry(item, deferred.delay, str(deferred))
             return
         except TransientError as error:
-            await self._transient(item, endpoint, error)
+            if _target_wide(error) or not await self._healthy(endpoint):
+                await self._transient(item, endpoint, error)
+            else:
+                await self._identity_failure(item, endpoint, error, results)
             return
         except HaltError as error:
             status = f" {error.status}" if error.status is not None else ""
@@ -342,12 +394,50 @@ class Propagator:
             results.rejected(item, detail)
             metrics.FAILURES.labels(target.name, "rejected").inc()
             return
+        except Exception as exc:  # a crash in this row's mapping or data: this row's failure alone
+            log.exception("push failed", target=target.name, identity=item.identity_id)
+            metrics.FAILURES.labels(target.name, "crash").inc()
+            await self.outbox.retry(item, backoff(item.attempts + 1), f"internal error: {type(exc).__name__}: {exc}")
+            return
         finished = utcnow()
         results.succeeded(item, action, finished)
+
         if action != "none":
             metrics.PUSHES.labels(target.name, action).inc()
             metrics.LATENCY.labels(target.name).observe((finished - item.enqueued).total_seconds())
         metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
+
+    async def _healthy(self, endpoint: _Endpoint) -> bool:
+        """Whether the target serves a plain read now: if it does, a 5xx was this request's own (a
+        change it cannot take), not an outage, and must not pause every other identity."""
+        if time.monotonic() - endpoint.healthy_at < HEALTHY_FOR:
+            return True
+        try:
+            async with endpoint.lane() as lane:
+                await lane.client.first_page("Users", 1, ["id"])
+        except TargetError:
+            return False
+        endpoint.healthy_at = time.monotonic()
+        return True
+
+    async def _identity_failure(self, item: OutboxItem, endpoint: _Endpoint, error: TargetError,
+                                results: PushResults) -> None:
+        """One identity's change fails while the target is well: back off this row alone, and after
+        ``poison_after`` failures in a row park it with a finding naming the request and the answer."""
+        target = endpoint.target
+        metrics.FAILURES.labels(target.name, "identity").inc()
+        attempts = item.attempts + 1
+        answer = f"{error.status or ''} {error.detail}".strip()
+        limit = int(target.config.extra.get("poison_after", POISON_AFTER))
+        if attempts < limit:
+            await self.outbox.retry(item, backoff(attempts), answer)
+            return
+        detail = f"parked after {attempts} failures: {error.request or 'request'} answered {answer}"
+        results.rejected(item, detail)
+        await self.findings.record(target.id, utcnow(), [NewFinding(
+            POISONED, "high", item.resource_type, item.identity_id, item.identity_id, None, "", None, None, None,
+            detail)])
+        log.warning("push parked", target=target.name, identity=item.identity_id, detail=detail)
 
     async def _transient(self, item: OutboxItem, endpoint: _Endpoint, error: TransientError) -> None:
         """Retry the row later and pause the whole target: its backoff grows with the target's failures
@@ -388,23 +478,49 @@ class Propagator:
     async def _endpoints_for(self, target_ids: Collection[int]) -> dict[int, _Endpoint | None]:
         """The targets of a batch, read once: None for one quarantined or removed since the claim."""
         rows = await self.targets.by_ids(target_ids)
-        return {target_id: await self._endpoint(rows[target_id]) if target_id in rows else None
-                for target_id in target_ids}
+        endpoints: dict[int, _Endpoint | None] = {}
+        for target_id in target_ids:
+            if target_id not in rows:
+                endpoints[target_id] = None
+                continue
+            try:
+                endpoints[target_id] = await self._endpoint(rows[target_id])
+            except Exception as exc:  # settings that cannot be used (or a key that cannot decrypt)
+                endpoints[target_id] = None
+                await self._break(target_id, rows[target_id].name, exc)
+        return endpoints
 
     async def _endpoint(self, row: TargetRow) -> _Endpoint | None:
         if row.quarantined is not None:
             return None
-        fingerprint = (row.base_url, row.token_encrypted, repr(row.config))
+        # What the pushes learn of the target (its capabilities) changes its configuration without
+        # making its clients or scans stale.
+        fingerprint = (row.base_url, row.token_encrypted,
+                       repr({k: v for k, v in row.config.items() if k != "capabilities"}))
         endpoint = self._endpoints.get(row.id)
         if endpoint is None or endpoint.fingerprint != fingerprint:
+            target = Target.from_row(row)
+            target.config.validate()
             if endpoint is not None:
                 await endpoint.aclose()
+                del self._endpoints[row.id]
             clients = self._clients(row, -(-self.concurrency // LANE_CONNECTIONS))
-            endpoint = self._endpoints[row.id] = _Endpoint(Target.from_row(row), clients, fingerprint)
+            endpoint = _Endpoint(target, clients, fingerprint)
+            self._endpoints[row.id] = endpoint
         else:
             endpoint.target = Target.from_row(row)
+            endpoint.caps = Capabilities.from_config(endpoint.target.config.extra)
             endpoint.halted = False
         return endpoint
+
+    async def _learn(self, endpoint: _Endpoint, caps: Capabilities) -> None:
+        """Keep what a push learned of the target: at once for this worker's pushes, and, with the
+        batch's outcomes, in the target's configuration for every worker and for ``target show``."""
+        if caps == endpoint.caps:
+            return
+        endpoint.caps = caps
+        self._learned[endpoint.target.id] = caps.to_json()
+        log.info("target capability learned", target=endpoint.target.name, capabilities=caps.to_json())
 
     def _clients(self, row: TargetRow, count: int) -> list[TargetClient]:
         """``count`` clients of ``LANE_CONNECTIONS`` connections each, sharing one TLS context: making
@@ -428,22 +544,35 @@ class Propagator:
             return await self._deprovision_user(lane, link, results) if link is not None else "none"
         manager = manager_id(hub.doc)
         manager_remote = known.manager_remote(manager) if manager else None
-        desired = desired_user(identity_id, hub.doc, target.config.mapping, manager_remote)
+        dropped = lane.endpoint.caps.dropped
+        desired = strip(desired_user(identity_id, hub.doc, target.config.mapping, manager_remote), dropped)
         if link is None:
             return await self._create(lane, "User", identity_id, desired, results)
-        operations = patch_operations(link.state, desired)
+        acknowledged = None if link.state is None else strip(link.state, dropped)
+        operations = patch_operations(acknowledged, desired)
         if not operations and link.status == "active":
             return "none"
+        operations = operations or [{"op": "replace", "path": "active", "value": desired.get("active", True)}]
+        # Deprovisioning first and alone: no other attribute the target refuses can hold it back.
+        first = [operation for operation in operations if is_deprovisioning(operation)]
+        rest = [operation for operation in operations if not is_deprovisioning(operation)]
+        held: Resource | None = None
         try:
-            await client.patch("Users", link.remote_id, operations or [
-                {"op": "replace", "path": "active", "value": desired.get("active", True)}])
+            if first:
+                await client.patch("Users", link.remote_id, first)
+                acknowledged = {**(acknowledged or {}), "active": False}
+                results.save_link(target.id, identity_id, "User", link.remote_id, acknowledged)
+            if rest:
+                held = await self._update(lane, "Users", link.remote_id, rest, desired, acknowledged)
         except NotFoundError:  # the account vanished on the target: make it again
             await self.links.drop(target.id, identity_id)
+            results.links.pop((target.id, identity_id), None)
             return await self._create(lane, "User", identity_id, desired, results)
-        results.save_link(target.id, identity_id, "User", link.remote_id, desired)
+        state = await self._held(lane.endpoint, desired, held)
+        results.save_link(target.id, identity_id, "User", link.remote_id, state)
         if link.status != "active":  # back in scope: its groups take it back
             results.account_changed(target.id, identity_id)
-        return "update"
+        return "deactivate" if first and not rest else "update"
 
     async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults) -> str:
         target, client = lane.target, lane.client
@@ -476,6 +605,66 @@ class Propagator:
             raise Deferred(max(left.total_seconds(), 0.0), "tombstone: delete after the grace period")
         return action
 
+    # -- the wire form --------------------------------------------------------------------------
+
+    async def _update(self, lane: _Lane, resource: str, remote_id: str, operations: list[dict[str, Any]],
+                      desired: dict[str, Any], acknowledged: dict[str, Any] | None) -> Resource | None:
+        """Change an account by the form the target takes: PATCH as the profile says, else the
+        standard PATCH, then sub-attribute paths, then PUT of the account as read with the change
+        applied. What worked is learned, so the next push goes straight to it. The first refusal is
+        raised when no form works (the change itself is refused)."""
+        endpoint = lane.endpoint
+        caps = endpoint.caps
+        paths = {str(operation.get("path", "")).lower() for operation in operations}
+        if (caps.external_id_patch is False and "externalid" in paths) or (
+                resource == "Groups" and caps.group_rename == "put" and "displayname" in paths):
+            return await self._put(lane, resource, remote_id, desired, acknowledged)
+        expanded = sub_attribute_paths(operations, COMPLEX)
+        forms = [expanded] if caps.complex_paths else [operations]
+        if caps.complex_paths is None and expanded != operations:
+            forms.append(expanded)
+        refusal: TargetError | None = None
+        for number, form in enumerate(forms):
+            try:
+                held = await lane.client.patch(resource, remote_id, form)
+            except (BadRequestError, TransientError) as error:
+                if not _form_refused(error):
+                    raise
+                refusal = refusal or error
+                continue
+            if number > 0:
+                await self._learn(endpoint, endpoint.caps.learned(complex_paths=True))
+            return held
+        try:
+            held = await self._put(lane, resource, remote_id, desired, acknowledged)
+        except (BadRequestError, TransientError) as error:
+            if not _form_refused(error) or refusal is None:
+                raise
+            raise refusal from error
+        if "externalid" in paths and caps.external_id_patch is None:
+            await self._learn(endpoint, endpoint.caps.learned(external_id_patch=False))
+        if resource == "Groups" and "displayname" in paths and caps.group_rename is None:
+            await self._learn(endpoint, endpoint.caps.learned(group_rename="put"))
+        return held
+
+    async def _put(self, lane: _Lane, resource: str, remote_id: str, desired: dict[str, Any],
+                   acknowledged: dict[str, Any] | None) -> Resource:
+        """PUT the account as the target holds it with the desired attributes set and the ones no
+        longer desired removed: what the application keeps of its own (a group's members) stays."""
+        current = await lane.client.get(resource, remote_id)
+        return await lane.client.replace(resource, remote_id, put_body(current, desired, acknowledged))
+
+    async def _held(self, endpoint: _Endpoint, sent: dict[str, Any], answer: Resource | None) -> dict[str, Any]:
+        """What the target acknowledged: what was sent, less what its answer shows it did not store.
+        Those attributes join the profile's ``dropped``: not sent again, not drift."""
+        if answer is None:
+            return sent
+        missing = drops(sent, answer)
+        if not missing:
+            return sent
+        await self._learn(endpoint, endpoint.caps.with_drops(missing))
+        return strip(sent, missing)
+
     # -- create or adopt ------------------------------------------------------------------------
 
     async def _create(self, lane: _Lane, rt_name: str, identity_id: str, desired: dict[str, Any],
@@ -493,11 +682,14 @@ class Propagator:
                 if existing is None:
                     raise
             else:
-                results.save_link(lane.target.id, identity_id, rt_name, str(created["id"]), desired)
+                self._remember(lane.endpoint, resource, created)
+                state = await self._held(lane.endpoint, desired, created)
+                results.save_link(lane.target.id, identity_id, rt_name, str(created["id"]), state)
                 self._account_made(lane, rt_name, identity_id, results)
                 return "create"
-        await client.patch(resource, str(existing["id"]), patch_operations(None, desired))
-        results.save_link(lane.target.id, identity_id, rt_name, str(existing["id"]), desired)
+        held = await self._update(lane, resource, str(existing["id"]), patch_operations(None, desired), desired, None)
+        state = await self._held(lane.endpoint, desired, held)
+        results.save_link(lane.target.id, identity_id, rt_name, str(existing["id"]), state)
         self._account_made(lane, rt_name, identity_id, results)
         return "adopt"
 
@@ -510,12 +702,21 @@ class Propagator:
 
     async def _find_existing(self, lane: _Lane, resource: str, identity_id: str,
                              desired: dict[str, Any]) -> dict[str, Any] | None:
+        """The account to adopt, by a filter the target is known (or found) to evaluate, else from a
+        read of every account: an empty answer to a filter the target ignores is not "no such account"."""
         natural = "userName" if resource == "Users" else "displayName"
+        endpoint = lane.endpoint
         for attribute, value in (("externalId", identity_id), (natural, desired.get(natural))):
             if not value:
                 continue
-            index = lane.endpoint.scanned.get(resource)
-            if index is not None:  # the target was read once (``scan``): look there, not over HTTP
+            lookup = f"{resource}.{attribute}"
+            fresh = resource in endpoint.scanned and (
+                time.monotonic() - endpoint.scanned_at.get(resource, -1e9) < SCAN_TTL)
+            works = endpoint.caps.filters.get(lookup)
+            if works is None and not fresh:
+                works = await self._probe_filter(lane, resource, attribute)
+            if fresh or works is False:
+                index = await self._index(lane, resource)
                 match = index.get((attribute, str(value).lower()))
                 if match is not None:
                     return {"id": match}
@@ -525,6 +726,60 @@ class Propagator:
                 return found[0]
         return None
 
+    async def _probe_filter(self, lane: _Lane, resource: str, attribute: str) -> bool | None:
+        """Whether the target evaluates ``attribute eq`` on ``resource``: search for an account it holds
+        and see that it comes back. None when it holds none to search for (then nothing can match)."""
+        endpoint = lane.endpoint
+        lookup = f"{resource}.{attribute}"
+        async with endpoint.probe_lock:
+            if lookup in endpoint.caps.filters:
+                return endpoint.caps.filters[lookup]
+            sample = next((item for item in await lane.client.first_page(resource, 20, [attribute])
+                           if isinstance(item.get(attribute), str) and item[attribute]), None)
+            if sample is None:
+                return None
+            found = await lane.client.find(resource, eq_filter(attribute, sample[attribute]))
+            works = any(item.get("id") == sample["id"] for item in found)
+            await self._learn(endpoint, endpoint.caps.with_filter(lookup, works))
+            return works
+
+    async def _index(self, lane: _Lane, resource: str) -> dict[tuple[str, str], str]:
+        """Every account of a type by externalId and by its natural key, read at most every ``SCAN_TTL``."""
+        endpoint = lane.endpoint
+        async with endpoint.probe_lock:
+            if resource not in endpoint.scanned or (
+                    time.monotonic() - endpoint.scanned_at.get(resource, -1e9) >= SCAN_TTL):
+                await self._read_index(endpoint, lane.client, resource)
+            return endpoint.scanned[resource]
+
+    @staticmethod
+    async def _read_index(endpoint: _Endpoint, client: TargetClient, resource: str, *,
+                          forever: bool = False) -> int:
+        natural = "userName" if resource == "Users" else "displayName"
+        index: dict[tuple[str, str], str] = {}
+        seen = 0
+        async for account in client.iterate(resource, attributes=["externalId", natural]):
+            for attribute in ("externalId", natural):
+                value = account.get(attribute)
+                if isinstance(value, str):
+                    index.setdefault((attribute, value.lower()), str(account["id"]))
+            seen += 1
+        endpoint.scanned[resource] = index
+        endpoint.scanned_at[resource] = float("inf") if forever else time.monotonic()
+        return seen
+
+    @staticmethod
+    def _remember(endpoint: _Endpoint, resource: str, created: Resource) -> None:
+        """An account this worker made joins the index it adopts from, so it is never made twice."""
+        index = endpoint.scanned.get(resource)
+        if index is None:
+            return
+        natural = "userName" if resource == "Users" else "displayName"
+        for attribute in ("externalId", natural):
+            value = created.get(attribute)
+            if isinstance(value, str):
+                index.setdefault((attribute, value.lower()), str(created["id"]))
+
     async def scan(self, target_id: int) -> int:
         """Read the target's accounts once, so creating many accounts (a ``sync`` into a new app) costs
         one request each instead of three: adoption lookups are answered from what was read. An account
@@ -533,15 +788,8 @@ class Propagator:
         if endpoint is None:
             return 0
         seen = 0
-        for resource, natural in (("Users", "userName"), ("Groups", "displayName")):
-            index: dict[tuple[str, str], str] = {}
-            async for account in endpoint.clients[0].iterate(resource, attributes=["externalId", natural]):
-                for attribute in ("externalId", natural):
-                    value = account.get(attribute)
-                    if isinstance(value, str):
-                        index.setdefault((attribute, value.lower()), str(account["id"]))
-                seen += 1
-            endpoint.scanned[resource] = index
+        for resource in ("Users", "Groups"):
+            seen += await self._read_index(endpoint, endpoint.clients[0], resource, forever=True)
         return seen
 
     # -- groups ---------------------------------------------------------------------------------
@@ -567,11 +815,12 @@ class Propagator:
             operations = patch_operations(link.state, desired)
             if operations:
                 try:
-                    await client.patch("Groups", remote_id, operations)
+                    held = await self._update(lane, "Groups", remote_id, operations, desired, link.state)
                 except NotFoundError:
                     await self.links.drop(target.id, identity_id)
                     raise Deferred(0.0, "the group vanished on the target; it will be made again") from None
-                results.save_link(target.id, identity_id, "Group", remote_id, desired)
+                results.save_link(target.id, identity_id, "Group", remote_id,
+                                  await self._held(lane.endpoint, desired, held))
                 action = "update"
         await self._push_unlinked_members(lane, identity_id)
         if await self._push_member_deltas(lane, identity_id, remote_id) and action == "none":
@@ -580,7 +829,8 @@ class Propagator:
 
     async def _push_unlinked_members(self, lane: _Lane, group_id: str) -> None:
         """Members are pushed after the users they name exist on the target: make those first, and
-        commit their links before the membership deltas are computed from them."""
+        commit their links before the membership deltas are computed from them. A member the target
+        refuses is recorded against that member and left out; the group takes the others."""
         unlinked = await self.links.unlinked_members(lane.target.id, group_id, INLINE_MEMBERS + 1)
         if not unlinked:
             return
@@ -590,22 +840,80 @@ class Propagator:
         results = PushResults()
         try:
             for member in made:
-                await self.push_user(lane, member, known, results)
+                try:
+                    await self.push_user(lane, member, known, results)
+                except TargetError as error:
+                    if isinstance(error, HaltError) or (isinstance(error, TransientError) and _target_wide(error)):
+                        raise
+                    results.log.append(log_row(lane.target.id, member, "user", "failed", utcnow(), utcnow(),
+                                               f"as a member of {group_id}: {error}"))
         finally:
             await commit(self.db, results)
         if len(unlinked) > INLINE_MEMBERS and len(made) == INLINE_MEMBERS:
             raise Deferred(1.0, "waiting for member accounts to be created")
 
     async def _push_member_deltas(self, lane: _Lane, group_id: str, remote_group: str) -> bool:
+        """Removals first, in requests of their own (an entitlement taken away must not wait for one
+        granted), then additions."""
         target, client = lane.target, lane.client
         changed = False
         while True:
             adds, removes = await self.links.member_delta(target.id, group_id, MEMBER_CHUNK)
             if not adds and not removes:
                 return changed
-            operations = [member_add([remote for _, remote in adds])] if adds else []
-            operations += [member_remove([remote for _, remote in removes[i:i + REMOVE_CHUNK]])
-                           for i in range(0, len(removes), REMOVE_CHUNK)]
-            await client.patch("Groups", remote_group, operations)
-            await self.links.acknowledge_members(target.id, group_id, [m for m, _ in adds], [m for m, _ in removes])
+            for i in range(0, len(removes), REMOVE_CHUNK):
+                chunk = removes[i:i + REMOVE_CHUNK]
+                await self._remove_members(lane, remote_group, [remote for _, remote in chunk])
+                await self.links.acknowledge_members(target.id, group_id, [], [m for m, _ in chunk])
+            if adds:
+                await client.patch("Groups", remote_group, [member_add([remote for _, remote in adds])])
+                await self.links.acknowledge_members(target.id, group_id, [m for m, _ in adds], [])
             changed = True
+
+    async def _remove_members(self, lane: _Lane, remote_group: str, remote_ids: list[str]) -> None:
+        """A removal by filter path (RFC 7644 3.5.2.2), or by value list where the target refuses that."""
+        endpoint = lane.endpoint
+        if endpoint.caps.member_remove == "value_list":
+            await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
+            return
+        try:
+            await lane.client.patch("Groups", remote_group, [member_remove(remote_ids)])
+        except (BadRequestError, TransientError) as error:
+            if not _form_refused(error) or endpoint.caps.member_remove is not None:
+                raise
+            await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
+            await self._learn(endpoint, endpoint.caps.learned(member_remove="value_list"))
+
+
+def _target_wide(error: TransientError) -> bool:
+    """A failure that says the target as a whole cannot serve now: no answer at all (refused, reset,
+    timed out), a rate limit, or a Retry-After. Other 5xx may be one request's own."""
+    return error.status is None or error.status == 429 or error.retry_after is not None
+
+
+def _form_refused(error: TargetError) -> bool:
+    """Whether another wire form of the same change may succeed: the target refused this request
+    (4xx, 501, or a 5xx answered to it alone), not the credential, the rate or the connection."""
+    if isinstance(error, TransientError):
+        return not _target_wide(error)
+    return isinstance(error, BadRequestError)
+
+
+def put_body(current: Resource, desired: dict[str, Any], acknowledged: dict[str, Any] | None) -> dict[str, Any]:
+    """A full resource for PUT: ``current`` (as read) with ``desired`` set on it and what was pushed
+    before but is no longer desired taken off. Extension attributes are merged one by one."""
+    body = {key: value for key, value in current.items() if key != "meta"}
+    for key, value in desired.items():
+        if key == "schemas":
+            body["schemas"] = list(dict.fromkeys([*(current.get("schemas") or []), *value]))
+        elif key.lower().startswith("urn:") and isinstance(value, dict):
+            body[key] = {**(current.get(key) or {}), **value}
+        else:
+            body[key] = value
+    for key, value in (acknowledged or {}).items():
+        if key.lower().startswith("urn:") and isinstance(value, dict):
+            for sub in set(value) - set(desired.get(key) or {}):
+                (body.get(key) or {}).pop(sub, None)
+        elif key not in desired:
+            body.pop(key, None)
+    return body
