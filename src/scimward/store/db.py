@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from scimward.store.chain import chain_hash
 from scimward.store.errors import DatabaseUnavailable, DatabaseUrlError
 
 DEFAULT_DATABASE_URL = "sqlite:///scimward.db"
@@ -71,6 +72,8 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's own lower() folds ASCII only; SCIM's case-insensitive matching must fold "MÜLLER" too,
     # exactly as the Python side folds the promoted *_lower columns.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+    # The audit trail's chain hash, computed in the append statement (store.audit).
+    dbapi_connection.create_function("scimward_chain_hash", 5, chain_hash, deterministic=True)
     # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -85,6 +85,11 @@ class Tx:
         self._direct = direct
         self._cursor = cursor
 
+    @property
+    def postgres(self) -> bool:
+        """Whether this transaction is on PostgreSQL (else SQLite): for statements built per dialect."""
+        return self._direct.postgres
+
     async def run(self, statement: Executable, params: Params | Sequence[Params] | None = None, *,
                   dynamic: bool = False) -> None:
         """Execute (many, when ``params`` is a list). ``dynamic`` statements are not cached."""

@@ -334,3 +334,32 @@ breakers = sa.Table(
     sa.Column("opened", sa.DateTime, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
 )
+
+# -- audit trail (DESIGN.md: audit event; store/audit.py) --------------------------------------
+
+#: Append-only, hash-chained events: each carries the hash of the one before it in its lane.
+#: ``data`` is the payload's canonical JSON as text: the bytes hashed are the bytes kept.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("lane", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("time", sa.DateTime, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("subject", sa.String(512), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_events_time", "time"),
+)
+
+#: Each lane's newest event: appends advance it in their own transaction, which orders them.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("lane", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)

@@ -1,0 +1,78 @@
+"""The audit trail's hash chain (issue 16, item 5): appended in the caller's transaction, on both
+transaction kinds and both dialects; editing, deleting or inserting any row is found and named."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from scimward.store import audit
+from scimward.store.database import Database
+from scimward.store.direct import Direct
+from scimward.store.tables import audit_events
+
+pytestmark = pytest.mark.anyio
+
+
+async def _verify(db: Database) -> audit.Verdict:
+    async with db.read() as conn:
+        events = list(audit.stored_events(await conn.execute(audit.SELECT_EVENTS)))
+        heads = {int(r[0]): (int(r[1]), str(r[2])) for r in await conn.execute(audit.SELECT_HEADS)}
+    return audit.verify_chain(events, heads)
+
+
+async def _trail(hub_url: str) -> tuple[Database, list[audit.Appended]]:
+    db = Database(hub_url)
+    appended = []
+    for n in range(6):
+        async with db.write() as conn:
+            appended.append(await audit.append(conn, kind="config", actor="alice", subject=f"target-{n}",
+                                               data={"n": n, "text": "ünïcode\nline"}))
+        async with Direct(db).transaction() as tx:
+            appended.append(await audit.append(tx, kind="change", actor="okta", subject=f"user-{n}", data={"n": n}))
+    return db, appended
+
+
+async def test_an_untouched_trail_verifies(hub_url: str) -> None:
+    db, appended = await _trail(hub_url)
+    verdict = await _verify(db)
+    assert verdict.broken is None and verdict.events == len(appended) == 12
+    await db.dispose()
+
+
+async def test_an_altered_event_is_named(hub_url: str) -> None:
+    db, appended = await _trail(hub_url)
+    victim = appended[5]
+    async with db.write() as conn:
+        await conn.execute(audit_events.update().where(audit_events.c.lane == victim.lane,
+                                                       audit_events.c.seq == victim.seq).values(actor="mallory"))
+    broken = (await _verify(db)).broken
+    assert broken is not None and (broken.lane, broken.seq) == (victim.lane, victim.seq)
+    assert "altered" in str(broken)
+    await db.dispose()
+
+
+async def test_a_removed_event_is_named(hub_url: str) -> None:
+    db, appended = await _trail(hub_url)
+    victim = appended[3]
+    async with db.write() as conn:
+        await conn.execute(audit_events.delete().where(audit_events.c.lane == victim.lane,
+                                                       audit_events.c.seq == victim.seq))
+    broken = (await _verify(db)).broken
+    assert broken is not None and (broken.lane, broken.seq) == (victim.lane, victim.seq)
+    assert "removed" in str(broken)
+    await db.dispose()
+
+
+async def test_an_inserted_event_is_named(hub_url: str) -> None:
+    db, appended = await _trail(hub_url)
+    last = max(appended, key=lambda a: (a.lane, a.seq))
+    async with db.write() as conn:
+        row = (await conn.execute(sa.select(audit_events).where(
+            audit_events.c.lane == last.lane, audit_events.c.seq == last.seq))).one()
+        await conn.execute(audit_events.insert().values(
+            {**row._mapping, "seq": last.seq + 1, "prev_hash": last.hash, "subject": "forged"}))
+    broken = (await _verify(db)).broken
+    assert broken is not None and (broken.lane, broken.seq) == (last.lane, last.seq + 1)
+    assert "inserted" in str(broken)
+    await db.dispose()
