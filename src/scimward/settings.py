@@ -83,7 +83,7 @@ class Settings:
                                 "`scimward worker`)", flag="--worker")
     log_level: str = _setting("info", "SCIMWARD_LOG_LEVEL",
                               "`debug` shows every dialect rewrite a client's request needed; it applies to "
-                              "scimward's own loggers, the libraries stay at `warning`", flag="--log-level",
+                              "scimward's own loggers, the libraries' stay at `info`", flag="--log-level",
                               choices=("debug", "info", "warning", "error"))
     log_format: str = _setting("json", "SCIMWARD_LOG_FORMAT",
                                "`json`: every log line, uvicorn's too, is one JSON object; `text` for reading",

@@ -1,4 +1,4 @@
-"""The ASGI application: SCIM at /scim/v2, health at /healthz."""
+"""The ASGI application: SCIM at /scim/v2, the admin API at /admin/v1, health and metrics (``api.health``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from scimward.api import admin, bulk, discovery, search
+from scimward.api import admin, bulk, discovery, health, search
 from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
@@ -29,10 +28,6 @@ from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 
 SCIM_PREFIX = "/scim/v2"
-
-
-async def healthz(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:
@@ -55,14 +50,10 @@ def _status_error(status: int, detail: str) -> ScimError:
     return error
 
 
-async def metrics(_request: Request) -> Response:
-    """Prometheus metrics (propagation counters and latencies)."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
 def create_app(settings: Settings) -> Starlette:
     database = Database(settings.database_url)
     identities = identity_store(database)
+    tokens = TokenStore(database)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -102,12 +93,12 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         # SCIM routes carry the prefix themselves rather than sit in a Mount: one router, not two, per request.
         routes=[*(Route(SCIM_PREFIX + r.path, r.endpoint, methods=r.methods, name=r.name) for r in scim_routes),
-                Route("/healthz", healthz), Route("/metrics", metrics),
-                Mount(admin.PREFIX, app=admin.create_app(database, TokenStore(database)))],
+                *health.routes(database, tokens),
+                Mount(admin.PREFIX, app=admin.create_app(database, tokens))],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
-    app.state.hub = Hub(settings, identities, TokenStore(database))
+    app.state.hub = Hub(settings, identities, tokens)
     return app
 
 

@@ -1,11 +1,13 @@
 """Target credentials encrypted at rest (Fernet: AES-128-CBC with an HMAC-SHA256, from ``cryptography``).
 
 The key comes from ``SCIMWARD_SECRET_KEY`` (a Fernet key: 32 bytes, url-safe base64) or else from a
-key file, ``$SCIMWARD_KEY_FILE`` or ``./scimward-secret.key``, which is generated with mode 0600 the
-first time a credential is encrypted. Every process that pushes to targets (the API, the workers,
-the command line) must decrypt what another encrypted, so they must share the key: the same
-variable, or the same file. A key file is resolved against the working directory, exactly like
-the default database ``sqlite:///scimward.db``, so the embedded setup keeps both side by side.
+key file, which is generated with mode 0600 the first time a credential is encrypted. Every process
+that pushes to targets (the API, the workers, the command line) must decrypt what another
+encrypted, so they must share the key: the same variable, or the same file. The file is
+``$SCIMWARD_KEY_FILE``, else ``scimward-secret.key`` in the data directory (``default_key_file``):
+``$SCIMWARD_DATA_DIR``, else beside the SQLite database of ``$SCIMWARD_DATABASE_URL`` (so every
+process using that database finds the same key, from whatever directory it runs), else
+``$XDG_DATA_HOME/scimward`` (``~/.local/share/scimward``).
 
 The key is not kept in the database: whoever reads a backup or a replica of the database should
 not also hold what decrypts the credentials in it.
@@ -26,7 +28,23 @@ from cryptography.fernet import Fernet, InvalidToken
 
 KEY_ENV = "SCIMWARD_SECRET_KEY"
 KEY_FILE_ENV = "SCIMWARD_KEY_FILE"
+DATA_DIR_ENV = "SCIMWARD_DATA_DIR"
 DEFAULT_KEY_FILE = "scimward-secret.key"
+
+
+def data_dir(environ: Mapping[str, str]) -> Path:
+    """Where the hub keeps files of its own: see the module docstring."""
+    if environ.get(DATA_DIR_ENV):
+        return Path(environ[DATA_DIR_ENV])
+    url = environ.get("SCIMWARD_DATABASE_URL") or "sqlite:///scimward.db"
+    scheme, sep, rest = url.partition(":///")
+    if sep and scheme.split("+")[0] == "sqlite" and rest and not rest.startswith(":memory:"):
+        return Path(rest.split("?")[0]).absolute().parent
+    return Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "scimward"
+
+
+def default_key_file(environ: Mapping[str, str]) -> Path:
+    return data_dir(environ) / DEFAULT_KEY_FILE
 
 
 class SecretKeyError(Exception):
@@ -47,7 +65,7 @@ class SecretBox:
         origin = "the key given"
         if key is None and key_file is None:
             key, origin = env.get(KEY_ENV) or None, KEY_ENV
-            key_file = env.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE
+            key_file = env.get(KEY_FILE_ENV) or default_key_file(env)
         # Resolved now: the key file stays the same whatever directory the process moves to later.
         self.key_file = Path(key_file).absolute() if key_file is not None else None
         self._origin = origin if key is not None else f"the key file {self.key_file}"
@@ -66,7 +84,8 @@ class SecretBox:
             raise SecretKeyError(
                 f"the target credential cannot be decrypted with this key ({self._origin}): "
                 f"was {KEY_ENV} changed, or is this process using another key file "
-                f"(${KEY_FILE_ENV}, default ./{DEFAULT_KEY_FILE} in the working directory)?") from None
+                f"(${KEY_FILE_ENV}, default {DEFAULT_KEY_FILE} in the data directory: docs/configuration.md)?"
+            ) from None
 
     def _key(self, *, create: bool) -> Fernet:
         if self._fernet is None:

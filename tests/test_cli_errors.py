@@ -1,0 +1,145 @@
+"""The command line's one error chokepoint (``cli/exits.py``): one line, the documented exit code, no
+traceback and no credential (issue 12, items 1, 2, 9 and 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from scimward.cli.exits import ExitCode, classify
+from scimward.cli.redact import redact
+from scimward.policy import identity_store
+from scimward.scim.errors import NotFound
+from scimward.scim.resource import normalize
+from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+from scimward.store.database import Database
+from scimward.store.db import upgrade
+from scimward.store.errors import DatabaseUnavailable, SchemaMismatch
+from scimward.sync.errors import AuthError, TransientError
+from tests.conftest import Peer, free_port, issue_token
+
+SCIMWARD = str(Path(sys.executable).parent / "scimward")
+SECRET_URL = "postgresql+psycopg://scimward:S3cr%40tPw@127.0.0.1:1/scimward"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SCIMWARD_")}
+    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60,
+                          env={**environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args", [
+    ("db", "upgrade", "--database-url", SECRET_URL),
+    ("token", "list", "--database-url", SECRET_URL),
+    ("target", "list", "--database-url", SECRET_URL),
+    ("findings", "--database-url", SECRET_URL),
+    ("sync", "crm", f"--database-url={SECRET_URL}"),
+])
+def test_an_unreachable_database_is_one_line_exit_3_without_the_password(args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.returncode == ExitCode.DATABASE, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: cannot open the database")
+    assert "S3cr" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    assert "scimward:***@127.0.0.1:1" in result.stderr
+
+
+def test_the_password_is_hidden_when_the_url_comes_from_the_environment() -> None:
+    result = run("token", "list", env={"SCIMWARD_DATABASE_URL": SECRET_URL})
+    assert result.returncode == ExitCode.DATABASE and "S3cr" not in result.stderr
+
+
+def test_debug_shows_the_traceback_still_without_the_password() -> None:
+    result = run("--debug", "db", "upgrade", "--database-url", SECRET_URL)
+    assert result.returncode == ExitCode.DATABASE
+    assert "Traceback" in result.stderr and "S3cr" not in result.stderr
+
+
+def test_db_upgrade_success_names_the_database_without_its_password(tmp_path: Path) -> None:
+    # SQLite has no password; the rendering is the one PostgreSQL URLs get (store.db.shown_url).
+    result = run("db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.returncode == 0 and "newest schema" in result.stderr
+
+
+def test_a_schema_behind_is_refused_with_the_command_that_fixes_it(tmp_path: Path) -> None:
+    """Commands check the schema instead of migrating (issue 12 item 11); `db upgrade` migrates."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0008'"))
+    engine.dispose()
+    result = run("token", "list", "--database-url", url)
+    assert result.returncode == ExitCode.DATABASE
+    assert "0008" in result.stderr and "scimward db upgrade" in result.stderr and "Traceback" not in result.stderr
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0008"
+    engine.dispose()
+
+
+def test_an_unknown_name_is_a_usage_error() -> None:
+    assert classify(NotFound("no target named 'x'")) == (ExitCode.USAGE, "no target named 'x'")
+
+
+def test_the_classes_decide_the_exit_code() -> None:
+    assert classify(DatabaseUnavailable("down"))[0] == ExitCode.DATABASE  # type: ignore[index]
+    assert classify(SchemaMismatch("behind"))[0] == ExitCode.DATABASE  # type: ignore[index]
+    assert classify(TransientError("timed out"))[0] == ExitCode.TARGET  # type: ignore[index]
+    assert classify(AuthError("401", status=401))[0] == ExitCode.TARGET  # type: ignore[index]
+    assert classify(RuntimeError("a bug")) is None
+
+
+def test_redact_hides_raw_and_percent_decoded_passwords() -> None:
+    text = "failed for postgresql+psycopg://scimward:S3cr%40tPw@host/db (password S3cr@tPw)"
+    assert redact(text, [SECRET_URL]) == "failed for postgresql+psycopg://scimward:***@host/db (password ***)"
+
+
+def test_version_and_python_dash_m() -> None:
+    from importlib.metadata import version
+
+    assert run("--version").stdout.strip() == f"scimward {version('scimward')}"
+    module = subprocess.run([sys.executable, "-m", "scimward", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert module.returncode == 0 and module.stdout.strip() == f"scimward {version('scimward')}"
+
+
+def test_an_unknown_command_is_clicks_usage_error() -> None:
+    result = run("nosuchcommand")
+    assert result.returncode == ExitCode.USAGE and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("answer", ["unreachable", "404"])
+def test_sync_and_reconcile_against_a_failing_target_print_no_traceback(tmp_path: Path, answer: str,
+                                                                        downstream: Peer) -> None:
+    """Issue 12 item 1: `sync` printed ~200 lines of traceback for an unreachable target, or one answering 404."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    env = {"SCIMWARD_DATABASE_URL": url, "SCIMWARD_KEY_FILE": str(tmp_path / "secret.key"), "T": "x"}
+    base = f"http://127.0.0.1:{free_port()}/scim/v2" if answer == "unreachable" else downstream.base_url + "/nothing"
+    assert run("target", "add", "app", "--url", base, "--token-env", "T", env=env).returncode == 0
+    issue_token(url, "seed")  # a database with content, so that the sync has a user to push
+    seed_user(url)
+    synced = run("sync", "app", env=env)
+    assert "Traceback" not in synced.stderr and synced.returncode in {ExitCode.ATTENTION, ExitCode.TARGET}
+    reconciled = run("reconcile", "app", env=env)
+    assert "Traceback" not in reconciled.stderr and reconciled.returncode == ExitCode.TARGET, reconciled.stderr
+    assert reconciled.stderr.strip().splitlines()[-1].startswith("error: the target failed")
+    tested = run("target", "test", "app", env=env)
+    assert tested.returncode == ExitCode.TARGET, tested.stdout  # 1 is kept for a refused token (docs/cli.md)
+
+
+def seed_user(url: str) -> None:
+    async def go() -> None:
+        database = Database(url)
+        try:
+            await identity_store(database).create(USER_TYPE, normalize(
+                {"schemas": [USER_SCHEMA], "userName": "pushed", "active": True}, USER_TYPE))
+        finally:
+            await database.dispose()
+
+    asyncio.run(go())
