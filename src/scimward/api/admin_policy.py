@@ -7,6 +7,7 @@ it as to a person): the actor of a change can never approve it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from scimward.policy.blast_report import blast_radius_of
 from scimward.scim.errors import InvalidValue, NotFound, PayloadTooLarge, ScimError
 from scimward.store.changes import STATUSES, ChangeRow
 from scimward.store.database import Database
+from scimward.store.identities import IdentityStore
 
 MAX_POLICY_BYTES = 256 * 1024
 
@@ -45,8 +47,20 @@ def _errors(handler: Handler) -> Handler:
     return wrapped
 
 
+#: One gated store per database for the process: each store holds a driver pool, which a store made
+#: per request would open anew every time.
+_STORES: weakref.WeakKeyDictionary[Database, IdentityStore] = weakref.WeakKeyDictionary()
+
+
+def _store(database: Database) -> IdentityStore:
+    store = _STORES.get(database)
+    if store is None:
+        store = _STORES[database] = identity_store(database)
+    return store
+
+
 def _approvals(database: Database) -> Approvals:
-    return Approvals(database, identity_store(database).direct)
+    return Approvals(database, _store(database).direct)
 
 
 def _who(request: Request) -> str:
@@ -168,7 +182,7 @@ async def blast_radius(request: Request, database: Database) -> Response:
     kind, _, name = request.query_params.get("subject", "").partition(":")
     if kind not in ("user", "group") or not name:
         raise InvalidValue("subject must be user:NAME or group:NAME")
-    return JSONResponse(await blast_radius_of(identity_store(database), kind, name))
+    return JSONResponse(await blast_radius_of(_store(database), kind, name))
 
 
 #: (path, method, handler, summary): registered by ``api.admin`` and described in its OpenAPI document.

@@ -130,7 +130,8 @@ def changed_paths(before: dict[str, Any] | None, after: dict[str, Any] | None) -
     return paths
 
 
-def _insert(dialect: str, table: sa.Table) -> Any:
+def dialect_insert(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that can take ON CONFLICT, on either dialect."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
@@ -157,7 +158,7 @@ HAS_PENDING = sa.select(sa.literal(1)).where(_c.identity_id == sa.bindparam("ide
 
 @functools.cache
 def upsert_effective(dialect: str) -> Any:
-    insert = _insert(dialect, effective_states).values(
+    insert = dialect_insert(dialect, effective_states).values(
         identity_id=sa.bindparam("identity_id"), resource_type=sa.bindparam("resource_type"),
         doc=sa.bindparam("doc"), source_deleted=sa.bindparam("source_deleted"), change_id=sa.bindparam("change_id"))
     return insert.on_conflict_do_update(index_elements=[_e.identity_id], set_={
@@ -167,7 +168,7 @@ def upsert_effective(dialect: str) -> Any:
 
 @functools.cache
 def upsert_hold(dialect: str) -> Any:
-    insert = _insert(dialect, membership_holds).values(
+    insert = dialect_insert(dialect, membership_holds).values(
         group_id=sa.bindparam("group_id"), member_id=sa.bindparam("member_id"),
         member_type=sa.bindparam("member_type"), kind=sa.bindparam("kind"), change_id=sa.bindparam("change_id"))
     return insert.on_conflict_do_update(index_elements=[_h.group_id, _h.member_id], set_={

@@ -8,8 +8,8 @@ import functools
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from scimward.store.changes import dialect_insert as _insert
 from scimward.store.tables import (
     breaker_events,
     breakers,
@@ -48,10 +48,6 @@ ENTITLEMENTS_AS_MEMBER = sa.select(_lm.target_id, sa.func.count()).where(
     _lm.member_id == sa.bindparam("identity_id")).group_by(_lm.target_id)
 ENTITLEMENTS_AS_GROUP = sa.select(_lm.target_id, sa.func.count()).where(
     _lm.group_id == sa.bindparam("identity_id")).group_by(_lm.target_id)
-
-
-def _insert(dialect: str, table: sa.Table) -> Any:
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 @functools.cache
