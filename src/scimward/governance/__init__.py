@@ -1,0 +1,1 @@
+"""Governance (DESIGN.md layers): owners, reviews, non-human identities, HR sources, findings, risk."""
