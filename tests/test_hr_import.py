@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from scimward.governance.sources import Importer, RowFormat
+from scimward.governance.sources import Importer, RowFormat, SourceCheck
+from scimward.governance.sources.check import KINDS as CHECK_KINDS
 from scimward.policy import Approvals, PolicyGate, identity_store, policies
+from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
+from scimward.store.findings import LIVE
 from scimward.store.sources import SourceRepository, hub_user
+from scimward.store.tables import findings
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from tests.conftest import Peer
@@ -169,3 +174,88 @@ async def test_records_that_match_nobody_or_two_users_are_not_guessed(hub: Hub, 
     assert (report.ambiguous, report.unmatched, report.changed) == (1, 1, 0)
     stored = {r.employee_id: r.identity_id for r in await SourceRepository(hub.db).records()}
     assert stored == {"E1": None, "E9": None}
+
+
+async def live_findings(hub: Hub) -> set[tuple[str, str, str, int | None]]:
+    async with hub.db.read() as conn:
+        rows = await conn.execute(sa.select(findings.c.kind, findings.c.subject, findings.c.attribute,
+                                            findings.c.target_id).where(findings.c.status.in_(LIVE),
+                                                                        findings.c.kind.in_(CHECK_KINDS)))
+        return {(r.kind, r.subject, r.attribute, r.target_id) for r in rows}
+
+
+async def test_a_mismatch_is_a_finding_until_the_owner_agrees(hub: Hub, tmp_path: Path) -> None:
+    await policies.apply(hub.db, "attributes:\n  active: hr\n  department: idp\n", "tests")
+    ada_name = unique("ada") + "@example.com"
+    ada = await idp_user(hub, ada_name, "E1", **{ENTERPRISE: {"employeeNumber": "E1", "department": "Sales"}})
+    export = tmp_path / "workday.csv"
+    export.write_text(HEADER + row("E1", ada_name, department="Engineering"))
+    assert (await run_import(hub, export)).ok
+    check = await SourceCheck(hub.db, hub.store).run()
+    assert check.by_kind == {"hr_mismatch": 1}
+    assert await live_findings(hub) == {("hr_mismatch", ada_name, "department", None)}
+    # The IdP, which owns the department, comes round to HR's: the finding resolves.
+    await hub.store.patch(USER_TYPE, ada, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+        {"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Engineering"}]}, source="scim:okta")
+    check = await SourceCheck(hub.db, hub.store).run()
+    assert check.resolved == 1 and await live_findings(hub) == set()
+
+
+async def test_a_held_termination_is_a_finding_for_the_hub_and_each_target(
+        hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    await policies.apply(hub.db, POLICY.replace("on_termination: deprovision", "on_termination: hold"), "tests")
+    target = await hub.add_target("app", downstream)
+    ada_name = unique("ada") + "@example.com"
+    ada = await idp_user(hub, ada_name, "E1")
+    await hub.push()
+    export = tmp_path / "workday.csv"
+    export.write_text(HEADER + row("E1", ada_name, "terminated", terminated=TODAY - timedelta(days=5)))
+    assert (await run_import(hub, export)).ok
+    await hub.push()
+    assert (await remote_user(downstream, ada_name) or {}).get("active") is True  # held for approval
+    pending = await Approvals(hub.db, hub.store.direct).changes(status="pending", identity_id=ada)
+    assert [c.reasons for c in pending] == [["sources.workday.on_termination: a termination from HR source "
+                                             "workday waits for approval"]]
+    check = await SourceCheck(hub.db, hub.store).run()
+    assert check.deprovisioned == 0  # already asked: a second ask would only supersede the first
+    assert await live_findings(hub) == {("terminated_but_active", ada_name, "", None),
+                                        ("terminated_but_active_in_app", ada_name, "", target.id)}
+    await Approvals(hub.db, hub.store.direct).approve([pending[0].id], "carol")
+    await hub.push()
+    account = await remote_user(downstream, ada_name)
+    assert account is None or account["active"] is False
+    check = await SourceCheck(hub.db, hub.store).run()
+    assert check.resolved == 2 and await live_findings(hub) == set()
+
+
+async def test_the_check_deprovisions_when_the_grace_ends_without_a_new_export(hub: Hub, tmp_path: Path) -> None:
+    ada_name = unique("ada") + "@example.com"
+    ada = await idp_user(hub, ada_name, "E1")
+    export = tmp_path / "workday.csv"
+    export.write_text(HEADER + row("E1", ada_name, "terminated", terminated=TODAY + timedelta(days=3)))
+    assert (await run_import(hub, export)).ok
+    check = await SourceCheck(hub.db, hub.store).run()
+    assert (check.deprovisioned, check.by_kind) == (0, {"termination_approaching": 1})
+    check = await SourceCheck(hub.db, hub.store).run(today=TODAY + timedelta(days=4))
+    assert check.deprovisioned == 1 and check.by_kind == {}
+    assert (await hub_user(hub.db, ada)).doc["active"] is False  # type: ignore[union-attr]
+
+
+async def test_accounts_without_an_hr_record_and_records_without_a_user_are_findings(
+        hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    target = await hub.add_target("app", downstream)
+    ada_name, cy_name = unique("ada") + "@example.com", unique("contractor") + "@example.com"
+    await idp_user(hub, ada_name, "E1")
+    await idp_user(hub, cy_name, "C7")
+    await hub.push()
+    export = tmp_path / "workday.csv"
+    export.write_text(HEADER + row("E1", ada_name) + row("E2", "joiner@example.com")
+                      + row("E3", "later@example.com", hire=TODAY + timedelta(days=30)))
+    assert (await run_import(hub, export)).ok
+    await SourceCheck(hub.db, hub.store).run()
+    assert await live_findings(hub) == {("no_hr_record", cy_name, "", target.id),
+                                        ("hr_record_unmatched", "workday:E2", "", None)}
+    # The IdP provisions the joiner: the record correlates now, and its finding resolves.
+    await idp_user(hub, "joiner@example.com", "E2")
+    await SourceCheck(hub.db, hub.store).run()
+    assert await live_findings(hub) == {("no_hr_record", cy_name, "", target.id)}

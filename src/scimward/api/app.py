@@ -19,6 +19,7 @@ from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
+from scimward.governance.sources.runner import parse_imports, run_source_schedule
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
@@ -71,8 +72,13 @@ def create_app(settings: Settings) -> Starlette:
             identities.on_change = propagator.wake
             worker = asyncio.create_task(propagator.run(stop))
             reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
+        sources = asyncio.create_task(run_source_schedule(
+            database, identities, parse_imports(settings.source_imports), stop,
+            every_seconds=settings.source_check_seconds)) if settings.source_imports else None
         yield
         stop.set()
+        if sources is not None:
+            await sources
         if worker is not None and propagator is not None:
             reconciles.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, fail, table_console
 from scimward.cli.exits import ExitCode
-from scimward.governance.sources import Importer, ImportReport, load_format
+from scimward.governance.sources import CheckReport, Importer, ImportReport, SourceCheck, load_format
 from scimward.policy import identity_store
 from scimward.store.database import Database
 from scimward.store.sources import DEFAULT_PRIORITY, KINDS, SourceRepository, SourceRow
@@ -129,3 +129,27 @@ async def _import(database: Database, name: str, file: Path, dry_run: bool, acto
         task = bar.add_task(f"importing {file.name}", total=None)
         return await importer.run(file, source.kind, fmt, dry_run=dry_run,
                                   on_row=lambda: bar.advance(task))
+
+
+@source_app.command("check")
+def source_check(
+    actor: Annotated[str | None, typer.Option("--as", help="Who deprovisions (default $SCIMWARD_ACTOR or you).")]
+        = None,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Deprovision due terminations through the gate, then check HR / the hub / targets: findings."""
+    report: CheckReport = _run(database_url, lambda db: SourceCheck(
+        db, identity_store(db), actor=actor or default_actor()).run())
+    if as_json:
+        print(json.dumps({"deprovisioned": report.deprovisioned, "failed": report.failed,
+                          "opened": report.opened, "kept": report.kept, "resolved": report.resolved,
+                          "findings": report.by_kind}, indent=2))
+    else:
+        for line in report.failed:
+            err.print(f"[red]not deprovisioned[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.by_kind.items())) or "none"
+        err.print(f"Deprovisioned {report.deprovisioned}; findings: {kinds} (opened {report.opened}, "
+                  f"resolved {report.resolved}); scimward findings lists them.", highlight=False)
+    if report.failed or report.by_kind:
+        raise typer.Exit(ExitCode.ATTENTION)

@@ -83,7 +83,7 @@ class Policy:
     #: Which source owns each attribute, and HR sources' settings (``policy.ownership``).
     ownership: Ownership = field(default_factory=Ownership)
 
-    @property
+    @functools.cached_property
     def fields(self) -> frozenset[str]:
         """The ``change.*`` fields some rule reads (the gate computes the costly ones only then)."""
         return frozenset().union(*(rule.when.fields for rule in self.rules))

@@ -201,6 +201,7 @@ class Account:
     """A User's account on a target, as the last push or read-back left it."""
 
     target: str
+    target_id: int
     identity_id: str
     remote_id: str
     active: bool
@@ -210,12 +211,12 @@ async def accounts(database: Database) -> list[Account]:
     """Every linked User account, with whether it is active there."""
     async with database.read() as conn:
         rows = await conn.execute(
-            sa.select(targets.c.name, _l.identity_id, _l.remote_id, _l.state, _l.status)
+            sa.select(targets.c.name, _l.target_id, _l.identity_id, _l.remote_id, _l.state, _l.status)
             .select_from(links.join(targets, targets.c.id == _l.target_id))
             .where(_l.resource_type == "User").order_by(targets.c.name, _l.identity_id))
         found: list[Account] = []
         for row in rows:
             state = decode_json(row.state) if row.state is not None else {}
             active = row.status == "active" and (state or {}).get("active", True) is not False
-            found.append(Account(row.name, row.identity_id, row.remote_id, active))
+            found.append(Account(row.name, int(row.target_id), row.identity_id, row.remote_id, active))
         return found

@@ -155,13 +155,13 @@ class Importer:
         if quick.doc == users[identity_id]:
             report.unchanged += 1
             return _stored(self.source.id, record, identity_id, quick.set_active)
-        set_active = await self._apply(record, identity_id, values, owned, settings.grace, today, set_before,
+        set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before,
                                        dry_run)
         report.changed += 1
         return _stored(self.source.id, record, identity_id, set_active)
 
-    async def _apply(self, record: HrRecord, identity_id: str, values: dict[str, Any], owned: list[str],
-                     grace: timedelta, today: date, set_before: bool | None, dry_run: bool) -> bool | None:
+    async def apply(self, record: HrRecord, identity_id: str, values: dict[str, Any], owned: list[str],
+                    grace: timedelta, today: date, set_before: bool | None, dry_run: bool = False) -> bool | None:
         """Write the record's proposal for its User through the gate; once more if the User moved on."""
         for attempt in range(2):
             user = await hub_user(self.db, identity_id)

@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0015"
-down_revision = "0011"  # "0012" (the findings catalogue) once it is on main
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
