@@ -27,6 +27,7 @@ from scimward.store.sources import SourceRepository, hub_user
 from scimward.store.tables import findings
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
+from scimward.sync.targets import TargetConfig
 from tests.conftest import Peer
 from tests.hub import ENTERPRISE, Hub
 from tests.test_propagate import remote_user
@@ -259,3 +260,46 @@ async def test_accounts_without_an_hr_record_and_records_without_a_user_are_find
     await idp_user(hub, "joiner@example.com", "E2")
     await SourceCheck(hub.db, hub.store).run()
     assert await live_findings(hub) == {("no_hr_record", cy_name, "", target.id)}
+
+
+async def test_a_joiner_is_created_on_the_hire_date_and_not_before(hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    await SourceRepository(hub.db).update_config("workday", {"joiners": "create"})
+    await hub.add_target("app", downstream)
+    manager_name, joiner_name = unique("mia") + "@example.com", unique("jo") + "@example.com"
+    await idp_user(hub, manager_name, "E1")
+    export = tmp_path / "workday.csv"
+    export.write_text(HEADER + row("E1", manager_name)
+                      + row("E2", joiner_name, hire=TODAY + timedelta(days=7), manager="E1"))
+    report = await run_import(hub, export)
+    assert (report.created, report.unmatched) == (0, 1)
+    await hub.push()
+    assert await remote_user(downstream, joiner_name) is None
+    check = await SourceCheck(hub.db, hub.store).run()
+    assert check.created == 0 and check.by_kind == {}  # a joiner still to come is not a finding either
+    check = await SourceCheck(hub.db, hub.store).run(today=TODAY + timedelta(days=7))
+    assert check.created == 1
+    await hub.push()
+    account = await remote_user(downstream, joiner_name)
+    assert account is not None and account["active"] is True and account.get("title") == "Engineer"
+    records = {r.employee_id: r for r in await SourceRepository(hub.db).records()}
+    joiner = await hub_user(hub.db, records["E2"].identity_id or "")
+    assert joiner is not None and joiner.doc[ENTERPRISE]["manager"]["value"] == records["E1"].identity_id
+    changes = await Approvals(hub.db, hub.store.direct).changes(identity_id=records["E2"].identity_id)
+    assert [(c.op, c.source) for c in changes] == [("create", "hr:workday")]
+
+
+async def test_a_mover_leaves_the_targets_whose_scope_was_the_old_department(
+        hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    await hub.add_target("eng-tools", downstream, TargetConfig(scope=f'{ENTERPRISE}:department eq "Engineering"'))
+    ada_name = unique("ada") + "@example.com"
+    await idp_user(hub, ada_name, "E1")
+    export = tmp_path / "workday.csv"
+    export.write_text(HEADER + row("E1", ada_name, department="Engineering"))
+    assert (await run_import(hub, export)).changed == 1
+    await hub.push()
+    assert (await remote_user(downstream, ada_name) or {}).get("active") is True
+    export.write_text(HEADER + row("E1", ada_name, department="Sales"))
+    assert (await run_import(hub, export)).changed == 1
+    await hub.push()
+    account = await remote_user(downstream, ada_name)
+    assert account is None or account["active"] is False

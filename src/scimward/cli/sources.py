@@ -53,6 +53,9 @@ def source_add(
     correlate: Annotated[str | None, typer.Option(
         "--correlate", help="Correlation keys in order, comma-separated: employeeNumber, emails, userName "
                             "(default employeeNumber,emails).")] = None,
+    joiners: Annotated[str, typer.Option(
+        "--joiners", help="An HR source's records that match no user: 'report' them (a finding), or 'create' the "
+                          "user once the hire date has come.")] = "report",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a source."""
@@ -60,9 +63,11 @@ def source_add(
         raise fail(f"source name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
     if kind not in KINDS:
         raise fail(f"--kind must be {', '.join(KINDS)}, not {kind!r}")
-    if kind == "scim" and (mapping or correlate):
-        raise fail("--mapping and --correlate are for HR sources (--kind csv or json)")
-    config: dict[str, Any] = {}
+    if kind == "scim" and (mapping or correlate or joiners != "report"):
+        raise fail("--mapping, --correlate and --joiners are for HR sources (--kind csv or json)")
+    if joiners not in ("report", "create"):
+        raise fail(f"--joiners must be report or create, not {joiners!r}")
+    config: dict[str, Any] = {"joiners": joiners} if joiners == "create" else {}
     if mapping is not None:
         load_format(mapping)  # checked now, read again at each import
         config["mapping"] = str(mapping.resolve())
@@ -110,9 +115,9 @@ def import_command(
         for line in report.rejected:
             err.print(f"[red]rejected[/red] {escape(line)}", highlight=False, soft_wrap=True)
         verb = "would change" if dry_run else "changed"
-        err.print(f"{report.rows} rows: {verb} {report.changed}, unchanged {report.unchanged}, "
-                  f"unmatched {report.unmatched}, ambiguous {report.ambiguous}, rejected {len(report.rejected)}.",
-                  highlight=False)
+        err.print(f"{report.rows} rows: created {report.created}, {verb} {report.changed}, "
+                  f"unchanged {report.unchanged}, unmatched {report.unmatched}, ambiguous {report.ambiguous}, "
+                  f"rejected {len(report.rejected)}.", highlight=False)
     if not report.ok:
         raise typer.Exit(ExitCode.ATTENTION)
 
@@ -142,14 +147,15 @@ def source_check(
     report: CheckReport = _run(database_url, lambda db: SourceCheck(
         db, identity_store(db), actor=actor or default_actor()).run())
     if as_json:
-        print(json.dumps({"deprovisioned": report.deprovisioned, "failed": report.failed,
+        print(json.dumps({"created": report.created, "deprovisioned": report.deprovisioned, "failed": report.failed,
                           "opened": report.opened, "kept": report.kept, "resolved": report.resolved,
                           "findings": report.by_kind}, indent=2))
     else:
         for line in report.failed:
             err.print(f"[red]not deprovisioned[/red] {escape(line)}", highlight=False, soft_wrap=True)
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.by_kind.items())) or "none"
-        err.print(f"Deprovisioned {report.deprovisioned}; findings: {kinds} (opened {report.opened}, "
-                  f"resolved {report.resolved}); scimward findings lists them.", highlight=False)
+        err.print(f"Created {report.created} joiners, deprovisioned {report.deprovisioned}; findings: {kinds} "
+                  f"(opened {report.opened}, resolved {report.resolved}); scimward findings lists them.",
+                  highlight=False)
     if report.failed or report.by_kind:
         raise typer.Exit(ExitCode.ATTENTION)

@@ -67,7 +67,9 @@ class Inputs:
 
 
 def as_record(stored: StoredRecord) -> HrRecord:
-    return HrRecord(stored.line, stored.employee_id, stored.status, None, stored.email,  # type: ignore[arg-type]
+    user_name = stored.attributes.get("userName")
+    return HrRecord(stored.line, stored.employee_id, stored.status,  # type: ignore[arg-type]
+                    str(user_name) if user_name else None, stored.email,
                     stored.hire_date, stored.termination_date, stored.manager_id, stored.department,
                     stored.attributes)
 

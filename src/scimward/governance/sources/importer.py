@@ -24,7 +24,7 @@ from scimward.policy import policies
 from scimward.policy.ownership import Ownership, SourceSettings, attribute_path
 from scimward.scim.errors import PreconditionFailed, ScimError
 from scimward.scim.resource import normalize
-from scimward.scim.resource_types import USER_TYPE
+from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.changes import PolicyDenied
 from scimward.store.database import Database
 from scimward.store.identities import IdentityStore
@@ -42,6 +42,7 @@ class ImportReport:
     rows: int = 0
     changed: int = 0
     unchanged: int = 0
+    created: int = 0
     unmatched: int = 0
     ambiguous: int = 0
     #: ``line N: what is wrong`` (or ``record N``) for each row not applied.
@@ -53,7 +54,7 @@ class ImportReport:
         return not self.rejected
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "changed": self.changed, "unchanged": self.unchanged,
+        return {"rows": self.rows, "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
                 "unmatched": self.unmatched, "ambiguous": self.ambiguous, "rejected": self.rejected,
                 "dry_run": self.dry_run}
 
@@ -87,6 +88,8 @@ class Importer:
         self.actor = actor
         self.change_source = f"hr:{source.name}"
         self.repository = SourceRepository(database)
+        #: Whether a record that matches nobody creates its User once the hire date has come.
+        self.joiners = source.config.get("joiners") == "create"
 
     async def run(self, path: Path, kind: str, fmt: RowFormat, *, dry_run: bool = False,
                   today: date | None = None, on_row: Callable[[], None] | None = None) -> ImportReport:
@@ -138,6 +141,14 @@ class Importer:
         seen[record.employee_id] = row.number
         previous = before.get(record.employee_id)
         match = index.match(record)
+        if match.problem == "missing" and self.joiners and record.status == "active" and record.started(today):
+            identity_id, doc = await self.create_joiner(record, _manager(record, index, employees, before), today,
+                                                        dry_run)
+            index.add(identity_id, doc)
+            users[identity_id] = trimmed(doc, owned)
+            employees[record.employee_id] = identity_id
+            report.created += 1
+            return _stored(self.source.id, record, identity_id, None)
         if match.identity_id is None:
             if match.problem == "ambiguous":
                 report.ambiguous += 1
@@ -160,13 +171,29 @@ class Importer:
         report.changed += 1
         return _stored(self.source.id, record, identity_id, set_active)
 
+    async def create_joiner(self, record: HrRecord, manager: str | None, today: date,
+                            dry_run: bool = False) -> tuple[str, dict[str, Any]]:
+        """Create the User a record that matches nobody describes, through the gate."""
+        if not record.user_name:
+            raise record.bad("matches no user, and a joiner needs a user_name to be created")
+        doc = _valid(record, joiner_doc(record, manager, today))
+        if dry_run:
+            return f"new:{record.employee_id}", doc
+        try:
+            created = await self.store.create(USER_TYPE, doc, source=self.change_source, actor=self.actor)
+        except PolicyDenied as denied:
+            raise record.bad(denied.detail) from None
+        except ScimError as exc:
+            raise record.bad(exc.detail) from None
+        return created.id, doc
+
     async def apply(self, record: HrRecord, identity_id: str, values: dict[str, Any], owned: list[str],
                     grace: timedelta, today: date, set_before: bool | None, dry_run: bool = False) -> bool | None:
         """Write the record's proposal for its User through the gate; once more if the User moved on."""
         for attempt in range(2):
             user = await hub_user(self.db, identity_id)
             if user is None:
-                raise BadRow(record.line, f"the user {identity_id} it matches is gone")
+                raise record.bad(f"the user {identity_id} it matches is gone")
             proposal = propose(user.doc, record, values, owned, today, grace, set_before)
             doc = _valid(record, proposal.doc)
             if dry_run:
@@ -176,15 +203,23 @@ class Importer:
                                          source=self.change_source, actor=self.actor)
             except PreconditionFailed:
                 if attempt:
-                    raise BadRow(record.line, "its user changed twice while it was applied; import again") \
-                        from None
+                    raise record.bad("its user changed twice while it was applied; import again") from None
                 continue
             except PolicyDenied as denied:
-                raise BadRow(record.line, denied.detail) from None
+                raise record.bad(denied.detail) from None
             except ScimError as exc:
-                raise BadRow(record.line, exc.detail) from None
+                raise record.bad(exc.detail) from None
             return proposal.set_active
         return set_before
+
+
+def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, Any]:
+    """A joiner's first state: everything the record states (nobody else has stated anything yet)."""
+    doc: dict[str, Any] = {"schemas": [USER_SCHEMA], "active": True}
+    values = dict(record.attributes)
+    if manager is not None:
+        values["manager"] = manager
+    return propose(doc, record, values, [*values, "active"], today, timedelta(0), None).doc
 
 
 def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +228,7 @@ def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
     try:
         return normalize(body, USER_TYPE)
     except ScimError as exc:
-        raise BadRow(record.line, exc.detail) from None
+        raise record.bad(exc.detail) from None
 
 
 def _manager(record: HrRecord, index: CorrelationIndex, employees: dict[str, str],

@@ -62,6 +62,11 @@ class HrRecord:
     department: str | None = None
     #: The SCIM attributes the record states, by path (``title``, ``name.givenName``, ``department``).
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: How its place in the file is named: ``line`` (CSV, JSON Lines) or ``record`` (a JSON array).
+    where: str = "line"
+
+    def bad(self, message: str) -> BadRow:
+        return BadRow(self.line, message, self.where)
 
     def started(self, today: date) -> bool:
         return self.hire_date is None or self.hire_date <= today
@@ -140,4 +145,4 @@ def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str =
         attributes["emails"] = email
     attributes.update(extra)
     return HrRecord(line, employee_id, status, values.get("user_name"), email.lower() if email else None,
-                    hire, termination, manager, values.get("department"), attributes)
+                    hire, termination, manager, values.get("department"), attributes, where)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from scimward.governance.sources.check import Inputs, Person, as_record, authoritative, findings, record
+from scimward.governance.sources.correlate import DEFAULT_KEYS, CorrelationIndex
 from scimward.governance.sources.importer import Importer, ImportReport, owned_attributes
 from scimward.governance.sources.proposal import termination_due
 from scimward.governance.sources.readers import ExportError, load_format
@@ -27,7 +28,7 @@ from scimward.scim.errors import ScimError
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
 from scimward.store.identities import IdentityStore
-from scimward.store.sources import SourceRepository, StoredRecord, accounts, hub_users
+from scimward.store.sources import SourceRepository, SourceRow, StoredRecord, accounts, hub_users
 from scimward.store.timeutil import utcnow
 
 log = structlog.get_logger("scimward.governance.sources")
@@ -38,6 +39,7 @@ SCHEDULE_ACTOR = "sources-schedule"
 
 @dataclass
 class CheckReport:
+    created: int = 0
     deprovisioned: int = 0
     #: ``source:employee id: why`` for terminations the gate refused or could not apply.
     failed: list[str] = field(default_factory=list)
@@ -59,11 +61,12 @@ class SourceCheck:
         policy = await policies.current(self.db)
         sources = await self.repository.all()
         records = await self.repository.records()
-        people: dict[str, Person] = {}
-        async for batch in hub_users(self.db):
-            for user in batch:
-                people[user.id] = Person.of(user.id, user.doc)
+        people = await _people(self.db)
         report = CheckReport()
+        report.created = await self._joiners(sources, records, people, today)
+        if report.created:
+            records = await self.repository.records()
+            people = await _people(self.db)
         inputs = Inputs(sources, records, people, await accounts(self.db), policy.ownership, today)
         for identity_id, (source, stored) in authoritative(inputs).items():
             person = people.get(identity_id)
@@ -84,10 +87,7 @@ class SourceCheck:
             report.deprovisioned += 1
             await self._remember(stored)
         if report.deprovisioned:  # what the gate made of them: applied, or held (and still active)
-            people = {}
-            async for batch in hub_users(self.db):
-                for user in batch:
-                    people[user.id] = Person.of(user.id, user.doc)
+            people = await _people(self.db)
             inputs = Inputs(sources, records, people, await accounts(self.db), policy.ownership, today)
         observations = findings(inputs)
         for seen in observations:
@@ -97,11 +97,52 @@ class SourceCheck:
         report.opened, report.kept, report.resolved = observed.opened, observed.kept, observed.resolved
         return report
 
-    async def _remember(self, stored: StoredRecord) -> None:
+    async def _joiners(self, sources: Sequence[SourceRow], records: Sequence[StoredRecord],
+                       people: Mapping[str, Person], today: date) -> int:
+        """Create the Users of joiners whose hire date has come since their record was imported (sources
+        that create joiners only); a record that now correlates, or is ambiguous, is left to the check."""
+        created = 0
+        by_id = {s.id: s for s in sources}
+        indexes: dict[int, CorrelationIndex] = {}
+        for stored in records:
+            source = by_id.get(stored.source_id)
+            record = as_record(stored)
+            if source is None or source.config.get("joiners") != "create" or stored.identity_id is not None \
+                    or stored.status != "active" or not record.started(today):
+                continue
+            index = indexes.get(source.id)
+            if index is None:
+                index = indexes[source.id] = CorrelationIndex(source.config.get("correlate") or DEFAULT_KEYS)
+                index.add_all((p.id, p.doc()) for p in people.values())
+            if index.match(record).problem != "missing":
+                continue
+            manager = next((r.identity_id for r in records if r.source_id == source.id
+                            and r.employee_id == stored.manager_id), None)
+            try:
+                identity_id, doc = await Importer(self.db, self.store, source, actor=self.actor).create_joiner(
+                    record, manager, today)
+            except BadRow as bad:
+                log.warning("joiner not created", source=source.name, employee_id=stored.employee_id, error=str(bad))
+                continue
+            index.add(identity_id, doc)
+            await self._remember(stored, identity_id=identity_id, set_active=None)
+            created += 1
+        return created
+
+    async def _remember(self, stored: StoredRecord, *, identity_id: str | None = None,
+                        set_active: bool | None = False) -> None:
         await self.repository.store_records([StoredRecord(
-            stored.source_id, stored.employee_id, stored.identity_id, stored.status, stored.hire_date,
-            stored.termination_date, stored.manager_id, stored.department, stored.email, stored.attributes, False,
-            stored.line)])
+            stored.source_id, stored.employee_id, identity_id or stored.identity_id, stored.status, stored.hire_date,
+            stored.termination_date, stored.manager_id, stored.department, stored.email, stored.attributes,
+            set_active, stored.line)])
+
+
+async def _people(database: Database) -> dict[str, Person]:
+    people: dict[str, Person] = {}
+    async for batch in hub_users(database):
+        for user in batch:
+            people[user.id] = Person.of(user.id, user.doc)
+    return people
 
 
 def parse_imports(text: str | None) -> dict[str, Path]:
