@@ -1,0 +1,1 @@
+"""Governance: owners, reviews, non-human identity lifecycle, findings, risk, reports (DESIGN.md)."""

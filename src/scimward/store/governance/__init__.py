@@ -1,0 +1,30 @@
+"""Governance rows: changes and decisions, the gate's statements, findings and reconcile runs, the audit trail.
+
+``changes`` and ``gate_rows`` are also public as modules: the gate (``scimward.policy``) runs their
+statements inside a change's transaction.
+"""
+
+from scimward.store.governance import audit, changes, gate_rows
+from scimward.store.governance.changes import (
+    STATUSES,
+    Change,
+    ChangeRow,
+    Decision,
+    Gate,
+    PolicyDenied,
+    RuleMatch,
+    change_row,
+)
+from scimward.store.governance.findings import (
+    PUSH_KINDS,
+    Finding,
+    FindingStore,
+    NewFinding,
+    ReconcileBusy,
+    Run,
+    RunStore,
+)
+
+__all__ = ["PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStore", "Gate",
+           "NewFinding", "PolicyDenied", "ReconcileBusy", "RuleMatch", "Run", "RunStore", "audit", "change_row",
+           "changes", "gate_rows"]

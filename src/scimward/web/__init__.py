@@ -1,0 +1,1 @@
+"""The web console: an edge beside the API and the command line (DESIGN.md)."""
