@@ -22,8 +22,7 @@ from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.findings import LIVE
-from scimward.store.sources import SourceRepository, hub_user
+from scimward.store.governance import LIVE, SourceRepository, hub_user
 from scimward.store.tables import findings
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key

@@ -14,7 +14,7 @@ from scimward.governance.sources.readers import ExportError, format_from_json, l
 from scimward.governance.sources.records import BadRow, RowFormat, parse_record
 from scimward.policy.document import PolicyError, parse_policy
 from scimward.policy.ownership import ENTERPRISE, Owner, source_verdict
-from scimward.store.changes import Change, changed_paths, op_of
+from scimward.store.governance.changes import Change, changed_paths, op_of
 from scimward.store.timeutil import utcnow
 
 MAPPING = """

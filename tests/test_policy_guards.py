@@ -14,8 +14,8 @@ from scimward.policy.cel import context
 from scimward.policy.document import Policy, parse_policy
 from scimward.policy.gate import PolicyGate, variables
 from scimward.policy.guards import Guard, leading_guards, plan
-from scimward.store.changes import Change, Decision, RuleMatch
 from scimward.store.database import Database
+from scimward.store.governance import Change, Decision, RuleMatch
 from tests.conftest import repo_root
 
 OPS = ("create", "update", "deactivate", "reactivate", "delete")

@@ -17,8 +17,7 @@ from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database
-from scimward.store.db import create_sync_engine, upgrade
+from scimward.store.database import Database, create_sync_engine, upgrade
 from scimward.store.tables import changes
 from tests.conftest import ServerThread
 from tests.hub import ENTERPRISE

@@ -21,10 +21,8 @@ from scimward.cli.common import DatabaseUrl, checked_url, err
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
 from scimward.store.database import Database
-from scimward.store.findings import Finding, FindingStore
-from scimward.store.links import LinkStore
-from scimward.store.outbox import Outbox
-from scimward.store.targets import TargetRepository
+from scimward.store.governance import Finding, FindingStore
+from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
 from scimward.sync.drift import SEVERITY, Kind
 from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler, ReconcileReport

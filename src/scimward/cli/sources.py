@@ -19,7 +19,7 @@ from scimward.cli.exits import ExitCode
 from scimward.governance.sources import CheckReport, Importer, ImportReport, SourceCheck, load_format
 from scimward.policy import identity_store
 from scimward.store.database import Database
-from scimward.store.sources import DEFAULT_PRIORITY, KINDS, SourceRepository, SourceRow
+from scimward.store.governance import DEFAULT_PRIORITY, SOURCE_KINDS, SourceRepository, SourceRow
 
 source_app = typer.Typer(help="Sources: where identities' truth comes from (an IdP over SCIM, HR exports).",
                          no_args_is_help=True)
@@ -61,8 +61,8 @@ def source_add(
     """Add a source."""
     if not NAME.fullmatch(name):
         raise fail(f"source name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
-    if kind not in KINDS:
-        raise fail(f"--kind must be {', '.join(KINDS)}, not {kind!r}")
+    if kind not in SOURCE_KINDS:
+        raise fail(f"--kind must be {', '.join(SOURCE_KINDS)}, not {kind!r}")
     if kind == "scim" and (mapping or correlate or joiners != "report"):
         raise fail("--mapping, --correlate and --joiners are for HR sources (--kind csv or json)")
     if joiners not in ("report", "create"):

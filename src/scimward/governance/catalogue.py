@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scimward.store.findings import Observation
+from scimward.store.governance import Observation
 
 SEVERITIES = ("critical", "high", "medium", "low")
 FRAMEWORKS = ("owasp-nhi", "csf")

@@ -28,10 +28,9 @@ from scimward.scim.errors import ScimError
 from scimward.scim.evaluate_resource import resource_matches
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import USER_TYPE
-from scimward.store import gate_rows
-from scimward.store.changes import Change, Decision, RuleMatch
+from scimward.store import Tx, decode_json
 from scimward.store.database import Database
-from scimward.store.direct import Tx, decode_json
+from scimward.store.governance import Change, Decision, RuleMatch, gate_rows
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Fields the gate computes with the database, only when a rule reads them.
@@ -46,7 +45,7 @@ class TargetScope:
 
 
 class PolicyGate:
-    """``store.changes.Gate`` with the policy in force."""
+    """``store.governance.changes.Gate`` with the policy in force."""
 
     def __init__(self, database: Database, *, refresh_seconds: float = 1.0) -> None:
         self.db = database

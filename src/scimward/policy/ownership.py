@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from scimward.store.changes import Change, RuleMatch
+from scimward.store.governance import Change, RuleMatch
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Attributes of the enterprise extension, which the policy may name without their schema.

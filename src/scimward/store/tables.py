@@ -105,7 +105,7 @@ identity_counts = sa.Table(
     sa.Column("resource_type", sa.String(32), primary_key=True),
     sa.Column("shard", sa.Integer, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
-    #: Removals so far: positions in a list shift only when this moves (``store.positions``).
+    #: Removals so far: positions in a list shift only when this moves (``store.identity._positions``).
     sa.Column("removed", sa.BigInteger, nullable=False, server_default="0"),
 )
 
@@ -354,7 +354,7 @@ breakers = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
 )
 
-# -- audit trail (DESIGN.md: audit event; store/audit.py) --------------------------------------
+# -- audit trail (DESIGN.md: audit event; store/governance/audit.py) --------------------------------------
 
 #: Append-only, hash-chained events: each carries the hash of the one before it in its lane.
 #: ``data`` is the payload's canonical JSON as text: the bytes hashed are the bytes kept.

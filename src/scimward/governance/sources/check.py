@@ -19,8 +19,7 @@ from scimward.governance.sources.correlate import CorrelationIndex, employee_num
 from scimward.governance.sources.proposal import termination_due
 from scimward.governance.sources.records import ENTERPRISE, HrRecord
 from scimward.policy.ownership import Ownership
-from scimward.store.findings import Observation, Observed, observe
-from scimward.store.sources import Account, SourceRow, StoredRecord
+from scimward.store.governance import Account, Observation, Observed, SourceRow, StoredRecord, observe
 
 KINDS = ("terminated_but_active", "terminated_but_active_in_app", "no_hr_record", "hr_mismatch",
          "termination_approaching", "hr_record_unmatched", "hr_record_ambiguous")

@@ -25,11 +25,17 @@ from scimward.policy.ownership import Ownership, SourceSettings, attribute_path
 from scimward.scim.errors import PreconditionFailed, ScimError
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store.changes import PolicyDenied
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
-from scimward.store.identity_rows import etag
-from scimward.store.sources import HubUser, SourceRepository, SourceRow, StoredRecord, hub_user, hub_users
+from scimward.store.governance import (
+    HubUser,
+    PolicyDenied,
+    SourceRepository,
+    SourceRow,
+    StoredRecord,
+    hub_user,
+    hub_users,
+)
+from scimward.store.identity import IdentityStore, etag
 from scimward.store.timeutil import utcnow
 
 BATCH = 500

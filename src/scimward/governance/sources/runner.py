@@ -27,8 +27,8 @@ from scimward.policy import policies
 from scimward.scim.errors import ScimError
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
-from scimward.store.sources import SourceRepository, SourceRow, StoredRecord, accounts, hub_users
+from scimward.store.governance import SourceRepository, SourceRow, StoredRecord, accounts, hub_users
+from scimward.store.identity import IdentityStore
 from scimward.store.timeutil import utcnow
 
 log = structlog.get_logger("scimward.governance.sources")

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scimward.store.changes import dialect_insert as _insert
+from scimward.store.governance.changes import dialect_insert as _insert
 from scimward.store.tables import (
     FINDING_LIVE,
     breaker_events,

@@ -14,13 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from scimward.scim.errors import InvalidValue, NotFound
-from scimward.store.changes import dialect_insert
+from scimward.store._direct import decode_json
 from scimward.store.database import Database
-from scimward.store.direct import decode_json
+from scimward.store.governance.changes import dialect_insert
 from scimward.store.tables import effective_states, hr_records, identities, links, sources, targets
 from scimward.store.timeutil import utcnow
 
-KINDS = ("scim", "csv", "json")
+SOURCE_KINDS = ("scim", "csv", "json")
 DEFAULT_PRIORITY = 100
 _s, _r, _t, _e, _l = sources.c, hr_records.c, identities.c, effective_states.c, links.c
 
@@ -82,8 +82,8 @@ class SourceRepository:
 
     async def add(self, name: str, kind: str, *, priority: int = DEFAULT_PRIORITY, created_by: str,
                   config: dict[str, Any] | None = None) -> SourceRow:
-        if kind not in KINDS:
-            raise InvalidValue(f"a source's kind is {', '.join(KINDS)}, not {kind!r}")
+        if kind not in SOURCE_KINDS:
+            raise InvalidValue(f"a source's kind is {', '.join(SOURCE_KINDS)}, not {kind!r}")
         async with self.db.write() as conn:
             await conn.execute(sources.insert().values(name=name, kind=kind, priority=priority, config=config,
                                                        created=utcnow(), created_by=created_by))
