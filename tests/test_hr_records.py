@@ -16,6 +16,7 @@ from scimward.policy.document import PolicyError, parse_policy
 from scimward.policy.ownership import ENTERPRISE, Owner, source_verdict
 from scimward.store.governance.changes import Change, changed_paths, op_of
 from scimward.store.timeutil import utcnow
+from tests.conftest import repo_root
 
 MAPPING = """
 columns:
@@ -132,3 +133,19 @@ def test_a_non_owner_may_deactivate_but_not_reactivate() -> None:
     assert held is not None and (held.action, held.reason) == ("hold", "scim:okta does not own manager (owned by hr)")
     assert source_verdict(ownership, change({**before, ENTERPRISE: {}}, "hr:workday")) is None
     assert source_verdict(ownership, change({**before, "title": "x"}, "cli")) is None
+
+
+def test_the_documented_examples_read_as_they_say() -> None:
+    examples = repo_root() / "examples" / "sources"
+    csv_records = [parse_record(r.number, r.values or {}, RowFormat(), r.where)
+                   for r in read_rows(examples / "hr-export.csv", "csv", RowFormat())]
+    assert [(r.employee_id, r.status) for r in csv_records] == [
+        ("1001", "active"), ("1002", "active"), ("1003", "leave"), ("1004", "terminated"), ("1005", "active")]
+    fmt = load_format(examples / "bamboohr-mapping.yaml")
+    json_records = [parse_record(r.number, r.values or {}, fmt, r.where)
+                    for r in read_rows(examples / "bamboohr-export.json", "json", fmt)]
+    assert [(r.employee_id, r.status, r.manager_id) for r in json_records] == [
+        ("1001", "active", None), ("1004", "terminated", "1001")]
+    assert json_records[1].termination_date == date(2026, 11, 30)
+    policy = parse_policy((examples / "policy-sources.yaml").read_text())
+    assert policy.ownership.source("bamboo").on_termination == "hold"

@@ -114,23 +114,26 @@ class Importer:
         seen: dict[str, int] = {}
         employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
         pending: list[StoredRecord] = []
-        for row in read_rows(path, kind, fmt):
-            report.rows += 1
-            try:
-                stored = await self._row(row, fmt, index, users, before, seen, employees, owned, settings,
-                                         today, dry_run, report)
-            except BadRow as bad:
-                report.rejected.append(str(bad))
-            else:
-                if stored is not None and not dry_run:
-                    pending.append(stored)
-                    if len(pending) >= BATCH:
-                        await self.repository.store_records(pending)
-                        pending.clear()
-            if on_row is not None:
-                on_row()
+        try:
+            for row in read_rows(path, kind, fmt):
+                report.rows += 1
+                try:
+                    stored = await self._row(row, fmt, index, users, before, seen, employees, owned, settings,
+                                             today, dry_run, report)
+                except BadRow as bad:
+                    report.rejected.append(str(bad))
+                else:
+                    if stored is not None and not dry_run:
+                        pending.append(stored)
+                        if len(pending) >= BATCH:
+                            await self.repository.store_records(pending)
+                            pending.clear()
+                if on_row is not None:
+                    on_row()
+        finally:  # a file broken part way: the records of the rows applied before it are kept
+            if not dry_run:
+                await self.repository.store_records(pending)
         if not dry_run:
-            await self.repository.store_records(pending)
             await self.repository.imported(self.source.id)
         return report
 

@@ -166,10 +166,12 @@ def _is_json_lines(handle: IO[bytes]) -> bool:
 def _array_prefix(handle: IO[bytes]) -> str:
     """The ijson prefix of the first array of objects in an object (``{"employees": [...]}``)."""
     position = handle.tell()
+    opened: str | None = None  # the prefix of the items of the array just opened
     try:
         for prefix, event, _ in ijson.parse(handle):
-            if event == "start_array":
-                return f"{prefix}.item" if prefix else "item"
+            if opened is not None and prefix == opened and event == "start_map":
+                return opened
+            opened = (f"{prefix}.item" if prefix else "item") if event == "start_array" else None
     except ijson.JSONError as exc:
         raise ExportError(f"the JSON export cannot be read: {exc}") from exc
     finally:
