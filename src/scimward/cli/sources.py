@@ -112,7 +112,7 @@ def import_command(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        for line in report.rejected:
+        for line in report.lines:
             err.print(f"[red]rejected[/red] {escape(line)}", highlight=False, soft_wrap=True)
         verb = "would change" if dry_run else "changed"
         err.print(f"{report.rows} rows: created {report.created}, {verb} {report.changed}, "

@@ -156,6 +156,8 @@ class HubUser:
     id: str
     version: int
     doc: dict[str, Any]
+    #: Whether a held change keeps its effective state apart from its source row.
+    overlaid: bool = False
 
 
 async def hub_users(database: Database, chunk: int = 2000) -> AsyncIterator[list[HubUser]]:
@@ -178,7 +180,7 @@ async def hub_users(database: Database, chunk: int = 2000) -> AsyncIterator[list
                 doc = decode_json(row.effective)
             else:
                 doc = decode_json(row.doc)
-            batch.append(HubUser(row.id, int(row.version), doc))
+            batch.append(HubUser(row.id, int(row.version), doc, bool(row.overlaid)))
         yield batch
         last = rows[-1].id
 
@@ -193,7 +195,8 @@ async def hub_user(database: Database, identity_id: str) -> HubUser | None:
                                   .where(_t.id == identity_id, _t.resource_type == "User"))).first()
     if row is None or (row.overlaid and row.effective is None):
         return None
-    return HubUser(identity_id, int(row.version), decode_json(row.effective if row.overlaid else row.doc))
+    return HubUser(identity_id, int(row.version), decode_json(row.effective if row.overlaid else row.doc),
+                   bool(row.overlaid))
 
 
 @dataclass(frozen=True)
