@@ -84,17 +84,18 @@ async def seed(url: str, rows: int) -> None:
         await db.dispose()
 
 
-def run_child(args: list[str], env: dict[str, str]) -> tuple[float, int, int, str]:
-    """Wall seconds, peak RSS in MiB, exit code and stderr's last line of one child process."""
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int, int, str]:
+    """Wall seconds, CPU seconds (user + system), peak RSS in MiB, exit code and what it printed of one
+    child process. CPU seconds tell more than wall seconds on a machine that is not idle."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
-        err.seek(0)
-        lines = err.read().decode(errors="replace").strip().splitlines()
-    return seconds, usage.ru_maxrss // 1024, child.returncode, lines[-1] if lines else ""
+        out.seek(0)
+        printed = out.read().decode(errors="replace").strip()
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, child.returncode, printed
 
 
 def main() -> None:
@@ -115,17 +116,20 @@ def main() -> None:
             url = args.pg_url
             recreate(url)
         env = {**os.environ, "SCIMWARD_DATABASE_URL": url, "SCIMWARD_ACTOR": "bench"}
-        seconds, rss, code, last = run_child([sys.executable, __file__, "seed", "--url", url, "--rows",
-                                              str(args.rows)], env)
+        seconds, _, _, code, _ = run_child([sys.executable, __file__, "seed", "--url", url, "--rows",
+                                            str(args.rows)], env)
         print(json.dumps({"run": "seed", "rows": args.rows, "seconds": round(seconds, 1), "exit": code}), flush=True)
         full, delta = Path(tmp) / "full.csv", Path(tmp) / "delta.csv"
         write_export(full, args.rows)
         write_export(delta, args.rows, title_every=100, terminate_every=1000)
         for name, path in (("first", full), ("again", full), ("delta", delta)):
-            seconds, rss, code, last = run_child([SCIMWARD, "import", "workday", str(path)], env)
+            seconds, cpu, rss, code, printed = run_child([SCIMWARD, "import", "workday", str(path), "--json"], env)
             result: dict[str, Any] = {"run": name, "dialect": args.dialect, "rows": args.rows,
-                                      "seconds": round(seconds, 1), "peak_rss_mib": rss, "exit": code,
-                                      "summary": last}
+                                      "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                                      "peak_rss_mib": rss, "exit": code,
+                                      "report": {k: v for k, v in json.loads(printed or "{}").items()
+                                                 if k != "rejected"},
+                                      "load_average": round(os.getloadavg()[0], 1)}
             print(json.dumps(result), flush=True)
 
 
