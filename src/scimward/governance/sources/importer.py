@@ -17,9 +17,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from scimward.governance.sources.correlate import CorrelationIndex
 from scimward.governance.sources.proposal import DEFAULT_OWNED, propose
-from scimward.governance.sources.readers import Row, read_rows
+from scimward.governance.sources.readers import Export, Row
 from scimward.governance.sources.records import BadRow, HrRecord, RowFormat, parse_record
 from scimward.policy import policies
 from scimward.policy.ownership import Ownership, SourceSettings, attribute_path
@@ -28,6 +30,7 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.governance import (
+    Correlated,
     HubUser,
     PolicyDenied,
     SourceRepository,
@@ -107,20 +110,22 @@ class Importer:
         self.overlaid: set[str] = set()
 
     async def run(self, path: Path, kind: str, fmt: RowFormat, *, dry_run: bool = False,
-                  today: date | None = None, on_row: Callable[[], None] | None = None) -> ImportReport:
+                  today: date | None = None, on_row: Callable[[int, int], None] | None = None) -> ImportReport:
+        """Import the export at ``path``; ``on_row(bytes read, file size)`` after each row."""
         today = today or utcnow().date()
         policy = await policies.current(self.db)
         owned = owned_attributes(policy.ownership, self.change_source)
         settings = policy.ownership.source(self.source.name)
         index = CorrelationIndex(self.source.config.get("correlate") or CorrelationIndex().keys)
-        users: dict[str, dict[str, Any]] = {}
+        # What an import compares, kept as JSON bytes: 100,000 Users as dicts would take most of the memory.
+        users: dict[str, bytes] = {}
         async for batch in hub_users(self.db):
             for user in batch:
                 index.add(user.id, user.doc)
-                users[user.id] = trimmed(user.doc, owned)
+                users[user.id] = orjson.dumps(trimmed(user.doc, owned))
                 if user.overlaid:
                     self.overlaid.add(user.id)
-        before = {r.employee_id: r for r in await self.repository.records(self.source.id)}
+        before = await self.repository.correlated(self.source.id)
         report = ImportReport(dry_run=dry_run)
         seen: dict[str, int] = {}
         employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
@@ -137,32 +142,34 @@ class Importer:
                 if stored is not None and not dry_run:
                     pending.append(stored)
             if on_row is not None:
-                on_row()
+                on_row(export.position, export.size)
 
+        export = Export(path, kind, fmt)
         try:
-            for row in read_rows(path, kind, fmt):
+            for row in export.rows():
                 report.rows += 1
                 # Rows are independent once parsed and correlated (which each task does before its first
                 # await, in file order): several in flight let SQLite's group commit and PostgreSQL's
                 # connections take more than one change at a time.
                 running.add(asyncio.create_task(one(row)))
                 if len(running) >= CONCURRENCY:
-                    _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    _failed(done)
                 if len(pending) >= BATCH and not dry_run:
                     ready, pending[:] = list(pending), []
                     await self.repository.store_records(ready)
         finally:  # a file broken part way: the rows in flight finish, and the records applied are kept
-            if running:
-                await asyncio.wait(running)
+            done = (await asyncio.wait(running))[0] if running else set()
             if not dry_run:
                 await self.repository.store_records(pending)
+        _failed(done)
         report.rejected.sort()
         if not dry_run:
             await self.repository.imported(self.source.id)
         return report
 
-    async def _row(self, row: Row, fmt: RowFormat, index: CorrelationIndex, users: dict[str, dict[str, Any]],
-                   before: dict[str, StoredRecord], seen: dict[str, int], employees: dict[str, str],
+    async def _row(self, row: Row, fmt: RowFormat, index: CorrelationIndex, users: dict[str, bytes],
+                   before: dict[str, Correlated], seen: dict[str, int], employees: dict[str, str],
                    owned: list[str], settings: SourceSettings, today: date, dry_run: bool,
                    report: ImportReport) -> StoredRecord | None:
         if row.values is None:
@@ -178,7 +185,7 @@ class Importer:
             identity_id, doc = await self.create_joiner(record, _manager(record, index, employees, before), today,
                                                         dry_run)
             index.add(identity_id, doc)
-            users[identity_id] = trimmed(doc, owned)
+            users[identity_id] = orjson.dumps(trimmed(doc, owned))
             employees[record.employee_id] = identity_id
             report.created += 1
             return _stored(self.source.id, record, identity_id, None)
@@ -195,8 +202,9 @@ class Importer:
         if manager is not None:
             values["manager"] = manager
         set_before = previous.set_active if previous is not None and previous.identity_id == identity_id else None
-        quick = propose(users[identity_id], record, values, owned, today, settings.grace, set_before)
-        if quick.doc == users[identity_id]:
+        known = orjson.loads(users[identity_id])
+        quick = propose(known, record, values, owned, today, settings.grace, set_before)
+        if quick.doc == known:
             report.unchanged += 1
             return _stored(self.source.id, record, identity_id, quick.set_active)
         set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before,
@@ -256,6 +264,12 @@ class Importer:
         return set_before
 
 
+def _failed(done: set[asyncio.Task[None]]) -> None:
+    """Raise what went wrong in a row's task other than a bad row (the database failing, a bug)."""
+    for task in done:
+        task.result()
+
+
 def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, Any]:
     """A joiner's first state: everything the record states (nobody else has stated anything yet)."""
     doc: dict[str, Any] = {"schemas": [USER_SCHEMA], "active": True}
@@ -275,7 +289,7 @@ def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _manager(record: HrRecord, index: CorrelationIndex, employees: dict[str, str],
-             before: dict[str, StoredRecord]) -> str | None:
+             before: dict[str, Correlated]) -> str | None:
     """The manager's hub identity: by employeeNumber, by this file's correlation, or by the last import's."""
     if record.manager_id is None:
         return None

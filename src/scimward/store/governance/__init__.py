@@ -35,6 +35,7 @@ from scimward.store.governance.sources import (
     DEFAULT_PRIORITY,
     SOURCE_KINDS,
     Account,
+    Correlated,
     HubUser,
     SourceRepository,
     SourceRow,
@@ -49,5 +50,5 @@ __all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", 
            "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
            "observe", "reopen_expired"]
 # HR and IdP sources (issue 17)
-__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "HubUser", "SourceRepository", "SourceRow", "StoredRecord",
-            "accounts", "hub_user", "hub_users"]
+__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUser", "SourceRepository", "SourceRow",
+            "StoredRecord", "accounts", "hub_user", "hub_users"]

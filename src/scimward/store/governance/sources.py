@@ -70,6 +70,12 @@ class StoredRecord:
     line: int
 
 
+@dataclass(frozen=True, slots=True)
+class Correlated:
+    identity_id: str | None
+    set_active: bool | None
+
+
 def _record(row: Any) -> StoredRecord:
     return StoredRecord(int(row.source_id), row.employee_id, row.identity_id, row.status, row.hire_date,
                         row.termination_date, row.manager_id, row.department, row.email,
@@ -126,6 +132,12 @@ class SourceRepository:
             query = query.where(_r.source_id == source_id)
         async with self.db.read() as conn:
             return [_record(row) for row in await conn.execute(query)]
+
+    async def correlated(self, source_id: int) -> dict[str, Correlated]:
+        """Per employee id, what the last import correlated it with: all an import needs of the old records."""
+        async with self.db.read() as conn:
+            return {row.employee_id: Correlated(row.identity_id, row.set_active) for row in await conn.execute(
+                sa.select(_r.employee_id, _r.identity_id, _r.set_active).where(_r.source_id == source_id))}
 
     async def store_records(self, rows: Sequence[StoredRecord]) -> None:
         """Upsert records (one import's batch), each replacing what the source said before."""
