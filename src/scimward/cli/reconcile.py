@@ -160,7 +160,7 @@ def findings_command(
     for f in found:
         values = "\n".join(f"{label}: {_value(value)}" for label, value in
                            (("desired", f.desired), ("pushed", f.last_pushed), ("actual", f.actual)))
-        table.add_row(f"[{_SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/]", f.kind, escape(f.target),
+        table.add_row(f"[{_SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/]", f.kind, escape(f.target or "(hub)"),
                       escape(f.identity_id or f"account {f.remote_id}"), escape(f.attribute), values,
                       f"{f.first_seen:%Y-%m-%d %H:%M}", f"{f.last_seen:%Y-%m-%d %H:%M}",
                       *([f.status] if include_resolved else []), escape(f.repair or ""))

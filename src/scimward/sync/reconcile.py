@@ -186,7 +186,7 @@ class Reconciler:
                                    groups_read=state.groups_read if state else 0, counts=None, error=error)
             log.warning("reconcile failed", target=target.name, run=run.id, error=error)
             raise
-        resolved = await self.findings.resolve_unseen(target.id, run.started)
+        resolved = await self.findings.resolve_unseen(target.id, run.started, [kind.value for kind in Kind])
         counts = await self.findings.counts(target.id, run.started)
         await self.runs.finish(run.id, users_read=state.users_read, groups_read=state.groups_read, counts=counts)
         report = ReconcileReport(run.id, target.name, trigger, repairing, run.started, utcnow(), state.users_read,

@@ -1,1 +1,1 @@
-"""The web console: an edge beside the API and the command line (DESIGN.md)."""
+"""The console: server-rendered pages for the people who govern identities (an edge, like api and cli)."""

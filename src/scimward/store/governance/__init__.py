@@ -18,13 +18,20 @@ from scimward.store.governance.changes import (
 from scimward.store.governance.findings import (
     PUSH_KINDS,
     Finding,
+    FindingStateError,
     FindingStore,
     NewFinding,
+    Observation,
+    Observed,
     ReconcileBusy,
     Run,
     RunStore,
+    UnknownFinding,
+    observe,
+    reopen_expired,
 )
 
-__all__ = ["PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStore", "Gate",
-           "NewFinding", "PolicyDenied", "ReconcileBusy", "RuleMatch", "Run", "RunStore", "audit", "change_row",
-           "changes", "gate_rows"]
+__all__ = ["PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
+           "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
+           "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
+           "observe", "reopen_expired"]
