@@ -252,7 +252,7 @@ class _Run:
                    and isinstance(external := _get(account, "externalId"), str) and external}
         ids = {link.identity_id for link in by_remote.values()} | set(claimed.values())
         hub = await readback.identities(USER_TYPE, ids, self.scope)
-        claimed_links = await readback.links_by_identity(tid, set(claimed.values())) if claimed else {}
+        claimed_links = await readback.links(tid, set(claimed.values())) if claimed else {}
         in_flight = await readback.in_flight(tid, ids)
         managers = [m for identity in hub.values() if (m := manager_id(identity.doc))]
         manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
@@ -379,7 +379,7 @@ class _Run:
             candidates = [i for i in candidates if i not in flying]
             # The effective state decides (a held change keeps an identity where it was).
             hub = {i: h for i, h in (await readback.identities(rt, candidates, scope)).items() if h.in_scope}
-            links = await readback.links_by_identity(tid, candidates)
+            links = await readback.links(tid, candidates)
             managers = [m for identity in hub.values() if (m := manager_id(identity.doc))] if rt is USER_TYPE else []
             manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
             found = []
