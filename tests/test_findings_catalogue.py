@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from scimward.governance import catalogue
 from scimward.store.database import Database
-from scimward.store.governance.findings import (
+from scimward.store.governance import (
     LIVE,
     PUSH_KINDS,
     FindingStateError,

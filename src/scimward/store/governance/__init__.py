@@ -16,6 +16,7 @@ from scimward.store.governance.changes import (
     change_row,
 )
 from scimward.store.governance.findings import (
+    LIVE,
     PUSH_KINDS,
     Finding,
     FindingStateError,
@@ -31,7 +32,7 @@ from scimward.store.governance.findings import (
     reopen_expired,
 )
 
-__all__ = ["PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
+__all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
            "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
            "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
            "observe", "reopen_expired"]
