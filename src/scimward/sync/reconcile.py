@@ -60,6 +60,7 @@ from scimward.sync.drift import (
 )
 from scimward.sync.errors import HaltError, TargetError
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.profile import Capabilities, strip
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import Target
 
@@ -219,6 +220,8 @@ class _Run:
         self.scope = parse_filter(config.scope) if config.scope else None
         self.group_scope = parse_filter(config.group_scope) if config.group_scope else None
         self.owned = owned_paths(config.mapping)
+        #: What the target was found not to store (``sync.profile``): never drift, never repaired.
+        self.dropped = Capabilities.from_config(config.extra).dropped
         #: Identities whose linked account the run met on the target.
         self.seen_users: set[str] = set()
         self.seen_groups: set[str] = set()
@@ -286,8 +289,8 @@ class _Run:
                     repairs.states.append((link.identity_id, {**(link.state or {}), "active": True}, "active"))
             else:
                 manager = manager_id(identity.doc)
-                desired = desired_user(identity.id, identity.doc, self.target.config.mapping,
-                                       manager_remote.get(manager) if manager else None)
+                desired = strip(desired_user(identity.id, identity.doc, self.target.config.mapping,
+                                             manager_remote.get(manager) if manager else None), self.dropped)
                 drifts = account_drift("User", identity.id, remote_id, desired, link.state, account, self.owned,
                                        in_flight=flying)
                 if drifts and self.repairing:
@@ -388,9 +391,9 @@ class _Run:
             found = []
             for identity in hub.values():
                 manager = manager_id(identity.doc)
-                desired = (desired_user(identity.id, identity.doc, self.target.config.mapping,
-                                        manager_remote.get(manager) if manager else None) if rt is USER_TYPE
-                           else desired_group(identity.id, identity.doc))
+                desired = (strip(desired_user(identity.id, identity.doc, self.target.config.mapping,
+                                              manager_remote.get(manager) if manager else None), self.dropped)
+                           if rt is USER_TYPE else desired_group(identity.id, identity.doc))
                 link = links.get(identity.id)
                 drift = missing_account_drift(rt.name, identity.id, desired, link.state if link else None,
                                               self.unlinked.get(identity.id))
