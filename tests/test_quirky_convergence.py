@@ -24,7 +24,7 @@ import pytest
 from scimward.policy import identity_store
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
-from scimward.store.findings import FindingStore
+from scimward.store.governance import FindingStore
 from scimward.sync.client import TargetClient
 from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
