@@ -19,6 +19,7 @@ from scimward.store.database import Database
 from scimward.store.identities import IdentityStore
 
 EXT = GOVERNANCE_GROUP_SCHEMA
+RISK_TIERS = ("low", "medium", "high", "critical")
 
 
 @dataclass
@@ -87,6 +88,8 @@ class GovernanceUpdate:
 async def set_governance(database: Database, name: str, update: GovernanceUpdate, actor: str, *,
                          store: IdentityStore | None = None, source: str = "cli") -> GroupGovernance:
     """PATCH the group's governance extension through the gate (source ``cli``, by ``actor``)."""
+    if update.risk_tier is not None and update.risk_tier not in RISK_TIERS:
+        raise InvalidValue(f"the risk tier is one of {', '.join(RISK_TIERS)}, not {update.risk_tier!r}")
     store = store or identity_store(database)
     async with database.read() as conn:
         group = await rows.group_by_name(conn, name)
