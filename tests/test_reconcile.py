@@ -27,11 +27,10 @@ from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.errors import InvalidValue
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.findings import Finding, FindingStore, NewFinding, ReconcileBusy, RunStore
+from scimward.store.database import Database, upgrade
+from scimward.store.governance.findings import Finding, FindingStore, NewFinding, ReconcileBusy, RunStore
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import targets
-from scimward.store.targets import TargetRepository
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.mapping import DEFAULT_USER_RULES
 from scimward.sync.propagate import Propagator

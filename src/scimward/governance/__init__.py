@@ -1,5 +1,5 @@
-"""Governance (DESIGN.md): group owners and purpose, access reviews, findings, reports.
+"""Governance: owners, reviews, non-human identity lifecycle, sources, findings, risk and reports.
 
-Beside ``scimward.sync``: it may import ``policy``, ``store`` and ``scim``, and every identity it
-changes goes through the gate (``policy.identity_store``) with its own source.
+A layer beside ``sync``: it may import ``policy``, ``store`` and ``scim``, and every identity change
+it makes passes the gate (``scimward.policy.identity_store``).
 """

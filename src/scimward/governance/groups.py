@@ -14,9 +14,9 @@ from scimward.policy import identity_store
 from scimward.scim.errors import InvalidValue, NotFound
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA, GROUP_TYPE
-from scimward.store import reviews as rows
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.governance import reviews as rows
+from scimward.store.identity import IdentityStore
 
 EXT = GOVERNANCE_GROUP_SCHEMA
 RISK_TIERS = ("low", "medium", "high", "critical")

@@ -14,7 +14,7 @@ the target and not retried until the identity changes again.
 Work goes by claimed batch, because per-row bookkeeping cost more than the push: a batch's targets
 are read once, what its pushes need (identities, scope, links, managers' links) is fetched in a few
 queries per target, the pushes run concurrently, and their outcomes (links, push log, outbox
-completions) are written in one transaction per phase (``store.push_results``). Until that commit
+completions) are written in one transaction per phase (``store.provisioning.push_results``). Until that commit
 the rows stay claimed, so a crash loses nothing: they are pushed again and adoption finds the
 accounts already made.
 """
@@ -37,14 +37,21 @@ from scimward.scim.ast import Filter
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
-from scimward.store.batch_reads import BatchReads
 from scimward.store.database import Database
-from scimward.store.findings import PUSH_KINDS, FindingStore, NewFinding
-from scimward.store.links import Link, LinkStore, log_row
-from scimward.store.outbox import Outbox, OutboxItem
-from scimward.store.push_results import PushResults, commit
-from scimward.store.readback import HubIdentity
-from scimward.store.targets import TargetRepository, TargetRow
+from scimward.store.governance import PUSH_KINDS, FindingStore, NewFinding
+from scimward.store.provisioning import (
+    BatchReads,
+    HubIdentity,
+    Link,
+    LinkStore,
+    Outbox,
+    OutboxItem,
+    PushResults,
+    TargetRepository,
+    TargetRow,
+    commit,
+    log_row,
+)
 from scimward.store.timeutil import utcnow
 from scimward.sync import metrics
 from scimward.sync.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Resource, TargetClient, backoff, eq_filter

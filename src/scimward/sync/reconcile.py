@@ -8,7 +8,7 @@ identities in the target's scope that it did not meet on the target: their accou
 What it keeps for the whole run is the set of identity ids it met; accounts, members and
 documents are held one page at a time.
 
-Findings persist across runs (``store.findings``). Repair (``--repair`` or the target's
+Findings persist across runs (``store.governance.findings``). Repair (``--repair`` or the target's
 ``reconcile_repair``) goes through the normal propagation path: the run records on the link what the
 application really holds (attributes as read, an extra member as acknowledged, a missing one as not)
 and enqueues the identity, so the next push sends exactly the correction. An orphaned account has no
@@ -36,12 +36,9 @@ from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
-from scimward.store.findings import FindingStore, NewFinding, Run, RunStore
-from scimward.store.identities import IdentityStore
-from scimward.store.links import Link, LinkStore
-from scimward.store.outbox import Outbox
-from scimward.store.readback import HubIdentity, Readback
-from scimward.store.targets import TargetRepository
+from scimward.store.governance import FindingStore, NewFinding, Run, RunStore
+from scimward.store.identity import IdentityStore
+from scimward.store.provisioning import HubIdentity, Link, LinkStore, Outbox, Readback, TargetRepository
 from scimward.store.timeutil import utcnow
 from scimward.sync.client import DEFAULT_TIMEOUT, Resource, TargetClient
 from scimward.sync.drift import (
@@ -143,7 +140,7 @@ class ReconcileReport:
 
 
 class Reconciler:
-    """Reconciles targets against the hub; one run of a target at a time (``store.findings.RunStore``)."""
+    """Reconciles targets against the hub; one run of a target at a time (``store.governance.findings.RunStore``)."""
 
     def __init__(self, database: Database, *, secrets: SecretBox | None = None, page_size: int = 500,
                  group_page_size: int = 20, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
@@ -189,7 +186,7 @@ class Reconciler:
                                    groups_read=state.groups_read if state else 0, counts=None, error=error)
             log.warning("reconcile failed", target=target.name, run=run.id, error=error)
             raise
-        resolved = await self.findings.resolve_unseen(target.id, run.started)
+        resolved = await self.findings.resolve_unseen(target.id, run.started, [kind.value for kind in Kind])
         counts = await self.findings.counts(target.id, run.started)
         await self.runs.finish(run.id, users_read=state.users_read, groups_read=state.groups_read, counts=counts)
         report = ReconcileReport(run.id, target.name, trigger, repairing, run.started, utcnow(), state.users_read,

@@ -24,12 +24,12 @@ from scimward.policy import ApprovalError, UnknownSubject, identity_store
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE
-from scimward.store import reviews as rows
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.governance import reviews as rows
+from scimward.store.governance.reviews import CampaignRow, IdentityRow, ItemRow
+from scimward.store.identity import IdentityStore
 from scimward.store.ids import new_id
-from scimward.store.reviews import CampaignRow, IdentityRow, ItemRow
-from scimward.store.targets import TargetRepository
+from scimward.store.provisioning import TargetRepository
 from scimward.store.timeutil import utcnow
 
 DECISIONS = ("keep", "revoke")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA
-from scimward.store.reviews import Account, IdentityRow
+from scimward.store.governance.reviews import Account, IdentityRow
 
 #: ``userType`` values of non-human identities (service accounts, bots, agents, workloads).
 NON_HUMAN_TYPES = frozenset({"service", "serviceaccount", "service account", "service-account", "bot", "agent",

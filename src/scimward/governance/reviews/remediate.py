@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from scimward.scim.errors import ScimError
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource_types import GROUP_TYPE
-from scimward.store import reviews as rows
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.governance import reviews as rows
+from scimward.store.identity import IdentityStore
 
 #: Members removed per PATCH: a change names each; a group of 100,000 is revoked in a few changes.
 BATCH = 1000

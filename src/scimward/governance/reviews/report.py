@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from scimward.governance.reviews.campaigns import Reviews
-from scimward.store import reviews as rows
-from scimward.store.reviews import CampaignRow, ItemRow
+from scimward.store.governance import reviews as rows
+from scimward.store.governance.reviews import CampaignRow, ItemRow
 
 
 def _time(value: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0014"
-down_revision = "0011"  # TEMP: "0012" once the catalogue lands
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scimward.store.direct import Tx, decode_time
+from scimward.store._direct import Tx, decode_time
+from scimward.store.identity.writes import id_in
 from scimward.store.tables import revoked_memberships
-from scimward.store.writes import id_in
 
 #: Changes from a review carry this source prefix (``review:CAMPAIGN``).
 REVIEW_SOURCE = "review:"

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from scimward.store._direct import Tx
 from scimward.store.database import Database
-from scimward.store.direct import Tx
-from scimward.store.effective import effective_memberships
+from scimward.store.provisioning.effective import effective_memberships
 from scimward.store.tables import outbox, targets
 from scimward.store.timeutil import utcnow
 

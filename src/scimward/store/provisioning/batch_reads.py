@@ -23,9 +23,9 @@ from sqlalchemy.dialects import postgresql
 from scimward.scim.ast import Filter
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
-from scimward.store.effective import HubIdentity, read_identities
 from scimward.store.filter_sql import FilterCompiler
-from scimward.store.links import Link
+from scimward.store.provisioning.effective import HubIdentity, read_identities
+from scimward.store.provisioning.links import Link
 from scimward.store.tables import identities, links
 
 _t, _l = identities.c, links.c

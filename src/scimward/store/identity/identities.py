@@ -1,7 +1,7 @@
 """The identity repository: SCIM resources in SQL, with memberships as rows.
 
 Reads answer with the source state (what a source stated, RFC 7644's view of the resource); writes
-go through the policy gate (``store.writer``): a write reads the identity under a lock, checks
+go through the policy gate (``store.identity.writer``): a write reads the identity under a lock, checks
 ``If-Match`` against its version, and commits everything the change writes in one transaction, or
 nothing: no lost update, no half-written change. A PATCH of a group's members touches only the
 membership rows it names, never the whole group.
@@ -20,17 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from scimward.scim.ast import AttrPath, Compare, Filter
 from scimward.scim.errors import NotFound
 from scimward.scim.schema import ResourceType
-from scimward.store import counts, reads
-from scimward.store.changes import Gate
-from scimward.store.cursor import CursorCodec, Position, query_digest
+from scimward.store._direct import Direct
+from scimward.store.auth.hub_secrets import hub_secret
 from scimward.store.database import Database
-from scimward.store.direct import Direct
 from scimward.store.filter_sql import FilterCompiler, sort_expression
-from scimward.store.hub_secrets import hub_secret
-from scimward.store.identity_rows import StoredIdentity, etag, stored_row
-from scimward.store.positions import PositionIndex
+from scimward.store.governance.changes import Gate
+from scimward.store.identity import counts, reads
+from scimward.store.identity._positions import PositionIndex
+from scimward.store.identity.cursor import CursorCodec, Position, query_digest
+from scimward.store.identity.identity_rows import StoredIdentity, etag, stored_row
+from scimward.store.identity.writer import Writer
 from scimward.store.tables import effective_states, identities
-from scimward.store.writer import Writer
 
 __all__ = ["IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity", "etag"]
 
@@ -81,7 +81,7 @@ class IdentityStore:
             compiler = self._compilers[rt.name] = FilterCompiler(rt, self.db.dialect)
         return compiler
 
-    # -- writes: through the gate (``store.writer``) ---------------------------------------------
+    # -- writes: through the gate (``store.identity.writer``) ---------------------------------------------
 
     @property
     def writer(self) -> Writer:

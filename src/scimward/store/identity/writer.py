@@ -9,7 +9,7 @@
    effective state and writes the outbox. A held one leaves the effective state where it was, in
    ``effective_states`` and ``membership_holds``.
 
-On PostgreSQL the most common allowed changes take a fused one-statement form (``store.fused``), an
+On PostgreSQL the most common allowed changes take a fused one-statement form (``store.identity._fused``), an
 optimisation of *apply* that a test proves writes the rows this path writes.
 """
 
@@ -25,13 +25,23 @@ from scimward.scim.errors import InvalidValue, NotFound
 from scimward.scim.patch import MemberOp, apply_patch
 from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
-from scimward.store import changes, counts, fused, outbox, reads, writes
-from scimward.store.changes import Change, Decision, Gate, PolicyDenied
-from scimward.store.direct import Direct, Tx, decode_json
+from scimward.store._direct import Direct, Tx, decode_json
 from scimward.store.filter_sql import member_condition
-from scimward.store.identity_rows import StoredIdentity, check_if_match, columns, dedupe, email_rows, stored_row
+from scimward.store.governance import changes
+from scimward.store.governance.changes import Change, Decision, Gate, PolicyDenied
+from scimward.store.identity import _fused as fused
+from scimward.store.identity import counts, reads, writes
+from scimward.store.identity.identity_rows import (
+    StoredIdentity,
+    check_if_match,
+    columns,
+    dedupe,
+    email_rows,
+    stored_row,
+)
+from scimward.store.identity.passwords import take_password_hash
 from scimward.store.ids import created_ms, new_id
-from scimward.store.passwords import take_password_hash
+from scimward.store.provisioning import outbox
 from scimward.store.tables import memberships
 from scimward.store.timeutil import utcnow
 
@@ -196,7 +206,7 @@ class Writer:
 
     async def _patch_row_only(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None,
                               source: str | None, actor: str | None) -> StoredIdentity | None:
-        """The fused one-statement PATCH (``store.fused``) of an identity whose effective state is its
+        """The fused one-statement PATCH (``store.identity._fused``) of an identity whose effective state is its
         source state; None when this change needs the locking path. A no-op answers version 0."""
         rows = await self.direct.fetch(reads.by_id(self.dialect, False),
                                        {"identity_id": identity_id, "resource_type": rt.name})

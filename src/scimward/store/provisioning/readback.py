@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from scimward.scim.ast import Filter
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
-from scimward.store.effective import HubIdentity, effective_memberships, read_identities
 from scimward.store.filter_sql import FilterCompiler
-from scimward.store.links import Link
+from scimward.store.provisioning.effective import HubIdentity, effective_memberships, read_identities
+from scimward.store.provisioning.links import Link
 from scimward.store.tables import link_members, links, outbox, push_log
 from scimward.store.timeutil import utcnow
 

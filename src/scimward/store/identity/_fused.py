@@ -6,7 +6,7 @@ single statement whose data-modifying CTEs also store the change row, upsert the
 the count. The statement is atomic on its own, so it runs without BEGIN/COMMIT. The PATCH is
 conditional on the version it read and on the identity having no effective state of its own and no
 pending change: otherwise nothing is written and the caller takes the locking path
-(``store.writer``), which decides again against the effective state. Everything else (and all of
+(``store.identity.writer``), which decides again against the effective state. Everything else (and all of
 SQLite) takes that path; ``tests/test_fused_equivalence.py`` proves both write the same rows.
 """
 
@@ -18,17 +18,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from scimward.store.changes import CHANGE_COLUMNS
-from scimward.store.counts import _adjust
+from scimward.store.governance.changes import CHANGE_COLUMNS
+from scimward.store.identity.counts import _adjust
+from scimward.store.identity.writes import INSERT_IDENTITY, PROMOTED
 from scimward.store.tables import changes, effective_states, identities, identity_emails, outbox, targets
-from scimward.store.writes import INSERT_IDENTITY, PROMOTED
 
 _t = identities.c
 _o = outbox.c
 
 
 def change_values(params: dict[str, Any]) -> dict[str, Any]:
-    """``store.changes.change_params`` as this module's statements bind them (the same names)."""
+    """``store.governance.changes.change_params`` as this module's statements bind them (the same names)."""
     return params
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
-from scimward.store.effective import effective_memberships
+from scimward.store.provisioning.effective import effective_memberships
 from scimward.store.tables import link_members, links, push_log
 from scimward.store.timeutil import utcnow
 

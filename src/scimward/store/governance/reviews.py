@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scimward.store.changes import dialect_insert
-from scimward.store.direct import decode_json
-from scimward.store.effective import effective_memberships
+from scimward.store._direct import decode_json
+from scimward.store.governance.changes import dialect_insert
+from scimward.store.provisioning.effective import effective_memberships
 from scimward.store.tables import (
     changes,
     effective_states,

@@ -1,4 +1,4 @@
-"""Prebuilt write statements for identities, memberships and e-mails, run by ``store.direct``.
+"""Prebuilt write statements for identities, memberships and e-mails, run by ``store._direct``.
 
 Every statement has a fixed shape with named parameters, so it is compiled once per dialect. Lists
 of ids travel as one parameter (``id_in``): an array on PostgreSQL, a JSON array on SQLite.
