@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+
 from scimward.governance.groups import governance_of
 from scimward.governance.reviews.context import department_of, item_context, manager_of, recommend
 from scimward.governance.reviews.remediate import Removal, remove_members
@@ -32,7 +34,11 @@ from scimward.store.ids import new_id
 from scimward.store.provisioning import TargetRepository
 from scimward.store.timeutil import utcnow
 
+log = structlog.get_logger("scimward.governance.reviews")
+
 DECISIONS = ("keep", "revoke")
+#: How often reviewers with undecided items are reminded (``Reviews.remind``).
+REMIND_EVERY = timedelta(days=1)
 #: Who decides each item's fate when the campaign's due date passes, or it is closed.
 DEFAULT_ACTOR = "scimward (campaign default)"
 
@@ -271,6 +277,24 @@ class Reviews:
         for campaign in due:
             await self._close(campaign, DEFAULT_ACTOR)
         return [c.name for c in due]
+
+    async def remind(self, now: datetime | None = None, every: timedelta = REMIND_EVERY) -> dict[str, int]:
+        """Record a reminder for each reviewer with undecided items in an open campaign, at most once per
+        ``every`` (the first one ``every`` after the start). Answers reviewer -> undecided items."""
+        now = now or utcnow()
+        sent: dict[str, int] = {}
+        async with self.db.write() as conn:
+            for campaign in await rows.campaigns(conn, "open"):
+                last = max((r["sent"] for r in await rows.reminders_of(conn, campaign.id)), default=campaign.created)
+                if last + every > now:
+                    continue
+                waiting = Counter(r for item in await rows.items_of(conn, campaign.id, undecided=True)
+                                  for r in item.reviewers or ["(no reviewer)"])
+                for reviewer, count in sorted(waiting.items()):
+                    await rows.record_reminder(conn, campaign.id, reviewer, count, now)
+                    log.info("review reminder", campaign=campaign.name, reviewer=reviewer, undecided=count)
+                    sent[reviewer] = sent.get(reviewer, 0) + count
+        return sent
 
     async def _close(self, campaign: CampaignRow, by: str) -> list[Decided]:
         now = utcnow()

@@ -413,3 +413,11 @@ async def latest_change_by(conn: AsyncConnection, identity_id: str, source: str)
     rows = list(await conn.execute(sa.select(_c.id).where(_c.identity_id == identity_id, _c.source == source)
                                    .order_by(_c.created.desc(), _c.id.desc()).limit(1)))
     return str(rows[0][0]) if rows else None
+
+
+async def created_of(conn: AsyncConnection, identity_ids: Sequence[str]) -> dict[str, datetime]:
+    found: dict[str, datetime] = {}
+    for chunk in chunks(list(identity_ids)):
+        found.update({str(i): c for i, c in await conn.execute(
+            sa.select(_i.id, _i.created).where(_i.id.in_(list(chunk))))})
+    return found
