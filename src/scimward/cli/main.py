@@ -43,6 +43,8 @@ COMMANDS = {
                            "The mass-change breaker of each target: status, release, discard."),
     "blast-radius": LazyCommand("scimward.cli.policy:blast_radius_command",
                                 "What an identity drives downstream: accounts and entitlements per target."),
+    "admin": LazyCommand("scimward.cli.admin:admin_app",
+                         "The console's local break-glass administrators: create, list, disable."),
 }
 
 app = typer.Typer(cls=lazy_group(COMMANDS), help="scimward: a governed SCIM 2.0 identity-lifecycle hub.",
