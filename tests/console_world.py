@@ -24,10 +24,9 @@ from scimward.policy import Approvals, PolicyGate, identity_store, policies
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
-from scimward.store.console_auth import ConsoleAccounts
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.targets import TargetRepository
+from scimward.store.auth import ConsoleAccounts
+from scimward.store.database import Database, upgrade
+from scimward.store.provisioning import TargetRepository
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
 from tests.conftest import Peer, ServerThread, issue_token

@@ -72,6 +72,6 @@ def test_the_console_role_mapping_is_read_rule_by_rule_and_a_bad_rule_is_named()
 
 
 def test_the_console_roles_of_the_settings_are_the_stores() -> None:
-    from scimward.store.console_auth import ROLES
+    from scimward.store.auth import ROLES
 
     assert model.CONSOLE_ROLES == ROLES

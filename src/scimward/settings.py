@@ -150,7 +150,7 @@ class Settings:
         return out
 
 
-#: The console's roles, least to most (``store.console_auth.ROLES`` is the same tuple).
+#: The console's roles, least to most (``store.auth.ROLES`` is the same tuple).
 CONSOLE_ROLES = ("viewer", "reviewer", "approver", "admin")
 
 

@@ -24,9 +24,9 @@ from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.store.auth import TokenStore
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
-from scimward.store.tokens import TokenStore
+from scimward.store.identity import IdentityStore
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, fail, table_console
-from scimward.store.console_auth import ROLES, ConsoleAccounts
+from scimward.store.auth import ROLES, ConsoleAccounts
 from scimward.store.database import Database
 
 admin_app = typer.Typer(help="The console's local break-glass administrators: create, list, disable.",

@@ -5,6 +5,7 @@ Every list is paged and filtered in SQL; nothing here writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scimward.store import audit
 from scimward.store.database import Database
+from scimward.store.governance import audit
 from scimward.store.tables import (
     audit_events,
     audit_head,
@@ -24,6 +25,7 @@ from scimward.store.tables import (
     identities,
     identity_counts,
     links,
+    membership_holds,
     memberships,
     outbox,
     push_log,
@@ -33,6 +35,8 @@ from scimward.store.tables import (
 
 _c, _f, _l, _o, _t, _e = changes.c, findings.c, links.c, outbox.c, targets.c, audit_events.c
 SEVERITIES = ("critical", "high", "medium", "low")
+#: What audit events record (the audit page filters on them).
+AUDIT_KINDS = audit.KINDS
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Overview:
     pending: int
     open_breakers: int
     open_findings: dict[str, int]
+    open_by_kind: dict[str, int]
     identities: dict[str, int]
     diverged: int
 
@@ -91,11 +96,14 @@ async def overview(database: Database) -> Overview:
         open_breakers = await _scalar(conn, sa.select(sa.func.count()).select_from(breakers))
         by_severity = {str(s): int(n) for s, n in await conn.execute(
             sa.select(_f.severity, sa.func.count()).where(_f.status == "open").group_by(_f.severity))}
+        by_kind = {str(k): int(n) for k, n in await conn.execute(
+            sa.select(_f.kind, sa.func.count()).where(_f.status == "open").group_by(_f.kind))}
         counts = {str(rt): int(n) for rt, n in await conn.execute(
             sa.select(identity_counts.c.resource_type, sa.func.sum(identity_counts.c.count))
             .group_by(identity_counts.c.resource_type))}
-        diverged = await _scalar(conn, sa.select(sa.func.count()).select_from(effective_states))
-    return Overview(pending, open_breakers, by_severity, counts, diverged)
+        held = sa.union(sa.select(effective_states.c.identity_id), sa.select(membership_holds.c.group_id)).subquery()
+        diverged = await _scalar(conn, sa.select(sa.func.count()).select_from(held))
+    return Overview(pending, open_breakers, by_severity, by_kind, counts, diverged)
 
 
 async def target_health(database: Database) -> list[TargetHealth]:
@@ -174,20 +182,25 @@ async def names_of(database: Database, identity_ids: list[str]) -> dict[str, str
             sa.select(i.id, i.user_name, i.display_name).where(i.id.in_(identity_ids)))}
 
 
-async def findings_page(database: Database, *, status: str = "open", target: str | None = None,
-                        severity: str | None = None, offset: int = 0, limit: int = 50) -> tuple[int, list[Any]]:
-    where: list[sa.ColumnElement[bool]] = []
-    if status != "all":
-        where.append(_f.status == status)
+async def findings_page(database: Database, *, statuses: Sequence[str], target: str | None = None,
+                        severity: str | None = None, kinds: Sequence[str] | None = None, owner: str | None = None,
+                        offset: int = 0, limit: int = 50) -> tuple[int, list[Any]]:
+    """Findings with those statuses (and target, severity, kinds, owner), the most severe first; the total too."""
+    where: list[sa.ColumnElement[bool]] = [_f.status.in_(list(statuses))]
     if target:
         where.append(_t.name == target)
     if severity:
         where.append(_f.severity == severity)
+    if kinds is not None:
+        where.append(_f.kind.in_(list(kinds)))
+    if owner:
+        where.append(_f.owner == owner)
     order = sa.case({s: n for n, s in enumerate(SEVERITIES)}, value=_f.severity, else_=len(SEVERITIES))
-    base = sa.select(_f.id).join(targets, _t.id == _f.target_id).where(*where)
+    base = sa.select(_f.id).outerjoin(targets, _t.id == _f.target_id).where(*where)
     query = (sa.select(_f.id, _t.name, _f.kind, _f.severity, _f.resource_type, _f.subject, _f.identity_id,
-                       _f.attribute, _f.detail, _f.status, _f.first_seen, _f.last_seen)
-             .join(targets, _t.id == _f.target_id).where(*where)
+                       _f.attribute, _f.detail, _f.status, _f.first_seen, _f.last_seen, _f.owner, _f.accepted_until,
+                       _f.accepted_by, _f.accepted_reason)
+             .outerjoin(targets, _t.id == _f.target_id).where(*where)
              .order_by(order, _f.first_seen.desc(), _f.id).offset(offset).limit(limit))
     async with database.read() as conn:
         total = await _scalar(conn, sa.select(sa.func.count()).select_from(base.subquery()))

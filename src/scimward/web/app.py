@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from scimward.settings import Settings
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.identity import IdentityStore
 from scimward.web import oidc, signin
 from scimward.web.context import Console, console_of
 from scimward.web.nav import PAGES

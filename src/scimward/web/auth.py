@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from scimward.store.console_auth import ConsoleSession
+from scimward.store.auth import ConsoleSession
 from scimward.web.context import console_of
 from scimward.web.security import same_token, submitted_token
 

@@ -12,10 +12,9 @@ from starlette.responses import HTMLResponse
 
 from scimward.policy import Approvals
 from scimward.settings import Settings
-from scimward.store import audit
-from scimward.store.console_auth import ConsoleAccounts, ConsoleSession, ConsoleSessions
+from scimward.store.auth import ConsoleAccounts, ConsoleSession, ConsoleSessions, record
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.identity import IdentityStore
 from scimward.web.nav import visible_pages
 from scimward.web.security import CSRF_FIELD, SESSION_COOKIE
 
@@ -57,8 +56,7 @@ class Console:
 
     async def audit(self, kind: str, actor: str, subject: str = "", **data: Any) -> None:
         """One event in the hub's audit trail (sign-ins, refusals and every action taken here)."""
-        async with self.database.write() as conn:
-            await audit.append(conn, kind=kind, actor=actor, subject=subject, data={"via": "console", **data})
+        await record(self.database, kind, actor, subject, {"via": "console", **data})
 
     def url(self, path: str = "/") -> str:
         return self.prefix + path

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scimward.store.console_auth import role_rank
+from scimward.store.auth import role_rank
 
 
 @dataclass(frozen=True)
 class Page:
     path: str
     title: str
-    #: The least role that may open the page (``store.console_auth.ROLES``); actions check their own.
+    #: The least role that may open the page (``store.auth.ROLES``); actions check their own.
     role: str
     #: ``module:attribute`` of the page's list of routes, imported when the console is built.
     routes: str

@@ -21,9 +21,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scimward.settings import Settings, role_mapping
-from scimward.store.console_auth import role_rank
+from scimward.store.auth import hub_secret, role_rank
 from scimward.store.database import Database
-from scimward.store.hub_secrets import hub_secret
 from scimward.web.context import console_of
 from scimward.web.signin import safe_next, signed_in
 

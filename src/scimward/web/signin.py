@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scimward.store.console_auth import ConsoleSession
+from scimward.store.auth import ConsoleSession
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of
 from scimward.web.security import CSRF_FIELD, SESSION_COOKIE, SIGN_IN_COOKIE, same_token, set_cookie

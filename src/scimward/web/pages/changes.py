@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from scimward.policy import ApprovalError, UnknownSubject
 from scimward.store import console_reads
-from scimward.store.changes import STATUSES
+from scimward.store.governance import STATUSES
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of
 

@@ -19,7 +19,7 @@ from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store import console_reads
-from scimward.store.identities import SearchQuery, StoredIdentity
+from scimward.store.identity import SearchQuery, StoredIdentity
 from scimward.web.auth import requires
 from scimward.web.context import console_of
 

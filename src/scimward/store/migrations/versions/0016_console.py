@@ -1,7 +1,7 @@
-"""The console's sign-in: local break-glass administrators and server-side sessions (store/console_auth.py).
+"""The console's sign-in: local break-glass administrators and server-side sessions (store/auth/console.py).
 
 Revision ID: 0016
-Revises: 0011 (0012, the findings catalogue, once it is on main)
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

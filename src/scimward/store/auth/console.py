@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store.database import Database
-from scimward.store.passwords import hash_password, verify_password
+from scimward.store.governance import audit
+from scimward.store.identity.passwords import hash_password, verify_password
 from scimward.store.tables import console_admins, console_sessions
 from scimward.store.timeutil import utcnow
 
@@ -176,3 +179,9 @@ class ConsoleSessions:
                 .order_by(_s.created.desc()).limit(limit))
             return [ConsoleSession(r.token_hash, r.name, r.role, r.via, r.csrf, r.created, r.last_seen, r.expires,
                                    r.revoked) for r in rows]
+
+
+async def record(database: Database, kind: str, actor: str, subject: str, data: Mapping[str, Any]) -> None:
+    """One audit event for something done in the console (a sign-in, a refusal, an action), in its own transaction."""
+    async with database.write() as conn:
+        await audit.append(conn, kind=kind, actor=actor, subject=subject, data=data)

@@ -9,7 +9,7 @@
    effective state and writes the outbox. A held one leaves the effective state where it was, in
    ``effective_states`` and ``membership_holds``.
 
-On PostgreSQL the most common allowed changes take a fused one-statement form (``store.fused``), an
+On PostgreSQL the most common allowed changes take a fused one-statement form (``store.identity._fused``), an
 optimisation of *apply* that a test proves writes the rows this path writes.
 """
 
@@ -22,18 +22,40 @@ from typing import Any
 import sqlalchemy as sa
 
 from scimward.scim.errors import InvalidValue, NotFound
-from scimward.scim.patch import MemberOp, apply_patch
+from scimward.scim.patch import MemberOp, PatchResult, apply_patch
 from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
-from scimward.store import changes, counts, fused, outbox, reads, writes
-from scimward.store.changes import Change, Decision, Gate, PolicyDenied
-from scimward.store.direct import Direct, Tx, decode_json
+from scimward.store._direct import Direct, Tx, decode_json
 from scimward.store.filter_sql import member_condition
-from scimward.store.identity_rows import StoredIdentity, check_if_match, columns, dedupe, email_rows, stored_row
+from scimward.store.governance import changes
+from scimward.store.governance.changes import Change, Decision, Gate, PolicyDenied
+from scimward.store.identity import _fused as fused
+from scimward.store.identity import counts, reads, writes
+from scimward.store.identity.identity_rows import (
+    StoredIdentity,
+    check_if_match,
+    columns,
+    dedupe,
+    email_rows,
+    stored_row,
+)
+from scimward.store.identity.passwords import take_password_hash
 from scimward.store.ids import created_ms, new_id
-from scimward.store.passwords import take_password_hash
+from scimward.store.provisioning import outbox
 from scimward.store.tables import memberships
 from scimward.store.timeutil import utcnow
+
+
+def _patched(rt: ResourceType, current: StoredIdentity, body: Any, if_match: str | None) -> PatchResult | None:
+    """A PATCH of ``current``, checked: the version is the one asked for, the result is valid and
+    changes nothing immutable. None when it changes nothing."""
+    check_if_match(if_match, current.version)
+    result = apply_patch(current.doc, body, rt)
+    if not result.changed:
+        return None
+    check_required(result.doc, rt)
+    check_immutable(current.doc, result.doc, rt)
+    return result
 
 
 class _Loaded:
@@ -122,16 +144,15 @@ class Writer:
             async with self.direct.transaction() as tx:
                 loaded = await self._load(tx, rt, identity_id)
                 current = loaded.current
-                check_if_match(if_match, current.version)
                 if doc is not None:
+                    check_if_match(if_match, current.version)
+                    check_immutable(current.doc, doc, rt)
                     new_doc, member_ops = doc, put_ops or []
                 else:
-                    result = apply_patch(current.doc, body, rt)
-                    if not result.changed:
+                    result = _patched(rt, current, body, if_match)
+                    if result is None:
                         return None
-                    check_required(result.doc, rt)
                     new_doc, member_ops = dict(result.doc), list(result.member_ops)
-                check_immutable(current.doc, new_doc, rt)
                 password_hash = await take_password_hash(new_doc)
                 change = Change(new_id(), rt.name, identity_id, changes.op_of(loaded.effective, new_doc)
                                 if loaded.effective is not None else "create", loaded.effective, new_doc,
@@ -196,22 +217,19 @@ class Writer:
 
     async def _patch_row_only(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None,
                               source: str | None, actor: str | None) -> StoredIdentity | None:
-        """The fused one-statement PATCH (``store.fused``) of an identity whose effective state is its
+        """The fused one-statement PATCH (``store.identity._fused``) of an identity whose effective state is its
         source state; None when this change needs the locking path. A no-op answers version 0."""
         rows = await self.direct.fetch(reads.by_id(self.dialect, False),
                                        {"identity_id": identity_id, "resource_type": rt.name})
         if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
         current = stored_row(rt, rows[0], with_groups=False)
-        check_if_match(if_match, current.version)
-        result = apply_patch(current.doc, body, rt)
-        if not result.changed:
+        result = _patched(rt, current, body, if_match)
+        if result is None:
             current.version = 0
             return current
         if result.member_ops or "password" in result.doc or result.doc.get("emails") != current.doc.get("emails"):
             return None
-        check_required(result.doc, rt)
-        check_immutable(current.doc, result.doc, rt)
         now = utcnow()
         change = Change(new_id(), rt.name, identity_id, changes.op_of(current.doc, result.doc), current.doc,
                         result.doc, changes.changed_paths(current.doc, result.doc), source, actor, now)

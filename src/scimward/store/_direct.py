@@ -1,10 +1,10 @@
 """Statements on the database driver: the hot reads and the identity writes.
 
-Statements are built once with SQLAlchemy (``store.reads``, ``store.writes``), compiled to SQL text
+Statements are built once with SQLAlchemy (``store.identity.reads``, ``store.identity.writes``), compiled to SQL text
 once per dialect, and run on the driver connection, skipping SQLAlchemy's per-execution work,
 which costs more than the database's own. On PostgreSQL they use a psycopg pool of autocommit
 connections with server-side prepared statements; a write is one explicit transaction. On SQLite
-writes that arrive together share one ``BEGIN IMMEDIATE`` … ``COMMIT`` (``store.group_commit``).
+writes that arrive together share one ``BEGIN IMMEDIATE`` … ``COMMIT`` (``store._group_commit``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import psycopg
@@ -24,9 +24,14 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement as Executable
 
-from scimward.store.database import Database, translate_integrity_error
-from scimward.store.db import CONNECT_TIMEOUT_SECONDS, sqlite_pragmas, sync_url
-from scimward.store.group_commit import GroupCommit
+from scimward.store._group_commit import GroupCommit
+from scimward.store.database import (
+    CONNECT_TIMEOUT_SECONDS,
+    Database,
+    sqlite_pragmas,
+    sync_url,
+    translate_integrity_error,
+)
 
 Row = Sequence[Any]
 Params = dict[str, Any]
@@ -43,6 +48,14 @@ def _compile(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, .
     assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.params)
     return str(compiled), names, dict(compiled.params)
+
+
+class Encoder(Protocol):
+    """What turns values into driver parameters: ``Direct`` or a ``Tx`` of it."""
+
+    def json(self, value: Any) -> Any: ...
+
+    def time(self, value: datetime) -> Any: ...
 
 
 def decode_json(value: Any) -> Any:
@@ -150,13 +163,13 @@ class Direct:
         return value if self.postgres else value.isoformat(" ", "microseconds")
 
     def ids(self, values: Sequence[str]) -> Any:
-        """A list of ids as one parameter (``store.writes.id_in``): an array, or JSON for SQLite."""
+        """A list of ids as one parameter (``store.identity.writes.id_in``): an array, or JSON for SQLite."""
         return list(values) if self.postgres else _dumps(list(values))
 
     # -- reads ----------------------------------------------------------------------------------
 
     async def fetch(self, statement: Executable, params: Params) -> list[Row]:
-        """One statement in autocommit: a read, or a write that is atomic on its own (``store.fused``)."""
+        """One statement in autocommit: a read, or a write that is atomic on its own (``store.identity._fused``)."""
         sql, names, literals = _compiled_static(statement, self.dialect)
         bound = self.bind(names, literals, params)
         if self.postgres:

@@ -1,4 +1,4 @@
-"""Prebuilt write statements for identities, memberships and e-mails, run by ``store.direct``.
+"""Prebuilt write statements for identities, memberships and e-mails, run by ``store._direct``.
 
 Every statement has a fixed shape with named parameters, so it is compiled once per dialect. Lists
 of ids travel as one parameter (``id_in``): an array on PostgreSQL, a JSON array on SQLite.
@@ -56,8 +56,9 @@ DELETE_IDENTITY = (identities.delete()
                    .returning(_t.version))
 
 DELETE_EMAILS = identity_emails.delete().where(identity_emails.c.identity_id == sa.bindparam("identity_id"))
-INSERT_EMAIL = identity_emails.insert().values(
-    {c: sa.bindparam(c) for c in ("identity_id", "position", "value", "value_lower", "type", "display", "primary")})
+#: The columns of an e-mail row besides its identity's id, as ``identity_rows.email_rows`` fills them.
+EMAIL_COLUMNS = tuple(c for c in identity_emails.c if c.name != "identity_id")
+INSERT_EMAIL = identity_emails.insert().values({c.name: sa.bindparam(c.name) for c in identity_emails.c})
 
 
 

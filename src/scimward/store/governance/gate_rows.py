@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scimward.store.changes import dialect_insert as _insert
+from scimward.store.governance.changes import dialect_insert as _insert
 from scimward.store.tables import (
+    FINDING_LIVE,
     breaker_events,
     breakers,
     findings,
@@ -65,12 +66,12 @@ def breaker_finding(dialect: str) -> Any:
         subject=sa.bindparam("subject"), attribute="", detail=sa.bindparam("detail"), status="open",
         first_seen=sa.bindparam("at"), last_seen=sa.bindparam("at"),
     ).on_conflict_do_nothing(index_elements=[f.target_id, f.kind, f.subject, f.attribute],
-                             index_where=sa.text("status = 'open'"))
+                             index_where=sa.text(FINDING_LIVE))
 
 
 RESOLVE_BREAKER_FINDING = findings.update().where(
     findings.c.target_id == sa.bindparam("target_id"), findings.c.kind == "breaker_open",
-    findings.c.status == "open").values(status="resolved", resolved_at=sa.bindparam("at"))
+    findings.c.status != "resolved").values(status="resolved", resolved_at=sa.bindparam("at"))
 
 IS_OPEN = sa.select(_b.target_id).where(_b.target_id == sa.bindparam("target_id"))
 _i = identities.c

@@ -20,7 +20,7 @@ from scimward.scim.ast import Filter
 from scimward.scim.errors import ScimError
 from scimward.scim.evaluate_resource import resource_matches
 from scimward.scim.schema import ResourceType
-from scimward.store.direct import decode_json
+from scimward.store._direct import decode_json
 from scimward.store.filter_sql import FilterCompiler
 from scimward.store.tables import effective_states, identities, membership_holds, memberships
 

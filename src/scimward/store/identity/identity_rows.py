@@ -5,20 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from scimward.scim.errors import InvalidValue, PreconditionFailed
 from scimward.scim.schema import ResourceType
-from scimward.store import reads
-from scimward.store.direct import decode_json, decode_time
-
-
-class Encoder(Protocol):
-    """What turns values into driver parameters: ``store.direct.Direct`` or a ``Tx`` of it."""
-
-    def json(self, value: Any) -> Any: ...
-
-    def time(self, value: datetime) -> Any: ...
+from scimward.store._direct import Encoder, decode_json, decode_time
+from scimward.store.identity import reads
 
 
 def etag(version: int) -> str:

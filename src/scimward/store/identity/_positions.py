@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scimward.store.direct import Direct, decode_time
+from scimward.store._direct import Direct, decode_time
 from scimward.store.tables import identities
 
 STRIDE = 1000

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from scimward.store import findings as finding_rows
-from scimward.store import links as link_rows
-from scimward.store import outbox as outbox_rows
-from scimward.store import targets as target_rows
 from scimward.store.database import Database
-from scimward.store.outbox import OutboxItem
+from scimward.store.governance import findings as finding_rows
+from scimward.store.provisioning import links as link_rows
+from scimward.store.provisioning import outbox as outbox_rows
+from scimward.store.provisioning import targets as target_rows
+from scimward.store.provisioning.outbox import OutboxItem
 from scimward.store.timeutil import utcnow
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from scimward.store.direct import Tx
+from scimward.store._direct import Tx
 from scimward.store.tables import identity_counts
 
 SHARDS = 16

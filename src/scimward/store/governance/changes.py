@@ -1,7 +1,7 @@
 """Changes, decisions and the effective-state overlay, as rows (DESIGN.md: change, gate, effective state).
 
 Every mutation of an identity is a *change*: before (the effective state), after (the state proposed),
-what it touches, who sent it. The write pipeline (``store.writer``) asks a ``Gate`` for a ``Decision``
+what it touches, who sent it. The write pipeline (``store.identity.writer``) asks a ``Gate`` for a ``Decision``
 inside the write's own transaction and stores the change row, the source state and, where the change
 is held, the overlay that keeps the effective state where it was: ``effective_states`` for documents
 and ``membership_holds`` for memberships. Everything here runs inside the caller's transaction.
@@ -19,8 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from scimward.scim.errors import ScimError
-from scimward.store.direct import Tx, decode_json, decode_time
-from scimward.store.identity_rows import Encoder
+from scimward.store._direct import Encoder, Tx, decode_json, decode_time
 from scimward.store.tables import changes, effective_states, identities, membership_holds, memberships
 
 Action = Literal["allow", "hold", "deny"]

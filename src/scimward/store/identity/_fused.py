@@ -6,7 +6,7 @@ single statement whose data-modifying CTEs also store the change row, upsert the
 the count. The statement is atomic on its own, so it runs without BEGIN/COMMIT. The PATCH is
 conditional on the version it read and on the identity having no effective state of its own and no
 pending change: otherwise nothing is written and the caller takes the locking path
-(``store.writer``), which decides again against the effective state. Everything else (and all of
+(``store.identity.writer``), which decides again against the effective state. Everything else (and all of
 SQLite) takes that path; ``tests/test_fused_equivalence.py`` proves both write the same rows.
 """
 
@@ -18,17 +18,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from scimward.store.changes import CHANGE_COLUMNS
-from scimward.store.counts import _adjust
+from scimward.store.governance.changes import CHANGE_COLUMNS
+from scimward.store.identity.counts import _adjust
+from scimward.store.identity.writes import EMAIL_COLUMNS, INSERT_IDENTITY, PROMOTED
 from scimward.store.tables import changes, effective_states, identities, identity_emails, outbox, targets
-from scimward.store.writes import INSERT_IDENTITY, PROMOTED
 
 _t = identities.c
 _o = outbox.c
 
 
 def change_values(params: dict[str, Any]) -> dict[str, Any]:
-    """``store.changes.change_params`` as this module's statements bind them (the same names)."""
+    """``store.governance.changes.change_params`` as this module's statements bind them (the same names)."""
     return params
 
 
@@ -75,16 +75,12 @@ def insert_row() -> sa.Select[Any]:
     """INSERT the identity and its e-mail rows (``emails``: a JSON array of rows), add to its count,
     enqueue it."""
     created = INSERT_IDENTITY.returning(_t.id, _t.resource_type).cte("created")
-    e = identity_emails.c
     rows = sa.func.jsonb_to_recordset(sa.bindparam("emails", type_=postgresql.JSONB)).table_valued(
-        sa.column("position", sa.Integer), sa.column("value", sa.Text), sa.column("value_lower", sa.Text),
-        sa.column("type", sa.Text), sa.column("display", sa.Text), sa.column("primary", sa.Boolean),
-        name="email_rows").render_derived(with_types=True)
+        *(sa.column(c.name, c.type) for c in EMAIL_COLUMNS), name="email_rows").render_derived(with_types=True)
     emails = identity_emails.insert().from_select(
-        [e.identity_id, e.position, e.value, e.value_lower, e.type, e.display, e.primary],
-        sa.select(sa.bindparam("id"), rows.c.position, rows.c.value, rows.c.value_lower, rows.c.type,
-                  rows.c.display, rows.c.primary),
-    ).returning(e.position).cte("emailed")
+        [identity_emails.c.identity_id, *EMAIL_COLUMNS],
+        sa.select(sa.bindparam("id"), *(rows.c[c.name] for c in EMAIL_COLUMNS)),
+    ).returning(identity_emails.c.position).cte("emailed")
     counted = _adjust("postgresql").returning(sa.literal(1)).cte("counted")
     return (sa.select(sa.func.count()).select_from(created)
             .add_cte(emails).add_cte(counted).add_cte(_enqueue_from(created)).add_cte(_record_from(created)))

@@ -17,7 +17,7 @@ lane 0 only. The head of the trail is the digest of every lane's head (``head_di
 
 An append is one statement on PostgreSQL (a data-modifying CTE: advance the lane's head, insert the
 event from it) and two on SQLite (in process, no round trip). The hash is computed by the database
-(``chain_hash``: ``sha256()`` on PostgreSQL, a Python function ``store.db`` registers on every SQLite
+(``chain_hash``: ``sha256()`` on PostgreSQL, a Python function ``store.database`` registers on every SQLite
 connection), so the writer needs no read first.
 """
 
@@ -39,8 +39,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
+from scimward.store._direct import Tx
 from scimward.store.chain import chain_hash
-from scimward.store.direct import Tx
 from scimward.store.tables import audit_events, audit_head
 from scimward.store.timeutil import utcnow
 
@@ -137,7 +137,7 @@ async def append(tx: Tx | AsyncConnection, *, kind: str, actor: str, subject: st
                  data: Mapping[str, Any] | None = None, at: datetime | None = None) -> Appended:
     """Record one audit event in the caller's open transaction: it commits or rolls back with it.
 
-    ``tx`` is either transaction kind the store uses: ``store.direct.Tx`` (the identity write path)
+    ``tx`` is either transaction kind the store uses: ``store._direct.Tx`` (the identity write path)
     or a SQLAlchemy ``AsyncConnection`` inside ``Database.write()``. ``data`` must be JSON-able.
     Call it as late in the transaction as possible: the lane stays locked until the commit.
     """
