@@ -52,6 +52,8 @@ COMMANDS = {
     "import": LazyCommand("scimward.cli.sources:import_command",
                           "Import an HR export: each row a change through the gate; bad rows are reported by line, "
                           "exit 1."),
+    "admin": LazyCommand("scimward.cli.admin:admin_app",
+                         "The console's local break-glass administrators: create, list, disable."),
 }
 
 app = typer.Typer(cls=lazy_group(COMMANDS), help="scimward: a governed SCIM 2.0 identity-lifecycle hub.",

@@ -515,3 +515,33 @@ hr_records = sa.Table(
     sa.Column("imported", sa.DateTime, nullable=False),
     sa.Index("ix_hr_records_identity_id", "identity_id"),
 )
+
+# -- the console's sign-in (store/auth/console.py) ---------------------------------------------
+
+#: Local break-glass administrators of the console: a password kept only as an Argon2id hash.
+console_admins = sa.Table(
+    "console_admins",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("disabled", sa.DateTime),
+)
+
+#: Server-side console sessions: the cookie carries a random token, the row its SHA-256 hash.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("expires", sa.DateTime, nullable=False),
+    sa.Column("revoked", sa.DateTime),
+    sa.Index("ix_console_sessions_name", "name"),
+)
