@@ -11,13 +11,12 @@ User, are stored unmatched and become findings in the three-way check (``check``
 from __future__ import annotations
 
 import asyncio
+import marshal
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from scimward.governance.sources.correlate import CorrelationIndex
 from scimward.governance.sources.proposal import DEFAULT_OWNED, propose
@@ -117,12 +116,14 @@ class Importer:
         owned = owned_attributes(policy.ownership, self.change_source)
         settings = policy.ownership.source(self.source.name)
         index = CorrelationIndex(self.source.config.get("correlate") or CorrelationIndex().keys)
-        # What an import compares, kept as JSON bytes: 100,000 Users as dicts would take most of the memory.
+        # What an import compares, kept serialised: 100,000 Users as dicts would take most of the memory.
+        # marshal, not orjson: its bytes are as long as their content (orjson's keep a 4 KiB buffer each),
+        # and they never leave this process.
         users: dict[str, bytes] = {}
         async for batch in hub_users(self.db):
             for user in batch:
                 index.add(user.id, user.doc)
-                users[user.id] = orjson.dumps(trimmed(user.doc, owned))
+                users[user.id] = marshal.dumps(trimmed(user.doc, owned))
                 if user.overlaid:
                     self.overlaid.add(user.id)
         before = await self.repository.correlated(self.source.id)
@@ -185,7 +186,7 @@ class Importer:
             identity_id, doc = await self.create_joiner(record, _manager(record, index, employees, before), today,
                                                         dry_run)
             index.add(identity_id, doc)
-            users[identity_id] = orjson.dumps(trimmed(doc, owned))
+            users[identity_id] = marshal.dumps(trimmed(doc, owned))
             employees[record.employee_id] = identity_id
             report.created += 1
             return _stored(self.source.id, record, identity_id, None)
@@ -202,7 +203,7 @@ class Importer:
         if manager is not None:
             values["manager"] = manager
         set_before = previous.set_active if previous is not None and previous.identity_id == identity_id else None
-        known = orjson.loads(users[identity_id])
+        known = marshal.loads(users[identity_id])
         quick = propose(known, record, values, owned, today, settings.grace, set_before)
         if quick.doc == known:
             report.unchanged += 1
