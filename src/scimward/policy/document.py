@@ -30,12 +30,13 @@ from typing import Any
 
 import yaml
 
+from scimward.errors import ConfigurationError
 from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
 
 ACTIONS = ("allow", "hold", "deny")
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigurationError):
     """A policy file scimward cannot use; the message names the rule or setting and what is wrong."""
 
 

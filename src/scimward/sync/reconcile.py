@@ -503,7 +503,7 @@ async def _prefetch(pages: AsyncIterator[list[Resource]], depth: int = 2) -> Asy
             async for page in pages:
                 await queue.put(page)
             await queue.put(None)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             await queue.put(exc)
 
     task = asyncio.create_task(produce())
