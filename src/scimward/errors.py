@@ -13,7 +13,7 @@ traceback, answered as an internal error. The tree::
     │   ├── InvalidCursor            400 a cursor that is not ours
     │   ├── ExpiredCursor            400 a cursor past its time (store/identity/cursor.py)
     │   ├── Unauthorized, Forbidden  401, 403
-    │   ├── NotFound                 404 (UnknownFinding: store/governance/findings.py)
+    │   ├── NotFound                 404 (and UnknownFinding, 404: store/governance/findings.py)
     │   ├── UniquenessError          409 a conflict with what is stored
     │   ├── PreconditionFailed       412 If-Match names another version
     │   ├── PolicyDenied             400 the gate denied the change (store/governance/changes.py)
@@ -23,15 +23,20 @@ traceback, answered as an internal error. The tree::
     │   ├── SettingsError            settings.py
     │   ├── DatabaseUrlError         store/errors.py
     │   ├── SecretKeyError           sync/secrets.py: missing, malformed, exposed or the wrong key
-    │   └── PolicyError              policy/document.py: a policy document that does not hold
+    │   ├── PolicyError              policy/document.py: a policy document that does not hold
+    │   ├── OwnershipError           policy/ownership.py: its attributes: or sources: section
+    │   ├── ExpressionError          policy/cel.py: a rule's CEL expression
+    │   └── ExportError              governance/sources/readers.py: an HR export or mapping file
     ├── DatabaseError                store/errors.py: the database cannot be used
     │   ├── DatabaseUnavailable      unreachable, credentials refused
     │   ├── SchemaMismatch           behind (or ahead of) this scimward's migrations
     │   └── AuditError               store/governance/audit.py: the audit trail has no heads (not migrated)
     ├── PolicyLayerError             policy/errors.py: approvals and breakers
-    │   ├── ApprovalError            four eyes, not pending
+    │   ├── ApprovalError            four eyes, not pending (ReviewError: a review decision refused)
     │   │   └── UnknownSubject       no change, target or identity by that name
     │   └── ConfigChangeHeld         policy/plans.py: accepted, waiting for a second person
+    ├── BadRow                       governance/sources/records.py: one import row that cannot be used
+    ├── UnknownKind                  governance/catalogue.py: no finding kind or framework id by that name
     ├── TargetError                  sync/errors.py: a request to a target failed; the subclass says
     │                                whether to retry, skip or halt
     └── CommandError                 cli/exits.py: what only the command line knows

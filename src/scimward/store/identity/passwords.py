@@ -28,3 +28,8 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):  # a wrong password, or a hash that is not one: both "no"
         return False
+
+
+async def hash_password(password: str) -> str:
+    """The Argon2id hash of ``password`` (in a worker thread, as ``take_password_hash``)."""
+    return await asyncio.to_thread(_hasher.hash, password)
