@@ -29,6 +29,7 @@ from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
+from scimward.sync.profile import Capabilities
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
@@ -128,6 +129,9 @@ async def target_status(url: str, name: str) -> dict[str, Any]:
             "latency_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)
             if latencies else None,
             "latency_samples": len(latencies),
+            # What the target was found not to store: never re-sent, never drift (docs/targets.md).
+            "not_stored": list(Capabilities.from_config(row.config).dropped),
+            "capabilities": Capabilities.from_config(row.config).to_json(),
         }
     finally:
         await database.dispose()
@@ -139,7 +143,13 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
         return
     table = Table("", "", show_header=False)
     for key, value in status.items():
-        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+        if value is None or value == []:
+            shown = "-"
+        elif isinstance(value, list | dict):
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+        else:
+            shown = str(value)
+        table.add_row(key.replace("_", " "), shown)
     Console().print(table)
 
 
