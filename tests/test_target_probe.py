@@ -14,10 +14,11 @@ import pytest
 
 from scimward.cli.provisioning import target_status
 from scimward.policy import identity_store
+from scimward.scim.errors import InvalidValue
 from scimward.store.database import Database
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
-from scimward.sync.target_admin import TargetAdmin
+from scimward.sync.target_admin import TargetAdmin, parse_config
 from tests.conftest import Peer
 from tests.hub import Hub
 from tests.peers.quirky_server import Quirks, QuirkyServer
@@ -82,3 +83,15 @@ async def test_status_names_what_the_target_does_not_store(hub: Hub, quirky: Qui
     status = await target_status(hub_url, "app")
     assert status["not_stored"] == ["emails.type", "title"]
     assert status["linked_users"] == 1 and status["capabilities"]["dropped"] == ["emails.type", "title"]
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ({"profile": "nuke"}, "profile must be one of standard, conservative, not 'nuke'"),
+    ({"capabilities": {"member_remove": "regex"}}, "capabilities.member_remove must be one of filter, value_list"),
+    ({"capabilities": {"filters": {"Users.email": True}}}, "capabilities.filters maps"),
+    ({"capabilities": {"colour": "red"}}, "capabilities.colour is not a capability"),
+])
+def test_a_profile_propagate_could_not_follow_is_refused_when_given(option: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidValue, match=message.replace(".", r"\.")):
+        parse_config(option)
+    parse_config({"profile": "conservative", "capabilities": {"member_remove": "filter"}})

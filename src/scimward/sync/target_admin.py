@@ -30,6 +30,7 @@ from scimward.sync.errors import AuthError, TargetError, TransientError
 from scimward.sync.mapping import DEFAULT_USER_RULES
 from scimward.sync.probe import probe_filters
 from scimward.sync.profile import Capabilities
+from scimward.sync.profile import check as check_profile
 from scimward.sync.secrets import SecretBox, SecretKeyError
 from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
 
@@ -117,6 +118,7 @@ def merge_config(current: TargetConfig, changes: Any) -> TargetConfig:
 
 
 def _check_types(data: Mapping[str, Any]) -> None:
+    check_profile(data)  # ``profile`` and ``capabilities``: what propagate could not follow is refused now
     for key in ("scope", "group_scope"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise InvalidValue(f"{key} must be a SCIM filter as a string")
