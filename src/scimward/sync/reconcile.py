@@ -259,7 +259,7 @@ class _Run:
                    and isinstance(external := _get(account, "externalId"), str) and external}
         ids = {link.identity_id for link in by_remote.values()} | set(claimed.values())
         hub = await readback.identities(USER_TYPE, ids, self.scope)
-        claimed_links = await readback.links_by_identity(tid, set(claimed.values())) if claimed else {}
+        claimed_links = await readback.links(tid, set(claimed.values())) if claimed else {}
         in_flight = await readback.in_flight(tid, ids)
         managers = [m for identity in hub.values() if (m := manager_id(identity.doc))]
         manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
@@ -401,7 +401,7 @@ class _Run:
             # Missing, with the push that makes it on its way: not reported, and not fixed either.
             self.unverified.update((i, "") for i in hub if i in flying)
             hub = {i: h for i, h in hub.items() if i not in flying}
-            links = await readback.links_by_identity(tid, candidates)
+            links = await readback.links(tid, candidates)
             managers = [m for identity in hub.values() if (m := manager_id(identity.doc))] if rt is USER_TYPE else []
             manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
             found = []
