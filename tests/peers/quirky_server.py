@@ -16,6 +16,9 @@ them on (``Quirks.all()``) it does what the issue observed of a server nobody he
 - ``drops``: attributes it silently does not store, on create and on every write: ``title``, the
   enterprise extension, e-mails' ``type``.
 
+``refused`` holds userNames whose every write (create, PUT, PATCH) answers 500, whatever its form:
+a change the application cannot take, for the poison-parking and secrets tests.
+
 It also echoes the request's Authorization header in its error bodies when ``echo_authorization`` is
 set, as some targets do, for the secrets tests. Every request is logged (``requests``) with its body
 and the status answered, so tests can name what was sent and in which order.
@@ -61,6 +64,7 @@ class Quirks:
     filters_empty: bool = False
     drops: bool = False
     echo_authorization: bool = False
+    refused: frozenset[str] = frozenset()
 
     @classmethod
     def all(cls) -> Quirks:
@@ -135,7 +139,12 @@ class QuirkyStore:
         case_exact = attribute not in ("username",)
         return [r for r in items if _matches(r.get(_key(r, attribute)), value, case_exact)]
 
+    def _refuse(self, kind: str, doc: Resource) -> None:
+        if kind == "Users" and str(doc.get("userName", "")).lower() in self.quirks.refused:
+            raise Failure(500, f"cannot store {doc.get('userName')}: ORA-00600 internal error")
+
     def create(self, kind: str, body: Resource) -> Resource:
+        self._refuse(kind, body)
         with self.lock:
             if kind == "Users":
                 name = str(body.get("userName", "")).lower()
@@ -155,6 +164,7 @@ class QuirkyStore:
         with self.lock:
             if resource_id not in self.resources[kind]:
                 raise Failure(404, f"no {kind[:-1]} {resource_id}")
+            self._refuse(kind, self.resources[kind][resource_id])
             self.resources[kind][resource_id] = self._stored(kind, body, resource_id)
             return copy.deepcopy(self.resources[kind][resource_id])
 
@@ -168,6 +178,7 @@ class QuirkyStore:
             if resource_id not in self.resources[kind]:
                 raise Failure(404, f"no {kind[:-1]} {resource_id}")
             doc = copy.deepcopy(self.resources[kind][resource_id])
+        self._refuse(kind, doc)
         for operation in operations:
             self._check(kind, operation)
         for operation in operations:

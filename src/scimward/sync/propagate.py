@@ -72,6 +72,7 @@ from scimward.sync.errors import (
     TransientError,
 )
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.probe import evaluates
 from scimward.sync.profile import COMPLEX, Capabilities, drops, strip
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import DeprovisionMode, Target
@@ -746,12 +747,9 @@ class Propagator:
         async with endpoint.probe_lock:
             if lookup in endpoint.caps.filters:
                 return endpoint.caps.filters[lookup]
-            sample = next((item for item in await lane.client.first_page(resource, 20, [attribute])
-                           if isinstance(item.get(attribute), str) and item[attribute]), None)
-            if sample is None:
+            works = await evaluates(lane.client, resource, attribute)
+            if works is None:
                 return None
-            found = await lane.client.find(resource, eq_filter(attribute, sample[attribute]))
-            works = any(item.get("id") == sample["id"] for item in found)
             await self._learn(endpoint, endpoint.caps.with_filter(lookup, works))
             return works
 

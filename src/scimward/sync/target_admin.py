@@ -23,10 +23,14 @@ from scimward.policy.plans import Plan, gate_config, plan_config, planned
 from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store import Direct
 from scimward.store.database import Database
-from scimward.store.provisioning import Outbox, TargetRepository, TargetRow, link_counts
+from scimward.store.provisioning import Outbox, PushResults, TargetRepository, TargetRow, commit, link_counts
+from scimward.store.timeutil import utcnow
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.errors import AuthError, TargetError, TransientError
 from scimward.sync.mapping import DEFAULT_USER_RULES
+from scimward.sync.probe import probe_filters
+from scimward.sync.profile import Capabilities
+from scimward.sync.profile import check as check_profile
 from scimward.sync.secrets import SecretBox, SecretKeyError
 from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
 
@@ -114,6 +118,7 @@ def merge_config(current: TargetConfig, changes: Any) -> TargetConfig:
 
 
 def _check_types(data: Mapping[str, Any]) -> None:
+    check_profile(data)  # ``profile`` and ``capabilities``: what propagate could not follow is refused now
     for key in ("scope", "group_scope"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise InvalidValue(f"{key} must be a SCIM filter as a string")
@@ -342,6 +347,7 @@ class TargetAdmin:
                 else:
                     report["checks"].append({"check": "credential", "ok": True})
                     report["credential"] = "accepted"
+                    report["capabilities"] = await self._probe(row, client, report, redact)
             else:
                 report["credential"] = "unknown"
         report["elapsed_ms"] = round((time.monotonic() - started) * 1000)
@@ -349,6 +355,26 @@ class TargetAdmin:
         # still works (the client falls back to RFC 7644 defaults), so that check only informs.
         report["ok"] = report["credential"] == "accepted"
         return report
+
+    async def _probe(self, row: TargetRow, client: TargetClient, report: dict[str, Any],
+                     redact: Callable[[str | None], str | None]) -> dict[str, Any]:
+        """Find out by reading which lookups the target evaluates (``sync.probe``), keep what was learned
+        in its capability profile with the time of the probe, and answer the profile as it now stands."""
+        try:
+            filters = await probe_filters(client)
+        except TargetError as exc:
+            report["checks"].append(_failed("filters", exc, redact))
+            return Capabilities.from_config(row.config).to_json()
+        learned = {lookup: works for lookup, works in filters.items() if works is not None}
+        report["checks"].append({"check": "filters", "ok": True, "evaluated": filters})
+        current = Capabilities.from_config(row.config)
+        for lookup, works in learned.items():
+            current = current.with_filter(lookup, works)
+        current = current.learned(probed=_iso(utcnow()))
+        results = PushResults()
+        results.capabilities[row.id] = {"filters": dict(current.filters), "probed": current.probed}
+        await commit(self.db, results)
+        return current.to_json()
 
     def client(self, target: Target) -> TargetClient:
         """A client for the target, holding its decrypted credential."""
