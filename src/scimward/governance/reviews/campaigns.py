@@ -131,7 +131,9 @@ class Reviews:
         group_ids = [g.id for g in groups]
         members = await rows.members_of(conn, group_ids)
         grants = await rows.grants(conn, group_ids)
-        held = await rows.entitlements(conn, group_ids)
+        held: dict[tuple[str, str], set[int]] = {}
+        for g, m, t in await rows.entitlements(conn, group_ids):
+            held.setdefault((g, m), set()).add(t)
         member_ids = [m for pairs in members.values() for m, _ in pairs]
         people = await rows.identities_by_id(conn, member_ids)
         wanted = {manager_of(p.doc) for p in people.values()} - {None}
@@ -156,7 +158,7 @@ class Reviews:
                 manager_id = manager_of(member.doc)
                 advice = recommend(member, accounts.get(member_id, []), peers,
                                    known.get(manager_id) if manager_id else None)
-                held_on = {t for g, m, t in held if g == group.id and m == member_id}
+                held_on = held.get((group.id, member_id), set())
                 grant = grants.get((group.id, member_id))
                 items.append(self._item(
                     campaign_id, numbered + len(items) + 1, "membership", member, group=group,

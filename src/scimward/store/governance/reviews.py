@@ -346,6 +346,8 @@ _OUTCOME = review_items.update().where(
 
 async def decide_items(conn: AsyncConnection, campaign_id: str, numbers: Sequence[int], decision: str, by: str,
                        at: datetime, note: str | None, defaulted: bool = False) -> None:
+    if not numbers:
+        return
     await conn.execute(_DECIDE, [{"b_campaign": campaign_id, "b_number": n, "decision": decision, "decided_by": by,
                                   "decided": at, "note": note, "defaulted": defaulted} for n in numbers])
 
