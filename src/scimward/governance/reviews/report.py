@@ -21,7 +21,7 @@ def campaign_json(campaign: CampaignRow) -> dict[str, Any]:
     return {"id": campaign.id, "name": campaign.name, "scope": {campaign.scope_kind: campaign.scope},
             "reviewer": campaign.reviewer, "default": campaign.default_decision, "status": campaign.status,
             "created": _time(campaign.created), "created_by": campaign.created_by, "due": _time(campaign.due),
-            "closed": _time(campaign.closed), "closed_by": campaign.closed_by, "items": campaign.items,
+            "closed": _time(campaign.closed), "closed_by": campaign.closed_by, "item_count": campaign.items,
             "counts": {"keep": campaign.counts.get("keep", 0), "revoke": campaign.counts.get("revoke", 0),
                        "undecided": campaign.counts.get("undecided", 0)}}
 
