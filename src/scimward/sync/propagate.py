@@ -880,13 +880,16 @@ class Propagator:
     async def _remove_members(self, lane: _Lane, remote_group: str, remote_ids: list[str]) -> None:
         """A removal by filter path (RFC 7644 3.5.2.2), or by value list where the target refuses that."""
         endpoint = lane.endpoint
-        if endpoint.caps.member_remove == "value_list":
+        # The profile as it was when this removal chose its form: another group's push may learn the
+        # fallback meanwhile, and this refusal is then still the filter form's, not the fallback's.
+        form = endpoint.caps.member_remove
+        if form == "value_list":
             await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
             return
         try:
             await lane.client.patch("Groups", remote_group, [member_remove(remote_ids)])
         except (BadRequestError, TransientError) as error:
-            if not _form_refused(error) or endpoint.caps.member_remove is not None:
+            if not _form_refused(error) or form is not None:
                 raise
             await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
             await self._learn(endpoint, endpoint.caps.learned(member_remove="value_list"))

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 
 from scimward.store.governance.changes import CHANGE_COLUMNS
 from scimward.store.identity.counts import _adjust
-from scimward.store.identity.writes import INSERT_IDENTITY, PROMOTED
+from scimward.store.identity.writes import EMAIL_COLUMNS, INSERT_IDENTITY, PROMOTED
 from scimward.store.tables import changes, effective_states, identities, identity_emails, outbox, targets
 
 _t = identities.c
@@ -75,16 +75,12 @@ def insert_row() -> sa.Select[Any]:
     """INSERT the identity and its e-mail rows (``emails``: a JSON array of rows), add to its count,
     enqueue it."""
     created = INSERT_IDENTITY.returning(_t.id, _t.resource_type).cte("created")
-    e = identity_emails.c
     rows = sa.func.jsonb_to_recordset(sa.bindparam("emails", type_=postgresql.JSONB)).table_valued(
-        sa.column("position", sa.Integer), sa.column("value", sa.Text), sa.column("value_lower", sa.Text),
-        sa.column("type", sa.Text), sa.column("display", sa.Text), sa.column("primary", sa.Boolean),
-        name="email_rows").render_derived(with_types=True)
+        *(sa.column(c.name, c.type) for c in EMAIL_COLUMNS), name="email_rows").render_derived(with_types=True)
     emails = identity_emails.insert().from_select(
-        [e.identity_id, e.position, e.value, e.value_lower, e.type, e.display, e.primary],
-        sa.select(sa.bindparam("id"), rows.c.position, rows.c.value, rows.c.value_lower, rows.c.type,
-                  rows.c.display, rows.c.primary),
-    ).returning(e.position).cte("emailed")
+        [identity_emails.c.identity_id, *EMAIL_COLUMNS],
+        sa.select(sa.bindparam("id"), *(rows.c[c.name] for c in EMAIL_COLUMNS)),
+    ).returning(identity_emails.c.position).cte("emailed")
     counted = _adjust("postgresql").returning(sa.literal(1)).cte("counted")
     return (sa.select(sa.func.count()).select_from(created)
             .add_cte(emails).add_cte(counted).add_cte(_enqueue_from(created)).add_cte(_record_from(created)))

@@ -9,7 +9,7 @@ membership rows it names, never the whole group.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from scimward.scim.errors import NotFound
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct
 from scimward.store.auth.hub_secrets import hub_secret
+from scimward.store.chunks import chunks
 from scimward.store.database import Database
 from scimward.store.filter_sql import FilterCompiler, sort_expression
 from scimward.store.governance.changes import Gate
@@ -175,25 +176,16 @@ class IdentityStore:
             return await self._search_by_cursor(rt, query, where)
         async with self.db.read() as conn:
             result = SearchResult(await self._count(conn, rt, query, where))
-            if query.count == 0 or result.total < query.start_index:
+            if _past_end(query, result.total):
                 return result
             order: list[Any] = []
             if query.sort_by is not None:
                 key = sort_expression(rt, self.db.dialect, query.sort_by)
                 order.append(key.desc() if query.descending else key.asc())
             order += [t.created, t.id]
-            # The page's ids first (an index-only scan when unsorted), then only their rows: skipped
-            # rows are never read, and groups are aggregated for the page alone.
-            page = sa.select(t.id).where(*where).order_by(*order).offset(query.start_index - 1)
-            if query.count is not None:
-                page = page.limit(query.count)
-            page_ids = page.subquery("page")
             with_groups = query.with_groups and rt.name == "User"
-            statement = (
-                sa.select(*reads.identity_columns(self.db.dialect, with_groups))
-                .join(page_ids, page_ids.c.id == t.id).order_by(*order)
-            )
-            rows = await conn.execute(statement)
+            rows = await conn.execute(reads.page_of(self.db.dialect, with_groups, where, order,
+                                                    query.start_index - 1, query.count))
             result.items = [_stored(rt, r, with_groups) for r in rows]
             await self._attach(conn, rt, result.items, query.with_members)
         return result
@@ -214,7 +206,7 @@ class IdentityStore:
         if query.filter is None and query.sort_by is None and query.cursor is None:
             total_rows = await self.direct.fetch(counts.TOTAL, {"rt": rt.name})
             result = SearchResult(int(total_rows[0][0]))
-            if query.count == 0 or result.total < query.start_index:
+            if _past_end(query, result.total):
                 return result
             offset = query.start_index - 1
             limit = query.count if query.count is not None else result.total
@@ -292,10 +284,15 @@ class IdentityStore:
         by_id = {item.id: item for item in items}
         for item in items:
             item.members = []
-        for chunk in _chunks(list(by_id), 500):
-            for row in await conn.execute(reads.MEMBERS_OF, {"group_ids": list(chunk)}):
+        for chunk in chunks(by_id):
+            for row in await conn.execute(reads.MEMBERS_OF, {"group_ids": chunk}):
                 by_id[row.group_id].members.append(  # type: ignore[union-attr]
                     {"value": row.member_id, "type": row.member_type})
+
+
+def _past_end(query: SearchQuery, total: int) -> bool:
+    """Whether the page asked for holds no resource: the answer is the total alone."""
+    return query.count == 0 or total < query.start_index
 
 
 def _user_name_lookup(rt: ResourceType, expr: Filter | None) -> str | None:
@@ -343,8 +340,4 @@ def _typed_keys(key: sa.ColumnElement[Any] | None, position: Position) -> tuple[
 
 
 
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 

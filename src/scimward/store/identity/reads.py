@@ -7,6 +7,7 @@ a correlated subquery over ``memberships``, so reading a user is one round trip.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,14 +68,24 @@ def by_user_name(dialect: str, with_groups: bool) -> sa.Select[Any]:
         _t.resource_type == sa.bindparam("resource_type"), _t.user_name_lower == sa.bindparam("user_name"))
 
 
+def page_of(dialect: str, with_groups: bool, where: Sequence[Any], order: Sequence[Any], offset: Any,
+            limit: Any | None) -> sa.Select[Any]:
+    """One page of a list by index (RFC 7644 3.4.2.4): the page's ids first (an index-only scan when
+    unsorted), then only their rows, so skipped rows are never read and groups are aggregated for the
+    page alone. Every index page is this statement: ``page`` and ``page_from`` are its fixed shapes."""
+    ids = sa.select(_t.id).where(*where).order_by(*order).offset(offset)
+    if limit is not None:
+        ids = ids.limit(limit)
+    page_ids = ids.subquery("page")
+    return (sa.select(*identity_columns(dialect, with_groups)).join(page_ids, page_ids.c.id == _t.id)
+            .order_by(*order))
+
+
 @functools.cache
 def page(dialect: str, with_groups: bool) -> sa.Select[Any]:
-    """One page of an unfiltered, unsorted list: the page's ids by index, then only their rows."""
-    ids = (sa.select(_t.id).where(_t.resource_type == sa.bindparam("resource_type"))
-           .order_by(_t.created, _t.id).offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
-           .subquery("page"))
-    return (sa.select(*identity_columns(dialect, with_groups)).join(ids, ids.c.id == _t.id)
-            .order_by(_t.created, _t.id))
+    """One page of an unfiltered, unsorted list."""
+    return page_of(dialect, with_groups, [_t.resource_type == sa.bindparam("resource_type")], [_t.created, _t.id],
+                   sa.bindparam("offset"), sa.bindparam("limit"))
 
 
 MEMBERS_OF_ONE = (
@@ -87,11 +98,7 @@ MEMBERS_OF_ONE = (
 @functools.cache
 def page_from(dialect: str, with_groups: bool) -> sa.Select[Any]:
     """``page``, starting from a known row (a position anchor) instead of the list's head."""
-    ids = (sa.select(_t.id)
-           .where(_t.resource_type == sa.bindparam("resource_type"),
-                  sa.tuple_(_t.created, _t.id) >= sa.tuple_(sa.bindparam("from_created", type_=sa.DateTime),
-                                                            sa.bindparam("from_id")))
-           .order_by(_t.created, _t.id).offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
-           .subquery("page"))
-    return (sa.select(*identity_columns(dialect, with_groups)).join(ids, ids.c.id == _t.id)
-            .order_by(_t.created, _t.id))
+    start = sa.tuple_(_t.created, _t.id) >= sa.tuple_(sa.bindparam("from_created", type_=sa.DateTime),
+                                                     sa.bindparam("from_id"))
+    return page_of(dialect, with_groups, [_t.resource_type == sa.bindparam("resource_type"), start],
+                   [_t.created, _t.id], sa.bindparam("offset"), sa.bindparam("limit"))

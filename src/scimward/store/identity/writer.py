@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from scimward.scim.errors import InvalidValue, NotFound
-from scimward.scim.patch import MemberOp, apply_patch
+from scimward.scim.patch import MemberOp, PatchResult, apply_patch
 from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct, Tx, decode_json
@@ -44,6 +44,18 @@ from scimward.store.ids import created_ms, new_id
 from scimward.store.provisioning import outbox
 from scimward.store.tables import memberships
 from scimward.store.timeutil import utcnow
+
+
+def _patched(rt: ResourceType, current: StoredIdentity, body: Any, if_match: str | None) -> PatchResult | None:
+    """A PATCH of ``current``, checked: the version is the one asked for, the result is valid and
+    changes nothing immutable. None when it changes nothing."""
+    check_if_match(if_match, current.version)
+    result = apply_patch(current.doc, body, rt)
+    if not result.changed:
+        return None
+    check_required(result.doc, rt)
+    check_immutable(current.doc, result.doc, rt)
+    return result
 
 
 class _Loaded:
@@ -132,16 +144,15 @@ class Writer:
             async with self.direct.transaction() as tx:
                 loaded = await self._load(tx, rt, identity_id)
                 current = loaded.current
-                check_if_match(if_match, current.version)
                 if doc is not None:
+                    check_if_match(if_match, current.version)
+                    check_immutable(current.doc, doc, rt)
                     new_doc, member_ops = doc, put_ops or []
                 else:
-                    result = apply_patch(current.doc, body, rt)
-                    if not result.changed:
+                    result = _patched(rt, current, body, if_match)
+                    if result is None:
                         return None
-                    check_required(result.doc, rt)
                     new_doc, member_ops = dict(result.doc), list(result.member_ops)
-                check_immutable(current.doc, new_doc, rt)
                 password_hash = await take_password_hash(new_doc)
                 change = Change(new_id(), rt.name, identity_id, changes.op_of(loaded.effective, new_doc)
                                 if loaded.effective is not None else "create", loaded.effective, new_doc,
@@ -213,15 +224,12 @@ class Writer:
         if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
         current = stored_row(rt, rows[0], with_groups=False)
-        check_if_match(if_match, current.version)
-        result = apply_patch(current.doc, body, rt)
-        if not result.changed:
+        result = _patched(rt, current, body, if_match)
+        if result is None:
             current.version = 0
             return current
         if result.member_ops or "password" in result.doc or result.doc.get("emails") != current.doc.get("emails"):
             return None
-        check_required(result.doc, rt)
-        check_immutable(current.doc, result.doc, rt)
         now = utcnow()
         change = Change(new_id(), rt.name, identity_id, changes.op_of(current.doc, result.doc), current.doc,
                         result.doc, changes.changed_paths(current.doc, result.doc), source, actor, now)

@@ -56,8 +56,9 @@ DELETE_IDENTITY = (identities.delete()
                    .returning(_t.version))
 
 DELETE_EMAILS = identity_emails.delete().where(identity_emails.c.identity_id == sa.bindparam("identity_id"))
-INSERT_EMAIL = identity_emails.insert().values(
-    {c: sa.bindparam(c) for c in ("identity_id", "position", "value", "value_lower", "type", "display", "primary")})
+#: The columns of an e-mail row besides its identity's id, as ``identity_rows.email_rows`` fills them.
+EMAIL_COLUMNS = tuple(c for c in identity_emails.c if c.name != "identity_id")
+INSERT_EMAIL = identity_emails.insert().values({c.name: sa.bindparam(c.name) for c in identity_emails.c})
 
 
 

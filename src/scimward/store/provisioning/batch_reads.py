@@ -14,7 +14,7 @@ primary key anyway.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 
 from scimward.scim.ast import Filter
 from scimward.scim.schema import ResourceType
+from scimward.store.chunks import chunks
 from scimward.store.database import Database
 from scimward.store.filter_sql import FilterCompiler
 from scimward.store.provisioning.effective import HubIdentity, read_identities
@@ -29,13 +30,6 @@ from scimward.store.provisioning.links import Link
 from scimward.store.tables import identities, links
 
 _t, _l = identities.c, links.c
-CHUNK = 500
-
-
-def _chunks(items: Collection[str]) -> Iterable[list[str]]:
-    ordered = list(items)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
 
 
 def _each(ids: list[str], lookup: sa.Select[Any], key: sa.ColumnElement[str]) -> sa.Select[Any]:
@@ -82,7 +76,7 @@ class BatchReads:
         await self.ensure_statistics()
         dialect = self.db.dialect
         async with self.db.read() as conn:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 found.update(await read_identities(conn, self._compiler(rt), rt, chunk, scope,
                                                    lambda i, lookup, key: _in(i, lookup, key, dialect)))
         return found
@@ -94,9 +88,7 @@ class BatchReads:
         found: dict[str, Link] = {}
         await self.ensure_statistics()
         async with self.db.read() as conn:
-            for chunk in _chunks(identity_ids):
+            for chunk in chunks(identity_ids):
                 query = _in(chunk, lookup, _l.identity_id, self.db.dialect)
-                found.update({row.identity_id: Link(row.target_id, row.identity_id, row.resource_type, row.remote_id,
-                                                    row.state, row.status, row.acknowledged, row.last_error)
-                              for row in await conn.execute(query)})
+                found.update({row.identity_id: Link.of(row) for row in await conn.execute(query)})
         return found

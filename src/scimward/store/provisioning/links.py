@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from scimward.store.chunks import chunks
 from scimward.store.database import Database
 from scimward.store.provisioning.effective import effective_memberships
 from scimward.store.tables import link_members, links, push_log
@@ -31,6 +32,12 @@ class Link:
     status: str  # "active", "deactivated"
     acknowledged: datetime
     last_error: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> Link:
+        """A link from a row of ``links`` (every column, or a select that names them all)."""
+        return cls(row.target_id, row.identity_id, row.resource_type, row.remote_id, row.state, row.status,
+                   row.acknowledged, row.last_error)
 
 
 def link_row(target_id: int, identity_id: str, resource_type: str, remote_id: str, state: dict[str, Any] | None,
@@ -81,39 +88,12 @@ async def write_log(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> No
         await conn.execute(push_log.insert(), list(rows))
 
 
-def _link(row: Any) -> Link:
-    return Link(row.target_id, row.identity_id, row.resource_type, row.remote_id, row.state, row.status,
-                row.acknowledged, row.last_error)
-
-
 class LinkStore:
     def __init__(self, database: Database) -> None:
         self.db = database
 
     def _insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table) if self.db.dialect == "postgresql" else sqlite.insert(table)
-
-    async def get(self, target_id: int, identity_id: str) -> Link | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(links).where(
-                _l.target_id == target_id, _l.identity_id == identity_id))).first()
-        return _link(row) if row is not None else None
-
-    async def by_remote_id(self, target_id: int, remote_id: str) -> Link | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(links).where(
-                _l.target_id == target_id, _l.remote_id == remote_id))).first()
-        return _link(row) if row is not None else None
-
-    async def save(self, target_id: int, identity_id: str, resource_type: str, remote_id: str,
-                   state: dict[str, Any] | None, status: str = "active") -> None:
-        async with self.db.write() as conn:
-            await save_links(conn, self.db.dialect, [link_row(target_id, identity_id, resource_type, remote_id,
-                                                              state, status)])
-
-    async def record_error(self, target_id: int, identity_id: str, error: str) -> None:
-        async with self.db.write() as conn:
-            await record_link_errors(conn, [(target_id, identity_id, error)])
 
     async def drop(self, target_id: int, identity_id: str) -> None:
         """Forget an account: its link and every acknowledged membership it had, as group or member."""
@@ -136,10 +116,9 @@ class LinkStore:
         """identity id -> remote id, for the given identities that are actively linked."""
         found: dict[str, str] = {}
         async with self.db.read() as conn:
-            for start in range(0, len(identity_ids), 500):
+            for chunk in chunks(identity_ids):
                 rows = await conn.execute(sa.select(_l.identity_id, _l.remote_id).where(
-                    _l.target_id == target_id, _l.status == "active",
-                    _l.identity_id.in_(identity_ids[start:start + 500])))
+                    _l.target_id == target_id, _l.status == "active", _l.identity_id.in_(chunk)))
                 found.update({row.identity_id: row.remote_id for row in rows})
         return found
 
@@ -178,14 +157,9 @@ class LinkStore:
                 insert = self._insert(link_members)
                 await conn.execute(insert.on_conflict_do_nothing(), [
                     {"target_id": target_id, "group_id": group_id, "member_id": member} for member in added])
-            for start in range(0, len(removed), 500):
+            for chunk in chunks(removed):
                 await conn.execute(link_members.delete().where(
-                    _lm.target_id == target_id, _lm.group_id == group_id,
-                    _lm.member_id.in_(removed[start:start + 500])))
-
-    async def clear_members(self, target_id: int, group_id: str) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(link_members.delete().where(_lm.target_id == target_id, _lm.group_id == group_id))
+                    _lm.target_id == target_id, _lm.group_id == group_id, _lm.member_id.in_(chunk)))
 
     # -- push log -------------------------------------------------------------------------------
 

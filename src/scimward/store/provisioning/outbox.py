@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store._direct import Tx
+from scimward.store.chunks import chunks
 from scimward.store.database import Database
 from scimward.store.provisioning.effective import effective_memberships
 from scimward.store.tables import outbox, targets
@@ -121,13 +122,13 @@ class Outbox:
         """Enqueue identities for one target (a full sync, a repair, a scope change)."""
         now = utcnow()
         async with self.db.write() as conn:
-            for start in range(0, len(identity_ids), 1000):
+            for chunk in chunks(identity_ids, 1000):
                 # One prepared statement run for many rows: a multi-row VALUES would be compiled anew
                 # for every chunk, which cost more than the insert itself.
                 await conn.execute(_enqueue_one(self.db.dialect), [
                     {"target_id": target_id, "identity_id": i, "resource_type": resource_type, "enqueued": now,
                      "due": now, "generation": 1, "attempts": 0}
-                    for i in identity_ids[start:start + 1000]])
+                    for i in chunk])
         if self.db.dialect == "postgresql" and len(identity_ids) >= ANALYZE_AFTER:
             # Claims walk ``ix_outbox_claim`` only if the planner knows the table is large: without
             # statistics (autovacuum off, or not yet run) it sorts every due row for each batch,
@@ -150,21 +151,6 @@ class Outbox:
     def due_rows(self, now: datetime, limit: int, target_id: int | None = None) -> sa.Select[Any]:
         """The keys of the next rows to claim, in ``ix_outbox_claim``'s order (locked on PostgreSQL)."""
         return _due_rows(self.db.dialect, now, limit, target_id)
-
-    async def complete(self, item: OutboxItem) -> bool:
-        """Remove a pushed row unless a newer change arrived; True if it is gone.
-
-        One row in its own transaction; ``complete_claimed`` settles a whole batch in the caller's.
-        """
-        async with self.db.write() as conn:
-            deleted = await conn.execute(outbox.delete().where(
-                _o.target_id == item.target_id, _o.identity_id == item.identity_id,
-                _o.generation == item.generation))
-            if deleted.rowcount == 1:
-                return True
-            await conn.execute(outbox.update().where(
-                _o.target_id == item.target_id, _o.identity_id == item.identity_id).values(claimed_until=None))
-            return False
 
     async def retry(self, item: OutboxItem, delay: float, error: str | None) -> None:
         """Put a row back for later (a transient failure, or waiting for something else)."""

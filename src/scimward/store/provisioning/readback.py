@@ -7,17 +7,15 @@ scope, which of them have a push on its way. Groups' members are compared as set
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from scimward.scim.ast import Filter
-from scimward.scim.schema import ResourceType
-from scimward.store.database import Database
-from scimward.store.filter_sql import FilterCompiler
-from scimward.store.provisioning.effective import HubIdentity, effective_memberships, read_identities
+from scimward.store.chunks import chunks
+from scimward.store.provisioning.batch_reads import BatchReads
+from scimward.store.provisioning.effective import HubIdentity, effective_memberships
 from scimward.store.provisioning.links import Link
 from scimward.store.tables import link_members, links, outbox, push_log
 from scimward.store.timeutil import utcnow
@@ -25,56 +23,22 @@ from scimward.store.timeutil import utcnow
 __all__ = ["HubIdentity", "Readback"]
 
 _l, _lm = links.c, link_members.c
-CHUNK = 500
 
 
-def _chunks(items: Collection[str]) -> Iterable[list[str]]:
-    ordered = list(items)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
-
-
-def _link(row: Any) -> Link:
-    return Link(row.target_id, row.identity_id, row.resource_type, row.remote_id, row.state, row.status,
-                row.acknowledged, row.last_error)
-
-
-class Readback:
-    def __init__(self, database: Database) -> None:
-        self.db = database
-        self._compilers: dict[str, FilterCompiler] = {}
+class Readback(BatchReads):
+    """What a reconcile reads, besides the identities and links by id that every batch reads (``BatchReads``)."""
 
     async def links_by_remote(self, target_id: int, resource_type: str | None, remote_ids: Collection[str]
                               ) -> dict[str, Link]:
         """remote id -> link, for links of one resource type (None: any)."""
         found: dict[str, Link] = {}
         async with self.db.read() as conn:
-            for chunk in _chunks(remote_ids):
+            for chunk in chunks(remote_ids):
                 query = sa.select(links).where(_l.target_id == target_id, _l.remote_id.in_(chunk))
                 if resource_type is not None:
                     query = query.where(_l.resource_type == resource_type)
                 rows = await conn.execute(query)
-                found.update({row.remote_id: _link(row) for row in rows})
-        return found
-
-    async def links_by_identity(self, target_id: int, identity_ids: Collection[str]) -> dict[str, Link]:
-        found: dict[str, Link] = {}
-        async with self.db.read() as conn:
-            for chunk in _chunks(identity_ids):
-                rows = await conn.execute(sa.select(links).where(
-                    _l.target_id == target_id, _l.identity_id.in_(chunk)))
-                found.update({row.identity_id: _link(row) for row in rows})
-        return found
-
-    async def identities(self, rt: ResourceType, ids: Collection[str], scope: Filter | None
-                         ) -> dict[str, HubIdentity]:
-        """The identities of a type that have an effective state, and whether ``scope`` takes each."""
-        compiler = self._compilers.setdefault(rt.name, FilterCompiler(rt, self.db.dialect))
-        found: dict[str, HubIdentity] = {}
-        async with self.db.read() as conn:
-            for chunk in _chunks(ids):
-                found.update(await read_identities(conn, compiler, rt, chunk, scope,
-                                                   lambda i, lookup, key: lookup.where(key.in_(i))))
+                found.update({row.remote_id: Link.of(row) for row in rows})
         return found
 
     async def in_flight(self, target_id: int, identity_ids: Collection[str]) -> set[str]:
@@ -82,7 +46,7 @@ class Readback:
         o = outbox.c
         found: set[str] = set()
         async with self.db.read() as conn:
-            for chunk in _chunks(identity_ids):
+            for chunk in chunks(identity_ids):
                 rows = await conn.execute(sa.select(o.identity_id).where(
                     o.target_id == target_id, o.attempts == 0, o.identity_id.in_(chunk)))
                 found.update(row[0] for row in rows)
@@ -115,7 +79,7 @@ class Readback:
         m = effective_memberships().c
         found: set[str] = set()
         async with self.db.read() as conn:
-            for chunk in _chunks(member_ids):
+            for chunk in chunks(member_ids):
                 found.update(row[0] for row in await conn.execute(
                     sa.select(m.group_id).where(m.member_id.in_(chunk)).distinct()))
         return found

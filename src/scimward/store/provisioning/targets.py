@@ -87,11 +87,6 @@ class TargetRepository:
             if result.rowcount != 1:
                 raise NotFound(f"no target named {name!r}")
 
-    async def record_success(self, target_id: int) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(targets.update().where(_t.id == target_id, _t.consecutive_failures != 0)
-                               .values(consecutive_failures=0))
-
     async def record_failure(self, target_id: int, error: str) -> int:
         """Count a failure; returns the number of failures in a row."""
         async with self.db.write() as conn:
