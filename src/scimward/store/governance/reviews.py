@@ -37,6 +37,7 @@ from scimward.store.tables import (
 
 _c, _i, _rc, _ri, _rm = changes.c, identities.c, review_campaigns.c, review_items.c, revoked_memberships.c
 _e, _l, _lm, _f, _t = effective_states.c, links.c, link_members.c, findings.c, targets.c
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Keys per read: one bound array on PostgreSQL, an IN list on SQLite (far below its limit).
 BIG = 5000
 
@@ -175,13 +176,31 @@ async def accounts_of(conn: AsyncConnection, identity_ids: Sequence[str]) -> dic
     return found
 
 
-async def entitlements(conn: AsyncConnection, group_ids: Sequence[str]) -> set[tuple[str, str, int]]:
-    """(group, member, target) of every membership a target acknowledged holding."""
+async def entitlements(conn: AsyncConnection, group_ids: Sequence[str],
+                       member_ids: Sequence[str] | None = None) -> set[tuple[str, str, int]]:
+    """(group, member, target) of every membership (of ``member_ids``) a target acknowledged holding."""
     found: set[tuple[str, str, int]] = set()
     for chunk in chunks(list(group_ids), BIG):
-        rows = await conn.execute(sa.select(_lm.group_id, _lm.member_id, _lm.target_id)
-                                  .where(_among(conn, _lm.group_id, chunk)))
-        found.update((str(g), str(m), int(t)) for g, m, t in rows)
+        query = sa.select(_lm.group_id, _lm.member_id, _lm.target_id).where(_among(conn, _lm.group_id, chunk))
+        for members in (chunks(list(member_ids), BIG) if member_ids is not None else [None]):
+            rows = await conn.execute(query if members is None else query.where(_among(conn, _lm.member_id, members)))
+            found.update((str(g), str(m), int(t)) for g, m, t in rows)
+    return found
+
+
+async def profiles(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """Per identity: its name and department (the effective state's, else the source's), read in SQL
+    without the documents, for ordering a campaign and counting the peers' departments."""
+    def department(doc: Any) -> Any:
+        return doc[ENTERPRISE]["department"].as_string()
+
+    query = (sa.select(_i.id, sa.func.coalesce(_i.user_name, _i.display_name, _i.id),
+                       sa.func.coalesce(department(_e.doc), department(_i.doc)))
+             .select_from(identities.outerjoin(effective_states, _e.identity_id == _i.id)))
+    found: dict[str, tuple[str, str | None]] = {}
+    for chunk in chunks(list(dict.fromkeys(ids)), BIG):
+        for identity_id, name, dept in await conn.execute(query.where(_among(conn, _i.id, chunk))):
+            found[str(identity_id)] = (str(name), dept.strip() if isinstance(dept, str) and dept.strip() else None)
     return found
 
 
@@ -406,6 +425,15 @@ async def record_revoked(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
 async def revoked_rows(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = await conn.execute(sa.select(revoked_memberships).order_by(_rm.revoked))
     return [dict(row._mapping) for row in rows]
+
+
+async def open_campaign(conn: AsyncConnection, campaign_id: str, items: int) -> None:
+    await conn.execute(review_campaigns.update().where(_rc.id == campaign_id).values(status="open", items=items))
+
+
+async def delete_campaign(conn: AsyncConnection, campaign_id: str) -> None:
+    await conn.execute(review_items.delete().where(_ri.campaign_id == campaign_id))
+    await conn.execute(review_campaigns.delete().where(_rc.id == campaign_id))
 
 
 async def close_campaign(conn: AsyncConnection, campaign_id: str, at: datetime, by: str) -> None:
