@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from scimward.governance.groups import governance_of
-from scimward.governance.reviews.context import department_of, item_context, manager_of, recommend
+from scimward.governance.reviews.context import Peers, department_of, item_context, manager_of, recommend
 from scimward.governance.reviews.remediate import Removal, remove_members
 from scimward.policy import ApprovalError, UnknownSubject, identity_store
 from scimward.scim.errors import InvalidValue, ScimError
@@ -187,16 +187,20 @@ class Reviews:
             accounts = await rows.accounts_of(conn, member_ids)
             findings = await rows.open_findings_of(conn, member_ids)
         items: list[dict[str, Any]] = []
+        peers_of: dict[tuple[str, str | None], Peers] = {}
         for group, piece, departments in units:
             for member_id in piece:
                 member = people.get(member_id)
                 if member is None:
                     continue  # deleted since
                 own = profile[member_id][1]
-                peers = departments.copy()
-                if own:
-                    peers[own] -= 1
-                    peers = +peers
+                peers = peers_of.get((group.id, own))
+                if peers is None:  # the other members' departments: the same for every member of one
+                    rest = departments.copy()
+                    if own:
+                        rest[own] -= 1
+                        rest = +rest
+                    peers = peers_of[(group.id, own)] = Peers.of(rest)
                 manager_id = manager_of(member.doc)
                 advice = recommend(member, accounts.get(member_id, []), peers,
                                    known.get(manager_id) if manager_id else None)
@@ -224,10 +228,11 @@ class Reviews:
             departments = Counter(d for d in (_department(p) for p in people.values()) if d)
             for member in sorted(people.values(), key=lambda p: p.name.lower()):
                 own = _department(member)
-                peers = departments.copy()
+                rest = departments.copy()
                 if own:
-                    peers[own] -= 1
-                    peers = +peers
+                    rest[own] -= 1
+                    rest = +rest
+                peers = Peers.of(rest)
                 manager_id = manager_of(member.doc)
                 advice = recommend(member, [a for a in accounts.get(member.id, []) if a.target_id == row.id], peers,
                                    known.get(manager_id) if manager_id else None)

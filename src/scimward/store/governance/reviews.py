@@ -44,10 +44,12 @@ BIG = 5000
 
 def _among(conn: AsyncConnection, column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
     """``column`` is one of ``values``."""
-    if conn.dialect.name == "postgresql":
-        kind = sa.Integer if isinstance(column.type, sa.Integer) else sa.String
-        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(kind)))
-    return column.in_(list(values))
+    if conn.dialect.name != "postgresql":
+        return column.in_(list(values))
+    if isinstance(column.type, sa.Integer):
+        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(sa.Integer)))
+    # Ids are the hub's own (no commas): one text parameter binds faster than an array of 5,000.
+    return column == sa.any_(sa.func.string_to_array(sa.literal(",".join(values), sa.Text), ","))
 
 
 # -- identities as reviews read them (their effective state) ---------------------------------------
