@@ -43,6 +43,10 @@ COMMANDS = {
                            "The mass-change breaker of each target: status, release, discard."),
     "blast-radius": LazyCommand("scimward.cli.policy:blast_radius_command",
                                 "What an identity drives downstream: accounts and entitlements per target."),
+    "group": LazyCommand("scimward.cli.groups:group_app",
+                         "Group governance: owners, purpose, privilege, review cadence, membership expiry."),
+    "review": LazyCommand("scimward.cli.reviews:review_app",
+                          "Access reviews: campaigns over groups or a target; revokes remove the access."),
     "admin": LazyCommand("scimward.cli.admin:admin_app",
                          "The console's local break-glass administrators: create, list, disable."),
 }

@@ -94,6 +94,33 @@ KINDS: Mapping[str, FindingKind] = _kinds(
     FindingKind("change_pending", "Change waiting for approval", "low",
                 ("csf:PR.AA-05",), "gate",
                 "A held change has not been approved or rejected yet."),
+    # Group hygiene and access reviews (issue 15; governance/hygiene.py).
+    FindingKind("group_without_owner", "Group without an owner", "medium",
+                ("csf:PR.AA-05",), "groups",
+                "Nobody answers for the group's membership: nobody reviews it, and nobody notices when it "
+                "grows beyond its purpose."),
+    FindingKind("privileged_group_without_cadence", "Privileged group without a review cadence", "high",
+                ("csf:PR.AA-05",), "groups",
+                "A group that grants privileged access is never scheduled for an access review."),
+    FindingKind("catch_all_group", "Catch-all group", "medium",
+                ("csf:PR.AA-05",), "groups",
+                "The group holds nearly every active user: SCIM re-grants whatever it carries in every "
+                "application, so it grants broad access to everyone."),
+    FindingKind("privileged_member_inactive", "Inactive identity in a privileged group", "high",
+                ("csf:PR.AA-05",), "groups",
+                "An identity that is inactive still holds a privileged group's membership."),
+    FindingKind("privileged_nhi_inactive", "Inactive non-human identity in a privileged group", "high",
+                ("csf:PR.AA-05", "owasp-nhi:NHI5"), "groups",
+                "A non-human identity that is inactive still holds privileged access: overprivileged NHI."),
+    FindingKind("membership_expired", "Membership past its expiry", "medium",
+                ("csf:PR.AA-05",), "groups",
+                "A time-bound membership is still effective after its expiry (its removal was held or failed)."),
+    FindingKind("nhi_membership_expired", "Non-human identity's membership past its expiry", "medium",
+                ("csf:PR.AA-05", "owasp-nhi:NHI5"), "groups",
+                "A non-human identity keeps a time-bound membership past its expiry."),
+    FindingKind("review_overdue", "Access review overdue", "medium",
+                ("csf:PR.AA-05",), "reviews",
+                "The group's review cadence has passed since its last campaign (or since it was made)."),
 )
 
 

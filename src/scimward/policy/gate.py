@@ -29,7 +29,7 @@ from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store import Tx, decode_json
 from scimward.store.database import Database
-from scimward.store.governance import Change, Decision, RuleMatch, gate_rows
+from scimward.store.governance import Change, Decision, RuleMatch, gate_rows, review_rows
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Fields the gate computes with the database, only when a rule reads them.
@@ -88,6 +88,8 @@ class PolicyGate:
         radius = await blast.of_change(tx, change) if "blast_radius" in fields else None
         manager = await _manager(tx, change) if "manager" in fields else None
         decision = self._rules(change, radius, manager)
+        if decision.action != "deny":
+            decision = await _revoked_by_review(tx, change, decision)
         if decision.action == "allow" and self._deprovisions_somewhere(change):
             await self._breaker(tx, change, decision)
         if decision.action == "hold":
@@ -194,6 +196,28 @@ class PolicyGate:
         await tx.run(gate_rows.breaker_finding(self.db.dialect), {
             "target_id": target_id, "subject": name, "at": at,
             "detail": reason + "; held until `scimward breaker release` or `discard`"})
+
+
+#: The name a hold for re-granting revoked access carries, as a rule's would.
+REVIEW_RULE = "access-review"
+
+
+async def _revoked_by_review(tx: Tx, change: Change, decision: Decision) -> Decision:
+    """A source adding a member whose membership an access review revoked is held, with the review as
+    its reason: re-granting revoked access takes a person's approval (issue 15), never a silent sync."""
+    if change.resource_type != "Group" or not change.members_added or change.identity_id is None \
+            or (change.source or "").startswith(review_rows.REVIEW_SOURCE):
+        return decision
+    revoked = await review_rows.revoked_among(tx, change.identity_id, change.members_added)
+    if not revoked:
+        return decision
+    campaigns = sorted({r.campaign_name for r in revoked})
+    reason = (f"{len(revoked)} member(s) had this access revoked by access review "
+              f"{', '.join(repr(c) for c in campaigns)} (by {revoked[0].revoked_by} on "
+              f"{revoked[0].revoked:%Y-%m-%d}); re-granting it needs approval")
+    holds = [m for m in decision.matched if m.action == "hold"]
+    return Decision("hold", [*holds, RuleMatch(REVIEW_RULE, "hold", reason)], max(decision.approvals_needed, 1),
+                    blast_radius=decision.blast_radius)
 
 
 def variables(change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None,
