@@ -81,6 +81,14 @@ class Settings:
     run_worker: bool = _setting(True, "SCIMWARD_WORKER",
                                 "push changes to targets from the API process too (`--no-worker`: leave it to "
                                 "`scimward worker`)", flag="--worker")
+    source_imports: str | None = _setting(
+        None, "SCIMWARD_SOURCE_IMPORTS",
+        "HR exports `serve` imports when they change, `NAME=PATH[,NAME=PATH]` (sources added with `scimward source "
+        "add NAME --kind csv|json`), then deprovisions due terminations and runs the three-way check "
+        "(docs/sources.md)", shown_default="none")
+    source_check_seconds: int = _setting(
+        3600, "SCIMWARD_SOURCE_CHECK_SECONDS",
+        "how often `serve` looks at `SCIMWARD_SOURCE_IMPORTS` and runs the sources' check")
     log_level: str = _setting("info", "SCIMWARD_LOG_LEVEL",
                               "`debug` shows every dialect rewrite a client's request needed; it applies to "
                               "scimward's own loggers, the libraries' stay at `info`", flag="--log-level",
@@ -124,6 +132,10 @@ class Settings:
                 raise SettingsError(f"{meta.env} (or {meta.flag}) is {value!r}; use one of {', '.join(meta.choices)}")
             if isinstance(value, int) and not isinstance(value, bool) and value < 0:
                 raise SettingsError(f"{meta.env} (or {meta.flag}) is {value}; it cannot be negative")
+        for entry in (self.source_imports or "").split(","):
+            name, sep, path = entry.partition("=")
+            if entry.strip() and not (sep and name.strip() and path.strip()):
+                raise SettingsError(f"SCIMWARD_SOURCE_IMPORTS is NAME=PATH, comma-separated; not {entry.strip()!r}")
         role_mapping(self.console_oidc_roles)
         if self.console_oidc_issuer and not self.console_oidc_client_id:
             raise SettingsError("SCIMWARD_CONSOLE_OIDC_ISSUER is set without SCIMWARD_CONSOLE_OIDC_CLIENT_ID")

@@ -22,6 +22,7 @@ from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
 from scimward.governance.schedule import run_governance_schedule
+from scimward.governance.sources.runner import parse_imports, run_source_schedule
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
@@ -78,8 +79,13 @@ def create_app(settings: Settings) -> Starlette:
             worker = asyncio.create_task(propagator.run(stop))
             reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
             governance = asyncio.create_task(run_governance_schedule(database, identities, stop))
+        sources = asyncio.create_task(run_source_schedule(
+            database, identities, parse_imports(settings.source_imports), stop,
+            every_seconds=settings.source_check_seconds)) if settings.source_imports else None
         yield
         stop.set()
+        if sources is not None:
+            await sources
         if worker is not None and propagator is not None:
             for task in (reconciles, governance):
                 task.cancel()

@@ -1,7 +1,7 @@
 """The console's sign-in: local break-glass administrators and server-side sessions (store/auth/console.py).
 
 Revision ID: 0016
-Revises: 0014 (chained after the access reviews, on main before it)
+Revises: 0015 (chained after the sources, on main before it)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
