@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from scimward.web.nav import PAGES
-from tests.console_world import GROUP, World, console_world, run, wait_for
+from tests.console_world import CAMPAIGN, GROUP, REVIEWED, REVIEWER, World, console_world, run, wait_for
 from tests.test_propagate import remote_group_members
 
 pytestmark = pytest.mark.browser
@@ -113,6 +113,10 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
     expect(page.get_by_role("button", name="Approve")).to_be_visible()
     accessible(page)
     shot(page, "change")
+    page.goto(world.console + f"/reviews/{CAMPAIGN}?mine=0")
+    expect(page.get_by_role("link", name="bob@example.com")).to_be_visible()
+    accessible(page)
+    shot(page, "review")
     page.goto(world.console + "/identities?filter=" + "userName sw (")
     expect(page.locator(".error")).to_be_visible()  # a bad filter is said, not a 500
     page.set_viewport_size({"width": 390, "height": 800})
@@ -188,3 +192,21 @@ def test_approving_a_held_change_reaches_the_downstream_scimward(page: Page, wor
     page.goto(world.console + "/audit?kind=console_action")
     expect(page.get_by_role("cell", name=f"change:{world.held_change}")).to_be_visible()
     shot(page, "audit-after-approval")
+
+
+def test_a_reviewer_revokes_an_item_and_the_access_leaves_the_downstream(page: Page, world: World) -> None:
+    assert wait_for(lambda: len(run(lambda: remote_group_members(world.downstream, REVIEWED))) == 2)
+    sign_in(page, world, REVIEWER)
+    page.get_by_role("link", name="Reviews").click()
+    page.get_by_role("link", name=CAMPAIGN).click()
+    expect(page.get_by_role("link", name="My inbox")).to_have_attribute("aria-current", "page")
+    row = page.get_by_role("row").filter(has_text="bob@example.com")
+    row.get_by_role("checkbox").check()
+    page.get_by_label("Note").fill("left the team in October")
+    page.get_by_role("button", name="Revoke selected").click()
+    expect(page.locator(".notice")).to_contain_text("revoke")
+    members = wait_for(lambda: (lambda m: m if len(m) == 1 else None)(
+        run(lambda: remote_group_members(world.downstream, REVIEWED))))
+    assert members is not None and len(members) == 1
+    page.goto(world.console + f"/reviews/{CAMPAIGN}?mine=0&undecided=0")
+    expect(page.get_by_role("row").filter(has_text="bob@example.com")).to_contain_text("revoke by " + REVIEWER)
