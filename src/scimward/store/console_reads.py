@@ -154,6 +154,24 @@ async def accounts_of(database: Database, identity_id: str) -> list[AccountLink]
         return [AccountLink(*row) for row in await conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class HeldMembership:
+    group_id: str
+    member_id: str
+    #: ``add``: the source has it, it is not effective yet; ``remove``: the source dropped it, it still is.
+    kind: str
+    change_id: str | None
+
+
+async def membership_holds_of(database: Database, identity_id: str, limit: int = 100) -> list[HeldMembership]:
+    """Memberships of or in the identity whose effective state differs from the source's."""
+    h = membership_holds.c
+    async with database.read() as conn:
+        return [HeldMembership(*row) for row in await conn.execute(
+            sa.select(h.group_id, h.member_id, h.kind, h.change_id)
+            .where(sa.or_(h.group_id == identity_id, h.member_id == identity_id)).limit(limit))]
+
+
 async def groups_of(database: Database, identity_id: str, limit: int = 100) -> list[tuple[str, str]]:
     """(group id, displayName) of the groups the identity is a member of (source state)."""
     m, i = memberships.c, identities.c
