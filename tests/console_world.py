@@ -103,8 +103,9 @@ async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str,
         await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
             {"op": "add", "path": "members", "value": [{"value": users["ada@example.com"]}]}]},
             source="scim:okta", actor="okta")
-        await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": REVIEWED, "members": [
-            {"value": users["ada@example.com"]}, {"value": users["bob@example.com"]}]}, GROUP_TYPE), "scim:okta", "okta")
+        team = [{"value": users["ada@example.com"]}, {"value": users["bob@example.com"]}]
+        await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": REVIEWED, "members": team},
+                                                 GROUP_TYPE), "scim:okta", "okta")
         await Reviews(db, store).start(CAMPAIGN, groups=f'displayName eq "{REVIEWED}"', reviewer=REVIEWER,
                                        actor="tests")
         pending = await Approvals(db, store.direct).changes("pending")
