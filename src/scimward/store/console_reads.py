@@ -134,6 +134,11 @@ async def target_health(database: Database) -> list[TargetHealth]:
                 for row in await conn.execute(query)]
 
 
+async def target_names(database: Database) -> dict[int, str]:
+    async with database.read() as conn:
+        return {int(i): str(n) for i, n in await conn.execute(sa.select(_t.id, _t.name).order_by(_t.name))}
+
+
 async def effective_of(database: Database, identity_id: str) -> tuple[bool, dict[str, Any] | None, bool]:
     """(diverged, effective document, deleted by its source): when not diverged, effective is source."""
     e = effective_states.c

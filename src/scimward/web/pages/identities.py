@@ -82,7 +82,7 @@ async def identity(request: Request) -> Response:
     accounts = await console_reads.accounts_of(console.database, identity_id)
     async with console.store.direct.transaction() as tx:
         radius = await blast.of_identity(tx, stored.resource_type, identity_id, bool(source.get("privileged")))
-    names = {str(t.id): t.name for t in await console_reads.target_health(console.database)}
+    names = {str(i): n for i, n in (await console_reads.target_names(console.database)).items()}
     groups = await console_reads.groups_of(console.database, identity_id) if stored.resource_type == "User" else []
     member_ids = [m["value"] for m in (stored.members or [])[:100]]
     holds = await console_reads.membership_holds_of(console.database, identity_id)
