@@ -263,3 +263,18 @@ def test_every_console_route_but_sign_in_needs_a_session(console: tuple[str, dic
                 assert answer.status_code == 401, (method, path)
             checked += 1
     assert checked >= 15
+
+
+def test_guessing_a_password_is_stopped_after_ten_failures(console: tuple[str, dict[str, str]]) -> None:
+    base, passwords = console
+    client = httpx.Client(base_url=base)
+
+    def attempt(password: str) -> httpx.Response:
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
+        assert token
+        return client.post("/sign-in", data={"csrf": token.group(1), "name": "vic", "password": password})
+
+    assert [attempt(f"guess-{n}").status_code for n in range(10)] == [401] * 10
+    refused = attempt(passwords["vic"])
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+    assert sign_in(base, "ana", passwords["ana"])  # another account is not held up
