@@ -23,11 +23,13 @@ from oidc_provider_mock import User, run_server_in_thread
 from scimward.api.settings import Settings
 from scimward.governance.reviews import Reviews
 from scimward.policy import Approvals, PolicyGate, identity_store, policies
+from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
 from scimward.store.auth import ConsoleAccounts
 from scimward.store.database import Database, upgrade
+from scimward.store.identity import SearchQuery
 from scimward.store.provisioning import TargetRepository
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
@@ -41,6 +43,10 @@ rules:
     when: change.type == "Group" && change.after.displayName.startsWith("admins") && size(change.members_added) > 0
     action: hold
     reason: administrative access
+breaker:
+  window: 10m
+  max_count: 2
+  max_percent: 100
 """
 GROUP = "admins-ops"
 #: A group under an access review whose reviewer is a console person.
@@ -73,6 +79,36 @@ class World:
     passwords: dict[str, str]
     held_change: str
     ada: str
+
+    def deactivate(self, user_names: list[str]) -> None:
+        """The IdP deactivates these users (through the gate, as its SCIM requests would)."""
+
+        async def go() -> None:
+            db = Database(self.hub_url)
+            try:
+                store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+                for name in user_names:
+                    found = await store.search(USER_TYPE, SearchQuery(
+                        filter=Compare(AttrPath(None, "userName"), "eq", name), count=1))
+                    await store.patch(USER_TYPE, found.items[0].id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                        {"op": "replace", "path": "active", "value": False}]}, source="scim:okta", actor="okta")
+            finally:
+                await db.dispose()
+
+        run(lambda: go())
+
+    def create_users(self, user_names: list[str]) -> None:
+        async def go() -> None:
+            db = Database(self.hub_url)
+            try:
+                store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+                for name in user_names:
+                    body = {"schemas": [USER_SCHEMA], "userName": name, "active": True}
+                    await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")
+            finally:
+                await db.dispose()
+
+        run(lambda: go())
 
     def approvals(self, work: Callable[[Approvals], Awaitable[T]]) -> T:
         async def go() -> T:

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from scimward.web.nav import PAGES
 from tests.console_world import CAMPAIGN, GROUP, REVIEWED, REVIEWER, World, console_world, run, wait_for
-from tests.test_propagate import remote_group_members
+from tests.test_propagate import remote_group_members, remote_user
 
 pytestmark = pytest.mark.browser
 
@@ -225,3 +225,27 @@ def test_a_reviewer_revokes_an_item_and_the_access_leaves_the_downstream(page: P
     assert members is not None and len(members) == 1
     page.goto(world.console + f"/reviews/{CAMPAIGN}?mine=0&undecided=0")
     expect(page.get_by_role("row").filter(has_text="bob@example.com")).to_contain_text("revoke by " + REVIEWER)
+
+
+def test_releasing_the_breaker_pushes_what_it_held(page: Page, world: World) -> None:
+    """The mass-change breaker (at most 2 deprovisionings per 10 minutes here) holds the rest of a mass
+    deactivation until an approver releases it from the console."""
+    leavers = [f"leaver-{n}@example.com" for n in range(4)]
+    world.create_users(leavers)
+
+    def downstream_active() -> list[bool] | None:
+        accounts = [run(lambda name=name: remote_user(world.downstream, name)) for name in leavers]
+        return None if None in accounts else [bool(a["active"]) for a in accounts if a is not None]
+
+    assert wait_for(lambda: downstream_active() == [True] * 4)
+    world.deactivate(leavers)
+    assert wait_for(lambda: (downstream_active() or []).count(False) == 2)
+    sign_in(page, world, "root")
+    expect(page.locator(".tile.alarm")).to_contain_text("1")
+    page.get_by_role("link", name="open breakers").click()
+    breaker = page.get_by_role("region", name="Mass-change breakers")
+    expect(breaker).to_contain_text("app")
+    shot(page, "breaker")
+    breaker.get_by_role("button", name="Release 2").click()
+    expect(page.locator(".notice")).to_contain_text("Breaker of app released: 2 held change(s) applied.")
+    assert wait_for(lambda: downstream_active() == [False] * 4)
