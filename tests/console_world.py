@@ -3,7 +3,8 @@
 Everything is real and on loopback: the hub (``scimward serve``'s app, its propagate worker
 running) with a target that is a second scimward, and ``oidc-provider-mock`` as the organisation's
 identity provider. The hub holds a membership change for approval (the policy's
-``admins-need-approval`` rule), made by the IdP's actor, so someone else must decide it.
+``admins-need-approval`` rule), made by the IdP's actor, so someone else must decide it, and an
+access review of a group whose reviewer is one of the console's people.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from typing import Any, TypeVar
 from oidc_provider_mock import User, run_server_in_thread
 
 from scimward.api.settings import Settings
+from scimward.governance.reviews import Reviews
 from scimward.policy import Approvals, PolicyGate, identity_store, policies
+from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
 from scimward.store.auth import ConsoleAccounts
 from scimward.store.database import Database, upgrade
+from scimward.store.identity import SearchQuery
 from scimward.store.provisioning import TargetRepository
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
@@ -39,8 +43,16 @@ rules:
     when: change.type == "Group" && change.after.displayName.startsWith("admins") && size(change.members_added) > 0
     action: hold
     reason: administrative access
+breaker:
+  window: 10m
+  max_count: 2
+  max_percent: 100
 """
 GROUP = "admins-ops"
+#: A group under an access review whose reviewer is a console person.
+REVIEWED = "engineering"
+CAMPAIGN = "q4-engineering"
+REVIEWER = "rita@example.com"
 #: People at the identity provider: one the role mapping makes an approver, one it grants nothing.
 IDP_PEOPLE = [User(sub="olive", claims={"email": "olive@example.com", "groups": ["idm-approvers"]}),
               User(sub="nora", claims={"email": "nora@example.com", "groups": ["sales"]})]
@@ -68,6 +80,36 @@ class World:
     held_change: str
     ada: str
 
+    def deactivate(self, user_names: list[str]) -> None:
+        """The IdP deactivates these users (through the gate, as its SCIM requests would)."""
+
+        async def go() -> None:
+            db = Database(self.hub_url)
+            try:
+                store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+                for name in user_names:
+                    found = await store.search(USER_TYPE, SearchQuery(
+                        filter=Compare(AttrPath(None, "userName"), "eq", name), count=1))
+                    await store.patch(USER_TYPE, found.items[0].id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                        {"op": "replace", "path": "active", "value": False}]}, source="scim:okta", actor="okta")
+            finally:
+                await db.dispose()
+
+        run(lambda: go())
+
+    def create_users(self, user_names: list[str]) -> None:
+        async def go() -> None:
+            db = Database(self.hub_url)
+            try:
+                store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+                for name in user_names:
+                    body = {"schemas": [USER_SCHEMA], "userName": name, "active": True}
+                    await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")
+            finally:
+                await db.dispose()
+
+        run(lambda: go())
+
     def approvals(self, work: Callable[[Approvals], Awaitable[T]]) -> T:
         async def go() -> T:
             db = Database(self.hub_url)
@@ -87,7 +129,8 @@ async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str,
                                        TargetConfig().to_json())
         store = identity_store(db, PolicyGate(db, refresh_seconds=0))
         users = {}
-        for name, display in (("ada@example.com", "Ada Lovelace"), ("bob@example.com", "Bob Hopper")):
+        for name, display in (("ada@example.com", "Ada Lovelace"), ("bob@example.com", "Bob Hopper"),
+                              (REVIEWER, "Rita Levi")):
             body = {"schemas": [USER_SCHEMA], "userName": name, "displayName": display,
                     "emails": [{"value": name, "primary": True}], "active": True}
             users[name] = (await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")).id
@@ -96,11 +139,16 @@ async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str,
         await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
             {"op": "add", "path": "members", "value": [{"value": users["ada@example.com"]}]}]},
             source="scim:okta", actor="okta")
+        team = [{"value": users["ada@example.com"]}, {"value": users["bob@example.com"]}]
+        await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": REVIEWED, "members": team},
+                                                 GROUP_TYPE), "scim:okta", "okta")
+        await Reviews(db, store).start(CAMPAIGN, groups=f'displayName eq "{REVIEWED}"', reviewer=REVIEWER,
+                                       actor="tests")
         pending = await Approvals(db, store.direct).changes("pending")
         assert len(pending) == 1, pending
         accounts = ConsoleAccounts(db)
         passwords = {name: await accounts.create(name, role, "tests")
-                     for name, role in (("root", "admin"), ("vera", "viewer"))}
+                     for name, role in (("root", "admin"), ("vera", "viewer"), (REVIEWER, "reviewer"))}
         return passwords, pending[0].id, users["ada@example.com"]
     finally:
         await db.dispose()

@@ -99,7 +99,7 @@ def test_a_wrong_password_is_refused_and_audited(console: tuple[str, dict[str, s
 
 
 def test_the_session_cookie_is_http_only_and_same_site_and_pages_carry_a_strict_csp(
-        console: tuple[str, dict[str, str]]) -> None:
+        console: tuple[str, dict[str, str]], hub_url: str) -> None:
     base, passwords = console
     client = httpx.Client(base_url=base)
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
@@ -108,6 +108,7 @@ def test_the_session_cookie_is_http_only_and_same_site_and_pages_carry_a_strict_
     cookie = answer.headers["set-cookie"].lower()
     assert "scimward_console=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
     page = client.get("/")
+    assert page.status_code == 200 and [a for a, _ in events(hub_url, "console_sign_in")] == ["ana"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "unsafe-inline" not in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
@@ -240,3 +241,40 @@ def test_signing_in_goes_on_only_to_a_console_page(console: tuple[str, dict[str,
         answer = client.post("/sign-in", data={"csrf": token.group(1), "name": "ana", "password": passwords["ana"],
                                                "next": given})
         assert answer.headers["location"] == expected, given
+
+
+def test_every_console_route_but_sign_in_needs_a_session(console: tuple[str, dict[str, str]]) -> None:
+    """Each page's routes (``web.nav.PAGES``), each method: without a session, a page sends the person
+    to sign in and an action is refused (issue 18: roles enforced on the server for every page and action)."""
+    from starlette.routing import Route
+
+    from scimward.web.app import page_routes
+
+    base, _ = console
+    checked = 0
+    for route in page_routes():
+        assert isinstance(route, Route)
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            answer = httpx.request(method, base + path)
+            if method == "GET":
+                assert answer.status_code == 303 and "/console/sign-in" in answer.headers["location"], path
+            else:
+                assert answer.status_code == 401, (method, path)
+            checked += 1
+    assert checked >= 15
+
+
+def test_guessing_a_password_is_stopped_after_ten_failures(console: tuple[str, dict[str, str]]) -> None:
+    base, passwords = console
+    client = httpx.Client(base_url=base)
+
+    def attempt(password: str) -> httpx.Response:
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
+        assert token
+        return client.post("/sign-in", data={"csrf": token.group(1), "name": "vic", "password": password})
+
+    assert [attempt(f"guess-{n}").status_code for n in range(10)] == [401] * 10
+    refused = attempt(passwords["vic"])
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+    assert sign_in(base, "ana", passwords["ana"])  # another account is not held up

@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from scimward.web.nav import PAGES
-from tests.console_world import GROUP, World, console_world, run, wait_for
-from tests.test_propagate import remote_group_members
+from tests.console_world import CAMPAIGN, GROUP, REVIEWED, REVIEWER, World, console_world, run, wait_for
+from tests.test_propagate import remote_group_members, remote_user
 
 pytestmark = pytest.mark.browser
 
@@ -96,6 +96,11 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
     accessible(page)
     shot(page, "sign-in")
     sign_in(page, world, "root")
+    page.keyboard.press("Tab")  # the keyboard's first stop skips the navigation
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="pending approvals")).to_be_focused()
     session = next(c for c in page.context.cookies() if c["name"] == "scimward_console")
     assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Lax"
     for entry in PAGES:
@@ -103,16 +108,30 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
         expect(page.locator("h1")).to_be_visible()
         accessible(page)
         shot(page, entry.title.lower())
+    page.goto(world.console + "/changes")
+    expect(page.get_by_role("link", name="pending", exact=True)).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("checkbox", name=f"Select change {world.held_change[:8]}")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve selected")).to_be_visible()
     page.goto(world.console + "/identities?filter=" + 'userName sw "ada"')
     page.get_by_role("link", name="ada@example.com").click()
     expect(page.get_by_role("heading", name="Source state")).to_be_visible()
     expect(page.get_by_role("heading", name="Effective state")).to_be_visible()
     accessible(page)
     shot(page, "identity")
+    page.goto(world.console + "/groups")
+    page.get_by_role("link", name=GROUP).click()
+    expect(page.get_by_role("heading", name="Held memberships")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("adding ada@example.com to " + GROUP)
+    accessible(page)
+    shot(page, "group")
     page.goto(world.console + f"/changes/{world.held_change}")
     expect(page.get_by_role("button", name="Approve")).to_be_visible()
     accessible(page)
     shot(page, "change")
+    page.goto(world.console + f"/reviews/{CAMPAIGN}?mine=0")
+    expect(page.get_by_role("link", name="bob@example.com")).to_be_visible()
+    accessible(page)
+    shot(page, "review")
     page.goto(world.console + "/identities?filter=" + "userName sw (")
     expect(page.locator(".error")).to_be_visible()  # a bad filter is said, not a 500
     page.set_viewport_size({"width": 390, "height": 800})
@@ -188,3 +207,45 @@ def test_approving_a_held_change_reaches_the_downstream_scimward(page: Page, wor
     page.goto(world.console + "/audit?kind=console_action")
     expect(page.get_by_role("cell", name=f"change:{world.held_change}")).to_be_visible()
     shot(page, "audit-after-approval")
+
+
+def test_a_reviewer_revokes_an_item_and_the_access_leaves_the_downstream(page: Page, world: World) -> None:
+    assert wait_for(lambda: len(run(lambda: remote_group_members(world.downstream, REVIEWED))) == 2)
+    sign_in(page, world, REVIEWER)
+    page.get_by_role("link", name="Reviews").click()
+    page.get_by_role("link", name=CAMPAIGN).click()
+    expect(page.get_by_role("link", name="My inbox")).to_have_attribute("aria-current", "page")
+    row = page.get_by_role("row").filter(has_text="bob@example.com")
+    row.get_by_role("checkbox").check()
+    page.get_by_label("Note").fill("left the team in October")
+    page.get_by_role("button", name="Revoke selected").click()
+    expect(page.locator(".notice")).to_contain_text("revoke")
+    members = wait_for(lambda: (lambda m: m if len(m) == 1 else None)(
+        run(lambda: remote_group_members(world.downstream, REVIEWED))))
+    assert members is not None and len(members) == 1
+    page.goto(world.console + f"/reviews/{CAMPAIGN}?mine=0&undecided=0")
+    expect(page.get_by_role("row").filter(has_text="bob@example.com")).to_contain_text("revoke by " + REVIEWER)
+
+
+def test_releasing_the_breaker_pushes_what_it_held(page: Page, world: World) -> None:
+    """The mass-change breaker (at most 2 deprovisionings per 10 minutes here) holds the rest of a mass
+    deactivation until an approver releases it from the console."""
+    leavers = [f"leaver-{n}@example.com" for n in range(4)]
+    world.create_users(leavers)
+
+    def downstream_active() -> list[bool] | None:
+        accounts = [run(lambda name=name: remote_user(world.downstream, name)) for name in leavers]
+        return None if None in accounts else [bool(a["active"]) for a in accounts if a is not None]
+
+    assert wait_for(lambda: downstream_active() == [True] * 4)
+    world.deactivate(leavers)
+    assert wait_for(lambda: (downstream_active() or []).count(False) == 2)
+    sign_in(page, world, "root")
+    expect(page.locator(".tile.alarm")).to_contain_text("1")
+    page.get_by_role("link", name="open breakers").click()
+    breaker = page.get_by_role("region", name="Mass-change breakers")
+    expect(breaker).to_contain_text("app")
+    shot(page, "breaker")
+    breaker.get_by_role("button", name="Release 2").click()
+    expect(page.locator(".notice")).to_contain_text("Breaker of app released: 2 held change(s) applied.")
+    assert wait_for(lambda: downstream_active() == [False] * 4)

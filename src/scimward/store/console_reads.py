@@ -134,6 +134,11 @@ async def target_health(database: Database) -> list[TargetHealth]:
                 for row in await conn.execute(query)]
 
 
+async def target_names(database: Database) -> dict[int, str]:
+    async with database.read() as conn:
+        return {int(i): str(n) for i, n in await conn.execute(sa.select(_t.id, _t.name).order_by(_t.name))}
+
+
 async def effective_of(database: Database, identity_id: str) -> tuple[bool, dict[str, Any] | None, bool]:
     """(diverged, effective document, deleted by its source): when not diverged, effective is source."""
     e = effective_states.c
@@ -152,6 +157,24 @@ async def accounts_of(database: Database, identity_id: str) -> list[AccountLink]
              .order_by(_t.name))
     async with database.read() as conn:
         return [AccountLink(*row) for row in await conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class HeldMembership:
+    group_id: str
+    member_id: str
+    #: ``add``: the source has it, it is not effective yet; ``remove``: the source dropped it, it still is.
+    kind: str
+    change_id: str | None
+
+
+async def membership_holds_of(database: Database, identity_id: str, limit: int = 100) -> list[HeldMembership]:
+    """Memberships of or in the identity whose effective state differs from the source's."""
+    h = membership_holds.c
+    async with database.read() as conn:
+        return [HeldMembership(*row) for row in await conn.execute(
+            sa.select(h.group_id, h.member_id, h.kind, h.change_id)
+            .where(sa.or_(h.group_id == identity_id, h.member_id == identity_id)).limit(limit))]
 
 
 async def groups_of(database: Database, identity_id: str, limit: int = 100) -> list[tuple[str, str]]:

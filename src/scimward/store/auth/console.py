@@ -23,7 +23,7 @@ from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store.database import Database
 from scimward.store.governance import audit
 from scimward.store.identity.passwords import hash_password, verify_password
-from scimward.store.tables import console_admins, console_sessions
+from scimward.store.tables import audit_events, console_admins, console_sessions
 from scimward.store.timeutil import utcnow
 
 #: Console roles, least to most: each may do what the ones before it may.
@@ -179,6 +179,14 @@ class ConsoleSessions:
                 .order_by(_s.created.desc()).limit(limit))
             return [ConsoleSession(r.token_hash, r.name, r.role, r.via, r.csrf, r.created, r.last_seen, r.expires,
                                    r.revoked) for r in rows]
+
+
+async def failed_sign_ins(database: Database, name: str, since: datetime) -> int:
+    """How many sign-ins as ``name`` were refused since then (from the audit trail, across processes)."""
+    e = audit_events.c
+    async with database.read() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).where(
+            e.kind == "console_refused", e.subject == "sign-in", e.actor == name, e.time >= since))).scalar_one())
 
 
 async def record(database: Database, kind: str, actor: str, subject: str, data: Mapping[str, Any]) -> None:

@@ -36,7 +36,7 @@ async def changes(request: Request) -> Response:
     names = await console_reads.names_of(console.database, [c.identity_id for c in rows if c.identity_id])
     breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
     can_decide = session_of(request).allows("approver")
-    return console.render(request, "changes.html", title="Changes", rows=rows, names=names, status=status,
+    return console.render(request, "changes.html", title="Changes", rows=rows, names=names, shown=status,
                           statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"), breakers=breakers,
                           can_decide=can_decide, limit=LIMIT)
 
