@@ -98,8 +98,10 @@ async def authenticate(request: Request, tokens: TokenStore) -> TokenInfo:
         raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     info = await tokens.verify(token.strip())
     if info is None:
+        await tokens.refused(token.strip(), request.url.path)
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("admin"):
+        await tokens.refused(token.strip(), request.url.path, "scope")
         raise Forbidden(f"the token {info.name!r} is a SCIM client token; the admin API needs one with the admin "
                         "scope (scimward token create --scope admin)")
     return info

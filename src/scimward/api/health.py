@@ -54,7 +54,12 @@ def routes(database: Database, tokens: TokenStore) -> list[Route]:
 
     async def metrics(request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        info = await tokens.verify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        presented = token.strip() if scheme.lower() == "bearer" else ""
+        info = await tokens.verify(presented) if presented else None
+        if presented and info is None:
+            await tokens.refused(presented, request.url.path)
+        elif info is not None and not info.allows("metrics"):
+            await tokens.refused(presented, request.url.path, "scope")
         if info is None:
             return JSONResponse({"error": "unauthorized", "detail": "a bearer token with the metrics scope is required "
                                  "(scimward token create --scope metrics)"}, status_code=401, headers=_BEARER)

@@ -43,6 +43,8 @@ COMMANDS = {
                            "The mass-change breaker of each target: status, release, discard."),
     "blast-radius": LazyCommand("scimward.cli.policy:blast_radius_command",
                                 "What an identity drives downstream: accounts and entitlements per target."),
+    "audit": LazyCommand("scimward.cli.audit:audit_app",
+                         "The audit trail: verify its hash chain, export it, print its head."),
 }
 
 app = typer.Typer(cls=lazy_group(COMMANDS), help="scimward: a governed SCIM 2.0 identity-lifecycle hub.",

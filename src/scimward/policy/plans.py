@@ -20,7 +20,7 @@ from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
-from scimward.store import changes
+from scimward.store import audit_records, changes
 from scimward.store.changes import Change, Decision, RuleMatch
 from scimward.store.database import Database
 from scimward.store.direct import Direct
@@ -118,8 +118,10 @@ async def gate_config(database: Database, direct: Direct, target_id: int, name: 
                             blast_radius=plan.to_json(), expires=now + policy.pending_expiry)
     else:
         decision = Decision("allow", blast_radius=plan.to_json())
+    status = "pending" if over else "applied"
     async with direct.transaction() as tx:
-        await changes.record(tx, change, decision, "pending" if over else "applied")
+        await changes.record(tx, change, decision, status)
+        await audit_records.change(change, decision, status).append(tx)
     if over:
         raise ConfigChangeHeld(change.id, plan)
     return plan
@@ -127,15 +129,20 @@ async def gate_config(database: Database, direct: Direct, target_id: int, name: 
 
 async def apply_config(database: Database, change: changes.ChangeRow) -> None:
     """Apply an approved configuration change to its target (``change.identity_id`` is its name)."""
+    subject = f"target:{change.identity_id}"
     async with database.write() as conn:
         if change.op == "delete":
             await conn.execute(targets.delete().where(targets.c.name == change.identity_id))
+            await audit_records.config(subject, change.actor or "admin", {"action": "remove", "change": change.id}
+                                       ).append(conn)
             return
         row = (await conn.execute(sa.select(targets.c.config).where(targets.c.name == change.identity_id))).first()
         if row is None:
             return  # removed meanwhile: nothing to apply
         await conn.execute(targets.update().where(targets.c.name == change.identity_id).values(
             config={**row.config, **(change.after or {})}))
+        await audit_records.config(subject, change.actor or "admin", {
+            "action": "update", "change": change.id, "config": sorted(change.after or {})}).append(conn)
 
 
 def _compiled(rt: ResourceType, text: str | None, dialect: str) -> sa.ColumnElement[bool]:

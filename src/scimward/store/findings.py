@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.errors import ScimError
+from scimward.store import audit_records
 from scimward.store.database import Database
 from scimward.store.tables import findings, reconcile_runs, targets
 from scimward.store.timeutil import utcnow
@@ -225,9 +226,13 @@ class RunStore:
                      error: str | None = None) -> None:
         now = utcnow()
         async with self.db.write() as conn:
-            await conn.execute(reconcile_runs.update().where(_r.id == run_id).values(
+            target_id = (await conn.execute(reconcile_runs.update().where(_r.id == run_id).values(
                 status="failed" if error else "ok", finished=now, heartbeat=now, users_read=users_read,
-                groups_read=groups_read, counts=counts, error=error[:2000] if error else None))
+                groups_read=groups_read, counts=counts, error=error[:2000] if error else None)
+                .returning(_r.target_id))).scalar_one()
+            await audit_records.reconcile_run(run_id, int(target_id), "failed" if error else "ok", {
+                "users_read": users_read, "groups_read": groups_read, "counts": counts or {},
+                "error": error[:2000] if error else None}).append(conn)
 
     async def last_started(self) -> dict[int, datetime]:
         """target id -> when its latest run started."""
