@@ -15,10 +15,9 @@ import sqlalchemy as sa
 from scimward.api import admin_policy
 from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.targets import TargetRepository
-from scimward.store.tokens import TokenStore
+from scimward.store.auth.tokens import TokenStore
+from scimward.store.database import Database, upgrade
+from scimward.store.provisioning.targets import TargetRepository
 from tests.conftest import LiveServer, Peer, ServerThread, free_port, issue_token
 
 

@@ -24,14 +24,13 @@ from scimward.policy import Approvals, identity_store, policies
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store import audit_trail
-from scimward.store.changes import PolicyDenied
+from scimward.store import Direct
+from scimward.store.auth import TokenStore
 from scimward.store.database import Database
-from scimward.store.direct import Direct
+from scimward.store.governance import PolicyDenied, trail_head, verify_trail
+from scimward.store.provisioning import TargetRepository
 from scimward.store.tables import audit_events, audit_head, changes
-from scimward.store.targets import TargetRepository
 from scimward.store.timeutil import utcnow
-from scimward.store.tokens import TokenStore
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 pytestmark = pytest.mark.anyio
@@ -103,7 +102,7 @@ async def test_every_change_and_decision_is_an_audit_event_of_its_own_write(db: 
     approval = next(data for kind, _a, _s, data in found if kind == "approval")
     assert approval["change"] == held[0].id and approval["note"] == "leaver confirmed"
     assert next(actor for kind, actor, _s, _d in found if kind == "approval") == "bob"
-    assert (await audit_trail.verify(db)).broken is None
+    assert (await verify_trail(db)).broken is None
 
 
 async def test_expired_changes_are_one_event_naming_them(db: Database) -> None:
@@ -176,7 +175,7 @@ async def test_an_intact_trail_verifies_and_its_head_is_printed(db: Database, hu
     result = await asyncio.to_thread(_cli_verify, hub_url)
     assert result.returncode == 0, result.stderr
     head = (await asyncio.to_thread(scimward, "audit", "head", "--database-url", hub_url)).stdout.strip()
-    assert len(head) == 64 and head in result.stderr and head == await audit_trail.head(db)
+    assert len(head) == 64 and head in result.stderr and head == await trail_head(db)
     pinned = await asyncio.to_thread(scimward, "audit", "verify", "--expect-head", "0" * 64, "--database-url",
                                      hub_url)
     assert pinned.returncode == 1 and "not the one expected" in pinned.stderr
@@ -207,8 +206,8 @@ async def test_a_deleted_row_fails_verify_naming_it(db: Database, hub_url: str) 
 async def test_an_inserted_row_fails_verify_naming_it(db: Database, hub_url: str) -> None:
     """A forged event chained to the lane's head, with a correct hash, but without moving the head."""
     await _trail(db)
-    from scimward.store.audit import canonical_data, event_prefix
     from scimward.store.chain import chain_hash
+    from scimward.store.governance.audit import canonical_data, event_prefix
 
     h = audit_head.c
     async with db.read() as conn:

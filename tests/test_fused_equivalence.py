@@ -1,6 +1,6 @@
 """The fused one-statement writes on PostgreSQL leave exactly the rows the plain write path leaves.
 
-``store.fused`` is an optimisation of the pipeline's *apply* for allowed changes (DESIGN.md: one
+``store.identity._fused`` is an optimisation of the pipeline's *apply* for allowed changes (DESIGN.md: one
 write, three steps). Each operation runs twice, once through a gate that can decide without the
 database (the fused path) and once through a gate that never can (the plain, locking path), and the
 rows both leave are compared: identity, e-mails, counts, outbox, change row, audit event.
@@ -20,9 +20,10 @@ from scimward.policy import PolicyGate, identity_store, policies
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store import audit_trail
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.governance import verify_trail
+from scimward.store.identity.identities import IdentityStore
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import (
     audit_events,
     changes,
@@ -32,7 +33,6 @@ from scimward.store.tables import (
     identity_emails,
     outbox,
 )
-from scimward.store.targets import TargetRepository
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres,
               pytest.mark.parametrize("hub_url", ["postgresql"], indirect=True)]
@@ -157,7 +157,7 @@ async def test_create_and_patch_leave_the_same_rows_on_both_paths(
     assert isinstance(fused.gate, CountingGate) and fused.gate.quick_decisions == 2  # the create and the PATCH
     assert [c[2] for c in results[0]["changes"]] == ["applied", "applied"]
     assert [e[2] for e in results[0]["audit"]] == ["applied", "applied"]
-    assert (await audit_trail.verify(db)).broken is None  # the fused statement chained its events too
+    assert (await verify_trail(db)).broken is None  # the fused statement chained its events too
 
 
 async def test_a_diverged_identity_is_never_written_by_the_fused_statement(
@@ -179,10 +179,10 @@ async def test_a_diverged_identity_is_never_written_by_the_fused_statement(
 async def test_a_stale_version_makes_the_fused_patch_write_nothing(
         stores: tuple[Database, IdentityStore, IdentityStore]) -> None:
     """The fused conflict fallback, reached on purpose: another writer moved the version first."""
-    from scimward.store import audit_records
-    from scimward.store import fused as fused_statements
-    from scimward.store.changes import Change, Decision, change_params
-    from scimward.store.identity_rows import columns
+    from scimward.store.governance import audit_records
+    from scimward.store.governance.changes import Change, Decision, change_params
+    from scimward.store.identity import _fused as fused_statements
+    from scimward.store.identity.identity_rows import columns
     from scimward.store.ids import new_id
     from scimward.store.timeutil import utcnow
 

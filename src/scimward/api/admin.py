@@ -33,8 +33,8 @@ from scimward.scim.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from scimward.store.auth import TokenInfo, TokenStore
 from scimward.store.database import Database
-from scimward.store.tokens import TokenInfo, TokenStore
 from scimward.sync.errors import TargetError
 from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox, SecretKeyError

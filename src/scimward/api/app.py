@@ -22,8 +22,8 @@ from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.store.auth import TokenStore
 from scimward.store.database import Database
-from scimward.store.tokens import TokenStore
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 

@@ -19,8 +19,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, err, fail
 from scimward.cli.exits import ExitCode
-from scimward.store import audit_trail
 from scimward.store.database import Database
+from scimward.store.governance import TrailStatus, export_trail, trail_head, verify_trail
 
 audit_app = typer.Typer(help="The audit trail: verify its hash chain, export it, print its head.",
                         no_args_is_help=True)
@@ -48,13 +48,13 @@ def verify_command(as_json: AsJson = False, expect_head: Annotated[str | None, t
     """Walk the audit trail's hash chain; exit 1 naming the first altered, removed or inserted event."""
     url = checked_url(database_url)
 
-    async def run() -> audit_trail.TrailStatus:
+    async def run() -> TrailStatus:
         database = Database(url)
         try:
             with Progress(SpinnerColumn(), TextColumn("verifying the audit trail: {task.completed:,} events"),
                           TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
                 task = bar.add_task("verify", total=None)
-                return await audit_trail.verify(database, lambda n: bar.advance(task, n))
+                return await verify_trail(database, lambda n: bar.advance(task, n))
         finally:
             await database.dispose()
 
@@ -83,7 +83,7 @@ def export_command(since: Moment = None, until: Moment = None, database_url: Dat
         written = 0
         out = sys.stdout.buffer
         try:
-            async for event in audit_trail.export(database, start, end):
+            async for event in export_trail(database, start, end):
                 out.write(orjson.dumps(event.to_json()) + b"\n")
                 written += 1
             out.flush()
@@ -103,7 +103,7 @@ def head_command(database_url: DatabaseUrl = None) -> None:
     async def run() -> str:
         database = Database(url)
         try:
-            return await audit_trail.head(database)
+            return await trail_head(database)
         finally:
             await database.dispose()
 

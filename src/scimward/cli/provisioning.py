@@ -27,10 +27,8 @@ from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
-from scimward.store.links import LinkStore
-from scimward.store.outbox import Outbox
-from scimward.store.targets import TargetRepository
+from scimward.store.identity import IdentityStore
+from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target

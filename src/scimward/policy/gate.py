@@ -21,15 +21,15 @@ from typing import Any
 from scimward.policy import blast
 from scimward.policy.cel import context
 from scimward.policy.document import Policy, policy_from_json
+from scimward.policy.guards import RulePlan, plan
 from scimward.scim.ast import Filter
 from scimward.scim.errors import ScimError
 from scimward.scim.evaluate_resource import resource_matches
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import USER_TYPE
-from scimward.store import gate_rows
-from scimward.store.changes import Change, Decision, RuleMatch
+from scimward.store import Tx, decode_json
 from scimward.store.database import Database
-from scimward.store.direct import Tx, decode_json
+from scimward.store.governance import Change, Decision, RuleMatch, gate_rows
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Fields the gate computes with the database, only when a rule reads them.
@@ -44,29 +44,47 @@ class TargetScope:
 
 
 class PolicyGate:
-    """``store.changes.Gate`` with the policy in force."""
+    """``store.governance.changes.Gate`` with the policy in force."""
 
     def __init__(self, database: Database, *, refresh_seconds: float = 1.0) -> None:
         self.db = database
         self.postgres = database.dialect == "postgresql"
         self.refresh_seconds = refresh_seconds
+        self._plans: dict[tuple[str, str], RulePlan] = {}
         self.policy = Policy()
         self.targets: tuple[TargetScope, ...] = ()
         self._checked = float("-inf")
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._policy = policy
+        self._plans = {}
+
+    def plan(self, change: Change) -> RulePlan:
+        """The rules that can match a change of this type and op, worked out once per policy."""
+        key = (change.resource_type, change.op)
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plans[key] = plan(self._policy.rules, *key)
+        return found
 
     # -- the Gate protocol ----------------------------------------------------------------------
 
     def quick(self, change: Change) -> Decision | None:
         if time.monotonic() - self._checked > self.refresh_seconds:
             return None
-        if self.policy.fields & COSTLY or self._deprovisions_somewhere(change):
+        if self.plan(change).fields & COSTLY or self._deprovisions_somewhere(change):
             return None
         return self._rules(change, None, None)
 
     async def decide(self, tx: Tx, change: Change) -> Decision:
         if time.monotonic() - self._checked > self.refresh_seconds:
             await self.refresh(tx)
-        fields = self.policy.fields
+        fields = self.plan(change).fields
         radius = await blast.of_change(tx, change) if "blast_radius" in fields else None
         manager = await _manager(tx, change) if "manager" in fields else None
         decision = self._rules(change, radius, manager)
@@ -97,10 +115,11 @@ class PolicyGate:
     # -- rules ----------------------------------------------------------------------------------
 
     def _rules(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
-        rules = self.policy.rules
+        applicable = self.plan(change)
+        rules = applicable.rules
         if not rules:
             return Decision("allow", blast_radius=radius)
-        ctx = context({"change": variables(change, radius, manager, self.policy.attributes, self.policy.fields)})
+        ctx = context({"change": variables(change, radius, manager, applicable.attributes, applicable.fields)})
         holds: list[RuleMatch] = []
         allows: list[RuleMatch] = []
         approvals = 0

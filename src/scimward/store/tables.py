@@ -103,7 +103,7 @@ identity_counts = sa.Table(
     sa.Column("resource_type", sa.String(32), primary_key=True),
     sa.Column("shard", sa.Integer, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
-    #: Removals so far: positions in a list shift only when this moves (``store.positions``).
+    #: Removals so far: positions in a list shift only when this moves (``store.identity._positions``).
     sa.Column("removed", sa.BigInteger, nullable=False, server_default="0"),
 )
 
@@ -192,11 +192,16 @@ push_log = sa.Table(
 #: Drift that a reconcile found between what a target should hold, was last sent, and holds.
 #: A finding stays one row while it persists (``first_seen`` kept, ``last_seen`` moved on each run);
 #: a run that no longer sees it resolves it. At most one open row per (target, kind, subject, attribute).
+#: The partial indexes' predicate, and what an upsert names to reach them (a literal: PostgreSQL must
+#: prove from the statement alone that it targets the partial index).
+FINDING_LIVE = "status <> 'resolved'"
+
 findings = sa.Table(
     "findings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
+    #: The target whose drift this is; NULL for a finding about the hub itself (governance).
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE")),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("resource_type", sa.String(32), nullable=False),
@@ -216,9 +221,21 @@ findings = sa.Table(
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("repaired_at", sa.DateTime),
     sa.Column("repair", sa.Text),
+    #: Who must act on it: the identity's or group's owner, else the target's (a userName or a name).
+    sa.Column("owner", sa.String(256)),
+    #: A risk accepted (status risk_accepted) until then, by whom and why; open again after it.
+    sa.Column("accepted_until", sa.DateTime),
+    sa.Column("accepted_by", sa.String(256)),
+    sa.Column("accepted_reason", sa.Text),
+    #: A live finding (open, acknowledged, risk_accepted) is one row per key; NULL targets never
+    #: collide in the first index, so the hub's own findings have the second.
     sa.Index("uq_findings_open", "target_id", "kind", "subject", "attribute", unique=True,
-             sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+             sqlite_where=sa.text(FINDING_LIVE), postgresql_where=sa.text(FINDING_LIVE)),
+    sa.Index("uq_findings_open_hub", "kind", "subject", "attribute", unique=True,
+             sqlite_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}"),
+             postgresql_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}")),
     sa.Index("ix_findings_target_status", "target_id", "status", "last_seen"),
+    sa.Index("ix_findings_kind_status", "kind", "status"),
 )
 
 #: One reconcile of one target: who asked, when it ran, what it read and found. A running row with
@@ -335,7 +352,7 @@ breakers = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
 )
 
-# -- audit trail (DESIGN.md: audit event; store/audit.py) --------------------------------------
+# -- audit trail (DESIGN.md: audit event; store/governance/audit.py) --------------------------------------
 
 #: Append-only, hash-chained events: each carries the hash of the one before it in its lane.
 #: ``data`` is the payload's canonical JSON as text: the bytes hashed are the bytes kept.

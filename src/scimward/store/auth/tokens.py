@@ -1,0 +1,169 @@
+"""Bearer tokens the hub issues: shown once, stored only as a SHA-256 hash.
+
+Tokens are 256 random bits, so a fast hash is enough: there is nothing to brute-force. Verified
+tokens are cached for a few seconds so a request costs no database round trip; ``last_used`` is
+written at most once a minute per token.
+
+Issuing and revoking a token, and every refusal of one (unknown, expired, revoked, or outside its
+scopes), are audit events (``store.governance.audit_records.token``). A refusal names the token when the hub
+knows it, else the first characters of its hash, never the token; the same refusal is recorded at
+most once per ``CACHE_SECONDS`` per process, so a client that retries in a loop writes little.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from scimward.scim.errors import InvalidValue, NotFound
+from scimward.store.database import Database
+from scimward.store.governance import audit_records
+from scimward.store.tables import tokens
+from scimward.store.timeutil import utcnow
+
+TOKEN_PREFIX = "scimward_"
+CACHE_SECONDS = 5.0
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: What a token may do: ``scim`` the SCIM endpoint; ``admin`` the admin API, and the others too;
+#: ``metrics`` only ``/metrics`` (a Prometheus scraper holds it, and can change nothing).
+SCOPES = ("scim", "admin", "metrics")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    name: str
+    created_by: str
+    created: datetime
+    expires: datetime | None
+    last_used: datetime | None
+    revoked: datetime | None
+    user_id: str | None
+    patch_response: str
+    scopes: frozenset[str] = frozenset({"scim"})
+
+    def allows(self, scope: str) -> bool:
+        """Whether the token may use ``scope``; ``admin`` includes every other scope."""
+        return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def status(self) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.expires and self.expires <= utcnow():
+            return "expired"
+        return "active"
+
+
+def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
+    return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
+                     row.user_id, row.patch_response, frozenset(row.scopes.split()))
+
+
+def parse_scopes(scopes: str) -> frozenset[str]:
+    """Scopes written space- or comma-separated, each one of ``SCOPES``."""
+    names = frozenset(scopes.replace(",", " ").split())
+    unknown = sorted(names - set(SCOPES))
+    if unknown or not names:
+        raise InvalidValue(f"unknown token scope {', '.join(unknown) or repr(scopes)}: use {', '.join(SCOPES)}")
+    return names
+
+
+class TokenStore:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self._cache: dict[str, tuple[float, TokenInfo]] = {}
+        self._refusals: dict[str, float] = {}
+
+    async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
+                     user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
+                     replace: bool = False) -> str:
+        """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``.
+
+        ``replace``: a token already called ``name`` is deleted in the same transaction, and stops
+        working at once. For tokens a program issues to itself on every run (the demo's), so that
+        reruns replace them instead of piling them up.
+        """
+        granted = " ".join(scope for scope in SCOPES if scope in parse_scopes(scopes))
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        expires = now + expires_in if expires_in else None
+        async with self.db.write() as conn:
+            if replace:
+                await conn.execute(tokens.delete().where(tokens.c.name == name))
+            await conn.execute(tokens.insert().values(
+                name=name, token_hash=hash_token(token), created_by=created_by, created=now,
+                expires=expires, user_id=user_id, patch_response=patch_response, scopes=granted,
+            ))
+            await audit_records.token("token_issued", name, created_by, {
+                "scopes": granted.split(), "expires": expires.isoformat() + "Z" if expires else None,
+                "user": user_id, "replaced": replace}).append(conn)
+        if replace:
+            self._cache.clear()
+        return token
+
+    async def list(self) -> list[TokenInfo]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(tokens).order_by(tokens.c.created, tokens.c.name))
+            return [_info(row) for row in rows]
+
+    async def revoke(self, name: str, *, by: str = "admin") -> None:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                tokens.update().where(tokens.c.name == name, tokens.c.revoked.is_(None)).values(revoked=utcnow()))
+            if result.rowcount != 1:
+                raise NotFound(f"no active token named {name!r}")
+            await audit_records.token("token_revoked", name, by).append(conn)
+        self._cache.clear()
+
+    async def refused(self, token: str, where: str, reason: str | None = None) -> None:
+        """Record that ``token`` was refused at ``where`` (a path): for ``reason`` (e.g. "scope"), or by
+        default for what ``verify`` found (unknown, expired or revoked). See the module's text."""
+        digest = hash_token(token)
+        key = f"{digest}:{reason}:{where}"
+        now = time.monotonic()
+        if now - self._refusals.get(key, float("-inf")) < CACHE_SECONDS:
+            return
+        if len(self._refusals) > 10_000:
+            self._refusals.clear()
+        self._refusals[key] = now
+        async with self.db.write() as conn:
+            row = (await conn.execute(sa.select(tokens).where(tokens.c.token_hash == digest))).first()
+            info = _info(row) if row is not None else None
+            name = info.name if info is not None else f"unknown:{digest[:12]}"
+            why = reason or (info.status if info is not None else "unknown")
+            await audit_records.token("token_refused", name, name, {"reason": why, "where": where}).append(conn)
+
+    async def verify(self, token: str) -> TokenInfo | None:
+        """The token's record if it is active, else None."""
+        digest = hash_token(token)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            info = cached[1]
+        else:
+            async with self.db.read() as conn:
+                row = (await conn.execute(sa.select(tokens).where(tokens.c.token_hash == digest))).first()
+            if row is None:
+                return None
+            info = _info(row)
+            if info.status == "active":
+                info = await self._touch(digest, info)
+            self._cache[digest] = (now, info)
+        return info if info.status == "active" else None
+
+    async def _touch(self, digest: str, info: TokenInfo) -> TokenInfo:
+        now = utcnow()
+        if info.last_used is not None and now - info.last_used < LAST_USED_RESOLUTION:
+            return info
+        async with self.db.write() as conn:
+            await conn.execute(tokens.update().where(tokens.c.token_hash == digest).values(last_used=now))
+        return replace(info, last_used=now)
