@@ -380,3 +380,15 @@ audit_head = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+# -- evidence (scimward.governance: coverage, propagation risk, the report) ------------------------
+
+#: One row a day: automation coverage, propagation risk and live findings per framework id as they
+#: stood when taken (``store.governance.snapshots``), so the report can draw their trend.
+evidence_snapshots = sa.Table(
+    "evidence_snapshots",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("taken", sa.DateTime, nullable=False),
+    sa.Column("figures", JsonDoc, nullable=False),
+)

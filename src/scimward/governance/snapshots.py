@@ -1,0 +1,59 @@
+"""The daily snapshot of the evidence figures, so the report can draw trends (issue 16, item 4).
+
+One row a day (``evidence_snapshots``): taking it again the same day replaces it. The worker loop
+(``scimward worker``, ``scimward serve``) takes it once a day; ``scimward report`` takes today's too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import date
+
+import structlog
+
+from scimward.governance import metrics
+from scimward.governance.evidence_figures import Figures, measure
+from scimward.store.database import Database
+from scimward.store.governance import evidence
+from scimward.store.timeutil import utcnow
+
+log = structlog.get_logger("scimward.governance.snapshots")
+POLL_SECONDS = 3600.0
+
+
+async def take(database: Database) -> Figures:
+    """Measure now, keep it as today's snapshot, and set the gauges."""
+    _, figures = await measure(database)
+    kept = figures.snapshot()
+    async with database.write() as conn:
+        await evidence.save_snapshot(conn, figures.taken.date(), figures.taken, kept)
+    metrics.publish(kept)
+    return figures
+
+
+async def history(database: Database, since: date | None = None) -> list[tuple[date, dict[str, object]]]:
+    async with database.read() as conn:
+        return list(await evidence.snapshots(conn, since))
+
+
+async def publish_latest(database: Database) -> None:
+    """Set the gauges from the latest snapshot (a scrape of /metrics)."""
+    async with database.read() as conn:
+        kept = await evidence.snapshots(conn, utcnow().date())
+    if kept:
+        metrics.publish(kept[-1][1])
+
+
+async def run_snapshot_schedule(database: Database, stop: asyncio.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
+    """Take today's snapshot when there is none yet, until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            async with database.read() as conn:
+                taken_today = bool(await evidence.snapshots(conn, utcnow().date()))
+            if not taken_today:
+                await take(database)
+        except Exception:
+            log.exception("evidence snapshot failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
