@@ -34,9 +34,12 @@ from scimward.store.governance.findings import (
     observe,
     reopen_expired,
 )
+from scimward.store.governance.findings import (
+    STATUSES as FINDING_STATUSES,
+)
 
-__all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
-           "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
-           "RuleMatch", "Run", "RunStore", "TrailStatus", "UnknownFinding", "audit", "audit_records", "change_row",
-           "changes", "evidence", "export_trail", "gate_rows", "observe", "reopen_expired", "trail_head",
-           "verify_trail"]
+__all__ = ["FINDING_STATUSES", "LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding",
+           "FindingStateError", "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied",
+           "ReconcileBusy", "RuleMatch", "Run", "RunStore", "TrailStatus", "UnknownFinding", "audit",
+           "audit_records", "change_row", "changes", "evidence", "export_trail", "gate_rows", "observe",
+           "reopen_expired", "trail_head", "verify_trail"]

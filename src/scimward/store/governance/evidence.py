@@ -46,14 +46,30 @@ class IdentityFacts:
     active: bool
 
 
+def _attribute(doc: Mapping[str, Any], name: str) -> Any:
+    """``name`` at the top of the document, else in the first schema extension that has it."""
+    if name in doc:
+        return doc[name]
+    for key, value in doc.items():
+        if key.startswith("urn:") and isinstance(value, dict) and name in value:
+            return value[name]
+    return None
+
+
 def owner_of(doc: Mapping[str, Any]) -> str | None:
-    """An identity's owner: its ``owner`` attribute (a name or ``{"value": ...}``), else, for a person,
-    their manager (the enterprise extension's ``manager.value``)."""
-    for candidate in (doc.get("owner"), (doc.get(ENTERPRISE) or {}).get("manager")):
+    """An identity's owner: its ``owner`` attribute (a name or ``{"value": ...}``, at the top or in a
+    schema extension), else, for a person, their manager (the enterprise extension's ``manager.value``)."""
+    for candidate in (_attribute(doc, "owner"), (doc.get(ENTERPRISE) or {}).get("manager")):
         value = candidate.get("value") if isinstance(candidate, dict) else candidate
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
+
+
+def privileged(doc: Mapping[str, Any]) -> bool:
+    """Whether the identity is flagged privileged (``privileged``, as ``policy.blast`` reads it, or in an
+    extension)."""
+    return _attribute(doc, "privileged") is True
 
 
 async def identity_facts(conn: AsyncConnection) -> list[IdentityFacts]:
@@ -66,7 +82,7 @@ async def identity_facts(conn: AsyncConnection) -> list[IdentityFacts]:
         for identity_id, resource_type, name, source, doc, active in rows:
             document = doc if isinstance(doc, dict) else {}
             facts.append(IdentityFacts(identity_id, resource_type, name or identity_id, source, owner_of(document),
-                                       bool(document.get("privileged")), active is not False))
+                                       privileged(document), active is not False))
         if len(rows) < CHUNK:
             return facts
         last = rows[-1][0]

@@ -327,6 +327,8 @@ class FindingStore:
                     raise UnknownFinding(f"no finding {finding_id}")
                 raise FindingStateError(f"finding {finding_id} is {exists.status}: only a live finding's "
                                         f"risk can be accepted")
+            await audit_records.finding_status(finding_id, RISK_ACCEPTED, actor, {
+                "until": until.isoformat(timespec="seconds") + "Z", "reason": reason}).append(conn)
         return await self.get(finding_id)
 
     async def count_open(self, target_id: int | None = None) -> int:
