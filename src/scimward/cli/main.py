@@ -45,6 +45,17 @@ COMMANDS = {
                            "The mass-change breaker of each target: status, release, discard."),
     "blast-radius": LazyCommand("scimward.cli.policy:blast_radius_command",
                                 "What an identity drives downstream: accounts and entitlements per target."),
+    "group": LazyCommand("scimward.cli.groups:group_app",
+                         "Group governance: owners, purpose, privilege, review cadence, membership expiry."),
+    "review": LazyCommand("scimward.cli.reviews:review_app",
+                          "Access reviews: campaigns over groups or a target; revokes remove the access."),
+    "source": LazyCommand("scimward.cli.sources:source_app",
+                          "Sources: where identities' truth comes from (an IdP over SCIM, HR exports)."),
+    "import": LazyCommand("scimward.cli.sources:import_command",
+                          "Import an HR export: each row a change through the gate; bad rows are reported by line, "
+                          "exit 1."),
+    "admin": LazyCommand("scimward.cli.admin:admin_app",
+                         "The console's local break-glass administrators: create, list, disable."),
     "audit": LazyCommand("scimward.cli.audit:audit_app",
                          "The audit trail: verify its hash chain, export it, print its head."),
 }

@@ -94,6 +94,58 @@ KINDS: Mapping[str, FindingKind] = _kinds(
     FindingKind("change_pending", "Change waiting for approval", "low",
                 ("csf:PR.AA-05",), "gate",
                 "A held change has not been approved or rejected yet."),
+    # Group hygiene and access reviews (issue 15; governance/hygiene.py).
+    FindingKind("group_without_owner", "Group without an owner", "medium",
+                ("csf:PR.AA-05",), "groups",
+                "Nobody answers for the group's membership: nobody reviews it, and nobody notices when it "
+                "grows beyond its purpose."),
+    FindingKind("privileged_group_without_cadence", "Privileged group without a review cadence", "high",
+                ("csf:PR.AA-05",), "groups",
+                "A group that grants privileged access is never scheduled for an access review."),
+    FindingKind("catch_all_group", "Catch-all group", "medium",
+                ("csf:PR.AA-05",), "groups",
+                "The group holds nearly every active user: SCIM re-grants whatever it carries in every "
+                "application, so it grants broad access to everyone."),
+    FindingKind("privileged_member_inactive", "Inactive identity in a privileged group", "high",
+                ("csf:PR.AA-05",), "groups",
+                "An identity that is inactive still holds a privileged group's membership."),
+    FindingKind("privileged_nhi_inactive", "Inactive non-human identity in a privileged group", "high",
+                ("csf:PR.AA-05", "owasp-nhi:NHI5"), "groups",
+                "A non-human identity that is inactive still holds privileged access: overprivileged NHI."),
+    FindingKind("membership_expired", "Membership past its expiry", "medium",
+                ("csf:PR.AA-05",), "groups",
+                "A time-bound membership is still effective after its expiry (its removal was held or failed)."),
+    FindingKind("nhi_membership_expired", "Non-human identity's membership past its expiry", "medium",
+                ("csf:PR.AA-05", "owasp-nhi:NHI5"), "groups",
+                "A non-human identity keeps a time-bound membership past its expiry."),
+    FindingKind("review_overdue", "Access review overdue", "medium",
+                ("csf:PR.AA-05",), "reviews",
+                "The group's review cadence has passed since its last campaign (or since it was made)."),
+    # Sources: the three-way check of HR, the IdP (the hub) and each target (governance/sources/check.py).
+    FindingKind("terminated_but_active", "Terminated in HR, active in the hub", "critical",
+                ("csf:PR.AA-01", "csf:GV.RR-04"), "sources",
+                "HR terminated the person and the grace has passed, yet the hub's effective state is active: "
+                "the termination is held, or was not applied."),
+    FindingKind("terminated_but_active_in_app", "Terminated in HR, active in an application", "critical",
+                ("csf:PR.AA-01", "csf:GV.RR-04"), "sources",
+                "HR terminated the person and the grace has passed, yet an application still lets the account in."),
+    FindingKind("no_hr_record", "Active account with no HR record", "high",
+                ("csf:PR.AA-01", "csf:GV.RR-04", "owasp-nhi:NHI1"), "sources",
+                "An application holds an active account whose identity no HR source knows: a contractor "
+                "without a sponsor, an orphan, or a non-human identity without an owning record."),
+    FindingKind("hr_mismatch", "HR and the hub disagree", "medium",
+                ("csf:PR.AA-01",), "sources",
+                "The manager or department HR states differs from the identity's effective state."),
+    FindingKind("termination_approaching", "Termination approaching", "low",
+                ("csf:GV.RR-04",), "sources",
+                "HR has a termination date within the next two weeks; the accounts go when its grace ends."),
+    FindingKind("hr_record_unmatched", "HR record matches no identity", "medium",
+                ("csf:PR.AA-01", "csf:GV.RR-04"), "sources",
+                "A current HR record correlates with no hub User by any key: the IdP has not provisioned "
+                "the person, or the keys disagree."),
+    FindingKind("hr_record_ambiguous", "HR record matches more than one identity", "high",
+                ("csf:PR.AA-01",), "sources",
+                "An HR record's correlation key finds two or more hub Users; scimward does not guess which."),
 )
 
 

@@ -18,6 +18,8 @@ breaker:
   min_count: 10
 pending_expiry: 7d
 ```
+
+and attribute ownership with HR sources' settings (``attributes:``, ``sources:``: ``policy.ownership``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import yaml
 
 from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
+from scimward.policy.ownership import Ownership, OwnershipError, parse_ownership
 
 ACTIONS = ("allow", "hold", "deny")
 
@@ -77,6 +80,8 @@ class Policy:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     pending_expiry: timedelta = timedelta(days=7)
     version: int = 0
+    #: Which source owns each attribute, and HR sources' settings (``policy.ownership``).
+    ownership: Ownership = field(default_factory=Ownership)
 
     @functools.cached_property
     def fields(self) -> frozenset[str]:
@@ -90,7 +95,7 @@ class Policy:
 
     def to_json(self) -> dict[str, Any]:
         return {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),
-                "pending_expiry": format_duration(self.pending_expiry)}
+                "pending_expiry": format_duration(self.pending_expiry), **self.ownership.to_json(format_duration)}
 
 
 _DURATION = re.compile(r"\s*(\d+)\s*([dhms])\s*")
@@ -126,9 +131,10 @@ def parse_policy(text: str) -> Policy:
 def policy_from_json(data: Any, version: int = 0) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError("a policy is a mapping with 'rules', 'breaker' and 'pending_expiry'")
-    unknown = set(data) - {"rules", "breaker", "pending_expiry"}
+    unknown = set(data) - {"rules", "breaker", "pending_expiry", *OWNERSHIP_SECTIONS}
     if unknown:
-        raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry")
+        raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry, "
+                          "attributes, sources")
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
         raise PolicyError("rules: a list of rules")
@@ -142,7 +148,17 @@ def policy_from_json(data: Any, version: int = 0) -> Policy:
         rules.append(rule)
     expiry = parse_duration(data["pending_expiry"], "pending_expiry") if "pending_expiry" in data \
         else timedelta(days=7)
-    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version)
+    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version, _ownership(data))
+
+
+OWNERSHIP_SECTIONS = ("attributes", "sources")
+
+
+def _ownership(data: dict[str, Any]) -> Ownership:
+    try:
+        return parse_ownership(data, parse_duration)
+    except OwnershipError as exc:
+        raise PolicyError(str(exc)) from exc
 
 
 def _rule(index: int, raw: Any) -> Rule:

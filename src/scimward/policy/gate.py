@@ -22,6 +22,7 @@ from scimward.policy import blast
 from scimward.policy.cel import context
 from scimward.policy.document import Policy, policy_from_json
 from scimward.policy.guards import RulePlan, plan
+from scimward.policy.ownership import source_verdict
 from scimward.scim.ast import Filter
 from scimward.scim.errors import ScimError
 from scimward.scim.evaluate_resource import resource_matches
@@ -29,7 +30,7 @@ from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store import Tx, decode_json
 from scimward.store.database import Database
-from scimward.store.governance import Change, Decision, RuleMatch, gate_rows
+from scimward.store.governance import Change, Decision, RuleMatch, gate_rows, review_rows
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Fields the gate computes with the database, only when a rule reads them.
@@ -79,7 +80,7 @@ class PolicyGate:
             return None
         if self.plan(change).fields & COSTLY or self._deprovisions_somewhere(change):
             return None
-        return self._rules(change, None, None)
+        return self._decision(change, None, None)
 
     async def decide(self, tx: Tx, change: Change) -> Decision:
         if time.monotonic() - self._checked > self.refresh_seconds:
@@ -87,7 +88,9 @@ class PolicyGate:
         fields = self.plan(change).fields
         radius = await blast.of_change(tx, change) if "blast_radius" in fields else None
         manager = await _manager(tx, change) if "manager" in fields else None
-        decision = self._rules(change, radius, manager)
+        decision = self._decision(change, radius, manager)
+        if decision.action != "deny":
+            decision = await _revoked_by_review(tx, change, decision)
         if decision.action == "allow" and self._deprovisions_somewhere(change):
             await self._breaker(tx, change, decision)
         if decision.action == "hold":
@@ -113,6 +116,10 @@ class PolicyGate:
         self._checked = time.monotonic()
 
     # -- rules ----------------------------------------------------------------------------------
+
+    def _decision(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
+        """The rules' decision, with attribute ownership's (``policy.ownership``) on top."""
+        return with_ownership(self._rules(change, radius, manager), source_verdict(self.policy.ownership, change))
 
     def _rules(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
         applicable = self.plan(change)
@@ -194,6 +201,41 @@ class PolicyGate:
         await tx.run(gate_rows.breaker_finding(self.db.dialect), {
             "target_id": target_id, "subject": name, "at": at,
             "detail": reason + "; held until `scimward breaker release` or `discard`"})
+
+
+#: The name a hold for re-granting revoked access carries, as a rule's would.
+REVIEW_RULE = "access-review"
+
+
+async def _revoked_by_review(tx: Tx, change: Change, decision: Decision) -> Decision:
+    """A source adding a member whose membership an access review revoked is held, with the review as
+    its reason: re-granting revoked access takes a person's approval (issue 15), never a silent sync."""
+    if change.resource_type != "Group" or not change.members_added or change.identity_id is None \
+            or (change.source or "").startswith(review_rows.REVIEW_SOURCE):
+        return decision
+    revoked = await review_rows.revoked_among(tx, change.identity_id, change.members_added)
+    if not revoked:
+        return decision
+    campaigns = sorted({r.campaign_name for r in revoked})
+    reason = (f"{len(revoked)} member(s) had this access revoked by access review "
+              f"{', '.join(repr(c) for c in campaigns)} (by {revoked[0].revoked_by} on "
+              f"{revoked[0].revoked:%Y-%m-%d}); re-granting it needs approval")
+    holds = [m for m in decision.matched if m.action == "hold"]
+    return Decision("hold", [*holds, RuleMatch(REVIEW_RULE, "hold", reason)], max(decision.approvals_needed, 1),
+                    blast_radius=decision.blast_radius)
+
+
+def with_ownership(decision: Decision, verdict: RuleMatch | None) -> Decision:
+    """A deny from the rules stands; ownership's deny wins over anything else, its hold over an allow."""
+    if verdict is None or decision.action == "deny":
+        return decision
+    if verdict.action == "deny":
+        return Decision("deny", [verdict], blast_radius=decision.blast_radius)
+    if decision.action == "hold":
+        decision.matched.append(verdict)
+        decision.approvals_needed = max(decision.approvals_needed, 1)
+        return decision
+    return Decision("hold", [verdict], 1, blast_radius=decision.blast_radius)
 
 
 def variables(change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None,

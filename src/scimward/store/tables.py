@@ -83,6 +83,8 @@ tokens = sa.Table(
     sa.Column("patch_response", sa.String(16), nullable=False, server_default="resource"),
     #: Space-separated: "scim" (the SCIM endpoint) or "admin" (the admin API, and SCIM too).
     sa.Column("scopes", sa.String(64), nullable=False, server_default="scim"),
+    #: The source (``sources.name``) whose SCIM client holds the token: its changes carry ``scim:SOURCE``.
+    sa.Column("source", sa.String(64)),
     sa.UniqueConstraint("name", name="uq_tokens_name"),
     sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
 )
@@ -381,10 +383,173 @@ audit_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+# -- access reviews (issue 15; governance/reviews) ---------------------------------------------
+
+#: One access-review campaign: over the members of the groups a filter takes, or the accounts of a target.
+review_campaigns = sa.Table(
+    "review_campaigns",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    #: "groups" (``scope`` is a SCIM filter over Groups) or "target" (``scope`` is a target's name).
+    sa.Column("scope_kind", sa.String(16), nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    #: "owner", "manager" or "user:USERNAME": who is asked to decide each item.
+    sa.Column("reviewer", sa.String(300), nullable=False),
+    #: keep or revoke: what an undecided item becomes at the due date (or when the campaign is closed).
+    sa.Column("default_decision", sa.String(8), nullable=False),
+    #: open or closed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("due", sa.DateTime, nullable=False),
+    sa.Column("closed", sa.DateTime),
+    sa.Column("closed_by", sa.String(256)),
+    sa.Column("items", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("name", name="uq_review_campaigns_name"),
+    sa.Index("ix_review_campaigns_status", "status", "due"),
+)
+
+#: One item of a campaign: a (member, group) or an (account, target), its context and its decision.
+review_items = sa.Table(
+    "review_items",
+    metadata,
+    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    #: membership or account
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("member_id", sa.String(36), nullable=False),
+    sa.Column("member_name", sa.String(256), nullable=False),
+    sa.Column("group_id", sa.String(36)),
+    sa.Column("group_name", sa.String(256)),
+    sa.Column("target_id", sa.Integer),
+    sa.Column("target_name", sa.String(128)),
+    #: The userNames asked to decide it.
+    sa.Column("reviewers", JsonDoc),
+    #: When and by which source (and change) the access was granted, as far as the changes table knows.
+    sa.Column("granted", sa.DateTime),
+    sa.Column("granted_by", sa.String(128)),
+    sa.Column("granted_change", sa.String(36)),
+    #: The member's state per target from the last reconcile, its activity and the peers' departments.
+    sa.Column("context", JsonDoc),
+    #: keep or revoke, and why
+    sa.Column("recommendation", sa.String(8), nullable=False),
+    sa.Column("reasons", JsonDoc),
+    sa.Column("decision", sa.String(8)),
+    sa.Column("decided_by", sa.String(256)),
+    sa.Column("decided", sa.DateTime),
+    sa.Column("note", sa.Text),
+    #: Whether the decision is the campaign's default (nobody decided in time).
+    sa.Column("defaulted", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: What the revoke did: applied, held, failed, or gone (the access had gone already).
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("outcome_change", sa.String(36)),
+    sa.Column("outcome_detail", sa.Text),
+    sa.Index("ix_review_items_decision", "campaign_id", "decision"),
+    sa.Index("ix_review_items_member", "member_id"),
+)
+
+#: Memberships a review revoked: the gate holds their re-grant with the review as its reason.
+revoked_memberships = sa.Table(
+    "revoked_memberships",
+    metadata,
+    sa.Column("group_id", sa.String(36), primary_key=True),
+    sa.Column("member_id", sa.String(36), primary_key=True),
+    sa.Column("campaign_id", sa.String(36), nullable=False),
+    sa.Column("campaign_name", sa.String(128), nullable=False),
+    sa.Column("item_number", sa.Integer, nullable=False),
+    sa.Column("revoked", sa.DateTime, nullable=False),
+    sa.Column("revoked_by", sa.String(256), nullable=False),
+)
+
+#: Reminders sent to reviewers of open campaigns, for the record.
+review_reminders = sa.Table(
+    "review_reminders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("reviewer", sa.String(256), nullable=False),
+    sa.Column("items", sa.Integer, nullable=False),
+    sa.Column("sent", sa.DateTime, nullable=False),
+    sa.Index("ix_review_reminders_campaign", "campaign_id", "sent"),
+)
+
+#: Where identities' truth comes from (DESIGN.md: source): an IdP over SCIM, or an HR export (csv, json).
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    #: Where two sources of one kind state the same person, the lower number wins.
+    sa.Column("priority", sa.Integer, nullable=False),
+    #: The source's settings: the correlation keys, the mapping file's columns.
+    sa.Column("config", JsonDoc),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("last_import", sa.DateTime),
+    sa.UniqueConstraint("name", name="uq_sources_name"),
+)
+
+#: An HR source's records as its last import stated them, and the hub identity each correlates with.
+hr_records = sa.Table(
+    "hr_records",
+    metadata,
+    sa.Column("source_id", sa.Integer, sa.ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("employee_id", sa.String(128), primary_key=True),
+    sa.Column("identity_id", sa.String(36)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("hire_date", sa.Date),
+    sa.Column("termination_date", sa.Date),
+    sa.Column("manager_id", sa.String(128)),
+    sa.Column("department", sa.String(256)),
+    sa.Column("email", sa.String(512)),
+    #: The SCIM attributes the record states (``governance.sources.records``).
+    sa.Column("attributes", JsonDoc, nullable=False),
+    #: What the import last set ``active`` to (None: it never set it), so a pre-hire it deactivated is
+    #: the one it activates on the hire date, and nobody else.
+    sa.Column("set_active", sa.Boolean),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("imported", sa.DateTime, nullable=False),
+    sa.Index("ix_hr_records_identity_id", "identity_id"),
+)
+
+# -- the console's sign-in (store/auth/console.py) ---------------------------------------------
+
+#: Local break-glass administrators of the console: a password kept only as an Argon2id hash.
+console_admins = sa.Table(
+    "console_admins",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("disabled", sa.DateTime),
+)
+
+#: Server-side console sessions: the cookie carries a random token, the row its SHA-256 hash.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("expires", sa.DateTime, nullable=False),
+    sa.Column("revoked", sa.DateTime),
+    sa.Index("ix_console_sessions_name", "name"),
+)
+
 # -- evidence (scimward.governance: coverage, propagation risk, the report) ------------------------
 
 #: One row a day: automation coverage, propagation risk and live findings per framework id as they
-#: stood when taken (``store.governance.snapshots``), so the report can draw their trend.
+#: stood when taken (``governance.snapshots``), so the report can draw their trend.
 evidence_snapshots = sa.Table(
     "evidence_snapshots",
     metadata,

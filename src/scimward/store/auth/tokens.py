@@ -49,6 +49,8 @@ class TokenInfo:
     user_id: str | None
     patch_response: str
     scopes: frozenset[str] = frozenset({"scim"})
+    #: The source whose SCIM client holds the token (``store.sources``); None: a source of its own.
+    source: str | None = None
 
     def allows(self, scope: str) -> bool:
         """Whether the token may use ``scope``; ``admin`` includes every other scope."""
@@ -65,7 +67,7 @@ class TokenInfo:
 
 def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
     return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
-                     row.user_id, row.patch_response, frozenset(row.scopes.split()))
+                     row.user_id, row.patch_response, frozenset(row.scopes.split()), row.source)
 
 
 def parse_scopes(scopes: str) -> frozenset[str]:
@@ -85,7 +87,7 @@ class TokenStore:
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
                      user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
-                     replace: bool = False) -> str:
+                     replace: bool = False, source: str | None = None) -> str:
         """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``.
 
         ``replace``: a token already called ``name`` is deleted in the same transaction, and stops
@@ -101,7 +103,7 @@ class TokenStore:
                 await conn.execute(tokens.delete().where(tokens.c.name == name))
             await conn.execute(tokens.insert().values(
                 name=name, token_hash=hash_token(token), created_by=created_by, created=now,
-                expires=expires, user_id=user_id, patch_response=patch_response, scopes=granted,
+                expires=expires, user_id=user_id, patch_response=patch_response, scopes=granted, source=source,
             ))
             await audit_records.token("token_issued", name, created_by, {
                 "scopes": granted.split(), "expires": expires.isoformat() + "Z" if expires else None,

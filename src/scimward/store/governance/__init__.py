@@ -1,12 +1,14 @@
 """Governance rows: changes and decisions, the gate's statements, findings and reconcile runs, the audit trail.
 
-``changes``, ``gate_rows`` and ``audit_records`` are also public as modules: the gate
-(``scimward.policy``) runs their statements, and appends their audit events, inside a change's
-transaction. The audit trail is read back with ``verify_trail``, ``export_trail`` and ``trail_head``;
-``evidence`` holds the bulk reads and daily snapshots of the evidence figures (``scimward.governance``).
+``changes`` and ``gate_rows`` are also public as modules: the gate (``scimward.policy``) runs their
+statements inside a change's transaction; so are ``review_rows`` (the gate's read of revoked access)
+and ``reviews`` (access-review campaigns, items and the reads their context needs, issue 15), and
+``audit_records`` (the audit event of each thing recorded, appended in its transaction). The audit
+trail is read back with ``verify_trail``, ``export_trail`` and ``trail_head``; ``evidence`` holds the
+bulk reads and daily snapshots of the evidence figures (``scimward.governance``, issue 16).
 """
 
-from scimward.store.governance import audit, audit_records, changes, evidence, gate_rows
+from scimward.store.governance import audit, audit_records, changes, evidence, gate_rows, review_rows, reviews
 from scimward.store.governance.audit_trail import TrailStatus, export_trail, trail_head, verify_trail
 from scimward.store.governance.changes import (
     STATUSES,
@@ -37,9 +39,26 @@ from scimward.store.governance.findings import (
 from scimward.store.governance.findings import (
     STATUSES as FINDING_STATUSES,
 )
+from scimward.store.governance.sources import (
+    DEFAULT_PRIORITY,
+    SOURCE_KINDS,
+    Account,
+    HubUser,
+    SourceRepository,
+    SourceRow,
+    StoredRecord,
+    accounts,
+    hub_user,
+    hub_users,
+)
 
-__all__ = ["FINDING_STATUSES", "LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding",
-           "FindingStateError", "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied",
-           "ReconcileBusy", "RuleMatch", "Run", "RunStore", "TrailStatus", "UnknownFinding", "audit",
-           "audit_records", "change_row", "changes", "evidence", "export_trail", "gate_rows", "observe",
-           "reopen_expired", "trail_head", "verify_trail"]
+__all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
+           "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
+           "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
+           "observe", "reopen_expired", "review_rows", "reviews"]
+# HR and IdP sources (issue 17)
+__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "HubUser", "SourceRepository", "SourceRow", "StoredRecord",
+            "accounts", "hub_user", "hub_users"]
+# The audit trail read back, the evidence figures' rows (issue 16)
+__all__ += ["FINDING_STATUSES", "TrailStatus", "audit_records", "evidence", "export_trail", "trail_head",
+            "verify_trail"]

@@ -1,7 +1,7 @@
 """Daily evidence snapshots: coverage, propagation risk and findings per framework id (issue 16).
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0016 (written against 0012; chained after the console's 0016 when main was merged)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
