@@ -2,37 +2,95 @@
 
 Four shares, each a count over a count (docs/evidence.md defines them; a share of nothing is None):
 
-1. **linked accounts**: downstream accounts linked to a hub identity (active links) over those plus the
-   accounts reconcile found that no hub identity owns (live ``orphaned_account`` findings);
-2. **owned and sourced identities**: users and groups with an owner (their ``owner`` attribute, else a
-   person's manager) *and* a lifecycle source (an identity provider over SCIM, ``scim:``, or an HR
-   feed, ``hr:``), over all users and groups;
+1. **linked accounts**: users' downstream accounts linked to a hub identity (active links) over
+   those plus the accounts reconcile found that no hub identity owns (live ``orphaned_account``);
+2. **owned and sourced identities**: users and groups with an owner and a lifecycle source (an
+   identity provider over SCIM, ``scim:``, or an HR feed, ``hr:``), over all users and groups. A
+   group's owners are its governance extension's ``owners`` (``governance.groups``); a user's owner
+   is its ``owner`` attribute where it has one (a non-human identity's), else the person's manager;
 3. **targets reconciled on schedule**: targets whose latest completed reconcile started within their
    ``reconcile_every`` (a target with reconciling off, quarantined, or never reconciled is not), over
    all targets;
-4. **privileged groups reviewed**: privileged groups (``privileged: true``) with a completed access
-   review within their cadence, over all privileged groups. Until access reviews exist (issue 15) no
-   review is completed, so this share is 0 of the privileged groups (None without any).
+4. **privileged groups reviewed**: privileged groups (``privileged``, or risk tier high or critical)
+   whose newest access-review campaign is within their review cadence, over all privileged groups
+   (one without a cadence is not reviewed within it).
 
-The figures are pure functions of the rows (``compute``); ``measure`` reads the rows.
+The figures are pure functions of the rows (``compute``); ``read_estate`` reads the rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from scimward.durations import parse_duration
+from scimward.governance.groups import governance_of
+from scimward.governance.reviews.context import is_non_human
 from scimward.store.database import Database
 from scimward.store.governance import evidence
-from scimward.store.governance.evidence import IdentityFacts, LiveFinding, TargetFacts
+from scimward.store.governance import reviews as review_rows
+from scimward.store.governance.evidence import EstateRow, LiveFinding, TargetFacts
 from scimward.store.timeutil import utcnow
 
 #: Sources that are a lifecycle feed (an IdP provisioning over SCIM, an HR import), not a hand.
 LIFECYCLE_SOURCES = ("scim:", "hr:")
 DEFAULT_RECONCILE_EVERY = timedelta(days=1)
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+@dataclass(frozen=True)
+class IdentityFacts:
+    """What the figures need of one identity."""
+
+    id: str
+    resource_type: str
+    name: str
+    source: str | None
+    owner: str | None
+    privileged: bool
+    #: A privileged group whose newest review is within its cadence.
+    reviewed: bool = False
+    non_human: bool = False
+    #: A non-human identity's expiry (its ``expires`` attribute), if it has one.
+    expires: str | None = None
+
+
+def _attribute(doc: dict[str, Any], name: str) -> Any:
+    """``name`` at the top of the document, else in the first schema extension that has it."""
+    if name in doc:
+        return doc[name]
+    for key, value in doc.items():
+        if key.startswith("urn:") and isinstance(value, dict) and name in value:
+            return value[name]
+    return None
+
+
+def owner_of_user(doc: dict[str, Any]) -> str | None:
+    """A user's owner: its ``owner`` attribute (a name or ``{"value": ...}``, at the top or in a schema
+    extension; a non-human identity's), else the person's manager (``manager.value``)."""
+    for candidate in (_attribute(doc, "owner"), (doc.get(ENTERPRISE) or {}).get("manager")):
+        value = candidate.get("value") if isinstance(candidate, dict) else candidate
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def facts_of(row: EstateRow, last_review: datetime | None, now: datetime) -> IdentityFacts:
+    if row.resource_type == "Group":
+        gov = governance_of(row.id, row.name, row.doc)
+        cadence = gov.review_cadence
+        reviewed = (gov.privileged and cadence is not None and last_review is not None
+                    and last_review + timedelta(days=cadence) > now)
+        return IdentityFacts(row.id, row.resource_type, row.name, row.source,
+                             ", ".join(gov.owner_names) or None, gov.privileged, reviewed)
+    expires = _attribute(row.doc, "expires")
+    return IdentityFacts(row.id, row.resource_type, row.name, row.source, owner_of_user(row.doc),
+                         row.doc.get("privileged") is True, non_human=is_non_human(row.doc),
+                         expires=str(expires) if expires else None)
 
 
 @dataclass(frozen=True)
@@ -100,16 +158,16 @@ def on_schedule(target: TargetFacts, now: datetime) -> bool:
 
 
 def compute(identities: Sequence[IdentityFacts], linked_accounts: int, found: Sequence[LiveFinding],
-            targets: Sequence[TargetFacts], reviewed_groups: Collection[str], now: datetime) -> Coverage:
+            targets: Sequence[TargetFacts], now: datetime) -> Coverage:
     people_and_groups = [i for i in identities if i.resource_type in ("User", "Group")]
     orphaned = sum(1 for f in found if f.kind == "orphaned_account")
-    privileged = [i.id for i in people_and_groups if i.resource_type == "Group" and i.privileged]
+    privileged = [i for i in people_and_groups if i.resource_type == "Group" and i.privileged]
     return Coverage(
         linked_accounts=Share(linked_accounts, linked_accounts + orphaned),
         owned_and_sourced=Share(sum(1 for i in people_and_groups if i.owner and has_lifecycle_source(i.source)),
                                 len(people_and_groups)),
         reconciled_on_schedule=Share(sum(1 for t in targets if on_schedule(t, now)), len(targets)),
-        privileged_reviewed=Share(sum(1 for g in privileged if g in reviewed_groups), len(privileged)),
+        privileged_reviewed=Share(sum(1 for g in privileged if g.reviewed), len(privileged)),
     )
 
 
@@ -123,8 +181,6 @@ class Estate:
     as_group: evidence.PerTarget
     findings: list[LiveFinding]
     targets: list[TargetFacts]
-    #: Privileged groups whose access review completed within its cadence (none until issue 15).
-    reviewed_groups: frozenset[str]
     now: datetime
 
     @property
@@ -135,16 +191,17 @@ class Estate:
         return sum(sum(per.values()) for identity, per in self.accounts.items() if identity in users)
 
     def coverage(self) -> Coverage:
-        return compute(self.identities, self.linked_accounts, self.findings, self.targets, self.reviewed_groups,
-                       self.now)
+        return compute(self.identities, self.linked_accounts, self.findings, self.targets, self.now)
 
 
 async def read_estate(database: Database, now: datetime | None = None) -> Estate:
+    now = now or utcnow()
     async with database.read() as conn:
-        return Estate(await evidence.identity_facts(conn), await evidence.accounts(conn),
-                      await evidence.entitlements_as_member(conn), await evidence.entitlements_as_group(conn),
-                      await evidence.live_findings(conn), await evidence.target_facts(conn), frozenset(),
-                      now or utcnow())
+        reviewed = await review_rows.last_campaign_of_groups(conn)
+        identities = [facts_of(row, reviewed.get(row.id), now) for row in await evidence.identity_rows(conn)]
+        return Estate(identities, await evidence.accounts(conn), await evidence.entitlements_as_member(conn),
+                      await evidence.entitlements_as_group(conn), await evidence.live_findings(conn),
+                      await evidence.target_facts(conn), now)
 
 
 async def measure(database: Database) -> Coverage:

@@ -2,7 +2,8 @@
 
 For each identity the figure is its blast radius exactly as the gate computes it
 (``scimward.policy.blast.of_identity``): its active accounts on targets plus its acknowledged
-memberships there, the memberships weighted ``PRIVILEGED_WEIGHT`` when the identity is privileged.
+memberships there, the memberships weighted ``PRIVILEGED_WEIGHT`` when the identity is privileged (a
+group by its governance extension, ``governance.groups``; a user by a ``privileged`` attribute).
 
 The organisation's total must count each account and each membership once, so it is a partition:
 every user's accounts, every group's accounts plus its memberships (weighted when the group is
@@ -13,9 +14,11 @@ The *ungoverned* part is the share of that total held by identities with a gover
 
 - no owner (its ``owner`` attribute, else a person's manager);
 - drifted: a live finding of reconcile about it (the target does not hold what it should);
-- review overdue: a privileged group without a completed review within its cadence;
+- review overdue: a privileged group whose newest access review is older than its cadence (or that
+  has no cadence);
 - orphaned: every orphaned account is ungoverned;
-- non-human without expiry (once non-human identities exist: issue 14).
+- non-human without expiry: a non-human identity (``userType`` a service account, bot, ...) with no
+  ``expires`` attribute.
 
 Top contributors are the identities with the largest blast radius, each with its gaps and what
 would lower its figure.
@@ -27,9 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scimward.governance.coverage import Estate
+from scimward.governance.coverage import Estate, IdentityFacts
 from scimward.policy.blast import PRIVILEGED_WEIGHT
-from scimward.store.governance.evidence import IdentityFacts
 
 #: Finding kinds that mean the identity has drifted on a target (reconcile's).
 DRIFT_KINDS = frozenset({"missing_account", "active_should_be_inactive", "attribute_drift", "extra_membership",
@@ -39,7 +41,8 @@ TOP = 10
 _ADVICE = {
     "no owner": "assign an owner",
     "drifted": "repair the drift (scimward reconcile TARGET --repair)",
-    "review overdue": "review its members",
+    "review overdue": "review its members within its cadence (scimward review ...)",
+    "non-human without expiry": "give it an expiry",
 }
 
 
@@ -120,14 +123,16 @@ def radius(identity: IdentityFacts, accounts: Mapping[int, int], entitlements: M
             "weighted": total_accounts + weight * total_entitlements, "per_target": per_target}
 
 
-def gaps_of(identity: IdentityFacts, drifted: frozenset[str], reviewed: frozenset[str]) -> tuple[str, ...]:
+def gaps_of(identity: IdentityFacts, drifted: frozenset[str]) -> tuple[str, ...]:
     gaps = []
     if identity.owner is None:
         gaps.append("no owner")
     if identity.id in drifted:
         gaps.append("drifted")
-    if identity.resource_type == "Group" and identity.privileged and identity.id not in reviewed:
+    if identity.resource_type == "Group" and identity.privileged and not identity.reviewed:
         gaps.append("review overdue")
+    if identity.non_human and identity.expires is None:
+        gaps.append("non-human without expiry")
     return tuple(gaps)
 
 
@@ -143,7 +148,7 @@ def compute(estate: Estate) -> Risk:
         accounts = estate.accounts.get(identity.id, {})
         entitled = (estate.as_group if identity.resource_type == "Group" else estate.as_member).get(identity.id, {})
         found = radius(identity, accounts, entitled)
-        gaps = gaps_of(identity, drifted, estate.reviewed_groups)
+        gaps = gaps_of(identity, drifted)
         if found["weighted"]:
             risk.contributors.append(Contributor(identity.id, identity.resource_type, identity.name,
                                                  found["accounts"], found["entitlements"], found["targets"],

@@ -28,63 +28,36 @@ from scimward.store.tables import (
 )
 
 _t, _l, _lm, _f, _r, _s = identities.c, links.c, link_members.c, findings.c, reconcile_runs.c, evidence_snapshots.c
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Chunk of identities read at a time: bounded memory on a large estate.
 CHUNK = 5000
 
 
 @dataclass(frozen=True)
-class IdentityFacts:
-    """What the figures need of one identity (its source state)."""
+class EstateRow:
+    """One identity as the figures read it: its source state and where it came from."""
 
     id: str
     resource_type: str
     name: str
     source: str | None
-    owner: str | None
-    privileged: bool
+    doc: dict[str, Any]
     active: bool
+    created: datetime
 
 
-def _attribute(doc: Mapping[str, Any], name: str) -> Any:
-    """``name`` at the top of the document, else in the first schema extension that has it."""
-    if name in doc:
-        return doc[name]
-    for key, value in doc.items():
-        if key.startswith("urn:") and isinstance(value, dict) and name in value:
-            return value[name]
-    return None
-
-
-def owner_of(doc: Mapping[str, Any]) -> str | None:
-    """An identity's owner: its ``owner`` attribute (a name or ``{"value": ...}``, at the top or in a
-    schema extension), else, for a person, their manager (the enterprise extension's ``manager.value``)."""
-    for candidate in (_attribute(doc, "owner"), (doc.get(ENTERPRISE) or {}).get("manager")):
-        value = candidate.get("value") if isinstance(candidate, dict) else candidate
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def privileged(doc: Mapping[str, Any]) -> bool:
-    """Whether the identity is flagged privileged (``privileged``, as ``policy.blast`` reads it, or in an
-    extension)."""
-    return _attribute(doc, "privileged") is True
-
-
-async def identity_facts(conn: AsyncConnection) -> list[IdentityFacts]:
-    facts: list[IdentityFacts] = []
+async def identity_rows(conn: AsyncConnection) -> list[EstateRow]:
+    """Every identity, read in chunks of ``CHUNK`` by id."""
+    found: list[EstateRow] = []
     last = ""
     while True:
         rows = list(await conn.execute(
             sa.select(_t.id, _t.resource_type, sa.func.coalesce(_t.user_name, _t.display_name), _t.source, _t.doc,
-                      _t.active).where(_t.id > last).order_by(_t.id).limit(CHUNK)))
-        for identity_id, resource_type, name, source, doc, active in rows:
-            document = doc if isinstance(doc, dict) else {}
-            facts.append(IdentityFacts(identity_id, resource_type, name or identity_id, source, owner_of(document),
-                                       privileged(document), active is not False))
+                      _t.active, _t.created).where(_t.id > last).order_by(_t.id).limit(CHUNK)))
+        for identity_id, resource_type, name, source, doc, active, created in rows:
+            found.append(EstateRow(identity_id, resource_type, name or identity_id, source,
+                                   doc if isinstance(doc, dict) else {}, active is not False, created))
         if len(rows) < CHUNK:
-            return facts
+            return found
         last = rows[-1][0]
 
 
