@@ -36,10 +36,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
+from scimward.api.settings import Settings
 from scimward.governance import catalogue, snapshots
 from scimward.governance.coverage import facts_of, read_estate
 from scimward.governance.risk import compute as compute_risk
@@ -52,6 +54,7 @@ from scimward.store.governance.evidence import EstateRow
 from scimward.store.provisioning import TargetRepository
 from scimward.store.tables import audit_events, findings, link_members, links, reconcile_runs
 from scimward.store.timeutil import utcnow
+from tests.conftest import ServerThread, issue_token
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -258,3 +261,31 @@ async def test_an_accepted_risk_expires_back_to_open(estate: Fixture) -> None:
     refused = await asyncio.to_thread(scimward, "findings", "accept", finding_id, "--until", "soon", "--reason", "x",
                                       "--database-url", estate.url)
     assert refused.returncode == 2 and "neither an interval" in refused.stderr
+
+
+def _admin_api(estate: Fixture) -> dict[str, Any]:
+    """Findings, acceptance, the report and the audit status over the admin API, as an admin token."""
+    token = issue_token(estate.url, "carol", scopes="admin")
+    with ServerThread(Settings(database_url=estate.url, run_worker=False)) as server, httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}/admin/v1", headers={"Authorization": f"Bearer {token}"},
+            timeout=60) as admin:
+        drift = admin.get("/findings", params={"framework": "csf:DE.CM-09"}).json()["findings"]
+        bad = admin.get("/findings", params={"framework": "iso:27001"})
+        accepted = admin.post(f"/findings/{drift[0]['id']}/accept", json={"until": "7d", "reason": "known"})
+        refused = admin.post(f"/findings/{drift[0]['id']}/accept", json={"until": "later", "reason": "known"})
+        return {"drift": drift, "bad": (bad.status_code, bad.json()), "accepted": accepted.json(),
+                "refused": refused.status_code, "report": admin.get("/report").json(),
+                "audit": admin.get("/audit").json(), "paths": admin.get("/openapi.json").json()["paths"]}
+
+
+async def test_the_admin_api_lists_accepts_and_reports(estate: Fixture) -> None:
+    answers = await asyncio.to_thread(_admin_api, estate)
+    assert [f["kind"] for f in answers["drift"]] == ["attribute_drift"]
+    assert answers["bad"][0] == 400 and "owasp-nhi:NHI1" in answers["bad"][1]["detail"]
+    accepted = answers["accepted"]
+    assert (accepted["status"], accepted["accepted_by"], accepted["accepted_reason"]) == ("risk_accepted", "carol",
+                                                                                        "known")
+    assert answers["refused"] == 400
+    assert (answers["report"]["risk"]["total"], answers["report"]["risk"]["ungoverned"]) == (15, 13)
+    assert answers["audit"]["intact"] is True and len(answers["audit"]["head"]) == 64
+    assert {"/findings", "/findings/{id}/accept", "/report", "/audit"} <= set(answers["paths"])

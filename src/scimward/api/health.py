@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from scimward.governance.snapshots import publish_latest
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
 from scimward.store.schema_version import shipped_revisions
@@ -66,6 +67,7 @@ def routes(database: Database, tokens: TokenStore) -> list[Route]:
         if not info.allows("metrics"):
             return JSONResponse({"error": "forbidden", "detail": f"the token {info.name!r} lacks the metrics scope"},
                                 status_code=403)
+        await publish_latest(database)  # the evidence gauges, from today's snapshot (one row)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]

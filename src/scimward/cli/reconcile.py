@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -21,10 +20,9 @@ from rich.table import Table
 from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
-from scimward.durations import parse_duration
-from scimward.governance import catalogue
+from scimward.governance import finding_filters
 from scimward.store.database import Database
-from scimward.store.governance import FINDING_STATUSES, Finding, FindingStore
+from scimward.store.governance import Finding, FindingStore
 from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
 from scimward.sync.drift import SEVERITY, Kind
 from scimward.sync.propagate import Propagator
@@ -158,8 +156,7 @@ def findings_command(
     if ctx.invoked_subcommand is not None:
         return
     url = checked_url(database_url)
-    kinds = _framework_kinds(framework)
-    statuses = _statuses(status)
+    kinds, statuses = _filters(framework, status)
 
     async def run() -> tuple[list[Finding], int]:
         database = Database(url)
@@ -174,7 +171,7 @@ def findings_command(
 
     found, total_open = asyncio.run(run())
     if as_json:
-        print(json.dumps([_with_frameworks(f) for f in found], indent=2, default=str))
+        print(json.dumps([finding_filters.finding_json(f) for f in found], indent=2, default=str))
         return
     shows_status = include_resolved or bool(statuses) or any(f.status != "open" for f in found)
     table = Table("id", "severity", "kind", "target", "identity / account", "attribute",
@@ -188,7 +185,7 @@ def findings_command(
         table.add_row(str(f.id), f"[{_SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/]", f.kind,
                       escape(f.target or "(hub)"), escape(f.identity_id or f"account {f.remote_id or f.subject}"),
                       escape(f.attribute), values, escape(f.owner or "-"), f"{f.first_seen:%Y-%m-%d %H:%M}",
-                      *([state] if shows_status else []), escape(", ".join(_frameworks(f.kind))))
+                      *([state] if shows_status else []), escape(", ".join(finding_filters.frameworks_of(f.kind))))
     Console().print(table)
     shown = sum(1 for f in found if f.status == "open")
     if total_open > shown and not (kinds or statuses or owner):
@@ -207,7 +204,10 @@ def accept_command(
 ) -> None:
     """Accept a finding's risk until a date, with a reason: it stays live, and opens again after."""
     url = checked_url(database_url)
-    end = accepted_until(until)
+    try:
+        end = finding_filters.accepted_until(until)
+    except finding_filters.FilterError as exc:
+        raise fail(f"--{exc}") from exc
 
     async def run() -> Finding:
         database = Database(url)
@@ -219,55 +219,17 @@ def accept_command(
 
     finding = asyncio.run(run())
     if as_json:
-        print(json.dumps(_with_frameworks(finding), indent=2, default=str))
+        print(json.dumps(finding_filters.finding_json(finding), indent=2, default=str))
         return
     err.print(f"finding {finding.id} ({finding.kind}) risk accepted until {end:%Y-%m-%d %H:%M} UTC by "
               f"{escape(finding.accepted_by or '')}; it opens again after that")
 
 
-def accepted_until(text: str, now: datetime | None = None) -> datetime:
-    """``--until``: an interval from now (30d) or a date or time (naive UTC, as stored)."""
-    moment = now or datetime.now(UTC).replace(tzinfo=None)
+def _filters(framework: str | None, status: list[str] | None) -> tuple[list[str] | None, list[str] | None]:
     try:
-        return moment + parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        given = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise fail(f"--until {text!r} is neither an interval (30d, 12h, 2w) nor a date (2027-01-31)") from exc
-    return given.astimezone(UTC).replace(tzinfo=None) if given.tzinfo is not None else given
-
-
-def _framework_kinds(framework: str | None) -> list[str] | None:
-    if framework is None:
-        return None
-    spec = framework.strip()
-    try:
-        wanted = catalogue.parse_framework(spec) if ":" in spec else spec.lower()
-    except catalogue.UnknownKind as exc:
-        raise fail(str(exc)) from exc
-    if ":" not in wanted and wanted not in catalogue.FRAMEWORKS:
-        raise fail(f"--framework {framework!r}: use owasp-nhi or csf, or a control like owasp-nhi:NHI1, csf:PR.AA-05")
-    return catalogue.kinds_for(wanted)
-
-
-def _statuses(given: list[str] | None) -> list[str] | None:
-    if not given:
-        return None
-    unknown = [s for s in given if s not in FINDING_STATUSES]
-    if unknown:
-        raise fail(f"--status {unknown[0]!r}: use one of {', '.join(FINDING_STATUSES)}")
-    return given
-
-
-def _frameworks(kind: str) -> tuple[str, ...]:
-    described = catalogue.KINDS.get(kind)
-    return described.frameworks if described is not None else ()
-
-
-def _with_frameworks(finding: Finding) -> dict[str, Any]:
-    return {**finding.to_json(), "frameworks": list(_frameworks(finding.kind))}
+        return finding_filters.framework_kinds(framework), finding_filters.statuses(status)
+    except finding_filters.FilterError as exc:
+        raise fail(f"--{exc!s}") from exc
 
 
 def _value(value: Any, width: int = 40) -> str:

@@ -1,25 +1,19 @@
 """The daily snapshot of the evidence figures, so the report can draw trends (issue 16, item 4).
 
-One row a day (``evidence_snapshots``): taking it again the same day replaces it. The worker loop
-(``scimward worker``, ``scimward serve``) takes it once a day; ``scimward report`` takes today's too.
+One row a day (``evidence_snapshots``): taking it again the same day replaces it. The governance
+schedule (``scimward worker``, ``scimward serve``) takes it once a day (``take_if_due``);
+``scimward report`` takes today's too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import date
-
-import structlog
 
 from scimward.governance import metrics
 from scimward.governance.evidence_figures import Figures, measure
 from scimward.store.database import Database
 from scimward.store.governance import evidence
 from scimward.store.timeutil import utcnow
-
-log = structlog.get_logger("scimward.governance.snapshots")
-POLL_SECONDS = 3600.0
 
 
 async def take(database: Database) -> Figures:
@@ -45,15 +39,10 @@ async def publish_latest(database: Database) -> None:
         metrics.publish(kept[-1][1])
 
 
-async def run_snapshot_schedule(database: Database, stop: asyncio.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
-    """Take today's snapshot when there is none yet, until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            async with database.read() as conn:
-                taken_today = bool(await evidence.snapshots(conn, utcnow().date()))
-            if not taken_today:
-                await take(database)
-        except Exception:
-            log.exception("evidence snapshot failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+async def take_if_due(database: Database) -> bool:
+    """Take today's snapshot if there is none yet; whether it did."""
+    async with database.read() as conn:
+        if await evidence.snapshots(conn, utcnow().date()):
+            return False
+    await take(database)
+    return True
