@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 import structlog
 
+from scimward.durations import parse_duration
 from scimward.scim.ast import Filter
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
@@ -67,8 +67,6 @@ log = structlog.get_logger("scimward.sync.reconcile")
 Progress = Callable[[str, int], None]
 
 HEARTBEAT_SECONDS = 15.0
-_DURATION = re.compile(r"\s*(\d+)\s*([dhms])\s*")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 def parse_every(value: Any) -> timedelta | None:
@@ -79,11 +77,13 @@ def parse_every(value: Any) -> timedelta | None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return timedelta(seconds=value)
-    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+    try:
+        every = parse_duration(value) if isinstance(value, str) else None
+    except ValueError:
+        every = None
+    if every is None:
         raise InvalidValue(f"reconcile_every {value!r} is not an interval like 24h, 30m, 7d or 0 (off)")
-    amount = int(match.group(1))
-    return timedelta(**{_UNITS[match.group(2)]: amount}) if amount else None
+    return every or None
 
 
 @dataclass(frozen=True)

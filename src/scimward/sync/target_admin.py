@@ -252,7 +252,8 @@ class TargetAdmin:
         self.secrets = secrets or SecretBox()
         self.direct = Direct(database)
 
-    async def add(self, name: str, url: str, token: str, config: TargetConfig | None = None) -> Target:
+    async def add(self, name: str, url: str, token: str, config: TargetConfig | None = None,
+                  actor: str = "admin") -> Target:
         config = config or TargetConfig()
         check_name(name)
         url = check_url(url)
@@ -264,7 +265,7 @@ class TargetAdmin:
             pass
         else:
             raise UniquenessError(f"a target named {name!r} already exists")
-        row = await self.repository.add(name, url, self.secrets.encrypt(token), config.to_json())
+        row = await self.repository.add(name, url, self.secrets.encrypt(token), config.to_json(), actor=actor)
         return Target.from_row(row)
 
     async def update(self, name: str, *, url: str | None = None, token: str | None = None,
@@ -283,7 +284,8 @@ class TargetAdmin:
             if planned(current.config) != planned(values["config"]):
                 await gate_config(self.db, self.direct, current.id, name, current.config, values["config"],
                                   actor)
-        row = await self.repository.update(name, **values) if values else await self.repository.by_name(name)
+        row = await self.repository.update(name, actor=actor, **values) if values \
+            else await self.repository.by_name(name)
         return Target.from_row(row)
 
     async def plan(self, name: str, config: TargetConfig | None) -> Plan:
@@ -308,7 +310,7 @@ class TargetAdmin:
         The removal passes the gate like a configuration change (it ends every account's management)."""
         current = await self.repository.by_name(name)
         await gate_config(self.db, self.direct, current.id, name, current.config, None, actor)
-        await self.repository.remove(name)
+        await self.repository.remove(name, actor=actor)
 
     async def resume(self, name: str) -> dict[str, Any]:
         """Lift a quarantine: the target receives again, starting with what it missed."""
