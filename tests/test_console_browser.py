@@ -8,6 +8,7 @@ context, so cookies never leak between people. Every page is checked with axe-co
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,7 +235,7 @@ def test_releasing_the_breaker_pushes_what_it_held(page: Page, world: World) -> 
     world.create_users(leavers)
 
     def downstream_active() -> list[bool] | None:
-        accounts = [run(lambda name=name: remote_user(world.downstream, name)) for name in leavers]
+        accounts = [run(functools.partial(remote_user, world.downstream, name)) for name in leavers]
         return None if None in accounts else [bool(a["active"]) for a in accounts if a is not None]
 
     assert wait_for(lambda: downstream_active() == [True] * 4)

@@ -20,8 +20,8 @@ from rich.table import Table
 from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
-from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.governance import finding_filters
+from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.governance import Finding, FindingStore
 from scimward.store.provisioning import LinkStore, Outbox, Readback, TargetRepository
@@ -174,7 +174,8 @@ def findings_command(
 
     found, total_open, names = asyncio.run(run())
     if as_json:
-        print(json.dumps([{**finding_filters.finding_json(f), "name": _name(f, names)} for f in found], indent=2, default=str))
+        print(json.dumps([{**finding_filters.finding_json(f), "name": _name(f, names)} for f in found], indent=2,
+                         default=str))
         return
     shows_status = include_resolved or bool(statuses) or any(f.status != "open" for f in found)
     table = Table("id", "severity", "kind", "target", "identity / account", "attribute",
