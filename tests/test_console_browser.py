@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from scimward.web.context import short_id
 from scimward.web.nav import PAGES
 from tests.console_world import CAMPAIGN, GROUP, REVIEWED, REVIEWER, World, console_world, run, wait_for
 from tests.test_propagate import remote_group_members, remote_user
@@ -110,7 +111,7 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
         shot(page, entry.title.lower())
     page.goto(world.console + "/changes")
     expect(page.get_by_role("link", name="pending", exact=True)).to_have_attribute("aria-current", "page")
-    expect(page.get_by_role("checkbox", name=f"Select change {world.held_change[:8]}")).to_be_visible()
+    expect(page.get_by_role("checkbox", name=f"Select change {short_id(world.held_change)}")).to_be_visible()
     expect(page.get_by_role("button", name="Approve selected")).to_be_visible()
     page.goto(world.console + "/identities?filter=" + 'userName sw "ada"')
     page.get_by_role("link", name="ada@example.com").click()
@@ -161,7 +162,7 @@ def test_a_form_without_its_csrf_token_is_refused(page: Page, world: World) -> N
 def test_a_viewer_cannot_approve_even_by_posting_directly(page: Page, world: World) -> None:
     sign_in(page, world, "vera")
     page.goto(world.console + "/changes")
-    expect(page.get_by_role("link", name=world.held_change[:8])).to_be_visible()
+    expect(page.get_by_role("link", name=short_id(world.held_change))).to_be_visible()
     expect(page.get_by_role("button", name="Approve selected")).to_have_count(0)
     expect(page.get_by_role("link", name="Sessions")).to_have_count(0)
     answer = page.request.post(world.console + "/changes/decide",
@@ -197,7 +198,7 @@ def test_approving_a_held_change_reaches_the_downstream_scimward(page: Page, wor
     assert run(lambda: remote_group_members(world.downstream, GROUP)) == set()  # held: not effective
     sign_in(page, world, "root")
     page.get_by_role("link", name="pending approvals").click()
-    page.get_by_role("link", name=world.held_change[:8]).click()
+    page.get_by_role("link", name=short_id(world.held_change)).click()
     page.get_by_label("Note").fill("checked with the team lead")
     page.get_by_role("button", name="Approve").click()
     expect(page.locator(".notice")).to_contain_text("approved and applied")

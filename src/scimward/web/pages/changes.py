@@ -17,7 +17,7 @@ from scimward.policy import ApprovalError, UnknownSubject
 from scimward.store import console_reads
 from scimward.store.governance import STATUSES
 from scimward.web.auth import requires, session_of
-from scimward.web.context import Console, console_of
+from scimward.web.context import Console, console_of, short_id
 
 LIMIT = 200
 MAX_BULK = 500
@@ -50,7 +50,7 @@ async def change(request: Request) -> Response:
         return console.render(request, "error.html", 404, title="Not found", message=str(exc))
     names = await console_reads.names_of(console.database, [row.identity_id, *row.members_added,
                                                             *row.members_removed] if row.identity_id else [])
-    return console.render(request, "change.html", title=f"Change {row.id[:8]}", change=row, names=names,
+    return console.render(request, "change.html", title=f"Change {short_id(row.id)}", change=row, names=names,
                           can_decide=session_of(request).allows("approver") and row.status == "pending")
 
 
@@ -76,7 +76,7 @@ async def decide(request: Request) -> Response:
         except (ApprovalError, UnknownSubject) as exc:
             refused.append(str(exc))
             continue
-        decided.append(f"{outcome.change_id[:8]}: {outcome.message}")
+        decided.append(f"{short_id(outcome.change_id)}: {outcome.message}")
         await console.audit("console_action", session.name, f"change:{outcome.change_id}", action=action,
                             status=outcome.status, note=note)
     return back(console, back_to, "; ".join([*decided, *refused]))
