@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from scimward.store.database import Database
 from scimward.store.tables import audit_events, console_sessions
 from scimward.store.timeutil import utcnow
 from scimward.web.oidc import person, role_for
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, free_port
 
 SCIMWARD = [sys.executable, "-m", "scimward"]
 
@@ -278,3 +279,17 @@ def test_guessing_a_password_is_stopped_after_ten_failures(console: tuple[str, d
     refused = attempt(passwords["vic"])
     assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
     assert sign_in(base, "ana", passwords["ana"])  # another account is not held up
+
+
+def test_an_unreachable_identity_provider_is_said_not_crashed(sqlite_template: object, tmp_path: Path) -> None:
+    import shutil
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    shutil.copyfile(str(sqlite_template), tmp_path / "hub.db")
+    settings = Settings(database_url=url, run_worker=False, console_oidc_issuer=f"http://127.0.0.1:{free_port()}",
+                        console_oidc_client_id="scimward", console_oidc_roles="groups=idm:admin")
+    with ServerThread(settings) as server:
+        answer = httpx.get(f"http://127.0.0.1:{server.port}/console/oidc/start")
+        assert answer.status_code == 503 and "did not answer" in answer.text
+        page = httpx.get(f"http://127.0.0.1:{server.port}/console/sign-in")
+        assert "Sign in with your organisation" in page.text and "Break-glass administrator" in page.text
