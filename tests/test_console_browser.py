@@ -202,6 +202,7 @@ def test_approving_a_held_change_reaches_the_downstream_scimward(page: Page, wor
     page.get_by_label("Note").fill("checked with the team lead")
     page.get_by_role("button", name="Approve").click()
     expect(page.locator(".notice")).to_contain_text("approved and applied")
+    expect(page).to_have_url(re.compile(rf"/console/changes/{world.held_change}\?notice="))  # a reload re-reads
     assert world.approvals(lambda a: a.show(world.held_change)).status == "approved"
     members = wait_for(lambda: run(lambda: remote_group_members(world.downstream, GROUP)))
     assert len(members) == 1
