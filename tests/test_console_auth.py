@@ -293,3 +293,45 @@ def test_an_unreachable_identity_provider_is_said_not_crashed(sqlite_template: o
         assert answer.status_code == 503 and "did not answer" in answer.text
         page = httpx.get(f"http://127.0.0.1:{server.port}/console/sign-in")
         assert "Sign in with your organisation" in page.text and "Break-glass administrator" in page.text
+
+
+def test_four_eyes_nobody_approves_their_own_change_from_the_console(console: tuple[str, dict[str, str]],
+                                                                      hub_url: str) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from scimward.policy import Approvals, PolicyGate, identity_store, policies
+    from scimward.scim.patch import PATCH_OP_SCHEMA
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+    from tests.console_world import POLICY
+
+    async def held_change_by_ana() -> str:
+        db = Database(hub_url)
+        try:
+            await policies.apply(db, POLICY, "tests")
+            store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+            user = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"},
+                                                           USER_TYPE), "cli", "ana")
+            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-db"},
+                                                             GROUP_TYPE), "cli", "ana")
+            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": user.id}]}]}, source="cli", actor="ana")
+            return (await Approvals(db, store.direct).changes("pending"))[0].id
+        finally:
+            await db.dispose()
+
+    async def status_of(change_id: str) -> str:
+        db = Database(hub_url)
+        try:
+            return (await Approvals(db, identity_store(db).direct).show(change_id)).status
+        finally:
+            await db.dispose()
+
+    change_id = asyncio.run(held_change_by_ana())
+    base, passwords = console
+    client = sign_in(base, "ana", passwords["ana"])
+    answer = client.post("/changes/decide", data={"csrf": csrf(client), "action": "approve", "id": change_id})
+    assert answer.status_code == 303
+    notice = parse_qs(urlsplit(answer.headers["location"]).query)["notice"][0]
+    assert "'ana' made it and cannot approve it" in notice
+    assert asyncio.run(status_of(change_id)) == "pending"
