@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
-from scimward.store.governance import audit
+from scimward.store.governance import ChangeRow, audit, change_row
+from scimward.store.governance import changes as governance_changes
 from scimward.store.tables import (
     audit_events,
     audit_head,
@@ -132,6 +133,18 @@ async def target_health(database: Database) -> list[TargetHealth]:
         return [TargetHealth(int(row[0]), row[1], row[2], row[3], row[4], int(row[5]), row[6], row[7], int(row[8]),
                              int(row[9]), int(row[10]), bool(row[11]), row[12], row[13], row[14])
                 for row in await conn.execute(query)]
+
+
+async def changes_page(database: Database, status: str | None, *, offset: int = 0,
+                       limit: int = 50) -> tuple[int, list[ChangeRow]]:
+    """Changes newest first (with that status), one page of them, and how many there are."""
+    query = governance_changes.list_changes(status, None, limit).offset(offset)
+    count = sa.select(sa.func.count()).select_from(changes)
+    if status is not None:
+        count = count.where(_c.status == status)
+    async with database.read() as conn:
+        total = await _scalar(conn, count)
+        return total, [change_row(row) for row in await conn.execute(query)]
 
 
 async def target_names(database: Database) -> dict[int, str]:

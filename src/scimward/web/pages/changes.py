@@ -18,8 +18,9 @@ from scimward.store import console_reads
 from scimward.store.governance import STATUSES
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of, short_id
+from scimward.web.paging import page_number
 
-LIMIT = 200
+PAGE = 50
 MAX_BULK = 500
 
 
@@ -32,13 +33,16 @@ async def changes(request: Request) -> Response:
     console = console_of(request)
     status = request.query_params.get("status", "pending")
     status = status if status in STATUSES or status == "all" else "pending"
-    rows = await console.approvals.changes(None if status == "all" else status, None, LIMIT)
+    await console.approvals.expire()
+    page = page_number(request.query_params.get("page"))
+    total, rows = await console_reads.changes_page(console.database, None if status == "all" else status,
+                                                   offset=(page - 1) * PAGE, limit=PAGE)
     names = await console_reads.names_of(console.database, [c.identity_id for c in rows if c.identity_id])
     breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
     can_decide = session_of(request).allows("approver")
     return console.render(request, "changes.html", title="Changes", rows=rows, names=names, shown=status,
                           statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"), breakers=breakers,
-                          can_decide=can_decide, limit=LIMIT)
+                          can_decide=can_decide, total=total, page=page, page_count=-(-total // PAGE) or 1)
 
 
 @requires("viewer")
