@@ -206,6 +206,9 @@ def test_approving_a_held_change_reaches_the_downstream_scimward(page: Page, wor
     assert world.approvals(lambda a: a.show(world.held_change)).status == "approved"
     members = wait_for(lambda: run(lambda: remote_group_members(world.downstream, GROUP)))
     assert len(members) == 1
+    page.goto(world.console + "/audit")
+    page.get_by_role("link", name="Verify the chain").click()
+    expect(page.get_by_role("status")).to_contain_text("The chain is intact")
     page.goto(world.console + "/audit?kind=console_action")
     expect(page.get_by_role("cell", name=f"change:{world.held_change}")).to_be_visible()
     shot(page, "audit-after-approval")
