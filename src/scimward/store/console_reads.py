@@ -48,6 +48,16 @@ class Overview:
     open_by_kind: dict[str, int]
     identities: dict[str, int]
     diverged: int
+    #: Identities whose source is automated (an IdP over SCIM, an HR import), and all of them.
+    automated: int
+    sourced: int
+    #: Outbox rows waiting to be pushed, over every target.
+    backlog: int
+
+    @property
+    def coverage(self) -> int | None:
+        """The share of identities an automated source keeps, in percent."""
+        return round(100 * self.automated / self.sourced) if self.sourced else None
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,13 @@ async def overview(database: Database) -> Overview:
             .group_by(identity_counts.c.resource_type))}
         held = sa.union(sa.select(effective_states.c.identity_id), sa.select(membership_holds.c.group_id)).subquery()
         diverged = await _scalar(conn, sa.select(sa.func.count()).select_from(held))
-    return Overview(pending, open_breakers, by_severity, by_kind, counts, diverged)
+        i = identities.c
+        automated_source = sa.or_(i.source.startswith("scim:"), i.source.startswith("hr:"))
+        automated, sourced = (await conn.execute(sa.select(
+            sa.func.count().filter(automated_source), sa.func.count()).select_from(identities))).one()
+        backlog = await _scalar(conn, sa.select(sa.func.count()).select_from(outbox))
+    return Overview(pending, open_breakers, by_severity, by_kind, counts, diverged, int(automated or 0),
+                    int(sourced or 0), backlog)
 
 
 async def target_health(database: Database) -> list[TargetHealth]:
