@@ -56,8 +56,20 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A tab whose console errors on the console's pages fail the test: a script or style the CSP
+    blocked, a missing file, a script error (the identity provider's own pages are not ours to judge)."""
+    page = context.new_page()
+    errors: list[str] = []
+
+    def seen(text: str) -> None:
+        if "/console/" in page.url:
+            errors.append(f"{page.url}: {text}")
+
+    page.on("console", lambda message: seen(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: seen(str(error)))
+    yield page
+    assert not errors, errors
 
 
 def accessible(page: Page) -> None:

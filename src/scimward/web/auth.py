@@ -7,6 +7,7 @@ is a request from a role below the one the endpoint needs; both refusals go to t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
@@ -22,6 +23,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def requires(role: str) -> Callable[[Endpoint], Endpoint]:
     def wrap(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             console = console_of(request)
             session = await console.session_of(request)
@@ -38,8 +40,6 @@ def requires(role: str) -> Callable[[Endpoint], Endpoint]:
                 return await refuse(request, session, f"this needs the {role} role; you have {session.role}")
             return await endpoint(request)
 
-        guarded.__name__ = endpoint.__name__
-        guarded.__doc__ = endpoint.__doc__
         return guarded
 
     return wrap
