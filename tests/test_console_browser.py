@@ -1,7 +1,8 @@
 """The web console in a real headless Chromium (issue 18): sign-in, approval end to end, refusals, axe.
 
 One browser and one hub for the module (``tests/console_world.py``). Each test gets a fresh browser
-context, so cookies never leak between people. Every page is checked with axe-core (vendored in
+context, so cookies never leak between people, and no test depends on another having run (or not):
+the refusals are tried on a held change that no test decides. Every page is checked with axe-core (vendored in
 ``tests/assets``): a violation of serious or critical impact fails. The screenshots in
 ``docs/console/`` are the ones these tests take.
 """
@@ -17,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from scimward.web.context import short_id
 from scimward.web.nav import PAGES
-from tests.console_world import CAMPAIGN, GROUP, REVIEWED, REVIEWER, World, console_world, run, wait_for
+from tests.console_world import CAMPAIGN, GROUP, KEPT_GROUP, REVIEWED, REVIEWER, World, console_world, run, wait_for
 from tests.test_propagate import remote_group_members, remote_user
 
 pytestmark = pytest.mark.browser
@@ -69,7 +70,7 @@ def page(context: BrowserContext) -> Iterator[Page]:
     page.on("console", lambda message: seen(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: seen(str(error)))
     yield page
-    assert not errors, errors
+    assert not errors, "\n".join(errors)
 
 
 def accessible(page: Page) -> None:
@@ -123,7 +124,7 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
         shot(page, entry.title.lower())
     page.goto(world.console + "/changes")
     expect(page.get_by_role("link", name="pending", exact=True)).to_have_attribute("aria-current", "page")
-    expect(page.get_by_role("checkbox", name=f"Select change {short_id(world.held_change)}")).to_be_visible()
+    expect(page.get_by_role("checkbox", name=f"Select change {short_id(world.kept_change)}")).to_be_visible()
     expect(page.get_by_role("button", name="Approve selected")).to_be_visible()
     page.goto(world.console + "/identities?filter=" + 'userName sw "ada"')
     page.get_by_role("link", name="ada@example.com").click()
@@ -132,12 +133,12 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
     accessible(page)
     shot(page, "identity")
     page.goto(world.console + "/groups")
-    page.get_by_role("link", name=GROUP).click()
+    page.get_by_role("link", name=KEPT_GROUP).click()
     expect(page.get_by_role("heading", name="Held memberships")).to_be_visible()
-    expect(page.locator("main")).to_contain_text("adding ada@example.com to " + GROUP)
+    expect(page.locator("main")).to_contain_text("adding bob@example.com to " + KEPT_GROUP)
     accessible(page)
     shot(page, "group")
-    page.goto(world.console + f"/changes/{world.held_change}")
+    page.goto(world.console + f"/changes/{world.kept_change}")
     expect(page.get_by_role("button", name="Approve")).to_be_visible()
     accessible(page)
     shot(page, "change")
@@ -156,12 +157,12 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
 def test_a_form_without_its_csrf_token_is_refused(page: Page, world: World) -> None:
     sign_in(page, world, "root")
     answer = page.request.post(world.console + "/changes/decide",
-                               form={"action": "reject", "id": world.held_change})
+                               form={"action": "reject", "id": world.kept_change})
     assert answer.status == 403
     answer = page.request.post(world.console + "/changes/decide",
-                               form={"csrf": "not-the-token", "action": "reject", "id": world.held_change})
+                               form={"csrf": "not-the-token", "action": "reject", "id": world.kept_change})
     assert answer.status == 403
-    assert world.approvals(lambda a: a.show(world.held_change)).status == "pending"
+    assert world.approvals(lambda a: a.show(world.kept_change)).status == "pending"
     fresh = page.context.browser.new_context()  # type: ignore[union-attr]
     try:
         answer = fresh.request.post(world.console + "/sign-in", form={"name": "root",
@@ -174,15 +175,15 @@ def test_a_form_without_its_csrf_token_is_refused(page: Page, world: World) -> N
 def test_a_viewer_cannot_approve_even_by_posting_directly(page: Page, world: World) -> None:
     sign_in(page, world, "vera")
     page.goto(world.console + "/changes")
-    expect(page.get_by_role("link", name=short_id(world.held_change))).to_be_visible()
+    expect(page.get_by_role("link", name=short_id(world.kept_change))).to_be_visible()
     expect(page.get_by_role("button", name="Approve selected")).to_have_count(0)
     expect(page.get_by_role("link", name="Sessions")).to_have_count(0)
     answer = page.request.post(world.console + "/changes/decide",
-                               form={"csrf": csrf_of(page), "action": "approve", "id": world.held_change})
+                               form={"csrf": csrf_of(page), "action": "approve", "id": world.kept_change})
     assert answer.status == 403
     assert "needs the approver role" in answer.text()
     assert page.request.get(world.console + "/sessions").status == 403
-    assert world.approvals(lambda a: a.show(world.held_change)).status == "pending"
+    assert world.approvals(lambda a: a.show(world.kept_change)).status == "pending"
 
 
 def test_signing_in_over_openid_connect_maps_the_role_and_refuses_the_unmapped(page: Page, world: World,
