@@ -335,3 +335,20 @@ def test_four_eyes_nobody_approves_their_own_change_from_the_console(console: tu
     notice = parse_qs(urlsplit(answer.headers["location"]).query)["notice"][0]
     assert "'ana' made it and cannot approve it" in notice
     assert asyncio.run(status_of(change_id)) == "pending"
+
+
+def test_an_administrator_revokes_another_persons_session(console: tuple[str, dict[str, str]],
+                                                          hub_url: str) -> None:
+    base, passwords = console
+    root_password = asyncio.run(_accounts(hub_url, ("root", "admin")))["root"]
+    victim = sign_in(base, "vic", passwords["vic"])
+    admin = sign_in(base, "root", root_password)
+    listing = admin.get("/sessions")
+    assert listing.status_code == 200
+    rows = re.findall(r'<th scope="row">(\w+).*?name="session" value="([0-9a-f]{64})"', listing.text, re.S)
+    vic_session = next(digest for name, digest in rows if name == "vic")
+    answer = admin.post("/sessions/revoke", data={"csrf": csrf(admin), "session": vic_session})
+    assert answer.status_code == 303 and "Session+revoked" in answer.headers["location"]
+    assert victim.get("/").status_code == 303  # back to sign-in
+    assert admin.get("/").status_code == 200
+    assert ("root", f"session:{vic_session[:12]}") in events(hub_url, "console_action")
