@@ -352,3 +352,54 @@ def test_an_administrator_revokes_another_persons_session(console: tuple[str, di
     assert victim.get("/").status_code == 303  # back to sign-in
     assert admin.get("/").status_code == 200
     assert ("root", f"session:{vic_session[:12]}") in events(hub_url, "console_action")
+
+
+def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]], hub_url: str) -> None:
+    """The pages' SQL on both dialects (the browser tests run on SQLite), with a target, a held change,
+    a campaign and a finding to show."""
+    from scimward.governance.reviews import Reviews
+    from scimward.policy import PolicyGate, identity_store, policies
+    from scimward.scim.patch import PATCH_OP_SCHEMA
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+    from scimward.store.provisioning import TargetRepository
+    from scimward.sync.secrets import SecretBox
+    from scimward.sync.targets import TargetConfig
+    from scimward.web.nav import PAGES
+    from tests.console_world import POLICY
+
+    async def prepare() -> tuple[str, str]:
+        db = Database(hub_url)
+        try:
+            await policies.apply(db, POLICY, "tests")
+            await TargetRepository(db).add("app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"),
+                                           TargetConfig().to_json())
+            store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+            user = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"},
+                                                           USER_TYPE), "scim:okta", "okta")
+            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-x"},
+                                                             GROUP_TYPE), "scim:okta", "okta")
+            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": user.id}]}]}, source="scim:okta", actor="okta")
+            await Reviews(db, store).start("q1", groups='displayName eq "admins-x"', reviewer="eve@example.com",
+                                           actor="tests")
+            return user.id, group.id
+        finally:
+            await db.dispose()
+
+    user_id, group_id = asyncio.run(prepare())
+    base, passwords = console
+    client = sign_in(base, "ana", passwords["ana"])
+    change = re.search(r'href="/console/changes/([0-9a-f-]{36})"', client.get("/changes").text)
+    assert change
+    paths = [page.path for page in PAGES if page.role != "admin"] + [
+        f"/identities/{user_id}", f"/identities/{group_id}", f"/changes/{change.group(1)}", "/reviews/q1?mine=0",
+        "/identities?filter=" + 'userName sw "eve"', "/groups?filter=" + 'displayName sw "admins"',
+        "/changes?status=all&page=2", "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
+        "/audit?verify=1&kind=console_sign_in&actor=ana&subject=session"]
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 200, (path, answer.text[-500:])
+    held = client.get(f"/identities/{group_id}").text
+    assert "Held memberships" in held and f'href="/console/changes/{change.group(1)}"' in held
+    assert "The chain is intact" in client.get("/audit?verify=1").text
