@@ -27,14 +27,15 @@ def requires(role: str) -> Callable[[Endpoint], Endpoint]:
         async def guarded(request: Request) -> Response:
             console = console_of(request)
             session = await console.session_of(request)
+            reading = request.method in ("GET", "HEAD")
             if session is None:
-                if request.method == "GET":
+                if reading:
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return RedirectResponse(console.url("/sign-in?" + urlencode({"next": target})), 303)
                 return console.render(request, "error.html", 401, title="Sign in first",
                                       message="Your session has ended. Sign in again.")
             request.state.session = session
-            if request.method != "GET" and not same_token(await submitted_token(request), session.csrf):
+            if not reading and not same_token(await submitted_token(request), session.csrf):
                 return await refuse(request, session, "the form carried no valid CSRF token")
             if not session.allows(role):
                 return await refuse(request, session, f"this needs the {role} role; you have {session.role}")
