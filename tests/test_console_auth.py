@@ -172,6 +172,13 @@ def test_a_session_ends_when_it_expires_when_idle_and_when_revoked(hub_url: str)
             assert (await sessions.get(token)) is None and not await sessions.revoke(session.token_hash)
             async with db.read() as conn:  # the cookie's token is never stored
                 assert token not in str((await conn.execute(sa.select(console_sessions))).all())
+            async with db.write() as conn:  # a session that ended long ago
+                await conn.execute(console_sessions.update().where(s.token_hash == session.token_hash)
+                                   .values(expires=utcnow() - timedelta(days=31)))
+            await sessions.open("ana", "approver", "local")  # signing in sweeps it away
+            async with db.read() as conn:
+                left = [r[0] for r in await conn.execute(sa.select(s.token_hash))]
+            assert session.token_hash not in left and len(left) == 3
         finally:
             await db.dispose()
 
