@@ -130,6 +130,8 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
     page.get_by_role("link", name="ada@example.com").click()
     expect(page.get_by_role("heading", name="Source state")).to_be_visible()
     expect(page.get_by_role("heading", name="Effective state")).to_be_visible()
+    page.get_by_text("As last acknowledged").click()  # the account's state on the target, as it answered
+    expect(page.locator("details[open] pre")).to_contain_text('"userName": "ada@example.com"')
     accessible(page)
     shot(page, "identity")
     page.goto(world.console + "/groups")
