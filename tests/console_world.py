@@ -49,6 +49,8 @@ breaker:
   max_percent: 100
 """
 GROUP = "admins-ops"
+#: A second held membership that no test decides: the refusals are tried on it, in any order.
+KEPT_GROUP = "admins-sec"
 #: A group under an access review whose reviewer is a console person.
 REVIEWED = "engineering"
 CAMPAIGN = "q4-engineering"
@@ -78,6 +80,7 @@ class World:
     downstream: Peer
     passwords: dict[str, str]
     held_change: str
+    kept_change: str
     ada: str
 
     def deactivate(self, user_names: list[str]) -> None:
@@ -121,7 +124,7 @@ class World:
         return run(lambda: go())
 
 
-async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str, str]:
+async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str, str, str]:
     db = Database(hub_url)
     try:
         await policies.apply(db, POLICY, "tests")
@@ -134,22 +137,23 @@ async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str,
             body = {"schemas": [USER_SCHEMA], "userName": name, "displayName": display,
                     "emails": [{"value": name, "primary": True}], "active": True}
             users[name] = (await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")).id
-        group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": GROUP,
-                                                          "members": []}, GROUP_TYPE), "scim:okta", "okta")
-        await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-            {"op": "add", "path": "members", "value": [{"value": users["ada@example.com"]}]}]},
-            source="scim:okta", actor="okta")
+        held = []
+        for name, member in ((GROUP, "ada@example.com"), (KEPT_GROUP, "bob@example.com")):
+            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": name,
+                                                              "members": []}, GROUP_TYPE), "scim:okta", "okta")
+            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": users[member]}]}]},
+                source="scim:okta", actor="okta")
+            held.append((await Approvals(db, store.direct).changes("pending", group.id))[0].id)
         team = [{"value": users["ada@example.com"]}, {"value": users["bob@example.com"]}]
         await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": REVIEWED, "members": team},
                                                  GROUP_TYPE), "scim:okta", "okta")
         await Reviews(db, store).start(CAMPAIGN, groups=f'displayName eq "{REVIEWED}"', reviewer=REVIEWER,
                                        actor="tests")
-        pending = await Approvals(db, store.direct).changes("pending")
-        assert len(pending) == 1, pending
         accounts = ConsoleAccounts(db)
         passwords = {name: await accounts.create(name, role, "tests")
                      for name, role in (("root", "admin"), ("vera", "viewer"), (REVIEWER, "reviewer"))}
-        return passwords, pending[0].id, users["ada@example.com"]
+        return passwords, held[0], held[1], users["ada@example.com"]
     finally:
         await db.dispose()
 
@@ -165,12 +169,12 @@ def console_world(root: Path) -> Iterator[World]:
         idp = stack.enter_context(run_server_in_thread(user_claims=IDP_PEOPLE))
         hub_url = f"sqlite:///{root / 'hub.db'}"
         elsewhere(lambda: upgrade(hub_url))
-        passwords, change_id, ada = run(lambda: _prepare(hub_url, downstream))
+        passwords, change_id, kept_id, ada = run(lambda: _prepare(hub_url, downstream))
         settings = Settings(database_url=hub_url, console_oidc_issuer=f"http://127.0.0.1:{idp.server_port}",
                             console_oidc_client_id="scimward-console", console_oidc_client_secret="console-secret",
                             console_oidc_roles="groups=idm-approvers:approver")
         hub = stack.enter_context(ServerThread(settings))
-        yield World(f"http://127.0.0.1:{hub.port}/console", hub_url, downstream, passwords, change_id, ada)
+        yield World(f"http://127.0.0.1:{hub.port}/console", hub_url, downstream, passwords, change_id, kept_id, ada)
 
 
 def wait_for(check: Callable[[], Any], seconds: float = 30) -> Any:

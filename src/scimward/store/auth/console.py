@@ -30,6 +30,9 @@ from scimward.store.timeutil import utcnow
 ROLES = ("viewer", "reviewer", "approver", "admin")
 #: ``last_seen`` is written at most this often per session: an idle limit needs no finer clock.
 SEEN_RESOLUTION = timedelta(seconds=30)
+#: Rows of sessions that ended are kept this long (the Sessions page and an investigation may want
+#: them), then removed when someone next signs in.
+KEEP_ENDED = timedelta(days=30)
 _decoy: list[str] = []
 
 _a, _s = console_admins.c, console_sessions.c
@@ -142,6 +145,7 @@ class ConsoleSessions:
         session = ConsoleSession(hash_session_token(token), name, role, via, secrets.token_urlsafe(32), now, now,
                                  now + self.lifetime, None)
         async with self.db.write() as conn:
+            await conn.execute(console_sessions.delete().where(_s.expires < now - KEEP_ENDED))
             await conn.execute(console_sessions.insert().values(
                 token_hash=session.token_hash, name=name, role=role, via=via, csrf=session.csrf, created=now,
                 last_seen=now, expires=session.expires))
