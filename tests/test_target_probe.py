@@ -17,6 +17,7 @@ from scimward.policy import identity_store
 from scimward.scim.errors import InvalidValue
 from scimward.store.database import Database
 from scimward.sync.propagate import Propagator
+from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.target_admin import TargetAdmin, parse_config
 from tests.conftest import Peer
@@ -95,3 +96,18 @@ def test_a_profile_propagate_could_not_follow_is_refused_when_given(option: dict
     with pytest.raises(InvalidValue, match=message.replace(".", r"\.")):
         parse_config(option)
     parse_config({"profile": "conservative", "capabilities": {"member_remove": "filter"}})
+
+
+async def test_every_reconcile_probes_the_target_again(hub: Hub, quirky: QuirkyServer) -> None:
+    """The periodic refresh: a target that stopped evaluating a filter is known not to, after a reconcile."""
+    quirky.store.seed("Users", {"userName": "made-in-the-app", "externalId": "theirs"})
+    await hub.add_target("app", quirky.peer)
+    await hub.user("ada@example.com")
+    await hub.push()  # its adoption lookup finds out that the target ignores externalId filters
+    admin = TargetAdmin(hub.db, hub.secrets)
+    first = (await admin.show("app"))["config"]["capabilities"]
+    quirky.store.quirks.filters_empty = False  # the application was upgraded: it evaluates every filter
+    await Reconciler(hub.db, secrets=hub.secrets).run("app")
+    again = (await admin.show("app"))["config"]["capabilities"]
+    assert first["filters"]["Users.externalId"] is False and again["filters"]["Users.externalId"] is True
+    assert again["probed"] and again["probed"] != first.get("probed")

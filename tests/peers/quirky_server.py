@@ -16,6 +16,9 @@ them on (``Quirks.all()``) it does what the issue observed of a server nobody he
 - ``drops``: attributes it silently does not store, on create and on every write: ``title``, the
   enterprise extension, e-mails' ``type``.
 
+``patch_no_content``: a PATCH answers 204 without the resource (RFC 7644 3.5.2 allows it), so
+what it kept can only be seen by reading the account again.
+
 ``refused`` holds userNames whose every write (create, PUT, PATCH) answers 500, whatever its form:
 a change the application cannot take, for the poison-parking and secrets tests.
 
@@ -65,6 +68,7 @@ class Quirks:
     drops: bool = False
     echo_authorization: bool = False
     refused: frozenset[str] = frozenset()
+    patch_no_content: bool = False
 
     @classmethod
     def all(cls) -> Quirks:
@@ -395,6 +399,9 @@ class QuirkyServer:
             if request.method == "DELETE":
                 self.store.delete(kind, resource_id)
                 return self._answer(request, None, 204, None)
-            return self._answer(request, body, 200, self.store.patch(kind, resource_id, body["Operations"]))
+            patched = self.store.patch(kind, resource_id, body["Operations"])
+            if self.quirks.patch_no_content:
+                return self._answer(request, body, 204, None)
+            return self._answer(request, body, 200, patched)
         except Failure as failure:
             return self._error(request, body, failure.status, failure.detail)

@@ -7,13 +7,19 @@ target that answers an empty list to a filter it cannot evaluate is then known n
 and adoption reads every account instead of trusting the filter. Nothing is created or changed:
 what a target does with a PATCH form, or which attributes it drops, is learned from the answers to
 real pushes (``sync.propagate``), because finding it out beforehand would mean writing to the
-application.
+application. Every reconcile probes again (``refresh``), so a target that changes is known again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from scimward.store.database import Database
+from scimward.store.provisioning import PushResults, commit
+from scimward.store.timeutil import utcnow
 from scimward.sync.client import TargetClient, eq_filter
-from scimward.sync.profile import LOOKUPS
+from scimward.sync.profile import LOOKUPS, Capabilities
 
 #: Accounts read to find one that carries the attribute searched by.
 SAMPLE = 20
@@ -38,3 +44,19 @@ async def probe_filters(client: TargetClient) -> dict[str, bool | None]:
         resource, _, attribute = lookup.partition(".")
         out[lookup] = await evaluates(client, resource, attribute)
     return out
+
+
+async def refresh(database: Database, target_id: int, config: Mapping[str, Any], client: TargetClient,
+                  filters: Mapping[str, bool | None] | None = None) -> Capabilities:
+    """Probe the target (or take ``filters`` just probed), keep what was found in its capability
+    profile with the time of the probe, and answer the profile as it now stands."""
+    found = await probe_filters(client) if filters is None else filters
+    current = Capabilities.from_config(config)
+    for lookup, works in found.items():
+        if works is not None:
+            current = current.with_filter(lookup, works)
+    current = current.learned(probed=utcnow().isoformat(timespec="milliseconds") + "Z")
+    results = PushResults()
+    results.capabilities[target_id] = {"filters": dict(current.filters), "probed": current.probed}
+    await commit(database, results)
+    return current

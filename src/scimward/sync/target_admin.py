@@ -23,12 +23,11 @@ from scimward.policy.plans import Plan, gate_config, plan_config, planned
 from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store import Direct
 from scimward.store.database import Database
-from scimward.store.provisioning import Outbox, PushResults, TargetRepository, TargetRow, commit, link_counts
-from scimward.store.timeutil import utcnow
+from scimward.store.provisioning import Outbox, TargetRepository, TargetRow, link_counts
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.errors import AuthError, TargetError, TransientError
 from scimward.sync.mapping import DEFAULT_USER_RULES
-from scimward.sync.probe import probe_filters
+from scimward.sync.probe import probe_filters, refresh
 from scimward.sync.profile import Capabilities
 from scimward.sync.profile import check as check_profile
 from scimward.sync.secrets import SecretBox, SecretKeyError
@@ -367,16 +366,8 @@ class TargetAdmin:
         except TargetError as exc:
             report["checks"].append(_failed("filters", exc, redact))
             return Capabilities.from_config(row.config).to_json()
-        learned = {lookup: works for lookup, works in filters.items() if works is not None}
         report["checks"].append({"check": "filters", "ok": True, "evaluated": filters})
-        current = Capabilities.from_config(row.config)
-        for lookup, works in learned.items():
-            current = current.with_filter(lookup, works)
-        current = current.learned(probed=_iso(utcnow()))
-        results = PushResults()
-        results.capabilities[row.id] = {"filters": dict(current.filters), "probed": current.probed}
-        await commit(self.db, results)
-        return current.to_json()
+        return (await refresh(self.db, row.id, row.config, client, filters)).to_json()
 
     def client(self, target: Target) -> TargetClient:
         """A client for the target, holding its decrypted credential."""
