@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from scimward.errors import ConfigurationError
 from scimward.store.governance import Change, RuleMatch
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -42,7 +43,7 @@ TERMINATION_ACTIONS = ("deprovision", "hold")
 DEFAULT_GRACE = timedelta(days=1)
 
 
-class OwnershipError(ValueError):
+class OwnershipError(ConfigurationError):
     """An ``attributes:`` or ``sources:`` section scimward cannot use (``PolicyError`` wraps it)."""
 
 

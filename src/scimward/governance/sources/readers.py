@@ -33,10 +33,11 @@ from typing import IO, Any
 import ijson
 import yaml
 
+from scimward.errors import ConfigurationError
 from scimward.governance.sources.records import ALIASES, EXTRA_ATTRIBUTES, FIELDS, STATUSES, RowFormat, Status
 
 
-class ExportError(ValueError):
+class ExportError(ConfigurationError):
     """A file scimward cannot read as an export at all (not one of its rows: ``records.BadRow``)."""
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from scimward.errors import ScimwardError
+
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 Status = Literal["active", "leave", "terminated"]
 ISO_DATE = "%Y-%m-%d"
@@ -44,7 +46,7 @@ EXTRA_ATTRIBUTES = frozenset({"division", "organization", "displayName", "nickNa
                               "preferredLanguage", "locale", "timezone", "name.middleName"})
 
 
-class BadRow(ValueError):
+class BadRow(ScimwardError, ValueError):
     """A row scimward cannot use: nothing of it is applied. ``str()`` is ``line N: what is wrong``."""
 
     def __init__(self, line: int, message: str, where: str = "line") -> None:
@@ -91,7 +93,7 @@ class RowFormat:
         return [column for column, name in self.columns.items() if name in ("employee_id", "status")]
 
 
-def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str = "line") -> HrRecord:
+def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str = "line") -> HrRecord:  # noqa: C901
     """The record a row states, or ``BadRow`` naming the line and the first thing wrong with it."""
     values: dict[str, str] = {}
     extra: dict[str, Any] = {}
