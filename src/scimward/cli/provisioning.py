@@ -209,8 +209,9 @@ def sync_command(
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Push everything in a target's scope now, with a progress bar; resumable. Rows a running worker
-    holds are waited for; exit 1 only when some are left waiting to retry."""
+    """Push everything in a target's scope now, with a progress bar; resumable.
+
+    Rows a running worker holds are waited for; exit 1 only when some are left waiting to retry."""
     url = checked_url(database_url)
     result = asyncio.run(full_sync(url, name, quiet=as_json))
     if as_json:
