@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from scimward.api import admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_policy, admin_reviews
 from scimward.api.errors import ADMIN_NAMES, as_scim_error
 from scimward.errors import ScimwardError
 from scimward.policy.plans import ConfigChangeHeld
@@ -99,8 +99,10 @@ async def authenticate(request: Request, tokens: TokenStore) -> TokenInfo:
         raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     info = await tokens.verify(token.strip())
     if info is None:
+        await tokens.refused(token.strip(), request.url.path)
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("admin"):
+        await tokens.refused(token.strip(), request.url.path, "scope")
         raise Forbidden(f"the token {info.name!r} is a SCIM client token; the admin API needs one with the admin "
                         "scope (scimward token create --scope admin)")
     return info
@@ -266,7 +268,7 @@ def create_app(database: Database, tokens: TokenStore, secret_box: SecretBox | N
 def _policy_routes() -> list[Route]:
     """The gate's endpoints (``api.admin_policy``) and the reviews' (``api.admin_reviews``), one route per path."""
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
-    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES]:
+    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES, *admin_evidence.ROUTES]:
         by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
     return [_route(path, **handlers) for path, handlers in by_path.items()]
 
@@ -341,6 +343,7 @@ OPENAPI: dict[str, Any] = {
         },
         **admin_policy.openapi_paths(),
         **admin_reviews.openapi_paths(),
+        **admin_evidence.openapi_paths(),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -137,10 +137,13 @@ async def authenticate(request: Request) -> TokenInfo:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    info = await hub(request).tokens.verify(token.strip())
+    tokens = hub(request).tokens
+    info = await tokens.verify(token.strip())
     if info is None:
+        await tokens.refused(token.strip(), request.url.path)
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("scim"):
+        await tokens.refused(token.strip(), request.url.path, "scope")
         raise Forbidden(f"the token {info.name!r} may not use SCIM (its scopes: {' '.join(sorted(info.scopes))})")
     return info
 

@@ -22,6 +22,7 @@ are not a source's statement and are governed by the rules alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,6 +47,7 @@ class OwnershipError(ConfigurationError):
     """An ``attributes:`` or ``sources:`` section scimward cannot use (``PolicyError`` wraps it)."""
 
 
+@functools.lru_cache(maxsize=1024)
 def attribute_path(name: str) -> str:
     """The path ``store.changes.changed_paths`` names an attribute by: ``manager`` is the enterprise
     extension's, ``name.givenName`` is ``name``."""

@@ -63,6 +63,7 @@ from scimward.sync.diff import (
     patch_operations,
     sub_attribute_paths,
 )
+from scimward.sync.drift import flat_path, flatten
 from scimward.sync.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -72,6 +73,7 @@ from scimward.sync.errors import (
     TransientError,
 )
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.probe import evaluates
 from scimward.sync.profile import COMPLEX, Capabilities, drops, strip
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import DeprovisionMode, Target
@@ -116,6 +118,9 @@ class _Endpoint:
     scanned_at: dict[str, float] = field(default_factory=dict)
     #: The target's capability profile, updated as soon as a push learns something.
     caps: Capabilities = field(default_factory=Capabilities)
+    #: Attribute paths (lower-cased, as ``drift.flatten`` names them) the target was seen to store:
+    #: a PATCH it answers without a body (204) is read back only while it touches others.
+    stored: set[str] = field(default_factory=set)
     #: When a health probe last succeeded (time.monotonic()).
     healthy_at: float = -1e9
     probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -646,6 +651,11 @@ class Propagator:
                 continue
             if number > 0:
                 await self._learn(endpoint, endpoint.caps.learned(complex_paths=True))
+            if held is None and _unverified(form, endpoint):
+                # No answer to read what it kept (204): read the account, until every attribute sent has
+                # been seen stored or found dropped, so a dropped one is not taken as acknowledged.
+                with contextlib.suppress(TargetError):
+                    held = await lane.client.get(resource, remote_id)
             return held
         try:
             held = await self._put(lane, resource, remote_id, desired, acknowledged)
@@ -671,6 +681,7 @@ class Propagator:
         Those attributes join the profile's ``dropped``: not sent again, not drift."""
         if answer is None:
             return sent
+        endpoint.stored.update(flatten(answer))
         missing = drops(sent, answer)
         if not missing:
             return sent
@@ -746,12 +757,9 @@ class Propagator:
         async with endpoint.probe_lock:
             if lookup in endpoint.caps.filters:
                 return endpoint.caps.filters[lookup]
-            sample = next((item for item in await lane.client.first_page(resource, 20, [attribute])
-                           if isinstance(item.get(attribute), str) and item[attribute]), None)
-            if sample is None:
+            works = await evaluates(lane.client, resource, attribute)
+            if works is None:
                 return None
-            found = await lane.client.find(resource, eq_filter(attribute, sample[attribute]))
-            works = any(item.get("id") == sample["id"] for item in found)
             await self._learn(endpoint, endpoint.caps.with_filter(lookup, works))
             return works
 
@@ -904,6 +912,25 @@ class Propagator:
                 raise
             await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
             await self._learn(endpoint, endpoint.caps.learned(member_remove="value_list"))
+
+
+#: What every account holds or a PATCH changes by other means than an attribute it could drop.
+_ALWAYS_KEPT = frozenset({"active", "members", "schemas"})
+
+
+def _unverified(operations: list[dict[str, Any]], endpoint: _Endpoint) -> set[str]:
+    """The attribute paths ``operations`` set that the target was neither seen to store nor found to drop."""
+    touched: set[str] = set()
+    for operation in operations:
+        if str(operation.get("op", "")).lower() == "remove":
+            continue
+        path = str(operation.get("path") or "").split("[", 1)[0]
+        if path:
+            touched.add(flat_path(path).lower())
+        elif isinstance(operation.get("value"), dict):
+            touched.update(flatten(operation["value"]))
+    dropped = {flat_path(path).lower() for path in endpoint.caps.dropped}
+    return touched - endpoint.stored - dropped - _ALWAYS_KEPT
 
 
 def _target_wide(error: TransientError) -> bool:
