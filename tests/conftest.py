@@ -303,3 +303,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("scimward conformance")
         for line in sorted(_REPORTED):
             terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The declared ``postgres`` marker on every test that runs on PostgreSQL (a ``postgresql``
+    parameter of ``database_url`` or ``hub_url``): ``-m "not postgres"`` runs the rest."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.params.values():
+            item.add_marker(pytest.mark.postgres)

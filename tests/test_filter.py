@@ -396,7 +396,11 @@ def test_deep_nesting_rejected() -> None:
 
 def test_reasonable_nesting_accepted() -> None:
     """RFC 7644 3.4.2.2: grouping may nest to any sensible depth."""
-    assert parse_filter("not (" * 20 + "a pr" + ")" * 20) is not None
+    expr = parse_filter("not (" * 20 + "a pr" + ")" * 20)
+    for _ in range(20):
+        assert isinstance(expr, Not)
+        expr = expr.expr
+    assert isinstance(expr, Present) and expr.path.attr == "a"
 
 
 def test_entra_value_path_with_sub_attribute_means_one_element() -> None:

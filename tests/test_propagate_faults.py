@@ -268,7 +268,7 @@ async def test_down_for_a_while_then_back(hub: Hub, proxy: FaultyProxy, downstre
 
 
 async def test_persistent_failure_quarantines_and_resume_delivers_what_was_missed(
-        hub: Hub, proxy: FaultyProxy, downstream: Peer, hub_url: str) -> None:
+        hub: Hub, proxy: FaultyProxy, downstream: Peer, hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     target = await target_for(hub, proxy, downstream, quarantine_after=3)
     propagator = hub.propagator(concurrency=4)
     expected = {f"q{i}": {"title": "first"} for i in range(4)}
@@ -301,11 +301,23 @@ async def test_persistent_failure_quarantines_and_resume_delivers_what_was_misse
         await hub.user(f"q{i}", title="missed")
         expected[f"q{i}"] = {"title": "missed"}
     assert await propagator.drain() == 0
+    # A worker runs until it has done three rounds (proven by counting them, not by waiting a while):
+    # each would have pushed what is due, had the target not been quarantined.
     stop = asyncio.Event()
-    worker = asyncio.ensure_future(hub.propagator(concurrency=4).run(stop))
-    await asyncio.sleep(0.5)
-    stop.set()
-    await worker
+    worker = hub.propagator(concurrency=4)
+    rounds: list[int] = []
+    claim = worker.run_once
+
+    async def counted(target_id: int | None = None) -> int:
+        done = await claim(target_id)
+        rounds.append(done)
+        if len(rounds) == 3:
+            stop.set()
+        return done
+
+    monkeypatch.setattr(worker, "run_once", counted)
+    await asyncio.wait_for(worker.run(stop), timeout=60)
+    assert rounds == [0, 0, 0]
     assert proxy.hits_since(quarantined_at) == [], "nothing is sent to a quarantined target"
     assert await hub.pending(target) == 5
 

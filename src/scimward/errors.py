@@ -37,6 +37,7 @@ traceback, answered as an internal error. The tree::
     │   └── ConfigChangeHeld         policy/plans.py: accepted, waiting for a second person
     ├── BadRow                       governance/sources/records.py: one import row that cannot be used
     ├── UnknownKind                  governance/catalogue.py: no finding kind or framework id by that name
+    ├── FilterError                  governance/finding_filters.py: a findings filter or date that does not parse
     ├── TargetError                  sync/errors.py: a request to a target failed; the subclass says
     │                                whether to retry, skip or halt
     └── CommandError                 cli/exits.py: what only the command line knows

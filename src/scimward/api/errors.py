@@ -7,7 +7,9 @@ name from the status unless ``ADMIN_NAMES`` gives one)::
     ScimError                        as it is: its status and scimType
     UnknownSubject                   404  no change, target or identity by that name
     PolicyLayerError                 409  an approval or breaker action refused (four eyes, not pending)
-    PolicyError, ExpressionError     400  invalidValue: a policy document or rule the request sent
+    PolicyError, ExpressionError,    400  invalidValue: a policy document or rule, an export or one of
+    ExportError, BadRow,                  its rows, a finding kind, framework id or findings filter: what
+    UnknownKind, FilterError              the request sent
     DatabaseError                    503  with Retry-After; the detail is generic (the URL names a host)
     TargetError                      502  target_error: the target failed
     SecretKeyError                   500  secret_key: the hub's key, not the request, is wrong
@@ -23,6 +25,10 @@ from __future__ import annotations
 import structlog
 
 from scimward.errors import ScimwardError
+from scimward.governance.catalogue import UnknownKind
+from scimward.governance.finding_filters import FilterError
+from scimward.governance.sources.readers import ExportError
+from scimward.governance.sources.records import BadRow
 from scimward.policy.cel import ExpressionError
 from scimward.policy.document import PolicyError
 from scimward.policy.errors import PolicyLayerError, UnknownSubject
@@ -65,7 +71,7 @@ def as_scim_error(exc: ScimwardError) -> ScimError:
         return NotFound(str(exc))
     if isinstance(exc, PolicyLayerError):
         return Conflict(str(exc))
-    if isinstance(exc, PolicyError | ExpressionError):
+    if isinstance(exc, PolicyError | ExpressionError | ExportError | BadRow | UnknownKind | FilterError):
         return InvalidValue(str(exc))
     if isinstance(exc, DatabaseError):
         log.error("database unusable", detail=str(exc))

@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scimward.durations import parse_duration
+from scimward.errors import ScimwardError
 from scimward.governance import catalogue
 from scimward.store.governance import FINDING_STATUSES, Finding
 
 
-class FilterError(ValueError):
+class FilterError(ScimwardError, ValueError):
     """A filter or a date the findings cannot be asked with."""
 
 

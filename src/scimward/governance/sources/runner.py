@@ -17,11 +17,12 @@ from pathlib import Path
 
 import structlog
 
+from scimward.errors import ScimwardError
 from scimward.governance.sources.check import Inputs, Person, as_record, authoritative, findings, record
 from scimward.governance.sources.correlate import DEFAULT_KEYS, CorrelationIndex
 from scimward.governance.sources.importer import Importer, ImportReport, owned_attributes
 from scimward.governance.sources.proposal import termination_due
-from scimward.governance.sources.readers import ExportError, load_format
+from scimward.governance.sources.readers import load_format
 from scimward.governance.sources.records import BadRow
 from scimward.policy import policies
 from scimward.scim.errors import ScimError
@@ -195,9 +196,9 @@ async def run_source_schedule(database: Database, store: IdentityStore, imports:
     while not stop.is_set():
         try:
             await scheduled_round(database, store, imports, seen)
-        except (ExportError, ScimError) as exc:
+        except ScimwardError as exc:  # expected (an export that cannot be read, a refused change): one line
             log.warning("source schedule round failed", error=str(exc))
-        except Exception:
+        except Exception:  # the worker loop: a bug, with its traceback, and the next round goes on
             log.exception("source schedule round failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)
