@@ -185,15 +185,22 @@ async def append(tx: Tx | AsyncConnection, *, kind: str, actor: str, subject: st
     return Appended(lane, int(seq), str(new_hash))
 
 
-def fused_append(after: Any) -> tuple[Any, Any]:
+def fused_append(after: Any, *first: Any) -> tuple[Any, Any]:
     """CTEs that append one event inside another statement, only when the CTE ``after`` returns a row.
 
-    For the fused writes (``store.fused``): the head of lane ``a_lane`` advances and the event is
-    inserted in the same statement as what it records, so both commit or neither does. Its values
-    are bound as ``fused_params`` names them (``a_``: clear of the statement's own parameters).
+    For the fused writes (``store.identity._fused``): the head of lane ``a_lane`` advances and the
+    event is inserted in the same statement as what it records, so both commit or neither does. Its
+    values are bound as ``fused_params`` names them (``a_``: clear of the statement's own parameters).
+
+    The lane must be locked last, as the plain path locks it (its append comes last): PostgreSQL runs
+    a statement's data-modifying CTEs in an order of its own, so the lane's update reads the CTEs in
+    ``first`` (the count, the outbox rows, the change row), which makes them run, and take their
+    locks, before it. Otherwise two writers could each hold what the other waits for (a deadlock).
     """
+    ran_first = [sa.select(sa.func.count()).select_from(cte).scalar_subquery() >= 0 for cte in first]
     head = (audit_head.update()
-            .where(_h.lane == sa.bindparam("a_lane"), sa.exists(sa.select(sa.literal(1)).select_from(after)))
+            .where(_h.lane == sa.bindparam("a_lane"), sa.exists(sa.select(sa.literal(1)).select_from(after)),
+                   *ran_first)
             .values(seq=_h.seq + 1, prev_hash=_h.hash,
                     hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("a_prefix"), _param("a_data")))
             .returning(_h.lane, _h.seq, _h.prev_hash, _h.hash)
