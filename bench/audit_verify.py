@@ -71,8 +71,9 @@ def fill_postgres(url: str, rows: list[tuple[object, ...]], heads: dict[int, tup
                                             "prev_hash, hash) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        conn.executemany("UPDATE audit_head SET seq = %s, prev_hash = %s, hash = %s WHERE lane = %s",
-                         [(s, p, h, lane) for lane, (s, p, h) in heads.items()])
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE audit_head SET seq = %s, prev_hash = %s, hash = %s WHERE lane = %s",
+                            [(s, p, h, lane) for lane, (s, p, h) in heads.items()])
         conn.execute("ANALYZE audit_events")
 
 
