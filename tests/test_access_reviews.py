@@ -16,6 +16,7 @@ from scimward.governance.groups import GovernanceUpdate, list_groups, set_govern
 from scimward.governance.reviews import ReviewError, Reviews
 from scimward.policy import Approvals, PolicyGate, identity_store
 from scimward.policy.gate import REVIEW_RULE
+from scimward.scim.errors import ScimError
 from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA, GROUP_TYPE
 from scimward.store.database import Database
 from scimward.store.timeutil import utcnow
@@ -167,3 +168,27 @@ async def test_an_idp_re_adding_revoked_access_is_held(hub: Hub, downstream: Pee
     assert len(pending) == 1 and pending[0].members_added == [items[0].member_id]
     assert pending[0].rules[0]["name"] == REVIEW_RULE and campaign in pending[0].rules[0]["reason"]
 
+
+
+async def test_the_recommendation_reads_peers_departments_and_activity(hub: Hub) -> None:
+    prefix = unique("p")
+    platform = [await hub.user(f"{prefix}-{n}", **{ENTERPRISE: {"department": "Platform"}}) for n in range(5)]
+    seller = await hub.user(f"{prefix}-sales", **{ENTERPRISE: {"department": "Sales"}})
+    leaver = await hub.user(f"{prefix}-leaver", active=False, **{ENTERPRISE: {"department": "Platform"}})
+    name = unique("ops")
+    await hub.group(name, [*platform, seller, leaver])
+    reviews = Reviews(hub.db, hub.store)
+    campaign = unique("peers")
+    await reviews.start(campaign, groups=f'displayName eq "{name}"', actor="tests")
+    _, items = await reviews.show(campaign)
+    advice = {i.member_name: (i.recommendation, i.reasons) for i in items}
+    assert advice[f"{prefix}-sales"][0] == "revoke" and advice[f"{prefix}-sales"][1][0].startswith("outlier")
+    assert advice[f"{prefix}-leaver"] == ("revoke", ["inactive in the hub (active is false)"])
+    assert advice[f"{prefix}-0"] == ("keep", [])
+    assert [i.member_name for i in items] == sorted(advice)  # by member name
+    assert items[0].context["peer_departments"] == {"Platform": 5, "Sales": 1}
+    with pytest.raises(ReviewError, match="exists already"):
+        await reviews.start(campaign, groups=f'displayName eq "{name}"', actor="tests")
+    with pytest.raises(ScimError, match="--groups"):
+        await reviews.start(unique("bad"), groups="displayName eq", actor="tests")
+    assert [c.name for c in await reviews.campaigns()] == [campaign]

@@ -8,6 +8,7 @@ rows both leave are compared: identity, e-mails, counts, outbox, change row, aud
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -223,8 +224,9 @@ async def test_a_fused_write_takes_the_audit_lane_last(stores: tuple[Database, I
         await holder.execute("SELECT 1 FROM identity_counts WHERE resource_type = 'User' FOR UPDATE")
         writing = asyncio.create_task(fused.create(USER_TYPE, user(f"l-{uuid.uuid4().hex[:8]}@example.com")))
         for _ in range(400):  # until the fused statement waits on a count row (bounded: 20 s)
-            cursor = await watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                           "AND query LIKE %s", ("%INSERT INTO identities%",))
+            cursor = await watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE %s", ("%INSERT INTO identities%",))
             if (await cursor.fetchone() or (0,))[0]:
                 break
             await asyncio.sleep(0.05)
@@ -235,3 +237,42 @@ async def test_a_fused_write_takes_the_audit_lane_last(stores: tuple[Database, I
         created = await writing
     assert isinstance(fused.gate, CountingGate) and fused.gate.quick_decisions == 1
     assert (await verify_trail(db)).broken is None and created.id
+
+
+async def _waiting_on_a_lock(db: Database) -> bool:
+    async with db.read() as conn:
+        return bool((await conn.execute(sa.text(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+        ))).scalar_one())
+
+
+async def test_a_write_that_lands_first_sends_the_fused_patch_down_the_locking_path(
+        stores: tuple[Database, IdentityStore, IdentityStore]) -> None:
+    """The fused conflict fallback, reached deterministically through the writer: another transaction
+    changes the identity after the fused path has read it and before its statement runs. The statement
+    waits on that transaction's row lock, finds the version moved when it commits, and writes nothing;
+    the PATCH is then made under the lock, on top of the other write, which it does not undo."""
+    db, store, _plain = stores
+    assert isinstance(store.gate, CountingGate)
+    created = await store.create(USER_TYPE, user(f"c-{uuid.uuid4().hex[:8]}@example.com"))
+    quick_before = store.gate.quick_decisions
+    async with db.engine.connect() as other:
+        await other.begin()
+        await other.execute(sa.text(
+            "update identities set version = version + 1, doc = doc || '{\"title\": \"Other\"}'::jsonb "
+            "where id = :id"), {"id": created.id})
+        patch = asyncio.create_task(store.patch(USER_TYPE, created.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Patched"}]}, source="scim:idp", actor="idp"))
+        for _ in range(500):  # the fused statement blocks on the row lock: proven, not waited out
+            if await _waiting_on_a_lock(db) or patch.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not patch.done() and await _waiting_on_a_lock(db), "the fused PATCH did not wait on the row"
+        await other.commit()
+    patched = await patch
+    assert store.gate.quick_decisions == quick_before + 1  # the fused path was taken first
+    assert patched.version == created.version + 2
+    assert patched.doc["title"] == "Other" and patched.doc["displayName"] == "Patched"
+    found = await rows(db, created.id)
+    assert found["identity"][3] == created.version + 2
+    assert [c[1:3] for c in found["changes"]] == [("create", "applied"), ("update", "applied")]

@@ -15,7 +15,7 @@ from scimward.governance.expiry import expire_memberships
 from scimward.governance.groups import GovernanceUpdate, set_governance
 from scimward.governance.hygiene import KINDS, observe_groups
 from scimward.governance.reviews import Reviews
-from scimward.governance.reviews.context import recommend
+from scimward.governance.reviews.context import Peers, recommend
 from scimward.governance.schedule import governance_round
 from scimward.policy import PolicyGate, identity_store
 from scimward.scim.resource_types import GROUP_TYPE
@@ -158,21 +158,22 @@ async def test_reminders_are_recorded_once_a_day(hub: Hub) -> None:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(review_reminders))).scalar_one() == 1
 
 
-def _person(department: str | None = None, **doc: object) -> IdentityRow:
+def _person(department: str | None = None, /, **doc: object) -> IdentityRow:
     extension = {ENTERPRISE: {"department": department}} if department else {}
     return IdentityRow(uuid.uuid4().hex, "User", "p", {**extension, **doc})
 
 
 def test_the_recommendation_says_why() -> None:
     when = datetime.now(UTC).replace(tzinfo=None)
-    assert recommend(_person("Eng"), [], Counter({"Eng": 4}), None).decision == "keep"
-    assert recommend(_person(active=False), [], Counter(), None).reasons == ["inactive in the hub (active is false)"]
-    off = recommend(_person(), [Account(1, "crm", "active", False, when)], Counter(), None)
+    assert recommend(_person("Eng"), [], Peers.of(Counter({"Eng": 4})), None).decision == "keep"
+    none = Peers.of(Counter())
+    assert recommend(_person(active=False), [], none, None).reasons == ["inactive in the hub (active is false)"]
+    off = recommend(_person(), [Account(1, "crm", "active", False, when)], Peers.of(Counter()), None)
     assert off.decision == "revoke" and "inactive on crm" in off.reasons[0]
-    outlier = recommend(_person("Sales"), [], Counter({"Eng": 5}), None)
+    outlier = recommend(_person("Sales"), [], Peers.of(Counter({"Eng": 5})), None)
     assert outlier.decision == "revoke" and outlier.reasons[0].startswith("outlier")
-    assert recommend(_person("Sales"), [], Counter({"Eng": 3}), None).decision == "keep"  # too few peers
-    assert recommend(_person(userType="service"), [], Counter(), None).reasons == [
+    assert recommend(_person("Sales"), [], Peers.of(Counter({"Eng": 3})), None).decision == "keep"  # too few peers
+    assert recommend(_person(userType="service"), [], Peers.of(Counter()), None).reasons == [
         "non-human identity without an owner"]
-    orphan = recommend(_person(**{ENTERPRISE: {"manager": {"value": "gone"}}}), [], Counter(), None)
+    orphan = recommend(_person(**{ENTERPRISE: {"manager": {"value": "gone"}}}), [], Peers.of(Counter()), None)
     assert orphan.reasons == ["orphaned: its manager no longer exists"]

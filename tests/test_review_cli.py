@@ -102,3 +102,14 @@ def test_a_campaign_from_start_to_report(url: str) -> None:
 
     again = run("review", "decide", "q4", "1", "revoke", "--as", "olga", "--database-url", url)
     assert again.returncode == 2 and "closed" in again.stderr
+
+
+def test_closing_a_campaign_with_every_item_decided(url: str) -> None:
+    assert run("review", "start", "all", "--groups", 'displayName eq "prod-admins"', "--database-url", url
+               ).returncode == 0
+    assert run("review", "decide", "all", "1-3", "keep", "--as", "olga", "--database-url", url).returncode == 0
+    closed = run("review", "close", "all", "--database-url", url)
+    assert closed.returncode == 0, closed.stderr
+    assert "0 undecided item(s)" in closed.stdout
+    twice = run("review", "close", "all", "--database-url", url)
+    assert twice.returncode == 2 and "closed already" in twice.stderr and "Traceback" not in twice.stderr

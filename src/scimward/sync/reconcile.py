@@ -57,6 +57,7 @@ from scimward.sync.drift import (
 )
 from scimward.sync.errors import HaltError, TargetError
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.probe import refresh
 from scimward.sync.profile import Capabilities, strip
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import Target
@@ -181,6 +182,7 @@ class Reconciler:
                 await state.read_users()
                 await state.read_groups()
                 await state.walk_unseen()
+                await self._refresh_profile(target, client)
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
             await self.runs.finish(run.id, users_read=state.users_read if state else 0,
@@ -196,6 +198,15 @@ class Reconciler:
         log.info("reconcile finished", target=target.name, run=run.id, open=report.open, resolved=resolved,
                  users=state.users_read, groups=state.groups_read, enqueued=state.enqueued)
         return report
+
+
+    async def _refresh_profile(self, target: Target, client: TargetClient) -> None:
+        """Probe again what the target evaluates (``sync.probe``): the periodic refresh of its profile.
+        A probe that fails is the profile's loss, not the run's."""
+        try:
+            await refresh(self.db, target.id, target.row.config, client)
+        except TargetError as error:
+            log.warning("target probe failed", target=target.name, error=str(error))
 
 
 @dataclass
@@ -542,7 +553,7 @@ async def _prefetch(pages: AsyncIterator[list[Resource]], depth: int = 2) -> Asy
             async for page in pages:
                 await queue.put(page)
             await queue.put(None)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             await queue.put(exc)
 
     task = asyncio.create_task(produce())

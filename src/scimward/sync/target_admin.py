@@ -27,6 +27,9 @@ from scimward.store.provisioning import Outbox, TargetRepository, TargetRow, lin
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.errors import AuthError, TargetError, TransientError
 from scimward.sync.mapping import DEFAULT_USER_RULES
+from scimward.sync.probe import probe_filters, refresh
+from scimward.sync.profile import Capabilities
+from scimward.sync.profile import check as check_profile
 from scimward.sync.secrets import SecretBox, SecretKeyError
 from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
 
@@ -114,6 +117,7 @@ def merge_config(current: TargetConfig, changes: Any) -> TargetConfig:
 
 
 def _check_types(data: Mapping[str, Any]) -> None:
+    check_profile(data)  # ``profile`` and ``capabilities``: what propagate could not follow is refused now
     for key in ("scope", "group_scope"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise InvalidValue(f"{key} must be a SCIM filter as a string")
@@ -344,6 +348,7 @@ class TargetAdmin:
                 else:
                     report["checks"].append({"check": "credential", "ok": True})
                     report["credential"] = "accepted"
+                    report["capabilities"] = await self._probe(row, client, report, redact)
             else:
                 report["credential"] = "unknown"
         report["elapsed_ms"] = round((time.monotonic() - started) * 1000)
@@ -351,6 +356,18 @@ class TargetAdmin:
         # still works (the client falls back to RFC 7644 defaults), so that check only informs.
         report["ok"] = report["credential"] == "accepted"
         return report
+
+    async def _probe(self, row: TargetRow, client: TargetClient, report: dict[str, Any],
+                     redact: Callable[[str | None], str | None]) -> dict[str, Any]:
+        """Find out by reading which lookups the target evaluates (``sync.probe``), keep what was learned
+        in its capability profile with the time of the probe, and answer the profile as it now stands."""
+        try:
+            filters = await probe_filters(client)
+        except TargetError as exc:
+            report["checks"].append(_failed("filters", exc, redact))
+            return Capabilities.from_config(row.config).to_json()
+        report["checks"].append({"check": "filters", "ok": True, "evaluated": filters})
+        return (await refresh(self.db, row.id, row.config, client, filters)).to_json()
 
     def client(self, target: Target) -> TargetClient:
         """A client for the target, holding its decrypted credential."""

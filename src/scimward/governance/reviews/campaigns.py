@@ -12,7 +12,7 @@ campaign's default.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from scimward.governance.groups import governance_of
-from scimward.governance.reviews.context import department_of, item_context, manager_of, recommend
+from scimward.governance.reviews.context import Peers, department_of, item_context, manager_of, recommend
 from scimward.governance.reviews.remediate import Removal, remove_members
 from scimward.policy import ApprovalError, UnknownSubject, identity_store
 from scimward.scim.errors import InvalidValue, ScimError
@@ -37,6 +37,10 @@ from scimward.store.timeutil import utcnow
 log = structlog.get_logger("scimward.governance.reviews")
 
 DECISIONS = ("keep", "revoke")
+#: A campaign being written: its items go in a unit at a time (``Reviews.start``).
+STARTING = "starting"
+#: Items built and written together when a campaign starts.
+UNIT = 5000
 #: How often reviewers with undecided items are reminded (``Reviews.remind``).
 REMIND_EVERY = timedelta(days=1)
 #: Who decides each item's fate when the campaign's due date passes, or it is closed.
@@ -84,21 +88,43 @@ class Reviews:
                 raise ReviewError(f"a campaign named {name!r} exists already")
             reviewer_key = await self._reviewer_key(conn, reviewer)
         campaign_id = new_id()
+        campaign: dict[str, Any] = {
+            "id": campaign_id, "name": name, "scope_kind": "groups" if groups is not None else "target",
+            "scope": groups if groups is not None else target, "reviewer": reviewer_key,
+            "default_decision": default, "status": STARTING, "created": now, "created_by": actor,
+            "due": now + due, "closed": None, "closed_by": None, "items": 0}
         if groups is not None:
-            items = await self._group_items(campaign_id, groups, reviewer_key)
+            batches = self._group_items(campaign_id, groups, reviewer_key)
         else:
             assert target is not None
-            items = await self._target_items(campaign_id, target, reviewer_key)
-        campaign: dict[str, Any] = {
-                    "id": campaign_id, "name": name, "scope_kind": "groups" if groups is not None else "target",
-                    "scope": groups if groups is not None else target, "reviewer": reviewer_key,
-                    "default_decision": default, "status": "open", "created": now, "created_by": actor,
-                    "due": now + due, "closed": None, "closed_by": None, "items": len(items)}
-        async with self.db.write() as conn:
-            if await rows.campaign_by_name(conn, name) is not None:
-                raise ReviewError(f"a campaign named {name!r} exists already")
-            await rows.insert_campaign(conn, campaign)
-            await rows.insert_items(conn, items)
+            batches = self._target_items(campaign_id, target, reviewer_key)
+        # The campaign is written as "starting" and its items a unit at a time, each unit in a short
+        # transaction of its own (a campaign over 100,000 memberships never holds SQLite's writer for
+        # long, nor all its items in memory); it opens once every item is in, or goes if one unit fails.
+        first = True
+        try:
+            async for batch in batches:
+                async with self.db.write() as conn:
+                    if first:
+                        if await rows.campaign_by_name(conn, name) is not None:
+                            raise ReviewError(f"a campaign named {name!r} exists already")
+                        await rows.insert_campaign(conn, campaign)
+                        first = False
+                    await rows.insert_items(conn, batch)
+                campaign["items"] += len(batch)
+            async with self.db.write() as conn:
+                if first:
+                    if await rows.campaign_by_name(conn, name) is not None:
+                        raise ReviewError(f"a campaign named {name!r} exists already")
+                    await rows.insert_campaign(conn, campaign)
+                    first = False
+                campaign["status"] = "open"
+                await rows.open_campaign(conn, campaign_id, campaign["items"])
+        except BaseException:
+            if not first:
+                async with self.db.write() as conn:
+                    await rows.delete_campaign(conn, campaign_id)
+            raise
         return CampaignRow(**campaign)
 
     async def _reviewer_key(self, conn: Any, reviewer: str) -> str:
@@ -109,7 +135,8 @@ class Reviews:
             raise InvalidValue(f"--reviewer must be owner, manager or a userName; no user {reviewer!r}")
         return f"user:{user.name}"
 
-    async def _group_items(self, campaign_id: str, text: str, reviewer: str) -> list[dict[str, Any]]:
+    async def _group_items(self, campaign_id: str, text: str, reviewer: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """The items of the groups ``text`` takes, by group name then member name, a unit at a time."""
         try:
             expr = parse_filter(text)
         except ScimError as exc:
@@ -117,56 +144,76 @@ class Reviews:
         group_ids: list[str] = []
         async for chunk in IdentityStore(self.db).ids(GROUP_TYPE, expr):
             group_ids += chunk
-        items: list[dict[str, Any]] = []
         async with self.db.read() as conn:
-            groups = await rows.identities_by_id(conn, group_ids)
-            ordered = sorted(groups.values(), key=lambda g: g.name.lower())
-            for start in range(0, len(ordered), 50):
-                items += await self._items_of_groups(conn, campaign_id, ordered[start:start + 50], reviewer,
-                                                     len(items))
-        return items
-
-    async def _items_of_groups(self, conn: Any, campaign_id: str, groups: Sequence[IdentityRow], reviewer: str,
-                               numbered: int) -> list[dict[str, Any]]:
-        group_ids = [g.id for g in groups]
-        members = await rows.members_of(conn, group_ids)
-        grants = await rows.grants(conn, group_ids)
-        held = await rows.entitlements(conn, group_ids)
-        member_ids = [m for pairs in members.values() for m, _ in pairs]
-        people = await rows.identities_by_id(conn, member_ids)
-        wanted = {manager_of(p.doc) for p in people.values()} - {None}
-        governance = {g.id: governance_of(g.id, g.name, g.doc) for g in groups}
-        wanted |= {o for gov in governance.values() for o in gov.owners}
-        others = await rows.identities_by_id(conn, [w for w in wanted if w is not None and w not in people])
-        known = {**others, **people}
-        accounts = await rows.accounts_of(conn, member_ids)
-        findings = await rows.open_findings_of(conn, member_ids)
-        items: list[dict[str, Any]] = []
+            groups = sorted((await rows.identities_by_id(conn, group_ids)).values(), key=lambda g: g.name.lower())
+            members = await rows.members_of(conn, group_ids)
+            grants = await rows.grants(conn, group_ids)
+            # Names and departments of every member first, for the order and the peers.
+            profile = await rows.profiles(conn, [m for pairs in members.values() for m, _ in pairs])
+        units: list[tuple[IdentityRow, list[str], Counter[str]]] = []
+        size = 0
+        numbered = 0
         for group in groups:
-            pairs = [(m, t) for m, t in members[group.id] if m in people]
-            departments = Counter(d for d in (_department(people[m]) for m, _ in pairs) if d)
-            by_name = sorted(pairs, key=lambda pair: people[pair[0]].name.lower())
-            for member_id, _type in by_name:
-                member = people[member_id]
-                own = _department(member)
-                peers = departments.copy()
-                if own:
-                    peers[own] -= 1
-                    peers = +peers
+            ordered = sorted((m for m, _ in members[group.id] if m in profile), key=lambda m: profile[m][0].lower())
+            departments = Counter(d for d in (profile[m][1] for m in ordered) if d)
+            for start in range(0, len(ordered), UNIT):
+                piece = ordered[start:start + UNIT]
+                units.append((group, piece, departments))
+                size += len(piece)
+                if size >= UNIT:
+                    batch = await self._unit_items(campaign_id, units, reviewer, grants, profile, numbered)
+                    numbered += len(batch)
+                    yield batch
+                    units, size = [], 0
+        if units:
+            yield await self._unit_items(campaign_id, units, reviewer, grants, profile, numbered)
+
+    async def _unit_items(self, campaign_id: str, units: Sequence[tuple[IdentityRow, list[str], Counter[str]]],
+                          reviewer: str,
+                          grants: dict[tuple[str, str], rows.Grant], profile: dict[str, tuple[str, str | None]],
+                          numbered: int) -> list[dict[str, Any]]:
+        member_ids = list(dict.fromkeys(m for _, piece, _ in units for m in piece))
+        group_ids = list(dict.fromkeys(g.id for g, _, _ in units))
+        async with self.db.read() as conn:
+            held: dict[tuple[str, str], set[int]] = {}
+            for g, m, t in await rows.entitlements(conn, group_ids, member_ids):
+                held.setdefault((g, m), set()).add(t)
+            people = await rows.identities_by_id(conn, member_ids)
+            governance = {g.id: governance_of(g.id, g.name, g.doc) for g, _, _ in units}
+            wanted = {manager_of(p.doc) for p in people.values()}
+            wanted |= {o for gov in governance.values() for o in gov.owners}
+            others = await rows.identities_by_id(conn, [w for w in wanted if w is not None and w not in people])
+            known = {**others, **people}
+            accounts = await rows.accounts_of(conn, member_ids)
+            findings = await rows.open_findings_of(conn, member_ids)
+        items: list[dict[str, Any]] = []
+        peers_of: dict[tuple[str, str | None], Peers] = {}
+        for group, piece, departments in units:
+            for member_id in piece:
+                member = people.get(member_id)
+                if member is None:
+                    continue  # deleted since
+                own = profile[member_id][1]
+                peers = peers_of.get((group.id, own))
+                if peers is None:  # the other members' departments: the same for every member of one
+                    rest = departments.copy()
+                    if own:
+                        rest[own] -= 1
+                        rest = +rest
+                    peers = peers_of[(group.id, own)] = Peers.of(rest)
                 manager_id = manager_of(member.doc)
                 advice = recommend(member, accounts.get(member_id, []), peers,
                                    known.get(manager_id) if manager_id else None)
-                held_on = {t for g, m, t in held if g == group.id and m == member_id}
-                grant = grants.get((group.id, member_id))
                 items.append(self._item(
                     campaign_id, numbered + len(items) + 1, "membership", member, group=group,
                     reviewers=_reviewers(reviewer, governance[group.id].owners, manager_id, known),
-                    grant=grant, advice=advice.decision, reasons=advice.reasons,
+                    grant=grants.get((group.id, member_id)), advice=advice.decision, reasons=advice.reasons,
                     context=item_context(member, accounts.get(member_id, []), findings.get(member_id, []),
-                                         held_on, peers)))
+                                         held.get((group.id, member_id), set()), peers)))
         return items
 
-    async def _target_items(self, campaign_id: str, target: str, reviewer: str) -> list[dict[str, Any]]:
+    async def _target_items(self, campaign_id: str, target: str, reviewer: str
+                            ) -> AsyncIterator[list[dict[str, Any]]]:
         row = await TargetRepository(self.db).by_name(target)
         items: list[dict[str, Any]] = []
         async with self.db.read() as conn:
@@ -181,10 +228,11 @@ class Reviews:
             departments = Counter(d for d in (_department(p) for p in people.values()) if d)
             for member in sorted(people.values(), key=lambda p: p.name.lower()):
                 own = _department(member)
-                peers = departments.copy()
+                rest = departments.copy()
                 if own:
-                    peers[own] -= 1
-                    peers = +peers
+                    rest[own] -= 1
+                    rest = +rest
+                peers = Peers.of(rest)
                 manager_id = manager_of(member.doc)
                 advice = recommend(member, [a for a in accounts.get(member.id, []) if a.target_id == row.id], peers,
                                    known.get(manager_id) if manager_id else None)
@@ -193,7 +241,8 @@ class Reviews:
                 items.append(self._item(campaign_id, len(items) + 1, "account", member, target=(row.id, row.name),
                                         reviewers=_reviewers(reviewer, [], manager_id, known), grant=None,
                                         advice=advice.decision, reasons=advice.reasons, context=context))
-        return items
+        for start in range(0, len(items), UNIT):
+            yield items[start:start + UNIT]
 
     @staticmethod
     def _item(campaign_id: str, number: int, kind: str, member: IdentityRow, *, group: IdentityRow | None = None,

@@ -46,14 +46,30 @@ def is_active(doc: Mapping[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
+class Peers:
+    """The departments of a group's *other* members: counted, and the five largest (worked out once
+    and shared by every member of the group in the same department)."""
+
+    counts: Mapping[str, int]
+    top: dict[str, int]
+
+    @classmethod
+    def of(cls, departments: Counter[str]) -> Peers:
+        return cls(departments, dict(departments.most_common(5)))
+
+    @property
+    def known(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
 class Recommendation:
     decision: str  # keep or revoke
     reasons: list[str]
 
 
-def recommend(member: IdentityRow, accounts: Sequence[Account], peer_departments: Counter[str],
+def recommend(member: IdentityRow, accounts: Sequence[Account], peers: Peers,
               manager: IdentityRow | None) -> Recommendation:
-    """``peer_departments``: the departments of the group's *other* members, counted."""
     reasons: list[str] = []
     doc = member.doc
     if member.resource_type == "User" and not is_active(doc):
@@ -63,9 +79,8 @@ def recommend(member: IdentityRow, accounts: Sequence[Account], peer_departments
             reasons.append(f"inactive on {account.target} (the account is {account.status}"
                            f"{', active false' if account.active is False else ''})")
     department = department_of(doc)
-    known = sum(peer_departments.values())
-    if department is not None and known >= OUTLIER_PEERS and peer_departments.get(department, 0) == 0:
-        top = ", ".join(f"{d} ({n})" for d, n in peer_departments.most_common(3))
+    if department is not None and peers.known >= OUTLIER_PEERS and peers.counts.get(department, 0) == 0:
+        top = ", ".join(f"{d} ({n})" for d, n in list(peers.top.items())[:3])
         reasons.append(f"outlier: no other member is in {department}; the others are in {top}")
     manager_id = manager_of(doc)
     if member.resource_type == "User" and is_non_human(doc) and manager_id is None:
@@ -76,7 +91,7 @@ def recommend(member: IdentityRow, accounts: Sequence[Account], peer_departments
 
 
 def item_context(member: IdentityRow, accounts: Sequence[Account], findings: Sequence[dict[str, Any]],
-                 held_on: set[int] | None, peer_departments: Counter[str]) -> dict[str, Any]:
+                 held_on: set[int] | None, peers: Peers) -> dict[str, Any]:
     """The item's context as stored: the member, its account on each target (and whether the target
     holds the membership under review), open findings, and the peers' departments."""
     doc = member.doc
@@ -90,5 +105,5 @@ def item_context(member: IdentityRow, accounts: Sequence[Account], findings: Seq
                                   if f["target_id"] == a.target_id]}
                     for a in accounts],
         "last_activity": None,  # no target reports it over SCIM yet
-        "peer_departments": dict(peer_departments.most_common(5)),
+        "peer_departments": dict(peers.top),
     }

@@ -21,7 +21,7 @@ def campaign_json(campaign: CampaignRow) -> dict[str, Any]:
     return {"id": campaign.id, "name": campaign.name, "scope": {campaign.scope_kind: campaign.scope},
             "reviewer": campaign.reviewer, "default": campaign.default_decision, "status": campaign.status,
             "created": _time(campaign.created), "created_by": campaign.created_by, "due": _time(campaign.due),
-            "closed": _time(campaign.closed), "closed_by": campaign.closed_by, "items": campaign.items,
+            "closed": _time(campaign.closed), "closed_by": campaign.closed_by, "item_count": campaign.items,
             "counts": {"keep": campaign.counts.get("keep", 0), "revoke": campaign.counts.get("revoke", 0),
                        "undecided": campaign.counts.get("undecided", 0)}}
 
@@ -40,14 +40,16 @@ async def report(reviews: Reviews, name: str) -> dict[str, Any]:
     campaign, items = await reviews.show(name)
     revoked_groups = sorted({i.group_id for i in items if i.decision == "revoke" and i.group_id})
     async with reviews.db.read() as conn:
-        held = await rows.entitlements(conn, revoked_groups)
+        held: dict[tuple[str, str], set[int]] = {}
+        for g, m, t in await rows.entitlements(conn, revoked_groups):
+            held.setdefault((g, m), set()).add(t)
         names = await rows.target_names(conn)
     out = []
     for item in items:
         entry = item_json(item)
         entry.pop("context")
         if item.decision == "revoke" and item.group_id:
-            still = sorted(names.get(t, str(t)) for g, m, t in held if g == item.group_id and m == item.member_id)
+            still = sorted(names.get(t, str(t)) for t in held.get((item.group_id, item.member_id), set()))
             entry["targets"] = {"still_held_on": still}
         out.append(entry)
     return {"campaign": campaign_json(campaign), "items": out}

@@ -43,6 +43,7 @@ from scimward.store.governance.sources import (
     DEFAULT_PRIORITY,
     SOURCE_KINDS,
     Account,
+    Correlated,
     HubUser,
     SourceRepository,
     SourceRow,
@@ -57,8 +58,8 @@ __all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", 
            "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
            "observe", "reopen_expired", "review_rows", "reviews"]
 # HR and IdP sources (issue 17)
-__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "HubUser", "SourceRepository", "SourceRow", "StoredRecord",
-            "accounts", "hub_user", "hub_users"]
+__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUser", "SourceRepository", "SourceRow",
+            "StoredRecord", "accounts", "hub_user", "hub_users"]
 # The audit trail read back, the evidence figures' rows (issue 16)
 __all__ += ["FINDING_STATUSES", "TrailStatus", "audit_records", "evidence", "export_trail", "trail_head",
             "verify_trail"]

@@ -42,6 +42,7 @@ from sqlalchemy.sql.functions import GenericFunction
 
 from scimward.store._direct import Tx
 from scimward.store.chain import chain_hash
+from scimward.store.errors import DatabaseError
 from scimward.store.tables import audit_events, audit_head
 from scimward.store.timeutil import utcnow
 
@@ -60,7 +61,7 @@ KINDS = frozenset({
 _e, _h = audit_events.c, audit_head.c
 
 
-class AuditError(Exception):
+class AuditError(DatabaseError):
     """The audit trail cannot be written (its head rows are missing: the schema is not migrated)."""
 
 
