@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.api import admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_policy, admin_reviews
 from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
 from scimward.store.auth.tokens import TokenStore
@@ -274,7 +274,8 @@ def test_the_openapi_document_describes_the_endpoints(live_server: LiveServer) -
     assert set(document["paths"]) == {"/targets", "/targets/{name}", "/targets/{name}/test",
                                       "/targets/{name}/resume", "/targets/{name}/reconcile",
                                       *(path for path, *_ in admin_policy.ROUTES),
-                                      *(path for path, *_ in admin_reviews.ROUTES)}
+                                      *(path for path, *_ in admin_reviews.ROUTES),
+                                      *(path for path, *_ in admin_evidence.ROUTES)}
     assert document["components"]["schemas"]["NewTarget"]["properties"]["token"]["writeOnly"] is True
 
 

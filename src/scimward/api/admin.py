@@ -150,7 +150,7 @@ async def add_target(request: Request, context: AdminContext) -> Response:
     name, url, token = (_string(data, key, required=True) for key in ("name", "url", "token"))
     assert name is not None and url is not None and token is not None
     config = parse_config(data["config"] if data.get("config") is not None else {})
-    target = await context.targets.add(name, url, token, config)
+    target = await context.targets.add(name, url, token, config, _actor(request))
     log.info("target added", target=target.name, url=target.row.base_url)
     return JSONResponse(await context.targets.show(target.name), status_code=201,
                         headers={"Location": f"{PREFIX}/targets/{target.name}"})

@@ -207,7 +207,7 @@ def target_add(
         secret = typer.prompt(f"Bearer token for {name}", hide_input=True, err=True)
     config = ConfigOptions(scope, groups, group_scope, maps, consts, drops, map_only, False, deprovision,
                            tombstone_days, options).apply(TargetConfig())
-    target = _run(database_url, lambda admin: admin.add(name, url, secret, config))
+    target = _run(database_url, lambda admin: admin.add(name, url, secret, config, default_actor()))
     if is_plain_http(target.row.base_url):
         warn(f"{target.row.base_url} is plain http: the token crosses the network unencrypted")
     err.print(Text(f"Target {target.name} added ({target.row.base_url}). Check it with: scimward target test "

@@ -75,7 +75,19 @@ def default_actor() -> str:
 
 def event_prefix(time: datetime, kind: str, actor: str, subject: str) -> str:
     """The hashed form of an event's fixed fields; ``time`` to the microsecond, as both dialects store it."""
-    return orjson.dumps([time.isoformat(timespec="microseconds"), kind, actor, subject]).decode()
+    return orjson.dumps([stamp(time), kind, actor, subject]).decode()
+
+
+def stamp(time: datetime) -> str:
+    """An event's time as it is hashed: ISO 8601 to the microsecond (``2026-12-03T08:00:00.000000``)."""
+    return time.isoformat(timespec="microseconds")
+
+
+def stamp_of_stored(text: str) -> str:
+    """``stamp`` from the text SQLite keeps (``2026-12-03 08:00:00.000000``), without parsing a date."""
+    if len(text) == 26 and text[10] == " ":
+        return text[:10] + "T" + text[11:]
+    return stamp(datetime.fromisoformat(text))
 
 
 def canonical_data(data: Mapping[str, Any] | None) -> str:
@@ -174,15 +186,22 @@ async def append(tx: Tx | AsyncConnection, *, kind: str, actor: str, subject: st
     return Appended(lane, int(seq), str(new_hash))
 
 
-def fused_append(after: Any) -> tuple[Any, Any]:
+def fused_append(after: Any, *first: Any) -> tuple[Any, Any]:
     """CTEs that append one event inside another statement, only when the CTE ``after`` returns a row.
 
-    For the fused writes (``store.fused``): the head of lane ``a_lane`` advances and the event is
-    inserted in the same statement as what it records, so both commit or neither does. Its values
-    are bound as ``fused_params`` names them (``a_``: clear of the statement's own parameters).
+    For the fused writes (``store.identity._fused``): the head of lane ``a_lane`` advances and the
+    event is inserted in the same statement as what it records, so both commit or neither does. Its
+    values are bound as ``fused_params`` names them (``a_``: clear of the statement's own parameters).
+
+    The lane must be locked last, as the plain path locks it (its append comes last): PostgreSQL runs
+    a statement's data-modifying CTEs in an order of its own, so the lane's update reads the CTEs in
+    ``first`` (the count, the outbox rows, the change row), which makes them run, and take their
+    locks, before it. Otherwise two writers could each hold what the other waits for (a deadlock).
     """
+    ran_first = [sa.select(sa.func.count()).select_from(cte).scalar_subquery() >= 0 for cte in first]
     head = (audit_head.update()
-            .where(_h.lane == sa.bindparam("a_lane"), sa.exists(sa.select(sa.literal(1)).select_from(after)))
+            .where(_h.lane == sa.bindparam("a_lane"), sa.exists(sa.select(sa.literal(1)).select_from(after)),
+                   *ran_first)
             .values(seq=_h.seq + 1, prev_hash=_h.hash,
                     hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("a_prefix"), _param("a_data")))
             .returning(_h.lane, _h.seq, _h.prev_hash, _h.hash)
@@ -287,26 +306,31 @@ class ChainCheck:
 
     def step(self, event: StoredEvent) -> Break | None:
         """The break at ``event`` (the events must come in (lane, seq) order), or None."""
-        heads = self.heads
-        if event.lane != self._lane:
-            if self._lane >= 0 and (problem := _end_of_lane(self._lane, self._seq, self._last, heads)):
+        return self.step_row(event.lane, event.seq, stamp(event.time), event.kind, event.actor, event.subject,
+                             event.data, event.prev_hash, event.hash)
+
+    def step_row(self, lane: int, seq: int, time: str, kind: str, actor: str, subject: str, data: str,
+                 prev_hash: str, digest: str) -> Break | None:
+        """``step`` on an event's fields as read, ``time`` already in its hashed form (``stamp``)."""
+        if lane != self._lane:
+            if self._lane >= 0 and (problem := _end_of_lane(self._lane, self._seq, self._last, self.heads)):
                 return problem
-            self._lane, self._seq, self._last = event.lane, 0, GENESIS
-            self._walked.add(event.lane)
-        lane, seq = self._lane, self._seq
+            self._lane, self._seq, self._last = lane, 0, GENESIS
+            self._walked.add(lane)
         self.events += 1
-        if event.seq != seq + 1:
-            return Break(lane, seq + 1, f"is missing: removed (the next event in lane {lane} is {event.seq})")
-        head = heads.get(lane)
-        if head is None or event.seq > head[0]:
-            return Break(lane, event.seq, "lies beyond the lane's head: inserted")
-        if event.prev_hash != self._last:
-            return Break(lane, event.seq, "does not follow the event before it (its prev_hash differs): "
-                                          "inserted, or the one before it altered")
-        prefix = event_prefix(event.time, event.kind, event.actor, event.subject)
-        if chain_hash(lane, event.seq, event.prev_hash, prefix, event.data) != event.hash:
-            return Break(lane, event.seq, "does not match its hash: altered")
-        self._seq, self._last = event.seq, event.hash
+        expected = self._seq + 1
+        if seq != expected:
+            return Break(lane, expected, f"is missing: removed (the next event in lane {lane} is {seq})")
+        head = self.heads.get(lane)
+        if head is None or seq > head[0]:
+            return Break(lane, seq, "lies beyond the lane's head: inserted")
+        if prev_hash != self._last:
+            return Break(lane, seq, "does not follow the event before it (its prev_hash differs): "
+                                    "inserted, or the one before it altered")
+        prefix = orjson.dumps([time, kind, actor, subject]).decode()
+        if chain_hash(lane, seq, prev_hash, prefix, data) != digest:
+            return Break(lane, seq, "does not match its hash: altered")
+        self._seq, self._last = seq, digest
         return None
 
     def end(self) -> Break | None:

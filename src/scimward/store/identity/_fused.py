@@ -35,8 +35,9 @@ def change_values(params: dict[str, Any], audit_params: dict[str, Any]) -> dict[
     return {**params, **audit_params}
 
 
-def _audited(statement: sa.Select[Any], changed: Any) -> sa.Select[Any]:
-    head, event = fused_append(changed)
+def _audited(statement: sa.Select[Any], changed: Any, *first: Any) -> sa.Select[Any]:
+    """The statement with the change's audit event, appended after the CTEs ``first`` took their locks."""
+    head, event = fused_append(changed, *first)
     return statement.add_cte(head).add_cte(event)
 
 
@@ -74,8 +75,9 @@ def update_row() -> sa.Select[Any]:
         .returning(_t.id, _t.resource_type)
         .cte("changed")
     )
-    return _audited(sa.select(sa.func.count()).select_from(changed)
-                    .add_cte(_enqueue_from(changed)).add_cte(_record_from(changed)), changed)
+    enqueued, recorded = _enqueue_from(changed), _record_from(changed)
+    return _audited(sa.select(sa.func.count()).select_from(changed).add_cte(enqueued).add_cte(recorded),
+                    changed, enqueued, recorded)
 
 
 @functools.cache
@@ -90,5 +92,6 @@ def insert_row() -> sa.Select[Any]:
         sa.select(sa.bindparam("id"), *(rows.c[c.name] for c in EMAIL_COLUMNS)),
     ).returning(identity_emails.c.position).cte("emailed")
     counted = _adjust("postgresql").returning(sa.literal(1)).cte("counted")
+    enqueued, recorded = _enqueue_from(created), _record_from(created)
     return _audited(sa.select(sa.func.count()).select_from(created).add_cte(emails).add_cte(counted)
-                    .add_cte(_enqueue_from(created)).add_cte(_record_from(created)), created)
+                    .add_cte(enqueued).add_cte(recorded), created, emails, counted, enqueued, recorded)
