@@ -39,6 +39,9 @@ log = structlog.get_logger("scimward.governance.reviews")
 DECISIONS = ("keep", "revoke")
 #: A campaign being written: its items go in a unit at a time (``Reviews.start``).
 STARTING = "starting"
+#: Who starts the campaigns a group's cadence schedules, and how long their reviewers have.
+SCHEDULE_ACTOR = "scimward (review cadence)"
+SCHEDULED_DUE = timedelta(days=14)
 #: Items built and written together when a campaign starts.
 UNIT = 5000
 #: How often reviewers with undecided items are reminded (``Reviews.remind``).
@@ -344,6 +347,31 @@ class Reviews:
                     log.info("review reminder", campaign=campaign.name, reviewer=reviewer, undecided=count)
                     sent[reviewer] = sent.get(reviewer, 0) + count
         return sent
+
+    async def start_scheduled(self, now: datetime | None = None) -> list[str]:
+        """Start the next campaign of every group whose review cadence has passed since its last campaign
+        (or since it was made), unless one is open over it: reviewed by its owners, due in
+        ``SCHEDULED_DUE``, undecided items kept. Answers the names of the campaigns started."""
+        now = now or utcnow()
+        async with self.db.read() as conn:
+            groups = await rows.all_groups(conn)
+            counts = await rows.member_counts(conn)
+            last = await rows.last_campaign_of_groups(conn)
+            busy = await rows.groups_in_open_campaigns(conn)
+            created = await rows.created_of(conn, [g.id for g in groups])
+        started = []
+        for group in groups:
+            cadence = governance_of(group.id, group.name, group.doc).review_cadence
+            if cadence is None or group.id in busy or not counts.get(group.id):
+                continue
+            since = last.get(group.id) or created.get(group.id)
+            if since is None or since + timedelta(days=cadence) > now:
+                continue
+            name = f"{group.name[:100]} review {now:%Y-%m-%d}"
+            await self.start(name, groups=f'id eq "{group.id}"', reviewer="owner", due=SCHEDULED_DUE,
+                             default="keep", actor=SCHEDULE_ACTOR, now=now)
+            started.append(name)
+        return started
 
     async def _close(self, campaign: CampaignRow, by: str) -> list[Decided]:
         now = utcnow()

@@ -455,6 +455,13 @@ async def reminders_of(conn: AsyncConnection, campaign_id: str) -> list[dict[str
     return [{"reviewer": r, "items": int(n), "sent": s} for r, n, s in rows]
 
 
+async def groups_in_open_campaigns(conn: AsyncConnection) -> set[str]:
+    rows = await conn.execute(sa.select(_ri.group_id).distinct()
+                              .select_from(review_items.join(review_campaigns, _rc.id == _ri.campaign_id))
+                              .where(_rc.status.in_(("open", "starting")), _ri.group_id.is_not(None)))
+    return {str(g) for (g,) in rows}
+
+
 async def last_campaign_of_groups(conn: AsyncConnection) -> dict[str, datetime]:
     """Per group: when the newest campaign with an item over it was created."""
     rows = await conn.execute(sa.select(_ri.group_id, sa.func.max(_rc.created))
