@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,7 @@ class Reviews:
     def __init__(self, database: Database, store: IdentityStore | None = None) -> None:
         self.db = database
         self.store = store or identity_store(database)
+        self._seen = _Seen()
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -153,6 +154,7 @@ class Reviews:
             grants = await rows.grants(conn, group_ids)
             # Names and departments of every member first, for the order and the peers.
             profile = await rows.profiles(conn, [m for pairs in members.values() for m, _ in pairs])
+        self._seen = _Seen()
         units: list[tuple[IdentityRow, list[str], Counter[str]]] = []
         size = 0
         numbered = 0
@@ -181,14 +183,21 @@ class Reviews:
             held: dict[tuple[str, str], set[int]] = {}
             for g, m, t in await rows.entitlements(conn, group_ids, member_ids):
                 held.setdefault((g, m), set()).add(t)
-            people = await rows.identities_by_id(conn, member_ids)
+            cache = self._seen
+            if len(cache.people) > SEEN_LIMIT:
+                self._seen = cache = _Seen()
+            missing = [m for m in member_ids if m not in cache.people]
+            cache.people.update(await rows.identities_by_id(conn, missing))
+            cache.accounts.update(await rows.accounts_of(conn, missing))
+            cache.findings.update(await rows.open_findings_of(conn, missing))
+            people = {m: cache.people[m] for m in member_ids if m in cache.people}
             governance = {g.id: governance_of(g.id, g.name, g.doc) for g, _, _ in units}
             wanted = {manager_of(p.doc) for p in people.values()}
             wanted |= {o for gov in governance.values() for o in gov.owners}
-            others = await rows.identities_by_id(conn, [w for w in wanted if w is not None and w not in people])
-            known = {**others, **people}
-            accounts = await rows.accounts_of(conn, member_ids)
-            findings = await rows.open_findings_of(conn, member_ids)
+            cache.people.update(await rows.identities_by_id(
+                conn, [w for w in wanted if w is not None and w not in cache.people]))
+            known = cache.people
+            accounts, findings = cache.accounts, cache.findings
         items: list[dict[str, Any]] = []
         peers_of: dict[tuple[str, str | None], Peers] = {}
         for group, piece, departments in units:
@@ -428,6 +437,18 @@ class Reviews:
 
 
 _SEVERITY = {"gone": 0, "applied": 1, "held": 2, "failed": 3}
+#: Members whose rows a campaign's start keeps while it builds items (one who is in many of the groups
+#: is read once), about 2 KB each.
+SEEN_LIMIT = 20_000
+
+
+@dataclass
+class _Seen:
+    """Rows read for earlier units of the same campaign start."""
+
+    people: dict[str, IdentityRow] = field(default_factory=dict)
+    accounts: dict[str, list[rows.Account]] = field(default_factory=dict)
+    findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _department(identity: IdentityRow) -> str | None:
