@@ -306,6 +306,8 @@ class Reviews:
         now = utcnow()
         async with self.db.write() as conn:
             campaign = await self._campaign(conn, name, lock=True)
+            if campaign.status == STARTING:
+                raise ReviewError(f"campaign {name!r} is still starting: its items are being written")
             if campaign.status != "open":
                 raise ReviewError(f"campaign {name!r} is {campaign.status}: its decisions are final")
             items = await rows.items_of(conn, campaign.id, numbers)
