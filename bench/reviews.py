@@ -8,7 +8,8 @@ Seeds a fresh PostgreSQL database through the gated store (``--users`` users, ``
 every user as a member: users x groups memberships), then runs each measured phase in a child process
 of its own so that its peak RSS is its own: ``start`` (one campaign over every group) and ``decide``
 (``--decide`` items revoked in one call, the remediation through the gate included). Prints one JSON
-line per phase: seconds and peak RSS in MB.
+line per phase: wall seconds, this process's CPU seconds (imports included; the database server's not)
+and peak RSS in MB.
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ async def phase(url: str, name: str, decide: int) -> None:
         assert all(d.outcome == "applied" for d in decided), {d.outcome for d in decided}
     seconds = time.perf_counter() - started
     await database.dispose()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"phase": name, "items": count, "seconds": round(seconds, 2), "peak_rss_mb": round(peak)}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"phase": name, "items": count, "seconds": round(seconds, 2),
+                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+                      "peak_rss_mb": round(usage.ru_maxrss / 1024)}))
 
 
 def main() -> None:

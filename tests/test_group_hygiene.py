@@ -177,3 +177,22 @@ def test_the_recommendation_says_why() -> None:
         "non-human identity without an owner"]
     orphan = recommend(_person(**{ENTERPRISE: {"manager": {"value": "gone"}}}), [], Peers.of(Counter()), None)
     assert orphan.reasons == ["orphaned: its manager no longer exists"]
+
+
+async def test_the_next_campaign_is_scheduled_from_the_cadence(hub: Hub) -> None:
+    owner = unique("olga")
+    await hub.user(owner)
+    member = await hub.user(unique("m"))
+    group_name = unique("cadenced")
+    await hub.group(group_name, [member])
+    await hub.group(unique("empty"), [])
+    await set_governance(hub.db, group_name, GovernanceUpdate(owners=[owner], review_cadence=30), "tests",
+                         store=hub.store)
+    assert (await governance_round(hub.db, hub.store)).started == []
+    later = utcnow() + timedelta(days=31)
+    first = await governance_round(hub.db, hub.store, later)
+    assert first.started == [f"{group_name} review {later:%Y-%m-%d}"]
+    shown, items = await Reviews(hub.db, hub.store).show(first.started[0])
+    assert shown.created_by == "scimward (review cadence)" and shown.default_decision == "keep"
+    assert [(i.member_id, i.reviewers) for i in items] == [(member, [owner])]
+    assert (await governance_round(hub.db, hub.store, later)).started == []  # one is open

@@ -87,3 +87,18 @@ def test_the_idp_sets_governance_and_a_reviewer_decides_over_the_api(
     csv_report = admin.get(f"/reviews/{campaign}/report", params={"format": "csv"})
     assert csv_report.headers["content-type"].startswith("text/csv") and "left the team" in csv_report.text
     assert "/reviews/{name}/decide" in admin.get("/openapi.json").json()["paths"]
+
+
+def test_adding_an_owner_over_scim_appends_it(hub: tuple[str, httpx.Client, httpx.Client, str]) -> None:
+    """RFC 7644 3.5.2.1: an add to a multi-valued attribute adds a value; the owners there stay."""
+    _url, _admin, scim, _member = hub
+    first, second = (scim.post("/Users", json={"schemas": [USER_SCHEMA], "userName": f"o-{uuid.uuid4().hex[:6]}"}
+                               ).json() for _ in range(2))
+    group = scim.post("/Groups", json={"schemas": [GROUP_SCHEMA, GOVERNANCE_GROUP_SCHEMA],
+                                       "displayName": f"g-{uuid.uuid4().hex[:6]}",
+                                       GOVERNANCE_GROUP_SCHEMA: {"owners": [{"value": first["id"]}]}}).json()
+    patched = scim.patch(f"/Groups/{group['id']}", json={
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": f"{GOVERNANCE_GROUP_SCHEMA}:owners", "value": [{"value": second["id"]}]}]})
+    assert patched.status_code == 200, patched.text
+    assert [o["value"] for o in patched.json()[GOVERNANCE_GROUP_SCHEMA]["owners"]] == [first["id"], second["id"]]

@@ -18,6 +18,7 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_models import (
     Email,
     EnterpriseUser,
+    Extension,
     Group,
     GroupMember,
     ListResponse,
@@ -25,12 +26,14 @@ from scim2_models import (
     Name,
     NotFoundException,
     PatchOp,
+    Schema,
     ScimProvider,
     SearchRequest,
     UniquenessException,
     User,
 )
 
+from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA
 from tests.conftest import LiveServer
 
 EnterpriseUserModel = User[EnterpriseUser]
@@ -41,7 +44,11 @@ def client(live_server: LiveServer) -> Iterator[SyncSCIMClient]:
     """A discovered client: the models are scim2-models' own, the resource types come from the server."""
     headers = {"Authorization": f"Bearer {live_server.token}"}
     with httpx2.Client(base_url=live_server.base_url, headers=headers, timeout=30) as http:
-        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group], resource_types=[]))
+        # scimward's own Group extension has no model in scim2-models: the client builds it from /Schemas.
+        governance = Extension.from_schema(Schema.model_validate(
+            http.get(f"/Schemas/{GOVERNANCE_GROUP_SCHEMA}").json()))
+        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group, governance],
+                                                          resource_types=[]))
         scim.discover()
         yield scim
 
@@ -100,9 +107,11 @@ def new_group(client: SyncSCIMClient, display_name: str, *members: Any) -> Any:
 
 
 def test_discovery_binds_the_enterprise_extension_to_users(client: SyncSCIMClient) -> None:
-    """/ResourceTypes must declare the EnterpriseUser extension for User, or the client cannot send it."""
+    """/ResourceTypes must declare the EnterpriseUser extension for User (and scimward's governance
+    extension for Group), or the client cannot send them."""
     assert client.provider.model_for("User") is EnterpriseUserModel
-    assert client.provider.model_for("Group") is Group
+    group_model = client.provider.model_for("Group")
+    assert group_model is not None and issubclass(group_model, Group) and group_model is not Group
 
 
 # --- users ------------------------------------------------------------------------------------------------

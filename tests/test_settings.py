@@ -44,7 +44,8 @@ def test_from_env_reads_every_field_and_to_env_round_trips() -> None:
                       run_worker=False, log_level="debug", log_format="text",
                       console_oidc_issuer="https://idp.example.com", console_oidc_client_id="scimward",
                       console_oidc_client_secret="s3cret", console_oidc_roles="groups=idm:admin",
-                      console_session_minutes=60, console_idle_minutes=5, console_secure_cookies=False)
+                      console_session_minutes=60, console_idle_minutes=5, console_secure_cookies=False,
+                      catch_all_percent=50)
     assert {f.name for f in dataclasses.fields(chosen) if getattr(chosen, f.name) == f.default} == set()
     assert Settings.from_env(chosen.to_env()) == chosen
 

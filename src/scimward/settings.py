@@ -126,6 +126,11 @@ class Settings:
         "mark the console's cookies `Secure` (browsers send them over HTTPS and to loopback only); turn it off "
         "only behind nothing but plain HTTP on a trusted network", flag="--console-secure-cookies")
 
+    catch_all_percent: int = _setting(
+        80, "SCIMWARD_CATCH_ALL_PERCENT",
+        "a group whose members are more than this percentage of the active users is a catch-all group finding "
+        "(docs/access-reviews.md)")
+
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
             meta: Meta = item.metadata["setting"]

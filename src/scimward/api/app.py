@@ -78,7 +78,8 @@ def create_app(settings: Settings) -> Starlette:
             identities.on_change = propagator.wake
             worker = asyncio.create_task(propagator.run(stop))
             reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
-            governance = asyncio.create_task(run_governance_schedule(database, identities, stop))
+            governance = asyncio.create_task(run_governance_schedule(
+                database, identities, stop, catch_all_share=settings.catch_all_percent / 100))
         sources = asyncio.create_task(run_source_schedule(
             database, identities, parse_imports(settings.source_imports), stop,
             every_seconds=settings.source_check_seconds)) if settings.source_imports else None

@@ -31,6 +31,7 @@ from scimward.policy import identity_store
 from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.settings import Settings
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
@@ -63,7 +64,9 @@ def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float 
         shown = make_url(url).render_as_string(hide_password=True)
         err.print(f"worker started on {shown}; stop with Ctrl-C")
         reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
-        governance = asyncio.create_task(run_governance_schedule(database, identity_store(database), stop))
+        governance = asyncio.create_task(run_governance_schedule(
+            database, identity_store(database), stop,
+            catch_all_share=Settings.from_env().catch_all_percent / 100))
         try:
             await propagator.run(stop)
         finally:

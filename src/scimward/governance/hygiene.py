@@ -59,7 +59,7 @@ async def observe_groups(database: Database, *, now: datetime | None = None,
                 found.append(observation("catch_all_group", group.name, **where, data={"members": members,
                                          "active_users": active_users},
                                          detail=f"{group.name} holds {members} of {active_users} active users"))
-            if gov.review_cadence is not None:
+            if gov.review_cadence is not None and members:  # an empty group has nothing to review
                 since = reviewed.get(group.id) or created.get(group.id)
                 if since is not None and since + timedelta(days=gov.review_cadence) <= now:
                     found.append(observation("review_overdue", group.name, **where,

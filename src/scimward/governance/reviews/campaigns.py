@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,9 @@ log = structlog.get_logger("scimward.governance.reviews")
 DECISIONS = ("keep", "revoke")
 #: A campaign being written: its items go in a unit at a time (``Reviews.start``).
 STARTING = "starting"
+#: Who starts the campaigns a group's cadence schedules, and how long their reviewers have.
+SCHEDULE_ACTOR = "scimward (review cadence)"
+SCHEDULED_DUE = timedelta(days=14)
 #: Items built and written together when a campaign starts.
 UNIT = 5000
 #: How often reviewers with undecided items are reminded (``Reviews.remind``).
@@ -69,6 +72,7 @@ class Reviews:
     def __init__(self, database: Database, store: IdentityStore | None = None) -> None:
         self.db = database
         self.store = store or identity_store(database)
+        self._seen = _Seen()
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -150,6 +154,7 @@ class Reviews:
             grants = await rows.grants(conn, group_ids)
             # Names and departments of every member first, for the order and the peers.
             profile = await rows.profiles(conn, [m for pairs in members.values() for m, _ in pairs])
+        self._seen = _Seen()
         units: list[tuple[IdentityRow, list[str], Counter[str]]] = []
         size = 0
         numbered = 0
@@ -178,14 +183,21 @@ class Reviews:
             held: dict[tuple[str, str], set[int]] = {}
             for g, m, t in await rows.entitlements(conn, group_ids, member_ids):
                 held.setdefault((g, m), set()).add(t)
-            people = await rows.identities_by_id(conn, member_ids)
+            cache = self._seen
+            if len(cache.people) > SEEN_LIMIT:
+                self._seen = cache = _Seen()
+            missing = [m for m in member_ids if m not in cache.people]
+            cache.people.update(await rows.identities_by_id(conn, missing))
+            cache.accounts.update(await rows.accounts_of(conn, missing))
+            cache.findings.update(await rows.open_findings_of(conn, missing))
+            people = {m: cache.people[m] for m in member_ids if m in cache.people}
             governance = {g.id: governance_of(g.id, g.name, g.doc) for g, _, _ in units}
             wanted = {manager_of(p.doc) for p in people.values()}
             wanted |= {o for gov in governance.values() for o in gov.owners}
-            others = await rows.identities_by_id(conn, [w for w in wanted if w is not None and w not in people])
-            known = {**others, **people}
-            accounts = await rows.accounts_of(conn, member_ids)
-            findings = await rows.open_findings_of(conn, member_ids)
+            cache.people.update(await rows.identities_by_id(
+                conn, [w for w in wanted if w is not None and w not in cache.people]))
+            known = cache.people
+            accounts, findings = cache.accounts, cache.findings
         items: list[dict[str, Any]] = []
         peers_of: dict[tuple[str, str | None], Peers] = {}
         for group, piece, departments in units:
@@ -294,6 +306,8 @@ class Reviews:
         now = utcnow()
         async with self.db.write() as conn:
             campaign = await self._campaign(conn, name, lock=True)
+            if campaign.status == STARTING:
+                raise ReviewError(f"campaign {name!r} is still starting: its items are being written")
             if campaign.status != "open":
                 raise ReviewError(f"campaign {name!r} is {campaign.status}: its decisions are final")
             items = await rows.items_of(conn, campaign.id, numbers)
@@ -344,6 +358,31 @@ class Reviews:
                     log.info("review reminder", campaign=campaign.name, reviewer=reviewer, undecided=count)
                     sent[reviewer] = sent.get(reviewer, 0) + count
         return sent
+
+    async def start_scheduled(self, now: datetime | None = None) -> list[str]:
+        """Start the next campaign of every group whose review cadence has passed since its last campaign
+        (or since it was made), unless one is open over it: reviewed by its owners, due in
+        ``SCHEDULED_DUE``, undecided items kept. Answers the names of the campaigns started."""
+        now = now or utcnow()
+        async with self.db.read() as conn:
+            groups = await rows.all_groups(conn)
+            counts = await rows.member_counts(conn)
+            last = await rows.last_campaign_of_groups(conn)
+            busy = await rows.groups_in_open_campaigns(conn)
+            created = await rows.created_of(conn, [g.id for g in groups])
+        started = []
+        for group in groups:
+            cadence = governance_of(group.id, group.name, group.doc).review_cadence
+            if cadence is None or group.id in busy or not counts.get(group.id):
+                continue
+            since = last.get(group.id) or created.get(group.id)
+            if since is None or since + timedelta(days=cadence) > now:
+                continue
+            name = f"{group.name[:100]} review {now:%Y-%m-%d}"
+            await self.start(name, groups=f'id eq "{group.id}"', reviewer="owner", due=SCHEDULED_DUE,
+                             default="keep", actor=SCHEDULE_ACTOR, now=now)
+            started.append(name)
+        return started
 
     async def _close(self, campaign: CampaignRow, by: str) -> list[Decided]:
         now = utcnow()
@@ -400,6 +439,18 @@ class Reviews:
 
 
 _SEVERITY = {"gone": 0, "applied": 1, "held": 2, "failed": 3}
+#: Members whose rows a campaign's start keeps while it builds items (one who is in many of the groups
+#: is read once), about 2 KB each.
+SEEN_LIMIT = 20_000
+
+
+@dataclass
+class _Seen:
+    """Rows read for earlier units of the same campaign start."""
+
+    people: dict[str, IdentityRow] = field(default_factory=dict)
+    accounts: dict[str, list[rows.Account]] = field(default_factory=dict)
+    findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _department(identity: IdentityRow) -> str | None:
