@@ -365,16 +365,19 @@ class Bench:
         self.failed = False
         self.src: Path | None = None
 
-    def snapshot(self, code: str) -> None:
+    def snapshot(self, code: str, name: str = "src") -> None:
         """One consistent copy of the code for the whole benchmark, however src/ changes meanwhile:
-        the working tree's src/ as it is now, or src/ of a commit (``git archive``)."""
-        src = self.work / "src"
+        the working tree's src/ as it is now, or src/ of a commit (``git archive``). ``name``: the
+        folder under the work directory (``--baseline-code`` takes a second one)."""
+        src = self.work / name
         if code != "worktree":
             rev = "HEAD" if code == "head" else code
             tar = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src"],
                                  capture_output=True, check=True).stdout
+            unpacked = self.work / f"{name}.archive"
             with tarfile.open(fileobj=io.BytesIO(tar)) as t:
-                t.extractall(self.work, filter="data")
+                t.extractall(unpacked, filter="data")
+            (unpacked / "src").rename(src)
         else:
             shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         self.src = src
@@ -428,9 +431,12 @@ class Bench:
         token = [line for line in out.splitlines() if line.strip()][-1].strip()
         return url, token, (self.pg.db if target == "scimward-pg" else None)
 
-    def run(self, target: str, patch_response: str, kind: str, users: int, extra: list[str]) -> None:
+    def run(self, target: str, patch_response: str, kind: str, users: int, extra: list[str],
+            suffix: str = "") -> None:
+        """One server and one scimload run; ``suffix`` marks the label of a ``--baseline-code`` run."""
         a = self.a
         label = target if target not in SCIMWARD_TARGETS or patch_response == "no_content" else f"{target}-resource"
+        label += suffix
         run_id = f"{label}-{kind}-n{users}"
         log = self.work / f"{run_id}.server.log"
         genlog = self.work / f"{run_id}.scimload.log"
@@ -969,6 +975,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--code", default="worktree",
                    help="scimward code to run: 'worktree' (a copy of src/ taken at the start), 'head' or any "
                    "commit (its src/, via git archive), or 'live' (the live src/, which may change under a run)")
+    p.add_argument("--baseline-code", help="after the runs, the scimward targets' N runs again on this commit's "
+                                        "src/, labelled TARGET@COMMIT (an A/B in one run)")
     p.add_argument("--keep-work", action="store_true", help="keep server and scimload logs")
     p.add_argument("--force", action="store_true", help="run even if another scimload.py is running")
     a = p.parse_args(argv)
@@ -1023,6 +1031,16 @@ def main(argv: list[str] | None = None) -> int:
             for target in a.targets:
                 for pr in (a.patch_response if target in SCIMWARD_TARGETS else ["no_content"]):
                     bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra])
+        if a.baseline_code:
+            # The same runs on other code, in the same invocation: an A/B of one change (e.g. the audit trail).
+            tested = bench.src
+            bench.snapshot(a.baseline_code, "src-baseline")
+            for n in a.users:
+                for target in (t for t in a.targets if t in SCIMWARD_TARGETS):
+                    for pr in a.patch_response:
+                        bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra],
+                                  suffix=f"@{a.baseline_code}")
+            bench.src = tested
         if a.big_group:
             m = a.big_group
             only_groups = ["--groups", "0", "--reads", "0", "--pages", "0", "--writes", "0", "--deletes", "0",

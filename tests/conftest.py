@@ -52,7 +52,7 @@ def _postgres_unavailable() -> str | None:
     try:
         with engine.connect():
             return None
-    except Exception as exc:
+    except (sa.exc.DBAPIError, OSError) as exc:
         return f"PostgreSQL at {POSTGRES_URL} is unavailable: {str(exc).splitlines()[0]}"
     finally:
         engine.dispose()

@@ -107,7 +107,8 @@ def test_test_reports_what_the_target_supports(admin: httpx.Client, application:
     report = admin.post(f"/targets/crm-{unique}/test").json()
     assert report["ok"] and report["credential"] == "accepted"
     assert report["supports"]["patch"] and report["supports"]["pagination"] == {"cursor": True, "index": True}
-    assert [check["check"] for check in report["checks"]] == ["service_provider_config", "credential"]
+    assert [check["check"] for check in report["checks"]] == ["service_provider_config", "credential", "filters"]
+    assert "probed" in report["capabilities"]  # the probe's time, kept in the target's profile
 
 
 def test_a_rejected_token_is_a_report_not_an_error(admin: httpx.Client, application: Peer, unique: str) -> None:

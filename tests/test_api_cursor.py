@@ -13,7 +13,7 @@ def seed(scim: httpx.Client, unique: str, n: int) -> list[str]:
             for i in range(n)]
 
 
-def walk(scim: httpx.Client, params: dict[str, object], count: int) -> list[str]:
+def walk(scim: httpx.Client, params: dict[str, str | int], count: int) -> list[str]:
     names: list[str] = []
     cursor = ""
     for _ in range(50):
@@ -67,7 +67,7 @@ def walk_from(scim: httpx.Client, filter_text: str, cursor: str, count: int) -> 
 
 def test_previous_cursor_goes_back_one_page(scim: httpx.Client, unique: str) -> None:
     names = seed(scim, unique, 6)
-    params = {"filter": f'userName sw "{unique}"', "count": 2}
+    params: dict[str, str | int] = {"filter": f'userName sw "{unique}"', "count": 2}
     first = scim.get("/Users", params={**params, "cursor": ""}).json()
     assert "previousCursor" not in first
     second = scim.get("/Users", params={**params, "cursor": first["nextCursor"]}).json()

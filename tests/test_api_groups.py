@@ -27,10 +27,9 @@ def member_ids(scim: httpx.Client, group_id: object) -> set[str]:
 def test_create_group_with_members(scim: httpx.Client, unique: str) -> None:
     ids = [new_user(scim, f"{unique}-{n}") for n in range(3)]
     created = new_group(scim, f"g-{unique}", ids)
-    members = created["members"]
-    assert {m["value"] for m in members} == set(ids)  # type: ignore[attr-defined]
-    assert all(m["type"] == "User" and m["$ref"].endswith(f"/Users/{m['value']}")  # type: ignore[attr-defined]
-               for m in members)  # type: ignore[attr-defined]
+    members: list[dict[str, str]] = created["members"]  # type: ignore[assignment]
+    assert {m["value"] for m in members} == set(ids)
+    assert all(m["type"] == "User" and m["$ref"].endswith(f"/Users/{m['value']}") for m in members)
 
 
 def test_unknown_member_is_rejected_and_nothing_is_written(scim: httpx.Client, unique: str) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from scimward.store.database import Database
 from scimward.store.tables import audit_events, console_sessions
 from scimward.store.timeutil import utcnow
 from scimward.web.oidc import person, role_for
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, free_port
 
 SCIMWARD = [sys.executable, "-m", "scimward"]
 
@@ -99,7 +100,7 @@ def test_a_wrong_password_is_refused_and_audited(console: tuple[str, dict[str, s
 
 
 def test_the_session_cookie_is_http_only_and_same_site_and_pages_carry_a_strict_csp(
-        console: tuple[str, dict[str, str]]) -> None:
+        console: tuple[str, dict[str, str]], hub_url: str) -> None:
     base, passwords = console
     client = httpx.Client(base_url=base)
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
@@ -108,6 +109,7 @@ def test_the_session_cookie_is_http_only_and_same_site_and_pages_carry_a_strict_
     cookie = answer.headers["set-cookie"].lower()
     assert "scimward_console=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
     page = client.get("/")
+    assert page.status_code == 200 and [a for a, _ in events(hub_url, "console_sign_in")] == ["ana"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "unsafe-inline" not in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
@@ -170,6 +172,13 @@ def test_a_session_ends_when_it_expires_when_idle_and_when_revoked(hub_url: str)
             assert (await sessions.get(token)) is None and not await sessions.revoke(session.token_hash)
             async with db.read() as conn:  # the cookie's token is never stored
                 assert token not in str((await conn.execute(sa.select(console_sessions))).all())
+            async with db.write() as conn:  # a session that ended long ago
+                await conn.execute(console_sessions.update().where(s.token_hash == session.token_hash)
+                                   .values(expires=utcnow() - timedelta(days=31)))
+            await sessions.open("ana", "approver", "local")  # signing in sweeps it away
+            async with db.read() as conn:
+                left = [r[0] for r in await conn.execute(sa.select(s.token_hash))]
+            assert session.token_hash not in left and len(left) == 3
         finally:
             await db.dispose()
 
@@ -240,3 +249,164 @@ def test_signing_in_goes_on_only_to_a_console_page(console: tuple[str, dict[str,
         answer = client.post("/sign-in", data={"csrf": token.group(1), "name": "ana", "password": passwords["ana"],
                                                "next": given})
         assert answer.headers["location"] == expected, given
+
+
+def test_every_console_route_but_sign_in_needs_a_session(console: tuple[str, dict[str, str]]) -> None:
+    """Each page's routes (``web.nav.PAGES``), each method: without a session, a page sends the person
+    to sign in and an action is refused (issue 18: roles enforced on the server for every page and action)."""
+    from starlette.routing import Route
+
+    from scimward.web.app import page_routes
+
+    base, _ = console
+    checked = 0
+    for route in page_routes():
+        assert isinstance(route, Route)
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            answer = httpx.request(method, base + path)
+            if method == "GET":
+                assert answer.status_code == 303 and "/console/sign-in" in answer.headers["location"], path
+            else:
+                assert answer.status_code == 401, (method, path)
+            checked += 1
+    assert checked >= 15
+
+
+def test_guessing_a_password_is_stopped_after_ten_failures(console: tuple[str, dict[str, str]]) -> None:
+    base, passwords = console
+    client = httpx.Client(base_url=base)
+
+    def attempt(password: str) -> httpx.Response:
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
+        assert token
+        return client.post("/sign-in", data={"csrf": token.group(1), "name": "vic", "password": password})
+
+    assert [attempt(f"guess-{n}").status_code for n in range(10)] == [401] * 10
+    refused = attempt(passwords["vic"])
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+    assert sign_in(base, "ana", passwords["ana"])  # another account is not held up
+
+
+def test_an_unreachable_identity_provider_is_said_not_crashed(sqlite_template: object, tmp_path: Path) -> None:
+    import shutil
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    shutil.copyfile(str(sqlite_template), tmp_path / "hub.db")
+    settings = Settings(database_url=url, run_worker=False, console_oidc_issuer=f"http://127.0.0.1:{free_port()}",
+                        console_oidc_client_id="scimward", console_oidc_roles="groups=idm:admin")
+    with ServerThread(settings) as server:
+        answer = httpx.get(f"http://127.0.0.1:{server.port}/console/oidc/start")
+        assert answer.status_code == 503 and "did not answer" in answer.text
+        page = httpx.get(f"http://127.0.0.1:{server.port}/console/sign-in")
+        assert "Sign in with your organisation" in page.text and "Break-glass administrator" in page.text
+
+
+def test_four_eyes_nobody_approves_their_own_change_from_the_console(console: tuple[str, dict[str, str]],
+                                                                      hub_url: str) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from scimward.policy import Approvals, PolicyGate, identity_store, policies
+    from scimward.scim.patch import PATCH_OP_SCHEMA
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+    from tests.console_world import POLICY
+
+    async def held_change_by_ana() -> str:
+        db = Database(hub_url)
+        try:
+            await policies.apply(db, POLICY, "tests")
+            store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+            user = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"},
+                                                           USER_TYPE), "cli", "ana")
+            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-db"},
+                                                             GROUP_TYPE), "cli", "ana")
+            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": user.id}]}]}, source="cli", actor="ana")
+            return (await Approvals(db, store.direct).changes("pending"))[0].id
+        finally:
+            await db.dispose()
+
+    async def status_of(change_id: str) -> str:
+        db = Database(hub_url)
+        try:
+            return (await Approvals(db, identity_store(db).direct).show(change_id)).status
+        finally:
+            await db.dispose()
+
+    change_id = asyncio.run(held_change_by_ana())
+    base, passwords = console
+    client = sign_in(base, "ana", passwords["ana"])
+    answer = client.post("/changes/decide", data={"csrf": csrf(client), "action": "approve", "id": change_id})
+    assert answer.status_code == 303
+    notice = parse_qs(urlsplit(answer.headers["location"]).query)["notice"][0]
+    assert "'ana' made it and cannot approve it" in notice
+    assert asyncio.run(status_of(change_id)) == "pending"
+
+
+def test_an_administrator_revokes_another_persons_session(console: tuple[str, dict[str, str]],
+                                                          hub_url: str) -> None:
+    base, passwords = console
+    root_password = asyncio.run(_accounts(hub_url, ("root", "admin")))["root"]
+    victim = sign_in(base, "vic", passwords["vic"])
+    admin = sign_in(base, "root", root_password)
+    listing = admin.get("/sessions")
+    assert listing.status_code == 200
+    rows = re.findall(r'<th scope="row">(\w+).*?name="session" value="([0-9a-f]{64})"', listing.text, re.S)
+    vic_session = next(digest for name, digest in rows if name == "vic")
+    answer = admin.post("/sessions/revoke", data={"csrf": csrf(admin), "session": vic_session})
+    assert answer.status_code == 303 and "Session+revoked" in answer.headers["location"]
+    assert victim.get("/").status_code == 303  # back to sign-in
+    assert admin.get("/").status_code == 200
+    assert ("root", f"session:{vic_session[:12]}") in events(hub_url, "console_action")
+
+
+def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]], hub_url: str) -> None:
+    """The pages' SQL on both dialects (the browser tests run on SQLite), with a target, a held change,
+    a campaign and a finding to show."""
+    from scimward.governance.reviews import Reviews
+    from scimward.policy import PolicyGate, identity_store, policies
+    from scimward.scim.patch import PATCH_OP_SCHEMA
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+    from scimward.store.provisioning import TargetRepository
+    from scimward.sync.secrets import SecretBox
+    from scimward.sync.targets import TargetConfig
+    from scimward.web.nav import PAGES
+    from tests.console_world import POLICY
+
+    async def prepare() -> tuple[str, str]:
+        db = Database(hub_url)
+        try:
+            await policies.apply(db, POLICY, "tests")
+            await TargetRepository(db).add("app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"),
+                                           TargetConfig().to_json())
+            store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+            user = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"},
+                                                           USER_TYPE), "scim:okta", "okta")
+            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-x"},
+                                                             GROUP_TYPE), "scim:okta", "okta")
+            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": user.id}]}]}, source="scim:okta", actor="okta")
+            await Reviews(db, store).start("q1", groups='displayName eq "admins-x"', reviewer="eve@example.com",
+                                           actor="tests")
+            return user.id, group.id
+        finally:
+            await db.dispose()
+
+    user_id, group_id = asyncio.run(prepare())
+    base, passwords = console
+    client = sign_in(base, "ana", passwords["ana"])
+    change = re.search(r'href="/console/changes/([0-9a-f-]{36})"', client.get("/changes").text)
+    assert change
+    paths = [page.path for page in PAGES if page.role != "admin"] + [
+        f"/identities/{user_id}", f"/identities/{group_id}", f"/changes/{change.group(1)}", "/reviews/q1?mine=0",
+        "/identities?filter=" + 'userName sw "eve"', "/groups?filter=" + 'displayName sw "admins"',
+        "/changes?status=all&page=2", "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
+        "/audit?verify=1&kind=console_sign_in&actor=ana&subject=session"]
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 200, (path, answer.text[-500:])
+    held = client.get(f"/identities/{group_id}").text
+    assert "Held memberships" in held and f'href="/console/changes/{change.group(1)}"' in held
+    assert "The chain is intact" in client.get("/audit?verify=1").text

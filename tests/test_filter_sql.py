@@ -26,7 +26,7 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 DIALECTS: dict[str, Dialect] = {
     "sqlite": sqlite.dialect(),
     # "named" so that literal '%' in LIKE patterns is not doubled as pyformat would.
-    "postgresql": psycopg.dialect(paramstyle="named"),
+    "postgresql": psycopg.dialect(paramstyle="named"),  # type: ignore[no-untyped-call]
 }
 BOTH = pytest.mark.parametrize("dialect", list(DIALECTS))
 
@@ -53,7 +53,8 @@ def sql(filter_text: str, dialect: str, rt: ResourceType = USER_TYPE) -> str:
 
 
 def params(filter_text: str, dialect: str, rt: ResourceType = USER_TYPE) -> dict[str, Any]:
-    return where(filter_text, dialect, rt).compile(dialect=DIALECTS[dialect]).params
+    compiled: dict[str, Any] = where(filter_text, dialect, rt).compile(dialect=DIALECTS[dialect]).params
+    return compiled
 
 
 # -- promoted columns ---------------------------------------------------------------------------------------

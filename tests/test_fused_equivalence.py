@@ -3,15 +3,17 @@
 ``store.identity._fused`` is an optimisation of the pipeline's *apply* for allowed changes (DESIGN.md: one
 write, three steps). Each operation runs twice, once through a gate that can decide without the
 database (the fused path) and once through a gate that never can (the plain, locking path), and the
-rows both leave are compared: identity, e-mails, counts, outbox, change row.
+rows both leave are compared: identity, e-mails, counts, outbox, change row, audit event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -20,9 +22,18 @@ from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
+from scimward.store.governance import verify_trail
 from scimward.store.identity.identities import IdentityStore
 from scimward.store.provisioning.targets import TargetRepository
-from scimward.store.tables import changes, effective_states, identities, identity_counts, identity_emails, outbox
+from scimward.store.tables import (
+    audit_events,
+    changes,
+    effective_states,
+    identities,
+    identity_counts,
+    identity_emails,
+    outbox,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres,
               pytest.mark.parametrize("hub_url", ["postgresql"], indirect=True)]
@@ -77,7 +88,7 @@ def user(name: str) -> dict[str, Any]:
 
 async def rows(db: Database, identity_id: str) -> dict[str, Any]:
     """Everything a write left for one identity, without the values that differ by construction."""
-    t, e, o, c = identities.c, identity_emails.c, outbox.c, changes.c
+    t, e, o, c, a = identities.c, identity_emails.c, outbox.c, changes.c, audit_events.c
     async with db.read() as conn:
         identity = (await conn.execute(sa.select(t.resource_type, t.user_name, t.user_name_lower, t.external_id,
                                                  t.display_name, t.active, t.doc, t.source, t.version,
@@ -93,12 +104,21 @@ async def rows(db: Database, identity_id: str) -> dict[str, Any]:
                                            .where(c.identity_id == identity_id).order_by(c.created, c.id)))
         overlay = list(await conn.execute(sa.select(effective_states.c.doc)
                                           .where(effective_states.c.identity_id == identity_id)))
+        events = list(await conn.execute(sa.select(a.kind, a.actor, a.data).where(a.subject == f"User:{identity_id}")
+                                         .order_by(a.time, a.lane, a.seq)))
     doc = dict(identity.doc)
     for key in ("userName", "emails"):
         doc.pop(key, None)
     return {"identity": (*identity[:1], identity.active, identity.source, identity.version, identity.password_hash,
                          doc), "emails": [(r[0], *tuple(r)[3:]) for r in emails], "outbox": [tuple(r) for r in queued],
-            "changes": [_without_names(tuple(r)) for r in recorded], "overlay": [tuple(r) for r in overlay]}
+            "changes": [_without_names(tuple(r)) for r in recorded], "overlay": [tuple(r) for r in overlay],
+            "audit": [_event(kind, data) for kind, _actor, data in events]}
+
+
+def _event(kind: str, data: str) -> tuple[Any, ...]:
+    """An audit event's kind, op and status (its change id differs by construction)."""
+    payload = orjson.loads(data)
+    return kind, payload["op"], payload["status"]
 
 
 def _without_names(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -137,6 +157,8 @@ async def test_create_and_patch_leave_the_same_rows_on_both_paths(
     assert results[0] == results[1]
     assert isinstance(fused.gate, CountingGate) and fused.gate.quick_decisions == 2  # the create and the PATCH
     assert [c[2] for c in results[0]["changes"]] == ["applied", "applied"]
+    assert [e[2] for e in results[0]["audit"]] == ["applied", "applied"]
+    assert (await verify_trail(db)).broken is None  # the fused statement chained its events too
 
 
 async def test_a_diverged_identity_is_never_written_by_the_fused_statement(
@@ -158,6 +180,7 @@ async def test_a_diverged_identity_is_never_written_by_the_fused_statement(
 async def test_a_stale_version_makes_the_fused_patch_write_nothing(
         stores: tuple[Database, IdentityStore, IdentityStore]) -> None:
     """The fused conflict fallback, reached on purpose: another writer moved the version first."""
+    from scimward.store.governance import audit_records
     from scimward.store.governance.changes import Change, Decision, change_params
     from scimward.store.identity import _fused as fused_statements
     from scimward.store.identity.identity_rows import columns
@@ -172,7 +195,49 @@ async def test_a_stale_version_makes_the_fused_patch_write_nothing(
     answer = await store.direct.fetch(fused_statements.update_row(), {
         "w_id": created.id, "w_version": created.version + 7, "v_last_modified": now, "v_version": 9,
         "v_source": None, **{f"v_{k}": v for k, v in columns(store.direct, USER_TYPE, doc).items()},
-        "now": now, "now_due": now, **change_params(store.direct, change, Decision("allow"), "applied")})
+        "now": now, "now_due": now, **fused_statements.change_values(
+            change_params(store.direct, change, Decision("allow"), "applied"),
+            audit_records.change(change, Decision("allow"), "applied").fused_params())})
     assert answer[0][0] == 0
     found = await rows(db, created.id)
     assert found["identity"][3] == 1 and len(found["changes"]) == 1  # untouched, no change row
+    assert found["audit"] == [("change", "create", "applied")]  # and no audit event
+
+
+async def _waiting_on_a_lock(db: Database) -> bool:
+    async with db.read() as conn:
+        return bool((await conn.execute(sa.text(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+        ))).scalar_one())
+
+
+async def test_a_write_that_lands_first_sends_the_fused_patch_down_the_locking_path(
+        stores: tuple[Database, IdentityStore, IdentityStore]) -> None:
+    """The fused conflict fallback, reached deterministically through the writer: another transaction
+    changes the identity after the fused path has read it and before its statement runs. The statement
+    waits on that transaction's row lock, finds the version moved when it commits, and writes nothing;
+    the PATCH is then made under the lock, on top of the other write, which it does not undo."""
+    db, store, _plain = stores
+    assert isinstance(store.gate, CountingGate)
+    created = await store.create(USER_TYPE, user(f"c-{uuid.uuid4().hex[:8]}@example.com"))
+    quick_before = store.gate.quick_decisions
+    async with db.engine.connect() as other:
+        await other.begin()
+        await other.execute(sa.text(
+            "update identities set version = version + 1, doc = doc || '{\"title\": \"Other\"}'::jsonb "
+            "where id = :id"), {"id": created.id})
+        patch = asyncio.create_task(store.patch(USER_TYPE, created.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Patched"}]}, source="scim:idp", actor="idp"))
+        for _ in range(500):  # the fused statement blocks on the row lock: proven, not waited out
+            if await _waiting_on_a_lock(db) or patch.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not patch.done() and await _waiting_on_a_lock(db), "the fused PATCH did not wait on the row"
+        await other.commit()
+    patched = await patch
+    assert store.gate.quick_decisions == quick_before + 1  # the fused path was taken first
+    assert patched.version == created.version + 2
+    assert patched.doc["title"] == "Other" and patched.doc["displayName"] == "Patched"
+    found = await rows(db, created.id)
+    assert found["identity"][3] == created.version + 2
+    assert [c[1:3] for c in found["changes"]] == [("create", "applied"), ("update", "applied")]

@@ -158,7 +158,7 @@ async def test_reminders_are_recorded_once_a_day(hub: Hub) -> None:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(review_reminders))).scalar_one() == 1
 
 
-def _person(department: str | None = None, **doc: object) -> IdentityRow:
+def _person(department: str | None = None, /, **doc: object) -> IdentityRow:
     extension = {ENTERPRISE: {"department": department}} if department else {}
     return IdentityRow(uuid.uuid4().hex, "User", "p", {**extension, **doc})
 

@@ -146,7 +146,7 @@ async def test_a_bad_row_is_rejected_by_its_line_and_nothing_of_it_is_applied(hu
     export.write_text(HEADER + row("E0", names[0], title="Architect") + bad + row("E2", names[2], title="Chef"))
     report = await run_import(hub, export)
     assert not report.ok
-    assert report.rejected == ["line 3: hire_date '31/12/2020' is not a date like 2026-01-31"]
+    assert report.lines == ["line 3: hire_date '31/12/2020' is not a date like 2026-01-31"]
     titles = [(await hub.store.get(USER_TYPE, i)).doc.get("title") for i in ids]
     assert titles == ["Architect", None, "Chef"]
     records = {r.employee_id for r in await SourceRepository(hub.db).records()}

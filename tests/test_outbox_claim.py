@@ -36,7 +36,7 @@ async def test_a_large_outbox_is_claimed_users_first_along_the_index(db: Databas
     assert len({item.identity_id for item in claimed}) == 100
 
     statement = outbox.due_rows(utcnow(), 100)
-    dialect = postgresql.dialect() if db.dialect == "postgresql" else sqlite.dialect()
+    dialect = postgresql.dialect() if db.dialect == "postgresql" else sqlite.dialect()  # type: ignore[no-untyped-call]
     sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     async with db.read() as conn:
         if db.dialect == "postgresql":

@@ -30,7 +30,7 @@ from scimward.store.provisioning.batch_reads import BatchReads
 from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import links
 from scimward.sync import propagate
-from scimward.sync.propagate import Propagator
+from scimward.sync.propagate import Outcome, Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import Target, TargetConfig
 from tests.conftest import Peer
@@ -126,7 +126,7 @@ async def test_a_change_made_during_the_push_is_pushed_next(hub: Hub, downstream
     propagator = hub.propagator()
     push_user = propagator.push_user
 
-    async def push_then_change(*args: Any) -> str:
+    async def push_then_change(*args: Any) -> Outcome:
         action = await push_user(*args)
         await hub.retitle(user, "during")  # lands while the batch is still uncommitted
         return action
@@ -205,7 +205,7 @@ async def test_a_worker_dying_before_its_commit_loses_and_duplicates_nothing(
     found = await accounts(downstream)
     assert len(found) == 6
     async with hub.db.read() as conn:
-        links = dict((await conn.execute(sa.text(
+        links: dict[str, str] = dict((await conn.execute(sa.text(
             "select identity_id, remote_id from links where target_id = :t"), {"t": target.id})).all())
         actions = [row[0] for row in await conn.execute(sa.text("select action from push_log"))]
     assert sorted(links) == sorted(ids)
@@ -224,7 +224,7 @@ async def test_an_unexpected_error_in_one_row_keeps_the_others_work(
     propagator = hub.propagator()
     push_user = propagator.push_user
 
-    async def fail_one(lane: Any, identity_id: str, *rest: Any) -> str:
+    async def fail_one(lane: Any, identity_id: str, *rest: Any) -> Outcome:
         if identity_id == ids[2]:
             raise RuntimeError("a bug")
         return await push_user(lane, identity_id, *rest)
@@ -277,6 +277,6 @@ async def test_batch_reads_look_each_identity_up_by_primary_key(hub: Hub, hub_ur
     query = batch_reads._in(ids[:200], lookup, links.c.identity_id, "postgresql")
     async with hub.db.read() as conn:
         plan = "\n".join(row[0] for row in await conn.execute(
-            sa.text("explain " + str(query.compile(dialect=postgresql.dialect(),
+            sa.text("explain " + str(query.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
                                                    compile_kwargs={"literal_binds": True})))))
     assert "pk_links" in plan and "ix_links_remote_id" not in plan, plan

@@ -8,15 +8,18 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
 from scimward.api.settings import Settings
+from scimward.cli.provisioning import full_sync
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database, upgrade
+from scimward.store.provisioning import Outbox
 from tests.conftest import Peer, ServerThread, issue_token
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
@@ -51,9 +54,11 @@ def test_sync_pushes_the_scope_and_status_reports_it(tmp_path: Path, downstream:
     added = run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
                 "--scope", 'userType eq "Employee"', env=env)
     assert added.returncode == 0, added.stderr
-    synced = run("sync", "app", env=env)
+    synced = run("sync", "app", "--json", env=env)
     assert synced.returncode == 0, synced.stderr
-    assert "21 pushed" in synced.stderr or "pushed" in synced.stderr
+    result = json.loads(synced.stdout)
+    assert result["target"] == "app" and result["remaining"] == 0 and result["retrying"] == 0
+    assert result["pushed"] >= 21 and result["processed"] >= result["pushed"]  # 20 in scope and the group
     listed = httpx.get(f"{downstream.base_url}/Users", params={"filter": 'userName sw "sync-"', "count": 0},
                        headers={"Authorization": f"Bearer {downstream.token}"}).json()
     assert listed["totalResults"] == 20
@@ -63,6 +68,33 @@ def test_sync_pushes_the_scope_and_status_reports_it(tmp_path: Path, downstream:
     assert report["linked_users"] == 20 and report["linked_groups"] == 1
     assert report["pending"] == 0 and report["quarantined"] is False
     assert report["latency_p50_ms"] is not None
+
+
+def test_sync_waits_for_the_rows_another_worker_holds(tmp_path: Path, downstream: Peer) -> None:
+    """Issue 19, item 10: rows a worker claimed before the sync could are not "left": the sync waits
+    for them, and pushes them itself when that worker lets them go (here it died: its lease runs out)."""
+    hub = f"sqlite:///{tmp_path / 'hub.db'}"
+    env = {"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token}
+    upgrade(hub)
+    added = run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
+                "--scope", 'userType eq "Employee"', env=env)
+    assert added.returncode == 0, added.stderr
+    seed(hub, 10)
+
+    async def claim_then_sync() -> tuple[int, dict[str, int]]:
+        database = Database(hub)
+        try:  # a worker claims every row, and dies: they are its own until the lease runs out
+            held = len(await Outbox(database).claim(1000, timedelta(seconds=5)))
+        finally:
+            await database.dispose()
+        return held, await full_sync(hub, "app", quiet=True)
+
+    held, result = asyncio.run(claim_then_sync())
+    assert held == 11  # ten users and the group, written after the target was added
+    assert result["remaining"] == 0 and result["pushed"] == held and result["processed"] >= held
+    listed = httpx.get(f"{downstream.base_url}/Users", params={"filter": 'userName sw "sync-"', "count": 0},
+                       headers={"Authorization": f"Bearer {downstream.token}"}).json()
+    assert listed["totalResults"] == 5
 
 
 def test_sync_of_an_unknown_target_names_it(tmp_path: Path) -> None:

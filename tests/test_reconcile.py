@@ -431,12 +431,13 @@ def test_reconcile_and_findings_on_the_command_line(tmp_path: Path, downstream: 
     assert found.returncode == 1, found.stderr
     report = json.loads(found.stdout)
     assert report["counts"]["changed_in_app"] == {"open": 1, "new": 1, "repaired": 0}
-    assert [(f["kind"], f["attribute"], f["actual"]) for f in report["findings"]] == [
-        ("changed_in_app", "title", "CEO")]
+    assert [(f["kind"], f["attribute"], f["actual"], f["name"]) for f in report["findings"]] == [
+        ("changed_in_app", "title", "CEO", user)]
     listed = scimward("findings", "--target", "app", "--json", url=url)
-    assert [f["first_seen"] for f in json.loads(listed.stdout)] == [report["started"]]
+    assert [(f["first_seen"], f["name"]) for f in json.loads(listed.stdout)] == [(report["started"], user)]
     table = scimward("findings", url=url)
     assert table.returncode == 0 and "changed_in_app" in table.stdout and "CEO" in table.stdout
+    assert user in table.stdout, "the table names the account, not only its id"
     repaired = scimward("reconcile", "app", "--repair", url=url)
     assert repaired.returncode == 0 and "1 corrections enqueued" in repaired.stderr and "1 pushed" in repaired.stderr
     clean = scimward("reconcile", "app", url=url)

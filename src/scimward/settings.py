@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scimward.errors import ConfigurationError
+
 MIB = 1024 * 1024
 ENV_PREFIX = "SCIMWARD_"
 DEFAULT_DATABASE_URL = "sqlite:///scimward.db"
@@ -27,7 +29,7 @@ TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError):
     """A setting's value is not one it can take; the message names the setting and what it can be."""
 
 

@@ -16,6 +16,12 @@ them on (``Quirks.all()``) it does what the issue observed of a server nobody he
 - ``drops``: attributes it silently does not store, on create and on every write: ``title``, the
   enterprise extension, e-mails' ``type``.
 
+``patch_no_content``: a PATCH answers 204 without the resource (RFC 7644 3.5.2 allows it), so
+what it kept can only be seen by reading the account again.
+
+``refused`` holds userNames whose every write (create, PUT, PATCH) answers 500, whatever its form:
+a change the application cannot take, for the poison-parking and secrets tests.
+
 It also echoes the request's Authorization header in its error bodies when ``echo_authorization`` is
 set, as some targets do, for the secrets tests. Every request is logged (``requests``) with its body
 and the status answered, so tests can name what was sent and in which order.
@@ -61,6 +67,8 @@ class Quirks:
     filters_empty: bool = False
     drops: bool = False
     echo_authorization: bool = False
+    refused: frozenset[str] = frozenset()
+    patch_no_content: bool = False
 
     @classmethod
     def all(cls) -> Quirks:
@@ -135,7 +143,12 @@ class QuirkyStore:
         case_exact = attribute not in ("username",)
         return [r for r in items if _matches(r.get(_key(r, attribute)), value, case_exact)]
 
+    def _refuse(self, kind: str, doc: Resource) -> None:
+        if kind == "Users" and str(doc.get("userName", "")).lower() in self.quirks.refused:
+            raise Failure(500, f"cannot store {doc.get('userName')}: ORA-00600 internal error")
+
     def create(self, kind: str, body: Resource) -> Resource:
+        self._refuse(kind, body)
         with self.lock:
             if kind == "Users":
                 name = str(body.get("userName", "")).lower()
@@ -155,6 +168,7 @@ class QuirkyStore:
         with self.lock:
             if resource_id not in self.resources[kind]:
                 raise Failure(404, f"no {kind[:-1]} {resource_id}")
+            self._refuse(kind, self.resources[kind][resource_id])
             self.resources[kind][resource_id] = self._stored(kind, body, resource_id)
             return copy.deepcopy(self.resources[kind][resource_id])
 
@@ -168,6 +182,7 @@ class QuirkyStore:
             if resource_id not in self.resources[kind]:
                 raise Failure(404, f"no {kind[:-1]} {resource_id}")
             doc = copy.deepcopy(self.resources[kind][resource_id])
+        self._refuse(kind, doc)
         for operation in operations:
             self._check(kind, operation)
         for operation in operations:
@@ -384,6 +399,9 @@ class QuirkyServer:
             if request.method == "DELETE":
                 self.store.delete(kind, resource_id)
                 return self._answer(request, None, 204, None)
-            return self._answer(request, body, 200, self.store.patch(kind, resource_id, body["Operations"]))
+            patched = self.store.patch(kind, resource_id, body["Operations"])
+            if self.quirks.patch_no_content:
+                return self._answer(request, body, 204, None)
+            return self._answer(request, body, 200, patched)
         except Failure as failure:
             return self._error(request, body, failure.status, failure.detail)

@@ -22,22 +22,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from scimward.api import admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_policy, admin_reviews
+from scimward.api.errors import ADMIN_NAMES, as_scim_error
+from scimward.errors import ScimwardError
 from scimward.policy.plans import ConfigChangeHeld
 from scimward.scim.errors import (
     Forbidden,
     InvalidSyntax,
     InvalidValue,
     PayloadTooLarge,
-    ScimError,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
 from scimward.store.auth import TokenInfo, TokenStore
 from scimward.store.database import Database
-from scimward.sync.errors import TargetError
 from scimward.sync.reconcile import Reconciler
-from scimward.sync.secrets import SecretBox, SecretKeyError
+from scimward.sync.secrets import SecretBox
 from scimward.sync.target_admin import TargetAdmin, merge_config, parse_config
 
 PREFIX = "/admin/v1"
@@ -77,13 +78,13 @@ def admin_endpoint(handler: AdminHandler) -> Callable[[Request], Awaitable[Respo
             request.state.admin_token = token
             structlog.contextvars.bind_contextvars(client=token.name)
             return await handler(request, context)
-        except ScimError as exc:
-            headers = {"WWW-Authenticate": 'Bearer realm="scimward"'} if exc.status == 401 else None
-            return error_response(exc.status, exc.detail, headers=headers)
-        except SecretKeyError as exc:  # the hub's key, not the request, is wrong: say so to the admin
-            log.error("secret key unusable", detail=str(exc))
-            return error_response(500, str(exc), error="secret_key")
-        except Exception:
+        except ScimwardError as exc:
+            error = as_scim_error(exc)
+            headers = {"WWW-Authenticate": 'Bearer realm="scimward"'} if error.status == 401 else None
+            if isinstance(error, ServiceUnavailable):
+                headers = {"Retry-After": str(error.retry_after)}
+            return error_response(error.status, error.detail, error=ADMIN_NAMES.get(type(error)), headers=headers)
+        except Exception:  # the edge: a bug, answered as a 500 with its request id
             request_id = request.headers.get("x-request-id") or secrets.token_hex(8)
             log.exception("unhandled error", request_id=request_id, method=request.method, path=request.url.path)
             return error_response(500, f"internal error; request id {request_id}",
@@ -98,8 +99,10 @@ async def authenticate(request: Request, tokens: TokenStore) -> TokenInfo:
         raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     info = await tokens.verify(token.strip())
     if info is None:
+        await tokens.refused(token.strip(), request.url.path)
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("admin"):
+        await tokens.refused(token.strip(), request.url.path, "scope")
         raise Forbidden(f"the token {info.name!r} is a SCIM client token; the admin API needs one with the admin "
                         "scope (scimward token create --scope admin)")
     return info
@@ -217,10 +220,7 @@ async def reconcile_target(request: Request, context: AdminContext) -> Response:
         if repair is not None and not isinstance(repair, bool):
             raise InvalidValue("repair must be true or false")
     reconciler = Reconciler(context.targets.db, secrets=context.targets.secrets)
-    try:
-        report = await reconciler.run(request.path_params["name"], repair=repair, trigger="api")
-    except TargetError as exc:
-        return error_response(502, f"the target failed: {exc}", error="target_error")
+    report = await reconciler.run(request.path_params["name"], repair=repair, trigger="api")
     return JSONResponse(report.to_json())
 
 
@@ -268,7 +268,7 @@ def create_app(database: Database, tokens: TokenStore, secret_box: SecretBox | N
 def _policy_routes() -> list[Route]:
     """The gate's endpoints (``api.admin_policy``) and the reviews' (``api.admin_reviews``), one route per path."""
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
-    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES]:
+    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES, *admin_evidence.ROUTES]:
         by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
     return [_route(path, **handlers) for path, handlers in by_path.items()]
 
@@ -343,6 +343,7 @@ OPENAPI: dict[str, Any] = {
         },
         **admin_policy.openapi_paths(),
         **admin_reviews.openapi_paths(),
+        **admin_evidence.openapi_paths(),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -15,9 +15,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from scimward.policy import ApprovalError, Approvals, PolicyError, UnknownSubject, identity_store, policies
+from scimward.policy import Approvals, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
-from scimward.scim.errors import InvalidValue, NotFound, PayloadTooLarge, ScimError
+from scimward.scim.errors import InvalidValue, PayloadTooLarge
 from scimward.store.database import Database
 from scimward.store.governance import STATUSES, ChangeRow
 from scimward.store.identity import IdentityStore
@@ -25,26 +25,6 @@ from scimward.store.identity import IdentityStore
 MAX_POLICY_BYTES = 256 * 1024
 
 Handler = Callable[[Request, Database], Awaitable[Response]]
-
-
-class Conflict(ScimError):
-    status = 409
-
-
-def _errors(handler: Handler) -> Handler:
-    """The policy layer's errors as the admin API's: 400 invalid policy, 404 unknown, 409 refused."""
-
-    async def wrapped(request: Request, database: Database) -> Response:
-        try:
-            return await handler(request, database)
-        except PolicyError as exc:
-            raise InvalidValue(str(exc)) from exc
-        except UnknownSubject as exc:
-            raise NotFound(str(exc)) from exc
-        except ApprovalError as exc:
-            raise Conflict(str(exc)) from exc
-
-    return wrapped
 
 
 #: One gated store per database for the process: each store holds a driver pool, which a store made
@@ -95,13 +75,11 @@ async def _note(request: Request) -> str | None:
     return data.get("note")
 
 
-@_errors
 async def get_policy(_request: Request, database: Database) -> Response:
     policy = await policies.current(database)
     return JSONResponse({"version": policy.version, **policy.to_json()})
 
 
-@_errors
 async def put_policy(request: Request, database: Database) -> Response:
     body = await request.body()
     if len(body) > MAX_POLICY_BYTES:
@@ -118,7 +96,6 @@ async def put_policy(request: Request, database: Database) -> Response:
                                       for r, a, t, i, n in preview.affected]})
 
 
-@_errors
 async def list_changes(request: Request, database: Database) -> Response:
     status = request.query_params.get("status")
     if status is not None and status not in STATUSES:
@@ -131,29 +108,24 @@ async def list_changes(request: Request, database: Database) -> Response:
     return JSONResponse({"changes": [change_json(c) for c in rows]})
 
 
-@_errors
 async def diverged(_request: Request, database: Database) -> Response:
     return JSONResponse({"identities": await _approvals(database).diverged()})
 
 
-@_errors
 async def get_change(request: Request, database: Database) -> Response:
     return JSONResponse(change_json(await _approvals(database).show(request.path_params["id"])))
 
 
-@_errors
 async def approve_change(request: Request, database: Database) -> Response:
     outcomes = await _approvals(database).approve([request.path_params["id"]], _who(request), await _note(request))
     return JSONResponse({"id": outcomes[0].change_id, "status": outcomes[0].status, "detail": outcomes[0].message})
 
 
-@_errors
 async def reject_change(request: Request, database: Database) -> Response:
     outcomes = await _approvals(database).reject([request.path_params["id"]], _who(request), await _note(request))
     return JSONResponse({"id": outcomes[0].change_id, "status": outcomes[0].status, "detail": outcomes[0].message})
 
 
-@_errors
 async def list_breakers(_request: Request, database: Database) -> Response:
     return JSONResponse({"targets": await _approvals(database).breakers()})
 
@@ -165,19 +137,16 @@ async def _breaker_target(database: Database, name: str) -> int:
     raise UnknownSubject(f"no target named {name!r}")
 
 
-@_errors
 async def release_breaker(request: Request, database: Database) -> Response:
     target = await _breaker_target(database, request.path_params["name"])
     return JSONResponse({"released": await _approvals(database).release(target, _who(request))})
 
 
-@_errors
 async def discard_breaker(request: Request, database: Database) -> Response:
     target = await _breaker_target(database, request.path_params["name"])
     return JSONResponse({"discarded": await _approvals(database).discard(target, _who(request))})
 
 
-@_errors
 async def blast_radius(request: Request, database: Database) -> Response:
     kind, _, name = request.query_params.get("subject", "").partition(":")
     if kind not in ("user", "group") or not name:

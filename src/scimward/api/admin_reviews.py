@@ -17,34 +17,14 @@ from starlette.responses import JSONResponse, Response
 from scimward.governance.groups import list_groups
 from scimward.governance.reviews import DECISIONS, Reviews
 from scimward.governance.reviews.report import campaign_json, item_json, report, report_csv
-from scimward.policy import ApprovalError, PolicyError, UnknownSubject, identity_store
-from scimward.scim.errors import InvalidValue, NotFound, ScimError
+from scimward.policy import identity_store
+from scimward.scim.errors import InvalidValue
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 
 Handler = Callable[[Request, Database], Awaitable[Response]]
 #: The most items one decision names (the command line's ranges expand to lists as long).
 MAX_ITEMS = 100_000
-
-
-class Conflict(ScimError):
-    status = 409
-
-
-def _errors(handler: Handler) -> Handler:
-    """The governance layer's errors as the admin API's: 400 bad input, 404 unknown, 409 refused."""
-
-    async def wrapped(request: Request, database: Database) -> Response:
-        try:
-            return await handler(request, database)
-        except PolicyError as exc:
-            raise InvalidValue(str(exc)) from exc
-        except UnknownSubject as exc:
-            raise NotFound(str(exc)) from exc
-        except ApprovalError as exc:
-            raise Conflict(str(exc)) from exc
-
-    return wrapped
 
 
 _STORES: weakref.WeakKeyDictionary[Database, IdentityStore] = weakref.WeakKeyDictionary()
@@ -61,18 +41,15 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() in ("1", "true", "yes")
 
 
-@_errors
 async def get_groups(request: Request, database: Database) -> Response:
     groups = await list_groups(database, unowned=_flag(request, "unowned"), privileged=_flag(request, "privileged"))
     return JSONResponse({"groups": [g.to_json() for g in groups]})
 
 
-@_errors
 async def list_campaigns(_request: Request, database: Database) -> Response:
     return JSONResponse({"campaigns": [campaign_json(c) for c in await _reviews(database).campaigns()]})
 
 
-@_errors
 async def get_campaign(request: Request, database: Database) -> Response:
     campaign, items = await _reviews(database).show(request.path_params["name"])
     return JSONResponse({**campaign_json(campaign), "items": [item_json(i) for i in items]})
@@ -88,7 +65,6 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-@_errors
 async def decide(request: Request, database: Database) -> Response:
     data = await _body(request)
     items, decision, note = data.get("items"), data.get("decision"), data.get("note")
@@ -102,14 +78,12 @@ async def decide(request: Request, database: Database) -> Response:
                                       "detail": d.detail} for d in decided]})
 
 
-@_errors
 async def close(request: Request, database: Database) -> Response:
     decided = await _reviews(database).close(request.path_params["name"], str(request.state.admin_token.name))
     return JSONResponse({"defaulted": [{"id": d.number, "decision": d.decision, "outcome": d.outcome}
                                        for d in decided]})
 
 
-@_errors
 async def get_report(request: Request, database: Database) -> Response:
     document = await report(_reviews(database), request.path_params["name"])
     if request.query_params.get("format") == "csv":

@@ -36,7 +36,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from scimward.api.context import (
-    InternalError,
     actor_of,
     hub,
     json_body,
@@ -45,8 +44,10 @@ from scimward.api.context import (
     scim_endpoint,
     source_of,
 )
+from scimward.api.errors import InternalError, as_scim_error
 from scimward.api.resources import ResourceEndpoints, base_url
 from scimward.api.responses import ScimResponse
+from scimward.errors import ScimwardError
 from scimward.scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -196,10 +197,11 @@ class BulkJob:
         result: dict[str, Any] = {}
         try:
             result["status"] = await self._apply(self.operations[index], result)
-        except ScimError as error:
-            result["status"] = str(error.status)
-            result["response"] = error.to_error()
-        except Exception as exc:
+        except ScimwardError as error:
+            answer = as_scim_error(error)
+            result["status"] = str(answer.status)
+            result["response"] = answer.to_error()
+        except Exception as exc:  # the edge, per operation
             # Earlier operations are committed, so a 500 for the whole request would hide what was
             # written; the failure stays with this operation and the request goes on.
             known = known_failure(exc)

@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from scimward.api.errors import InternalError, as_scim_error
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
+from scimward.errors import ScimwardError
 from scimward.scim.errors import (
     Forbidden,
     InvalidSyntax,
@@ -76,9 +78,9 @@ class ScimEndpoint:
             structlog.contextvars.bind_contextvars(client=token.name)
             check_request_text(request)
             return await self.handler(request)
-        except ScimError as error:
-            return error_response(error)
-        except Exception as exc:
+        except ScimwardError as error:
+            return error_response(as_scim_error(error))
+        except Exception as exc:  # noqa: BLE001 - the edge: a driver's failure, else a bug answered as a 500
             return failure_response(request, exc)
 
 
@@ -105,7 +107,7 @@ def known_failure(exc: Exception) -> ScimError | None:
 
 
 def failure_response(request: Request, exc: Exception) -> Response:
-    """The answer to an exception a handler did not turn into a ScimError."""
+    """The answer to an exception that is not one of the project's errors."""
     error = known_failure(exc)
     if error is not None:
         return error_response(error)
@@ -116,10 +118,6 @@ def failure_response(request: Request, exc: Exception) -> Response:
 
 def scim_endpoint(handler: Handler) -> ScimEndpoint:
     return ScimEndpoint(handler)
-
-
-class InternalError(ScimError):
-    status = 500
 
 
 def source_of(request: Request) -> str:
@@ -139,10 +137,13 @@ async def authenticate(request: Request) -> TokenInfo:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    info = await hub(request).tokens.verify(token.strip())
+    tokens = hub(request).tokens
+    info = await tokens.verify(token.strip())
     if info is None:
+        await tokens.refused(token.strip(), request.url.path)
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("scim"):
+        await tokens.refused(token.strip(), request.url.path, "scope")
         raise Forbidden(f"the token {info.name!r} may not use SCIM (its scopes: {' '.join(sorted(info.scopes))})")
     return info
 

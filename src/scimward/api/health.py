@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from scimward.governance.snapshots import publish_latest
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
 from scimward.store.schema_version import shipped_revisions
@@ -54,13 +55,19 @@ def routes(database: Database, tokens: TokenStore) -> list[Route]:
 
     async def metrics(request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        info = await tokens.verify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        presented = token.strip() if scheme.lower() == "bearer" else ""
+        info = await tokens.verify(presented) if presented else None
+        if presented and info is None:
+            await tokens.refused(presented, request.url.path)
+        elif info is not None and not info.allows("metrics"):
+            await tokens.refused(presented, request.url.path, "scope")
         if info is None:
             return JSONResponse({"error": "unauthorized", "detail": "a bearer token with the metrics scope is required "
                                  "(scimward token create --scope metrics)"}, status_code=401, headers=_BEARER)
         if not info.allows("metrics"):
             return JSONResponse({"error": "forbidden", "detail": f"the token {info.name!r} lacks the metrics scope"},
                                 status_code=403)
+        await publish_latest(database)  # the evidence gauges, from today's snapshot (one row)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]

@@ -1,8 +1,8 @@
 """Exit codes, and the one chokepoint that turns the project's errors into one line and a code.
 
 Every command runs inside ``ChokepointGroup.invoke``. A command that cannot do its work raises the
-project's own error (a ``ScimError``, a ``TargetError``, a ``DatabaseError``, a ``SecretKeyError``,
-or a ``CommandError`` for what only the command line knows); the chokepoint prints
+project's own error (a ``ScimwardError``: ``scimward/errors.py`` draws the tree, with ``CommandError``
+for what only the command line knows); the chokepoint prints
 ``error: <what is wrong>`` on stderr, with any database password hidden, and exits with the code the
 error's class decides. No command handles them itself, and none prints a traceback for them;
 ``--debug`` (or ``SCIMWARD_DEBUG=1``) shows the traceback as well. An error nobody expected (a bug)
@@ -32,6 +32,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from scimward.errors import ScimwardError
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -46,7 +48,7 @@ class ExitCode(IntEnum):
 DEBUG_ENV = "SCIMWARD_DEBUG"
 
 
-class CommandError(Exception):
+class CommandError(ScimwardError):
     """A failure only the command line knows (an option combination, a missing confirmation)."""
 
     def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
@@ -56,43 +58,32 @@ class CommandError(Exception):
 
 
 def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
-    """The exit code and the line to print for one of the project's errors; None for anything else.
+    """The exit code and the line to print for one of the project's errors (a ``ScimwardError``, or a
+    database driver's failure in the middle of a command); None for anything else: a bug.
 
     The error modules are imported here rather than at the top: ``scimward --help`` must not pay
     for SQLAlchemy, and by the time one of these errors exists, its module is loaded anyway.
     """
-    from scimward.governance.sources.readers import ExportError
-    from scimward.policy.document import PolicyError
-    from scimward.policy.errors import ApprovalError, PolicyLayerError
+    if not isinstance(exc, ScimwardError):
+        driver = _driver_error(exc)
+        return (ExitCode.DATABASE, driver) if driver is not None else None
     from scimward.policy.plans import ConfigChangeHeld
     from scimward.scim.errors import ScimError
-    from scimward.store.errors import DatabaseError, DatabaseUrlError
+    from scimward.store.errors import DatabaseError
     from scimward.sync.errors import TargetError
-    from scimward.sync.secrets import SecretKeyError
 
     if isinstance(exc, CommandError):
         return exc.code, exc.message
-    if isinstance(exc, DatabaseUrlError):
-        return ExitCode.USAGE, str(exc)
-    if isinstance(exc, DatabaseError):
+    if isinstance(exc, DatabaseError):  # unreachable, refused, not migrated (an audit trail without heads)
         return ExitCode.DATABASE, str(exc)
     if isinstance(exc, ScimError):
         return ExitCode.USAGE, exc.detail
-    if isinstance(exc, SecretKeyError):
-        return ExitCode.USAGE, str(exc)
     if isinstance(exc, ConfigChangeHeld):  # accepted, and waiting for a second person
         return ExitCode.ATTENTION, f"held: {exc}"
-    # an unknown change, four eyes, a change not pending, an invalid policy or scope
-    if isinstance(exc, ApprovalError | PolicyLayerError | PolicyError):
-        return ExitCode.USAGE, str(exc)
-    if isinstance(exc, ExportError):  # an HR export or mapping file that cannot be read
-        return ExitCode.USAGE, str(exc)
     if isinstance(exc, TargetError):
         return ExitCode.TARGET, f"the target failed: {exc}"
-    driver = _driver_error(exc)
-    if driver is not None:
-        return ExitCode.DATABASE, driver
-    return None
+    # a bad setting, URL, secret key or policy; an unknown change, four eyes, a change not pending
+    return ExitCode.USAGE, str(exc)
 
 
 def _driver_error(exc: BaseException) -> str | None:

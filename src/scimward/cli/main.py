@@ -33,8 +33,10 @@ COMMANDS = {
                         "Push everything in a target's scope now, with a progress bar; resumable."),
     "reconcile": LazyCommand("scimward.cli.reconcile:reconcile_command",
                              "Read a target's Users and Groups back and report the drift from what it should hold."),
-    "findings": LazyCommand("scimward.cli.reconcile:findings_command",
-                            "List open findings: drift that reconciles found, the most severe first."),
+    "findings": LazyCommand("scimward.cli.reconcile:findings_app",
+                            "List findings: drift, gate, governance; by framework control, owner, status."),
+    "report": LazyCommand("scimward.cli.report:report_command",
+                          "The evidence report: coverage, propagation risk, findings per control, audit status."),
     "policy": LazyCommand("scimward.cli.policy:policy_app",
                           "Show and apply the policy: rules, approvals and the mass-change breaker."),
     "changes": LazyCommand("scimward.cli.policy:changes_app",
@@ -54,6 +56,8 @@ COMMANDS = {
                           "exit 1."),
     "admin": LazyCommand("scimward.cli.admin:admin_app",
                          "The console's local break-glass administrators: create, list, disable."),
+    "audit": LazyCommand("scimward.cli.audit:audit_app",
+                         "The audit trail: verify its hash chain, export it, print its head."),
 }
 
 app = typer.Typer(cls=lazy_group(COMMANDS), help="scimward: a governed SCIM 2.0 identity-lifecycle hub.",

@@ -1,7 +1,8 @@
 """``scimward worker``, ``scimward sync NAME`` and ``scimward target status NAME``.
 
-``sync`` exits 0 when everything in scope was pushed, 1 when rows are left over (waiting to retry),
-and as ``cli.exits`` says when it cannot run.
+``sync`` exits 0 when everything in scope was pushed, by it or by a worker running beside it
+(``serve``'s, ``scimward worker``), 1 when rows are left over (waiting to retry), and as
+``cli.exits`` says when it cannot run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import contextlib
 import json
 import signal
 import statistics
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -20,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from scimward.cli.common import DatabaseUrl, checked_url
+from scimward.cli.common import AsJson, DatabaseUrl, checked_url
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
 from scimward.governance.schedule import run_governance_schedule
@@ -32,6 +35,7 @@ from scimward.settings import Settings
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
+from scimward.sync.profile import Capabilities
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
@@ -42,6 +46,8 @@ err = Console(stderr=True)
 #: Propagation): 100 rows a batch cost 15 % more CPU per push than 200, 500 no less.
 SYNC_BATCH = 200
 SYNC_CONCURRENCY = 16
+#: Seconds between looks at rows another worker holds while ``sync`` waits for them.
+SYNC_WAIT_POLL = 0.2
 
 
 def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float = 120.0) -> None:
@@ -74,7 +80,30 @@ def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float 
     asyncio.run(main())
 
 
-async def full_sync(url: str, name: str) -> dict[str, int]:
+async def _others(propagator: Propagator, outbox: Outbox, target_id: int,
+                  progress: Callable[[int], None]) -> tuple[int, int, int]:
+    """Wait for the rows that another worker claimed before this sync could, and push any it lets go.
+
+    A worker running beside the sync (``serve``'s own, or ``scimward worker``) may hold some of the
+    target's rows; they are pushed there, not left over. Rows that failed at least once wait for
+    their retry and are left over. A worker that died holding rows lets them go when its lease runs
+    out, and this sync pushes them then: it waits no longer than one lease. (rows left, of them
+    waiting to retry, rows this sync processed meanwhile)
+    """
+    deadline = time.monotonic() + propagator.lease.total_seconds() + 5
+    processed = 0
+    while True:
+        remaining, failed = await outbox.pending(target_id)
+        progress(remaining)
+        if remaining <= failed or time.monotonic() > deadline:
+            return remaining, failed, processed
+        drained = await propagator.drain(target_id)
+        processed += drained
+        if not drained:
+            await asyncio.sleep(SYNC_WAIT_POLL)
+
+
+async def full_sync(url: str, name: str, *, quiet: bool = False) -> dict[str, int]:
     """Enqueue every identity in the target's scope (and every linked one, to deprovision what left
     it), then push them all with a progress bar. Resumable: an interrupted sync leaves its rows in
     the outbox, and running it again (or any worker) finishes them."""
@@ -99,12 +128,16 @@ async def full_sync(url: str, name: str) -> dict[str, int]:
         propagator = Propagator(database, batch=SYNC_BATCH, concurrency=SYNC_CONCURRENCY)
         await propagator.scan(target.id)
         with Progress(TextColumn(f"sync {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err) as progress:
+                      console=err, disable=quiet) as progress:
             task = progress.add_task("push", total=pending)
-            processed = await propagator.drain(target.id, lambda n: progress.advance(task, n))
+            processed = await propagator.drain(target.id, lambda n: progress.update(
+                task, completed=min(pending, progress.tasks[0].completed + n)))
+            remaining, failed, later = await _others(
+                propagator, outbox, target.id, lambda left: progress.update(task, completed=max(0, pending - left)))
+            processed += later
         await propagator.close()
-        remaining, failed = await outbox.pending(target.id)
-        return {"enqueued": enqueued, "processed": processed, "remaining": remaining, "retrying": failed}
+        return {"enqueued": enqueued, "processed": processed, "pushed": max(0, pending - remaining),
+                "remaining": remaining, "retrying": failed}
     finally:
         await database.dispose()
 
@@ -135,6 +168,9 @@ async def target_status(url: str, name: str) -> dict[str, Any]:
             "latency_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)
             if latencies else None,
             "latency_samples": len(latencies),
+            # What the target was found not to store: never re-sent, never drift (docs/targets.md).
+            "not_stored": list(Capabilities.from_config(row.config).dropped),
+            "capabilities": Capabilities.from_config(row.config).to_json(),
         }
     finally:
         await database.dispose()
@@ -146,7 +182,13 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
         return
     table = Table("", "", show_header=False)
     for key, value in status.items():
-        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+        if value is None or value == []:
+            shown = "-"
+        elif isinstance(value, list | dict):
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+        else:
+            shown = str(value)
+        table.add_row(key.replace("_", " "), shown)
     Console().print(table)
 
 
@@ -167,12 +209,18 @@ def worker_command(
 
 def sync_command(
     name: Annotated[str, typer.Argument(help="The target's name.")],
+    as_json: AsJson = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Push everything in a target's scope now, with a progress bar; resumable."""
+    """Push everything in a target's scope now, with a progress bar; resumable. Rows a running worker
+    holds are waited for; exit 1 only when some are left waiting to retry."""
     url = checked_url(database_url)
-    result = asyncio.run(full_sync(url, name))
-    err.print(f"sync {name}: {result['processed']} pushed, {result['remaining']} left "
-              f"({result['retrying']} waiting to retry)")
+    result = asyncio.run(full_sync(url, name, quiet=as_json))
+    if as_json:
+        print(json.dumps({"target": name, **result}, indent=2))
+    else:
+        by_others = result["pushed"] - min(result["pushed"], result["processed"])
+        err.print(f"sync {name}: {result['pushed']} pushed" + (f" ({by_others} by another worker)" if by_others else "")
+                  + f", {result['remaining']} left ({result['retrying']} waiting to retry)")
     if result["remaining"]:
         raise typer.Exit(code=ExitCode.ATTENTION)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, fail, table_console
@@ -112,7 +112,7 @@ def import_command(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        for line in report.rejected:
+        for line in report.lines:
             err.print(f"[red]rejected[/red] {escape(line)}", highlight=False, soft_wrap=True)
         verb = "would change" if dry_run else "changed"
         err.print(f"{report.rows} rows: created {report.created}, {verb} {report.changed}, "
@@ -129,11 +129,17 @@ async def _import(database: Database, name: str, file: Path, dry_run: bool, acto
     mapping = source.config.get("mapping")
     fmt = load_format(Path(mapping) if mapping else None)
     importer = Importer(database, identity_store(database), source, actor=actor)
-    with Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
-                  TextColumn("{task.completed} rows"), TimeElapsedColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(f"importing {file.name}", total=None)
-        return await importer.run(file, source.kind, fmt, dry_run=dry_run,
-                                  on_row=lambda: bar.advance(task))
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"importing {file.name}", total=None, rows=0)
+        rows = 0
+
+        def advance(done: int, size: int) -> None:
+            nonlocal rows
+            rows += 1
+            bar.update(task, completed=done, total=size, rows=rows)
+
+        return await importer.run(file, source.kind, fmt, dry_run=dry_run, on_row=advance)
 
 
 @source_app.command("check")

@@ -366,7 +366,10 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(Text.assemble(f"Target {report['target']} at {report['url']}: "), Text.from_markup(verdict))
     for check in report["checks"]:
         if check["ok"]:
-            outcome = "ok"
+            evaluated = check.get("evaluated")
+            outcome = "ok" if evaluated is None else "evaluates " + (", ".join(
+                f"{lookup} {'yes' if works else 'unknown' if works is None else 'no (answers an empty list)'}"
+                for lookup, works in evaluated.items()))
         else:
             status = f" {check['status']}" if check["status"] is not None else ""
             outcome = f"{check['error']}{status}: {check['detail']}"

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from scimward.cli.common import AsJson, DatabaseUrl, checked_url, err, fail, table_console
+from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, fail, table_console
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.errors import NotFound
 from scimward.scim.resource_types import USER_TYPE
@@ -142,7 +142,7 @@ def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")],
     async def run() -> None:
         database = Database(url)
         try:
-            await TokenStore(database).revoke(name)
+            await TokenStore(database).revoke(name, by=default_actor())
         finally:
             await database.dispose()
 

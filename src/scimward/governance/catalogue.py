@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scimward.errors import ScimwardError
 from scimward.store.governance import Observation
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -149,7 +150,7 @@ KINDS: Mapping[str, FindingKind] = _kinds(
 )
 
 
-class UnknownKind(ValueError):
+class UnknownKind(ScimwardError, ValueError):
     """A finding kind the catalogue does not describe."""
 
 

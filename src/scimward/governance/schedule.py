@@ -2,9 +2,10 @@
 
 Each round closes the campaigns past their due date (undecided items take the default), starts the
 next campaign of each group whose review cadence has come round (``Reviews.start_scheduled``), removes
-time-bound memberships past their expiry, records reminders for reviewers, and opens or resolves the
-group hygiene findings. Every identity change in it goes through the gate; on PostgreSQL several
-workers may run it (a campaign is closed once: the close locks it and checks it is still open).
+time-bound memberships past their expiry, records reminders for reviewers, opens or resolves the
+group hygiene findings, and takes the day's evidence snapshot once a day (``governance.snapshots``).
+Every identity change in it goes through the gate; on PostgreSQL several workers may run it (a
+campaign is closed once: the close locks it and checks it is still open).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import structlog
 from scimward.governance.expiry import expire_memberships
 from scimward.governance.hygiene import CATCH_ALL_SHARE, observe_groups
 from scimward.governance.reviews import ReviewError, Reviews
+from scimward.governance.snapshots import take_if_due
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 
@@ -50,6 +52,7 @@ async def governance_round(database: Database, store: IdentityStore, now: dateti
     expired = await expire_memberships(database, store, now)
     reminded = await reviews.remind(now)
     observed = await observe_groups(database, now=now, catch_all_share=catch_all_share)
+    await take_if_due(database)
     return Round(closed, started, sum(1 for r in expired.values() if r.outcome == "applied"),
                  sum(reminded.values()), observed.opened)
 

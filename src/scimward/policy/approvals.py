@@ -17,7 +17,7 @@ from scimward.policy.errors import ApprovalError, UnknownSubject
 from scimward.policy.plans import apply_config
 from scimward.store import Direct, Tx
 from scimward.store.database import Database
-from scimward.store.governance import ChangeRow, change_row, changes, gate_rows
+from scimward.store.governance import ChangeRow, audit_records, change_row, changes, gate_rows
 from scimward.store.provisioning import outbox
 from scimward.store.tables import targets
 from scimward.store.timeutil import utcnow
@@ -58,8 +58,10 @@ class Approvals:
     async def expire(self) -> int:
         """Pending changes past their expiry become ``expired``: the effective state stays as it is."""
         async with self.db.write() as conn:
-            result = await conn.execute(changes.EXPIRE_PENDING, {"now": utcnow()})
-            return int(result.rowcount or 0)
+            expired = [str(row[0]) for row in await conn.execute(changes.EXPIRE_PENDING, {"now": utcnow()})]
+            if expired:
+                await audit_records.expired(expired).append(conn)
+            return len(expired)
 
     # -- deciding -------------------------------------------------------------------------------
 
@@ -78,14 +80,17 @@ class Approvals:
                 approvals = [*change.approvals, _entry("approve", approver, note)]
                 given_count = sum(1 for a in approvals if a.get("decision") == "approve")
                 if given_count >= change.approvals_needed and not change.held_by_breaker:
-                    await self._decide(tx, change, "approved", approvals, [], note)
+                    event = await self._decide(tx, change, "approved", approvals, [], note, by=approver,
+                                               decision="approve")
                     if change.resource_type == "Target":
                         configurations.append(change)
                     else:
                         await self.apply_effective(tx, change)
+                    await event.append(tx)
                     outcomes.append(Outcome(change.id, "approved", "approved and applied"))
                 else:
-                    await self._decide(tx, change, "pending", approvals, change.held_by_breaker, change.note)
+                    await (await self._decide(tx, change, "pending", approvals, change.held_by_breaker, change.note,
+                                              by=approver, decision="approve")).append(tx)
                     waiting = (f"{change.approvals_needed - given_count} more approval(s)"
                                if given_count < change.approvals_needed else "the breaker's release")
                     outcomes.append(Outcome(change.id, "pending", f"approval recorded; waits for {waiting}"))
@@ -99,8 +104,9 @@ class Approvals:
         for given in change_ids:
             async with self.direct.transaction() as tx:
                 change = await self._pending(tx, await self._resolve(tx, given))
-                await self._decide(tx, change, "rejected", [*change.approvals, _entry("reject", rejecter, note)],
-                                   change.held_by_breaker, note)
+                await (await self._decide(tx, change, "rejected",
+                                          [*change.approvals, _entry("reject", rejecter, note)],
+                                          change.held_by_breaker, note, by=rejecter, decision="reject")).append(tx)
                 outcomes.append(Outcome(change.id, "rejected",
                                         "rejected: the effective state stays; the source's state differs"))
         return outcomes
@@ -110,6 +116,7 @@ class Approvals:
     async def release(self, target_id: int, by: str) -> int:
         """Close a target's breaker and push what it held (changes that wait for nothing else)."""
         released = 0
+        events: list[audit_records.Event] = []
         async with self.direct.transaction() as tx:
             for change in await self._held_on(tx, target_id):
                 if by == change.actor:
@@ -118,24 +125,31 @@ class Approvals:
                 approvals = [*change.approvals, _entry("release", by, f"breaker released on target {target_id}")]
                 done = not held and sum(1 for a in approvals if a.get("decision") == "approve") \
                     >= change.approvals_needed
-                await self._decide(tx, change, "approved" if done else "pending", approvals, held, change.note)
+                events.append(await self._decide(tx, change, "approved" if done else "pending", approvals, held,
+                                                 change.note, by=by, decision="release"))
                 if done:
                     await self.apply_effective(tx, change)
                     released += 1
             await self._close(tx, target_id)
+            for event in [*events, audit_records.breaker(target_id, "release", by, released)]:
+                await event.append(tx)
         return released
 
     async def discard(self, target_id: int, by: str) -> int:
         """Close a target's breaker and reject what it held: the effective state stays, the divergence
         from the source stays visible."""
         discarded = 0
+        events: list[audit_records.Event] = []
         async with self.direct.transaction() as tx:
             for change in await self._held_on(tx, target_id):
-                await self._decide(tx, change, "rejected",
-                                   [*change.approvals, _entry("discard", by, f"breaker discarded on {target_id}")],
-                                   change.held_by_breaker, "discarded with the mass-change breaker")
+                entry = _entry("discard", by, f"breaker discarded on {target_id}")
+                events.append(await self._decide(
+                    tx, change, "rejected", [*change.approvals, entry], change.held_by_breaker,
+                    "discarded with the mass-change breaker", by=by, decision="discard"))
                 discarded += 1
             await self._close(tx, target_id)
+            for event in [*events, audit_records.breaker(target_id, "discard", by, discarded)]:
+                await event.append(tx)
         return discarded
 
     @staticmethod
@@ -203,10 +217,14 @@ class Approvals:
         return change
 
     async def _decide(self, tx: Tx, change: ChangeRow, status: str, approvals: list[dict[str, Any]],
-                      held: list[int], note: str | None) -> None:
+                      held: list[int], note: str | None, *, by: str, decision: str) -> audit_records.Event:
+        """Store a person's decision on a change; answers its audit event, for the caller to append last
+        in the same transaction (the audit lane stays locked from the append to the commit)."""
         await tx.run(changes.DECIDE_CHANGE, {
             "change_id": change.id, "status": status, "decided": None if status == "pending" else tx.time(utcnow()),
             "approvals": tx.json(approvals), "held": tx.json(held) if held else None, "note": note})
+        return audit_records.approval(change.id, change.resource_type, change.identity_id, status, by, decision,
+                                      note)
 
     async def _close(self, tx: Tx, target_id: int) -> None:
         params = {"target_id": target_id}

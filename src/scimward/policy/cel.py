@@ -12,8 +12,10 @@ from typing import Any
 
 import cel
 
+from scimward.errors import ConfigurationError
 
-class ExpressionError(ValueError):
+
+class ExpressionError(ConfigurationError):
     """A rule expression CEL cannot compile: its position and CEL's message."""
 
     def __init__(self, message: str, line: int | None, column: int | None) -> None:

@@ -32,13 +32,14 @@ from typing import Any
 
 import yaml
 
+from scimward.errors import ConfigurationError
 from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
 from scimward.policy.ownership import Ownership, OwnershipError, parse_ownership
 
 ACTIONS = ("allow", "hold", "deny")
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigurationError):
     """A policy file scimward cannot use; the message names the rule or setting and what is wrong."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from scimward.errors import ScimwardError
 
-class PolicyLayerError(Exception):
+
+class PolicyLayerError(ScimwardError):
     """Something about policy, approvals or breakers that the user can correct; the message says what."""
 
 

@@ -22,11 +22,13 @@ are not a source's statement and are governed by the rules alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from scimward.errors import ConfigurationError
 from scimward.store.governance import Change, RuleMatch
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -41,10 +43,11 @@ TERMINATION_ACTIONS = ("deprovision", "hold")
 DEFAULT_GRACE = timedelta(days=1)
 
 
-class OwnershipError(ValueError):
+class OwnershipError(ConfigurationError):
     """An ``attributes:`` or ``sources:`` section scimward cannot use (``PolicyError`` wraps it)."""
 
 
+@functools.lru_cache(maxsize=1024)
 def attribute_path(name: str) -> str:
     """The path ``store.changes.changed_paths`` names an attribute by: ``manager`` is the enterprise
     extension's, ``name.givenName`` is ``name``."""

@@ -23,7 +23,7 @@ from scimward.scim.schema import ResourceType
 from scimward.store import Direct
 from scimward.store.database import Database
 from scimward.store.filter_sql import FilterCompiler
-from scimward.store.governance import Change, Decision, RuleMatch, changes
+from scimward.store.governance import Change, Decision, RuleMatch, audit_records, changes
 from scimward.store.ids import new_id
 from scimward.store.tables import identities, links, targets
 from scimward.store.timeutil import utcnow
@@ -117,8 +117,10 @@ async def gate_config(database: Database, direct: Direct, target_id: int, name: 
                             blast_radius=plan.to_json(), expires=now + policy.pending_expiry)
     else:
         decision = Decision("allow", blast_radius=plan.to_json())
+    status = "pending" if over else "applied"
     async with direct.transaction() as tx:
-        await changes.record(tx, change, decision, "pending" if over else "applied")
+        await changes.record(tx, change, decision, status)
+        await audit_records.change(change, decision, status).append(tx)
     if over:
         raise ConfigChangeHeld(change.id, plan)
     return plan
@@ -126,15 +128,20 @@ async def gate_config(database: Database, direct: Direct, target_id: int, name: 
 
 async def apply_config(database: Database, change: changes.ChangeRow) -> None:
     """Apply an approved configuration change to its target (``change.identity_id`` is its name)."""
+    subject = f"target:{change.identity_id}"
     async with database.write() as conn:
         if change.op == "delete":
             await conn.execute(targets.delete().where(targets.c.name == change.identity_id))
+            await audit_records.config(subject, change.actor or "admin", {"action": "remove", "change": change.id}
+                                       ).append(conn)
             return
         row = (await conn.execute(sa.select(targets.c.config).where(targets.c.name == change.identity_id))).first()
         if row is None:
             return  # removed meanwhile: nothing to apply
         await conn.execute(targets.update().where(targets.c.name == change.identity_id).values(
             config={**row.config, **(change.after or {})}))
+        await audit_records.config(subject, change.actor or "admin", {
+            "action": "update", "change": change.id, "config": sorted(change.after or {})}).append(conn)
 
 
 def _compiled(rt: ResourceType, text: str | None, dialect: str) -> sa.ColumnElement[bool]:

@@ -13,7 +13,7 @@ from scimward.policy.document import Policy, parse_policy, policy_from_json
 from scimward.policy.gate import variables
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.governance import Change
+from scimward.store.governance import Change, audit_records
 from scimward.store.tables import effective_states, identities, policies
 from scimward.store.timeutil import utcnow
 
@@ -54,8 +54,12 @@ async def apply(database: Database, text: str, applied_by: str, *, dry_run: bool
         return preview
     if not preview.empty:
         async with database.write() as conn:
-            await conn.execute(policies.insert().values(document=new.to_json(), text=text, applied=utcnow(),
-                                                        applied_by=applied_by))
+            version = (await conn.execute(policies.insert().values(
+                document=new.to_json(), text=text, applied=utcnow(), applied_by=applied_by)
+                .returning(policies.c.version))).scalar_one()
+            await audit_records.config("policy", applied_by, {
+                "action": "apply", "version": int(version), "added": preview.added, "removed": preview.removed,
+                "changed": preview.changed, "settings": preview.settings}).append(conn)
     return preview
 
 

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from scimward.errors import ScimwardError
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
-class ScimError(Exception):
+class ScimError(ScimwardError):
     """A protocol error that becomes an RFC 7644 Error body."""
 
     status: ClassVar[int] = 400

@@ -30,8 +30,8 @@ from scimward.store.database import (
     Database,
     sqlite_pragmas,
     sync_url,
-    translate_integrity_error,
 )
+from scimward.store.failures import integrity_error
 
 Row = Sequence[Any]
 Params = dict[str, Any]
@@ -177,7 +177,7 @@ class Direct:
                 try:
                     cursor = await conn.execute(sql, bound, prepare=True)
                 except psycopg.IntegrityError as exc:
-                    raise translate_integrity_error(exc) from exc
+                    raise integrity_error(exc) from exc
                 return list(await cursor.fetchall())
         return self._sqlite("read").execute(sql, bound).fetchall()
 
@@ -195,7 +195,7 @@ class Direct:
             async with self._group_commit().transaction() as cursor:
                 yield Tx(self, _SyncCursor(cursor))
         except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
-            raise translate_integrity_error(exc) from exc
+            raise integrity_error(exc) from exc
 
     def _group_commit(self) -> GroupCommit:
         if self._grouped is None:

@@ -119,7 +119,7 @@ class GroupCommit:
         error: BaseException | None = None
         try:
             self._connection().execute("COMMIT")
-        except BaseException as exc:  # handed to every writer of the batch
+        except BaseException as exc:  # noqa: BLE001 - handed to every writer of the batch
             error = exc
             conn = self._connection()
             if conn.in_transaction:

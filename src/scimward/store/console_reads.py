@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
-from scimward.store.governance import audit
+from scimward.store.governance import ChangeRow, audit, change_row
+from scimward.store.governance import changes as governance_changes
 from scimward.store.tables import (
     audit_events,
     audit_head,
@@ -47,6 +48,16 @@ class Overview:
     open_by_kind: dict[str, int]
     identities: dict[str, int]
     diverged: int
+    #: Identities whose source is automated (an IdP over SCIM, an HR import), and all of them.
+    automated: int
+    sourced: int
+    #: Outbox rows waiting to be pushed, over every target.
+    backlog: int
+
+    @property
+    def coverage(self) -> int | None:
+        """The share of identities an automated source keeps, in percent."""
+        return round(100 * self.automated / self.sourced) if self.sourced else None
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,13 @@ async def overview(database: Database) -> Overview:
             .group_by(identity_counts.c.resource_type))}
         held = sa.union(sa.select(effective_states.c.identity_id), sa.select(membership_holds.c.group_id)).subquery()
         diverged = await _scalar(conn, sa.select(sa.func.count()).select_from(held))
-    return Overview(pending, open_breakers, by_severity, by_kind, counts, diverged)
+        i = identities.c
+        automated_source = sa.or_(i.source.startswith("scim:"), i.source.startswith("hr:"))
+        automated, sourced = (await conn.execute(sa.select(
+            sa.func.count().filter(automated_source), sa.func.count()).select_from(identities))).one()
+        backlog = await _scalar(conn, sa.select(sa.func.count()).select_from(outbox))
+    return Overview(pending, open_breakers, by_severity, by_kind, counts, diverged, int(automated or 0),
+                    int(sourced or 0), backlog)
 
 
 async def target_health(database: Database) -> list[TargetHealth]:
@@ -134,6 +151,23 @@ async def target_health(database: Database) -> list[TargetHealth]:
                 for row in await conn.execute(query)]
 
 
+async def changes_page(database: Database, status: str | None, *, offset: int = 0,
+                       limit: int = 50) -> tuple[int, list[ChangeRow]]:
+    """Changes newest first (with that status), one page of them, and how many there are."""
+    query = governance_changes.list_changes(status, None, limit).offset(offset)
+    count = sa.select(sa.func.count()).select_from(changes)
+    if status is not None:
+        count = count.where(_c.status == status)
+    async with database.read() as conn:
+        total = await _scalar(conn, count)
+        return total, [change_row(row) for row in await conn.execute(query)]
+
+
+async def target_names(database: Database) -> dict[int, str]:
+    async with database.read() as conn:
+        return {int(i): str(n) for i, n in await conn.execute(sa.select(_t.id, _t.name).order_by(_t.name))}
+
+
 async def effective_of(database: Database, identity_id: str) -> tuple[bool, dict[str, Any] | None, bool]:
     """(diverged, effective document, deleted by its source): when not diverged, effective is source."""
     e = effective_states.c
@@ -152,6 +186,24 @@ async def accounts_of(database: Database, identity_id: str) -> list[AccountLink]
              .order_by(_t.name))
     async with database.read() as conn:
         return [AccountLink(*row) for row in await conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class HeldMembership:
+    group_id: str
+    member_id: str
+    #: ``add``: the source has it, it is not effective yet; ``remove``: the source dropped it, it still is.
+    kind: str
+    change_id: str | None
+
+
+async def membership_holds_of(database: Database, identity_id: str, limit: int = 100) -> list[HeldMembership]:
+    """Memberships of or in the identity whose effective state differs from the source's."""
+    h = membership_holds.c
+    async with database.read() as conn:
+        return [HeldMembership(*row) for row in await conn.execute(
+            sa.select(h.group_id, h.member_id, h.kind, h.change_id)
+            .where(sa.or_(h.group_id == identity_id, h.member_id == identity_id)).limit(limit))]
 
 
 async def groups_of(database: Database, identity_id: str, limit: int = 100) -> list[tuple[str, str]]:

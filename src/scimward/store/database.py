@@ -25,9 +25,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from scimward.scim.errors import InvalidValue, ScimError, UniquenessError
 from scimward.store.chain import chain_hash
 from scimward.store.errors import DatabaseUnavailable, DatabaseUrlError
+from scimward.store.failures import integrity_error
 
 DEFAULT_DATABASE_URL = "sqlite:///scimward.db"
 DATABASE_URL_ENV = "SCIMWARD_DATABASE_URL"
@@ -149,18 +149,6 @@ def unavailable(url: str, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"cannot open the database {shown_url(url)}: {reason[0] if reason else exc}")
 
 
-def translate_integrity_error(exc: Exception) -> ScimError:
-    """A constraint the checks before the write could not see (a concurrent change), as a SCIM error."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    if "user_name" in text:
-        return UniquenessError("userName is already taken")
-    if "uq_tokens_name" in text or "tokens.name" in text:
-        return UniquenessError("a token with that name already exists")
-    if "uq_targets_name" in text or "targets.name" in text:
-        return UniquenessError("a target with that name already exists")
-    return InvalidValue("the change conflicts with another change made at the same time; retry")
-
-
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -214,7 +202,7 @@ class Database:
                 async with conn.begin():
                     yield conn
         except IntegrityError as exc:
-            raise translate_integrity_error(exc) from exc
+            raise integrity_error(exc) from exc
 
     def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
         """Run ``close`` when the database is disposed (pools opened beside the engine)."""

@@ -3,7 +3,7 @@
 Importing this module costs nothing (no SQLAlchemy), so the command line's error chokepoint can
 know these classes without loading a driver::
 
-    DatabaseUrlError        the URL itself is wrong: fix the option (a ValueError)
+    DatabaseUrlError        the URL itself is wrong: fix the option (a ConfigurationError)
     DatabaseError           the database named by a good URL cannot be used now
     ├── DatabaseUnavailable unreachable, or the credentials are refused
     └── SchemaMismatch      its schema is not the one this scimward expects: run ``scimward db upgrade``
@@ -13,12 +13,14 @@ Messages never contain a password: URLs in them are rendered with the password h
 
 from __future__ import annotations
 
+from scimward.errors import ConfigurationError, ScimwardError
 
-class DatabaseUrlError(ValueError):
+
+class DatabaseUrlError(ConfigurationError):
     """A database URL scimward cannot use."""
 
 
-class DatabaseError(Exception):
+class DatabaseError(ScimwardError):
     """The database cannot be used."""
 
 

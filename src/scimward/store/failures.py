@@ -9,20 +9,35 @@ a 500, and a database that cannot be reached is a 503 with ``Retry-After``, not 
     the connection is lost or cannot be made (class 08, 57P0x, pool timeouts,
     SQLite's "database is locked")                                       -> 503 + Retry-After
 
+A unique constraint that a concurrent change broke (the checks before the write could not see it)
+is named by the constraint, not by words of the driver's message: PostgreSQL reports the constraint's
+name, SQLite the columns, which the tables say belong to one named constraint (``integrity_error``).
+
 Details name the class of failure, never the driver's message: it can carry host, user and values.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 import psycopg
+import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
 from psycopg_pool import PoolTimeout
 
-from scimward.scim.errors import InvalidValue, ScimError, ServiceUnavailable
+from scimward.scim.errors import InvalidValue, ScimError, ServiceUnavailable, UniquenessError
+from scimward.store.tables import metadata
 
-__all__ = ["RETRY_AFTER_SECONDS", "is_disconnect", "scim_error_for"]
+__all__ = ["RETRY_AFTER_SECONDS", "UNIQUE", "integrity_error", "is_disconnect", "scim_error_for"]
+
+#: What breaking a unique constraint means for the client, by the constraint's name (``store.tables``).
+UNIQUE = {
+    "uq_identities_user_name": "userName is already taken",
+    "uq_tokens_name": "a token with that name already exists",
+    "uq_targets_name": "a target with that name already exists",
+}
+_SQLITE_UNIQUE = "UNIQUE constraint failed: "
 
 #: What a 503 asks the client to wait: about the time a restarted PostgreSQL needs to accept connections.
 RETRY_AFTER_SECONDS = 5
@@ -70,3 +85,36 @@ def scim_error_for(exc: BaseException) -> ScimError | None:
     if isinstance(inner, OverflowError | UnicodeEncodeError | sqlite3.DataError):
         return InvalidValue(f"the database cannot store a value in the request ({type(inner).__name__})")
     return None
+
+
+@functools.cache
+def _sqlite_unique_names() -> dict[str, str]:
+    """The name of each unique constraint and index, by the columns SQLite names when one is broken
+    (``"tokens.name"``, ``"identities.resource_type, identities.user_name_lower"``)."""
+    names: dict[str, str] = {}
+    for table in metadata.tables.values():
+        keyed: list[sa.UniqueConstraint | sa.Index] = [c for c in table.constraints
+                                                       if isinstance(c, sa.UniqueConstraint)]
+        keyed += [index for index in table.indexes if index.unique]
+        for key in keyed:
+            if isinstance(key.name, str):
+                names[", ".join(f"{table.name}.{column.name}" for column in key.columns)] = key.name
+    return names
+
+
+def constraint_name(exc: BaseException) -> str | None:
+    """The unique constraint ``exc`` says was broken, by its name; None for any other failure."""
+    inner = _unwrap(exc)
+    if isinstance(inner, psycopg.errors.UniqueViolation):
+        return inner.diag.constraint_name
+    if isinstance(inner, sqlite3.IntegrityError) and str(inner).startswith(_SQLITE_UNIQUE):
+        return _sqlite_unique_names().get(str(inner)[len(_SQLITE_UNIQUE):])
+    return None
+
+
+def integrity_error(exc: BaseException) -> ScimError:
+    """A constraint the checks before the write could not see (a concurrent change), as a SCIM error."""
+    message = UNIQUE.get(constraint_name(exc) or "")
+    if message is not None:
+        return UniquenessError(message)
+    return InvalidValue("the change conflicts with another change made at the same time; retry")

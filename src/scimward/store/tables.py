@@ -545,3 +545,15 @@ console_sessions = sa.Table(
     sa.Column("revoked", sa.DateTime),
     sa.Index("ix_console_sessions_name", "name"),
 )
+
+# -- evidence (scimward.governance: coverage, propagation risk, the report) ------------------------
+
+#: One row a day: automation coverage, propagation risk and live findings per framework id as they
+#: stood when taken (``governance.snapshots``), so the report can draw their trend.
+evidence_snapshots = sa.Table(
+    "evidence_snapshots",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("taken", sa.DateTime, nullable=False),
+    sa.Column("figures", JsonDoc, nullable=False),
+)

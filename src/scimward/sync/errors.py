@@ -25,11 +25,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from scimward.errors import ScimwardError
+
 #: Longest ``detail`` kept from a target's answer.
 DETAIL_LIMIT = 1000
 
 
-class TargetError(Exception):
+class TargetError(ScimwardError):
     """A request to a target failed; the subclass says what to do about it."""
 
     retryable: ClassVar[bool] = False

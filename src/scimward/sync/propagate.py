@@ -63,6 +63,7 @@ from scimward.sync.diff import (
     patch_operations,
     sub_attribute_paths,
 )
+from scimward.sync.drift import flat_path, flatten
 from scimward.sync.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -72,6 +73,7 @@ from scimward.sync.errors import (
     TransientError,
 )
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.probe import evaluates
 from scimward.sync.profile import COMPLEX, Capabilities, drops, strip
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import DeprovisionMode, Target
@@ -116,6 +118,9 @@ class _Endpoint:
     scanned_at: dict[str, float] = field(default_factory=dict)
     #: The target's capability profile, updated as soon as a push learns something.
     caps: Capabilities = field(default_factory=Capabilities)
+    #: Attribute paths (lower-cased, as ``drift.flatten`` names them) the target was seen to store:
+    #: a PATCH it answers without a body (204) is read back only while it touches others.
+    stored: set[str] = field(default_factory=set)
     #: When a health probe last succeeded (time.monotonic()).
     healthy_at: float = -1e9
     probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -169,12 +174,17 @@ class _Known:
         return link.remote_id if link is not None and link.status == "active" else None
 
 
-class Deferred(Exception):
-    """Not now: put the row back for ``delay`` seconds (a tombstone's grace, members not yet linked)."""
+@dataclass(frozen=True)
+class Deferred:
+    """A push's outcome that is not an action: put the row back for ``delay`` seconds (a tombstone's
+    grace, members not yet linked, a group to make again)."""
 
-    def __init__(self, delay: float, reason: str) -> None:
-        super().__init__(reason)
-        self.delay = delay
+    delay: float
+    reason: str
+
+
+#: What pushing one identity did: the action taken ("create", "update", "none", ...), or not now.
+Outcome = str | Deferred
 
 
 @functools.lru_cache(maxsize=64)
@@ -323,7 +333,7 @@ class Propagator:
             if endpoint is not None and target_id not in self._broken:
                 try:
                     known[target_id] = await self._prefetch(rt, endpoint.target, ids)
-                except Exception as exc:  # one target's scope or data: its failure, nobody else's
+                except Exception as exc:  # noqa: BLE001 - the worker loop: one target's failure, nobody else's
                     await self._break(endpoint.target.id, endpoint.target.name, exc)
         return known
 
@@ -382,9 +392,6 @@ class Propagator:
                     action = await self.push_user(lane, item.identity_id, known, results)
                 else:
                     action = await self.push_group(lane, item.identity_id, known, results)
-        except Deferred as deferred:
-            await self.outbox.retry(item, deferred.delay, str(deferred))
-            return
         except TransientError as error:
             if _target_wide(error) or not await self._healthy(endpoint):
                 await self._transient(item, endpoint, error)
@@ -405,6 +412,9 @@ class Propagator:
             log.exception("push failed", target=target.name, identity=item.identity_id)
             metrics.FAILURES.labels(target.name, "crash").inc()
             await self.outbox.retry(item, backoff(item.attempts + 1), f"internal error: {type(exc).__name__}: {exc}")
+            return
+        if isinstance(action, Deferred):
+            await self.outbox.retry(item, action.delay, action.reason)
             return
         finished = utcnow()
         results.succeeded(item, action, finished)
@@ -492,7 +502,7 @@ class Propagator:
                 continue
             try:
                 endpoints[target_id] = await self._endpoint(rows[target_id])
-            except Exception as exc:  # settings that cannot be used (or a key that cannot decrypt)
+            except Exception as exc:  # noqa: BLE001 - the worker loop: a target's unusable settings or key
                 endpoints[target_id] = None
                 await self._break(target_id, rows[target_id].name, exc)
         return endpoints
@@ -543,7 +553,7 @@ class Propagator:
 
     # -- users ----------------------------------------------------------------------------------
 
-    async def push_user(self, lane: _Lane, identity_id: str, known: _Known, results: PushResults) -> str:
+    async def push_user(self, lane: _Lane, identity_id: str, known: _Known, results: PushResults) -> Outcome:
         target, client = lane.target, lane.client
         hub = known.identities.get(identity_id)
         link = known.links.get(identity_id)
@@ -581,7 +591,7 @@ class Propagator:
             results.account_changed(target.id, identity_id)
         return "deactivate" if first and not rest else "update"
 
-    async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults) -> str:
+    async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults) -> Outcome:
         target, client = lane.target, lane.client
         mode = target.config.deprovision
         if mode is DeprovisionMode.DELETE or (
@@ -609,7 +619,7 @@ class Propagator:
             # The grace runs from the deactivation, however often the row is looked at meanwhile.
             since = utcnow() if action == "deactivate" else link.acknowledged
             left = timedelta(days=target.config.tombstone_days) - (utcnow() - since)
-            raise Deferred(max(left.total_seconds(), 0.0), "tombstone: delete after the grace period")
+            return Deferred(max(left.total_seconds(), 0.0), "tombstone: delete after the grace period")
         return action
 
     # -- the wire form --------------------------------------------------------------------------
@@ -641,6 +651,11 @@ class Propagator:
                 continue
             if number > 0:
                 await self._learn(endpoint, endpoint.caps.learned(complex_paths=True))
+            if held is None and _unverified(form, endpoint):
+                # No answer to read what it kept (204): read the account, until every attribute sent has
+                # been seen stored or found dropped, so a dropped one is not taken as acknowledged.
+                with contextlib.suppress(TargetError):
+                    held = await lane.client.get(resource, remote_id)
             return held
         try:
             held = await self._put(lane, resource, remote_id, desired, acknowledged)
@@ -666,6 +681,7 @@ class Propagator:
         Those attributes join the profile's ``dropped``: not sent again, not drift."""
         if answer is None:
             return sent
+        endpoint.stored.update(flatten(answer))
         missing = drops(sent, answer)
         if not missing:
             return sent
@@ -741,12 +757,9 @@ class Propagator:
         async with endpoint.probe_lock:
             if lookup in endpoint.caps.filters:
                 return endpoint.caps.filters[lookup]
-            sample = next((item for item in await lane.client.first_page(resource, 20, [attribute])
-                           if isinstance(item.get(attribute), str) and item[attribute]), None)
-            if sample is None:
+            works = await evaluates(lane.client, resource, attribute)
+            if works is None:
                 return None
-            found = await lane.client.find(resource, eq_filter(attribute, sample[attribute]))
-            works = any(item.get("id") == sample["id"] for item in found)
             await self._learn(endpoint, endpoint.caps.with_filter(lookup, works))
             return works
 
@@ -801,7 +814,7 @@ class Propagator:
 
     # -- groups ---------------------------------------------------------------------------------
 
-    async def push_group(self, lane: _Lane, identity_id: str, known: _Known, results: PushResults) -> str:
+    async def push_group(self, lane: _Lane, identity_id: str, known: _Known, results: PushResults) -> Outcome:
         target, client = lane.target, lane.client
         hub = known.identities.get(identity_id)
         link = known.links.get(identity_id)
@@ -825,22 +838,24 @@ class Propagator:
                     held = await self._update(lane, "Groups", remote_id, operations, desired, link.state)
                 except NotFoundError:
                     await self.links.drop(target.id, identity_id)
-                    raise Deferred(0.0, "the group vanished on the target; it will be made again") from None
+                    return Deferred(0.0, "the group vanished on the target; it will be made again")
                 results.save_link(target.id, identity_id, "Group", remote_id,
                                   await self._held(lane.endpoint, desired, held))
                 action = "update"
-        await self._push_unlinked_members(lane, identity_id)
+        waiting = await self._push_unlinked_members(lane, identity_id)
+        if waiting is not None:
+            return waiting
         if await self._push_member_deltas(lane, identity_id, remote_id) and action == "none":
             action = "members"
         return action
 
-    async def _push_unlinked_members(self, lane: _Lane, group_id: str) -> None:
+    async def _push_unlinked_members(self, lane: _Lane, group_id: str) -> Deferred | None:
         """Members are pushed after the users they name exist on the target: make those first, and
         commit their links before the membership deltas are computed from them. A member the target
         refuses is recorded against that member and left out; the group takes the others."""
         unlinked = await self.links.unlinked_members(lane.target.id, group_id, INLINE_MEMBERS + 1)
         if not unlinked:
-            return
+            return None
         known = await self._prefetch(USER_TYPE, lane.target, unlinked[:INLINE_MEMBERS])
         made = [member for member in unlinked[:INLINE_MEMBERS]
                 if member in known.identities and known.identities[member].in_scope]
@@ -848,16 +863,20 @@ class Propagator:
         try:
             for member in made:
                 try:
-                    await self.push_user(lane, member, known, results)
+                    outcome = await self.push_user(lane, member, known, results)
                 except TargetError as error:
                     if isinstance(error, HaltError) or (isinstance(error, TransientError) and _target_wide(error)):
                         raise
                     results.log.append(log_row(lane.target.id, member, "user", "failed", utcnow(), utcnow(),
                                                f"as a member of {group_id}: {error}"))
+                    continue
+                if isinstance(outcome, Deferred):  # a member not to be made now: nor is the group
+                    return outcome
         finally:
             await commit(self.db, results)
         if len(unlinked) > INLINE_MEMBERS and len(made) == INLINE_MEMBERS:
-            raise Deferred(1.0, "waiting for member accounts to be created")
+            return Deferred(1.0, "waiting for member accounts to be created")
+        return None
 
     async def _push_member_deltas(self, lane: _Lane, group_id: str, remote_group: str) -> bool:
         """Removals first, in requests of their own (an entitlement taken away must not wait for one
@@ -893,6 +912,25 @@ class Propagator:
                 raise
             await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
             await self._learn(endpoint, endpoint.caps.learned(member_remove="value_list"))
+
+
+#: What every account holds or a PATCH changes by other means than an attribute it could drop.
+_ALWAYS_KEPT = frozenset({"active", "members", "schemas"})
+
+
+def _unverified(operations: list[dict[str, Any]], endpoint: _Endpoint) -> set[str]:
+    """The attribute paths ``operations`` set that the target was neither seen to store nor found to drop."""
+    touched: set[str] = set()
+    for operation in operations:
+        if str(operation.get("op", "")).lower() == "remove":
+            continue
+        path = str(operation.get("path") or "").split("[", 1)[0]
+        if path:
+            touched.add(flat_path(path).lower())
+        elif isinstance(operation.get("value"), dict):
+            touched.update(flatten(operation["value"]))
+    dropped = {flat_path(path).lower() for path in endpoint.caps.dropped}
+    return touched - endpoint.stored - dropped - _ALWAYS_KEPT
 
 
 def _target_wide(error: TransientError) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 import structlog
 
+from scimward.durations import parse_duration
 from scimward.scim.ast import Filter
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
@@ -57,6 +57,7 @@ from scimward.sync.drift import (
 )
 from scimward.sync.errors import HaltError, TargetError
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.probe import refresh
 from scimward.sync.profile import Capabilities, strip
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import Target
@@ -67,8 +68,6 @@ log = structlog.get_logger("scimward.sync.reconcile")
 Progress = Callable[[str, int], None]
 
 HEARTBEAT_SECONDS = 15.0
-_DURATION = re.compile(r"\s*(\d+)\s*([dhms])\s*")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 def parse_every(value: Any) -> timedelta | None:
@@ -79,11 +78,13 @@ def parse_every(value: Any) -> timedelta | None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return timedelta(seconds=value)
-    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+    try:
+        every = parse_duration(value) if isinstance(value, str) else None
+    except ValueError:
+        every = None
+    if every is None:
         raise InvalidValue(f"reconcile_every {value!r} is not an interval like 24h, 30m, 7d or 0 (off)")
-    amount = int(match.group(1))
-    return timedelta(**{_UNITS[match.group(2)]: amount}) if amount else None
+    return every or None
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class Reconciler:
                 await state.read_users()
                 await state.read_groups()
                 await state.walk_unseen()
+                await self._refresh_profile(target, client)
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
             await self.runs.finish(run.id, users_read=state.users_read if state else 0,
@@ -196,6 +198,15 @@ class Reconciler:
         log.info("reconcile finished", target=target.name, run=run.id, open=report.open, resolved=resolved,
                  users=state.users_read, groups=state.groups_read, enqueued=state.enqueued)
         return report
+
+
+    async def _refresh_profile(self, target: Target, client: TargetClient) -> None:
+        """Probe again what the target evaluates (``sync.probe``): the periodic refresh of its profile.
+        A probe that fails is the profile's loss, not the run's."""
+        try:
+            await refresh(self.db, target.id, target.row.config, client)
+        except TargetError as error:
+            log.warning("target probe failed", target=target.name, error=str(error))
 
 
 @dataclass
@@ -542,7 +553,7 @@ async def _prefetch(pages: AsyncIterator[list[Resource]], depth: int = 2) -> Asy
             async for page in pages:
                 await queue.put(page)
             await queue.put(None)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             await queue.put(exc)
 
     task = asyncio.create_task(produce())

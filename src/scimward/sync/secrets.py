@@ -26,6 +26,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from scimward.errors import ConfigurationError
+
 KEY_ENV = "SCIMWARD_SECRET_KEY"
 KEY_FILE_ENV = "SCIMWARD_KEY_FILE"
 DATA_DIR_ENV = "SCIMWARD_DATA_DIR"
@@ -47,7 +49,7 @@ def default_key_file(environ: Mapping[str, str]) -> Path:
     return data_dir(environ) / DEFAULT_KEY_FILE
 
 
-class SecretKeyError(Exception):
+class SecretKeyError(ConfigurationError):
     """The key is missing, malformed, exposed, or not the one the credential was encrypted with."""
 
 

@@ -27,6 +27,9 @@ from scimward.store.provisioning import Outbox, TargetRepository, TargetRow, lin
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.errors import AuthError, TargetError, TransientError
 from scimward.sync.mapping import DEFAULT_USER_RULES
+from scimward.sync.probe import probe_filters, refresh
+from scimward.sync.profile import Capabilities
+from scimward.sync.profile import check as check_profile
 from scimward.sync.secrets import SecretBox, SecretKeyError
 from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
 
@@ -114,6 +117,7 @@ def merge_config(current: TargetConfig, changes: Any) -> TargetConfig:
 
 
 def _check_types(data: Mapping[str, Any]) -> None:
+    check_profile(data)  # ``profile`` and ``capabilities``: what propagate could not follow is refused now
     for key in ("scope", "group_scope"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise InvalidValue(f"{key} must be a SCIM filter as a string")
@@ -247,7 +251,8 @@ class TargetAdmin:
         self.secrets = secrets or SecretBox()
         self.direct = Direct(database)
 
-    async def add(self, name: str, url: str, token: str, config: TargetConfig | None = None) -> Target:
+    async def add(self, name: str, url: str, token: str, config: TargetConfig | None = None,
+                  actor: str = "admin") -> Target:
         config = config or TargetConfig()
         check_name(name)
         url = check_url(url)
@@ -259,7 +264,7 @@ class TargetAdmin:
             pass
         else:
             raise UniquenessError(f"a target named {name!r} already exists")
-        row = await self.repository.add(name, url, self.secrets.encrypt(token), config.to_json())
+        row = await self.repository.add(name, url, self.secrets.encrypt(token), config.to_json(), actor=actor)
         return Target.from_row(row)
 
     async def update(self, name: str, *, url: str | None = None, token: str | None = None,
@@ -278,7 +283,8 @@ class TargetAdmin:
             if planned(current.config) != planned(values["config"]):
                 await gate_config(self.db, self.direct, current.id, name, current.config, values["config"],
                                   actor)
-        row = await self.repository.update(name, **values) if values else await self.repository.by_name(name)
+        row = await self.repository.update(name, actor=actor, **values) if values \
+            else await self.repository.by_name(name)
         return Target.from_row(row)
 
     async def plan(self, name: str, config: TargetConfig | None) -> Plan:
@@ -303,7 +309,7 @@ class TargetAdmin:
         The removal passes the gate like a configuration change (it ends every account's management)."""
         current = await self.repository.by_name(name)
         await gate_config(self.db, self.direct, current.id, name, current.config, None, actor)
-        await self.repository.remove(name)
+        await self.repository.remove(name, actor=actor)
 
     async def resume(self, name: str) -> dict[str, Any]:
         """Lift a quarantine: the target receives again, starting with what it missed."""
@@ -342,6 +348,7 @@ class TargetAdmin:
                 else:
                     report["checks"].append({"check": "credential", "ok": True})
                     report["credential"] = "accepted"
+                    report["capabilities"] = await self._probe(row, client, report, redact)
             else:
                 report["credential"] = "unknown"
         report["elapsed_ms"] = round((time.monotonic() - started) * 1000)
@@ -349,6 +356,18 @@ class TargetAdmin:
         # still works (the client falls back to RFC 7644 defaults), so that check only informs.
         report["ok"] = report["credential"] == "accepted"
         return report
+
+    async def _probe(self, row: TargetRow, client: TargetClient, report: dict[str, Any],
+                     redact: Callable[[str | None], str | None]) -> dict[str, Any]:
+        """Find out by reading which lookups the target evaluates (``sync.probe``), keep what was learned
+        in its capability profile with the time of the probe, and answer the profile as it now stands."""
+        try:
+            filters = await probe_filters(client)
+        except TargetError as exc:
+            report["checks"].append(_failed("filters", exc, redact))
+            return Capabilities.from_config(row.config).to_json()
+        report["checks"].append({"check": "filters", "ok": True, "evaluated": filters})
+        return (await refresh(self.db, row.id, row.config, client, filters)).to_json()
 
     def client(self, target: Target) -> TargetClient:
         """A client for the target, holding its decrypted credential."""

@@ -7,6 +7,7 @@ is a request from a role below the one the endpoint needs; both refusals go to t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
@@ -22,24 +23,24 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def requires(role: str) -> Callable[[Endpoint], Endpoint]:
     def wrap(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             console = console_of(request)
             session = await console.session_of(request)
+            reading = request.method in ("GET", "HEAD")
             if session is None:
-                if request.method == "GET":
+                if reading:
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return RedirectResponse(console.url("/sign-in?" + urlencode({"next": target})), 303)
                 return console.render(request, "error.html", 401, title="Sign in first",
                                       message="Your session has ended. Sign in again.")
             request.state.session = session
-            if request.method != "GET" and not same_token(await submitted_token(request), session.csrf):
+            if not reading and not same_token(await submitted_token(request), session.csrf):
                 return await refuse(request, session, "the form carried no valid CSRF token")
             if not session.allows(role):
                 return await refuse(request, session, f"this needs the {role} role; you have {session.role}")
             return await endpoint(request)
 
-        guarded.__name__ = endpoint.__name__
-        guarded.__doc__ = endpoint.__doc__
         return guarded
 
     return wrap

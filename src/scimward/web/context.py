@@ -23,11 +23,17 @@ def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}" if moment is not None else "—"
 
 
+def short_id(identifier: str) -> str:
+    """An id as pages show it: its last 8 characters (ids are time-ordered, so their heads agree)."""
+    return identifier[-8:]
+
+
 def _templates() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("scimward.web", "templates"),
                                      autoescape=True, undefined=jinja2.StrictUndefined,
                                      trim_blocks=True, lstrip_blocks=True)
     environment.filters["when"] = _when
+    environment.filters["short"] = short_id
     return environment
 
 

@@ -27,6 +27,7 @@ PAGES: tuple[Page, ...] = (
     Page("/groups", "Groups", "viewer", "scimward.web.pages.groups:routes"),
     Page("/targets", "Targets", "viewer", "scimward.web.pages.targets:routes"),
     Page("/changes", "Changes", "viewer", "scimward.web.pages.changes:routes"),
+    Page("/reviews", "Reviews", "viewer", "scimward.web.pages.reviews:routes"),
     Page("/findings", "Findings", "viewer", "scimward.web.pages.findings:routes"),
     Page("/audit", "Audit", "viewer", "scimward.web.pages.audit:routes"),
     Page("/sessions", "Sessions", "admin", "scimward.web.pages.sessions:routes"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import httpx2
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from starlette.middleware.sessions import SessionMiddleware
@@ -65,8 +66,17 @@ async def start(request: Request) -> Response:
                               message="No identity provider is configured for the console.")
     request.session["next"] = safe_next(console, request.query_params.get("next"))
     oauth: StarletteOAuth2App = request.app.state.oidc
-    response: Response = await oauth.authorize_redirect(request, str(request.url_for("oidc_callback")))
+    try:
+        response: Response = await oauth.authorize_redirect(request, str(request.url_for("oidc_callback")))
+    except httpx2.HTTPError:
+        return unreachable(request)
     return response
+
+
+def unreachable(request: Request) -> Response:
+    return console_of(request).render(
+        request, "error.html", 503, title="Identity provider unreachable",
+        message="The identity provider did not answer. Try again, or sign in as a break-glass administrator.")
 
 
 async def callback(request: Request) -> Response:
@@ -74,12 +84,15 @@ async def callback(request: Request) -> Response:
     oauth: StarletteOAuth2App = request.app.state.oidc
     try:
         token = await oauth.authorize_access_token(request)  # type: ignore[no-untyped-call]
+    except httpx2.HTTPError:
+        return unreachable(request)
     except OAuthError as exc:
         await console.audit("console_refused", "-", "sign-in", method="oidc", reason=exc.error)
         return console.render(request, "error.html", 401, title="Sign-in failed",
                               message=f"The identity provider's answer was not accepted ({exc.error}).")
     claims = dict(token.get("userinfo") or {})
-    with contextlib.suppress(OAuthError):  # without the userinfo endpoint's, the ID token's claims alone
+    # Without the userinfo endpoint's claims, the ID token's alone.
+    with contextlib.suppress(OAuthError, httpx2.HTTPError):
         claims = {**dict(await oauth.userinfo(token=token)), **claims}
     name = person(claims)
     role = role_for(claims, role_mapping(console.settings.console_oidc_roles))

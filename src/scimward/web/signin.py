@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scimward.store.auth import ConsoleSession
+from scimward.store.auth import ConsoleSession, failed_sign_ins
+from scimward.store.timeutil import utcnow
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of
 from scimward.web.security import CSRF_FIELD, SESSION_COOKIE, SIGN_IN_COOKIE, same_token, set_cookie
+
+#: Guessing a password is slowed to this many tries per account and window (counted in the audit trail).
+MAX_FAILURES = 10
+THROTTLE_WINDOW = timedelta(minutes=15)
 
 
 def safe_next(console: Console, given: str | None) -> str:
@@ -45,10 +51,13 @@ async def sign_in(request: Request) -> Response:
     if not isinstance(given, str) or not same_token(given, request.cookies.get(SIGN_IN_COOKIE, "")):
         return console.render(request, "error.html", 403, title="Not allowed",
                               message="the form carried no valid CSRF token: reload the sign-in page")
-    name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    name, password = str(form.get("name", "")).strip()[:128], str(form.get("password", ""))
+    if name and await failed_sign_ins(console.database, name, utcnow() - THROTTLE_WINDOW) >= MAX_FAILURES:
+        return _form(request, console, f"Too many failed sign-ins as {name}: wait "
+                     f"{THROTTLE_WINDOW.seconds // 60} minutes, or ask an administrator.", 429)
     role = await console.accounts.verify(name, password) if name and password else None
     if role is None:
-        await console.audit("console_refused", name[:128] or "-", "sign-in", method="local",
+        await console.audit("console_refused", name or "-", "sign-in", method="local",
                             reason="wrong name or password")
         return _form(request, console, "That name and password do not match an active administrator.", 401)
     token, session = await console.sessions.open(name, role, "local")

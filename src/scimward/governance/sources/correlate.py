@@ -43,12 +43,26 @@ class Match:
 @dataclass
 class CorrelationIndex:
     keys: Sequence[str] = DEFAULT_KEYS
-    by_key: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    #: key -> value -> the identity with it, or a tuple of those (rare; one string each keeps it small)
+    by_key: dict[str, dict[str, str | tuple[str, ...]]] = field(default_factory=lambda: defaultdict(dict))
 
     def add(self, identity_id: str, doc: dict[str, Any]) -> None:
         for key in self.keys:
+            values = self.by_key[key]
             for value in _values(key, doc):
-                self.by_key[key].setdefault(value, []).append(identity_id)
+                held = values.get(value)
+                if held is None:
+                    values[value] = identity_id
+                elif isinstance(held, str):
+                    values[value] = (held, identity_id)
+                else:
+                    values[value] = (*held, identity_id)
+
+    def _found(self, key: str, value: str) -> tuple[str, ...]:
+        held = self.by_key.get(key, {}).get(value)
+        if held is None:
+            return ()
+        return (held,) if isinstance(held, str) else held
 
     def add_all(self, users: Iterable[tuple[str, dict[str, Any]]]) -> None:
         for identity_id, doc in users:
@@ -56,7 +70,7 @@ class CorrelationIndex:
 
     def employee(self, employee_id: str) -> str | None:
         """The one identity with this employeeNumber, if exactly one has it."""
-        found = self.by_key.get("employeeNumber", {}).get(employee_id, [])
+        found = self._found("employeeNumber", employee_id)
         return found[0] if len(found) == 1 else None
 
     def match(self, record: HrRecord) -> Match:
@@ -64,7 +78,7 @@ class CorrelationIndex:
             wanted = _record_value(key, record)
             if wanted is None:
                 continue
-            found = self.by_key.get(key, {}).get(wanted, [])
+            found = self._found(key, wanted)
             if len(found) == 1:
                 return Match(found[0], key=key)
             if len(found) > 1:

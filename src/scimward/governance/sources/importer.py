@@ -10,23 +10,27 @@ User, are stored unmatched and become findings in the three-way check (``check``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from scimward.governance.sources.correlate import CorrelationIndex
 from scimward.governance.sources.proposal import DEFAULT_OWNED, propose
-from scimward.governance.sources.readers import Row, read_rows
+from scimward.governance.sources.readers import Export, Row
 from scimward.governance.sources.records import BadRow, HrRecord, RowFormat, parse_record
 from scimward.policy import policies
 from scimward.policy.ownership import Ownership, SourceSettings, attribute_path
-from scimward.scim.errors import PreconditionFailed, ScimError
+from scimward.scim.errors import NotFound, PreconditionFailed, ScimError
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.governance import (
+    Correlated,
     HubUser,
     PolicyDenied,
     SourceRepository,
@@ -39,6 +43,8 @@ from scimward.store.identity import IdentityStore, etag
 from scimward.store.timeutil import utcnow
 
 BATCH = 500
+#: Rows whose changes are in flight at once.
+CONCURRENCY = 8
 #: Attributes kept of every User for the import's comparison and the three-way check.
 KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
 
@@ -51,17 +57,21 @@ class ImportReport:
     created: int = 0
     unmatched: int = 0
     ambiguous: int = 0
-    #: ``line N: what is wrong`` (or ``record N``) for each row not applied.
-    rejected: list[str] = field(default_factory=list)
+    #: (number, ``line N: what is wrong`` or ``record N: ...``) for each row not applied, in file order.
+    rejected: list[tuple[int, str]] = field(default_factory=list)
     dry_run: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.rejected
 
+    @property
+    def lines(self) -> list[str]:
+        return [line for _, line in self.rejected]
+
     def to_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
-                "unmatched": self.unmatched, "ambiguous": self.ambiguous, "rejected": self.rejected,
+                "unmatched": self.unmatched, "ambiguous": self.ambiguous, "rejected": self.lines,
                 "dry_run": self.dry_run}
 
 
@@ -96,49 +106,70 @@ class Importer:
         self.repository = SourceRepository(database)
         #: Whether a record that matches nobody creates its User once the hire date has come.
         self.joiners = source.config.get("joiners") == "create"
+        #: Users whose effective state differs from their source row, as the import's scan found them.
+        self.overlaid: set[str] = set()
 
     async def run(self, path: Path, kind: str, fmt: RowFormat, *, dry_run: bool = False,
-                  today: date | None = None, on_row: Callable[[], None] | None = None) -> ImportReport:
+                  today: date | None = None, on_row: Callable[[int, int], None] | None = None) -> ImportReport:
+        """Import the export at ``path``; ``on_row(bytes read, file size)`` after each row."""
         today = today or utcnow().date()
         policy = await policies.current(self.db)
         owned = owned_attributes(policy.ownership, self.change_source)
         settings = policy.ownership.source(self.source.name)
         index = CorrelationIndex(self.source.config.get("correlate") or CorrelationIndex().keys)
-        users: dict[str, dict[str, Any]] = {}
+        # What an import compares, kept as JSON bytes: 100,000 Users as dicts would take most of the memory.
+        users: dict[str, bytes] = {}
         async for batch in hub_users(self.db):
             for user in batch:
                 index.add(user.id, user.doc)
-                users[user.id] = trimmed(user.doc, owned)
-        before = {r.employee_id: r for r in await self.repository.records(self.source.id)}
+                users[user.id] = orjson.dumps(trimmed(user.doc, owned))
+                if user.overlaid:
+                    self.overlaid.add(user.id)
+        before = await self.repository.correlated(self.source.id)
         report = ImportReport(dry_run=dry_run)
         seen: dict[str, int] = {}
         employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
         pending: list[StoredRecord] = []
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(row: Row) -> None:
+            try:
+                stored = await self._row(row, fmt, index, users, before, seen, employees, owned, settings,
+                                         today, dry_run, report)
+            except BadRow as bad:
+                report.rejected.append((row.number, str(bad)))
+            else:
+                if stored is not None and not dry_run:
+                    pending.append(stored)
+            if on_row is not None:
+                on_row(export.position, export.size)
+
+        export = Export(path, kind, fmt)
         try:
-            for row in read_rows(path, kind, fmt):
+            for row in export.rows():
                 report.rows += 1
-                try:
-                    stored = await self._row(row, fmt, index, users, before, seen, employees, owned, settings,
-                                             today, dry_run, report)
-                except BadRow as bad:
-                    report.rejected.append(str(bad))
-                else:
-                    if stored is not None and not dry_run:
-                        pending.append(stored)
-                        if len(pending) >= BATCH:
-                            await self.repository.store_records(pending)
-                            pending.clear()
-                if on_row is not None:
-                    on_row()
-        finally:  # a file broken part way: the records of the rows applied before it are kept
+                # Rows are independent once parsed and correlated (which each task does before its first
+                # await, in file order): several in flight let SQLite's group commit and PostgreSQL's
+                # connections take more than one change at a time.
+                running.add(asyncio.create_task(one(row)))
+                if len(running) >= CONCURRENCY:
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    _failed(done)
+                if len(pending) >= BATCH and not dry_run:
+                    ready, pending[:] = list(pending), []
+                    await self.repository.store_records(ready)
+        finally:  # a file broken part way: the rows in flight finish, and the records applied are kept
+            done = (await asyncio.wait(running))[0] if running else set()
             if not dry_run:
                 await self.repository.store_records(pending)
+        _failed(done)
+        report.rejected.sort()
         if not dry_run:
             await self.repository.imported(self.source.id)
         return report
 
-    async def _row(self, row: Row, fmt: RowFormat, index: CorrelationIndex, users: dict[str, dict[str, Any]],
-                   before: dict[str, StoredRecord], seen: dict[str, int], employees: dict[str, str],
+    async def _row(self, row: Row, fmt: RowFormat, index: CorrelationIndex, users: dict[str, bytes],
+                   before: dict[str, Correlated], seen: dict[str, int], employees: dict[str, str],
                    owned: list[str], settings: SourceSettings, today: date, dry_run: bool,
                    report: ImportReport) -> StoredRecord | None:
         if row.values is None:
@@ -154,7 +185,7 @@ class Importer:
             identity_id, doc = await self.create_joiner(record, _manager(record, index, employees, before), today,
                                                         dry_run)
             index.add(identity_id, doc)
-            users[identity_id] = trimmed(doc, owned)
+            users[identity_id] = orjson.dumps(trimmed(doc, owned))
             employees[record.employee_id] = identity_id
             report.created += 1
             return _stored(self.source.id, record, identity_id, None)
@@ -171,8 +202,9 @@ class Importer:
         if manager is not None:
             values["manager"] = manager
         set_before = previous.set_active if previous is not None and previous.identity_id == identity_id else None
-        quick = propose(users[identity_id], record, values, owned, today, settings.grace, set_before)
-        if quick.doc == users[identity_id]:
+        known = orjson.loads(users[identity_id])
+        quick = propose(known, record, values, owned, today, settings.grace, set_before)
+        if quick.doc == known:
             report.unchanged += 1
             return _stored(self.source.id, record, identity_id, quick.set_active)
         set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before,
@@ -196,11 +228,21 @@ class Importer:
             raise record.bad(exc.detail) from None
         return created.id, doc
 
+    async def _current(self, identity_id: str) -> HubUser | None:
+        """The User's effective state: its source row unless the scan saw a held change (the rare case)."""
+        if identity_id in self.overlaid:
+            return await hub_user(self.db, identity_id)
+        try:
+            stored = await self.store.get(USER_TYPE, identity_id, with_groups=False)
+        except NotFound:
+            return None
+        return HubUser(identity_id, stored.version, stored.doc)
+
     async def apply(self, record: HrRecord, identity_id: str, values: dict[str, Any], owned: list[str],
                     grace: timedelta, today: date, set_before: bool | None, dry_run: bool = False) -> bool | None:
         """Write the record's proposal for its User through the gate; once more if the User moved on."""
         for attempt in range(2):
-            user = await hub_user(self.db, identity_id)
+            user = await self._current(identity_id)
             if user is None:
                 raise record.bad(f"the user {identity_id} it matches is gone")
             proposal = propose(user.doc, record, values, owned, today, grace, set_before)
@@ -222,6 +264,12 @@ class Importer:
         return set_before
 
 
+def _failed(done: set[asyncio.Task[None]]) -> None:
+    """Raise what went wrong in a row's task other than a bad row (the database failing, a bug)."""
+    for task in done:
+        task.result()
+
+
 def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, Any]:
     """A joiner's first state: everything the record states (nobody else has stated anything yet)."""
     doc: dict[str, Any] = {"schemas": [USER_SCHEMA], "active": True}
@@ -241,7 +289,7 @@ def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _manager(record: HrRecord, index: CorrelationIndex, employees: dict[str, str],
-             before: dict[str, StoredRecord]) -> str | None:
+             before: dict[str, Correlated]) -> str | None:
     """The manager's hub identity: by employeeNumber, by this file's correlation, or by the last import's."""
     if record.manager_id is None:
         return None

@@ -13,7 +13,6 @@ Pure: the importer and the scheduled check hand in the record, today and the eff
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -58,7 +57,7 @@ def propose(doc: dict[str, Any], record: HrRecord, values: dict[str, Any], owned
     """The identity's next state: ``doc`` (its effective state) with the owned attributes the record
     states (``values``: by attribute name, ``manager`` as the manager's identity id) and ``active``."""
     owned_paths = {attribute_path(name) for name in owned}
-    out = copy.deepcopy(doc)
+    out = dict(doc)  # _set copies what it changes inside: ``doc`` is never modified
     for name, value in values.items():
         if attribute_path(name) in owned_paths:
             _set(out, name, value)
@@ -76,16 +75,16 @@ def propose(doc: dict[str, Any], record: HrRecord, values: dict[str, Any], owned
 
 def _set(doc: dict[str, Any], name: str, value: Any) -> None:
     if name in ENTERPRISE_ATTRIBUTES:
-        extension = doc.setdefault(ENTERPRISE, {})
+        extension = doc[ENTERPRISE] = dict(doc.get(ENTERPRISE) or {})
         if name == "manager":
             same = isinstance(extension.get("manager"), dict) and extension["manager"].get("value") == value
             if not same:
                 extension["manager"] = {"value": value}
         else:
             extension[name] = value
-        schemas = doc.setdefault("schemas", [])
+        schemas = list(doc.get("schemas") or [])
         if ENTERPRISE not in schemas:
-            schemas.append(ENTERPRISE)
+            doc["schemas"] = [*schemas, ENTERPRISE]
     elif name == "emails":
         emails = [dict(e) for e in doc.get("emails") or [] if isinstance(e, dict)]
         primary = next((e for e in emails if e.get("primary")), emails[0] if emails else None)

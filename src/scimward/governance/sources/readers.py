@@ -23,6 +23,7 @@ format::
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,10 +33,11 @@ from typing import IO, Any
 import ijson
 import yaml
 
+from scimward.errors import ConfigurationError
 from scimward.governance.sources.records import ALIASES, EXTRA_ATTRIBUTES, FIELDS, STATUSES, RowFormat, Status
 
 
-class ExportError(ValueError):
+class ExportError(ConfigurationError):
     """A file scimward cannot read as an export at all (not one of its rows: ``records.BadRow``)."""
 
 
@@ -95,17 +97,39 @@ def format_from_json(data: Any, label: str = "the mapping") -> RowFormat:
     return RowFormat(columns, statuses, date_format)
 
 
+class Export:
+    """An export file being read: its rows, and how far into the file they are (for a progress bar)."""
+
+    def __init__(self, path: Path, kind: str, fmt: RowFormat) -> None:
+        self.path, self.kind, self.fmt = path, kind, fmt
+        try:
+            self.size = path.stat().st_size
+        except OSError as exc:
+            raise ExportError(f"cannot read {path}: {exc.strerror}") from exc
+        self._raw: IO[bytes] | None = None
+
+    @property
+    def position(self) -> int:
+        """Bytes read so far (ahead of the row just given by at most the reader's buffer)."""
+        return self._raw.tell() if self._raw is not None and not self._raw.closed else self.size
+
+    def rows(self) -> Iterator[Row]:
+        try:
+            raw = self.path.open("rb")
+        except OSError as exc:
+            raise ExportError(f"cannot read {self.path}: {exc.strerror}") from exc
+        self._raw = raw
+        with raw:
+            if self.kind == "csv":
+                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+                yield from _csv_rows(text, self.fmt)
+            else:
+                yield from _json_rows(raw)
+
+
 def read_rows(path: Path, kind: str, fmt: RowFormat) -> Iterator[Row]:
     """The file's rows, one at a time (``kind``: csv or json)."""
-    try:
-        handle = path.open("rb") if kind == "json" else path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise ExportError(f"cannot read {path}: {exc.strerror}") from exc
-    with handle:
-        if kind == "csv":
-            yield from _csv_rows(handle, fmt)  # type: ignore[arg-type]
-        else:
-            yield from _json_rows(handle)  # type: ignore[arg-type]
+    return Export(path, kind, fmt).rows()
 
 
 def _csv_rows(handle: IO[str], fmt: RowFormat) -> Iterator[Row]:

@@ -9,13 +9,19 @@ columns, other status words and another date format. Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from scimward.errors import ScimwardError
+
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 Status = Literal["active", "leave", "terminated"]
+ISO_DATE = "%Y-%m-%d"
+#: One @ with something on either side, and no white space: what an HR export's address must at least be.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 STATUSES: tuple[Status, ...] = ("active", "leave", "terminated")
 
 #: The fields of a record, and the SCIM attribute each states ("" for those that are not one).
@@ -40,7 +46,7 @@ EXTRA_ATTRIBUTES = frozenset({"division", "organization", "displayName", "nickNa
                               "preferredLanguage", "locale", "timezone", "name.middleName"})
 
 
-class BadRow(ValueError):
+class BadRow(ScimwardError, ValueError):
     """A row scimward cannot use: nothing of it is applied. ``str()`` is ``line N: what is wrong``."""
 
     def __init__(self, line: int, message: str, where: str = "line") -> None:
@@ -79,7 +85,7 @@ class RowFormat:
     #: column -> field name (``FIELDS``) or SCIM attribute (``EXTRA_ATTRIBUTES``)
     columns: Mapping[str, str] = field(default_factory=lambda: {name: name for name in FIELDS})
     statuses: Mapping[str, Status] = field(default_factory=lambda: {s: s for s in STATUSES})
-    date_format: str = "%Y-%m-%d"
+    date_format: str = ISO_DATE
 
     @property
     def required(self) -> list[str]:
@@ -87,7 +93,7 @@ class RowFormat:
         return [column for column, name in self.columns.items() if name in ("employee_id", "status")]
 
 
-def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str = "line") -> HrRecord:
+def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str = "line") -> HrRecord:  # noqa: C901
     """The record a row states, or ``BadRow`` naming the line and the first thing wrong with it."""
     values: dict[str, str] = {}
     extra: dict[str, Any] = {}
@@ -121,6 +127,8 @@ def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str =
         if text is None:
             return None
         try:
+            if fmt.date_format == ISO_DATE:
+                return date.fromisoformat(text) if len(text) == 10 else datetime.strptime(text, ISO_DATE).date()
             return datetime.strptime(text, fmt.date_format).date()
         except ValueError:
             raise bad(f"{name} {text!r} is not a date like {date(2026, 1, 31).strftime(fmt.date_format)}") from None
@@ -131,8 +139,7 @@ def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str =
     if hire is not None and termination is not None and termination < hire:
         raise bad(f"termination_date {termination.isoformat()} is before hire_date {hire.isoformat()}")
     email = values.get("email")
-    if email is not None and (email.count("@") != 1 or email.startswith("@") or email.endswith("@")
-                              or any(c.isspace() for c in email)):
+    if email is not None and not _EMAIL.fullmatch(email):
         raise bad(f"email {email!r} is not an e-mail address")
     manager = values.get("manager_id")
     if manager == employee_id:

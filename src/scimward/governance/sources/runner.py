@@ -178,7 +178,7 @@ async def scheduled_round(database: Database, store: IdentityStore, imports: Map
         seen[name] = stamp
         log.info("source imported", source=name, rows=report.rows, changed=report.changed,
                  rejected=len(report.rejected))
-        for line in report.rejected:
+        for line in report.lines:
             log.warning("source row rejected", source=name, row=line)
         reports.append(report)
     check = await SourceCheck(database, store).run()

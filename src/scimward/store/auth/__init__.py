@@ -8,6 +8,7 @@ from scimward.store.auth.console import (
     ConsoleSession,
     ConsoleSessions,
     check_role,
+    failed_sign_ins,
     record,
     role_rank,
 )
@@ -15,5 +16,5 @@ from scimward.store.auth.hub_secrets import hub_secret
 from scimward.store.auth.tokens import SCOPES, TokenInfo, TokenStore
 
 __all__ = ["ROLES", "SCOPES", "ConsoleAccounts", "ConsoleAdmin", "ConsoleSession", "ConsoleSessions", "TokenInfo",
-           "TokenStore", "check_role", "hub_secret", "record",
+           "TokenStore", "check_role", "failed_sign_ins", "hub_secret", "record",
            "role_rank"]

@@ -23,13 +23,16 @@ from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store.database import Database
 from scimward.store.governance import audit
 from scimward.store.identity.passwords import hash_password, verify_password
-from scimward.store.tables import console_admins, console_sessions
+from scimward.store.tables import audit_events, console_admins, console_sessions
 from scimward.store.timeutil import utcnow
 
 #: Console roles, least to most: each may do what the ones before it may.
 ROLES = ("viewer", "reviewer", "approver", "admin")
 #: ``last_seen`` is written at most this often per session: an idle limit needs no finer clock.
 SEEN_RESOLUTION = timedelta(seconds=30)
+#: Rows of sessions that ended are kept this long (the Sessions page and an investigation may want
+#: them), then removed when someone next signs in.
+KEEP_ENDED = timedelta(days=30)
 _decoy: list[str] = []
 
 _a, _s = console_admins.c, console_sessions.c
@@ -142,6 +145,7 @@ class ConsoleSessions:
         session = ConsoleSession(hash_session_token(token), name, role, via, secrets.token_urlsafe(32), now, now,
                                  now + self.lifetime, None)
         async with self.db.write() as conn:
+            await conn.execute(console_sessions.delete().where(_s.expires < now - KEEP_ENDED))
             await conn.execute(console_sessions.insert().values(
                 token_hash=session.token_hash, name=name, role=role, via=via, csrf=session.csrf, created=now,
                 last_seen=now, expires=session.expires))
@@ -179,6 +183,14 @@ class ConsoleSessions:
                 .order_by(_s.created.desc()).limit(limit))
             return [ConsoleSession(r.token_hash, r.name, r.role, r.via, r.csrf, r.created, r.last_seen, r.expires,
                                    r.revoked) for r in rows]
+
+
+async def failed_sign_ins(database: Database, name: str, since: datetime) -> int:
+    """How many sign-ins as ``name`` were refused since then (from the audit trail, across processes)."""
+    e = audit_events.c
+    async with database.read() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).where(
+            e.kind == "console_refused", e.subject == "sign-in", e.actor == name, e.time >= since))).scalar_one())
 
 
 async def record(database: Database, kind: str, actor: str, subject: str, data: Mapping[str, Any]) -> None:

@@ -3,6 +3,11 @@
 Tokens are 256 random bits, so a fast hash is enough: there is nothing to brute-force. Verified
 tokens are cached for a few seconds so a request costs no database round trip; ``last_used`` is
 written at most once a minute per token.
+
+Issuing and revoking a token, and every refusal of one (unknown, expired, revoked, or outside its
+scopes), are audit events (``store.governance.audit_records.token``). A refusal names the token when the hub
+knows it, else the first characters of its hash, never the token; the same refusal is recorded at
+most once per ``CACHE_SECONDS`` per process, so a client that retries in a loop writes little.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sqlalchemy as sa
 
 from scimward.scim.errors import InvalidValue, NotFound
 from scimward.store.database import Database
+from scimward.store.governance import audit_records
 from scimward.store.tables import tokens
 from scimward.store.timeutil import utcnow
 
@@ -77,6 +83,7 @@ class TokenStore:
     def __init__(self, database: Database) -> None:
         self.db = database
         self._cache: dict[str, tuple[float, TokenInfo]] = {}
+        self._refusals: dict[str, float] = {}
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
                      user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
@@ -90,14 +97,17 @@ class TokenStore:
         granted = " ".join(scope for scope in SCOPES if scope in parse_scopes(scopes))
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
+        expires = now + expires_in if expires_in else None
         async with self.db.write() as conn:
             if replace:
                 await conn.execute(tokens.delete().where(tokens.c.name == name))
             await conn.execute(tokens.insert().values(
                 name=name, token_hash=hash_token(token), created_by=created_by, created=now,
-                expires=now + expires_in if expires_in else None, user_id=user_id,
-                patch_response=patch_response, scopes=granted, source=source,
+                expires=expires, user_id=user_id, patch_response=patch_response, scopes=granted, source=source,
             ))
+            await audit_records.token("token_issued", name, created_by, {
+                "scopes": granted.split(), "expires": expires.isoformat() + "Z" if expires else None,
+                "user": user_id, "replaced": replace}).append(conn)
         if replace:
             self._cache.clear()
         return token
@@ -107,13 +117,32 @@ class TokenStore:
             rows = await conn.execute(sa.select(tokens).order_by(tokens.c.created, tokens.c.name))
             return [_info(row) for row in rows]
 
-    async def revoke(self, name: str) -> None:
+    async def revoke(self, name: str, *, by: str = "admin") -> None:
         async with self.db.write() as conn:
             result = await conn.execute(
                 tokens.update().where(tokens.c.name == name, tokens.c.revoked.is_(None)).values(revoked=utcnow()))
             if result.rowcount != 1:
                 raise NotFound(f"no active token named {name!r}")
+            await audit_records.token("token_revoked", name, by).append(conn)
         self._cache.clear()
+
+    async def refused(self, token: str, where: str, reason: str | None = None) -> None:
+        """Record that ``token`` was refused at ``where`` (a path): for ``reason`` (e.g. "scope"), or by
+        default for what ``verify`` found (unknown, expired or revoked). See the module's text."""
+        digest = hash_token(token)
+        key = f"{digest}:{reason}:{where}"
+        now = time.monotonic()
+        if now - self._refusals.get(key, float("-inf")) < CACHE_SECONDS:
+            return
+        if len(self._refusals) > 10_000:
+            self._refusals.clear()
+        self._refusals[key] = now
+        async with self.db.write() as conn:
+            row = (await conn.execute(sa.select(tokens).where(tokens.c.token_hash == digest))).first()
+            info = _info(row) if row is not None else None
+            name = info.name if info is not None else f"unknown:{digest[:12]}"
+            why = reason or (info.status if info is not None else "unknown")
+            await audit_records.token("token_refused", name, name, {"reason": why, "where": where}).append(conn)
 
     async def verify(self, token: str) -> TokenInfo | None:
         """The token's record if it is active, else None."""

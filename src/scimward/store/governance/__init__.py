@@ -2,10 +2,14 @@
 
 ``changes`` and ``gate_rows`` are also public as modules: the gate (``scimward.policy``) runs their
 statements inside a change's transaction; so are ``review_rows`` (the gate's read of revoked access)
-and ``reviews`` (access-review campaigns, items and the reads their context needs, issue 15).
+and ``reviews`` (access-review campaigns, items and the reads their context needs, issue 15), and
+``audit_records`` (the audit event of each thing recorded, appended in its transaction). The audit
+trail is read back with ``verify_trail``, ``export_trail`` and ``trail_head``; ``evidence`` holds the
+bulk reads and daily snapshots of the evidence figures (``scimward.governance``, issue 16).
 """
 
-from scimward.store.governance import audit, changes, gate_rows, review_rows, reviews
+from scimward.store.governance import audit, audit_records, changes, evidence, gate_rows, review_rows, reviews
+from scimward.store.governance.audit_trail import TrailStatus, export_trail, trail_head, verify_trail
 from scimward.store.governance.changes import (
     STATUSES,
     Change,
@@ -32,10 +36,14 @@ from scimward.store.governance.findings import (
     observe,
     reopen_expired,
 )
+from scimward.store.governance.findings import (
+    STATUSES as FINDING_STATUSES,
+)
 from scimward.store.governance.sources import (
     DEFAULT_PRIORITY,
     SOURCE_KINDS,
     Account,
+    Correlated,
     HubUser,
     SourceRepository,
     SourceRow,
@@ -50,5 +58,8 @@ __all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", 
            "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
            "observe", "reopen_expired", "review_rows", "reviews"]
 # HR and IdP sources (issue 17)
-__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "HubUser", "SourceRepository", "SourceRow", "StoredRecord",
-            "accounts", "hub_user", "hub_users"]
+__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUser", "SourceRepository", "SourceRow",
+            "StoredRecord", "accounts", "hub_user", "hub_users"]
+# The audit trail read back, the evidence figures' rows (issue 16)
+__all__ += ["FINDING_STATUSES", "TrailStatus", "audit_records", "evidence", "export_trail", "trail_head",
+            "verify_trail"]

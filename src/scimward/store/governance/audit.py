@@ -27,6 +27,7 @@ import getpass
 import hashlib
 import os
 import random
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,7 @@ from sqlalchemy.sql.functions import GenericFunction
 
 from scimward.store._direct import Tx
 from scimward.store.chain import chain_hash
+from scimward.store.errors import DatabaseError
 from scimward.store.tables import audit_events, audit_head
 from scimward.store.timeutil import utcnow
 
@@ -51,15 +53,15 @@ ACTOR_ENV = "SCIMWARD_ACTOR"
 
 #: What events record. A new kind is added here, in docs/evidence.md, and where it is written.
 KINDS = frozenset({
-    "change", "decision", "approval", "push", "reconcile_run", "config", "token_issued", "token_revoked",
-    "token_refused", "finding_status",
+    "change", "decision", "approval", "breaker", "push", "reconcile_run", "config", "token_issued",
+    "token_revoked", "token_refused", "finding_status",
     "console_sign_in", "console_sign_out", "console_refused", "console_action",
 })
 
 _e, _h = audit_events.c, audit_head.c
 
 
-class AuditError(Exception):
+class AuditError(DatabaseError):
     """The audit trail cannot be written (its head rows are missing: the schema is not migrated)."""
 
 
@@ -153,7 +155,7 @@ async def append(tx: Tx | AsyncConnection, *, kind: str, actor: str, subject: st
     else:
         postgres = tx.dialect.name == "postgresql"
         fields["time"] = moment
-    lane = random.randrange(LANES) if postgres else 0
+    lane = _lane_of(tx) if postgres else 0
     params = {"w_lane": lane, "prefix": prefix, **fields}
     if postgres:
         rows = await _rows(tx, APPEND_POSTGRES, params)
@@ -170,6 +172,49 @@ async def append(tx: Tx | AsyncConnection, *, kind: str, actor: str, subject: st
     else:
         await tx.execute(_INSERT, insert)
     return Appended(lane, int(seq), str(new_hash))
+
+
+def fused_append(after: Any) -> tuple[Any, Any]:
+    """CTEs that append one event inside another statement, only when the CTE ``after`` returns a row.
+
+    For the fused writes (``store.fused``): the head of lane ``a_lane`` advances and the event is
+    inserted in the same statement as what it records, so both commit or neither does. Its values
+    are bound as ``fused_params`` names them (``a_``: clear of the statement's own parameters).
+    """
+    head = (audit_head.update()
+            .where(_h.lane == sa.bindparam("a_lane"), sa.exists(sa.select(sa.literal(1)).select_from(after)))
+            .values(seq=_h.seq + 1, prev_hash=_h.hash,
+                    hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("a_prefix"), _param("a_data")))
+            .returning(_h.lane, _h.seq, _h.prev_hash, _h.hash)
+            .cte("audit_advanced"))
+    typed = [sa.cast(_param(f"a_{name}"), audit_events.c[name].type) for name in _FIELDS]
+    event = (audit_events.insert().from_select(["lane", "seq", *_FIELDS, "prev_hash", "hash"],
+                                                 sa.select(head.c.lane, head.c.seq, *typed, head.c.prev_hash,
+                                                           head.c.hash))
+             .returning(_e.seq).cte("audit_appended"))
+    return head, event
+
+
+def fused_params(*, kind: str, actor: str, subject: str, data: Mapping[str, Any] | None,
+                 at: datetime) -> dict[str, Any]:
+    """The values ``fused_append``'s CTEs bind, for one event (PostgreSQL: a lane at random)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit event kind {kind!r}")
+    return {"a_lane": random.randrange(LANES), "a_prefix": event_prefix(at, kind, actor, subject),
+            "a_time": at, "a_kind": kind, "a_actor": actor, "a_subject": subject, "a_data": canonical_data(data)}
+
+
+#: The lane each open transaction appends to: one per transaction, so that two transactions that append
+#: several events never hold two lanes in opposite orders (a deadlock).
+_TRANSACTION_LANES: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _lane_of(tx: Tx | AsyncConnection) -> int:
+    key: Any = tx if isinstance(tx, Tx) else (tx.get_transaction() or tx)
+    lane = _TRANSACTION_LANES.get(key)
+    if lane is None:
+        lane = _TRANSACTION_LANES[key] = random.randrange(LANES)
+    return lane
 
 
 async def _rows(tx: Tx | AsyncConnection, statement: Any, params: dict[str, Any]) -> list[Any]:
@@ -224,36 +269,55 @@ def verify_chain(events: Iterable[StoredEvent], heads: Mapping[int, tuple[int, s
     gap in the sequence (or, at a lane's end, a head beyond the last event); an inserted one as an
     event whose ``prev_hash`` is not its predecessor's hash, or that lies beyond its lane's head.
     """
-    count = 0
-    lane, seq, last = -1, 0, GENESIS
-    walked: set[int] = set()
+    check = ChainCheck(heads)
     for event in events:
-        if event.lane != lane:
-            if lane >= 0 and (problem := _end_of_lane(lane, seq, last, heads)):
-                return Verdict(count, problem)
-            lane, seq, last = event.lane, 0, GENESIS
-            walked.add(lane)
-        count += 1
+        if (problem := check.step(event)) is not None:
+            return Verdict(check.events, problem)
+    return Verdict(check.events, check.end())
+
+
+class ChainCheck:
+    """``verify_chain`` one event at a time, for a walk that reads the trail in pages."""
+
+    def __init__(self, heads: Mapping[int, tuple[int, str]]) -> None:
+        self.heads = heads
+        self.events = 0
+        self._lane, self._seq, self._last = -1, 0, GENESIS
+        self._walked: set[int] = set()
+
+    def step(self, event: StoredEvent) -> Break | None:
+        """The break at ``event`` (the events must come in (lane, seq) order), or None."""
+        heads = self.heads
+        if event.lane != self._lane:
+            if self._lane >= 0 and (problem := _end_of_lane(self._lane, self._seq, self._last, heads)):
+                return problem
+            self._lane, self._seq, self._last = event.lane, 0, GENESIS
+            self._walked.add(event.lane)
+        lane, seq = self._lane, self._seq
+        self.events += 1
         if event.seq != seq + 1:
-            return Verdict(count, Break(lane, seq + 1, f"is missing: removed (the next event in lane {lane} "
-                                                       f"is {event.seq})"))
+            return Break(lane, seq + 1, f"is missing: removed (the next event in lane {lane} is {event.seq})")
         head = heads.get(lane)
         if head is None or event.seq > head[0]:
-            return Verdict(count, Break(lane, event.seq, "lies beyond the lane's head: inserted"))
-        if event.prev_hash != last:
-            return Verdict(count, Break(lane, event.seq, "does not follow the event before it (its prev_hash "
-                                                         "differs): inserted, or the one before it altered"))
+            return Break(lane, event.seq, "lies beyond the lane's head: inserted")
+        if event.prev_hash != self._last:
+            return Break(lane, event.seq, "does not follow the event before it (its prev_hash differs): "
+                                          "inserted, or the one before it altered")
         prefix = event_prefix(event.time, event.kind, event.actor, event.subject)
         if chain_hash(lane, event.seq, event.prev_hash, prefix, event.data) != event.hash:
-            return Verdict(count, Break(lane, event.seq, "does not match its hash: altered"))
-        seq, last = event.seq, event.hash
-    if lane >= 0 and (problem := _end_of_lane(lane, seq, last, heads)):
-        return Verdict(count, problem)
-    for other, (head_seq, _) in sorted(heads.items()):
-        if head_seq > 0 and other not in walked:
-            return Verdict(count, Break(other, 1, f"is missing: removed (lane {other} holds no events, "
-                                                  f"its head is at {head_seq})"))
-    return Verdict(count, None)
+            return Break(lane, event.seq, "does not match its hash: altered")
+        self._seq, self._last = event.seq, event.hash
+        return None
+
+    def end(self) -> Break | None:
+        """After the last event: the break of a lane whose last events, or all of them, are missing."""
+        if self._lane >= 0 and (problem := _end_of_lane(self._lane, self._seq, self._last, self.heads)):
+            return problem
+        for other, (head_seq, _) in sorted(self.heads.items()):
+            if head_seq > 0 and other not in self._walked:
+                return Break(other, 1, f"is missing: removed (lane {other} holds no events, its head is at "
+                                       f"{head_seq})")
+        return None
 
 
 def _end_of_lane(lane: int, seq: int, last: str, heads: Mapping[int, tuple[int, str]]) -> Break | None:

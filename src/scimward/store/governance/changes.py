@@ -286,7 +286,7 @@ DECIDE_CHANGE = changes.update().where(_c.id == sa.bindparam("change_id")).value
 PENDING_HELD_BY_BREAKER = sa.select(*_SELECT_CHANGE).where(
     _c.status == "pending", _c.held_by_breaker.is_not(None)).order_by(_c.created)
 EXPIRE_PENDING = changes.update().where(_c.status == "pending", _c.expires < sa.bindparam("now")).values(
-    status="expired", decided=sa.bindparam("now"))
+    status="expired", decided=sa.bindparam("now")).returning(_c.id)
 EFFECTIVE_OF = sa.select(_e.doc, _e.source_deleted, _e.change_id).where(_e.identity_id == sa.bindparam("identity_id"))
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.errors import ScimError
 from scimward.store.database import Database
+from scimward.store.governance import audit_records
 from scimward.store.tables import FINDING_LIVE, findings, reconcile_runs, targets
 from scimward.store.timeutil import utcnow
 
@@ -326,6 +327,8 @@ class FindingStore:
                     raise UnknownFinding(f"no finding {finding_id}")
                 raise FindingStateError(f"finding {finding_id} is {exists.status}: only a live finding's "
                                         f"risk can be accepted")
+            await audit_records.finding_status(finding_id, RISK_ACCEPTED, actor, {
+                "until": until.isoformat(timespec="seconds") + "Z", "reason": reason}).append(conn)
         return await self.get(finding_id)
 
     async def count_open(self, target_id: int | None = None) -> int:
@@ -377,9 +380,13 @@ class RunStore:
                      error: str | None = None) -> None:
         now = utcnow()
         async with self.db.write() as conn:
-            await conn.execute(reconcile_runs.update().where(_r.id == run_id).values(
+            target_id = (await conn.execute(reconcile_runs.update().where(_r.id == run_id).values(
                 status="failed" if error else "ok", finished=now, heartbeat=now, users_read=users_read,
-                groups_read=groups_read, counts=counts, error=error[:2000] if error else None))
+                groups_read=groups_read, counts=counts, error=error[:2000] if error else None)
+                .returning(_r.target_id))).scalar_one()
+            await audit_records.reconcile_run(run_id, int(target_id), "failed" if error else "ok", {
+                "users_read": users_read, "groups_read": groups_read, "counts": counts or {},
+                "error": error[:2000] if error else None}).append(conn)
 
     async def last_started(self) -> dict[int, datetime]:
         """target id -> when its latest run started."""

@@ -70,6 +70,12 @@ class StoredRecord:
     line: int
 
 
+@dataclass(frozen=True, slots=True)
+class Correlated:
+    identity_id: str | None
+    set_active: bool | None
+
+
 def _record(row: Any) -> StoredRecord:
     return StoredRecord(int(row.source_id), row.employee_id, row.identity_id, row.status, row.hire_date,
                         row.termination_date, row.manager_id, row.department, row.email,
@@ -127,6 +133,12 @@ class SourceRepository:
         async with self.db.read() as conn:
             return [_record(row) for row in await conn.execute(query)]
 
+    async def correlated(self, source_id: int) -> dict[str, Correlated]:
+        """Per employee id, what the last import correlated it with: all an import needs of the old records."""
+        async with self.db.read() as conn:
+            return {row.employee_id: Correlated(row.identity_id, row.set_active) for row in await conn.execute(
+                sa.select(_r.employee_id, _r.identity_id, _r.set_active).where(_r.source_id == source_id))}
+
     async def store_records(self, rows: Sequence[StoredRecord]) -> None:
         """Upsert records (one import's batch), each replacing what the source said before."""
         if not rows:
@@ -156,6 +168,8 @@ class HubUser:
     id: str
     version: int
     doc: dict[str, Any]
+    #: Whether a held change keeps its effective state apart from its source row.
+    overlaid: bool = False
 
 
 async def hub_users(database: Database, chunk: int = 2000) -> AsyncIterator[list[HubUser]]:
@@ -178,7 +192,7 @@ async def hub_users(database: Database, chunk: int = 2000) -> AsyncIterator[list
                 doc = decode_json(row.effective)
             else:
                 doc = decode_json(row.doc)
-            batch.append(HubUser(row.id, int(row.version), doc))
+            batch.append(HubUser(row.id, int(row.version), doc, bool(row.overlaid)))
         yield batch
         last = rows[-1].id
 
@@ -193,7 +207,8 @@ async def hub_user(database: Database, identity_id: str) -> HubUser | None:
                                   .where(_t.id == identity_id, _t.resource_type == "User"))).first()
     if row is None or (row.overlaid and row.effective is None):
         return None
-    return HubUser(identity_id, int(row.version), decode_json(row.effective if row.overlaid else row.doc))
+    return HubUser(identity_id, int(row.version), decode_json(row.effective if row.overlaid else row.doc),
+                   bool(row.overlaid))
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 A PATCH that touches only the identity row (``active=false``, a new title) and a POST of an identity
 without members, when the gate allowed them without the database (``Gate.quick``), are written as a
 single statement whose data-modifying CTEs also store the change row, upsert the outbox rows and
-the count. The statement is atomic on its own, so it runs without BEGIN/COMMIT. The PATCH is
-conditional on the version it read and on the identity having no effective state of its own and no
-pending change: otherwise nothing is written and the caller takes the locking path
-(``store.identity.writer``), which decides again against the effective state. Everything else (and all of
+the count, and append the change's audit event (``store.governance.audit.fused_append``). The statement is
+atomic on its own, so it runs without BEGIN/COMMIT. The PATCH is conditional on the version it read
+and on the identity having no effective state of its own and no pending change: otherwise nothing is
+written and the caller takes the locking path (``store.identity.writer``), which decides again against the
+effective state. Everything else (and all of
 SQLite) takes that path; ``tests/test_fused_equivalence.py`` proves both write the same rows.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from scimward.store.governance.audit import fused_append
 from scimward.store.governance.changes import CHANGE_COLUMNS
 from scimward.store.identity.counts import _adjust
 from scimward.store.identity.writes import EMAIL_COLUMNS, INSERT_IDENTITY, PROMOTED
@@ -27,9 +29,15 @@ _t = identities.c
 _o = outbox.c
 
 
-def change_values(params: dict[str, Any]) -> dict[str, Any]:
-    """``store.governance.changes.change_params`` as this module's statements bind them (the same names)."""
-    return params
+def change_values(params: dict[str, Any], audit_params: dict[str, Any]) -> dict[str, Any]:
+    """``store.governance.changes.change_params`` and the change's audit event (``audit_records``'s
+    ``Event.fused_params``) as this module's statements bind them."""
+    return {**params, **audit_params}
+
+
+def _audited(statement: sa.Select[Any], changed: Any) -> sa.Select[Any]:
+    head, event = fused_append(changed)
+    return statement.add_cte(head).add_cte(event)
 
 
 def _record_from(changed: Any) -> Any:
@@ -66,8 +74,8 @@ def update_row() -> sa.Select[Any]:
         .returning(_t.id, _t.resource_type)
         .cte("changed")
     )
-    return (sa.select(sa.func.count()).select_from(changed)
-            .add_cte(_enqueue_from(changed)).add_cte(_record_from(changed)))
+    return _audited(sa.select(sa.func.count()).select_from(changed)
+                    .add_cte(_enqueue_from(changed)).add_cte(_record_from(changed)), changed)
 
 
 @functools.cache
@@ -82,5 +90,5 @@ def insert_row() -> sa.Select[Any]:
         sa.select(sa.bindparam("id"), *(rows.c[c.name] for c in EMAIL_COLUMNS)),
     ).returning(identity_emails.c.position).cte("emailed")
     counted = _adjust("postgresql").returning(sa.literal(1)).cte("counted")
-    return (sa.select(sa.func.count()).select_from(created)
-            .add_cte(emails).add_cte(counted).add_cte(_enqueue_from(created)).add_cte(_record_from(created)))
+    return _audited(sa.select(sa.func.count()).select_from(created).add_cte(emails).add_cte(counted)
+                    .add_cte(_enqueue_from(created)).add_cte(_record_from(created)), created)

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
@@ -25,7 +26,7 @@ async def take_password_hash(doc: dict[str, Any]) -> str | None:
 def verify_password(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
-    except Exception:  # argon2 raises a family of errors for "no"; all mean the same here
+    except (VerificationError, InvalidHashError):  # a wrong password, or a hash that is not one: both "no"
         return False
 
 

@@ -4,10 +4,11 @@
    or DELETE to its source state and validate; the result is a ``Change`` (before: the effective
    state; after: the state proposed).
 2. **decide**: the ``Gate`` returns allow, hold or deny, inside the transaction (no network I/O).
-3. **apply**: a denied change writes nothing (its change row is stored on its own, after the rollback);
-   otherwise the source state is stored with the change row, and only an allowed change moves the
-   effective state and writes the outbox. A held one leaves the effective state where it was, in
-   ``effective_states`` and ``membership_holds``.
+3. **apply**: a denied change writes nothing (its change row and audit event are stored on their own,
+   after the rollback); otherwise the source state is stored with the change row and its audit event
+   (``store.governance.audit_records.change``, appended last: the audit lane stays locked until the commit), and
+   only an allowed change moves the effective state and writes the outbox. A held one leaves the
+   effective state where it was, in ``effective_states`` and ``membership_holds``.
 
 On PostgreSQL the most common allowed changes take a fused one-statement form (``store.identity._fused``), an
 optimisation of *apply* that a test proves writes the rows this path writes.
@@ -27,7 +28,7 @@ from scimward.scim.resource import check_immutable, check_required
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct, Tx, decode_json
 from scimward.store.filter_sql import member_condition
-from scimward.store.governance import changes
+from scimward.store.governance import audit_records, changes
 from scimward.store.governance.changes import Change, Decision, Gate, PolicyDenied
 from scimward.store.identity import _fused as fused
 from scimward.store.identity import counts, reads, writes
@@ -100,7 +101,8 @@ class Writer:
                     "id": identity_id, "created": now, "last_modified": now, "version": 1, "source": source,
                     "password_hash": password_hash, **columns(self.direct, rt, doc),
                     **counts.params(rt.name, 1), "now": now, "now_due": now,
-                    **fused.change_values(changes.change_params(self.direct, change, decision, "applied"))})
+                    **fused.change_values(changes.change_params(self.direct, change, decision, "applied"),
+                                          audit_records.change(change, decision, "applied").fused_params())})
                 self._changed()
                 return StoredIdentity(identity_id, rt.name, doc, now, now, 1,
                                       groups=[] if rt.name == "User" else None,
@@ -117,6 +119,7 @@ class Writer:
                 added = await self._add_members(tx, identity_id, members) if members else []
                 await counts.adjust(tx, self.dialect, rt.name, 1)
                 await self._settle(tx, rt, change, decision)
+                await audit_records.change(change, decision, _status(decision)).append(tx)
         except PolicyDenied as denied:
             await self._denied(change, denied.decision)
         self._changed()
@@ -161,12 +164,15 @@ class Writer:
                     if rt.name == "Group" else (None, False)
                 # A change of an identity that diverges is decided even when it proposes nothing new:
                 # it may be the source taking back what was held.
+                decision: Decision | None = None
                 if change.changed or change.members_added or change.members_removed or loaded.overlaid or had_holds:
                     decision = await self.gate.decide(tx, change)
                     if decision.action == "deny":
                         raise PolicyDenied(decision)
                     await self._settle(tx, rt, change, decision, holds=holds)
                 await self._update_row(tx, rt, current, new_doc, source, password_hash)
+                if decision is not None:
+                    await audit_records.change(change, decision, _status(decision)).append(tx)
         except PolicyDenied as denied:
             await self._denied(change, denied.decision)
         self._changed()
@@ -199,6 +205,7 @@ class Writer:
                 if not deleted:
                     raise NotFound(f"{rt.name} {identity_id} not found")
                 await counts.adjust(tx, self.dialect, rt.name, -1)
+                await audit_records.change(change, decision, _status(decision)).append(tx)
         except PolicyDenied as denied:
             await self._denied(change, denied.decision)
         self._changed()
@@ -241,7 +248,8 @@ class Writer:
             "v_version": current.version + 1, "v_source": source,
             **{f"v_{k}": v for k, v in columns(self.direct, rt, result.doc).items()},
             "now": now, "now_due": now,
-            **fused.change_values(changes.change_params(self.direct, change, decision, "applied"))})
+            **fused.change_values(changes.change_params(self.direct, change, decision, "applied"),
+                                  audit_records.change(change, decision, "applied").fused_params())})
         if updated[0][0] != 1:
             return None  # another writer came first, or the identity has an effective state of its own
         self._changed()
@@ -295,6 +303,7 @@ class Writer:
         """Keep the denied change as evidence (nothing else of it was written), then refuse it."""
         async with self.direct.transaction() as tx:
             await tx.run(changes.INSERT_CHANGE, changes.change_params(tx, change, decision, "denied"))
+            await audit_records.change(change, decision, "denied").append(tx)
         raise PolicyDenied(decision)
 
     async def _update_row(self, tx: Tx, rt: ResourceType, current: StoredIdentity, doc: dict[str, Any],
@@ -370,3 +379,8 @@ class Writer:
                 raise InvalidValue(f"member {member['value']!r} is a {types[member['value']]}, not a {declared}")
         return [(row[0], row[1]) for row in
                 await tx.rows(writes.add_members(self.dialect), {"group_id": group_id, "ids": id_list})]
+
+
+def _status(decision: Decision) -> str:
+    """The status a change is stored with once decided (a denied one is stored apart, by ``_denied``)."""
+    return "applied" if decision.action == "allow" else "pending"

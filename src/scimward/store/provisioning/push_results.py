@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from scimward.store.database import Database
+from scimward.store.governance import audit_records
 from scimward.store.governance import findings as finding_rows
 from scimward.store.provisioning import links as link_rows
 from scimward.store.provisioning import outbox as outbox_rows
@@ -115,3 +116,5 @@ async def commit(database: Database, results: PushResults) -> None:
         await finding_rows.resolve_pushed(conn, results.pushed)
         for target_id, capabilities in results.capabilities.items():
             await target_rows.merge_capabilities(conn, target_id, capabilities)
+        if results.log:
+            await audit_records.pushes(results.log).append(conn)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.errors import NotFound
 from scimward.store.database import Database
+from scimward.store.governance import audit_records
 from scimward.store.tables import targets
 from scimward.store.timeutil import utcnow
 
@@ -42,18 +43,29 @@ class TargetRepository:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def add(self, name: str, base_url: str, token_encrypted: str, config: dict[str, Any]) -> TargetRow:
+    async def add(self, name: str, base_url: str, token_encrypted: str, config: dict[str, Any], *,
+                  actor: str = "admin") -> TargetRow:
         async with self.db.write() as conn:
             await conn.execute(targets.insert().values(
                 name=name, base_url=base_url, token_encrypted=token_encrypted, config=config, created=utcnow()))
+            await audit_records.config(f"target:{name}", actor, {"action": "add", "base_url": base_url,
+                                                                 "config": sorted(config)}).append(conn)
         return await self.by_name(name)
 
-    async def update(self, name: str, **values: Any) -> TargetRow:
-        """Change base_url, token_encrypted or config."""
+    async def update(self, name: str, *, actor: str = "admin", **values: Any) -> TargetRow:
+        """Change base_url, token_encrypted or config; the audit event names what changed, never a secret."""
         async with self.db.write() as conn:
+            old = (await conn.execute(sa.select(_t.base_url, _t.config).where(_t.name == name))).first()
             result = await conn.execute(targets.update().where(_t.name == name).values(**values))
-            if result.rowcount != 1:
+            if result.rowcount != 1 or old is None:
                 raise NotFound(f"no target named {name!r}")
+            changed: dict[str, Any] = {"action": "update", "credential": "token_encrypted" in values}
+            if "base_url" in values and values["base_url"] != old.base_url:
+                changed["base_url"] = values["base_url"]
+            if "config" in values:
+                before, after = old.config or {}, values["config"] or {}
+                changed["config"] = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            await audit_records.config(f"target:{name}", actor, changed).append(conn)
         return await self.by_name(name)
 
     async def by_name(self, name: str) -> TargetRow:
@@ -80,12 +92,13 @@ class TargetRepository:
         async with self.db.read() as conn:
             return [_row(row) for row in await conn.execute(sa.select(targets).order_by(_t.name))]
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, *, actor: str = "admin") -> None:
         """Forget a target, with its outbox, links and log (ON DELETE CASCADE). Its accounts stay."""
         async with self.db.write() as conn:
             result = await conn.execute(targets.delete().where(_t.name == name))
             if result.rowcount != 1:
                 raise NotFound(f"no target named {name!r}")
+            await audit_records.config(f"target:{name}", actor, {"action": "remove"}).append(conn)
 
     async def record_failure(self, target_id: int, error: str) -> int:
         """Count a failure; returns the number of failures in a row."""

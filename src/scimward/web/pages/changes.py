@@ -17,9 +17,10 @@ from scimward.policy import ApprovalError, UnknownSubject
 from scimward.store import console_reads
 from scimward.store.governance import STATUSES
 from scimward.web.auth import requires, session_of
-from scimward.web.context import Console, console_of
+from scimward.web.context import Console, console_of, short_id
+from scimward.web.paging import page_number
 
-LIMIT = 200
+PAGE = 50
 MAX_BULK = 500
 
 
@@ -32,13 +33,16 @@ async def changes(request: Request) -> Response:
     console = console_of(request)
     status = request.query_params.get("status", "pending")
     status = status if status in STATUSES or status == "all" else "pending"
-    rows = await console.approvals.changes(None if status == "all" else status, None, LIMIT)
+    await console.approvals.expire()
+    page = page_number(request.query_params.get("page"))
+    total, rows = await console_reads.changes_page(console.database, None if status == "all" else status,
+                                                   offset=(page - 1) * PAGE, limit=PAGE)
     names = await console_reads.names_of(console.database, [c.identity_id for c in rows if c.identity_id])
     breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
     can_decide = session_of(request).allows("approver")
-    return console.render(request, "changes.html", title="Changes", rows=rows, names=names, status=status,
+    return console.render(request, "changes.html", title="Changes", rows=rows, names=names, shown=status,
                           statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"), breakers=breakers,
-                          can_decide=can_decide, limit=LIMIT)
+                          can_decide=can_decide, total=total, page=page, page_count=-(-total // PAGE) or 1)
 
 
 @requires("viewer")
@@ -50,7 +54,7 @@ async def change(request: Request) -> Response:
         return console.render(request, "error.html", 404, title="Not found", message=str(exc))
     names = await console_reads.names_of(console.database, [row.identity_id, *row.members_added,
                                                             *row.members_removed] if row.identity_id else [])
-    return console.render(request, "change.html", title=f"Change {row.id[:8]}", change=row, names=names,
+    return console.render(request, "change.html", title=f"Change {short_id(row.id)}", change=row, names=names,
                           can_decide=session_of(request).allows("approver") and row.status == "pending")
 
 
@@ -76,7 +80,7 @@ async def decide(request: Request) -> Response:
         except (ApprovalError, UnknownSubject) as exc:
             refused.append(str(exc))
             continue
-        decided.append(f"{outcome.change_id[:8]}: {outcome.message}")
+        decided.append(f"{short_id(outcome.change_id)}: {outcome.message}")
         await console.audit("console_action", session.name, f"change:{outcome.change_id}", action=action,
                             status=outcome.status, note=note)
     return back(console, back_to, "; ".join([*decided, *refused]))

@@ -40,7 +40,7 @@ async def findings(request: Request) -> Response:
     total, rows = await console_reads.findings_page(
         console.database, statuses=statuses, target=target, severity=severity, kinds=kinds, owner=owner,
         offset=(page - 1) * PAGE, limit=PAGE)
-    targets = [t.name for t in await console_reads.target_health(console.database)]
+    targets = list((await console_reads.target_names(console.database)).values())
     query = {"status": status, "severity": severity or "", "target": target or "", "owner": owner or "",
              "framework": framework}
     return console.render(request, "findings.html", title="Findings", rows=rows, total=total, page=page,

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from scimward.governance.groups import governance_of
 from scimward.policy import blast
 from scimward.scim.errors import NotFound, ScimError
 from scimward.scim.filter import parse_filter
@@ -43,9 +44,11 @@ async def listing(request: Request, rt: ResourceType, template: str, title: str)
     except ScimError as exc:
         error = exc.detail
     members = await console_reads.member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
+    governance = {i.id: governance_of(i.id, str(i.doc.get("displayName") or i.id), i.doc) for i in items} \
+        if rt is GROUP_TYPE else {}
     return console.render(request, template, title=title, items=items, total=total, filter=text, error=error,
                           next_cursor=next_cursor, previous_cursor=previous_cursor, columns=COLUMNS[rt.name],
-                          members=members, rt=rt.name)
+                          members=members, governance=governance, rt=rt.name)
 
 
 @requires("viewer")
@@ -79,16 +82,20 @@ async def identity(request: Request) -> Response:
     accounts = await console_reads.accounts_of(console.database, identity_id)
     async with console.store.direct.transaction() as tx:
         radius = await blast.of_identity(tx, stored.resource_type, identity_id, bool(source.get("privileged")))
-    names = {str(t.id): t.name for t in await console_reads.target_health(console.database)}
+    names = {str(i): n for i, n in (await console_reads.target_names(console.database)).items()}
     groups = await console_reads.groups_of(console.database, identity_id) if stored.resource_type == "User" else []
     member_ids = [m["value"] for m in (stored.members or [])[:100]]
-    member_names = await console_reads.names_of(console.database, member_ids)
+    holds = await console_reads.membership_holds_of(console.database, identity_id)
+    member_names = await console_reads.names_of(console.database, [*member_ids, *(h.group_id for h in holds),
+                                                                   *(h.member_id for h in holds)])
+    governance = governance_of(identity_id, str(source.get("displayName") or identity_id), source) \
+        if stored.resource_type == "Group" else None
     return console.render(
         request, "identity.html", title=source.get("userName") or source.get("displayName") or identity_id,
         stored=stored, source=source, effective=effective, diverged=diverged, source_deleted=source_deleted,
         changed=differences(source, effective or {}), pending=pending, accounts=accounts, radius=radius,
         target_names=names, groups=groups, member_ids=member_ids, member_names=member_names,
-        member_total=len(stored.members or []))
+        member_total=len(stored.members or []), holds=holds, governance=governance)
 
 
 routes = [

@@ -1,7 +1,7 @@
 """The console's sign-in: local break-glass administrators and server-side sessions (store/auth/console.py).
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015 (chained after the sources, on main before it)
 """
 
 from __future__ import annotations
