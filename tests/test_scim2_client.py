@@ -111,7 +111,7 @@ def test_discovery_binds_the_enterprise_extension_to_users(client: SyncSCIMClien
     extension for Group), or the client cannot send them."""
     assert client.provider.model_for("User") is EnterpriseUserModel
     group_model = client.provider.model_for("Group")
-    assert issubclass(group_model, Group) and group_model is not Group
+    assert group_model is not None and issubclass(group_model, Group) and group_model is not Group
 
 
 # --- users ------------------------------------------------------------------------------------------------
