@@ -18,6 +18,7 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_models import (
     Email,
     EnterpriseUser,
+    Extension,
     Group,
     GroupMember,
     ListResponse,
@@ -25,12 +26,15 @@ from scim2_models import (
     Name,
     NotFoundException,
     PatchOp,
+    Resource,
+    Schema,
     ScimProvider,
     SearchRequest,
     UniquenessException,
     User,
 )
 
+from scimward.scim.agents import AGENT, AGENTIC_APPLICATION, NHI
 from tests.conftest import LiveServer
 
 EnterpriseUserModel = User[EnterpriseUser]
@@ -41,7 +45,11 @@ def client(live_server: LiveServer) -> Iterator[SyncSCIMClient]:
     """A discovered client: the models are scim2-models' own, the resource types come from the server."""
     headers = {"Authorization": f"Bearer {live_server.token}"}
     with httpx2.Client(base_url=live_server.base_url, headers=headers, timeout=30) as http:
-        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group], resource_types=[]))
+        # scim2-models has no Agent models: they are built from the schemas scimward publishes.
+        agents = [Resource.from_schema(Schema.model_validate(s.to_scim(""))) for s in (AGENT, AGENTIC_APPLICATION)]
+        nhi = Extension.from_schema(Schema.model_validate(NHI.to_scim("")))
+        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group, *agents, nhi],
+                                                          resource_types=[]))
         scim.discover()
         yield scim
 

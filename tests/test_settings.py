@@ -40,7 +40,7 @@ def test_from_env_reads_every_field_and_to_env_round_trips() -> None:
     chosen = Settings(database_url="sqlite:////tmp/x.db", host="0.0.0.0", port=9000, workers=3,
                       public_url="https://scim.example.com/scim/v2", max_body_bytes=5, max_results=7,
                       default_pagination="index", bulk_max_operations=9, bulk_max_payload_bytes=11,
-                      patch_max_operations=13,
+                      patch_max_operations=13, agent_extension_in_config=True, nhi_user_types="Robot",
                       run_worker=False, log_level="debug", log_format="text")
     assert {f.name for f in dataclasses.fields(chosen) if getattr(chosen, f.name) == f.default} == set()
     assert Settings.from_env(chosen.to_env()) == chosen

@@ -21,7 +21,7 @@ from scimward.api.responses import error_response
 from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
-from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.tokens import TokenStore
 from scimward.sync.propagate import Propagator
@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> Starlette:
             await propagator.close()
         await database.dispose()
 
-    endpoints = [ResourceEndpoints(USER_TYPE), ResourceEndpoints(GROUP_TYPE)]
+    endpoints = [ResourceEndpoints(rt) for rt in (USER_TYPE, GROUP_TYPE, AGENT_TYPE, AGENTIC_APPLICATION_TYPE)]
     scim_routes: list[Route] = [
         # The resources first: the router tries routes in order, and these take nearly every request.
         *(route for e in endpoints for route in e.routes()),

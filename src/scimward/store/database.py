@@ -25,7 +25,7 @@ def translate_integrity_error(exc: Exception) -> ScimError:
     """A constraint the checks before the write could not see (a concurrent change), as a SCIM error."""
     text = str(getattr(exc, "orig", exc)).lower()
     if "user_name" in text:
-        return UniquenessError("userName is already taken")
+        return UniquenessError("the unique name (a User's userName, an Agent's name) is already taken")
     if "uq_tokens_name" in text or "tokens.name" in text:
         return UniquenessError("a token with that name already exists")
     if "uq_targets_name" in text or "targets.name" in text:
