@@ -17,8 +17,8 @@ from pathlib import Path
 
 from scimward.policy.document import parse_policy
 from scimward.policy.gate import PolicyGate
-from scimward.store.changes import Change
 from scimward.store.database import Database
+from scimward.store.governance.changes import Change
 
 
 def user(i: int) -> dict[str, object]:

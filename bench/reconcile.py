@@ -9,7 +9,7 @@ What it does (this file is standard library only; ``reconcile_data.py``, run as 
 scimward package for the data):
 
 1. Seeds two databases directly, in batches of 2,000 rows through the store's own insert statements
-   (``store.writes.INSERT_IDENTITY`` and the columns ``IdentityStore.create`` derives): the hub with N
+   (``store.identity.writes.INSERT_IDENTITY`` and the columns ``IdentityStore.create`` derives): the hub with N
    users (names, e-mails, title, enterprise department and employee number, a manager for 99 of every
    100) and G groups of N / G members each, one target, and the links and acknowledged memberships a
    complete push would have left (each link's state is the user's desired state, ``sync.mapping``);

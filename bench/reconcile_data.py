@@ -9,7 +9,7 @@ child was forked, and seeding 100,000 users takes a few hundred megabytes.
     python bench/reconcile_data.py tamper --users N ... --token T --count C  # prints expected findings (JSON)
     python bench/reconcile_data.py check  --hub-url U --expected FILE        # prints the comparison (JSON)
 
-Seeding goes through the store's own insert statements (``store.writes.INSERT_IDENTITY`` with the
+Seeding goes through the store's own insert statements (``store.identity.writes.INSERT_IDENTITY`` with the
 columns ``IdentityStore.create`` derives), 2,000 rows per transaction.
 """
 
@@ -29,16 +29,16 @@ import sqlalchemy as sa
 
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
-from scimward.store import counts, writes
+from scimward.store.auth.tokens import TokenStore
 from scimward.store.database import Database
-from scimward.store.findings import FindingStore
-from scimward.store.identities import IdentityStore
-from scimward.store.identity_rows import columns as _columns
-from scimward.store.identity_rows import email_rows as _email_rows  # the columns create derives
+from scimward.store.governance.findings import FindingStore
+from scimward.store.identity import counts, writes
+from scimward.store.identity.identities import IdentityStore
+from scimward.store.identity.identity_rows import columns as _columns
+from scimward.store.identity.identity_rows import email_rows as _email_rows  # the columns create derives
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import link_members, links
-from scimward.store.targets import TargetRepository
 from scimward.store.timeutil import utcnow
-from scimward.store.tokens import TokenStore
 from scimward.sync.client import TargetClient
 from scimward.sync.drift import member_path
 from scimward.sync.mapping import desired_group, desired_user

@@ -32,9 +32,8 @@ import uvicorn
 
 from scimward.api.app import create_app
 from scimward.api.settings import Settings
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.tokens import TokenStore
+from scimward.store.auth.tokens import TokenStore
+from scimward.store.database import Database, upgrade
 from scimward.sync.client import TargetClient
 
 POSTGRES_URL = os.environ.get("SCIMWARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

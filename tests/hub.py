@@ -9,8 +9,8 @@ from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
-from scimward.store.targets import TargetRepository
+from scimward.store.identity.identities import IdentityStore
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import Target, TargetConfig

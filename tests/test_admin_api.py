@@ -12,13 +12,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.api import admin_policy
+from scimward.api import admin_policy, admin_reviews
 from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.targets import TargetRepository
-from scimward.store.tokens import TokenStore
+from scimward.store.auth.tokens import TokenStore
+from scimward.store.database import Database, upgrade
+from scimward.store.provisioning.targets import TargetRepository
 from tests.conftest import LiveServer, Peer, ServerThread, free_port, issue_token
 
 
@@ -273,7 +272,8 @@ def test_the_openapi_document_describes_the_endpoints(live_server: LiveServer) -
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {"/targets", "/targets/{name}", "/targets/{name}/test",
                                       "/targets/{name}/resume", "/targets/{name}/reconcile",
-                                      *(path for path, *_ in admin_policy.ROUTES)}
+                                      *(path for path, *_ in admin_policy.ROUTES),
+                                      *(path for path, *_ in admin_reviews.ROUTES)}
     assert document["components"]["schemas"]["NewTarget"]["properties"]["token"]["writeOnly"] is True
 
 

@@ -7,7 +7,7 @@ import asyncio
 from scimward.scim.errors import NotFound
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.identity.identities import IdentityStore
 from tests.conftest import LiveServer, issue_token
 from tests.scimdata import assert_error, user
 

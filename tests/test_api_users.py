@@ -6,8 +6,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.store import positions
-from scimward.store.passwords import verify_password
+from scimward.store.identity import _positions as positions
+from scimward.store.identity.passwords import verify_password
 from tests.conftest import LiveServer
 from tests.scimdata import ENTERPRISE, USER, assert_error, group, patch, user
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from scimward.store import audit
+from scimward.store._direct import Direct
 from scimward.store.database import Database
-from scimward.store.direct import Direct
+from scimward.store.governance import audit
 from scimward.store.tables import audit_events
 
 pytestmark = pytest.mark.anyio

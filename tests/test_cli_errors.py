@@ -18,8 +18,7 @@ from scimward.policy import identity_store
 from scimward.scim.errors import NotFound
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database
-from scimward.store.db import upgrade
+from scimward.store.database import Database, upgrade
 from scimward.store.errors import DatabaseUnavailable, SchemaMismatch
 from scimward.sync.errors import AuthError, TransientError
 from tests.conftest import Peer, free_port, issue_token
@@ -61,7 +60,7 @@ def test_debug_shows_the_traceback_still_without_the_password() -> None:
 
 
 def test_db_upgrade_success_names_the_database_without_its_password(tmp_path: Path) -> None:
-    # SQLite has no password; the rendering is the one PostgreSQL URLs get (store.db.shown_url).
+    # SQLite has no password; the rendering is the one PostgreSQL URLs get (store.database.shown_url).
     result = run("db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'x.db'}")
     assert result.returncode == 0 and "newest schema" in result.stderr
 

@@ -1,6 +1,6 @@
 """The fused one-statement writes on PostgreSQL leave exactly the rows the plain write path leaves.
 
-``store.fused`` is an optimisation of the pipeline's *apply* for allowed changes (DESIGN.md: one
+``store.identity._fused`` is an optimisation of the pipeline's *apply* for allowed changes (DESIGN.md: one
 write, three steps). Each operation runs twice, once through a gate that can decide without the
 database (the fused path) and once through a gate that never can (the plain, locking path), and the
 rows both leave are compared: identity, e-mails, counts, outbox, change row.
@@ -20,9 +20,9 @@ from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.identity.identities import IdentityStore
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import changes, effective_states, identities, identity_counts, identity_emails, outbox
-from scimward.store.targets import TargetRepository
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres,
               pytest.mark.parametrize("hub_url", ["postgresql"], indirect=True)]
@@ -158,9 +158,9 @@ async def test_a_diverged_identity_is_never_written_by_the_fused_statement(
 async def test_a_stale_version_makes_the_fused_patch_write_nothing(
         stores: tuple[Database, IdentityStore, IdentityStore]) -> None:
     """The fused conflict fallback, reached on purpose: another writer moved the version first."""
-    from scimward.store import fused as fused_statements
-    from scimward.store.changes import Change, Decision, change_params
-    from scimward.store.identity_rows import columns
+    from scimward.store.governance.changes import Change, Decision, change_params
+    from scimward.store.identity import _fused as fused_statements
+    from scimward.store.identity.identity_rows import columns
     from scimward.store.ids import new_id
     from scimward.store.timeutil import utcnow
 

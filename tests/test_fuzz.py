@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimward.api.settings import Settings
-from scimward.store.db import upgrade
+from scimward.store.database import upgrade
 from tests.conftest import ServerThread, issue_token
 from tests.scimdata import ENTERPRISE, PATCH_OP, USER
 

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from scimward.policy import policies
 from scimward.store.database import Database
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import changes, effective_states, identities, outbox
-from scimward.store.targets import TargetRepository
 from tests.conftest import repo_root
 
 POLICY = """

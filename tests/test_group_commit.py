@@ -1,4 +1,4 @@
-"""SQLite group commit (``store.group_commit``): shared COMMITs that keep each writer atomic and durable."""
+"""SQLite group commit (``store._group_commit``): shared COMMITs that keep each writer atomic and durable."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scimward.store.group_commit import MAX_BATCH, GroupCommit
+from scimward.store._group_commit import MAX_BATCH, GroupCommit
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from scimward.store.db import MIGRATIONS, create_sync_engine, upgrade
+from scimward.store.database import MIGRATIONS, create_sync_engine, upgrade
 from scimward.store.tables import metadata
 
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from scimward.store.database import Database
-from scimward.store.outbox import Outbox
-from scimward.store.targets import TargetRepository
+from scimward.store.provisioning.outbox import Outbox
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.timeutil import utcnow
 
 pytestmark = pytest.mark.anyio

@@ -15,8 +15,7 @@ import pytest
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database
-from scimward.store.db import upgrade
+from scimward.store.database import Database, upgrade
 from scimward.store.tables import changes
 from tests.conftest import repo_root
 

@@ -19,9 +19,9 @@ from scimward.policy.plans import ConfigChangeHeld
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
-from scimward.store.changes import PolicyDenied
 from scimward.store.database import Database
-from scimward.store.identities import SearchQuery
+from scimward.store.governance.changes import PolicyDenied
+from scimward.store.identity.identities import SearchQuery
 from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox, generate_key

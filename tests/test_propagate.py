@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from scimward.policy import identity_store
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.targets import TargetRepository
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig

@@ -23,12 +23,12 @@ from scimward.policy import identity_store
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store import batch_reads
-from scimward.store.batch_reads import BatchReads
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.identity.identities import IdentityStore
+from scimward.store.provisioning import batch_reads
+from scimward.store.provisioning.batch_reads import BatchReads
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import links
-from scimward.store.targets import TargetRepository
 from scimward.sync import propagate
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key

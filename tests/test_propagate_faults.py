@@ -28,9 +28,9 @@ from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.identity.identities import IdentityStore
+from scimward.store.provisioning.targets import TargetRepository, TargetRow
 from scimward.store.tables import outbox
-from scimward.store.targets import TargetRepository, TargetRow
 from scimward.store.timeutil import utcnow
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key

@@ -16,8 +16,7 @@ from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
-from scimward.store.database import Database
-from scimward.store.db import upgrade
+from scimward.store.database import Database, upgrade
 from tests.conftest import Peer, ServerThread, issue_token
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")

@@ -27,11 +27,10 @@ from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.errors import InvalidValue
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.findings import Finding, FindingStore, NewFinding, ReconcileBusy, RunStore
+from scimward.store.database import Database, upgrade
+from scimward.store.governance.findings import Finding, FindingStore, NewFinding, ReconcileBusy, RunStore
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import targets
-from scimward.store.targets import TargetRepository
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.mapping import DEFAULT_USER_RULES
 from scimward.sync.propagate import Propagator
@@ -339,6 +338,26 @@ async def test_a_persisting_finding_keeps_first_seen_and_a_fixed_one_closes(hub:
     assert third.open == 0 and third.resolved == 1
     [closed] = await FindingStore(hub.db).list(include_resolved=True)
     assert closed.status == "resolved" and closed.resolved_at is not None
+
+
+async def test_a_finding_stays_open_until_a_read_shows_it_fixed(hub: Hub, peer: Peer, app: App) -> None:
+    """Issue 19, item 9: after a repair whose pushes have not gone yet, a report-only run reads the
+    same target and must not close what it did not see fixed; once the pushes went, it closes them."""
+    await hub.add_target("app", peer)
+    users, ids, group, group_id = await seed(hub, 3)
+    account = await app.user(users[0])
+    member = (await app.user(users[1]))["id"]
+    await app.set("Users", account["id"], "title", "Intern")
+    await app.remove_member((await app.group(group))["id"], member)
+    repaired = await hub.reconcile(repair=True)
+    assert repaired.enqueued == 2
+    before = keys(await hub.open_findings())
+    assert before == {("changed_in_app", ids[0], "title"), ("missing_membership", group_id, members_path(member))}
+    unchanged = await hub.reconcile()  # the repairs are still in the outbox: the target is as it was
+    assert unchanged.resolved == 0 and keys(await hub.open_findings()) == before
+    await hub.push()
+    fixed = await hub.reconcile()
+    assert fixed.open == 0 and fixed.resolved == 2
 
 
 async def test_a_second_reconcile_of_a_target_waits_its_turn(hub: Hub, downstream: Peer) -> None:

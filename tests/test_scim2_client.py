@@ -35,6 +35,7 @@ from scim2_models import (
 )
 
 from scimward.scim.agents import AGENT, AGENTIC_APPLICATION, NHI
+from scimward.scim.resource_types import GOVERNANCE_GROUP
 from tests.conftest import LiveServer
 
 EnterpriseUserModel = User[EnterpriseUser]
@@ -47,8 +48,8 @@ def client(live_server: LiveServer) -> Iterator[SyncSCIMClient]:
     with httpx2.Client(base_url=live_server.base_url, headers=headers, timeout=30) as http:
         # scim2-models has no Agent models: they are built from the schemas scimward publishes.
         agents = [Resource.from_schema(Schema.model_validate(s.to_scim(""))) for s in (AGENT, AGENTIC_APPLICATION)]
-        nhi = Extension.from_schema(Schema.model_validate(NHI.to_scim("")))
-        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group, *agents, nhi],
+        extensions = [Extension.from_schema(Schema.model_validate(s.to_scim(""))) for s in (NHI, GOVERNANCE_GROUP)]
+        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group, *agents, *extensions],
                                                           resource_types=[]))
         scim.discover()
         yield scim
@@ -110,7 +111,8 @@ def new_group(client: SyncSCIMClient, display_name: str, *members: Any) -> Any:
 def test_discovery_binds_the_enterprise_extension_to_users(client: SyncSCIMClient) -> None:
     """/ResourceTypes must declare the EnterpriseUser extension for User, or the client cannot send it."""
     assert client.provider.model_for("User") is EnterpriseUserModel
-    assert client.provider.model_for("Group") is Group
+    # Group carries the governance extension (access reviews): Group[GroupGovernance].
+    assert issubclass(client.provider.model_for("Group"), Group)
 
 
 # --- users ------------------------------------------------------------------------------------------------

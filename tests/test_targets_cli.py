@@ -20,9 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.api.settings import Settings
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.targets import TargetRepository
+from scimward.store.database import Database, upgrade
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.secrets import generate_key
 from tests.conftest import Peer, ServerThread, free_port, issue_token
 

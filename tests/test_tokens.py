@@ -10,9 +10,8 @@ import httpx
 import sqlalchemy as sa
 
 from scimward.api.settings import Settings
-from scimward.store.database import Database
-from scimward.store.db import upgrade
-from scimward.store.tokens import TokenStore
+from scimward.store.auth.tokens import TokenStore
+from scimward.store.database import Database, upgrade
 from tests.conftest import LiveServer, ServerThread, issue_token
 from tests.scimdata import assert_error
 

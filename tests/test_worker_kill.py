@@ -32,7 +32,7 @@ from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.targets import TargetRepository
+from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.timeutil import utcnow
 from scimward.sync.secrets import KEY_ENV, SecretBox, generate_key
 from scimward.sync.targets import TargetConfig

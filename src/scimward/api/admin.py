@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from scimward.api import admin_policy
+from scimward.api import admin_policy, admin_reviews
 from scimward.policy.plans import ConfigChangeHeld
 from scimward.scim.errors import (
     Forbidden,
@@ -33,8 +33,8 @@ from scimward.scim.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from scimward.store.auth import TokenInfo, TokenStore
 from scimward.store.database import Database
-from scimward.store.tokens import TokenInfo, TokenStore
 from scimward.sync.errors import TargetError
 from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox, SecretKeyError
@@ -266,9 +266,9 @@ def create_app(database: Database, tokens: TokenStore, secret_box: SecretBox | N
 
 
 def _policy_routes() -> list[Route]:
-    """The gate's endpoints (``api.admin_policy``), one route per path."""
+    """The gate's endpoints (``api.admin_policy``) and the reviews' (``api.admin_reviews``), one route per path."""
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
-    for path, method, handler, _summary in admin_policy.ROUTES:
+    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES]:
         by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
     return [_route(path, **handlers) for path, handlers in by_path.items()]
 
@@ -342,6 +342,7 @@ OPENAPI: dict[str, Any] = {
                                    "502": _json(_ref("Error"), "The target failed"), **_ERRORS}},
         },
         **admin_policy.openapi_paths(),
+        **admin_reviews.openapi_paths(),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

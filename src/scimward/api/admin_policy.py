@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse, Response
 from scimward.policy import ApprovalError, Approvals, PolicyError, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
 from scimward.scim.errors import InvalidValue, NotFound, PayloadTooLarge, ScimError
-from scimward.store.changes import STATUSES, ChangeRow
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.governance import STATUSES, ChangeRow
+from scimward.store.identity import IdentityStore
 
 MAX_POLICY_BYTES = 256 * 1024
 

@@ -19,11 +19,12 @@ from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
+from scimward.governance.schedule import run_governance_schedule
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
 from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, GROUP_TYPE, USER_TYPE
+from scimward.store.auth import TokenStore
 from scimward.store.database import Database
-from scimward.store.tokens import TokenStore
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 
@@ -71,12 +72,14 @@ def create_app(settings: Settings) -> Starlette:
             identities.on_change = propagator.wake
             worker = asyncio.create_task(propagator.run(stop))
             reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
+            governance = asyncio.create_task(run_governance_schedule(database, identities, stop))
         yield
         stop.set()
         if worker is not None and propagator is not None:
-            reconciles.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciles
+            for task in (reconciles, governance):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await worker
             await propagator.close()
         await database.dispose()

@@ -26,9 +26,9 @@ from scimward.scim.errors import (
     UnsupportedMediaType,
 )
 from scimward.scim.limits import check_strings, text_problem
+from scimward.store.auth import TokenInfo, TokenStore
 from scimward.store.failures import scim_error_for
-from scimward.store.identities import IdentityStore
-from scimward.store.tokens import TokenInfo, TokenStore
+from scimward.store.identity import IdentityStore
 
 log = structlog.get_logger("scimward.api")
 

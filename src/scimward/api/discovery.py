@@ -13,7 +13,7 @@ from scimward.api.resources import LIST_RESPONSE, base_url
 from scimward.api.responses import ScimResponse
 from scimward.scim.errors import NotFound
 from scimward.scim.resource_types import RESOURCE_TYPES, SCHEMAS
-from scimward.store.cursor import CURSOR_TIMEOUT_SECONDS
+from scimward.store.identity import CURSOR_TIMEOUT_SECONDS
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from scimward.store.auth import TokenStore
 from scimward.store.database import Database
 from scimward.store.schema_version import shipped_revisions
-from scimward.store.tokens import TokenStore
 
 #: Longer than this, and the database counts as not ready: a probe must answer within its own timeout.
 READY_TIMEOUT_SECONDS = 2.0

@@ -19,7 +19,7 @@ from scimward.scim.limits import MAX_INDEX
 from scimward.scim.patch import check_operation_limit
 from scimward.scim.resource import normalize, parse_attribute_list, render
 from scimward.scim.schema import ResourceType
-from scimward.store.identities import SearchQuery, StoredIdentity
+from scimward.store.identity import SearchQuery, StoredIdentity
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 

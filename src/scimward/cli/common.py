@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scimward.cli.exits import CommandError, ExitCode
-from scimward.store.db import DATABASE_URL_ENV, resolve_url, shown_url
+from scimward.store.database import DATABASE_URL_ENV, resolve_url, shown_url
 from scimward.store.schema_version import check_schema
 
 err = Console(stderr=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from scimward.cli.common import DatabaseUrl, err
-from scimward.store.db import resolve_url, shown_url, upgrade
+from scimward.store.database import resolve_url, shown_url, upgrade
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 

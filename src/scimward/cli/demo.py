@@ -14,7 +14,7 @@ from scimward.scim.resource_types import (
     USER_TYPE,
 )
 from scimward.store.database import Database
-from scimward.store.identities import SearchQuery
+from scimward.store.identity import SearchQuery
 
 PEOPLE = [
     ("ada.lovelace", "Ada", "Lovelace", "Engineering", "Employee"),

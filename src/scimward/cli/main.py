@@ -43,6 +43,10 @@ COMMANDS = {
                            "The mass-change breaker of each target: status, release, discard."),
     "blast-radius": LazyCommand("scimward.cli.policy:blast_radius_command",
                                 "What an identity drives downstream: accounts and entitlements per target."),
+    "group": LazyCommand("scimward.cli.groups:group_app",
+                         "Group governance: owners, purpose, privilege, review cadence, membership expiry."),
+    "review": LazyCommand("scimward.cli.reviews:review_app",
+                          "Access reviews: campaigns over groups or a target; revokes remove the access."),
 }
 
 app = typer.Typer(cls=lazy_group(COMMANDS), help="scimward: a governed SCIM 2.0 identity-lifecycle hub.",

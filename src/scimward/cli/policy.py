@@ -19,9 +19,9 @@ from rich.table import Table
 from scimward.cli.common import DatabaseUrl, checked_url, default_actor, fail, table_console
 from scimward.policy import Approvals, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
-from scimward.store.changes import ChangeRow
 from scimward.store.database import Database
-from scimward.store.targets import TargetRepository
+from scimward.store.governance import ChangeRow
+from scimward.store.provisioning import TargetRepository
 
 out = table_console()
 policy_app = typer.Typer(help="Show and apply the policy: rules, approvals and the mass-change breaker.",
@@ -148,7 +148,7 @@ def changes_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Changes, newest first."""
-    from scimward.store.changes import STATUSES
+    from scimward.store.governance import STATUSES
 
     if status is not None and status not in STATUSES:
         raise fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")

@@ -23,14 +23,14 @@ from sqlalchemy.engine import make_url
 from scimward.cli.common import DatabaseUrl, checked_url
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
+from scimward.governance.schedule import run_governance_schedule
+from scimward.policy import identity_store
 from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
-from scimward.store.links import LinkStore
-from scimward.store.outbox import Outbox
-from scimward.store.targets import TargetRepository
+from scimward.store.identity import IdentityStore
+from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
@@ -57,12 +57,14 @@ def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float 
         shown = make_url(url).render_as_string(hide_password=True)
         err.print(f"worker started on {shown}; stop with Ctrl-C")
         reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
+        governance = asyncio.create_task(run_governance_schedule(database, identity_store(database), stop))
         try:
             await propagator.run(stop)
         finally:
-            reconciles.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciles
+            for task in (reconciles, governance):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await propagator.close()
             await database.dispose()
 

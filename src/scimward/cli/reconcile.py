@@ -21,10 +21,8 @@ from scimward.cli.common import DatabaseUrl, checked_url, err
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
 from scimward.store.database import Database
-from scimward.store.findings import Finding, FindingStore
-from scimward.store.links import LinkStore
-from scimward.store.outbox import Outbox
-from scimward.store.targets import TargetRepository
+from scimward.store.governance import Finding, FindingStore
+from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
 from scimward.sync.drift import SEVERITY, Kind
 from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler, ReconcileReport
@@ -162,7 +160,7 @@ def findings_command(
     for f in found:
         values = "\n".join(f"{label}: {_value(value)}" for label, value in
                            (("desired", f.desired), ("pushed", f.last_pushed), ("actual", f.actual)))
-        table.add_row(f"[{_SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/]", f.kind, escape(f.target),
+        table.add_row(f"[{_SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/]", f.kind, escape(f.target or "(hub)"),
                       escape(f.identity_id or f"account {f.remote_id}"), escape(f.attribute), values,
                       f"{f.first_seen:%Y-%m-%d %H:%M}", f"{f.last_seen:%Y-%m-%d %H:%M}",
                       *([f.status] if include_resolved else []), escape(f.repair or ""))

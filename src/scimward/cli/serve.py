@@ -42,7 +42,7 @@ def run(settings: Settings, *, demo: bool) -> None:
     import uvicorn
 
     from scimward.cli.logs import configure_logging, library_level, uvicorn_config
-    from scimward.store.db import async_url, shown_url, upgrade
+    from scimward.store.database import async_url, shown_url, upgrade
 
     if settings.workers > 1 and async_url(settings.database_url).get_backend_name() == "sqlite":
         raise fail(f"--workers {settings.workers} needs PostgreSQL: SQLite takes one process (it has one writer, "
@@ -66,8 +66,8 @@ def run(settings: Settings, *, demo: bool) -> None:
 async def _prepare_demo(url: str) -> str:
     """Load the demo organisation into an empty hub and issue its admin token, replacing the last run's."""
     from scimward.cli.demo import load_demo
+    from scimward.store.auth import TokenStore
     from scimward.store.database import Database
-    from scimward.store.tokens import TokenStore
 
     database = Database(url)
     try:

@@ -16,9 +16,9 @@ from scimward.cli.common import AsJson, DatabaseUrl, checked_url, err, fail, tab
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.errors import NotFound
 from scimward.scim.resource_types import USER_TYPE
+from scimward.store.auth import SCOPES, TokenInfo, TokenStore
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore, SearchQuery
-from scimward.store.tokens import SCOPES, TokenInfo, TokenStore
+from scimward.store.identity import IdentityStore, SearchQuery
 
 token_app = typer.Typer(help="Issue, list and revoke the bearer tokens SCIM clients use.", no_args_is_help=True)
 

@@ -11,7 +11,7 @@ from scimward.policy.document import Policy, PolicyError, parse_policy
 from scimward.policy.errors import ApprovalError, PolicyLayerError, UnknownSubject
 from scimward.policy.gate import PolicyGate
 from scimward.store.database import Database
-from scimward.store.identities import IdentityStore
+from scimward.store.identity import IdentityStore
 
 __all__ = ["ApprovalError", "Approvals", "Outcome", "Policy", "PolicyError", "PolicyGate", "PolicyLayerError",
            "UnknownSubject", "identity_store", "parse_policy"]

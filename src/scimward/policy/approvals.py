@@ -15,10 +15,10 @@ import sqlalchemy as sa
 
 from scimward.policy.errors import ApprovalError, UnknownSubject
 from scimward.policy.plans import apply_config
-from scimward.store import changes, gate_rows, outbox
-from scimward.store.changes import ChangeRow, change_row
+from scimward.store import Direct, Tx
 from scimward.store.database import Database
-from scimward.store.direct import Direct, Tx
+from scimward.store.governance import ChangeRow, change_row, changes, gate_rows
+from scimward.store.provisioning import outbox
 from scimward.store.tables import targets
 from scimward.store.timeutil import utcnow
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimward.store import gate_rows
-from scimward.store.changes import Change
-from scimward.store.direct import Tx
+from scimward.store import Tx
+from scimward.store.governance import Change, gate_rows
 
 EMPTY: dict[str, Any] = {"accounts": 0, "entitlements": 0, "targets": 0, "weighted": 0, "per_target": {}}
 PRIVILEGED_WEIGHT = 5

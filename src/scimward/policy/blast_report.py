@@ -8,7 +8,7 @@ from scimward.policy import blast
 from scimward.policy.errors import ApprovalError, UnknownSubject
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
-from scimward.store.identities import IdentityStore, SearchQuery
+from scimward.store.identity import IdentityStore, SearchQuery
 
 
 async def blast_radius_of(store: IdentityStore, kind: str, name: str) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class Policy:
     pending_expiry: timedelta = timedelta(days=7)
     version: int = 0
 
-    @property
+    @functools.cached_property
     def fields(self) -> frozenset[str]:
         """The ``change.*`` fields some rule reads (the gate computes the costly ones only then)."""
         return frozenset().union(*(rule.when.fields for rule in self.rules))

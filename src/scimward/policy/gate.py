@@ -21,15 +21,15 @@ from typing import Any
 from scimward.policy import blast
 from scimward.policy.cel import context
 from scimward.policy.document import Policy, policy_from_json
+from scimward.policy.guards import RulePlan, plan
 from scimward.scim.ast import Filter
 from scimward.scim.errors import ScimError
 from scimward.scim.evaluate_resource import resource_matches
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import USER_TYPE
-from scimward.store import gate_rows
-from scimward.store.changes import Change, Decision, RuleMatch
+from scimward.store import Tx, decode_json
 from scimward.store.database import Database
-from scimward.store.direct import Tx, decode_json
+from scimward.store.governance import Change, Decision, RuleMatch, gate_rows, review_rows
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Fields the gate computes with the database, only when a rule reads them.
@@ -44,32 +44,52 @@ class TargetScope:
 
 
 class PolicyGate:
-    """``store.changes.Gate`` with the policy in force."""
+    """``store.governance.changes.Gate`` with the policy in force."""
 
     def __init__(self, database: Database, *, refresh_seconds: float = 1.0) -> None:
         self.db = database
         self.postgres = database.dialect == "postgresql"
         self.refresh_seconds = refresh_seconds
+        self._plans: dict[tuple[str, str], RulePlan] = {}
         self.policy = Policy()
         self.targets: tuple[TargetScope, ...] = ()
         self._checked = float("-inf")
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._policy = policy
+        self._plans = {}
+
+    def plan(self, change: Change) -> RulePlan:
+        """The rules that can match a change of this type and op, worked out once per policy."""
+        key = (change.resource_type, change.op)
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plans[key] = plan(self._policy.rules, *key)
+        return found
 
     # -- the Gate protocol ----------------------------------------------------------------------
 
     def quick(self, change: Change) -> Decision | None:
         if time.monotonic() - self._checked > self.refresh_seconds:
             return None
-        if self.policy.fields & COSTLY or self._deprovisions_somewhere(change):
+        if self.plan(change).fields & COSTLY or self._deprovisions_somewhere(change):
             return None
         return self._rules(change, None, None)
 
     async def decide(self, tx: Tx, change: Change) -> Decision:
         if time.monotonic() - self._checked > self.refresh_seconds:
             await self.refresh(tx)
-        fields = self.policy.fields
+        fields = self.plan(change).fields
         radius = await blast.of_change(tx, change) if "blast_radius" in fields else None
         manager = await _manager(tx, change) if "manager" in fields else None
         decision = self._rules(change, radius, manager)
+        if decision.action != "deny":
+            decision = await _revoked_by_review(tx, change, decision)
         if decision.action == "allow" and self._deprovisions_somewhere(change):
             await self._breaker(tx, change, decision)
         if decision.action == "hold":
@@ -97,10 +117,11 @@ class PolicyGate:
     # -- rules ----------------------------------------------------------------------------------
 
     def _rules(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
-        rules = self.policy.rules
+        applicable = self.plan(change)
+        rules = applicable.rules
         if not rules:
             return Decision("allow", blast_radius=radius)
-        ctx = context({"change": variables(change, radius, manager, self.policy.attributes, self.policy.fields)})
+        ctx = context({"change": variables(change, radius, manager, applicable.attributes, applicable.fields)})
         holds: list[RuleMatch] = []
         allows: list[RuleMatch] = []
         approvals = 0
@@ -175,6 +196,28 @@ class PolicyGate:
         await tx.run(gate_rows.breaker_finding(self.db.dialect), {
             "target_id": target_id, "subject": name, "at": at,
             "detail": reason + "; held until `scimward breaker release` or `discard`"})
+
+
+#: The name a hold for re-granting revoked access carries, as a rule's would.
+REVIEW_RULE = "access-review"
+
+
+async def _revoked_by_review(tx: Tx, change: Change, decision: Decision) -> Decision:
+    """A source adding a member whose membership an access review revoked is held, with the review as
+    its reason: re-granting revoked access takes a person's approval (issue 15), never a silent sync."""
+    if change.resource_type != "Group" or not change.members_added or change.identity_id is None \
+            or (change.source or "").startswith(review_rows.REVIEW_SOURCE):
+        return decision
+    revoked = await review_rows.revoked_among(tx, change.identity_id, change.members_added)
+    if not revoked:
+        return decision
+    campaigns = sorted({r.campaign_name for r in revoked})
+    reason = (f"{len(revoked)} member(s) had this access revoked by access review "
+              f"{', '.join(repr(c) for c in campaigns)} (by {revoked[0].revoked_by} on "
+              f"{revoked[0].revoked:%Y-%m-%d}); re-granting it needs approval")
+    holds = [m for m in decision.matched if m.action == "hold"]
+    return Decision("hold", [*holds, RuleMatch(REVIEW_RULE, "hold", reason)], max(decision.approvals_needed, 1),
+                    blast_radius=decision.blast_radius)
 
 
 def variables(change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None,

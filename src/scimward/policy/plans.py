@@ -20,11 +20,10 @@ from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
-from scimward.store import changes
-from scimward.store.changes import Change, Decision, RuleMatch
+from scimward.store import Direct
 from scimward.store.database import Database
-from scimward.store.direct import Direct
 from scimward.store.filter_sql import FilterCompiler
+from scimward.store.governance import Change, Decision, RuleMatch, changes
 from scimward.store.ids import new_id
 from scimward.store.tables import identities, links, targets
 from scimward.store.timeutil import utcnow

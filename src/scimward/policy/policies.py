@@ -12,8 +12,8 @@ from scimward.policy.cel import context
 from scimward.policy.document import Policy, parse_policy, policy_from_json
 from scimward.policy.gate import variables
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
-from scimward.store.changes import Change
 from scimward.store.database import Database
+from scimward.store.governance import Change
 from scimward.store.tables import effective_states, identities, policies
 from scimward.store.timeutil import utcnow
 

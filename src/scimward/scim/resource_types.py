@@ -23,6 +23,8 @@ from scimward.scim.schema import (
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+#: scimward's own Group extension: who owns a group, why it exists, how risky it is, how often it is reviewed.
+GOVERNANCE_GROUP_SCHEMA = "urn:scimward:params:scim:schemas:extension:governance:2.0:Group"
 
 S = AttrType.STRING
 RO = Mutability.READ_ONLY
@@ -192,8 +194,29 @@ GROUP = Schema(
     ),
 )
 
+GOVERNANCE_GROUP = Schema(
+    GOVERNANCE_GROUP_SCHEMA, "GroupGovernance", "Least-privilege governance of a Group (docs/access-reviews.md)",
+    (
+        Attribute(
+            "owners", AttrType.COMPLEX, multi_valued=True,
+            description="The business owners of the Group: who answers for its membership and reviews it.",
+            sub_attributes=(
+                _str("value", "The id of the owning User.", case_exact=True),
+                _str("display", "The owner's userName."),
+            ),
+        ),
+        _str("purpose", "Why the Group exists: the bounded access it grants."),
+        Attribute("privileged", AttrType.BOOLEAN, description="Whether membership grants privileged access."),
+        _str("riskTier", "How much harm the access can do.", canonical_values=("low", "medium", "high", "critical")),
+        Attribute("reviewCadence", AttrType.INTEGER,
+                  description="Days between access reviews of the Group's membership."),
+        Attribute("membershipExpires", AttrType.INTEGER,
+                  description="Days a membership lasts after it was granted; then it expires by itself."),
+    ),
+)
+
 USER_TYPE = ResourceType("User", "/Users", "User Account", USER, (SchemaExtension(ENTERPRISE_USER),), key="userName")
-GROUP_TYPE = ResourceType("Group", "/Groups", "Group", GROUP)
+GROUP_TYPE = ResourceType("Group", "/Groups", "Group", GROUP, (SchemaExtension(GOVERNANCE_GROUP),))
 AGENT_TYPE = ResourceType("Agent", "/Agents", "An AI agent or other non-human identity", AGENT,
                           (SchemaExtension(NHI),), key="name")
 AGENTIC_APPLICATION_TYPE = ResourceType("AgenticApplication", "/AgenticApplications",
@@ -202,4 +225,5 @@ AGENTIC_APPLICATION_TYPE = ResourceType("AgenticApplication", "/AgenticApplicati
 
 RESOURCE_TYPES: dict[str, ResourceType] = {
     rt.name: rt for rt in (USER_TYPE, GROUP_TYPE, AGENT_TYPE, AGENTIC_APPLICATION_TYPE)}
-SCHEMAS: dict[str, Schema] = {s.id: s for s in (USER, ENTERPRISE_USER, GROUP, AGENT, AGENTIC_APPLICATION, NHI)}
+SCHEMAS: dict[str, Schema] = {s.id: s for s in (USER, ENTERPRISE_USER, GROUP, GOVERNANCE_GROUP, AGENT,
+                                                AGENTIC_APPLICATION, NHI)}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from scimward.store.db import MIGRATIONS, create_sync_engine, shown_url, unavailable, upgrade
+from scimward.store.database import MIGRATIONS, create_sync_engine, shown_url, unavailable, upgrade
 from scimward.store.errors import SchemaMismatch
 
 VERSIONS = MIGRATIONS / "versions"

@@ -103,7 +103,7 @@ identity_counts = sa.Table(
     sa.Column("resource_type", sa.String(32), primary_key=True),
     sa.Column("shard", sa.Integer, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
-    #: Removals so far: positions in a list shift only when this moves (``store.positions``).
+    #: Removals so far: positions in a list shift only when this moves (``store.identity._positions``).
     sa.Column("removed", sa.BigInteger, nullable=False, server_default="0"),
 )
 
@@ -192,11 +192,16 @@ push_log = sa.Table(
 #: Drift that a reconcile found between what a target should hold, was last sent, and holds.
 #: A finding stays one row while it persists (``first_seen`` kept, ``last_seen`` moved on each run);
 #: a run that no longer sees it resolves it. At most one open row per (target, kind, subject, attribute).
+#: The partial indexes' predicate, and what an upsert names to reach them (a literal: PostgreSQL must
+#: prove from the statement alone that it targets the partial index).
+FINDING_LIVE = "status <> 'resolved'"
+
 findings = sa.Table(
     "findings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
+    #: The target whose drift this is; NULL for a finding about the hub itself (governance).
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE")),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("resource_type", sa.String(32), nullable=False),
@@ -216,9 +221,21 @@ findings = sa.Table(
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("repaired_at", sa.DateTime),
     sa.Column("repair", sa.Text),
+    #: Who must act on it: the identity's or group's owner, else the target's (a userName or a name).
+    sa.Column("owner", sa.String(256)),
+    #: A risk accepted (status risk_accepted) until then, by whom and why; open again after it.
+    sa.Column("accepted_until", sa.DateTime),
+    sa.Column("accepted_by", sa.String(256)),
+    sa.Column("accepted_reason", sa.Text),
+    #: A live finding (open, acknowledged, risk_accepted) is one row per key; NULL targets never
+    #: collide in the first index, so the hub's own findings have the second.
     sa.Index("uq_findings_open", "target_id", "kind", "subject", "attribute", unique=True,
-             sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+             sqlite_where=sa.text(FINDING_LIVE), postgresql_where=sa.text(FINDING_LIVE)),
+    sa.Index("uq_findings_open_hub", "kind", "subject", "attribute", unique=True,
+             sqlite_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}"),
+             postgresql_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}")),
     sa.Index("ix_findings_target_status", "target_id", "status", "last_seen"),
+    sa.Index("ix_findings_kind_status", "kind", "status"),
 )
 
 #: One reconcile of one target: who asked, when it ran, what it read and found. A running row with
@@ -335,7 +352,7 @@ breakers = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
 )
 
-# -- audit trail (DESIGN.md: audit event; store/audit.py) --------------------------------------
+# -- audit trail (DESIGN.md: audit event; store/governance/audit.py) --------------------------------------
 
 #: Append-only, hash-chained events: each carries the hash of the one before it in its lane.
 #: ``data`` is the payload's canonical JSON as text: the bytes hashed are the bytes kept.
@@ -362,4 +379,97 @@ audit_head = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# -- access reviews (issue 15; governance/reviews) ---------------------------------------------
+
+#: One access-review campaign: over the members of the groups a filter takes, or the accounts of a target.
+review_campaigns = sa.Table(
+    "review_campaigns",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    #: "groups" (``scope`` is a SCIM filter over Groups) or "target" (``scope`` is a target's name).
+    sa.Column("scope_kind", sa.String(16), nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    #: "owner", "manager" or "user:USERNAME": who is asked to decide each item.
+    sa.Column("reviewer", sa.String(300), nullable=False),
+    #: keep or revoke: what an undecided item becomes at the due date (or when the campaign is closed).
+    sa.Column("default_decision", sa.String(8), nullable=False),
+    #: open or closed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("due", sa.DateTime, nullable=False),
+    sa.Column("closed", sa.DateTime),
+    sa.Column("closed_by", sa.String(256)),
+    sa.Column("items", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("name", name="uq_review_campaigns_name"),
+    sa.Index("ix_review_campaigns_status", "status", "due"),
+)
+
+#: One item of a campaign: a (member, group) or an (account, target), its context and its decision.
+review_items = sa.Table(
+    "review_items",
+    metadata,
+    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    #: membership or account
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("member_id", sa.String(36), nullable=False),
+    sa.Column("member_name", sa.String(256), nullable=False),
+    sa.Column("group_id", sa.String(36)),
+    sa.Column("group_name", sa.String(256)),
+    sa.Column("target_id", sa.Integer),
+    sa.Column("target_name", sa.String(128)),
+    #: The userNames asked to decide it.
+    sa.Column("reviewers", JsonDoc),
+    #: When and by which source (and change) the access was granted, as far as the changes table knows.
+    sa.Column("granted", sa.DateTime),
+    sa.Column("granted_by", sa.String(128)),
+    sa.Column("granted_change", sa.String(36)),
+    #: The member's state per target from the last reconcile, its activity and the peers' departments.
+    sa.Column("context", JsonDoc),
+    #: keep or revoke, and why
+    sa.Column("recommendation", sa.String(8), nullable=False),
+    sa.Column("reasons", JsonDoc),
+    sa.Column("decision", sa.String(8)),
+    sa.Column("decided_by", sa.String(256)),
+    sa.Column("decided", sa.DateTime),
+    sa.Column("note", sa.Text),
+    #: Whether the decision is the campaign's default (nobody decided in time).
+    sa.Column("defaulted", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: What the revoke did: applied, held, failed, or gone (the access had gone already).
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("outcome_change", sa.String(36)),
+    sa.Column("outcome_detail", sa.Text),
+    sa.Index("ix_review_items_decision", "campaign_id", "decision"),
+    sa.Index("ix_review_items_member", "member_id"),
+)
+
+#: Memberships a review revoked: the gate holds their re-grant with the review as its reason.
+revoked_memberships = sa.Table(
+    "revoked_memberships",
+    metadata,
+    sa.Column("group_id", sa.String(36), primary_key=True),
+    sa.Column("member_id", sa.String(36), primary_key=True),
+    sa.Column("campaign_id", sa.String(36), nullable=False),
+    sa.Column("campaign_name", sa.String(128), nullable=False),
+    sa.Column("item_number", sa.Integer, nullable=False),
+    sa.Column("revoked", sa.DateTime, nullable=False),
+    sa.Column("revoked_by", sa.String(256), nullable=False),
+)
+
+#: Reminders sent to reviewers of open campaigns, for the record.
+review_reminders = sa.Table(
+    "review_reminders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("reviewer", sa.String(256), nullable=False),
+    sa.Column("items", sa.Integer, nullable=False),
+    sa.Column("sent", sa.DateTime, nullable=False),
+    sa.Index("ix_review_reminders_campaign", "campaign_id", "sent"),
 )

@@ -14,7 +14,7 @@ the target and not retried until the identity changes again.
 Work goes by claimed batch, because per-row bookkeeping cost more than the push: a batch's targets
 are read once, what its pushes need (identities, scope, links, managers' links) is fetched in a few
 queries per target, the pushes run concurrently, and their outcomes (links, push log, outbox
-completions) are written in one transaction per phase (``store.push_results``). Until that commit
+completions) are written in one transaction per phase (``store.provisioning.push_results``). Until that commit
 the rows stay claimed, so a crash loses nothing: they are pushed again and adoption finds the
 accounts already made.
 """
@@ -37,14 +37,21 @@ from scimward.scim.ast import Filter
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
-from scimward.store.batch_reads import BatchReads
 from scimward.store.database import Database
-from scimward.store.findings import PUSH_KINDS, FindingStore, NewFinding
-from scimward.store.links import Link, LinkStore, log_row
-from scimward.store.outbox import Outbox, OutboxItem
-from scimward.store.push_results import PushResults, commit
-from scimward.store.readback import HubIdentity
-from scimward.store.targets import TargetRepository, TargetRow
+from scimward.store.governance import PUSH_KINDS, FindingStore, NewFinding
+from scimward.store.provisioning import (
+    BatchReads,
+    HubIdentity,
+    Link,
+    LinkStore,
+    Outbox,
+    OutboxItem,
+    PushResults,
+    TargetRepository,
+    TargetRow,
+    commit,
+    log_row,
+)
 from scimward.store.timeutil import utcnow
 from scimward.sync import metrics
 from scimward.sync.client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Resource, TargetClient, backoff, eq_filter
@@ -925,13 +932,16 @@ class Propagator:
     async def _remove_members(self, lane: _Lane, remote_group: str, remote_ids: list[str]) -> None:
         """A removal by filter path (RFC 7644 3.5.2.2), or by value list where the target refuses that."""
         endpoint = lane.endpoint
-        if endpoint.caps.member_remove == "value_list":
+        # The profile as it was when this removal chose its form: another group's push may learn the
+        # fallback meanwhile, and this refusal is then still the filter form's, not the fallback's.
+        form = endpoint.caps.member_remove
+        if form == "value_list":
             await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
             return
         try:
             await lane.client.patch("Groups", remote_group, [member_remove(remote_ids)])
         except (BadRequestError, TransientError) as error:
-            if not _form_refused(error) or endpoint.caps.member_remove is not None:
+            if not _form_refused(error) or form is not None:
                 raise
             await lane.client.patch("Groups", remote_group, [member_remove_values(remote_ids)])
             await self._learn(endpoint, endpoint.caps.learned(member_remove="value_list"))

@@ -16,8 +16,8 @@ import structlog
 
 from scimward.scim.errors import ScimError
 from scimward.store.database import Database
-from scimward.store.findings import ReconcileBusy, RunStore
-from scimward.store.targets import TargetRepository
+from scimward.store.governance import ReconcileBusy, RunStore
+from scimward.store.provisioning import TargetRepository
 from scimward.store.timeutil import utcnow
 from scimward.sync.errors import TargetError
 from scimward.sync.reconcile import ReconcilePolicy, Reconciler, ReconcileReport

@@ -21,11 +21,9 @@ from urllib.parse import urlsplit
 
 from scimward.policy.plans import Plan, gate_config, plan_config, planned
 from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
+from scimward.store import Direct
 from scimward.store.database import Database
-from scimward.store.direct import Direct
-from scimward.store.outbox import Outbox
-from scimward.store.target_stats import link_counts
-from scimward.store.targets import TargetRepository, TargetRow
+from scimward.store.provisioning import Outbox, TargetRepository, TargetRow, link_counts
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.errors import AuthError, TargetError, TransientError
 from scimward.sync.mapping import DEFAULT_USER_RULES

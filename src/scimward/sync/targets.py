@@ -12,7 +12,7 @@ from typing import Any
 
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
-from scimward.store.targets import TargetRow
+from scimward.store.provisioning import TargetRow
 
 
 class DeprovisionMode(StrEnum):

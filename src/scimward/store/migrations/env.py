@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection ``store.db.upgrade`` hands it."""
+"""Alembic environment: runs on the connection ``store.database.upgrade`` hands it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,242 @@
+"""Statements on the database driver: the hot reads and the identity writes.
+
+Statements are built once with SQLAlchemy (``store.identity.reads``, ``store.identity.writes``), compiled to SQL text
+once per dialect, and run on the driver connection, skipping SQLAlchemy's per-execution work,
+which costs more than the database's own. On PostgreSQL they use a psycopg pool of autocommit
+connections with server-side prepared statements; a write is one explicit transaction. On SQLite
+writes that arrive together share one ``BEGIN IMMEDIATE`` … ``COMMIT`` (``store._group_commit``).
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement as Executable
+
+from scimward.store._group_commit import GroupCommit
+from scimward.store.database import (
+    CONNECT_TIMEOUT_SECONDS,
+    Database,
+    sqlite_pragmas,
+    sync_url,
+    translate_integrity_error,
+)
+
+Row = Sequence[Any]
+Params = dict[str, Any]
+
+
+@functools.cache
+def _compiled_static(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, ...], Params]:
+    return _compile(statement, dialect)
+
+
+def _compile(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, ...], Params]:
+    """SQL text, its parameter names in the driver's order, and the values of its literals."""
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
+    names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.params)
+    return str(compiled), names, dict(compiled.params)
+
+
+class Encoder(Protocol):
+    """What turns values into driver parameters: ``Direct`` or a ``Tx`` of it."""
+
+    def json(self, value: Any) -> Any: ...
+
+    def time(self, value: datetime) -> Any: ...
+
+
+def decode_json(value: Any) -> Any:
+    """SQLite hands JSON back as text; psycopg has already decoded it."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def decode_time(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class _SyncCursor:
+    """A sqlite3 cursor behind the awaitable interface ``Tx`` uses for psycopg's."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    async def execute(self, sql: str, params: Any = ()) -> None:
+        self._cursor.execute(sql, params)
+
+    async def executemany(self, sql: str, params: Any) -> None:
+        self._cursor.executemany(sql, params)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+
+class Tx:
+    """One transaction on the driver."""
+
+    def __init__(self, direct: Direct, cursor: Any) -> None:
+        self._direct = direct
+        self._cursor = cursor
+
+    @property
+    def postgres(self) -> bool:
+        """Whether this transaction is on PostgreSQL (else SQLite): for statements built per dialect."""
+        return self._direct.postgres
+
+    async def run(self, statement: Executable, params: Params | Sequence[Params] | None = None, *,
+                  dynamic: bool = False) -> None:
+        """Execute (many, when ``params`` is a list). ``dynamic`` statements are not cached."""
+        sql, names, literals = (_compile if dynamic else _compiled_static)(statement, self._direct.dialect)
+        if isinstance(params, list):
+            if params:
+                await self._cursor.executemany(sql, [self._direct.bind(names, literals, p) for p in params])
+            return
+        single: Params = params if isinstance(params, dict) else {}
+        await self._cursor.execute(sql, self._direct.bind(names, literals, single))
+
+    async def rows(self, statement: Executable, params: Params | None = None, *,
+                   dynamic: bool = False) -> list[Row]:
+        sql, names, literals = (_compile if dynamic else _compiled_static)(statement, self._direct.dialect)
+        await self._cursor.execute(sql, self._direct.bind(names, literals, params or {}))
+        return list(await self._cursor.fetchall())
+
+    def json(self, value: Any) -> Any:
+        return self._direct.json(value)
+
+    def time(self, value: datetime) -> Any:
+        return self._direct.time(value)
+
+    def ids(self, values: Sequence[str]) -> Any:
+        return self._direct.ids(values)
+
+
+class Direct:
+    """Fixed-shape statements on the raw driver: one round trip each, no ORM-level processing."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self.dialect = database.engine.dialect
+        self.postgres = database.dialect == "postgresql"
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._sqlite_connections: dict[str, sqlite3.Connection] = {}
+        self._grouped: GroupCommit | None = None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        for conn in self._sqlite_connections.values():
+            conn.close()
+        self._sqlite_connections.clear()
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    def bind(self, names: tuple[str, ...], literals: Params, params: Params) -> Any:
+        values = {**literals, **params}
+        return tuple(values[n] for n in names) if self.dialect.positional else values
+
+    def json(self, value: Any) -> Any:
+        return Jsonb(value) if self.postgres else _dumps(value)
+
+    def time(self, value: datetime) -> Any:
+        # SQLAlchemy's DateTime format on SQLite, several times faster than ``strftime``.
+        return value if self.postgres else value.isoformat(" ", "microseconds")
+
+    def ids(self, values: Sequence[str]) -> Any:
+        """A list of ids as one parameter (``store.identity.writes.id_in``): an array, or JSON for SQLite."""
+        return list(values) if self.postgres else _dumps(list(values))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def fetch(self, statement: Executable, params: Params) -> list[Row]:
+        """One statement in autocommit: a read, or a write that is atomic on its own (``store.identity._fused``)."""
+        sql, names, literals = _compiled_static(statement, self.dialect)
+        bound = self.bind(names, literals, params)
+        if self.postgres:
+            async with (await self._postgres_pool()).connection() as conn:
+                try:
+                    cursor = await conn.execute(sql, bound, prepare=True)
+                except psycopg.IntegrityError as exc:
+                    raise translate_integrity_error(exc) from exc
+                return list(await cursor.fetchall())
+        return self._sqlite("read").execute(sql, bound).fetchall()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back on any error."""
+        try:
+            if self.postgres:
+                # Pipeline mode was measured slower here (docs/benchmarks.md): one statement per trip.
+                async with (await self._postgres_pool()).connection() as conn, conn.transaction():
+                    yield Tx(self, conn.cursor())
+                return
+            async with self._group_commit().transaction() as cursor:
+                yield Tx(self, _SyncCursor(cursor))
+        except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
+            raise translate_integrity_error(exc) from exc
+
+    def _group_commit(self) -> GroupCommit:
+        if self._grouped is None:
+            self._grouped = GroupCommit(lambda: self._sqlite("write"), self.db.sqlite_write_lock)
+        return self._grouped
+
+    def _sqlite(self, role: str) -> sqlite3.Connection:
+        """This process's own SQLite connection for ``role`` ("read" or "write"), called synchronously.
+
+        SQLite answers these statements from local pages in tens of microseconds, less than handing
+        them to a driver thread and back costs, so they run on the event loop. Reads and writes use
+        separate connections: a read never sees the open write transaction of another request.
+        """
+        conn = self._sqlite_connections.get(role)
+        if conn is None:
+            conn = sqlite3.connect(make_url(self.db.url).database or "", isolation_level=None,
+                                   check_same_thread=False)
+            sqlite_pragmas(conn, None)
+            self._sqlite_connections[role] = conn
+            if len(self._sqlite_connections) == 1:
+                self.db.on_dispose(self.close)
+        return conn
+
+    async def _postgres_pool(self) -> AsyncConnectionPool[Any]:
+        if self._pool is None:
+            async def configure(conn: Any) -> None:
+                set_json_loads(orjson.loads, conn)
+                set_json_dumps(_dumps, conn)
+                await conn.set_autocommit(True)
+
+            url = sync_url(self.db.url).set(drivername="postgresql")
+            # check: a connection the server dropped while idle is replaced when drawn, so the first
+            # request after a connection loss succeeds; timeout bounds the wait while the server is down.
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                url.render_as_string(hide_password=False), min_size=2, max_size=10, configure=configure,
+                check=AsyncConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_SECONDS,
+                kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS}, open=False)
+            await pool.open()
+            self._pool = pool
+            self.db.on_dispose(self.close)
+        return self._pool
+
+
+

@@ -1,0 +1,39 @@
+"""Governance rows: changes and decisions, the gate's statements, findings and reconcile runs, the audit trail.
+
+``changes`` and ``gate_rows`` are also public as modules: the gate (``scimward.policy``) runs their
+statements inside a change's transaction; so are ``review_rows`` (the gate's read of revoked access)
+and ``reviews`` (access-review campaigns, items and the reads their context needs, issue 15).
+"""
+
+from scimward.store.governance import audit, changes, gate_rows, review_rows, reviews
+from scimward.store.governance.changes import (
+    STATUSES,
+    Change,
+    ChangeRow,
+    Decision,
+    Gate,
+    PolicyDenied,
+    RuleMatch,
+    change_row,
+)
+from scimward.store.governance.findings import (
+    LIVE,
+    PUSH_KINDS,
+    Finding,
+    FindingStateError,
+    FindingStore,
+    NewFinding,
+    Observation,
+    Observed,
+    ReconcileBusy,
+    Run,
+    RunStore,
+    UnknownFinding,
+    observe,
+    reopen_expired,
+)
+
+__all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
+           "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
+           "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
+           "observe", "reopen_expired", "review_rows", "reviews"]

@@ -1,0 +1,283 @@
+"""The audit trail: append-only, hash-chained events, written in the transaction of what they record.
+
+Each event carries the hash of the one before it in its *lane*, and its own hash covers its lane,
+its sequence number, that previous hash and its contents::
+
+    hash = sha256("{lane}:{seq}\\n{prev_hash}\\n{prefix}\\n{data}")      (store.chain)
+    prefix = JSON of [time, kind, actor, subject]      data = JSON of the payload, keys sorted
+
+so altering, removing or inserting an event breaks the chain at that event (``verify_chain``).
+
+Why lanes: a chain is one line, so an event can only be chained to the previous one once that one
+is certain to commit; the writer holds the lane's head row from its append until its commit. With
+one lane, every write on PostgreSQL would queue behind the previous write's commit (its WAL flush).
+Several independent chains (``LANES``, each a row of ``audit_head``) let that many transactions
+commit at once; each append picks a lane at random. SQLite has one writer at a time, so it uses
+lane 0 only. The head of the trail is the digest of every lane's head (``head_digest``).
+
+An append is one statement on PostgreSQL (a data-modifying CTE: advance the lane's head, insert the
+event from it) and two on SQLite (in process, no round trip). The hash is computed by the database
+(``chain_hash``: ``sha256()`` on PostgreSQL, a Python function ``store.database`` registers on every SQLite
+connection), so the writer needs no read first.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
+
+from scimward.store._direct import Tx
+from scimward.store.chain import chain_hash
+from scimward.store.tables import audit_events, audit_head
+from scimward.store.timeutil import utcnow
+
+#: Independent chains on PostgreSQL (see the module docstring); migration 0012 creates their heads.
+LANES = 16
+GENESIS = "0" * 64
+ACTOR_ENV = "SCIMWARD_ACTOR"
+
+#: What events record. A new kind is added here, in docs/evidence.md, and where it is written.
+KINDS = frozenset({
+    "change", "decision", "approval", "push", "reconcile_run", "config", "token_issued", "token_revoked",
+    "token_refused", "finding_status",
+})
+
+_e, _h = audit_events.c, audit_head.c
+
+
+class AuditError(Exception):
+    """The audit trail cannot be written (its head rows are missing: the schema is not migrated)."""
+
+
+def default_actor() -> str:
+    """Who is acting on this host: ``$SCIMWARD_ACTOR``, else the operating-system user."""
+    return os.environ.get(ACTOR_ENV) or getpass.getuser()
+
+
+# -- the hash ------------------------------------------------------------------------------------------
+
+
+def event_prefix(time: datetime, kind: str, actor: str, subject: str) -> str:
+    """The hashed form of an event's fixed fields; ``time`` to the microsecond, as both dialects store it."""
+    return orjson.dumps([time.isoformat(timespec="microseconds"), kind, actor, subject]).decode()
+
+
+def canonical_data(data: Mapping[str, Any] | None) -> str:
+    """The payload as stored and hashed: JSON with sorted keys, so one payload has one encoding."""
+    return orjson.dumps(dict(data or {}), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
+class _chain_hash(GenericFunction[str]):
+    """``chain_hash`` in SQL: SQLite calls the Python function; PostgreSQL computes the same bytes."""
+
+    type = sa.String()
+    name = "scimward_chain_hash"
+    inherit_cache = True
+
+
+@compiles(_chain_hash, "postgresql")
+def _chain_hash_postgresql(element: _chain_hash, compiler: SQLCompiler, **kw: Any) -> str:
+    lane, seq, prev, prefix, data = (compiler.process(arg, **kw) for arg in element.clauses)
+    text = (f"CAST({lane} AS TEXT) || ':' || CAST({seq} AS TEXT) || chr(10) || {prev} || chr(10) || "
+            f"{prefix} || chr(10) || {data}")
+    return f"encode(sha256(convert_to({text}, 'UTF8')), 'hex')"
+
+
+# -- appending -----------------------------------------------------------------------------------------
+
+_FIELDS = ("time", "kind", "actor", "subject", "data")
+
+
+def _param(name: str) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=sa.DateTime() if name == "time" else sa.Text())
+
+
+#: Move a lane's head on by one event; the new hash is computed from the old head, in the statement.
+_ADVANCE = (
+    audit_head.update().where(_h.lane == sa.bindparam("w_lane"))
+    .values(seq=_h.seq + 1, prev_hash=_h.hash,
+            hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("prefix"), _param("data")))
+    .returning(_h.lane, _h.seq, _h.prev_hash, _h.hash)
+)
+
+_head = _ADVANCE.cte("head")
+#: PostgreSQL: both steps in one statement. The UPDATE's row lock orders concurrent appends to a lane.
+APPEND_POSTGRES = audit_events.insert().from_select(
+    ["lane", "seq", *_FIELDS, "prev_hash", "hash"],
+    sa.select(_head.c.lane, _head.c.seq, *(_param(name) for name in _FIELDS), _head.c.prev_hash, _head.c.hash),
+).returning(_e.lane, _e.seq, _e.hash)
+
+#: SQLite: the event from the head just advanced (the transaction holds the database's write lock).
+_INSERT = audit_events.insert().values(
+    {name: sa.bindparam(name) for name in ("lane", "seq", *_FIELDS, "prev_hash", "hash")})
+
+
+@dataclass(frozen=True)
+class Appended:
+    lane: int
+    seq: int
+    hash: str
+
+
+async def append(tx: Tx | AsyncConnection, *, kind: str, actor: str, subject: str = "",
+                 data: Mapping[str, Any] | None = None, at: datetime | None = None) -> Appended:
+    """Record one audit event in the caller's open transaction: it commits or rolls back with it.
+
+    ``tx`` is either transaction kind the store uses: ``store._direct.Tx`` (the identity write path)
+    or a SQLAlchemy ``AsyncConnection`` inside ``Database.write()``. ``data`` must be JSON-able.
+    Call it as late in the transaction as possible: the lane stays locked until the commit.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit event kind {kind!r}")
+    moment = at or utcnow()
+    body = canonical_data(data)
+    prefix = event_prefix(moment, kind, actor, subject)
+    fields: dict[str, Any] = {"kind": kind, "actor": actor, "subject": subject, "data": body}
+    if isinstance(tx, Tx):
+        postgres = tx.postgres
+        fields["time"] = tx.time(moment)
+    else:
+        postgres = tx.dialect.name == "postgresql"
+        fields["time"] = moment
+    lane = random.randrange(LANES) if postgres else 0
+    params = {"w_lane": lane, "prefix": prefix, **fields}
+    if postgres:
+        rows = await _rows(tx, APPEND_POSTGRES, params)
+        if not rows:
+            raise AuditError(f"the audit trail has no head for lane {lane}: run `scimward db upgrade`")
+        return Appended(int(rows[0][0]), int(rows[0][1]), str(rows[0][2]))
+    heads = await _rows(tx, _ADVANCE, params)
+    if not heads:
+        raise AuditError("the audit trail has no head for lane 0: run `scimward db upgrade`")
+    _, seq, prev_hash, new_hash = heads[0]
+    insert = {"lane": lane, "seq": seq, "prev_hash": prev_hash, "hash": new_hash, **fields}
+    if isinstance(tx, Tx):
+        await tx.run(_INSERT, insert)
+    else:
+        await tx.execute(_INSERT, insert)
+    return Appended(lane, int(seq), str(new_hash))
+
+
+async def _rows(tx: Tx | AsyncConnection, statement: Any, params: dict[str, Any]) -> list[Any]:
+    if isinstance(tx, Tx):
+        return list(await tx.rows(statement, params))
+    return list((await tx.execute(statement, params)).all())
+
+
+# -- verifying -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    lane: int
+    seq: int
+    time: datetime
+    kind: str
+    actor: str
+    subject: str
+    data: str
+    prev_hash: str
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lane": self.lane, "seq": self.seq, "time": self.time.isoformat(timespec="microseconds") + "Z",
+                "kind": self.kind, "actor": self.actor, "subject": self.subject, "data": orjson.loads(self.data),
+                "prev_hash": self.prev_hash, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where the chain first breaks: the event named, and what is wrong with it."""
+
+    lane: int
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"audit event {self.lane}:{self.seq} {self.problem}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    events: int
+    broken: Break | None
+
+
+def verify_chain(events: Iterable[StoredEvent], heads: Mapping[int, tuple[int, str]]) -> Verdict:
+    """Walk events in (lane, seq) order against each lane's head (lane -> (seq, hash)); stop at the first break.
+
+    A changed field shows as a hash that does not match the event's contents; a removed event as a
+    gap in the sequence (or, at a lane's end, a head beyond the last event); an inserted one as an
+    event whose ``prev_hash`` is not its predecessor's hash, or that lies beyond its lane's head.
+    """
+    count = 0
+    lane, seq, last = -1, 0, GENESIS
+    walked: set[int] = set()
+    for event in events:
+        if event.lane != lane:
+            if lane >= 0 and (problem := _end_of_lane(lane, seq, last, heads)):
+                return Verdict(count, problem)
+            lane, seq, last = event.lane, 0, GENESIS
+            walked.add(lane)
+        count += 1
+        if event.seq != seq + 1:
+            return Verdict(count, Break(lane, seq + 1, f"is missing: removed (the next event in lane {lane} "
+                                                       f"is {event.seq})"))
+        head = heads.get(lane)
+        if head is None or event.seq > head[0]:
+            return Verdict(count, Break(lane, event.seq, "lies beyond the lane's head: inserted"))
+        if event.prev_hash != last:
+            return Verdict(count, Break(lane, event.seq, "does not follow the event before it (its prev_hash "
+                                                         "differs): inserted, or the one before it altered"))
+        prefix = event_prefix(event.time, event.kind, event.actor, event.subject)
+        if chain_hash(lane, event.seq, event.prev_hash, prefix, event.data) != event.hash:
+            return Verdict(count, Break(lane, event.seq, "does not match its hash: altered"))
+        seq, last = event.seq, event.hash
+    if lane >= 0 and (problem := _end_of_lane(lane, seq, last, heads)):
+        return Verdict(count, problem)
+    for other, (head_seq, _) in sorted(heads.items()):
+        if head_seq > 0 and other not in walked:
+            return Verdict(count, Break(other, 1, f"is missing: removed (lane {other} holds no events, "
+                                                  f"its head is at {head_seq})"))
+    return Verdict(count, None)
+
+
+def _end_of_lane(lane: int, seq: int, last: str, heads: Mapping[int, tuple[int, str]]) -> Break | None:
+    head_seq, head_hash = heads.get(lane, (0, GENESIS))
+    if head_seq > seq:
+        return Break(lane, seq + 1, f"is missing: removed (lane {lane}'s head is at {head_seq})")
+    if head_hash != last:
+        return Break(lane, seq, "is not the lane's head (the head's hash differs): altered")
+    return None
+
+
+def head_digest(heads: Mapping[int, tuple[int, str]]) -> str:
+    """One digest for the whole trail: every lane's head, so a copy kept elsewhere pins all of them."""
+    text = "\n".join(f"{lane}:{seq}:{digest}" for lane, (seq, digest) in sorted(heads.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stored_events(rows: Iterable[Any]) -> Iterator[StoredEvent]:
+    """Rows of ``SELECT_EVENTS`` as events; SQLite's driver hands times back as text."""
+    for lane, seq, time, kind, actor, subject, data, prev_hash, digest in rows:
+        yield StoredEvent(int(lane), int(seq), datetime.fromisoformat(time) if isinstance(time, str) else time,
+                          kind, actor, subject, data, prev_hash, digest)
+
+
+#: Every event in chain order, as ``stored_events`` reads them.
+SELECT_EVENTS = sa.select(_e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash,
+                          _e.hash).order_by(_e.lane, _e.seq)
+SELECT_HEADS = sa.select(_h.lane, _h.seq, _h.hash).order_by(_h.lane)

@@ -1,0 +1,13 @@
+"""Identities: SCIM resources in SQL, their reads, the write pipeline's apply, cursors, counts, passwords.
+
+The fast paths (``_fused`` one-statement writes on PostgreSQL, ``_positions`` index paging) are private
+to this room; ``IdentityStore`` and its ``Writer`` choose them.
+"""
+
+from scimward.store.identity.cursor import CURSOR_TIMEOUT_SECONDS
+from scimward.store.identity.identities import IdentityStore, SearchQuery, SearchResult
+from scimward.store.identity.identity_rows import StoredIdentity
+from scimward.store.identity.passwords import verify_password
+
+__all__ = ["CURSOR_TIMEOUT_SECONDS", "IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity",
+           "verify_password"]

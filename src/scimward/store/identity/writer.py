@@ -1,0 +1,372 @@
+"""The write pipeline: prepare, decide, apply, in one transaction (DESIGN.md: one write, three steps).
+
+1. **prepare**: load the identity under its lock with its effective state, apply the POST, PUT, PATCH
+   or DELETE to its source state and validate; the result is a ``Change`` (before: the effective
+   state; after: the state proposed).
+2. **decide**: the ``Gate`` returns allow, hold or deny, inside the transaction (no network I/O).
+3. **apply**: a denied change writes nothing (its change row is stored on its own, after the rollback);
+   otherwise the source state is stored with the change row, and only an allowed change moves the
+   effective state and writes the outbox. A held one leaves the effective state where it was, in
+   ``effective_states`` and ``membership_holds``.
+
+On PostgreSQL the most common allowed changes take a fused one-statement form (``store.identity._fused``), an
+optimisation of *apply* that a test proves writes the rows this path writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from scimward.scim.errors import InvalidValue, NotFound
+from scimward.scim.patch import MemberOp, PatchResult, apply_patch
+from scimward.scim.resource import check_immutable, check_required
+from scimward.scim.schema import ResourceType
+from scimward.store._direct import Direct, Tx, decode_json
+from scimward.store.filter_sql import member_condition
+from scimward.store.governance import changes
+from scimward.store.governance.changes import Change, Decision, Gate, PolicyDenied
+from scimward.store.identity import _fused as fused
+from scimward.store.identity import counts, reads, writes
+from scimward.store.identity.identity_rows import (
+    StoredIdentity,
+    check_if_match,
+    columns,
+    dedupe,
+    email_rows,
+    stored_row,
+)
+from scimward.store.identity.passwords import take_password_hash
+from scimward.store.ids import created_ms, new_id
+from scimward.store.provisioning import outbox
+from scimward.store.tables import memberships
+from scimward.store.timeutil import utcnow
+
+
+def _patched(rt: ResourceType, current: StoredIdentity, body: Any, if_match: str | None) -> PatchResult | None:
+    """A PATCH of ``current``, checked: the version is the one asked for, the result is valid and
+    changes nothing immutable. None when it changes nothing."""
+    check_if_match(if_match, current.version)
+    result = apply_patch(current.doc, body, rt)
+    if not result.changed:
+        return None
+    check_required(result.doc, rt)
+    check_immutable(current.doc, result.doc, rt)
+    return result
+
+
+class _Loaded:
+    """An identity read for a write: its source state and, if it differs, its effective state."""
+
+    __slots__ = ("current", "effective", "overlaid")
+
+    def __init__(self, current: StoredIdentity, overlaid: bool, effective: dict[str, Any] | None) -> None:
+        self.current = current
+        self.overlaid = overlaid
+        self.effective = effective if overlaid else current.doc
+
+
+class Writer:
+    """Every identity write, through the gate."""
+
+    def __init__(self, direct: Direct, gate: Gate, on_change: Callable[[], None]) -> None:
+        self.direct = direct
+        self.gate = gate
+        self.dialect = direct.db.dialect
+        self._changed = on_change
+
+    # -- the three write kinds ------------------------------------------------------------------
+
+    async def create(self, rt: ResourceType, doc: dict[str, Any], source: str | None,
+                     actor: str | None) -> StoredIdentity:
+        doc = dict(doc)
+        members = dedupe(doc.pop("members", None) or [])
+        password_hash = await take_password_hash(doc)
+        identity_id = new_id()
+        now = datetime.fromtimestamp(created_ms(identity_id) / 1000, UTC).replace(tzinfo=None)
+        change = Change(new_id(), rt.name, identity_id, "create", None, doc, changes.changed_paths(None, doc),
+                        source, actor, now, members_added=[m["value"] for m in members])
+        if self.direct.postgres and not members:
+            decision = self.gate.quick(change)
+            if decision is not None and decision.action == "deny":
+                await self._denied(change, decision)
+            if decision is not None and decision.action == "allow":
+                emails = [{k: v for k, v in row.items() if k != "identity_id"} for row in email_rows(identity_id, doc)]
+                await self.direct.fetch(fused.insert_row(), {
+                    "emails": self.direct.json(emails),
+                    "id": identity_id, "created": now, "last_modified": now, "version": 1, "source": source,
+                    "password_hash": password_hash, **columns(self.direct, rt, doc),
+                    **counts.params(rt.name, 1), "now": now, "now_due": now,
+                    **fused.change_values(changes.change_params(self.direct, change, decision, "applied"))})
+                self._changed()
+                return StoredIdentity(identity_id, rt.name, doc, now, now, 1,
+                                      groups=[] if rt.name == "User" else None,
+                                      members=[] if rt.name == "Group" else None)
+        try:
+            async with self.direct.transaction() as tx:
+                decision = await self.gate.decide(tx, change)
+                if decision.action == "deny":
+                    raise PolicyDenied(decision)
+                await tx.run(writes.INSERT_IDENTITY, {
+                    "id": identity_id, "created": tx.time(now), "last_modified": tx.time(now), "version": 1,
+                    "source": source, "password_hash": password_hash, **columns(tx, rt, doc)})
+                await tx.run(writes.INSERT_EMAIL, email_rows(identity_id, doc))
+                added = await self._add_members(tx, identity_id, members) if members else []
+                await counts.adjust(tx, self.dialect, rt.name, 1)
+                await self._settle(tx, rt, change, decision)
+        except PolicyDenied as denied:
+            await self._denied(change, denied.decision)
+        self._changed()
+        stored = StoredIdentity(identity_id, rt.name, doc, now, now, 1)
+        if rt.name == "Group":
+            stored.members = [{"value": i, "type": t} for i, t in added]
+        elif rt.name == "User":
+            stored.groups = []
+        return stored
+
+    async def update(self, rt: ResourceType, identity_id: str, *, doc: dict[str, Any] | None = None,
+                     body: Any = None, if_match: str | None, source: str | None,
+                     actor: str | None) -> StoredIdentity | None:
+        """PUT (``doc``) or PATCH (``body``). None when the PATCH changed nothing (the caller reads it)."""
+        if doc is not None:
+            doc = dict(doc)
+            members = doc.pop("members", None) if rt.name == "Group" else None
+            put_ops: list[MemberOp] | None = ([MemberOp("clear"), *([MemberOp("add", tuple(members))] if members
+                                                                      else [])] if rt.name == "Group" else [])
+        elif self.direct.postgres:
+            fast = await self._patch_row_only(rt, identity_id, body, if_match, source, actor)
+            if fast is not None:
+                return fast if fast.version else None
+        try:
+            async with self.direct.transaction() as tx:
+                loaded = await self._load(tx, rt, identity_id)
+                current = loaded.current
+                if doc is not None:
+                    check_if_match(if_match, current.version)
+                    check_immutable(current.doc, doc, rt)
+                    new_doc, member_ops = doc, put_ops or []
+                else:
+                    result = _patched(rt, current, body, if_match)
+                    if result is None:
+                        return None
+                    new_doc, member_ops = dict(result.doc), list(result.member_ops)
+                password_hash = await take_password_hash(new_doc)
+                change = Change(new_id(), rt.name, identity_id, changes.op_of(loaded.effective, new_doc)
+                                if loaded.effective is not None else "create", loaded.effective, new_doc,
+                                changes.changed_paths(loaded.effective, new_doc), source, actor, utcnow())
+                holds, had_holds = await self._apply_member_ops(tx, identity_id, member_ops, change) \
+                    if rt.name == "Group" else (None, False)
+                # A change of an identity that diverges is decided even when it proposes nothing new:
+                # it may be the source taking back what was held.
+                if change.changed or change.members_added or change.members_removed or loaded.overlaid or had_holds:
+                    decision = await self.gate.decide(tx, change)
+                    if decision.action == "deny":
+                        raise PolicyDenied(decision)
+                    await self._settle(tx, rt, change, decision, holds=holds)
+                await self._update_row(tx, rt, current, new_doc, source, password_hash)
+        except PolicyDenied as denied:
+            await self._denied(change, denied.decision)
+        self._changed()
+        return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(), current.version + 1)
+
+    async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None, source: str | None,
+                     actor: str | None) -> None:
+        try:
+            async with self.direct.transaction() as tx:
+                loaded = await self._load(tx, rt, identity_id)
+                check_if_match(if_match, loaded.current.version)
+                change = Change(new_id(), rt.name, identity_id, "delete", loaded.effective, None,
+                                changes.changed_paths(loaded.effective, None), source, actor, utcnow())
+                decision = await self.gate.decide(tx, change)
+                if decision.action == "deny":
+                    raise PolicyDenied(decision)
+                if decision.action == "allow":
+                    # The groups it leaves change too: their targets must drop the member. Enqueued
+                    # first, while the memberships are still there (they go with the identity).
+                    await outbox.enqueue_groups_of(tx, self.dialect, identity_id)
+                    await tx.run(changes.DELETE_HOLDS_OF_MEMBER, {"member_id": identity_id})
+                    await tx.run(changes.DELETE_HOLDS_OF_GROUP, {"group_id": identity_id})
+                    if loaded.overlaid:
+                        await changes.release_document(tx, identity_id)
+                    await changes.record(tx, change, decision, "applied")
+                    await outbox.enqueue(tx, self.dialect, rt.name, [identity_id])
+                else:
+                    await self._hold_delete(tx, rt, change, decision)
+                deleted = await tx.rows(writes.DELETE_IDENTITY, {"w_id": identity_id, "resource_type": rt.name})
+                if not deleted:
+                    raise NotFound(f"{rt.name} {identity_id} not found")
+                await counts.adjust(tx, self.dialect, rt.name, -1)
+        except PolicyDenied as denied:
+            await self._denied(change, denied.decision)
+        self._changed()
+
+    # -- prepare --------------------------------------------------------------------------------
+
+    async def _load(self, tx: Tx, rt: ResourceType, identity_id: str) -> _Loaded:
+        """Read the identity for a change. From here to commit no other writer can change it: the row
+        is locked (``FOR UPDATE`` on PostgreSQL) or the database is (``BEGIN IMMEDIATE`` on SQLite)."""
+        rows = await tx.rows(writes.LOAD_FOR_WRITE, {"identity_id": identity_id, "resource_type": rt.name})
+        if not rows:
+            raise NotFound(f"{rt.name} {identity_id} not found")
+        row = rows[0]
+        effective = decode_json(row[6]) if row[6] is not None else None
+        return _Loaded(stored_row(rt, row, with_groups=False), bool(row[5]), effective)
+
+    async def _patch_row_only(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None,
+                              source: str | None, actor: str | None) -> StoredIdentity | None:
+        """The fused one-statement PATCH (``store.identity._fused``) of an identity whose effective state is its
+        source state; None when this change needs the locking path. A no-op answers version 0."""
+        rows = await self.direct.fetch(reads.by_id(self.dialect, False),
+                                       {"identity_id": identity_id, "resource_type": rt.name})
+        if not rows:
+            raise NotFound(f"{rt.name} {identity_id} not found")
+        current = stored_row(rt, rows[0], with_groups=False)
+        result = _patched(rt, current, body, if_match)
+        if result is None:
+            current.version = 0
+            return current
+        if result.member_ops or "password" in result.doc or result.doc.get("emails") != current.doc.get("emails"):
+            return None
+        now = utcnow()
+        change = Change(new_id(), rt.name, identity_id, changes.op_of(current.doc, result.doc), current.doc,
+                        result.doc, changes.changed_paths(current.doc, result.doc), source, actor, now)
+        decision = self.gate.quick(change)
+        if decision is None or decision.action != "allow":
+            return None  # held or denied: decided again under the lock, against the effective state
+        updated = await self.direct.fetch(fused.update_row(), {
+            "w_id": identity_id, "w_version": current.version, "v_last_modified": now,
+            "v_version": current.version + 1, "v_source": source,
+            **{f"v_{k}": v for k, v in columns(self.direct, rt, result.doc).items()},
+            "now": now, "now_due": now,
+            **fused.change_values(changes.change_params(self.direct, change, decision, "applied"))})
+        if updated[0][0] != 1:
+            return None  # another writer came first, or the identity has an effective state of its own
+        self._changed()
+        return StoredIdentity(identity_id, rt.name, result.doc, current.created, now, current.version + 1)
+
+    # -- apply ----------------------------------------------------------------------------------
+
+    async def _settle(self, tx: Tx, rt: ResourceType, change: Change, decision: Decision, *,
+                      holds: list[tuple[str, str, str]] | None = None) -> None:
+        """Store the change; move the effective state and write the outbox if allowed, else hold it."""
+        assert change.identity_id is not None
+        if decision.action == "allow":
+            await changes.record(tx, change, decision, "applied")
+            await changes.release_document(tx, change.identity_id)
+            if rt.name == "Group":
+                await tx.run(changes.DELETE_HOLDS_OF_GROUP, {"group_id": change.identity_id})
+            await outbox.enqueue(tx, self.dialect, rt.name, [change.identity_id])
+            return
+        await changes.record(tx, change, decision, "pending")
+        if change.before != change.after:
+            await changes.hold_document(tx, self.dialect, change)
+        if holds is not None:
+            await changes.set_holds(tx, self.dialect, change.identity_id, change.id, holds)
+
+    async def _hold_delete(self, tx: Tx, rt: ResourceType, change: Change, decision: Decision) -> None:
+        """The source deletes an identity and the gate holds it: the effective state keeps the identity
+        and its memberships (now held removals), while the source's rows go."""
+        assert change.identity_id is not None
+        identity_id = change.identity_id
+        await changes.record(tx, change, decision, "pending")
+        await changes.hold_document(tx, self.dialect, change, source_deleted=True)
+        held = {row[0]: row[1] for row in await tx.rows(changes.HOLDS_OF_MEMBER, {"member_id": identity_id})}
+        await tx.run(changes.DELETE_HOLDS_OF_MEMBER, {"member_id": identity_id})
+        rows = [{"group_id": g, "member_id": identity_id, "member_type": rt.name, "kind": "remove",
+                 "change_id": change.id}
+                for (g,) in await tx.rows(changes.GROUPS_OF_MEMBER, {"member_id": identity_id}) if held.get(g) != "add"]
+        rows += [{"group_id": g, "member_id": identity_id, "member_type": rt.name, "kind": "remove",
+                  "change_id": change.id} for g, kind in held.items() if kind == "remove"]
+        if rt.name == "Group":
+            group_holds = {row[0]: row for row in await tx.rows(changes.HOLDS_OF_GROUP, {"group_id": identity_id})}
+            await tx.run(changes.DELETE_HOLDS_OF_GROUP, {"group_id": identity_id})
+            rows += [{"group_id": identity_id, "member_id": m, "member_type": t, "kind": "remove",
+                      "change_id": change.id}
+                     for m, t in await tx.rows(changes.MEMBERS_OF_GROUP, {"group_id": identity_id})
+                     if m not in group_holds or group_holds[m][2] != "add"]
+            rows += [{"group_id": identity_id, "member_id": m, "member_type": t, "kind": "remove",
+                      "change_id": change.id} for m, t, kind in group_holds.values() if kind == "remove"]
+        await tx.run(changes.upsert_hold(self.dialect), rows)
+
+    async def _denied(self, change: Change, decision: Decision) -> None:
+        """Keep the denied change as evidence (nothing else of it was written), then refuse it."""
+        async with self.direct.transaction() as tx:
+            await tx.run(changes.INSERT_CHANGE, changes.change_params(tx, change, decision, "denied"))
+        raise PolicyDenied(decision)
+
+    async def _update_row(self, tx: Tx, rt: ResourceType, current: StoredIdentity, doc: dict[str, Any],
+                          source: str | None, password_hash: str | None) -> None:
+        values = {f"v_{k}": v for k, v in columns(tx, rt, doc).items()}
+        await tx.run(writes.UPDATE_IDENTITY, {
+            "w_id": current.id, "v_last_modified": tx.time(utcnow()),
+            "v_version": current.version + 1, "v_source": source, **values})
+        if password_hash is not None:
+            await tx.run(writes.UPDATE_PASSWORD, {"w_id": current.id, "v_password_hash": password_hash})
+        if doc.get("emails") != current.doc.get("emails"):
+            await tx.run(writes.DELETE_EMAILS, {"identity_id": current.id})
+            await tx.run(writes.INSERT_EMAIL, email_rows(current.id, doc))
+
+    # -- members --------------------------------------------------------------------------------
+
+    async def _apply_member_ops(self, tx: Tx, group_id: str, ops: Iterable[MemberOp],
+                                change: Change) -> tuple[list[tuple[str, str, str]], bool]:
+        """Apply the source's membership operations; set the change's members added and removed
+        (against the effective state); answer the holds that keep the effective state if it is held, and
+        whether the group had holds before."""
+        holds: dict[str, tuple[str, str]] = {row[0]: (row[1], row[2]) for row in
+                                             await tx.rows(changes.HOLDS_OF_GROUP, {"group_id": group_id})}
+        had_holds = bool(holds)
+        added: list[tuple[str, str]] = []
+        removed: list[Any] = []
+        for op in ops:
+            if op.kind == "clear":
+                removed += await tx.rows(writes.clear_members(), {"group_id": group_id})
+            elif op.kind == "add":
+                added += await self._add_members(tx, group_id, op.members)
+            elif op.kind == "remove":
+                ids = [member["value"] for member in op.members]
+                removed += await tx.rows(writes.remove_members(self.dialect), {"group_id": group_id,
+                                                                              "ids": tx.ids(ids)})
+            elif op.where is not None:
+                statement = memberships.delete().where(
+                    memberships.c.group_id == sa.bindparam("group_id"), member_condition(op.where, memberships)
+                ).returning(memberships.c.member_id, memberships.c.member_type)
+                removed += await tx.rows(statement, {"group_id": group_id}, dynamic=True)
+        for member, kind_of in removed:
+            if holds.get(member, ("", ""))[1] == "add":
+                del holds[member]  # never effective: gone from both
+            else:
+                holds[member] = (kind_of, "remove")
+        for member, kind_of in added:
+            if holds.get(member, ("", ""))[1] == "remove":
+                del holds[member]  # still effective: the source has it back
+            else:
+                holds[member] = (kind_of, "add")
+        change.members_added = sorted(m for m, (_, kind) in holds.items() if kind == "add")
+        change.members_removed = sorted(m for m, (_, kind) in holds.items() if kind == "remove")
+        if change.members_added or change.members_removed:
+            change.changed.append("members")
+        return [(m, kind_of, kind) for m, (kind_of, kind) in holds.items()], had_holds
+
+    async def _add_members(self, tx: Tx, group_id: str, members: Sequence[dict[str, str]]) -> list[tuple[str, str]]:
+        """Add members that exist (checked, with their declared type); answers those not there before."""
+        wanted = dedupe(members)
+        ids = [member["value"] for member in wanted]
+        if group_id in ids:
+            raise InvalidValue("a group cannot be a member of itself")
+        id_list = tx.ids(ids)
+        types: dict[str, str] = {row[0]: row[1] for row in
+                                 await tx.rows(writes.existing(self.dialect), {"ids": id_list})}
+        missing = [i for i in ids if i not in types]
+        if missing:
+            raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
+                               else f"{len(missing)} members do not exist, e.g. {missing[0]!r}")
+        for member in wanted:
+            declared = member.get("type")
+            if declared and declared.lower() != types[member["value"]].lower():
+                raise InvalidValue(f"member {member['value']!r} is a {types[member['value']]}, not a {declared}")
+        return [(row[0], row[1]) for row in
+                await tx.rows(writes.add_members(self.dialect), {"group_id": group_id, "ids": id_list})]

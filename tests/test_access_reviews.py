@@ -1,0 +1,169 @@
+"""Access reviews against a real downstream scimward, on both hub dialects (issue 15's "done when").
+
+Changes are made through the hub's gated store (what the SCIM endpoint runs) and pushed by draining
+a Propagator; the downstream group is then read over SCIM.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from scimward.governance.groups import GovernanceUpdate, list_groups, set_governance
+from scimward.governance.reviews import ReviewError, Reviews
+from scimward.policy import Approvals, PolicyGate, identity_store
+from scimward.policy.gate import REVIEW_RULE
+from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA, GROUP_TYPE
+from scimward.store.database import Database
+from scimward.store.timeutil import utcnow
+from scimward.sync.propagate import Propagator
+from scimward.sync.secrets import SecretBox, generate_key
+from tests.conftest import Peer
+from tests.hub import ENTERPRISE, Hub
+from tests.test_propagate import remote_group_members
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def hub(hub_url: str) -> AsyncIterator[Hub]:
+    db = Database(hub_url)
+    secrets = SecretBox(key=generate_key())
+    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
+    yield Hub(db, identity_store(db, PolicyGate(db, refresh_seconds=0)), propagator, secrets)
+    await propagator.close()
+    await db.dispose()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def privileged_group(hub: Hub, size: int, owner: str) -> tuple[str, str, list[str]]:
+    """A privileged group of ``size`` members in one department, owned by ``owner``: name, id, member ids."""
+    prefix = unique("m")
+    members = [await hub.user(f"{prefix}-{n:02d}@example.com", **{ENTERPRISE: {"department": "Platform"}})
+               for n in range(size)]
+    name = unique("admins")
+    group = await hub.group(name, members)
+    await set_governance(hub.db, name, GovernanceUpdate(owners=[owner], purpose="production access",
+                                                        privileged=True, review_cadence=90), "tests",
+                         store=hub.store)
+    return name, group, members
+
+
+async def test_group_governance_is_in_the_scim_extension_and_listed(hub: Hub) -> None:
+    owner = unique("olga") + "@example.com"
+    await hub.user(owner)
+    name, group, _ = await privileged_group(hub, 2, owner)
+    doc = (await hub.store.get(GROUP_TYPE, group)).doc
+    assert doc[GOVERNANCE_GROUP_SCHEMA]["privileged"] is True
+    assert doc[GOVERNANCE_GROUP_SCHEMA]["owners"][0]["display"] == owner
+    assert GOVERNANCE_GROUP_SCHEMA in doc["schemas"]
+    listed = {g.name: g for g in await list_groups(hub.db, privileged=True)}
+    assert listed[name].owner_names == [owner] and listed[name].members == 2
+    assert listed[name].review_cadence == 90
+    unowned = await hub.group(unique("plain"), [])
+    assert unowned in {g.id for g in await list_groups(hub.db, unowned=True)}
+    assert group not in {g.id for g in await list_groups(hub.db, unowned=True)}
+    changes = await Approvals(hub.db, hub.store.direct).changes(identity_id=group)
+    assert changes[0].source == "cli" and changes[0].actor == "tests"
+
+
+async def test_three_revoked_seven_kept_leaves_seven_downstream(hub: Hub, downstream: Peer) -> None:
+    await hub.add_target("app", downstream)
+    owner = unique("olga") + "@example.com"
+    await hub.user(owner)
+    name, group, members = await privileged_group(hub, 10, owner)
+    await hub.push()
+    assert len(await remote_group_members(downstream, name)) == 10
+
+    reviews = Reviews(hub.db, hub.store)
+    campaign = unique("q4")
+    started = await reviews.start(campaign, groups=f'displayName eq "{name}"', reviewer="owner", actor="tests")
+    assert started.items == 10
+    _, items = await reviews.show(campaign)
+    assert {i.member_id for i in items} == set(members)
+    assert all(i.group_name == name and i.reviewers == [owner] and i.granted is not None for i in items)
+    revoked = await reviews.decide(campaign, [1, 2, 3], "revoke", owner, "no longer on call")
+    assert [d.outcome for d in revoked] == ["applied"] * 3
+    await reviews.decide(campaign, [4, 5, 6, 7, 8, 9], "keep", owner)
+    closed = await reviews.close(campaign, "tests")
+    assert [(d.number, d.decision) for d in closed] == [(10, "keep")]  # the default
+    await hub.push()
+
+    kept = {i.member_id for i in items if i.number > 3}
+    hub_members = {m["value"] for m in (await hub.store.get(GROUP_TYPE, group)).members or []}
+    assert hub_members == kept
+    assert len(await remote_group_members(downstream, name)) == 7
+    _, after = await reviews.show(campaign)
+    assert [(i.decision, i.outcome) for i in after[:3]] == [("revoke", "applied")] * 3
+    assert after[9].defaulted and after[9].decided_by
+    changes = await Approvals(hub.db, hub.store.direct).changes(identity_id=group)
+    assert changes[0].source == f"review:{campaign}" and changes[0].actor == owner
+    assert len(changes[0].members_removed) == 3
+
+
+async def test_an_undecided_item_takes_the_default_at_the_due_date(hub: Hub, downstream: Peer) -> None:
+    await hub.add_target("app", downstream)
+    owner = unique("olga") + "@example.com"
+    await hub.user(owner)
+    name, group, _members = await privileged_group(hub, 3, owner)
+    await hub.push()
+    reviews = Reviews(hub.db, hub.store)
+    campaign = unique("due")
+    await reviews.start(campaign, groups=f'displayName eq "{name}"', due=timedelta(days=1), default="revoke",
+                        actor="tests")
+    await reviews.decide(campaign, [1, 2], "keep", owner)
+    assert await reviews.apply_due(utcnow()) == []  # not due yet
+    assert campaign in await reviews.apply_due(utcnow() + timedelta(days=2))
+    shown, items = await reviews.show(campaign)
+    assert shown.status == "closed"
+    assert (items[2].decision, items[2].defaulted, items[2].outcome) == ("revoke", True, "applied")
+    await hub.push()
+    hub_members = {m["value"] for m in (await hub.store.get(GROUP_TYPE, group)).members or []}
+    assert hub_members == {items[0].member_id, items[1].member_id}
+    assert len(await remote_group_members(downstream, name)) == 2
+
+
+async def test_nobody_reviews_their_own_access(hub: Hub) -> None:
+    owner = unique("olga") + "@example.com"
+    await hub.user(owner)
+    name, _group, _members = await privileged_group(hub, 2, owner)
+    reviews = Reviews(hub.db, hub.store)
+    campaign = unique("self")
+    await reviews.start(campaign, groups=f'displayName eq "{name}"', actor="tests")
+    _, items = await reviews.show(campaign)
+    with pytest.raises(ReviewError, match="cannot review their own access"):
+        await reviews.decide(campaign, [1, 2], "keep", items[0].member_name)
+    _, untouched = await reviews.show(campaign)
+    assert [i.decision for i in untouched] == [None, None]  # all or nothing
+
+
+async def test_an_idp_re_adding_revoked_access_is_held(hub: Hub, downstream: Peer) -> None:
+    await hub.add_target("app", downstream)
+    owner = unique("olga") + "@example.com"
+    await hub.user(owner)
+    name, group, _members = await privileged_group(hub, 4, owner)
+    await hub.push()
+    reviews = Reviews(hub.db, hub.store)
+    campaign = unique("readd")
+    await reviews.start(campaign, groups=f'displayName eq "{name}"', actor="tests")
+    _, items = await reviews.show(campaign)
+    await reviews.decide(campaign, [1], "revoke", owner)
+    await hub.push()
+    assert len(await remote_group_members(downstream, name)) == 3
+
+    await hub.store.patch(GROUP_TYPE, group, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                              "Operations": [{"op": "add", "path": "members",
+                                                              "value": [{"value": items[0].member_id}]}]},
+                          source="scim:okta", actor="okta")
+    await hub.push()
+    assert len(await remote_group_members(downstream, name)) == 3  # held: not effective
+    pending = await Approvals(hub.db, hub.store.direct).changes(status="pending", identity_id=group)
+    assert len(pending) == 1 and pending[0].members_added == [items[0].member_id]
+    assert pending[0].rules[0]["name"] == REVIEW_RULE and campaign in pending[0].rules[0]["reason"]
+

@@ -1,0 +1,103 @@
+"""The gate skips a rule whose leading ``change.type`` / ``change.op`` test fails, and decides
+exactly as if it had evaluated every rule (policy/guards.py)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scimward.policy.cel import context
+from scimward.policy.document import Policy, parse_policy
+from scimward.policy.gate import PolicyGate, variables
+from scimward.policy.guards import Guard, leading_guards, plan
+from scimward.store.database import Database
+from scimward.store.governance import Change, Decision, RuleMatch
+from tests.conftest import repo_root
+
+OPS = ("create", "update", "deactivate", "reactivate", "delete")
+TYPES = ("User", "Group", "Target")
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ('change.type == "User" && change.op == "create" && x', (Guard("type", frozenset({"User"}), False),
+                                                            Guard("op", frozenset({"create"}), False))),
+    (' change.op != "delete" && y', (Guard("op", frozenset({"delete"}), True),)),
+    ('change.op in ["delete", "deactivate"] && z', (Guard("op", frozenset({"delete", "deactivate"}), False),)),
+    ('change.type == "User" && a || change.op == "delete"', ()),  # || binds looser: not a guard
+    ('change.type == "User" && (a ? b : c)', (Guard("type", frozenset({"User"}), False),)),  # ?: in brackets
+    ('change.type == "User" && a ? b : c', ()),
+    ('change.type == "User" && a == "||"', (Guard("type", frozenset({"User"}), False),)),  # in a string
+    ('change.type == "User"', ()),  # the whole rule: CEL decides it
+    ('a && change.type == "User" && b', ()),  # not leading
+    ("change.type == 'User' && b", ()),  # single quotes: left to CEL
+    ('change.type == "User" && r"x" == b', ()),  # raw strings: the scanner says no
+])
+def test_leading_guards_are_found_only_where_they_decide_the_rule(source: str, expected: tuple[Guard, ...]) -> None:
+    assert leading_guards(source) == expected
+
+
+def _naive(policy: Policy, change: Change) -> Decision:
+    """The gate's decision with every rule evaluated against the whole change."""
+    ctx = context({"change": variables(change, None, None)})
+    holds: list[RuleMatch] = []
+    allows: list[RuleMatch] = []
+    approvals = 0
+    for rule in policy.rules:
+        if rule.action == "hold" and holds and rule.approvals <= approvals:
+            continue  # as the gate: decided already unless a deny matches
+        if not rule.when.holds(ctx):
+            continue
+        match = RuleMatch(rule.name, rule.action, rule.reason)  # type: ignore[arg-type]
+        if rule.action == "deny":
+            return Decision("deny", [match])
+        if rule.action == "hold":
+            holds.append(match)
+            approvals = max(approvals, rule.approvals)
+        else:
+            allows.append(match)
+    if holds:
+        return Decision("hold", holds, approvals)
+    return Decision("allow", allows)
+
+
+def _docs() -> list[dict[str, Any] | None]:
+    base: dict[str, Any] = {"userName": "ann", "displayName": "Ann", "active": True,
+                            "emails": [{"value": "ann@example.com"}]}
+    return [None, base, {**base, "userName": "root", "userType": "Contractor"},
+            {**base, "userName": "breakglass-1", "emails": [{"value": "x@evil.test"}]},
+            {**base, "displayName": "Admins", "userType": "ServiceAccount", "active": False}]
+
+
+@pytest.mark.parametrize("policy_file", ["bench/policy-20-rules.yaml", "examples/policy.yaml"])
+def test_the_gate_decides_as_if_it_evaluated_every_rule(policy_file: str) -> None:
+    policy = parse_policy((repo_root() / policy_file).read_text())
+    costly = {"blast_radius", "manager"}
+    gate = PolicyGate(Database("sqlite://"))
+    gate.policy = policy
+    checked = 0
+    for resource_type, op, before, after in itertools.product(TYPES, OPS, _docs(), _docs()):
+        change = Change("c", resource_type, "id", op, before, after, ["active"], "scim:okta", "okta", datetime.now(),
+                        ["m1"] if resource_type == "Group" else [])
+        if gate.plan(change).fields & costly:
+            continue  # decided with database reads, in tests/test_policy_gate.py
+        assert gate._rules(change, None, None) == _naive(policy, change), (resource_type, op, before, after)
+        checked += 1
+    assert checked > 100
+
+
+def test_a_plan_keeps_only_the_rules_a_change_can_match() -> None:
+    policy = parse_policy(Path(repo_root() / "bench/policy-20-rules.yaml").read_text())
+    create = plan(policy.rules, "User", "create")
+    delete = plan(policy.rules, "User", "delete")
+    group = plan(policy.rules, "Group", "update")
+    assert "no-root-accounts" in {r.name for r in create.rules}
+    assert "no-root-accounts" not in {r.name for r in delete.rules}
+    assert "break-glass-is-never-deleted" in {r.name for r in delete.rules}
+    assert len(group.rules) < len(create.rules) < len(policy.rules)
+    # What CEL is handed shrinks with the rules: a Group update reads no userType.
+    assert "userType" in (create.attributes.get("after") or set())
+    assert "userType" not in (group.attributes.get("after") or set())
