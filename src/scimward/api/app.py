@@ -19,6 +19,8 @@ from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
+from scimward.governance.nhi import run_nhi_schedule
+from scimward.governance.nhi import user_types as nhi_user_types
 from scimward.governance.schedule import run_governance_schedule
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
@@ -73,10 +75,13 @@ def create_app(settings: Settings) -> Starlette:
             worker = asyncio.create_task(propagator.run(stop))
             reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
             governance = asyncio.create_task(run_governance_schedule(database, identities, stop))
+            # Non-human identities: the leaver cascade, expiry and leavers' hub tokens, within seconds.
+            nhis = asyncio.create_task(run_nhi_schedule(database, identities, stop,
+                                                        nhi_user_types(settings.nhi_user_types)))
         yield
         stop.set()
         if worker is not None and propagator is not None:
-            for task in (reconciles, governance):
+            for task in (reconciles, governance, nhis):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
+from scimward.policy.nhi_settings import NhiSettings, NhiSettingsError, nhi_settings
 
 ACTIONS = ("allow", "hold", "deny")
 
@@ -77,6 +78,8 @@ class Policy:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     pending_expiry: timedelta = timedelta(days=7)
     version: int = 0
+    #: Non-human identities: requirements and the leaver cascade (``policy.nhi_settings``).
+    nhi: NhiSettings = field(default_factory=NhiSettings)
 
     @functools.cached_property
     def fields(self) -> frozenset[str]:
@@ -89,8 +92,11 @@ class Policy:
         return merge_attributes([rule.when for rule in self.rules])
 
     def to_json(self) -> dict[str, Any]:
-        return {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),
-                "pending_expiry": format_duration(self.pending_expiry)}
+        out = {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),
+               "pending_expiry": format_duration(self.pending_expiry)}
+        if self.nhi != NhiSettings():
+            out["nhi"] = self.nhi.to_json()
+        return out
 
 
 _DURATION = re.compile(r"\s*(\d+)\s*([dhms])\s*")
@@ -126,9 +132,9 @@ def parse_policy(text: str) -> Policy:
 def policy_from_json(data: Any, version: int = 0) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError("a policy is a mapping with 'rules', 'breaker' and 'pending_expiry'")
-    unknown = set(data) - {"rules", "breaker", "pending_expiry"}
+    unknown = set(data) - {"rules", "breaker", "pending_expiry", "nhi"}
     if unknown:
-        raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry")
+        raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry, nhi")
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
         raise PolicyError("rules: a list of rules")
@@ -142,7 +148,11 @@ def policy_from_json(data: Any, version: int = 0) -> Policy:
         rules.append(rule)
     expiry = parse_duration(data["pending_expiry"], "pending_expiry") if "pending_expiry" in data \
         else timedelta(days=7)
-    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version)
+    try:
+        nhi = nhi_settings(data.get("nhi"))
+    except NhiSettingsError as exc:
+        raise PolicyError(str(exc)) from exc
+    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version, nhi)
 
 
 def _rule(index: int, raw: Any) -> Rule:

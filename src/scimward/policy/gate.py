@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from scimward.policy import blast
+from scimward.policy import blast, nhi_rules
 from scimward.policy.cel import context
 from scimward.policy.document import Policy, policy_from_json
 from scimward.policy.guards import RulePlan, plan
@@ -79,7 +79,7 @@ class PolicyGate:
             return None
         if self.plan(change).fields & COSTLY or self._deprovisions_somewhere(change):
             return None
-        return self._rules(change, None, None)
+        return nhi_rules.apply(self.policy.nhi, change, self._rules(change, None, None))
 
     async def decide(self, tx: Tx, change: Change) -> Decision:
         if time.monotonic() - self._checked > self.refresh_seconds:
@@ -87,7 +87,7 @@ class PolicyGate:
         fields = self.plan(change).fields
         radius = await blast.of_change(tx, change) if "blast_radius" in fields else None
         manager = await _manager(tx, change) if "manager" in fields else None
-        decision = self._rules(change, radius, manager)
+        decision = nhi_rules.apply(self.policy.nhi, change, self._rules(change, radius, manager))
         if decision.action != "deny":
             decision = await _revoked_by_review(tx, change, decision)
         if decision.action == "allow" and self._deprovisions_somewhere(change):
@@ -148,11 +148,14 @@ class PolicyGate:
         return bool(self._leaving(change))
 
     def _leaving(self, change: Change) -> list[int]:
-        """Targets where the change would deactivate or delete the user's account, if it has one."""
-        if change.resource_type != "User" or not self.policy.breaker.enabled or change.before is None:
+        """Targets where the change would deactivate or delete the user's (or the non-human identity's)
+        account, if it has one: a leaver cascade of NHIs meets the breaker as users do."""
+        if change.resource_type not in ("User", "Agent") or not self.policy.breaker.enabled or change.before is None:
             return []
         if change.op in ("delete", "deactivate"):
             return [t.id for t in self.targets]
+        if change.resource_type == "Agent":
+            return []  # the targets' scopes are over Users
         assert change.after is not None
         return [t.id for t in self.targets if t.scope is not None
                 and _in_scope(t.scope, change.before) and not _in_scope(t.scope, change.after)]

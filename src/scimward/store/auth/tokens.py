@@ -7,9 +7,11 @@ written at most once a minute per token.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -43,6 +45,9 @@ class TokenInfo:
     user_id: str | None
     patch_response: str
     scopes: frozenset[str] = frozenset({"scim"})
+    #: The accountable person (a User's id): the token stops working when that person leaves.
+    owner_id: str | None = None
+    rotated_from: str | None = None
 
     def allows(self, scope: str) -> bool:
         """Whether the token may use ``scope``; ``admin`` includes every other scope."""
@@ -59,7 +64,7 @@ class TokenInfo:
 
 def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
     return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
-                     row.user_id, row.patch_response, frozenset(row.scopes.split()))
+                     row.user_id, row.patch_response, frozenset(row.scopes.split()), row.owner_id, row.rotated_from)
 
 
 def parse_scopes(scopes: str) -> frozenset[str]:
@@ -78,7 +83,7 @@ class TokenStore:
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
                      user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
-                     replace: bool = False) -> str:
+                     replace: bool = False, owner_id: str | None = None, rotated_from: str | None = None) -> str:
         """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``.
 
         ``replace``: a token already called ``name`` is deleted in the same transaction, and stops
@@ -94,7 +99,7 @@ class TokenStore:
             await conn.execute(tokens.insert().values(
                 name=name, token_hash=hash_token(token), created_by=created_by, created=now,
                 expires=now + expires_in if expires_in else None, user_id=user_id,
-                patch_response=patch_response, scopes=granted,
+                patch_response=patch_response, scopes=granted, owner_id=owner_id, rotated_from=rotated_from,
             ))
         if replace:
             self._cache.clear()
@@ -112,6 +117,38 @@ class TokenStore:
             if result.rowcount != 1:
                 raise NotFound(f"no active token named {name!r}")
         self._cache.clear()
+
+    async def get(self, name: str) -> TokenInfo:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(tokens).where(tokens.c.name == name))).first()
+        if row is None:
+            raise NotFound(f"no token named {name!r}")
+        return _info(row)
+
+    async def owned(self) -> dict[str, str]:
+        """Active (not revoked) tokens that have an owner: name -> owner id."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(tokens.c.name, tokens.c.owner_id).where(
+                tokens.c.owner_id.is_not(None), tokens.c.revoked.is_(None)))
+            return {row.name: row.owner_id for row in rows}
+
+    async def revoke_owned_by(self, owner_ids: Sequence[str]) -> builtins.list[str]:
+        """Revoke every token these owners hold (they left); the names revoked."""
+        if not owner_ids:
+            return []
+        async with self.db.write() as conn:
+            rows = await conn.execute(tokens.update().where(
+                tokens.c.owner_id.in_(owner_ids), tokens.c.revoked.is_(None)).values(revoked=utcnow())
+                .returning(tokens.c.name))
+            names = [row.name for row in rows]
+        self._cache.clear()
+        return names
+
+    async def transfer(self, name: str, owner_id: str) -> None:
+        async with self.db.write() as conn:
+            result = await conn.execute(tokens.update().where(tokens.c.name == name).values(owner_id=owner_id))
+            if result.rowcount != 1:
+                raise NotFound(f"no token named {name!r}")
 
     async def verify(self, token: str) -> TokenInfo | None:
         """The token's record if it is active, else None."""

@@ -5,7 +5,7 @@ statements inside a change's transaction; so are ``review_rows`` (the gate's rea
 and ``reviews`` (access-review campaigns, items and the reads their context needs, issue 15).
 """
 
-from scimward.store.governance import audit, changes, gate_rows, review_rows, reviews
+from scimward.store.governance import audit, changes, gate_rows, nhi_rows, review_rows, reviews
 from scimward.store.governance.changes import (
     STATUSES,
     Change,
@@ -33,7 +33,33 @@ from scimward.store.governance.findings import (
     reopen_expired,
 )
 
-__all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
-           "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
-           "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
-           "observe", "reopen_expired", "review_rows", "reviews"]
+__all__ = [
+    "LIVE",
+    "PUSH_KINDS",
+    "STATUSES",
+    "Change",
+    "ChangeRow",
+    "Decision",
+    "Finding",
+    "FindingStateError",
+    "FindingStore",
+    "Gate",
+    "NewFinding",
+    "Observation",
+    "Observed",
+    "PolicyDenied",
+    "ReconcileBusy",
+    "RuleMatch",
+    "Run",
+    "RunStore",
+    "UnknownFinding",
+    "audit",
+    "change_row",
+    "changes",
+    "gate_rows",
+    "nhi_rows",
+    "observe",
+    "reopen_expired",
+    "review_rows",
+    "reviews",
+]
