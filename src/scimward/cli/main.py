@@ -47,6 +47,8 @@ COMMANDS = {
                          "Group governance: owners, purpose, privilege, review cadence, membership expiry."),
     "review": LazyCommand("scimward.cli.reviews:review_app",
                           "Access reviews: campaigns over groups or a target; revokes remove the access."),
+    "nhi": LazyCommand("scimward.cli.nhi:nhi_app",
+                       "Non-human identities: owners, expiry, rotation, retirement."),
 }
 
 app = typer.Typer(cls=lazy_group(COMMANDS), help="scimward: a governed SCIM 2.0 identity-lifecycle hub.",

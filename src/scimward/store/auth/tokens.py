@@ -144,6 +144,22 @@ class TokenStore:
         self._cache.clear()
         return names
 
+    async def rotate(self, old: TokenInfo, actor: str, overlap: timedelta) -> tuple[str, str]:
+        """Issue the successor of ``old`` (same scopes, owner, binding and lifetime) and let ``old``
+        expire after ``overlap``, so clients can switch without an outage; (new name, new token)."""
+        now = utcnow()
+        root = old.rotated_from or old.name
+        name = f"{root[:100]}.r{now:%Y%m%d%H%M%S}"
+        lifetime = old.expires - old.created if old.expires else None
+        token = await self.create(name, created_by=actor, expires_in=lifetime, user_id=old.user_id,
+                                  patch_response=old.patch_response, scopes=" ".join(sorted(old.scopes)),
+                                  owner_id=old.owner_id, rotated_from=root)
+        ends = now + overlap if old.expires is None else min(old.expires, now + overlap)
+        async with self.db.write() as conn:
+            await conn.execute(tokens.update().where(tokens.c.name == old.name).values(expires=ends))
+        self._cache.clear()
+        return name, token
+
     async def transfer(self, name: str, owner_id: str) -> None:
         async with self.db.write() as conn:
             result = await conn.execute(tokens.update().where(tokens.c.name == name).values(owner_id=owner_id))
