@@ -67,6 +67,8 @@ async def nhi_round(database: Database, store: IdentityStore, user_types: frozen
     tokens = TokenStore(database)
     owned_tokens = await tokens.owned()
     people = await nhi_rows.effective_by_id(database, owner_ids | set(owned_tokens.values()))
+    managers = {m for p in people.values() if (m := _manager(p)) and m not in people}
+    people.update(await nhi_rows.effective_by_id(database, managers))  # who a leaver's NHIs go to
     states = await nhi_rows.states(database)
     alive = {i for i, person in people.items() if person.resource_type == "Group" or person.active}
     for nhi in nhis:
