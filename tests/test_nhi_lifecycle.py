@@ -15,7 +15,14 @@ import sqlalchemy as sa
 from scimward.governance.nhi import nhi_round
 from scimward.policy import identity_store, policies
 from scimward.scim.resource import normalize
-from scimward.scim.resource_types import AGENT_TYPE, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE
+from scimward.scim.resource_types import (
+    AGENT_TYPE,
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    GROUP_TYPE,
+    USER_SCHEMA,
+    USER_TYPE,
+)
 from scimward.store.database import Database
 from scimward.store.governance import PolicyDenied, nhi_rows
 from scimward.store.identity import IdentityStore
@@ -233,5 +240,33 @@ def test_findings_open_and_resolve(hub_url: str) -> None:
         await nhi_round(database, store, TYPES)
         found = {(kind, subject) for kind, subject, _ in await open_findings(database)}
         assert found == {("nhi_no_owner", "nobodys"), ("nhi_no_expiry", "nobodys")}
+
+    run(hub_url, work)
+
+
+def test_privilege_environment_and_reuse_findings(hub_url: str) -> None:
+    async def work(database: Database, store: IdentityStore) -> None:
+        alice = await person(store, "alice")
+        service = await person(store, "svc-deploy", manager=alice, userType="ServiceAccount")
+        governance = "urn:scimward:params:scim:schemas:extension:governance:2.0:Group"
+        await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA, governance], "displayName": "Admins",
+                                                  "members": [{"value": service}], governance: {"privileged": True}},
+                                                 GROUP_TYPE), source="t")
+        soon = (utcnow() + timedelta(days=10)).isoformat(timespec="seconds") + "Z"
+        multi = await agent(store, "multi", [alice], expires=soon, maxApplications=1)
+        async with database.write() as conn:
+            for name, environment in (("crm-prod", "prod"), ("crm-staging", "staging")):
+                await conn.execute(targets.insert().values(
+                    name=name, base_url="http://127.0.0.1:9/scim/v2", token_encrypted="x",
+                    config={"environment": environment, "push_nhis": True}, created=utcnow()))
+            ids = [r[0] for r in await conn.execute(sa.select(targets.c.id).order_by(targets.c.id))]
+            await conn.execute(links.insert(), [
+                {"target_id": t, "identity_id": multi, "resource_type": "Agent", "remote_id": f"r{t}",
+                 "status": "active", "acknowledged": utcnow()} for t in ids])
+        await nhi_round(database, store, TYPES)
+        found = {(kind, subject) for kind, subject, _ in await open_findings(database)}
+        assert {("nhi_privileged", "svc-deploy"), ("nhi_environments_mixed", "multi"),
+                ("nhi_too_many_applications", "multi")} <= found
+        assert ("nhi_environments_mixed", "svc-deploy") not in found
 
     run(hub_url, work)
