@@ -10,10 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from scimward.governance.nhi.registry import Registry
 from scimward.policy import identity_store
+from scimward.scim.errors import NotFound
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import AGENT_TYPE
 from scimward.store.database import Database
+from scimward.sync.nhi_adopt import find_account
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import DeprovisionMode, TargetConfig
@@ -86,3 +89,23 @@ async def test_targets_that_do_not_take_nhis_receive_none(hub: Hub, downstream: 
     helper = await agent(hub, "quiet-bot")
     await hub.push()
     assert remote(downstream, "Agents", helper) == [] and remote(downstream, "Users", helper) == []
+
+
+async def test_adopting_an_unmanaged_account_links_it_without_a_duplicate(hub: Hub, downstream: Peer) -> None:
+    with httpx.Client(base_url=downstream.base_url, headers={"Authorization": f"Bearer {downstream.token}"}) as c:
+        made = c.post("/Agents", json={"schemas": [AGENT], "name": "legacy-bot", "active": True})
+        assert made.status_code == 201, made.text
+    await hub.add_target("agents-app", downstream, TargetConfig(push_nhis=True, environment="prod"))
+    owner = await hub.user("owner@corp.example")
+    found = await find_account(hub.db, "agents-app", "legacy-bot", hub.secrets)
+    assert (found.resource, found.id, found.environment) == ("Agents", made.json()["id"], "prod")
+    registry = Registry(hub.db, frozenset(), hub.store)
+    view = await registry.add(found.name, "bot", ["owner@corp.example"], purpose="legacy", expires_in=None,
+                              environment=found.environment, actor="tests")
+    assert view.owners == ["owner@corp.example"] and owner
+    await hub.push()
+    with httpx.Client(base_url=downstream.base_url, headers={"Authorization": f"Bearer {downstream.token}"}) as c:
+        accounts = c.get("/Agents", params={"filter": 'name eq "legacy-bot"'}).json()["Resources"]
+    assert [(a["id"], a.get("externalId")) for a in accounts] == [(made.json()["id"], view.id)]
+    with pytest.raises(NotFound):
+        await find_account(hub.db, "agents-app", "no-such-bot", hub.secrets)

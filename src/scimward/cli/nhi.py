@@ -22,6 +22,7 @@ from scimward.governance.nhi import user_types
 from scimward.governance.nhi.registry import NhiView, Registry
 from scimward.settings import Settings
 from scimward.store.database import Database
+from scimward.sync.nhi_adopt import find_account
 
 nhi_app = typer.Typer(help="Non-human identities: owners, expiry, rotation, retirement.", no_args_is_help=True)
 Name = Annotated[str, typer.Argument(help="The NHI's name (an Agent's name, a service account's userName, "
@@ -162,3 +163,29 @@ def nhi_retire(name: Name, actor: Actor = None, database_url: DatabaseUrl = None
     """Retire an NHI: deleted through the gate, so every target deprovisions it (a hub token is revoked)."""
     view = _run(database_url, lambda r: r.retire(name, actor or default_actor()))
     err.print(f"{escape(view.kind)} {escape(view.name)} retired.")
+
+
+@nhi_app.command("adopt")
+def nhi_adopt(
+    target: Annotated[str, typer.Argument(help="The target holding the account.")],
+    account: Annotated[str, typer.Argument(help="The account's name (userName, or an Agent's name) or id there.")],
+    owner: Annotated[list[str], typer.Option("--owner", help="An owner's userName (repeat for co-owners).")],
+    kind: Annotated[str, typer.Option("--kind", help="service_account, api_key, token, certificate, bot, workload "
+                                                     "or ai_agent.")],
+    purpose: Annotated[str | None, typer.Option("--purpose", help="Why it exists.")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="Lifetime from now, e.g. 90d.")] = None,
+    actor: Actor = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Bring an unmanaged account of a target under management: an NHI of the hub, linked to that
+    account on the next push (found by its name, never created twice)."""
+    lifetime = _duration(expires, "--expires")
+
+    async def work(registry: Registry) -> NhiView:
+        found = await find_account(registry.db, target, account)
+        return await registry.add(found.name, kind, owner, purpose=purpose, expires_in=lifetime,
+                                  environment=found.environment, actor=actor or default_actor())
+
+    view = _run(database_url, work)
+    _print(view)
+    err.print(f"It is linked to its account in {escape(target)} on the next push (the worker, or scimward sync).")
