@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.governance.nhi import nhi_round
+from scimward.governance.nhi.registry import Registry
 from scimward.policy import identity_store, policies
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import (
@@ -105,8 +106,10 @@ def test_reassign_asks_the_manager_then_disables_after_the_grace(hub_url: str) -
         assert later.disabled == [unaccepted]
         assert not await active(store, unaccepted) and await active(store, accepted)
         assert (await sources(database, unaccepted))[-1] == ("deactivate", "nhi:cascade", "applied")
-        # Accepted: nothing of the leaver's remains open for it (its missing expiry is another matter).
-        assert {f[0] for f in await open_findings(database) if f[1] == "accepted"} == {"nhi_no_expiry"}
+        # Accepted: nothing of the leaver's remains open for it; the new owner is to attest it (and
+        # its missing expiry is another matter).
+        assert {f[0] for f in await open_findings(database) if f[1] == "accepted"} == \
+            {"nhi_no_expiry", "nhi_attestation_due"}
 
     run(hub_url, work, "nhi:\n  owner_leaves: reassign\n  grace: 7d\n")
 
@@ -268,5 +271,38 @@ def test_privilege_environment_and_reuse_findings(hub_url: str) -> None:
         assert {("nhi_privileged", "svc-deploy"), ("nhi_environments_mixed", "multi"),
                 ("nhi_too_many_applications", "multi")} <= found
         assert ("nhi_environments_mixed", "svc-deploy") not in found
+
+    run(hub_url, work)
+
+
+def test_a_mover_owner_makes_the_nhi_due_for_attestation(hub_url: str) -> None:
+    async def work(database: Database, store: IdentityStore) -> None:
+        alice = await person(store, "alice", **{ENTERPRISE_USER_SCHEMA: {"department": "R&D"}})
+        soon = (utcnow() + timedelta(days=10)).isoformat(timespec="seconds") + "Z"
+        bot = await agent(store, "bot", [alice], expires=soon)
+        await nhi_round(database, store, TYPES)  # first sight: who answers for it is recorded
+        assert not {f for f in await open_findings(database) if f[0] == "nhi_attestation_due"}
+        await store.patch(USER_TYPE, alice, {"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": f"{ENTERPRISE_USER_SCHEMA}:department", "value": "Sales"}]}, source="hr")
+        assert (await nhi_round(database, store, TYPES)).attestation_due == [bot]
+        assert ("nhi_attestation_due", "bot", None) in await open_findings(database)
+        registry = Registry(database, TYPES, store)
+        await registry.attest("bot", "alice")
+        assert (await nhi_round(database, store, TYPES)).attestation_due == []
+        assert not {f for f in await open_findings(database) if f[0] == "nhi_attestation_due"}
+
+    run(hub_url, work)
+
+
+def test_a_review_cadence_makes_a_finding_when_it_passes(hub_url: str) -> None:
+    async def work(database: Database, store: IdentityStore) -> None:
+        alice = await person(store, "alice")
+        soon = (utcnow() + timedelta(days=10)).isoformat(timespec="seconds") + "Z"
+        await agent(store, "bot", [alice], expires=soon, reviewCadence="30d")
+        await nhi_round(database, store, TYPES)
+        assert not {f for f in await open_findings(database) if f[0] == "nhi_review_overdue"}
+        await nhi_round(database, store, TYPES, now=utcnow() + timedelta(days=31))
+        assert {f[:2] for f in await open_findings(database) if f[0] == "nhi_review_overdue"} == \
+            {("nhi_review_overdue", "bot")}
 
     run(hub_url, work)

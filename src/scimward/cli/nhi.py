@@ -158,6 +158,13 @@ def nhi_rotate(
         print(token)
 
 
+@nhi_app.command("attest")
+def nhi_attest(name: Name, actor: Actor = None, database_url: DatabaseUrl = None) -> None:
+    """Attest an NHI (still needed, as it is): records the review, through the gate; closes the
+    attestation and review findings."""
+    _print(_run(database_url, lambda r: r.attest(name, actor or default_actor())))
+
+
 @nhi_app.command("retire")
 def nhi_retire(name: Name, actor: Actor = None, database_url: DatabaseUrl = None) -> None:
     """Retire an NHI: deleted through the gate, so every target deprovisions it (a hub token is revoked)."""

@@ -150,6 +150,13 @@ KINDS: Mapping[str, FindingKind] = _kinds(
                 ("owasp-nhi:NHI8", "csf:PR.AA-05"), "nhi",
                 "The same NHI has accounts in targets of different environments (e.g. prod and staging): "
                 "one leaked credential reaches both."),
+    FindingKind("nhi_attestation_due", "Non-human identity due for attestation by its new owner", "medium",
+                ("owasp-nhi:NHI1", "csf:PR.AA-05", "csf:GV.RR-04"), "nhi",
+                "Its owners changed, or an owner changed department or manager (a mover): the person who now "
+                "answers for it has not attested it yet (scimward nhi attest)."),
+    FindingKind("nhi_review_overdue", "Non-human identity review overdue", "medium",
+                ("csf:PR.AA-05", "csf:PR.AA-01"), "nhi",
+                "Its review cadence has passed since it was last attested."),
     FindingKind("nhi_too_many_applications", "Non-human identity in more applications than its purpose allows",
                 "medium", ("owasp-nhi:NHI9", "csf:PR.AA-05"), "nhi",
                 "The NHI has accounts in more targets than its maxApplications: NHI reuse."),

@@ -492,4 +492,8 @@ nhi_states = sa.Table(
     sa.Column("last_action", sa.String(32)),
     sa.Column("last_action_at", sa.DateTime),
     sa.Column("left_owner", sa.String(36)),
+    #: Who answers for it, and where they sit (owners, their department and manager), hashed: when it
+    #: changes (a mover, a transfer) the NHI is due for attestation from ``attest_since``.
+    sa.Column("owner_fingerprint", sa.String(64)),
+    sa.Column("attest_since", sa.DateTime),
 )

@@ -5,7 +5,7 @@ different environments) and NHI9 (accounts in more applications than its purpose
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from scimward.governance.catalogue import observation
 from scimward.governance.nhi.model import expires_of, extension, kind_of, name_of, owners_of, parse_time
@@ -13,14 +13,17 @@ from scimward.policy.nhi_settings import NhiSettings
 from scimward.store.database import Database
 from scimward.store.governance import Observation, nhi_rows, observe
 from scimward.store.governance.nhi_rows import EffectiveIdentity
+from scimward.store.ids import created_ms
 
 KINDS = ("nhi_no_owner", "nhi_owner_gone", "nhi_reassignment_pending", "nhi_no_expiry", "nhi_beyond_max_lifetime",
-         "nhi_rotation_overdue", "nhi_privileged", "nhi_environments_mixed", "nhi_too_many_applications")
+         "nhi_rotation_overdue", "nhi_privileged", "nhi_environments_mixed", "nhi_too_many_applications",
+         "nhi_attestation_due", "nhi_review_overdue")
 GOVERNANCE_GROUP = "urn:scimward:params:scim:schemas:extension:governance:2.0:Group"
 
 
 async def observe_nhis(database: Database, settings: NhiSettings, nhis: list[EffectiveIdentity], alive: set[str],
-                       people: dict[str, EffectiveIdentity], reassigning: dict[str, str], now: datetime) -> int:
+                       people: dict[str, EffectiveIdentity], reassigning: dict[str, str], now: datetime,
+                       attestation_due: set[str] | None = None) -> int:
     """Open, keep or resolve the NHI findings; the number opened."""
     linked = await nhi_rows.linked_targets(database)
     memberships = await nhi_rows.groups_of(database, [n.id for n in nhis if n.active])
@@ -30,6 +33,12 @@ async def observe_nhis(database: Database, settings: NhiSettings, nhis: list[Eff
         if nhi.active:
             found += _observed(settings, nhi, alive, people, reassigning, linked.get(nhi.id, []),
                                [groups[g] for g in memberships.get(nhi.id, []) if g in groups], now)
+            if nhi.id in (attestation_due or ()):
+                found.append(observation(
+                    "nhi_attestation_due", name_of(nhi.resource_type, nhi.doc), identity_id=nhi.id,
+                    resource_type=nhi.resource_type,
+                    detail="its owners changed, or an owner moved: scimward nhi attest "
+                           f"{name_of(nhi.resource_type, nhi.doc)}"))
     async with database.write() as conn:
         observed = await observe(conn, KINDS, found, now=now)
     return observed.opened
@@ -88,8 +97,24 @@ def _observed(settings: NhiSettings, nhi: EffectiveIdentity, alive: set[str], pe
     if len(environments) > 1:
         out.append(seen("nhi_environments_mixed", f"{kind} {name} has accounts in {', '.join(environments)}",
                         environments=environments, targets=sorted(t for _, t, _ in targets)))
+    cadence = _days(extension(nhi.doc).get("reviewCadence"))
+    if cadence is not None:
+        reviewed = parse_time(extension(nhi.doc).get("lastReviewed"))
+        since = reviewed or datetime.fromtimestamp(created_ms(nhi.id) / 1000, UTC).replace(tzinfo=None)
+        if now - since > cadence:
+            out.append(seen("nhi_review_overdue", f"{kind} {name} is due for review every {cadence.days} days; "
+                            + (f"last reviewed {since:%Y-%m-%d}" if reviewed else "never reviewed since it was made")))
     allowed = extension(nhi.doc).get("maxApplications")
     if isinstance(allowed, int) and len(targets) > allowed:
         out.append(seen("nhi_too_many_applications", f"{kind} {name} has accounts in {len(targets)} applications; "
                         f"its purpose allows {allowed}", targets=sorted(t for _, t, _ in targets)))
     return out
+
+
+def _days(text: object) -> timedelta | None:
+    """A review cadence: ``90d`` or a number of days."""
+    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
+        return timedelta(days=text)
+    if isinstance(text, str) and text.strip().rstrip("dD").isdigit() and int(text.strip().rstrip("dD")) > 0:
+        return timedelta(days=int(text.strip().rstrip("dD")))
+    return None

@@ -22,14 +22,15 @@ propagation deprovisions the NHI in every target. Hub tokens owned by a leaver a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
 
 from scimward.governance.nhi import actions
 from scimward.governance.nhi.findings import observe_nhis
-from scimward.governance.nhi.model import NHI_TYPES, expires_of, name_of, owners_of
+from scimward.governance.nhi.model import NHI_TYPES, expires_of, extension, name_of, owners_of, parse_time
 from scimward.policy.nhi_settings import NhiSettings
 from scimward.policy.policies import current
 from scimward.scim.errors import ScimError
@@ -54,6 +55,7 @@ class RoundResult:
     orphaned: list[str] = field(default_factory=list)
     reassigning: dict[str, str] = field(default_factory=dict)
     tokens_revoked: list[str] = field(default_factory=list)
+    attestation_due: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
 
 
@@ -72,14 +74,16 @@ async def nhi_round(database: Database, store: IdentityStore, user_types: frozen
     states = await nhi_rows.states(database)
     alive = {i for i, person in people.items() if person.resource_type == "Group" or person.active}
     for nhi in nhis:
-        await _follow(database, store, settings, nhi, alive, people, states.get(nhi.id), now, result)
+        state = await _attestation(database, nhi, people, states.get(nhi.id), now, result)
+        await _follow(database, store, settings, nhi, alive, people, state, now, result)
     gone_token_owners = sorted({owner for owner in owned_tokens.values() if owner not in alive})
     result.tokens_revoked = await tokens.revoke_owned_by(gone_token_owners)
     stale = set(states) - {n.id for n in nhis}
     if stale:
         await nhi_rows.forget_states(database, stale)
     if findings:
-        await observe_nhis(database, settings, nhis, alive, people, result.reassigning, now)
+        await observe_nhis(database, settings, nhis, alive, people, result.reassigning, now,
+                           set(result.attestation_due))
     for name in result.tokens_revoked:
         log.info("hub token of a leaver revoked", token=name)
     return result
@@ -94,15 +98,17 @@ async def _follow(database: Database, store: IdentityStore, settings: NhiSetting
         # Once: if the disable is held, or someone enables it again, the next round does not insist.
         if (state is None or state.last_action != "expired") and await _disable(store, nhi, EXPIRY, result):
             result.expired.append(nhi.id)
-            await nhi_rows.save_state(database, NhiState(nhi.id, state.orphaned_since if state else None,
-                                                         "expired", now, state.left_owner if state else None))
+            await nhi_rows.save_state(database, replace(state or NhiState(nhi.id, None, None, None, None),
+                                                        last_action="expired", last_action_at=now))
         return
     if not owners or any(o.id in alive for o in owners):
-        if state is not None and state.orphaned_since is not None:
-            await nhi_rows.forget_states(database, [nhi.id])  # an owner is back, or it was transferred
+        if state is not None and state.orphaned_since is not None:  # an owner is back, or it was transferred
+            await nhi_rows.save_state(database, replace(state, orphaned_since=None, last_action=None,
+                                                        last_action_at=None, left_owner=None))
         return
     if state is None or state.orphaned_since is None:
-        state = NhiState(nhi.id, now, None, None, owners[0].id)
+        state = replace(state or NhiState(nhi.id, None, None, None, None), orphaned_since=now, last_action=None,
+                        last_action_at=None, left_owner=owners[0].id)
         await nhi_rows.save_state(database, state)
     result.orphaned.append(nhi.id)
     if not nhi.active or settings.owner_leaves == "hold":
@@ -116,7 +122,39 @@ async def _follow(database: Database, store: IdentityStore, settings: NhiSetting
         return  # in its grace period; or disabled once already (held, or enabled again by a person)
     if await _disable(store, nhi, CASCADE, result):
         result.disabled.append(nhi.id)
-        await nhi_rows.save_state(database, NhiState(nhi.id, state.orphaned_since, "disabled", now, state.left_owner))
+        await nhi_rows.save_state(database, replace(state, last_action="disabled", last_action_at=now))
+
+
+async def _attestation(database: Database, nhi: EffectiveIdentity, people: dict[str, EffectiveIdentity],
+                       state: NhiState | None, now: datetime, result: RoundResult) -> NhiState | None:
+    """The mover rule: when the NHI's owners change, or an owner changes department or manager, the NHI
+    is due for attestation (``nhi attest``) by whoever answers for it now."""
+    fingerprint = owner_fingerprint(nhi, people)
+    if state is not None and state.owner_fingerprint == fingerprint:
+        if state.attest_since is not None:
+            reviewed = parse_time(extension(nhi.doc).get("lastReviewed"))
+            if reviewed is None or reviewed < state.attest_since.replace(microsecond=0):  # dates are to the second
+                result.attestation_due.append(nhi.id)
+        return state
+    base = state or NhiState(nhi.id, None, None, None, None)
+    # First sight records who answers for it; a change after that starts the attestation.
+    changed = replace(base, owner_fingerprint=fingerprint, attest_since=now if state is not None and
+                      state.owner_fingerprint is not None else base.attest_since)
+    await nhi_rows.save_state(database, changed)
+    if changed.attest_since == now:
+        result.attestation_due.append(nhi.id)
+    return changed
+
+
+def owner_fingerprint(nhi: EffectiveIdentity, people: dict[str, EffectiveIdentity]) -> str:
+    parts = []
+    for owner in sorted(owners_of(nhi.resource_type, nhi.doc), key=lambda o: o.id):
+        doc = people[owner.id].doc if owner.id in people else {}
+        enterprise = doc.get(ENTERPRISE_USER_SCHEMA) or {}
+        manager = (enterprise.get("manager") or {}).get("value") if isinstance(enterprise, dict) else None
+        department = enterprise.get("department") if isinstance(enterprise, dict) else None
+        parts.append(f"{owner.id}|{department or ''}|{manager or ''}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 async def _disable(store: IdentityStore, nhi: EffectiveIdentity, source: str, result: RoundResult) -> bool:

@@ -167,6 +167,17 @@ class Registry:
         await actions.record_rotation(self.store, view.id, stored.doc, credential, source=SOURCE, actor=actor)
         return await self.find(name), None
 
+    async def attest(self, name: str, actor: str) -> NhiView:
+        """The owner confirms the NHI is still needed, as it is: ``lastReviewed`` now, through the gate."""
+        view = await self.find(name)
+        if view.resource_type != "Agent":
+            raise InvalidValue(f"{name} is a {view.resource_type}: only Agents carry the NHI extension's review date")
+        stored = await self.store.get(AGENT_TYPE, view.id, with_members=False, with_groups=False)
+        op = "replace" if extension(stored.doc) else "add"
+        await self.store.patch(AGENT_TYPE, view.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
+            {"op": op, "path": f"{NHI_SCHEMA}:lastReviewed", "value": iso(utcnow())}]}, source=SOURCE, actor=actor)
+        return await self.find(name)
+
     async def retire(self, name: str, actor: str) -> NhiView:
         """Retire: a hub token is revoked; any other NHI is deleted through the gate, so every target
         deprovisions its accounts (each by its deprovisioning mode)."""

@@ -40,6 +40,8 @@ class NhiState:
     last_action: str | None
     last_action_at: datetime | None
     left_owner: str | None
+    owner_fingerprint: str | None = None
+    attest_since: datetime | None = None
 
 
 def _effective(rows: Iterable[Any]) -> list[EffectiveIdentity]:
@@ -93,7 +95,7 @@ async def effective_by_id(database: Database, ids: Collection[str]) -> dict[str,
 async def states(database: Database) -> dict[str, NhiState]:
     async with database.read() as conn:
         return {row.identity_id: NhiState(row.identity_id, row.orphaned_since, row.last_action, row.last_action_at,
-                                          row.left_owner)
+                                          row.left_owner, row.owner_fingerprint, row.attest_since)
                 for row in await conn.execute(sa.select(nhi_states))}
 
 
@@ -102,7 +104,8 @@ async def save_state(database: Database, state: NhiState) -> None:
         await conn.execute(nhi_states.delete().where(_s.identity_id == state.identity_id))
         await conn.execute(nhi_states.insert().values(
             identity_id=state.identity_id, orphaned_since=state.orphaned_since, last_action=state.last_action,
-            last_action_at=state.last_action_at, left_owner=state.left_owner))
+            last_action_at=state.last_action_at, left_owner=state.left_owner,
+            owner_fingerprint=state.owner_fingerprint, attest_since=state.attest_since))
 
 
 async def forget_states(database: Database, ids: Collection[str]) -> None:

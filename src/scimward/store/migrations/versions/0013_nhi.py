@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("last_action", sa.String(32)),
         sa.Column("last_action_at", sa.DateTime),
         sa.Column("left_owner", sa.String(36)),
+        sa.Column("owner_fingerprint", sa.String(64)),
+        sa.Column("attest_since", sa.DateTime),
         sa.PrimaryKeyConstraint("identity_id", name="pk_nhi_states"),
     )
 
