@@ -40,8 +40,12 @@ def test_from_env_reads_every_field_and_to_env_round_trips() -> None:
     chosen = Settings(database_url="sqlite:////tmp/x.db", host="0.0.0.0", port=9000, workers=3,
                       public_url="https://scim.example.com/scim/v2", max_body_bytes=5, max_results=7,
                       default_pagination="index", bulk_max_operations=9, bulk_max_payload_bytes=11,
-                      patch_max_operations=13, agent_extension_in_config=True, nhi_user_types="Robot",
-                      run_worker=False, log_level="debug", log_format="text")
+                      patch_max_operations=13, source_imports="workday=/tmp/workday.csv", source_check_seconds=60,
+                      agent_extension_in_config=True, nhi_user_types="Robot",
+                      run_worker=False, log_level="debug", log_format="text",
+                      console_oidc_issuer="https://idp.example.com", console_oidc_client_id="scimward",
+                      console_oidc_client_secret="s3cret", console_oidc_roles="groups=idm:admin",
+                      console_session_minutes=60, console_idle_minutes=5, console_secure_cookies=False)
     assert {f.name for f in dataclasses.fields(chosen) if getattr(chosen, f.name) == f.default} == set()
     assert Settings.from_env(chosen.to_env()) == chosen
 
@@ -57,3 +61,18 @@ def test_a_bad_value_names_the_variable_and_what_it_may_be() -> None:
 
 def test_an_empty_variable_means_the_default() -> None:
     assert Settings.from_env({"SCIMWARD_PUBLIC_URL": "", "SCIMWARD_PORT": " "}) == Settings()
+
+
+def test_the_console_role_mapping_is_read_rule_by_rule_and_a_bad_rule_is_named() -> None:
+    assert model.role_mapping("groups=idm-admins:admin, email=ada@example.com:viewer") == [
+        ("groups", "idm-admins", "admin"), ("email", "ada@example.com", "viewer")]
+    with pytest.raises(SettingsError, match="'groups=x:owner' names role 'owner'"):
+        Settings(console_oidc_roles="groups=x:owner")
+    with pytest.raises(SettingsError, match="'groups' is not CLAIM=VALUE:ROLE"):
+        Settings(console_oidc_roles="groups")
+
+
+def test_the_console_roles_of_the_settings_are_the_stores() -> None:
+    from scimward.store.auth import ROLES
+
+    assert model.CONSOLE_ROLES == ROLES

@@ -90,6 +90,14 @@ class Settings:
     run_worker: bool = _setting(True, "SCIMWARD_WORKER",
                                 "push changes to targets from the API process too (`--no-worker`: leave it to "
                                 "`scimward worker`)", flag="--worker")
+    source_imports: str | None = _setting(
+        None, "SCIMWARD_SOURCE_IMPORTS",
+        "HR exports `serve` imports when they change, `NAME=PATH[,NAME=PATH]` (sources added with `scimward source "
+        "add NAME --kind csv|json`), then deprovisions due terminations and runs the three-way check "
+        "(docs/sources.md)", shown_default="none")
+    source_check_seconds: int = _setting(
+        3600, "SCIMWARD_SOURCE_CHECK_SECONDS",
+        "how often `serve` looks at `SCIMWARD_SOURCE_IMPORTS` and runs the sources' check")
     log_level: str = _setting("info", "SCIMWARD_LOG_LEVEL",
                               "`debug` shows every dialect rewrite a client's request needed; it applies to "
                               "scimward's own loggers, the libraries' stay at `info`", flag="--log-level",
@@ -97,6 +105,33 @@ class Settings:
     log_format: str = _setting("json", "SCIMWARD_LOG_FORMAT",
                                "`json`: every log line, uvicorn's too, is one JSON object; `text` for reading",
                                flag="--log-format", choices=("json", "text"))
+    console_oidc_issuer: str | None = _setting(
+        None, "SCIMWARD_CONSOLE_OIDC_ISSUER",
+        "the console's OpenID Connect provider (its issuer URL; discovery at `/.well-known/openid-configuration`)",
+        flag="--console-oidc-issuer", shown_default="none: local administrators only")
+    console_oidc_client_id: str | None = _setting(
+        None, "SCIMWARD_CONSOLE_OIDC_CLIENT_ID", "the console's client id at that provider",
+        flag="--console-oidc-client-id", shown_default="none")
+    console_oidc_client_secret: str | None = _setting(
+        None, "SCIMWARD_CONSOLE_OIDC_CLIENT_SECRET",
+        "the console's client secret at that provider (environment only: never on a command line)",
+        shown_default="none")
+    console_oidc_roles: str = _setting(
+        "", "SCIMWARD_CONSOLE_OIDC_ROLES",
+        "which signed-in people get which console role: `CLAIM=VALUE:ROLE`, comma-separated (e.g. "
+        "`groups=idm-admins:admin,groups=auditors:viewer`); a claim that is a list matches when it holds the "
+        "value; the highest matching role wins, and a person no rule matches cannot sign in",
+        flag="--console-oidc-roles", shown_default="none")
+    console_session_minutes: int = _setting(
+        480, "SCIMWARD_CONSOLE_SESSION_MINUTES", "a console session ends this long after sign-in",
+        flag="--console-session-minutes")
+    console_idle_minutes: int = _setting(
+        30, "SCIMWARD_CONSOLE_IDLE_MINUTES", "a console session ends after this long without a request",
+        flag="--console-idle-minutes")
+    console_secure_cookies: bool = _setting(
+        True, "SCIMWARD_CONSOLE_SECURE_COOKIES",
+        "mark the console's cookies `Secure` (browsers send them over HTTPS and to loopback only); turn it off "
+        "only behind nothing but plain HTTP on a trusted network", flag="--console-secure-cookies")
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -106,6 +141,13 @@ class Settings:
                 raise SettingsError(f"{meta.env} (or {meta.flag}) is {value!r}; use one of {', '.join(meta.choices)}")
             if isinstance(value, int) and not isinstance(value, bool) and value < 0:
                 raise SettingsError(f"{meta.env} (or {meta.flag}) is {value}; it cannot be negative")
+        for entry in (self.source_imports or "").split(","):
+            name, sep, path = entry.partition("=")
+            if entry.strip() and not (sep and name.strip() and path.strip()):
+                raise SettingsError(f"SCIMWARD_SOURCE_IMPORTS is NAME=PATH, comma-separated; not {entry.strip()!r}")
+        role_mapping(self.console_oidc_roles)
+        if self.console_oidc_issuer and not self.console_oidc_client_id:
+            raise SettingsError("SCIMWARD_CONSOLE_OIDC_ISSUER is set without SCIMWARD_CONSOLE_OIDC_CLIENT_ID")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +169,25 @@ class Settings:
             if value is not None:
                 out[item.metadata["setting"].env] = ("1" if value else "0") if isinstance(value, bool) else str(value)
         return out
+
+
+#: The console's roles, least to most (``store.auth.ROLES`` is the same tuple).
+CONSOLE_ROLES = ("viewer", "reviewer", "approver", "admin")
+
+
+def role_mapping(text: str) -> list[tuple[str, str, str]]:
+    """``console_oidc_roles`` as (claim, value, role) rules; a SettingsError names what is wrong."""
+    rules = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        claim, equals, rest = part.partition("=")
+        value, colon, role = rest.rpartition(":")
+        if not equals or not colon or not claim.strip() or not value.strip():
+            raise SettingsError(f"SCIMWARD_CONSOLE_OIDC_ROLES: {part!r} is not CLAIM=VALUE:ROLE")
+        if role.strip() not in CONSOLE_ROLES:
+            raise SettingsError(f"SCIMWARD_CONSOLE_OIDC_ROLES: {part!r} names role {role.strip()!r}; use one of "
+                                f"{', '.join(CONSOLE_ROLES)}")
+        rules.append((claim.strip(), value.strip(), role.strip()))
+    return rules
 
 
 def fields() -> list[tuple[dataclasses.Field[Any], Meta]]:

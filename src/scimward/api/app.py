@@ -1,10 +1,12 @@
-"""The ASGI application: SCIM at /scim/v2, the admin API at /admin/v1, health and metrics (``api.health``)."""
+"""The ASGI application: SCIM at /scim/v2, the admin API at /admin/v1, health and metrics (``api.health``),
+and the web console at /console (``scimward.web``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,15 +24,19 @@ from scimward.api.settings import Settings
 from scimward.governance.nhi import run_nhi_schedule
 from scimward.governance.nhi import user_types as nhi_user_types
 from scimward.governance.schedule import run_governance_schedule
+from scimward.governance.sources.runner import parse_imports, run_source_schedule
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
 from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
+from scimward.store.identity import IdentityStore
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 
 SCIM_PREFIX = "/scim/v2"
+#: The console is another edge: this app mounts it by name, never by import (DESIGN.md layers).
+CONSOLE_MODULE = "scimward.web"
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:
@@ -78,8 +84,13 @@ def create_app(settings: Settings) -> Starlette:
             # Non-human identities: the leaver cascade, expiry and leavers' hub tokens, within seconds.
             nhis = asyncio.create_task(run_nhi_schedule(database, identities, stop,
                                                         nhi_user_types(settings.nhi_user_types)))
+        sources = asyncio.create_task(run_source_schedule(
+            database, identities, parse_imports(settings.source_imports), stop,
+            every_seconds=settings.source_check_seconds)) if settings.source_imports else None
         yield
         stop.set()
+        if sources is not None:
+            await sources
         if worker is not None and propagator is not None:
             for task in (reconciles, governance, nhis):
                 task.cancel()
@@ -102,12 +113,19 @@ def create_app(settings: Settings) -> Starlette:
         # SCIM routes carry the prefix themselves rather than sit in a Mount: one router, not two, per request.
         routes=[*(Route(SCIM_PREFIX + r.path, r.endpoint, methods=r.methods, name=r.name) for r in scim_routes),
                 *health.routes(database, tokens),
-                Mount(admin.PREFIX, app=admin.create_app(database, tokens))],
+                Mount(admin.PREFIX, app=admin.create_app(database, tokens)),
+                _console(database, identities, settings)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.hub = Hub(settings, identities, tokens)
     return app
+
+
+def _console(database: Database, identities: IdentityStore, settings: Settings) -> Mount:
+    """The web console, writing identities through this app's gated store (so its worker is woken)."""
+    web = importlib.import_module(CONSOLE_MODULE)
+    return Mount(web.PREFIX, app=web.create_console(database, identities, settings))
 
 
 def app_from_env() -> Starlette:

@@ -123,8 +123,10 @@ class InternalError(ScimError):
 
 
 def source_of(request: Request) -> str:
-    """The change's source, as DESIGN.md names it: the SCIM client behind the token."""
-    return f"scim:{request.state.token.name}"
+    """The change's source, as DESIGN.md names it: the SCIM client behind the token, named by the source
+    the token belongs to (``token create --source``), else by the token."""
+    token = request.state.token
+    return f"scim:{token.source or token.name}"
 
 
 def actor_of(request: Request) -> str:

@@ -61,6 +61,7 @@ def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
     The error modules are imported here rather than at the top: ``scimward --help`` must not pay
     for SQLAlchemy, and by the time one of these errors exists, its module is loaded anyway.
     """
+    from scimward.governance.sources.readers import ExportError
     from scimward.policy.document import PolicyError
     from scimward.policy.errors import ApprovalError, PolicyLayerError
     from scimward.policy.plans import ConfigChangeHeld
@@ -83,6 +84,8 @@ def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
         return ExitCode.ATTENTION, f"held: {exc}"
     # an unknown change, four eyes, a change not pending, an invalid policy or scope
     if isinstance(exc, ApprovalError | PolicyLayerError | PolicyError):
+        return ExitCode.USAGE, str(exc)
+    if isinstance(exc, ExportError):  # an HR export or mapping file that cannot be read
         return ExitCode.USAGE, str(exc)
     if isinstance(exc, TargetError):
         return ExitCode.TARGET, f"the target failed: {exc}"

@@ -47,6 +47,13 @@ COMMANDS = {
                          "Group governance: owners, purpose, privilege, review cadence, membership expiry."),
     "review": LazyCommand("scimward.cli.reviews:review_app",
                           "Access reviews: campaigns over groups or a target; revokes remove the access."),
+    "source": LazyCommand("scimward.cli.sources:source_app",
+                          "Sources: where identities' truth comes from (an IdP over SCIM, HR exports)."),
+    "import": LazyCommand("scimward.cli.sources:import_command",
+                          "Import an HR export: each row a change through the gate; bad rows are reported by line, "
+                          "exit 1."),
+    "admin": LazyCommand("scimward.cli.admin:admin_app",
+                         "The console's local break-glass administrators: create, list, disable."),
     "nhi": LazyCommand("scimward.cli.nhi:nhi_app",
                        "Non-human identities: owners, expiry, rotation, retirement."),
 }

@@ -18,6 +18,7 @@ from scimward.scim.errors import NotFound
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.auth import SCOPES, TokenInfo, TokenStore
 from scimward.store.database import Database
+from scimward.store.governance import SourceRepository
 from scimward.store.identity import IdentityStore, SearchQuery
 
 token_app = typer.Typer(help="Issue, list and revoke the bearer tokens SCIM clients use.", no_args_is_help=True)
@@ -47,6 +48,9 @@ def token_create(
     scope: Annotated[str, typer.Option(
         "--scope", help="'scim' (the SCIM endpoint), 'admin' (the admin API, SCIM and /metrics) or 'metrics' "
                         "(only /metrics, for a Prometheus scraper).")] = "scim",
+    source: Annotated[str | None, typer.Option(
+        "--source", help="The scim source (scimward source add) whose client holds the token: its changes "
+                         "carry scim:SOURCE.")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Issue a token. It is printed once, alone on the last line; only its hash is stored."""
@@ -58,7 +62,7 @@ def token_create(
         raise fail(f"--scope must be {', '.join(SCOPES)}, not {scope!r}")
     lifetime = parse_duration(expires_in) if expires_in else None
     url = checked_url(database_url)
-    token = asyncio.run(_create_token(url, name, lifetime, patch_response, user, scope, owner))
+    token = asyncio.run(_create_token(url, name, lifetime, patch_response, user, scope, source, owner))
     err.print(f"Token [bold]{name}[/bold] created. Store it now: it is not shown again.")
     print(token)
 
@@ -72,14 +76,16 @@ async def user_id_of(database: Database, user_name: str) -> str:
 
 
 async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_response: str,
-                        user: str | None, scope: str, owner: str | None = None) -> str:
+                        user: str | None, scope: str, source: str | None = None, owner: str | None = None) -> str:
     database = Database(url)
     try:
+        if source is not None:
+            await SourceRepository(database).check_scim(source)
         user_id = await user_id_of(database, user) if user is not None else None
         owner_id = await user_id_of(database, owner) if owner is not None else None
         return await TokenStore(database).create(name, created_by=getpass.getuser(), expires_in=lifetime,
                                                  patch_response=patch_response, user_id=user_id, scopes=scope,
-                                                 owner_id=owner_id)
+                                                 source=source, owner_id=owner_id)
     finally:
         await database.dispose()
 
@@ -96,7 +102,7 @@ def token_json(info: TokenInfo, user_name: str | None) -> dict[str, Any]:
     return {"name": info.name, "scopes": sorted(info.scopes), "created_by": info.created_by,
             "created": _iso(info.created), "expires": _iso(info.expires), "last_used": _iso(info.last_used),
             "revoked": _iso(info.revoked), "status": info.status, "user_id": info.user_id, "user_name": user_name,
-            "patch_response": info.patch_response, "owner_id": info.owner_id}
+            "patch_response": info.patch_response, "source": info.source, "owner_id": info.owner_id}
 
 
 @token_app.command("list")

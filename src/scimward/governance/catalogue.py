@@ -121,6 +121,31 @@ KINDS: Mapping[str, FindingKind] = _kinds(
     FindingKind("review_overdue", "Access review overdue", "medium",
                 ("csf:PR.AA-05",), "reviews",
                 "The group's review cadence has passed since its last campaign (or since it was made)."),
+    # Sources: the three-way check of HR, the IdP (the hub) and each target (governance/sources/check.py).
+    FindingKind("terminated_but_active", "Terminated in HR, active in the hub", "critical",
+                ("csf:PR.AA-01", "csf:GV.RR-04"), "sources",
+                "HR terminated the person and the grace has passed, yet the hub's effective state is active: "
+                "the termination is held, or was not applied."),
+    FindingKind("terminated_but_active_in_app", "Terminated in HR, active in an application", "critical",
+                ("csf:PR.AA-01", "csf:GV.RR-04"), "sources",
+                "HR terminated the person and the grace has passed, yet an application still lets the account in."),
+    FindingKind("no_hr_record", "Active account with no HR record", "high",
+                ("csf:PR.AA-01", "csf:GV.RR-04", "owasp-nhi:NHI1"), "sources",
+                "An application holds an active account whose identity no HR source knows: a contractor "
+                "without a sponsor, an orphan, or a non-human identity without an owning record."),
+    FindingKind("hr_mismatch", "HR and the hub disagree", "medium",
+                ("csf:PR.AA-01",), "sources",
+                "The manager or department HR states differs from the identity's effective state."),
+    FindingKind("termination_approaching", "Termination approaching", "low",
+                ("csf:GV.RR-04",), "sources",
+                "HR has a termination date within the next two weeks; the accounts go when its grace ends."),
+    FindingKind("hr_record_unmatched", "HR record matches no identity", "medium",
+                ("csf:PR.AA-01", "csf:GV.RR-04"), "sources",
+                "A current HR record correlates with no hub User by any key: the IdP has not provisioned "
+                "the person, or the keys disagree."),
+    FindingKind("hr_record_ambiguous", "HR record matches more than one identity", "high",
+                ("csf:PR.AA-01",), "sources",
+                "An HR record's correlation key finds two or more hub Users; scimward does not guess which."),
     # Non-human identities (issue 14; governance/nhi).
     FindingKind("nhi_no_owner", "Non-human identity without an owner", "high",
                 ("owasp-nhi:NHI1", "csf:PR.AA-01", "csf:PR.AA-05"), "nhi",

@@ -18,6 +18,8 @@ breaker:
   min_count: 10
 pending_expiry: 7d
 ```
+
+and attribute ownership with HR sources' settings (``attributes:``, ``sources:``: ``policy.ownership``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import yaml
 
 from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
 from scimward.policy.nhi_settings import NhiSettings, NhiSettingsError, nhi_settings
+from scimward.policy.ownership import Ownership, OwnershipError, parse_ownership
 
 ACTIONS = ("allow", "hold", "deny")
 
@@ -78,6 +81,8 @@ class Policy:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     pending_expiry: timedelta = timedelta(days=7)
     version: int = 0
+    #: Which source owns each attribute, and HR sources' settings (``policy.ownership``).
+    ownership: Ownership = field(default_factory=Ownership)
     #: Non-human identities: requirements and the leaver cascade (``policy.nhi_settings``).
     nhi: NhiSettings = field(default_factory=NhiSettings)
 
@@ -93,7 +98,7 @@ class Policy:
 
     def to_json(self) -> dict[str, Any]:
         out = {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),
-               "pending_expiry": format_duration(self.pending_expiry)}
+               "pending_expiry": format_duration(self.pending_expiry), **self.ownership.to_json(format_duration)}
         if self.nhi != NhiSettings():
             out["nhi"] = self.nhi.to_json()
         return out
@@ -132,9 +137,10 @@ def parse_policy(text: str) -> Policy:
 def policy_from_json(data: Any, version: int = 0) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError("a policy is a mapping with 'rules', 'breaker' and 'pending_expiry'")
-    unknown = set(data) - {"rules", "breaker", "pending_expiry", "nhi"}
+    unknown = set(data) - {"rules", "breaker", "pending_expiry", "nhi", *OWNERSHIP_SECTIONS}
     if unknown:
-        raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry, nhi")
+        raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry, "
+                          "attributes, sources, nhi")
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
         raise PolicyError("rules: a list of rules")
@@ -152,7 +158,17 @@ def policy_from_json(data: Any, version: int = 0) -> Policy:
         nhi = nhi_settings(data.get("nhi"))
     except NhiSettingsError as exc:
         raise PolicyError(str(exc)) from exc
-    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version, nhi)
+    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version, _ownership(data), nhi)
+
+
+OWNERSHIP_SECTIONS = ("attributes", "sources")
+
+
+def _ownership(data: dict[str, Any]) -> Ownership:
+    try:
+        return parse_ownership(data, parse_duration)
+    except OwnershipError as exc:
+        raise PolicyError(str(exc)) from exc
 
 
 def _rule(index: int, raw: Any) -> Rule:

@@ -22,6 +22,7 @@ from scimward.policy import blast, nhi_rules
 from scimward.policy.cel import context
 from scimward.policy.document import Policy, policy_from_json
 from scimward.policy.guards import RulePlan, plan
+from scimward.policy.ownership import source_verdict
 from scimward.scim.ast import Filter
 from scimward.scim.errors import ScimError
 from scimward.scim.evaluate_resource import resource_matches
@@ -79,7 +80,7 @@ class PolicyGate:
             return None
         if self.plan(change).fields & COSTLY or self._deprovisions_somewhere(change):
             return None
-        return nhi_rules.apply(self.policy.nhi, change, self._rules(change, None, None))
+        return self._decision(change, None, None)
 
     async def decide(self, tx: Tx, change: Change) -> Decision:
         if time.monotonic() - self._checked > self.refresh_seconds:
@@ -87,7 +88,7 @@ class PolicyGate:
         fields = self.plan(change).fields
         radius = await blast.of_change(tx, change) if "blast_radius" in fields else None
         manager = await _manager(tx, change) if "manager" in fields else None
-        decision = nhi_rules.apply(self.policy.nhi, change, self._rules(change, radius, manager))
+        decision = self._decision(change, radius, manager)
         if decision.action != "deny":
             decision = await _revoked_by_review(tx, change, decision)
         if decision.action == "allow" and self._deprovisions_somewhere(change):
@@ -115,6 +116,12 @@ class PolicyGate:
         self._checked = time.monotonic()
 
     # -- rules ----------------------------------------------------------------------------------
+
+    def _decision(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
+        """The rules' decision, with attribute ownership's (``policy.ownership``) and the NHI joiner
+        requirements (``policy.nhi_rules``) on top."""
+        decision = with_ownership(self._rules(change, radius, manager), source_verdict(self.policy.ownership, change))
+        return nhi_rules.apply(self.policy.nhi, change, decision)
 
     def _rules(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
         applicable = self.plan(change)
@@ -221,6 +228,19 @@ async def _revoked_by_review(tx: Tx, change: Change, decision: Decision) -> Deci
     holds = [m for m in decision.matched if m.action == "hold"]
     return Decision("hold", [*holds, RuleMatch(REVIEW_RULE, "hold", reason)], max(decision.approvals_needed, 1),
                     blast_radius=decision.blast_radius)
+
+
+def with_ownership(decision: Decision, verdict: RuleMatch | None) -> Decision:
+    """A deny from the rules stands; ownership's deny wins over anything else, its hold over an allow."""
+    if verdict is None or decision.action == "deny":
+        return decision
+    if verdict.action == "deny":
+        return Decision("deny", [verdict], blast_radius=decision.blast_radius)
+    if decision.action == "hold":
+        decision.matched.append(verdict)
+        decision.approvals_needed = max(decision.approvals_needed, 1)
+        return decision
+    return Decision("hold", [verdict], 1, blast_radius=decision.blast_radius)
 
 
 def variables(change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None,

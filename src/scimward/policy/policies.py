@@ -65,9 +65,9 @@ def _compare(old: Policy, new: Policy) -> Preview:
     preview = Preview(added=[n for n in after if n not in before], removed=[n for n in before if n not in after],
                       changed=[n for n in after if n in before and before[n] != after[n]])
     old_json, new_json = old.to_json(), new.to_json()
-    for key in ("breaker", "pending_expiry", "nhi"):
+    for key in sorted((set(old_json) | set(new_json)) - {"rules"}):  # every section beside the rules
         if old_json.get(key) != new_json.get(key):
-            preview.settings.append(f"{key}: {old_json.get(key, 'default')} -> {new_json.get(key, 'default')}")
+            preview.settings.append(f"{key}: {old_json.get(key)} -> {new_json.get(key)}")
     return preview
 
 

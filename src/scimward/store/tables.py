@@ -88,6 +88,8 @@ tokens = sa.Table(
     sa.Column("owner_id", sa.String(36)),
     #: When the token replaced another (``nhi rotate``), the one it replaced: revoked after an overlap.
     sa.Column("rotated_from", sa.String(128)),
+    #: The source (``sources.name``) whose SCIM client holds the token: its changes carry ``scim:SOURCE``.
+    sa.Column("source", sa.String(64)),
     sa.UniqueConstraint("name", name="uq_tokens_name"),
     sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
     sa.Index("ix_tokens_owner_id", "owner_id"),
@@ -496,4 +498,74 @@ nhi_states = sa.Table(
     #: changes (a mover, a transfer) the NHI is due for attestation from ``attest_since``.
     sa.Column("owner_fingerprint", sa.String(64)),
     sa.Column("attest_since", sa.DateTime),
+)
+
+#: Where identities' truth comes from (DESIGN.md: source): an IdP over SCIM, or an HR export (csv, json).
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    #: Where two sources of one kind state the same person, the lower number wins.
+    sa.Column("priority", sa.Integer, nullable=False),
+    #: The source's settings: the correlation keys, the mapping file's columns.
+    sa.Column("config", JsonDoc),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("last_import", sa.DateTime),
+    sa.UniqueConstraint("name", name="uq_sources_name"),
+)
+
+#: An HR source's records as its last import stated them, and the hub identity each correlates with.
+hr_records = sa.Table(
+    "hr_records",
+    metadata,
+    sa.Column("source_id", sa.Integer, sa.ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("employee_id", sa.String(128), primary_key=True),
+    sa.Column("identity_id", sa.String(36)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("hire_date", sa.Date),
+    sa.Column("termination_date", sa.Date),
+    sa.Column("manager_id", sa.String(128)),
+    sa.Column("department", sa.String(256)),
+    sa.Column("email", sa.String(512)),
+    #: The SCIM attributes the record states (``governance.sources.records``).
+    sa.Column("attributes", JsonDoc, nullable=False),
+    #: What the import last set ``active`` to (None: it never set it), so a pre-hire it deactivated is
+    #: the one it activates on the hire date, and nobody else.
+    sa.Column("set_active", sa.Boolean),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("imported", sa.DateTime, nullable=False),
+    sa.Index("ix_hr_records_identity_id", "identity_id"),
+)
+
+# -- the console's sign-in (store/auth/console.py) ---------------------------------------------
+
+#: Local break-glass administrators of the console: a password kept only as an Argon2id hash.
+console_admins = sa.Table(
+    "console_admins",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("disabled", sa.DateTime),
+)
+
+#: Server-side console sessions: the cookie carries a random token, the row its SHA-256 hash.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.Column("expires", sa.DateTime, nullable=False),
+    sa.Column("revoked", sa.DateTime),
+    sa.Index("ix_console_sessions_name", "name"),
 )

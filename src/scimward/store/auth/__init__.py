@@ -1,6 +1,19 @@
-"""Credentials the hub keeps: the bearer tokens it issues, and the secrets it makes for itself."""
+"""Credentials the hub keeps: the bearer tokens it issues, the secrets it makes for itself, and the
+console's administrators and sessions."""
 
+from scimward.store.auth.console import (
+    ROLES,
+    ConsoleAccounts,
+    ConsoleAdmin,
+    ConsoleSession,
+    ConsoleSessions,
+    check_role,
+    record,
+    role_rank,
+)
 from scimward.store.auth.hub_secrets import hub_secret
 from scimward.store.auth.tokens import SCOPES, TokenInfo, TokenStore
 
-__all__ = ["SCOPES", "TokenInfo", "TokenStore", "hub_secret"]
+__all__ = ["ROLES", "SCOPES", "ConsoleAccounts", "ConsoleAdmin", "ConsoleSession", "ConsoleSessions", "TokenInfo",
+           "TokenStore", "check_role", "hub_secret", "record",
+           "role_rank"]

@@ -48,6 +48,8 @@ class TokenInfo:
     #: The accountable person (a User's id): the token stops working when that person leaves.
     owner_id: str | None = None
     rotated_from: str | None = None
+    #: The source whose SCIM client holds the token (``store.sources``); None: a source of its own.
+    source: str | None = None
 
     def allows(self, scope: str) -> bool:
         """Whether the token may use ``scope``; ``admin`` includes every other scope."""
@@ -64,7 +66,8 @@ class TokenInfo:
 
 def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
     return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
-                     row.user_id, row.patch_response, frozenset(row.scopes.split()), row.owner_id, row.rotated_from)
+                     row.user_id, row.patch_response, frozenset(row.scopes.split()), row.owner_id, row.rotated_from,
+                     row.source)
 
 
 def parse_scopes(scopes: str) -> frozenset[str]:
@@ -83,7 +86,8 @@ class TokenStore:
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
                      user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
-                     replace: bool = False, owner_id: str | None = None, rotated_from: str | None = None) -> str:
+                     replace: bool = False, owner_id: str | None = None, rotated_from: str | None = None,
+                     source: str | None = None) -> str:
         """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``.
 
         ``replace``: a token already called ``name`` is deleted in the same transaction, and stops
@@ -100,6 +104,7 @@ class TokenStore:
                 name=name, token_hash=hash_token(token), created_by=created_by, created=now,
                 expires=now + expires_in if expires_in else None, user_id=user_id,
                 patch_response=patch_response, scopes=granted, owner_id=owner_id, rotated_from=rotated_from,
+                source=source,
             ))
         if replace:
             self._cache.clear()

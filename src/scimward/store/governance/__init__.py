@@ -32,34 +32,23 @@ from scimward.store.governance.findings import (
     observe,
     reopen_expired,
 )
+from scimward.store.governance.sources import (
+    DEFAULT_PRIORITY,
+    SOURCE_KINDS,
+    Account,
+    HubUser,
+    SourceRepository,
+    SourceRow,
+    StoredRecord,
+    accounts,
+    hub_user,
+    hub_users,
+)
 
-__all__ = [
-    "LIVE",
-    "PUSH_KINDS",
-    "STATUSES",
-    "Change",
-    "ChangeRow",
-    "Decision",
-    "Finding",
-    "FindingStateError",
-    "FindingStore",
-    "Gate",
-    "NewFinding",
-    "Observation",
-    "Observed",
-    "PolicyDenied",
-    "ReconcileBusy",
-    "RuleMatch",
-    "Run",
-    "RunStore",
-    "UnknownFinding",
-    "audit",
-    "change_row",
-    "changes",
-    "gate_rows",
-    "nhi_rows",
-    "observe",
-    "reopen_expired",
-    "review_rows",
-    "reviews",
-]
+__all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
+           "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
+           "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
+           "nhi_rows", "observe", "reopen_expired", "review_rows", "reviews"]
+# HR and IdP sources (issue 17)
+__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "HubUser", "SourceRepository", "SourceRow", "StoredRecord",
+            "accounts", "hub_user", "hub_users"]

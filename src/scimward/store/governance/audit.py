@@ -53,6 +53,7 @@ ACTOR_ENV = "SCIMWARD_ACTOR"
 KINDS = frozenset({
     "change", "decision", "approval", "push", "reconcile_run", "config", "token_issued", "token_revoked",
     "token_refused", "finding_status",
+    "console_sign_in", "console_sign_out", "console_refused", "console_action",
 })
 
 _e, _h = audit_events.c, audit_head.c

@@ -6,8 +6,8 @@ to this room; ``IdentityStore`` and its ``Writer`` choose them.
 
 from scimward.store.identity.cursor import CURSOR_TIMEOUT_SECONDS
 from scimward.store.identity.identities import IdentityStore, SearchQuery, SearchResult
-from scimward.store.identity.identity_rows import StoredIdentity
+from scimward.store.identity.identity_rows import StoredIdentity, etag
 from scimward.store.identity.passwords import verify_password
 
-__all__ = ["CURSOR_TIMEOUT_SECONDS", "IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity",
+__all__ = ["CURSOR_TIMEOUT_SECONDS", "IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity", "etag",
            "verify_password"]

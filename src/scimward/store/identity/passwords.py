@@ -27,3 +27,8 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except Exception:  # argon2 raises a family of errors for "no"; all mean the same here
         return False
+
+
+async def hash_password(password: str) -> str:
+    """The Argon2id hash of ``password`` (in a worker thread, as ``take_password_hash``)."""
+    return await asyncio.to_thread(_hasher.hash, password)

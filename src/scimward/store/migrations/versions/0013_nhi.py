@@ -6,7 +6,7 @@ token a rotation replaced (``tokens.rotated_from``), and ``nhi_states``: since w
 owner left (the grace period of the leaver cascade runs from there) and what the cascade did.
 
 Revision ID: 0013
-Revises: 0014 (planned: 0012; re-chained by the coordinator)
+Revises: 0016 (planned: 0012; re-chained by the coordinator)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0014"  # 0012 in the plan; chained after 0014 (access reviews, already on main) so there is one head
+down_revision = "0016"  # 0012 in the plan; chained after 0016 (the last on main) so there is one head
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,260 @@
+"""``scimward import``: an HR export, a row at a time, each row a change through the gate (``hr:NAME``).
+
+For each row: parse and check it (``records``), correlate it with a hub User (``correlate``), propose
+the User's next state from the attributes the source owns (``proposal``), validate that state as SCIM,
+and only then write: the change through the gate, then the record. A row that fails any check before
+the write is reported with its line and nothing of it is written; a row the gate denies is reported
+the same way (its denied change is recorded by the gate). Records that match nobody, or more than one
+User, are stored unmatched and become findings in the three-way check (``check``); nothing is guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from scimward.governance.sources.correlate import CorrelationIndex
+from scimward.governance.sources.proposal import DEFAULT_OWNED, propose
+from scimward.governance.sources.readers import Row, read_rows
+from scimward.governance.sources.records import BadRow, HrRecord, RowFormat, parse_record
+from scimward.policy import policies
+from scimward.policy.ownership import Ownership, SourceSettings, attribute_path
+from scimward.scim.errors import PreconditionFailed, ScimError
+from scimward.scim.resource import normalize
+from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+from scimward.store.database import Database
+from scimward.store.governance import (
+    HubUser,
+    PolicyDenied,
+    SourceRepository,
+    SourceRow,
+    StoredRecord,
+    hub_user,
+    hub_users,
+)
+from scimward.store.identity import IdentityStore, etag
+from scimward.store.timeutil import utcnow
+
+BATCH = 500
+#: Attributes kept of every User for the import's comparison and the three-way check.
+KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    created: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    #: ``line N: what is wrong`` (or ``record N``) for each row not applied.
+    rejected: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
+                "unmatched": self.unmatched, "ambiguous": self.ambiguous, "rejected": self.rejected,
+                "dry_run": self.dry_run}
+
+
+def owned_attributes(ownership: Ownership, source: str) -> list[str]:
+    """What ``hr:NAME`` owns: the policy's ``attributes:`` say, else ``proposal.DEFAULT_OWNED``."""
+    return ownership.owned_by(source) if ownership.owners else list(DEFAULT_OWNED)
+
+
+def trimmed(doc: dict[str, Any], owned: Collection[str]) -> dict[str, Any]:
+    """The part of a User's state an import compares: what the source owns, and ``KEPT``."""
+    paths = {attribute_path(name) for name in (*owned, *KEPT)}
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key.startswith("urn:") and isinstance(value, dict):
+            kept = {k: v for k, v in value.items() if f"{key}:{k}" in paths}
+            if kept:
+                out[key] = kept
+        elif key in paths or key == "schemas":
+            out[key] = value
+    return out
+
+
+class Importer:
+    """One HR source's import, through the gated ``store``."""
+
+    def __init__(self, database: Database, store: IdentityStore, source: SourceRow, *, actor: str) -> None:
+        self.db = database
+        self.store = store
+        self.source = source
+        self.actor = actor
+        self.change_source = f"hr:{source.name}"
+        self.repository = SourceRepository(database)
+        #: Whether a record that matches nobody creates its User once the hire date has come.
+        self.joiners = source.config.get("joiners") == "create"
+
+    async def run(self, path: Path, kind: str, fmt: RowFormat, *, dry_run: bool = False,
+                  today: date | None = None, on_row: Callable[[], None] | None = None) -> ImportReport:
+        today = today or utcnow().date()
+        policy = await policies.current(self.db)
+        owned = owned_attributes(policy.ownership, self.change_source)
+        settings = policy.ownership.source(self.source.name)
+        index = CorrelationIndex(self.source.config.get("correlate") or CorrelationIndex().keys)
+        users: dict[str, dict[str, Any]] = {}
+        async for batch in hub_users(self.db):
+            for user in batch:
+                index.add(user.id, user.doc)
+                users[user.id] = trimmed(user.doc, owned)
+        before = {r.employee_id: r for r in await self.repository.records(self.source.id)}
+        report = ImportReport(dry_run=dry_run)
+        seen: dict[str, int] = {}
+        employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
+        pending: list[StoredRecord] = []
+        try:
+            for row in read_rows(path, kind, fmt):
+                report.rows += 1
+                try:
+                    stored = await self._row(row, fmt, index, users, before, seen, employees, owned, settings,
+                                             today, dry_run, report)
+                except BadRow as bad:
+                    report.rejected.append(str(bad))
+                else:
+                    if stored is not None and not dry_run:
+                        pending.append(stored)
+                        if len(pending) >= BATCH:
+                            await self.repository.store_records(pending)
+                            pending.clear()
+                if on_row is not None:
+                    on_row()
+        finally:  # a file broken part way: the records of the rows applied before it are kept
+            if not dry_run:
+                await self.repository.store_records(pending)
+        if not dry_run:
+            await self.repository.imported(self.source.id)
+        return report
+
+    async def _row(self, row: Row, fmt: RowFormat, index: CorrelationIndex, users: dict[str, dict[str, Any]],
+                   before: dict[str, StoredRecord], seen: dict[str, int], employees: dict[str, str],
+                   owned: list[str], settings: SourceSettings, today: date, dry_run: bool,
+                   report: ImportReport) -> StoredRecord | None:
+        if row.values is None:
+            raise BadRow(row.number, row.problem or "cannot be read", row.where)
+        record = parse_record(row.number, row.values, fmt, row.where)
+        if record.employee_id in seen:
+            raise BadRow(row.number, f"employee_id {record.employee_id!r} is on {row.where} "
+                                     f"{seen[record.employee_id]} too", row.where)
+        seen[record.employee_id] = row.number
+        previous = before.get(record.employee_id)
+        match = index.match(record)
+        if match.problem == "missing" and self.joiners and record.status == "active" and record.started(today):
+            identity_id, doc = await self.create_joiner(record, _manager(record, index, employees, before), today,
+                                                        dry_run)
+            index.add(identity_id, doc)
+            users[identity_id] = trimmed(doc, owned)
+            employees[record.employee_id] = identity_id
+            report.created += 1
+            return _stored(self.source.id, record, identity_id, None)
+        if match.identity_id is None:
+            if match.problem == "ambiguous":
+                report.ambiguous += 1
+            else:
+                report.unmatched += 1
+            return _stored(self.source.id, record, None, previous.set_active if previous else None)
+        identity_id = match.identity_id
+        employees[record.employee_id] = identity_id
+        values = dict(record.attributes)
+        manager = _manager(record, index, employees, before)
+        if manager is not None:
+            values["manager"] = manager
+        set_before = previous.set_active if previous is not None and previous.identity_id == identity_id else None
+        quick = propose(users[identity_id], record, values, owned, today, settings.grace, set_before)
+        if quick.doc == users[identity_id]:
+            report.unchanged += 1
+            return _stored(self.source.id, record, identity_id, quick.set_active)
+        set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before,
+                                       dry_run)
+        report.changed += 1
+        return _stored(self.source.id, record, identity_id, set_active)
+
+    async def create_joiner(self, record: HrRecord, manager: str | None, today: date,
+                            dry_run: bool = False) -> tuple[str, dict[str, Any]]:
+        """Create the User a record that matches nobody describes, through the gate."""
+        if not record.user_name:
+            raise record.bad("matches no user, and a joiner needs a user_name to be created")
+        doc = _valid(record, joiner_doc(record, manager, today))
+        if dry_run:
+            return f"new:{record.employee_id}", doc
+        try:
+            created = await self.store.create(USER_TYPE, doc, source=self.change_source, actor=self.actor)
+        except PolicyDenied as denied:
+            raise record.bad(denied.detail) from None
+        except ScimError as exc:
+            raise record.bad(exc.detail) from None
+        return created.id, doc
+
+    async def apply(self, record: HrRecord, identity_id: str, values: dict[str, Any], owned: list[str],
+                    grace: timedelta, today: date, set_before: bool | None, dry_run: bool = False) -> bool | None:
+        """Write the record's proposal for its User through the gate; once more if the User moved on."""
+        for attempt in range(2):
+            user = await hub_user(self.db, identity_id)
+            if user is None:
+                raise record.bad(f"the user {identity_id} it matches is gone")
+            proposal = propose(user.doc, record, values, owned, today, grace, set_before)
+            doc = _valid(record, proposal.doc)
+            if dry_run:
+                return proposal.set_active
+            try:
+                await self.store.replace(USER_TYPE, identity_id, doc, if_match=etag(user.version),
+                                         source=self.change_source, actor=self.actor)
+            except PreconditionFailed:
+                if attempt:
+                    raise record.bad("its user changed twice while it was applied; import again") from None
+                continue
+            except PolicyDenied as denied:
+                raise record.bad(denied.detail) from None
+            except ScimError as exc:
+                raise record.bad(exc.detail) from None
+            return proposal.set_active
+        return set_before
+
+
+def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, Any]:
+    """A joiner's first state: everything the record states (nobody else has stated anything yet)."""
+    doc: dict[str, Any] = {"schemas": [USER_SCHEMA], "active": True}
+    values = dict(record.attributes)
+    if manager is not None:
+        values["manager"] = manager
+    return propose(doc, record, values, [*values, "active"], today, timedelta(0), None).doc
+
+
+def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
+    """The proposed state as SCIM would take it from a client; a ``BadRow`` if it would not."""
+    body = {k: v for k, v in doc.items() if k not in ("id", "meta", "groups")}
+    try:
+        return normalize(body, USER_TYPE)
+    except ScimError as exc:
+        raise record.bad(exc.detail) from None
+
+
+def _manager(record: HrRecord, index: CorrelationIndex, employees: dict[str, str],
+             before: dict[str, StoredRecord]) -> str | None:
+    """The manager's hub identity: by employeeNumber, by this file's correlation, or by the last import's."""
+    if record.manager_id is None:
+        return None
+    found = index.employee(record.manager_id) or employees.get(record.manager_id)
+    if found is None and record.manager_id in before:
+        found = before[record.manager_id].identity_id
+    return found
+
+
+def _stored(source_id: int, record: HrRecord, identity_id: str | None, set_active: bool | None) -> StoredRecord:
+    return StoredRecord(source_id, record.employee_id, identity_id, record.status, record.hire_date,
+                        record.termination_date, record.manager_id, record.department, record.email,
+                        record.attributes, set_active, record.line)
+
+
+__all__ = ["HubUser", "ImportReport", "Importer", "owned_attributes"]

@@ -1,0 +1,1 @@
+"""One module per console page, each with its ``routes`` (listed in ``web.nav.PAGES``)."""

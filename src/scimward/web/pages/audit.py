@@ -1,0 +1,32 @@
+"""The audit trail: events newest first, searched by kind, actor and subject; the chain checked on request."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from scimward.store import console_reads
+from scimward.web.auth import requires
+from scimward.web.context import console_of
+from scimward.web.paging import page_number
+
+PAGE = 50
+
+
+@requires("viewer")
+async def trail(request: Request) -> Response:
+    console = console_of(request)
+    params = request.query_params
+    kind = params.get("kind") if params.get("kind") in console_reads.AUDIT_KINDS else ""
+    actor, subject = params.get("actor", "").strip(), params.get("subject", "").strip()
+    page = page_number(params.get("page"))
+    events = await console_reads.audit_page(console.database, kind=kind or None, actor=actor or None,
+                                            subject=subject or None, offset=(page - 1) * PAGE, limit=PAGE + 1)
+    verdict = await console_reads.verify_trail(console.database) if params.get("verify") else None
+    return console.render(request, "audit.html", title="Audit", events=events[:PAGE], more=len(events) > PAGE,
+                          page=page, kind=kind, actor=actor, subject=subject, kinds=sorted(console_reads.AUDIT_KINDS),
+                          verdict=verdict, head=await console_reads.audit_head_digest(console.database))
+
+
+routes = [Route("/audit", trail, methods=["GET"], name="audit")]

@@ -1,0 +1,120 @@
+"""Changes and approvals: held changes decided one by one or in bulk, and each target's breaker.
+
+Every decision goes through ``policy.Approvals`` (the same service as ``scimward changes approve``
+and the admin API): the four-eyes rule is theirs, so a person can never approve their own change,
+and an approval that completes a change moves its effective state and tells the targets.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from scimward.policy import ApprovalError, UnknownSubject
+from scimward.store import console_reads
+from scimward.store.governance import STATUSES
+from scimward.web.auth import requires, session_of
+from scimward.web.context import Console, console_of
+
+LIMIT = 200
+MAX_BULK = 500
+
+
+def back(console: Console, path: str, notice: str) -> Response:
+    return RedirectResponse(console.url(path) + "?" + urlencode({"notice": notice}), 303)
+
+
+@requires("viewer")
+async def changes(request: Request) -> Response:
+    console = console_of(request)
+    status = request.query_params.get("status", "pending")
+    status = status if status in STATUSES or status == "all" else "pending"
+    rows = await console.approvals.changes(None if status == "all" else status, None, LIMIT)
+    names = await console_reads.names_of(console.database, [c.identity_id for c in rows if c.identity_id])
+    breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
+    can_decide = session_of(request).allows("approver")
+    return console.render(request, "changes.html", title="Changes", rows=rows, names=names, status=status,
+                          statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"), breakers=breakers,
+                          can_decide=can_decide, limit=LIMIT)
+
+
+@requires("viewer")
+async def change(request: Request) -> Response:
+    console = console_of(request)
+    try:
+        row = await console.approvals.show(request.path_params["id"])
+    except (UnknownSubject, ApprovalError) as exc:
+        return console.render(request, "error.html", 404, title="Not found", message=str(exc))
+    names = await console_reads.names_of(console.database, [row.identity_id, *row.members_added,
+                                                            *row.members_removed] if row.identity_id else [])
+    return console.render(request, "change.html", title=f"Change {row.id[:8]}", change=row, names=names,
+                          can_decide=session_of(request).allows("approver") and row.status == "pending")
+
+
+@requires("approver")
+async def decide(request: Request) -> Response:
+    """Approve or reject the changes the form names: each on its own, so one refusal stops no other."""
+    console, session = console_of(request), session_of(request)
+    form = await request.form()
+    action = form.get("action")
+    ids = [str(v) for v in form.getlist("id") if str(v).strip()][:MAX_BULK]
+    note = str(form.get("note") or "").strip()[:1000] or None
+    back_to = str(form.get("back") or "/changes")
+    back_to = back_to if back_to.startswith("/") and not back_to.startswith("//") else "/changes"
+    if action not in ("approve", "reject") or not ids:
+        return back(console, back_to, "Choose one or more changes, then approve or reject.")
+    decided, refused = [], []
+    for change_id in ids:
+        try:
+            if action == "approve":
+                outcome = (await console.approvals.approve([change_id], session.name, note))[0]
+            else:
+                outcome = (await console.approvals.reject([change_id], session.name, note))[0]
+        except (ApprovalError, UnknownSubject) as exc:
+            refused.append(str(exc))
+            continue
+        decided.append(f"{outcome.change_id[:8]}: {outcome.message}")
+        await console.audit("console_action", session.name, f"change:{outcome.change_id}", action=action,
+                            status=outcome.status, note=note)
+    return back(console, back_to, "; ".join([*decided, *refused]))
+
+
+async def _breaker(request: Request, action: str) -> Response:
+    console, session = console_of(request), session_of(request)
+    name = request.path_params["name"]
+    target = next((b for b in await console.approvals.breakers() if b["name"] == name), None)
+    if target is None:
+        return back(console, "/changes", f"No target named {name}.")
+    try:
+        if action == "release":
+            count = await console.approvals.release(int(target["id"]), session.name)
+            message = f"Breaker of {name} released: {count} held change(s) applied."
+        else:
+            count = await console.approvals.discard(int(target["id"]), session.name)
+            message = f"Breaker of {name} discarded: {count} held change(s) rejected."
+    except ApprovalError as exc:
+        return back(console, "/changes", str(exc))
+    await console.audit("console_action", session.name, f"target:{name}", action=f"breaker_{action}", count=count)
+    return back(console, "/changes", message)
+
+
+@requires("approver")
+async def release(request: Request) -> Response:
+    return await _breaker(request, "release")
+
+
+@requires("approver")
+async def discard(request: Request) -> Response:
+    return await _breaker(request, "discard")
+
+
+routes = [
+    Route("/changes", changes, methods=["GET"], name="changes"),
+    Route("/changes/decide", decide, methods=["POST"], name="decide"),
+    Route("/changes/{id}", change, methods=["GET"], name="change"),
+    Route("/breakers/{name}/release", release, methods=["POST"], name="breaker_release"),
+    Route("/breakers/{name}/discard", discard, methods=["POST"], name="breaker_discard"),
+]

@@ -1,0 +1,97 @@
+"""Identities: a search in SCIM filter syntax, paged by cursor in SQL, and one identity in full.
+
+The detail puts the source state (what its source last stated) beside the effective state (what
+the hub propagates), with the pending changes that explain a difference, each target's account,
+and the identity's blast radius.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from scimward.policy import blast
+from scimward.scim.errors import NotFound, ScimError
+from scimward.scim.filter import parse_filter
+from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.schema import ResourceType
+from scimward.store import console_reads
+from scimward.store.identity import SearchQuery, StoredIdentity
+from scimward.web.auth import requires
+from scimward.web.context import console_of
+
+PAGE = 25
+#: The attributes a list shows, per resource type, beside the id.
+COLUMNS = {"User": ("userName", "displayName", "active"), "Group": ("displayName", "externalId")}
+
+
+async def listing(request: Request, rt: ResourceType, template: str, title: str) -> Response:
+    console = console_of(request)
+    text = request.query_params.get("filter", "").strip()
+    cursor = request.query_params.get("cursor", "")
+    error = None
+    items: list[StoredIdentity] = []
+    total, next_cursor, previous_cursor = 0, None, None
+    try:
+        expr = parse_filter(text) if text else None
+        result = await console.store.search(rt, SearchQuery(filter=expr, count=PAGE, cursor=cursor))
+        items, total = result.items, result.total
+        next_cursor, previous_cursor = result.next_cursor, result.previous_cursor
+    except ScimError as exc:
+        error = exc.detail
+    members = await console_reads.member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
+    return console.render(request, template, title=title, items=items, total=total, filter=text, error=error,
+                          next_cursor=next_cursor, previous_cursor=previous_cursor, columns=COLUMNS[rt.name],
+                          members=members, rt=rt.name)
+
+
+@requires("viewer")
+async def identities(request: Request) -> Response:
+    return await listing(request, USER_TYPE, "identities.html", "Identities")
+
+
+def differences(source: dict[str, Any], effective: dict[str, Any]) -> list[str]:
+    """Top-level attributes whose source and effective values differ."""
+    keys = [k for k in {**source, **effective} if k not in ("meta", "schemas")]
+    return sorted(k for k in keys if source.get(k) != effective.get(k))
+
+
+@requires("viewer")
+async def identity(request: Request) -> Response:
+    console = console_of(request)
+    identity_id = request.path_params["id"]
+    stored: StoredIdentity | None = None
+    for rt in (USER_TYPE, GROUP_TYPE):
+        try:
+            stored = await console.store.get(rt, identity_id)
+            break
+        except NotFound:
+            continue
+    if stored is None:
+        return console.render(request, "error.html", 404, title="Not found", message=f"No identity {identity_id}.")
+    source = dict(stored.doc)
+    diverged, effective_doc, source_deleted = await console_reads.effective_of(console.database, identity_id)
+    effective = effective_doc if diverged else source
+    pending = await console.approvals.changes("pending", identity_id, 50)
+    accounts = await console_reads.accounts_of(console.database, identity_id)
+    async with console.store.direct.transaction() as tx:
+        radius = await blast.of_identity(tx, stored.resource_type, identity_id, bool(source.get("privileged")))
+    names = {str(t.id): t.name for t in await console_reads.target_health(console.database)}
+    groups = await console_reads.groups_of(console.database, identity_id) if stored.resource_type == "User" else []
+    member_ids = [m["value"] for m in (stored.members or [])[:100]]
+    member_names = await console_reads.names_of(console.database, member_ids)
+    return console.render(
+        request, "identity.html", title=source.get("userName") or source.get("displayName") or identity_id,
+        stored=stored, source=source, effective=effective, diverged=diverged, source_deleted=source_deleted,
+        changed=differences(source, effective or {}), pending=pending, accounts=accounts, radius=radius,
+        target_names=names, groups=groups, member_ids=member_ids, member_names=member_names,
+        member_total=len(stored.members or []))
+
+
+routes = [
+    Route("/identities", identities, methods=["GET"], name="identities"),
+    Route("/identities/{id}", identity, methods=["GET"], name="identity"),
+]
