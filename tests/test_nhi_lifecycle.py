@@ -187,13 +187,14 @@ def test_the_breaker_guards_a_cascade(hub_url: str) -> None:
                  "status": "active", "acknowledged": utcnow()} for b in bots])
         await deactivate(store, USER_TYPE, alice)
         await nhi_round(database, store, TYPES)
-        states = [(await sources(database, b))[-1] for b in bots]
-        assert [s[2] for s in states] == ["applied", "applied", "pending", "pending"]
+        last = {b: (await sources(database, b))[-1][2] for b in bots}
+        assert sorted(last.values()) == ["applied", "applied", "pending", "pending"]
         # The held two stay active in the effective state (what targets receive) until released.
         effective = await nhi_rows.effective_by_id(database, bots)
-        assert [effective[b].active for b in bots] == [False, False, True, True]
+        assert {b: effective[b].active for b in bots} == {b: status == "pending" for b, status in last.items()}
         again = await nhi_round(database, store, TYPES)  # held once is enough: no pile of held changes
-        assert again.disabled == [] and len(await sources(database, bots[3])) == 2
+        held = next(b for b, status in last.items() if status == "pending")
+        assert again.disabled == [] and len(await sources(database, held)) == 2
 
     run(hub_url, work, "breaker:\n  max_count: 2\n  min_count: 100\nnhi:\n  owner_leaves: disable\n  grace: 0\n")
 
@@ -306,3 +307,14 @@ def test_a_review_cadence_makes_a_finding_when_it_passes(hub_url: str) -> None:
             {("nhi_review_overdue", "bot")}
 
     run(hub_url, work)
+
+
+def test_an_nhi_the_gate_holds_is_registered_as_pending(hub_url: str) -> None:
+    async def work(database: Database, store: IdentityStore) -> None:
+        await person(store, "alice")
+        view = await Registry(database, TYPES, store).add("no-expiry", "bot", ["alice"], purpose=None,
+                                                          expires_in=None, environment=None, actor="carol")
+        assert view.pending and view.owners == ["alice"] and view.to_json()["pending"] is True
+        assert [v.name for v in await Registry(database, TYPES, store).all()] == []  # not effective yet
+
+    run(hub_url, work, "nhi:\n  require: [owner, expiry]\n  missing: hold\n")

@@ -55,7 +55,7 @@ def _when(view: NhiView) -> str:
 
 
 def _print(view: NhiView) -> None:
-    state = "active" if view.active else "disabled"
+    state = "held for approval (scimward changes list)" if view.pending else "active" if view.active else "disabled"
     orphan = " (no owner left)" if view.orphaned else ""
     err.print(f"{escape(view.kind)} [bold]{escape(view.name)}[/bold]: {state}, owners "
               f"{escape(', '.join(view.owners) or '-')}{orphan}, expires {_when(view)}")

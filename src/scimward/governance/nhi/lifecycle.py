@@ -22,6 +22,7 @@ propagation deprovisions the NHI in every target. Hub tokens owned by a leaver a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -45,6 +46,8 @@ from scimward.store.timeutil import utcnow
 log = structlog.get_logger("scimward.governance.nhi")
 
 CASCADE = "nhi:cascade"
+#: Disables in flight at once on PostgreSQL.
+CONCURRENCY = 8
 EXPIRY = "nhi:expiry"
 
 
@@ -73,9 +76,18 @@ async def nhi_round(database: Database, store: IdentityStore, user_types: frozen
     people.update(await nhi_rows.effective_by_id(database, managers))  # who a leaver's NHIs go to
     states = await nhi_rows.states(database)
     alive = {i for i, person in people.items() if person.resource_type == "Group" or person.active}
-    for nhi in nhis:
-        state = await _attestation(database, nhi, people, states.get(nhi.id), now, result)
-        await _follow(database, store, settings, nhi, alive, people, state, now, result)
+    saves: dict[str, NhiState] = {}
+    # Each NHI's disable is its own change through the gate; on PostgreSQL several go at once (each
+    # locks only its own row), on SQLite one writer at a time anyway.
+    gate = asyncio.Semaphore(CONCURRENCY if database.dialect == "postgresql" else 1)
+
+    async def one(nhi: EffectiveIdentity) -> None:
+        async with gate:
+            state = _attestation(nhi, people, states.get(nhi.id), now, result, saves)
+            await _follow(store, settings, nhi, alive, people, state, now, result, saves)
+
+    await asyncio.gather(*(one(nhi) for nhi in nhis))
+    await nhi_rows.save_states(database, list(saves.values()))  # what the round learnt, in one transaction
     gone_token_owners = sorted({owner for owner in owned_tokens.values() if owner not in alive})
     result.tokens_revoked = await tokens.revoke_owned_by(gone_token_owners)
     stale = set(states) - {n.id for n in nhis}
@@ -89,27 +101,27 @@ async def nhi_round(database: Database, store: IdentityStore, user_types: frozen
     return result
 
 
-async def _follow(database: Database, store: IdentityStore, settings: NhiSettings, nhi: EffectiveIdentity,
-                  alive: set[str], people: dict[str, EffectiveIdentity], state: NhiState | None, now: datetime,
-                  result: RoundResult) -> None:
+async def _follow(store: IdentityStore, settings: NhiSettings, nhi: EffectiveIdentity, alive: set[str],
+                  people: dict[str, EffectiveIdentity], state: NhiState | None, now: datetime, result: RoundResult,
+                  saves: dict[str, NhiState]) -> None:
     owners = owners_of(nhi.resource_type, nhi.doc)
     expires = expires_of(nhi.doc)
     if nhi.active and expires is not None and expires <= now:
         # Once: if the disable is held, or someone enables it again, the next round does not insist.
         if (state is None or state.last_action != "expired") and await _disable(store, nhi, EXPIRY, result):
             result.expired.append(nhi.id)
-            await nhi_rows.save_state(database, replace(state or NhiState(nhi.id, None, None, None, None),
-                                                        last_action="expired", last_action_at=now))
+            saves[nhi.id] = replace(state or NhiState(nhi.id, None, None, None, None), last_action="expired",
+                                    last_action_at=now)
         return
     if not owners or any(o.id in alive for o in owners):
         if state is not None and state.orphaned_since is not None:  # an owner is back, or it was transferred
-            await nhi_rows.save_state(database, replace(state, orphaned_since=None, last_action=None,
-                                                        last_action_at=None, left_owner=None))
+            saves[nhi.id] = replace(state, orphaned_since=None, last_action=None, last_action_at=None,
+                                    left_owner=None)
         return
     if state is None or state.orphaned_since is None:
         state = replace(state or NhiState(nhi.id, None, None, None, None), orphaned_since=now, last_action=None,
                         last_action_at=None, left_owner=owners[0].id)
-        await nhi_rows.save_state(database, state)
+        saves[nhi.id] = state
     result.orphaned.append(nhi.id)
     if not nhi.active or settings.owner_leaves == "hold":
         return
@@ -122,11 +134,11 @@ async def _follow(database: Database, store: IdentityStore, settings: NhiSetting
         return  # in its grace period; or disabled once already (held, or enabled again by a person)
     if await _disable(store, nhi, CASCADE, result):
         result.disabled.append(nhi.id)
-        await nhi_rows.save_state(database, replace(state, last_action="disabled", last_action_at=now))
+        saves[nhi.id] = replace(state, last_action="disabled", last_action_at=now)
 
 
-async def _attestation(database: Database, nhi: EffectiveIdentity, people: dict[str, EffectiveIdentity],
-                       state: NhiState | None, now: datetime, result: RoundResult) -> NhiState | None:
+def _attestation(nhi: EffectiveIdentity, people: dict[str, EffectiveIdentity], state: NhiState | None,
+                 now: datetime, result: RoundResult, saves: dict[str, NhiState]) -> NhiState | None:
     """The mover rule: when the NHI's owners change, or an owner changes department or manager, the NHI
     is due for attestation (``nhi attest``) by whoever answers for it now."""
     fingerprint = owner_fingerprint(nhi, people)
@@ -140,7 +152,7 @@ async def _attestation(database: Database, nhi: EffectiveIdentity, people: dict[
     # First sight records who answers for it; a change after that starts the attestation.
     changed = replace(base, owner_fingerprint=fingerprint, attest_since=now if state is not None and
                       state.owner_fingerprint is not None else base.attest_since)
-    await nhi_rows.save_state(database, changed)
+    saves[nhi.id] = changed
     if changed.attest_since == now:
         result.attestation_due.append(nhi.id)
     return changed

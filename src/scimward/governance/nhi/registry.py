@@ -51,12 +51,14 @@ class NhiView:
     environment: str | None = None
     orphaned: bool = False
     credentials: list[dict[str, Any]] = field(default_factory=list)
+    #: Registered, but the gate holds it (the policy's requirements, a rule): not effective yet.
+    pending: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "owners": self.owners, "active": self.active,
                 "expires": iso(self.expires) if self.expires else None, "id": self.id,
                 "resource_type": self.resource_type, "purpose": self.purpose, "environment": self.environment,
-                "orphaned": self.orphaned, "credentials": self.credentials}
+                "orphaned": self.orphaned, "credentials": self.credentials, "pending": self.pending}
 
 
 class Registry:
@@ -130,8 +132,13 @@ class Registry:
             ext["expires"] = iso(utcnow() + expires_in)
         body = {"schemas": [AGENT_SCHEMA, NHI_SCHEMA], "name": name, "displayName": name, "active": True,
                 "agentType": kind, "owners": owner_refs, NHI_SCHEMA: ext}
-        await self.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source=SOURCE, actor=actor)
-        return await self.find(name)
+        stored = await self.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source=SOURCE, actor=actor)
+        try:
+            return await self.find(name)
+        except NotFound:  # held by the gate: registered, waiting for approval
+            view = self._view(EffectiveIdentity(stored.id, "Agent", stored.doc), {})
+            view.owners, view.orphaned, view.pending = list(owners), False, True
+            return view
 
     async def transfer(self, name: str, to: str, actor: str) -> NhiView:
         view = await self.find(name)

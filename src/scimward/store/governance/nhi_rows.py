@@ -99,13 +99,15 @@ async def states(database: Database) -> dict[str, NhiState]:
                 for row in await conn.execute(sa.select(nhi_states))}
 
 
-async def save_state(database: Database, state: NhiState) -> None:
-    async with database.write() as conn:
-        await conn.execute(nhi_states.delete().where(_s.identity_id == state.identity_id))
-        await conn.execute(nhi_states.insert().values(
-            identity_id=state.identity_id, orphaned_since=state.orphaned_since, last_action=state.last_action,
-            last_action_at=state.last_action_at, left_owner=state.left_owner,
-            owner_fingerprint=state.owner_fingerprint, attest_since=state.attest_since))
+async def save_states(database: Database, saved: Sequence[NhiState]) -> None:
+    """Replace the rows of these NHIs, in one transaction per 500."""
+    for chunk in chunks(saved):
+        async with database.write() as conn:
+            await conn.execute(nhi_states.delete().where(_s.identity_id.in_([s.identity_id for s in chunk])))
+            await conn.execute(nhi_states.insert(), [
+                {"identity_id": s.identity_id, "orphaned_since": s.orphaned_since, "last_action": s.last_action,
+                 "last_action_at": s.last_action_at, "left_owner": s.left_owner,
+                 "owner_fingerprint": s.owner_fingerprint, "attest_since": s.attest_since} for s in chunk])
 
 
 async def forget_states(database: Database, ids: Collection[str]) -> None:
