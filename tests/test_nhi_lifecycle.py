@@ -318,3 +318,25 @@ def test_an_nhi_the_gate_holds_is_registered_as_pending(hub_url: str) -> None:
         assert [v.name for v in await Registry(database, TYPES, store).all()] == []  # not effective yet
 
     run(hub_url, work, "nhi:\n  require: [owner, expiry]\n  missing: hold\n")
+
+
+def test_orphaned_accounts_that_look_non_human_are_listed_as_unmanaged(hub_url: str) -> None:
+    async def work(database: Database, store: IdentityStore) -> None:
+        async with database.write() as conn:
+            await conn.execute(targets.insert().values(name="crm", base_url="http://127.0.0.1:9/scim/v2",
+                                                       token_encrypted="x", config={}, created=utcnow()))
+            target_id = (await conn.execute(sa.select(targets.c.id))).scalar_one()
+            await conn.execute(findings.insert(), [
+                {"target_id": target_id, "kind": "orphaned_account", "severity": "high", "resource_type": "User",
+                 "subject": name, "remote_id": f"r-{name}", "attribute": "", "status": "open",
+                 "actual": {"userName": name, **({"userType": kind} if kind else {})},
+                 "first_seen": utcnow(), "last_seen": utcnow()}
+                for name, kind in (("svc-backup", None), ("ada", None), ("nightly", "ServiceAccount"),
+                                   ("renovate[bot]", None))])
+        found = await Registry(database, TYPES, store).unmanaged("svc-*,*[[]bot[]]")
+        assert {(f["account"], f["why"]) for f in found} == {
+            ("svc-backup", "name matches svc-*"), ("nightly", "userType serviceaccount"),
+            ("renovate[bot]", "name matches *[[]bot[]]")}
+        assert all(f["target"] == "crm" and f["adopt"].startswith("scimward nhi adopt crm ") for f in found)
+
+    run(hub_url, work)

@@ -87,6 +87,10 @@ class Settings:
         "ServiceAccount,Service,Bot,Machine", "SCIMWARD_NHI_USER_TYPES",
         "comma-separated `userType` values (case-insensitive) that make a User a non-human identity "
         "(docs/non-human-identities.md)", flag="--nhi-user-types")
+    nhi_name_patterns: str = _setting(
+        "svc-*,svc_*,*-svc,sa-*,bot-*,*-bot,*[[]bot[]]", "SCIMWARD_NHI_NAME_PATTERNS",
+        "comma-separated shell patterns (case-insensitive): orphaned accounts whose name matches are listed as "
+        "unmanaged NHIs (`scimward nhi unmanaged`)", flag="--nhi-name-patterns")
     run_worker: bool = _setting(True, "SCIMWARD_WORKER",
                                 "push changes to targets from the API process too (`--no-worker`: leave it to "
                                 "`scimward worker`)", flag="--worker")

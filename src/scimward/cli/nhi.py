@@ -172,6 +172,23 @@ def nhi_retire(name: Name, actor: Actor = None, database_url: DatabaseUrl = None
     err.print(f"{escape(view.kind)} {escape(view.name)} retired.")
 
 
+@nhi_app.command("unmanaged")
+def nhi_unmanaged(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Orphaned accounts reconcile found that look non-human (userType, SCIMWARD_NHI_NAME_PATTERNS):
+    candidates for ``nhi adopt``."""
+    patterns = Settings.from_env().nhi_name_patterns
+    found = _run(database_url, lambda r: r.unmanaged(patterns))
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    table = Table("target", "account", "why", "adopt with")
+    for column in table.columns:
+        column.overflow = "fold"
+    for item in found:
+        table.add_row(escape(str(item["target"])), escape(item["account"]), escape(item["why"]), escape(item["adopt"]))
+    table_console().print(table)
+
+
 @nhi_app.command("adopt")
 def nhi_adopt(
     target: Annotated[str, typer.Argument(help="The target holding the account.")],

@@ -7,6 +7,7 @@ and the hub's own API tokens that have an owner. Each action is a change through
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import AGENT_TYPE, ENTERPRISE_USER_SCHEMA, USER_TYPE
 from scimward.store.auth import TokenInfo, TokenStore
 from scimward.store.database import Database
-from scimward.store.governance import nhi_rows
+from scimward.store.governance import FindingStore, nhi_rows
 from scimward.store.governance.nhi_rows import EffectiveIdentity
 from scimward.store.identity import IdentityStore, SearchQuery
 from scimward.store.timeutil import utcnow
@@ -195,6 +196,23 @@ class Registry:
             await actions.retire(self.store, view.resource_type, view.id, source=SOURCE, actor=actor)
         view.active = False
         return view
+
+    async def unmanaged(self, name_patterns: str) -> list[dict[str, Any]]:
+        """Reconcile's orphaned accounts that look non-human: a non-human ``userType``, or a name matching
+        one of ``name_patterns`` (shell patterns, case-insensitive). ``nhi adopt`` brings one under management."""
+        patterns = [p.strip().lower() for p in name_patterns.split(",") if p.strip()]
+        found = []
+        for finding in await FindingStore(self.db).list(kinds=["orphaned_account"]):
+            actual = finding.actual if isinstance(finding.actual, dict) else {}
+            name = str(actual.get("userName") or actual.get("name") or actual.get("displayName") or finding.subject)
+            user_type = str(actual.get("userType") or "").lower()
+            why = ("userType " + user_type if user_type in self.user_types else
+                   next((f"name matches {p}" for p in patterns if fnmatch.fnmatchcase(name.lower(), p)), None))
+            if why is not None:
+                found.append({"target": finding.target, "account": name, "remote_id": finding.remote_id,
+                              "why": why, "adopt": f"scimward nhi adopt {finding.target} {name} --owner USER "
+                                                   "--kind KIND"})
+        return found
 
     async def user_id(self, user_name: str) -> str:
         found = await self.store.search(USER_TYPE, SearchQuery(
