@@ -49,7 +49,7 @@ def test_get_returns_owners_extension_and_credential_metadata(scim: httpx.Client
     owner = scim.post("/Users", json=user(f"owner-{unique}")).json()
     created = create(scim, agent(unique, owners=[{"value": owner["id"], "type": "User"}], **{
         "schemas": [AGENT, NHI],
-        NHI: {"kind": "ai_agent", "purpose": "triage", "environment": "prod", "expires": "2027-01-01T00:00:00Z",
+        NHI: {"kind": "ai_agent", "purpose": "triage", "environment": "prod", "expires": "2099-01-01T00:00:00Z",
               "credentials": [{"identifier": "key-1", "fingerprint": "sha256:ab", "created": "2026-01-01T00:00:00Z"}]},
     }))
     fetched = scim.get(f"/Agents/{created['id']}").json()
@@ -167,6 +167,7 @@ class Fleet:
     owner: str = ""
 
 
+#: Expiry dates are in the future: the live server's NHI worker disables expired NHIs.
 @pytest.fixture(scope="module")
 def fleet(live_server: LiveServer) -> Iterator[Fleet]:
     fleet = Fleet(f"a{uuid.uuid4().hex[:10]}")
@@ -180,12 +181,12 @@ def fleet(live_server: LiveServer) -> Iterator[Fleet]:
 
         add("alpha", displayName="Zed", agentType="Assistant", active=True,
             owners=[{"value": fleet.owner, "type": "User"}], protocols=[{"type": "MCP-Server"}],
-            **{NHI: {"kind": "ai_agent", "environment": "prod", "expires": "2026-06-01T00:00:00Z"}})
+            **{NHI: {"kind": "ai_agent", "environment": "prod", "expires": "2097-06-01T00:00:00Z"}})
         add("beta", displayName="Yan", agentType="Researcher", active=False,
             **{NHI: {"kind": "service_account", "environment": "staging"}})
         add("gamma", displayName="Xu", agentType="assistant", active=True,
             owners=[{"value": fleet.owner, "type": "User"}, {"value": "someone-else", "type": "User"}],
-            **{NHI: {"kind": "api_key", "environment": "prod", "expires": "2028-01-01T00:00:00Z"}})
+            **{NHI: {"kind": "api_key", "environment": "prod", "expires": "2099-01-01T00:00:00Z"}})
         add("delta", displayName="Wei", active=True, entitlements=[{"value": "billing"}])
     yield fleet
 
@@ -204,7 +205,7 @@ def _names(client: httpx.Client, fleet: Fleet, filter_text: str, **params: Any) 
     ('protocols[type eq "MCP-Server"]', {"alpha"}),
     ('entitlements.value eq "billing"', {"delta"}),
     (f'{NHI}:kind eq "api_key" or {NHI}:environment eq "staging"', {"beta", "gamma"}),
-    (f'{NHI}:expires lt "2027-01-01T00:00:00Z"', {"alpha"}),
+    (f'{NHI}:expires lt "2098-01-01T00:00:00Z"', {"alpha"}),
     (f"{NHI}:expires pr", {"alpha", "gamma"}),
     ('meta.resourceType eq "Agent"', {"alpha", "beta", "gamma", "delta"}),
 ])
