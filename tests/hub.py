@@ -7,7 +7,7 @@ from typing import Any
 
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
-from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
+from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, RESOURCE_TYPES, USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.identity.identities import IdentityStore
 from scimward.store.provisioning.targets import TargetRepository
@@ -41,7 +41,7 @@ class Hub:
         return (await self.store.create(GROUP_TYPE, normalize(body, GROUP_TYPE))).id
 
     async def patch(self, rt_name: str, identity_id: str, *operations: dict[str, Any]) -> None:
-        rt = USER_TYPE if rt_name == "User" else GROUP_TYPE
+        rt = RESOURCE_TYPES[rt_name]
         await self.store.patch(rt, identity_id, {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)})
 
     async def push(self) -> int:

@@ -26,6 +26,7 @@ from scim2_models import (
     Name,
     NotFoundException,
     PatchOp,
+    Resource,
     Schema,
     ScimProvider,
     SearchRequest,
@@ -33,7 +34,8 @@ from scim2_models import (
     User,
 )
 
-from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA
+from scimward.scim.agents import AGENT, AGENTIC_APPLICATION, NHI
+from scimward.scim.resource_types import GOVERNANCE_GROUP
 from tests.conftest import LiveServer
 
 EnterpriseUserModel = User[EnterpriseUser]
@@ -44,10 +46,10 @@ def client(live_server: LiveServer) -> Iterator[SyncSCIMClient]:
     """A discovered client: the models are scim2-models' own, the resource types come from the server."""
     headers = {"Authorization": f"Bearer {live_server.token}"}
     with httpx2.Client(base_url=live_server.base_url, headers=headers, timeout=30) as http:
-        # scimward's own Group extension has no model in scim2-models: the client builds it from /Schemas.
-        governance = Extension.from_schema(Schema.model_validate(
-            http.get(f"/Schemas/{GOVERNANCE_GROUP_SCHEMA}").json()))
-        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group, governance],
+        # scim2-models has no Agent models: they are built from the schemas scimward publishes.
+        agents = [Resource.from_schema(Schema.model_validate(s.to_scim(""))) for s in (AGENT, AGENTIC_APPLICATION)]
+        extensions = [Extension.from_schema(Schema.model_validate(s.to_scim(""))) for s in (NHI, GOVERNANCE_GROUP)]
+        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group, *agents, *extensions],
                                                           resource_types=[]))
         scim.discover()
         yield scim
@@ -110,6 +112,7 @@ def test_discovery_binds_the_enterprise_extension_to_users(client: SyncSCIMClien
     """/ResourceTypes must declare the EnterpriseUser extension for User (and scimward's governance
     extension for Group), or the client cannot send them."""
     assert client.provider.model_for("User") is EnterpriseUserModel
+    # Group carries the governance extension (access reviews): Group[GroupGovernance].
     group_model = client.provider.model_for("Group")
     assert group_model is not None and issubclass(group_model, Group) and group_model is not Group
 

@@ -41,6 +41,7 @@ def test_from_env_reads_every_field_and_to_env_round_trips() -> None:
                       public_url="https://scim.example.com/scim/v2", max_body_bytes=5, max_results=7,
                       default_pagination="index", bulk_max_operations=9, bulk_max_payload_bytes=11,
                       patch_max_operations=13, source_imports="workday=/tmp/workday.csv", source_check_seconds=60,
+                      agent_extension_in_config=True, nhi_user_types="Robot", nhi_name_patterns="x-*",
                       run_worker=False, log_level="debug", log_format="text",
                       console_oidc_issuer="https://idp.example.com", console_oidc_client_id="scimward",
                       console_oidc_client_secret="s3cret", console_oidc_roles="groups=idm:admin",

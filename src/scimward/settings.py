@@ -80,6 +80,19 @@ class Settings:
     patch_max_operations: int = _setting(
         1000, "SCIMWARD_PATCH_MAX_OPERATIONS", "the most operations one PATCH may carry; beyond it 400 `tooMany` "
         "(docs/security.md)", flag="--patch-max-operations")
+    agent_extension_in_config: bool = _setting(
+        False, "SCIMWARD_AGENT_EXTENSION_IN_CONFIG",
+        "also announce `agentExtension` in `/ServiceProviderConfig` (draft-abbey-scim-agent-extension); off by "
+        "default because strict RFC 7643 clients refuse members the RFC does not define (docs/non-human-identities.md)",
+        flag="--agent-extension-in-config")
+    nhi_user_types: str = _setting(
+        "ServiceAccount,Service,Bot,Machine", "SCIMWARD_NHI_USER_TYPES",
+        "comma-separated `userType` values (case-insensitive) that make a User a non-human identity "
+        "(docs/non-human-identities.md)", flag="--nhi-user-types")
+    nhi_name_patterns: str = _setting(
+        "svc-*,svc_*,*-svc,sa-*,bot-*,*-bot,*[[]bot[]]", "SCIMWARD_NHI_NAME_PATTERNS",
+        "comma-separated shell patterns (case-insensitive): orphaned accounts whose name matches are listed as "
+        "unmanaged NHIs (`scimward nhi unmanaged`)", flag="--nhi-name-patterns")
     run_worker: bool = _setting(True, "SCIMWARD_WORKER",
                                 "push changes to targets from the API process too (`--no-worker`: leave it to "
                                 "`scimward worker`)", flag="--worker")

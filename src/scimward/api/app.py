@@ -21,11 +21,13 @@ from scimward.api.context import Hub, scim_endpoint
 from scimward.api.resources import ResourceEndpoints
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
+from scimward.governance.nhi import run_nhi_schedule
+from scimward.governance.nhi import user_types as nhi_user_types
 from scimward.governance.schedule import run_governance_schedule
 from scimward.governance.sources.runner import parse_imports, run_source_schedule
 from scimward.policy import identity_store
 from scimward.scim.errors import MethodNotAllowed, NotFound, ScimError
-from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
@@ -80,6 +82,9 @@ def create_app(settings: Settings) -> Starlette:
             reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
             governance = asyncio.create_task(run_governance_schedule(
                 database, identities, stop, catch_all_share=settings.catch_all_percent / 100))
+            # Non-human identities: the leaver cascade, expiry and leavers' hub tokens, within seconds.
+            nhis = asyncio.create_task(run_nhi_schedule(database, identities, stop,
+                                                        nhi_user_types(settings.nhi_user_types)))
         sources = asyncio.create_task(run_source_schedule(
             database, identities, parse_imports(settings.source_imports), stop,
             every_seconds=settings.source_check_seconds)) if settings.source_imports else None
@@ -88,7 +93,7 @@ def create_app(settings: Settings) -> Starlette:
         if sources is not None:
             await sources
         if worker is not None and propagator is not None:
-            for task in (reconciles, governance):
+            for task in (reconciles, governance, nhis):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -96,7 +101,7 @@ def create_app(settings: Settings) -> Starlette:
             await propagator.close()
         await database.dispose()
 
-    endpoints = [ResourceEndpoints(USER_TYPE), ResourceEndpoints(GROUP_TYPE)]
+    endpoints = [ResourceEndpoints(rt) for rt in (USER_TYPE, GROUP_TYPE, AGENT_TYPE, AGENTIC_APPLICATION_TYPE)]
     scim_routes: list[Route] = [
         # The resources first: the router tries routes in order, and these take nearly every request.
         *(route for e in endpoints for route in e.routes()),

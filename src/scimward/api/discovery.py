@@ -21,7 +21,7 @@ SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 def service_provider_config(request: Request) -> dict[str, Any]:
     base = base_url(request)
     settings = hub(request).settings
-    return {
+    config: dict[str, Any] = {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/scimward/scimward/blob/main/docs/identity-providers.md",
         "patch": {"supported": True},
@@ -48,6 +48,11 @@ def service_provider_config(request: Request) -> dict[str, Any]:
         }],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"},
     }
+    if settings.agent_extension_in_config:
+        # draft-abbey-scim-agent-extension: /Agents and /AgenticApplications are served (they are
+        # announced in /ResourceTypes and /Schemas whatever this setting says).
+        config["agentExtension"] = {"supported": True}
+    return config
 
 
 def _list(resources: list[dict[str, Any]]) -> dict[str, Any]:

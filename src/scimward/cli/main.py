@@ -58,6 +58,8 @@ COMMANDS = {
                          "The console's local break-glass administrators: create, list, disable."),
     "audit": LazyCommand("scimward.cli.audit:audit_app",
                          "The audit trail: verify its hash chain, export it, print its head."),
+    "nhi": LazyCommand("scimward.cli.nhi:nhi_app",
+                       "Non-human identities: owners, expiry, rotation, retirement."),
 }
 
 app = typer.Typer(cls=lazy_group(COMMANDS), help="scimward: a governed SCIM 2.0 identity-lifecycle hub.",

@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
+from scimward.governance.nhi import run_nhi_schedule
+from scimward.governance.nhi import user_types as nhi_user_types
 from scimward.governance.schedule import run_governance_schedule
 from scimward.policy import identity_store
 from scimward.scim.errors import ScimError
@@ -64,13 +66,15 @@ def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float 
         shown = make_url(url).render_as_string(hide_password=True)
         err.print(f"worker started on {shown}; stop with Ctrl-C")
         reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
+        store = identity_store(database)
         governance = asyncio.create_task(run_governance_schedule(
-            database, identity_store(database), stop,
-            catch_all_share=Settings.from_env().catch_all_percent / 100))
+            database, store, stop, catch_all_share=Settings.from_env().catch_all_percent / 100))
+        nhis = asyncio.create_task(run_nhi_schedule(database, store, stop,
+                                                    nhi_user_types(Settings.from_env().nhi_user_types)))
         try:
             await propagator.run(stop)
         finally:
-            for task in (reconciles, governance):
+            for task in (reconciles, governance, nhis):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

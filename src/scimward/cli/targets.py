@@ -73,6 +73,16 @@ Options = Annotated[list[str] | None, typer.Option(
     "--option", metavar="KEY=VALUE",
     help="Any other setting, e.g. --option quarantine_after=5 (VALUE as for --const; null removes it).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Environment = Annotated[str | None, typer.Option(
+    "--environment", metavar="ENV", help='Where the target runs, e.g. prod or staging ("" for none): an NHI with '
+                                         'accounts in targets of different environments is a finding.')]
+Nhis = Annotated[bool | None, typer.Option("--nhis/--no-nhis", help="Push non-human identities (Agents).",
+                                           show_default=False)]
+NhiScope = Annotated[str | None, typer.Option(
+    "--nhi-scope", metavar="FILTER", help='SCIM filter over Agents choosing the NHIs pushed; "" for every one.')]
+NhiUserType = Annotated[str | None, typer.Option(
+    "--nhi-user-type", metavar="TYPE", help="userType of the Users NHIs become on a target without /Agents "
+                                            "(default ServiceAccount).")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +100,10 @@ class ConfigOptions:
     deprovision: DeprovisionMode | None = None
     tombstone_days: int | None = None
     options: list[str] | None = None
+    environment: str | None = None
+    nhis: bool | None = None
+    nhi_scope: str | None = None
+    nhi_user_type: str | None = None
 
     def given(self) -> bool:
         return any(getattr(self, field.name) not in (None, False, [], ()) for field in dataclasses.fields(self))
@@ -107,6 +121,14 @@ class ConfigOptions:
             changes["deprovision"] = self.deprovision
         if self.tombstone_days is not None:
             changes["tombstone_days"] = self.tombstone_days
+        if self.environment is not None:
+            changes["environment"] = self.environment.strip() or None
+        if self.nhis is not None:
+            changes["push_nhis"] = self.nhis
+        if self.nhi_scope is not None:
+            changes["nhi_scope"] = self.nhi_scope.strip() or None
+        if self.nhi_user_type is not None:
+            changes["nhi_user_type"] = self.nhi_user_type.strip() or "ServiceAccount"
         rules = [AttributeRule(*_pair(text, "--map", "TARGET=SOURCE")) for text in self.maps or ()]
         for text in self.consts or ():
             target, value = _pair(text, "--const", "TARGET=VALUE", empty_value=True)
@@ -197,6 +219,7 @@ def target_add(
     scope: Scope = None, groups: Groups = None, group_scope: GroupScope = None,
     maps: Maps = None, consts: Consts = None, drops: Drops = None, map_only: MapOnly = False,
     deprovision: Deprovision = None, tombstone_days: TombstoneDays = None, options: Options = None,
+    environment: Environment = None, nhis: Nhis = None, nhi_scope: NhiScope = None, nhi_user_type: NhiUserType = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a target. Its token is stored encrypted (SCIMWARD_SECRET_KEY, or the key file)."""
@@ -206,7 +229,7 @@ def target_add(
             raise fail("give the target's bearer token with --token-env VAR or --token-file PATH")
         secret = typer.prompt(f"Bearer token for {name}", hide_input=True, err=True)
     config = ConfigOptions(scope, groups, group_scope, maps, consts, drops, map_only, False, deprovision,
-                           tombstone_days, options).apply(TargetConfig())
+                           tombstone_days, options, environment, nhis, nhi_scope, nhi_user_type).apply(TargetConfig())
     target = _run(database_url, lambda admin: admin.add(name, url, secret, config, default_actor()))
     if is_plain_http(target.row.base_url):
         warn(f"{target.row.base_url} is plain http: the token crosses the network unencrypted")
@@ -223,13 +246,14 @@ def target_set(
     default_mapping: Annotated[bool, typer.Option(
         "--default-mapping", help="Go back to the default mapping (then apply any --map, --const, --drop).")] = False,
     deprovision: Deprovision = None, tombstone_days: TombstoneDays = None, options: Options = None,
+    environment: Environment = None, nhis: Nhis = None, nhi_scope: NhiScope = None, nhi_user_type: NhiUserType = None,
     dry_run: DryRun = False, actor: Actor = None, database_url: DatabaseUrl = None,
 ) -> None:
     """Change a target: what is given changes, the rest stays. A change of what the target holds is planned
     first, and held for a second person's approval if it would deprovision past the breaker (exit 3)."""
     secret = _token(token, token_env, token_file)
     edits = ConfigOptions(scope, groups, group_scope, maps, consts, drops, map_only, default_mapping, deprovision,
-                          tombstone_days, options)
+                          tombstone_days, options, environment, nhis, nhi_scope, nhi_user_type)
     if url is None and secret is None and not edits.given():
         raise fail("nothing to change: give --url, a token, or configuration options (see --help)")
 

@@ -42,6 +42,9 @@ def token_create(
         = "resource",
     user: Annotated[str | None, typer.Option(
         help="Bind the token to this userName, so /Me answers as that user.")] = None,
+    owner: Annotated[str | None, typer.Option(
+        help="The userName of the person accountable for the token: it stops working when they leave "
+             "(hub tokens are non-human identities, docs/non-human-identities.md).")] = None,
     scope: Annotated[str, typer.Option(
         "--scope", help="'scim' (the SCIM endpoint), 'admin' (the admin API, SCIM and /metrics) or 'metrics' "
                         "(only /metrics, for a Prometheus scraper).")] = "scim",
@@ -59,27 +62,30 @@ def token_create(
         raise fail(f"--scope must be {', '.join(SCOPES)}, not {scope!r}")
     lifetime = parse_duration(expires_in) if expires_in else None
     url = checked_url(database_url)
-    token = asyncio.run(_create_token(url, name, lifetime, patch_response, user, scope, source))
+    token = asyncio.run(_create_token(url, name, lifetime, patch_response, user, scope, source, owner))
     err.print(f"Token [bold]{name}[/bold] created. Store it now: it is not shown again.")
     print(token)
 
 
+async def user_id_of(database: Database, user_name: str) -> str:
+    found = await IdentityStore(database).search(
+        USER_TYPE, SearchQuery(filter=Compare(AttrPath(None, "userName"), "eq", user_name), count=1))
+    if not found.items:
+        raise NotFound(f"no user with userName {user_name!r}")
+    return found.items[0].id
+
+
 async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_response: str,
-                        user: str | None, scope: str, source: str | None = None) -> str:
+                        user: str | None, scope: str, source: str | None = None, owner: str | None = None) -> str:
     database = Database(url)
     try:
         if source is not None:
             await SourceRepository(database).check_scim(source)
-        user_id = None
-        if user is not None:
-            found = await IdentityStore(database).search(
-                USER_TYPE, SearchQuery(filter=Compare(AttrPath(None, "userName"), "eq", user), count=1))
-            if not found.items:
-                raise NotFound(f"no user with userName {user!r}")
-            user_id = found.items[0].id
+        user_id = await user_id_of(database, user) if user is not None else None
+        owner_id = await user_id_of(database, owner) if owner is not None else None
         return await TokenStore(database).create(name, created_by=getpass.getuser(), expires_in=lifetime,
                                                  patch_response=patch_response, user_id=user_id, scopes=scope,
-                                                 source=source)
+                                                 source=source, owner_id=owner_id)
     finally:
         await database.dispose()
 
@@ -96,7 +102,7 @@ def token_json(info: TokenInfo, user_name: str | None) -> dict[str, Any]:
     return {"name": info.name, "scopes": sorted(info.scopes), "created_by": info.created_by,
             "created": _iso(info.created), "expires": _iso(info.expires), "last_used": _iso(info.last_used),
             "revoked": _iso(info.revoked), "status": info.status, "user_id": info.user_id, "user_name": user_name,
-            "patch_response": info.patch_response, "source": info.source}
+            "patch_response": info.patch_response, "source": info.source, "owner_id": info.owner_id}
 
 
 @token_app.command("list")

@@ -147,6 +147,45 @@ KINDS: Mapping[str, FindingKind] = _kinds(
     FindingKind("hr_record_ambiguous", "HR record matches more than one identity", "high",
                 ("csf:PR.AA-01",), "sources",
                 "An HR record's correlation key finds two or more hub Users; scimward does not guess which."),
+    # Non-human identities (issue 14; governance/nhi).
+    FindingKind("nhi_no_owner", "Non-human identity without an owner", "high",
+                ("owasp-nhi:NHI1", "csf:PR.AA-01", "csf:PR.AA-05"), "nhi",
+                "Nobody is accountable for the NHI: nobody rotates it, reviews it or retires it when its "
+                "purpose ends."),
+    FindingKind("nhi_owner_gone", "Non-human identity whose owners left", "critical",
+                ("owasp-nhi:NHI1", "csf:PR.AA-01", "csf:GV.RR-04"), "nhi",
+                "Every owner of the NHI is inactive or deleted and the NHI is still active: improper "
+                "offboarding. The leaver policy (owner_leaves, grace) decides what happens next."),
+    FindingKind("nhi_reassignment_pending", "Ownership of a leaver's NHI waiting for acceptance", "high",
+                ("owasp-nhi:NHI1", "csf:PR.AA-01"), "nhi",
+                "The owner left; their manager is asked to take the NHI over (scimward nhi transfer). "
+                "Unaccepted at the end of the grace period, it is disabled."),
+    FindingKind("nhi_no_expiry", "Non-human identity without an expiry", "medium",
+                ("owasp-nhi:NHI7", "csf:PR.AA-01"), "nhi",
+                "The NHI or its credential never expires: a long-lived secret."),
+    FindingKind("nhi_beyond_max_lifetime", "Non-human identity beyond its maximum lifetime", "high",
+                ("owasp-nhi:NHI7", "csf:PR.AA-01"), "nhi",
+                "Its expiry is later than the policy's maximum lifetime for its kind allows."),
+    FindingKind("nhi_rotation_overdue", "Credential rotation overdue", "high",
+                ("owasp-nhi:NHI7", "csf:PR.AA-01"), "nhi",
+                "A credential of the NHI has not been rotated within the policy's rotation period."),
+    FindingKind("nhi_privileged", "Non-human identity in a privileged group", "high",
+                ("owasp-nhi:NHI5", "csf:PR.AA-05"), "nhi",
+                "An active NHI holds a privileged group's membership: overprivileged non-human identity."),
+    FindingKind("nhi_environments_mixed", "Non-human identity used across environments", "high",
+                ("owasp-nhi:NHI8", "csf:PR.AA-05"), "nhi",
+                "The same NHI has accounts in targets of different environments (e.g. prod and staging): "
+                "one leaked credential reaches both."),
+    FindingKind("nhi_attestation_due", "Non-human identity due for attestation by its new owner", "medium",
+                ("owasp-nhi:NHI1", "csf:PR.AA-05", "csf:GV.RR-04"), "nhi",
+                "Its owners changed, or an owner changed department or manager (a mover): the person who now "
+                "answers for it has not attested it yet (scimward nhi attest)."),
+    FindingKind("nhi_review_overdue", "Non-human identity review overdue", "medium",
+                ("csf:PR.AA-05", "csf:PR.AA-01"), "nhi",
+                "Its review cadence has passed since it was last attested."),
+    FindingKind("nhi_too_many_applications", "Non-human identity in more applications than its purpose allows",
+                "medium", ("owasp-nhi:NHI9", "csf:PR.AA-05"), "nhi",
+                "The NHI has accounts in more targets than its maxApplications: NHI reuse."),
 )
 
 

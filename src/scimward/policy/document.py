@@ -34,6 +34,7 @@ import yaml
 
 from scimward.errors import ConfigurationError
 from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
+from scimward.policy.nhi_settings import NhiSettings, NhiSettingsError, nhi_settings
 from scimward.policy.ownership import Ownership, OwnershipError, parse_ownership
 
 ACTIONS = ("allow", "hold", "deny")
@@ -83,6 +84,8 @@ class Policy:
     version: int = 0
     #: Which source owns each attribute, and HR sources' settings (``policy.ownership``).
     ownership: Ownership = field(default_factory=Ownership)
+    #: Non-human identities: requirements and the leaver cascade (``policy.nhi_settings``).
+    nhi: NhiSettings = field(default_factory=NhiSettings)
 
     @functools.cached_property
     def fields(self) -> frozenset[str]:
@@ -95,8 +98,11 @@ class Policy:
         return merge_attributes([rule.when for rule in self.rules])
 
     def to_json(self) -> dict[str, Any]:
-        return {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),
-                "pending_expiry": format_duration(self.pending_expiry), **self.ownership.to_json(format_duration)}
+        out = {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),
+               "pending_expiry": format_duration(self.pending_expiry), **self.ownership.to_json(format_duration)}
+        if self.nhi != NhiSettings():
+            out["nhi"] = self.nhi.to_json()
+        return out
 
 
 _DURATION = re.compile(r"\s*(\d+)\s*([dhms])\s*")
@@ -132,10 +138,10 @@ def parse_policy(text: str) -> Policy:
 def policy_from_json(data: Any, version: int = 0) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError("a policy is a mapping with 'rules', 'breaker' and 'pending_expiry'")
-    unknown = set(data) - {"rules", "breaker", "pending_expiry", *OWNERSHIP_SECTIONS}
+    unknown = set(data) - {"rules", "breaker", "pending_expiry", "nhi", *OWNERSHIP_SECTIONS}
     if unknown:
         raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry, "
-                          "attributes, sources")
+                          "attributes, sources, nhi")
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
         raise PolicyError("rules: a list of rules")
@@ -149,7 +155,11 @@ def policy_from_json(data: Any, version: int = 0) -> Policy:
         rules.append(rule)
     expiry = parse_duration(data["pending_expiry"], "pending_expiry") if "pending_expiry" in data \
         else timedelta(days=7)
-    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version, _ownership(data))
+    try:
+        nhi = nhi_settings(data.get("nhi"))
+    except NhiSettingsError as exc:
+        raise PolicyError(str(exc)) from exc
+    return Policy(tuple(rules), _breaker(data.get("breaker")), expiry, version, _ownership(data), nhi)
 
 
 OWNERSHIP_SECTIONS = ("attributes", "sources")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from scimward.policy import blast
+from scimward.policy import blast, nhi_rules
 from scimward.policy.cel import context
 from scimward.policy.document import Policy, policy_from_json
 from scimward.policy.guards import RulePlan, plan
@@ -118,8 +118,10 @@ class PolicyGate:
     # -- rules ----------------------------------------------------------------------------------
 
     def _decision(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
-        """The rules' decision, with attribute ownership's (``policy.ownership``) on top."""
-        return with_ownership(self._rules(change, radius, manager), source_verdict(self.policy.ownership, change))
+        """The rules' decision, with attribute ownership's (``policy.ownership``) and the NHI joiner
+        requirements (``policy.nhi_rules``) on top."""
+        decision = with_ownership(self._rules(change, radius, manager), source_verdict(self.policy.ownership, change))
+        return nhi_rules.apply(self.policy.nhi, change, decision)
 
     def _rules(self, change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None) -> Decision:
         applicable = self.plan(change)
@@ -153,11 +155,14 @@ class PolicyGate:
         return bool(self._leaving(change))
 
     def _leaving(self, change: Change) -> list[int]:
-        """Targets where the change would deactivate or delete the user's account, if it has one."""
-        if change.resource_type != "User" or not self.policy.breaker.enabled or change.before is None:
+        """Targets where the change would deactivate or delete the user's (or the non-human identity's)
+        account, if it has one: a leaver cascade of NHIs meets the breaker as users do."""
+        if change.resource_type not in ("User", "Agent") or not self.policy.breaker.enabled or change.before is None:
             return []
         if change.op in ("delete", "deactivate"):
             return [t.id for t in self.targets]
+        if change.resource_type == "Agent":
+            return []  # the targets' scopes are over Users
         assert change.after is not None
         return [t.id for t in self.targets if t.scope is not None
                 and _in_scope(t.scope, change.before) and not _in_scope(t.scope, change.after)]

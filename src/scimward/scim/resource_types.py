@@ -1,4 +1,5 @@
-"""The User, EnterpriseUser and Group schemas of RFC 7643 section 4 and 8.7.1, declared once.
+"""The User, EnterpriseUser and Group schemas of RFC 7643 section 4 and 8.7.1, declared once, and the
+resource types served: those and the non-human identities of ``scim.agents``.
 
 Common attributes (``id``, ``externalId``, ``meta``; RFC 7643 section 3.1) are declared here too:
 they are not part of any schema's ``attributes`` in ``/Schemas`` but validation and rendering read
@@ -7,6 +8,7 @@ them from ``COMMON_ATTRIBUTES``.
 
 from __future__ import annotations
 
+from scimward.scim.agents import AGENT, AGENTIC_APPLICATION, NHI
 from scimward.scim.schema import (
     Attribute,
     AttrType,
@@ -213,8 +215,15 @@ GOVERNANCE_GROUP = Schema(
     ),
 )
 
-USER_TYPE = ResourceType("User", "/Users", "User Account", USER, (SchemaExtension(ENTERPRISE_USER),))
+USER_TYPE = ResourceType("User", "/Users", "User Account", USER, (SchemaExtension(ENTERPRISE_USER),), key="userName")
 GROUP_TYPE = ResourceType("Group", "/Groups", "Group", GROUP, (SchemaExtension(GOVERNANCE_GROUP),))
+AGENT_TYPE = ResourceType("Agent", "/Agents", "An AI agent or other non-human identity", AGENT,
+                          (SchemaExtension(NHI),), key="name")
+AGENTIC_APPLICATION_TYPE = ResourceType("AgenticApplication", "/AgenticApplications",
+                                        "An application that hosts agents", AGENTIC_APPLICATION,
+                                        (SchemaExtension(NHI),), key="name")
 
-RESOURCE_TYPES: dict[str, ResourceType] = {rt.name: rt for rt in (USER_TYPE, GROUP_TYPE)}
-SCHEMAS: dict[str, Schema] = {s.id: s for s in (USER, ENTERPRISE_USER, GROUP, GOVERNANCE_GROUP)}
+RESOURCE_TYPES: dict[str, ResourceType] = {
+    rt.name: rt for rt in (USER_TYPE, GROUP_TYPE, AGENT_TYPE, AGENTIC_APPLICATION_TYPE)}
+SCHEMAS: dict[str, Schema] = {s.id: s for s in (USER, ENTERPRISE_USER, GROUP, GOVERNANCE_GROUP, AGENT,
+                                                AGENTIC_APPLICATION, NHI)}

@@ -142,6 +142,9 @@ class ResourceType:
     description: str
     schema: Schema
     extensions: tuple[SchemaExtension, ...] = ()
+    #: The core attribute that names a resource uniquely (``userName``, an Agent's ``name``): the store
+    #: keeps it in the indexed, unique natural-key column. None when names need not be unique (Group).
+    key: str | None = None
 
     @property
     def schema_ids(self) -> tuple[str, ...]:

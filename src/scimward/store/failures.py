@@ -33,7 +33,7 @@ __all__ = ["RETRY_AFTER_SECONDS", "UNIQUE", "integrity_error", "is_disconnect", 
 
 #: What breaking a unique constraint means for the client, by the constraint's name (``store.tables``).
 UNIQUE = {
-    "uq_identities_user_name": "userName is already taken",
+    "uq_identities_user_name": "the unique name (a User's userName, an Agent's name) is already taken",
     "uq_tokens_name": "a token with that name already exists",
     "uq_targets_name": "a target with that name already exists",
 }

@@ -306,7 +306,7 @@ class FilterCompiler(_Visitor):
         if Returned.NEVER in (attr.returned, sub.returned if sub else None):
             # Filtering on a never-returned attribute (password) would reveal it one guess at a time.
             raise InvalidFilter(f"'{path}' is never returned and cannot be filtered or sorted on")
-        column = _promoted(urn, attr, sub)
+        column = _promoted(urn, attr, sub, self.rt.key)
         if column is not None:
             return column
         if urn is None and attr.name in _CHILD_ROWS:
@@ -348,8 +348,9 @@ class FilterCompiler(_Visitor):
         return ValueContext(exists, first)
 
 
-def _promoted(urn: str | None, attr: Attribute, sub: Attribute | None) -> Operand | None:
-    """The indexed column that holds ``attr`` (``meta.created``...), if any."""
+def _promoted(urn: str | None, attr: Attribute, sub: Attribute | None, key: str | None = "userName") -> Operand | None:
+    """The indexed column that holds ``attr`` (``meta.created``...), if any; ``key`` is the resource
+    type's natural key (``userName``, an Agent's ``name``), kept lower-cased in ``user_name_lower``."""
     if urn is not None:
         return None
     t = identities.c
@@ -366,7 +367,7 @@ def _promoted(urn: str | None, attr: Attribute, sub: Attribute | None) -> Operan
         return Operand(t.id, attr.type, True)
     if name == "externalId":
         return Operand(t.external_id, attr.type, True)
-    if name == "userName":
+    if name == key:
         return Operand(t.user_name_lower, attr.type, False, lowered=True)
     if name == "displayName":
         return Operand(t.display_name_lower, attr.type, False, lowered=True)

@@ -83,10 +83,16 @@ tokens = sa.Table(
     sa.Column("patch_response", sa.String(16), nullable=False, server_default="resource"),
     #: Space-separated: "scim" (the SCIM endpoint) or "admin" (the admin API, and SCIM too).
     sa.Column("scopes", sa.String(64), nullable=False, server_default="scim"),
+    #: The person accountable for the token (a hub User's id; no foreign key, so a deleted owner is
+    #: still known): hub tokens are non-human identities, and stop working when their owner leaves.
+    sa.Column("owner_id", sa.String(36)),
+    #: When the token replaced another (``nhi rotate``), the one it replaced: revoked after an overlap.
+    sa.Column("rotated_from", sa.String(128)),
     #: The source (``sources.name``) whose SCIM client holds the token: its changes carry ``scim:SOURCE``.
     sa.Column("source", sa.String(64)),
     sa.UniqueConstraint("name", name="uq_tokens_name"),
     sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
+    sa.Index("ix_tokens_owner_id", "owner_id"),
 )
 
 #: Secrets the hub generates for itself, shared by all its processes (e.g. the cursor signing key).
@@ -474,6 +480,24 @@ review_reminders = sa.Table(
     sa.Column("items", sa.Integer, nullable=False),
     sa.Column("sent", sa.DateTime, nullable=False),
     sa.Index("ix_review_reminders_campaign", "campaign_id", "sent"),
+)
+
+
+#: The lifecycle state the NHI worker keeps per non-human identity (docs/non-human-identities.md):
+#: since when every owner is gone (the grace period runs from there), what the cascade did, and the
+#: last recorded rotation of its credential.
+nhi_states = sa.Table(
+    "nhi_states",
+    metadata,
+    sa.Column("identity_id", sa.String(36), primary_key=True),
+    sa.Column("orphaned_since", sa.DateTime),
+    sa.Column("last_action", sa.String(32)),
+    sa.Column("last_action_at", sa.DateTime),
+    sa.Column("left_owner", sa.String(36)),
+    #: Who answers for it, and where they sit (owners, their department and manager), hashed: when it
+    #: changes (a mover, a transfer) the NHI is due for attestation from ``attest_since``.
+    sa.Column("owner_fingerprint", sa.String(64)),
+    sa.Column("attest_since", sa.DateTime),
 )
 
 #: Where identities' truth comes from (DESIGN.md: source): an IdP over SCIM, or an HR export (csv, json).

@@ -35,7 +35,7 @@ import structlog
 
 from scimward.scim.ast import Filter
 from scimward.scim.filter import parse_filter
-from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
 from scimward.store.governance import PUSH_KINDS, FindingStore, NewFinding
@@ -73,6 +73,7 @@ from scimward.sync.errors import (
     TransientError,
 )
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.nhi_mapping import desired_agent, desired_nhi_user
 from scimward.sync.probe import evaluates
 from scimward.sync.profile import COMPLEX, Capabilities, drops, strip
 from scimward.sync.secrets import SecretBox
@@ -123,6 +124,8 @@ class _Endpoint:
     stored: set[str] = field(default_factory=set)
     #: When a health probe last succeeded (time.monotonic()).
     healthy_at: float = -1e9
+    #: Whether the target serves /Agents (None: not asked yet).
+    agents: bool | None = None
     probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _free: asyncio.Queue[TargetClient] = field(default_factory=asyncio.Queue)
 
@@ -185,6 +188,11 @@ class Deferred:
 
 #: What pushing one identity did: the action taken ("create", "update", "none", ...), or not now.
 Outcome = str | Deferred
+
+
+def _natural(resource: str) -> str:
+    """The attribute that names an account of ``resource`` uniquely (adoption looks it up)."""
+    return {"Users": "userName", "Agents": "name"}.get(resource, "displayName")
 
 
 @functools.lru_cache(maxsize=64)
@@ -295,7 +303,11 @@ class Propagator:
         # Users first, and committed before the groups go: a group's members are pushed as deltas
         # computed from the links, so the users it names must be linked on the target by then.
         await self._run_phase(USER_TYPE, [i for i in items if i.resource_type == "User"], endpoints)
-        await self._run_phase(GROUP_TYPE, [i for i in items if i.resource_type != "User"], endpoints)
+        # Non-human identities next (as Agents, or as Users where a target has no /Agents), then groups.
+        await self._run_phase(AGENT_TYPE, [i for i in items if i.resource_type == "Agent"], endpoints)
+        await self._run_phase(AGENTIC_APPLICATION_TYPE,
+                              [i for i in items if i.resource_type == "AgenticApplication"], endpoints)
+        await self._run_phase(GROUP_TYPE, [i for i in items if i.resource_type == "Group"], endpoints)
         return len(items)
 
     async def _run_phase(self, rt: ResourceType, items: list[OutboxItem],
@@ -347,7 +359,8 @@ class Propagator:
     async def _prefetch(self, rt: ResourceType, target: Target, ids: Collection[str]) -> _Known:
         """Two queries for any number of identities: the identities (with the scope evaluated in SQL)
         and their links, with the links of the managers the users name."""
-        scope = _scope(target.config.scope if rt is USER_TYPE else target.config.group_scope)
+        scope = _scope({USER_TYPE.name: target.config.scope, GROUP_TYPE.name: target.config.group_scope,
+                        AGENT_TYPE.name: target.config.nhi_scope}.get(rt.name))
         identities = await self.reads.identities(rt, ids, scope)
         wanted = set(ids)
         if rt is USER_TYPE:
@@ -390,8 +403,12 @@ class Propagator:
             async with endpoint.lane() as lane:
                 if item.resource_type == "User":
                     action = await self.push_user(lane, item.identity_id, known, results)
-                else:
+                elif item.resource_type == "Agent":
+                    action = await self.push_agent(lane, item.identity_id, known, results)
+                elif item.resource_type == "Group":
                     action = await self.push_group(lane, item.identity_id, known, results)
+                else:  # AgenticApplications stay in the hub: no target receives them
+                    action = "none"
         except TransientError as error:
             if _target_wide(error) or not await self._healthy(endpoint):
                 await self._transient(item, endpoint, error)
@@ -554,7 +571,7 @@ class Propagator:
     # -- users ----------------------------------------------------------------------------------
 
     async def push_user(self, lane: _Lane, identity_id: str, known: _Known, results: PushResults) -> Outcome:
-        target, client = lane.target, lane.client
+        target = lane.target
         hub = known.identities.get(identity_id)
         link = known.links.get(identity_id)
         if hub is None or not hub.in_scope:
@@ -563,8 +580,43 @@ class Propagator:
         manager_remote = known.manager_remote(manager) if manager else None
         dropped = lane.endpoint.caps.dropped
         desired = strip(desired_user(identity_id, hub.doc, target.config.mapping, manager_remote), dropped)
+        return await self._push_account(lane, "User", "Users", identity_id, link, desired, results)
+
+    async def push_agent(self, lane: _Lane, identity_id: str, known: _Known, results: PushResults) -> Outcome:
+        """A non-human identity: as an Agent where the target serves /Agents, else as a User with the
+        target's ``nhi_user_type``; only to targets that take NHIs (``push_nhis``), within ``nhi_scope``."""
+        target = lane.target
+        hub = known.identities.get(identity_id)
+        link = known.links.get(identity_id)
+        resource = await self._agent_resource(lane)
+        if hub is None or not hub.in_scope or not target.config.push_nhis:
+            return await self._deprovision_user(lane, link, results, resource) if link is not None else "none"
+        body = desired_agent(identity_id, hub.doc) if resource == "Agents" else \
+            desired_nhi_user(identity_id, hub.doc, target.config.nhi_user_type)
+        desired = strip(body, lane.endpoint.caps.dropped)
+        return await self._push_account(lane, "Agent", resource, identity_id, link, desired, results)
+
+    async def _agent_resource(self, lane: _Lane) -> str:
+        """"Agents" when the target announces the Agent resource type, else "Users" (asked once per endpoint)."""
+        endpoint = lane.endpoint
+        if endpoint.agents is None:
+            try:
+                found = await lane.client.get("ResourceTypes", "Agent")
+            except NotFoundError:
+                endpoint.agents = False
+            except BadRequestError:
+                endpoint.agents = False
+            else:
+                endpoint.agents = found.get("endpoint") == "/Agents"
+        return "Agents" if endpoint.agents else "Users"
+
+    async def _push_account(self, lane: _Lane, rt_name: str, resource: str, identity_id: str, link: Link | None,
+                            desired: dict[str, Any], results: PushResults) -> Outcome:
+        """Create the account, or bring it to ``desired`` with PATCH (deprovisioning first and alone)."""
+        target, client = lane.target, lane.client
+        dropped = lane.endpoint.caps.dropped
         if link is None:
-            return await self._create(lane, "User", identity_id, desired, results)
+            return await self._create(lane, rt_name, identity_id, desired, results, resource)
         acknowledged = None if link.state is None else strip(link.state, dropped)
         operations = patch_operations(acknowledged, desired)
         if not operations and link.status == "active":
@@ -576,41 +628,42 @@ class Propagator:
         held: Resource | None = None
         try:
             if first:
-                await client.patch("Users", link.remote_id, first)
+                await client.patch(resource, link.remote_id, first)
                 acknowledged = {**(acknowledged or {}), "active": False}
-                results.save_link(target.id, identity_id, "User", link.remote_id, acknowledged)
+                results.save_link(target.id, identity_id, rt_name, link.remote_id, acknowledged)
             if rest:
-                held = await self._update(lane, "Users", link.remote_id, rest, desired, acknowledged)
+                held = await self._update(lane, resource, link.remote_id, rest, desired, acknowledged)
         except NotFoundError:  # the account vanished on the target: make it again
             await self.links.drop(target.id, identity_id)
             results.links.pop((target.id, identity_id), None)
-            return await self._create(lane, "User", identity_id, desired, results)
+            return await self._create(lane, rt_name, identity_id, desired, results, resource)
         state = await self._held(lane.endpoint, desired, held)
-        results.save_link(target.id, identity_id, "User", link.remote_id, state)
+        results.save_link(target.id, identity_id, rt_name, link.remote_id, state)
         if link.status != "active":  # back in scope: its groups take it back
             results.account_changed(target.id, identity_id)
         return "deactivate" if first and not rest else "update"
 
-    async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults) -> Outcome:
+    async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults,
+                                resource: str = "Users") -> Outcome:
         target, client = lane.target, lane.client
         mode = target.config.deprovision
         if mode is DeprovisionMode.DELETE or (
                 mode is DeprovisionMode.TOMBSTONE and link.status == "deactivated"
                 and utcnow() - link.acknowledged >= timedelta(days=target.config.tombstone_days)):
             with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
-                await client.delete("Users", link.remote_id)
+                await client.delete(resource, link.remote_id)
             await self.links.drop(target.id, link.identity_id)
             results.account_changed(target.id, link.identity_id)
             return "delete"
         if link.status != "deactivated":
             try:
-                await client.patch("Users", link.remote_id, [{"op": "replace", "path": "active", "value": False}])
+                await client.patch(resource, link.remote_id, [{"op": "replace", "path": "active", "value": False}])
             except NotFoundError:
                 await self.links.drop(target.id, link.identity_id)
                 results.account_changed(target.id, link.identity_id)
                 return "delete"
             state = {**(link.state or {}), "active": False}
-            results.save_link(target.id, link.identity_id, "User", link.remote_id, state, "deactivated")
+            results.save_link(target.id, link.identity_id, link.resource_type, link.remote_id, state, "deactivated")
             results.account_changed(target.id, link.identity_id)
             action = "deactivate"
         else:
@@ -691,10 +744,10 @@ class Propagator:
     # -- create or adopt ------------------------------------------------------------------------
 
     async def _create(self, lane: _Lane, rt_name: str, identity_id: str, desired: dict[str, Any],
-                      results: PushResults) -> str:
+                      results: PushResults, resource: str | None = None) -> str:
         """Create the account, unless one is already there to adopt (found by externalId, then by
         userName or displayName): nothing is ever duplicated. The link goes to ``results``."""
-        resource = "Users" if rt_name == "User" else "Groups"
+        resource = resource or ("Users" if rt_name == "User" else "Groups")
         client = lane.client
         existing = await self._find_existing(lane, resource, identity_id, desired)
         if existing is None:
@@ -727,7 +780,7 @@ class Propagator:
                              desired: dict[str, Any]) -> dict[str, Any] | None:
         """The account to adopt, by a filter the target is known (or found) to evaluate, else from a
         read of every account: an empty answer to a filter the target ignores is not "no such account"."""
-        natural = "userName" if resource == "Users" else "displayName"
+        natural = _natural(resource)
         endpoint = lane.endpoint
         for attribute, value in (("externalId", identity_id), (natural, desired.get(natural))):
             if not value:
@@ -775,7 +828,7 @@ class Propagator:
     @staticmethod
     async def _read_index(endpoint: _Endpoint, client: TargetClient, resource: str, *,
                           forever: bool = False) -> int:
-        natural = "userName" if resource == "Users" else "displayName"
+        natural = _natural(resource)
         index: dict[tuple[str, str], str] = {}
         seen = 0
         async for account in client.iterate(resource, attributes=["externalId", natural]):
@@ -794,7 +847,7 @@ class Propagator:
         index = endpoint.scanned.get(resource)
         if index is None:
             return
-        natural = "userName" if resource == "Users" else "displayName"
+        natural = _natural(resource)
         for attribute in ("externalId", natural):
             value = created.get(attribute)
             if isinstance(value, str):

@@ -118,18 +118,25 @@ def merge_config(current: TargetConfig, changes: Any) -> TargetConfig:
 
 def _check_types(data: Mapping[str, Any]) -> None:
     check_profile(data)  # ``profile`` and ``capabilities``: what propagate could not follow is refused now
-    for key in ("scope", "group_scope"):
+    for key in ("scope", "group_scope", "nhi_scope"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise InvalidValue(f"{key} must be a SCIM filter as a string")
-    if "push_groups" in data and not isinstance(data["push_groups"], bool):
-        raise InvalidValue("push_groups must be true or false")
+    for key in ("push_groups", "push_nhis"):
+        if key in data and not isinstance(data[key], bool):
+            raise InvalidValue(f"{key} must be true or false")
+    for key in ("environment", "nhi_user_type"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise InvalidValue(f"{key} must be a string")
     modes = {mode.value for mode in DeprovisionMode}
     if "deprovision" in data and not (isinstance(data["deprovision"], str) and data["deprovision"] in modes):
         raise InvalidValue(f"deprovision must be one of {', '.join(m.value for m in DeprovisionMode)}")
     days = data.get("tombstone_days", 0)
     if isinstance(days, bool) or not isinstance(days, int) or days < 0:
         raise InvalidValue("tombstone_days must be a whole number of days, 0 or more")
-    mapping = data.get("mapping")
+    _check_mapping(data.get("mapping"))
+
+
+def _check_mapping(mapping: Any) -> None:
     if mapping is None:
         return
     if not isinstance(mapping, list):

@@ -49,10 +49,19 @@ class TargetConfig:
     mapping: tuple[AttributeRule, ...] | None = None
     deprovision: DeprovisionMode = DeprovisionMode.DEACTIVATE
     tombstone_days: int = 30
+    #: Where the target runs (prod, staging...): an NHI with accounts in targets of different
+    #: environments is a finding (OWASP NHI8).
+    environment: str | None = None
+    #: Whether the target receives non-human identities (Agents), within ``nhi_scope``.
+    push_nhis: bool = False
+    #: SCIM filter over Agents choosing the NHIs the target receives; None: every one.
+    nhi_scope: str | None = None
+    #: The ``userType`` an NHI has on a target that does not serve /Agents (it receives a User).
+    nhi_user_type: str = "ServiceAccount"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        for name, text in (("scope", self.scope), ("group scope", self.group_scope)):
+        for name, text in (("scope", self.scope), ("group scope", self.group_scope), ("NHI scope", self.nhi_scope)):
             if text:
                 try:
                     parse_filter(text)
@@ -65,6 +74,11 @@ class TargetConfig:
                 raise InvalidValue("every mapping rule needs a target attribute")
 
     def to_json(self) -> dict[str, Any]:
+        # The NHI settings only when set: configurations stored before them read back unchanged.
+        nhi = {name: value for name, value, default in (
+            ("environment", self.environment, None), ("push_nhis", self.push_nhis, False),
+            ("nhi_scope", self.nhi_scope, None), ("nhi_user_type", self.nhi_user_type, "ServiceAccount"))
+            if value != default}
         return {
             "scope": self.scope,
             "push_groups": self.push_groups,
@@ -72,12 +86,14 @@ class TargetConfig:
             "mapping": None if self.mapping is None else [rule.to_json() for rule in self.mapping],
             "deprovision": self.deprovision.value,
             "tombstone_days": self.tombstone_days,
+            **nhi,
             **self.extra,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TargetConfig:
-        known = {"scope", "push_groups", "group_scope", "mapping", "deprovision", "tombstone_days"}
+        known = {"scope", "push_groups", "group_scope", "mapping", "deprovision", "tombstone_days", "environment",
+                 "push_nhis", "nhi_scope", "nhi_user_type"}
         mapping = data.get("mapping")
         return cls(
             scope=data.get("scope") or None,
@@ -87,6 +103,10 @@ class TargetConfig:
                 AttributeRule(r["target"], r.get("source"), r.get("constant")) for r in mapping),
             deprovision=DeprovisionMode(data.get("deprovision", "deactivate")),
             tombstone_days=int(data.get("tombstone_days", 30)),
+            environment=data.get("environment") or None,
+            push_nhis=bool(data.get("push_nhis", False)),
+            nhi_scope=data.get("nhi_scope") or None,
+            nhi_user_type=str(data.get("nhi_user_type") or "ServiceAccount"),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -12,9 +12,11 @@ most once per ``CACHE_SECONDS`` per process, so a client that retries in a loop 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -49,6 +51,9 @@ class TokenInfo:
     user_id: str | None
     patch_response: str
     scopes: frozenset[str] = frozenset({"scim"})
+    #: The accountable person (a User's id): the token stops working when that person leaves.
+    owner_id: str | None = None
+    rotated_from: str | None = None
     #: The source whose SCIM client holds the token (``store.sources``); None: a source of its own.
     source: str | None = None
 
@@ -67,7 +72,8 @@ class TokenInfo:
 
 def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
     return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
-                     row.user_id, row.patch_response, frozenset(row.scopes.split()), row.source)
+                     row.user_id, row.patch_response, frozenset(row.scopes.split()), row.owner_id, row.rotated_from,
+                     row.source)
 
 
 def parse_scopes(scopes: str) -> frozenset[str]:
@@ -87,7 +93,8 @@ class TokenStore:
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
                      user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
-                     replace: bool = False, source: str | None = None) -> str:
+                     replace: bool = False, owner_id: str | None = None, rotated_from: str | None = None,
+                     source: str | None = None) -> str:
         """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``.
 
         ``replace``: a token already called ``name`` is deleted in the same transaction, and stops
@@ -103,7 +110,9 @@ class TokenStore:
                 await conn.execute(tokens.delete().where(tokens.c.name == name))
             await conn.execute(tokens.insert().values(
                 name=name, token_hash=hash_token(token), created_by=created_by, created=now,
-                expires=expires, user_id=user_id, patch_response=patch_response, scopes=granted, source=source,
+                expires=now + expires_in if expires_in else None, user_id=user_id,
+                patch_response=patch_response, scopes=granted, owner_id=owner_id, rotated_from=rotated_from,
+                source=source,
             ))
             await audit_records.token("token_issued", name, created_by, {
                 "scopes": granted.split(), "expires": expires.isoformat() + "Z" if expires else None,
@@ -143,6 +152,54 @@ class TokenStore:
             name = info.name if info is not None else f"unknown:{digest[:12]}"
             why = reason or (info.status if info is not None else "unknown")
             await audit_records.token("token_refused", name, name, {"reason": why, "where": where}).append(conn)
+
+    async def get(self, name: str) -> TokenInfo:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(tokens).where(tokens.c.name == name))).first()
+        if row is None:
+            raise NotFound(f"no token named {name!r}")
+        return _info(row)
+
+    async def owned(self) -> dict[str, str]:
+        """Active (not revoked) tokens that have an owner: name -> owner id."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(tokens.c.name, tokens.c.owner_id).where(
+                tokens.c.owner_id.is_not(None), tokens.c.revoked.is_(None)))
+            return {row.name: row.owner_id for row in rows}
+
+    async def revoke_owned_by(self, owner_ids: Sequence[str]) -> builtins.list[str]:
+        """Revoke every token these owners hold (they left); the names revoked."""
+        if not owner_ids:
+            return []
+        async with self.db.write() as conn:
+            rows = await conn.execute(tokens.update().where(
+                tokens.c.owner_id.in_(owner_ids), tokens.c.revoked.is_(None)).values(revoked=utcnow())
+                .returning(tokens.c.name))
+            names = [row.name for row in rows]
+        self._cache.clear()
+        return names
+
+    async def rotate(self, old: TokenInfo, actor: str, overlap: timedelta) -> tuple[str, str]:
+        """Issue the successor of ``old`` (same scopes, owner, binding and lifetime) and let ``old``
+        expire after ``overlap``, so clients can switch without an outage; (new name, new token)."""
+        now = utcnow()
+        root = old.rotated_from or old.name
+        name = f"{root[:100]}.r{now:%Y%m%d%H%M%S}"
+        lifetime = old.expires - old.created if old.expires else None
+        token = await self.create(name, created_by=actor, expires_in=lifetime, user_id=old.user_id,
+                                  patch_response=old.patch_response, scopes=" ".join(sorted(old.scopes)),
+                                  owner_id=old.owner_id, rotated_from=root)
+        ends = now + overlap if old.expires is None else min(old.expires, now + overlap)
+        async with self.db.write() as conn:
+            await conn.execute(tokens.update().where(tokens.c.name == old.name).values(expires=ends))
+        self._cache.clear()
+        return name, token
+
+    async def transfer(self, name: str, owner_id: str) -> None:
+        async with self.db.write() as conn:
+            result = await conn.execute(tokens.update().where(tokens.c.name == name).values(owner_id=owner_id))
+            if result.rowcount != 1:
+                raise NotFound(f"no token named {name!r}")
 
     async def verify(self, token: str) -> TokenInfo | None:
         """The token's record if it is active, else None."""

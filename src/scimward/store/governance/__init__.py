@@ -8,7 +8,7 @@ trail is read back with ``verify_trail``, ``export_trail`` and ``trail_head``; `
 bulk reads and daily snapshots of the evidence figures (``scimward.governance``, issue 16).
 """
 
-from scimward.store.governance import audit, audit_records, changes, evidence, gate_rows, review_rows, reviews
+from scimward.store.governance import audit, audit_records, changes, evidence, gate_rows, nhi_rows, review_rows, reviews
 from scimward.store.governance.audit_trail import TrailStatus, export_trail, trail_head, verify_trail
 from scimward.store.governance.changes import (
     STATUSES,
@@ -56,7 +56,7 @@ from scimward.store.governance.sources import (
 __all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
            "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
            "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
-           "observe", "reopen_expired", "review_rows", "reviews"]
+           "nhi_rows", "observe", "reopen_expired", "review_rows", "reviews"]
 # HR and IdP sources (issue 17)
 __all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUser", "SourceRepository", "SourceRow",
             "StoredRecord", "accounts", "hub_user", "hub_users"]

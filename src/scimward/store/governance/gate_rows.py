@@ -33,7 +33,8 @@ OPEN_WITH_REASON = sa.select(_b.target_id, _b.opened, _b.reason)
 LOCK_TARGET = sa.select(_t.id).where(_t.id == sa.bindparam("target_id")).with_for_update()
 LINKED_ON = sa.select(_l.target_id).where(_l.identity_id == sa.bindparam("identity_id"), _l.status == "active")
 ACCOUNTS_ON_TARGET = sa.select(sa.func.count()).where(
-    _l.target_id == sa.bindparam("target_id"), _l.resource_type == "User", _l.status == "active")
+    _l.target_id == sa.bindparam("target_id"), sa.or_(_l.resource_type == "User", _l.resource_type == "Agent"),
+    _l.status == "active")
 WINDOW_COUNT = sa.select(sa.func.count()).where(_be.target_id == sa.bindparam("target_id"),
                                                 _be.at >= sa.bindparam("since"))
 INSERT_EVENT = breaker_events.insert().values(target_id=sa.bindparam("target_id"),

@@ -37,7 +37,7 @@ class StoredIdentity:
 
 def columns(tx: Encoder, rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     """The promoted columns of an identity row, from its document."""
-    user_name = doc.get("userName")
+    user_name = doc.get(rt.key) if rt.key else None
     display_name = doc.get("displayName")
     return {
         "resource_type": rt.name,

@@ -5,7 +5,7 @@ context (when and by which source the access was granted, the member's state on 
 its decision. ``revoked_memberships`` is what the gate reads to hold a re-grant of revoked access.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Sources (issue 17): named sources, the source a SCIM token belongs to, and HR sources' records.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 """
 
 from __future__ import annotations

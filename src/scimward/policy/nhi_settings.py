@@ -1,0 +1,107 @@
+"""The ``nhi:`` section of the policy file: what every non-human identity must have, and what happens
+to those whose owners leave (docs/non-human-identities.md).
+
+```yaml
+nhi:
+  require: [owner, purpose, expiry]   # what an NHI must have (default: nothing)
+  missing: deny                       # deny | hold: an NHI without them (default: hold)
+  max_lifetime:                       # the latest expiry allowed, from now, per kind
+    api_key: 90d
+    token: 30d
+  owner_leaves: disable               # reassign | disable | hold (default: reassign)
+  grace: 7d                           # from the owner's departure to the action (0: at once)
+  rotation: 90d                       # credentials not rotated for longer are a finding
+```
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+KINDS = ("service_account", "api_key", "token", "certificate", "bot", "workload", "ai_agent")
+REQUIREMENTS = ("owner", "purpose", "expiry")
+OWNER_LEAVES = ("reassign", "disable", "hold")
+
+#: Sensible maxima (the example policy ships them): short-lived secrets, longer-lived workloads.
+DEFAULT_MAX_LIFETIME: dict[str, timedelta] = {
+    "api_key": timedelta(days=90), "token": timedelta(days=90), "certificate": timedelta(days=397),
+    "service_account": timedelta(days=365), "bot": timedelta(days=365), "workload": timedelta(days=365),
+    "ai_agent": timedelta(days=180),
+}
+
+_DURATION = re.compile(r"\s*(\d+)\s*([dhms]?)\s*")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}
+
+
+class NhiSettingsError(ValueError):
+    """The ``nhi`` section cannot be used; the message names the setting."""
+
+
+def duration(text: Any, setting: str, *, zero: bool = False) -> timedelta:
+    """``7d``, ``12h``, ``10m``, ``30s`` (and ``0`` where ``zero`` is allowed)."""
+    match = _DURATION.fullmatch(str(text))
+    if not match or (int(match.group(1)) == 0 and not zero):
+        raise NhiSettingsError(f"nhi.{setting}: {text!r} is not a duration like 7d, 12h, 10m or 30s")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _format(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@dataclass(frozen=True)
+class NhiSettings:
+    #: Nothing is required until a policy says so: a hub without an ``nhi`` section serves Agents as
+    #: any SCIM server would. The example policy requires owner, purpose and expiry.
+    require: tuple[str, ...] = ()
+    missing: str = "hold"
+    max_lifetime: dict[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_MAX_LIFETIME))
+    #: Reassign by default: the manager of the leaver is asked to take over, nothing breaks at once;
+    #: an NHI nobody accepts is disabled at the end of the grace period.
+    owner_leaves: str = "reassign"
+    grace: timedelta = timedelta(days=7)
+    rotation: timedelta = timedelta(days=90)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"require": list(self.require), "missing": self.missing,
+                "max_lifetime": {k: _format(v) for k, v in sorted(self.max_lifetime.items())},
+                "owner_leaves": self.owner_leaves, "grace": _format(self.grace), "rotation": _format(self.rotation)}
+
+
+def nhi_settings(raw: Any) -> NhiSettings:
+    if raw is None:
+        return NhiSettings()
+    if not isinstance(raw, dict):
+        raise NhiSettingsError("nhi: a mapping with require, missing, max_lifetime, owner_leaves, grace, rotation")
+    unknown = set(raw) - {"require", "missing", "max_lifetime", "owner_leaves", "grace", "rotation"}
+    if unknown:
+        raise NhiSettingsError(f"nhi: unknown setting {sorted(unknown)[0]!r} "
+                               "(require, missing, max_lifetime, owner_leaves, grace, rotation)")
+    default = NhiSettings()
+    require = raw.get("require", list(default.require))
+    if not isinstance(require, list) or any(r not in REQUIREMENTS for r in require):
+        raise NhiSettingsError(f"nhi.require: a list of {', '.join(REQUIREMENTS)}, not {require!r}")
+    missing = raw.get("missing", default.missing)
+    if missing not in ("deny", "hold"):
+        raise NhiSettingsError(f"nhi.missing: deny or hold, not {missing!r}")
+    leaves = raw.get("owner_leaves", default.owner_leaves)
+    if leaves not in OWNER_LEAVES:
+        raise NhiSettingsError(f"nhi.owner_leaves: one of {', '.join(OWNER_LEAVES)}, not {leaves!r}")
+    lifetimes = dict(default.max_lifetime)
+    given = raw.get("max_lifetime") or {}
+    if not isinstance(given, dict):
+        raise NhiSettingsError("nhi.max_lifetime: a mapping of kind to duration")
+    for kind, text in given.items():
+        if kind not in KINDS:
+            raise NhiSettingsError(f"nhi.max_lifetime: unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        lifetimes[kind] = duration(text, f"max_lifetime.{kind}")
+    grace = duration(raw["grace"], "grace", zero=True) if "grace" in raw else default.grace
+    rotation = duration(raw["rotation"], "rotation") if "rotation" in raw else default.rotation
+    return NhiSettings(tuple(dict.fromkeys(require)), missing, lifetimes, leaves, grace, rotation)

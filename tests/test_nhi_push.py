@@ -1,0 +1,111 @@
+"""Pushing NHIs (issue 14, item 8) into real servers on loopback, the hub on both dialects: as Agents to
+a second scimward (it serves /Agents), as Users with the target's ``nhi_user_type`` to scim2-server
+(it does not); only to targets that take NHIs, within their ``nhi_scope``; retired NHIs deprovisioned."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from scimward.governance.nhi.registry import Registry
+from scimward.policy import identity_store
+from scimward.scim.errors import NotFound
+from scimward.scim.resource import normalize
+from scimward.scim.resource_types import AGENT_TYPE
+from scimward.store.database import Database
+from scimward.sync.nhi_adopt import find_account
+from scimward.sync.propagate import Propagator
+from scimward.sync.secrets import SecretBox, generate_key
+from scimward.sync.targets import DeprovisionMode, TargetConfig
+from tests.conftest import Peer, Scim2Server
+from tests.hub import Hub
+
+pytestmark = pytest.mark.anyio
+AGENT = "urn:ietf:params:scim:schemas:core:2.0:Agent"
+NHI = "urn:scimward:params:scim:schemas:extension:nhi:2.0:Identity"
+
+
+@pytest.fixture(scope="module")
+def scim2_server() -> Iterator[Peer]:
+    with Scim2Server() as peer:
+        yield peer
+
+
+@pytest.fixture
+async def hub(hub_url: str) -> AsyncIterator[Hub]:
+    db = Database(hub_url)
+    secrets = SecretBox(key=generate_key())
+    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
+    yield Hub(db, identity_store(db), propagator, secrets)
+    await propagator.close()
+    await db.dispose()
+
+
+async def agent(hub: Hub, name: str, **extra: Any) -> str:
+    body = {"schemas": [AGENT, NHI], "name": name, "displayName": name.title(), "active": True,
+            "agentType": "Assistant", NHI: {"kind": "ai_agent", "environment": "prod"}, **extra}
+    return (await hub.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source="tests")).id
+
+
+def remote(peer: Peer, resource: str, hub_id: str) -> list[dict[str, Any]]:
+    with httpx.Client(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}) as client:
+        response = client.get(f"/{resource}", params={"filter": f'externalId eq "{hub_id}"'})
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json().get("Resources", [])
+        return found
+
+
+async def test_agents_go_as_agents_where_the_target_serves_them(hub: Hub, downstream: Peer) -> None:
+    await hub.add_target("agents-app", downstream, TargetConfig(push_nhis=True, nhi_scope='agentType eq "Assistant"'))
+    helper = await agent(hub, "helper-bot")
+    outside = await agent(hub, "other-bot", agentType="Researcher")
+    await hub.push()
+    [account] = remote(downstream, "Agents", helper)
+    assert account["name"] == "helper-bot" and account["agentType"] == "Assistant" and account["active"] is True
+    assert NHI not in account and "owners" not in account  # hub ids and scimward's schema stay home
+    assert remote(downstream, "Agents", outside) == []
+    await hub.patch("Agent", helper, {"op": "replace", "path": "active", "value": False})
+    await hub.push()
+    assert remote(downstream, "Agents", helper)[0]["active"] is False
+
+
+async def test_agents_go_as_users_with_the_nhi_user_type_elsewhere(hub: Hub, scim2_server: Peer) -> None:
+    await hub.add_target("plain-app", scim2_server, TargetConfig(push_nhis=True, nhi_user_type="Bot",
+                                                                 deprovision=DeprovisionMode.DELETE))
+    helper = await agent(hub, f"bot-{hub.db.dialect}")
+    await hub.push()
+    [account] = remote(scim2_server, "Users", helper)
+    assert account["userName"] == f"bot-{hub.db.dialect}" and account["userType"] == "Bot"
+    await hub.store.delete(AGENT_TYPE, helper, source="tests")  # what `nhi retire` does
+    await hub.push()
+    assert remote(scim2_server, "Users", helper) == []
+
+
+async def test_targets_that_do_not_take_nhis_receive_none(hub: Hub, downstream: Peer) -> None:
+    await hub.add_target("people-only", downstream)
+    helper = await agent(hub, "quiet-bot")
+    await hub.push()
+    assert remote(downstream, "Agents", helper) == [] and remote(downstream, "Users", helper) == []
+
+
+async def test_adopting_an_unmanaged_account_links_it_without_a_duplicate(hub: Hub, downstream: Peer) -> None:
+    with httpx.Client(base_url=downstream.base_url, headers={"Authorization": f"Bearer {downstream.token}"}) as c:
+        made = c.post("/Agents", json={"schemas": [AGENT], "name": "legacy-bot", "active": True})
+        assert made.status_code == 201, made.text
+    await hub.add_target("agents-app", downstream, TargetConfig(push_nhis=True, environment="prod"))
+    owner = await hub.user("owner@corp.example")
+    found = await find_account(hub.db, "agents-app", "legacy-bot", hub.secrets)
+    assert (found.resource, found.id, found.environment) == ("Agents", made.json()["id"], "prod")
+    registry = Registry(hub.db, frozenset(), hub.store)
+    view = await registry.add(found.name, "bot", ["owner@corp.example"], purpose="legacy", expires_in=None,
+                              environment=found.environment, actor="tests")
+    assert view.owners == ["owner@corp.example"] and owner
+    await hub.push()
+    with httpx.Client(base_url=downstream.base_url, headers={"Authorization": f"Bearer {downstream.token}"}) as c:
+        accounts = c.get("/Agents", params={"filter": 'name eq "legacy-bot"'}).json()["Resources"]
+    assert [(a["id"], a.get("externalId")) for a in accounts] == [(made.json()["id"], view.id)]
+    with pytest.raises(NotFound):
+        await find_account(hub.db, "agents-app", "no-such-bot", hub.secrets)
