@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from scimward.policy import PolicyGate, identity_store
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, RESOURCE_TYPES, USER_SCHEMA, USER_TYPE
@@ -12,7 +15,7 @@ from scimward.store.database import Database
 from scimward.store.identity.identities import IdentityStore
 from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.propagate import Propagator
-from scimward.sync.secrets import SecretBox
+from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import Target, TargetConfig
 from tests.conftest import Peer
 
@@ -46,3 +49,18 @@ class Hub:
 
     async def push(self) -> int:
         return await self.propagator.drain()
+
+
+@contextlib.asynccontextmanager
+async def open_hub(hub_url: str, *, fresh_policy: bool = False) -> AsyncIterator[Hub]:
+    """A hub on ``hub_url`` with its own key and a fast-polling propagator, closed afterwards. With
+    ``fresh_policy`` its gate reads the policy on every decision, so what a test applies counts at once."""
+    db = Database(hub_url)
+    secrets = SecretBox(key=generate_key())
+    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
+    store = identity_store(db, PolicyGate(db, refresh_seconds=0)) if fresh_policy else identity_store(db)
+    try:
+        yield Hub(db, store, propagator, secrets)
+    finally:
+        await propagator.close()
+        await db.dispose()

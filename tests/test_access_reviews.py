@@ -14,16 +14,13 @@ import pytest
 
 from scimward.governance.groups import GovernanceUpdate, list_groups, set_governance
 from scimward.governance.reviews import ReviewError, Reviews
-from scimward.policy import Approvals, PolicyGate, identity_store
+from scimward.policy import Approvals
 from scimward.policy.gate import REVIEW_RULE
 from scimward.scim.errors import ScimError
 from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA, GROUP_TYPE
-from scimward.store.database import Database
 from scimward.store.timeutil import utcnow
-from scimward.sync.propagate import Propagator
-from scimward.sync.secrets import SecretBox, generate_key
 from tests.conftest import Peer
-from tests.hub import ENTERPRISE, Hub
+from tests.hub import ENTERPRISE, Hub, open_hub
 from tests.test_propagate import remote_group_members
 
 pytestmark = pytest.mark.anyio
@@ -31,12 +28,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
-    db = Database(hub_url)
-    secrets = SecretBox(key=generate_key())
-    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db, PolicyGate(db, refresh_seconds=0)), propagator, secrets)
-    await propagator.close()
-    await db.dispose()
+    async with open_hub(hub_url, fresh_policy=True) as opened:
+        yield opened
 
 
 def unique(prefix: str) -> str:

@@ -8,13 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from scimward.policy import identity_store
-from scimward.store.database import Database
-from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
-from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.target_admin import TargetAdmin
-from tests.hub import Hub
+from tests.hub import Hub, open_hub
 from tests.peers.quirky_server import Quirks, QuirkyServer
 
 pytestmark = pytest.mark.anyio
@@ -29,12 +25,8 @@ def quiet() -> Iterator[QuirkyServer]:
 
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
-    db = Database(hub_url)
-    secrets = SecretBox(key=generate_key())
-    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db), propagator, secrets)
-    await propagator.close()
-    await db.dispose()
+    async with open_hub(hub_url) as opened:
+        yield opened
 
 
 async def test_an_attribute_dropped_behind_a_204_is_known_and_not_drift(hub: Hub, quiet: QuirkyServer) -> None:

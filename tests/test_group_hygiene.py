@@ -17,16 +17,13 @@ from scimward.governance.hygiene import KINDS, observe_groups
 from scimward.governance.reviews import Reviews
 from scimward.governance.reviews.context import Peers, recommend
 from scimward.governance.schedule import governance_round
-from scimward.policy import PolicyGate, identity_store
 from scimward.scim.resource_types import GROUP_TYPE
 from scimward.store.database import Database
 from scimward.store.governance.reviews import Account, IdentityRow
 from scimward.store.tables import findings, review_reminders
 from scimward.store.timeutil import utcnow
-from scimward.sync.propagate import Propagator
-from scimward.sync.secrets import SecretBox, generate_key
 from tests.conftest import Peer
-from tests.hub import ENTERPRISE, Hub
+from tests.hub import ENTERPRISE, Hub, open_hub
 from tests.test_propagate import remote_group_members, remote_user
 
 pytestmark = pytest.mark.anyio
@@ -34,12 +31,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
-    db = Database(hub_url)
-    secrets = SecretBox(key=generate_key())
-    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db, PolicyGate(db, refresh_seconds=0)), propagator, secrets)
-    await propagator.close()
-    await db.dispose()
+    async with open_hub(hub_url, fresh_policy=True) as opened:
+        yield opened
 
 
 def unique(prefix: str) -> str:

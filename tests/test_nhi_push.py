@@ -11,17 +11,13 @@ import httpx
 import pytest
 
 from scimward.governance.nhi.registry import Registry
-from scimward.policy import identity_store
 from scimward.scim.errors import NotFound
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import AGENT_TYPE
-from scimward.store.database import Database
 from scimward.sync.nhi_adopt import find_account
-from scimward.sync.propagate import Propagator
-from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import DeprovisionMode, TargetConfig
 from tests.conftest import Peer, Scim2Server
-from tests.hub import Hub
+from tests.hub import Hub, open_hub
 
 pytestmark = pytest.mark.anyio
 AGENT = "urn:ietf:params:scim:schemas:core:2.0:Agent"
@@ -36,12 +32,8 @@ def scim2_server() -> Iterator[Peer]:
 
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
-    db = Database(hub_url)
-    secrets = SecretBox(key=generate_key())
-    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db), propagator, secrets)
-    await propagator.close()
-    await db.dispose()
+    async with open_hub(hub_url) as opened:
+        yield opened
 
 
 async def agent(hub: Hub, name: str, **extra: Any) -> str:

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from scimward.policy.blast import is_privileged
 from scimward.policy.cel import context
 from scimward.policy.document import Policy, parse_policy
 from scimward.policy.gate import PolicyGate, variables
 from scimward.policy.guards import Guard, leading_guards, plan
+from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA
 from scimward.store.database import Database
 from scimward.store.governance import Change, Decision, RuleMatch
 from tests.conftest import repo_root
@@ -101,3 +103,10 @@ def test_a_plan_keeps_only_the_rules_a_change_can_match() -> None:
     # What CEL is handed shrinks with the rules: a Group update reads no userType.
     assert "userType" in (create.attributes.get("after") or set())
     assert "userType" not in (group.attributes.get("after") or set())
+
+
+def test_a_group_is_privileged_by_its_governance_extension() -> None:
+    assert is_privileged({GOVERNANCE_GROUP_SCHEMA: {"privileged": True}})
+    assert not is_privileged({GOVERNANCE_GROUP_SCHEMA: {"privileged": False}})
+    assert not is_privileged({"privileged": True})  # not an attribute of Group: the extension's alone
+    assert not is_privileged(None)

@@ -16,15 +16,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.policy import identity_store
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database
 from scimward.store.provisioning.targets import TargetRepository
-from scimward.sync.propagate import Propagator
-from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig
 from tests.conftest import Peer, Scim2Server
-from tests.hub import ENTERPRISE, Hub
+from tests.hub import ENTERPRISE, Hub, open_hub
 
 pytestmark = pytest.mark.anyio
 
@@ -37,12 +33,8 @@ def scim2_server() -> Iterator[Peer]:
 
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
-    db = Database(hub_url)
-    secrets = SecretBox(key=generate_key())
-    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db), propagator, secrets)
-    await propagator.close()
-    await db.dispose()
+    async with open_hub(hub_url) as opened:
+        yield opened
 
 
 async def remote(peer: Peer, resource: str, filter_text: str) -> list[dict[str, Any]]:

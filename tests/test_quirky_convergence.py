@@ -21,16 +21,12 @@ from typing import Any
 
 import pytest
 
-from scimward.policy import identity_store
 from scimward.scim.resource_types import USER_TYPE
-from scimward.store.database import Database
 from scimward.store.governance import FindingStore
 from scimward.sync.client import TargetClient
-from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
-from scimward.sync.secrets import SecretBox, generate_key
 from tests.conftest import Peer, Scim2Server
-from tests.hub import ENTERPRISE, Hub
+from tests.hub import ENTERPRISE, Hub, open_hub
 from tests.peers.quirky_server import Quirks, QuirkyServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -66,12 +62,8 @@ def quirky() -> Iterator[QuirkyServer]:
 
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
-    db = Database(hub_url)
-    secrets = SecretBox(key=generate_key())
-    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db), propagator, secrets)
-    await propagator.close()
-    await db.dispose()
+    async with open_hub(hub_url) as opened:
+        yield opened
 
 
 @dataclass

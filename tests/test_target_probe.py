@@ -13,15 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from scimward.cli.provisioning import target_status
-from scimward.policy import identity_store
 from scimward.scim.errors import InvalidValue
-from scimward.store.database import Database
-from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
-from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.target_admin import TargetAdmin, parse_config
 from tests.conftest import Peer
-from tests.hub import Hub
+from tests.hub import Hub, open_hub
 from tests.peers.quirky_server import Quirks, QuirkyServer
 
 pytestmark = pytest.mark.anyio
@@ -37,12 +33,8 @@ def quirky() -> Iterator[QuirkyServer]:
 
 @pytest.fixture
 async def hub(hub_url: str) -> AsyncIterator[Hub]:
-    db = Database(hub_url)
-    secrets = SecretBox(key=generate_key())
-    propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db), propagator, secrets)
-    await propagator.close()
-    await db.dispose()
+    async with open_hub(hub_url) as opened:
+        yield opened
 
 
 async def test_the_probe_finds_the_filters_a_target_only_pretends_to_evaluate(hub: Hub, quirky: QuirkyServer) -> None:

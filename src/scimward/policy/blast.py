@@ -2,13 +2,14 @@
 
 For a user: its accounts on targets and the group memberships those targets acknowledged for it. For
 a group: the targets holding it and the memberships acknowledged there. Entitlements of privileged
-groups weigh more in ``weighted`` (``PRIVILEGED_WEIGHT``) once groups carry that flag.
+groups (the governance extension's ``privileged``) weigh more in ``weighted`` (``PRIVILEGED_WEIGHT``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA
 from scimward.store import Tx
 from scimward.store.governance import Change, gate_rows
 
@@ -19,8 +20,14 @@ PRIVILEGED_WEIGHT = 5
 async def of_change(tx: Tx, change: Change) -> dict[str, Any]:
     if change.identity_id is None or change.resource_type not in ("User", "Group"):
         return dict(EMPTY)
-    privileged = any(bool((doc or {}).get("privileged")) for doc in (change.before, change.after))
+    privileged = any(is_privileged(doc) for doc in (change.before, change.after))
     return await of_identity(tx, change.resource_type, change.identity_id, privileged)
+
+
+def is_privileged(doc: dict[str, Any] | None) -> bool:
+    """A group its governance extension marks privileged (docs/access-reviews.md)."""
+    extension = (doc or {}).get(GOVERNANCE_GROUP_SCHEMA)
+    return isinstance(extension, dict) and extension.get("privileged") is True
 
 
 async def of_identity(tx: Tx, resource_type: str, identity_id: str, privileged: bool = False) -> dict[str, Any]:

@@ -24,5 +24,5 @@ async def blast_radius_of(store: IdentityStore, kind: str, name: str) -> dict[st
         raise ApprovalError(f"more than one {kind} is called {name!r}: give its id")
     identity = found.items[0]
     async with store.direct.transaction() as tx:
-        report = await blast.of_identity(tx, rt.name, identity.id, bool(identity.doc.get("privileged")))
+        report = await blast.of_identity(tx, rt.name, identity.id, blast.is_privileged(identity.doc))
     return {"identity": identity.id, "type": rt.name, "name": name, **report}

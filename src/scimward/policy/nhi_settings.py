@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from scimward.errors import ConfigurationError
+
 KINDS = ("service_account", "api_key", "token", "certificate", "bot", "workload", "ai_agent")
 REQUIREMENTS = ("owner", "purpose", "expiry")
 OWNER_LEAVES = ("reassign", "disable", "hold")
@@ -36,7 +38,7 @@ _DURATION = re.compile(r"\s*(\d+)\s*([dhms]?)\s*")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}
 
 
-class NhiSettingsError(ValueError):
+class NhiSettingsError(ConfigurationError):
     """The ``nhi`` section cannot be used; the message names the setting."""
 
 
