@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.api import admin_evidence, admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_operations, admin_policy, admin_reviews
 from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
 from scimward.store.auth.tokens import TokenStore
@@ -275,7 +277,8 @@ def test_the_openapi_document_describes_the_endpoints(live_server: LiveServer) -
                                       "/targets/{name}/resume", "/targets/{name}/reconcile",
                                       *(path for path, *_ in admin_policy.ROUTES),
                                       *(path for path, *_ in admin_reviews.ROUTES),
-                                      *(path for path, *_ in admin_evidence.ROUTES)}
+                                      *(path for path, *_ in admin_evidence.ROUTES),
+                                      *(path for path, *_ in admin_operations.ROUTES)}
     assert document["components"]["schemas"]["NewTarget"]["properties"]["token"]["writeOnly"] is True
 
 
@@ -298,3 +301,38 @@ def test_token_scopes_are_checked(tmp_path: Path) -> None:
             await database.dispose()
 
     assert asyncio.run(run()) == ({"scim"}, {"admin"})
+
+
+def test_an_operator_sees_status_pushes_runs_and_tokens(admin: httpx.Client, application: Peer, unique: str,
+                                                       live_server: LiveServer, admin_token: str) -> None:
+    """Issue 12, item 17: what ``target status``, the push log, ``reconcile`` and ``token list`` show."""
+    name = f"ops-{unique}"
+    assert add(admin, name, application, config={"scope": f'userName sw "ops-{unique}"'}).status_code == 201
+    with live_server.client(token=admin_token) as scim:
+        created = scim.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                            "userName": f"ops-{unique}@example.com"})
+    assert created.status_code == 201
+    user_id = created.json()["id"]
+    deadline = time.monotonic() + 30
+    pushes: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not pushes:
+        pushes = [p for p in admin.get(f"/targets/{name}/push-log").json()["pushes"] if p["identity"] == user_id]
+        time.sleep(0.05)
+    assert pushes and pushes[0]["outcome"] == "ok" and pushes[0]["action"] == "create"
+    status = admin.get(f"/targets/{name}/status").json()
+    assert status["target"] == name and status["linked_users"] == 1 and status["pending"] == 0
+    assert status["latency_samples"] >= 1 and application.token not in json.dumps(status)
+    assert admin.get(f"/targets/{name}/push-log", params={"outcome": "failed"}).json()["pushes"] == []
+    assert admin.get(f"/targets/{name}/push-log", params={"outcome": "maybe"}).status_code == 400
+    assert admin.get(f"/targets/{name}/push-log", params={"limit": "0"}).status_code == 400
+    paged = admin.get(f"/targets/{name}/push-log", params={"limit": "1"}).json()
+    assert len(paged["pushes"]) == 1 and paged["next"].startswith("?limit=1&before=")
+    assert admin.post(f"/targets/{name}/reconcile", json={}).status_code == 200
+    [run] = admin.get(f"/targets/{name}/reconcile-runs").json()["runs"]
+    assert run["trigger"] == "api" and run["status"] == "ok" and run["users_read"] >= 1
+    assert admin.get("/targets/nosuch/status").status_code == 404
+    assert admin.get("/targets/nosuch/reconcile-runs").status_code == 404
+    listed = admin.get("/tokens")
+    assert listed.status_code == 200 and admin_token not in listed.text and "hash" not in listed.text
+    mine = [t for t in listed.json()["tokens"] if "admin" in t["scopes"]]
+    assert mine and all(t["status"] == "active" for t in mine)

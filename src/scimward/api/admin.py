@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from scimward.api import admin_evidence, admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_operations, admin_policy, admin_reviews
 from scimward.api.errors import ADMIN_NAMES, as_scim_error
 from scimward.errors import ScimwardError
 from scimward.policy.plans import ConfigChangeHeld
@@ -268,7 +268,8 @@ def create_app(database: Database, tokens: TokenStore, secret_box: SecretBox | N
 def _policy_routes() -> list[Route]:
     """The gate's endpoints (``api.admin_policy``) and the reviews' (``api.admin_reviews``), one route per path."""
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
-    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES, *admin_evidence.ROUTES]:
+    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES, *admin_evidence.ROUTES,
+                                        *admin_operations.ROUTES]:
         by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
     return [_route(path, **handlers) for path, handlers in by_path.items()]
 
@@ -344,6 +345,7 @@ OPENAPI: dict[str, Any] = {
         **admin_policy.openapi_paths(),
         **admin_reviews.openapi_paths(),
         **admin_evidence.openapi_paths(),
+        **admin_operations.openapi_paths(),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import statistics
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,8 +35,8 @@ from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.settings import Settings
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
-from scimward.store.provisioning import LinkStore, Outbox, TargetRepository
-from scimward.sync.profile import Capabilities
+from scimward.store.provisioning import Outbox, TargetRepository
+from scimward.sync import status
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
@@ -149,33 +148,7 @@ async def full_sync(url: str, name: str, *, quiet: bool = False) -> dict[str, in
 async def target_status(url: str, name: str) -> dict[str, Any]:
     database = Database(url)
     try:
-        row = await TargetRepository(database).by_name(name)
-        links = LinkStore(database)
-        counts = await links.counts(row.id)
-        pending, retrying = await Outbox(database).pending(row.id)
-        latencies = sorted(await links.latencies(row.id))
-        return {
-            "target": row.name,
-            "url": row.base_url,
-            "quarantined": row.quarantined is not None,
-            "quarantine_reason": row.quarantine_reason,
-            "linked_users": counts.get("User:active", 0) + counts.get("User:deactivated", 0),
-            "deactivated_users": counts.get("User:deactivated", 0),
-            "linked_groups": counts.get("Group:active", 0),
-            "pending": pending,
-            "retrying": retrying,
-            "failed": await links.errored(row.id),
-            "consecutive_failures": row.consecutive_failures,
-            "last_error": row.last_error,
-            "last_error_at": row.last_error_at.isoformat() + "Z" if row.last_error_at else None,
-            "latency_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
-            "latency_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)
-            if latencies else None,
-            "latency_samples": len(latencies),
-            # What the target was found not to store: never re-sent, never drift (docs/targets.md).
-            "not_stored": list(Capabilities.from_config(row.config).dropped),
-            "capabilities": Capabilities.from_config(row.config).to_json(),
-        }
+        return await status.target_status(database, name)
     finally:
         await database.dispose()
 

@@ -388,6 +388,19 @@ class RunStore:
                 "users_read": users_read, "groups_read": groups_read, "counts": counts or {},
                 "error": error[:2000] if error else None}).append(conn)
 
+    async def runs(self, target_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The target's reconcile runs, the latest first."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(reconcile_runs).where(_r.target_id == target_id)
+                                      .order_by(_r.started.desc(), _r.id.desc()).limit(limit))
+
+            def iso(moment: datetime | None) -> str | None:
+                return moment.isoformat() + "Z" if moment is not None else None
+
+            return [{"id": int(r.id), "trigger": r.trigger, "repair": bool(r.repair), "status": r.status,
+                     "started": iso(r.started), "finished": iso(r.finished), "users_read": int(r.users_read),
+                     "groups_read": int(r.groups_read), "counts": r.counts, "error": r.error} for r in rows]
+
     async def last_started(self) -> dict[int, datetime]:
         """target id -> when its latest run started."""
         async with self.db.read() as conn:

@@ -168,6 +168,21 @@ class LinkStore:
         async with self.db.write() as conn:
             await write_log(conn, [log_row(target_id, identity_id, action, outcome, enqueued, utcnow(), detail)])
 
+    async def push_log(self, target_id: int, *, limit: int = 100, outcome: str | None = None,
+                       before: int | None = None) -> list[dict[str, Any]]:
+        """The target's push-log rows, newest first: ``limit`` of them, those with ``outcome`` (ok,
+        rejected, ...) only if given, with an id below ``before`` (the next page) if given."""
+        p = push_log.c
+        query = sa.select(push_log).where(p.target_id == target_id).order_by(p.id.desc()).limit(limit)
+        if outcome is not None:
+            query = query.where(p.outcome == outcome)
+        if before is not None:
+            query = query.where(p.id < before)
+        async with self.db.read() as conn:
+            return [{"id": int(r.id), "identity": r.identity_id, "action": r.action, "outcome": r.outcome,
+                     "enqueued": r.enqueued.isoformat() + "Z", "finished": r.finished.isoformat() + "Z",
+                     "detail": r.detail} for r in await conn.execute(query)]
+
     async def latencies(self, target_id: int, last: int = 1000) -> list[float]:
         """Seconds from change to acknowledgement of the target's latest successful pushes."""
         p = push_log.c
