@@ -15,6 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from scimward.api.admin_paths import openapi_paths as _paths
 from scimward.governance import finding_filters, report
 from scimward.scim.errors import InvalidValue
 from scimward.store.database import Database
@@ -85,14 +86,4 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
 
 
 def openapi_paths() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for path, method, _handler, summary in ROUTES:
-        entry = paths.setdefault(path, {})
-        if "{id}" in path:
-            entry["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-        entry[method.lower()] = {"summary": summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-            **{str(s): {"$ref": f"#/components/responses/{n}"} for s, n in
-               ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound"),
-                (409, "Conflict"))}}}
-    return paths
+    return _paths(ROUTES, integer_ids=True)

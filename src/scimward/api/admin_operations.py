@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from scimward.api.admin_paths import openapi_paths as _paths
 from scimward.scim.errors import InvalidValue
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
@@ -84,13 +85,4 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
 
 
 def openapi_paths() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for path, method, _handler, summary in ROUTES:
-        entry = paths.setdefault(path, {})
-        if "{name}" in path:
-            entry["parameters"] = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
-        entry[method.lower()] = {"summary": summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-            **{str(s): {"$ref": f"#/components/responses/{n}"} for s, n in
-               ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound"))}}}
-    return paths
+    return _paths(ROUTES)

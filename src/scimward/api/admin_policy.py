@@ -15,6 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from scimward.api.admin_paths import openapi_paths as _paths
 from scimward.policy import Approvals, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
 from scimward.scim.errors import InvalidValue, PayloadTooLarge
@@ -171,19 +172,5 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
 
 
 def openapi_paths() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for path, method, _handler, summary in ROUTES:
-        operation: dict[str, Any] = {"summary": summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-            **{str(s): {"$ref": f"#/components/responses/{n}"} for s, n in
-               ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound"),
-                (409, "Conflict"))}}}
-        if method == "PUT":
-            operation["requestBody"] = {"required": True, "content": {"application/yaml": {"schema": {
-                "type": "string", "description": "A policy file (docs/policy.md)"}}}}
-        entry = paths.setdefault(path, {})
-        for name in ("id", "name"):
-            if "{" + name + "}" in path:
-                entry["parameters"] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
-        entry[method.lower()] = operation
-    return paths
+    return _paths(ROUTES, request_bodies={"PUT": {"required": True, "content": {"application/yaml": {"schema": {
+        "type": "string", "description": "A policy file (docs/policy.md)"}}}}})

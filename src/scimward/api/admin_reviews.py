@@ -14,6 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from scimward.api.admin_paths import openapi_paths as _paths
 from scimward.governance.groups import list_groups
 from scimward.governance.reviews import DECISIONS, Reviews
 from scimward.governance.reviews.report import campaign_json, item_json, report, report_csv
@@ -106,14 +107,4 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
 
 
 def openapi_paths() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for path, method, _handler, summary in ROUTES:
-        entry = paths.setdefault(path, {})
-        if "{name}" in path:
-            entry["parameters"] = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
-        entry[method.lower()] = {"summary": summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-            **{str(s): {"$ref": f"#/components/responses/{n}"} for s, n in
-               ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound"),
-                (409, "Conflict"))}}}
-    return paths
+    return _paths(ROUTES)
