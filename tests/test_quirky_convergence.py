@@ -26,7 +26,7 @@ from scimward.store.governance import FindingStore
 from scimward.sync.client import TargetClient
 from scimward.sync.reconcile import Reconciler
 from tests.conftest import Peer, Scim2Server
-from tests.hub import ENTERPRISE, Hub, open_hub
+from tests.hub import ENTERPRISE, Hub, emptied, open_hub
 from tests.peers.quirky_server import Quirks, QuirkyServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -46,12 +46,7 @@ def scim2_process() -> Iterator[Peer]:
 @pytest.fixture
 async def scim2_server(scim2_process: Peer) -> Peer:
     """scim2-server emptied: reconcile reads every account on it, the other dialect's run's too."""
-    async with scim2_process.client() as client:
-        for resource in ("Groups", "Users"):
-            ids = [item["id"] async for item in client.iterate(resource, attributes=["id"])]
-            for resource_id in ids:
-                await client.delete(resource, resource_id)
-    return scim2_process
+    return await emptied(scim2_process)
 
 
 @pytest.fixture

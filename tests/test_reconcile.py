@@ -40,7 +40,7 @@ from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import AttributeRule, TargetConfig
 from tests import hub as hubs
 from tests.conftest import Peer, Scim2Server, ServerThread, issue_token
-from tests.hub import ENTERPRISE
+from tests.hub import ENTERPRISE, emptied
 
 pytestmark = pytest.mark.anyio
 
@@ -54,12 +54,7 @@ def scim2_process() -> Iterator[Peer]:
 @pytest.fixture
 async def scim2_server(scim2_process: Peer) -> Peer:
     """scim2-server emptied: a reconcile sees everything on its target, other tests' accounts too."""
-    async with scim2_process.client() as client:
-        for resource in ("Groups", "Users"):
-            ids = [item["id"] async for item in client.iterate(resource, attributes=["id"])]
-            for resource_id in ids:
-                await client.delete(resource, resource_id)
-    return scim2_process
+    return await emptied(scim2_process)
 
 
 @pytest.fixture(params=["downstream", "scim2_server"])
