@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from scimward.policy.blast import is_privileged
-from scimward.policy.cel import context
+from scimward.policy.cel import compile_expression, context, reads
 from scimward.policy.document import Policy, parse_policy
-from scimward.policy.gate import PolicyGate, variables
+from scimward.policy.gate import ENTERPRISE, PolicyGate, variables
 from scimward.policy.guards import Guard, leading_guards, plan
 from scimward.scim.resource_types import GOVERNANCE_GROUP_SCHEMA
 from scimward.store.database import Database
@@ -69,14 +69,53 @@ def _naive(policy: Policy, change: Change) -> Decision:
 def _docs() -> list[dict[str, Any] | None]:
     base: dict[str, Any] = {"userName": "ann", "displayName": "Ann", "active": True,
                             "emails": [{"value": "ann@example.com"}]}
-    return [None, base, {**base, "userName": "root", "userType": "Contractor"},
+    named = {**base, "name": {"givenName": "Ann", "familyName": "Lee"}, "userType": "Employee",
+             ENTERPRISE: {"manager": {"value": "m1"}, "department": "Finance"}}
+    return [None, base, named, {**named, "name": {"givenName": "Ann"}},
+            {**base, "userName": "root", "userType": "Contractor"},
             {**base, "userName": "breakglass-1", "emails": [{"value": "x@evil.test"}]},
             {**base, "displayName": "Admins", "userType": "ServiceAccount", "active": False}]
 
 
-@pytest.mark.parametrize("policy_file", ["bench/policy-20-rules.yaml", "examples/policy.yaml"])
+#: Rules that read the states in every way the gate's pruning must see through, and one that fails to
+#: evaluate for some changes (the gate then evaluates the rules one by one).
+TRICKY = f"""
+rules:
+  - name: erroring
+    when: 'change.type == "User" && change.after.userName.size() > 0 && change.after.nickName == "x"'
+    action: hold
+    reason: r
+  - name: has-name-only
+    when: 'change.type == "User" && has(change.after.name) && change.op == "update"'
+    action: hold
+    reason: r
+  - name: family-name
+    when: 'change.type == "User" && has(change.after.name.familyName) && change.after.name.familyName == "Lee"'
+    action: allow
+    reason: r
+  - name: macro-on-a-sub-map
+    when: 'change.type == "User" && has(change.after.name) && change.after.name.exists(k, k == "givenName")'
+    action: allow
+    reason: r
+  - name: macro-on-the-state
+    when: 'change.after.all(k, k != "nickName") && change.op == "create"'
+    action: hold
+    reason: r
+  - name: extension-by-key
+    when: '"{ENTERPRISE}" in change.after && change.after["{ENTERPRISE}"].department == "Finance"'
+    action: hold
+    approvals: 2
+    reason: r
+  - name: state-as-a-value
+    when: 'change.op == "update" && change.before != change.after && size(change.before) > 4'
+    action: allow
+    reason: r
+"""
+
+
+@pytest.mark.parametrize("policy_file", ["bench/policy-20-rules.yaml", "examples/policy.yaml", "tricky"])
 def test_the_gate_decides_as_if_it_evaluated_every_rule(policy_file: str) -> None:
-    policy = parse_policy((repo_root() / policy_file).read_text())
+    policy = parse_policy(TRICKY if policy_file == "tricky" else (repo_root() / policy_file).read_text())
     costly = {"blast_radius", "manager"}
     gate = PolicyGate(Database("sqlite://"))
     gate.policy = policy
@@ -110,3 +149,32 @@ def test_a_group_is_privileged_by_its_governance_extension() -> None:
     assert not is_privileged({GOVERNANCE_GROUP_SCHEMA: {"privileged": False}})
     assert not is_privileged({"privileged": True})  # not an attribute of Group: the extension's alone
     assert not is_privileged(None)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("change.after.title == 'x'", {"after": {"title": None}}),
+    ("has(change.after.name)", {"after": {"name": frozenset()}}),
+    ("has(change.after.name) && change.after.name.familyName == ''", {"after": {"name": frozenset({"familyName"})}}),
+    ("has(change.after.name) && size(change.after.name) > 1", {"after": {"name": None}}),
+    ("change.after.name.exists(k, k == 'a')", {"after": {"name": None}}),
+    ("change.after.userName.startsWith('a')", {"after": {"userName": None}}),
+    ('change.after["urn:x:User"].manager.value == "m"', {"after": {"urn:x:User": frozenset({"manager"})}}),
+    ("change.after.all(k, k != 'x')", {"after": None}),
+    ("change.before == change.after", {"before": None, "after": None}),
+    ("change.after.emails[0].value == 'a'", {"after": {"emails": None}}),
+    ("change.op == 'create'", {}),
+])
+def test_what_a_rule_reads_of_the_states(source: str, expected: dict[str, Any]) -> None:
+    assert reads(source) == expected
+
+
+def test_a_rule_that_fails_to_evaluate_does_not_hide_another_that_matches() -> None:
+    policy = parse_policy(TRICKY)
+    gate = PolicyGate(Database("sqlite://"))
+    gate.policy = policy
+    after = {"userName": "ann", "name": {"familyName": "Lee"}}  # no nickName: "erroring" raises
+    assert not compile_expression(policy.rules[0].when.source).holds(context({"change": variables(
+        Change("c", "User", "id", "create", None, after, [], None, None, datetime.now()), None, None)}))
+    change = Change("c", "User", "id", "update", after, after, [], None, None, datetime.now())
+    decision = gate._rules(change, None, None)
+    assert decision.action == "hold" and [m.name for m in decision.matched] == ["has-name-only"]

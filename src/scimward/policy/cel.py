@@ -30,8 +30,15 @@ class ExpressionError(ConfigurationError):
 
 
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
-#: ``change.after.title``, ``change.before["urn:...:User"]``, or the whole ``change.after``.
-_STATE_ACCESS = re.compile(r'change\s*\.\s*(after|before)(?:\s*\.\s*([A-Za-z_]\w*)|\s*\[\s*"([^"]+)"\s*\])?')
+_STEP = r'(?:\.\s*([A-Za-z_]\w*)|\[\s*"([^"]+)"\s*\])'
+#: ``change.after``, then up to two steps (``.title``, ``["urn:...:User"]``), then a call's ``(``.
+_STATE_ACCESS = re.compile(rf"change\s*\.\s*(after|before)\b(?:\s*{_STEP})?(?:\s*{_STEP})?(\s*\()?")
+_HAS_BEFORE = re.compile(r"has\s*\(\s*$")
+_CLOSE_AFTER = re.compile(r"\s*\)")
+
+#: What expressions read of ``change.before`` / ``change.after``: per state, None (anything) or, per
+#: attribute, None (all of it) or the sub-attributes read (empty: only whether it is there, ``has()``).
+Reads = dict[str, dict[str, frozenset[str] | None] | None]
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,8 @@ class Expression:
     program: Any
     #: The ``change.*`` fields the expression names (e.g. "blast_radius").
     fields: frozenset[str]
-    #: For ``before`` and ``after``: the attributes the expression reads, or None when it may read any.
-    attributes: dict[str, frozenset[str] | None]
+    #: What it reads of ``before`` and ``after`` (``Reads``).
+    attributes: Reads
 
     def holds(self, context: Any) -> bool:
         """Whether the expression is true for ``context``; an evaluation error (a missing key) is not."""
@@ -60,27 +67,71 @@ def compile_expression(source: str) -> Expression:
         if match:
             raise ExpressionError(match.group(3).strip(), int(match.group(1)), int(match.group(2)) + 1) from exc
         raise ExpressionError(text.splitlines()[0], None, None) from exc
-    attributes: dict[str, set[str] | None] = {}
-    for state, name, key in _STATE_ACCESS.findall(source):
-        named = name or key
-        if not named or attributes.get(state, set()) is None:
-            attributes[state] = None
-        else:
-            attributes.setdefault(state, set()).add(named)  # type: ignore[union-attr]
     return Expression(source, program, frozenset(re.findall(r"change\s*\.\s*([A-Za-z_]\w*)", source)),
-                      {state: None if names is None else frozenset(names) for state, names in attributes.items()})
+                      reads(source))
 
 
-def merge_attributes(expressions: list[Expression]) -> dict[str, frozenset[str] | None]:
-    """What a set of expressions reads of ``before`` and ``after`` (absent: nothing; None: anything)."""
-    merged: dict[str, frozenset[str] | None] = {}
-    for expression in expressions:
-        for state, names in expression.attributes.items():
-            if names is None or merged.get(state, frozenset()) is None:
+def reads(source: str) -> Reads:
+    """What ``source`` reads of the change's states, erring towards more: any access it cannot place
+    (an index, a computed key, a macro over a whole map, the state as a value) takes all of it."""
+    found: list[Reads] = []
+    for match in _STATE_ACCESS.finditer(source):
+        state, name, key, sub_name, sub_key, call = match.groups()
+        attribute, sub = name or key, sub_name or sub_key
+        if attribute is None or (call and sub is None and name is not None):
+            found.append({state: None})  # the whole state, or a macro/method on it
+        elif sub is None:
+            presence = (_HAS_BEFORE.search(source, 0, match.start()) is not None
+                        and _CLOSE_AFTER.match(source, match.end()) is not None)
+            found.append({state: {attribute: frozenset() if presence else None}})
+        else:
+            found.append({state: {attribute: None if call and sub_name else frozenset({sub})}})
+    return _merge(found)
+
+
+def _merge(many: list[Reads]) -> Reads:
+    merged: Reads = {}
+    for one in many:
+        for state, attributes in one.items():
+            if state in merged and merged[state] is None:
+                continue
+            if attributes is None:
                 merged[state] = None
-            else:
-                merged[state] = (merged.get(state) or frozenset()) | names
+                continue
+            into = merged.setdefault(state, {})
+            assert into is not None
+            for attribute, subs in attributes.items():
+                if attribute in into and (into[attribute] is None or subs is None):
+                    into[attribute] = None
+                else:
+                    into[attribute] = (into.get(attribute) or frozenset()) | (subs or frozenset()) \
+                        if subs is not None else None
     return merged
+
+
+def merge_attributes(expressions: list[Expression]) -> Reads:
+    """What a set of expressions reads of ``before`` and ``after`` (absent: nothing; None: anything)."""
+    return _merge([expression.attributes for expression in expressions])
+
+
+def only(doc: dict[str, Any] | None, read: Reads | None, state: str) -> dict[str, Any]:
+    """The part of ``doc`` (the change's ``state``) that ``read`` says the rules read."""
+    if not doc:
+        return {}
+    if read is None:
+        return doc
+    if state not in read:
+        return {}
+    attributes = read[state]
+    if attributes is None:
+        return doc
+    out: dict[str, Any] = {}
+    for attribute, subs in attributes.items():
+        if attribute in doc:
+            value = doc[attribute]
+            out[attribute] = value if subs is None or not isinstance(value, dict) \
+                else {k: v for k, v in value.items() if k in subs}
+    return out
 
 
 def context(values: dict[str, Any]) -> Any:

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from scimward.errors import ConfigurationError
-from scimward.policy.cel import Expression, ExpressionError, compile_expression, merge_attributes
+from scimward.policy.cel import Expression, ExpressionError, Reads, compile_expression, merge_attributes
 from scimward.policy.nhi_settings import NhiSettings, NhiSettingsError, nhi_settings
 from scimward.policy.ownership import Ownership, OwnershipError, parse_ownership
 
@@ -93,7 +93,7 @@ class Policy:
         return frozenset().union(*(rule.when.fields for rule in self.rules))
 
     @functools.cached_property
-    def attributes(self) -> dict[str, frozenset[str] | None]:
+    def attributes(self) -> Reads:
         """What the rules read of ``change.before`` and ``change.after``: only that is handed to CEL."""
         return merge_attributes([rule.when for rule in self.rules])
 

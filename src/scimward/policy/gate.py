@@ -13,13 +13,12 @@ applied from the command line reaches every API process within a second.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from scimward.policy import blast, nhi_rules
-from scimward.policy.cel import context
+from scimward.policy.cel import Reads, context, only
 from scimward.policy.document import Policy, policy_from_json
 from scimward.policy.guards import RulePlan, plan
 from scimward.policy.ownership import source_verdict
@@ -132,11 +131,9 @@ class PolicyGate:
         holds: list[RuleMatch] = []
         allows: list[RuleMatch] = []
         approvals = 0
-        for rule in rules:
-            if rule.action == "hold" and holds and rule.approvals <= approvals:
-                continue  # decided already unless a deny matches
-            if not rule.when.holds(ctx):
-                continue
+        for rule, matched in zip(rules, applicable.results(ctx), strict=True):
+            if not matched or (rule.action == "hold" and holds and rule.approvals <= approvals):
+                continue  # no match, or a hold decided already unless a deny matches
             match = RuleMatch(rule.name, rule.action, rule.reason)  # type: ignore[arg-type]
             if rule.action == "deny":
                 return Decision("deny", [match], blast_radius=radius)
@@ -244,32 +241,20 @@ def with_ownership(decision: Decision, verdict: RuleMatch | None) -> Decision:
 
 
 def variables(change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None,
-              read: Mapping[str, frozenset[str] | None] | None = None,
+              read: Reads | None = None,
               fields: frozenset[str] | None = None) -> dict[str, Any]:
     """The ``change`` a rule sees (docs/policy.md lists the fields). With ``read`` (what the rules read of
     ``before`` and ``after``) only those attributes are handed over, and with ``fields`` only the fields
     rules name: converting a whole document to CEL values costs more than evaluating twenty rules."""
     values = {
         "id": change.id, "op": change.op, "type": change.resource_type, "identity": change.identity_id or "",
-        "before": _only(change.before, read, "before"), "after": _only(change.after, read, "after"),
+        "before": only(change.before, read, "before"), "after": only(change.after, read, "after"),
         "changed": change.changed,
         "members_added": change.members_added, "members_removed": change.members_removed,
         "email_domains": email_domains(change.after), "source": change.source or "", "actor": change.actor or "",
         "blast_radius": radius or blast.EMPTY, "manager": manager or _NO_MANAGER,
     }
     return values if fields is None else {k: v for k, v in values.items() if k in fields}
-
-
-def _only(doc: dict[str, Any] | None, read: Mapping[str, frozenset[str] | None] | None,
-          state: str) -> dict[str, Any]:
-    if not doc:
-        return {}
-    if read is None:
-        return doc
-    if state not in read:
-        return {}
-    names = read[state]
-    return doc if names is None else {k: v for k, v in doc.items() if k in names}
 
 
 def email_domains(doc: dict[str, Any] | None) -> list[str]:

@@ -7,6 +7,12 @@ finds those tests, and only where that reasoning is sound: the expression is a c
 level (no ``||`` and no ``? :`` outside brackets and strings, since both bind looser than ``&&``),
 and each test is a literal comparison of ``change.type`` or ``change.op``. Anything else, and the
 rule has no guard: CEL decides it, as before.
+
+A guard that holds for a plan's (type, op) is ``true && rest``, which CEL evaluates as ``rest``:
+the plan compiles each chosen rule's rest, and all of them into one list expression, so a change
+is converted to CEL values once and evaluated once (``RulePlan.results``). Only when that list
+fails to evaluate (one rule raised an error, which for that rule means "does not match") does the
+plan evaluate the rests one by one.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from scimward.policy.cel import merge_attributes
+from scimward.policy.cel import Expression, ExpressionError, Reads, compile_expression, merge_attributes
 from scimward.policy.document import Rule
 
 _STRING = r'"[^"\\\n]*"'
@@ -61,8 +68,13 @@ def _top_level_is_conjunction(source: str) -> bool:
 
 def leading_guards(source: str) -> tuple[Guard, ...]:
     """The literal ``change.type`` / ``change.op`` tests a rule's conjunction opens with."""
+    return _split(source)[0]
+
+
+def _split(source: str) -> tuple[tuple[Guard, ...], str]:
+    """The leading guards of a rule and the rest of its conjunction (the whole rule without guards)."""
     if not _top_level_is_conjunction(source):
-        return ()
+        return (), source
     guards: list[Guard] = []
     position = 0
     while match := _GUARD.match(source, position):
@@ -70,7 +82,7 @@ def leading_guards(source: str) -> tuple[Guard, ...]:
         literals = [single] if single else re.findall(_STRING, many)
         guards.append(Guard(field, frozenset(text[1:-1] for text in literals), operator == "!="))
         position = match.end()
-    return tuple(guards)
+    return tuple(guards), source[position:]
 
 
 @dataclass(frozen=True)
@@ -79,12 +91,50 @@ class RulePlan:
 
     rules: tuple[Rule, ...]
     fields: frozenset[str]
-    attributes: dict[str, frozenset[str] | None]
+    attributes: Reads
+    #: Each rule's expression without the guards the plan has decided (the same truth for this plan).
+    rests: tuple[Expression, ...] = ()
+    #: All the rests as one CEL list, or None when they cannot be put in one.
+    together: Any = None
+
+    def results(self, context: Any) -> list[bool]:
+        """Whether each rule matches the change in ``context``: one evaluation of the list when it
+        succeeds, else each rule on its own (an error means no match, as for a single rule)."""
+        if self.together is not None:
+            try:
+                values = self.together.execute(context)
+            except (KeyError, ValueError, TypeError, RuntimeError):
+                pass
+            else:
+                return [value is True for value in values]
+        return [rest.holds(context) for rest in self.rests]
 
 
 def plan(rules: Iterable[Rule], resource_type: str, op: str) -> RulePlan:
     values = {"type": resource_type, "op": op}
-    chosen = tuple(rule for rule in rules
-                   if all(guard.admits(values[guard.field]) for guard in leading_guards(rule.when.source)))
-    return RulePlan(chosen, frozenset().union(*(rule.when.fields for rule in chosen)),
-                    merge_attributes([rule.when for rule in chosen]))
+    chosen: list[Rule] = []
+    rests: list[Expression] = []
+    for rule in rules:
+        guards, rest = _split(rule.when.source)
+        if not all(guard.admits(values[guard.field]) for guard in guards):
+            continue
+        chosen.append(rule)
+        rests.append(_rest(rule, rest) if guards else rule.when)
+    return RulePlan(tuple(chosen), frozenset().union(*(r.fields for r in rests)), merge_attributes(rests),
+                    tuple(rests), _together(rests))
+
+
+def _rest(rule: Rule, rest: str) -> Expression:
+    try:
+        return compile_expression(rest)
+    except ExpressionError:  # not expected of a conjunction's tail; the whole rule decides as before
+        return rule.when
+
+
+def _together(rests: list[Expression]) -> Any:
+    if len(rests) < 2:
+        return None
+    try:
+        return compile_expression("[" + ", ".join(f"({rest.source})" for rest in rests) + "]").program
+    except ExpressionError:
+        return None
