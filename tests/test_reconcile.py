@@ -24,7 +24,8 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.api.settings import Settings
-from scimward.policy import identity_store
+from scimward.policy import identity_store, policies
+from scimward.policy.approvals import Approvals
 from scimward.scim.errors import InvalidValue
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database, upgrade
@@ -155,6 +156,44 @@ async def seed(hub: Hub, size: int = 4) -> tuple[list[str], list[str], str, str]
     return users, ids, group, group_id
 
 
+# -- orphans meet the mass-change breaker ---------------------------------------------------------
+
+
+async def test_orphan_deactivations_wait_for_an_open_breaker(hub: Hub, peer: Peer, app: App) -> None:
+    """Issue 10, item 9: reconcile deactivates orphaned accounts through the outbox, counted against
+    the target's breaker. Twelve orphans past ``max_count: 5`` open it: none is switched off until
+    ``breaker release``, then all are; a discarded breaker drops what waited."""
+    await policies.apply(hub.db, "breaker: {window: 10m, max_count: 5, max_percent: 100}\n", "alice")
+    await hub.add_target("app", peer, TargetConfig(extra={"orphans": "deactivate"}))
+    await seed(hub, 1)
+    strangers = [await app.client.create("Users", {"schemas": [USER_SCHEMA], "userName": name("orphan")})
+                 for _ in range(12)]
+
+    report = await hub.reconcile(repair=True)
+    assert report.orphans_deactivated == 12
+    assert {f.repair for f in await hub.open_findings() if f.kind == "orphaned_account"} >= {
+        "deactivation enqueued (orphans: deactivate); propagate switches the account off"}
+    target_id = (await TargetRepository(hub.db).by_name("app")).id
+    assert [(b["name"], b["held"]) for b in await Approvals(hub.db, hub.store.direct).breakers() if b["open"]] \
+        == [("app", 12)]
+    await hub.push()
+    active = [(await app.user(s["userName"])).get("active") is not False for s in strangers]
+    assert all(active), "nothing destructive leaves while the breaker is open"
+
+    await Approvals(hub.db, hub.store.direct).release(target_id, "bob")
+    await hub.push()
+    assert [(await app.user(s["userName"]))["active"] for s in strangers] == [False] * 12
+
+    more = [await app.client.create("Users", {"schemas": [USER_SCHEMA], "userName": name("orphan")})
+            for _ in range(6)]
+    await hub.reconcile(repair=True)  # six more in the same window: open again
+    await Approvals(hub.db, hub.store.direct).discard(target_id, "bob")
+    await hub.push()
+    assert all([(await app.user(s["userName"])).get("active") is not False for s in more])
+    async with hub.db.read() as conn:
+        assert not list(await conn.execute(sa.text("select 1 from outbox where resource_type = 'Orphan'")))
+
+
 # -- a clean target -------------------------------------------------------------------------------
 
 
@@ -214,8 +253,13 @@ async def test_every_tampering_is_found_and_repair_converges(hub: Hub, peer: Pee
     async with hub.db.read() as conn:
         logged = sorted(tuple(row) for row in await conn.execute(sa.text(
             "select action, outcome from push_log where detail like 'reconcile%'")))
-    assert logged == [("deactivate", "ok"), *[("repair", "enqueued")] * 6], "every repair is in the push log"
+    assert logged == [("repair", "enqueued")] * 7, "every repair is in the push log"
     await hub.push()
+    async with hub.db.read() as conn:
+        sent = list(await conn.execute(sa.text("select action, outcome from push_log where identity_id = :key"),
+                                       {"key": f"orphan:{stranger['id']}"}))
+    assert [tuple(row) for row in sent] == [("repair", "enqueued"), ("deactivate", "ok")], \
+        "the orphan's deactivation went through the outbox, and propagate logged it"
     after = await hub.reconcile()
     assert after.open == 0, await hub.open_findings()
     assert after.resolved == 7

@@ -130,7 +130,7 @@ class Approvals:
                 if done:
                     await self.apply_effective(tx, change)
                     released += 1
-            await self._close(tx, target_id)
+            await self._close(tx, target_id, orphans="send")
             for event in [*events, audit_records.breaker(target_id, "release", by, released)]:
                 await event.append(tx)
         return released
@@ -147,7 +147,7 @@ class Approvals:
                     tx, change, "rejected", [*change.approvals, entry], change.held_by_breaker,
                     "discarded with the mass-change breaker", by=by, decision="discard"))
                 discarded += 1
-            await self._close(tx, target_id)
+            await self._close(tx, target_id, orphans="drop")
             for event in [*events, audit_records.breaker(target_id, "discard", by, discarded)]:
                 await event.append(tx)
         return discarded
@@ -159,7 +159,8 @@ class Approvals:
                 if target_id in change.held_by_breaker]
 
     async def breakers(self) -> list[dict[str, Any]]:
-        """Every target with its breaker: open or not, since when, why, and how many changes it holds."""
+        """Every target with its breaker: open or not, since when, why, and how many changes (and orphan
+        deactivations) it holds."""
         await self.expire()
         async with self.direct.transaction() as tx:
             opened = {int(r[0]): (r[1], r[2]) for r in await tx.rows(gate_rows.OPEN_WITH_REASON)}
@@ -167,6 +168,9 @@ class Approvals:
             for row in await tx.rows(changes.PENDING_HELD_BY_BREAKER):
                 for target_id in change_row(row).held_by_breaker:
                     held[target_id] = held.get(target_id, 0) + 1
+            for target_id, waiting in await tx.rows(outbox.ORPHANS_WAITING):
+                if int(target_id) in opened:  # orphan deactivations (policy.orphans) wait for the release
+                    held[int(target_id)] = held.get(int(target_id), 0) + int(waiting)
             names = await tx.rows(sa.select(targets.c.id, targets.c.name).order_by(targets.c.name))
         out = []
         for target_id, name in names:
@@ -226,8 +230,14 @@ class Approvals:
         return audit_records.approval(change.id, change.resource_type, change.identity_id, status, by, decision,
                                       note)
 
-    async def _close(self, tx: Tx, target_id: int) -> None:
+    async def _close(self, tx: Tx, target_id: int, *, orphans: str) -> None:
+        """Close the breaker; the orphan deactivations it held (policy.orphans) are sent now
+        (``orphans="send"``) or dropped (``"drop"``)."""
         params = {"target_id": target_id}
+        if orphans == "send":
+            await tx.run(outbox.ORPHANS_DUE_NOW, {**params, "now": tx.time(utcnow())})
+        else:
+            await tx.run(outbox.DISCARD_ORPHANS, params)
         await tx.run(gate_rows.CLOSE_BREAKER, params)
         await tx.run(gate_rows.CLEAR_EVENTS, params)
         await tx.run(gate_rows.RESOLVE_BREAKER_FINDING, {**params, "at": tx.time(utcnow())})

@@ -71,6 +71,14 @@ class BreakerSettings:
     min_count: int = 10
     enabled: bool = True
 
+    def trips(self, count: int, accounts: int) -> bool:
+        """Whether ``count`` deprovisionings in the window, of ``accounts`` on the target, pass the threshold."""
+        return count > self.max_count or (count >= self.min_count and count * 100 > self.max_percent * max(accounts, 1))
+
+    def reason(self, count: int, accounts: int, target: str) -> str:
+        return (f"{count} accounts of {accounts} would be deprovisioned on {target} within {self.window} "
+                f"(threshold: {self.max_count} or {self.max_percent:g} %)")
+
     def to_json(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "window": format_duration(self.window), "max_count": self.max_count,
                 "max_percent": self.max_percent, "min_count": self.min_count}

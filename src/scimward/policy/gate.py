@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from scimward.policy import blast, nhi_rules
@@ -178,10 +177,8 @@ class PolicyGate:
             count = int((await tx.rows(gate_rows.WINDOW_COUNT, {"target_id": target_id, "since": tx.time(since)}))
                         [0][0]) + 1
             accounts = int((await tx.rows(gate_rows.ACCOUNTS_ON_TARGET, {"target_id": target_id}))[0][0])
-            over_count = count > settings.max_count
-            over_share = count >= settings.min_count and count * 100 > settings.max_percent * max(accounts, 1)
-            if over_count or over_share:
-                await self._trip(tx, change, target_id, count, accounts, settings.window)
+            if settings.trips(count, accounts):
+                await self._trip(tx, change, target_id, count, accounts)
                 decision.held_by_breaker.append(target_id)
             else:
                 counted.append(target_id)
@@ -192,12 +189,9 @@ class PolicyGate:
             {"target_id": t, "identity_id": change.identity_id, "change_id": change.id,
              "at": tx.time(change.created)} for t in counted])
 
-    async def _trip(self, tx: Tx, change: Change, target_id: int, count: int, accounts: int,
-                    window: timedelta) -> None:
+    async def _trip(self, tx: Tx, change: Change, target_id: int, count: int, accounts: int) -> None:
         name = next((t.name for t in self.targets if t.id == target_id), str(target_id))
-        settings = self.policy.breaker
-        reason = (f"{count} accounts of {accounts} would be deprovisioned on {name} within {window} "
-                  f"(threshold: {settings.max_count} or {settings.max_percent:g} %)")
+        reason = self.policy.breaker.reason(count, accounts, name)
         at = tx.time(change.created)
         await tx.run(gate_rows.open_breaker(self.db.dialect), {"target_id": target_id, "at": at, "reason": reason})
         await tx.run(gate_rows.breaker_finding(self.db.dialect), {

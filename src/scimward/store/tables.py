@@ -143,7 +143,9 @@ outbox = sa.Table(
     "outbox",
     metadata,
     sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("identity_id", sa.String(36), primary_key=True),
+    #: An identity's id, or ``orphan:<remote id>`` for an orphaned account reconcile deactivates
+    #: (resource type "Orphan"; migration 0023).
+    sa.Column("identity_id", sa.String(300), primary_key=True),
     sa.Column("resource_type", sa.String(32), nullable=False),
     sa.Column("enqueued", sa.DateTime, nullable=False),
     sa.Column("due", sa.DateTime, nullable=False),
@@ -186,7 +188,7 @@ push_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("identity_id", sa.String(36), nullable=False),
+    sa.Column("identity_id", sa.String(300), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("enqueued", sa.DateTime, nullable=False),

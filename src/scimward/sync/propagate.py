@@ -40,6 +40,7 @@ from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
 from scimward.store.governance import PUSH_KINDS, FindingStore, NewFinding
 from scimward.store.provisioning import (
+    ORPHAN,
     BatchReads,
     HubIdentity,
     Link,
@@ -51,6 +52,7 @@ from scimward.store.provisioning import (
     TargetRow,
     commit,
     log_row,
+    orphan_remote_id,
 )
 from scimward.store.timeutil import utcnow
 from scimward.sync import metrics
@@ -93,6 +95,8 @@ POISON_AFTER = 5
 POISONED = PUSH_KINDS[0]
 #: Seconds a target's rows wait when its settings cannot be used (a scope that cannot be evaluated).
 BROKEN_RETRY = 30.0
+#: Seconds between looks at an orphan deactivation that an open breaker holds (release makes it due at once).
+BREAKER_WAIT = 30.0
 #: Seconds a successful health probe vouches for the target: failures meanwhile are the identity's own.
 HEALTHY_FOR = 2.0
 #: Seconds a read of every account (adoption on a target whose filters cannot be trusted) is reused.
@@ -308,7 +312,30 @@ class Propagator:
         await self._run_phase(AGENTIC_APPLICATION_TYPE,
                               [i for i in items if i.resource_type == "AgenticApplication"], endpoints)
         await self._run_phase(GROUP_TYPE, [i for i in items if i.resource_type == "Group"], endpoints)
+        await self._run_orphans([i for i in items if i.resource_type == ORPHAN], endpoints)
         return len(items)
+
+    async def _run_orphans(self, items: list[OutboxItem], endpoints: dict[int, _Endpoint | None]) -> None:
+        """Deactivate the orphaned accounts reconcile found (policy.orphans), but not while a target's
+        mass-change breaker is open: those wait for ``breaker release`` (or go with ``discard``)."""
+        if not items:
+            return
+        held = await self.outbox.open_breakers({item.target_id for item in items})
+        results = PushResults()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: OutboxItem) -> None:
+            if item.target_id in held:
+                await self.outbox.postpone(item, BREAKER_WAIT)
+                return
+            async with gate:
+                await self.process(item, endpoints.get(item.target_id), _Known({}, {}), results)
+
+        outcomes = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
+        await commit(self.db, results)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _run_phase(self, rt: ResourceType, items: list[OutboxItem],
                          endpoints: dict[int, _Endpoint | None]) -> None:
@@ -401,14 +428,7 @@ class Propagator:
         started = time.monotonic()
         try:
             async with endpoint.lane() as lane:
-                if item.resource_type == "User":
-                    action = await self.push_user(lane, item.identity_id, known, results)
-                elif item.resource_type == "Agent":
-                    action = await self.push_agent(lane, item.identity_id, known, results)
-                elif item.resource_type == "Group":
-                    action = await self.push_group(lane, item.identity_id, known, results)
-                else:  # AgenticApplications stay in the hub: no target receives them
-                    action = "none"
+                action = await self._push(lane, item, known, results)
         except TransientError as error:
             if _target_wide(error) or not await self._healthy(endpoint):
                 await self._transient(item, endpoint, error)
@@ -440,6 +460,17 @@ class Propagator:
             metrics.PUSHES.labels(target.name, action).inc()
             metrics.LATENCY.labels(target.name).observe((finished - item.enqueued).total_seconds())
         metrics.PUSH_SECONDS.labels(target.name).observe(time.monotonic() - started)
+
+    async def _push(self, lane: _Lane, item: OutboxItem, known: _Known, results: PushResults) -> Outcome:
+        if item.resource_type == "User":
+            return await self.push_user(lane, item.identity_id, known, results)
+        if item.resource_type == "Agent":
+            return await self.push_agent(lane, item.identity_id, known, results)
+        if item.resource_type == "Group":
+            return await self.push_group(lane, item.identity_id, known, results)
+        if item.resource_type == ORPHAN:
+            return await self.deactivate_orphan(lane, item.identity_id)
+        return "none"  # AgenticApplications stay in the hub: no target receives them
 
     async def _healthy(self, endpoint: _Endpoint) -> bool:
         """Whether the target serves a plain read now: if it does, a 5xx was this request's own (a
@@ -642,6 +673,16 @@ class Propagator:
         if link.status != "active":  # back in scope: its groups take it back
             results.account_changed(target.id, identity_id)
         return "deactivate" if first and not rest else "update"
+
+    @staticmethod
+    async def deactivate_orphan(lane: _Lane, key: str) -> Outcome:
+        """Switch off an account no identity in the hub holds (``orphans: deactivate``); never delete it."""
+        try:
+            await lane.client.patch("Users", orphan_remote_id(key),
+                                    [{"op": "replace", "path": "active", "value": False}])
+        except NotFoundError:
+            return "none"  # gone already: nothing left to switch off
+        return "deactivate"
 
     async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults,
                                 resource: str = "Users") -> Outcome:

@@ -12,8 +12,9 @@ Findings persist across runs (``store.governance.findings``). Repair (``--repair
 ``reconcile_repair``) goes through the normal propagation path: the run records on the link what the
 application really holds (attributes as read, an extra member as acknowledged, a missing one as not)
 and enqueues the identity, so the next push sends exactly the correction. An orphaned account has no
-identity to push: it is never deleted, and only deactivated, here and recorded in the push log, when
-the target's ``orphans`` is ``deactivate``.
+identity to push: it is never deleted. When the target's ``orphans`` is ``deactivate``, the run
+enqueues its deactivation as an outbox row of its own, counted against the target's mass-change
+breaker (``policy.orphans``), and propagate sends it like any push.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import httpx
 import structlog
 
 from scimward.durations import parse_duration
+from scimward.policy.orphans import deactivate_orphan
 from scimward.scim.ast import Filter
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
@@ -38,7 +40,7 @@ from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
 from scimward.store.governance import FindingStore, NewFinding, Run, RunStore
 from scimward.store.identity import IdentityStore
-from scimward.store.provisioning import HubIdentity, Link, LinkStore, Outbox, Readback, TargetRepository
+from scimward.store.provisioning import HubIdentity, Link, LinkStore, Outbox, Readback, TargetRepository, orphan_key
 from scimward.store.timeutil import utcnow
 from scimward.sync.client import DEFAULT_TIMEOUT, Resource, TargetClient
 from scimward.sync.drift import (
@@ -55,7 +57,7 @@ from scimward.sync.drift import (
     summary,
     unwanted_account_drift,
 )
-from scimward.sync.errors import HaltError, TargetError
+from scimward.sync.errors import TargetError
 from scimward.sync.mapping import desired_group, desired_user, manager_id
 from scimward.sync.probe import refresh
 from scimward.sync.profile import Capabilities, strip
@@ -471,22 +473,16 @@ class _Run:
         await self.owner.findings.record(tid, self.run.started, found)
 
     async def _deactivate_orphan(self, drift: Drift) -> str | None:
-        """Switch off an account nobody in the hub owns, if the target says so; never delete it."""
+        """Have propagate switch off an account nobody in the hub owns, if the target says so; never
+        delete it. The deactivation meets the target's mass-change breaker (``policy.orphans``)."""
         if not self.repairing or self.policy.orphans != "deactivate" or drift.remote_id is None:
             return None
-        remote_id, now = drift.remote_id, utcnow()
-        try:
-            await self.client.patch("Users", remote_id, [{"op": "replace", "path": "active", "value": False}])
-        except HaltError:
-            raise
-        except TargetError as error:
-            await self.owner.links.log(self.target.id, remote_id[:36], "deactivate", "failed", now,
-                                       f"reconcile repair of orphaned account {remote_id}: {error}")
-            return f"deactivation failed: {error}"
-        await self.owner.links.log(self.target.id, remote_id[:36], "deactivate", "ok", now,
-                                   f"reconcile repair: orphaned account {remote_id} deactivated (orphans: deactivate)")
+        held = await deactivate_orphan(self.owner.db, self.target.id, self.target.name, drift.remote_id, self.run.id)
+        await self.owner.links.log(self.target.id, orphan_key(drift.remote_id), "repair", "enqueued", utcnow(),
+                                   f"reconcile run {self.run.id}: orphaned account {drift.remote_id}: deactivation "
+                                   + ("held: the target's mass-change breaker is open" if held else "enqueued"))
         self.orphans_deactivated += 1
-        return "deactivated on the target (orphans: deactivate)"
+        return (_ORPHAN_HELD if held else _ORPHAN_ENQUEUED)
 
     async def _heartbeat(self) -> None:
         if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
@@ -495,6 +491,9 @@ class _Run:
 
 
 _ENQUEUED = "push enqueued"
+_ORPHAN_ENQUEUED = "deactivation enqueued (orphans: deactivate); propagate switches the account off"
+_ORPHAN_HELD = ("deactivation held: the target's mass-change breaker is open; sent on `scimward breaker release`, "
+                "dropped on `discard`")
 _NOTES = {
     Kind.CHANGED_IN_APP: "recorded the target's value as last pushed; push enqueued to restore the desired one",
     Kind.ATTRIBUTE_DRIFT: "push enqueued",

@@ -7,11 +7,12 @@ from scimward.store.provisioning import outbox
 from scimward.store.provisioning.batch_reads import BatchReads
 from scimward.store.provisioning.effective import HubIdentity
 from scimward.store.provisioning.links import Link, LinkStore, log_row
-from scimward.store.provisioning.outbox import Outbox, OutboxItem
+from scimward.store.provisioning.outbox import ORPHAN, Outbox, OutboxItem, orphan_key, orphan_remote_id
 from scimward.store.provisioning.push_results import PushResults, commit
 from scimward.store.provisioning.readback import Readback
 from scimward.store.provisioning.target_stats import link_counts
 from scimward.store.provisioning.targets import TargetRepository, TargetRow
 
-__all__ = ["BatchReads", "HubIdentity", "Link", "LinkStore", "Outbox", "OutboxItem", "PushResults", "Readback",
-           "TargetRepository", "TargetRow", "commit", "link_counts", "log_row", "outbox"]
+__all__ = ["ORPHAN", "BatchReads", "HubIdentity", "Link", "LinkStore", "Outbox", "OutboxItem", "PushResults",
+           "Readback", "TargetRepository", "TargetRow", "commit", "link_counts", "log_row", "orphan_key",
+           "orphan_remote_id", "outbox"]

@@ -11,7 +11,7 @@ from what is stored now, doing it twice is harmless.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from scimward.store._direct import Tx
 from scimward.store.chunks import chunks
 from scimward.store.database import Database
 from scimward.store.provisioning.effective import effective_memberships
-from scimward.store.tables import outbox, targets
+from scimward.store.tables import breakers, outbox, targets
 from scimward.store.timeutil import utcnow
 
 _o = outbox.c
@@ -100,6 +100,37 @@ async def enqueue_groups_of_members(conn: AsyncConnection, dialect: str, pairs: 
     await conn.execute(_enqueue_groups_of(dialect, True), [
         {"target_id": target_id, "member_id": member_id, "now": now, "now_due": now}
         for target_id, member_id in pairs])
+
+
+#: The outbox's resource type for an orphaned account that reconcile deactivates: no identity in the
+#: hub holds it, so the row names the account itself (``orphan_key``).
+ORPHAN = "Orphan"
+_ORPHAN_PREFIX = "orphan:"
+
+
+def orphan_key(remote_id: str) -> str:
+    return _ORPHAN_PREFIX + remote_id
+
+
+def orphan_remote_id(key: str) -> str:
+    return key.removeprefix(_ORPHAN_PREFIX)
+
+
+async def enqueue_orphan(conn: AsyncConnection, dialect: str, target_id: int, remote_id: str) -> None:
+    """Ask propagate to deactivate the orphaned account ``remote_id`` on ``target_id``."""
+    now = utcnow()
+    await conn.execute(_enqueue_one(dialect), {
+        "target_id": target_id, "identity_id": orphan_key(remote_id), "resource_type": ORPHAN, "enqueued": now,
+        "due": now, "generation": 1, "attempts": 0})
+
+
+#: Per target, the orphan deactivations waiting (while a breaker is open, those it holds).
+ORPHANS_WAITING = sa.select(_o.target_id, sa.func.count()).where(_o.resource_type == ORPHAN).group_by(_o.target_id)
+#: A target's orphan deactivations made due now (its breaker was released).
+ORPHANS_DUE_NOW = outbox.update().where(
+    _o.target_id == sa.bindparam("target_id"), _o.resource_type == ORPHAN).values(due=sa.bindparam("now"))
+#: A target's orphan deactivations dropped (its breaker was discarded: the accounts stay as they are).
+DISCARD_ORPHANS = outbox.delete().where(_o.target_id == sa.bindparam("target_id"), _o.resource_type == ORPHAN)
 
 
 @dataclass(frozen=True)
@@ -179,6 +210,12 @@ class Outbox:
             if due_now:
                 now = utcnow()
                 await conn.execute(outbox.update().where(_o.target_id == target_id, _o.due > now).values(due=now))
+
+    async def open_breakers(self, target_ids: Collection[int]) -> set[int]:
+        """Which of these targets have their mass-change breaker open."""
+        async with self.db.read() as conn:
+            return {int(row[0]) for row in await conn.execute(
+                sa.select(breakers.c.target_id).where(breakers.c.target_id.in_(list(target_ids))))}
 
     async def pending(self, target_id: int) -> tuple[int, int]:
         """(rows waiting, rows that failed at least once) for a target."""
