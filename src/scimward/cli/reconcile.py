@@ -124,7 +124,8 @@ def _print_summary(report: ReconcileReport, pushed: int | None) -> None:
                   str(sum(c["repaired"] for c in report.counts.values())))
     Console().print(table)
     seconds = (report.finished - report.started).total_seconds()
-    line = (f"read {report.users_read} users and {report.groups_read} groups in {seconds:.1f} s; "
+    agents = f", {report.agents_read} agents" if report.agents_read else ""
+    line = (f"read {report.users_read} users{agents} and {report.groups_read} groups in {seconds:.1f} s; "
             f"{report.resolved} resolved since the last run")
     if report.repair:
         line += f"; {report.enqueued} corrections enqueued, {report.orphans_deactivated} orphans deactivated"

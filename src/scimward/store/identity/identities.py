@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.ast import AttrPath, Compare, Filter
 from scimward.scim.errors import NotFound
+from scimward.scim.resource_types import GROUPED_TYPES
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct
 from scimward.store.auth.hub_secrets import hub_secret
@@ -152,7 +153,7 @@ class IdentityStore:
 
     async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
                   with_groups: bool = True) -> StoredIdentity:
-        with_groups = with_groups and rt.name == "User"
+        with_groups = with_groups and rt.name in GROUPED_TYPES
         rows = await self.direct.fetch(reads.by_id(self.db.dialect, with_groups),
                                        {"identity_id": identity_id, "resource_type": rt.name})
         if not rows:
@@ -183,7 +184,7 @@ class IdentityStore:
                 key = sort_expression(rt, self.db.dialect, query.sort_by)
                 order.append(key.desc() if query.descending else key.asc())
             order += [t.created, t.id]
-            with_groups = query.with_groups and rt.name == "User"
+            with_groups = query.with_groups and rt.name in GROUPED_TYPES
             rows = await conn.execute(reads.page_of(self.db.dialect, with_groups, where, order,
                                                     query.start_index - 1, query.count))
             result.items = [_stored(rt, r, with_groups) for r in rows]
@@ -192,7 +193,7 @@ class IdentityStore:
 
     async def _search_direct(self, rt: ResourceType, query: SearchQuery) -> SearchResult | None:
         """The two list shapes identity providers send most, on the driver; None for any other."""
-        with_groups = query.with_groups and rt.name == "User"
+        with_groups = query.with_groups and rt.name in GROUPED_TYPES
         if query.with_members and rt.name == "Group":
             return None
         first_page = query.start_index == 1 and not query.cursor
@@ -251,7 +252,7 @@ class IdentityStore:
             result = SearchResult(await self._count(conn, rt, query, where))
             if count == 0:
                 return result
-            with_groups = query.with_groups and rt.name == "User"
+            with_groups = query.with_groups and rt.name in GROUPED_TYPES
             rows = list(await conn.execute(
                 sa.select(*reads.identity_columns(self.db.dialect, with_groups),
                           (key if key is not None else sa.null()).label("sort_key"))

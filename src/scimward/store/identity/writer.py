@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from scimward.scim.errors import InvalidValue, NotFound
 from scimward.scim.patch import MemberOp, PatchResult, apply_patch
 from scimward.scim.resource import check_immutable, check_required
+from scimward.scim.resource_types import MEMBER_TYPES
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct, Tx, decode_json
 from scimward.store.filter_sql import member_condition
@@ -373,6 +374,10 @@ class Writer:
         if missing:
             raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
                                else f"{len(missing)} members do not exist, e.g. {missing[0]!r}")
+        foreign = next((i for i in ids if types[i] not in MEMBER_TYPES), None)
+        if foreign is not None:
+            raise InvalidValue(f"member {foreign!r} is of type {types[foreign]}: a group's members are "
+                               f"{', '.join(MEMBER_TYPES[:-1])} or {MEMBER_TYPES[-1]} identities")
         for member in wanted:
             declared = member.get("type")
             if declared and declared.lower() != types[member["value"]].lower():
