@@ -9,7 +9,7 @@ membership rows it names, never the whole group.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.ast import AttrPath, Compare, Filter
-from scimward.scim.errors import NotFound
+from scimward.scim.errors import NotFound, ScimError
 from scimward.scim.resource_types import GROUPED_TYPES
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct
@@ -112,6 +112,12 @@ class IdentityStore:
         stored = await self.writer.update(rt, identity_id, body=body, if_match=if_match, source=source,
                                           actor=actor or source)
         return stored if stored is not None else await self.get(rt, identity_id, with_members=False)
+
+    async def patch_many(self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None = None,
+                         actor: str | None = None) -> dict[str, ScimError]:
+        """Several PATCHes, each its own change through the gate, written together where the gate
+        allows (``Writer.patch_many``); answers the refused ones by id."""
+        return await self.writer.patch_many(rt, items, source=source, actor=actor or source)
 
     async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None,
                      source: str | None = None, actor: str | None = None) -> None:
