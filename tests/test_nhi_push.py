@@ -15,7 +15,7 @@ from scimward.governance.nhi.registry import Registry
 from scimward.scim.errors import NotFound
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import AGENT_TYPE
-from scimward.store.tables import changes
+from scimward.store.tables import changes, outbox
 from scimward.sync.nhi_adopt import find_account
 from scimward.sync.nhi_mapping import nhi_resource
 from scimward.sync.targets import DeprovisionMode, TargetConfig
@@ -150,3 +150,16 @@ async def test_an_agent_member_stays_home_where_nhis_do_not_go(hub: Hub, downstr
     group = await hub.group("mixed", [person, helper])
     await hub.push()
     assert remote(downstream, "Agents", helper) == [] and len(remote_members(downstream, group)) == 1
+
+
+async def test_a_group_pushed_first_makes_its_agent_members_accounts(hub: Hub, downstream: Peer) -> None:
+    """A group's push makes the accounts of its members that have none yet, Agents as well as Users:
+    here the Agent's own outbox row is gone (claimed by another worker, say), and the group still gets it."""
+    await hub.add_target("nhi-app", downstream, TargetConfig(push_nhis=True, push_groups=True))
+    helper = await agent(hub, "first-bot")
+    group = await hub.group("bots-first", [helper])
+    async with hub.db.write() as conn:
+        await conn.execute(sa.delete(outbox).where(outbox.c.identity_id == helper))
+    await hub.push()
+    [account] = remote(downstream, "Agents", helper)
+    assert remote_members(downstream, group) == {account["id"]}

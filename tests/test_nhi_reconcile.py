@@ -4,17 +4,26 @@ application's admins change on its account is drift like a User's, and repair co
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import AGENT_TYPE
+from scimward.store.database import Database, upgrade
 from scimward.store.governance.findings import FindingStore
 from scimward.sync.client import eq_filter
 from scimward.sync.nhi_mapping import nhi_resource
+from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
+from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
 from tests.conftest import Peer, Scim2Server
 from tests.hub import Hub, emptied, open_hub
@@ -81,3 +90,26 @@ async def test_pushed_nhis_are_no_orphans_and_their_drift_is_found_and_repaired(
     await reconciler.run("app")
     [missing] = await FindingStore(hub.db).list()
     assert (missing.kind, missing.resource_type, missing.subject) == ("missing_account", "Agent", bot)
+
+
+def test_the_command_line_reads_agents_back(tmp_path: Path, downstream: Peer) -> None:
+    url = f"sqlite:///{tmp_path / 'cli-hub.db'}"
+    upgrade(url)
+
+    async def prepare() -> None:
+        database = Database(url)
+        hub = Hub(database, identity_store(database), Propagator(database), SecretBox())  # the key the CLI reads
+        try:
+            await hub.add_target("app", downstream, TargetConfig(push_nhis=True))
+            await hub.store.create(AGENT_TYPE, normalize({"schemas": [AGENT], "name": "cli-bot", "active": True},
+                                                         AGENT_TYPE), source="tests")
+            await hub.push()
+        finally:
+            await hub.propagator.close()
+            await database.dispose()
+
+    asyncio.run(prepare())
+    done = subprocess.run([str(Path(sys.executable).parent / "scimward"), "reconcile", "app"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "SCIMWARD_DATABASE_URL": url})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "read 0 users, 1 agents and 0 groups" in done.stderr

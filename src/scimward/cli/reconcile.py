@@ -86,7 +86,8 @@ async def _reconcile(url: str, name: str, repair: bool | None, push: bool, limit
 
             def advance(phase: str, n: int) -> None:
                 if phase not in tasks:
-                    label = {"Users": "read Users", "Groups": "read Groups", "hub": "check the hub"}[phase]
+                    label = {"Users": "read Users", "Agents": "read Agents", "Groups": "read Groups",
+                             "hub": "check the hub"}.get(phase, phase)
                     tasks[phase] = progress.add_task(label, total=expected.get(phase) or None)
                 task = tasks[phase]
                 progress.advance(task, n)

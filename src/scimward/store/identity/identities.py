@@ -205,7 +205,7 @@ class IdentityStore:
         first_page = query.start_index == 1 and not query.cursor
         user_name = _user_name_lookup(rt, query.filter)
         if user_name is not None and first_page and query.sort_by is None:
-            # userName is unique: the page is the whole result, so no count is needed.
+            # The key is unique: the page is the whole result, so no count is needed.
             rows = await self.direct.fetch(reads.by_user_name(self.db.dialect, with_groups),
                                            {"resource_type": rt.name, "user_name": user_name.lower()})
             items = [stored_row(rt, row, with_groups) for row in rows][: query.count]
@@ -303,9 +303,10 @@ def _past_end(query: SearchQuery, total: int) -> bool:
 
 
 def _user_name_lookup(rt: ResourceType, expr: Filter | None) -> str | None:
-    """The userName of a plain ``userName eq "..."`` filter."""
-    if (rt.name == "User" and isinstance(expr, Compare) and expr.op == "eq" and isinstance(expr.value, str)
-            and expr.path.sub_attr is None and expr.path.attr.lower() == "username"
+    """The key of a plain ``userName eq "..."`` filter, or ``name eq "..."`` for Agents and
+    AgenticApplications: the unique, case-insensitive key each resource type keeps indexed."""
+    if (rt.key is not None and isinstance(expr, Compare) and expr.op == "eq" and isinstance(expr.value, str)
+            and expr.path.sub_attr is None and expr.path.attr.lower() == rt.key.lower()
             and (expr.path.schema is None or expr.path.schema.lower() == rt.schema.id.lower())):
         return expr.value
     return None
