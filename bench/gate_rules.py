@@ -4,7 +4,9 @@
     .venv/bin/python bench/gate_rules.py [--policy bench/policy-20-rules.yaml] [--changes 20000]
 
 Prints p50, p99 and max microseconds per change for a create and for a PATCH of ``active`` (the
-conversion of the change to CEL values included), one process, one core.
+conversion of the change to CEL values included), one process, one core: wall time, and the
+thread's CPU time, which other processes on a busy machine do not inflate (a preemption in the middle
+of one evaluation does not count as its time).
 """
 
 from __future__ import annotations
@@ -43,16 +45,18 @@ def main() -> None:
                                                 {**user(i), "active": False}, ["active"], "scim:bench", "bench", now)),
     ):
         changes = [make(i) for i in range(args.changes)]
-        samples = []
+        wall, cpu = [], []
         for change in changes:
-            started = time.perf_counter_ns()
+            started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
             decision = gate._rules(change, None, None)
-            samples.append((time.perf_counter_ns() - started) / 1000)
+            cpu.append((time.thread_time_ns() - started_cpu) / 1000)
+            wall.append((time.perf_counter_ns() - started) / 1000)
             assert decision.action == "allow", decision
-        samples.sort()
-        p99 = samples[int(len(samples) * 0.99)]
-        print(f"{label:20} {len(gate.policy.rules)} rules: p50 {statistics.median(samples):.1f} us, "
-              f"p99 {p99:.1f} us, max {samples[-1]:.1f} us ({len(samples)} changes)")
+        for clock, samples in (("wall", wall), ("cpu", cpu)):
+            samples.sort()
+            p99 = samples[int(len(samples) * 0.99)]
+            print(f"{label:20} {len(gate.policy.rules)} rules, {clock:4}: p50 {statistics.median(samples):.1f} us, "
+                  f"p99 {p99:.1f} us, max {samples[-1]:.1f} us ({len(samples)} changes)")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,35 @@ def test_groups_is_read_only(scim: httpx.Client, unique: str) -> None:
     assert "groups" not in scim.get(f"/Agents/{made['id']}").json()
 
 
+def test_an_agent_is_a_group_member_by_patch_and_put_and_an_application_is_not(scim: httpx.Client,
+                                                                                  unique: str) -> None:
+    """draft-abbey-scim-agent-extension: an Agent's read-only ``groups`` has the form of a User's, so a
+    Group may hold Agents; the draft gives AgenticApplications no ``groups``."""
+    bot = create(scim, agent(unique))
+    person = scim.post("/Users", json=user(f"member-{unique}")).json()
+    group = scim.post("/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                       "displayName": f"bots-{unique}"}).json()
+    added = scim.patch(f"/Groups/{group['id']}", json=patch(
+        {"op": "add", "path": "members", "value": [{"value": bot["id"], "type": "Agent"}]}))
+    assert added.status_code in (200, 204), added.text
+    [member] = scim.get(f"/Groups/{group['id']}").json()["members"]
+    assert (member["value"], member["type"]) == (bot["id"], "Agent")
+    [joined] = scim.get(f"/Agents/{bot['id']}").json()["groups"]
+    assert (joined["value"], joined["display"]) == (group["id"], f"bots-{unique}")
+    replaced = scim.put(f"/Groups/{group['id']}", json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": f"bots-{unique}",
+        "members": [{"value": person["id"]}]})
+    assert replaced.status_code == 200, replaced.text
+    assert "groups" not in scim.get(f"/Agents/{bot['id']}").json()
+    assert_error(scim.patch(f"/Groups/{group['id']}", json=patch(
+        {"op": "add", "path": "members", "value": [{"value": bot["id"], "type": "User"}]})), 400, "invalidValue")
+    application = create(scim, {"schemas": [APP], "name": f"app-{unique}"}, "/AgenticApplications")
+    refused = assert_error(scim.patch(f"/Groups/{group['id']}", json=patch(
+        {"op": "add", "path": "members", "value": [{"value": application["id"]}]})), 400, "invalidValue")
+    assert "AgenticApplication" in refused["detail"]
+    assert [m["value"] for m in scim.get(f"/Groups/{group['id']}").json()["members"]] == [person["id"]]
+
+
 def test_put_replaces_and_bumps_the_version(scim: httpx.Client, unique: str) -> None:
     made = create(scim, agent(unique, description="old", agentType="Assistant"))
     response = scim.put(f"/Agents/{made['id']}", json=agent(unique, description="new"))

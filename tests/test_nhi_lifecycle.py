@@ -18,6 +18,7 @@ from scimward.policy import identity_store, policies
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import (
     AGENT_TYPE,
+    AGENTIC_APPLICATION_TYPE,
     ENTERPRISE_USER_SCHEMA,
     GROUP_SCHEMA,
     GROUP_TYPE,
@@ -246,6 +247,29 @@ def test_findings_open_and_resolve(hub_url: str) -> None:
         assert found == {("nhi_no_owner", "nobodys"), ("nhi_no_expiry", "nobodys")}
 
     run(hub_url, work)
+
+
+def test_an_agentic_application_not_accessed_within_stale_after_is_a_finding(hub_url: str) -> None:
+    """The issue's ``lastAccessed`` for stale-access findings: older than ``nhi.stale_after`` (30 days here)."""
+    app_schema = "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication"
+
+    async def work(database: Database, store: IdentityStore) -> None:
+        recent = (utcnow() - timedelta(days=3)).isoformat(timespec="seconds") + "Z"
+        old = await store.create(AGENTIC_APPLICATION_TYPE, normalize({
+            "schemas": [app_schema], "name": "old-portal", "active": True, "lastAccessed": "2020-01-01T00:00:00Z"},
+            AGENTIC_APPLICATION_TYPE), source="t")
+        for name, extra in (("busy-portal", {"lastAccessed": recent}),
+                            ("off-portal", {"lastAccessed": "2020-01-01T00:00:00Z", "active": False})):
+            await store.create(AGENTIC_APPLICATION_TYPE, normalize({"schemas": [app_schema], "name": name, **extra},
+                                                                   AGENTIC_APPLICATION_TYPE), source="t")
+        await nhi_round(database, store, TYPES)
+        assert {(k, s) for k, s, _ in await open_findings(database)} == {("nhi_application_stale", "old-portal")}
+        await store.patch(AGENTIC_APPLICATION_TYPE, old.id, {"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "lastAccessed", "value": recent}]}, source="t")
+        await nhi_round(database, store, TYPES)
+        assert await open_findings(database) == set()
+
+    run(hub_url, work, "nhi:\n  stale_after: 30d\n")
 
 
 def test_privilege_environment_and_reuse_findings(hub_url: str) -> None:

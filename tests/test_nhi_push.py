@@ -9,12 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from scimward.governance.nhi.registry import Registry
 from scimward.scim.errors import NotFound
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import AGENT_TYPE
+from scimward.store.tables import changes, outbox
 from scimward.sync.nhi_adopt import find_account
+from scimward.sync.nhi_mapping import nhi_resource
 from scimward.sync.targets import DeprovisionMode, TargetConfig
 from tests.conftest import Peer, Scim2Server
 from tests.hub import Hub, open_hub
@@ -101,3 +104,62 @@ async def test_adopting_an_unmanaged_account_links_it_without_a_duplicate(hub: H
     assert [(a["id"], a.get("externalId")) for a in accounts] == [(made.json()["id"], view.id)]
     with pytest.raises(NotFound):
         await find_account(hub.db, "agents-app", "no-such-bot", hub.secrets)
+
+
+
+def remote_members(peer: Peer, group_id: str) -> set[str]:
+    with httpx.Client(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}) as client:
+        [found] = client.get("/Groups", params={"filter": f'externalId eq "{group_id}"'}).json()["Resources"]
+        return {m["value"] for m in client.get(f"/Groups/{found['id']}").json().get("members", [])}
+
+
+@pytest.fixture(params=["downstream", "scim2_server"])
+def peer(request: pytest.FixtureRequest) -> Peer:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+async def test_an_agent_in_a_group_is_a_member_where_it_is_pushed(hub: Hub, peer: Peer) -> None:
+    """A Group's Agent members go as memberships of the NHI's account (an Agent or a User there), as
+    deltas, through the gate like a User's (the change's members added and removed)."""
+    async with peer.client() as client:
+        where = await nhi_resource(client)
+    peer_name = where.lower()
+    await hub.add_target("nhi-app", peer, TargetConfig(push_nhis=True, push_groups=True))
+    person = await hub.user(f"member-{hub.db.dialect}-{peer_name}@corp.example")
+    helper = await agent(hub, f"member-bot-{hub.db.dialect}-{peer_name}")
+    group = await hub.group(f"automation-{hub.db.dialect}-{peer_name}", [person, helper])
+    await hub.push()
+    [person_remote] = [a["id"] for a in remote(peer, "Users", person)]
+    [bot_remote] = [a["id"] for a in remote(peer, where, helper)]
+    assert remote_members(peer, group) == {person_remote, bot_remote}
+    await hub.patch("Group", group, {"op": "remove", "path": f'members[value eq "{helper}"]'})
+    async with hub.db.read() as conn:
+        gated = [(row.members_added, row.members_removed, row.decision) for row in await conn.execute(
+            sa.select(changes.c.members_added, changes.c.members_removed, changes.c.decision)
+            .where(changes.c.identity_id == group).order_by(changes.c.created))]
+    assert [(sorted(a or []), r or [], d) for a, r, d in gated] == [
+        (sorted([person, helper]), [], "allow"), ([], [helper], "allow")]
+    await hub.push()
+    assert remote_members(peer, group) == {person_remote}
+
+
+async def test_an_agent_member_stays_home_where_nhis_do_not_go(hub: Hub, downstream: Peer) -> None:
+    await hub.add_target("people-app", downstream, TargetConfig(push_groups=True))
+    person = await hub.user("person@corp.example")
+    helper = await agent(hub, "home-bot")
+    group = await hub.group("mixed", [person, helper])
+    await hub.push()
+    assert remote(downstream, "Agents", helper) == [] and len(remote_members(downstream, group)) == 1
+
+
+async def test_a_group_pushed_first_makes_its_agent_members_accounts(hub: Hub, downstream: Peer) -> None:
+    """A group's push makes the accounts of its members that have none yet, Agents as well as Users:
+    here the Agent's own outbox row is gone (claimed by another worker, say), and the group still gets it."""
+    await hub.add_target("nhi-app", downstream, TargetConfig(push_nhis=True, push_groups=True))
+    helper = await agent(hub, "first-bot")
+    group = await hub.group("bots-first", [helper])
+    async with hub.db.write() as conn:
+        await conn.execute(sa.delete(outbox).where(outbox.c.identity_id == helper))
+    await hub.push()
+    [account] = remote(downstream, "Agents", helper)
+    assert remote_members(downstream, group) == {account["id"]}

@@ -257,7 +257,7 @@ async def test_every_tampering_is_found_and_repair_converges(hub: Hub, peer: Pee
     await hub.push()
     async with hub.db.read() as conn:
         sent = list(await conn.execute(sa.text("select action, outcome from push_log where identity_id = :key"),
-                                       {"key": f"orphan:{stranger['id']}"}))
+                                       {"key": f"orphan:Users/{stranger['id']}"}))
     assert [tuple(row) for row in sent] == [("repair", "enqueued"), ("deactivate", "ok")], \
         "the orphan's deactivation went through the outbox, and propagate logged it"
     after = await hub.reconcile()

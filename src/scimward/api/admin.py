@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from scimward.api import admin_evidence, admin_operations, admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_nhi, admin_operations, admin_policy, admin_reviews
 from scimward.api.errors import ADMIN_NAMES, as_scim_error
 from scimward.errors import ScimwardError
 from scimward.policy.plans import ConfigChangeHeld
@@ -269,7 +269,7 @@ def _policy_routes() -> list[Route]:
     """The gate's endpoints (``api.admin_policy``) and the reviews' (``api.admin_reviews``), one route per path."""
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
     for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES, *admin_evidence.ROUTES,
-                                        *admin_operations.ROUTES]:
+                                        *admin_operations.ROUTES, *admin_nhi.ROUTES]:
         by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
     return [_route(path, **handlers) for path, handlers in by_path.items()]
 
@@ -346,6 +346,7 @@ OPENAPI: dict[str, Any] = {
         **admin_reviews.openapi_paths(),
         **admin_evidence.openapi_paths(),
         **admin_operations.openapi_paths(),
+        **admin_nhi.openapi_paths(),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

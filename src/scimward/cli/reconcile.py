@@ -86,7 +86,8 @@ async def _reconcile(url: str, name: str, repair: bool | None, push: bool, limit
 
             def advance(phase: str, n: int) -> None:
                 if phase not in tasks:
-                    label = {"Users": "read Users", "Groups": "read Groups", "hub": "check the hub"}[phase]
+                    label = {"Users": "read Users", "Agents": "read Agents", "Groups": "read Groups",
+                             "hub": "check the hub"}.get(phase, phase)
                     tasks[phase] = progress.add_task(label, total=expected.get(phase) or None)
                 task = tasks[phase]
                 progress.advance(task, n)
@@ -124,7 +125,8 @@ def _print_summary(report: ReconcileReport, pushed: int | None) -> None:
                   str(sum(c["repaired"] for c in report.counts.values())))
     Console().print(table)
     seconds = (report.finished - report.started).total_seconds()
-    line = (f"read {report.users_read} users and {report.groups_read} groups in {seconds:.1f} s; "
+    agents = f", {report.agents_read} agents" if report.agents_read else ""
+    line = (f"read {report.users_read} users{agents} and {report.groups_read} groups in {seconds:.1f} s; "
             f"{report.resolved} resolved since the last run")
     if report.repair:
         line += f"; {report.enqueued} corrections enqueued, {report.orphans_deactivated} orphans deactivated"

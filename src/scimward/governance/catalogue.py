@@ -183,6 +183,10 @@ KINDS: Mapping[str, FindingKind] = _kinds(
     FindingKind("nhi_review_overdue", "Non-human identity review overdue", "medium",
                 ("csf:PR.AA-05", "csf:PR.AA-01"), "nhi",
                 "Its review cadence has passed since it was last attested."),
+    FindingKind("nhi_application_stale", "Agentic application not accessed for long", "medium",
+                ("owasp-nhi:NHI1", "csf:PR.AA-05"), "nhi",
+                "An active AgenticApplication whose lastAccessed is older than the policy's stale_after: "
+                "access nobody uses, to be retired or reviewed."),
     FindingKind("nhi_too_many_applications", "Non-human identity in more applications than its purpose allows",
                 "medium", ("owasp-nhi:NHI9", "csf:PR.AA-05"), "nhi",
                 "The NHI has accounts in more targets than its maxApplications: NHI reuse."),

@@ -97,6 +97,10 @@ class PolicyGate:
 
     # -- the policy in force --------------------------------------------------------------------
 
+    async def ensure_fresh(self, tx: Tx) -> None:
+        if time.monotonic() - self._checked > self.refresh_seconds:
+            await self.refresh(tx)
+
     async def refresh(self, tx: Tx) -> None:
         version = int((await tx.rows(gate_rows.POLICY_VERSION))[0][0])
         if version != self.policy.version:

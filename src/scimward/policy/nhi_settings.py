@@ -11,6 +11,7 @@ nhi:
   owner_leaves: disable               # reassign | disable | hold (default: reassign)
   grace: 7d                           # from the owner's departure to the action (0: at once)
   rotation: 90d                       # credentials not rotated for longer are a finding
+  stale_after: 90d                    # an agentic application not accessed for longer is a finding
 ```
 """
 
@@ -26,6 +27,7 @@ from scimward.errors import ConfigurationError
 KINDS = ("service_account", "api_key", "token", "certificate", "bot", "workload", "ai_agent")
 REQUIREMENTS = ("owner", "purpose", "expiry")
 OWNER_LEAVES = ("reassign", "disable", "hold")
+_SETTINGS = ("require", "missing", "max_lifetime", "owner_leaves", "grace", "rotation", "stale_after")
 
 #: Sensible maxima (the example policy ships them): short-lived secrets, longer-lived workloads.
 DEFAULT_MAX_LIFETIME: dict[str, timedelta] = {
@@ -70,22 +72,24 @@ class NhiSettings:
     owner_leaves: str = "reassign"
     grace: timedelta = timedelta(days=7)
     rotation: timedelta = timedelta(days=90)
+    #: An AgenticApplication whose ``lastAccessed`` is older is stale access (a finding).
+    stale_after: timedelta = timedelta(days=90)
 
     def to_json(self) -> dict[str, Any]:
         return {"require": list(self.require), "missing": self.missing,
                 "max_lifetime": {k: _format(v) for k, v in sorted(self.max_lifetime.items())},
-                "owner_leaves": self.owner_leaves, "grace": _format(self.grace), "rotation": _format(self.rotation)}
+                "owner_leaves": self.owner_leaves, "grace": _format(self.grace), "rotation": _format(self.rotation),
+                "stale_after": _format(self.stale_after)}
 
 
 def nhi_settings(raw: Any) -> NhiSettings:
     if raw is None:
         return NhiSettings()
     if not isinstance(raw, dict):
-        raise NhiSettingsError("nhi: a mapping with require, missing, max_lifetime, owner_leaves, grace, rotation")
-    unknown = set(raw) - {"require", "missing", "max_lifetime", "owner_leaves", "grace", "rotation"}
+        raise NhiSettingsError(f"nhi: a mapping with {', '.join(_SETTINGS)}")
+    unknown = set(raw) - set(_SETTINGS)
     if unknown:
-        raise NhiSettingsError(f"nhi: unknown setting {sorted(unknown)[0]!r} "
-                               "(require, missing, max_lifetime, owner_leaves, grace, rotation)")
+        raise NhiSettingsError(f"nhi: unknown setting {sorted(unknown)[0]!r} ({', '.join(_SETTINGS)})")
     default = NhiSettings()
     require = raw.get("require", list(default.require))
     if not isinstance(require, list) or any(r not in REQUIREMENTS for r in require):
@@ -106,4 +110,5 @@ def nhi_settings(raw: Any) -> NhiSettings:
         lifetimes[kind] = duration(text, f"max_lifetime.{kind}")
     grace = duration(raw["grace"], "grace", zero=True) if "grace" in raw else default.grace
     rotation = duration(raw["rotation"], "rotation") if "rotation" in raw else default.rotation
-    return NhiSettings(tuple(dict.fromkeys(require)), missing, lifetimes, leaves, grace, rotation)
+    stale = duration(raw["stale_after"], "stale_after") if "stale_after" in raw else default.stale_after
+    return NhiSettings(tuple(dict.fromkeys(require)), missing, lifetimes, leaves, grace, rotation, stale)

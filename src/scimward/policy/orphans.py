@@ -21,15 +21,16 @@ from scimward.store.provisioning import outbox
 from scimward.store.timeutil import utcnow
 
 
-async def deactivate_orphan(database: Database, target_id: int, target_name: str, remote_id: str,
+async def deactivate_orphan(database: Database, target_id: int, target_name: str, resource: str, remote_id: str,
                             run_id: int) -> bool:
-    """Enqueue the deactivation of ``remote_id`` on the target, counted in its breaker window, in one
-    transaction. True when the breaker holds it (it was open, or this deactivation opened it)."""
+    """Enqueue the deactivation of ``remote_id`` (at the target's ``resource``, Users or Agents),
+    counted in its breaker window, in one transaction. True when the breaker holds it (it was open,
+    or this deactivation opened it)."""
     now = utcnow()
     async with database.write() as conn:
         rows = list(await conn.execute(gate_rows.CURRENT_POLICY))
         settings = policy_from_json(decode_json(rows[0][1]), int(rows[0][0])).breaker if rows else BreakerSettings()
-        await outbox.enqueue_orphan(conn, database.dialect, target_id, remote_id)
+        await outbox.enqueue_orphan(conn, database.dialect, target_id, resource, remote_id)
         if not settings.enabled:
             return False
         params: dict[str, Any] = {"target_id": target_id}

@@ -40,7 +40,7 @@ from scimward.scim.patch_target import (
     without,
 )
 from scimward.scim.resource import check_immutable, check_required, check_value_counts, normalize_value
-from scimward.scim.resource_types import GROUP_SCHEMA
+from scimward.scim.resource_types import GROUP_SCHEMA, MEMBER_TYPES
 from scimward.scim.schema import Attribute, Mutability, ResourceType
 
 __all__ = ["PATCH_OP_SCHEMA", "MemberOp", "PatchResult", "apply_patch", "check_operation_limit"]
@@ -460,10 +460,11 @@ def _members(value: Any, path: str, keep_type: bool) -> tuple[dict[str, str], ..
 
 
 def _member_type(kind: Any, path: str) -> str:
-    for canonical in ("User", "Group"):
+    for canonical in MEMBER_TYPES:
         if isinstance(kind, str) and kind.lower() == canonical.lower():
             return canonical
-    raise InvalidValue(f"a member's type in {path!r} must be 'User' or 'Group', not {describe(kind)}")
+    raise InvalidValue(f"a member's type in {path!r} must be one of {', '.join(map(repr, MEMBER_TYPES))}, "
+                       f"not {describe(kind)}")
 
 
 # --- helpers ------------------------------------------------------------------------------------------

@@ -175,6 +175,12 @@ ENTERPRISE_USER = Schema(
     ),
 )
 
+#: What a Group's members may be: Users, Groups and, by draft-abbey-scim-agent-extension (an Agent's
+#: read-only ``groups`` has the form of a User's), Agents. AgenticApplications have no ``groups`` there.
+MEMBER_TYPES = ("User", "Group", "Agent")
+#: The resource types with a read-only ``groups`` attribute (RFC 7643 4.1.2; the Agent draft).
+GROUPED_TYPES = ("User", "Agent")
+
 GROUP = Schema(
     GROUP_SCHEMA, "Group", "Group",
     (
@@ -184,9 +190,9 @@ GROUP = Schema(
             sub_attributes=(
                 Attribute("value", S, mutability=IMM, case_exact=True,
                           description="Identifier of the member of this Group."),
-                Attribute("$ref", AttrType.REFERENCE, mutability=IMM, reference_types=("User", "Group"),
+                Attribute("$ref", AttrType.REFERENCE, mutability=IMM, reference_types=MEMBER_TYPES,
                           description="The URI of the member resource."),
-                Attribute("type", S, mutability=IMM, canonical_values=("User", "Group"),
+                Attribute("type", S, mutability=IMM, canonical_values=MEMBER_TYPES,
                           description="The type of the member."),
                 Attribute("display", S, mutability=RO, description="A human-readable name for the member."),
             ),

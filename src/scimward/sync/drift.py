@@ -71,7 +71,8 @@ PRIVILEGED = frozenset({"roles", "entitlements", "usertype", "x509certificates"}
 #: What the hub owns on every account, whatever the mapping: how the account is found again.
 _ALWAYS_OWNED = frozenset({"externalid"})
 _NOT_STATE = frozenset({"schemas", "id", "meta"})
-_SUMMARY = ("id", "userName", "displayName", "externalId", "active")
+#: ``name`` names an Agent; ``userType`` tells a service account (``scimward nhi unmanaged`` reads it).
+_SUMMARY = ("id", "userName", "name", "displayName", "userType", "externalId", "active")
 
 
 @dataclass(frozen=True)
@@ -232,8 +233,8 @@ def account_drift(resource_type: str, identity_id: str, remote_id: str, desired:
 
 def unwanted_account_drift(identity_id: str, remote_id: str, last_pushed: Mapping[str, Any] | None,
                            link_status: str, actual: Mapping[str, Any], reason: str, *,
-                           in_flight: bool = False) -> list[Drift]:
-    """A linked User the hub no longer wants (deleted, or out of scope): it must not be active.
+                           in_flight: bool = False, resource_type: str = "User") -> list[Drift]:
+    """A linked account (a User's, an NHI's) the hub no longer wants (deleted, or out of scope): it must not be active.
 
     While its deprovisioning is on its way (``in_flight`` and not yet acknowledged) that is not drift;
     an account the application reactivated after the hub switched it off always is.
@@ -243,7 +244,7 @@ def unwanted_account_drift(identity_id: str, remote_id: str, last_pushed: Mappin
     pushed_active = (last_pushed or {}).get("active")
     if in_flight and link_status != "deactivated":
         return []
-    return [Drift(Kind.ACTIVE_SHOULD_BE_INACTIVE, "User", identity_id, remote_id, "active", False,
+    return [Drift(Kind.ACTIVE_SHOULD_BE_INACTIVE, resource_type, identity_id, remote_id, "active", False,
                   pushed_active, True, reason)]
 
 

@@ -16,7 +16,8 @@ from scimward.scim.errors import InvalidValue, NotFound
 from scimward.store.database import Database
 from scimward.store.provisioning import TargetRepository
 from scimward.sync.client import TargetClient, eq_filter
-from scimward.sync.errors import NotFoundError, TargetError
+from scimward.sync.errors import NotFoundError
+from scimward.sync.nhi_mapping import nhi_resource
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import Target
 
@@ -39,7 +40,7 @@ async def find_account(database: Database, target_name: str, account: str,
                            f"scimward target set {target_name} --nhis")
     token = (secrets or SecretBox()).decrypt(target.row.token_encrypted)
     async with TargetClient(target.row.base_url, token) as client:
-        resource = "Agents" if await _serves_agents(client) else "Users"
+        resource = await nhi_resource(client)
         natural = "name" if resource == "Agents" else "userName"
         found = await client.find(resource, eq_filter(natural, account))
         if not found:
@@ -54,9 +55,3 @@ async def find_account(database: Database, target_name: str, account: str,
     return Account(target.name, target.config.environment, resource, str(doc["id"]),
                    str(doc.get("name" if resource == "Agents" else "userName") or account), doc)
 
-
-async def _serves_agents(client: TargetClient) -> bool:
-    try:
-        return (await client.get("ResourceTypes", "Agent")).get("endpoint") == "/Agents"
-    except TargetError:
-        return False

@@ -75,7 +75,7 @@ from scimward.sync.errors import (
     TransientError,
 )
 from scimward.sync.mapping import desired_group, desired_user, manager_id
-from scimward.sync.nhi_mapping import desired_agent, desired_nhi_user
+from scimward.sync.nhi_mapping import desired_agent, desired_nhi_user, nhi_resource
 from scimward.sync.probe import evaluates
 from scimward.sync.profile import COMPLEX, Capabilities, drops, strip
 from scimward.sync.secrets import SecretBox
@@ -631,14 +631,7 @@ class Propagator:
         """"Agents" when the target announces the Agent resource type, else "Users" (asked once per endpoint)."""
         endpoint = lane.endpoint
         if endpoint.agents is None:
-            try:
-                found = await lane.client.get("ResourceTypes", "Agent")
-            except NotFoundError:
-                endpoint.agents = False
-            except BadRequestError:
-                endpoint.agents = False
-            else:
-                endpoint.agents = found.get("endpoint") == "/Agents"
+            endpoint.agents = await nhi_resource(lane.client) == "Agents"
         return "Agents" if endpoint.agents else "Users"
 
     async def _push_account(self, lane: _Lane, rt_name: str, resource: str, identity_id: str, link: Link | None,
@@ -677,9 +670,9 @@ class Propagator:
     @staticmethod
     async def deactivate_orphan(lane: _Lane, key: str) -> Outcome:
         """Switch off an account no identity in the hub holds (``orphans: deactivate``); never delete it."""
+        resource, remote_id = orphan_remote_id(key)
         try:
-            await lane.client.patch("Users", orphan_remote_id(key),
-                                    [{"op": "replace", "path": "active", "value": False}])
+            await lane.client.patch(resource, remote_id, [{"op": "replace", "path": "active", "value": False}])
         except NotFoundError:
             return "none"  # gone already: nothing left to switch off
         return "deactivate"
@@ -944,20 +937,28 @@ class Propagator:
         return action
 
     async def _push_unlinked_members(self, lane: _Lane, group_id: str) -> Deferred | None:
-        """Members are pushed after the users they name exist on the target: make those first, and
-        commit their links before the membership deltas are computed from them. A member the target
-        refuses is recorded against that member and left out; the group takes the others."""
+        """Members are pushed after the users (and NHIs) they name exist on the target: make those
+        first, and commit their links before the membership deltas are computed from them. A member the
+        target refuses is recorded against that member and left out; the group takes the others. An
+        Agent member goes only where the target takes NHIs (``push_agent``); elsewhere it has no
+        account, and so no membership, on the target."""
         unlinked = await self.links.unlinked_members(lane.target.id, group_id, INLINE_MEMBERS + 1)
         if not unlinked:
             return None
-        known = await self._prefetch(USER_TYPE, lane.target, unlinked[:INLINE_MEMBERS])
-        made = [member for member in unlinked[:INLINE_MEMBERS]
-                if member in known.identities and known.identities[member].in_scope]
+        first = unlinked[:INLINE_MEMBERS]
+        if not lane.target.config.push_nhis:
+            first = [(member, kind) for member, kind in first if kind == "User"]
+        kinds = {member: kind for member, kind in first}
+        known = {rt.name: await self._prefetch(rt, lane.target, ids) for rt in (USER_TYPE, AGENT_TYPE)
+                 if (ids := [member for member, kind in first if kind == rt.name])}
+        made = [member for member, kind in first
+                if member in known[kind].identities and known[kind].identities[member].in_scope]
         results = PushResults()
         try:
             for member in made:
+                push = self.push_user if kinds[member] == "User" else self.push_agent
                 try:
-                    outcome = await self.push_user(lane, member, known, results)
+                    outcome = await push(lane, member, known[kinds[member]], results)
                 except TargetError as error:
                     if isinstance(error, HaltError) or (isinstance(error, TransientError) and _target_wide(error)):
                         raise

@@ -1,10 +1,15 @@
 """Reconcile: read a target back, compare desired / last pushed / actual, record drift, optionally repair.
 
-A run streams the target's Users, then its Groups with their members, a page at a time (RFC 9865
+A run streams the target's Users, its Agents where it keeps non-human identities there, then its
+Groups with their members, a page at a time (RFC 9865
 cursors where the target offers them, index paging otherwise), the next page read while this one is
 compared. For each page it asks the hub, in a few batched queries, for the links behind the remote
 ids and the identities behind the links; ``sync.drift`` names the differences. Then it walks the
 identities in the target's scope that it did not meet on the target: their accounts are missing.
+Non-human identities (Agents of the hub) are reconciled where propagate pushes them (``nhi_resource``):
+as Agents on a target that serves /Agents, else among its Users, next to the people, with the
+desired state propagate sends (``sync.nhi_mapping``); so a pushed NHI is no orphan, and its drift is
+reported as a User's is.
 What it keeps for the whole run is the set of identity ids it met; accounts, members and
 documents are held one page at a time.
 
@@ -35,7 +40,7 @@ from scimward.policy.orphans import deactivate_orphan
 from scimward.scim.ast import Filter
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
-from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
+from scimward.scim.resource_types import AGENT_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
 from scimward.store.governance import FindingStore, NewFinding, Run, RunStore
@@ -59,6 +64,7 @@ from scimward.sync.drift import (
 )
 from scimward.sync.errors import TargetError
 from scimward.sync.mapping import desired_group, desired_user, manager_id
+from scimward.sync.nhi_mapping import desired_agent, desired_nhi_user, nhi_resource
 from scimward.sync.probe import refresh
 from scimward.sync.profile import Capabilities, strip
 from scimward.sync.secrets import SecretBox
@@ -127,6 +133,8 @@ class ReconcileReport:
     resolved: int
     enqueued: int
     orphans_deactivated: int
+    #: Accounts read at the target's /Agents (NHIs pushed as Users are among ``users_read``).
+    agents_read: int = 0
 
     @property
     def open(self) -> int:
@@ -136,7 +144,8 @@ class ReconcileReport:
         return {"run": self.run_id, "target": self.target, "trigger": self.trigger, "repair": self.repair,
                 "started": self.started.isoformat() + "Z", "finished": self.finished.isoformat() + "Z",
                 "seconds": round((self.finished - self.started).total_seconds(), 3),
-                "users_read": self.users_read, "groups_read": self.groups_read, "open": self.open,
+                "users_read": self.users_read, "agents_read": self.agents_read, "groups_read": self.groups_read,
+                "open": self.open,
                 "counts": {kind.value: self.counts.get(kind.value, {"open": 0, "new": 0, "repaired": 0})
                            for kind in Kind},
                 "resolved": self.resolved, "enqueued": self.enqueued,
@@ -181,7 +190,7 @@ class Reconciler:
             async with TargetClient(target.row.base_url, self.secrets.decrypt(target.row.token_encrypted),
                                     timeout=self.timeout) as client:
                 state = _Run(self, target, client, run, policy, repairing, progress or (lambda _phase, _n: None))
-                await state.read_users()
+                await state.read_accounts()
                 await state.read_groups()
                 await state.walk_unseen()
                 await self._refresh_profile(target, client)
@@ -196,7 +205,8 @@ class Reconciler:
         counts = await self.findings.counts(target.id, run.started)
         await self.runs.finish(run.id, users_read=state.users_read, groups_read=state.groups_read, counts=counts)
         report = ReconcileReport(run.id, target.name, trigger, repairing, run.started, utcnow(), state.users_read,
-                                 state.groups_read, counts, resolved, state.enqueued, state.orphans_deactivated)
+                                 state.groups_read, counts, resolved, state.enqueued, state.orphans_deactivated,
+                                 state.agents_read)
         log.info("reconcile finished", target=target.name, run=run.id, open=report.open, resolved=resolved,
                  users=state.users_read, groups=state.groups_read, enqueued=state.enqueued)
         return report
@@ -213,11 +223,23 @@ class Reconciler:
 
 @dataclass
 class _Repairs:
-    """What one page's repairs will write: links' states, acknowledged memberships, pushes to enqueue."""
+    """What one page's repairs will write: links' states, and the pushes to enqueue by resource type."""
 
     states: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
-    users: list[str] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
+    pushes: dict[str, list[str]] = field(default_factory=dict)
+
+    def push(self, resource_type: str, *identity_ids: str) -> None:
+        self.pushes.setdefault(resource_type, []).extend(identity_ids)
+
+
+@dataclass(frozen=True)
+class _Holders:
+    """Hub identities of one resource type that hold accounts on the target, and which of them it should
+    have: its scope, and for NHIs whether it takes them at all (``push_nhis``)."""
+
+    rt: ResourceType
+    scope: Filter | None
+    wanted: bool = True
 
 
 class _Run:
@@ -231,28 +253,44 @@ class _Run:
         self.scope = parse_filter(config.scope) if config.scope else None
         self.group_scope = parse_filter(config.group_scope) if config.group_scope else None
         self.owned = owned_paths(config.mapping)
+        self.users = _Holders(USER_TYPE, self.scope)
+        self.nhis = _Holders(AGENT_TYPE, parse_filter(config.nhi_scope) if config.nhi_scope else None,
+                             config.push_nhis)
+        #: Where the target keeps NHIs ("Agents" or "Users"; None: it has none of the hub's).
+        self.nhi_resource: str | None = None
         #: What the target was found not to store (``sync.profile``): never drift, never repaired.
         self.dropped = Capabilities.from_config(config.extra).dropped
         #: Identities whose linked account the run met on the target.
-        self.seen_users: set[str] = set()
-        self.seen_groups: set[str] = set()
+        self.seen: dict[str, set[str]] = {"User": set(), "Agent": set(), "Group": set()}
         #: identity id -> an account on the target naming it by externalId that the hub has not linked.
         self.unlinked: dict[str, dict[str, Any]] = {}
         #: (subject, attribute) of differences the run read on the target but did not report because a
         #: push that will carry them is on its way: not fixed yet, so their findings stay open.
         self.unverified: set[tuple[str, str]] = set()
-        self.users_read = self.groups_read = self.enqueued = self.orphans_deactivated = 0
+        self.users_read = self.agents_read = self.groups_read = self.enqueued = self.orphans_deactivated = 0
         self._beat = time.monotonic()
 
     # -- reading the target ---------------------------------------------------------------------------
 
-    async def read_users(self) -> None:
-        async for page in _prefetch(_pages(self.client.iterate("Users", page_size=self.owner.page_size),
+    async def read_accounts(self) -> None:
+        """The target's Users, and its Agents where it keeps the hub's NHIs there."""
+        if self.target.config.push_nhis or any(
+                key.startswith("Agent:") for key in await self.owner.links.counts(self.target.id)):
+            self.nhi_resource = await nhi_resource(self.client)
+        users = [self.users, self.nhis] if self.nhi_resource == "Users" else [self.users]
+        self.users_read = await self._read("Users", users)
+        if self.nhi_resource == "Agents":
+            self.agents_read = await self._read("Agents", [self.nhis])
+
+    async def _read(self, resource: str, holders: list[_Holders]) -> int:
+        read = 0
+        async for page in _prefetch(_pages(self.client.iterate(resource, page_size=self.owner.page_size),
                                            self.owner.page_size)):
-            await self._user_page(page)
-            self.users_read += len(page)
-            self.progress("Users", len(page))
+            await self._account_page(resource, holders, page)
+            read += len(page)
+            self.progress(resource, len(page))
             await self._heartbeat()
+        return read
 
     async def read_groups(self) -> None:
         if not self.target.config.push_groups and not any(
@@ -265,16 +303,39 @@ class _Run:
             self.progress("Groups", len(page))
             await self._heartbeat()
 
-    async def _user_page(self, page: list[Resource]) -> None:
+    async def _hub_of(self, holders: list[_Holders], links: dict[str, Link], claimed: set[str]
+                      ) -> dict[str, HubIdentity]:
+        """The identities behind a page's links and the externalIds it claims, each read as its type;
+        an NHI the target should not have (``push_nhis`` off) counts as out of scope."""
+        hub: dict[str, HubIdentity] = {}
+        for holder in holders:
+            ids = {link.identity_id for link in links.values() if link.resource_type == holder.rt.name} | claimed
+            found = await self.owner.readback.identities(holder.rt, ids, holder.scope)
+            hub.update({i: h if holder.wanted else HubIdentity(h.id, h.doc, False) for i, h in found.items()})
+        return hub
+
+    def _desired(self, rt: ResourceType, identity: HubIdentity, manager_remote: str | None) -> dict[str, Any]:
+        """What propagate sends for ``identity`` (``push_user``, ``push_agent``, ``push_group``)."""
+        if rt is GROUP_TYPE:
+            return desired_group(identity.id, identity.doc)
+        if rt is AGENT_TYPE:
+            body = desired_agent(identity.id, identity.doc) if self.nhi_resource == "Agents" else \
+                desired_nhi_user(identity.id, identity.doc, self.target.config.nhi_user_type)
+            return strip(body, self.dropped)
+        return strip(desired_user(identity.id, identity.doc, self.target.config.mapping, manager_remote), self.dropped)
+
+    async def _account_page(self, resource: str, holders: list[_Holders], page: list[Resource]) -> None:
         readback, tid = self.owner.readback, self.target.id
-        by_remote = await readback.links_by_remote(tid, "User", [account["id"] for account in page])
+        types = {holder.rt.name: holder.rt for holder in holders}
+        by_remote = await readback.links_by_remote(tid, list(types), [account["id"] for account in page])
         claimed = {account["id"]: external for account in page if account["id"] not in by_remote
                    and isinstance(external := _get(account, "externalId"), str) and external}
+        hub = await self._hub_of(holders, by_remote, set(claimed.values()))
         ids = {link.identity_id for link in by_remote.values()} | set(claimed.values())
-        hub = await readback.identities(USER_TYPE, ids, self.scope)
         claimed_links = await readback.links(tid, set(claimed.values())) if claimed else {}
         in_flight = await readback.in_flight(tid, ids)
-        managers = [m for identity in hub.values() if (m := manager_id(identity.doc))]
+        people = {link.identity_id for link in by_remote.values() if link.resource_type == "User"}
+        managers = [m for i, identity in hub.items() if i in people and (m := manager_id(identity.doc))]
         manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
         found: list[NewFinding] = []
         repairs = _Repairs()
@@ -288,36 +349,36 @@ class _Run:
                     self.unlinked[owner_id] = summary(account)  # a push will adopt it: reported as missing
                     continue
                 reason = _orphan_reason(owner_id, owner, claimed_links.get(owner_id or ""))
-                for drift in orphan_drift("User", remote_id, account, reason, owner_id if owner else None):
-                    found.append(_finding(drift, await self._deactivate_orphan(drift)))
+                for drift in orphan_drift(resource[:-1], remote_id, account, reason, owner_id if owner else None):
+                    found.append(_finding(drift, await self._deactivate_orphan(resource, drift)))
                 continue
-            self.seen_users.add(link.identity_id)
+            rt = types[link.resource_type]
+            self.seen[rt.name].add(link.identity_id)
             identity = hub.get(link.identity_id)
             flying = link.identity_id in in_flight
             if identity is None or not identity.in_scope:
                 reason = "deleted in the hub" if identity is None else "out of the target's scope"
                 because = f"{reason}; deprovisioning: {self.target.config.deprovision}"
                 drifts = unwanted_account_drift(link.identity_id, remote_id, link.state, link.status, account,
-                                                because, in_flight=flying)
+                                                because, in_flight=flying, resource_type=rt.name)
                 if flying:
                     self._unverified(unwanted_account_drift(link.identity_id, remote_id, link.state, link.status,
-                                                            account, because))
+                                                            account, because, resource_type=rt.name))
                 if drifts and self.repairing:  # make propagate deprovision it again: say it is active
                     repairs.states.append((link.identity_id, {**(link.state or {}), "active": True}, "active"))
             else:
-                manager = manager_id(identity.doc)
-                desired = strip(desired_user(identity.id, identity.doc, self.target.config.mapping,
-                                             manager_remote.get(manager) if manager else None), self.dropped)
-                drifts = account_drift("User", identity.id, remote_id, desired, link.state, account, self.owned,
+                manager = manager_id(identity.doc) if rt is USER_TYPE else None
+                desired = self._desired(rt, identity, manager_remote.get(manager) if manager else None)
+                drifts = account_drift(rt.name, identity.id, remote_id, desired, link.state, account, self.owned,
                                        in_flight=flying)
                 if flying:
-                    self._unverified(account_drift("User", identity.id, remote_id, desired, link.state, account,
+                    self._unverified(account_drift(rt.name, identity.id, remote_id, desired, link.state, account,
                                                    self.owned))
                 if drifts and self.repairing:
                     repairs.states.append((identity.id, acknowledge(link.state, account, [d.attribute for d in drifts]),
                                            link.status))
             if drifts and self.repairing:
-                repairs.users.append(link.identity_id)
+                repairs.push(rt.name, link.identity_id)
             found.extend(_finding(d, _ENQUEUED if self.repairing else None) for d in drifts)
         await self._commit(found, repairs)
 
@@ -333,7 +394,7 @@ class _Run:
             link = by_remote.get(group["id"])
             if link is None:
                 continue  # a group the hub did not make is the application's own
-            self.seen_groups.add(link.identity_id)
+            self.seen["Group"].add(link.identity_id)
             identity = hub.get(link.identity_id)
             flying = link.identity_id in in_flight
             if identity is None or not identity.in_scope or not self.target.config.push_groups:
@@ -342,7 +403,7 @@ class _Run:
                                   link.state, summary(group), "a group the hub made and no longer pushes")
                     found.append(_finding(drift, _ENQUEUED if self.repairing else None))
                     if self.repairing:
-                        repairs.groups.append(link.identity_id)
+                        repairs.push("Group", link.identity_id)
                 continue
             wanted = desired_group(identity.id, identity.doc)
             drifts = account_drift("Group", identity.id, link.remote_id, wanted, link.state, group, GROUP_OWNED,
@@ -355,7 +416,7 @@ class _Run:
                                        link.status))
             drifts += await self._membership(identity, link, group, flying)
             if drifts and self.repairing:
-                repairs.groups.append(identity.id)
+                repairs.push("Group", identity.id)
             found.extend(_finding(d, _ENQUEUED if self.repairing else None) for d in drifts)
         await self._commit(found, repairs)
 
@@ -388,9 +449,11 @@ class _Run:
     # -- identities the target did not show -----------------------------------------------------------
 
     async def walk_unseen(self) -> None:
-        await self._unseen(USER_TYPE, self.scope, self.seen_users)
+        await self._unseen(USER_TYPE, self.scope, self.seen["User"])
+        if self.target.config.push_nhis and self.nhi_resource is not None:
+            await self._unseen(AGENT_TYPE, self.nhis.scope, self.seen["Agent"])
         if self.target.config.push_groups:
-            await self._unseen(GROUP_TYPE, self.group_scope, self.seen_groups)
+            await self._unseen(GROUP_TYPE, self.group_scope, self.seen["Group"])
 
     async def _in_scope_ids(self, rt: ResourceType, scope: Filter | None) -> AsyncIterator[list[str]]:
         """Ids of identities the scope takes by their source state, then those whose effective state
@@ -419,10 +482,8 @@ class _Run:
             manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
             found = []
             for identity in hub.values():
-                manager = manager_id(identity.doc)
-                desired = (strip(desired_user(identity.id, identity.doc, self.target.config.mapping,
-                                              manager_remote.get(manager) if manager else None), self.dropped)
-                           if rt is USER_TYPE else desired_group(identity.id, identity.doc))
+                manager = manager_id(identity.doc) if rt is USER_TYPE else None
+                desired = self._desired(rt, identity, manager_remote.get(manager) if manager else None)
                 link = links.get(identity.id)
                 drift = missing_account_drift(rt.name, identity.id, desired, link.state if link else None,
                                               self.unlinked.get(identity.id))
@@ -432,10 +493,10 @@ class _Run:
                 vanished = [identity_id for identity_id in hub if identity_id in links]
                 for identity_id in vanished:  # the account is gone: forget it, so the push makes it again
                     await self.owner.links.drop(tid, identity_id)
-                (repairs.users if rt is USER_TYPE else repairs.groups).extend(hub)
-                if vanished and rt is USER_TYPE and self.target.config.push_groups:
+                repairs.push(rt.name, *hub)
+                if vanished and rt is not GROUP_TYPE and self.target.config.push_groups:
                     # Forgetting the account forgot its memberships: its groups must send them again.
-                    repairs.groups.extend(await readback.groups_of(vanished))
+                    repairs.push("Group", *await readback.groups_of(vanished))
             await self._commit(found, repairs)
 
     # -- findings not seen fixed ----------------------------------------------------------------------
@@ -462,7 +523,7 @@ class _Run:
         each one in the push log; then the findings."""
         tid = self.target.id
         await self.owner.readback.record_states(tid, repairs.states)
-        for resource_type, ids in (("User", repairs.users), ("Group", repairs.groups)):
+        for resource_type, ids in sorted(repairs.pushes.items(), key=lambda item: item[0] == "Group"):
             if ids:
                 unique = list(dict.fromkeys(ids))
                 await self.owner.outbox.enqueue_all(tid, resource_type, unique)
@@ -472,15 +533,17 @@ class _Run:
              + f": {f.repair}") for f in found if f.repair in _ENQUEUED_NOTES and f.identity_id])
         await self.owner.findings.record(tid, self.run.started, found)
 
-    async def _deactivate_orphan(self, drift: Drift) -> str | None:
+    async def _deactivate_orphan(self, resource: str, drift: Drift) -> str | None:
         """Have propagate switch off an account nobody in the hub owns, if the target says so; never
         delete it. The deactivation meets the target's mass-change breaker (``policy.orphans``)."""
         if not self.repairing or self.policy.orphans != "deactivate" or drift.remote_id is None:
             return None
-        held = await deactivate_orphan(self.owner.db, self.target.id, self.target.name, drift.remote_id, self.run.id)
-        await self.owner.links.log(self.target.id, orphan_key(drift.remote_id), "repair", "enqueued", utcnow(),
-                                   f"reconcile run {self.run.id}: orphaned account {drift.remote_id}: deactivation "
-                                   + ("held: the target's mass-change breaker is open" if held else "enqueued"))
+        held = await deactivate_orphan(self.owner.db, self.target.id, self.target.name, resource, drift.remote_id,
+                                       self.run.id)
+        await self.owner.links.log(self.target.id, orphan_key(resource, drift.remote_id), "repair", "enqueued",
+                                   utcnow(), f"reconcile run {self.run.id}: orphaned account {drift.remote_id}: "
+                                   + ("deactivation held: the target's mass-change breaker is open" if held
+                                      else "deactivation enqueued"))
         self.orphans_deactivated += 1
         return (_ORPHAN_HELD if held else _ORPHAN_ENQUEUED)
 

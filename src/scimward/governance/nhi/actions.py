@@ -1,5 +1,5 @@
 """Lifecycle actions on a non-human identity, each a change through the gate (DESIGN.md: no side doors):
-disable, enable, retire (delete, so every target deprovisions it), transfer, record a rotation."""
+disable (one or many), enable, retire (delete, so every target deprovisions it), transfer, record a rotation."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from scimward.governance.nhi.model import extension
 from scimward.scim.agents import NHI_SCHEMA
+from scimward.scim.errors import ScimError
 from scimward.scim.patch import PATCH_OP_SCHEMA
 from scimward.scim.resource_types import RESOURCE_TYPES
 from scimward.store.identity import IdentityStore, StoredIdentity
@@ -20,6 +21,15 @@ async def set_active(store: IdentityStore, resource_type: str, identity_id: str,
                      source: str, actor: str) -> StoredIdentity:
     return await store.patch(RESOURCE_TYPES[resource_type], identity_id,
                              _patch({"op": "replace", "path": "active", "value": active}), source=source, actor=actor)
+
+
+async def disable_many(store: IdentityStore, resource_type: str, identity_ids: list[str], *, source: str,
+                       actor: str) -> dict[str, ScimError]:
+    """``active: false`` for each, each its own change through the gate, written together where the gate
+    allows (``IdentityStore.patch_many``); answers the refused ones by id."""
+    body = _patch({"op": "replace", "path": "active", "value": False})
+    return await store.patch_many(RESOURCE_TYPES[resource_type], [(i, body) for i in identity_ids], source=source,
+                                  actor=actor)
 
 
 async def retire(store: IdentityStore, resource_type: str, identity_id: str, *, source: str, actor: str) -> None:

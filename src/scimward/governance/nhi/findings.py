@@ -1,7 +1,8 @@
 """The NHI findings of a round, through the catalogue's ``observe`` (opened, kept and resolved as the
 state changes): OWASP NHI1 (no owner, owners gone, reassignment pending), NHI5 (privileged group),
 NHI7 (no expiry, beyond the maximum lifetime, rotation overdue), NHI8 (accounts in targets of
-different environments) and NHI9 (accounts in more applications than its purpose allows)."""
+different environments), NHI9 (accounts in more applications than its purpose allows), and stale
+access: an AgenticApplication not accessed within ``nhi.stale_after`` (its ``lastAccessed``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from scimward.store.ids import created_ms
 
 KINDS = ("nhi_no_owner", "nhi_owner_gone", "nhi_reassignment_pending", "nhi_no_expiry", "nhi_beyond_max_lifetime",
          "nhi_rotation_overdue", "nhi_privileged", "nhi_environments_mixed", "nhi_too_many_applications",
-         "nhi_attestation_due", "nhi_review_overdue")
+         "nhi_attestation_due", "nhi_review_overdue", "nhi_application_stale")
 GOVERNANCE_GROUP = "urn:scimward:params:scim:schemas:extension:governance:2.0:Group"
 
 
@@ -39,9 +40,24 @@ async def observe_nhis(database: Database, settings: NhiSettings, nhis: list[Eff
                     resource_type=nhi.resource_type,
                     detail="its owners changed, or an owner moved: scimward nhi attest "
                            f"{name_of(nhi.resource_type, nhi.doc)}"))
+    found += _stale(settings, await nhi_rows.effective_of_types(database, ("AgenticApplication",)), now)
     async with database.write() as conn:
         observed = await observe(conn, KINDS, found, now=now)
     return observed.opened
+
+
+def _stale(settings: NhiSettings, applications: list[EffectiveIdentity], now: datetime) -> list[Observation]:
+    """Active AgenticApplications whose ``lastAccessed`` is older than ``nhi.stale_after``."""
+    out = []
+    for application in applications:
+        last = parse_time(application.doc.get("lastAccessed"))
+        if application.active and last is not None and now - last > settings.stale_after:
+            name = str(application.doc.get("name") or application.id)
+            out.append(observation("nhi_application_stale", name, identity_id=application.id,
+                                   resource_type="AgenticApplication",
+                                   detail=f"agentic application {name} last accessed {last:%Y-%m-%d}, more than "
+                                          f"{settings.stale_after.days} days ago"))
+    return out
 
 
 def _rotations_overdue(settings: NhiSettings, nhi: EffectiveIdentity, name: str, owner_name: str | None,

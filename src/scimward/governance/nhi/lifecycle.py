@@ -18,11 +18,14 @@ at least one owner left is not touched (co-owned). An orphaned, active NHI:
 Every disable is a change through the gate (source ``nhi:cascade``; ``nhi:expiry`` for expiry), so the
 policy's rules and the mass-change breaker guard a cascade as they guard an IdP's deactivations, and
 propagation deprovisions the NHI in every target. Hub tokens owned by a leaver are revoked.
+
+The round first decides, for every NHI, what is due (pure, from the state it read), then writes the
+disables in chunks (``IdentityStore.patch_many``): each is still its own change, decided by the gate
+and audited, but a chunk the gate allows at once is one transaction on PostgreSQL, not one each.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,7 +37,6 @@ from scimward.governance.nhi.findings import observe_nhis
 from scimward.governance.nhi.model import NHI_TYPES, expires_of, extension, name_of, owners_of, parse_time
 from scimward.policy.nhi_settings import NhiSettings
 from scimward.policy.policies import current
-from scimward.scim.errors import ScimError
 from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
@@ -46,9 +48,18 @@ from scimward.store.timeutil import utcnow
 log = structlog.get_logger("scimward.governance.nhi")
 
 CASCADE = "nhi:cascade"
-#: Disables in flight at once on PostgreSQL.
-CONCURRENCY = 8
+#: Disables written together (``IdentityStore.patch_many``): one transaction each on PostgreSQL.
+CHUNK = 100
 EXPIRY = "nhi:expiry"
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A disable the round decided on: the NHI, why (its source), and the state to save once it is done."""
+
+    nhi: EffectiveIdentity
+    source: str
+    done: NhiState
 
 
 @dataclass
@@ -77,16 +88,13 @@ async def nhi_round(database: Database, store: IdentityStore, user_types: frozen
     states = await nhi_rows.states(database)
     alive = {i for i, person in people.items() if person.resource_type == "Group" or person.active}
     saves: dict[str, NhiState] = {}
-    # Each NHI's disable is its own change through the gate; on PostgreSQL several go at once (each
-    # locks only its own row), on SQLite one writer at a time anyway.
-    gate = asyncio.Semaphore(CONCURRENCY if database.dialect == "postgresql" else 1)
-
-    async def one(nhi: EffectiveIdentity) -> None:
-        async with gate:
-            state = _attestation(nhi, people, states.get(nhi.id), now, result, saves)
-            await _follow(store, settings, nhi, alive, people, state, now, result, saves)
-
-    await asyncio.gather(*(one(nhi) for nhi in nhis))
+    due: list[_Due] = []
+    for nhi in nhis:
+        state = _attestation(nhi, people, states.get(nhi.id), now, result, saves)
+        planned = _follow(settings, nhi, alive, people, state, now, result, saves)
+        if planned is not None:
+            due.append(planned)
+    await _disable_all(store, due, result, saves)
     await nhi_rows.save_states(database, list(saves.values()))  # what the round learnt, in one transaction
     gone_token_owners = sorted({owner for owner in owned_tokens.values() if owner not in alive})
     result.tokens_revoked = await tokens.revoke_owned_by(gone_token_owners)
@@ -101,40 +109,37 @@ async def nhi_round(database: Database, store: IdentityStore, user_types: frozen
     return result
 
 
-async def _follow(store: IdentityStore, settings: NhiSettings, nhi: EffectiveIdentity, alive: set[str],
-                  people: dict[str, EffectiveIdentity], state: NhiState | None, now: datetime, result: RoundResult,
-                  saves: dict[str, NhiState]) -> None:
+def _follow(settings: NhiSettings, nhi: EffectiveIdentity, alive: set[str], people: dict[str, EffectiveIdentity],
+            state: NhiState | None, now: datetime, result: RoundResult, saves: dict[str, NhiState]) -> _Due | None:
+    """What this NHI's state asks for now: the state it learns goes to ``saves``; a disable is answered."""
     owners = owners_of(nhi.resource_type, nhi.doc)
     expires = expires_of(nhi.doc)
     if nhi.active and expires is not None and expires <= now:
         # Once: if the disable is held, or someone enables it again, the next round does not insist.
-        if (state is None or state.last_action != "expired") and await _disable(store, nhi, EXPIRY, result):
-            result.expired.append(nhi.id)
-            saves[nhi.id] = replace(state or NhiState(nhi.id, None, None, None, None), last_action="expired",
-                                    last_action_at=now)
-        return
+        if state is None or state.last_action != "expired":
+            return _Due(nhi, EXPIRY, replace(state or NhiState(nhi.id, None, None, None, None),
+                                             last_action="expired", last_action_at=now))
+        return None
     if not owners or any(o.id in alive for o in owners):
         if state is not None and state.orphaned_since is not None:  # an owner is back, or it was transferred
             saves[nhi.id] = replace(state, orphaned_since=None, last_action=None, last_action_at=None,
                                     left_owner=None)
-        return
+        return None
     if state is None or state.orphaned_since is None:
         state = replace(state or NhiState(nhi.id, None, None, None, None), orphaned_since=now, last_action=None,
                         last_action_at=None, left_owner=owners[0].id)
         saves[nhi.id] = state
     result.orphaned.append(nhi.id)
     if not nhi.active or settings.owner_leaves == "hold":
-        return
+        return None
     assert state.orphaned_since is not None
     if settings.owner_leaves == "reassign":
         manager = _manager(people.get(state.left_owner or ""))
         if manager is not None and manager in alive:
             result.reassigning[nhi.id] = manager
     if now - state.orphaned_since < settings.grace or state.last_action == "disabled":
-        return  # in its grace period; or disabled once already (held, or enabled again by a person)
-    if await _disable(store, nhi, CASCADE, result):
-        result.disabled.append(nhi.id)
-        saves[nhi.id] = replace(state, last_action="disabled", last_action_at=now)
+        return None  # in its grace period; or disabled once already (held, or enabled again by a person)
+    return _Due(nhi, CASCADE, replace(state, last_action="disabled", last_action_at=now))
 
 
 def _attestation(nhi: EffectiveIdentity, people: dict[str, EffectiveIdentity], state: NhiState | None,
@@ -169,14 +174,26 @@ def owner_fingerprint(nhi: EffectiveIdentity, people: dict[str, EffectiveIdentit
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-async def _disable(store: IdentityStore, nhi: EffectiveIdentity, source: str, result: RoundResult) -> bool:
-    try:
-        await actions.set_active(store, nhi.resource_type, nhi.id, False, source=source, actor=source)
-    except ScimError as refused:  # denied by a rule, or the NHI went meanwhile: next round sees it
-        result.refused[nhi.id] = refused.detail
-        log.warning("NHI not disabled", nhi=name_of(nhi.resource_type, nhi.doc), source=source, reason=refused.detail)
-        return False
-    return True
+async def _disable_all(store: IdentityStore, due: list[_Due], result: RoundResult,
+                       saves: dict[str, NhiState]) -> None:
+    """Each disable a change through the gate, written a chunk at a time; one refused (denied by a
+    rule, or the NHI went meanwhile) is left for the next round to see."""
+    groups: dict[tuple[str, str], list[_Due]] = {}
+    for item in due:
+        groups.setdefault((item.nhi.resource_type, item.source), []).append(item)
+    for (resource_type, source), items in groups.items():
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start:start + CHUNK]
+            refused = await actions.disable_many(store, resource_type, [i.nhi.id for i in chunk], source=source,
+                                                 actor=source)
+            for item in chunk:
+                if item.nhi.id in refused:
+                    result.refused[item.nhi.id] = refused[item.nhi.id].detail
+                    log.warning("NHI not disabled", nhi=name_of(item.nhi.resource_type, item.nhi.doc), source=source,
+                                reason=refused[item.nhi.id].detail)
+                    continue
+                (result.expired if source == EXPIRY else result.disabled).append(item.nhi.id)
+                saves[item.nhi.id] = item.done
 
 
 def _manager(person: EffectiveIdentity | None) -> str | None:

@@ -2,7 +2,7 @@
 
 Every NHI of the hub is in it: Agents (any kind), Users whose ``userType`` marks a service account,
 and the hub's own API tokens that have an owner. Each action is a change through the gate (source
-``cli``, the actor who runs it), except a hub token's rotation and transfer, which are token records.
+``cli`` or ``api``, the actor who runs it), except a hub token's rotation and transfer, which are token records.
 """
 
 from __future__ import annotations
@@ -63,8 +63,11 @@ class NhiView:
 
 
 class Registry:
-    def __init__(self, database: Database, user_types: frozenset[str], store: IdentityStore | None = None) -> None:
+    def __init__(self, database: Database, user_types: frozenset[str], store: IdentityStore | None = None, *,
+                 source: str = SOURCE) -> None:
         self.db = database
+        #: The source of its changes: ``cli``, or ``api`` for the admin API's.
+        self.source = source
         self.user_types = user_types
         self.store = store or identity_store(database)
         self.tokens = TokenStore(database)
@@ -133,7 +136,7 @@ class Registry:
             ext["expires"] = iso(utcnow() + expires_in)
         body = {"schemas": [AGENT_SCHEMA, NHI_SCHEMA], "name": name, "displayName": name, "active": True,
                 "agentType": kind, "owners": owner_refs, NHI_SCHEMA: ext}
-        stored = await self.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source=SOURCE, actor=actor)
+        stored = await self.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source=self.source, actor=actor)
         try:
             return await self.find(name)
         except NotFound:  # held by the gate: registered, waiting for approval
@@ -149,10 +152,10 @@ class Registry:
         elif view.resource_type == "User":
             await self.store.patch(USER_TYPE, view.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
                 {"op": "replace", "path": f"{ENTERPRISE_USER_SCHEMA}:manager", "value": {"value": new_owner}}]},
-                source=SOURCE, actor=actor)
+                source=self.source, actor=actor)
         else:
             await actions.transfer(self.store, view.id, [{"value": new_owner, "type": "User", "display": to}],
-                                   source=SOURCE, actor=actor)
+                                   source=self.source, actor=actor)
         return await self.find(name)
 
     async def rotate(self, name: str, actor: str, *, overlap: timedelta, identifier: str | None = None
@@ -172,7 +175,7 @@ class Registry:
         credential = {**(current or {}), "identifier": identifier or (current or {}).get("identifier") or name,
                       "lastRotated": iso(now)}
         credential.setdefault("created", iso(now))
-        await actions.record_rotation(self.store, view.id, stored.doc, credential, source=SOURCE, actor=actor)
+        await actions.record_rotation(self.store, view.id, stored.doc, credential, source=self.source, actor=actor)
         return await self.find(name), None
 
     async def attest(self, name: str, actor: str) -> NhiView:
@@ -183,7 +186,7 @@ class Registry:
         stored = await self.store.get(AGENT_TYPE, view.id, with_members=False, with_groups=False)
         op = "replace" if extension(stored.doc) else "add"
         await self.store.patch(AGENT_TYPE, view.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-            {"op": op, "path": f"{NHI_SCHEMA}:lastReviewed", "value": iso(utcnow())}]}, source=SOURCE, actor=actor)
+            {"op": op, "path": f"{NHI_SCHEMA}:lastReviewed", "value": iso(utcnow())}]}, source=self.source, actor=actor)
         return await self.find(name)
 
     async def retire(self, name: str, actor: str) -> NhiView:
@@ -193,7 +196,7 @@ class Registry:
         if view.resource_type == "Token":
             await self.tokens.revoke(view.name)
         else:
-            await actions.retire(self.store, view.resource_type, view.id, source=SOURCE, actor=actor)
+            await actions.retire(self.store, view.resource_type, view.id, source=self.source, actor=actor)
         view.active = False
         return view
 

@@ -87,6 +87,10 @@ class Gate(Protocol):
     async def decide(self, tx: Tx, change: Change) -> Decision:
         """The decision, inside the write's transaction (reads only; no network I/O)."""
 
+    async def ensure_fresh(self, tx: Tx) -> None:
+        """Re-read the policy in force if it may have changed since it was read, so that ``quick`` can
+        answer (a batch of writes asks before each change)."""
+
 
 class PolicyDenied(ScimError):
     """A change a policy rule denies: nothing of it is written (DESIGN.md: deny -> error to the source)."""

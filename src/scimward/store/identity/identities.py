@@ -9,7 +9,7 @@ membership rows it names, never the whole group.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.ast import AttrPath, Compare, Filter
-from scimward.scim.errors import NotFound
+from scimward.scim.errors import NotFound, ScimError
+from scimward.scim.resource_types import GROUPED_TYPES
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct
 from scimward.store.auth.hub_secrets import hub_secret
@@ -112,6 +113,12 @@ class IdentityStore:
                                           actor=actor or source)
         return stored if stored is not None else await self.get(rt, identity_id, with_members=False)
 
+    async def patch_many(self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None = None,
+                         actor: str | None = None) -> dict[str, ScimError]:
+        """Several PATCHes, each its own change through the gate, written together where the gate
+        allows (``Writer.patch_many``); answers the refused ones by id."""
+        return await self.writer.patch_many(rt, items, source=source, actor=actor or source)
+
     async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None,
                      source: str | None = None, actor: str | None = None) -> None:
         await self.writer.delete(rt, identity_id, if_match=if_match, source=source, actor=actor or source)
@@ -152,7 +159,7 @@ class IdentityStore:
 
     async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
                   with_groups: bool = True) -> StoredIdentity:
-        with_groups = with_groups and rt.name == "User"
+        with_groups = with_groups and rt.name in GROUPED_TYPES
         rows = await self.direct.fetch(reads.by_id(self.db.dialect, with_groups),
                                        {"identity_id": identity_id, "resource_type": rt.name})
         if not rows:
@@ -183,7 +190,7 @@ class IdentityStore:
                 key = sort_expression(rt, self.db.dialect, query.sort_by)
                 order.append(key.desc() if query.descending else key.asc())
             order += [t.created, t.id]
-            with_groups = query.with_groups and rt.name == "User"
+            with_groups = query.with_groups and rt.name in GROUPED_TYPES
             rows = await conn.execute(reads.page_of(self.db.dialect, with_groups, where, order,
                                                     query.start_index - 1, query.count))
             result.items = [_stored(rt, r, with_groups) for r in rows]
@@ -192,13 +199,13 @@ class IdentityStore:
 
     async def _search_direct(self, rt: ResourceType, query: SearchQuery) -> SearchResult | None:
         """The two list shapes identity providers send most, on the driver; None for any other."""
-        with_groups = query.with_groups and rt.name == "User"
+        with_groups = query.with_groups and rt.name in GROUPED_TYPES
         if query.with_members and rt.name == "Group":
             return None
         first_page = query.start_index == 1 and not query.cursor
         user_name = _user_name_lookup(rt, query.filter)
         if user_name is not None and first_page and query.sort_by is None:
-            # userName is unique: the page is the whole result, so no count is needed.
+            # The key is unique: the page is the whole result, so no count is needed.
             rows = await self.direct.fetch(reads.by_user_name(self.db.dialect, with_groups),
                                            {"resource_type": rt.name, "user_name": user_name.lower()})
             items = [stored_row(rt, row, with_groups) for row in rows][: query.count]
@@ -251,7 +258,7 @@ class IdentityStore:
             result = SearchResult(await self._count(conn, rt, query, where))
             if count == 0:
                 return result
-            with_groups = query.with_groups and rt.name == "User"
+            with_groups = query.with_groups and rt.name in GROUPED_TYPES
             rows = list(await conn.execute(
                 sa.select(*reads.identity_columns(self.db.dialect, with_groups),
                           (key if key is not None else sa.null()).label("sort_key"))
@@ -296,9 +303,10 @@ def _past_end(query: SearchQuery, total: int) -> bool:
 
 
 def _user_name_lookup(rt: ResourceType, expr: Filter | None) -> str | None:
-    """The userName of a plain ``userName eq "..."`` filter."""
-    if (rt.name == "User" and isinstance(expr, Compare) and expr.op == "eq" and isinstance(expr.value, str)
-            and expr.path.sub_attr is None and expr.path.attr.lower() == "username"
+    """The key of a plain ``userName eq "..."`` filter, or ``name eq "..."`` for Agents and
+    AgenticApplications: the unique, case-insensitive key each resource type keeps indexed."""
+    if (rt.key is not None and isinstance(expr, Compare) and expr.op == "eq" and isinstance(expr.value, str)
+            and expr.path.sub_attr is None and expr.path.attr.lower() == rt.key.lower()
             and (expr.path.schema is None or expr.path.schema.lower() == rt.schema.id.lower())):
         return expr.value
     return None

@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
-from scimward.scim.errors import InvalidValue, NotFound
+from scimward.scim.errors import InvalidValue, NotFound, ScimError
 from scimward.scim.patch import MemberOp, PatchResult, apply_patch
 from scimward.scim.resource import check_immutable, check_required
+from scimward.scim.resource_types import MEMBER_TYPES
 from scimward.scim.schema import ResourceType
 from scimward.store._direct import Direct, Tx, decode_json
 from scimward.store.filter_sql import member_condition
@@ -45,6 +47,8 @@ from scimward.store.ids import created_ms, new_id
 from scimward.store.provisioning import outbox
 from scimward.store.tables import memberships
 from scimward.store.timeutil import utcnow
+
+log = structlog.get_logger("scimward.store.identity.writer")
 
 
 def _patched(rt: ResourceType, current: StoredIdentity, body: Any, if_match: str | None) -> PatchResult | None:
@@ -235,25 +239,94 @@ class Writer:
         if result is None:
             current.version = 0
             return current
+        params = self._fused_params(rt, current, result, source, actor)
+        if params is None:
+            return None  # held or denied: decided again under the lock, against the effective state
+        updated = await self.direct.fetch(fused.update_row(), params)
+        if updated[0][0] != 1:
+            return None  # another writer came first, or the identity has an effective state of its own
+        self._changed()
+        return StoredIdentity(identity_id, rt.name, result.doc, current.created, params["now"], current.version + 1)
+
+    def _fused_params(self, rt: ResourceType, current: StoredIdentity, result: PatchResult, source: str | None,
+                      actor: str | None) -> dict[str, Any] | None:
+        """The fused PATCH's parameters, when the change touches only the identity row and the gate
+        allows it without the database (``Gate.quick``); else None (the locking path decides it)."""
         if result.member_ops or "password" in result.doc or result.doc.get("emails") != current.doc.get("emails"):
             return None
         now = utcnow()
-        change = Change(new_id(), rt.name, identity_id, changes.op_of(current.doc, result.doc), current.doc,
+        change = Change(new_id(), rt.name, current.id, changes.op_of(current.doc, result.doc), current.doc,
                         result.doc, changes.changed_paths(current.doc, result.doc), source, actor, now)
         decision = self.gate.quick(change)
         if decision is None or decision.action != "allow":
-            return None  # held or denied: decided again under the lock, against the effective state
-        updated = await self.direct.fetch(fused.update_row(), {
-            "w_id": identity_id, "w_version": current.version, "v_last_modified": now,
+            return None
+        return {
+            "w_id": current.id, "w_version": current.version, "v_last_modified": now,
             "v_version": current.version + 1, "v_source": source,
             **{f"v_{k}": v for k, v in columns(self.direct, rt, result.doc).items()},
             "now": now, "now_due": now,
             **fused.change_values(changes.change_params(self.direct, change, decision, "applied"),
-                                  audit_records.change(change, decision, "applied").fused_params())})
-        if updated[0][0] != 1:
-            return None  # another writer came first, or the identity has an effective state of its own
-        self._changed()
-        return StoredIdentity(identity_id, rt.name, result.doc, current.created, now, current.version + 1)
+                                  audit_records.change(change, decision, "applied").fused_params())}
+
+    async def patch_many(self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None,
+                         actor: str | None) -> dict[str, ScimError]:
+        """Several PATCHes of identities of one type (not Groups), each its own change through the gate;
+        answers those refused (denied, gone, a bad PATCH), by id.
+
+        On PostgreSQL the changes the gate allows at once (``Gate.quick``) are written by the fused
+        statement of ``update``, all in one transaction: one commit and one connection for the lot,
+        not one of each per change. That transaction locks its rows first, in id order, before any
+        change takes the audit chain's head, so it cannot deadlock with single writers (they lock
+        their identity, then the head). If it fails as a whole, nothing of it stays and every change
+        takes the plain path. The rest (held or costly changes, SQLite) go one by one through ``update``.
+        """
+        refused: dict[str, ScimError] = {}
+        rest = list(items)
+        if self.direct.postgres and rt.name != "Group" and items:
+            rest = await self._fused_many(rt, items, source, actor, refused)
+        for identity_id, body in rest:
+            try:
+                await self.update(rt, identity_id, body=body, if_match=None, source=source, actor=actor)
+            except ScimError as error:
+                refused[identity_id] = error
+        return refused
+
+    async def _fused_many(self, rt: ResourceType, items: Sequence[tuple[str, Any]], source: str | None,
+                          actor: str | None, refused: dict[str, ScimError]) -> list[tuple[str, Any]]:
+        """The fused part of ``patch_many``: writes what it can in one transaction, answers the rest."""
+        rest: list[tuple[str, Any]] = []
+        found: dict[str, ScimError] = {}
+        written = 0
+        try:
+            async with self.direct.transaction() as tx:
+                rows = {row[0]: row for row in await tx.rows(writes.lock_many(self.dialect), {
+                    "ids": tx.ids(sorted({identity_id for identity_id, _ in items})), "resource_type": rt.name})}
+                for identity_id, body in items:
+                    if identity_id not in rows:
+                        found[identity_id] = NotFound(f"{rt.name} {identity_id} not found")
+                        continue
+                    current = stored_row(rt, rows[identity_id], with_groups=False)
+                    await self.gate.ensure_fresh(tx)  # a policy read more than a moment ago: ``quick`` asks again
+                    try:
+                        result = _patched(rt, current, body, None)
+                    except ScimError as error:
+                        found[identity_id] = error
+                        continue
+                    params = self._fused_params(rt, current, result, source, actor) if result is not None else None
+                    if result is not None and params is None:
+                        rest.append((identity_id, body))
+                    elif params is not None and (await tx.rows(fused.update_row(), params))[0][0] != 1:
+                        rest.append((identity_id, body))  # an effective state of its own, a pending change
+                    elif params is not None:
+                        written += 1
+        except Exception as exc:  # noqa: BLE001 - rolled back as a whole: each change takes the plain path
+            log.warning("batched writes fell back to one at a time", resource_type=rt.name, count=len(items),
+                        error=f"{type(exc).__name__}: {exc}")
+            return list(items)
+        refused.update(found)
+        if written:
+            self._changed()
+        return rest
 
     # -- apply ----------------------------------------------------------------------------------
 
@@ -373,6 +446,10 @@ class Writer:
         if missing:
             raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
                                else f"{len(missing)} members do not exist, e.g. {missing[0]!r}")
+        foreign = next((i for i in ids if types[i] not in MEMBER_TYPES), None)
+        if foreign is not None:
+            raise InvalidValue(f"member {foreign!r} is of type {types[foreign]}: a group's members are "
+                               f"{', '.join(MEMBER_TYPES[:-1])} or {MEMBER_TYPES[-1]} identities")
         for member in wanted:
             declared = member.get("type")
             if declared and declared.lower() != types[member["value"]].lower():

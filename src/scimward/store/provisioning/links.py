@@ -102,15 +102,17 @@ class LinkStore:
             await conn.execute(link_members.delete().where(
                 _lm.target_id == target_id, sa.or_(_lm.group_id == identity_id, _lm.member_id == identity_id)))
 
-    async def unlinked_members(self, target_id: int, group_id: str, limit: int) -> list[str]:
-        """Users effectively in the group with no active account on the target yet."""
+    async def unlinked_members(self, target_id: int, group_id: str, limit: int) -> list[tuple[str, str]]:
+        """(id, type) of the Users and Agents effectively in the group with no active account on the
+        target yet."""
         m = effective_memberships().c
         async with self.db.read() as conn:
             rows = await conn.execute(
-                sa.select(m.member_id).where(m.group_id == group_id, m.member_type == "User", ~sa.exists().where(
-                    _l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active"))
+                sa.select(m.member_id, m.member_type).where(
+                    m.group_id == group_id, m.member_type.in_(("User", "Agent")), ~sa.exists().where(
+                        _l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active"))
                 .limit(limit))
-            return [row[0] for row in rows]
+            return [(row[0], row[1]) for row in rows]
 
     async def linked_remote_ids(self, target_id: int, identity_ids: Sequence[str]) -> dict[str, str]:
         """identity id -> remote id, for the given identities that are actively linked."""

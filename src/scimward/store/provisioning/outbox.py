@@ -108,20 +108,23 @@ ORPHAN = "Orphan"
 _ORPHAN_PREFIX = "orphan:"
 
 
-def orphan_key(remote_id: str) -> str:
-    return _ORPHAN_PREFIX + remote_id
+def orphan_key(resource: str, remote_id: str) -> str:
+    """``orphan:Users/<id>``: the account ``remote_id`` at the target's endpoint ``resource``."""
+    return f"{_ORPHAN_PREFIX}{resource}/{remote_id}"
 
 
-def orphan_remote_id(key: str) -> str:
-    return key.removeprefix(_ORPHAN_PREFIX)
+def orphan_remote_id(key: str) -> tuple[str, str]:
+    """The endpoint and the id of the account an ``orphan_key`` names."""
+    resource, _, remote_id = key.removeprefix(_ORPHAN_PREFIX).partition("/")
+    return resource, remote_id
 
 
-async def enqueue_orphan(conn: AsyncConnection, dialect: str, target_id: int, remote_id: str) -> None:
-    """Ask propagate to deactivate the orphaned account ``remote_id`` on ``target_id``."""
+async def enqueue_orphan(conn: AsyncConnection, dialect: str, target_id: int, resource: str, remote_id: str) -> None:
+    """Ask propagate to deactivate the orphaned account ``remote_id`` (at ``resource``) on ``target_id``."""
     now = utcnow()
     await conn.execute(_enqueue_one(dialect), {
-        "target_id": target_id, "identity_id": orphan_key(remote_id), "resource_type": ORPHAN, "enqueued": now,
-        "due": now, "generation": 1, "attempts": 0})
+        "target_id": target_id, "identity_id": orphan_key(resource, remote_id), "resource_type": ORPHAN,
+        "enqueued": now, "due": now, "generation": 1, "attempts": 0})
 
 
 #: Per target, the orphan deactivations waiting (while a breaker is open, those it holds).

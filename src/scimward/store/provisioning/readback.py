@@ -28,15 +28,17 @@ _l, _lm = links.c, link_members.c
 class Readback(BatchReads):
     """What a reconcile reads, besides the identities and links by id that every batch reads (``BatchReads``)."""
 
-    async def links_by_remote(self, target_id: int, resource_type: str | None, remote_ids: Collection[str]
-                              ) -> dict[str, Link]:
-        """remote id -> link, for links of one resource type (None: any)."""
+    async def links_by_remote(self, target_id: int, resource_types: str | Collection[str] | None,
+                              remote_ids: Collection[str]) -> dict[str, Link]:
+        """remote id -> link, for links of one resource type, or of several (an NHI's account may sit
+        among a target's Users), or of any (None)."""
+        kinds = [resource_types] if isinstance(resource_types, str) else resource_types
         found: dict[str, Link] = {}
         async with self.db.read() as conn:
             for chunk in chunks(remote_ids):
                 query = sa.select(links).where(_l.target_id == target_id, _l.remote_id.in_(chunk))
-                if resource_type is not None:
-                    query = query.where(_l.resource_type == resource_type)
+                if kinds is not None:
+                    query = query.where(_l.resource_type.in_(list(kinds)))
                 rows = await conn.execute(query)
                 found.update({row.remote_id: Link.of(row) for row in rows})
         return found
