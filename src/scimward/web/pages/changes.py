@@ -14,8 +14,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from scimward.policy import ApprovalError, UnknownSubject
-from scimward.store import console_reads
-from scimward.store.governance import STATUSES
+from scimward.store.governance import STATUSES, changes_page
+from scimward.store.identity import names_of
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of, short_id
 from scimward.web.paging import page_number
@@ -35,9 +35,9 @@ async def changes(request: Request) -> Response:
     status = status if status in STATUSES or status == "all" else "pending"
     await console.approvals.expire()
     page = page_number(request.query_params.get("page"))
-    total, rows = await console_reads.changes_page(console.database, None if status == "all" else status,
+    total, rows = await changes_page(console.database, None if status == "all" else status,
                                                    offset=(page - 1) * PAGE, limit=PAGE)
-    names = await console_reads.names_of(console.database, [c.identity_id for c in rows if c.identity_id])
+    names = await names_of(console.database, [c.identity_id for c in rows if c.identity_id])
     breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
     can_decide = session_of(request).allows("approver")
     return console.render(request, "changes.html", title="Changes", rows=rows, names=names, shown=status,
@@ -52,7 +52,7 @@ async def change(request: Request) -> Response:
         row = await console.approvals.show(request.path_params["id"])
     except (UnknownSubject, ApprovalError) as exc:
         return console.render(request, "error.html", 404, title="Not found", message=str(exc))
-    names = await console_reads.names_of(console.database, [row.identity_id, *row.members_added,
+    names = await names_of(console.database, [row.identity_id, *row.members_added,
                                                             *row.members_removed] if row.identity_id else [])
     return console.render(request, "change.html", title=f"Change {short_id(row.id)}", change=row, names=names,
                           can_decide=session_of(request).allows("approver") and row.status == "pending")

@@ -19,8 +19,9 @@ from scimward.scim.errors import NotFound, ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
-from scimward.store import console_reads
-from scimward.store.identity import SearchQuery, StoredIdentity
+from scimward.store.governance import effective_of, membership_holds_of
+from scimward.store.identity import SearchQuery, StoredIdentity, groups_of, member_counts, names_of
+from scimward.store.provisioning import accounts_of, target_names
 from scimward.web.auth import requires
 from scimward.web.context import console_of
 
@@ -43,7 +44,7 @@ async def listing(request: Request, rt: ResourceType, template: str, title: str)
         next_cursor, previous_cursor = result.next_cursor, result.previous_cursor
     except ScimError as exc:
         error = exc.detail
-    members = await console_reads.member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
+    members = await member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
     governance = {i.id: governance_of(i.id, str(i.doc.get("displayName") or i.id), i.doc) for i in items} \
         if rt is GROUP_TYPE else {}
     return console.render(request, template, title=title, items=items, total=total, filter=text, error=error,
@@ -76,17 +77,17 @@ async def identity(request: Request) -> Response:
     if stored is None:
         return console.render(request, "error.html", 404, title="Not found", message=f"No identity {identity_id}.")
     source = dict(stored.doc)
-    diverged, effective_doc, source_deleted = await console_reads.effective_of(console.database, identity_id)
+    diverged, effective_doc, source_deleted = await effective_of(console.database, identity_id)
     effective = effective_doc if diverged else source
     pending = await console.approvals.changes("pending", identity_id, 50)
-    accounts = await console_reads.accounts_of(console.database, identity_id)
+    accounts = await accounts_of(console.database, identity_id)
     async with console.store.direct.transaction() as tx:
         radius = await blast.of_identity(tx, stored.resource_type, identity_id, bool(source.get("privileged")))
-    names = {str(i): n for i, n in (await console_reads.target_names(console.database)).items()}
-    groups = await console_reads.groups_of(console.database, identity_id) if stored.resource_type == "User" else []
+    names = {str(i): n for i, n in (await target_names(console.database)).items()}
+    groups = await groups_of(console.database, identity_id) if stored.resource_type == "User" else []
     member_ids = [m["value"] for m in (stored.members or [])[:100]]
-    holds = await console_reads.membership_holds_of(console.database, identity_id)
-    member_names = await console_reads.names_of(console.database, [*member_ids, *(h.group_id for h in holds),
+    holds = await membership_holds_of(console.database, identity_id)
+    member_names = await names_of(console.database, [*member_ids, *(h.group_id for h in holds),
                                                                    *(h.member_id for h in holds)])
     governance = governance_of(identity_id, str(source.get("displayName") or identity_id), source) \
         if stored.resource_type == "Group" else None

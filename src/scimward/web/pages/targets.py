@@ -6,8 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scimward.store import console_reads
-from scimward.store.provisioning import LinkStore
+from scimward.store.provisioning import LinkStore, target_health
 from scimward.web.auth import requires
 from scimward.web.context import console_of
 
@@ -15,7 +14,7 @@ from scimward.web.context import console_of
 @requires("viewer")
 async def targets(request: Request) -> Response:
     console = console_of(request)
-    health = await console_reads.target_health(console.database)
+    health = await target_health(console.database)
     breakers = {row["name"]: row for row in await console.approvals.breakers()}
     links = LinkStore(console.database)
     latency = {target.name: percentiles(await links.latencies(target.id)) for target in health}

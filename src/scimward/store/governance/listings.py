@@ -1,4 +1,4 @@
-"""What the console's pages read that no other repository answers: counts, health, links, the trail.
+"""What the console's pages read of governance: the overview, changes, findings and the audit trail, a page at a time.
 
 Every list is paged and filtered in SQL; nothing here writes.
 """
@@ -7,34 +7,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
-from scimward.store.governance import ChangeRow, audit, change_row
-from scimward.store.governance import changes as governance_changes
+from scimward.store.governance import audit
+from scimward.store.governance.changes import ChangeRow, change_row, list_changes
 from scimward.store.tables import (
     audit_events,
-    audit_head,
     breakers,
     changes,
     effective_states,
     findings,
     identities,
     identity_counts,
-    links,
     membership_holds,
-    memberships,
     outbox,
-    push_log,
-    reconcile_runs,
     targets,
 )
 
-_c, _f, _l, _o, _t, _e = changes.c, findings.c, links.c, outbox.c, targets.c, audit_events.c
+_c, _f, _o, _t, _e = changes.c, findings.c, outbox.c, targets.c, audit_events.c
 SEVERITIES = ("critical", "high", "medium", "low")
 #: What audit events record (the audit page filters on them).
 AUDIT_KINDS = audit.KINDS
@@ -60,47 +54,6 @@ class Overview:
         return round(100 * self.automated / self.sourced) if self.sourced else None
 
 
-@dataclass(frozen=True)
-class TargetHealth:
-    id: int
-    name: str
-    base_url: str
-    quarantined: datetime | None
-    quarantine_reason: str | None
-    consecutive_failures: int
-    last_error: str | None
-    last_error_at: datetime | None
-    accounts: int
-    backlog: int
-    open_findings: int
-    breaker_open: bool
-    last_reconcile: datetime | None
-    last_reconcile_status: str | None
-    last_push: datetime | None
-
-    @property
-    def health(self) -> str:
-        if self.quarantined is not None:
-            return "quarantined"
-        if self.breaker_open:
-            return "breaker open"
-        if self.consecutive_failures:
-            return "failing"
-        return "healthy"
-
-
-@dataclass(frozen=True)
-class AccountLink:
-    target: str
-    resource_type: str
-    remote_id: str
-    status: str
-    acknowledged: datetime
-    last_error: str | None
-    state: dict[str, Any] | None
-    pending_push: bool
-
-
 async def overview(database: Database) -> Overview:
     async with database.read() as conn:
         pending = await _scalar(conn, sa.select(sa.func.count()).where(_c.status == "pending"))
@@ -123,49 +76,16 @@ async def overview(database: Database) -> Overview:
                     int(sourced or 0), backlog)
 
 
-async def target_health(database: Database) -> list[TargetHealth]:
-    accounts = (sa.select(_l.target_id, sa.func.count().label("n")).where(_l.status == "active")
-                .group_by(_l.target_id).subquery())
-    backlog = sa.select(_o.target_id, sa.func.count().label("n")).group_by(_o.target_id).subquery()
-    open_findings = (sa.select(_f.target_id, sa.func.count().label("n")).where(_f.status == "open")
-                     .group_by(_f.target_id).subquery())
-    last_run = (sa.select(reconcile_runs.c.target_id, sa.func.max(reconcile_runs.c.started).label("at"))
-                .group_by(reconcile_runs.c.target_id).subquery())
-    last_push = (sa.select(push_log.c.target_id, sa.func.max(push_log.c.finished).label("at"))
-                 .group_by(push_log.c.target_id).subquery())
-    r = reconcile_runs.c
-    query = (
-        sa.select(_t.id, _t.name, _t.base_url, _t.quarantined, _t.quarantine_reason, _t.consecutive_failures,
-                  _t.last_error, _t.last_error_at, sa.func.coalesce(accounts.c.n, 0),
-                  sa.func.coalesce(backlog.c.n, 0), sa.func.coalesce(open_findings.c.n, 0),
-                  breakers.c.target_id.is_not(None), last_run.c.at,
-                  sa.select(r.status).where(r.target_id == _t.id).order_by(r.started.desc()).limit(1)
-                  .scalar_subquery(), last_push.c.at)
-        .outerjoin(accounts, accounts.c.target_id == _t.id).outerjoin(backlog, backlog.c.target_id == _t.id)
-        .outerjoin(open_findings, open_findings.c.target_id == _t.id)
-        .outerjoin(breakers, breakers.c.target_id == _t.id).outerjoin(last_run, last_run.c.target_id == _t.id)
-        .outerjoin(last_push, last_push.c.target_id == _t.id).order_by(_t.name))
-    async with database.read() as conn:
-        return [TargetHealth(int(row[0]), row[1], row[2], row[3], row[4], int(row[5]), row[6], row[7], int(row[8]),
-                             int(row[9]), int(row[10]), bool(row[11]), row[12], row[13], row[14])
-                for row in await conn.execute(query)]
-
-
 async def changes_page(database: Database, status: str | None, *, offset: int = 0,
                        limit: int = 50) -> tuple[int, list[ChangeRow]]:
     """Changes newest first (with that status), one page of them, and how many there are."""
-    query = governance_changes.list_changes(status, None, limit).offset(offset)
+    query = list_changes(status, None, limit).offset(offset)
     count = sa.select(sa.func.count()).select_from(changes)
     if status is not None:
         count = count.where(_c.status == status)
     async with database.read() as conn:
         total = await _scalar(conn, count)
         return total, [change_row(row) for row in await conn.execute(query)]
-
-
-async def target_names(database: Database) -> dict[int, str]:
-    async with database.read() as conn:
-        return {int(i): str(n) for i, n in await conn.execute(sa.select(_t.id, _t.name).order_by(_t.name))}
 
 
 async def effective_of(database: Database, identity_id: str) -> tuple[bool, dict[str, Any] | None, bool]:
@@ -176,16 +96,6 @@ async def effective_of(database: Database, identity_id: str) -> tuple[bool, dict
     if row is None:
         return False, None, False
     return True, row[0], bool(row[1])
-
-
-async def accounts_of(database: Database, identity_id: str) -> list[AccountLink]:
-    """Each target's account for the identity: its id there, status, the state last acknowledged."""
-    waiting = sa.exists().where(_o.target_id == _l.target_id, _o.identity_id == _l.identity_id)
-    query = (sa.select(_t.name, _l.resource_type, _l.remote_id, _l.status, _l.acknowledged, _l.last_error, _l.state,
-                       waiting).join(targets, _t.id == _l.target_id).where(_l.identity_id == identity_id)
-             .order_by(_t.name))
-    async with database.read() as conn:
-        return [AccountLink(*row) for row in await conn.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -204,34 +114,6 @@ async def membership_holds_of(database: Database, identity_id: str, limit: int =
         return [HeldMembership(*row) for row in await conn.execute(
             sa.select(h.group_id, h.member_id, h.kind, h.change_id)
             .where(sa.or_(h.group_id == identity_id, h.member_id == identity_id)).limit(limit))]
-
-
-async def groups_of(database: Database, identity_id: str, limit: int = 100) -> list[tuple[str, str]]:
-    """(group id, displayName) of the groups the identity is a member of (source state)."""
-    m, i = memberships.c, identities.c
-    async with database.read() as conn:
-        return [(str(a), str(b)) for a, b in await conn.execute(
-            sa.select(i.id, i.display_name).join(memberships, m.group_id == i.id).where(m.member_id == identity_id)
-            .order_by(i.display_name_lower).limit(limit))]
-
-
-async def member_counts(database: Database, group_ids: list[str]) -> dict[str, int]:
-    m = memberships.c
-    if not group_ids:
-        return {}
-    async with database.read() as conn:
-        return {str(g): int(n) for g, n in await conn.execute(
-            sa.select(m.group_id, sa.func.count()).where(m.group_id.in_(group_ids)).group_by(m.group_id))}
-
-
-async def names_of(database: Database, identity_ids: list[str]) -> dict[str, str]:
-    """userName or displayName of each identity, for showing ids as people and groups."""
-    i = identities.c
-    if not identity_ids:
-        return {}
-    async with database.read() as conn:
-        return {str(a): str(b or c or a) for a, b, c in await conn.execute(
-            sa.select(i.id, i.user_name, i.display_name).where(i.id.in_(identity_ids)))}
 
 
 async def findings_page(database: Database, *, statuses: Sequence[str], target: str | None = None,
@@ -275,21 +157,7 @@ async def audit_page(database: Database, *, kind: str | None = None, actor: str 
         return list(audit.stored_events(await conn.execute(query)))
 
 
-async def verify_trail(database: Database) -> audit.Verdict:
-    """The whole chain checked, as ``scimward`` checks it elsewhere: every event against its lane's head."""
-    async with database.read() as conn:
-        heads = {int(lane): (int(seq), str(digest)) for lane, seq, digest in await conn.execute(audit.SELECT_HEADS)}
-        events = audit.stored_events(await conn.execute(audit.SELECT_EVENTS))
-        return audit.verify_chain(events, heads)
-
-
-async def audit_head_digest(database: Database) -> str:
-    h = audit_head.c
-    async with database.read() as conn:
-        heads = {int(lane): (int(seq), str(digest)) for lane, seq, digest in await conn.execute(
-            sa.select(h.lane, h.seq, h.hash))}
-    return audit.head_digest(heads)
-
-
 async def _scalar(conn: AsyncConnection, query: Any) -> int:
     return int((await conn.execute(query)).scalar_one() or 0)
+
+
