@@ -410,3 +410,15 @@ def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]],
     held = client.get(f"/identities/{group_id}").text
     assert "Held memberships" in held and f'href="/console/changes/{change.group(1)}"' in held
     assert "The chain is intact" in client.get("/audit?verify=1").text
+
+
+def test_every_page_answers_the_projects_errors_from_one_table(console: tuple[str, dict[str, str]]) -> None:
+    """An unknown identity, change or campaign is the same 404 page whichever page met it (web/errors.py)."""
+    base, passwords = console
+    client = sign_in(base, "vic", passwords["vic"])
+    for path, said in (("/identities/no-such-id", "No identity no-such-id."),
+                       ("/changes/00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
+                       ("/reviews/no-such-campaign", "no-such-campaign")):
+        answer = client.get(path)
+        assert answer.status_code == 404, (path, answer.text[-300:])
+        assert "<h1>Not found</h1>" in answer.text and said in answer.text

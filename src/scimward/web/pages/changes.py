@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scimward.policy import ApprovalError, UnknownSubject
+from scimward.errors import ScimwardError
 from scimward.store.governance import STATUSES, changes_page
 from scimward.store.identity import names_of
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of, short_id
+from scimward.web.errors import notice_of
 from scimward.web.paging import page_number
 
 PAGE = 50
@@ -48,10 +49,7 @@ async def changes(request: Request) -> Response:
 @requires("viewer")
 async def change(request: Request) -> Response:
     console = console_of(request)
-    try:
-        row = await console.approvals.show(request.path_params["id"])
-    except (UnknownSubject, ApprovalError) as exc:
-        return console.render(request, "error.html", 404, title="Not found", message=str(exc))
+    row = await console.approvals.show(request.path_params["id"])
     names = await names_of(console.database, [row.identity_id, *row.members_added,
                                                             *row.members_removed] if row.identity_id else [])
     return console.render(request, "change.html", title=f"Change {short_id(row.id)}", change=row, names=names,
@@ -77,8 +75,8 @@ async def decide(request: Request) -> Response:
                 outcome = (await console.approvals.approve([change_id], session.name, note))[0]
             else:
                 outcome = (await console.approvals.reject([change_id], session.name, note))[0]
-        except (ApprovalError, UnknownSubject) as exc:
-            refused.append(str(exc))
+        except ScimwardError as exc:
+            refused.append(notice_of(exc))
             continue
         decided.append(f"{short_id(outcome.change_id)}: {outcome.message}")
         await console.audit("console_action", session.name, f"change:{outcome.change_id}", action=action,
@@ -99,8 +97,8 @@ async def _breaker(request: Request, action: str) -> Response:
         else:
             count = await console.approvals.discard(int(target["id"]), session.name)
             message = f"Breaker of {name} discarded: {count} held change(s) rejected."
-    except ApprovalError as exc:
-        return back(console, "/changes", str(exc))
+    except ScimwardError as exc:
+        return back(console, "/changes", notice_of(exc))
     await console.audit("console_action", session.name, f"target:{name}", action=f"breaker_{action}", count=count)
     return back(console, "/changes", message)
 

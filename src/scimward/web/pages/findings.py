@@ -9,19 +9,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scimward.governance.catalogue import KINDS, UnknownKind, controls, kinds_for, parse_framework
-from scimward.store.governance import (
-    LIVE,
-    SEVERITIES,
-    STATUSES,
-    FindingStateError,
-    FindingStore,
-    UnknownFinding,
-    findings_page,
-)
+from scimward.errors import ScimwardError
+from scimward.governance.catalogue import KINDS, controls, kinds_for, parse_framework
+from scimward.store.governance import LIVE, SEVERITIES, STATUSES, FindingStore, findings_page
 from scimward.store.provisioning import target_names
 from scimward.web.auth import requires, session_of
 from scimward.web.context import console_of
+from scimward.web.errors import notice_of
 from scimward.web.paging import page_number
 
 PAGE = 50
@@ -42,8 +36,8 @@ async def findings(request: Request) -> Response:
     if framework:
         try:
             kinds = kinds_for(parse_framework(framework) if ":" in framework else framework.lower())
-        except UnknownKind as exc:
-            error = str(exc)
+        except ScimwardError as exc:
+            error = notice_of(exc)
     page = page_number(params.get("page"))
     total, rows = await findings_page(
         console.database, statuses=statuses, target=target, severity=severity, kinds=kinds, owner=owner,
@@ -72,8 +66,8 @@ async def accept(request: Request) -> Response:
                             until=until.isoformat(), reason=reason)
     except ValueError:
         notice = "Give the date the acceptance ends (YYYY-MM-DD)."
-    except (FindingStateError, UnknownFinding) as exc:
-        notice = str(exc)
+    except ScimwardError as exc:
+        notice = notice_of(exc)
     return RedirectResponse(console.url("/findings") + "?" + urlencode({"notice": notice}), 303)
 
 

@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from scimward.errors import ScimwardError
 from scimward.governance.groups import governance_of
 from scimward.policy import blast
-from scimward.scim.errors import NotFound, ScimError
+from scimward.scim.errors import NotFound
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
@@ -24,6 +25,7 @@ from scimward.store.identity import SearchQuery, StoredIdentity, groups_of, memb
 from scimward.store.provisioning import accounts_of, target_names
 from scimward.web.auth import requires
 from scimward.web.context import console_of
+from scimward.web.errors import notice_of
 
 PAGE = 25
 #: The attributes a list shows, per resource type, beside the id.
@@ -42,8 +44,8 @@ async def listing(request: Request, rt: ResourceType, template: str, title: str)
         result = await console.store.search(rt, SearchQuery(filter=expr, count=PAGE, cursor=cursor))
         items, total = result.items, result.total
         next_cursor, previous_cursor = result.next_cursor, result.previous_cursor
-    except ScimError as exc:
-        error = exc.detail
+    except ScimwardError as exc:
+        error = notice_of(exc)
     members = await member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
     governance = {i.id: governance_of(i.id, str(i.doc.get("displayName") or i.id), i.doc) for i in items} \
         if rt is GROUP_TYPE else {}
@@ -75,7 +77,7 @@ async def identity(request: Request) -> Response:
         except NotFound:
             continue
     if stored is None:
-        return console.render(request, "error.html", 404, title="Not found", message=f"No identity {identity_id}.")
+        raise NotFound(f"No identity {identity_id}.")
     source = dict(stored.doc)
     diverged, effective_doc, source_deleted = await effective_of(console.database, identity_id)
     effective = effective_doc if diverged else source
