@@ -2,12 +2,14 @@
 
 Every NHI of the hub is in it: Agents (any kind), Users whose ``userType`` marks a service account,
 and the hub's own API tokens that have an owner. Each action is a change through the gate (source
-``cli``, the actor who runs it), except a hub token's rotation and transfer, which are token records.
+``cli`` or the caller's, e.g. ``console``; the actor who runs it), except a hub token's rotation and
+transfer, which are token records.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +38,7 @@ from scimward.store.governance.nhi_rows import EffectiveIdentity
 from scimward.store.identity import IdentityStore, SearchQuery
 from scimward.store.timeutil import utcnow
 
+#: The source of the register's changes when its caller names none (the command line's).
 SOURCE = "cli"
 
 
@@ -63,11 +66,14 @@ class NhiView:
 
 
 class Registry:
-    def __init__(self, database: Database, user_types: frozenset[str], store: IdentityStore | None = None) -> None:
+    def __init__(self, database: Database, user_types: frozenset[str], store: IdentityStore | None = None,
+                 source: str = SOURCE) -> None:
         self.db = database
         self.user_types = user_types
         self.store = store or identity_store(database)
         self.tokens = TokenStore(database)
+        #: Where the register's changes come from (``cli``, ``console``): the gate and the audit trail say so.
+        self.source = source
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -80,6 +86,20 @@ class Registry:
         views = [self._view(n, people) for n in nhis]
         views += [self._token_view(t, people) for t in tokens]
         return sorted(views, key=lambda v: (v.name.lower(), v.resource_type))
+
+    async def views_of(self, ids: Sequence[str]) -> list[NhiView]:
+        """The views of these identities (a page someone searched), in that order, their owners resolved at
+        once; an identity whose creation the gate holds is left out (it is not an NHI yet)."""
+        nhis = await nhi_rows.effective_by_id(self.db, set(ids))
+        people = await nhi_rows.effective_by_id(self.db, {o.id for n in nhis.values()
+                                                          for o in owners_of(n.resource_type, n.doc)})
+        return [self._view(nhis[i], people) for i in ids if i in nhis]
+
+    async def owned_tokens(self) -> list[NhiView]:
+        """The hub's API tokens that have an owner, as NHIs."""
+        tokens = [t for t in await self.tokens.list() if t.owner_id]
+        people = await nhi_rows.effective_by_id(self.db, {t.owner_id for t in tokens if t.owner_id})
+        return sorted((self._token_view(t, people) for t in tokens), key=lambda v: v.name.lower())
 
     async def query(self, *, owner: str | None = None, kind: str | None = None,
                     expiring: timedelta | None = None, orphaned: bool = False) -> list[NhiView]:
@@ -133,7 +153,7 @@ class Registry:
             ext["expires"] = iso(utcnow() + expires_in)
         body = {"schemas": [AGENT_SCHEMA, NHI_SCHEMA], "name": name, "displayName": name, "active": True,
                 "agentType": kind, "owners": owner_refs, NHI_SCHEMA: ext}
-        stored = await self.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source=SOURCE, actor=actor)
+        stored = await self.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source=self.source, actor=actor)
         try:
             return await self.find(name)
         except NotFound:  # held by the gate: registered, waiting for approval
@@ -149,10 +169,10 @@ class Registry:
         elif view.resource_type == "User":
             await self.store.patch(USER_TYPE, view.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
                 {"op": "replace", "path": f"{ENTERPRISE_USER_SCHEMA}:manager", "value": {"value": new_owner}}]},
-                source=SOURCE, actor=actor)
+                source=self.source, actor=actor)
         else:
             await actions.transfer(self.store, view.id, [{"value": new_owner, "type": "User", "display": to}],
-                                   source=SOURCE, actor=actor)
+                                   source=self.source, actor=actor)
         return await self.find(name)
 
     async def rotate(self, name: str, actor: str, *, overlap: timedelta, identifier: str | None = None
@@ -172,7 +192,7 @@ class Registry:
         credential = {**(current or {}), "identifier": identifier or (current or {}).get("identifier") or name,
                       "lastRotated": iso(now)}
         credential.setdefault("created", iso(now))
-        await actions.record_rotation(self.store, view.id, stored.doc, credential, source=SOURCE, actor=actor)
+        await actions.record_rotation(self.store, view.id, stored.doc, credential, source=self.source, actor=actor)
         return await self.find(name), None
 
     async def attest(self, name: str, actor: str) -> NhiView:
@@ -183,7 +203,7 @@ class Registry:
         stored = await self.store.get(AGENT_TYPE, view.id, with_members=False, with_groups=False)
         op = "replace" if extension(stored.doc) else "add"
         await self.store.patch(AGENT_TYPE, view.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-            {"op": op, "path": f"{NHI_SCHEMA}:lastReviewed", "value": iso(utcnow())}]}, source=SOURCE, actor=actor)
+            {"op": op, "path": f"{NHI_SCHEMA}:lastReviewed", "value": iso(utcnow())}]}, source=self.source, actor=actor)
         return await self.find(name)
 
     async def retire(self, name: str, actor: str) -> NhiView:
@@ -193,7 +213,7 @@ class Registry:
         if view.resource_type == "Token":
             await self.tokens.revoke(view.name)
         else:
-            await actions.retire(self.store, view.resource_type, view.id, source=SOURCE, actor=actor)
+            await actions.retire(self.store, view.resource_type, view.id, source=self.source, actor=actor)
         view.active = False
         return view
 

@@ -44,12 +44,14 @@ from scimward.store.governance.listings import (
     AUDIT_KINDS,
     SEVERITIES,
     HeldMembership,
+    OpenFinding,
     Overview,
     audit_page,
     changes_page,
     effective_of,
     findings_page,
     membership_holds_of,
+    open_findings_of,
     overview,
 )
 from scimward.store.governance.sources import (
@@ -77,5 +79,5 @@ __all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUse
 __all__ += ["FINDING_STATUSES", "TrailStatus", "audit_records", "evidence", "export_trail", "trail_head",
             "verify_trail"]
 # What the console's pages read, a page at a time (issue 18)
-__all__ += ["AUDIT_KINDS", "SEVERITIES", "HeldMembership", "Overview", "audit_page", "changes_page", "effective_of",
-            "findings_page", "membership_holds_of", "overview"]
+__all__ += ["AUDIT_KINDS", "SEVERITIES", "HeldMembership", "OpenFinding", "Overview", "audit_page", "changes_page",
+            "effective_of", "findings_page", "membership_holds_of", "open_findings_of", "overview"]

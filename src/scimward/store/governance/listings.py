@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from scimward.store.database import Database
 from scimward.store.governance import audit
 from scimward.store.governance.changes import ChangeRow, change_row, list_changes
+from scimward.store.governance.findings import LIVE
 from scimward.store.tables import (
     audit_events,
     breakers,
@@ -161,3 +162,28 @@ async def _scalar(conn: AsyncConnection, query: Any) -> int:
     return int((await conn.execute(query)).scalar_one() or 0)
 
 
+
+
+@dataclass(frozen=True)
+class OpenFinding:
+    id: int
+    identity_id: str
+    kind: str
+    severity: str
+    detail: str | None
+
+
+async def open_findings_of(database: Database, identity_ids: Sequence[str]) -> dict[str, list[OpenFinding]]:
+    """The live findings about each of these identities (a page of them), the most severe first."""
+    if not identity_ids:
+        return {}
+    order = sa.case({s: n for n, s in enumerate(SEVERITIES)}, value=_f.severity, else_=len(SEVERITIES))
+    found: dict[str, list[OpenFinding]] = {}
+    async with database.read() as conn:
+        for row in await conn.execute(
+                sa.select(_f.id, _f.identity_id, _f.kind, _f.severity, _f.detail)
+                .where(_f.identity_id.in_(list(identity_ids)), _f.status.in_(list(LIVE)))
+                .order_by(order, _f.first_seen)):
+            found.setdefault(str(row.identity_id), []).append(OpenFinding(int(row.id), str(row.identity_id),
+                                                                          row.kind, row.severity, row.detail))
+    return found

@@ -26,6 +26,7 @@ from scimward.store.provisioning import accounts_of, target_names
 from scimward.web.auth import requires
 from scimward.web.context import console_of
 from scimward.web.errors import notice_of
+from scimward.web.pages.nhi import owned_by
 
 PAGE = 25
 #: The attributes a list shows, per resource type, beside the id.
@@ -93,12 +94,13 @@ async def identity(request: Request) -> Response:
                                                                    *(h.member_id for h in holds)])
     governance = governance_of(identity_id, str(source.get("displayName") or identity_id), source) \
         if stored.resource_type == "Group" else None
+    owned = await owned_by(console, identity_id) if stored.resource_type == "User" else []
     return console.render(
         request, "identity.html", title=source.get("userName") or source.get("displayName") or identity_id,
         stored=stored, source=source, effective=effective, diverged=diverged, source_deleted=source_deleted,
         changed=differences(source, effective or {}), pending=pending, accounts=accounts, radius=radius,
         target_names=names, groups=groups, member_ids=member_ids, member_names=member_names,
-        member_total=len(stored.members or []), holds=holds, governance=governance)
+        member_total=len(stored.members or []), holds=holds, governance=governance, owned=owned)
 
 
 routes = [
