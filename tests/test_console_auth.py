@@ -8,6 +8,7 @@ role and CSRF refusals, and the audit trail of each.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import subprocess
 import sys
@@ -121,12 +122,14 @@ def test_a_viewer_is_refused_every_action_on_the_server(console: tuple[str, dict
     token = csrf(client)
     for path, form in (("/changes/decide", {"action": "approve", "id": "x"}), ("/breakers/app/release", {}),
                        ("/findings/accept", {"finding": "1", "until": "2030-01-01", "reason": "r"}),
-                       ("/sessions/revoke", {"session": "x"})):
+                       ("/sessions/revoke", {"session": "x"}), ("/targets/app/preview", {"scope": ""}),
+                       ("/targets/app/apply", {"changes": "{}"}), ("/nhi/x/attest", {}),
+                       ("/nhi/x/transfer", {"to": "a"}), ("/nhi/x/retire", {"confirm": "yes"})):
         answer = client.post(path, data={"csrf": token, **form})
         assert answer.status_code == 403, path
     assert client.get("/sessions").status_code == 403
     assert client.get("/changes").status_code == 200
-    assert len([s for a, s in events(hub_url, "console_refused") if a == "vic"]) == 5
+    assert len([s for a, s in events(hub_url, "console_refused") if a == "vic"]) == 10
 
 
 def test_an_action_without_the_session_csrf_token_is_refused(console: tuple[str, dict[str, str]]) -> None:
@@ -422,3 +425,83 @@ def test_every_page_answers_the_projects_errors_from_one_table(console: tuple[st
         answer = client.get(path)
         assert answer.status_code == 404, (path, answer.text[-300:])
         assert "<h1>Not found</h1>" in answer.text and said in answer.text
+
+
+def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(console: tuple[str, dict[str, str]],
+                                                                             hub_url: str) -> None:
+    """Issue 18: a configuration change shows its plan (the one ``target set --dry-run`` prints) before it is
+    submitted; past the breaker's threshold it is held for a second person, as from the command line."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from scimward.policy import PolicyGate, identity_store, policies
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+    from scimward.store.provisioning import TargetRepository
+    from scimward.store.tables import changes, links
+    from scimward.sync.secrets import SecretBox
+    from scimward.sync.targets import TargetConfig
+    from tests.console_world import POLICY  # the breaker: at most 2 deprovisionings
+
+    async def prepare() -> None:
+        db = Database(hub_url)
+        try:
+            await policies.apply(db, POLICY, "tests")
+            target = await TargetRepository(db).add("app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"),
+                                                    TargetConfig().to_json())
+            store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+            for n in range(3):  # three accounts on the target, as pushes would have left them
+                body = {"schemas": [USER_SCHEMA], "userName": f"u{n}@example.com"}
+                user = await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")
+                async with db.write() as conn:
+                    await conn.execute(links.insert().values(target_id=target.id, identity_id=user.id,
+                                                             resource_type="User", remote_id=f"r{n}", status="active",
+                                                             acknowledged=utcnow()))
+        finally:
+            await db.dispose()
+
+    async def stored() -> tuple[dict[str, object], set[tuple[str, str, str, str]]]:
+        db = Database(hub_url)
+        try:
+            c = changes.c
+            async with db.read() as conn:
+                made = {(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in await conn.execute(
+                    sa.select(c.source, c.actor, c.status, c.identity_id).where(c.resource_type == "Target"))}
+            return (await TargetRepository(db).by_name("app")).config, made
+        finally:
+            await db.dispose()
+
+    def notice(answer: httpx.Response) -> str:
+        assert answer.status_code == 303, answer.text[-300:]
+        return parse_qs(urlsplit(answer.headers["location"]).query)["notice"][0]
+
+    asyncio.run(prepare())
+    base, _ = console
+    root = sign_in(base, "root", asyncio.run(_accounts(hub_url, ("root", "admin")))["root"])
+    form = {"csrf": csrf(root), "push_groups": "on", "deprovision": "deactivate", "tombstone_days": "30"}
+    assert "Preview the change" in root.get("/targets/app").text
+    bad = root.post("/targets/app/preview", data={**form, "scope": "userName eq"})
+    assert bad.status_code == 400 and "scope" in bad.text
+
+    keep_one = root.post("/targets/app/preview", data={**form, "scope": 'userName eq "u0@example.com"'})
+    assert keep_one.status_code == 200 and "Apply the change" in keep_one.text
+    assert re.search(r"<dt>Deprovision</dt><dd>2 ", keep_one.text), keep_one.text
+    carried = re.search(r'name="changes" value="([^"]+)"', keep_one.text)
+    assert carried
+    changes_json = html.unescape(carried.group(1))
+    assert notice(root.post("/targets/app/apply", data={"csrf": form["csrf"], "changes": changes_json})) == \
+        "Target app changed."
+    config, made = asyncio.run(stored())
+    assert config["scope"] == 'userName eq "u0@example.com"'
+    assert ("console", "root", "applied", "app") in made
+
+    everyone = root.post("/targets/app/preview", data={**form, "scope": 'userName eq "nobody"'})
+    assert "holds it for a second person" in everyone.text and "Submit for approval" in everyone.text
+    carried = re.search(r'name="changes" value="([^"]+)"', everyone.text)
+    assert carried
+    said = notice(root.post("/targets/app/apply", data={
+        "csrf": form["csrf"], "changes": html.unescape(carried.group(1))}))
+    assert said.startswith("held for approval as change ") and "deprovision 3 of 3 accounts" in said
+    config, made = asyncio.run(stored())
+    assert config["scope"] == 'userName eq "u0@example.com"'  # nothing changed yet
+    assert ("console", "root", "pending", "app") in made
+    assert ("root", "target:app") in events(hub_url, "console_action")

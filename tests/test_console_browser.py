@@ -321,3 +321,30 @@ def test_an_nhi_is_attested_and_transferred_from_the_console_through_the_gate(pa
     assert ("console", "root") in world.change_sources(world.nhi(NHI).id)  # the gate's change, as the CLI's
     page.goto(world.console + "/audit?kind=console_action&subject=nhi:")
     expect(page.get_by_role("cell", name=f"nhi:{NHI}").first).to_be_visible()
+
+
+def test_a_target_change_is_previewed_and_held_past_the_breaker(page: Page, world: World) -> None:
+    """Issue 18: a change of what a target holds shows its plan first; one that deprovisions past the
+    breaker's threshold (2 here) is held for a second person's approval, as ``scimward target set`` holds it."""
+    people = ("ada@example.com", "bob@example.com", REVIEWER)
+    assert wait_for(lambda: all(run(functools.partial(remote_user, world.downstream, name)) for name in people))
+    sign_in(page, world, "root")
+    page.get_by_role("link", name="Targets").click()
+    page.get_by_role("link", name="app", exact=True).click()
+    expect(page.get_by_role("heading", name="Change what it holds")).to_be_visible()
+    accessible(page)
+    shot(page, "target")
+    page.get_by_label("Users it receives").fill('userName eq "nobody@example.com"')
+    page.get_by_role("button", name="Preview the change").click()
+    expect(page.get_by_role("heading", name="Preview: target app")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("holds it for a second person's approval")
+    expect(page.get_by_role("row").filter(has_text="scope")).to_contain_text("nobody@example.com")
+    accessible(page)
+    shot(page, "target-preview")
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page.locator(".notice")).to_contain_text("held for approval as change")
+    held = re.search(r"as change ([0-9a-f-]{36})", page.locator(".notice").inner_text())
+    assert held
+    assert world.approvals(lambda a: a.show(held.group(1))).status == "pending"
+    expect(page.locator(".facts")).to_contain_text("every user")  # nothing changed yet
+    world.approvals(lambda a: a.reject([held.group(1)], "tests", "not in the tests"))

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from scimward.policy import policies
+from scimward.policy.document import BreakerSettings
 from scimward.policy.errors import PolicyLayerError
 from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
@@ -98,19 +99,28 @@ async def plan_config(database: Database, target_id: int, name: str, old: dict[s
     return plan
 
 
+def over_breaker(plan: Plan, breaker: BreakerSettings) -> bool:
+    """Whether the plan deprovisions past the breaker's threshold: then a second person must approve it."""
+    return breaker.enabled and (plan.deprovision > breaker.max_count or (
+        plan.deprovision >= breaker.min_count and plan.deprovision * 100 > breaker.max_percent * max(plan.accounts, 1)))
+
+
+async def would_hold(database: Database, plan: Plan) -> bool:
+    """Whether ``gate_config`` would hold this plan under the policy in force now (a preview says so)."""
+    return over_breaker(plan, (await policies.current(database)).breaker)
+
+
 async def gate_config(database: Database, direct: Direct, target_id: int, name: str, old: dict[str, Any],
-                      new: dict[str, Any] | None, actor: str) -> Plan:
+                      new: dict[str, Any] | None, actor: str, source: str = "cli") -> Plan:
     """Record the configuration change, or hold it (``ConfigChangeHeld``) when its plan would
     deprovision past the breaker's threshold. The caller applies it when this returns."""
     plan = await plan_config(database, target_id, name, old, new)
     policy = await policies.current(database)
-    breaker = policy.breaker
-    over = breaker.enabled and (plan.deprovision > breaker.max_count or (
-        plan.deprovision >= breaker.min_count and plan.deprovision * 100 > breaker.max_percent * max(plan.accounts, 1)))
+    over = over_breaker(plan, policy.breaker)
     now = utcnow()
     change = Change(new_id(), "Target", name, "delete" if new is None else "update", planned(old),
                     None if new is None else planned(new), [k for k in PLANNED if (old or {}).get(k) !=
-                                                            (new or {}).get(k)], "cli", actor, now)
+                                                            (new or {}).get(k)], source, actor, now)
     if over:
         reason = f"the change would deprovision {plan.deprovision} of {plan.accounts} accounts"
         decision = Decision("hold", [RuleMatch("breaker", "hold", reason)], 1,
