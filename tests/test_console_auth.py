@@ -405,7 +405,7 @@ def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]],
     paths = [page.path for page in PAGES if page.role != "admin"] + [
         f"/identities/{user_id}", f"/identities/{group_id}", f"/changes/{change.group(1)}", "/reviews/q1?mine=0",
         "/identities?filter=" + 'userName sw "eve"', "/groups?filter=" + 'displayName sw "admins"',
-        "/changes?status=all&page=2", "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
+        "/changes?status=all&before=2030-01-01T00:00:00|x", "/audit?after=2000-01-01T00:00:00|0|0", "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
         "/audit?verify=1&kind=console_sign_in&actor=ana&subject=session"]
     for path in paths:
         answer = client.get(path)
@@ -505,3 +505,47 @@ def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(cons
     assert config["scope"] == 'userName eq "u0@example.com"'  # nothing changed yet
     assert ("console", "root", "pending", "app") in made
     assert ("root", "target:app") in events(hub_url, "console_action")
+
+
+def test_changes_and_the_trail_are_paged_by_keyset_both_ways(hub_url: str) -> None:
+    """The 2,000th page as fast as the first (bench/console_pages.py): Older and Newer by key, not offset,
+    each change and event exactly once."""
+    from scimward.policy import identity_store
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+    from scimward.store.governance import Keyset, audit_page, changes_page
+
+    async def walk() -> tuple[list[str], list[str], list[str], list[str]]:
+        db = Database(hub_url)
+        try:
+            store = identity_store(db)
+            for n in range(5):
+                await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": f"k{n}@example.com"},
+                                                        USER_TYPE), "scim:okta", "okta")
+
+            async def pages(read: object, key: object) -> tuple[list[str], list[str]]:
+                """Older to the end, then Newer back to the start: the keys in each walk's order."""
+                page: Keyset = await read()  # type: ignore[operator]
+                seen = [key(r) for r in page.rows]  # type: ignore[operator]
+                while page.older is not None:
+                    page = await read(before=page.older)  # type: ignore[operator]
+                    seen += [key(r) for r in page.rows]  # type: ignore[operator]
+                back = [key(r) for r in page.rows]  # type: ignore[operator]
+                while page.newer is not None:
+                    page = await read(after=page.newer)  # type: ignore[operator]
+                    back = [key(r) for r in page.rows] + back  # type: ignore[operator]
+                return seen, back
+
+            changes_seen, changes_back = await pages(
+                lambda before=None, after=None: changes_page(db, "applied", before=before, after=after, limit=2),
+                lambda c: c.id)
+            events_seen, events_back = await pages(
+                lambda before=None, after=None: audit_page(db, kind="change", before=before, after=after, limit=2),
+                lambda e: f"{e.lane}:{e.seq}")
+            return changes_seen, changes_back, events_seen, events_back
+        finally:
+            await db.dispose()
+
+    changes_seen, changes_back, events_seen, events_back = asyncio.run(walk())
+    assert len(changes_seen) == len(set(changes_seen)) == 5 and changes_back == changes_seen
+    assert len(events_seen) == len(set(events_seen)) == 5 and events_back == events_seen

@@ -44,6 +44,7 @@ from scimward.store.governance.listings import (
     AUDIT_KINDS,
     SEVERITIES,
     HeldMembership,
+    Keyset,
     OpenFinding,
     Overview,
     audit_page,
@@ -53,6 +54,7 @@ from scimward.store.governance.listings import (
     membership_holds_of,
     open_findings_of,
     overview,
+    pending_count,
 )
 from scimward.store.governance.sources import (
     DEFAULT_PRIORITY,
@@ -79,5 +81,6 @@ __all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUse
 __all__ += ["FINDING_STATUSES", "TrailStatus", "audit_records", "evidence", "export_trail", "trail_head",
             "verify_trail"]
 # What the console's pages read, a page at a time (issue 18)
-__all__ += ["AUDIT_KINDS", "SEVERITIES", "HeldMembership", "OpenFinding", "Overview", "audit_page", "changes_page",
-            "effective_of", "findings_page", "membership_holds_of", "open_findings_of", "overview"]
+__all__ += ["AUDIT_KINDS", "SEVERITIES", "HeldMembership", "Keyset", "OpenFinding", "Overview", "audit_page",
+            "changes_page", "effective_of", "findings_page", "membership_holds_of", "open_findings_of", "overview",
+            "pending_count"]

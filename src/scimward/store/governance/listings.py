@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.store.database import Database
 from scimward.store.governance import audit
-from scimward.store.governance.changes import ChangeRow, change_row, list_changes
+from scimward.store.governance.changes import change_row, list_changes
 from scimward.store.governance.findings import LIVE
 from scimward.store.tables import (
     audit_events,
@@ -77,16 +78,60 @@ async def overview(database: Database) -> Overview:
                     int(sourced or 0), backlog)
 
 
-async def changes_page(database: Database, status: str | None, *, offset: int = 0,
-                       limit: int = 50) -> tuple[int, list[ChangeRow]]:
-    """Changes newest first (with that status), one page of them, and how many there are."""
-    query = list_changes(status, None, limit).offset(offset)
-    count = sa.select(sa.func.count()).select_from(changes)
-    if status is not None:
-        count = count.where(_c.status == status)
+@dataclass(frozen=True)
+class Keyset:
+    """A page read by keyset: its rows, and the keys of the pages beside it (None: there is none)."""
+
+    rows: list[Any]
+    older: str | None
+    newer: str | None
+
+
+def _page(rows: list[Any], limit: int, key: Any, *, backwards: bool, paged: bool) -> Keyset:
+    """``rows`` read newest first (or, ``backwards``, oldest first from a newer page's key), one more than
+    ``limit`` to know whether there is more that way."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    older = key(rows[-1]) if rows and (more or backwards) else None
+    newer = key(rows[0]) if rows and (more if backwards else paged) else None
+    return Keyset(rows, older, newer)
+
+
+def _split(cursor: str, parts: int) -> list[str] | None:
+    found = cursor.split("|")
+    return found if len(found) == parts else None
+
+
+async def changes_page(database: Database, status: str | None, *, before: str | None = None,
+                       after: str | None = None, limit: int = 50) -> Keyset:
+    """Changes newest first (with that status), a page of them by keyset on (created, id): older than
+    ``before``, or newer than ``after``; rows are ``ChangeRow``. Paging by keyset, not offset, keeps
+    the 2,000th page as fast as the first on 100,000 changes."""
+    position = sa.tuple_(_c.created, _c.id)
+    query = list_changes(status, None, limit + 1)
+    backwards = False
+    given = _split(before or after or "", 2)
+    if given is not None:
+        try:
+            key = (datetime.fromisoformat(given[0]), given[1])
+        except ValueError:
+            given = None
+    if given is not None and before:
+        query = query.where(position < key)
+    elif given is not None:
+        backwards = True
+        query = query.where(position > key).order_by(None).order_by(_c.created, _c.id)
     async with database.read() as conn:
-        total = await _scalar(conn, count)
-        return total, [change_row(row) for row in await conn.execute(query)]
+        rows = [change_row(row) for row in await conn.execute(query)]
+    return _page(rows, limit, lambda c: f"{c.created.isoformat()}|{c.id}", backwards=backwards,
+                 paged=given is not None)
+
+
+async def pending_count(database: Database) -> int:
+    async with database.read() as conn:
+        return await _scalar(conn, sa.select(sa.func.count()).where(_c.status == "pending"))
 
 
 async def effective_of(database: Database, identity_id: str) -> tuple[bool, dict[str, Any] | None, bool]:
@@ -143,8 +188,10 @@ async def findings_page(database: Database, *, statuses: Sequence[str], target: 
 
 
 async def audit_page(database: Database, *, kind: str | None = None, actor: str | None = None,
-                     subject: str | None = None, offset: int = 0, limit: int = 50) -> list[audit.StoredEvent]:
-    """Audit events, newest first, filtered on kind, actor and subject (a prefix)."""
+                     subject: str | None = None, before: str | None = None, after: str | None = None,
+                     limit: int = 50) -> Keyset:
+    """Audit events newest first, filtered on kind, actor and subject (a prefix), a page by keyset on
+    (time, lane, seq): older than ``before`` or newer than ``after``; rows are ``audit.StoredEvent``."""
     where: list[sa.ColumnElement[bool]] = []
     if kind:
         where.append(_e.kind == kind)
@@ -152,10 +199,27 @@ async def audit_page(database: Database, *, kind: str | None = None, actor: str 
         where.append(_e.actor == actor)
     if subject:
         where.append(_e.subject.startswith(subject, autoescape=True))
+    position = sa.tuple_(_e.time, _e.lane, _e.seq)
+    newest_first = (_e.time.desc(), _e.lane.desc(), _e.seq.desc())
+    order: tuple[Any, ...] = newest_first
+    given = _split(before or after or "", 3)
+    backwards = False
+    if given is not None:
+        try:
+            moment, lane, seq = datetime.fromisoformat(given[0]), int(given[1]), int(given[2])
+        except ValueError:
+            given = None
+    if given is not None and before:
+        where += [_e.time <= moment, position < (moment, lane, seq)]
+    elif given is not None:
+        where += [_e.time >= moment, position > (moment, lane, seq)]
+        order, backwards = (_e.time, _e.lane, _e.seq), True
     query = (sa.select(_e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash, _e.hash)
-             .where(*where).order_by(_e.time.desc(), _e.lane, _e.seq.desc()).offset(offset).limit(limit))
+             .where(*where).order_by(*order).limit(limit + 1))
     async with database.read() as conn:
-        return list(audit.stored_events(await conn.execute(query)))
+        rows = list(audit.stored_events(await conn.execute(query)))
+    return _page(rows, limit, lambda e: f"{e.time.isoformat()}|{e.lane}|{e.seq}", backwards=backwards,
+                 paged=given is not None)
 
 
 async def _scalar(conn: AsyncConnection, query: Any) -> int:

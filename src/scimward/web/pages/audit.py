@@ -9,7 +9,6 @@ from starlette.routing import Route
 from scimward.store.governance import AUDIT_KINDS, audit_page, trail_head, verify_trail
 from scimward.web.auth import requires
 from scimward.web.context import console_of
-from scimward.web.paging import page_number
 
 PAGE = 50
 
@@ -20,12 +19,11 @@ async def trail(request: Request) -> Response:
     params = request.query_params
     kind = params.get("kind") if params.get("kind") in AUDIT_KINDS else ""
     actor, subject = params.get("actor", "").strip(), params.get("subject", "").strip()
-    page = page_number(params.get("page"))
-    events = await audit_page(console.database, kind=kind or None, actor=actor or None,
-                                            subject=subject or None, offset=(page - 1) * PAGE, limit=PAGE + 1)
+    found = await audit_page(console.database, kind=kind or None, actor=actor or None, subject=subject or None,
+                             before=params.get("before"), after=params.get("after"), limit=PAGE)
     verdict = await verify_trail(console.database) if params.get("verify") else None
-    return console.render(request, "audit.html", title="Audit", events=events[:PAGE], more=len(events) > PAGE,
-                          page=page, kind=kind, actor=actor, subject=subject, kinds=sorted(AUDIT_KINDS),
+    return console.render(request, "audit.html", title="Audit", events=found.rows, older=found.older,
+                          newer=found.newer, kind=kind, actor=actor, subject=subject, kinds=sorted(AUDIT_KINDS),
                           verdict=verdict, head=await trail_head(console.database))
 
 

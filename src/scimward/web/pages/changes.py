@@ -14,12 +14,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from scimward.errors import ScimwardError
-from scimward.store.governance import STATUSES, changes_page
+from scimward.store.governance import STATUSES, changes_page, pending_count
 from scimward.store.identity import names_of
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of, short_id
 from scimward.web.errors import notice_of
-from scimward.web.paging import page_number
 
 PAGE = 50
 MAX_BULK = 500
@@ -35,15 +34,17 @@ async def changes(request: Request) -> Response:
     status = request.query_params.get("status", "pending")
     status = status if status in STATUSES or status == "all" else "pending"
     await console.approvals.expire()
-    page = page_number(request.query_params.get("page"))
-    total, rows = await changes_page(console.database, None if status == "all" else status,
-                                                   offset=(page - 1) * PAGE, limit=PAGE)
+    params = request.query_params
+    found = await changes_page(console.database, None if status == "all" else status,
+                               before=params.get("before"), after=params.get("after"), limit=PAGE)
+    rows = found.rows
+    pending = await pending_count(console.database)
     names = await names_of(console.database, [c.identity_id for c in rows if c.identity_id])
     breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
     can_decide = session_of(request).allows("approver")
     return console.render(request, "changes.html", title="Changes", rows=rows, names=names, shown=status,
                           statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"), breakers=breakers,
-                          can_decide=can_decide, total=total, page=page, page_count=-(-total // PAGE) or 1)
+                          can_decide=can_decide, pending=pending, older=found.older, newer=found.newer)
 
 
 @requires("viewer")

@@ -120,15 +120,12 @@ async def nhis(request: Request) -> Response:
 
 
 async def owned_by(console: Console, user_id: str, limit: int = PAGE) -> list[NhiView]:
-    """The Agents a person owns and the service accounts they manage (an identity's page lists them)."""
+    """The Agents a person owns (an identity's page lists them; the service accounts they manage are a
+    search of every User's document, so that page links to the NHI page's owner filter instead)."""
     registry = registry_of(console)
-    owner = _literal(user_id)
-    found: list[str] = []
-    for rt, text in ((AGENT_TYPE, f"owners[value eq {owner}]"), (USER_TYPE, " and ".join((
-            _service_accounts(registry), f"{ENTERPRISE_USER_SCHEMA}:manager.value eq {owner}")))):
-        result = await console.store.search(rt, SearchQuery(filter=parse_filter(text), count=limit))
-        found += [i.id for i in result.items]
-    return await registry.views_of(found)
+    result = await console.store.search(AGENT_TYPE, SearchQuery(
+        filter=parse_filter(f"owners[value eq {_literal(user_id)}]"), count=limit))
+    return await registry.views_of([i.id for i in result.items])
 
 
 def last_rotated(view: NhiView) -> str | None:
