@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import sqlalchemy as sa
@@ -218,13 +219,38 @@ def sign_in(base: str, password: str) -> tuple[httpx.Client, str]:
     return client, csrf.group(1)
 
 
-def pages(ids: dict[str, str], client: httpx.Client) -> list[tuple[str, str, dict[str, str] | None]]:
+def deep_keys(url: str, depth: int) -> tuple[str, str]:
+    """The keyset keys of the change and the audit event ``depth`` rows from the newest (at most): the
+    2,000th page of 50."""
+    from scimward.store.database import create_sync_engine
+
+    engine = create_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            depth = min(depth, int(conn.execute(sa.text("SELECT count(*) FROM changes")).scalar_one()) - 1)
+            created, change_id = conn.execute(sa.text(
+                "SELECT created, id FROM changes ORDER BY created DESC, id DESC LIMIT 1 OFFSET :n"), {"n": depth}).one()
+            moment, lane, seq = conn.execute(sa.text(
+                "SELECT time, lane, seq FROM audit_events ORDER BY time DESC, lane DESC, seq DESC LIMIT 1 OFFSET :n"),
+                {"n": depth}).one()
+    finally:
+        engine.dispose()
+    return f"{_iso(created)}|{change_id}", f"{_iso(moment)}|{lane}|{seq}"
+
+
+def _iso(moment: Any) -> str:
+    """A stored time as the console's keys write it (SQLite keeps the text, PostgreSQL a datetime)."""
+    return (moment if isinstance(moment, str) else moment.isoformat()).replace(" ", "T")
+
+
+def pages(ids: dict[str, str], client: httpx.Client, url: str) -> list[tuple[str, str, dict[str, str] | None]]:
     """(label, path, form or None): every page of the console, and its heavier queries."""
     listing = client.get("/identities").text
     cursor = re.search(r'href="\?filter=&amp;cursor=([^"]+)" rel="next"', listing)
     assert cursor, "no next page on /identities"
     change = re.search(r'href="/console/changes/([0-9a-f-]{36})"', client.get("/changes").text)
     assert change
+    deep_change, deep_event = (quote(key) for key in deep_keys(url, 100_000))
     return [
         ("dashboard", "/", None),
         ("identities", "/identities", None),
@@ -241,7 +267,7 @@ def pages(ids: dict[str, str], client: httpx.Client) -> list[tuple[str, str, dic
          {"scope": 'userName sw "user01"', "push_groups": "on", "deprovision": "deactivate", "tombstone_days": "30"}),
         ("changes (pending)", "/changes", None),
         ("changes (all)", "/changes?status=all", None),
-        ("changes (all, page 2,000)", "/changes?status=all&page=2000", None),
+        ("changes (all, 100,000 back)", f"/changes?status=all&before={deep_change}", None),
         ("change", f"/changes/{change.group(1)}", None),
         ("reviews", "/reviews", None),
         ("review (100 items)", "/reviews/q4?mine=0", None),
@@ -252,7 +278,7 @@ def pages(ids: dict[str, str], client: httpx.Client) -> list[tuple[str, str, dic
         ("NHIs (service accounts)", "/nhi?show=accounts", None),
         ("NHI", f"/nhi/{ids['agent']}", None),
         ("audit", "/audit", None),
-        ("audit (page 2,000)", "/audit?page=2000", None),
+        ("audit (100,000 back)", f"/audit?before={deep_event}", None),
         ("audit by kind and actor", "/audit?kind=change&actor=okta", None),
         ("sessions", "/sessions", None),
     ]
@@ -342,7 +368,7 @@ def run(url: str, ids: dict[str, str], args: argparse.Namespace) -> None:
         client, csrf = sign_in(base, ids["password"])
         if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {0})
-        for label, path, form in pages(ids, client):
+        for label, path, form in pages(ids, client, url):
             result = {"page": label, "path": path, "dialect": args.dialect, "users": args.users,
                       **measure(client, csrf, pid, path, form, args.repeat)}
             result["within_target"] = result["p95_ms"] <= TARGET_MS

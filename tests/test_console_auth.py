@@ -405,7 +405,8 @@ def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]],
     paths = [page.path for page in PAGES if page.role != "admin"] + [
         f"/identities/{user_id}", f"/identities/{group_id}", f"/changes/{change.group(1)}", "/reviews/q1?mine=0",
         "/identities?filter=" + 'userName sw "eve"', "/groups?filter=" + 'displayName sw "admins"',
-        "/changes?status=all&before=2030-01-01T00:00:00|x", "/audit?after=2000-01-01T00:00:00|0|0", "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
+        "/changes?status=all&before=2030-01-01T00:00:00|x", "/audit?after=2000-01-01T00:00:00|0|0",
+        "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
         "/audit?verify=1&kind=console_sign_in&actor=ana&subject=session"]
     for path in paths:
         answer = client.get(path)
