@@ -308,6 +308,8 @@ changes = sa.Table(
     sa.Index("ix_changes_status", "status", "created"),
     #: Every change newest first (the console's Changes, all statuses), paged by keyset.
     sa.Index("ix_changes_created", "created", "id"),
+    #: A change named by the head of its id (``changes approve 01a2...``, the console's links): LIKE 'x%'.
+    sa.Index("ix_changes_id_prefix", "id", postgresql_ops={"id": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
 )
 
 #: An identity whose effective state differs from its source state: ``doc`` is the effective document

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,8 +18,10 @@ from scimward.web.context import console_of
 @requires("viewer")
 async def dashboard(request: Request) -> Response:
     console = console_of(request)
-    summary = await overview(console.database)
-    targets = await target_health(console.database)
+    async with asyncio.TaskGroup() as reads:  # two round trips at once
+        summary_read = reads.create_task(overview(console.database))
+        targets_read = reads.create_task(target_health(console.database))
+    summary, targets = summary_read.result(), targets_read.result()
     return console.render(request, "dashboard.html", title="Dashboard", overview=summary, targets=targets,
                           severities=SEVERITIES, frameworks=by_framework(summary.open_by_kind))
 

@@ -10,6 +10,7 @@ person's approval (a pending change of type Target) exactly as from the command 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -40,10 +41,14 @@ def admin_of(console: Console) -> TargetAdmin:
 @requires("viewer")
 async def targets(request: Request) -> Response:
     console = console_of(request)
-    health = await target_health(console.database)
-    breakers = {row["name"]: row for row in await console.approvals.breakers()}
-    links = LinkStore(console.database)
-    latency = {target.name: percentiles(await links.latencies(target.id)) for target in health}
+    async with asyncio.TaskGroup() as reads:
+        health_read = reads.create_task(target_health(console.database))
+        breakers_read = reads.create_task(console.approvals.breakers())
+    health, links = health_read.result(), LinkStore(console.database)
+    breakers = {row["name"]: row for row in breakers_read.result()}
+    async with asyncio.TaskGroup() as reads:  # one read per target, at once rather than one after another
+        latencies = {target.name: reads.create_task(links.latencies(target.id)) for target in health}
+    latency = {name: percentiles(read.result()) for name, read in latencies.items()}
     return console.render(request, "targets.html", title="Targets", targets=health, breakers=breakers,
                           latency=latency)
 
