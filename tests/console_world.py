@@ -15,12 +15,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from oidc_provider_mock import User, run_server_in_thread
 
 from scimward.api.settings import Settings
+from scimward.governance.nhi import nhi_round, user_types
+from scimward.governance.nhi.registry import NhiView, Registry
 from scimward.governance.reviews import Reviews
 from scimward.policy import Approvals, PolicyGate, identity_store, policies
 from scimward.scim.ast import AttrPath, Compare
@@ -31,6 +35,7 @@ from scimward.store.auth import ConsoleAccounts
 from scimward.store.database import Database, upgrade
 from scimward.store.identity import SearchQuery
 from scimward.store.provisioning import TargetRepository
+from scimward.store.tables import changes
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
 from tests.conftest import Peer, ServerThread, issue_token
@@ -55,6 +60,9 @@ KEPT_GROUP = "admins-sec"
 REVIEWED = "engineering"
 CAMPAIGN = "q4-engineering"
 REVIEWER = "rita@example.com"
+#: Non-human identities: an Agent owned by ada, and one that never expires (a finding says so).
+NHI = "deploy-bot"
+UNEXPIRING_NHI = "ticket-agent"
 #: People at the identity provider: one the role mapping makes an approver, one it grants nothing.
 IDP_PEOPLE = [User(sub="olive", claims={"email": "olive@example.com", "groups": ["idm-approvers"]}),
               User(sub="nora", claims={"email": "nora@example.com", "groups": ["sales"]})]
@@ -113,6 +121,30 @@ class World:
 
         run(lambda: go())
 
+    def nhi(self, name: str) -> NhiView:
+        async def go() -> NhiView:
+            db = Database(self.hub_url)
+            try:
+                return await Registry(db, user_types("ServiceAccount")).find(name)
+            finally:
+                await db.dispose()
+
+        return run(lambda: go())
+
+    def change_sources(self, identity_id: str) -> set[tuple[str, str]]:
+        """(source, actor) of every change of the identity."""
+        async def go() -> set[tuple[str, str]]:
+            db = Database(self.hub_url)
+            try:
+                async with db.read() as conn:
+                    c = changes.c
+                    return {(str(s), str(a)) for s, a in await conn.execute(
+                        sa.select(c.source, c.actor).where(c.identity_id == identity_id))}
+            finally:
+                await db.dispose()
+
+        return run(lambda: go())
+
     def approvals(self, work: Callable[[Approvals], Awaitable[T]]) -> T:
         async def go() -> T:
             db = Database(self.hub_url)
@@ -150,6 +182,12 @@ async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str,
                                                  GROUP_TYPE), "scim:okta", "okta")
         await Reviews(db, store).start(CAMPAIGN, groups=f'displayName eq "{REVIEWED}"', reviewer=REVIEWER,
                                        actor="tests")
+        registry = Registry(db, user_types("ServiceAccount"), store)
+        await registry.add(NHI, "api_key", ["ada@example.com"], purpose="deploys the web shop",
+                           expires_in=timedelta(days=20), environment="prod", actor="okta")
+        await registry.add(UNEXPIRING_NHI, "ai_agent", ["bob@example.com"], purpose="answers tickets",
+                           expires_in=None, environment="prod", actor="okta")
+        await nhi_round(db, store, user_types("ServiceAccount"))  # its findings: one has no expiry
         accounts = ConsoleAccounts(db)
         passwords = {name: await accounts.create(name, role, "tests")
                      for name, role in (("root", "admin"), ("vera", "viewer"), (REVIEWER, "reviewer"))}

@@ -8,6 +8,7 @@ role and CSRF refusals, and the audit trail of each.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import subprocess
 import sys
@@ -121,12 +122,14 @@ def test_a_viewer_is_refused_every_action_on_the_server(console: tuple[str, dict
     token = csrf(client)
     for path, form in (("/changes/decide", {"action": "approve", "id": "x"}), ("/breakers/app/release", {}),
                        ("/findings/accept", {"finding": "1", "until": "2030-01-01", "reason": "r"}),
-                       ("/sessions/revoke", {"session": "x"})):
+                       ("/sessions/revoke", {"session": "x"}), ("/targets/app/preview", {"scope": ""}),
+                       ("/targets/app/apply", {"changes": "{}"}), ("/nhi/x/attest", {}),
+                       ("/nhi/x/transfer", {"to": "a"}), ("/nhi/x/retire", {"confirm": "yes"})):
         answer = client.post(path, data={"csrf": token, **form})
         assert answer.status_code == 403, path
     assert client.get("/sessions").status_code == 403
     assert client.get("/changes").status_code == 200
-    assert len([s for a, s in events(hub_url, "console_refused") if a == "vic"]) == 5
+    assert len([s for a, s in events(hub_url, "console_refused") if a == "vic"]) == 10
 
 
 def test_an_action_without_the_session_csrf_token_is_refused(console: tuple[str, dict[str, str]]) -> None:
@@ -402,7 +405,8 @@ def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]],
     paths = [page.path for page in PAGES if page.role != "admin"] + [
         f"/identities/{user_id}", f"/identities/{group_id}", f"/changes/{change.group(1)}", "/reviews/q1?mine=0",
         "/identities?filter=" + 'userName sw "eve"', "/groups?filter=" + 'displayName sw "admins"',
-        "/changes?status=all&page=2", "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
+        "/changes?status=all&before=2030-01-01T00:00:00|x", "/audit?after=2000-01-01T00:00:00|0|0",
+        "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
         "/audit?verify=1&kind=console_sign_in&actor=ana&subject=session"]
     for path in paths:
         answer = client.get(path)
@@ -410,3 +414,139 @@ def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]],
     held = client.get(f"/identities/{group_id}").text
     assert "Held memberships" in held and f'href="/console/changes/{change.group(1)}"' in held
     assert "The chain is intact" in client.get("/audit?verify=1").text
+
+
+def test_every_page_answers_the_projects_errors_from_one_table(console: tuple[str, dict[str, str]]) -> None:
+    """An unknown identity, change or campaign is the same 404 page whichever page met it (web/errors.py)."""
+    base, passwords = console
+    client = sign_in(base, "vic", passwords["vic"])
+    for path, said in (("/identities/no-such-id", "No identity no-such-id."),
+                       ("/changes/00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
+                       ("/reviews/no-such-campaign", "no-such-campaign")):
+        answer = client.get(path)
+        assert answer.status_code == 404, (path, answer.text[-300:])
+        assert "<h1>Not found</h1>" in answer.text and said in answer.text
+
+
+def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(console: tuple[str, dict[str, str]],
+                                                                             hub_url: str) -> None:
+    """Issue 18: a configuration change shows its plan (the one ``target set --dry-run`` prints) before it is
+    submitted; past the breaker's threshold it is held for a second person, as from the command line."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from scimward.policy import PolicyGate, identity_store, policies
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+    from scimward.store.provisioning import TargetRepository
+    from scimward.store.tables import changes, links
+    from scimward.sync.secrets import SecretBox
+    from scimward.sync.targets import TargetConfig
+    from tests.console_world import POLICY  # the breaker: at most 2 deprovisionings
+
+    async def prepare() -> None:
+        db = Database(hub_url)
+        try:
+            await policies.apply(db, POLICY, "tests")
+            target = await TargetRepository(db).add("app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"),
+                                                    TargetConfig().to_json())
+            store = identity_store(db, PolicyGate(db, refresh_seconds=0))
+            for n in range(3):  # three accounts on the target, as pushes would have left them
+                body = {"schemas": [USER_SCHEMA], "userName": f"u{n}@example.com"}
+                user = await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")
+                async with db.write() as conn:
+                    await conn.execute(links.insert().values(target_id=target.id, identity_id=user.id,
+                                                             resource_type="User", remote_id=f"r{n}", status="active",
+                                                             acknowledged=utcnow()))
+        finally:
+            await db.dispose()
+
+    async def stored() -> tuple[dict[str, object], set[tuple[str, str, str, str]]]:
+        db = Database(hub_url)
+        try:
+            c = changes.c
+            async with db.read() as conn:
+                made = {(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in await conn.execute(
+                    sa.select(c.source, c.actor, c.status, c.identity_id).where(c.resource_type == "Target"))}
+            return (await TargetRepository(db).by_name("app")).config, made
+        finally:
+            await db.dispose()
+
+    def notice(answer: httpx.Response) -> str:
+        assert answer.status_code == 303, answer.text[-300:]
+        return parse_qs(urlsplit(answer.headers["location"]).query)["notice"][0]
+
+    asyncio.run(prepare())
+    base, _ = console
+    root = sign_in(base, "root", asyncio.run(_accounts(hub_url, ("root", "admin")))["root"])
+    form = {"csrf": csrf(root), "push_groups": "on", "deprovision": "deactivate", "tombstone_days": "30"}
+    assert "Preview the change" in root.get("/targets/app").text
+    bad = root.post("/targets/app/preview", data={**form, "scope": "userName eq"})
+    assert bad.status_code == 400 and "scope" in bad.text
+
+    keep_one = root.post("/targets/app/preview", data={**form, "scope": 'userName eq "u0@example.com"'})
+    assert keep_one.status_code == 200 and "Apply the change" in keep_one.text
+    assert re.search(r"<dt>Deprovision</dt><dd>2 ", keep_one.text), keep_one.text
+    carried = re.search(r'name="changes" value="([^"]+)"', keep_one.text)
+    assert carried
+    changes_json = html.unescape(carried.group(1))
+    assert notice(root.post("/targets/app/apply", data={"csrf": form["csrf"], "changes": changes_json})) == \
+        "Target app changed."
+    config, made = asyncio.run(stored())
+    assert config["scope"] == 'userName eq "u0@example.com"'
+    assert ("console", "root", "applied", "app") in made
+
+    everyone = root.post("/targets/app/preview", data={**form, "scope": 'userName eq "nobody"'})
+    assert "holds it for a second person" in everyone.text and "Submit for approval" in everyone.text
+    carried = re.search(r'name="changes" value="([^"]+)"', everyone.text)
+    assert carried
+    said = notice(root.post("/targets/app/apply", data={
+        "csrf": form["csrf"], "changes": html.unescape(carried.group(1))}))
+    assert said.startswith("held for approval as change ") and "deprovision 3 of 3 accounts" in said
+    config, made = asyncio.run(stored())
+    assert config["scope"] == 'userName eq "u0@example.com"'  # nothing changed yet
+    assert ("console", "root", "pending", "app") in made
+    assert ("root", "target:app") in events(hub_url, "console_action")
+
+
+def test_changes_and_the_trail_are_paged_by_keyset_both_ways(hub_url: str) -> None:
+    """The 2,000th page as fast as the first (bench/console_pages.py): Older and Newer by key, not offset,
+    each change and event exactly once."""
+    from scimward.policy import identity_store
+    from scimward.scim.resource import normalize
+    from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+    from scimward.store.governance import Keyset, audit_page, changes_page
+
+    async def walk() -> tuple[list[str], list[str], list[str], list[str]]:
+        db = Database(hub_url)
+        try:
+            store = identity_store(db)
+            for n in range(5):
+                await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": f"k{n}@example.com"},
+                                                        USER_TYPE), "scim:okta", "okta")
+
+            async def pages(read: object, key: object) -> tuple[list[str], list[str]]:
+                """Older to the end, then Newer back to the start: the keys in each walk's order."""
+                page: Keyset = await read()  # type: ignore[operator]
+                seen = [key(r) for r in page.rows]  # type: ignore[operator]
+                while page.older is not None:
+                    page = await read(before=page.older)  # type: ignore[operator]
+                    seen += [key(r) for r in page.rows]  # type: ignore[operator]
+                back = [key(r) for r in page.rows]  # type: ignore[operator]
+                while page.newer is not None:
+                    page = await read(after=page.newer)  # type: ignore[operator]
+                    back = [key(r) for r in page.rows] + back  # type: ignore[operator]
+                return seen, back
+
+            changes_seen, changes_back = await pages(
+                lambda before=None, after=None: changes_page(db, "applied", before=before, after=after, limit=2),
+                lambda c: c.id)
+            events_seen, events_back = await pages(
+                lambda before=None, after=None: audit_page(db, kind="change", before=before, after=after, limit=2),
+                lambda e: f"{e.lane}:{e.seq}")
+            return changes_seen, changes_back, events_seen, events_back
+        finally:
+            await db.dispose()
+
+    changes_seen, changes_back, events_seen, events_back = asyncio.run(walk())
+    assert len(changes_seen) == len(set(changes_seen)) == 5 and changes_back == changes_seen
+    assert len(events_seen) == len(set(events_seen)) == 5 and events_back == events_seen

@@ -21,7 +21,19 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from scimward.web.context import short_id
 from scimward.web.nav import PAGES
-from tests.console_world import CAMPAIGN, GROUP, KEPT_GROUP, REVIEWED, REVIEWER, World, console_world, run, wait_for
+from tests.console_world import (
+    CAMPAIGN,
+    GROUP,
+    KEPT_GROUP,
+    NHI,
+    REVIEWED,
+    REVIEWER,
+    UNEXPIRING_NHI,
+    World,
+    console_world,
+    run,
+    wait_for,
+)
 from tests.test_propagate import remote_group_members, remote_user
 
 pytestmark = pytest.mark.browser
@@ -193,6 +205,13 @@ def test_a_viewer_cannot_approve_even_by_posting_directly(page: Page, world: Wor
     assert "needs the approver role" in answer.text()
     assert page.request.get(world.console + "/sessions").status == 403
     assert world.approvals(lambda a: a.show(world.kept_change)).status == "pending"
+    page.goto(world.console + "/nhi")
+    page.get_by_role("link", name=UNEXPIRING_NHI).click()
+    expect(page.get_by_role("heading", name=UNEXPIRING_NHI)).to_be_visible()
+    expect(page.get_by_role("button", name="Retire")).to_have_count(0)
+    answer = page.request.post(page.url + "/retire", form={"csrf": csrf_of(page), "confirm": "yes"})
+    assert answer.status == 403 and "needs the admin role" in answer.text()
+    assert world.nhi(UNEXPIRING_NHI).active
 
 
 def test_signing_in_over_openid_connect_maps_the_role_and_refuses_the_unmapped(page: Page, world: World,
@@ -276,3 +295,56 @@ def test_releasing_the_breaker_pushes_what_it_held(page: Page, world: World) -> 
     breaker.get_by_role("button", name="Release 2").click()
     expect(page.locator(".notice")).to_contain_text("Breaker of app released: 2 held change(s) applied.")
     assert wait_for(lambda: downstream_active() == [False] * 4)
+
+
+def test_an_nhi_is_attested_and_transferred_from_the_console_through_the_gate(page: Page, world: World) -> None:
+    sign_in(page, world, "root")
+    page.get_by_role("link", name="NHIs").click()
+    expect(page.get_by_role("row").filter(has_text=UNEXPIRING_NHI)).to_contain_text("nhi_no_expiry")
+    page.get_by_label("Expiring within").select_option("30")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name=UNEXPIRING_NHI)).to_have_count(0)  # it never expires
+    page.get_by_role("link", name=NHI).click()
+    expect(page.get_by_role("heading", name=NHI)).to_be_visible()
+    expect(page.locator(".facts")).to_contain_text("ada@example.com")
+    accessible(page)
+    shot(page, "nhi")
+    page.get_by_role("button", name="Attest: still needed, as it is").click()
+    expect(page.locator(".notice")).to_contain_text(f"{NHI} attested")
+    page.get_by_label("New owner (userName)").fill("nobody@example.com")
+    page.get_by_role("button", name="Transfer").click()
+    expect(page.locator(".notice")).to_contain_text("no user with userName 'nobody@example.com'")
+    page.get_by_label("New owner (userName)").fill("bob@example.com")
+    page.get_by_role("button", name="Transfer").click()
+    expect(page.locator(".notice")).to_contain_text(f"{NHI} now belongs to bob@example.com")
+    assert world.nhi(NHI).owners == ["bob@example.com"]
+    assert ("console", "root") in world.change_sources(world.nhi(NHI).id)  # the gate's change, as the CLI's
+    page.goto(world.console + "/audit?kind=console_action&subject=nhi:")
+    expect(page.get_by_role("cell", name=f"nhi:{NHI}").first).to_be_visible()
+
+
+def test_a_target_change_is_previewed_and_held_past_the_breaker(page: Page, world: World) -> None:
+    """Issue 18: a change of what a target holds shows its plan first; one that deprovisions past the
+    breaker's threshold (2 here) is held for a second person's approval, as ``scimward target set`` holds it."""
+    people = ("ada@example.com", "bob@example.com", REVIEWER)
+    assert wait_for(lambda: all(run(functools.partial(remote_user, world.downstream, name)) for name in people))
+    sign_in(page, world, "root")
+    page.get_by_role("link", name="Targets").click()
+    page.get_by_role("link", name="app", exact=True).click()
+    expect(page.get_by_role("heading", name="Change what it holds")).to_be_visible()
+    accessible(page)
+    shot(page, "target")
+    page.get_by_label("Users it receives").fill('userName eq "nobody@example.com"')
+    page.get_by_role("button", name="Preview the change").click()
+    expect(page.get_by_role("heading", name="Preview: target app")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("holds it for a second person's approval")
+    expect(page.get_by_role("row").filter(has_text="scope")).to_contain_text("nobody@example.com")
+    accessible(page)
+    shot(page, "target-preview")
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page.locator(".notice")).to_contain_text("held for approval as change")
+    held = re.search(r"as change ([0-9a-f-]{36})", page.locator(".notice").inner_text())
+    assert held
+    assert world.approvals(lambda a: a.show(held.group(1))).status == "pending"
+    expect(page.locator(".facts")).to_contain_text("every user")  # nothing changed yet
+    world.approvals(lambda a: a.reject([held.group(1)], "tests", "not in the tests"))

@@ -15,11 +15,13 @@ from scimward.errors import ConfigurationError, ScimwardError
 from scimward.governance.catalogue import UnknownKind
 from scimward.policy.document import PolicyError
 from scimward.policy.errors import ApprovalError, UnknownSubject
+from scimward.policy.plans import ConfigChangeHeld, Plan
 from scimward.scim.errors import NotFound, ScimError, ServiceUnavailable
 from scimward.settings import SettingsError
 from scimward.store.errors import DatabaseUnavailable, DatabaseUrlError
 from scimward.sync.errors import AuthError
 from scimward.sync.secrets import SecretKeyError
+from scimward.web.errors import answer_to, notice_of
 
 
 def _project_exceptions() -> list[type[BaseException]]:
@@ -67,3 +69,28 @@ def test_configuration_errors_stay_value_errors() -> None:
     """Code that caught ValueError from a settings, URL or policy parser still does."""
     for cls in (SettingsError, DatabaseUrlError, PolicyError, SecretKeyError):
         assert issubclass(cls, ConfigurationError) and issubclass(cls, ValueError)
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (NotFound("no such user"), 404),
+    (UnknownSubject("no change abc"), 404),
+    (ApprovalError("four eyes: not your own change"), 409),
+    (ConfigChangeHeld("c-1", Plan("app", accounts=10, deprovision=9)), 202),
+    (PolicyError("rules: a list"), 400),
+    (UnknownKind("no finding kind 'x'"), 400),
+    (DatabaseUnavailable("cannot open the database postgresql://u:***@db.internal/x"), 503),
+    (AuthError("401: token refused", status=401), 502),
+    (SecretKeyError("SCIMWARD_SECRET_KEY does not hold a valid key"), 500),
+    (SettingsError("SCIMWARD_PORT must be a number"), 500),
+])
+def test_the_console_answers_each_family_with_its_status(error: ScimwardError, status: int) -> None:
+    """The console's one table (web/errors.py) agrees with the HTTP edges' on every family but a held
+    configuration change, which the console shows as what it is: accepted, waiting for a second person."""
+    answer = answer_to(error)
+    assert answer.status == status and answer.title
+    assert "db.internal" not in answer.message
+    if status < 500:
+        assert notice_of(error) == answer.message
+    else:
+        with pytest.raises(type(error)):
+            notice_of(error)

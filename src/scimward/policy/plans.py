@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from scimward.policy import policies
+from scimward.policy.document import BreakerSettings
 from scimward.policy.errors import PolicyLayerError
 from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
@@ -76,41 +77,46 @@ async def plan_config(database: Database, target_id: int, name: str, old: dict[s
     """What replacing ``old`` with ``new`` (None: removing the target) does to the target's accounts."""
     plan = Plan(name)
     async with database.read() as conn:
-        plan.accounts = await _count(conn, _linked(target_id, USER_TYPE))
         if new is None:
-            plan.deprovision = plan.accounts
+            plan.accounts = plan.deprovision = (await _tally(conn, target_id, USER_TYPE, sa.true()))[0]
             plan.samples["deprovision"] = await _names(conn, _linked(target_id, USER_TYPE))
             return plan
         scope = _compiled(USER_TYPE, new.get("scope"), database.dialect)
-        leaving = _linked(target_id, USER_TYPE).where(~scope)
-        arriving = _unlinked(target_id, USER_TYPE).where(scope)
-        plan.deprovision = await _count(conn, leaving)
-        plan.create = await _count(conn, arriving)
-        plan.samples = {"deprovision": await _names(conn, leaving), "create": await _names(conn, arriving)}
+        plan.accounts, plan.deprovision, plan.create, staying = await _tally(conn, target_id, USER_TYPE, scope)
+        plan.samples = {"deprovision": await _names(conn, _linked(target_id, USER_TYPE).where(~scope)),
+                        "create": await _names(conn, _unlinked(target_id, USER_TYPE).where(scope))}
         if (old.get("mapping") != new.get("mapping")) or (old.get("deprovision") != new.get("deprovision")):
-            plan.update = await _count(conn, _linked(target_id, USER_TYPE).where(scope))
+            plan.update = staying
         if new.get("push_groups", True):
             group_scope = _compiled(GROUP_TYPE, new.get("group_scope"), database.dialect)
-            plan.groups_remove = await _count(conn, _linked(target_id, GROUP_TYPE).where(~group_scope))
-            plan.groups_create = await _count(conn, _unlinked(target_id, GROUP_TYPE).where(group_scope))
+            _, plan.groups_remove, plan.groups_create, _ = await _tally(conn, target_id, GROUP_TYPE, group_scope)
         else:
-            plan.groups_remove = await _count(conn, _linked(target_id, GROUP_TYPE))
+            plan.groups_remove = (await _tally(conn, target_id, GROUP_TYPE, sa.true()))[0]
     return plan
 
 
+def over_breaker(plan: Plan, breaker: BreakerSettings) -> bool:
+    """Whether the plan deprovisions past the breaker's threshold: then a second person must approve it."""
+    return breaker.enabled and (plan.deprovision > breaker.max_count or (
+        plan.deprovision >= breaker.min_count and plan.deprovision * 100 > breaker.max_percent * max(plan.accounts, 1)))
+
+
+async def would_hold(database: Database, plan: Plan) -> bool:
+    """Whether ``gate_config`` would hold this plan under the policy in force now (a preview says so)."""
+    return over_breaker(plan, (await policies.current(database)).breaker)
+
+
 async def gate_config(database: Database, direct: Direct, target_id: int, name: str, old: dict[str, Any],
-                      new: dict[str, Any] | None, actor: str) -> Plan:
+                      new: dict[str, Any] | None, actor: str, source: str = "cli") -> Plan:
     """Record the configuration change, or hold it (``ConfigChangeHeld``) when its plan would
     deprovision past the breaker's threshold. The caller applies it when this returns."""
     plan = await plan_config(database, target_id, name, old, new)
     policy = await policies.current(database)
-    breaker = policy.breaker
-    over = breaker.enabled and (plan.deprovision > breaker.max_count or (
-        plan.deprovision >= breaker.min_count and plan.deprovision * 100 > breaker.max_percent * max(plan.accounts, 1)))
+    over = over_breaker(plan, policy.breaker)
     now = utcnow()
     change = Change(new_id(), "Target", name, "delete" if new is None else "update", planned(old),
                     None if new is None else planned(new), [k for k in PLANNED if (old or {}).get(k) !=
-                                                            (new or {}).get(k)], "cli", actor, now)
+                                                            (new or {}).get(k)], source, actor, now)
     if over:
         reason = f"the change would deprovision {plan.deprovision} of {plan.accounts} accounts"
         decision = Decision("hold", [RuleMatch("breaker", "hold", reason)], 1,
@@ -167,8 +173,19 @@ def _unlinked(target_id: int, rt: ResourceType) -> sa.Select[Any]:
                 link.identity_id == t.id, link.target_id == target_id, link.status == "active")))
 
 
-async def _count(conn: Any, query: sa.Select[Any]) -> int:
-    return int((await conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))).scalar_one())
+async def _tally(conn: Any, target_id: int, rt: ResourceType, scope: sa.ColumnElement[bool]
+                 ) -> tuple[int, int, int, int]:
+    """In one pass over the identities of ``rt``: (linked now, linked and leaving the scope, unlinked and
+    entering it, linked and staying in it). One pass, not four: on 100,000 users each pass is a join."""
+    t, link = identities.c, links.c
+    linked = link.identity_id.is_not(None)
+    row = (await conn.execute(
+        sa.select(sa.func.count().filter(linked), sa.func.count().filter(sa.and_(linked, ~scope)),
+                  sa.func.count().filter(sa.and_(~linked, scope)), sa.func.count().filter(sa.and_(linked, scope)))
+        .select_from(identities.outerjoin(links, sa.and_(link.identity_id == t.id, link.target_id == target_id,
+                                                         link.status == "active")))
+        .where(t.resource_type == rt.name))).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 async def _names(conn: Any, query: sa.Select[Any]) -> list[str]:

@@ -44,6 +44,11 @@ identities = sa.Table(
     sa.Index("ix_identities_external_id", "resource_type", "external_id"),
     sa.Index("ix_identities_display_name", "resource_type", "display_name_lower"),
     sa.Index("ix_identities_listing", "resource_type", "created", "id"),
+    #: ``sw`` filters (LIKE 'x%'): PostgreSQL's btree above answers them only in the C collation.
+    sa.Index("ix_identities_user_name_prefix", "resource_type", "user_name_lower",
+             postgresql_ops={"user_name_lower": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
+    sa.Index("ix_identities_display_name_prefix", "resource_type", "display_name_lower",
+             postgresql_ops={"display_name_lower": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
 )
 
 memberships = sa.Table(
@@ -303,6 +308,10 @@ changes = sa.Table(
     sa.Column("note", sa.Text),
     sa.Index("ix_changes_identity", "identity_id", "status"),
     sa.Index("ix_changes_status", "status", "created"),
+    #: Every change newest first (the console's Changes, all statuses), paged by keyset.
+    sa.Index("ix_changes_created", "created", "id"),
+    #: A change named by the head of its id (``changes approve 01a2...``, the console's links): LIKE 'x%'.
+    sa.Index("ix_changes_id_prefix", "id", postgresql_ops={"id": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
 )
 
 #: An identity whose effective state differs from its source state: ``doc`` is the effective document

@@ -275,7 +275,7 @@ class TargetAdmin:
         return Target.from_row(row)
 
     async def update(self, name: str, *, url: str | None = None, token: str | None = None,
-                     config: TargetConfig | None = None, actor: str = "admin") -> Target:
+                     config: TargetConfig | None = None, actor: str = "admin", source: str = "cli") -> Target:
         """Change what is given; the rest stays. A configuration change that decides what the target
         holds passes the gate first (``policy.plans``): held, it raises ``ConfigChangeHeld``."""
         values: dict[str, Any] = {}
@@ -289,7 +289,7 @@ class TargetAdmin:
             current = await self.repository.by_name(name)
             if planned(current.config) != planned(values["config"]):
                 await gate_config(self.db, self.direct, current.id, name, current.config, values["config"],
-                                  actor)
+                                  actor, source)
         row = await self.repository.update(name, actor=actor, **values) if values \
             else await self.repository.by_name(name)
         return Target.from_row(row)

@@ -13,11 +13,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from scimward.errors import ScimwardError
 from scimward.settings import Settings
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 from scimward.web import oidc, signin
 from scimward.web.context import Console, console_of
+from scimward.web.errors import scimward_error
 from scimward.web.nav import PAGES
 from scimward.web.security import SecurityHeaders
 
@@ -54,7 +56,7 @@ def create_console(database: Database, store: IdentityStore, settings: Settings,
         routes=[Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
                 *signin.routes, Mount("/oidc", app=oidc_app), *page_routes()],
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, ScimwardError: scimward_error},
     )
     app.state.console = console
     return app

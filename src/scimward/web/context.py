@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -28,12 +29,22 @@ def short_id(identifier: str) -> str:
     return identifier[-8:]
 
 
+def subject_path(resource_type: str, identifier: str) -> str:
+    """The console page of a change's subject: an identity, a non-human identity or a target."""
+    if resource_type == "Target":
+        return f"/targets/{quote(identifier)}"
+    if resource_type in ("Agent", "AgenticApplication"):
+        return f"/nhi/{quote(identifier)}"
+    return f"/identities/{quote(identifier)}"
+
+
 def _templates() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("scimward.web", "templates"),
                                      autoescape=True, undefined=jinja2.StrictUndefined,
                                      trim_blocks=True, lstrip_blocks=True)
     environment.filters["when"] = _when
     environment.filters["short"] = short_id
+    environment.globals["subject_path"] = subject_path
     return environment
 
 

@@ -28,6 +28,7 @@ PAGES: tuple[Page, ...] = (
     Page("/targets", "Targets", "viewer", "scimward.web.pages.targets:routes"),
     Page("/changes", "Changes", "viewer", "scimward.web.pages.changes:routes"),
     Page("/reviews", "Reviews", "viewer", "scimward.web.pages.reviews:routes"),
+    Page("/nhi", "NHIs", "viewer", "scimward.web.pages.nhi:routes"),
     Page("/findings", "Findings", "viewer", "scimward.web.pages.findings:routes"),
     Page("/audit", "Audit", "viewer", "scimward.web.pages.audit:routes"),
     Page("/sessions", "Sessions", "admin", "scimward.web.pages.sessions:routes"),

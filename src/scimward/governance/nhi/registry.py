@@ -2,12 +2,14 @@
 
 Every NHI of the hub is in it: Agents (any kind), Users whose ``userType`` marks a service account,
 and the hub's own API tokens that have an owner. Each action is a change through the gate (source
-``cli`` or ``api``, the actor who runs it), except a hub token's rotation and transfer, which are token records.
+``cli``, ``api`` or the caller's, e.g. ``console``; the actor who runs it), except a hub token's rotation
+and transfer, which are token records.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +38,7 @@ from scimward.store.governance.nhi_rows import EffectiveIdentity
 from scimward.store.identity import IdentityStore, SearchQuery
 from scimward.store.timeutil import utcnow
 
+#: The source of the register's changes when its caller names none (the command line's).
 SOURCE = "cli"
 
 
@@ -71,6 +74,8 @@ class Registry:
         self.user_types = user_types
         self.store = store or identity_store(database)
         self.tokens = TokenStore(database)
+        #: Where the register's changes come from (``cli``, ``console``): the gate and the audit trail say so.
+        self.source = source
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -83,6 +88,20 @@ class Registry:
         views = [self._view(n, people) for n in nhis]
         views += [self._token_view(t, people) for t in tokens]
         return sorted(views, key=lambda v: (v.name.lower(), v.resource_type))
+
+    async def views_of(self, ids: Sequence[str]) -> list[NhiView]:
+        """The views of these identities (a page someone searched), in that order, their owners resolved at
+        once; an identity whose creation the gate holds is left out (it is not an NHI yet)."""
+        nhis = await nhi_rows.effective_by_id(self.db, set(ids))
+        people = await nhi_rows.effective_by_id(self.db, {o.id for n in nhis.values()
+                                                          for o in owners_of(n.resource_type, n.doc)})
+        return [self._view(nhis[i], people) for i in ids if i in nhis]
+
+    async def owned_tokens(self) -> list[NhiView]:
+        """The hub's API tokens that have an owner, as NHIs."""
+        tokens = [t for t in await self.tokens.list() if t.owner_id]
+        people = await nhi_rows.effective_by_id(self.db, {t.owner_id for t in tokens if t.owner_id})
+        return sorted((self._token_view(t, people) for t in tokens), key=lambda v: v.name.lower())
 
     async def query(self, *, owner: str | None = None, kind: str | None = None,
                     expiring: timedelta | None = None, orphaned: bool = False) -> list[NhiView]:

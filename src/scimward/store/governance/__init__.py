@@ -3,7 +3,8 @@
 ``changes`` and ``gate_rows`` are also public as modules: the gate (``scimward.policy``) runs their
 statements inside a change's transaction; so are ``review_rows`` (the gate's read of revoked access)
 and ``reviews`` (access-review campaigns, items and the reads their context needs, issue 15), and
-``audit_records`` (the audit event of each thing recorded, appended in its transaction). The audit
+``audit_records`` (the audit event of each thing recorded, appended in its transaction). ``listings``
+holds what the console's pages read a page at a time (the overview, changes, findings, the trail). The audit
 trail is read back with ``verify_trail``, ``export_trail`` and ``trail_head``; ``evidence`` holds the
 bulk reads and daily snapshots of the evidence figures (``scimward.governance``, issue 16).
 """
@@ -39,6 +40,22 @@ from scimward.store.governance.findings import (
 from scimward.store.governance.findings import (
     STATUSES as FINDING_STATUSES,
 )
+from scimward.store.governance.listings import (
+    AUDIT_KINDS,
+    SEVERITIES,
+    HeldMembership,
+    Keyset,
+    OpenFinding,
+    Overview,
+    audit_page,
+    changes_page,
+    effective_of,
+    findings_page,
+    membership_holds_of,
+    open_findings_of,
+    overview,
+    pending_count,
+)
 from scimward.store.governance.sources import (
     DEFAULT_PRIORITY,
     SOURCE_KINDS,
@@ -63,3 +80,7 @@ __all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUse
 # The audit trail read back, the evidence figures' rows (issue 16)
 __all__ += ["FINDING_STATUSES", "TrailStatus", "audit_records", "evidence", "export_trail", "trail_head",
             "verify_trail"]
+# What the console's pages read, a page at a time (issue 18)
+__all__ += ["AUDIT_KINDS", "SEVERITIES", "HeldMembership", "Keyset", "OpenFinding", "Overview", "audit_page",
+            "changes_page", "effective_of", "findings_page", "membership_holds_of", "open_findings_of", "overview",
+            "pending_count"]

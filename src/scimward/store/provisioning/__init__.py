@@ -1,4 +1,5 @@
-"""Provisioning: the outbox, links, push results, read-back, targets, and the effective state read downstream.
+"""Provisioning: the outbox, links, push results, read-back, targets, and the effective state read downstream;
+and what the console shows of them (``health``: each target's health, an identity's accounts).
 
 ``outbox`` is also public as a module: its statement functions run in a caller's transaction.
 """
@@ -6,6 +7,7 @@
 from scimward.store.provisioning import outbox
 from scimward.store.provisioning.batch_reads import BatchReads
 from scimward.store.provisioning.effective import HubIdentity
+from scimward.store.provisioning.health import AccountLink, TargetHealth, accounts_of, target_health, target_names
 from scimward.store.provisioning.links import Link, LinkStore, log_row
 from scimward.store.provisioning.outbox import ORPHAN, Outbox, OutboxItem, orphan_key, orphan_remote_id
 from scimward.store.provisioning.push_results import PushResults, commit
@@ -13,6 +15,6 @@ from scimward.store.provisioning.readback import Readback
 from scimward.store.provisioning.target_stats import link_counts
 from scimward.store.provisioning.targets import TargetRepository, TargetRow
 
-__all__ = ["ORPHAN", "BatchReads", "HubIdentity", "Link", "LinkStore", "Outbox", "OutboxItem", "PushResults",
-           "Readback", "TargetRepository", "TargetRow", "commit", "link_counts", "log_row", "orphan_key",
-           "orphan_remote_id", "outbox"]
+__all__ = ["ORPHAN", "AccountLink", "BatchReads", "HubIdentity", "Link", "LinkStore", "Outbox", "OutboxItem",
+           "PushResults", "Readback", "TargetHealth", "TargetRepository", "TargetRow", "accounts_of", "commit",
+           "link_counts", "log_row", "orphan_key", "orphan_remote_id", "outbox", "target_health", "target_names"]

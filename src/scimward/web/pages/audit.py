@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scimward.store import console_reads
+from scimward.store.governance import AUDIT_KINDS, audit_page, trail_head, verify_trail
 from scimward.web.auth import requires
 from scimward.web.context import console_of
-from scimward.web.paging import page_number
 
 PAGE = 50
 
@@ -18,15 +17,14 @@ PAGE = 50
 async def trail(request: Request) -> Response:
     console = console_of(request)
     params = request.query_params
-    kind = params.get("kind") if params.get("kind") in console_reads.AUDIT_KINDS else ""
+    kind = params.get("kind") if params.get("kind") in AUDIT_KINDS else ""
     actor, subject = params.get("actor", "").strip(), params.get("subject", "").strip()
-    page = page_number(params.get("page"))
-    events = await console_reads.audit_page(console.database, kind=kind or None, actor=actor or None,
-                                            subject=subject or None, offset=(page - 1) * PAGE, limit=PAGE + 1)
-    verdict = await console_reads.verify_trail(console.database) if params.get("verify") else None
-    return console.render(request, "audit.html", title="Audit", events=events[:PAGE], more=len(events) > PAGE,
-                          page=page, kind=kind, actor=actor, subject=subject, kinds=sorted(console_reads.AUDIT_KINDS),
-                          verdict=verdict, head=await console_reads.audit_head_digest(console.database))
+    found = await audit_page(console.database, kind=kind or None, actor=actor or None, subject=subject or None,
+                             before=params.get("before"), after=params.get("after"), limit=PAGE)
+    verdict = await verify_trail(console.database) if params.get("verify") else None
+    return console.render(request, "audit.html", title="Audit", events=found.rows, older=found.older,
+                          newer=found.newer, kind=kind, actor=actor, subject=subject, kinds=sorted(AUDIT_KINDS),
+                          verdict=verdict, head=await trail_head(console.database))
 
 
 routes = [Route("/audit", trail, methods=["GET"], name="audit")]

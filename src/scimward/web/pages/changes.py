@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scimward.policy import ApprovalError, UnknownSubject
-from scimward.store import console_reads
-from scimward.store.governance import STATUSES
+from scimward.errors import ScimwardError
+from scimward.store.governance import STATUSES, changes_page, pending_count
+from scimward.store.identity import names_of
 from scimward.web.auth import requires, session_of
 from scimward.web.context import Console, console_of, short_id
-from scimward.web.paging import page_number
+from scimward.web.errors import notice_of
 
 PAGE = 50
 MAX_BULK = 500
@@ -34,25 +34,24 @@ async def changes(request: Request) -> Response:
     status = request.query_params.get("status", "pending")
     status = status if status in STATUSES or status == "all" else "pending"
     await console.approvals.expire()
-    page = page_number(request.query_params.get("page"))
-    total, rows = await console_reads.changes_page(console.database, None if status == "all" else status,
-                                                   offset=(page - 1) * PAGE, limit=PAGE)
-    names = await console_reads.names_of(console.database, [c.identity_id for c in rows if c.identity_id])
+    params = request.query_params
+    found = await changes_page(console.database, None if status == "all" else status,
+                               before=params.get("before"), after=params.get("after"), limit=PAGE)
+    rows = found.rows
+    pending = await pending_count(console.database)
+    names = await names_of(console.database, [c.identity_id for c in rows if c.identity_id])
     breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
     can_decide = session_of(request).allows("approver")
     return console.render(request, "changes.html", title="Changes", rows=rows, names=names, shown=status,
                           statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"), breakers=breakers,
-                          can_decide=can_decide, total=total, page=page, page_count=-(-total // PAGE) or 1)
+                          can_decide=can_decide, pending=pending, older=found.older, newer=found.newer)
 
 
 @requires("viewer")
 async def change(request: Request) -> Response:
     console = console_of(request)
-    try:
-        row = await console.approvals.show(request.path_params["id"])
-    except (UnknownSubject, ApprovalError) as exc:
-        return console.render(request, "error.html", 404, title="Not found", message=str(exc))
-    names = await console_reads.names_of(console.database, [row.identity_id, *row.members_added,
+    row = await console.approvals.show(request.path_params["id"])
+    names = await names_of(console.database, [row.identity_id, *row.members_added,
                                                             *row.members_removed] if row.identity_id else [])
     return console.render(request, "change.html", title=f"Change {short_id(row.id)}", change=row, names=names,
                           can_decide=session_of(request).allows("approver") and row.status == "pending")
@@ -77,8 +76,8 @@ async def decide(request: Request) -> Response:
                 outcome = (await console.approvals.approve([change_id], session.name, note))[0]
             else:
                 outcome = (await console.approvals.reject([change_id], session.name, note))[0]
-        except (ApprovalError, UnknownSubject) as exc:
-            refused.append(str(exc))
+        except ScimwardError as exc:
+            refused.append(notice_of(exc))
             continue
         decided.append(f"{short_id(outcome.change_id)}: {outcome.message}")
         await console.audit("console_action", session.name, f"change:{outcome.change_id}", action=action,
@@ -99,8 +98,8 @@ async def _breaker(request: Request, action: str) -> Response:
         else:
             count = await console.approvals.discard(int(target["id"]), session.name)
             message = f"Breaker of {name} discarded: {count} held change(s) rejected."
-    except ApprovalError as exc:
-        return back(console, "/changes", str(exc))
+    except ScimwardError as exc:
+        return back(console, "/changes", notice_of(exc))
     await console.audit("console_action", session.name, f"target:{name}", action=f"breaker_{action}", count=count)
     return back(console, "/changes", message)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from scimward.governance.catalogue import KINDS
-from scimward.store import console_reads
+from scimward.store.governance import SEVERITIES, overview
+from scimward.store.provisioning import target_health
 from scimward.web.auth import requires
 from scimward.web.context import console_of
 
@@ -15,10 +18,12 @@ from scimward.web.context import console_of
 @requires("viewer")
 async def dashboard(request: Request) -> Response:
     console = console_of(request)
-    overview = await console_reads.overview(console.database)
-    targets = await console_reads.target_health(console.database)
-    return console.render(request, "dashboard.html", title="Dashboard", overview=overview, targets=targets,
-                          severities=console_reads.SEVERITIES, frameworks=by_framework(overview.open_by_kind))
+    async with asyncio.TaskGroup() as reads:  # two round trips at once
+        summary_read = reads.create_task(overview(console.database))
+        targets_read = reads.create_task(target_health(console.database))
+    summary, targets = summary_read.result(), targets_read.result()
+    return console.render(request, "dashboard.html", title="Dashboard", overview=summary, targets=targets,
+                          severities=SEVERITIES, frameworks=by_framework(summary.open_by_kind))
 
 
 def by_framework(open_by_kind: dict[str, int]) -> dict[str, int]:

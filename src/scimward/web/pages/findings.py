@@ -9,11 +9,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scimward.governance.catalogue import KINDS, UnknownKind, controls, kinds_for, parse_framework
-from scimward.store import console_reads
-from scimward.store.governance import LIVE, STATUSES, FindingStateError, FindingStore, UnknownFinding
+from scimward.errors import ScimwardError
+from scimward.governance.catalogue import KINDS, controls, kinds_for, parse_framework
+from scimward.store.governance import LIVE, SEVERITIES, STATUSES, FindingStore, findings_page
+from scimward.store.provisioning import target_names
 from scimward.web.auth import requires, session_of
 from scimward.web.context import console_of
+from scimward.web.errors import notice_of
 from scimward.web.paging import page_number
 
 PAGE = 50
@@ -27,25 +29,25 @@ async def findings(request: Request) -> Response:
     params = request.query_params
     status = params.get("status", "live") if params.get("status", "live") in CHOICES else "live"
     statuses = LIVE if status == "live" else STATUSES if status == "all" else (status,)
-    severity = params.get("severity") if params.get("severity") in console_reads.SEVERITIES else None
+    severity = params.get("severity") if params.get("severity") in SEVERITIES else None
     target, owner = params.get("target") or None, params.get("owner", "").strip() or None
     framework, error = params.get("framework", "").strip(), None
     kinds = None
     if framework:
         try:
             kinds = kinds_for(parse_framework(framework) if ":" in framework else framework.lower())
-        except UnknownKind as exc:
-            error = str(exc)
+        except ScimwardError as exc:
+            error = notice_of(exc)
     page = page_number(params.get("page"))
-    total, rows = await console_reads.findings_page(
+    total, rows = await findings_page(
         console.database, statuses=statuses, target=target, severity=severity, kinds=kinds, owner=owner,
         offset=(page - 1) * PAGE, limit=PAGE)
-    targets = list((await console_reads.target_names(console.database)).values())
+    targets = list((await target_names(console.database)).values())
     query = {"status": status, "severity": severity or "", "target": target or "", "owner": owner or "",
              "framework": framework}
     return console.render(request, "findings.html", title="Findings", rows=rows, total=total, page=page,
                           page_count=-(-total // PAGE) or 1, query=query, choices=CHOICES, error=error,
-                          severities=console_reads.SEVERITIES, targets=targets, frameworks=controls(),
+                          severities=SEVERITIES, targets=targets, frameworks=controls(),
                           catalogue=KINDS, can_accept=session_of(request).allows("approver"))
 
 
@@ -64,8 +66,8 @@ async def accept(request: Request) -> Response:
                             until=until.isoformat(), reason=reason)
     except ValueError:
         notice = "Give the date the acceptance ends (YYYY-MM-DD)."
-    except (FindingStateError, UnknownFinding) as exc:
-        notice = str(exc)
+    except ScimwardError as exc:
+        notice = notice_of(exc)
     return RedirectResponse(console.url("/findings") + "?" + urlencode({"notice": notice}), 303)
 
 

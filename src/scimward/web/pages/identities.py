@@ -7,22 +7,27 @@ and the identity's blast radius.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from scimward.errors import ScimwardError
 from scimward.governance.groups import governance_of
 from scimward.policy import blast
-from scimward.scim.errors import NotFound, ScimError
+from scimward.scim.errors import NotFound
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
-from scimward.store import console_reads
-from scimward.store.identity import SearchQuery, StoredIdentity
+from scimward.store.governance import effective_of, membership_holds_of
+from scimward.store.identity import SearchQuery, StoredIdentity, groups_of, member_counts, names_of
+from scimward.store.provisioning import accounts_of, target_names
 from scimward.web.auth import requires
-from scimward.web.context import console_of
+from scimward.web.context import Console, console_of
+from scimward.web.errors import notice_of
+from scimward.web.pages.nhi import owned_by
 
 PAGE = 25
 #: The attributes a list shows, per resource type, beside the id.
@@ -41,9 +46,9 @@ async def listing(request: Request, rt: ResourceType, template: str, title: str)
         result = await console.store.search(rt, SearchQuery(filter=expr, count=PAGE, cursor=cursor))
         items, total = result.items, result.total
         next_cursor, previous_cursor = result.next_cursor, result.previous_cursor
-    except ScimError as exc:
-        error = exc.detail
-    members = await console_reads.member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
+    except ScimwardError as exc:
+        error = notice_of(exc)
+    members = await member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
     governance = {i.id: governance_of(i.id, str(i.doc.get("displayName") or i.id), i.doc) for i in items} \
         if rt is GROUP_TYPE else {}
     return console.render(request, template, title=title, items=items, total=total, filter=text, error=error,
@@ -62,6 +67,16 @@ def differences(source: dict[str, Any], effective: dict[str, Any]) -> list[str]:
     return sorted(k for k in keys if source.get(k) != effective.get(k))
 
 
+async def _radius(console: Console, stored: StoredIdentity, privileged: bool) -> dict[str, Any]:
+    async with console.store.direct.transaction() as tx:
+        return await blast.of_identity(tx, stored.resource_type, stored.id, privileged)
+
+
+async def _none() -> list[Any]:
+    """Nothing to read (a group has no groups of its own here, nor owned NHIs)."""
+    return []
+
+
 @requires("viewer")
 async def identity(request: Request) -> Response:
     console = console_of(request)
@@ -74,28 +89,34 @@ async def identity(request: Request) -> Response:
         except NotFound:
             continue
     if stored is None:
-        return console.render(request, "error.html", 404, title="Not found", message=f"No identity {identity_id}.")
+        raise NotFound(f"No identity {identity_id}.")
     source = dict(stored.doc)
-    diverged, effective_doc, source_deleted = await console_reads.effective_of(console.database, identity_id)
+    user = stored.resource_type == "User"
+    # Independent reads, at once: each is one round trip, and a loaded database makes each wait its turn.
+    async with asyncio.TaskGroup() as reads:
+        overlay = reads.create_task(effective_of(console.database, identity_id))
+        pending = reads.create_task(console.approvals.changes("pending", identity_id, 50))
+        accounts = reads.create_task(accounts_of(console.database, identity_id))
+        radius = reads.create_task(_radius(console, stored, bool(source.get("privileged"))))
+        names = reads.create_task(target_names(console.database))
+        groups = reads.create_task(groups_of(console.database, identity_id) if user else _none())
+        held = reads.create_task(membership_holds_of(console.database, identity_id))
+        owned = reads.create_task(owned_by(console, identity_id) if user else _none())
+    diverged, effective_doc, source_deleted = overlay.result()
+    holds = held.result()
     effective = effective_doc if diverged else source
-    pending = await console.approvals.changes("pending", identity_id, 50)
-    accounts = await console_reads.accounts_of(console.database, identity_id)
-    async with console.store.direct.transaction() as tx:
-        radius = await blast.of_identity(tx, stored.resource_type, identity_id, bool(source.get("privileged")))
-    names = {str(i): n for i, n in (await console_reads.target_names(console.database)).items()}
-    groups = await console_reads.groups_of(console.database, identity_id) if stored.resource_type == "User" else []
     member_ids = [m["value"] for m in (stored.members or [])[:100]]
-    holds = await console_reads.membership_holds_of(console.database, identity_id)
-    member_names = await console_reads.names_of(console.database, [*member_ids, *(h.group_id for h in holds),
-                                                                   *(h.member_id for h in holds)])
+    member_names = await names_of(console.database, [*member_ids, *(h.group_id for h in holds),
+                                                     *(h.member_id for h in holds)])
     governance = governance_of(identity_id, str(source.get("displayName") or identity_id), source) \
         if stored.resource_type == "Group" else None
     return console.render(
         request, "identity.html", title=source.get("userName") or source.get("displayName") or identity_id,
         stored=stored, source=source, effective=effective, diverged=diverged, source_deleted=source_deleted,
-        changed=differences(source, effective or {}), pending=pending, accounts=accounts, radius=radius,
-        target_names=names, groups=groups, member_ids=member_ids, member_names=member_names,
-        member_total=len(stored.members or []), holds=holds, governance=governance)
+        changed=differences(source, effective or {}), pending=pending.result(), accounts=accounts.result(),
+        radius=radius.result(), target_names={str(i): n for i, n in names.result().items()}, groups=groups.result(),
+        member_ids=member_ids, member_names=member_names, member_total=len(stored.members or []), holds=holds,
+        governance=governance, owned=owned.result())
 
 
 routes = [

@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scimward.governance.reviews import ReviewError, Reviews
-from scimward.policy import UnknownSubject
-from scimward.scim.errors import ScimError
+from scimward.errors import ScimwardError
+from scimward.governance.reviews import Reviews
 from scimward.web.auth import requires, session_of
 from scimward.web.context import console_of
+from scimward.web.errors import notice_of
 
 MAX_BULK = 1000
 
@@ -38,10 +38,7 @@ async def campaigns(request: Request) -> Response:
 @requires("viewer")
 async def campaign(request: Request) -> Response:
     console, session = console_of(request), session_of(request)
-    try:
-        found, items = await reviews_of(request).show(request.path_params["name"])
-    except UnknownSubject as exc:
-        return console.render(request, "error.html", 404, title="Not found", message=str(exc))
+    found, items = await reviews_of(request).show(request.path_params["name"])
     me = session.name.lower()
     mine = request.query_params.get("mine", "1") == "1"
     undecided = request.query_params.get("undecided", "1") == "1"
@@ -68,10 +65,8 @@ async def decide(request: Request) -> Response:
                             items=numbers, note=note)
     except ValueError:
         notice = "Item numbers are whole numbers."
-    except (ReviewError, UnknownSubject) as exc:
-        notice = str(exc)
-    except ScimError as exc:
-        notice = exc.detail
+    except ScimwardError as exc:
+        notice = notice_of(exc)
     back = f"/reviews/{quote(name)}"
     return RedirectResponse(console.url(back) + "?" + urlencode({"notice": notice}), 303)
 

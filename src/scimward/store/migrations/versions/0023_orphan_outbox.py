@@ -2,7 +2,7 @@
 and a push log row may name an account by ``orphan:<its id on the target>``, longer than an identity id.
 
 Revision ID: 0023
-Revises: 0017
+Revises: 0021 (written against 0017; chained after the console indexes at the merge)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0017"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
