@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scimward.cli import provisioning
-from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail, warn
+from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail, table_console, warn
 from scimward.cli.exits import ExitCode
 from scimward.policy.plans import Plan
 from scimward.store.database import Database
@@ -292,7 +292,7 @@ def target_list(as_json: AsJson = False, database_url: DatabaseUrl = None) -> No
         table.add_row(*(Text(str(cell)) for cell in (
             view["name"], view["status"], view["url"], view["config"].get("scope") or "every user",
             view["outbox"]["pending"], sum(view["links"].values()))))
-    Console().print(table)
+    table_console().print(table)
 
 
 @target_app.command("show")
@@ -324,7 +324,7 @@ def target_show(name: Name, as_json: AsJson = False, database_url: DatabaseUrl =
         rows.append(("last error", f"{view['last_error']['at']}: {view['last_error']['message']}"))
     for label, value in rows:
         grid.add_row(label, Text(value))
-    Console().print(grid)
+    table_console().print(grid)
 
 
 def _groups(config: dict[str, Any]) -> str:
@@ -385,7 +385,7 @@ def target_test(name: Name, as_json: AsJson = False, database_url: DatabaseUrl =
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     verdict = "[green]ok[/green]" if report["ok"] else "[red]FAILED[/red]"
     console.print(Text.assemble(f"Target {report['target']} at {report['url']}: "), Text.from_markup(verdict))
     for check in report["checks"]:
