@@ -37,6 +37,7 @@ from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 from scimward.store.provisioning import Outbox, TargetRepository
 from scimward.sync import status
+from scimward.sync.errors import TargetError
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
@@ -129,7 +130,12 @@ async def full_sync(url: str, name: str, *, quiet: bool = False) -> dict[str, in
                 enqueued += len(chunk)
         pending, _ = await outbox.pending(target.id)
         propagator = Propagator(database, batch=SYNC_BATCH, concurrency=SYNC_CONCURRENCY)
-        await propagator.scan(target.id)
+        try:
+            await propagator.scan(target.id)
+        except TargetError as exc:  # the target cannot be read at all: say so where `target status` looks
+            await propagator.close()
+            await TargetRepository(database).record_error(target.id, f"sync: {type(exc).__name__} {exc}")
+            raise
         with Progress(TextColumn(f"sync {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=quiet) as progress:
             task = progress.add_task("push", total=pending)
