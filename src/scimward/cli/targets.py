@@ -26,7 +26,7 @@ from scimward.cli.exits import ExitCode
 from scimward.policy.plans import Plan
 from scimward.store.database import Database
 from scimward.sync.secrets import SecretBox
-from scimward.sync.target_admin import TargetAdmin, compose_mapping, is_plain_http, parse_constant
+from scimward.sync.target_admin import KNOWN_OPTIONS, TargetAdmin, compose_mapping, is_plain_http, parse_constant
 from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig
 
 target_app = typer.Typer(help="Targets: the applications scimward provisions over SCIM.", no_args_is_help=True)
@@ -135,18 +135,25 @@ class ConfigOptions:
             rules.append(AttributeRule(target, constant=parse_constant(value)))
         start = None if self.default_mapping else base.mapping
         changes["mapping"] = compose_mapping(start, rules, [d.strip() for d in self.drops or ()], only=self.map_only)
-        extra = dict(base.extra)
-        for text in self.options or ():
-            key, value = _pair(text, "--option", "KEY=VALUE", empty_value=True)
-            if key in _CONFIG_FIELDS:
-                raise fail(f"--option {key}: use the option of its own (scimward target add --help)")
-            parsed = parse_constant(value)
-            if parsed is None:
-                extra.pop(key, None)
-            else:
-                extra[key] = parsed
-        changes["extra"] = extra
+        changes["extra"] = _options(base.extra, self.options or ())
         return dataclasses.replace(base, **changes)
+
+
+def _options(current: dict[str, Any], options: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``current`` with each ``--option KEY=VALUE`` applied (``KEY=null`` removes it)."""
+    extra = dict(current)
+    for text in options:
+        key, value = _pair(text, "--option", "KEY=VALUE", empty_value=True)
+        if key in _CONFIG_FIELDS:
+            raise fail(f"--option {key}: use the option of its own (scimward target add --help)")
+        parsed = parse_constant(value)
+        if key not in KNOWN_OPTIONS:  # kept (another tool may read it), but a typo should not pass unseen
+            warn(f"--option {key} is not a setting scimward reads ({', '.join(KNOWN_OPTIONS)}); kept as given")
+        if parsed is None:
+            extra.pop(key, None)
+        else:
+            extra[key] = parsed
+    return extra
 
 
 def _pair(text: str, option: str, form: str, *, empty_value: bool = False) -> tuple[str, str]:
