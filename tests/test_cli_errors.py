@@ -168,3 +168,19 @@ def seed_user(url: str) -> None:
             await database.dispose()
 
     asyncio.run(go())
+
+
+def test_ctrl_c_while_the_command_line_is_imported_exits_as_the_chokepoint_does() -> None:
+    """The program's entry point guards the import of the command line itself (cli/entry.py), so a
+    Ctrl-C in its first 0.3 s is exit 130 and no traceback, like one during a command."""
+    import tomllib
+
+    from scimward.cli import entry
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"scimward": "scimward.cli.entry:main"} and entry.INTERRUPTED == ExitCode.INTERRUPTED
+    result = subprocess.run([sys.executable, "-c", "import signal, os, sys; from scimward.cli import entry; "
+                             "sys.argv = ['scimward', '--version']; "
+                             "import scimward.cli.main as m; m.main = lambda: os.kill(os.getpid(), signal.SIGINT); "
+                             "entry.main()"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == ExitCode.INTERRUPTED and "Traceback" not in result.stderr, result.stderr
