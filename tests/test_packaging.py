@@ -77,3 +77,14 @@ def test_the_image_checks_a_route_the_hub_serves(tmp_path: Path) -> None:
     assert re.search(r'^ENTRYPOINT \["scimward"\]$', dockerfile, re.M)
     assert re.search(r'^CMD \["serve"\]$', dockerfile, re.M) and "serve" in COMMANDS
     assert re.search(r"^USER scimward$", dockerfile, re.M), "the hub does not run as root"
+
+
+def test_the_build_stage_copies_what_building_the_wheel_reads() -> None:
+    """`pip wheel .` in the image reads pyproject's readme and licence files and the package; a file
+    pyproject names but the Dockerfile does not copy (or .dockerignore leaves out) breaks the build."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {"pyproject.toml", project["readme"], *project.get("license-files", ["LICENSE"]), "src"}
+    build = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]  # the first stage, after the ARG
+    copied = {name for line in re.findall(r"^COPY (?!--from)(.+)$", build, re.M) for name in line.split()[:-1]}
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
+    assert needed <= copied and not needed & ignored, (needed - copied, needed & ignored)
