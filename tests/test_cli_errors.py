@@ -4,6 +4,7 @@ traceback and no credential (issue 12, items 1, 2, 9 and 14)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,9 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database, upgrade
 from scimward.store.errors import DatabaseUnavailable, SchemaMismatch
+from scimward.store.provisioning import TargetRepository
 from scimward.sync.errors import AuthError, TransientError
+from scimward.sync.propagate import Propagator
 from tests.conftest import Peer, free_port, issue_token
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
@@ -125,11 +128,34 @@ def test_sync_and_reconcile_against_a_failing_target_print_no_traceback(tmp_path
     seed_user(url)
     synced = run("sync", "app", env=env)
     assert "Traceback" not in synced.stderr and synced.returncode in {ExitCode.ATTENTION, ExitCode.TARGET}
+    # Item 6: a target that cannot be read shows its error and its backlog, not "healthy"...
+    status = json.loads(run("target", "status", "app", "--json", env=env).stdout)
+    assert status["last_error"].startswith("sync: ") and status["pending"] == 1, status
+    if answer == "404":  # ...and once a worker's create was refused, the failure, not "failed 0"
+        assert drain(url, env["SCIMWARD_KEY_FILE"]) == 1
+        status = json.loads(run("target", "status", "app", "--json", env=env).stdout)
+        assert (status["failed"], status["pending"], status["linked_users"]) == (1, 0, 0), status
     reconciled = run("reconcile", "app", env=env)
     assert "Traceback" not in reconciled.stderr and reconciled.returncode == ExitCode.TARGET, reconciled.stderr
     assert reconciled.stderr.strip().splitlines()[-1].startswith("error: the target failed")
     tested = run("target", "test", "app", env=env)
     assert tested.returncode == ExitCode.TARGET, tested.stdout  # 1 is kept for a refused token (docs/cli.md)
+
+
+def drain(url: str, key_file: str) -> int:
+    """What a worker does with the target's outbox: push it once."""
+    async def go() -> int:
+        database = Database(url)
+        propagator = Propagator(database)
+        try:
+            return await propagator.drain((await TargetRepository(database).by_name("app")).id)
+        finally:
+            await propagator.close()
+            await database.dispose()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCIMWARD_KEY_FILE", key_file)
+        return asyncio.run(go())
 
 
 def seed_user(url: str) -> None:
@@ -142,3 +168,19 @@ def seed_user(url: str) -> None:
             await database.dispose()
 
     asyncio.run(go())
+
+
+def test_ctrl_c_while_the_command_line_is_imported_exits_as_the_chokepoint_does() -> None:
+    """The program's entry point guards the import of the command line itself (cli/entry.py), so a
+    Ctrl-C in its first 0.3 s is exit 130 and no traceback, like one during a command."""
+    import tomllib
+
+    from scimward.cli import entry
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"scimward": "scimward.cli.entry:main"} and entry.INTERRUPTED == ExitCode.INTERRUPTED
+    result = subprocess.run([sys.executable, "-c", "import signal, os, sys; from scimward.cli import entry; "
+                             "sys.argv = ['scimward', '--version']; "
+                             "import scimward.cli.main as m; m.main = lambda: os.kill(os.getpid(), signal.SIGINT); "
+                             "entry.main()"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == ExitCode.INTERRUPTED and "Traceback" not in result.stderr, result.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
-from scimward.api.app import create_app
+from scimward.api.app import SCIM_PREFIX, create_app
 from scimward.api.settings import Settings
 from scimward.cli.main import COMMANDS
 from scimward.settings import fields
@@ -51,6 +51,10 @@ def test_compose_runs_the_hub_a_worker_and_postgresql() -> None:
     assert services["hub"]["environment"]["SCIMWARD_WORKER"] == "0"
     assert services["hub"]["volumes"] == services["worker"]["volumes"]
     assert services["worker"]["depends_on"]["hub"]["condition"] == "service_healthy"
+    # The public URL is the SCIM base URL (meta.location is built on it), not the host alone.
+    public = services["hub"]["environment"]["SCIMWARD_PUBLIC_URL"]
+    match = re.fullmatch(r"\$\{SCIMWARD_PUBLIC_URL:-http://localhost:8000(/\S*)\}", public)
+    assert match and match[1] == SCIM_PREFIX, public
 
 
 def test_every_variable_the_files_set_is_one_the_hub_reads() -> None:
@@ -61,9 +65,26 @@ def test_every_variable_the_files_set_is_one_the_hub_reads() -> None:
 
 def test_the_image_checks_a_route_the_hub_serves(tmp_path: Path) -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    [path] = re.findall(r"http://127\.0\.0\.1:8000(/\w+)", dockerfile)
+    [check] = re.findall(r"^HEALTHCHECK .*\n\s+CMD (\[.*\])$", dockerfile, re.M)
+    [path] = re.findall(r"http://127\.0\.0\.1:%s(/\w+)", check)
+    # The check asks the port serve listens on, not a fixed 8000 (another process's, on a host network).
+    assert "os.environ.get('SCIMWARD_PORT', '8000')" in check and Settings().port == 8000
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}"))
     assert path == "/readyz" and path in {getattr(route, "path", None) for route in app.routes}
+    # Both stages build on the one base image, which a mirror may replace (--build-arg PYTHON_IMAGE).
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.1[1-9]-slim$", dockerfile, re.M)
     assert re.search(r'^ENTRYPOINT \["scimward"\]$', dockerfile, re.M)
     assert re.search(r'^CMD \["serve"\]$', dockerfile, re.M) and "serve" in COMMANDS
     assert re.search(r"^USER scimward$", dockerfile, re.M), "the hub does not run as root"
+
+
+def test_the_build_stage_copies_what_building_the_wheel_reads() -> None:
+    """`pip wheel .` in the image reads pyproject's readme and licence files and the package; a file
+    pyproject names but the Dockerfile does not copy (or .dockerignore leaves out) breaks the build."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {"pyproject.toml", project["readme"], *project.get("license-files", ["LICENSE"]), "src"}
+    build = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]  # the first stage, after the ARG
+    copied = {name for line in re.findall(r"^COPY (?!--from)(.+)$", build, re.M) for name in line.split()[:-1]}
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
+    assert needed <= copied and not needed & ignored, (needed - copied, needed & ignored)

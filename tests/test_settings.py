@@ -58,6 +58,13 @@ def test_a_bad_value_names_the_variable_and_what_it_may_be() -> None:
         Settings.from_env({"SCIMWARD_WORKER": "maybe"})
     with pytest.raises(SettingsError, match=r"SCIMWARD_DEFAULT_PAGINATION .* use one of cursor, index"):
         Settings.from_env({"SCIMWARD_DEFAULT_PAGINATION": "pages"})
+    # Refused when given, not when the first client reads a meta.location built on it.
+    with pytest.raises(SettingsError, match=r"SCIMWARD_PUBLIC_URL \(or --public-url\) is 'scim.example.com'"):
+        Settings.from_env({"SCIMWARD_PUBLIC_URL": "scim.example.com"})
+    with pytest.raises(SettingsError, match=r"SCIMWARD_PORT .* is 70000; use a port from 1 to 65535"):
+        Settings.from_env({"SCIMWARD_PORT": "70000"})
+    with pytest.raises(SettingsError, match=r"SCIMWARD_WORKERS .* is 0; use 1 or more"):
+        Settings.from_env({"SCIMWARD_WORKERS": "0"})
 
 
 def test_an_empty_variable_means_the_default() -> None:

@@ -195,6 +195,11 @@ def test_set_with_nothing_to_change_says_so(cli: Cli, application: Peer) -> None
     (("--group-scope", "displayName zz 1"), "group scope is not a valid SCIM filter"),
     (("--map", "nickName"), "TARGET=SOURCE"),
     (("--option", "scope=x"), "option of its own"),
+    # Options propagate and reconcile read later are checked now (issue 12, item 5).
+    (("--option", "reconcile_every=banana"), "reconcile_every 'banana' is not an interval"),
+    (("--option", "orphans=nuke"), "orphans must be 'report' or 'deactivate'"),
+    (("--option", "quarantine_after=0"), "quarantine_after must be a whole number, 1 or more"),
+    (("--option", "profile=bogus"), "profile must be one of standard, conservative"),
 ])
 def test_bad_configuration_is_one_clear_line(cli: Cli, application: Peer, args: tuple[str, ...],
                                              message: str) -> None:
@@ -202,6 +207,16 @@ def test_bad_configuration_is_one_clear_line(cli: Cli, application: Peer, args: 
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert cli("show", "crm").returncode == 2, "nothing was added"
+
+
+def test_an_option_scimward_does_not_read_is_warned_about(cli: Cli, application: Peer) -> None:
+    result = cli("add", "crm", "--url", application.base_url, "--token-env", "T", "--option", "reconcile_evry=6h",
+                 env={"T": "x"})
+    assert result.returncode == 0
+    assert "warning: --option reconcile_evry is not a setting scimward reads" in result.stderr
+    changed = cli("set", "crm", "--option", "orphans=nuke")
+    assert changed.returncode == 2 and "orphans must be" in changed.stderr
+    assert "orphans" not in json.loads(cli("show", "crm", "--json").stdout)["config"]
 
 
 @pytest.mark.parametrize(("url", "message"), [

@@ -1,5 +1,5 @@
 """``python -m scimward``: the same command line as ``scimward``."""
 
-from scimward.cli.main import main
+from scimward.cli.entry import main
 
 main()

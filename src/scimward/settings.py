@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from scimward.errors import ConfigurationError
 
@@ -152,6 +153,15 @@ class Settings:
                 raise SettingsError(f"{meta.env} (or {meta.flag}) is {value!r}; use one of {', '.join(meta.choices)}")
             if isinstance(value, int) and not isinstance(value, bool) and value < 0:
                 raise SettingsError(f"{meta.env} (or {meta.flag}) is {value}; it cannot be negative")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"SCIMWARD_PORT (or --port) is {self.port}; use a port from 1 to 65535")
+        if self.workers < 1:
+            raise SettingsError(f"SCIMWARD_WORKERS (or --workers) is {self.workers}; use 1 or more")
+        if self.public_url is not None:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise SettingsError(f"SCIMWARD_PUBLIC_URL (or --public-url) is {self.public_url!r}; use the absolute "
+                                    "SCIM base URL clients see, e.g. https://scim.example.com/scim/v2")
         for entry in (self.source_imports or "").split(","):
             name, sep, path = entry.partition("=")
             if entry.strip() and not (sep and name.strip() and path.strip()):

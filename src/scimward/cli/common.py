@@ -17,7 +17,7 @@ from scimward.cli.exits import CommandError, ExitCode
 from scimward.store.database import DATABASE_URL_ENV, resolve_url, shown_url
 from scimward.store.schema_version import check_schema
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width: it may be copied
 
 DatabaseUrl = Annotated[
     str | None,

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from scimward.cli.common import AsJson, DatabaseUrl, checked_url
+from scimward.cli.common import AsJson, DatabaseUrl, checked_url, table_console
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
 from scimward.governance.nhi import run_nhi_schedule
@@ -37,11 +37,12 @@ from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 from scimward.store.provisioning import Outbox, TargetRepository
 from scimward.sync import status
+from scimward.sync.errors import TargetError
 from scimward.sync.propagate import Propagator
 from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width: it may be copied
 
 #: Rows a ``sync`` claims at a time, and pushes in flight. Measured on 10,000 users (docs/benchmarks.md,
 #: Propagation): 100 rows a batch cost 15 % more CPU per push than 200, 500 no less.
@@ -129,7 +130,12 @@ async def full_sync(url: str, name: str, *, quiet: bool = False) -> dict[str, in
                 enqueued += len(chunk)
         pending, _ = await outbox.pending(target.id)
         propagator = Propagator(database, batch=SYNC_BATCH, concurrency=SYNC_CONCURRENCY)
-        await propagator.scan(target.id)
+        try:
+            await propagator.scan(target.id)
+        except TargetError as exc:  # the target cannot be read at all: say so where `target status` looks
+            await propagator.close()
+            await TargetRepository(database).record_error(target.id, f"sync: {type(exc).__name__} {exc}")
+            raise
         with Progress(TextColumn(f"sync {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=quiet) as progress:
             task = progress.add_task("push", total=pending)
@@ -166,7 +172,7 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
         else:
             shown = str(value)
         table.add_row(key.replace("_", " "), shown)
-    Console().print(table)
+    table_console().print(table)
 
 
 Concurrency = Annotated[int, typer.Option(min=1, max=256, help="Pushes in flight at once.")]

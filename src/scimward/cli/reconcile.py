@@ -12,12 +12,11 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail
+from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail, table_console
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
 from scimward.governance import finding_filters
@@ -123,7 +122,7 @@ def _print_summary(report: ReconcileReport, pushed: int | None) -> None:
     table.add_section()
     table.add_row("total", "", str(report.open), str(sum(c["new"] for c in report.counts.values())),
                   str(sum(c["repaired"] for c in report.counts.values())))
-    Console().print(table)
+    table_console().print(table)
     seconds = (report.finished - report.started).total_seconds()
     agents = f", {report.agents_read} agents" if report.agents_read else ""
     line = (f"read {report.users_read} users{agents} and {report.groups_read} groups in {seconds:.1f} s; "
@@ -192,7 +191,7 @@ def findings_command(
                       escape(f.target or "(hub)"), escape(_subject(f, names)),
                       escape(f.attribute), values, escape(f.owner or "-"), f"{f.first_seen:%Y-%m-%d %H:%M}",
                       *([state] if shows_status else []), escape(", ".join(finding_filters.frameworks_of(f.kind))))
-    Console().print(table)
+    table_console().print(table)
     shown = sum(1 for f in found if f.status == "open")
     if total_open > shown and not (kinds or statuses or owner):
         err.print(f"{total_open - shown} more open findings; --limit 0 shows all")

@@ -50,7 +50,13 @@ def run(settings: Settings, *, demo: bool) -> None:
                    "postgresql+psycopg://... (docs/deployment.md)")
     configure_logging(settings.log_level, settings.log_format)
     upgrade(settings.database_url)
-    err.print(f"Database {shown_url(settings.database_url)} is at the newest schema.", highlight=False)
+    if settings.log_format == "json":  # stderr carries the logs: every line of it JSON (issue 12, item 13)
+        import structlog
+
+        structlog.get_logger("scimward.serve").info("the database is at the newest schema",
+                                                    database=shown_url(settings.database_url))
+    else:
+        err.print(f"Database {shown_url(settings.database_url)} is at the newest schema.", highlight=False)
     token = asyncio.run(_prepare_demo(settings.database_url)) if demo else None
     print(f"SCIM base URL: {settings.public_url or f'http://{settings.host}:{settings.port}{SCIM_PREFIX}'}",
           flush=True)

@@ -21,12 +21,12 @@ from rich.table import Table
 from rich.text import Text
 
 from scimward.cli import provisioning
-from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail, warn
+from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail, table_console, warn
 from scimward.cli.exits import ExitCode
 from scimward.policy.plans import Plan
 from scimward.store.database import Database
 from scimward.sync.secrets import SecretBox
-from scimward.sync.target_admin import TargetAdmin, compose_mapping, is_plain_http, parse_constant
+from scimward.sync.target_admin import KNOWN_OPTIONS, TargetAdmin, compose_mapping, is_plain_http, parse_constant
 from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig
 
 target_app = typer.Typer(help="Targets: the applications scimward provisions over SCIM.", no_args_is_help=True)
@@ -135,18 +135,25 @@ class ConfigOptions:
             rules.append(AttributeRule(target, constant=parse_constant(value)))
         start = None if self.default_mapping else base.mapping
         changes["mapping"] = compose_mapping(start, rules, [d.strip() for d in self.drops or ()], only=self.map_only)
-        extra = dict(base.extra)
-        for text in self.options or ():
-            key, value = _pair(text, "--option", "KEY=VALUE", empty_value=True)
-            if key in _CONFIG_FIELDS:
-                raise fail(f"--option {key}: use the option of its own (scimward target add --help)")
-            parsed = parse_constant(value)
-            if parsed is None:
-                extra.pop(key, None)
-            else:
-                extra[key] = parsed
-        changes["extra"] = extra
+        changes["extra"] = _options(base.extra, self.options or ())
         return dataclasses.replace(base, **changes)
+
+
+def _options(current: dict[str, Any], options: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``current`` with each ``--option KEY=VALUE`` applied (``KEY=null`` removes it)."""
+    extra = dict(current)
+    for text in options:
+        key, value = _pair(text, "--option", "KEY=VALUE", empty_value=True)
+        if key in _CONFIG_FIELDS:
+            raise fail(f"--option {key}: use the option of its own (scimward target add --help)")
+        parsed = parse_constant(value)
+        if key not in KNOWN_OPTIONS:  # kept (another tool may read it), but a typo should not pass unseen
+            warn(f"--option {key} is not a setting scimward reads ({', '.join(KNOWN_OPTIONS)}); kept as given")
+        if parsed is None:
+            extra.pop(key, None)
+        else:
+            extra[key] = parsed
+    return extra
 
 
 def _pair(text: str, option: str, form: str, *, empty_value: bool = False) -> tuple[str, str]:
@@ -292,7 +299,7 @@ def target_list(as_json: AsJson = False, database_url: DatabaseUrl = None) -> No
         table.add_row(*(Text(str(cell)) for cell in (
             view["name"], view["status"], view["url"], view["config"].get("scope") or "every user",
             view["outbox"]["pending"], sum(view["links"].values()))))
-    Console().print(table)
+    table_console().print(table)
 
 
 @target_app.command("show")
@@ -324,7 +331,7 @@ def target_show(name: Name, as_json: AsJson = False, database_url: DatabaseUrl =
         rows.append(("last error", f"{view['last_error']['at']}: {view['last_error']['message']}"))
     for label, value in rows:
         grid.add_row(label, Text(value))
-    Console().print(grid)
+    table_console().print(grid)
 
 
 def _groups(config: dict[str, Any]) -> str:
@@ -385,7 +392,7 @@ def target_test(name: Name, as_json: AsJson = False, database_url: DatabaseUrl =
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     verdict = "[green]ok[/green]" if report["ok"] else "[red]FAILED[/red]"
     console.print(Text.assemble(f"Target {report['target']} at {report['url']}: "), Text.from_markup(verdict))
     for check in report["checks"]:

@@ -22,6 +22,7 @@ from scimward.governance.hygiene import CATCH_ALL_SHARE, observe_groups
 from scimward.governance.reviews import ReviewError, Reviews
 from scimward.governance.snapshots import take_if_due
 from scimward.store.database import Database
+from scimward.store.failures import log_round_failure
 from scimward.store.identity import IdentityStore
 
 log = structlog.get_logger("scimward.governance.schedule")
@@ -64,7 +65,7 @@ async def run_governance_schedule(database: Database, store: IdentityStore, stop
     while not stop.is_set():
         try:
             await governance_round(database, store, catch_all_share=catch_all_share)
-        except Exception:
-            log.exception("governance round failed")
+        except Exception as exc:  # noqa: BLE001 - the worker loop: logged, and the next round goes on
+            log_round_failure(log, "governance round failed", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)

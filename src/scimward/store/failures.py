@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -29,7 +30,8 @@ from psycopg_pool import PoolTimeout
 from scimward.scim.errors import InvalidValue, ScimError, ServiceUnavailable, UniquenessError
 from scimward.store.tables import metadata
 
-__all__ = ["RETRY_AFTER_SECONDS", "UNIQUE", "integrity_error", "is_disconnect", "scim_error_for"]
+__all__ = ["RETRY_AFTER_SECONDS", "UNIQUE", "integrity_error", "is_disconnect", "is_unreachable", "log_round_failure",
+           "scim_error_for"]
 
 #: What breaking a unique constraint means for the client, by the constraint's name (``store.tables``).
 UNIQUE = {
@@ -68,9 +70,24 @@ def is_disconnect(exc: BaseException) -> bool:
     return not state or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (down, restarting, no connection free)."""
+    return is_disconnect(exc) or isinstance(exc, sa_exc.TimeoutError)
+
+
+def log_round_failure(log: Any, event: str, exc: BaseException) -> None:
+    """How a background loop (propagate, the schedules) logs a round that failed: while the database is
+    unreachable, which is expected and which the next round retries, one warning line naming the
+    cause; anything else is a bug, logged with its traceback."""
+    if is_unreachable(exc):
+        log.warning(event, error=f"the database is unreachable: {_unwrap(exc)}".strip())
+    else:
+        log.error(event, exc_info=exc)
+
+
 def scim_error_for(exc: BaseException) -> ScimError | None:
     """The SCIM error a database failure means for the client, or None when it is a bug of ours."""
-    if is_disconnect(exc) or isinstance(exc, sa_exc.TimeoutError):
+    if is_unreachable(exc):
         return ServiceUnavailable("the database is unreachable; retry shortly", retry_after=RETRY_AFTER_SECONDS)
     inner = _unwrap(exc)
     if isinstance(inner, psycopg.DataError) or (

@@ -38,6 +38,7 @@ from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
+from scimward.store.failures import log_round_failure
 from scimward.store.governance import PUSH_KINDS, FindingStore, NewFinding
 from scimward.store.provisioning import (
     ORPHAN,
@@ -264,8 +265,8 @@ class Propagator:
             self._wake.clear()
             try:
                 done = await self.run_once()
-            except Exception:
-                log.exception("propagate round failed")
+            except Exception as exc:  # noqa: BLE001 - the worker loop: logged, and the next round goes on
+                log_round_failure(log, "propagate round failed", exc)
                 done = 0
             if done >= self.batch:
                 continue

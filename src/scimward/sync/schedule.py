@@ -16,6 +16,7 @@ import structlog
 
 from scimward.scim.errors import ScimError
 from scimward.store.database import Database
+from scimward.store.failures import log_round_failure
 from scimward.store.governance import ReconcileBusy, RunStore
 from scimward.store.provisioning import TargetRepository
 from scimward.store.timeutil import utcnow
@@ -75,7 +76,7 @@ async def run_reconcile_schedule(database: Database, stop: asyncio.Event, *, sec
     while not stop.is_set():
         try:
             await run_due_reconciles(database, reconciler=reconciler)
-        except Exception:
-            log.exception("reconcile schedule round failed")
+        except Exception as exc:  # noqa: BLE001 - the worker loop: logged, and the next round goes on
+            log_round_failure(log, "reconcile schedule round failed", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)

@@ -30,6 +30,7 @@ from scimward.sync.mapping import DEFAULT_USER_RULES
 from scimward.sync.probe import probe_filters, refresh
 from scimward.sync.profile import Capabilities
 from scimward.sync.profile import check as check_profile
+from scimward.sync.reconcile import ReconcilePolicy
 from scimward.sync.secrets import SecretBox, SecretKeyError
 from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
 
@@ -105,8 +106,27 @@ def parse_config(data: Any) -> TargetConfig:
     data = {key: value for key, value in data.items() if value is not None}
     _check_types(data)
     config = TargetConfig.from_json(data)
-    config.validate()
+    validate(config)
     return config
+
+
+#: The ``--option`` settings (``TargetConfig.extra``) scimward reads; others are kept but do nothing.
+KNOWN_OPTIONS = ("reconcile_every", "reconcile_repair", "orphans", "quarantine_after", "poison_after", "profile",
+                 "capabilities")
+
+
+def validate(config: TargetConfig) -> None:
+    """``config.validate()`` and the options propagate and reconcile read, so that a value they could not
+    use (``reconcile_every=banana``, ``orphans=nuke``) is refused when given, not when a worker or the
+    schedule first reads it."""
+    config.validate()
+    extra = dict(config.extra)
+    check_profile(extra)
+    ReconcilePolicy.from_config(extra)
+    for key in ("quarantine_after", "poison_after"):
+        value = extra.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidValue(f"{key} must be a whole number, 1 or more, not {value!r}")
 
 
 def merge_config(current: TargetConfig, changes: Any) -> TargetConfig:
@@ -264,7 +284,7 @@ class TargetAdmin:
         check_name(name)
         url = check_url(url)
         token = check_token(token)
-        config.validate()
+        validate(config)
         try:
             await self.repository.by_name(name)
         except NotFound:
@@ -284,7 +304,7 @@ class TargetAdmin:
         if token is not None:
             values["token_encrypted"] = self.secrets.encrypt(check_token(token))
         if config is not None:
-            config.validate()
+            validate(config)
             values["config"] = config.to_json()
             current = await self.repository.by_name(name)
             if planned(current.config) != planned(values["config"]):
@@ -298,7 +318,7 @@ class TargetAdmin:
         """What changing the configuration to ``config`` (None: removing the target) would do."""
         current = await self.repository.by_name(name)
         if config is not None:
-            config.validate()
+            validate(config)
         return await plan_config(self.db, current.id, name, current.config,
                                  None if config is None else config.to_json())
 

@@ -10,6 +10,7 @@ import structlog
 
 from scimward.governance.nhi.lifecycle import nhi_round
 from scimward.store.database import Database
+from scimward.store.failures import log_round_failure
 from scimward.store.identity import IdentityStore
 
 log = structlog.get_logger("scimward.governance.nhi")
@@ -24,8 +25,8 @@ async def run_nhi_schedule(database: Database, store: IdentityStore, stop: async
     while not stop.is_set():
         try:
             await nhi_round(database, store, user_types, findings=rounds % FINDINGS_EVERY == 0)
-        except Exception:
-            log.exception("NHI round failed")
+        except Exception as exc:  # noqa: BLE001 - the worker loop: logged, and the next round goes on
+            log_round_failure(log, "NHI round failed", exc)
         rounds += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)

@@ -28,6 +28,7 @@ from scimward.policy import policies
 from scimward.scim.errors import ScimError
 from scimward.scim.resource_types import USER_TYPE
 from scimward.store.database import Database
+from scimward.store.failures import log_round_failure
 from scimward.store.governance import SourceRepository, SourceRow, StoredRecord, accounts, hub_users
 from scimward.store.identity import IdentityStore
 from scimward.store.timeutil import utcnow
@@ -198,7 +199,7 @@ async def run_source_schedule(database: Database, store: IdentityStore, imports:
             await scheduled_round(database, store, imports, seen)
         except ScimwardError as exc:  # expected (an export that cannot be read, a refused change): one line
             log.warning("source schedule round failed", error=str(exc))
-        except Exception:  # the worker loop: a bug, with its traceback, and the next round goes on
-            log.exception("source schedule round failed")
+        except Exception as exc:  # noqa: BLE001 - the worker loop: logged, and the next round goes on
+            log_round_failure(log, "source schedule round failed", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)

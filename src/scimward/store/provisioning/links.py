@@ -200,6 +200,16 @@ class LinkStore:
             return {f"{row[0]}:{row[1]}": int(row[2]) for row in rows}
 
     async def errored(self, target_id: int) -> int:
+        """Identities whose last push to the target failed: linked ones holding an error, and ones the
+        target never took (a create refused, say by a 404 on a wrong URL), whose latest push-log row
+        failed. Without the second, a target that refuses every create would count no failure."""
+        p = push_log.c
+        latest = (sa.select(sa.func.max(p.id).label("id")).where(p.target_id == target_id)
+                  .group_by(p.identity_id).subquery())
+        never_taken = (sa.select(sa.func.count()).select_from(push_log.join(latest, p.id == latest.c.id))
+                       .where(p.outcome == "failed", ~sa.exists().where(_l.target_id == target_id,
+                                                                         _l.identity_id == p.identity_id)))
         async with self.db.read() as conn:
-            return int((await conn.execute(sa.select(sa.func.count()).where(
-                _l.target_id == target_id, _l.last_error.is_not(None)))).scalar_one())
+            linked = (await conn.execute(sa.select(sa.func.count()).where(
+                _l.target_id == target_id, _l.last_error.is_not(None)))).scalar_one()
+            return int(linked) + int((await conn.execute(never_taken)).scalar_one())
