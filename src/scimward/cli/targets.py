@@ -257,7 +257,7 @@ def target_set(
     dry_run: DryRun = False, actor: Actor = None, database_url: DatabaseUrl = None,
 ) -> None:
     """Change a target: what is given changes, the rest stays. A change of what the target holds is planned
-    first, and held for a second person's approval if it would deprovision past the breaker (exit 3)."""
+    first, and held for a second person's approval if it would deprovision past the breaker (exit 1)."""
     secret = _token(token, token_env, token_file)
     edits = ConfigOptions(scope, groups, group_scope, maps, consts, drops, map_only, default_mapping, deprovision,
                           tombstone_days, options, environment, nhis, nhi_scope, nhi_user_type)
