@@ -42,8 +42,9 @@ from scimward.store.identity import IdentityStore, etag
 from scimward.store.timeutil import utcnow
 
 BATCH = 500
-#: Rows whose changes are in flight at once.
-CONCURRENCY = 8
+#: Rows whose changes are in flight at once: as many as SQLite's group commit takes under one COMMIT
+#: (``store._group_commit.MAX_BATCH``), each row in its own savepoint, so a row is applied whole or not at all.
+CONCURRENCY = 64
 #: Attributes kept of every User for the import's comparison and the three-way check.
 KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
 
@@ -251,8 +252,8 @@ class Importer:
             if dry_run:
                 return proposal.set_active
             try:
-                await self.store.replace(USER_TYPE, identity_id, doc, if_match=etag(user.version),
-                                         source=self.change_source, actor=self.actor)
+                await self.store.put(USER_TYPE, identity_id, doc, if_match=etag(user.version),
+                                     source=self.change_source, actor=self.actor)
             except PreconditionFailed:
                 if attempt:
                     raise record.bad("its user changed twice while it was applied; import again") from None
