@@ -103,6 +103,8 @@ def import_command(
         err.print(f"{report.rows} rows: created {report.created}, {verb} {report.changed}, "
                   f"unchanged {report.unchanged}, unmatched {report.unmatched}, ambiguous {report.ambiguous}, "
                   f"rejected {len(report.rejected)}.", highlight=False)
+        for review in report.reviews:
+            err.print(f"access review opened: {escape(review)} (scimward review show NAME)", highlight=False)
     if not report.ok:
         raise typer.Exit(ExitCode.ATTENTION)
 
