@@ -14,7 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scimward.api import admin_evidence, admin_nhi, admin_operations, admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_nhi, admin_operations, admin_policy, admin_reviews, admin_sources
 from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
 from scimward.store.auth.tokens import TokenStore
@@ -279,7 +279,8 @@ def test_the_openapi_document_describes_the_endpoints(live_server: LiveServer) -
                                       *(path for path, *_ in admin_reviews.ROUTES),
                                       *(path for path, *_ in admin_evidence.ROUTES),
                                       *(path for path, *_ in admin_operations.ROUTES),
-                                      *(path for path, *_ in admin_nhi.ROUTES)}
+                                      *(path for path, *_ in admin_nhi.ROUTES),
+                                      *(path for path, *_ in admin_sources.ROUTES)}
     assert document["components"]["schemas"]["NewTarget"]["properties"]["token"]["writeOnly"] is True
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from scimward.governance.reviews import Reviews
 from scimward.governance.sources import Importer, RowFormat, SourceCheck
 from scimward.governance.sources.check import KINDS as CHECK_KINDS
 from scimward.policy import Approvals, PolicyGate, identity_store, policies
@@ -23,6 +24,7 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.governance import LIVE, SourceRepository, hub_user
+from scimward.store.governance import reviews as review_rows
 from scimward.store.tables import findings
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
@@ -287,18 +289,31 @@ async def test_a_joiner_is_created_on_the_hire_date_and_not_before(hub: Hub, dow
     assert [(c.op, c.source) for c in changes] == [("create", "hr:workday")]
 
 
-async def test_a_mover_leaves_the_targets_whose_scope_was_the_old_department(
+async def test_a_mover_leaves_the_targets_whose_scope_was_the_old_department_and_gets_a_review(
         hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    """Issue 17, item 5: a department change re-evaluates scopes and opens a review of the old role's access."""
     await hub.add_target("eng-tools", downstream, TargetConfig(scope=f'{ENTERPRISE}:department eq "Engineering"'))
-    ada_name = unique("ada") + "@example.com"
-    await idp_user(hub, ada_name, "E1")
+    ada_name, mia_name, max_name = (unique(n) + "@example.com" for n in ("ada", "mia", "max"))
+    ada = await idp_user(hub, ada_name, "E1")
+    await idp_user(hub, mia_name, "E2")
+    other = await idp_user(hub, max_name, "E3")
+    engineers = await hub.group(unique("eng-admins"), [ada, other])
     export = tmp_path / "workday.csv"
-    export.write_text(HEADER + row("E1", ada_name, department="Engineering"))
-    assert (await run_import(hub, export)).changed == 1
+    export.write_text(HEADER + row("E2", mia_name, department="Engineering")
+                      + row("E1", ada_name, department="Engineering", manager="E2"))
+    first = await run_import(hub, export)
+    assert first.changed == 2 and first.reviews == []  # a first department is no move
     await hub.push()
     assert (await remote_user(downstream, ada_name) or {}).get("active") is True
-    export.write_text(HEADER + row("E1", ada_name, department="Sales"))
-    assert (await run_import(hub, export)).changed == 1
+    export.write_text(HEADER + row("E2", mia_name, department="Engineering")
+                      + row("E1", ada_name, department="Sales", manager="E2"))
+    moved = await run_import(hub, export)
+    assert moved.changed == 1 and moved.reviews == [f"mover {ada_name}: Engineering -> Sales {TODAY.isoformat()}"]
     await hub.push()
     account = await remote_user(downstream, ada_name)
     assert account is None or account["active"] is False
+    campaign, items = await Reviews(hub.db, hub.store).show(moved.reviews[0])
+    assert (campaign.scope_kind, campaign.status, campaign.reviewer) == ("member", "open", "manager")
+    assert [(i.member_id, i.group_id, i.reviewers) for i in items] == [(ada, engineers, [mia_name])]
+    async with hub.db.read() as conn:  # no group's own review: the group's scheduled one is not held back
+        assert engineers not in await review_rows.groups_in_open_campaigns(conn)

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,18 +21,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from scimward.api import admin_evidence, admin_nhi, admin_operations, admin_policy, admin_reviews
+from scimward.api import admin_evidence, admin_nhi, admin_operations, admin_policy, admin_reviews, admin_sources
+from scimward.api.admin_bodies import json_object
 from scimward.api.errors import ADMIN_NAMES, as_scim_error
 from scimward.errors import ScimwardError
 from scimward.policy.plans import ConfigChangeHeld
 from scimward.scim.errors import (
     Forbidden,
-    InvalidSyntax,
     InvalidValue,
-    PayloadTooLarge,
     ServiceUnavailable,
     Unauthorized,
-    UnsupportedMediaType,
 )
 from scimward.store.auth import TokenInfo, TokenStore
 from scimward.store.database import Database
@@ -42,8 +39,6 @@ from scimward.sync.secrets import SecretBox
 from scimward.sync.target_admin import TargetAdmin, merge_config, parse_config
 
 PREFIX = "/admin/v1"
-#: Admin bodies are a target's settings; nothing legitimate comes near this.
-MAX_BODY_BYTES = 64 * 1024
 
 log = structlog.get_logger("scimward.api.admin")
 
@@ -106,28 +101,6 @@ async def authenticate(request: Request, tokens: TokenStore) -> TokenInfo:
         raise Forbidden(f"the token {info.name!r} is a SCIM client token; the admin API needs one with the admin "
                         "scope (scimward token create --scope admin)")
     return info
-
-
-async def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
-    """The request body: a JSON object of at most ``MAX_BODY_BYTES`` with only ``allowed`` keys."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type and content_type != "application/json":
-        raise UnsupportedMediaType(f"send application/json, not {content_type}")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the request body exceeds {MAX_BODY_BYTES} bytes")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidValue("the request body must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidValue(f"unknown fields {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
-    return data
 
 
 def _string(data: dict[str, Any], key: str, *, required: bool) -> str | None:
@@ -269,7 +242,8 @@ def _policy_routes() -> list[Route]:
     """The gate's endpoints (``api.admin_policy``) and the reviews' (``api.admin_reviews``), one route per path."""
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
     for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES, *admin_evidence.ROUTES,
-                                        *admin_operations.ROUTES, *admin_nhi.ROUTES]:
+                                        *admin_operations.ROUTES, *admin_nhi.ROUTES,
+                                        *admin_sources.ROUTES]:
         by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
     return [_route(path, **handlers) for path, handlers in by_path.items()]
 
@@ -347,6 +321,7 @@ OPENAPI: dict[str, Any] = {
         **admin_evidence.openapi_paths(),
         **admin_operations.openapi_paths(),
         **admin_nhi.openapi_paths(),
+        **admin_sources.openapi_paths(),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from rich.markup import escape
@@ -17,9 +17,10 @@ from rich.table import Table
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, fail, table_console
 from scimward.cli.exits import ExitCode
 from scimward.governance.sources import CheckReport, Importer, ImportReport, SourceCheck, load_format
+from scimward.governance.sources.config import check_name, source_config
 from scimward.policy import identity_store
 from scimward.store.database import Database
-from scimward.store.governance import DEFAULT_PRIORITY, SOURCE_KINDS, SourceRepository, SourceRow
+from scimward.store.governance import DEFAULT_PRIORITY, SourceRepository, SourceRow
 
 source_app = typer.Typer(help="Sources: where identities' truth comes from (an IdP over SCIM, HR exports).",
                          no_args_is_help=True)
@@ -59,27 +60,11 @@ def source_add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a source."""
-    if not NAME.fullmatch(name):
-        raise fail(f"source name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
-    if kind not in SOURCE_KINDS:
-        raise fail(f"--kind must be {', '.join(SOURCE_KINDS)}, not {kind!r}")
-    if kind == "scim" and (mapping or correlate or joiners != "report"):
-        raise fail("--mapping, --correlate and --joiners are for HR sources (--kind csv or json)")
-    if joiners not in ("report", "create"):
-        raise fail(f"--joiners must be report or create, not {joiners!r}")
-    config: dict[str, Any] = {"joiners": joiners} if joiners == "create" else {}
-    if mapping is not None:
-        load_format(mapping)  # checked now, read again at each import
-        config["mapping"] = str(mapping.resolve())
-    if correlate is not None:
-        keys = [key.strip() for key in correlate.split(",") if key.strip()]
-        unknown = [key for key in keys if key not in ("employeeNumber", "emails", "userName")]
-        if unknown or not keys:
-            raise fail(f"--correlate: unknown key {', '.join(unknown) or correlate!r} "
-                       "(employeeNumber, emails, userName)")
-        config["correlate"] = keys
+    check_name(name)
+    config = source_config(kind, mapping=mapping, correlate=correlate.split(",") if correlate is not None else None,
+                           joiners=joiners)
     row = _run(database_url, lambda db: SourceRepository(db).add(
-        name, kind, priority=priority, created_by=default_actor(), config=config or None))
+        name, kind, priority=priority, created_by=default_actor(), config=config))
     err.print(f"Source [bold]{escape(row.name)}[/bold] ({row.kind}) added.", highlight=False)
 
 
@@ -118,6 +103,8 @@ def import_command(
         err.print(f"{report.rows} rows: created {report.created}, {verb} {report.changed}, "
                   f"unchanged {report.unchanged}, unmatched {report.unmatched}, ambiguous {report.ambiguous}, "
                   f"rejected {len(report.rejected)}.", highlight=False)
+        for review in report.reviews:
+            err.print(f"access review opened: {escape(review)} (scimward review show NAME)", highlight=False)
     if not report.ok:
         raise typer.Exit(ExitCode.ATTENTION)
 

@@ -37,6 +37,9 @@ from scimward.store.timeutil import utcnow
 log = structlog.get_logger("scimward.governance.reviews")
 
 DECISIONS = ("keep", "revoke")
+#: The scope kind of a campaign over one member's memberships (a mover's): it is no group's own review,
+#: so it neither stands for a group's last campaign nor keeps its scheduled one from starting.
+MEMBER_SCOPE = rows.MEMBER_SCOPE
 #: A campaign being written: its items go in a unit at a time (``Reviews.start``).
 STARTING = "starting"
 #: Who starts the campaigns a group's cadence schedules, and how long their reviewers have.
@@ -78,7 +81,9 @@ class Reviews:
 
     async def start(self, name: str, *, groups: str | None = None, target: str | None = None,
                     reviewer: str = "owner", due: timedelta = timedelta(days=14), default: str = "keep",
-                    actor: str, now: datetime | None = None) -> CampaignRow:
+                    actor: str, now: datetime | None = None, member: str | None = None) -> CampaignRow:
+        """Start a campaign over the groups ``groups`` takes, or the accounts of ``target``; with ``member``
+        (an identity's id), over that member's memberships of those groups only (a mover's review)."""
         name = name.strip()
         if not name or len(name) > 128:
             raise InvalidValue("a campaign needs a name of 1 to 128 characters")
@@ -93,12 +98,13 @@ class Reviews:
             reviewer_key = await self._reviewer_key(conn, reviewer)
         campaign_id = new_id()
         campaign: dict[str, Any] = {
-            "id": campaign_id, "name": name, "scope_kind": "groups" if groups is not None else "target",
+            "id": campaign_id, "name": name,
+            "scope_kind": "target" if groups is None else MEMBER_SCOPE if member is not None else "groups",
             "scope": groups if groups is not None else target, "reviewer": reviewer_key,
             "default_decision": default, "status": STARTING, "created": now, "created_by": actor,
             "due": now + due, "closed": None, "closed_by": None, "items": 0}
         if groups is not None:
-            batches = self._group_items(campaign_id, groups, reviewer_key)
+            batches = self._group_items(campaign_id, groups, reviewer_key, member)
         else:
             assert target is not None
             batches = self._target_items(campaign_id, target, reviewer_key)
@@ -139,8 +145,10 @@ class Reviews:
             raise InvalidValue(f"--reviewer must be owner, manager or a userName; no user {reviewer!r}")
         return f"user:{user.name}"
 
-    async def _group_items(self, campaign_id: str, text: str, reviewer: str) -> AsyncIterator[list[dict[str, Any]]]:
-        """The items of the groups ``text`` takes, by group name then member name, a unit at a time."""
+    async def _group_items(self, campaign_id: str, text: str, reviewer: str, member: str | None = None
+                           ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The items of the groups ``text`` takes (of ``member`` only, if given), by group name then member
+        name, a unit at a time."""
         try:
             expr = parse_filter(text)
         except ScimError as exc:
@@ -160,7 +168,12 @@ class Reviews:
         numbered = 0
         for group in groups:
             ordered = sorted((m for m, _ in members[group.id] if m in profile), key=lambda m: profile[m][0].lower())
+            # The peers are every member's departments; the items, one member's when the campaign is theirs.
             departments = Counter(d for d in (profile[m][1] for m in ordered) if d)
+            if member is not None:
+                ordered = [m for m in ordered if m == member]
+            if not ordered:
+                continue
             for start in range(0, len(ordered), UNIT):
                 piece = ordered[start:start + UNIT]
                 units.append((group, piece, departments))

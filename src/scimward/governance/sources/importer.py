@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scimward.governance.sources.correlate import CorrelationIndex
+from scimward.governance.sources.movers import Move, move_of, review_moves
 from scimward.governance.sources.proposal import DEFAULT_OWNED, propose
 from scimward.governance.sources.readers import Export, Row
 from scimward.governance.sources.records import BadRow, HrRecord, RowFormat, parse_record
@@ -42,8 +43,9 @@ from scimward.store.identity import IdentityStore, etag
 from scimward.store.timeutil import utcnow
 
 BATCH = 500
-#: Rows whose changes are in flight at once.
-CONCURRENCY = 8
+#: Rows whose changes are in flight at once: as many as SQLite's group commit takes under one COMMIT
+#: (``store._group_commit.MAX_BATCH``), each row in its own savepoint, so a row is applied whole or not at all.
+CONCURRENCY = 64
 #: Attributes kept of every User for the import's comparison and the three-way check.
 KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
 
@@ -59,6 +61,8 @@ class ImportReport:
     #: (number, ``line N: what is wrong`` or ``record N: ...``) for each row not applied, in file order.
     rejected: list[tuple[int, str]] = field(default_factory=list)
     dry_run: bool = False
+    #: The access reviews opened for movers (``movers``), by name.
+    reviews: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -71,7 +75,7 @@ class ImportReport:
     def to_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
                 "unmatched": self.unmatched, "ambiguous": self.ambiguous, "rejected": self.lines,
-                "dry_run": self.dry_run}
+                "reviews": self.reviews, "dry_run": self.dry_run}
 
 
 def owned_attributes(ownership: Ownership, source: str) -> list[str]:
@@ -107,6 +111,8 @@ class Importer:
         self.joiners = source.config.get("joiners") == "create"
         #: Users whose effective state differs from their source row, as the import's scan found them.
         self.overlaid: set[str] = set()
+        #: Department changes this import wrote: each opens a review of the old role's access once effective.
+        self.moves: list[Move] = []
 
     async def run(self, path: Path, kind: str, fmt: RowFormat, *, dry_run: bool = False,
                   today: date | None = None, on_row: Callable[[int, int], None] | None = None) -> ImportReport:
@@ -167,6 +173,7 @@ class Importer:
         report.rejected.sort()
         if not dry_run:
             await self.repository.imported(self.source.id)
+            report.reviews = await review_moves(self.db, self.store, self.moves, actor=self.actor, today=today)
         return report
 
     async def _row(self, row: Row, fmt: RowFormat, index: CorrelationIndex, users: dict[str, bytes],
@@ -251,8 +258,8 @@ class Importer:
             if dry_run:
                 return proposal.set_active
             try:
-                await self.store.replace(USER_TYPE, identity_id, doc, if_match=etag(user.version),
-                                         source=self.change_source, actor=self.actor)
+                await self.store.put(USER_TYPE, identity_id, doc, if_match=etag(user.version),
+                                     source=self.change_source, actor=self.actor)
             except PreconditionFailed:
                 if attempt:
                     raise record.bad("its user changed twice while it was applied; import again") from None
@@ -261,6 +268,9 @@ class Importer:
                 raise record.bad(denied.detail) from None
             except ScimError as exc:
                 raise record.bad(exc.detail) from None
+            move = move_of(identity_id, user.doc, doc)
+            if move is not None:
+                self.moves.append(move)
             return proposal.set_active
         return set_before
 

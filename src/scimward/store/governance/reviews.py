@@ -446,10 +446,15 @@ async def reminders_of(conn: AsyncConnection, campaign_id: str) -> list[dict[str
     return [{"reviewer": r, "items": int(n), "sent": s} for r, n, s in rows]
 
 
+#: A campaign over one member's memberships (a mover's review): no group's own review (``governance.reviews``).
+MEMBER_SCOPE = "member"
+
+
 async def groups_in_open_campaigns(conn: AsyncConnection) -> set[str]:
     rows = await conn.execute(sa.select(_ri.group_id).distinct()
                               .select_from(review_items.join(review_campaigns, _rc.id == _ri.campaign_id))
-                              .where(_rc.status.in_(("open", "starting")), _ri.group_id.is_not(None)))
+                              .where(_rc.status.in_(("open", "starting")), _ri.group_id.is_not(None),
+                                     _rc.scope_kind != MEMBER_SCOPE))
     return {str(g) for (g,) in rows}
 
 
@@ -457,7 +462,8 @@ async def last_campaign_of_groups(conn: AsyncConnection) -> dict[str, datetime]:
     """Per group: when the newest campaign with an item over it was created."""
     rows = await conn.execute(sa.select(_ri.group_id, sa.func.max(_rc.created))
                               .select_from(review_items.join(review_campaigns, _rc.id == _ri.campaign_id))
-                              .where(_ri.group_id.is_not(None)).group_by(_ri.group_id))
+                              .where(_ri.group_id.is_not(None), _rc.scope_kind != MEMBER_SCOPE)
+                              .group_by(_ri.group_id))
     return {str(g): at for g, at in rows}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scimward.scim.errors import InvalidValue, NotFound
+from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store._direct import decode_json
 from scimward.store.database import Database
 from scimward.store.governance.changes import dialect_insert
@@ -91,6 +91,8 @@ class SourceRepository:
         if kind not in SOURCE_KINDS:
             raise InvalidValue(f"a source's kind is {', '.join(SOURCE_KINDS)}, not {kind!r}")
         async with self.db.write() as conn:
+            if (await conn.execute(sa.select(_s.id).where(_s.name == name))).first() is not None:
+                raise UniquenessError(f"a source named {name!r} exists already")
             await conn.execute(sources.insert().values(name=name, kind=kind, priority=priority, config=config,
                                                        created=utcnow(), created_by=created_by))
         return await self.get(name)
@@ -132,6 +134,20 @@ class SourceRepository:
             query = query.where(_r.source_id == source_id)
         async with self.db.read() as conn:
             return [_record(row) for row in await conn.execute(query)]
+
+    async def record_counts(self, source_id: int) -> dict[str, int]:
+        """What the last imports left of a source: its records, by status, and how many match no User."""
+        async with self.db.read() as conn:
+            rows = list(await conn.execute(
+                sa.select(_r.status, _r.identity_id.is_(None), sa.func.count())
+                .where(_r.source_id == source_id).group_by(_r.status, _r.identity_id.is_(None))))
+        counts = {"records": 0, "active": 0, "leave": 0, "terminated": 0, "uncorrelated": 0}
+        for status, uncorrelated, count in rows:
+            counts["records"] += int(count)
+            counts[status] = counts.get(status, 0) + int(count)
+            if uncorrelated:
+                counts["uncorrelated"] += int(count)
+        return counts
 
     async def correlated(self, source_id: int) -> dict[str, Correlated]:
         """Per employee id, what the last import correlated it with: all an import needs of the old records."""

@@ -101,9 +101,14 @@ class IdentityStore:
                       if_match: str | None = None, source: str | None = None,
                       actor: str | None = None) -> StoredIdentity:
         """PUT (RFC 7644 3.5.1): the document replaces the stored one; members too when given."""
+        await self.put(rt, identity_id, doc, if_match=if_match, source=source, actor=actor)
+        return await self.get(rt, identity_id)
+
+    async def put(self, rt: ResourceType, identity_id: str, doc: dict[str, Any], *,
+                  if_match: str | None = None, source: str | None = None, actor: str | None = None) -> None:
+        """``replace`` without reading the result back: for callers that write many (an HR import)."""
         await self.writer.update(rt, identity_id, doc=doc, if_match=if_match, source=source,
                                  actor=actor or source)
-        return await self.get(rt, identity_id)
 
     async def patch(self, rt: ResourceType, identity_id: str, body: Any, *,
                     if_match: str | None = None, source: str | None = None,
