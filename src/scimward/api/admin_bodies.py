@@ -13,8 +13,9 @@ from scimward.scim.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, U
 MAX_BODY_BYTES = 64 * 1024
 
 
-async def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
-    """The request body: a JSON object of at most ``MAX_BODY_BYTES`` with only ``allowed`` keys."""
+async def json_object(request: Request, allowed: set[str], *, optional: bool = False) -> dict[str, Any]:
+    """The request body: a JSON object of at most ``MAX_BODY_BYTES`` with only ``allowed`` keys (with
+    ``optional``, an empty body is the empty object: an action that takes nothing)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type != "application/json":
         raise UnsupportedMediaType(f"send application/json, not {content_type}")
@@ -23,6 +24,8 @@ async def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the request body exceeds {MAX_BODY_BYTES} bytes")
+    if optional and not body.strip():
+        return {}
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

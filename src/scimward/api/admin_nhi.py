@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from scimward.api.admin_bodies import json_object
 from scimward.api.admin_paths import openapi_paths as _paths
 from scimward.durations import parse_duration
 from scimward.governance.nhi import user_types
@@ -53,16 +53,6 @@ def _duration(text: Any, name: str) -> timedelta | None:
         raise InvalidValue(f"{name} is a duration like 90d, 12h, 30m or 45s, not {text!r}") from None
 
 
-async def _body(request: Request, allowed: set[str], example: str) -> dict[str, Any]:
-    try:
-        data = orjson.loads(await request.body() or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidValue(f"the request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or set(data) - allowed:
-        raise InvalidValue(f"the body is {example}")
-    return data
-
-
 def _text(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     value = data.get(name)
     if value is None and not required:
@@ -89,7 +79,7 @@ async def list_nhis(request: Request, database: Database) -> Response:
 async def add_nhi(request: Request, database: Database) -> Response:
     example = ('{"name": "export-bot", "kind": "bot", "owners": ["alice"], "purpose": "why", "expires": "90d", '
                '"environment": "prod"}')
-    data = await _body(request, {"name", "kind", "owners", "purpose", "expires", "environment"}, example)
+    data = await json_object(request, {"name", "kind", "owners", "purpose", "expires", "environment"}, optional=True)
     owners = data.get("owners")
     if not isinstance(owners, list) or not owners or not all(isinstance(o, str) and o for o in owners):
         raise InvalidValue(f"owners is a list of userNames; the body is {example}")
@@ -105,19 +95,19 @@ async def show_nhi(request: Request, database: Database) -> Response:
 
 
 async def transfer_nhi(request: Request, database: Database) -> Response:
-    data = await _body(request, {"to"}, '{"to": "USERNAME"}')
+    data = await json_object(request, {"to"}, optional=True)
     view = await _registry(database).transfer(request.path_params["name"], str(_text(data, "to", required=True)),
                                               _actor(request))
     return JSONResponse(view.to_json())
 
 
 async def attest_nhi(request: Request, database: Database) -> Response:
-    await _body(request, set(), "empty")
+    await json_object(request, set(), optional=True)
     return JSONResponse((await _registry(database).attest(request.path_params["name"], _actor(request))).to_json())
 
 
 async def rotate_nhi(request: Request, database: Database) -> Response:
-    data = await _body(request, {"credential", "overlap"}, '{"credential": "IDENTIFIER", "overlap": "1h"}')
+    data = await json_object(request, {"credential", "overlap"}, optional=True)
     overlap = _duration(data.get("overlap", "1h"), "overlap")
     assert overlap is not None
     view, token = await _registry(database).rotate(request.path_params["name"], _actor(request), overlap=overlap,
@@ -129,7 +119,7 @@ async def rotate_nhi(request: Request, database: Database) -> Response:
 
 
 async def retire_nhi(request: Request, database: Database) -> Response:
-    await _body(request, set(), "empty")
+    await json_object(request, set(), optional=True)
     return JSONResponse((await _registry(database).retire(request.path_params["name"], _actor(request))).to_json())
 
 
