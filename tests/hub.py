@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 from scimward.policy import PolicyGate, identity_store
 from scimward.scim.patch import PATCH_OP_SCHEMA
@@ -14,6 +17,7 @@ from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, RESOURCE_TYPE
 from scimward.store.database import Database
 from scimward.store.identity.identities import IdentityStore
 from scimward.store.provisioning.targets import TargetRepository
+from scimward.store.tables import changes
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import Target, TargetConfig
@@ -75,3 +79,18 @@ async def emptied(peer: Peer) -> Peer:
             for resource_id in ids:
                 await client.delete(resource, resource_id)
     return peer
+
+
+def change_rows(url: str, identity_id: str) -> list[tuple[str, str, str]]:
+    """The (op, source, actor) of every change of ``identity_id``, oldest first, read from ``url``."""
+    async def inside() -> list[tuple[str, str, str]]:
+        database = Database(url)
+        try:
+            async with database.read() as conn:
+                rows = await conn.execute(sa.select(changes.c.op, changes.c.source, changes.c.actor)
+                                          .where(changes.c.identity_id == identity_id).order_by(changes.c.created))
+                return [(r.op, r.source, r.actor) for r in rows]
+        finally:
+            await database.dispose()
+
+    return asyncio.run(inside())

@@ -3,18 +3,15 @@ gate (source ``api``, the admin token's name as actor), with the admin API's err
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from scimward.api import admin_nhi
-from scimward.store.database import Database
-from scimward.store.tables import changes
 from tests.conftest import LiveServer, issue_token
+from tests.hub import change_rows
 from tests.scimdata import user
 
 ADMIN = f"nhi-admin-{uuid.uuid4().hex[:6]}"
@@ -40,20 +37,6 @@ def error(response: httpx.Response, status: int) -> str:
     return str(response.json()["detail"])
 
 
-def gated(url: str, identity_id: str) -> list[tuple[str, str, str]]:
-    async def inside() -> list[tuple[str, str, str]]:
-        database = Database(url)
-        try:
-            async with database.read() as conn:
-                rows = await conn.execute(sa.select(changes.c.op, changes.c.source, changes.c.actor)
-                                          .where(changes.c.identity_id == identity_id).order_by(changes.c.created))
-                return [(r.op, r.source, r.actor) for r in rows]
-        finally:
-            await database.dispose()
-
-    return asyncio.run(inside())
-
-
 def test_add_list_show_transfer_attest_rotate_retire(admin: httpx.Client, scim: httpx.Client,
                                                      live_server: LiveServer, unique: str) -> None:
     alice, bob = f"alice-{unique}", f"bob-{unique}"
@@ -76,8 +59,8 @@ def test_add_list_show_transfer_attest_rotate_retire(admin: httpx.Client, scim: 
     assert admin.post(f"/nhis/{name}/retire").status_code == 200
     error(admin.get(f"/nhis/{name}"), 404)
     assert scim.get(f"/Agents/{nhi['id']}").status_code == 404
-    assert gated(live_server.database_url, nhi["id"]) == [("create", "api", ADMIN)] + [("update", "api", ADMIN)] * 3 \
-        + [("delete", "api", ADMIN)]
+    assert change_rows(live_server.database_url, nhi["id"]) == \
+        [("create", "api", ADMIN)] + [("update", "api", ADMIN)] * 3 + [("delete", "api", ADMIN)]
 
 
 def test_rotating_a_hub_token_answers_its_successor_once(admin: httpx.Client, scim: httpx.Client,

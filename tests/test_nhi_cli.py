@@ -11,14 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
-from scimward.store.tables import changes
+from tests.hub import change_rows
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
@@ -48,20 +46,6 @@ def seed(url: str, *names: str) -> dict[str, str]:
             return {name: (await store.create(USER_TYPE, normalize(
                 {"schemas": [USER_SCHEMA], "userName": name, "active": True}, USER_TYPE), source="tests")).id
                 for name in names}
-        finally:
-            await database.dispose()
-
-    return asyncio.run(inside())
-
-
-def change_rows(url: str, identity_id: str) -> list[tuple[str, str, str]]:
-    async def inside() -> list[tuple[str, str, str]]:
-        database = Database(url)
-        try:
-            async with database.read() as conn:
-                rows = await conn.execute(sa.select(changes.c.op, changes.c.source, changes.c.actor)
-                                          .where(changes.c.identity_id == identity_id).order_by(changes.c.created))
-                return [(r.op, r.source, r.actor) for r in rows]
         finally:
             await database.dispose()
 
