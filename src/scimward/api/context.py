@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from scimward.api.clients import client_address
 from scimward.api.errors import InternalError, as_scim_error
 from scimward.api.responses import error_response
 from scimward.api.settings import Settings
@@ -140,10 +141,10 @@ async def authenticate(request: Request) -> TokenInfo:
     tokens = hub(request).tokens
     info = await tokens.verify(token.strip())
     if info is None:
-        await tokens.refused(token.strip(), request.url.path)
+        await tokens.refused(token.strip(), request.url.path, None, client_address(request))
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("scim"):
-        await tokens.refused(token.strip(), request.url.path, "scope")
+        await tokens.refused(token.strip(), request.url.path, "scope", client_address(request))
         raise Forbidden(f"the token {info.name!r} may not use SCIM (its scopes: {' '.join(sorted(info.scopes))})")
     return info
 
