@@ -223,9 +223,13 @@ class Direct:
         thread, for statements whose cost grows with the data; PostgreSQL's run in the server.
         """
         if self.postgres:
-            async with (await self._postgres_pool()).connection() as conn, conn.transaction():
-                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield Tx(self, conn.cursor())
+            async with (await self._postgres_pool()).connection() as conn:
+                # One round trip each way, where ``conn.transaction()`` and a SET TRANSACTION take three.
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    yield Tx(self, conn.cursor())
+                finally:
+                    await conn.execute("COMMIT")
             return
         conn = self._sqlite_snapshots.pop() if self._sqlite_snapshots else self._sqlite_connection()
         conn.execute("BEGIN")

@@ -17,7 +17,8 @@ are checked in the snapshot of every page that uses them (``Direct.snapshot``), 
 
 Then the rows before the last anchor are exactly the rows they were built from, so every anchor is
 at its position. Otherwise, or when appends have grown the tail past ``2 * STRIDE``, they are rebuilt
-in the page's snapshot.
+in the page's snapshot. A snapshot with the total and removal count of the last one found exact holds
+the same rows (no removal, so no insert either), so a list nobody writes to pays for no count.
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ def _tail_statement() -> sa.Select[Any]:
     return sa.select(sa.func.count()).select_from(tail)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Anchors:
     removed: int
     keys: list[tuple[datetime, str]]  # keys[i] is the row at position i * STRIDE (0-based)
+    #: (total, removed) of a snapshot in which they were found exact.
+    exact_at: tuple[int, int] | None = None
 
     @property
     def last_position(self) -> int:
@@ -84,7 +87,7 @@ class PositionIndex:
                 anchors = self._anchors.get(resource_type)
                 if anchors is None or not await self._exact(read, resource_type, anchors, total, removed):
                     rows = await read.rows(_anchors_statement(), {"rt": resource_type, "stride": STRIDE})
-                    anchors = Anchors(removed, [(decode_time(row[0]), row[1]) for row in rows])
+                    anchors = Anchors(removed, [(decode_time(row[0]), row[1]) for row in rows], (total, removed))
                     self._anchors[resource_type] = anchors
         index = min(offset // STRIDE, len(anchors.keys) - 1)
         if index <= 0:
@@ -97,9 +100,14 @@ class PositionIndex:
         """Whether every anchor is at its position in ``read``'s snapshot (see the module's text)."""
         if anchors.removed != removed or not anchors.keys:
             return False
+        if anchors.exact_at == (total, removed):
+            return True
         created, identity_id = anchors.keys[-1]
         cap = 2 * STRIDE
         rows = await read.rows(_tail_statement(), {"rt": resource_type, "created": read.time(created),
                                                    "id": identity_id, "cap": cap})
         tail = int(rows[0][0])
-        return tail < cap and total - tail == anchors.last_position
+        exact = tail < cap and total - tail == anchors.last_position
+        if exact:
+            anchors.exact_at = (total, removed)
+        return exact

@@ -188,13 +188,15 @@ class IdentityStore:
         offset = query.start_index - 1
         user_name = _user_name_lookup(rt, query.filter) if query.sort_by is None else None
         unindexed = user_name is None and (query.filter is not None or query.sort_by is not None)
+        if user_name is not None:  # one statement: a snapshot of its own
+            rows = await self.direct.fetch(reads.by_user_name(dialect, with_groups),
+                                           {"resource_type": rt.name, "user_name": user_name.lower()})
+            result = SearchResult(len(rows))
+            rows = rows[offset:] if query.count is None else rows[offset:offset + query.count]
+            result.items = [stored_row(rt, row, with_groups) for row in rows]
+            return result
         async with self.direct.snapshot(threaded=unindexed) as read:
-            if user_name is not None:
-                rows = await read.rows(reads.by_user_name(dialect, with_groups),
-                                       {"resource_type": rt.name, "user_name": user_name.lower()})
-                result = SearchResult(len(rows))
-                rows = rows[offset:] if query.count is None else rows[offset:offset + query.count]
-            elif not unindexed:
+            if not unindexed:
                 total, removed = (await read.rows(counts.TOTAL, {"rt": rt.name}))[0]
                 result = SearchResult(int(total))
                 if _past_end(query, result.total):
