@@ -205,6 +205,9 @@ def test_adding_a_name_twice_is_a_conflict(admin: httpx.Client, application: Pee
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"config": {"scope": "userType eq"}}, "scope is not a valid SCIM filter"),
+    # Issue 11, item 4: settings that would make every propagate round fail are refused when given.
+    ({"config": {"scope": 'meta.created gt "0001-01-01T00:00:00+14:00"'}}, "scope is not a valid SCIM filter"),
+    ({"config": {"quarantine_after": "abc"}}, "quarantine_after"),
     ({"config": {"push_groups": "yes"}}, "push_groups must be true or false"),
     ({"config": {"deprovision": "archive"}}, "deprovision must be one of"),
     ({"config": {"deprovision": ["delete"]}}, "deprovision must be one of"),

@@ -16,6 +16,7 @@ from scimward.scim.errors import (
     MutabilityError,
     NoTarget,
     ScimError,
+    TooMany,
 )
 from scimward.scim.patch import PATCH_OP_SCHEMA, MemberOp, PatchResult, apply_patch
 from scimward.scim.resource_types import (
@@ -1152,3 +1153,14 @@ def test_extension_value_may_carry_its_own_schemas() -> None:
     result = patch(ENTERPRISE_USER, {"op": "add", "path": ENT, "value": value})
     assert result.doc[ENT]["costCenter"] == "4130"
     assert "schemas" not in result.doc[ENT]
+
+
+def test_operations_that_walk_too_many_values_are_too_many() -> None:
+    """Issue 11, item 1: each filtered replace walks every e-mail; 51 of them on 1,000 e-mails walk
+    more than ``MAX_PATCH_VALUE_VISITS`` (50,000) values: 400 tooMany, before the CPU is spent."""
+    doc = {"schemas": [USER_SCHEMA], "userName": "a",
+           "emails": [{"value": f"u{n}@example.com", "type": "work"} for n in range(1000)]}
+    ops = [{"op": "replace", "path": f'emails[value eq "u{n}@example.com"].type', "value": "home"} for n in range(51)]
+    with pytest.raises(TooMany):
+        apply_patch(doc, {"schemas": [PATCH_OP_SCHEMA], "Operations": ops}, USER_TYPE)
+    assert apply_patch(doc, {"schemas": [PATCH_OP_SCHEMA], "Operations": ops[:50]}, USER_TYPE).changed

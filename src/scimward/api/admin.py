@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from scimward.api import admin_evidence, admin_nhi, admin_operations, admin_policy, admin_reviews, admin_sources
 from scimward.api.admin_bodies import json_object
+from scimward.api.clients import client_address
 from scimward.api.errors import ADMIN_NAMES, as_scim_error
 from scimward.errors import ScimwardError
 from scimward.policy.plans import ConfigChangeHeld
@@ -94,10 +95,10 @@ async def authenticate(request: Request, tokens: TokenStore) -> TokenInfo:
         raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     info = await tokens.verify(token.strip())
     if info is None:
-        await tokens.refused(token.strip(), request.url.path)
+        await tokens.refused(token.strip(), request.url.path, None, client_address(request))
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("admin"):
-        await tokens.refused(token.strip(), request.url.path, "scope")
+        await tokens.refused(token.strip(), request.url.path, "scope", client_address(request))
         raise Forbidden(f"the token {info.name!r} is a SCIM client token; the admin API needs one with the admin "
                         "scope (scimward token create --scope admin)")
     return info

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from scimward.api.clients import client_address
 from scimward.governance.snapshots import publish_latest
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
@@ -58,9 +59,9 @@ def routes(database: Database, tokens: TokenStore) -> list[Route]:
         presented = token.strip() if scheme.lower() == "bearer" else ""
         info = await tokens.verify(presented) if presented else None
         if presented and info is None:
-            await tokens.refused(presented, request.url.path)
+            await tokens.refused(presented, request.url.path, None, client_address(request))
         elif info is not None and not info.allows("metrics"):
-            await tokens.refused(presented, request.url.path, "scope")
+            await tokens.refused(presented, request.url.path, "scope", client_address(request))
         if info is None:
             return JSONResponse({"error": "unauthorized", "detail": "a bearer token with the metrics scope is required "
                                  "(scimward token create --scope metrics)"}, status_code=401, headers=_BEARER)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from scimward.scim.ast import Filter
-from scimward.scim.errors import InvalidSyntax, InvalidValue, MutabilityError, NoTarget
-from scimward.scim.limits import check_operation_count
+from scimward.scim.errors import InvalidSyntax, InvalidValue, MutabilityError, NoTarget, TooMany
+from scimward.scim.limits import MAX_PATCH_VALUE_VISITS, check_operation_count
 from scimward.scim.patch_target import (
     ExtensionTarget,
     Target,
@@ -153,6 +153,8 @@ class _Engine:
         self.immutable = _immutable_attributes(rt)
         #: The multi-valued attributes that ``add`` operations have appended to so far, by (URN, name).
         self.lists: dict[tuple[str | None, str], _ListIndex] = {}
+        #: Values walked by the operations that are not appends (``MAX_PATCH_VALUE_VISITS``).
+        self.visits = 0
 
     def apply(self, op: str, path: str | None, value: Any, has_value: bool) -> None:
         # RFC 7644 3.5.2: an immutable attribute may only be given a value while it has none. Only those
@@ -239,6 +241,11 @@ class _Engine:
         else:
             # Anything but an append may rewrite the list in place: its index no longer holds.
             self.lists.pop((target.urn, target.attr.name), None)
+            current = container.get(target.attr.name)
+            self.visits += len(current) if isinstance(current, list) else 1
+            if self.visits > MAX_PATCH_VALUE_VISITS:
+                raise TooMany(f"the operations walk more than {MAX_PATCH_VALUE_VISITS} values in all (each "
+                              "operation that is not an append walks every value of its attribute); split the PATCH")
             if target.filter is not None:
                 _apply_filtered(op, target, container, value)
             elif target.sub is not None:

@@ -9,6 +9,7 @@ writes that arrive together share one ``BEGIN IMMEDIATE`` … ``COMMIT`` (``stor
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -47,7 +48,13 @@ def _compile(statement: Executable, dialect: Dialect) -> tuple[str, tuple[str, .
     compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     assert isinstance(compiled, SQLCompiler)
     names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.params)
-    return str(compiled), names, dict(compiled.params)
+    # A literal's value in the driver's form, as SQLAlchemy would bind it (a filter's datetime is text in
+    # SQLAlchemy's format on SQLite, a JSON path an array on PostgreSQL); parameters are already in it.
+    literals = dict(compiled.params)
+    for name, processor in compiled._bind_processors.items():
+        if callable(processor) and literals.get(name) is not None:
+            literals[name] = processor(literals[name])
+    return str(compiled), names, literals
 
 
 class Encoder(Protocol):
@@ -89,6 +96,27 @@ class _SyncCursor:
 
     async def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
+
+
+class _ThreadCursor:
+    """A sqlite3 cursor whose statements run in a worker thread: for a statement whose cost grows with
+    the data (a filter no index answers), so that it cannot hold up the event loop."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    async def execute(self, sql: str, params: Any = ()) -> None:
+        await asyncio.to_thread(self._cursor.execute, sql, params)
+
+    async def executemany(self, sql: str, params: Any) -> None:
+        await asyncio.to_thread(self._cursor.executemany, sql, params)
+
+    async def fetchall(self) -> list[Any]:
+        return await asyncio.to_thread(self._cursor.fetchall)
 
 
 class Tx:
@@ -139,15 +167,18 @@ class Direct:
         self.postgres = database.dialect == "postgresql"
         self._pool: AsyncConnectionPool[Any] | None = None
         self._sqlite_connections: dict[str, sqlite3.Connection] = {}
+        self._sqlite_snapshots: list[sqlite3.Connection] = []  # idle connections for ``snapshot``
         self._grouped: GroupCommit | None = None
+        self._registered = False  # whether ``close`` runs when the database is disposed
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-        for conn in self._sqlite_connections.values():
+        for conn in [*self._sqlite_connections.values(), *self._sqlite_snapshots]:
             conn.close()
         self._sqlite_connections.clear()
+        self._sqlite_snapshots.clear()
 
     # -- parameters -----------------------------------------------------------------------------
 
@@ -181,6 +212,38 @@ class Direct:
                 return list(await cursor.fetchall())
         return self._sqlite("read").execute(sql, bound).fetchall()
 
+    @asynccontextmanager
+    async def snapshot(self, *, threaded: bool = False) -> AsyncIterator[Tx]:
+        """Reads that all see one state of the database: a list's total, the rows of its page and the
+        position anchors it starts from agree even while other processes write.
+
+        A read-only ``REPEATABLE READ`` transaction on PostgreSQL; on SQLite a deferred transaction
+        on a connection of the block's own (WAL: its snapshot is taken at its first read), so no
+        other request's read lands in it. ``threaded`` (SQLite): its statements run in a worker
+        thread, for statements whose cost grows with the data; PostgreSQL's run in the server.
+        """
+        if self.postgres:
+            async with (await self._postgres_pool()).connection() as conn:
+                # One round trip each way, where ``conn.transaction()`` and a SET TRANSACTION take three.
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    yield Tx(self, conn.cursor())
+                finally:
+                    await conn.execute("COMMIT")
+            return
+        conn = self._sqlite_snapshots.pop() if self._sqlite_snapshots else self._sqlite_connection()
+        conn.execute("BEGIN")
+        try:
+            cursor = conn.cursor()
+            yield Tx(self, _ThreadCursor(cursor) if threaded else _SyncCursor(cursor))
+        finally:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.close()  # e.g. a cancelled thread's statement still running on it: not reused
+                raise
+            self._sqlite_snapshots.append(conn)
+
     # -- writes ---------------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -211,12 +274,15 @@ class Direct:
         """
         conn = self._sqlite_connections.get(role)
         if conn is None:
-            conn = sqlite3.connect(make_url(self.db.url).database or "", isolation_level=None,
-                                   check_same_thread=False)
-            sqlite_pragmas(conn, None)
-            self._sqlite_connections[role] = conn
-            if len(self._sqlite_connections) == 1:
-                self.db.on_dispose(self.close)
+            conn = self._sqlite_connections[role] = self._sqlite_connection()
+        return conn
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(make_url(self.db.url).database or "", isolation_level=None, check_same_thread=False)
+        sqlite_pragmas(conn, None)
+        if not self._registered:
+            self._registered = True
+            self.db.on_dispose(self.close)
         return conn
 
     async def _postgres_pool(self) -> AsyncConnectionPool[Any]:

@@ -18,7 +18,8 @@ once) run one after another inside one ``BEGIN IMMEDIATE`` … ``COMMIT``:
   and the COMMIT waits for it to finish (a COMMIT never lands in the middle of a writer's block).
 
 The database's write lock (``Database.sqlite_write_lock``, shared with the SQLAlchemy write path) is held
-from ``BEGIN IMMEDIATE`` to ``COMMIT``.
+from ``BEGIN IMMEDIATE`` to ``COMMIT``. While another process (a command, a second hub) holds SQLite's
+own write lock, ``BEGIN IMMEDIATE`` waits in a worker thread, not on the event loop.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+
+from scimward.store.database import BUSY_TIMEOUT_MS
 
 #: Writers in one batch at most: bounds how long the first of them waits for the COMMIT.
 MAX_BATCH = 64
@@ -53,6 +56,7 @@ class GroupCommit:
         self._lock = lock
         self._turn = asyncio.Lock()
         self._batch: _Batch | None = None
+        self._nonblocking = False  # the connection's busy_timeout is 0 but in ``_begin_waiting``
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[sqlite3.Cursor]:
@@ -93,7 +97,7 @@ class GroupCommit:
             # holds it; once it is ours no batch of this store is open (a batch holds it to its COMMIT).
             await self._lock.acquire()
             try:
-                self._connection().execute("BEGIN IMMEDIATE")
+                await self._begin()
             except BaseException:
                 self._lock.release()
                 raise
@@ -106,6 +110,21 @@ class GroupCommit:
         if batch.writers >= MAX_BATCH:
             batch.closing = True
         return batch
+
+    async def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``; while another process holds SQLite's write lock, waited for in a worker
+        thread (``busy_timeout``), so that the event loop goes on serving every other request."""
+        conn = self._connection()
+        if not self._nonblocking:
+            conn.execute("PRAGMA busy_timeout=0")
+            self._nonblocking = True
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        await asyncio.to_thread(_begin_waiting, conn)
 
     def _close(self, batch: _Batch) -> None:
         """The loop's next turn: no more writers join; commit now unless one is still in its block."""
@@ -134,3 +153,12 @@ class GroupCommit:
                     waiter.set_result(None)
                 else:
                     waiter.set_exception(error)
+
+
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for the write lock as long as the database's ``busy_timeout``."""
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")

@@ -78,6 +78,10 @@ def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+#: How long a SQLite writer waits for another process's write lock before it fails.
+BUSY_TIMEOUT_MS = 10_000
+
+
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's own lower() folds ASCII only; SCIM's case-insensitive matching must fold "MÜLLER" too,
     # exactly as the Python side folds the promoted *_lower columns.
@@ -89,7 +93,7 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 

@@ -84,7 +84,6 @@ from scimward.sync.targets import DeprovisionMode, Target
 
 log = structlog.get_logger("scimward.sync.propagate")
 
-QUARANTINE_AFTER = 20  # transient failures in a row; a target may set ``quarantine_after``
 #: Connections per HTTP client. httpx's pool checks every connection it holds (a syscall for each
 #: idle one) several times per request, so a pool's cost grows with its size: a push cost 1.8 ms of
 #: CPU with 16 connections in one pool, 1.0 ms with 4. Pushes in flight are spread over
@@ -527,8 +526,7 @@ class Propagator:
         self._paused_until[target.id] = now + pause
         await self.outbox.retry(item, max(own, pause), text)
         failures = await self.targets.record_failure(target.id, f"{error.status or 'transport'}: {error.detail}")
-        limit = int(target.config.extra.get("quarantine_after", QUARANTINE_AFTER))
-        if failures >= limit:
+        if failures >= target.config.quarantine_after:
             await self._quarantine(endpoint, f"{failures} failures in a row; last: {text}")
 
     async def _quarantine(self, endpoint: _Endpoint, reason: str) -> None:

@@ -12,7 +12,12 @@ from typing import Any
 
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
+from scimward.scim.resource_types import AGENT_TYPE, GROUP_TYPE, USER_TYPE
+from scimward.store.filter_sql import FilterCompiler
 from scimward.store.provisioning import TargetRow
+
+#: Transient failures in a row after which a target is quarantined; a target may set ``quarantine_after``.
+QUARANTINE_AFTER = 20
 
 
 class DeprovisionMode(StrEnum):
@@ -38,6 +43,10 @@ class AttributeRule:
         return out
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 @dataclass(frozen=True)
 class TargetConfig:
     #: SCIM filter over Users choosing who the target receives; None: every user.
@@ -61,17 +70,32 @@ class TargetConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        for name, text in (("scope", self.scope), ("group scope", self.group_scope), ("NHI scope", self.nhi_scope)):
+        """Refuse now what would make every propagate round of this target fail later (issue 11, item 4):
+        a scope is compiled to SQL for its resource type on both dialects, as propagate will."""
+        for name, text, rt in (("scope", self.scope, USER_TYPE), ("group scope", self.group_scope, GROUP_TYPE),
+                               ("NHI scope", self.nhi_scope, AGENT_TYPE)):
             if text:
                 try:
-                    parse_filter(text)
+                    expr = parse_filter(text)
+                    for dialect in ("sqlite", "postgresql"):
+                        FilterCompiler(rt, dialect).compile(expr)
                 except ScimError as exc:
                     raise InvalidValue(f"the {name} is not a valid SCIM filter: {exc.detail}") from exc
         if self.tombstone_days < 0:
             raise InvalidValue("tombstone days must be 0 or more")
+        given = self.extra.get("quarantine_after", QUARANTINE_AFTER)
+        if not _positive_int(given):
+            raise InvalidValue(f"quarantine_after must be a whole number of failures, 1 or more, not {given!r}")
         for rule in self.mapping or ():
             if not rule.target:
                 raise InvalidValue("every mapping rule needs a target attribute")
+
+    @property
+    def quarantine_after(self) -> int:
+        """Transient failures in a row that quarantine the target (a setting stored before ``validate``
+        checked it, and unusable, counts as the default)."""
+        given = self.extra.get("quarantine_after", QUARANTINE_AFTER)
+        return given if _positive_int(given) else QUARANTINE_AFTER
 
     def to_json(self) -> dict[str, Any]:
         # The NHI settings only when set: configurations stored before them read back unchanged.

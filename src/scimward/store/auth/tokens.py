@@ -7,22 +7,27 @@ written at most once a minute per token.
 Issuing and revoking a token, and every refusal of one (unknown, expired, revoked, or outside its
 scopes), are audit events (``store.governance.audit_records.token``). A refusal names the token when the hub
 knows it, else the first characters of its hash, never the token; the same refusal is recorded at
-most once per ``CACHE_SECONDS`` per process, so a client that retries in a loop writes little.
+most once per ``CACHE_SECONDS`` per process, so a client that retries in a loop writes little, and
+refusals of unknown tokens are capped per source address and in all (``store.auth.refusals``), so a
+spray of random tokens does not flood the audit trail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import hashlib
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimward.scim.errors import InvalidValue, NotFound
+from scimward.store.auth.refusals import RefusalLimiter
 from scimward.store.database import Database
 from scimward.store.governance import audit_records
 from scimward.store.tables import tokens
@@ -86,10 +91,14 @@ def parse_scopes(scopes: str) -> frozenset[str]:
 
 
 class TokenStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, limiter: RefusalLimiter | None = None) -> None:
         self.db = database
         self._cache: dict[str, tuple[float, TokenInfo]] = {}
         self._refusals: dict[str, float] = {}
+        #: Which refusals of unknown tokens are recorded one by one (``store.auth.refusals``).
+        self.limiter = limiter or RefusalLimiter()
+        self._summary_due: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
                      user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
@@ -135,9 +144,10 @@ class TokenStore:
             await audit_records.token("token_revoked", name, by).append(conn)
         self._cache.clear()
 
-    async def refused(self, token: str, where: str, reason: str | None = None) -> None:
-        """Record that ``token`` was refused at ``where`` (a path): for ``reason`` (e.g. "scope"), or by
-        default for what ``verify`` found (unknown, expired or revoked). See the module's text."""
+    async def refused(self, token: str, where: str, reason: str | None = None, address: str | None = None) -> None:
+        """Record that ``token`` was refused at ``where`` (a path), presented from ``address`` (the
+        client's IP): for ``reason`` (e.g. "scope"), or by default for what ``verify`` found (unknown,
+        expired or revoked). See the module's text, and ``store.auth.refusals`` for unknown tokens."""
         digest = hash_token(token)
         key = f"{digest}:{reason}:{where}"
         now = time.monotonic()
@@ -146,12 +156,46 @@ class TokenStore:
         if len(self._refusals) > 10_000:
             self._refusals.clear()
         self._refusals[key] = now
-        async with self.db.write() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(sa.select(tokens).where(tokens.c.token_hash == digest))).first()
-            info = _info(row) if row is not None else None
-            name = info.name if info is not None else f"unknown:{digest[:12]}"
-            why = reason or (info.status if info is not None else "unknown")
-            await audit_records.token("token_refused", name, name, {"reason": why, "where": where}).append(conn)
+        info = _info(row) if row is not None else None
+        if info is None and not self.limiter.admit(address):
+            self._summarise_later()
+            return
+        name = info.name if info is not None else f"unknown:{digest[:12]}"
+        why = reason or (info.status if info is not None else "unknown")
+        async with self.db.write() as conn:
+            await self._append_summaries(conn)
+            await audit_records.token("token_refused", name, name,
+                                      {"reason": why, "where": where, "address": address}).append(conn)
+
+    def _summarise_later(self) -> None:
+        """Write the window's summary when it ends, even if no other refusal comes to write it."""
+        if self._summary_due is None or self._summary_due.done():
+            loop = asyncio.get_running_loop()
+            self._summary_due = loop.create_future()
+            due = self._summary_due
+            loop.call_later(self.limiter.remaining() + 0.01, lambda: self._write_summaries(due))
+
+    def _write_summaries(self, due: asyncio.Future[None]) -> None:
+        async def write() -> None:
+            try:
+                async with self.db.write() as conn:
+                    await self._append_summaries(conn)
+            finally:
+                if not due.done():
+                    due.set_result(None)
+        task = asyncio.get_running_loop().create_task(write())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _append_summaries(self, conn: AsyncConnection) -> None:
+        for summary in self.limiter.summaries():
+            await audit_records.token("token_refused_summary", "unknown", "unknown", {
+                "reason": "unknown", "suppressed": summary.suppressed, "addresses": summary.addresses,
+                "window_seconds": summary.seconds,
+                "from": datetime.fromtimestamp(summary.started, UTC).replace(tzinfo=None).isoformat() + "Z",
+            }).append(conn)
 
     async def get(self, name: str) -> TokenInfo:
         async with self.db.read() as conn:

@@ -54,7 +54,7 @@ ACTOR_ENV = "SCIMWARD_ACTOR"
 #: What events record. A new kind is added here, in docs/evidence.md, and where it is written.
 KINDS = frozenset({
     "change", "decision", "approval", "breaker", "push", "reconcile_run", "config", "token_issued",
-    "token_revoked", "token_refused", "finding_status",
+    "token_revoked", "token_refused", "token_refused_summary", "finding_status",
     "console_sign_in", "console_sign_out", "console_refused", "console_action",
 })
 

@@ -81,7 +81,8 @@ def config(subject: str, actor: str, data: Mapping[str, Any]) -> Event:
 
 
 def token(kind: str, name: str, actor: str, data: Mapping[str, Any] | None = None) -> Event:
-    """A token issued, revoked, or refused (``kind``: token_issued, token_revoked, token_refused)."""
+    """A token issued, revoked, or refused (``kind``: token_issued, token_revoked, token_refused,
+    token_refused_summary)."""
     return Event(kind, actor, f"token:{name}", data or {})
 
 

@@ -21,7 +21,7 @@ from scimward.scim.ast import AttrPath, Compare, Filter
 from scimward.scim.errors import NotFound, ScimError
 from scimward.scim.resource_types import GROUPED_TYPES
 from scimward.scim.schema import ResourceType
-from scimward.store._direct import Direct
+from scimward.store._direct import Direct, Tx
 from scimward.store.auth.hub_secrets import hub_secret
 from scimward.store.chunks import chunks
 from scimward.store.database import Database
@@ -69,7 +69,7 @@ class IdentityStore:
         self._compilers: dict[str, FilterCompiler] = {}
         self._codec: CursorCodec | None = None
         self.direct = Direct(database)
-        self.positions = PositionIndex(self.direct)
+        self.positions = PositionIndex()
         #: Called after a change commits: wakes this process's propagate worker (``sync``).
         self.on_change: Callable[[], None] | None = None
 
@@ -177,63 +177,72 @@ class IdentityStore:
 
     async def search(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
         """List resources: by index (RFC 7644 3.4.2.4) or, when ``query.cursor`` is set, by cursor (RFC 9865)."""
-        fast = await self._search_direct(rt, query)
-        if fast is not None:
-            return fast
-        t = identities.c
-        where: list[sa.ColumnElement[bool]] = [t.resource_type == rt.name]
-        if query.filter is not None:
-            where.append(self.compiler(rt).compile(query.filter))
         if query.cursor is not None:
+            t = identities.c
+            where: list[sa.ColumnElement[bool]] = [t.resource_type == rt.name]
+            if query.filter is not None:
+                where.append(self.compiler(rt).compile(query.filter))
             return await self._search_by_cursor(rt, query, where)
-        async with self.db.read() as conn:
-            result = SearchResult(await self._count(conn, rt, query, where))
-            if _past_end(query, result.total):
-                return result
-            order: list[Any] = []
-            if query.sort_by is not None:
-                key = sort_expression(rt, self.db.dialect, query.sort_by)
-                order.append(key.desc() if query.descending else key.asc())
-            order += [t.created, t.id]
-            with_groups = query.with_groups and rt.name in GROUPED_TYPES
-            rows = await conn.execute(reads.page_of(self.db.dialect, with_groups, where, order,
-                                                    query.start_index - 1, query.count))
-            result.items = [_stored(rt, r, with_groups) for r in rows]
-            await self._attach(conn, rt, result.items, query.with_members)
-        return result
+        return await self._search_by_index(rt, query)
 
-    async def _search_direct(self, rt: ResourceType, query: SearchQuery) -> SearchResult | None:
-        """The two list shapes identity providers send most, on the driver; None for any other."""
+    async def _search_by_index(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
+        """One page by position, every shape of list on one path: the total, the page and its members
+        are read in one snapshot (``Direct.snapshot``), so they agree while other processes write.
+
+        The statement is picked by the shape: ``userName eq`` (what an identity provider asks before
+        every create) is one unique-index lookup whose rows are their own count; an unfiltered,
+        unsorted list counts from ``identity_counts`` and starts a deep page from a position anchor
+        (``_positions``); these statements are built once. Any other filter or sort is compiled for the
+        request and, on SQLite, run in a worker thread, since no index bounds its cost.
+        """
         with_groups = query.with_groups and rt.name in GROUPED_TYPES
-        if query.with_members and rt.name == "Group":
-            return None
-        first_page = query.start_index == 1 and not query.cursor
-        user_name = _user_name_lookup(rt, query.filter)
-        if user_name is not None and first_page and query.sort_by is None:
-            # The key is unique: the page is the whole result, so no count is needed.
-            rows = await self.direct.fetch(reads.by_user_name(self.db.dialect, with_groups),
+        dialect = self.db.dialect
+        offset = query.start_index - 1
+        user_name = _user_name_lookup(rt, query.filter) if query.sort_by is None else None
+        unindexed = user_name is None and (query.filter is not None or query.sort_by is not None)
+        if user_name is not None:  # one statement: a snapshot of its own
+            rows = await self.direct.fetch(reads.by_user_name(dialect, with_groups),
                                            {"resource_type": rt.name, "user_name": user_name.lower()})
-            items = [stored_row(rt, row, with_groups) for row in rows][: query.count]
-            return SearchResult(len(rows), items)
-        if query.filter is None and query.sort_by is None and query.cursor is None:
-            total_rows = await self.direct.fetch(counts.TOTAL, {"rt": rt.name})
-            result = SearchResult(int(total_rows[0][0]))
-            if _past_end(query, result.total):
-                return result
-            offset = query.start_index - 1
-            limit = query.count if query.count is not None else result.total
-            anchor = await self.positions.anchor(rt.name, offset, int(total_rows[0][1]))
-            if anchor is None:
-                rows = await self.direct.fetch(reads.page(self.db.dialect, with_groups), {
-                    "resource_type": rt.name, "offset": offset, "limit": limit})
-            else:
-                created, anchor_id, position = anchor
-                rows = await self.direct.fetch(reads.page_from(self.db.dialect, with_groups), {
-                    "resource_type": rt.name, "from_created": self.direct.time(created), "from_id": anchor_id,
-                    "offset": offset - position, "limit": limit})
+            result = SearchResult(len(rows))
+            rows = rows[offset:] if query.count is None else rows[offset:offset + query.count]
             result.items = [stored_row(rt, row, with_groups) for row in rows]
             return result
-        return None
+        async with self.direct.snapshot(threaded=unindexed) as read:
+            if not unindexed:
+                total, removed = (await read.rows(counts.TOTAL, {"rt": rt.name}))[0]
+                result = SearchResult(int(total))
+                if _past_end(query, result.total):
+                    return result
+                limit = query.count if query.count is not None else result.total
+                anchor = await self.positions.anchor(read, rt.name, offset, result.total, int(removed))
+                if anchor is None:
+                    rows = await read.rows(reads.page(dialect, with_groups),
+                                           {"resource_type": rt.name, "offset": offset, "limit": limit})
+                else:
+                    created, anchor_id, position = anchor
+                    rows = await read.rows(reads.page_from(dialect, with_groups), {
+                        "resource_type": rt.name, "from_created": read.time(created), "from_id": anchor_id,
+                        "offset": offset - position, "limit": limit})
+            else:
+                where = [identities.c.resource_type == rt.name]
+                if query.filter is not None:
+                    where.append(self.compiler(rt).compile(query.filter))
+                counted = await read.rows(sa.select(sa.func.count()).select_from(identities).where(*where),
+                                          dynamic=True)
+                result = SearchResult(int(counted[0][0]))
+                if _past_end(query, result.total):
+                    return result
+                order: list[Any] = []
+                if query.sort_by is not None:
+                    key = sort_expression(rt, dialect, query.sort_by)
+                    order.append(key.desc() if query.descending else key.asc())
+                order += [identities.c.created, identities.c.id]
+                rows = await read.rows(reads.page_of(dialect, with_groups, where, order, offset, query.count),
+                                       dynamic=True)
+            result.items = [stored_row(rt, row, with_groups) for row in rows]
+            if query.with_members and rt.name == "Group" and result.items:
+                await _attach_members(read, dialect, result.items)
+        return result
 
     async def _count(self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery,
                      where: list[sa.ColumnElement[bool]]) -> int:
@@ -300,6 +309,17 @@ class IdentityStore:
             for row in await conn.execute(reads.MEMBERS_OF, {"group_ids": chunk}):
                 by_id[row.group_id].members.append(  # type: ignore[union-attr]
                     {"value": row.member_id, "type": row.member_type})
+
+
+async def _attach_members(read: Tx, dialect: str, items: list[StoredIdentity]) -> None:
+    """Load the members of the Groups in ``items``, in one query per 500 groups."""
+    by_id = {item.id: item for item in items}
+    for item in items:
+        item.members = []
+    for chunk in chunks(by_id):
+        for group_id, member_id, member_type in await read.rows(reads.members_of_many(dialect),
+                                                                  {"group_ids": read.ids(chunk)}):
+            by_id[group_id].members.append({"value": member_id, "type": member_type})  # type: ignore[union-attr]
 
 
 def _past_end(query: SearchQuery, total: int) -> bool:

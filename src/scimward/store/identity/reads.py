@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from scimward.store.identity.writes import id_in
 from scimward.store.tables import JsonDoc, identities, memberships
 
 _t = identities.c
@@ -86,6 +87,13 @@ def page(dialect: str, with_groups: bool) -> sa.Select[Any]:
     """One page of an unfiltered, unsorted list."""
     return page_of(dialect, with_groups, [_t.resource_type == sa.bindparam("resource_type")], [_t.created, _t.id],
                    sa.bindparam("offset"), sa.bindparam("limit"))
+
+
+@functools.cache
+def members_of_many(dialect: str) -> sa.Select[Any]:
+    """``MEMBERS_OF`` on the driver, the group ids bound as one parameter (``Tx.ids``)."""
+    return (sa.select(memberships.c.group_id, memberships.c.member_id, memberships.c.member_type)
+            .where(id_in(memberships.c.group_id, dialect, "group_ids")).order_by(memberships.c.member_id))
 
 
 MEMBERS_OF_ONE = (

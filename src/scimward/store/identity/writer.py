@@ -16,6 +16,7 @@ optimisation of *apply* that a test proves writes the rows this path writes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
+from scimward.errors import ScimwardError
 from scimward.scim.errors import InvalidValue, NotFound, ScimError
 from scimward.scim.patch import MemberOp, PatchResult, apply_patch
 from scimward.scim.resource import check_immutable, check_required
@@ -61,6 +63,43 @@ def _patched(rt: ResourceType, current: StoredIdentity, body: Any, if_match: str
     check_required(result.doc, rt)
     check_immutable(current.doc, result.doc, rt)
     return result
+
+
+#: Operations from which a PATCH is computed in a worker thread: up to 50,000 value steps of CPU
+#: (``scim.limits.MAX_PATCH_VALUE_VISITS``) would otherwise hold up every request of the process.
+THREADED_PATCH_OPERATIONS = 8
+
+
+def _heavy(body: Any) -> bool:
+    operations = body.get("Operations") if isinstance(body, dict) else None
+    return isinstance(operations, list) and len(operations) >= THREADED_PATCH_OPERATIONS
+
+
+class _Prepared:
+    """A heavy PATCH computed before its transaction, against one version of the identity: reused in
+    the transaction when that version is still the current one, so the write slot (SQLite) or the
+    row lock (PostgreSQL) is not held while it computes."""
+
+    __slots__ = ("error", "result", "version")
+
+    def __init__(self, version: int, result: PatchResult | None, error: ScimwardError | None) -> None:
+        self.version, self.result, self.error = version, result, error
+
+    def outcome(self) -> PatchResult | None:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+async def _patched_off_loop(rt: ResourceType, current: StoredIdentity, body: Any, if_match: str | None,
+                            prepared: _Prepared | None = None) -> PatchResult | None:
+    """``_patched``: reused from ``prepared`` when it was computed on this version; in a worker thread
+    when the PATCH is heavy; else here."""
+    if prepared is not None and prepared.version == current.version:
+        return prepared.outcome()
+    if _heavy(body):
+        return await asyncio.to_thread(_patched, rt, current, body, if_match)
+    return _patched(rt, current, body, if_match)
 
 
 class _Loaded:
@@ -143,10 +182,13 @@ class Writer:
             members = doc.pop("members", None) if rt.name == "Group" else None
             put_ops: list[MemberOp] | None = ([MemberOp("clear"), *([MemberOp("add", tuple(members))] if members
                                                                       else [])] if rt.name == "Group" else [])
-        elif self.direct.postgres:
-            fast = await self._patch_row_only(rt, identity_id, body, if_match, source, actor)
+        prepared: _Prepared | None = None
+        if doc is None and self.direct.postgres:
+            fast, prepared = await self._patch_row_only(rt, identity_id, body, if_match, source, actor)
             if fast is not None:
                 return fast if fast.version else None
+        elif doc is None and _heavy(body):
+            prepared = await self._prepare(rt, identity_id, body, if_match)
         try:
             async with self.direct.transaction() as tx:
                 loaded = await self._load(tx, rt, identity_id)
@@ -156,7 +198,7 @@ class Writer:
                     check_immutable(current.doc, doc, rt)
                     new_doc, member_ops = doc, put_ops or []
                 else:
-                    result = _patched(rt, current, body, if_match)
+                    result = await _patched_off_loop(rt, current, body, if_match, prepared)
                     if result is None:
                         return None
                     new_doc, member_ops = dict(result.doc), list(result.member_ops)
@@ -226,27 +268,43 @@ class Writer:
         effective = decode_json(row[6]) if row[6] is not None else None
         return _Loaded(stored_row(rt, row, with_groups=False), bool(row[5]), effective)
 
+    async def _prepare(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None) -> _Prepared | None:
+        """A heavy PATCH computed in a worker thread on the identity as it is now, before the
+        transaction (``_Prepared``); None when there is no such identity (the transaction says so)."""
+        rows = await self.direct.fetch(reads.by_id(self.dialect, False),
+                                       {"identity_id": identity_id, "resource_type": rt.name})
+        if not rows:
+            return None
+        current = stored_row(rt, rows[0], with_groups=False)
+        try:
+            return _Prepared(current.version, await asyncio.to_thread(_patched, rt, current, body, if_match), None)
+        except ScimwardError as error:
+            return _Prepared(current.version, None, error)
+
     async def _patch_row_only(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None,
-                              source: str | None, actor: str | None) -> StoredIdentity | None:
+                              source: str | None, actor: str | None) -> tuple[StoredIdentity | None, _Prepared | None]:
         """The fused one-statement PATCH (``store.identity._fused``) of an identity whose effective state is its
-        source state; None when this change needs the locking path. A no-op answers version 0."""
+        source state; None when this change needs the locking path, with the PATCH as computed so far
+        (``_Prepared``). A no-op answers version 0."""
         rows = await self.direct.fetch(reads.by_id(self.dialect, False),
                                        {"identity_id": identity_id, "resource_type": rt.name})
         if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
         current = stored_row(rt, rows[0], with_groups=False)
-        result = _patched(rt, current, body, if_match)
+        result = await _patched_off_loop(rt, current, body, if_match)
+        prepared = _Prepared(current.version, result, None)
         if result is None:
             current.version = 0
-            return current
+            return current, None
         params = self._fused_params(rt, current, result, source, actor)
         if params is None:
-            return None  # held or denied: decided again under the lock, against the effective state
+            return None, prepared  # held or denied: decided again under the lock, against the effective state
         updated = await self.direct.fetch(fused.update_row(), params)
         if updated[0][0] != 1:
-            return None  # another writer came first, or the identity has an effective state of its own
+            return None, prepared  # another writer came first, or the identity has an effective state of its own
         self._changed()
-        return StoredIdentity(identity_id, rt.name, result.doc, current.created, params["now"], current.version + 1)
+        return StoredIdentity(identity_id, rt.name, result.doc, current.created, params["now"],
+                              current.version + 1), None
 
     def _fused_params(self, rt: ResourceType, current: StoredIdentity, result: PatchResult, source: str | None,
                       actor: str | None) -> dict[str, Any] | None:
