@@ -374,7 +374,8 @@ def hashed_here(lane: int, stamped: Callable[[Any], str] = str) -> Callable[[Seq
 
     def matches(row: Sequence[Any]) -> bool:
         seq, prev_hash, digest, time, kind, actor, subject, data = row
-        return chain_hash(lane, seq, prev_hash, dumps([stamped(time), kind, actor, subject]).decode(), data) == digest
+        stored: str = digest
+        return chain_hash(lane, seq, prev_hash, dumps([stamped(time), kind, actor, subject]).decode(), data) == stored
 
     return matches
 
