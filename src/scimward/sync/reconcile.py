@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import structlog
 
-from scimward.durations import parse_duration
+from scimward import durations
 from scimward.scim.ast import Filter
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
@@ -72,19 +72,10 @@ HEARTBEAT_SECONDS = 15.0
 
 def parse_every(value: Any) -> timedelta | None:
     """A reconcile interval: ``"24h"``, ``"30m"``, ``"7d"``, ``"90s"`` or seconds; ``0``, ``"off"``, false: never."""
-    if value is None:
-        return timedelta(days=1)
-    if value is False or value in (0, "0", "off", "never", ""):
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return timedelta(seconds=value)
     try:
-        every = parse_duration(value) if isinstance(value, str) else None
-    except ValueError:
-        every = None
-    if every is None:
-        raise InvalidValue(f"reconcile_every {value!r} is not an interval like 24h, 30m, 7d or 0 (off)")
-    return every or None
+        return durations.parse_every(value, "reconcile_every", timedelta(days=1))
+    except durations.DurationError as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 @dataclass(frozen=True)
