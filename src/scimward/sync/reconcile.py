@@ -36,7 +36,7 @@ from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
-from scimward.store.governance import FindingStore, NewFinding, Run, RunStore
+from scimward.store.governance import FindingStore, Observation, Run, RunStore
 from scimward.store.identity import IdentityStore
 from scimward.store.provisioning import HubIdentity, Link, LinkStore, Outbox, Readback, TargetRepository
 from scimward.store.timeutil import utcnow
@@ -265,7 +265,7 @@ class _Run:
         in_flight = await readback.in_flight(tid, ids)
         managers = [m for identity in hub.values() if (m := manager_id(identity.doc))]
         manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
-        found: list[NewFinding] = []
+        found: list[Observation] = []
         repairs = _Repairs()
         for account in page:
             remote_id = account["id"]
@@ -316,7 +316,7 @@ class _Run:
         ids = {link.identity_id for link in by_remote.values()}
         hub = await readback.identities(GROUP_TYPE, ids, self.group_scope)
         in_flight = await readback.in_flight(tid, ids)
-        found: list[NewFinding] = []
+        found: list[Observation] = []
         repairs = _Repairs()
         for group in page:
             link = by_remote.get(group["id"])
@@ -438,15 +438,16 @@ class _Run:
         if not self.unverified:
             return
         findings = self.owner.findings
-        kept = [NewFinding(f.kind, f.severity, f.resource_type, f.subject, f.identity_id, f.remote_id, f.attribute,
-                           f.desired, f.last_pushed, f.actual, f.detail)
+        kept = [Observation(kind=f.kind, subject=f.subject, severity=f.severity, attribute=f.attribute,
+                            resource_type=f.resource_type, identity_id=f.identity_id, detail=f.detail, data=f.actual,
+                            remote_id=f.remote_id, desired=f.desired, last_pushed=f.last_pushed)
                 for f in await findings.list(target_id=self.target.id, kinds=[kind.value for kind in Kind])
                 if (f.subject, f.attribute) in self.unverified and f.last_seen < self.run.started]
         await findings.record(self.target.id, self.run.started, kept)
 
     # -- writing --------------------------------------------------------------------------------------
 
-    async def _commit(self, found: list[NewFinding], repairs: _Repairs) -> None:
+    async def _commit(self, found: list[Observation], repairs: _Repairs) -> None:
         """Repairs first (record reality, then enqueue, so a worker never pushes from the old record),
         each one in the push log; then the findings."""
         tid = self.target.id
@@ -498,12 +499,13 @@ _NOTES = {
 _ENQUEUED_NOTES = frozenset(_NOTES.values())
 
 
-def _finding(drift: Drift, repair: str | None) -> NewFinding:
+def _finding(drift: Drift, repair: str | None) -> Observation:
     if repair == _ENQUEUED:
         repair = _NOTES[drift.kind]
-    return NewFinding(drift.kind.value, drift.severity.value, drift.resource_type, drift.subject, drift.identity_id,
-                      drift.remote_id, drift.attribute, drift.desired, drift.last_pushed, drift.actual, drift.detail,
-                      repair)
+    return Observation(kind=drift.kind.value, subject=drift.subject, severity=drift.severity.value,
+                       attribute=drift.attribute, resource_type=drift.resource_type, identity_id=drift.identity_id,
+                       detail=drift.detail, data=drift.actual, remote_id=drift.remote_id, desired=drift.desired,
+                       last_pushed=drift.last_pushed, repair=repair)
 
 
 def _orphan_reason(owner_id: str | None, owner: HubIdentity | None, owner_link: Link | None) -> str:
