@@ -51,7 +51,7 @@ def test_the_policy_reads_its_intervals_with_the_same_grammar() -> None:
     assert policy.nhi.grace == timedelta(0)
     with pytest.raises(PolicyError, match="pending_expiry: '7' has no unit"):
         parse_policy("pending_expiry: 7\n")
-    with pytest.raises(NhiSettingsError, match="nhi.grace: '30' has no unit"):
+    with pytest.raises(NhiSettingsError, match=r"nhi\.grace: '30' has no unit"):
         nhi_settings({"grace": 30})
 
 
