@@ -23,7 +23,7 @@ from scimward.errors import ConfigurationError
 _INTERVAL = re.compile(r"\s*(\d+)\s*([wdhms]?)\s*", re.IGNORECASE)
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1),
           "s": timedelta(seconds=1)}
-EXAMPLES = "30d, 24h, 30m, 90s or 2w"
+EXAMPLES = "90d, 24h, 30m, 45s or 2w"
 
 
 class DurationError(ConfigurationError):
