@@ -37,7 +37,7 @@ from scimward.store.identity.identities import IdentityStore
 from scimward.store.identity.identity_rows import columns as _columns
 from scimward.store.identity.identity_rows import email_rows as _email_rows  # the columns create derives
 from scimward.store.provisioning.targets import TargetRepository
-from scimward.store.tables import link_members, links
+from scimward.store.tables import link_members, links, memberships
 from scimward.store.timeutil import utcnow
 from scimward.sync.client import TargetClient
 from scimward.sync.drift import member_path
@@ -100,7 +100,7 @@ async def insert_identities(db: Database, rt: Any, rows: Sequence[tuple[str, dic
             await counts.adjust(tx, db.dialect, rt.name, len(chunk))
     for start in range(0, len(members), BATCH * 5):
         async with store.direct.transaction() as tx:
-            await tx.run(writes.add_member(db.dialect), list(members[start:start + BATCH * 5]))
+            await tx.run(memberships.insert(), list(members[start:start + BATCH * 5]))
 
 
 async def insert_rows(db: Database, table: sa.Table, rows: list[dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from scimward.store._direct import Direct
 from scimward.store.database import Database
-from scimward.store.governance import audit
+from scimward.store.governance import audit, audit_trail
 from scimward.store.tables import audit_events
 
 pytestmark = pytest.mark.anyio
@@ -75,4 +75,21 @@ async def test_an_inserted_event_is_named(hub_url: str) -> None:
     broken = (await _verify(db)).broken
     assert broken is not None and (broken.lane, broken.seq) == (last.lane, last.seq + 1)
     assert "inserted" in str(broken)
+    await db.dispose()
+
+
+async def test_the_paged_walk_names_a_break_in_a_later_window(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``audit verify`` reads a window of sequence numbers in every lane at a time: with windows of one
+    event, each lane is left and taken up again between its events, and a break deep in a lane is
+    still named, as the one-pass check names it."""
+    db, appended = await _trail(hub_url)
+    monkeypatch.setattr(audit_trail, "PAGE", 1)
+    assert (await audit_trail.verify_trail(db)).broken is None
+    victim = max(appended, key=lambda a: a.seq)
+    async with db.write() as conn:
+        await conn.execute(audit_events.update().where(audit_events.c.lane == victim.lane,
+                                                       audit_events.c.seq == victim.seq).values(data='{"n": 99}'))
+    status = await audit_trail.verify_trail(db)
+    assert status.broken == (await _verify(db)).broken
+    assert status.broken is not None and (status.broken.lane, status.broken.seq) == (victim.lane, victim.seq)
     await db.dispose()

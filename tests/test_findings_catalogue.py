@@ -16,7 +16,6 @@ from scimward.store.governance import (
     PUSH_KINDS,
     FindingStateError,
     FindingStore,
-    NewFinding,
     Observation,
     observe,
 )
@@ -140,9 +139,9 @@ async def test_reconcile_closes_its_drift_and_nothing_else_on_the_target(hub_url
             .returning(targets.c.id))).scalar_one()
     store = FindingStore(db)
     run_started = utcnow()
-    drift = NewFinding("orphaned_account", "high", "User", "acct-1", None, "acct-1", "", None, None, {"id": "x"},
-                       None)
-    poisoned = NewFinding(PUSH_KINDS[0], "high", "User", "user-1", "user-1", None, "", None, None, None, "400")
+    drift = Observation(kind="orphaned_account", subject="acct-1", severity="high", remote_id="acct-1",
+                        data={"id": "x"})
+    poisoned = Observation(kind=PUSH_KINDS[0], subject="user-1", severity="high", identity_id="user-1", detail="400")
     await store.record(target_id, run_started - timedelta(minutes=5), [drift, poisoned])
     async with db.write() as conn:
         await observe(conn, ["change_pending"], [_seen("change_pending", "acct-1", target_id=target_id)])

@@ -29,7 +29,7 @@ from scimward.policy.approvals import Approvals
 from scimward.scim.errors import InvalidValue
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database, upgrade
-from scimward.store.governance.findings import Finding, FindingStore, NewFinding, ReconcileBusy, RunStore
+from scimward.store.governance.findings import Finding, FindingStore, Observation, ReconcileBusy, RunStore
 from scimward.store.provisioning.targets import TargetRepository
 from scimward.store.tables import targets
 from scimward.sync.client import TargetClient, eq_filter
@@ -559,6 +559,7 @@ async def test_findings_are_recorded_by_a_prepared_statement_too(hub: Hub, downs
     store = FindingStore(hub.db)
     seen = datetime(2026, 1, 1)
     for n in range(15):
-        await store.record(target.id, seen, [NewFinding("changed_in_app", "medium", "User", f"id-{n}", f"id-{n}",
-                                                        f"r-{n}", "title", "a", "a", "b", None)] * 2)
+        await store.record(target.id, seen, [Observation(
+            kind="changed_in_app", subject=f"id-{n}", severity="medium", attribute="title", identity_id=f"id-{n}",
+            remote_id=f"r-{n}", desired="a", last_pushed="a", data="b")] * 2)
     assert len(await store.list()) == 15

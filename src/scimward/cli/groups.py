@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, table_console
-from scimward.governance.durations import parse_days
+from scimward.durations import parse_days
 from scimward.governance.groups import GovernanceUpdate, list_groups, set_governance
 from scimward.store.database import Database
 

@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, fail, table_console
-from scimward.cli.tokens import parse_duration
+from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, table_console
+from scimward.durations import parse_duration
 from scimward.governance.nhi import user_types
 from scimward.governance.nhi.registry import NhiView, Registry
 from scimward.settings import Settings
@@ -44,10 +44,7 @@ def _run(database_url: str | None, work: Callable[[Registry], Awaitable[Any]]) -
 def _duration(text: str | None, option: str) -> timedelta | None:
     if text is None:
         return None
-    try:
-        return parse_duration(text)
-    except typer.BadParameter:
-        raise fail(f"{option}: {text!r} is not a duration like 90d, 12h, 30m or 45s") from None
+    return parse_duration(text, option)
 
 
 def _when(view: NhiView) -> str:

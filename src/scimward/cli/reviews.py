@@ -17,7 +17,7 @@ from rich.table import Table
 from scimward.cli.common import AsJson, DatabaseUrl, default_actor, fail, table_console
 from scimward.cli.exits import ExitCode
 from scimward.cli.groups import run
-from scimward.governance.durations import parse_duration
+from scimward.durations import parse_duration
 from scimward.governance.reviews import Decided, Reviews
 from scimward.governance.reviews.report import campaign_json, item_json, report, report_csv
 

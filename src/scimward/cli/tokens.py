@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor, err, fail, table_console
+from scimward.durations import parse_duration
 from scimward.scim.ast import AttrPath, Compare
 from scimward.scim.errors import NotFound
 from scimward.scim.resource_types import USER_TYPE
@@ -22,15 +23,6 @@ from scimward.store.governance import SourceRepository
 from scimward.store.identity import IdentityStore, SearchQuery
 
 token_app = typer.Typer(help="Issue, list and revoke the bearer tokens SCIM clients use.", no_args_is_help=True)
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90d``, ``12h``, ``30m`` or ``45s``."""
-    match = re.fullmatch(r"\s*(\d+)\s*([dhms])\s*", text)
-    if not match or int(match.group(1)) == 0:
-        raise typer.BadParameter(f"{text!r} is not a duration like 90d, 12h, 30m or 45s")
-    amount, unit = int(match.group(1)), match.group(2)
-    return timedelta(**{{"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[unit]: amount})
 
 
 @token_app.command("create")
@@ -60,7 +52,7 @@ def token_create(
         raise fail(f"--patch-response must be 'resource' or 'no_content', not {patch_response!r}")
     if scope not in SCOPES:
         raise fail(f"--scope must be {', '.join(SCOPES)}, not {scope!r}")
-    lifetime = parse_duration(expires_in) if expires_in else None
+    lifetime = parse_duration(expires_in, "--expires-in") if expires_in else None
     url = checked_url(database_url)
     token = asyncio.run(_create_token(url, name, lifetime, patch_response, user, scope, source, owner))
     err.print(f"Token [bold]{name}[/bold] created. Store it now: it is not shown again.")

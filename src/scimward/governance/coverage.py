@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scimward.durations import parse_duration
+from scimward.durations import DurationError, parse_every
 from scimward.governance.groups import governance_of
 from scimward.governance.reviews.context import is_non_human
 from scimward.store.database import Database
@@ -137,18 +137,10 @@ def has_lifecycle_source(source: str | None) -> bool:
 
 def reconcile_every(config: dict[str, Any]) -> timedelta | None:
     """A target's reconcile interval (``reconcile_every``: default a day; 0, off or false: never)."""
-    value = config.get("reconcile_every")
-    if value is None:
-        return DEFAULT_RECONCILE_EVERY
-    if value is False or value in (0, "0", "off", "never", ""):
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value) if value > 0 else None
     try:
-        every = parse_duration(str(value))
-    except ValueError:
+        return parse_every(config.get("reconcile_every"), "reconcile_every", DEFAULT_RECONCILE_EVERY)
+    except DurationError:
         return None  # a setting the schedule refuses runs no reconcile either
-    return every or None
 
 
 def on_schedule(target: TargetFacts, now: datetime) -> bool:

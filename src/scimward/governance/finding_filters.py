@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from scimward.durations import parse_duration
+from scimward.durations import DurationError, parse_duration
 from scimward.errors import ScimwardError
 from scimward.governance import catalogue
 from scimward.store.governance import FINDING_STATUSES, Finding
@@ -48,9 +48,10 @@ def accepted_until(text: str, now: datetime | None = None) -> datetime:
     """An acceptance's end: an interval from now (30d, 12h, 2w) or a date or time (naive UTC, as stored)."""
     moment = now or datetime.now(UTC).replace(tzinfo=None)
     try:
-        return moment + parse_duration(text)
-    except ValueError:
-        pass
+        return moment + parse_duration(text, "until")
+    except DurationError as exc:
+        if text.strip().isdigit():  # a number without its unit is not a date either: say which unit
+            raise FilterError(str(exc)) from None
     try:
         given = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:

@@ -25,13 +25,14 @@ and attribute ownership with HR sources' settings (``attributes:``, ``sources:``
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import yaml
 
+from scimward import durations
+from scimward.durations import format_duration
 from scimward.errors import ConfigurationError
 from scimward.policy.cel import Expression, ExpressionError, Reads, compile_expression, merge_attributes
 from scimward.policy.nhi_settings import NhiSettings, NhiSettingsError, nhi_settings
@@ -113,23 +114,12 @@ class Policy:
         return out
 
 
-_DURATION = re.compile(r"\s*(\d+)\s*([dhms])\s*")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
 def parse_duration(text: Any, setting: str) -> timedelta:
-    match = _DURATION.fullmatch(str(text))
-    if not match or int(match.group(1)) == 0:
-        raise PolicyError(f"{setting}: {text!r} is not a duration like 7d, 12h, 10m or 30s")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """A policy's interval (``scimward.durations``: a number and its unit), as a ``PolicyError``."""
+    try:
+        return durations.parse_duration(text, setting)
+    except durations.DurationError as exc:
+        raise PolicyError(str(exc)) from None
 
 
 def parse_policy(text: str) -> Policy:

@@ -17,11 +17,11 @@ nhi:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from scimward.durations import DurationError, format_duration, parse_duration
 from scimward.errors import ConfigurationError
 
 KINDS = ("service_account", "api_key", "token", "certificate", "bot", "workload", "ai_agent")
@@ -36,8 +36,6 @@ DEFAULT_MAX_LIFETIME: dict[str, timedelta] = {
     "ai_agent": timedelta(days=180),
 }
 
-_DURATION = re.compile(r"\s*(\d+)\s*([dhms]?)\s*")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}
 
 
 class NhiSettingsError(ConfigurationError):
@@ -45,19 +43,11 @@ class NhiSettingsError(ConfigurationError):
 
 
 def duration(text: Any, setting: str, *, zero: bool = False) -> timedelta:
-    """``7d``, ``12h``, ``10m``, ``30s`` (and ``0`` where ``zero`` is allowed)."""
-    match = _DURATION.fullmatch(str(text))
-    if not match or (int(match.group(1)) == 0 and not zero):
-        raise NhiSettingsError(f"nhi.{setting}: {text!r} is not a duration like 7d, 12h, 10m or 30s")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def _format(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """``7d``, ``12h``, ``10m``, ``30s`` (``scimward.durations``; and ``0`` where ``zero`` is allowed)."""
+    try:
+        return parse_duration(text, f"nhi.{setting}", zero=zero)
+    except DurationError as exc:
+        raise NhiSettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -77,9 +67,9 @@ class NhiSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {"require": list(self.require), "missing": self.missing,
-                "max_lifetime": {k: _format(v) for k, v in sorted(self.max_lifetime.items())},
-                "owner_leaves": self.owner_leaves, "grace": _format(self.grace), "rotation": _format(self.rotation),
-                "stale_after": _format(self.stale_after)}
+                "max_lifetime": {k: format_duration(v) for k, v in sorted(self.max_lifetime.items())},
+                "owner_leaves": self.owner_leaves, "grace": format_duration(self.grace),
+                "rotation": format_duration(self.rotation), "stale_after": format_duration(self.stale_after)}
 
 
 def nhi_settings(raw: Any) -> NhiSettings:

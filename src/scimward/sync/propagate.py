@@ -39,7 +39,7 @@ from scimward.scim.resource_types import AGENT_TYPE, AGENTIC_APPLICATION_TYPE, G
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
 from scimward.store.failures import log_round_failure
-from scimward.store.governance import PUSH_KINDS, FindingStore, NewFinding
+from scimward.store.governance import PUSH_KINDS, FindingStore, Observation
 from scimward.store.provisioning import (
     ORPHAN,
     BatchReads,
@@ -499,9 +499,9 @@ class Propagator:
             return
         detail = f"parked after {attempts} failures: {error.request or 'request'} answered {answer}"
         results.rejected(item, detail)
-        await self.findings.record(target.id, utcnow(), [NewFinding(
-            POISONED, "high", item.resource_type, item.identity_id, item.identity_id, None, "", None, None, None,
-            detail)])
+        await self.findings.record(target.id, utcnow(), [Observation(
+            kind=POISONED, subject=item.identity_id, severity="high", resource_type=item.resource_type,
+            identity_id=item.identity_id, detail=detail)])
         log.warning("push parked", target=target.name, identity=item.identity_id, detail=detail)
 
     async def _transient(self, item: OutboxItem, endpoint: _Endpoint, error: TransientError) -> None:

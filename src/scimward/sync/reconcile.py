@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import structlog
 
-from scimward.durations import parse_duration
+from scimward import durations
 from scimward.policy.orphans import deactivate_orphan
 from scimward.scim.ast import Filter
 from scimward.scim.errors import InvalidValue, ScimError
@@ -43,7 +43,7 @@ from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import AGENT_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
 from scimward.store.database import Database
-from scimward.store.governance import FindingStore, NewFinding, Run, RunStore
+from scimward.store.governance import FindingStore, Observation, Run, RunStore
 from scimward.store.identity import IdentityStore
 from scimward.store.provisioning import HubIdentity, Link, LinkStore, Outbox, Readback, TargetRepository, orphan_key
 from scimward.store.timeutil import utcnow
@@ -80,19 +80,10 @@ HEARTBEAT_SECONDS = 15.0
 
 def parse_every(value: Any) -> timedelta | None:
     """A reconcile interval: ``"24h"``, ``"30m"``, ``"7d"``, ``"90s"`` or seconds; ``0``, ``"off"``, false: never."""
-    if value is None:
-        return timedelta(days=1)
-    if value is False or value in (0, "0", "off", "never", ""):
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return timedelta(seconds=value)
     try:
-        every = parse_duration(value) if isinstance(value, str) else None
-    except ValueError:
-        every = None
-    if every is None:
-        raise InvalidValue(f"reconcile_every {value!r} is not an interval like 24h, 30m, 7d or 0 (off)")
-    return every or None
+        return durations.parse_every(value, "reconcile_every", timedelta(days=1))
+    except durations.DurationError as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -337,7 +328,7 @@ class _Run:
         people = {link.identity_id for link in by_remote.values() if link.resource_type == "User"}
         managers = [m for i, identity in hub.items() if i in people and (m := manager_id(identity.doc))]
         manager_remote = await self.owner.links.linked_remote_ids(tid, managers) if managers else {}
-        found: list[NewFinding] = []
+        found: list[Observation] = []
         repairs = _Repairs()
         for account in page:
             remote_id = account["id"]
@@ -388,7 +379,7 @@ class _Run:
         ids = {link.identity_id for link in by_remote.values()}
         hub = await readback.identities(GROUP_TYPE, ids, self.group_scope)
         in_flight = await readback.in_flight(tid, ids)
-        found: list[NewFinding] = []
+        found: list[Observation] = []
         repairs = _Repairs()
         for group in page:
             link = by_remote.get(group["id"])
@@ -510,15 +501,16 @@ class _Run:
         if not self.unverified:
             return
         findings = self.owner.findings
-        kept = [NewFinding(f.kind, f.severity, f.resource_type, f.subject, f.identity_id, f.remote_id, f.attribute,
-                           f.desired, f.last_pushed, f.actual, f.detail)
+        kept = [Observation(kind=f.kind, subject=f.subject, severity=f.severity, attribute=f.attribute,
+                            resource_type=f.resource_type, identity_id=f.identity_id, detail=f.detail, data=f.actual,
+                            remote_id=f.remote_id, desired=f.desired, last_pushed=f.last_pushed)
                 for f in await findings.list(target_id=self.target.id, kinds=[kind.value for kind in Kind])
                 if (f.subject, f.attribute) in self.unverified and f.last_seen < self.run.started]
         await findings.record(self.target.id, self.run.started, kept)
 
     # -- writing --------------------------------------------------------------------------------------
 
-    async def _commit(self, found: list[NewFinding], repairs: _Repairs) -> None:
+    async def _commit(self, found: list[Observation], repairs: _Repairs) -> None:
         """Repairs first (record reality, then enqueue, so a worker never pushes from the old record),
         each one in the push log; then the findings."""
         tid = self.target.id
@@ -569,12 +561,13 @@ _NOTES = {
 _ENQUEUED_NOTES = frozenset(_NOTES.values())
 
 
-def _finding(drift: Drift, repair: str | None) -> NewFinding:
+def _finding(drift: Drift, repair: str | None) -> Observation:
     if repair == _ENQUEUED:
         repair = _NOTES[drift.kind]
-    return NewFinding(drift.kind.value, drift.severity.value, drift.resource_type, drift.subject, drift.identity_id,
-                      drift.remote_id, drift.attribute, drift.desired, drift.last_pushed, drift.actual, drift.detail,
-                      repair)
+    return Observation(kind=drift.kind.value, subject=drift.subject, severity=drift.severity.value,
+                       attribute=drift.attribute, resource_type=drift.resource_type, identity_id=drift.identity_id,
+                       detail=drift.detail, data=drift.actual, remote_id=drift.remote_id, desired=drift.desired,
+                       last_pushed=drift.last_pushed, repair=repair)
 
 
 def _orphan_reason(owner_id: str | None, owner: HubIdentity | None, owner_link: Link | None) -> str:

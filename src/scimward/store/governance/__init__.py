@@ -27,7 +27,6 @@ from scimward.store.governance.findings import (
     Finding,
     FindingStateError,
     FindingStore,
-    NewFinding,
     Observation,
     Observed,
     ReconcileBusy,
@@ -71,7 +70,7 @@ from scimward.store.governance.sources import (
 )
 
 __all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
-           "FindingStore", "Gate", "NewFinding", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
+           "FindingStore", "Gate", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
            "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
            "nhi_rows", "observe", "reopen_expired", "review_rows", "reviews"]
 # HR and IdP sources (issue 17)

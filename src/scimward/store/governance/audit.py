@@ -28,7 +28,7 @@ import hashlib
 import os
 import random
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -296,61 +296,88 @@ def verify_chain(events: Iterable[StoredEvent], heads: Mapping[int, tuple[int, s
 
 
 class ChainCheck:
-    """``verify_chain`` one event at a time, for a walk that reads the trail in pages."""
+    """``verify_chain`` page by page, for a walk that reads the trail in pages (``store.governance.audit_trail``).
+
+    Each lane keeps its own place, so the pages of several lanes may come interleaved (the walk reads
+    a window of sequence numbers in every lane before the next window), each lane's in seq order.
+    """
 
     def __init__(self, heads: Mapping[int, tuple[int, str]]) -> None:
         self.heads = heads
         self.events = 0
-        self._lane, self._seq, self._last = -1, 0, GENESIS
-        self._walked: set[int] = set()
+        #: lane -> (the last seq walked, its hash)
+        self._walked: dict[int, tuple[int, str]] = {}
 
     def step(self, event: StoredEvent) -> Break | None:
-        """The break at ``event`` (the events must come in (lane, seq) order), or None."""
+        """The break at ``event`` (each lane's events must come in seq order), or None."""
         return self.step_row(event.lane, event.seq, stamp(event.time), event.kind, event.actor, event.subject,
                              event.data, event.prev_hash, event.hash)
 
     def step_row(self, lane: int, seq: int, time: str, kind: str, actor: str, subject: str, data: str,
                  prev_hash: str, digest: str) -> Break | None:
         """``step`` on an event's fields as read, ``time`` already in its hashed form (``stamp``)."""
-        if lane != self._lane:
-            if self._lane >= 0 and (problem := _end_of_lane(self._lane, self._seq, self._last, self.heads)):
-                return problem
-            self._lane, self._seq, self._last = lane, 0, GENESIS
-            self._walked.add(lane)
-        self.events += 1
-        expected = self._seq + 1
-        if seq != expected:
-            return Break(lane, expected, f"is missing: removed (the next event in lane {lane} is {seq})")
+        return self.follow(lane, [(seq, prev_hash, digest, time, kind, actor, subject, data)], hashed_here(lane))
+
+    def follow(self, lane: int, rows: Iterable[Sequence[Any]],
+               matches: Callable[[Sequence[Any]], bool]) -> Break | None:
+        """Step through the next events of ``lane``, in seq order.
+
+        Each row starts ``(seq, prev_hash, hash, ...)``; ``matches(row)`` says whether the event's
+        contents give its hash (``hashed_here``: recomputed from the rest of the row; or the
+        database's own verdict). The loop is the walk's hot path: a million events pass through it.
+        """
+        walked, last = self._walked.get(lane, (0, GENESIS))
         head = self.heads.get(lane)
-        if head is None or seq > head[0]:
-            return Break(lane, seq, "lies beyond the lane's head: inserted")
-        if prev_hash != self._last:
-            return Break(lane, seq, "does not follow the event before it (its prev_hash differs): "
-                                    "inserted, or the one before it altered")
-        prefix = orjson.dumps([time, kind, actor, subject]).decode()
-        if chain_hash(lane, seq, prev_hash, prefix, data) != digest:
-            return Break(lane, seq, "does not match its hash: altered")
-        self._seq, self._last = seq, digest
-        return None
+        limit = -1 if head is None else head[0]
+        expected, counted = walked + 1, 0
+        try:
+            for row in rows:
+                seq, prev_hash, digest = row[0], row[1], row[2]
+                counted += 1
+                if seq != expected:
+                    return Break(lane, expected, f"is missing: removed (the next event in lane {lane} is {seq})")
+                if seq > limit:
+                    return Break(lane, seq, "lies beyond the lane's head: inserted")
+                if prev_hash != last:
+                    return Break(lane, seq, "does not follow the event before it (its prev_hash differs): "
+                                            "inserted, or the one before it altered")
+                if not matches(row):
+                    return Break(lane, seq, "does not match its hash: altered")
+                expected, last = seq + 1, digest
+            return None
+        finally:
+            self.events += counted
+            if counted:
+                self._walked[lane] = (expected - 1, last)
 
     def end(self) -> Break | None:
         """After the last event: the break of a lane whose last events, or all of them, are missing."""
-        if self._lane >= 0 and (problem := _end_of_lane(self._lane, self._seq, self._last, self.heads)):
-            return problem
-        for other, (head_seq, _) in sorted(self.heads.items()):
-            if head_seq > 0 and other not in self._walked:
-                return Break(other, 1, f"is missing: removed (lane {other} holds no events, its head is at "
-                                       f"{head_seq})")
+        for lane in sorted(set(self._walked) | set(self.heads)):
+            head_seq, head_hash = self.heads.get(lane, (0, GENESIS))
+            if lane not in self._walked:
+                if head_seq > 0:
+                    return Break(lane, 1, f"is missing: removed (lane {lane} holds no events, its head is at "
+                                          f"{head_seq})")
+                continue
+            seq, last = self._walked[lane]
+            if head_seq > seq:
+                return Break(lane, seq + 1, f"is missing: removed (lane {lane}'s head is at {head_seq})")
+            if head_hash != last:
+                return Break(lane, seq, "is not the lane's head (the head's hash differs): altered")
         return None
 
 
-def _end_of_lane(lane: int, seq: int, last: str, heads: Mapping[int, tuple[int, str]]) -> Break | None:
-    head_seq, head_hash = heads.get(lane, (0, GENESIS))
-    if head_seq > seq:
-        return Break(lane, seq + 1, f"is missing: removed (lane {lane}'s head is at {head_seq})")
-    if head_hash != last:
-        return Break(lane, seq, "is not the lane's head (the head's hash differs): altered")
-    return None
+def hashed_here(lane: int, stamped: Callable[[Any], str] = str) -> Callable[[Sequence[Any]], bool]:
+    """``ChainCheck.follow``'s check for rows ``(seq, prev_hash, hash, time, kind, actor, subject, data)``:
+    the event's hash recomputed in process, ``stamped(time)`` its time as hashed (``stamp``)."""
+    dumps = orjson.dumps
+
+    def matches(row: Sequence[Any]) -> bool:
+        seq, prev_hash, digest, time, kind, actor, subject, data = row
+        stored: str = digest
+        return chain_hash(lane, seq, prev_hash, dumps([stamped(time), kind, actor, subject]).decode(), data) == stored
+
+    return matches
 
 
 def head_digest(heads: Mapping[int, tuple[int, str]]) -> str:

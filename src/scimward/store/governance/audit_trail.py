@@ -9,7 +9,7 @@ millions of events is walked in bounded memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,13 +25,14 @@ from scimward.store.tables import audit_events
 PAGE = 20_000
 _e = audit_events.c
 _COLUMNS = (_e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash, _e.hash)
-_LANE_PAGE = (sa.select(*_COLUMNS).where(_e.lane == sa.bindparam("lane"), _e.seq > sa.bindparam("after"))
-              .order_by(_e.seq).limit(sa.bindparam("page")))
-#: SQLite: the time as the text it keeps (``audit.stamp_of_stored``), not parsed into a datetime.
-_LANE_PAGE_TEXT = (sa.select(_e.lane, _e.seq, sa.type_coerce(_e.time, sa.Text), *_COLUMNS[3:])
-                   .where(_e.lane == sa.bindparam("lane"), _e.seq > sa.bindparam("after"))
-                   .order_by(_e.seq).limit(sa.bindparam("page")))
+_IN_LANE = (_e.lane == sa.bindparam("lane"), _e.seq > sa.bindparam("after"), _e.seq <= sa.bindparam("upto"))
+#: Rows as ``audit.hashed_here`` reads them; on SQLite the time as the text it keeps (``audit.stamp_of_stored``).
+_PAGE = sa.select(_e.seq, _e.prev_hash, _e.hash, _e.time, _e.kind, _e.actor, _e.subject, _e.data).where(
+    *_IN_LANE).order_by(_e.seq)
+_PAGE_SQLITE = sa.select(_e.seq, _e.prev_hash, _e.hash, sa.type_coerce(_e.time, sa.Text), _e.kind, _e.actor,
+                         _e.subject, _e.data).where(*_IN_LANE).order_by(_e.seq)
 _LANES_PRESENT = sa.select(_e.lane).distinct().order_by(_e.lane)
+_LAST_IN_LANE = sa.select(sa.func.max(_e.seq)).where(_e.lane == sa.bindparam("lane"))
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,6 @@ async def verify_trail(database: Database, progress: Callable[[int], None] | Non
 def _verify(url: str, progress: Callable[[int], None] | None) -> TrailStatus:
     engine = create_sync_engine(url)
     sqlite = engine.dialect.name == "sqlite"
-    page = _LANE_PAGE_TEXT if sqlite else _LANE_PAGE
     try:
         with engine.connect() as conn:
             if not sqlite:
@@ -92,23 +92,40 @@ def _verify(url: str, progress: Callable[[int], None] | None) -> TrailStatus:
                 lanes_heads = {int(r[0]): (int(r[1]), str(r[2])) for r in conn.execute(audit.SELECT_HEADS)}
                 check = audit.ChainCheck(lanes_heads)
                 lanes = sorted({int(r[0]) for r in conn.execute(_LANES_PRESENT)} | set(lanes_heads))
-                for lane in lanes:
-                    after = 0
-                    while True:
-                        rows = conn.execute(page, {"lane": lane, "after": after, "page": PAGE}).all()
-                        stamp = audit.stamp_of_stored if sqlite else audit.stamp
-                        for r in rows:
-                            problem = check.step_row(r[0], r[1], stamp(r[2]), r[3], r[4], r[5], r[6], r[7], r[8])
-                            if problem is not None:
-                                return TrailStatus(check.events, audit.head_digest(lanes_heads), problem)
-                        if progress is not None:
-                            progress(len(rows))
-                        if len(rows) < PAGE:
-                            break
-                        after = int(rows[-1][1])
-                return TrailStatus(check.events, audit.head_digest(lanes_heads), check.end())
+                problem = _walk(conn, lanes, check, sqlite, progress)
+                return TrailStatus(check.events, audit.head_digest(lanes_heads), problem or check.end())
     finally:
         engine.dispose()
+
+
+def _walk(conn: sa.Connection, lanes: Sequence[int], check: audit.ChainCheck, sqlite: bool,
+          progress: Callable[[int], None] | None) -> audit.Break | None:
+    """Every lane, a window of sequence numbers at a time: the same window in each lane, then the next.
+
+    A lane's events are spread through the table among the other lanes' (each append picks a lane at
+    random), so walking one lane to its end and then the next would read every page of the table once
+    per lane; the events of one window of every lane lie close together, and are read together.
+    """
+    ends = {lane: int(conn.execute(_LAST_IN_LANE, {"lane": lane}).scalar() or 0) for lane in lanes}
+    window = max(1, PAGE // max(1, sum(1 for end in ends.values() if end)))
+    stamped = audit.stamp_of_stored if sqlite else audit.stamp
+    checks = {lane: audit.hashed_here(lane, stamped) for lane in lanes}
+    page = _PAGE_SQLITE if sqlite else _PAGE
+    after, last = 0, max(ends.values(), default=0)
+    while after < last:
+        upto = after + window
+        for lane in lanes:
+            if ends[lane] <= after:
+                continue
+            result = conn.execute(page, {"lane": lane, "after": after, "upto": upto})
+            rows = result.cursor.fetchall()  # the driver's tuples, as they come: no row objects
+            result.close()
+            if (problem := check.follow(lane, rows, checks[lane])) is not None:
+                return problem
+            if progress is not None:
+                progress(len(rows))
+        after = upto
+    return None
 
 
 async def export_trail(database: Database, since: datetime | None = None,

@@ -65,24 +65,6 @@ class ReconcileBusy(ScimError):
 
 
 @dataclass(frozen=True)
-class NewFinding:
-    """A drift as one run saw it, and the repair the run made for it (None: reported only)."""
-
-    kind: str
-    severity: str
-    resource_type: str
-    subject: str
-    identity_id: str | None
-    remote_id: str | None
-    attribute: str
-    desired: Any
-    last_pushed: Any
-    actual: Any
-    detail: str | None
-    repair: str | None = None
-
-
-@dataclass(frozen=True)
 class Finding:
     id: int
     #: The target's name; None for a finding about the hub itself.
@@ -126,7 +108,13 @@ class Finding:
 
 @dataclass(frozen=True)
 class Observation:
-    """A problem a governance pass sees now: ``observe`` opens it, or keeps it open."""
+    """A problem a pass sees now, before it is a finding: what every pass hands the store.
+
+    A reconcile run's drift (``FindingStore.record``, its target given there) and a governance
+    pass's problem (``observe``) alike. It is the input; ``Finding`` is the stored row with its
+    life: an id, a status, when it was first and last seen, an acceptance. Keeping the two apart
+    keeps the row's own fields out of what a pass can say.
+    """
 
     kind: str
     subject: str
@@ -139,6 +127,12 @@ class Observation:
     detail: str | None = None
     #: What was found, for a person and a report (stored as the finding's ``actual``).
     data: Any = None
+    #: A reconcile's drift: the account's id on the target, and the values the hub wanted and last pushed.
+    remote_id: str | None = None
+    desired: Any = None
+    last_pushed: Any = None
+    #: The repair the run made for it (None: reported only).
+    repair: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +182,8 @@ async def observe(conn: AsyncConnection, kinds: Sequence[str], observations: Seq
     if new:
         await conn.execute(findings.insert(), [
             {"target_id": o.target_id, "kind": o.kind, "severity": o.severity, "resource_type": o.resource_type,
-             "subject": o.subject, "identity_id": o.identity_id, "attribute": o.attribute, "actual": o.data,
+             "subject": o.subject, "identity_id": o.identity_id, "remote_id": o.remote_id,
+             "attribute": o.attribute, "desired": o.desired, "last_pushed": o.last_pushed, "actual": o.data,
              "detail": o.detail, "owner": o.owner, "status": OPEN, "first_seen": now, "last_seen": now}
             for o in new])
     if kept:
@@ -228,8 +223,9 @@ class FindingStore:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def record(self, target_id: int, seen: datetime, found: Sequence[NewFinding]) -> None:
-        """Open or refresh findings: a persisting one keeps ``first_seen`` and moves ``last_seen`` to ``seen``."""
+    async def record(self, target_id: int, seen: datetime, found: Sequence[Observation]) -> None:
+        """Open or refresh the target's findings from a run's observations (each one's ``target_id`` is
+        ``target_id``): a persisting one keeps ``first_seen`` and moves ``last_seen`` to ``seen``."""
         if not found:
             return
         # One row per key in a statement: PostgreSQL refuses to upsert the same row twice in one.
@@ -237,7 +233,7 @@ class FindingStore:
         insert: Any = postgresql.insert(findings) if self.db.dialect == "postgresql" else sqlite.insert(findings)
         rows = [{"target_id": target_id, "kind": f.kind, "severity": f.severity, "resource_type": f.resource_type,
                  "subject": f.subject, "identity_id": f.identity_id, "remote_id": f.remote_id,
-                 "attribute": f.attribute, "desired": f.desired, "last_pushed": f.last_pushed, "actual": f.actual,
+                 "attribute": f.attribute, "desired": f.desired, "last_pushed": f.last_pushed, "actual": f.data,
                  "detail": f.detail, "status": OPEN, "first_seen": seen, "last_seen": seen,
                  "repaired_at": seen if f.repair else None, "repair": f.repair} for f in found]
         async with self.db.write() as conn:
