@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,11 +17,15 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.api.settings import Settings
+from scimward.policy import identity_store
+from scimward.scim.filter import parse_filter
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
+from scimward.store.identity import SearchQuery
 from scimward.store.identity import _positions as positions
+from scimward.store.identity.identities import IdentityStore
 from tests.conftest import ServerThread
 from tests.hub import open_hub
 
@@ -93,3 +98,27 @@ async def test_a_row_committed_before_an_anchor_keeps_deep_pages_exact(hub_url: 
                 assert walk.index(late_id) < walk.index(after[0])
                 for start in (5, 8, 9, 10, 13):
                     assert await page(start) == walk[start - 1:start + 4], start
+
+
+async def test_a_first_page_by_user_name_is_one_key_lookup_by_index_or_by_cursor(
+        hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an IdP asks before every create (``userName eq``) takes the unique-key statement whether the
+    hub pages by index or, by default, by cursor (an empty cursor: the first page, RFC 9865)."""
+    database = Database(hub_url)
+    try:
+        store = identity_store(database)
+        name = f"key-{uuid.uuid4().hex[:8]}"
+        made = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": name}, USER_TYPE))
+
+        async def no_other_path(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("a key lookup took the general search path")
+
+        monkeypatch.setattr(IdentityStore, "_search_by_cursor", no_other_path)
+        monkeypatch.setattr(IdentityStore, "_search_by_index", no_other_path)
+        for cursor in (None, ""):
+            query = SearchQuery(filter=parse_filter(f'userName eq "{name.upper()}"'), count=10, cursor=cursor)
+            result = await store.search(USER_TYPE, query)
+            assert (result.total, [item.id for item in result.items]) == (1, [made.id])
+            assert result.next_cursor is None
+    finally:
+        await database.dispose()

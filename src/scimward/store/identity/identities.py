@@ -177,6 +177,11 @@ class IdentityStore:
 
     async def search(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
         """List resources: by index (RFC 7644 3.4.2.4) or, when ``query.cursor`` is set, by cursor (RFC 9865)."""
+        key = _user_name_lookup(rt, query.filter) if query.sort_by is None else None
+        if key is not None and not query.cursor:
+            # The first page of a key lookup is the whole result, by index or by cursor (RFC 9865:
+            # no next cursor): one unique-index statement, what an IdP asks before every create.
+            return await self._by_key(rt, query, key)
         if query.cursor is not None:
             t = identities.c
             where: list[sa.ColumnElement[bool]] = [t.resource_type == rt.name]
@@ -201,12 +206,7 @@ class IdentityStore:
         user_name = _user_name_lookup(rt, query.filter) if query.sort_by is None else None
         unindexed = user_name is None and (query.filter is not None or query.sort_by is not None)
         if user_name is not None:  # one statement: a snapshot of its own
-            rows = await self.direct.fetch(reads.by_user_name(dialect, with_groups),
-                                           {"resource_type": rt.name, "user_name": user_name.lower()})
-            result = SearchResult(len(rows))
-            rows = rows[offset:] if query.count is None else rows[offset:offset + query.count]
-            result.items = [stored_row(rt, row, with_groups) for row in rows]
-            return result
+            return await self._by_key(rt, query, user_name)
         async with self.direct.snapshot(threaded=unindexed) as read:
             if not unindexed:
                 total, removed = (await read.rows(counts.TOTAL, {"rt": rt.name}))[0]
@@ -242,6 +242,17 @@ class IdentityStore:
             result.items = [stored_row(rt, row, with_groups) for row in rows]
             if query.with_members and rt.name == "Group" and result.items:
                 await _attach_members(read, dialect, result.items)
+        return result
+
+    async def _by_key(self, rt: ResourceType, query: SearchQuery, key: str) -> SearchResult:
+        """A list filtered by ``key eq`` (the type's unique natural key): its rows are their own count."""
+        with_groups = query.with_groups and rt.name in GROUPED_TYPES
+        rows = await self.direct.fetch(reads.by_user_name(self.db.dialect, with_groups),
+                                       {"resource_type": rt.name, "user_name": key.lower()})
+        result = SearchResult(len(rows))
+        offset = query.start_index - 1
+        rows = rows[offset:] if query.count is None else rows[offset:offset + query.count]
+        result.items = [stored_row(rt, row, with_groups) for row in rows]
         return result
 
     async def _count(self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery,
