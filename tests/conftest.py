@@ -139,8 +139,9 @@ class ServerThread:
 
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -162,8 +163,12 @@ class ServerThread:
 def live_server(database_url: str) -> Iterator[LiveServer]:
     token = issue_token(database_url, f"tests-{uuid.uuid4().hex[:8]}")
     with ServerThread(Settings(database_url=database_url, max_body_bytes=64 * 1024)) as thread:
-        yield LiveServer(f"http://127.0.0.1:{thread.port}/scim/v2", token, database_url,
-                         "postgresql" if database_url.startswith("postgresql") else "sqlite")
+        yield LiveServer(
+            f"http://127.0.0.1:{thread.port}/scim/v2",
+            token,
+            database_url,
+            "postgresql" if database_url.startswith("postgresql") else "sqlite",
+        )
 
 
 @pytest.fixture
@@ -201,10 +206,23 @@ class Scim2Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Peer:
-        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(repo_root() / "tests" / "peers"),
-                   "scim2_server_app:app", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(command, env={**os.environ, "SCIM2_TOKEN": self.token},
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(repo_root() / "tests" / "peers"),
+            "scim2_server_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
+        self.process = subprocess.Popen(
+            command, env={**os.environ, "SCIM2_TOKEN": self.token}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
         while True:

@@ -64,8 +64,10 @@ REVIEWER = "rita@example.com"
 NHI = "deploy-bot"
 UNEXPIRING_NHI = "ticket-agent"
 #: People at the identity provider: one the role mapping makes an approver, one it grants nothing.
-IDP_PEOPLE = [User(sub="olive", claims={"email": "olive@example.com", "groups": ["idm-approvers"]}),
-              User(sub="nora", claims={"email": "nora@example.com", "groups": ["sales"]})]
+IDP_PEOPLE = [
+    User(sub="olive", claims={"email": "olive@example.com", "groups": ["idm-approvers"]}),
+    User(sub="nora", claims={"email": "nora@example.com", "groups": ["sales"]}),
+]
 
 
 def elsewhere(work: Callable[[], T]) -> T:
@@ -99,10 +101,19 @@ class World:
             try:
                 store = identity_store(db, PolicyGate(db, refresh_seconds=0))
                 for name in user_names:
-                    found = await store.search(USER_TYPE, SearchQuery(
-                        filter=Compare(AttrPath(None, "userName"), "eq", name), count=1))
-                    await store.patch(USER_TYPE, found.items[0].id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-                        {"op": "replace", "path": "active", "value": False}]}, source="scim:okta", actor="okta")
+                    found = await store.search(
+                        USER_TYPE, SearchQuery(filter=Compare(AttrPath(None, "userName"), "eq", name), count=1)
+                    )
+                    await store.patch(
+                        USER_TYPE,
+                        found.items[0].id,
+                        {
+                            "schemas": [PATCH_OP_SCHEMA],
+                            "Operations": [{"op": "replace", "path": "active", "value": False}],
+                        },
+                        source="scim:okta",
+                        actor="okta",
+                    )
             finally:
                 await db.dispose()
 
@@ -133,13 +144,16 @@ class World:
 
     def change_sources(self, identity_id: str) -> set[tuple[str, str]]:
         """(source, actor) of every change of the identity."""
+
         async def go() -> set[tuple[str, str]]:
             db = Database(self.hub_url)
             try:
                 async with db.read() as conn:
                     c = changes.c
-                    return {(str(s), str(a)) for s, a in await conn.execute(
-                        sa.select(c.source, c.actor).where(c.identity_id == identity_id))}
+                    return {
+                        (str(s), str(a))
+                        for s, a in await conn.execute(sa.select(c.source, c.actor).where(c.identity_id == identity_id))
+                    }
             finally:
                 await db.dispose()
 
@@ -160,37 +174,78 @@ async def _prepare(hub_url: str, downstream: Peer) -> tuple[dict[str, str], str,
     db = Database(hub_url)
     try:
         await policies.apply(db, POLICY, "tests")
-        await TargetRepository(db).add("app", downstream.base_url, SecretBox().encrypt(downstream.token),
-                                       TargetConfig().to_json())
+        await TargetRepository(db).add(
+            "app", downstream.base_url, SecretBox().encrypt(downstream.token), TargetConfig().to_json()
+        )
         store = identity_store(db, PolicyGate(db, refresh_seconds=0))
         users = {}
-        for name, display in (("ada@example.com", "Ada Lovelace"), ("bob@example.com", "Bob Hopper"),
-                              (REVIEWER, "Rita Levi")):
-            body = {"schemas": [USER_SCHEMA], "userName": name, "displayName": display,
-                    "emails": [{"value": name, "primary": True}], "active": True}
+        for name, display in (
+            ("ada@example.com", "Ada Lovelace"),
+            ("bob@example.com", "Bob Hopper"),
+            (REVIEWER, "Rita Levi"),
+        ):
+            body = {
+                "schemas": [USER_SCHEMA],
+                "userName": name,
+                "displayName": display,
+                "emails": [{"value": name, "primary": True}],
+                "active": True,
+            }
             users[name] = (await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")).id
         held = []
         for name, member in ((GROUP, "ada@example.com"), (KEPT_GROUP, "bob@example.com")):
-            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": name,
-                                                              "members": []}, GROUP_TYPE), "scim:okta", "okta")
-            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-                {"op": "add", "path": "members", "value": [{"value": users[member]}]}]},
-                source="scim:okta", actor="okta")
+            group = await store.create(
+                GROUP_TYPE,
+                normalize({"schemas": [GROUP_SCHEMA], "displayName": name, "members": []}, GROUP_TYPE),
+                "scim:okta",
+                "okta",
+            )
+            await store.patch(
+                GROUP_TYPE,
+                group.id,
+                {
+                    "schemas": [PATCH_OP_SCHEMA],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": users[member]}]}],
+                },
+                source="scim:okta",
+                actor="okta",
+            )
             held.append((await Approvals(db, store.direct).changes("pending", group.id))[0].id)
         team = [{"value": users["ada@example.com"]}, {"value": users["bob@example.com"]}]
-        await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": REVIEWED, "members": team},
-                                                 GROUP_TYPE), "scim:okta", "okta")
-        await Reviews(db, store).start(CAMPAIGN, groups=f'displayName eq "{REVIEWED}"', reviewer=REVIEWER,
-                                       actor="tests")
+        await store.create(
+            GROUP_TYPE,
+            normalize({"schemas": [GROUP_SCHEMA], "displayName": REVIEWED, "members": team}, GROUP_TYPE),
+            "scim:okta",
+            "okta",
+        )
+        await Reviews(db, store).start(
+            CAMPAIGN, groups=f'displayName eq "{REVIEWED}"', reviewer=REVIEWER, actor="tests"
+        )
         registry = Registry(db, user_types("ServiceAccount"), store)
-        await registry.add(NHI, "api_key", ["ada@example.com"], purpose="deploys the web shop",
-                           expires_in=timedelta(days=20), environment="prod", actor="okta")
-        await registry.add(UNEXPIRING_NHI, "ai_agent", ["bob@example.com"], purpose="answers tickets",
-                           expires_in=None, environment="prod", actor="okta")
+        await registry.add(
+            NHI,
+            "api_key",
+            ["ada@example.com"],
+            purpose="deploys the web shop",
+            expires_in=timedelta(days=20),
+            environment="prod",
+            actor="okta",
+        )
+        await registry.add(
+            UNEXPIRING_NHI,
+            "ai_agent",
+            ["bob@example.com"],
+            purpose="answers tickets",
+            expires_in=None,
+            environment="prod",
+            actor="okta",
+        )
         await nhi_round(db, store, user_types("ServiceAccount"))  # its findings: one has no expiry
         accounts = ConsoleAccounts(db)
-        passwords = {name: await accounts.create(name, role, "tests")
-                     for name, role in (("root", "admin"), ("vera", "viewer"), (REVIEWER, "reviewer"))}
+        passwords = {
+            name: await accounts.create(name, role, "tests")
+            for name, role in (("root", "admin"), ("vera", "viewer"), (REVIEWER, "reviewer"))
+        }
         return passwords, held[0], held[1], users["ada@example.com"]
     finally:
         await db.dispose()
@@ -208,9 +263,13 @@ def console_world(root: Path) -> Iterator[World]:
         hub_url = f"sqlite:///{root / 'hub.db'}"
         elsewhere(lambda: upgrade(hub_url))
         passwords, change_id, kept_id, ada = run(lambda: _prepare(hub_url, downstream))
-        settings = Settings(database_url=hub_url, console_oidc_issuer=f"http://127.0.0.1:{idp.server_port}",
-                            console_oidc_client_id="scimward-console", console_oidc_client_secret="console-secret",
-                            console_oidc_roles="groups=idm-approvers:approver")
+        settings = Settings(
+            database_url=hub_url,
+            console_oidc_issuer=f"http://127.0.0.1:{idp.server_port}",
+            console_oidc_client_id="scimward-console",
+            console_oidc_client_secret="console-secret",
+            console_oidc_roles="groups=idm-approvers:approver",
+        )
         hub = stack.enter_context(ServerThread(settings))
         yield World(f"http://127.0.0.1:{hub.port}/console", hub_url, downstream, passwords, change_id, kept_id, ada)
 

@@ -35,8 +35,9 @@ class Hub:
 
     async def add_target(self, name: str, peer: Peer, config: TargetConfig | None = None) -> Target:
         config = config or TargetConfig()
-        row = await TargetRepository(self.db).add(name, peer.base_url, self.secrets.encrypt(peer.token),
-                                                  config.to_json())
+        row = await TargetRepository(self.db).add(
+            name, peer.base_url, self.secrets.encrypt(peer.token), config.to_json()
+        )
         return Target.from_row(row)
 
     async def user(self, user_name: str, **attributes: Any) -> str:
@@ -83,12 +84,16 @@ async def emptied(peer: Peer) -> Peer:
 
 def change_rows(url: str, identity_id: str) -> list[tuple[str, str, str]]:
     """The (op, source, actor) of every change of ``identity_id``, oldest first, read from ``url``."""
+
     async def inside() -> list[tuple[str, str, str]]:
         database = Database(url)
         try:
             async with database.read() as conn:
-                rows = await conn.execute(sa.select(changes.c.op, changes.c.source, changes.c.actor)
-                                          .where(changes.c.identity_id == identity_id).order_by(changes.c.created))
+                rows = await conn.execute(
+                    sa.select(changes.c.op, changes.c.source, changes.c.actor)
+                    .where(changes.c.identity_id == identity_id)
+                    .order_by(changes.c.created)
+                )
                 return [(r.op, r.source, r.actor) for r in rows]
         finally:
             await database.dispose()

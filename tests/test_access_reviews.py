@@ -39,13 +39,18 @@ def unique(prefix: str) -> str:
 async def privileged_group(hub: Hub, size: int, owner: str) -> tuple[str, str, list[str]]:
     """A privileged group of ``size`` members in one department, owned by ``owner``: name, id, member ids."""
     prefix = unique("m")
-    members = [await hub.user(f"{prefix}-{n:02d}@example.com", **{ENTERPRISE: {"department": "Platform"}})
-               for n in range(size)]
+    members = [
+        await hub.user(f"{prefix}-{n:02d}@example.com", **{ENTERPRISE: {"department": "Platform"}}) for n in range(size)
+    ]
     name = unique("admins")
     group = await hub.group(name, members)
-    await set_governance(hub.db, name, GovernanceUpdate(owners=[owner], purpose="production access",
-                                                        privileged=True, review_cadence=90), "tests",
-                         store=hub.store)
+    await set_governance(
+        hub.db,
+        name,
+        GovernanceUpdate(owners=[owner], purpose="production access", privileged=True, review_cadence=90),
+        "tests",
+        store=hub.store,
+    )
     return name, group, members
 
 
@@ -109,8 +114,9 @@ async def test_an_undecided_item_takes_the_default_at_the_due_date(hub: Hub, dow
     await hub.push()
     reviews = Reviews(hub.db, hub.store)
     campaign = unique("due")
-    await reviews.start(campaign, groups=f'displayName eq "{name}"', due=timedelta(days=1), default="revoke",
-                        actor="tests")
+    await reviews.start(
+        campaign, groups=f'displayName eq "{name}"', due=timedelta(days=1), default="revoke", actor="tests"
+    )
     await reviews.decide(campaign, [1, 2], "keep", owner)
     assert await reviews.apply_due(utcnow()) == []  # not due yet
     assert campaign in await reviews.apply_due(utcnow() + timedelta(days=2))
@@ -151,16 +157,21 @@ async def test_an_idp_re_adding_revoked_access_is_held(hub: Hub, downstream: Pee
     await hub.push()
     assert len(await remote_group_members(downstream, name)) == 3
 
-    await hub.store.patch(GROUP_TYPE, group, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                              "Operations": [{"op": "add", "path": "members",
-                                                              "value": [{"value": items[0].member_id}]}]},
-                          source="scim:okta", actor="okta")
+    await hub.store.patch(
+        GROUP_TYPE,
+        group,
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": items[0].member_id}]}],
+        },
+        source="scim:okta",
+        actor="okta",
+    )
     await hub.push()
     assert len(await remote_group_members(downstream, name)) == 3  # held: not effective
     pending = await Approvals(hub.db, hub.store.direct).changes(status="pending", identity_id=group)
     assert len(pending) == 1 and pending[0].members_added == [items[0].member_id]
     assert pending[0].rules[0]["name"] == REVIEW_RULE and campaign in pending[0].rules[0]["reason"]
-
 
 
 async def test_the_recommendation_reads_peers_departments_and_activity(hub: Hub) -> None:

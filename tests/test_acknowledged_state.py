@@ -35,8 +35,12 @@ async def test_an_attribute_dropped_behind_a_204_is_known_and_not_drift(hub: Hub
     grace = await hub.user("grace@example.com", displayName="Grace")
     await hub.push()
     for user in (ada, grace):
-        await hub.patch("User", user, {"op": "add", "path": "title", "value": "Engineer"},
-                        {"op": "replace", "path": "displayName", "value": "Renamed"})
+        await hub.patch(
+            "User",
+            user,
+            {"op": "add", "path": "title", "value": "Engineer"},
+            {"op": "replace", "path": "displayName", "value": "Renamed"},
+        )
     await hub.push()
     capabilities = (await TargetAdmin(hub.db, hub.secrets).show("app"))["config"]["capabilities"]
     assert "title" in capabilities["dropped"]

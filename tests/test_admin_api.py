@@ -49,8 +49,9 @@ def admin(live_server: LiveServer, admin_token: str, unique: str) -> Iterator[ht
     The hub's propagate worker runs beside the API, so a target left behind would receive every
     later test's identities.
     """
-    with httpx.Client(base_url=admin_url(live_server), headers={"Authorization": f"Bearer {admin_token}"},
-                      timeout=30) as client:
+    with httpx.Client(
+        base_url=admin_url(live_server), headers={"Authorization": f"Bearer {admin_token}"}, timeout=30
+    ) as client:
         yield client
         for target in client.get("/targets").json()["targets"]:
             if unique in target["name"]:
@@ -82,12 +83,18 @@ def test_add_answers_the_target_without_its_token(admin: httpx.Client, applicati
     assert "token" not in body and application.token not in response.text
 
 
-def test_the_token_appears_in_no_answer_and_not_in_the_database(admin: httpx.Client, application: Peer,
-                                                               unique: str, live_server: LiveServer) -> None:
+def test_the_token_appears_in_no_answer_and_not_in_the_database(
+    admin: httpx.Client, application: Peer, unique: str, live_server: LiveServer
+) -> None:
     name = f"crm-{unique}"
-    answers = [add(admin, name, application), admin.get("/targets"), admin.get(f"/targets/{name}"),
-               admin.patch(f"/targets/{name}", json={"token": application.token}),
-               admin.post(f"/targets/{name}/test"), admin.post(f"/targets/{name}/resume")]
+    answers = [
+        add(admin, name, application),
+        admin.get("/targets"),
+        admin.get(f"/targets/{name}"),
+        admin.patch(f"/targets/{name}", json={"token": application.token}),
+        admin.post(f"/targets/{name}/test"),
+        admin.post(f"/targets/{name}/resume"),
+    ]
     for answer in answers:
         assert answer.status_code < 300 and application.token not in answer.text
     engine = sa.create_engine(live_server.database_url)
@@ -119,8 +126,13 @@ def test_a_rejected_token_is_a_report_not_an_error(admin: httpx.Client, applicat
     assert response.status_code == 200
     report = response.json()
     assert not report["ok"] and report["credential"] == "rejected"
-    assert report["checks"][-1] == {"check": "credential", "ok": False, "error": "AuthError", "status": 401,
-                                    "detail": report["checks"][-1]["detail"]}
+    assert report["checks"][-1] == {
+        "check": "credential",
+        "ok": False,
+        "error": "AuthError",
+        "status": 401,
+        "detail": report["checks"][-1]["detail"],
+    }
     assert "scimward_not-the-token" not in response.text
 
 
@@ -157,8 +169,9 @@ def test_delete_removes_the_target(admin: httpx.Client, application: Peer, uniqu
     assert_error(admin.get(f"/targets/crm-{unique}"), 404, "not_found")
 
 
-def test_resume_lifts_a_quarantine(admin: httpx.Client, application: Peer, unique: str,
-                                   live_server: LiveServer) -> None:
+def test_resume_lifts_a_quarantine(
+    admin: httpx.Client, application: Peer, unique: str, live_server: LiveServer
+) -> None:
     name = f"crm-{unique}"
     add(admin, name, application)
     asyncio.run(_quarantine(live_server.database_url, name))
@@ -177,8 +190,9 @@ async def _quarantine(url: str, name: str) -> None:
         await database.dispose()
 
 
-def test_a_credential_the_target_echoed_is_redacted(admin: httpx.Client, application: Peer, unique: str,
-                                                     live_server: LiveServer) -> None:
+def test_a_credential_the_target_echoed_is_redacted(
+    admin: httpx.Client, application: Peer, unique: str, live_server: LiveServer
+) -> None:
     name = f"crm-{unique}"
     add(admin, name, application)
 
@@ -203,27 +217,31 @@ def test_adding_a_name_twice_is_a_conflict(admin: httpx.Client, application: Pee
     assert "already exists" in assert_error(admin.post("/targets", json=body), 409, "conflict")
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"config": {"scope": "userType eq"}}, "scope is not a valid SCIM filter"),
-    # Issue 11, item 4: settings that would make every propagate round fail are refused when given.
-    ({"config": {"scope": 'meta.created gt "0001-01-01T00:00:00+14:00"'}}, "scope is not a valid SCIM filter"),
-    ({"config": {"quarantine_after": "abc"}}, "quarantine_after"),
-    ({"config": {"push_groups": "yes"}}, "push_groups must be true or false"),
-    ({"config": {"deprovision": "archive"}}, "deprovision must be one of"),
-    ({"config": {"deprovision": ["delete"]}}, "deprovision must be one of"),
-    ({"config": {"mapping": {"title": "title"}}}, "mapping must be a list"),
-    ({"config": {"tombstone_days": -1}}, "tombstone_days"),
-    ({"config": {"mapping": [{"target": "title"}]}}, "exactly one of source and constant"),
-    ({"config": "scope"}, "must be a JSON object"),
-    ({"url": "ftp://crm.example"}, "https://"),
-    ({"url": "https://u:secret@crm.example"}, "must not hold credentials"),
-    ({"token": ""}, "token is empty"),
-    ({"token": 42}, "token must be a string"),
-    ({"name": "has space"}, "target name"),
-    ({"colour": "blue"}, "unknown fields colour"),
-])
-def test_invalid_targets_are_refused_with_the_reason(admin: httpx.Client, application: Peer, unique: str,
-                                                      change: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"config": {"scope": "userType eq"}}, "scope is not a valid SCIM filter"),
+        # Issue 11, item 4: settings that would make every propagate round fail are refused when given.
+        ({"config": {"scope": 'meta.created gt "0001-01-01T00:00:00+14:00"'}}, "scope is not a valid SCIM filter"),
+        ({"config": {"quarantine_after": "abc"}}, "quarantine_after"),
+        ({"config": {"push_groups": "yes"}}, "push_groups must be true or false"),
+        ({"config": {"deprovision": "archive"}}, "deprovision must be one of"),
+        ({"config": {"deprovision": ["delete"]}}, "deprovision must be one of"),
+        ({"config": {"mapping": {"title": "title"}}}, "mapping must be a list"),
+        ({"config": {"tombstone_days": -1}}, "tombstone_days"),
+        ({"config": {"mapping": [{"target": "title"}]}}, "exactly one of source and constant"),
+        ({"config": "scope"}, "must be a JSON object"),
+        ({"url": "ftp://crm.example"}, "https://"),
+        ({"url": "https://u:secret@crm.example"}, "must not hold credentials"),
+        ({"token": ""}, "token is empty"),
+        ({"token": 42}, "token must be a string"),
+        ({"name": "has space"}, "target name"),
+        ({"colour": "blue"}, "unknown fields colour"),
+    ],
+)
+def test_invalid_targets_are_refused_with_the_reason(
+    admin: httpx.Client, application: Peer, unique: str, change: dict[str, Any], message: str
+) -> None:
     body = {"name": f"crm-{unique}", "url": application.base_url, "token": application.token, **change}
     response = admin.post("/targets", json=body)
     assert message in assert_error(response, 400, "invalid_request")
@@ -237,16 +255,22 @@ def test_a_missing_field_is_named(admin: httpx.Client, application: Peer, unique
 
 
 def test_bodies_must_be_json(admin: httpx.Client) -> None:
-    assert_error(admin.post("/targets", content=b"{", headers={"content-type": "application/json"}),
-                 400, "invalid_request")
-    assert_error(admin.post("/targets", content=b"name=x", headers={"content-type": "text/plain"}),
-                 415, "unsupported_media_type")
+    assert_error(
+        admin.post("/targets", content=b"{", headers={"content-type": "application/json"}), 400, "invalid_request"
+    )
+    assert_error(
+        admin.post("/targets", content=b"name=x", headers={"content-type": "text/plain"}), 415, "unsupported_media_type"
+    )
 
 
 def test_an_unknown_target_is_404(admin: httpx.Client) -> None:
-    for response in (admin.get("/targets/nowhere"), admin.patch("/targets/nowhere", json={"url": "https://x.example"}),
-                     admin.delete("/targets/nowhere"), admin.post("/targets/nowhere/test"),
-                     admin.post("/targets/nowhere/resume")):
+    for response in (
+        admin.get("/targets/nowhere"),
+        admin.patch("/targets/nowhere", json={"url": "https://x.example"}),
+        admin.delete("/targets/nowhere"),
+        admin.post("/targets/nowhere/test"),
+        admin.post("/targets/nowhere/resume"),
+    ):
         assert "nowhere" in assert_error(response, 404, "not_found")
 
 
@@ -276,14 +300,19 @@ def test_an_admin_token_may_use_scim_too(live_server: LiveServer, admin_token: s
 def test_the_openapi_document_describes_the_endpoints(live_server: LiveServer) -> None:
     document = httpx.get(f"{admin_url(live_server)}/openapi.json").json()
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/targets", "/targets/{name}", "/targets/{name}/test",
-                                      "/targets/{name}/resume", "/targets/{name}/reconcile",
-                                      *(path for path, *_ in admin_policy.ROUTES),
-                                      *(path for path, *_ in admin_reviews.ROUTES),
-                                      *(path for path, *_ in admin_evidence.ROUTES),
-                                      *(path for path, *_ in admin_operations.ROUTES),
-                                      *(path for path, *_ in admin_nhi.ROUTES),
-                                      *(path for path, *_ in admin_sources.ROUTES)}
+    assert set(document["paths"]) == {
+        "/targets",
+        "/targets/{name}",
+        "/targets/{name}/test",
+        "/targets/{name}/resume",
+        "/targets/{name}/reconcile",
+        *(path for path, *_ in admin_policy.ROUTES),
+        *(path for path, *_ in admin_reviews.ROUTES),
+        *(path for path, *_ in admin_evidence.ROUTES),
+        *(path for path, *_ in admin_operations.ROUTES),
+        *(path for path, *_ in admin_nhi.ROUTES),
+        *(path for path, *_ in admin_sources.ROUTES),
+    }
     assert document["components"]["schemas"]["NewTarget"]["properties"]["token"]["writeOnly"] is True
 
 
@@ -308,14 +337,17 @@ def test_token_scopes_are_checked(tmp_path: Path) -> None:
     assert asyncio.run(run()) == ({"scim"}, {"admin"})
 
 
-def test_an_operator_sees_status_pushes_runs_and_tokens(admin: httpx.Client, application: Peer, unique: str,
-                                                       live_server: LiveServer, admin_token: str) -> None:
+def test_an_operator_sees_status_pushes_runs_and_tokens(
+    admin: httpx.Client, application: Peer, unique: str, live_server: LiveServer, admin_token: str
+) -> None:
     """Issue 12, item 17: what ``target status``, the push log, ``reconcile`` and ``token list`` show."""
     name = f"ops-{unique}"
     assert add(admin, name, application, config={"scope": f'userName sw "ops-{unique}"'}).status_code == 201
     with live_server.client(token=admin_token) as scim:
-        created = scim.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                            "userName": f"ops-{unique}@example.com"})
+        created = scim.post(
+            "/Users",
+            json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"ops-{unique}@example.com"},
+        )
     assert created.status_code == 201
     user_id = created.json()["id"]
     deadline = time.monotonic() + 30

@@ -20,8 +20,11 @@ ADMIN = f"nhi-admin-{uuid.uuid4().hex[:6]}"
 @pytest.fixture(scope="module")
 def admin(live_server: LiveServer) -> Iterator[httpx.Client]:
     token = issue_token(live_server.database_url, ADMIN, scopes="admin")
-    with httpx.Client(base_url=live_server.base_url.replace("/scim/v2", "/admin/v1"),
-                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+    with httpx.Client(
+        base_url=live_server.base_url.replace("/scim/v2", "/admin/v1"),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as client:
         yield client
 
 
@@ -37,13 +40,23 @@ def error(response: httpx.Response, status: int) -> str:
     return str(response.json()["detail"])
 
 
-def test_add_list_show_transfer_attest_rotate_retire(admin: httpx.Client, scim: httpx.Client,
-                                                     live_server: LiveServer, unique: str) -> None:
+def test_add_list_show_transfer_attest_rotate_retire(
+    admin: httpx.Client, scim: httpx.Client, live_server: LiveServer, unique: str
+) -> None:
     alice, bob = f"alice-{unique}", f"bob-{unique}"
     person(scim, alice), person(scim, bob)
     name = f"export-bot-{unique}"
-    made = admin.post("/nhis", json={"name": name, "kind": "bot", "owners": [alice], "purpose": "nightly export",
-                                     "expires": "90d", "environment": "prod"})
+    made = admin.post(
+        "/nhis",
+        json={
+            "name": name,
+            "kind": "bot",
+            "owners": [alice],
+            "purpose": "nightly export",
+            "expires": "90d",
+            "environment": "prod",
+        },
+    )
     assert made.status_code == 201, made.text
     nhi = made.json()
     assert (nhi["name"], nhi["kind"], nhi["owners"], nhi["active"]) == (name, "bot", [alice], True)
@@ -52,19 +65,22 @@ def test_add_list_show_transfer_attest_rotate_retire(admin: httpx.Client, scim: 
     assert admin.get(f"/nhis/{name}").json()["environment"] == "prod"
     assert admin.post(f"/nhis/{name}/transfer", json={"to": bob}).json()["owners"] == [bob]
     assert admin.post(f"/nhis/{name}/attest").status_code == 200
-    assert scim.get(f"/Agents/{nhi['id']}").json()[
-        "urn:scimward:params:scim:schemas:extension:nhi:2.0:Identity"]["lastReviewed"]
+    assert scim.get(f"/Agents/{nhi['id']}").json()["urn:scimward:params:scim:schemas:extension:nhi:2.0:Identity"][
+        "lastReviewed"
+    ]
     rotated = admin.post(f"/nhis/{name}/rotate", json={"credential": "key-1"}).json()
     assert [c["identifier"] for c in rotated["credentials"]] == ["key-1"] and "token" not in rotated
     assert admin.post(f"/nhis/{name}/retire").status_code == 200
     error(admin.get(f"/nhis/{name}"), 404)
     assert scim.get(f"/Agents/{nhi['id']}").status_code == 404
-    assert change_rows(live_server.database_url, nhi["id"]) == \
-        [("create", "api", ADMIN)] + [("update", "api", ADMIN)] * 3 + [("delete", "api", ADMIN)]
+    assert change_rows(live_server.database_url, nhi["id"]) == [("create", "api", ADMIN)] + [
+        ("update", "api", ADMIN)
+    ] * 3 + [("delete", "api", ADMIN)]
 
 
-def test_rotating_a_hub_token_answers_its_successor_once(admin: httpx.Client, scim: httpx.Client,
-                                                         live_server: LiveServer, unique: str) -> None:
+def test_rotating_a_hub_token_answers_its_successor_once(
+    admin: httpx.Client, scim: httpx.Client, live_server: LiveServer, unique: str
+) -> None:
     owner = person(scim, f"carol-{unique}")
     old = issue_token(live_server.database_url, f"svc-{unique}", owner_id=owner)
     rotated = admin.post(f"/nhis/svc-{unique}/rotate", json={"overlap": "1s"})
@@ -79,13 +95,14 @@ def test_rotating_a_hub_token_answers_its_successor_once(admin: httpx.Client, sc
 def test_bad_input_is_named_and_changes_nothing(admin: httpx.Client, scim: httpx.Client, unique: str) -> None:
     owner = f"dave-{unique}"
     person(scim, owner)
-    assert "kind" in error(admin.post("/nhis", json={"name": f"x-{unique}", "kind": "robot", "owners": [owner]}),
-                           400)
+    assert "kind" in error(admin.post("/nhis", json={"name": f"x-{unique}", "kind": "robot", "owners": [owner]}), 400)
     assert "owners" in error(admin.post("/nhis", json={"name": f"x-{unique}", "kind": "bot"}), 400)
-    assert "expires" in error(admin.post("/nhis", json={"name": f"x-{unique}", "kind": "bot", "owners": [owner],
-                                                        "expires": "soon"}), 400)
-    assert "userName" in error(admin.post("/nhis", json={"name": f"x-{unique}", "kind": "bot",
-                                                         "owners": [f"nobody-{unique}"]}), 404)
+    assert "expires" in error(
+        admin.post("/nhis", json={"name": f"x-{unique}", "kind": "bot", "owners": [owner], "expires": "soon"}), 400
+    )
+    assert "userName" in error(
+        admin.post("/nhis", json={"name": f"x-{unique}", "kind": "bot", "owners": [f"nobody-{unique}"]}), 404
+    )
     assert admin.get("/nhis", params={"owner": owner}).json()["nhis"] == []
     error(admin.get("/nhis", params={"orphaned": "maybe"}), 400)
     error(admin.get("/nhis", params={"expiring": "a while"}), 400)

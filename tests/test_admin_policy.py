@@ -51,11 +51,18 @@ def test_a_held_change_is_approved_over_the_api_by_someone_else(hub: tuple[httpx
     assert preview["dry_run"] and preview["added"] == ["admins-need-approval"]
     assert admin.get("/policy").json()["version"] == 0
     assert admin.put("/policy", content=POLICY).json()["added"] == ["admins-need-approval"]
-    user = scim.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                     "userName": f"u-{uuid.uuid4().hex[:6]}"}).json()
-    group = both.post("/scim/v2/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                                 "displayName": f"admins-{uuid.uuid4().hex[:6]}",
-                                                 "members": [{"value": user["id"]}]})
+    user = scim.post(
+        "/Users",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"u-{uuid.uuid4().hex[:6]}"},
+    ).json()
+    group = both.post(
+        "/scim/v2/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": f"admins-{uuid.uuid4().hex[:6]}",
+            "members": [{"value": user["id"]}],
+        },
+    )
     assert group.status_code == 201  # the source sees its change accepted, members and all
     assert [m["value"] for m in group.json()["members"]] == [user["id"]]
     pending = admin.get("/changes", params={"status": "pending"}).json()["changes"]

@@ -63,9 +63,15 @@ def test_rfc_example_group_before_the_users_it_references(scim: httpx.Client, un
     bulkId qwerty, even when the group comes first in the request."""
     results = bulk(
         scim,
-        post("/Groups", "ytrewq", {"schemas": [GROUP], "displayName": f"Tour Guides {unique}",
-                                   "members": [{"type": "User", "value": "bulkId:qwerty"},
-                                               {"type": "User", "value": "bulkId:asdfgh"}]}),
+        post(
+            "/Groups",
+            "ytrewq",
+            {
+                "schemas": [GROUP],
+                "displayName": f"Tour Guides {unique}",
+                "members": [{"type": "User", "value": "bulkId:qwerty"}, {"type": "User", "value": "bulkId:asdfgh"}],
+            },
+        ),
         post("/Users", "qwerty", user(f"{unique}-alice")),
         post("/Users", "asdfgh", user(f"{unique}-bob")),
     )
@@ -85,8 +91,11 @@ def test_put_patch_and_delete_in_one_request(scim: httpx.Client, unique: str) ->
     results = bulk(
         scim,
         {"method": "PUT", "path": f"/Users/{kept['id']}", "data": user(f"{unique}-kept", displayName="Put")},
-        {"method": "patch", "path": f"/Users/{kept['id']}",
-         "data": patch({"op": "replace", "path": "nickName", "value": "Patched"})},
+        {
+            "method": "patch",
+            "path": f"/Users/{kept['id']}",
+            "data": patch({"op": "replace", "path": "nickName", "value": "Patched"}),
+        },
         {"method": "DELETE", "path": f"/Users/{gone['id']}"},
     )
     assert [(r["method"], r["status"]) for r in results] == [("PUT", "200"), ("PATCH", "200"), ("DELETE", "204")]
@@ -103,10 +112,20 @@ def test_bulk_id_in_operation_path_and_patch_filter(scim: httpx.Client, unique: 
     PATCH filter, whatever the order of the operations."""
     results = bulk(
         scim,
-        {"method": "PATCH", "path": "/Groups/bulkId:g",
-         "data": patch({"op": "remove", "path": 'members[value eq "bulkId:u1"]'})},
-        post("/Groups", "g", {"schemas": [GROUP], "displayName": f"g-{unique}",
-                              "members": [{"value": "bulkId:u1"}, {"value": "bulkId:u2"}]}),
+        {
+            "method": "PATCH",
+            "path": "/Groups/bulkId:g",
+            "data": patch({"op": "remove", "path": 'members[value eq "bulkId:u1"]'}),
+        },
+        post(
+            "/Groups",
+            "g",
+            {
+                "schemas": [GROUP],
+                "displayName": f"g-{unique}",
+                "members": [{"value": "bulkId:u1"}, {"value": "bulkId:u2"}],
+            },
+        ),
         post("/Users", "u1", user(f"{unique}-1")),
         post("/Users", "u2", user(f"{unique}-2")),
     )
@@ -121,10 +140,16 @@ def test_version_is_applied_as_if_match(scim: httpx.Client, unique: str) -> None
     """RFC 7644 3.7 "version" and 3.14: a stale version fails that operation with 412, writing nothing."""
     created = new_user(scim, unique)
     stale = created["meta"]["version"]
-    assert scim.patch(f"/Users/{created['id']}",
-                      json=patch({"op": "replace", "path": "nickName", "value": "first"})).status_code == 200
-    [result] = bulk(scim, {"method": "PUT", "path": f"/Users/{created['id']}", "version": stale,
-                           "data": user(unique, nickName="second")})
+    assert (
+        scim.patch(
+            f"/Users/{created['id']}", json=patch({"op": "replace", "path": "nickName", "value": "first"})
+        ).status_code
+        == 200
+    )
+    [result] = bulk(
+        scim,
+        {"method": "PUT", "path": f"/Users/{created['id']}", "version": stale, "data": user(unique, nickName="second")},
+    )
     assert_failed(result, 412)
     assert result["location"].endswith(f"/Users/{created['id']}")
     assert scim.get(f"/Users/{created['id']}").json()["nickName"] == "first"
@@ -161,8 +186,9 @@ def test_unknown_bulk_id_fails_only_that_operation(scim: httpx.Client, unique: s
     that operation, and the others still run."""
     results = bulk(
         scim,
-        post("/Groups", "g", {"schemas": [GROUP], "displayName": f"g-{unique}",
-                              "members": [{"value": "bulkId:nobody"}]}),
+        post(
+            "/Groups", "g", {"schemas": [GROUP], "displayName": f"g-{unique}", "members": [{"value": "bulkId:nobody"}]}
+        ),
         post("/Users", "u", user(unique)),
     )
     assert "nobody" in assert_failed(results[0], 409)
@@ -177,8 +203,11 @@ def test_reference_to_a_failed_post_fails(scim: httpx.Client, unique: str) -> No
     results = bulk(
         scim,
         post("/Users", "broken", {"schemas": [USER], "displayName": "no userName"}),
-        {"method": "PATCH", "path": "/Users/bulkId:broken",
-         "data": patch({"op": "replace", "path": "nickName", "value": unique})},
+        {
+            "method": "PATCH",
+            "path": "/Users/bulkId:broken",
+            "data": patch({"op": "replace", "path": "nickName", "value": unique}),
+        },
     )
     assert results[0]["status"] == "400"
     assert "broken" in assert_failed(results[1], 409)
@@ -189,12 +218,25 @@ def test_circular_references_fail_with_409(scim: httpx.Client, unique: str) -> N
     MAY answer 409 instead of resolving it, and creates neither."""
     results = bulk(
         scim,
-        post("/Groups", "a", {"schemas": [GROUP], "displayName": f"a-{unique}",
-                              "members": [{"type": "Group", "value": "bulkId:b"}]}),
-        post("/Groups", "b", {"schemas": [GROUP], "displayName": f"b-{unique}",
-                              "members": [{"type": "Group", "value": "bulkId:a"}]}),
-        post("/Groups", "self", {"schemas": [GROUP], "displayName": f"self-{unique}",
-                                 "members": [{"type": "Group", "value": "bulkId:self"}]}),
+        post(
+            "/Groups",
+            "a",
+            {"schemas": [GROUP], "displayName": f"a-{unique}", "members": [{"type": "Group", "value": "bulkId:b"}]},
+        ),
+        post(
+            "/Groups",
+            "b",
+            {"schemas": [GROUP], "displayName": f"b-{unique}", "members": [{"type": "Group", "value": "bulkId:a"}]},
+        ),
+        post(
+            "/Groups",
+            "self",
+            {
+                "schemas": [GROUP],
+                "displayName": f"self-{unique}",
+                "members": [{"type": "Group", "value": "bulkId:self"}],
+            },
+        ),
     )
     assert [r["bulkId"] for r in results] == ["a", "b", "self"]
     for result in results:
@@ -211,9 +253,14 @@ def test_failed_operation_writes_nothing(scim: httpx.Client, unique: str) -> Non
     existing = scim.post("/Groups", json=group(f"g-{unique}", [member["id"]])).json()
     results = bulk(
         scim,
-        {"method": "PATCH", "path": f"/Groups/{existing['id']}", "data": patch(
-            {"op": "replace", "path": "displayName", "value": f"renamed-{unique}"},
-            {"op": "add", "path": "members", "value": [{"value": "ghost"}]})},
+        {
+            "method": "PATCH",
+            "path": f"/Groups/{existing['id']}",
+            "data": patch(
+                {"op": "replace", "path": "displayName", "value": f"renamed-{unique}"},
+                {"op": "add", "path": "members", "value": [{"value": "ghost"}]},
+            ),
+        },
         post("/Groups", "new", group(f"new-{unique}", [member["id"], "no-such-id"])),
         post("/Users", "ok", user(f"{unique}-ok")),
     )
@@ -287,16 +334,26 @@ def test_bulk_body_may_exceed_the_single_request_limit(scim: httpx.Client, uniqu
 
 def test_wrong_schemas_is_400(scim: httpx.Client, unique: str) -> None:
     """RFC 7644 3.7: a BulkRequest is identified by its schema URI; anything else is invalidSyntax."""
-    response = scim.post("/Bulk", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-                                        "Operations": [post("/Users", "a", user(unique))]})
+    response = scim.post(
+        "/Bulk",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "Operations": [post("/Users", "a", user(unique))],
+        },
+    )
     assert_error(response, 400, "invalidSyntax")
     assert count_users(scim, unique) == 0
 
 
 def test_duplicate_bulk_ids_is_400(scim: httpx.Client, unique: str) -> None:
     """RFC 7644 3.7: a bulkId is unique within a request; a repeated one refuses the request whole."""
-    response = scim.post("/Bulk", json={"schemas": [BULK_REQUEST], "Operations": [
-        post("/Users", "same", user(f"{unique}-1")), post("/Users", "same", user(f"{unique}-2"))]})
+    response = scim.post(
+        "/Bulk",
+        json={
+            "schemas": [BULK_REQUEST],
+            "Operations": [post("/Users", "same", user(f"{unique}-1")), post("/Users", "same", user(f"{unique}-2"))],
+        },
+    )
     assert_error(response, 400, "invalidValue")
     assert count_users(scim, unique) == 0
 
@@ -312,9 +369,12 @@ def small_limits(database_url: str) -> Iterator[httpx.Client]:
     """A server of its own with bulk limits of 2 operations and 2 KiB."""
     token = issue_token(database_url, f"bulk-limits-{uuid.uuid4().hex[:8]}")
     settings = Settings(database_url=database_url, bulk_max_operations=2, bulk_max_payload_bytes=2048)
-    with ServerThread(settings) as thread, httpx.Client(
-            base_url=f"http://127.0.0.1:{thread.port}/scim/v2", headers={"Authorization": f"Bearer {token}"},
-            timeout=30) as client:
+    with (
+        ServerThread(settings) as thread,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{thread.port}/scim/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client,
+    ):
         yield client
 
 

@@ -9,8 +9,7 @@ from tests.scimdata import assert_error, user
 
 
 def seed(scim: httpx.Client, unique: str, n: int) -> list[str]:
-    return [scim.post("/Users", json=user(f"{unique}-{i:02d}", title=f"t{i % 3}")).json()["userName"]
-            for i in range(n)]
+    return [scim.post("/Users", json=user(f"{unique}-{i:02d}", title=f"t{i % 3}")).json()["userName"] for i in range(n)]
 
 
 def walk(scim: httpx.Client, params: dict[str, str | int], count: int) -> list[str]:
@@ -111,8 +110,12 @@ def test_index_paging_keeps_working(scim: httpx.Client, unique: str) -> None:
 @pytest.mark.parametrize("endpoint", ["/Users/.search"])
 def test_cursor_through_search(scim: httpx.Client, unique: str, endpoint: str) -> None:
     names = seed(scim, unique, 3)
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-            "filter": f'userName sw "{unique}"', "cursor": "", "count": 2}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": f'userName sw "{unique}"',
+        "cursor": "",
+        "count": 2,
+    }
     first = scim.post(endpoint, json=body).json()
     second = scim.post(endpoint, json={**body, "cursor": first["nextCursor"]}).json()
     assert [r["userName"] for r in first["Resources"] + second["Resources"]] == names

@@ -72,7 +72,7 @@ def test_unknown_endpoint_is_404_with_scim_error(scim: httpx.Client) -> None:
 
 
 def test_invalid_filter_is_400_invalid_filter(scim: httpx.Client) -> None:
-    assert_error(scim.get("/Users", params={"filter": 'userName eq'}), 400, "invalidFilter")
+    assert_error(scim.get("/Users", params={"filter": "userName eq"}), 400, "invalidFilter")
     assert_error(scim.get("/Users", params={"filter": 'shoeSize eq "9"'}), 400, "invalidFilter")
 
 
@@ -84,8 +84,9 @@ def test_patch_without_patchop_schema(scim: httpx.Client, unique: str) -> None:
 
 def test_patch_with_invalid_path(scim: httpx.Client, unique: str) -> None:
     created = scim.post("/Users", json=user(unique)).json()
-    response = scim.patch(f"/Users/{created['id']}",
-                          json=patch({"op": "replace", "path": "emails[type eq", "value": "x"}))
+    response = scim.patch(
+        f"/Users/{created['id']}", json=patch({"op": "replace", "path": "emails[type eq", "value": "x"})
+    )
     assert_error(response, 400, "invalidPath")
 
 
@@ -98,10 +99,13 @@ def test_patch_of_read_only_attribute_is_mutability(scim: httpx.Client, unique: 
 def test_failed_patch_writes_nothing(scim: httpx.Client, unique: str) -> None:
     """RFC 7644 3.5.2: the first operation is not kept when the second fails."""
     created = scim.post("/Users", json=user(unique, title="before")).json()
-    response = scim.patch(f"/Users/{created['id']}", json=patch(
-        {"op": "replace", "path": "title", "value": "after"},
-        {"op": "replace", "path": "active", "value": "perhaps"},
-    ))
+    response = scim.patch(
+        f"/Users/{created['id']}",
+        json=patch(
+            {"op": "replace", "path": "title", "value": "after"},
+            {"op": "replace", "path": "active", "value": "perhaps"},
+        ),
+    )
     assert_error(response, 400, "invalidValue")
     after = scim.get(f"/Users/{created['id']}").json()
     assert after["title"] == "before" and after["meta"]["version"] == created["meta"]["version"]

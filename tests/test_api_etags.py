@@ -29,19 +29,28 @@ def test_get_with_stale_etag_returns_the_resource(scim: httpx.Client, unique: st
 def test_patch_with_matching_if_match_applies(scim: httpx.Client, unique: str) -> None:
     body = created(scim, unique)
     version = str(body["meta"]["version"])  # type: ignore[index]
-    response = scim.patch(f"/Users/{body['id']}", headers={"If-Match": version},
-                          json=patch({"op": "replace", "path": "title", "value": "x"}))
+    response = scim.patch(
+        f"/Users/{body['id']}",
+        headers={"If-Match": version},
+        json=patch({"op": "replace", "path": "title", "value": "x"}),
+    )
     assert response.status_code == 200 and response.headers["etag"] != version
 
 
 def test_second_writer_with_old_etag_gets_412_and_no_update_is_lost(scim: httpx.Client, unique: str) -> None:
     body = created(scim, unique)
     version = str(body["meta"]["version"])  # type: ignore[index]
-    first = scim.patch(f"/Users/{body['id']}", headers={"If-Match": version},
-                       json=patch({"op": "replace", "path": "title", "value": "first"}))
+    first = scim.patch(
+        f"/Users/{body['id']}",
+        headers={"If-Match": version},
+        json=patch({"op": "replace", "path": "title", "value": "first"}),
+    )
     assert first.status_code == 200
-    second = scim.patch(f"/Users/{body['id']}", headers={"If-Match": version},
-                        json=patch({"op": "replace", "path": "title", "value": "second"}))
+    second = scim.patch(
+        f"/Users/{body['id']}",
+        headers={"If-Match": version},
+        json=patch({"op": "replace", "path": "title", "value": "second"}),
+    )
     assert_error(second, 412)
     assert scim.get(f"/Users/{body['id']}").json()["title"] == "first"
 
@@ -60,9 +69,14 @@ def test_concurrent_patches_of_one_user_all_apply(live_server: LiveServer, uniqu
     async def race() -> list[int]:
         headers = {"Authorization": f"Bearer {live_server.token}"}
         async with httpx.AsyncClient(base_url=live_server.base_url, headers=headers) as client:
-            responses = await asyncio.gather(*(
-                client.patch(f"/Users/{body['id']}", json=patch({"op": "replace", "path": "title", "value": f"t{n}"}))
-                for n in range(20)))
+            responses = await asyncio.gather(
+                *(
+                    client.patch(
+                        f"/Users/{body['id']}", json=patch({"op": "replace", "path": "title", "value": f"t{n}"})
+                    )
+                    for n in range(20)
+                )
+            )
         return [r.status_code for r in responses]
 
     assert asyncio.run(race()) == [200] * 20

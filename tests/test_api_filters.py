@@ -54,35 +54,72 @@ def population(live_server: LiveServer) -> Iterator[Population]:
             people.created[short] = body["meta"]["created"]
             time.sleep(0.01)  # distinct meta.created, even at the millisecond precision GET shows
 
-        user("alice", f"{p}.Alice", externalId=f"Ext-{p}-A", displayName="Alice Zeta",
-             name={"givenName": "Alice", "familyName": "Zeta"}, title="Engineer", userType="Employee", active=True,
-             emails=[{"value": "alice@corp.example", "type": "work", "primary": True},
-                     {"value": "alice@home.example", "type": "home"}],
-             phoneNumbers=[{"value": "+1-555-0001", "type": "mobile"}],
-             addresses=[{"locality": "Oslo", "type": "work", "country": "NO"}],
-             **{ENTERPRISE: {"employeeNumber": "1001", "department": "R&D"}})
+        user(
+            "alice",
+            f"{p}.Alice",
+            externalId=f"Ext-{p}-A",
+            displayName="Alice Zeta",
+            name={"givenName": "Alice", "familyName": "Zeta"},
+            title="Engineer",
+            userType="Employee",
+            active=True,
+            emails=[
+                {"value": "alice@corp.example", "type": "work", "primary": True},
+                {"value": "alice@home.example", "type": "home"},
+            ],
+            phoneNumbers=[{"value": "+1-555-0001", "type": "mobile"}],
+            addresses=[{"locality": "Oslo", "type": "work", "country": "NO"}],
+            **{ENTERPRISE: {"employeeNumber": "1001", "department": "R&D"}},
+        )
         # A work address and an @corp address, but not in the same email: emails[...] must not match.
-        user("bob", f"{p}.bob", externalId=f"ext-{p}-b", name={"givenName": "Bob", "familyName": "Young"},
-             title="Manager", userType="Contractor", active=False,
-             emails=[{"value": "zed@work.example", "type": "work"},
-                     {"value": "bob@corp.example", "type": "home", "primary": True}],
-             phoneNumbers=[{"value": "+1-555-0002", "type": "work"}],
-             addresses=[{"locality": "Bergen"}],
-             **{ENTERPRISE: {"employeeNumber": "1002", "department": "Sales"}})
-        user("carol", f"{p}.carol", name={"givenName": "Carol", "familyName": "Xavier"}, userType="Employee",
-             active=True, emails=[{"value": "carol@corp.example", "type": "work"}],
-             **{ENTERPRISE: {"employeeNumber": "0999", "department": "r&d",
-                             "manager": {"value": people.ids["bob"]}}})
+        user(
+            "bob",
+            f"{p}.bob",
+            externalId=f"ext-{p}-b",
+            name={"givenName": "Bob", "familyName": "Young"},
+            title="Manager",
+            userType="Contractor",
+            active=False,
+            emails=[
+                {"value": "zed@work.example", "type": "work"},
+                {"value": "bob@corp.example", "type": "home", "primary": True},
+            ],
+            phoneNumbers=[{"value": "+1-555-0002", "type": "work"}],
+            addresses=[{"locality": "Bergen"}],
+            **{ENTERPRISE: {"employeeNumber": "1002", "department": "Sales"}},
+        )
+        user(
+            "carol",
+            f"{p}.carol",
+            name={"givenName": "Carol", "familyName": "Xavier"},
+            userType="Employee",
+            active=True,
+            emails=[{"value": "carol@corp.example", "type": "work"}],
+            **{ENTERPRISE: {"employeeNumber": "0999", "department": "r&d", "manager": {"value": people.ids["bob"]}}},
+        )
         user("dave", f"{p}.dave")  # nothing but a userName: every attribute unassigned
-        user("erin_x", f"{p}.erin_x", name={"familyName": "Walker"}, title="engineer", active=True,
-             emails=[{"value": "erin@CORP.example", "type": "Work", "primary": True}],
-             phoneNumbers=[{"value": "+47 999", "type": "mobile"}],
-             addresses=[{"locality": "oslo"}],
-             **{ENTERPRISE: {"employeeNumber": "1003"}})
+        user(
+            "erin_x",
+            f"{p}.erin_x",
+            name={"familyName": "Walker"},
+            title="engineer",
+            active=True,
+            emails=[{"value": "erin@CORP.example", "type": "Work", "primary": True}],
+            phoneNumbers=[{"value": "+47 999", "type": "mobile"}],
+            addresses=[{"locality": "oslo"}],
+            **{ENTERPRISE: {"employeeNumber": "1003"}},
+        )
 
         def group(short: str, *members: str) -> None:
-            body = _post(client, "/Groups", {"schemas": [GROUP], "displayName": f"{p} {short}",
-                                             "members": [{"value": people.ids[m]} for m in members]})
+            body = _post(
+                client,
+                "/Groups",
+                {
+                    "schemas": [GROUP],
+                    "displayName": f"{p} {short}",
+                    "members": [{"value": people.ids[m]} for m in members],
+                },
+            )
             people.groups[short] = body["id"]
 
         group("Admins", "alice", "bob")
@@ -114,51 +151,56 @@ def groups(scim: httpx.Client, people: Population, filter_text: str) -> set[str]
 # -- every operator ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("template", "expected"), [
-    ('userName eq "{p}.ALICE"', {"alice"}),  # userName is caseExact=false
-    ('userName ne "{p}.alice"', EVERYONE - {"alice"}),
-    ('userName co "ARO"', {"carol"}),
-    ('userName sw "{p}.B"', {"bob"}),
-    ('userName ew "VE"', {"dave"}),
-    ('userName gt "{p}.bob"', {"carol", "dave", "erin_x"}),
-    ('userName ge "{p}.BOB"', {"bob", "carol", "dave", "erin_x"}),
-    ('userName lt "{p}.bob"', {"alice"}),
-    ('userName le "{p}.bob"', {"alice", "bob"}),
-    ("userName pr", EVERYONE),
-    ('title eq "ENGINEER"', {"alice", "erin_x"}),
-    ('title ne "Engineer"', {"bob", "carol", "dave"}),  # ne matches when title is unassigned
-    ('title co "gin"', {"alice", "erin_x"}),
-    ('title sw "man"', {"bob"}),
-    ('title ew "ER"', {"alice", "bob", "erin_x"}),
-    ('title gt "f"', {"bob"}),
-    ('title ge "Manager"', {"bob"}),
-    ('title lt "manager"', {"alice", "erin_x"}),
-    ('title le "engineer"', {"alice", "erin_x"}),
-    ("title pr", {"alice", "bob", "erin_x"}),
-    ('name.familyName eq "zeta"', {"alice"}),
-    ('name.givenName sw "c"', {"carol"}),
-    ('name.familyName gt "X"', {"carol", "bob", "alice"}),
-    ("name.givenName pr", {"alice", "bob", "carol"}),
-    ("name pr", {"alice", "bob", "carol", "erin_x"}),  # a complex value with any sub-attribute
-    ('userType eq "employee"', {"alice", "carol"}),
-])
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ('userName eq "{p}.ALICE"', {"alice"}),  # userName is caseExact=false
+        ('userName ne "{p}.alice"', EVERYONE - {"alice"}),
+        ('userName co "ARO"', {"carol"}),
+        ('userName sw "{p}.B"', {"bob"}),
+        ('userName ew "VE"', {"dave"}),
+        ('userName gt "{p}.bob"', {"carol", "dave", "erin_x"}),
+        ('userName ge "{p}.BOB"', {"bob", "carol", "dave", "erin_x"}),
+        ('userName lt "{p}.bob"', {"alice"}),
+        ('userName le "{p}.bob"', {"alice", "bob"}),
+        ("userName pr", EVERYONE),
+        ('title eq "ENGINEER"', {"alice", "erin_x"}),
+        ('title ne "Engineer"', {"bob", "carol", "dave"}),  # ne matches when title is unassigned
+        ('title co "gin"', {"alice", "erin_x"}),
+        ('title sw "man"', {"bob"}),
+        ('title ew "ER"', {"alice", "bob", "erin_x"}),
+        ('title gt "f"', {"bob"}),
+        ('title ge "Manager"', {"bob"}),
+        ('title lt "manager"', {"alice", "erin_x"}),
+        ('title le "engineer"', {"alice", "erin_x"}),
+        ("title pr", {"alice", "bob", "erin_x"}),
+        ('name.familyName eq "zeta"', {"alice"}),
+        ('name.givenName sw "c"', {"carol"}),
+        ('name.familyName gt "X"', {"carol", "bob", "alice"}),
+        ("name.givenName pr", {"alice", "bob", "carol"}),
+        ("name pr", {"alice", "bob", "carol", "erin_x"}),  # a complex value with any sub-attribute
+        ('userType eq "employee"', {"alice", "carol"}),
+    ],
+)
 def test_string_operators(scim: httpx.Client, population: Population, template: str, expected: set[str]) -> None:
     """RFC 7644 3.4.2.2: eq ne co sw ew gt ge lt le pr on strings, case-insensitively unless caseExact."""
     assert users(scim, population, template.format(p=population.prefix)) == expected
 
 
-@pytest.mark.parametrize(("filter_text", "expected"), [
-    ("active eq true", {"alice", "carol", "erin_x"}),
-    ("active eq false", {"bob"}),
-    ("active ne true", {"bob", "dave"}),
-    ("active ne false", {"alice", "carol", "erin_x", "dave"}),
-    ("active pr", {"alice", "bob", "carol", "erin_x"}),
-    ("active eq null", {"dave"}),
-    ("emails[primary eq true]", {"alice", "bob", "erin_x"}),
-    ("not (emails[primary eq true])", {"carol", "dave"}),
-])
-def test_boolean_operators(scim: httpx.Client, population: Population, filter_text: str,
-                           expected: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("filter_text", "expected"),
+    [
+        ("active eq true", {"alice", "carol", "erin_x"}),
+        ("active eq false", {"bob"}),
+        ("active ne true", {"bob", "dave"}),
+        ("active ne false", {"alice", "carol", "erin_x", "dave"}),
+        ("active pr", {"alice", "bob", "carol", "erin_x"}),
+        ("active eq null", {"dave"}),
+        ("emails[primary eq true]", {"alice", "bob", "erin_x"}),
+        ("not (emails[primary eq true])", {"carol", "dave"}),
+    ],
+)
+def test_boolean_operators(scim: httpx.Client, population: Population, filter_text: str, expected: set[str]) -> None:
     assert users(scim, population, filter_text) == expected
 
 
@@ -180,56 +222,63 @@ def test_dates_compare_as_instants_at_the_precision_shown(scim: httpx.Client, po
     assert users(scim, population, f'meta.created eq "{shifted}"') == {"carol"}
 
 
-@pytest.mark.parametrize(("template", "expected"), [
-    ('{e}:employeeNumber eq "1001"', {"alice"}),
-    ('{e}:employeeNumber ne "1001"', EVERYONE - {"alice"}),
-    ('{e}:employeeNumber co "99"', {"carol"}),
-    ('{e}:employeeNumber sw "10"', {"alice", "bob", "erin_x"}),
-    ('{e}:employeeNumber ew "3"', {"erin_x"}),
-    ('{e}:employeeNumber gt "1001"', {"bob", "erin_x"}),
-    ('{e}:employeeNumber ge "1001"', {"alice", "bob", "erin_x"}),
-    ('{e}:employeeNumber lt "1001"', {"carol"}),
-    ('{e}:employeeNumber le "1001"', {"alice", "carol"}),
-    ("{e}:employeeNumber pr", EVERYONE - {"dave"}),
-    ('{e}:department eq "R&D"', {"alice", "carol"}),
-    ("not ({e}:department pr)", {"dave", "erin_x"}),
-    ('{e}:manager.value eq "{bob}"', {"carol"}),
-    ("{e}:manager pr", {"carol"}),
-    ('{lower}:EMPLOYEENUMBER eq "1002"', {"bob"}),  # URNs and names are case-insensitive
-    ('urn:ietf:params:scim:schemas:core:2.0:User:userName eq "{p}.carol"', {"carol"}),
-    ('schemas eq "{e}"', EVERYONE - {"dave"}),  # the RFC 7644 3.4.2.2 example
-])
-def test_extension_attributes(scim: httpx.Client, population: Population, template: str,
-                              expected: set[str]) -> None:
-    filter_text = template.format(e=ENTERPRISE, lower=ENTERPRISE.lower(), bob=population.ids["bob"],
-                                  p=population.prefix)
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ('{e}:employeeNumber eq "1001"', {"alice"}),
+        ('{e}:employeeNumber ne "1001"', EVERYONE - {"alice"}),
+        ('{e}:employeeNumber co "99"', {"carol"}),
+        ('{e}:employeeNumber sw "10"', {"alice", "bob", "erin_x"}),
+        ('{e}:employeeNumber ew "3"', {"erin_x"}),
+        ('{e}:employeeNumber gt "1001"', {"bob", "erin_x"}),
+        ('{e}:employeeNumber ge "1001"', {"alice", "bob", "erin_x"}),
+        ('{e}:employeeNumber lt "1001"', {"carol"}),
+        ('{e}:employeeNumber le "1001"', {"alice", "carol"}),
+        ("{e}:employeeNumber pr", EVERYONE - {"dave"}),
+        ('{e}:department eq "R&D"', {"alice", "carol"}),
+        ("not ({e}:department pr)", {"dave", "erin_x"}),
+        ('{e}:manager.value eq "{bob}"', {"carol"}),
+        ("{e}:manager pr", {"carol"}),
+        ('{lower}:EMPLOYEENUMBER eq "1002"', {"bob"}),  # URNs and names are case-insensitive
+        ('urn:ietf:params:scim:schemas:core:2.0:User:userName eq "{p}.carol"', {"carol"}),
+        ('schemas eq "{e}"', EVERYONE - {"dave"}),  # the RFC 7644 3.4.2.2 example
+    ],
+)
+def test_extension_attributes(scim: httpx.Client, population: Population, template: str, expected: set[str]) -> None:
+    filter_text = template.format(
+        e=ENTERPRISE, lower=ENTERPRISE.lower(), bob=population.ids["bob"], p=population.prefix
+    )
     assert users(scim, population, filter_text) == expected
 
 
 # -- logic ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("template", "expected"), [
-    # and binds tighter than or: a or (b and c), never (a or b) and c
-    ('userName eq "{p}.alice" or title eq "Manager" and userType eq "Contractor"', {"alice", "bob"}),
-    ('userType eq "Employee" or title pr and active eq false', {"alice", "carol", "bob"}),
-    ('(userType eq "Employee" or title pr) and active eq false', {"bob"}),
-    ('title pr and userType eq "Employee" or userName eq "{p}.dave"', {"alice", "dave"}),
-    ('title pr and (userType eq "Employee" or userName eq "{p}.dave")', {"alice"}),
-    # not binds tighter than and
-    ('not (title pr) and active eq true', {"carol"}),
-    ('not (title pr and active eq true)', {"bob", "carol", "dave"}),
-    ('not (not (title eq "Manager"))', {"bob"}),
-    # two-valued not: unassigned attributes do not make a row disappear from both sides
-    ('not (title eq "Engineer")', {"bob", "carol", "dave"}),
-    ('title eq "Engineer" or not (title eq "Engineer")', EVERYONE),
-    ('not (title pr)', {"carol", "dave"}),
-    ('title eq null', {"carol", "dave"}),
-    ('title ne null', {"alice", "bob", "erin_x"}),
-    ('((userName eq "{p}.bob") or ((userName eq "{p}.carol")))', {"bob", "carol"}),
-])
-def test_logical_operators_precedence_and_grouping(scim: httpx.Client, population: Population, template: str,
-                                                   expected: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # and binds tighter than or: a or (b and c), never (a or b) and c
+        ('userName eq "{p}.alice" or title eq "Manager" and userType eq "Contractor"', {"alice", "bob"}),
+        ('userType eq "Employee" or title pr and active eq false', {"alice", "carol", "bob"}),
+        ('(userType eq "Employee" or title pr) and active eq false', {"bob"}),
+        ('title pr and userType eq "Employee" or userName eq "{p}.dave"', {"alice", "dave"}),
+        ('title pr and (userType eq "Employee" or userName eq "{p}.dave")', {"alice"}),
+        # not binds tighter than and
+        ("not (title pr) and active eq true", {"carol"}),
+        ("not (title pr and active eq true)", {"bob", "carol", "dave"}),
+        ('not (not (title eq "Manager"))', {"bob"}),
+        # two-valued not: unassigned attributes do not make a row disappear from both sides
+        ('not (title eq "Engineer")', {"bob", "carol", "dave"}),
+        ('title eq "Engineer" or not (title eq "Engineer")', EVERYONE),
+        ("not (title pr)", {"carol", "dave"}),
+        ("title eq null", {"carol", "dave"}),
+        ("title ne null", {"alice", "bob", "erin_x"}),
+        ('((userName eq "{p}.bob") or ((userName eq "{p}.carol")))', {"bob", "carol"}),
+    ],
+)
+def test_logical_operators_precedence_and_grouping(
+    scim: httpx.Client, population: Population, template: str, expected: set[str]
+) -> None:
     """RFC 7644 3.4.2.2: ``not`` binds tighter than ``and``, ``and`` tighter than ``or``."""
     assert users(scim, population, template.format(p=population.prefix)) == expected
 
@@ -237,28 +286,32 @@ def test_logical_operators_precedence_and_grouping(scim: httpx.Client, populatio
 # -- multi-valued and complex attributes ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("filter_text", "expected"), [
-    ('emails[type eq "work" and value co "@corp"]', {"alice", "carol", "erin_x"}),  # not bob
-    ('emails[type eq "work"] and emails[value co "@corp"]', {"alice", "bob", "carol", "erin_x"}),
-    ('emails.type eq "work" and emails.value co "@corp"', {"alice", "bob", "carol", "erin_x"}),
-    ('emails[not (type eq "work")]', {"alice", "bob"}),
-    ('emails[type eq "home" or primary eq true]', {"alice", "bob", "erin_x"}),
-    ('emails.value ew "@CORP.example"', {"alice", "bob", "carol", "erin_x"}),
-    ('emails co "home.example"', {"alice"}),  # the value sub-attribute is implied
-    ('emails.value eq "ZED@work.example"', {"bob"}),
-    ('emails.type ne "work"', {"alice", "bob", "dave"}),  # some email is not work, or none at all
-    ("emails pr", EVERYONE - {"dave"}),
-    ("emails eq null", {"dave"}),
-    ('phoneNumbers[type eq "mobile"]', {"alice", "erin_x"}),
-    ('phoneNumbers.value sw "+1-555"', {"alice", "bob"}),
-    ('phoneNumbers[type eq "mobile" and value co "999"]', {"erin_x"}),
-    ('addresses[locality eq "oslo"]', {"alice", "erin_x"}),
-    ('addresses[locality eq "Bergen" and type pr]', set()),
-    ('addresses.country eq "no"', {"alice"}),
-    ("addresses pr", {"alice", "bob", "erin_x"}),
-])
-def test_multi_valued_attributes(scim: httpx.Client, population: Population, filter_text: str,
-                                 expected: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("filter_text", "expected"),
+    [
+        ('emails[type eq "work" and value co "@corp"]', {"alice", "carol", "erin_x"}),  # not bob
+        ('emails[type eq "work"] and emails[value co "@corp"]', {"alice", "bob", "carol", "erin_x"}),
+        ('emails.type eq "work" and emails.value co "@corp"', {"alice", "bob", "carol", "erin_x"}),
+        ('emails[not (type eq "work")]', {"alice", "bob"}),
+        ('emails[type eq "home" or primary eq true]', {"alice", "bob", "erin_x"}),
+        ('emails.value ew "@CORP.example"', {"alice", "bob", "carol", "erin_x"}),
+        ('emails co "home.example"', {"alice"}),  # the value sub-attribute is implied
+        ('emails.value eq "ZED@work.example"', {"bob"}),
+        ('emails.type ne "work"', {"alice", "bob", "dave"}),  # some email is not work, or none at all
+        ("emails pr", EVERYONE - {"dave"}),
+        ("emails eq null", {"dave"}),
+        ('phoneNumbers[type eq "mobile"]', {"alice", "erin_x"}),
+        ('phoneNumbers.value sw "+1-555"', {"alice", "bob"}),
+        ('phoneNumbers[type eq "mobile" and value co "999"]', {"erin_x"}),
+        ('addresses[locality eq "oslo"]', {"alice", "erin_x"}),
+        ('addresses[locality eq "Bergen" and type pr]', set()),
+        ('addresses.country eq "no"', {"alice"}),
+        ("addresses pr", {"alice", "bob", "erin_x"}),
+    ],
+)
+def test_multi_valued_attributes(
+    scim: httpx.Client, population: Population, filter_text: str, expected: set[str]
+) -> None:
     """A value filter ``attr[...]`` must hold within ONE value; ``attr.sub`` for any value."""
     assert users(scim, population, filter_text) == expected
 
@@ -311,16 +364,19 @@ def test_like_wildcards_are_literal(scim: httpx.Client, population: Population) 
 # -- sorting and paging ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sort_by", "ascending"), [
-    ("userName", ["alice", "bob", "carol", "dave", "erin_x"]),
-    ("name.familyName", ["erin_x", "carol", "bob", "alice", "dave"]),
-    (f"{ENTERPRISE}:employeeNumber", ["carol", "alice", "bob", "erin_x", "dave"]),
-    ("meta.created", ["alice", "bob", "carol", "dave", "erin_x"]),
-    ("emails.value", ["alice", "bob", "carol", "erin_x", "dave"]),  # bob's primary, not his first, email
-    ("emails", ["alice", "bob", "carol", "erin_x", "dave"]),
-    ("title", ["alice", "erin_x", "bob", "carol", "dave"]),
-    ("phoneNumbers.value", ["alice", "bob", "erin_x", "carol", "dave"]),
-])
+@pytest.mark.parametrize(
+    ("sort_by", "ascending"),
+    [
+        ("userName", ["alice", "bob", "carol", "dave", "erin_x"]),
+        ("name.familyName", ["erin_x", "carol", "bob", "alice", "dave"]),
+        (f"{ENTERPRISE}:employeeNumber", ["carol", "alice", "bob", "erin_x", "dave"]),
+        ("meta.created", ["alice", "bob", "carol", "dave", "erin_x"]),
+        ("emails.value", ["alice", "bob", "carol", "erin_x", "dave"]),  # bob's primary, not his first, email
+        ("emails", ["alice", "bob", "carol", "erin_x", "dave"]),
+        ("title", ["alice", "erin_x", "bob", "carol", "dave"]),
+        ("phoneNumbers.value", ["alice", "bob", "erin_x", "carol", "dave"]),
+    ],
+)
 def test_sort(scim: httpx.Client, population: Population, sort_by: str, ascending: list[str]) -> None:
     """RFC 7644 3.4.2.3: unassigned values sort last ascending and first descending."""
     assert user_list(scim, population, "userName pr", sortBy=sort_by) == ascending
@@ -360,9 +416,14 @@ def test_paging_with_a_filter(scim: httpx.Client, population: Population) -> Non
 
 def test_search_by_post(scim: httpx.Client, population: Population) -> None:
     """POST /.search takes the same filter, sort and paging (RFC 7644 3.4.3)."""
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-            "filter": f'emails[type eq "work" and value co "@corp"] and userName sw "{population.prefix}."',
-            "sortBy": "name.familyName", "sortOrder": "descending", "startIndex": 1, "count": 2}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": f'emails[type eq "work" and value co "@corp"] and userName sw "{population.prefix}."',
+        "sortBy": "name.familyName",
+        "sortOrder": "descending",
+        "startIndex": 1,
+        "count": 2,
+    }
     response = scim.post("/Users/.search", json=body)
     assert response.status_code == 200, response.text
     result = response.json()
@@ -373,38 +434,40 @@ def test_search_by_post(scim: httpx.Client, population: Population) -> None:
 # -- bad filters -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("filter_text", [
-    'nickNameX eq "x"',  # unknown attribute
-    'name.middle eq "x"',  # unknown sub-attribute
-    'urn:example:nope:2.0:User:title eq "x"',  # unknown schema
-    'userName eq',  # syntax: missing value
-    'userName eq "x" and',
-    'userName "x"',
-    'userName xx "x"',  # unknown operator
-    'userName eq x',  # unquoted string
-    '(userName eq "x"',  # unbalanced
-    'userName eq "x")',
-    'emails[type eq "work"',
-    'emails[type eq "work"]]',
-    'emails[type eq "work"].value',  # a PATCH path without a comparison is not a filter
-    'emails[type[value eq "x"]]',
-    'title gt 5',  # a string compared with a number
-    'active gt true',  # ordering booleans
-    'active co "t"',
-    'active eq "true"',
-    'meta.created gt "yesterday"',
-    'name eq "x"',  # a complex attribute without sub-attribute
-    'userName[value eq "x"]',  # [filter] on a single-valued attribute
-    'name[givenName eq "x"]',
-    'emails[nope eq "x"]',
-    'password eq "secret"',  # never returned, so never a filter oracle
-    'members.value eq "x"',  # Users have no members
-    '',
-])
+@pytest.mark.parametrize(
+    "filter_text",
+    [
+        'nickNameX eq "x"',  # unknown attribute
+        'name.middle eq "x"',  # unknown sub-attribute
+        'urn:example:nope:2.0:User:title eq "x"',  # unknown schema
+        "userName eq",  # syntax: missing value
+        'userName eq "x" and',
+        'userName "x"',
+        'userName xx "x"',  # unknown operator
+        "userName eq x",  # unquoted string
+        '(userName eq "x"',  # unbalanced
+        'userName eq "x")',
+        'emails[type eq "work"',
+        'emails[type eq "work"]]',
+        'emails[type eq "work"].value',  # a PATCH path without a comparison is not a filter
+        'emails[type[value eq "x"]]',
+        "title gt 5",  # a string compared with a number
+        "active gt true",  # ordering booleans
+        'active co "t"',
+        'active eq "true"',
+        'meta.created gt "yesterday"',
+        'name eq "x"',  # a complex attribute without sub-attribute
+        'userName[value eq "x"]',  # [filter] on a single-valued attribute
+        'name[givenName eq "x"]',
+        'emails[nope eq "x"]',
+        'password eq "secret"',  # never returned, so never a filter oracle
+        'members.value eq "x"',  # Users have no members
+        "",
+    ],
+)
 def test_bad_filters_are_invalid_filter_errors(scim: httpx.Client, filter_text: str) -> None:
     """RFC 7644 3.4.2.2 / 3.12: an invalid filter is 400 with scimType invalidFilter."""
-    response = scim.get("/Users", params={"filter": filter_text}) if filter_text else scim.get(
-        "/Users?filter=%20")
+    response = scim.get("/Users", params={"filter": filter_text}) if filter_text else scim.get("/Users?filter=%20")
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["schemas"] == [ERROR]
@@ -414,7 +477,7 @@ def test_bad_filters_are_invalid_filter_errors(scim: httpx.Client, filter_text: 
 
 
 def test_bad_filter_in_a_search_request(scim: httpx.Client) -> None:
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": '(title pr'}
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "(title pr"}
     response = scim.post("/Users/.search", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["scimType"] == "invalidFilter"

@@ -41,8 +41,7 @@ def test_unknown_member_is_rejected_and_nothing_is_written(scim: httpx.Client, u
     assert found["totalResults"] == 0
 
 
-def test_created_group_lists_a_repeated_member_once_and_checks_declared_types(
-        scim: httpx.Client, unique: str) -> None:
+def test_created_group_lists_a_repeated_member_once_and_checks_declared_types(scim: httpx.Client, unique: str) -> None:
     member = new_user(scim, unique)
     body = group(f"g-{unique}", [member])
     body["members"] = [{"value": member, "type": "User"}, {"value": member}]
@@ -60,8 +59,9 @@ def test_created_group_lists_a_repeated_member_once_and_checks_declared_types(
 def test_patch_add_one_member(scim: httpx.Client, unique: str) -> None:
     first, second = new_user(scim, f"{unique}-1"), new_user(scim, f"{unique}-2")
     created = new_group(scim, f"g-{unique}", [first])
-    response = scim.patch(f"/Groups/{created['id']}",
-                          json=patch({"op": "add", "path": "members", "value": [{"value": second}]}))
+    response = scim.patch(
+        f"/Groups/{created['id']}", json=patch({"op": "add", "path": "members", "value": [{"value": second}]})
+    )
     assert response.status_code == 200
     assert member_ids(scim, created["id"]) == {first, second}
 
@@ -70,10 +70,13 @@ def test_patch_add_unknown_member_is_rejected_atomically(scim: httpx.Client, uni
     """RFC 7644 3.5.2: all operations apply or none; the rename is not kept."""
     first = new_user(scim, unique)
     created = new_group(scim, f"g-{unique}", [first])
-    response = scim.patch(f"/Groups/{created['id']}", json=patch(
-        {"op": "replace", "path": "displayName", "value": f"renamed-{unique}"},
-        {"op": "add", "path": "members", "value": [{"value": "ghost"}]},
-    ))
+    response = scim.patch(
+        f"/Groups/{created['id']}",
+        json=patch(
+            {"op": "replace", "path": "displayName", "value": f"renamed-{unique}"},
+            {"op": "add", "path": "members", "value": [{"value": "ghost"}]},
+        ),
+    )
     assert_error(response, 400, "invalidValue")
     assert scim.get(f"/Groups/{created['id']}").json()["displayName"] == f"g-{unique}"
 
@@ -82,8 +85,9 @@ def test_patch_remove_member_by_value_filter(scim: httpx.Client, unique: str) ->
     """RFC 7644 3.5.2.2: remove members[value eq "..."]."""
     first, second = new_user(scim, f"{unique}-1"), new_user(scim, f"{unique}-2")
     created = new_group(scim, f"g-{unique}", [first, second])
-    response = scim.patch(f"/Groups/{created['id']}",
-                          json=patch({"op": "remove", "path": f'members[value eq "{first}"]'}))
+    response = scim.patch(
+        f"/Groups/{created['id']}", json=patch({"op": "remove", "path": f'members[value eq "{first}"]'})
+    )
     assert response.status_code == 200
     assert member_ids(scim, created["id"]) == {second}
 
@@ -92,8 +96,9 @@ def test_patch_replace_members(scim: httpx.Client, unique: str) -> None:
     """RFC 7644 3.5.2.3: replace on members replaces the whole set."""
     first, second = new_user(scim, f"{unique}-1"), new_user(scim, f"{unique}-2")
     created = new_group(scim, f"g-{unique}", [first])
-    scim.patch(f"/Groups/{created['id']}",
-               json=patch({"op": "replace", "path": "members", "value": [{"value": second}]}))
+    scim.patch(
+        f"/Groups/{created['id']}", json=patch({"op": "replace", "path": "members", "value": [{"value": second}]})
+    )
     assert member_ids(scim, created["id"]) == {second}
 
 
@@ -112,8 +117,9 @@ def test_nested_groups_are_members_of_type_group(scim: httpx.Client, unique: str
 
 def test_a_group_cannot_contain_itself(scim: httpx.Client, unique: str) -> None:
     created = new_group(scim, f"g-{unique}")
-    response = scim.patch(f"/Groups/{created['id']}",
-                          json=patch({"op": "add", "path": "members", "value": [{"value": created["id"]}]}))
+    response = scim.patch(
+        f"/Groups/{created['id']}", json=patch({"op": "add", "path": "members", "value": [{"value": created["id"]}]})
+    )
     assert_error(response, 400, "invalidValue")
 
 
@@ -133,8 +139,9 @@ def test_put_replaces_members(scim: httpx.Client, unique: str) -> None:
 
 
 def test_group_display_name_is_required(scim: httpx.Client) -> None:
-    assert_error(scim.post("/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"]}),
-                 400, "invalidValue")
+    assert_error(
+        scim.post("/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"]}), 400, "invalidValue"
+    )
 
 
 def test_delete_group_keeps_its_members(scim: httpx.Client, unique: str) -> None:
@@ -148,8 +155,11 @@ def test_large_group_member_patch_touches_only_named_rows(scim: httpx.Client, un
     """Adding and removing one member of a 600-member group; the rest stay."""
     ids = [str(r["id"]) for r in (scim.post("/Users", json=user(f"{unique}-{n:04d}")).json() for n in range(601))]
     created = new_group(scim, f"big-{unique}", ids[:600])
-    scim.patch(f"/Groups/{created['id']}", json=patch(
-        {"op": "add", "path": "members", "value": [{"value": ids[600]}]},
-        {"op": "remove", "path": f'members[value eq "{ids[0]}"]'},
-    ))
+    scim.patch(
+        f"/Groups/{created['id']}",
+        json=patch(
+            {"op": "add", "path": "members", "value": [{"value": ids[600]}]},
+            {"op": "remove", "path": f'members[value eq "{ids[0]}"]'},
+        ),
+    )
     assert member_ids(scim, created["id"]) == set(ids[1:])

@@ -23,18 +23,21 @@ def _chain(joiner: str, terms: int) -> str:
     return f" {joiner} ".join(f'userName eq "chain{i}"' for i in range(terms))
 
 
-@pytest.mark.parametrize("expr", [
-    pytest.param('userName eq "\\ud800"', id="lone-surrogate-escape"),
-    pytest.param('displayName eq "a\\u0000b"', id="nul-escape"),
-    pytest.param(f"title eq {HUGE_INT}", id="400-digit-number"),
-    pytest.param(f"title eq {HUGE_DIGITS}", id="5000-digit-number"),
-    pytest.param(f"title eq -{HUGE_INT}.5", id="400-digit-decimal"),
-    pytest.param('meta.created gt "0001-01-01T00:00:00+14:00"', id="date-below-range"),
-    pytest.param('meta.lastModified lt "9999-12-31T23:59:59-14:00"', id="date-above-range"),
-    pytest.param(f'{ENTERPRISE}:manager.value eq {HUGE_INT}', id="huge-number-on-json-attribute"),
-    pytest.param(_chain("or", 500), id="500-term-or-chain"),
-    pytest.param(_chain("and", 500), id="500-term-and-chain"),
-])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        pytest.param('userName eq "\\ud800"', id="lone-surrogate-escape"),
+        pytest.param('displayName eq "a\\u0000b"', id="nul-escape"),
+        pytest.param(f"title eq {HUGE_INT}", id="400-digit-number"),
+        pytest.param(f"title eq {HUGE_DIGITS}", id="5000-digit-number"),
+        pytest.param(f"title eq -{HUGE_INT}.5", id="400-digit-decimal"),
+        pytest.param('meta.created gt "0001-01-01T00:00:00+14:00"', id="date-below-range"),
+        pytest.param('meta.lastModified lt "9999-12-31T23:59:59-14:00"', id="date-above-range"),
+        pytest.param(f"{ENTERPRISE}:manager.value eq {HUGE_INT}", id="huge-number-on-json-attribute"),
+        pytest.param(_chain("or", 500), id="500-term-or-chain"),
+        pytest.param(_chain("and", 500), id="500-term-and-chain"),
+    ],
+)
 def test_a_hostile_filter_is_invalid_filter(scim: httpx.Client, expr: str) -> None:
     """RFC 7644 3.4.2.2: a filter the server cannot evaluate is 400 invalidFilter."""
     assert_error(scim.get("/Users", params={"filter": expr}), 400, "invalidFilter")
@@ -101,8 +104,9 @@ def test_a_nul_byte_in_a_patch_value_is_invalid_value(scim: httpx.Client, unique
 
 
 def test_a_nul_byte_in_a_member_id_is_a_client_error(scim: httpx.Client, unique: str) -> None:
-    created = scim.post("/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                          "displayName": f"nul-{unique}"}).json()
+    created = scim.post(
+        "/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": f"nul-{unique}"}
+    ).json()
     body = patch({"op": "add", "path": "members", "value": [{"value": "a\u0000b"}]})
     assert_error(scim.patch(f"/Groups/{created['id']}", json=body), 400, "invalidValue")
 
@@ -127,8 +131,10 @@ def test_an_email_over_its_column_is_refused(scim: httpx.Client, unique: str) ->
 
 
 def test_a_nul_byte_in_a_bulk_path_is_a_client_error(scim: httpx.Client) -> None:
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-            "Operations": [{"method": "DELETE", "path": "/Users/a\u0000b"}]}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "DELETE", "path": "/Users/a\u0000b"}],
+    }
     response = scim.post("/Bulk", json=body)
     assert 400 <= response.status_code < 500, response.text
 
@@ -160,8 +166,10 @@ def test_a_patch_over_the_operation_limit_is_too_many(scim: httpx.Client, unique
 
 def test_a_bulk_patch_over_the_operation_limit_is_too_many(scim: httpx.Client, unique: str) -> None:
     created = scim.post("/Users", json=user(f"bulk-ops-{unique}")).json()
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-            "Operations": [{"method": "PATCH", "path": f"/Users/{created['id']}", "data": _add_emails(1001, "b")}]}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "PATCH", "path": f"/Users/{created['id']}", "data": _add_emails(1001, "b")}],
+    }
     response = scim.post("/Bulk", json=body)
     assert response.status_code == 200, response.text
     result = response.json()["Operations"][0]

@@ -25,8 +25,13 @@ def test_me_answers_as_the_bound_user(live_server: LiveServer, unique: str) -> N
     with live_server.client(token=token) as client:
         me = client.get("/Me")
         assert me.status_code == 200 and me.json()["id"] == created["id"]
-        patched = client.patch("/Me", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                            "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]})
+        patched = client.patch(
+            "/Me",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "title", "value": "Lead"}],
+            },
+        )
         assert patched.json()["title"] == "Lead"
 
 

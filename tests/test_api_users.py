@@ -34,8 +34,11 @@ def test_create_returns_201_with_location_etag_and_meta(scim: httpx.Client, uniq
 
 
 def test_requests_in_plain_application_json_are_accepted(scim: httpx.Client, unique: str) -> None:
-    response = scim.post("/Users", content=httpx.Request("POST", "/", json=user(unique)).content,
-                         headers={"content-type": "application/json"})
+    response = scim.post(
+        "/Users",
+        content=httpx.Request("POST", "/", json=user(unique)).content,
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 201
 
 
@@ -72,8 +75,7 @@ def test_password_is_never_returned(scim: httpx.Client, unique: str) -> None:
 
 def test_read_only_input_is_ignored(scim: httpx.Client, unique: str) -> None:
     """RFC 7643 2.2: readOnly values sent by a client are ignored."""
-    created = create(scim, user(unique, id="chosen-by-client", meta={"resourceType": "User"},
-                                groups=[{"value": "x"}]))
+    created = create(scim, user(unique, id="chosen-by-client", meta={"resourceType": "User"}, groups=[{"value": "x"}]))
     assert created["id"] != "chosen-by-client"
     assert "groups" not in created
 
@@ -142,8 +144,7 @@ def test_user_lists_its_groups(scim: httpx.Client, unique: str) -> None:
     member = create(scim, user(unique))
     created = scim.post("/Groups", json=group(f"g-{unique}", [str(member["id"])])).json()
     groups = scim.get(f"/Users/{member['id']}").json()["groups"]
-    assert groups == [{"value": created["id"], "display": f"g-{unique}", "type": "direct",
-                       "$ref": groups[0]["$ref"]}]
+    assert groups == [{"value": created["id"], "display": f"g-{unique}", "type": "direct", "$ref": groups[0]["$ref"]}]
     assert groups[0]["$ref"].endswith(f"/Groups/{created['id']}")
 
 
@@ -151,8 +152,9 @@ def test_list_pages_with_start_index_and_count(scim: httpx.Client, unique: str) 
     """RFC 7644 3.4.2.4: 1-based startIndex, count, totalResults."""
     for n in range(5):
         create(scim, user(f"{unique}-{n}"))
-    page = scim.get("/Users", params={"filter": f'userName sw "{unique}"', "startIndex": 2, "count": 2,
-                                      "sortBy": "userName"}).json()
+    page = scim.get(
+        "/Users", params={"filter": f'userName sw "{unique}"', "startIndex": 2, "count": 2, "sortBy": "userName"}
+    ).json()
     assert page["totalResults"] == 5
     assert page["startIndex"] == 2 and page["itemsPerPage"] == 2
     assert [r["userName"] for r in page["Resources"]] == [f"{unique}-1", f"{unique}-2"]
@@ -168,8 +170,9 @@ def test_sort_descending(scim: httpx.Client, unique: str) -> None:
     """RFC 7644 3.4.2.3: sortBy and sortOrder."""
     for n in (2, 0, 1):
         create(scim, user(f"{unique}-{n}"))
-    page = scim.get("/Users", params={"filter": f'userName sw "{unique}"', "sortBy": "userName",
-                                      "sortOrder": "descending"}).json()
+    page = scim.get(
+        "/Users", params={"filter": f'userName sw "{unique}"', "sortBy": "userName", "sortOrder": "descending"}
+    ).json()
     assert [r["userName"] for r in page["Resources"]] == [f"{unique}-2", f"{unique}-1", f"{unique}-0"]
 
 
@@ -192,8 +195,9 @@ def test_password_is_stored_only_as_an_argon2_hash(live_server: LiveServer, uniq
         scim.patch(f"/Users/{created['id']}", json=patch({"op": "replace", "path": "password", "value": "n3w-Secret"}))
     engine = sa.create_engine(live_server.database_url)
     with engine.connect() as conn:
-        row = conn.execute(sa.text("select doc, password_hash from identities where id = :id"),
-                           {"id": created["id"]}).one()
+        row = conn.execute(
+            sa.text("select doc, password_hash from identities where id = :id"), {"id": created["id"]}
+        ).one()
     engine.dispose()
     assert "Tr0ub4dor" not in str(row.doc) and "n3w-Secret" not in str(row.doc)
     assert row.password_hash.startswith("$argon2id$")
@@ -210,8 +214,9 @@ def test_unfiltered_total_is_exact_after_creates_and_deletes(scim: httpx.Client,
         assert unfiltered == counted
 
 
-def test_deep_index_pages_agree_with_a_plain_scan(scim: httpx.Client, unique: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deep_index_pages_agree_with_a_plain_scan(
+    scim: httpx.Client, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Deep unfiltered pages start from the position index's anchors; they must be exactly the rows a
     plain walk gives (``id pr`` takes the unindexed path), also after a removal shifts positions."""
     monkeypatch.setattr(positions, "STRIDE", 4)

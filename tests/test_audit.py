@@ -26,8 +26,11 @@ async def _trail(hub_url: str) -> tuple[Database, list[audit.Appended]]:
     appended = []
     for n in range(6):
         async with db.write() as conn:
-            appended.append(await audit.append(conn, kind="config", actor="alice", subject=f"target-{n}",
-                                               data={"n": n, "text": "ünïcode\nline"}))
+            appended.append(
+                await audit.append(
+                    conn, kind="config", actor="alice", subject=f"target-{n}", data={"n": n, "text": "ünïcode\nline"}
+                )
+            )
         async with Direct(db).transaction() as tx:
             appended.append(await audit.append(tx, kind="change", actor="okta", subject=f"user-{n}", data={"n": n}))
     return db, appended
@@ -44,8 +47,11 @@ async def test_an_altered_event_is_named(hub_url: str) -> None:
     db, appended = await _trail(hub_url)
     victim = appended[5]
     async with db.write() as conn:
-        await conn.execute(audit_events.update().where(audit_events.c.lane == victim.lane,
-                                                       audit_events.c.seq == victim.seq).values(actor="mallory"))
+        await conn.execute(
+            audit_events.update()
+            .where(audit_events.c.lane == victim.lane, audit_events.c.seq == victim.seq)
+            .values(actor="mallory")
+        )
     broken = (await _verify(db)).broken
     assert broken is not None and (broken.lane, broken.seq) == (victim.lane, victim.seq)
     assert "altered" in str(broken)
@@ -56,8 +62,9 @@ async def test_a_removed_event_is_named(hub_url: str) -> None:
     db, appended = await _trail(hub_url)
     victim = appended[3]
     async with db.write() as conn:
-        await conn.execute(audit_events.delete().where(audit_events.c.lane == victim.lane,
-                                                       audit_events.c.seq == victim.seq))
+        await conn.execute(
+            audit_events.delete().where(audit_events.c.lane == victim.lane, audit_events.c.seq == victim.seq)
+        )
     broken = (await _verify(db)).broken
     assert broken is not None and (broken.lane, broken.seq) == (victim.lane, victim.seq)
     assert "removed" in str(broken)
@@ -68,10 +75,16 @@ async def test_an_inserted_event_is_named(hub_url: str) -> None:
     db, appended = await _trail(hub_url)
     last = max(appended, key=lambda a: (a.lane, a.seq))
     async with db.write() as conn:
-        row = (await conn.execute(sa.select(audit_events).where(
-            audit_events.c.lane == last.lane, audit_events.c.seq == last.seq))).one()
-        await conn.execute(audit_events.insert().values(
-            {**row._mapping, "seq": last.seq + 1, "prev_hash": last.hash, "subject": "forged"}))
+        row = (
+            await conn.execute(
+                sa.select(audit_events).where(audit_events.c.lane == last.lane, audit_events.c.seq == last.seq)
+            )
+        ).one()
+        await conn.execute(
+            audit_events.insert().values(
+                {**row._mapping, "seq": last.seq + 1, "prev_hash": last.hash, "subject": "forged"}
+            )
+        )
     broken = (await _verify(db)).broken
     assert broken is not None and (broken.lane, broken.seq) == (last.lane, last.seq + 1)
     assert "inserted" in str(broken)
@@ -87,8 +100,11 @@ async def test_the_paged_walk_names_a_break_in_a_later_window(hub_url: str, monk
     assert (await audit_trail.verify_trail(db)).broken is None
     victim = max(appended, key=lambda a: a.seq)
     async with db.write() as conn:
-        await conn.execute(audit_events.update().where(audit_events.c.lane == victim.lane,
-                                                       audit_events.c.seq == victim.seq).values(data='{"n": 99}'))
+        await conn.execute(
+            audit_events.update()
+            .where(audit_events.c.lane == victim.lane, audit_events.c.seq == victim.seq)
+            .values(data='{"n": 99}')
+        )
     status = await audit_trail.verify_trail(db)
     assert status.broken == (await _verify(db)).broken
     assert status.broken is not None and (status.broken.lane, status.broken.seq) == (victim.lane, victim.seq)

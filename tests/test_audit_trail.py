@@ -54,8 +54,9 @@ def user(name: str) -> dict[str, Any]:
 
 
 def scimward(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "SCIMWARD_ACTOR": "auditor"})
+    return subprocess.run(
+        [SCIMWARD, *args], capture_output=True, text=True, timeout=120, env={**os.environ, "SCIMWARD_ACTOR": "auditor"}
+    )
 
 
 @pytest.fixture
@@ -76,12 +77,22 @@ async def test_every_change_and_decision_is_an_audit_event_of_its_own_write(db: 
     await policies.apply(db, POLICY, "alice")
     store = identity_store(db)
     ada = await store.create(USER_TYPE, user("ada@example.com"), source="scim:okta", actor="okta")
-    await store.patch(USER_TYPE, ada.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-        {"op": "replace", "path": "title", "value": "Engineer"}]}, source="scim:okta", actor="okta")
+    await store.patch(
+        USER_TYPE,
+        ada.id,
+        {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]},
+        source="scim:okta",
+        actor="okta",
+    )
     with pytest.raises(PolicyDenied):
         await store.create(USER_TYPE, user("eve@evil.test"), source="scim:okta", actor="okta")
-    await store.patch(USER_TYPE, ada.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-        {"op": "replace", "path": "active", "value": False}]}, source="scim:okta", actor="okta")
+    await store.patch(
+        USER_TYPE,
+        ada.id,
+        {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": False}]},
+        source="scim:okta",
+        actor="okta",
+    )
     approvals = Approvals(db, Direct(db))
     held = await approvals.changes(status="pending")
     await approvals.approve([held[0].id], "bob", "leaver confirmed")
@@ -90,15 +101,22 @@ async def test_every_change_and_decision_is_an_audit_event_of_its_own_write(db: 
     found = await events(db)
     config = [(kind, actor, subject, data["action"]) for kind, actor, subject, data in found if kind == "config"]
     assert config == [("config", "alice", "policy", "apply")]
-    recorded = [(kind, subject, data.get("op"), data.get("status"), data.get("decision")) for kind, _actor, subject,
-                data in found if kind in ("change", "approval")]
+    recorded = [
+        (kind, subject, data.get("op"), data.get("status"), data.get("decision"))
+        for kind, _actor, subject, data in found
+        if kind in ("change", "approval")
+    ]
     subject = f"User:{ada.id}"
-    assert recorded[:2] == [("change", subject, "create", "applied", "allow"),
-                            ("change", subject, "update", "applied", "allow")]
+    assert recorded[:2] == [
+        ("change", subject, "create", "applied", "allow"),
+        ("change", subject, "update", "applied", "allow"),
+    ]
     assert recorded[2][2:] == ("create", "denied", "deny")
-    assert recorded[3:] == [("change", subject, "deactivate", "pending", "hold"),
-                            ("approval", subject, None, "approved", "approve"),
-                            ("change", subject, "delete", "applied", "allow")]
+    assert recorded[3:] == [
+        ("change", subject, "deactivate", "pending", "hold"),
+        ("approval", subject, None, "approved", "approve"),
+        ("change", subject, "delete", "applied", "allow"),
+    ]
     approval = next(data for kind, _a, _s, data in found if kind == "approval")
     assert approval["change"] == held[0].id and approval["note"] == "leaver confirmed"
     assert next(actor for kind, actor, _s, _d in found if kind == "approval") == "bob"
@@ -109,11 +127,16 @@ async def test_expired_changes_are_one_event_naming_them(db: Database) -> None:
     await policies.apply(db, POLICY, "alice")
     store = identity_store(db)
     ada = await store.create(USER_TYPE, user("ada@example.com"))
-    await store.patch(USER_TYPE, ada.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-        {"op": "replace", "path": "active", "value": False}]}, actor="okta")
+    await store.patch(
+        USER_TYPE,
+        ada.id,
+        {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": False}]},
+        actor="okta",
+    )
     async with db.write() as conn:
-        await conn.execute(changes.update().where(changes.c.status == "pending")
-                           .values(expires=utcnow() - timedelta(minutes=1)))
+        await conn.execute(
+            changes.update().where(changes.c.status == "pending").values(expires=utcnow() - timedelta(minutes=1))
+        )
     held = [c.id for c in await Approvals(db, Direct(db)).changes()]  # reading expires them
     expired = [data for kind, _a, _s, data in await events(db) if kind == "approval"]
     assert expired == [{"decision": "expire", "status": "expired", "changes": held[:1]}]
@@ -129,9 +152,12 @@ async def test_tokens_issued_revoked_and_refused_are_audited_without_the_token(d
     await tokens.refused("scimward_not-a-token", "/scim/v2/Users")
     found = await events(db)
     assert [(k, a, s) for k, a, s, _ in found] == [
-        ("token_issued", "alice", "token:okta"), ("token_refused", "okta", "token:okta"),
-        ("token_revoked", "bob", "token:okta"), ("token_refused", "okta", "token:okta"),
-        ("token_refused", found[-1][1], found[-1][2])]
+        ("token_issued", "alice", "token:okta"),
+        ("token_refused", "okta", "token:okta"),
+        ("token_revoked", "bob", "token:okta"),
+        ("token_refused", "okta", "token:okta"),
+        ("token_refused", found[-1][1], found[-1][2]),
+    ]
     assert [d.get("reason") for k, _a, _s, d in found if k == "token_refused"] == ["scope", "revoked", "unknown"]
     assert found[-1][2].startswith("token:unknown:")
     assert secret not in json.dumps(found) and "not-a-token" not in json.dumps(found)
@@ -139,13 +165,15 @@ async def test_tokens_issued_revoked_and_refused_are_audited_without_the_token(d
 
 async def test_target_configuration_changes_are_audited_without_their_credential(db: Database) -> None:
     repository = TargetRepository(db)
-    await repository.add("crm", "https://crm.invalid/scim/v2", "sealed-token", {"scope": 'title eq "x"'},
-                         actor="alice")
+    await repository.add("crm", "https://crm.invalid/scim/v2", "sealed-token", {"scope": 'title eq "x"'}, actor="alice")
     await repository.update("crm", actor="bob", token_encrypted="sealed-other", config={"scope": None})
     await repository.remove("crm", actor="carol")
     found = [(k, a, s, d) for k, a, s, d in await events(db) if k == "config"]
     assert [(a, s, d["action"]) for _k, a, s, d in found] == [
-        ("alice", "target:crm", "add"), ("bob", "target:crm", "update"), ("carol", "target:crm", "remove")]
+        ("alice", "target:crm", "add"),
+        ("bob", "target:crm", "update"),
+        ("carol", "target:crm", "remove"),
+    ]
     assert found[1][3]["credential"] is True and found[1][3]["config"] == ["scope"]
     assert "sealed" not in json.dumps(found)
 
@@ -176,8 +204,7 @@ async def test_an_intact_trail_verifies_and_its_head_is_printed(db: Database, hu
     assert result.returncode == 0, result.stderr
     head = (await asyncio.to_thread(scimward, "audit", "head", "--database-url", hub_url)).stdout.strip()
     assert len(head) == 64 and head in result.stderr and head == await trail_head(db)
-    pinned = await asyncio.to_thread(scimward, "audit", "verify", "--expect-head", "0" * 64, "--database-url",
-                                     hub_url)
+    pinned = await asyncio.to_thread(scimward, "audit", "verify", "--expect-head", "0" * 64, "--database-url", hub_url)
     assert pinned.returncode == 1 and "not the one expected" in pinned.stderr
 
 
@@ -185,8 +212,9 @@ async def test_an_edited_row_fails_verify_naming_it(db: Database, hub_url: str) 
     await _trail(db)
     lane, seq = await _some_event(db)
     async with db.write() as conn:
-        await conn.execute(audit_events.update().where(audit_events.c.lane == lane, audit_events.c.seq == seq)
-                           .values(actor="mallory"))
+        await conn.execute(
+            audit_events.update().where(audit_events.c.lane == lane, audit_events.c.seq == seq).values(actor="mallory")
+        )
     result = await asyncio.to_thread(_cli_verify, hub_url)
     assert result.returncode == 1
     assert f"audit event {lane}:{seq} does not match its hash: altered" in result.stderr
@@ -216,9 +244,19 @@ async def test_an_inserted_row_fails_verify_naming_it(db: Database, hub_url: str
     data = canonical_data({"change": "forged"})
     forged = chain_hash(lane, seq + 1, digest, event_prefix(moment, "change", "mallory", "User:x"), data)
     async with db.write() as conn:
-        await conn.execute(audit_events.insert().values(
-            lane=lane, seq=seq + 1, time=moment, kind="change", actor="mallory", subject="User:x", data=data,
-            prev_hash=digest, hash=forged))
+        await conn.execute(
+            audit_events.insert().values(
+                lane=lane,
+                seq=seq + 1,
+                time=moment,
+                kind="change",
+                actor="mallory",
+                subject="User:x",
+                data=data,
+                prev_hash=digest,
+                hash=forged,
+            )
+        )
     result = await asyncio.to_thread(_cli_verify, hub_url)
     assert result.returncode == 1
     assert f"audit event {lane}:{seq + 1} lies beyond the lane's head: inserted" in result.stderr

@@ -18,8 +18,9 @@ SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture
@@ -89,7 +90,9 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     process = subprocess.Popen(
         [SCIMWARD, "serve", "--demo", "--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'demo.db'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         base = token = ""

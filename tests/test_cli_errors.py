@@ -32,17 +32,19 @@ SECRET_URL = "postgresql+psycopg://scimward:S3cr%40tPw@127.0.0.1:1/scimward"
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SCIMWARD_")}
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60,
-                          env={**environ, **(env or {})})
+    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**environ, **(env or {})})
 
 
-@pytest.mark.parametrize("args", [
-    ("db", "upgrade", "--database-url", SECRET_URL),
-    ("token", "list", "--database-url", SECRET_URL),
-    ("target", "list", "--database-url", SECRET_URL),
-    ("findings", "--database-url", SECRET_URL),
-    ("sync", "crm", f"--database-url={SECRET_URL}"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("db", "upgrade", "--database-url", SECRET_URL),
+        ("token", "list", "--database-url", SECRET_URL),
+        ("target", "list", "--database-url", SECRET_URL),
+        ("findings", "--database-url", SECRET_URL),
+        ("sync", "crm", f"--database-url={SECRET_URL}"),
+    ],
+)
 def test_an_unreachable_database_is_one_line_exit_3_without_the_password(args: tuple[str, ...]) -> None:
     result = run(*args)
     assert result.returncode == ExitCode.DATABASE, result.stderr
@@ -106,8 +108,7 @@ def test_version_and_python_dash_m() -> None:
     from importlib.metadata import version
 
     assert run("--version").stdout.strip() == f"scimward {version('scimward')}"
-    module = subprocess.run([sys.executable, "-m", "scimward", "--version"], capture_output=True, text=True,
-                            timeout=60)
+    module = subprocess.run([sys.executable, "-m", "scimward", "--version"], capture_output=True, text=True, timeout=60)
     assert module.returncode == 0 and module.stdout.strip() == f"scimward {version('scimward')}"
 
 
@@ -117,8 +118,9 @@ def test_an_unknown_command_is_clicks_usage_error() -> None:
 
 
 @pytest.mark.parametrize("answer", ["unreachable", "404"])
-def test_sync_and_reconcile_against_a_failing_target_print_no_traceback(tmp_path: Path, answer: str,
-                                                                        downstream: Peer) -> None:
+def test_sync_and_reconcile_against_a_failing_target_print_no_traceback(
+    tmp_path: Path, answer: str, downstream: Peer
+) -> None:
     """Issue 12 item 1: `sync` printed ~200 lines of traceback for an unreachable target, or one answering 404."""
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     env = {"SCIMWARD_DATABASE_URL": url, "SCIMWARD_KEY_FILE": str(tmp_path / "secret.key"), "T": "x"}
@@ -144,6 +146,7 @@ def test_sync_and_reconcile_against_a_failing_target_print_no_traceback(tmp_path
 
 def drain(url: str, key_file: str) -> int:
     """What a worker does with the target's outbox: push it once."""
+
     async def go() -> int:
         database = Database(url)
         propagator = Propagator(database)
@@ -162,8 +165,9 @@ def seed_user(url: str) -> None:
     async def go() -> None:
         database = Database(url)
         try:
-            await identity_store(database).create(USER_TYPE, normalize(
-                {"schemas": [USER_SCHEMA], "userName": "pushed", "active": True}, USER_TYPE))
+            await identity_store(database).create(
+                USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "pushed", "active": True}, USER_TYPE)
+            )
         finally:
             await database.dispose()
 
@@ -179,8 +183,17 @@ def test_ctrl_c_while_the_command_line_is_imported_exits_as_the_chokepoint_does(
 
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"scimward": "scimward.cli.entry:main"} and entry.INTERRUPTED == ExitCode.INTERRUPTED
-    result = subprocess.run([sys.executable, "-c", "import signal, os, sys; from scimward.cli import entry; "
-                             "sys.argv = ['scimward', '--version']; "
-                             "import scimward.cli.main as m; m.main = lambda: os.kill(os.getpid(), signal.SIGINT); "
-                             "entry.main()"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import signal, os, sys; from scimward.cli import entry; "
+            "sys.argv = ['scimward', '--version']; "
+            "import scimward.cli.main as m; m.main = lambda: os.kill(os.getpid(), signal.SIGINT); "
+            "entry.main()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == ExitCode.INTERRUPTED and "Traceback" not in result.stderr, result.stderr

@@ -19,10 +19,12 @@ HEAVY = ("sqlalchemy", "alembic", "httpx", "starlette", "uvicorn", "structlog", 
 
 
 def imported_by(*args: str) -> set[str]:
-    probe = ("import sys; sys.argv = ['scimward', *sys.argv[1:]]\n"
-             "from scimward.cli.main import app\n"
-             "try:\n    app()\nexcept SystemExit:\n    pass\n"
-             "print('\\n'.join(sys.modules), file=sys.stderr)")
+    probe = (
+        "import sys; sys.argv = ['scimward', *sys.argv[1:]]\n"
+        "from scimward.cli.main import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "print('\\n'.join(sys.modules), file=sys.stderr)"
+    )
     result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60)
     return set(result.stderr.split())
 

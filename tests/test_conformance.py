@@ -15,18 +15,25 @@ from tests.conftest import REPORT_PROPERTY, LiveServer
 PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
 
 
-def test_scim2_tester_every_check_passes(live_server: LiveServer,
-                                        record_property: Callable[[str, object], None]) -> None:
+def test_scim2_tester_every_check_passes(
+    live_server: LiveServer, record_property: Callable[[str, object], None]
+) -> None:
     headers = {"Authorization": f"Bearer {live_server.token}"}
     with httpx2.Client(base_url=live_server.base_url, headers=headers, timeout=30) as http:
         client = SyncSCIMClient(http)
         # The resource types of RFC 7643, strictly; the agent ones below.
         results = check_server(client, resource_types=["User", "Group"])
     counts = Counter(result.status.name for result in results)
-    failures = [f"{r.status.name}: {r.title}: {r.reason}" for r in results if r.status not in PASSING
-                and r.status is not Status.SKIPPED and not _appended_as_rfc_7644_says(r)]
-    record_property(REPORT_PROPERTY, f"scim2-tester {version('scim2-tester')} on {live_server.dialect}: "
-                                     f"{len(results)} checks, {dict(sorted(counts.items()))}")
+    failures = [
+        f"{r.status.name}: {r.title}: {r.reason}"
+        for r in results
+        if r.status not in PASSING and r.status is not Status.SKIPPED and not _appended_as_rfc_7644_says(r)
+    ]
+    record_property(
+        REPORT_PROPERTY,
+        f"scim2-tester {version('scim2-tester')} on {live_server.dialect}: "
+        f"{len(results)} checks, {dict(sorted(counts.items()))}",
+    )
     assert not failures, "\n".join(failures)
     assert counts["SUCCESS"] + counts["COMPLIANT"] + counts["ACCEPTABLE"] >= 50
 
@@ -39,8 +46,13 @@ def _appended_as_rfc_7644_says(result: object) -> bool:
     the values sent, after exactly the ones the resource had."""
     data = getattr(result, "data", None) or {}
     expected, actual = data.get("expected"), data.get("modify_actual", data.get("actual"))
-    return (getattr(result, "title", "") == "check_add_attribute" and isinstance(expected, list)
-            and isinstance(actual, list) and len(actual) > len(expected) and actual[-len(expected):] == expected)
+    return (
+        getattr(result, "title", "") == "check_add_attribute"
+        and isinstance(expected, list)
+        and isinstance(actual, list)
+        and len(actual) > len(expected)
+        and actual[-len(expected) :] == expected
+    )
 
 
 #: scim2-tester 0.5 fills attributes of a type it does not know with a UUID string; for a writable
@@ -52,9 +64,14 @@ TESTER_CANNOT_FILL_DATETIME = "datetime_from_date_parsing"
 
 def _split(results: list[CheckResult]) -> tuple[Counter[str], list[str]]:
     counts = Counter(result.status.name for result in results)
-    failures = [f"{r.status.name}: {r.title}: {r.reason}" for r in results if r.status not in PASSING
-                and r.status is not Status.SKIPPED and TESTER_CANNOT_FILL_DATETIME not in str(r.reason)
-                and not _appended_as_rfc_7644_says(r)]
+    failures = [
+        f"{r.status.name}: {r.title}: {r.reason}"
+        for r in results
+        if r.status not in PASSING
+        and r.status is not Status.SKIPPED
+        and TESTER_CANNOT_FILL_DATETIME not in str(r.reason)
+        and not _appended_as_rfc_7644_says(r)
+    ]
     return counts, failures
 
 

@@ -73,8 +73,10 @@ def events(url: str, kind: str) -> list[tuple[str, str]]:
         try:
             async with db.read() as conn:
                 e = audit_events.c
-                return [(r[0], r[1]) for r in await conn.execute(
-                    sa.select(e.actor, e.subject).where(e.kind == kind).order_by(e.time))]
+                return [
+                    (r[0], r[1])
+                    for r in await conn.execute(sa.select(e.actor, e.subject).where(e.kind == kind).order_by(e.time))
+                ]
         finally:
             await db.dispose()
 
@@ -101,7 +103,8 @@ def test_a_wrong_password_is_refused_and_audited(console: tuple[str, dict[str, s
 
 
 def test_the_session_cookie_is_http_only_and_same_site_and_pages_carry_a_strict_csp(
-        console: tuple[str, dict[str, str]], hub_url: str) -> None:
+    console: tuple[str, dict[str, str]], hub_url: str
+) -> None:
     base, passwords = console
     client = httpx.Client(base_url=base)
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
@@ -120,11 +123,17 @@ def test_a_viewer_is_refused_every_action_on_the_server(console: tuple[str, dict
     base, passwords = console
     client = sign_in(base, "vic", passwords["vic"])
     token = csrf(client)
-    for path, form in (("/changes/decide", {"action": "approve", "id": "x"}), ("/breakers/app/release", {}),
-                       ("/findings/accept", {"finding": "1", "until": "2030-01-01", "reason": "r"}),
-                       ("/sessions/revoke", {"session": "x"}), ("/targets/app/preview", {"scope": ""}),
-                       ("/targets/app/apply", {"changes": "{}"}), ("/nhi/x/attest", {}),
-                       ("/nhi/x/transfer", {"to": "a"}), ("/nhi/x/retire", {"confirm": "yes"})):
+    for path, form in (
+        ("/changes/decide", {"action": "approve", "id": "x"}),
+        ("/breakers/app/release", {}),
+        ("/findings/accept", {"finding": "1", "until": "2030-01-01", "reason": "r"}),
+        ("/sessions/revoke", {"session": "x"}),
+        ("/targets/app/preview", {"scope": ""}),
+        ("/targets/app/apply", {"changes": "{}"}),
+        ("/nhi/x/attest", {}),
+        ("/nhi/x/transfer", {"to": "a"}),
+        ("/nhi/x/retire", {"confirm": "yes"}),
+    ):
         answer = client.post(path, data={"csrf": token, **form})
         assert answer.status_code == 403, path
     assert client.get("/sessions").status_code == 403
@@ -161,13 +170,19 @@ def test_a_session_ends_when_it_expires_when_idle_and_when_revoked(hub_url: str)
             assert (await sessions.get(token + "x")) is None
             s = console_sessions.c
             async with db.write() as conn:  # the person went for lunch
-                await conn.execute(console_sessions.update().where(s.token_hash == session.token_hash)
-                                   .values(last_seen=utcnow() - timedelta(minutes=31)))
+                await conn.execute(
+                    console_sessions.update()
+                    .where(s.token_hash == session.token_hash)
+                    .values(last_seen=utcnow() - timedelta(minutes=31))
+                )
             assert (await sessions.get(token)) is None
             token, session = await sessions.open("ana", "approver", "local")
             async with db.write() as conn:  # a day later
-                await conn.execute(console_sessions.update().where(s.token_hash == session.token_hash)
-                                   .values(expires=utcnow() - timedelta(seconds=1)))
+                await conn.execute(
+                    console_sessions.update()
+                    .where(s.token_hash == session.token_hash)
+                    .values(expires=utcnow() - timedelta(seconds=1))
+                )
             assert (await sessions.get(token)) is None
             token, session = await sessions.open("ana", "approver", "local")
             assert [x.token_hash for x in await sessions.live()] == [session.token_hash]
@@ -176,8 +191,11 @@ def test_a_session_ends_when_it_expires_when_idle_and_when_revoked(hub_url: str)
             async with db.read() as conn:  # the cookie's token is never stored
                 assert token not in str((await conn.execute(sa.select(console_sessions))).all())
             async with db.write() as conn:  # a session that ended long ago
-                await conn.execute(console_sessions.update().where(s.token_hash == session.token_hash)
-                                   .values(expires=utcnow() - timedelta(days=31)))
+                await conn.execute(
+                    console_sessions.update()
+                    .where(s.token_hash == session.token_hash)
+                    .values(expires=utcnow() - timedelta(days=31))
+                )
             await sessions.open("ana", "approver", "local")  # signing in sweeps it away
             async with db.read() as conn:
                 left = [r[0] for r in await conn.execute(sa.select(s.token_hash))]
@@ -209,17 +227,29 @@ def test_a_disabled_administrator_cannot_sign_in_and_loses_their_sessions(hub_ur
 
 
 def test_admin_create_prints_the_one_time_password_alone_on_the_last_line(hub_url: str) -> None:
-    done = subprocess.run([*SCIMWARD, "admin", "create", "break-glass", "--role", "approver",
-                           "--database-url", hub_url], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*SCIMWARD, "admin", "create", "break-glass", "--role", "approver", "--database-url", hub_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     password = done.stdout.strip().splitlines()[-1]
     assert len(password) >= 20 and " " not in password
     assert run(_verify(hub_url, "break-glass", password)) == "approver"
-    again = subprocess.run([*SCIMWARD, "admin", "create", "break-glass", "--database-url", hub_url],
-                           capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [*SCIMWARD, "admin", "create", "break-glass", "--database-url", hub_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode != 0 and "exists already" in again.stderr and "Traceback" not in again.stderr
-    wrong = subprocess.run([*SCIMWARD, "admin", "create", "x", "--role", "owner", "--database-url", hub_url],
-                           capture_output=True, text=True, timeout=60)
+    wrong = subprocess.run(
+        [*SCIMWARD, "admin", "create", "x", "--role", "owner", "--database-url", hub_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert wrong.returncode == 2 and "--role must be one of viewer, reviewer, approver, admin" in wrong.stderr
 
 
@@ -243,14 +273,18 @@ def test_the_role_mapping_grants_the_highest_matching_role_and_none_to_strangers
 
 def test_signing_in_goes_on_only_to_a_console_page(console: tuple[str, dict[str, str]]) -> None:
     base, passwords = console
-    for given, expected in (("/console/findings?status=all", "/console/findings?status=all"),
-                            ("https://evil.example/", "/console/"), ("//evil.example/console/", "/console/"),
-                            ("/console/\\evil.example", "/console/")):
+    for given, expected in (
+        ("/console/findings?status=all", "/console/findings?status=all"),
+        ("https://evil.example/", "/console/"),
+        ("//evil.example/console/", "/console/"),
+        ("/console/\\evil.example", "/console/"),
+    ):
         client = httpx.Client(base_url=base)
         token = re.search(r'name="csrf" value="([^"]+)"', client.get("/sign-in").text)
         assert token
-        answer = client.post("/sign-in", data={"csrf": token.group(1), "name": "ana", "password": passwords["ana"],
-                                               "next": given})
+        answer = client.post(
+            "/sign-in", data={"csrf": token.group(1), "name": "ana", "password": passwords["ana"], "next": given}
+        )
         assert answer.headers["location"] == expected, given
 
 
@@ -296,8 +330,13 @@ def test_an_unreachable_identity_provider_is_said_not_crashed(sqlite_template: o
 
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     shutil.copyfile(str(sqlite_template), tmp_path / "hub.db")
-    settings = Settings(database_url=url, run_worker=False, console_oidc_issuer=f"http://127.0.0.1:{free_port()}",
-                        console_oidc_client_id="scimward", console_oidc_roles="groups=idm:admin")
+    settings = Settings(
+        database_url=url,
+        run_worker=False,
+        console_oidc_issuer=f"http://127.0.0.1:{free_port()}",
+        console_oidc_client_id="scimward",
+        console_oidc_roles="groups=idm:admin",
+    )
     with ServerThread(settings) as server:
         answer = httpx.get(f"http://127.0.0.1:{server.port}/console/oidc/start")
         assert answer.status_code == 503 and "did not answer" in answer.text
@@ -305,8 +344,9 @@ def test_an_unreachable_identity_provider_is_said_not_crashed(sqlite_template: o
         assert "Sign in with your organisation" in page.text and "Break-glass administrator" in page.text
 
 
-def test_four_eyes_nobody_approves_their_own_change_from_the_console(console: tuple[str, dict[str, str]],
-                                                                      hub_url: str) -> None:
+def test_four_eyes_nobody_approves_their_own_change_from_the_console(
+    console: tuple[str, dict[str, str]], hub_url: str
+) -> None:
     from urllib.parse import parse_qs, urlsplit
 
     from scimward.policy import Approvals, PolicyGate, identity_store, policies
@@ -320,12 +360,22 @@ def test_four_eyes_nobody_approves_their_own_change_from_the_console(console: tu
         try:
             await policies.apply(db, POLICY, "tests")
             store = identity_store(db, PolicyGate(db, refresh_seconds=0))
-            user = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"},
-                                                           USER_TYPE), "cli", "ana")
-            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-db"},
-                                                             GROUP_TYPE), "cli", "ana")
-            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-                {"op": "add", "path": "members", "value": [{"value": user.id}]}]}, source="cli", actor="ana")
+            user = await store.create(
+                USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"}, USER_TYPE), "cli", "ana"
+            )
+            group = await store.create(
+                GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-db"}, GROUP_TYPE), "cli", "ana"
+            )
+            await store.patch(
+                GROUP_TYPE,
+                group.id,
+                {
+                    "schemas": [PATCH_OP_SCHEMA],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": user.id}]}],
+                },
+                source="cli",
+                actor="ana",
+            )
             return (await Approvals(db, store.direct).changes("pending"))[0].id
         finally:
             await db.dispose()
@@ -347,8 +397,7 @@ def test_four_eyes_nobody_approves_their_own_change_from_the_console(console: tu
     assert asyncio.run(status_of(change_id)) == "pending"
 
 
-def test_an_administrator_revokes_another_persons_session(console: tuple[str, dict[str, str]],
-                                                          hub_url: str) -> None:
+def test_an_administrator_revokes_another_persons_session(console: tuple[str, dict[str, str]], hub_url: str) -> None:
     base, passwords = console
     root_password = asyncio.run(_accounts(hub_url, ("root", "admin")))["root"]
     victim = sign_in(base, "vic", passwords["vic"])
@@ -382,17 +431,35 @@ def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]],
         db = Database(hub_url)
         try:
             await policies.apply(db, POLICY, "tests")
-            await TargetRepository(db).add("app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"),
-                                           TargetConfig().to_json())
+            await TargetRepository(db).add(
+                "app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"), TargetConfig().to_json()
+            )
             store = identity_store(db, PolicyGate(db, refresh_seconds=0))
-            user = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"},
-                                                           USER_TYPE), "scim:okta", "okta")
-            group = await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-x"},
-                                                             GROUP_TYPE), "scim:okta", "okta")
-            await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-                {"op": "add", "path": "members", "value": [{"value": user.id}]}]}, source="scim:okta", actor="okta")
-            await Reviews(db, store).start("q1", groups='displayName eq "admins-x"', reviewer="eve@example.com",
-                                           actor="tests")
+            user = await store.create(
+                USER_TYPE,
+                normalize({"schemas": [USER_SCHEMA], "userName": "eve@example.com"}, USER_TYPE),
+                "scim:okta",
+                "okta",
+            )
+            group = await store.create(
+                GROUP_TYPE,
+                normalize({"schemas": [GROUP_SCHEMA], "displayName": "admins-x"}, GROUP_TYPE),
+                "scim:okta",
+                "okta",
+            )
+            await store.patch(
+                GROUP_TYPE,
+                group.id,
+                {
+                    "schemas": [PATCH_OP_SCHEMA],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": user.id}]}],
+                },
+                source="scim:okta",
+                actor="okta",
+            )
+            await Reviews(db, store).start(
+                "q1", groups='displayName eq "admins-x"', reviewer="eve@example.com", actor="tests"
+            )
             return user.id, group.id
         finally:
             await db.dispose()
@@ -403,11 +470,17 @@ def test_every_page_answers_on_this_dialect(console: tuple[str, dict[str, str]],
     change = re.search(r'href="/console/changes/([0-9a-f-]{36})"', client.get("/changes").text)
     assert change
     paths = [page.path for page in PAGES if page.role != "admin"] + [
-        f"/identities/{user_id}", f"/identities/{group_id}", f"/changes/{change.group(1)}", "/reviews/q1?mine=0",
-        "/identities?filter=" + 'userName sw "eve"', "/groups?filter=" + 'displayName sw "admins"',
-        "/changes?status=all&before=2030-01-01T00:00:00|x", "/audit?after=2000-01-01T00:00:00|0|0",
+        f"/identities/{user_id}",
+        f"/identities/{group_id}",
+        f"/changes/{change.group(1)}",
+        "/reviews/q1?mine=0",
+        "/identities?filter=" + 'userName sw "eve"',
+        "/groups?filter=" + 'displayName sw "admins"',
+        "/changes?status=all&before=2030-01-01T00:00:00|x",
+        "/audit?after=2000-01-01T00:00:00|0|0",
         "/findings?status=all&framework=csf:PR.AA-05&severity=medium&target=app",
-        "/audit?verify=1&kind=console_sign_in&actor=ana&subject=session"]
+        "/audit?verify=1&kind=console_sign_in&actor=ana&subject=session",
+    ]
     for path in paths:
         answer = client.get(path)
         assert answer.status_code == 200, (path, answer.text[-500:])
@@ -420,16 +493,19 @@ def test_every_page_answers_the_projects_errors_from_one_table(console: tuple[st
     """An unknown identity, change or campaign is the same 404 page whichever page met it (web/errors.py)."""
     base, passwords = console
     client = sign_in(base, "vic", passwords["vic"])
-    for path, said in (("/identities/no-such-id", "No identity no-such-id."),
-                       ("/changes/00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
-                       ("/reviews/no-such-campaign", "no-such-campaign")):
+    for path, said in (
+        ("/identities/no-such-id", "No identity no-such-id."),
+        ("/changes/00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
+        ("/reviews/no-such-campaign", "no-such-campaign"),
+    ):
         answer = client.get(path)
         assert answer.status_code == 404, (path, answer.text[-300:])
         assert "<h1>Not found</h1>" in answer.text and said in answer.text
 
 
-def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(console: tuple[str, dict[str, str]],
-                                                                             hub_url: str) -> None:
+def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(
+    console: tuple[str, dict[str, str]], hub_url: str
+) -> None:
     """Issue 18: a configuration change shows its plan (the one ``target set --dry-run`` prints) before it is
     submitted; past the breaker's threshold it is held for a second person, as from the command line."""
     from urllib.parse import parse_qs, urlsplit
@@ -447,16 +523,24 @@ def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(cons
         db = Database(hub_url)
         try:
             await policies.apply(db, POLICY, "tests")
-            target = await TargetRepository(db).add("app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"),
-                                                    TargetConfig().to_json())
+            target = await TargetRepository(db).add(
+                "app", "http://127.0.0.1:9/scim/v2", SecretBox().encrypt("t"), TargetConfig().to_json()
+            )
             store = identity_store(db, PolicyGate(db, refresh_seconds=0))
             for n in range(3):  # three accounts on the target, as pushes would have left them
                 body = {"schemas": [USER_SCHEMA], "userName": f"u{n}@example.com"}
                 user = await store.create(USER_TYPE, normalize(body, USER_TYPE), "scim:okta", "okta")
                 async with db.write() as conn:
-                    await conn.execute(links.insert().values(target_id=target.id, identity_id=user.id,
-                                                             resource_type="User", remote_id=f"r{n}", status="active",
-                                                             acknowledged=utcnow()))
+                    await conn.execute(
+                        links.insert().values(
+                            target_id=target.id,
+                            identity_id=user.id,
+                            resource_type="User",
+                            remote_id=f"r{n}",
+                            status="active",
+                            acknowledged=utcnow(),
+                        )
+                    )
         finally:
             await db.dispose()
 
@@ -465,8 +549,12 @@ def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(cons
         try:
             c = changes.c
             async with db.read() as conn:
-                made = {(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in await conn.execute(
-                    sa.select(c.source, c.actor, c.status, c.identity_id).where(c.resource_type == "Target"))}
+                made = {
+                    (str(r[0]), str(r[1]), str(r[2]), str(r[3]))
+                    for r in await conn.execute(
+                        sa.select(c.source, c.actor, c.status, c.identity_id).where(c.resource_type == "Target")
+                    )
+                }
             return (await TargetRepository(db).by_name("app")).config, made
         finally:
             await db.dispose()
@@ -489,8 +577,10 @@ def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(cons
     carried = re.search(r'name="changes" value="([^"]+)"', keep_one.text)
     assert carried
     changes_json = html.unescape(carried.group(1))
-    assert notice(root.post("/targets/app/apply", data={"csrf": form["csrf"], "changes": changes_json})) == \
-        "Target app changed."
+    assert (
+        notice(root.post("/targets/app/apply", data={"csrf": form["csrf"], "changes": changes_json}))
+        == "Target app changed."
+    )
     config, made = asyncio.run(stored())
     assert config["scope"] == 'userName eq "u0@example.com"'
     assert ("console", "root", "applied", "app") in made
@@ -499,8 +589,9 @@ def test_a_target_change_is_previewed_then_applied_or_held_past_the_breaker(cons
     assert "holds it for a second person" in everyone.text and "Submit for approval" in everyone.text
     carried = re.search(r'name="changes" value="([^"]+)"', everyone.text)
     assert carried
-    said = notice(root.post("/targets/app/apply", data={
-        "csrf": form["csrf"], "changes": html.unescape(carried.group(1))}))
+    said = notice(
+        root.post("/targets/app/apply", data={"csrf": form["csrf"], "changes": html.unescape(carried.group(1))})
+    )
     assert said.startswith("held for approval as change ") and "deprovision 3 of 3 accounts" in said
     config, made = asyncio.run(stored())
     assert config["scope"] == 'userName eq "u0@example.com"'  # nothing changed yet
@@ -521,8 +612,12 @@ def test_changes_and_the_trail_are_paged_by_keyset_both_ways(hub_url: str) -> No
         try:
             store = identity_store(db)
             for n in range(5):
-                await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": f"k{n}@example.com"},
-                                                        USER_TYPE), "scim:okta", "okta")
+                await store.create(
+                    USER_TYPE,
+                    normalize({"schemas": [USER_SCHEMA], "userName": f"k{n}@example.com"}, USER_TYPE),
+                    "scim:okta",
+                    "okta",
+                )
 
             async def pages(read: object, key: object) -> tuple[list[str], list[str]]:
                 """Older to the end, then Newer back to the start: the keys in each walk's order."""
@@ -539,10 +634,12 @@ def test_changes_and_the_trail_are_paged_by_keyset_both_ways(hub_url: str) -> No
 
             changes_seen, changes_back = await pages(
                 lambda before=None, after=None: changes_page(db, "applied", before=before, after=after, limit=2),
-                lambda c: c.id)
+                lambda c: c.id,
+            )
             events_seen, events_back = await pages(
                 lambda before=None, after=None: audit_page(db, kind="change", before=before, after=after, limit=2),
-                lambda e: f"{e.lane}:{e.seq}")
+                lambda e: f"{e.lane}:{e.seq}",
+            )
             return changes_seen, changes_back, events_seen, events_back
         finally:
             await db.dispose()

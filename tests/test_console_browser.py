@@ -42,9 +42,11 @@ CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "assets" / "axe.min.js"
 #: Where the screenshots go: docs/console (what docs/console.md shows) with SCIMWARD_CONSOLE_SCREENSHOTS=docs,
 #: else a temporary folder, so that a test run leaves the working tree as it found it.
-SHOTS = (Path(__file__).resolve().parent.parent / "docs" / "console"
-         if os.environ.get("SCIMWARD_CONSOLE_SCREENSHOTS") == "docs"
-         else Path(tempfile.gettempdir()) / "scimward-console-shots")
+SHOTS = (
+    Path(__file__).resolve().parent.parent / "docs" / "console"
+    if os.environ.get("SCIMWARD_CONSOLE_SCREENSHOTS") == "docs"
+    else Path(tempfile.gettempdir()) / "scimward-console-shots"
+)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +98,11 @@ def accessible(page: Page) -> None:
     """axe-core on the page as it is: no violation of serious or critical impact."""
     page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated by the driver, so the page's CSP stays strict
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    bad = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-           for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     assert not bad, f"{page.url}: " + "; ".join(bad)
 
 
@@ -177,17 +182,18 @@ def test_the_local_administrator_signs_in_and_every_page_passes_axe(page: Page, 
 
 def test_a_form_without_its_csrf_token_is_refused(page: Page, world: World) -> None:
     sign_in(page, world, "root")
-    answer = page.request.post(world.console + "/changes/decide",
-                               form={"action": "reject", "id": world.kept_change})
+    answer = page.request.post(world.console + "/changes/decide", form={"action": "reject", "id": world.kept_change})
     assert answer.status == 403
-    answer = page.request.post(world.console + "/changes/decide",
-                               form={"csrf": "not-the-token", "action": "reject", "id": world.kept_change})
+    answer = page.request.post(
+        world.console + "/changes/decide", form={"csrf": "not-the-token", "action": "reject", "id": world.kept_change}
+    )
     assert answer.status == 403
     assert world.approvals(lambda a: a.show(world.kept_change)).status == "pending"
     fresh = page.context.browser.new_context()  # type: ignore[union-attr]
     try:
-        answer = fresh.request.post(world.console + "/sign-in", form={"name": "root",
-                                                                      "password": world.passwords["root"]})
+        answer = fresh.request.post(
+            world.console + "/sign-in", form={"name": "root", "password": world.passwords["root"]}
+        )
         assert answer.status == 403
     finally:
         fresh.close()
@@ -199,8 +205,9 @@ def test_a_viewer_cannot_approve_even_by_posting_directly(page: Page, world: Wor
     expect(page.get_by_role("link", name=short_id(world.kept_change))).to_be_visible()
     expect(page.get_by_role("button", name="Approve selected")).to_have_count(0)
     expect(page.get_by_role("link", name="Sessions")).to_have_count(0)
-    answer = page.request.post(world.console + "/changes/decide",
-                               form={"csrf": csrf_of(page), "action": "approve", "id": world.kept_change})
+    answer = page.request.post(
+        world.console + "/changes/decide", form={"csrf": csrf_of(page), "action": "approve", "id": world.kept_change}
+    )
     assert answer.status == 403
     assert "needs the approver role" in answer.text()
     assert page.request.get(world.console + "/sessions").status == 403
@@ -214,8 +221,9 @@ def test_a_viewer_cannot_approve_even_by_posting_directly(page: Page, world: Wor
     assert world.nhi(UNEXPIRING_NHI).active
 
 
-def test_signing_in_over_openid_connect_maps_the_role_and_refuses_the_unmapped(page: Page, world: World,
-                                                                             browser: Browser) -> None:
+def test_signing_in_over_openid_connect_maps_the_role_and_refuses_the_unmapped(
+    page: Page, world: World, browser: Browser
+) -> None:
     page.goto(world.console + "/sign-in")
     page.get_by_role("link", name="Sign in with your organisation").click()
     page.get_by_role("button", name="olive").click()
@@ -266,8 +274,9 @@ def test_a_reviewer_revokes_an_item_and_the_access_leaves_the_downstream(page: P
     page.get_by_label("Note").fill("left the team in October")
     page.get_by_role("button", name="Revoke selected").click()
     expect(page.locator(".notice")).to_contain_text("revoke")
-    members = wait_for(lambda: (lambda m: m if len(m) == 1 else None)(
-        run(lambda: remote_group_members(world.downstream, REVIEWED))))
+    members = wait_for(
+        lambda: (lambda m: m if len(m) == 1 else None)(run(lambda: remote_group_members(world.downstream, REVIEWED)))
+    )
     assert members is not None and len(members) == 1
     page.goto(world.console + f"/reviews/{CAMPAIGN}?mine=0&undecided=0")
     expect(page.get_by_role("row").filter(has_text="bob@example.com")).to_contain_text("revoke by " + REVIEWER)

@@ -43,9 +43,13 @@ async def writes_held(db: Database, user_name: str) -> AsyncIterator[None]:
     engine = sa.create_engine(sa.make_url(db.url).set(drivername="postgresql+psycopg"))
     try:
         with engine.connect() as conn:
-            conn.execute(sa.text("INSERT INTO identities (id, resource_type, doc, created, last_modified, version, "
-                                 "user_name_lower) VALUES ('blocker', 'User', '{}', now(), now(), 1, :name)"),
-                         {"name": user_name.lower()})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO identities (id, resource_type, doc, created, last_modified, version, "
+                    "user_name_lower) VALUES ('blocker', 'User', '{}', now(), now(), 1, :name)"
+                ),
+                {"name": user_name.lower()},
+            )
             yield
             conn.rollback()
     finally:
@@ -55,35 +59,51 @@ async def writes_held(db: Database, user_name: str) -> AsyncIterator[None]:
 async def waiting_writers(db: Database) -> int:
     """Backends of ``db`` waiting for a lock (PostgreSQL)."""
     async with db.read() as conn:
-        return int((await conn.execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"))).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    )
+                )
+            ).scalar_one()
+        )
 
 
-async def test_a_row_committed_before_an_anchor_keeps_deep_pages_exact(hub_url: str,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_row_committed_before_an_anchor_keeps_deep_pages_exact(
+    hub_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(positions, "STRIDE", 4)
     async with open_hub(hub_url) as late_hub:
         token = await TokenStore(late_hub.db).create("deep-pages", created_by="tests")
         with ServerThread(Settings(database_url=hub_url)) as server:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}/scim/v2", timeout=30,
-                                         headers={"Authorization": f"Bearer {token}"}) as scim:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{server.port}/scim/v2",
+                timeout=30,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as scim:
+
                 async def create(name: str) -> str:
                     answer = await scim.post("/Users", json={"schemas": [USER_SCHEMA], "userName": name})
                     assert answer.status_code == 201, answer.text
                     return str(answer.json()["id"])
 
                 async def page(start: int, **extra: str) -> list[str]:
-                    answer = await scim.get("/Users", params={"startIndex": start, "count": 5,
-                                                              "attributes": "id", **extra})
+                    answer = await scim.get(
+                        "/Users", params={"startIndex": start, "count": 5, "attributes": "id", **extra}
+                    )
                     assert answer.status_code == 200, answer.text
                     return [r["id"] for r in answer.json()["Resources"]]
 
                 for n in range(6):
                     await create(f"early-{n}")
                 async with writes_held(late_hub.db, "late"):
-                    late = asyncio.create_task(late_hub.store.create(
-                        USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "late"}, USER_TYPE)))
+                    late = asyncio.create_task(
+                        late_hub.store.create(
+                            USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "late"}, USER_TYPE)
+                        )
+                    )
                     if late_hub.db.dialect == "sqlite":
                         await asyncio.sleep(0.05)  # its id (and created) is taken before it waits for the slot
                     else:
@@ -97,11 +117,12 @@ async def test_a_row_committed_before_an_anchor_keeps_deep_pages_exact(hub_url: 
                 # The late row sorts before rows that committed earlier, and before the anchor at position 8.
                 assert walk.index(late_id) < walk.index(after[0])
                 for start in (5, 8, 9, 10, 13):
-                    assert await page(start) == walk[start - 1:start + 4], start
+                    assert await page(start) == walk[start - 1 : start + 4], start
 
 
 async def test_a_first_page_by_user_name_is_one_key_lookup_by_index_or_by_cursor(
-        hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What an IdP asks before every create (``userName eq``) takes the unique-key statement whether the
     hub pages by index or, by default, by cursor (an empty cursor: the first page, RFC 9865)."""
     database = Database(hub_url)

@@ -19,16 +19,26 @@ from scimward.sync.targets import AttributeRule
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 OWNED = owned_paths(None)
-DESIRED = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "externalId": "h1", "userName": "ada",
-           "title": "Engineer", "active": True,
-           "emails": [{"value": "ada@x", "type": "work", "primary": True}, {"value": "a@home", "type": "home"}],
-           ENTERPRISE: {"department": "R&D", "manager": {"value": "r9"}}}
+DESIRED = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    "externalId": "h1",
+    "userName": "ada",
+    "title": "Engineer",
+    "active": True,
+    "emails": [{"value": "ada@x", "type": "work", "primary": True}, {"value": "a@home", "type": "home"}],
+    ENTERPRISE: {"department": "R&D", "manager": {"value": "r9"}},
+}
 
 
 def actual(**changes: object) -> dict[str, object]:
     """The account as a target returns it: what it was sent plus what it adds itself."""
-    account = {**DESIRED, "id": "r1", "meta": {"resourceType": "User"}, "groups": [{"value": "g"}],
-               ENTERPRISE: {"department": "R&D", "manager": {"value": "r9", "$ref": "../Users/r9", "displayName": "B"}}}
+    account = {
+        **DESIRED,
+        "id": "r1",
+        "meta": {"resourceType": "User"},
+        "groups": [{"value": "g"}],
+        ENTERPRISE: {"department": "R&D", "manager": {"value": "r9", "$ref": "../Users/r9", "displayName": "B"}},
+    }
     account.update(changes)
     return account
 
@@ -93,22 +103,31 @@ def test_a_hub_change_that_never_arrived_is_attribute_drift() -> None:
 def test_a_push_on_its_way_hides_the_hub_change_but_not_the_app_change() -> None:
     pushed = {**DESIRED, "title": "Intern"}
     assert account_drift("User", "h1", "r1", DESIRED, pushed, actual(title="Intern"), OWNED, in_flight=True) == []
-    assert kinds(account_drift("User", "h1", "r1", DESIRED, pushed, actual(title="CEO"), OWNED,
-                               in_flight=True)) == {("changed_in_app", "title")}
+    assert kinds(account_drift("User", "h1", "r1", DESIRED, pushed, actual(title="CEO"), OWNED, in_flight=True)) == {
+        ("changed_in_app", "title")
+    }
 
 
 def test_an_owned_attribute_added_in_the_app_is_drift_and_an_unowned_one_is_not() -> None:
     owned = owned_paths((AttributeRule("userName", "userName"), AttributeRule("title", "title")))
     desired = {"externalId": "h1", "userName": "ada"}
-    drifts = account_drift("User", "h1", "r1", desired, desired,
-                           {"id": "r1", "externalId": "h1", "userName": "ada", "title": "CEO", "nickName": "x"}, owned)
+    drifts = account_drift(
+        "User",
+        "h1",
+        "r1",
+        desired,
+        desired,
+        {"id": "r1", "externalId": "h1", "userName": "ada", "title": "CEO", "nickName": "x"},
+        owned,
+    )
     assert kinds(drifts) == {("changed_in_app", "title")}
 
 
 def test_extension_attributes_are_compared_one_by_one() -> None:
     changed = actual(**{ENTERPRISE: {"department": "Sales", "manager": {"value": "r9"}}})
     assert kinds(account_drift("User", "h1", "r1", DESIRED, DESIRED, changed, OWNED)) == {
-        ("changed_in_app", f"{ENTERPRISE}:department")}
+        ("changed_in_app", f"{ENTERPRISE}:department")
+    }
 
 
 def test_an_identity_switched_off_in_the_hub_but_active_in_the_app_is_critical() -> None:
@@ -128,14 +147,16 @@ def test_an_unwanted_account_must_be_inactive() -> None:
     assert unwanted_account_drift("h1", "r1", pushed, "deactivated", actual(active=False), "deleted") == []
     [drift] = unwanted_account_drift("h1", "r1", pushed, "deactivated", actual(active=True), "deleted", in_flight=True)
     assert drift.kind is Kind.ACTIVE_SHOULD_BE_INACTIVE
-    assert unwanted_account_drift("h1", "r1", DESIRED, "active", actual(), "deleted", in_flight=True) == [], \
+    assert unwanted_account_drift("h1", "r1", DESIRED, "active", actual(), "deleted", in_flight=True) == [], (
         "its deprovisioning is on its way"
+    )
 
 
 def test_an_account_without_active_counts_as_active() -> None:
     account = {"id": "r1", "userName": "x"}
     assert kinds(unwanted_account_drift("h1", "r1", None, "deactivated", account, "deleted")) == {
-        ("active_should_be_inactive", "active")}
+        ("active_should_be_inactive", "active")
+    }
 
 
 def test_only_an_active_orphan_is_a_finding() -> None:
@@ -148,18 +169,25 @@ def test_only_an_active_orphan_is_a_finding() -> None:
 
 
 def test_extra_and_missing_members() -> None:
-    drifts = membership_drift("g1", "rg", desired={"a", "b"}, acknowledged={"a", "b"}, actual={"a", "c"},
-                              members={"a": "h-a", "b": "h-b"})
-    assert kinds(drifts) == {("extra_membership", 'members[value eq "c"]'),
-                             ("missing_membership", 'members[value eq "b"]')}
+    drifts = membership_drift(
+        "g1", "rg", desired={"a", "b"}, acknowledged={"a", "b"}, actual={"a", "c"}, members={"a": "h-a", "b": "h-b"}
+    )
+    assert kinds(drifts) == {
+        ("extra_membership", 'members[value eq "c"]'),
+        ("missing_membership", 'members[value eq "b"]'),
+    }
     extra = next(d for d in drifts if d.kind is Kind.EXTRA_MEMBERSHIP)
     assert (extra.desired, extra.last_pushed, extra.actual, extra.severity) == (False, False, True, Severity.HIGH)
 
 
 def test_membership_changes_on_their_way_are_not_drift() -> None:
     # The hub removed "b" and added "c"; the group's push has not gone yet.
-    assert membership_drift("g1", "rg", desired={"a", "c"}, acknowledged={"a", "b"}, actual={"a", "b"},
-                            members={}, in_flight=True) == []
+    assert (
+        membership_drift(
+            "g1", "rg", desired={"a", "c"}, acknowledged={"a", "b"}, actual={"a", "b"}, members={}, in_flight=True
+        )
+        == []
+    )
 
 
 # -- repair ---------------------------------------------------------------------------------------
@@ -185,4 +213,5 @@ def test_an_account_that_does_not_say_whether_it_is_active_is_active() -> None:
     assert account_drift("User", "h1", "r1", DESIRED, DESIRED, account, OWNED) == []
     switched_off = {**DESIRED, "active": False}
     assert kinds(account_drift("User", "h1", "r1", switched_off, switched_off, account, OWNED)) == {
-        ("active_should_be_inactive", "active")}
+        ("active_should_be_inactive", "active")
+    }

@@ -12,10 +12,17 @@ from scimward.policy.document import PolicyError, parse_policy
 from scimward.policy.nhi_settings import NhiSettingsError, nhi_settings
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("90s", timedelta(seconds=90)), ("30m", timedelta(minutes=30)), ("24h", timedelta(hours=24)),
-    ("7d", timedelta(days=7)), ("2w", timedelta(weeks=2)), (" 12 H ", timedelta(hours=12)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        (" 12 H ", timedelta(hours=12)),
+    ],
+)
 def test_every_documented_unit_parses(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 

@@ -30,9 +30,11 @@ def _project_exceptions() -> list[type[BaseException]]:
         if ".migrations" in module.name or module.name.endswith("__main__"):
             continue
         loaded = importlib.import_module(module.name)
-        found += [value for value in vars(loaded).values()
-                  if inspect.isclass(value) and issubclass(value, BaseException)
-                  and value.__module__ == module.name]
+        found += [
+            value
+            for value in vars(loaded).values()
+            if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == module.name
+        ]
     return found
 
 
@@ -42,19 +44,21 @@ def test_every_error_scimward_defines_is_under_the_root() -> None:
     assert [c.__qualname__ for c in classes if not issubclass(c, ScimwardError)] == []
 
 
-@pytest.mark.parametrize(("error", "status", "name"), [
-    (NotFound("no such user"), 404, None),
-    (UnknownSubject("no change abc"), 404, None),
-    (ApprovalError("four eyes: not your own change"), 409, None),
-    (PolicyError("rules: a list"), 400, None),
-    (UnknownKind("no finding kind 'x'"), 400, None),
-    (DatabaseUnavailable("cannot open the database postgresql://u:***@db.internal/x"), 503, None),
-    (AuthError("401: token refused", status=401), 502, "target_error"),
-    (SecretKeyError("SCIMWARD_SECRET_KEY does not hold a valid key"), 500, "secret_key"),
-    (SettingsError("SCIMWARD_PORT must be a number"), 500, None),
-])
-def test_the_http_edges_answer_each_family_with_its_status(error: ScimwardError, status: int,
-                                                          name: str | None) -> None:
+@pytest.mark.parametrize(
+    ("error", "status", "name"),
+    [
+        (NotFound("no such user"), 404, None),
+        (UnknownSubject("no change abc"), 404, None),
+        (ApprovalError("four eyes: not your own change"), 409, None),
+        (PolicyError("rules: a list"), 400, None),
+        (UnknownKind("no finding kind 'x'"), 400, None),
+        (DatabaseUnavailable("cannot open the database postgresql://u:***@db.internal/x"), 503, None),
+        (AuthError("401: token refused", status=401), 502, "target_error"),
+        (SecretKeyError("SCIMWARD_SECRET_KEY does not hold a valid key"), 500, "secret_key"),
+        (SettingsError("SCIMWARD_PORT must be a number"), 500, None),
+    ],
+)
+def test_the_http_edges_answer_each_family_with_its_status(error: ScimwardError, status: int, name: str | None) -> None:
     answer = as_scim_error(error)
     assert isinstance(answer, ScimError) and answer.status == status
     assert ADMIN_NAMES.get(type(answer)) == name
@@ -71,18 +75,21 @@ def test_configuration_errors_stay_value_errors() -> None:
         assert issubclass(cls, ConfigurationError) and issubclass(cls, ValueError)
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (NotFound("no such user"), 404),
-    (UnknownSubject("no change abc"), 404),
-    (ApprovalError("four eyes: not your own change"), 409),
-    (ConfigChangeHeld("c-1", Plan("app", accounts=10, deprovision=9)), 202),
-    (PolicyError("rules: a list"), 400),
-    (UnknownKind("no finding kind 'x'"), 400),
-    (DatabaseUnavailable("cannot open the database postgresql://u:***@db.internal/x"), 503),
-    (AuthError("401: token refused", status=401), 502),
-    (SecretKeyError("SCIMWARD_SECRET_KEY does not hold a valid key"), 500),
-    (SettingsError("SCIMWARD_PORT must be a number"), 500),
-])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFound("no such user"), 404),
+        (UnknownSubject("no change abc"), 404),
+        (ApprovalError("four eyes: not your own change"), 409),
+        (ConfigChangeHeld("c-1", Plan("app", accounts=10, deprovision=9)), 202),
+        (PolicyError("rules: a list"), 400),
+        (UnknownKind("no finding kind 'x'"), 400),
+        (DatabaseUnavailable("cannot open the database postgresql://u:***@db.internal/x"), 503),
+        (AuthError("401: token refused", status=401), 502),
+        (SecretKeyError("SCIMWARD_SECRET_KEY does not hold a valid key"), 500),
+        (SettingsError("SCIMWARD_PORT must be a number"), 500),
+    ],
+)
 def test_the_console_answers_each_family_with_its_status(error: ScimwardError, status: int) -> None:
     """The console's one table (web/errors.py) agrees with the HTTP edges' on every family but a held
     configuration change, which the console shows as what it is: accepted, waiting for a second person."""

@@ -31,8 +31,9 @@ async def scim(hub_url: str) -> AsyncIterator[httpx.AsyncClient]:
     finally:
         await db.dispose()
     with ServerThread(Settings(database_url=hub_url)) as server:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=60,
-                                     headers={"Authorization": f"Bearer {token}"}) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{server.port}", timeout=60, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
             yield client
 
 
@@ -54,13 +55,20 @@ async def answered_meanwhile(scim: httpx.AsyncClient, slow: asyncio.Task[httpx.R
 async def test_a_heavy_patch_does_not_hold_up_healthz_or_reads(scim: httpx.AsyncClient) -> None:
     created = await scim.post("/scim/v2/Users", json={"schemas": [USER_SCHEMA], "userName": "many-emails"})
     user = f"/scim/v2/Users/{created.json()['id']}"
-    filled = await scim.patch(user, json=operations(*(
-        {"op": "add", "path": "emails", "value": [{"value": f"u{n}@example.com", "type": "work"}]}
-        for n in range(EMAILS))))
+    filled = await scim.patch(
+        user,
+        json=operations(
+            *(
+                {"op": "add", "path": "emails", "value": [{"value": f"u{n}@example.com", "type": "work"}]}
+                for n in range(EMAILS)
+            )
+        ),
+    )
     assert filled.status_code == 200, filled.text
     # 49 filtered replaces walk 49,000 values: the most one PATCH may (50,000), a third of a second of CPU.
-    heavy = operations(*({"op": "replace", "path": f'emails[value eq "u{n}@example.com"].type', "value": "home"}
-                         for n in range(49)))
+    heavy = operations(
+        *({"op": "replace", "path": f'emails[value eq "u{n}@example.com"].type', "value": "home"} for n in range(49))
+    )
     patch = asyncio.create_task(scim.patch(user, json=heavy))
     await asyncio.sleep(0.05)  # let it arrive, so that what follows is sent while it computes
     health = await answered_meanwhile(scim, patch, "/healthz")
@@ -72,8 +80,7 @@ async def test_a_heavy_patch_does_not_hold_up_healthz_or_reads(scim: httpx.Async
     assert health >= 1 and reads >= 1
 
 
-async def test_a_write_waiting_for_another_process_holds_up_nothing_else(scim: httpx.AsyncClient,
-                                                                         hub_url: str) -> None:
+async def test_a_write_waiting_for_another_process_holds_up_nothing_else(scim: httpx.AsyncClient, hub_url: str) -> None:
     if not hub_url.startswith("sqlite"):
         pytest.skip("PostgreSQL writers wait on row locks in the server, never on the event loop")
     created = await scim.post("/scim/v2/Users", json={"schemas": [USER_SCHEMA], "userName": "waiting"})
@@ -81,8 +88,9 @@ async def test_a_write_waiting_for_another_process_holds_up_nothing_else(scim: h
     other = sqlite3.connect(sa.make_url(hub_url).database or "", isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # another process is writing
-        patch = asyncio.create_task(scim.patch(user, json=operations(
-            {"op": "replace", "path": "title", "value": "Engineer"})))
+        patch = asyncio.create_task(
+            scim.patch(user, json=operations({"op": "replace", "path": "title", "value": "Engineer"}))
+        )
         await asyncio.sleep(0.2)  # let it reach the lock, so that what follows is sent while it waits
         for path in ("/healthz", user, "/scim/v2/Users?startIndex=1&count=1"):
             answer = await scim.get(path)

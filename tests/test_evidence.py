@@ -86,12 +86,31 @@ def group(name: str, members: list[str], governance: dict[str, Any] | None = Non
     return normalize(body, GROUP_TYPE)
 
 
-def finding(target_id: int, kind: str, subject: str, identity_id: str | None, attribute: str, now: datetime,
-            owner: str | None = None, remote_id: str | None = None) -> dict[str, Any]:
+def finding(
+    target_id: int,
+    kind: str,
+    subject: str,
+    identity_id: str | None,
+    attribute: str,
+    now: datetime,
+    owner: str | None = None,
+    remote_id: str | None = None,
+) -> dict[str, Any]:
     """A finding row as reconcile records it."""
-    return {"target_id": target_id, "kind": kind, "severity": catalogue.kind(kind).severity, "resource_type": "User",
-            "subject": subject, "identity_id": identity_id, "remote_id": remote_id, "attribute": attribute,
-            "status": "open", "first_seen": now, "last_seen": now, "owner": owner}
+    return {
+        "target_id": target_id,
+        "kind": kind,
+        "severity": catalogue.kind(kind).severity,
+        "resource_type": "User",
+        "subject": subject,
+        "identity_id": identity_id,
+        "remote_id": remote_id,
+        "attribute": attribute,
+        "status": "open",
+        "first_seen": now,
+        "last_seen": now,
+        "owner": owner,
+    }
 
 
 @pytest.fixture
@@ -102,43 +121,93 @@ async def estate(hub_url: str) -> AsyncIterator[Fixture]:
     bob = (await store.create(USER_TYPE, user("bob@example.com"), **scim)).id
     ada = (await store.create(USER_TYPE, user("ada@example.com", bob), **scim)).id
     cy = (await store.create(USER_TYPE, user("cy@example.com", ada), source="cli", actor="alice")).id
-    admins = (await store.create(GROUP_TYPE, group("admins", [ada], {
-        "owners": [{"value": bob, "display": "bob@example.com"}], "privileged": True, "reviewCadence": 90}),
-        **scim)).id
+    admins = (
+        await store.create(
+            GROUP_TYPE,
+            group(
+                "admins",
+                [ada],
+                {"owners": [{"value": bob, "display": "bob@example.com"}], "privileged": True, "reviewCadence": 90},
+            ),
+            **scim,
+        )
+    ).id
     staff = (await store.create(GROUP_TYPE, group("staff", [bob, ada]), **scim)).id
     repository = TargetRepository(db)
     crm = (await repository.add("crm", "https://crm.invalid/scim/v2", "sealed", {})).id
     erp = (await repository.add("erp", "https://erp.invalid/scim/v2", "sealed", {"reconcile_every": "off"})).id
     now = utcnow()
-    linked = [(crm, ada, "User"), (crm, bob, "User"), (crm, admins, "Group"), (crm, staff, "Group"),
-              (erp, ada, "User"), (erp, staff, "Group")]
+    linked = [
+        (crm, ada, "User"),
+        (crm, bob, "User"),
+        (crm, admins, "Group"),
+        (crm, staff, "Group"),
+        (erp, ada, "User"),
+        (erp, staff, "Group"),
+    ]
     async with db.write() as conn:
-        await conn.execute(links.insert(), [
-            {"target_id": t, "identity_id": i, "resource_type": rt, "remote_id": f"r-{i}", "state": {},
-             "status": "active", "acknowledged": now} for t, i, rt in linked])
-        await conn.execute(link_members.insert(), [
-            {"target_id": t, "group_id": g, "member_id": m}
-            for t, g, m in [(crm, admins, ada), (crm, staff, bob), (crm, staff, ada), (erp, staff, ada)]])
-        await conn.execute(reconcile_runs.insert(), [
-            {"target_id": t, "trigger": "schedule", "repair": False, "status": "ok",
-             "started": now - timedelta(hours=1), "heartbeat": now, "finished": now} for t in (crm, erp)])
-        await conn.execute(findings.insert(), [
-            finding(crm, "orphaned_account", "acct-9", None, "", now, owner="crm-team", remote_id="acct-9"),
-            finding(crm, "attribute_drift", bob, bob, "title", now)])
+        await conn.execute(
+            links.insert(),
+            [
+                {
+                    "target_id": t,
+                    "identity_id": i,
+                    "resource_type": rt,
+                    "remote_id": f"r-{i}",
+                    "state": {},
+                    "status": "active",
+                    "acknowledged": now,
+                }
+                for t, i, rt in linked
+            ],
+        )
+        await conn.execute(
+            link_members.insert(),
+            [
+                {"target_id": t, "group_id": g, "member_id": m}
+                for t, g, m in [(crm, admins, ada), (crm, staff, bob), (crm, staff, ada), (erp, staff, ada)]
+            ],
+        )
+        await conn.execute(
+            reconcile_runs.insert(),
+            [
+                {
+                    "target_id": t,
+                    "trigger": "schedule",
+                    "repair": False,
+                    "status": "ok",
+                    "started": now - timedelta(hours=1),
+                    "heartbeat": now,
+                    "finished": now,
+                }
+                for t in (crm, erp)
+            ],
+        )
+        await conn.execute(
+            findings.insert(),
+            [
+                finding(crm, "orphaned_account", "acct-9", None, "", now, owner="crm-team", remote_id="acct-9"),
+                finding(crm, "attribute_drift", bob, bob, "title", now),
+            ],
+        )
     yield Fixture(db, hub_url, {"ada": ada, "bob": bob, "cy": cy, "admins": admins, "staff": staff}, crm, erp)
     await db.dispose()
 
 
 def scimward(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "SCIMWARD_ACTOR": "auditor"})
+    return subprocess.run(
+        [SCIMWARD, *args], capture_output=True, text=True, timeout=120, env={**os.environ, "SCIMWARD_ACTOR": "auditor"}
+    )
 
 
 async def test_coverage_matches_the_figures_worked_out_by_hand(estate: Fixture) -> None:
     coverage = (await read_estate(estate.db)).coverage().to_json()
     assert {k: (v["part"], v["whole"]) for k, v in coverage.items() if isinstance(v, dict)} == {
-        "linked_accounts": (3, 4), "owned_and_sourced": (2, 5), "reconciled_on_schedule": (1, 2),
-        "privileged_reviewed": (0, 1)}
+        "linked_accounts": (3, 4),
+        "owned_and_sourced": (2, 5),
+        "reconciled_on_schedule": (1, 2),
+        "privileged_reviewed": (0, 1),
+    }
     assert coverage["overall"] == round((3 / 4 + 2 / 5 + 1 / 2 + 0) / 4, 4)
 
 
@@ -148,8 +217,12 @@ async def test_risk_matches_the_figures_worked_out_by_hand(estate: Fixture) -> N
     assert risk["by_gap"] == {"drifted": 1, "no owner": 6, "orphaned": 1, "review overdue": 6}
     assert [(t["name"], t["total"], t["ungoverned"]) for t in risk["per_target"]] == [("crm", 12, 11), ("erp", 3, 2)]
     names = {v: k for k, v in estate.ids.items()}
-    assert [(names[c["id"]], c["weighted"]) for c in risk["top"]] == [("admins", 6), ("ada", 5), ("staff", 5),
-                                                                       ("bob", 2)]
+    assert [(names[c["id"]], c["weighted"]) for c in risk["top"]] == [
+        ("admins", 6),
+        ("ada", 5),
+        ("staff", 5),
+        ("bob", 2),
+    ]
     admins = risk["top"][0]
     assert admins["gaps"] == ["review overdue"] and any("review" in a for a in admins["advice"])
 
@@ -162,18 +235,33 @@ async def test_each_identitys_figure_is_the_gates_blast_radius(estate: Fixture) 
             radius = await blast.of_identity(tx, identity.resource_type, identity.id, identity.privileged)
             mine = contributors.get(identity.id)
             assert (radius["accounts"], radius["entitlements"], radius["targets"], radius["weighted"]) == (
-                (mine.accounts, mine.entitlements, mine.targets, mine.weighted) if mine else (0, 0, 0, 0))
+                (mine.accounts, mine.entitlements, mine.targets, mine.weighted) if mine else (0, 0, 0, 0)
+            )
 
 
 def test_a_privileged_group_counts_as_reviewed_only_within_its_cadence() -> None:
     now = datetime(2026, 12, 3, 8, 0)
-    row = EstateRow("g1", "Group", "admins", "scim:okta", {GOVERNANCE_GROUP_SCHEMA: {
-        "privileged": True, "reviewCadence": 90, "owners": [{"value": "u1", "display": "bob"}]}}, True, now)
+    row = EstateRow(
+        "g1",
+        "Group",
+        "admins",
+        "scim:okta",
+        {
+            GOVERNANCE_GROUP_SCHEMA: {
+                "privileged": True,
+                "reviewCadence": 90,
+                "owners": [{"value": "u1", "display": "bob"}],
+            }
+        },
+        True,
+        now,
+    )
     assert facts_of(row, now - timedelta(days=89), now).reviewed
     assert not facts_of(row, now - timedelta(days=91), now).reviewed
     assert not facts_of(row, None, now).reviewed
-    uncadenced = EstateRow("g2", "Group", "ops", "scim:okta", {GOVERNANCE_GROUP_SCHEMA: {"privileged": True}}, True,
-                           now)
+    uncadenced = EstateRow(
+        "g2", "Group", "ops", "scim:okta", {GOVERNANCE_GROUP_SCHEMA: {"privileged": True}}, True, now
+    )
     assert not facts_of(uncadenced, now, now).reviewed
 
 
@@ -187,8 +275,9 @@ def test_every_finding_kind_in_the_catalogue_has_framework_ids() -> None:
 
 async def test_the_report_shows_the_figures_worked_out_by_hand(estate: Fixture, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
-    result = await asyncio.to_thread(scimward, "report", "--format", "json", "--out", str(out),
-                                     "--database-url", estate.url)
+    result = await asyncio.to_thread(
+        scimward, "report", "--format", "json", "--out", str(out), "--database-url", estate.url
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["coverage"]["linked_accounts"] == {"part": 3, "whole": 4, "share": 0.75}
@@ -223,59 +312,105 @@ async def test_a_snapshot_sets_the_gauges_and_keeps_one_row_a_day(estate: Fixtur
 
 
 async def test_findings_by_framework_owner_and_status(estate: Fixture) -> None:
-    listed = await asyncio.to_thread(scimward, "findings", "--framework", "csf:DE.CM-09", "--json",
-                                     "--database-url", estate.url)
+    listed = await asyncio.to_thread(
+        scimward, "findings", "--framework", "csf:DE.CM-09", "--json", "--database-url", estate.url
+    )
     assert listed.returncode == 0, listed.stderr
     assert [f["kind"] for f in json.loads(listed.stdout)] == ["attribute_drift"]
     assert "csf:DE.CM-09" in json.loads(listed.stdout)[0]["frameworks"]
-    owned = json.loads((await asyncio.to_thread(scimward, "findings", "--owner", "crm-team", "--json",
-                                                "--database-url", estate.url)).stdout)
+    owned = json.loads(
+        (
+            await asyncio.to_thread(scimward, "findings", "--owner", "crm-team", "--json", "--database-url", estate.url)
+        ).stdout
+    )
     assert [f["kind"] for f in owned] == ["orphaned_account"]
     bad = await asyncio.to_thread(scimward, "findings", "--framework", "iso:27001", "--database-url", estate.url)
     assert bad.returncode == 2 and "owasp-nhi:NHI1" in bad.stderr and "Traceback" not in bad.stderr
 
 
 async def test_an_accepted_risk_expires_back_to_open(estate: Fixture) -> None:
-    found = json.loads((await asyncio.to_thread(scimward, "findings", "--owner", "crm-team", "--json",
-                                                "--database-url", estate.url)).stdout)
+    found = json.loads(
+        (
+            await asyncio.to_thread(scimward, "findings", "--owner", "crm-team", "--json", "--database-url", estate.url)
+        ).stdout
+    )
     finding_id = str(found[0]["id"])
-    accepted = await asyncio.to_thread(scimward, "findings", "accept", finding_id, "--until", "30d", "--reason",
-                                       "decommissioned next sprint", "--as", "carol", "--database-url", estate.url)
+    accepted = await asyncio.to_thread(
+        scimward,
+        "findings",
+        "accept",
+        finding_id,
+        "--until",
+        "30d",
+        "--reason",
+        "decommissioned next sprint",
+        "--as",
+        "carol",
+        "--database-url",
+        estate.url,
+    )
     assert accepted.returncode == 0, accepted.stderr
-    listed = json.loads((await asyncio.to_thread(scimward, "findings", "--status", "risk_accepted", "--json",
-                                                 "--database-url", estate.url)).stdout)
+    listed = json.loads(
+        (
+            await asyncio.to_thread(
+                scimward, "findings", "--status", "risk_accepted", "--json", "--database-url", estate.url
+            )
+        ).stdout
+    )
     assert [(f["id"], f["accepted_by"], f["accepted_reason"]) for f in listed] == [
-        (int(finding_id), "carol", "decommissioned next sprint")]
+        (int(finding_id), "carol", "decommissioned next sprint")
+    ]
     until = datetime.fromisoformat(listed[0]["accepted_until"].rstrip("Z"))
     assert timedelta(days=29) < until - utcnow() <= timedelta(days=30)
     async with estate.db.read() as conn:
-        event = (await conn.execute(sa.select(audit_events.c.actor, audit_events.c.data)
-                                    .where(audit_events.c.kind == "finding_status"))).one()
+        event = (
+            await conn.execute(
+                sa.select(audit_events.c.actor, audit_events.c.data).where(audit_events.c.kind == "finding_status")
+            )
+        ).one()
     assert event[0] == "carol" and json.loads(event[1])["status"] == "risk_accepted"
     async with estate.db.write() as conn:
-        await conn.execute(findings.update().where(findings.c.id == int(finding_id))
-                           .values(accepted_until=utcnow() - timedelta(minutes=1)))
-    reopened = json.loads((await asyncio.to_thread(scimward, "findings", "--status", "open", "--json",
-                                                   "--database-url", estate.url)).stdout)
+        await conn.execute(
+            findings.update()
+            .where(findings.c.id == int(finding_id))
+            .values(accepted_until=utcnow() - timedelta(minutes=1))
+        )
+    reopened = json.loads(
+        (
+            await asyncio.to_thread(scimward, "findings", "--status", "open", "--json", "--database-url", estate.url)
+        ).stdout
+    )
     assert int(finding_id) in [f["id"] for f in reopened]
-    refused = await asyncio.to_thread(scimward, "findings", "accept", finding_id, "--until", "soon", "--reason", "x",
-                                      "--database-url", estate.url)
+    refused = await asyncio.to_thread(
+        scimward, "findings", "accept", finding_id, "--until", "soon", "--reason", "x", "--database-url", estate.url
+    )
     assert refused.returncode == 2 and "neither an interval" in refused.stderr
 
 
 def _admin_api(estate: Fixture) -> dict[str, Any]:
     """Findings, acceptance, the report and the audit status over the admin API, as an admin token."""
     token = issue_token(estate.url, "carol", scopes="admin")
-    with ServerThread(Settings(database_url=estate.url, run_worker=False)) as server, httpx.Client(
-            base_url=f"http://127.0.0.1:{server.port}/admin/v1", headers={"Authorization": f"Bearer {token}"},
-            timeout=60) as admin:
+    with (
+        ServerThread(Settings(database_url=estate.url, run_worker=False)) as server,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}/admin/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        ) as admin,
+    ):
         drift = admin.get("/findings", params={"framework": "csf:DE.CM-09"}).json()["findings"]
         bad = admin.get("/findings", params={"framework": "iso:27001"})
         accepted = admin.post(f"/findings/{drift[0]['id']}/accept", json={"until": "7d", "reason": "known"})
         refused = admin.post(f"/findings/{drift[0]['id']}/accept", json={"until": "later", "reason": "known"})
-        return {"drift": drift, "bad": (bad.status_code, bad.json()), "accepted": accepted.json(),
-                "refused": refused.status_code, "report": admin.get("/report").json(),
-                "audit": admin.get("/audit").json(), "paths": admin.get("/openapi.json").json()["paths"]}
+        return {
+            "drift": drift,
+            "bad": (bad.status_code, bad.json()),
+            "accepted": accepted.json(),
+            "refused": refused.status_code,
+            "report": admin.get("/report").json(),
+            "audit": admin.get("/audit").json(),
+            "paths": admin.get("/openapi.json").json()["paths"],
+        }
 
 
 async def test_the_admin_api_lists_accepts_and_reports(estate: Fixture) -> None:
@@ -283,8 +418,11 @@ async def test_the_admin_api_lists_accepts_and_reports(estate: Fixture) -> None:
     assert [f["kind"] for f in answers["drift"]] == ["attribute_drift"]
     assert answers["bad"][0] == 400 and "owasp-nhi:NHI1" in answers["bad"][1]["detail"]
     accepted = answers["accepted"]
-    assert (accepted["status"], accepted["accepted_by"], accepted["accepted_reason"]) == ("risk_accepted", "carol",
-                                                                                        "known")
+    assert (accepted["status"], accepted["accepted_by"], accepted["accepted_reason"]) == (
+        "risk_accepted",
+        "carol",
+        "known",
+    )
     assert answers["refused"] == 400
     assert (answers["report"]["risk"]["total"], answers["report"]["risk"]["ungoverned"]) == (15, 13)
     assert answers["audit"]["intact"] is True and len(answers["audit"]["head"]) == 64

@@ -174,9 +174,7 @@ def test_left_associative(text: str, expected: object) -> None:
 
 def test_parentheses_override_precedence() -> None:
     """RFC 7644 3.4.2.2: grouping operators are evaluated first."""
-    assert parse_filter("(a pr or b pr) and c pr") == And(
-        Or(Present(p("a")), Present(p("b"))), Present(p("c"))
-    )
+    assert parse_filter("(a pr or b pr) and c pr") == And(Or(Present(p("a")), Present(p("b"))), Present(p("c")))
 
 
 def test_redundant_parentheses() -> None:
@@ -406,5 +404,7 @@ def test_reasonable_nesting_accepted() -> None:
 def test_entra_value_path_with_sub_attribute_means_one_element() -> None:
     """Entra sends emails[type eq "work"].value eq "x" (not in RFC 7644's ABNF): one work e-mail is "x"."""
     parsed = parse_filter('emails[type eq "work"].value eq "x"')
-    assert parsed == ValuePath(AttrPath(None, "emails"), And(Compare(AttrPath(None, "type"), "eq", "work"),
-                                                             Compare(AttrPath(None, "value"), "eq", "x")))
+    assert parsed == ValuePath(
+        AttrPath(None, "emails"),
+        And(Compare(AttrPath(None, "type"), "eq", "work"), Compare(AttrPath(None, "value"), "eq", "x")),
+    )

@@ -34,8 +34,11 @@ def _seen(name: str, subject: str, **fields: object) -> Observation:
 
 async def _live(db: Database) -> list[tuple[str, str, str]]:
     async with db.read() as conn:
-        rows = await conn.execute(sa.select(findings.c.kind, findings.c.subject, findings.c.status)
-                                  .where(findings.c.status.in_(LIVE)).order_by(findings.c.kind, findings.c.subject))
+        rows = await conn.execute(
+            sa.select(findings.c.kind, findings.c.subject, findings.c.status)
+            .where(findings.c.status.in_(LIVE))
+            .order_by(findings.c.kind, findings.c.subject)
+        )
         return [(r.kind, r.subject, r.status) for r in rows]
 
 
@@ -52,8 +55,9 @@ def test_every_kind_the_hub_opens_is_catalogued_with_framework_ids() -> None:
 def test_framework_ids_select_their_kinds() -> None:
     assert "extra_membership" in catalogue.kinds_for("csf:PR.AA-05")
     assert "missing_account" not in catalogue.kinds_for("csf:PR.AA-05")
-    assert set(catalogue.kinds_for("csf")) == {k for k, d in catalogue.KINDS.items()
-                                               if any(f.startswith("csf:") for f in d.frameworks)}
+    assert set(catalogue.kinds_for("csf")) == {
+        k for k, d in catalogue.KINDS.items() if any(f.startswith("csf:") for f in d.frameworks)
+    }
     assert catalogue.parse_framework("CSF:pr.aa-05") == "csf:PR.AA-05"
     with pytest.raises(catalogue.UnknownKind, match="owasp-nhi:NHI1"):
         catalogue.parse_framework("iso27001")
@@ -69,8 +73,9 @@ async def test_observe_opens_keeps_and_resolves_what_a_pass_sees(hub_url: str) -
     async with db.read() as conn:
         opened_at = (await conn.execute(sa.select(findings.c.first_seen).where(findings.c.subject == "a"))).scalar()
     async with db.write() as conn:
-        second = await observe(conn, HUB_KINDS, [_seen("change_denied", "a", owner="alice", detail="again"),
-                                                 _seen("change_denied", "c")])
+        second = await observe(
+            conn, HUB_KINDS, [_seen("change_denied", "a", owner="alice", detail="again"), _seen("change_denied", "c")]
+        )
     assert (second.opened, second.kept, second.resolved) == (1, 1, 1)
     assert await _live(db) == [("change_denied", "a", "open"), ("change_denied", "c", "open")]
     [kept] = [f for f in await FindingStore(db).list(kinds=HUB_KINDS) if f.subject == "a"]
@@ -109,8 +114,11 @@ async def test_an_accepted_risk_stays_live_and_opens_again_when_it_runs_out(hub_
     with pytest.raises(FindingStateError, match="future"):
         await store.accept(found.id, until=utcnow() - timedelta(days=1), reason="known", actor="bob")
     accepted = await store.accept(found.id, until=utcnow() + timedelta(days=30), reason="vendor fix due", actor="bob")
-    assert (accepted.status, accepted.accepted_by, accepted.accepted_reason) == ("risk_accepted", "bob",
-                                                                                 "vendor fix due")
+    assert (accepted.status, accepted.accepted_by, accepted.accepted_reason) == (
+        "risk_accepted",
+        "bob",
+        "vendor fix due",
+    )
     # Seen again: still accepted, not a second row.
     async with db.write() as conn:
         kept = await observe(conn, HUB_KINDS, [_seen("change_denied", "a")])
@@ -119,8 +127,9 @@ async def test_an_accepted_risk_stays_live_and_opens_again_when_it_runs_out(hub_
     assert [f.id for f in await store.list(statuses=["risk_accepted"])] == [found.id]
     # The acceptance ran out: open again.
     async with db.write() as conn:
-        await conn.execute(findings.update().where(findings.c.id == found.id)
-                           .values(accepted_until=utcnow() - timedelta(seconds=1)))
+        await conn.execute(
+            findings.update().where(findings.c.id == found.id).values(accepted_until=utcnow() - timedelta(seconds=1))
+        )
     [reopened] = await store.list(kinds=HUB_KINDS)
     assert reopened.status == "open"
     # Gone: resolved, and a resolved finding's risk cannot be accepted.
@@ -134,13 +143,20 @@ async def test_an_accepted_risk_stays_live_and_opens_again_when_it_runs_out(hub_
 async def test_reconcile_closes_its_drift_and_nothing_else_on_the_target(hub_url: str) -> None:
     db = Database(hub_url)
     async with db.write() as conn:
-        target_id = (await conn.execute(targets.insert().values(
-            name="app", base_url="http://127.0.0.1:9/scim/v2", token_encrypted="x", config={}, created=utcnow())
-            .returning(targets.c.id))).scalar_one()
+        target_id = (
+            await conn.execute(
+                targets.insert()
+                .values(
+                    name="app", base_url="http://127.0.0.1:9/scim/v2", token_encrypted="x", config={}, created=utcnow()
+                )
+                .returning(targets.c.id)
+            )
+        ).scalar_one()
     store = FindingStore(db)
     run_started = utcnow()
-    drift = Observation(kind="orphaned_account", subject="acct-1", severity="high", remote_id="acct-1",
-                        data={"id": "x"})
+    drift = Observation(
+        kind="orphaned_account", subject="acct-1", severity="high", remote_id="acct-1", data={"id": "x"}
+    )
     poisoned = Observation(kind=PUSH_KINDS[0], subject="user-1", severity="high", identity_id="user-1", detail="400")
     await store.record(target_id, run_started - timedelta(minutes=5), [drift, poisoned])
     async with db.write() as conn:

@@ -28,8 +28,13 @@ from tests.scimdata import ENTERPRISE, PATCH_OP, USER
 
 BOUND_SECONDS = 10.0
 EXAMPLES = int(os.environ.get("SCIMWARD_FUZZ_EXAMPLES", "30"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +49,13 @@ def hubs(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
             token = issue_token(url, f"fuzz-{uuid.uuid4().hex[:8]}")
             thread = ServerThread(Settings(database_url=url, run_worker=False)).__enter__()
             threads.append(thread)
-            clients.append(httpx.Client(base_url=f"http://127.0.0.1:{thread.port}/scim/v2", timeout=30,
-                                        headers={"Authorization": f"Bearer {token}"}))
+            clients.append(
+                httpx.Client(
+                    base_url=f"http://127.0.0.1:{thread.port}/scim/v2",
+                    timeout=30,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            )
         yield clients
     finally:
         for client in clients:
@@ -64,8 +74,9 @@ def _query(params: dict[str, str]) -> dict[str, str]:
     return {k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in params.items()}
 
 
-def _same_everywhere(hubs: list[httpx.Client], method: str, path: str, body: Any = None,
-                     params: dict[str, str] | None = None) -> int:
+def _same_everywhere(
+    hubs: list[httpx.Client], method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+) -> int:
     statuses = []
     for client in hubs:
         kwargs: dict[str, Any] = _body(body) if body is not None else {}
@@ -79,17 +90,46 @@ def _same_everywhere(hubs: list[httpx.Client], method: str, path: str, body: Any
 
 _HOSTILE_TEXT = st.sampled_from(["\x00", "\ud800", "a\udfffb", "x" * 300, "%", "_", "\\", '"', "Ünïcödé", ""])
 _TEXT = st.one_of(st.text(max_size=20), _HOSTILE_TEXT)
-_NUMBERS = st.one_of(st.integers(-(10**30), 10**30).map(str), st.floats(allow_nan=False, allow_infinity=False)
-                     .map(repr), st.sampled_from(["9" * 400, "9" * 5000, "1e400", "-0", "1.5e-300"]))
-_DATES = st.sampled_from(['"0001-01-01T00:00:00+14:00"', '"9999-12-31T23:59:59-14:00"', '"2026-01-01T00:00:00Z"',
-                          '"2026-13-01T00:00:00Z"', '"not a date"'])
-_PATHS = st.sampled_from(["userName", "displayName", "title", "active", "emails", "emails.value", "emails.type",
-                          "name.givenName", "meta.created", "meta.lastModified", "id", "externalId", "groups",
-                          f"{ENTERPRISE}:manager.value", f"{ENTERPRISE}:employeeNumber", "roles.value", "x",
-                          "password"])
+_NUMBERS = st.one_of(
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["9" * 400, "9" * 5000, "1e400", "-0", "1.5e-300"]),
+)
+_DATES = st.sampled_from(
+    [
+        '"0001-01-01T00:00:00+14:00"',
+        '"9999-12-31T23:59:59-14:00"',
+        '"2026-01-01T00:00:00Z"',
+        '"2026-13-01T00:00:00Z"',
+        '"not a date"',
+    ]
+)
+_PATHS = st.sampled_from(
+    [
+        "userName",
+        "displayName",
+        "title",
+        "active",
+        "emails",
+        "emails.value",
+        "emails.type",
+        "name.givenName",
+        "meta.created",
+        "meta.lastModified",
+        "id",
+        "externalId",
+        "groups",
+        f"{ENTERPRISE}:manager.value",
+        f"{ENTERPRISE}:employeeNumber",
+        "roles.value",
+        "x",
+        "password",
+    ]
+)
 _OPS = st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "EQ", "zz"])
-_VALUES = st.one_of(_TEXT.map(lambda t: json.dumps(t)), _NUMBERS, _DATES,
-                    st.sampled_from(["true", "false", "null", "bare"]))
+_VALUES = st.one_of(
+    _TEXT.map(lambda t: json.dumps(t)), _NUMBERS, _DATES, st.sampled_from(["true", "false", "null", "bare"])
+)
 
 
 @st.composite
@@ -113,10 +153,11 @@ def filters(draw: st.DrawFn) -> str:
     return text
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False,
-                     allow_infinity=False) | _TEXT,
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
-                     max_leaves=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
 _PAGING = st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=12), _NUMBERS, _JSON)
 
 
@@ -129,8 +170,12 @@ def test_filters(hubs: list[httpx.Client], expr: str) -> None:
 @FUZZ
 @given(expr=filters(), sort_by=st.one_of(st.none(), _PATHS), start=_PAGING, count=_PAGING)
 def test_search_bodies(hubs: list[httpx.Client], expr: str, sort_by: str | None, start: Any, count: Any) -> None:
-    body: dict[str, Any] = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": expr,
-                            "startIndex": start, "count": count}
+    body: dict[str, Any] = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": expr,
+        "startIndex": start,
+        "count": count,
+    }
     if sort_by is not None:
         body["sortBy"] = sort_by
     _same_everywhere(hubs, "POST", "/Users/.search", body)
@@ -146,8 +191,13 @@ def test_paging_parameters(hubs: list[httpx.Client], start: str, count: str, cur
     _same_everywhere(hubs, "GET", "/Users", params=params)
 
 
-_PATCH_PATHS = st.one_of(_PATHS, filters().map(lambda f: f"emails[{f}]"), st.sampled_from(
-    ['emails[type eq "work"].value', "name", "members", 'emails[value eq 99999999999999999999999]', ""]))
+_PATCH_PATHS = st.one_of(
+    _PATHS,
+    filters().map(lambda f: f"emails[{f}]"),
+    st.sampled_from(
+        ['emails[type eq "work"].value', "name", "members", "emails[value eq 99999999999999999999999]", ""]
+    ),
+)
 
 
 @st.composite
@@ -171,8 +221,10 @@ def test_patch_bodies(hubs: list[httpx.Client], body: Any) -> None:
     name = f"fuzz-{uuid.uuid4().hex[:12]}"
     ids = []
     for client in hubs:
-        created = client.post("/Users", json={"schemas": [USER], "userName": name,
-                                              "emails": [{"value": f"{name}@example.com", "type": "work"}]})
+        created = client.post(
+            "/Users",
+            json={"schemas": [USER], "userName": name, "emails": [{"value": f"{name}@example.com", "type": "work"}]},
+        )
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
     statuses = []
@@ -185,12 +237,21 @@ def test_patch_bodies(hubs: list[httpx.Client], body: Any) -> None:
 
 
 @FUZZ
-@given(operations=st.lists(st.fixed_dictionaries({
-    "method": st.sampled_from(["POST", "PUT", "PATCH", "DELETE", "GET"]),
-    "path": st.one_of(st.sampled_from(["/Users", "/Groups", "/Users/nope", "/Users/bulkId:a", "/Nope"]), _TEXT),
-    "bulkId": st.one_of(st.sampled_from(["a", "b"]), _TEXT),
-    "data": _JSON,
-}), max_size=4))
+@given(
+    operations=st.lists(
+        st.fixed_dictionaries(
+            {
+                "method": st.sampled_from(["POST", "PUT", "PATCH", "DELETE", "GET"]),
+                "path": st.one_of(
+                    st.sampled_from(["/Users", "/Groups", "/Users/nope", "/Users/bulkId:a", "/Nope"]), _TEXT
+                ),
+                "bulkId": st.one_of(st.sampled_from(["a", "b"]), _TEXT),
+                "data": _JSON,
+            }
+        ),
+        max_size=4,
+    )
+)
 def test_bulk(hubs: list[httpx.Client], operations: list[dict[str, Any]]) -> None:
     body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations}
     for client in hubs:
@@ -199,4 +260,3 @@ def test_bulk(hubs: list[httpx.Client], operations: list[dict[str, Any]]) -> Non
         assert response.elapsed.total_seconds() < BOUND_SECONDS
         if response.status_code == 200:
             assert all(int(op["status"]) < 500 for op in response.json()["Operations"]), response.text
-

@@ -71,8 +71,12 @@ def test_a_killed_writer_leaves_every_change_whole(hub_url: str, tmp_path: Path)
     script.write_text(WRITER)
     log = tmp_path / "acks.txt"
     with log.open("w") as acks:
-        writer = subprocess.Popen([sys.executable, str(script), hub_url], stdout=acks, cwd=repo_root(),
-                                  env={**os.environ, "PYTHONPATH": str(repo_root())})
+        writer = subprocess.Popen(
+            [sys.executable, str(script), hub_url],
+            stdout=acks,
+            cwd=repo_root(),
+            env={**os.environ, "PYTHONPATH": str(repo_root())},
+        )
         deadline = time.monotonic() + 60
         while len(log.read_text().splitlines()) < 300:
             assert writer.poll() is None, "the writer stopped by itself"
@@ -87,8 +91,10 @@ def test_a_killed_writer_leaves_every_change_whole(hub_url: str, tmp_path: Path)
         t, c, e, o = identities.c, changes.c, effective_states.c, outbox.c
         async with db.read() as conn:
             versions = {r.id: r.version for r in await conn.execute(sa.select(t.id, t.version))}
-            counted = {r[0]: r[1] for r in await conn.execute(
-                sa.select(c.identity_id, sa.func.count()).group_by(c.identity_id))}
+            counted = {
+                r[0]: r[1]
+                for r in await conn.execute(sa.select(c.identity_id, sa.func.count()).group_by(c.identity_id))
+            }
             pending = {r[0] for r in await conn.execute(sa.select(c.identity_id).where(c.status == "pending"))}
             kept = {r[0]: r[1] for r in await conn.execute(sa.select(e.identity_id, e.doc))}
             queued = {r[0] for r in await conn.execute(sa.select(o.identity_id))}
@@ -104,4 +110,3 @@ def test_a_killed_writer_leaves_every_change_whole(hub_url: str, tmp_path: Path)
 
     asyncio.run(check())
     assert len(acknowledged) >= 300
-

@@ -20,8 +20,10 @@ def db_path(tmp_path: Path) -> Iterator[Path]:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
-    conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, "
-                 "parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    conn.execute(
+        "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, "
+        "parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+    )
     conn.execute("INSERT INTO parent VALUES (1)")
     conn.close()
     yield path
@@ -90,8 +92,7 @@ async def test_no_writer_returns_before_its_commit_is_durable(db_path: Path) -> 
 async def test_a_failing_commit_fails_every_writer_of_the_batch(db_path: Path) -> None:
     rec = Recorder(db_path)
     # A deferred foreign key is checked at COMMIT: writer 2 names a parent that does not exist.
-    results = await asyncio.gather(rec.insert("a"), rec.insert("b", parent=99), rec.insert("c"),
-                                   return_exceptions=True)
+    results = await asyncio.gather(rec.insert("a"), rec.insert("b", parent=99), rec.insert("c"), return_exceptions=True)
     assert all(isinstance(r, sqlite3.IntegrityError) for r in results)
     assert names(db_path) == []
     assert not rec.conn.in_transaction and not rec.lock.locked()

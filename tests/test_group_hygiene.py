@@ -42,8 +42,9 @@ def unique(prefix: str) -> str:
 async def _open(db: Database) -> set[tuple[str, str, str]]:
     f = findings.c
     async with db.read() as conn:
-        rows = await conn.execute(sa.select(f.kind, f.subject, f.attribute).where(
-            f.kind.in_(KINDS), f.status == "open"))
+        rows = await conn.execute(
+            sa.select(f.kind, f.subject, f.attribute).where(f.kind.in_(KINDS), f.status == "open")
+        )
         return {(r.kind, r.subject, r.attribute) for r in rows}
 
 
@@ -63,11 +64,15 @@ async def test_hygiene_findings_open_and_resolve_as_the_state_changes(hub: Hub) 
     await set_governance(hub.db, group_name, GovernanceUpdate(privileged=True), "tests", store=hub.store)
     await observe_groups(hub.db)
     found = await _open(hub.db)
-    assert {("group_without_owner", group_name, ""), ("privileged_group_without_cadence", group_name, ""),
-            ("privileged_nhi_inactive", group_name, bot)} <= found
+    assert {
+        ("group_without_owner", group_name, ""),
+        ("privileged_group_without_cadence", group_name, ""),
+        ("privileged_nhi_inactive", group_name, bot),
+    } <= found
 
-    await set_governance(hub.db, group_name, GovernanceUpdate(owners=[owner], review_cadence=30), "tests",
-                         store=hub.store)
+    await set_governance(
+        hub.db, group_name, GovernanceUpdate(owners=[owner], review_cadence=30), "tests", store=hub.store
+    )
     await observe_groups(hub.db)
     found = await _open(hub.db)
     assert ("group_without_owner", group_name, "") not in found
@@ -167,7 +172,8 @@ def test_the_recommendation_says_why() -> None:
     assert outlier.decision == "revoke" and outlier.reasons[0].startswith("outlier")
     assert recommend(_person("Sales"), [], Peers.of(Counter({"Eng": 3})), None).decision == "keep"  # too few peers
     assert recommend(_person(userType="service"), [], Peers.of(Counter()), None).reasons == [
-        "non-human identity without an owner"]
+        "non-human identity without an owner"
+    ]
     orphan = recommend(_person(**{ENTERPRISE: {"manager": {"value": "gone"}}}), [], Peers.of(Counter()), None)
     assert orphan.reasons == ["orphaned: its manager no longer exists"]
 
@@ -179,8 +185,9 @@ async def test_the_next_campaign_is_scheduled_from_the_cadence(hub: Hub) -> None
     group_name = unique("cadenced")
     await hub.group(group_name, [member])
     await hub.group(unique("empty"), [])
-    await set_governance(hub.db, group_name, GovernanceUpdate(owners=[owner], review_cadence=30), "tests",
-                         store=hub.store)
+    await set_governance(
+        hub.db, group_name, GovernanceUpdate(owners=[owner], review_cadence=30), "tests", store=hub.store
+    )
     assert (await governance_round(hub.db, hub.store)).started == []
     later = utcnow() + timedelta(days=31)
     first = await governance_round(hub.db, hub.store, later)

@@ -48,8 +48,10 @@ sources:
     on_termination: deprovision
     grace: 1d
 """
-HEADER = "employee_id,user_name,given_name,family_name,email,status,hire_date,termination_date,manager_id," \
-         "department,title,cost_center\n"
+HEADER = (
+    "employee_id,user_name,given_name,family_name,email,status,hire_date,termination_date,manager_id,"
+    "department,title,cost_center\n"
+)
 TODAY = date.today()
 
 
@@ -73,9 +75,14 @@ def unique(prefix: str) -> str:
 
 async def idp_user(hub: Hub, user_name: str, employee: str, **attributes: Any) -> str:
     """The IdP provisions a User (it states the employee number, as Okta does from its HR profile)."""
-    body = {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": user_name, "active": True,
-            "emails": [{"value": user_name, "type": "work", "primary": True}],
-            ENTERPRISE: {"employeeNumber": employee}, **attributes}
+    body = {
+        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "userName": user_name,
+        "active": True,
+        "emails": [{"value": user_name, "type": "work", "primary": True}],
+        ENTERPRISE: {"employeeNumber": employee},
+        **attributes,
+    }
     return (await hub.store.create(USER_TYPE, normalize(body, USER_TYPE), source="scim:okta", actor="okta")).id
 
 
@@ -85,15 +92,26 @@ async def run_import(hub: Hub, path: Path, **kwargs: Any) -> Any:
     return await importer.run(path, "csv", RowFormat(), **kwargs)
 
 
-def row(employee: str, email: str, status: str = "active", *, hire: date | None = None,
-        terminated: date | None = None, manager: str = "", department: str = "Engineering",
-        title: str = "Engineer") -> str:
-    return (f"{employee},{email},Ada,Lovelace,{email},{status},{(hire or TODAY - timedelta(days=400)).isoformat()},"
-            f"{terminated.isoformat() if terminated else ''},{manager},{department},{title},CC-1\n")
+def row(
+    employee: str,
+    email: str,
+    status: str = "active",
+    *,
+    hire: date | None = None,
+    terminated: date | None = None,
+    manager: str = "",
+    department: str = "Engineering",
+    title: str = "Engineer",
+) -> str:
+    return (
+        f"{employee},{email},Ada,Lovelace,{email},{status},{(hire or TODAY - timedelta(days=400)).isoformat()},"
+        f"{terminated.isoformat() if terminated else ''},{manager},{department},{title},CC-1\n"
+    )
 
 
 async def test_a_termination_in_hr_deprovisions_downstream_while_the_idp_says_active(
-        hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    hub: Hub, downstream: Peer, tmp_path: Path
+) -> None:
     await hub.add_target("app", downstream)
     ada_name, bob_name = unique("ada") + "@example.com", unique("bob") + "@example.com"
     ada = await idp_user(hub, ada_name, "E1")
@@ -102,8 +120,11 @@ async def test_a_termination_in_hr_deprovisions_downstream_while_the_idp_says_ac
     assert (await remote_user(downstream, ada_name) or {}).get("active") is True
 
     export = tmp_path / "workday.csv"
-    export.write_text(HEADER + row("E1", ada_name, "terminated", terminated=TODAY - timedelta(days=3))
-                      + row("E2", bob_name, manager="E1"))
+    export.write_text(
+        HEADER
+        + row("E1", ada_name, "terminated", terminated=TODAY - timedelta(days=3))
+        + row("E2", bob_name, manager="E1")
+    )
     report = await run_import(hub, export)
     assert report.ok and report.changed == 2 and report.rows == 2
     await hub.push()
@@ -143,8 +164,7 @@ async def test_a_bad_row_is_rejected_by_its_line_and_nothing_of_it_is_applied(hu
     names = [unique(n) + "@example.com" for n in ("ada", "bob", "cy")]
     ids = [await idp_user(hub, name, f"E{n}") for n, name in enumerate(names)]
     export = tmp_path / "workday.csv"
-    bad = row("E1", names[1], title="Director").replace(f"{(TODAY - timedelta(days=400)).isoformat()}",
-                                                         "31/12/2020")
+    bad = row("E1", names[1], title="Director").replace(f"{(TODAY - timedelta(days=400)).isoformat()}", "31/12/2020")
     export.write_text(HEADER + row("E0", names[0], title="Architect") + bad + row("E2", names[2], title="Chef"))
     report = await run_import(hub, export)
     assert not report.ok
@@ -180,9 +200,11 @@ async def test_records_that_match_nobody_or_two_users_are_not_guessed(hub: Hub, 
 
 async def live_findings(hub: Hub) -> set[tuple[str, str, str, int | None]]:
     async with hub.db.read() as conn:
-        rows = await conn.execute(sa.select(findings.c.kind, findings.c.subject, findings.c.attribute,
-                                            findings.c.target_id).where(findings.c.status.in_(LIVE),
-                                                                        findings.c.kind.in_(CHECK_KINDS)))
+        rows = await conn.execute(
+            sa.select(findings.c.kind, findings.c.subject, findings.c.attribute, findings.c.target_id).where(
+                findings.c.status.in_(LIVE), findings.c.kind.in_(CHECK_KINDS)
+            )
+        )
         return {(r.kind, r.subject, r.attribute, r.target_id) for r in rows}
 
 
@@ -197,14 +219,22 @@ async def test_a_mismatch_is_a_finding_until_the_owner_agrees(hub: Hub, tmp_path
     assert check.by_kind == {"hr_mismatch": 1}
     assert await live_findings(hub) == {("hr_mismatch", ada_name, "department", None)}
     # The IdP, which owns the department, comes round to HR's: the finding resolves.
-    await hub.store.patch(USER_TYPE, ada, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-        {"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Engineering"}]}, source="scim:okta")
+    await hub.store.patch(
+        USER_TYPE,
+        ada,
+        {
+            "schemas": [PATCH_OP_SCHEMA],
+            "Operations": [{"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Engineering"}],
+        },
+        source="scim:okta",
+    )
     check = await SourceCheck(hub.db, hub.store).run()
     assert check.resolved == 1 and await live_findings(hub) == set()
 
 
 async def test_a_held_termination_is_a_finding_for_the_hub_and_each_target(
-        hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    hub: Hub, downstream: Peer, tmp_path: Path
+) -> None:
     await policies.apply(hub.db, POLICY.replace("on_termination: deprovision", "on_termination: hold"), "tests")
     target = await hub.add_target("app", downstream)
     ada_name = unique("ada") + "@example.com"
@@ -216,12 +246,15 @@ async def test_a_held_termination_is_a_finding_for_the_hub_and_each_target(
     await hub.push()
     assert (await remote_user(downstream, ada_name) or {}).get("active") is True  # held for approval
     pending = await Approvals(hub.db, hub.store.direct).changes(status="pending", identity_id=ada)
-    assert [c.reasons for c in pending] == [["sources.workday.on_termination: a termination from HR source "
-                                             "workday waits for approval"]]
+    assert [c.reasons for c in pending] == [
+        ["sources.workday.on_termination: a termination from HR source workday waits for approval"]
+    ]
     check = await SourceCheck(hub.db, hub.store).run()
     assert check.deprovisioned == 0  # already asked: a second ask would only supersede the first
-    assert await live_findings(hub) == {("terminated_but_active", ada_name, "", None),
-                                        ("terminated_but_active_in_app", ada_name, "", target.id)}
+    assert await live_findings(hub) == {
+        ("terminated_but_active", ada_name, "", None),
+        ("terminated_but_active_in_app", ada_name, "", target.id),
+    }
     await Approvals(hub.db, hub.store.direct).approve([pending[0].id], "carol")
     await hub.push()
     account = await remote_user(downstream, ada_name)
@@ -244,19 +277,26 @@ async def test_the_check_deprovisions_when_the_grace_ends_without_a_new_export(h
 
 
 async def test_accounts_without_an_hr_record_and_records_without_a_user_are_findings(
-        hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    hub: Hub, downstream: Peer, tmp_path: Path
+) -> None:
     target = await hub.add_target("app", downstream)
     ada_name, cy_name = unique("ada") + "@example.com", unique("contractor") + "@example.com"
     await idp_user(hub, ada_name, "E1")
     await idp_user(hub, cy_name, "C7")
     await hub.push()
     export = tmp_path / "workday.csv"
-    export.write_text(HEADER + row("E1", ada_name) + row("E2", "joiner@example.com")
-                      + row("E3", "later@example.com", hire=TODAY + timedelta(days=30)))
+    export.write_text(
+        HEADER
+        + row("E1", ada_name)
+        + row("E2", "joiner@example.com")
+        + row("E3", "later@example.com", hire=TODAY + timedelta(days=30))
+    )
     assert (await run_import(hub, export)).ok
     await SourceCheck(hub.db, hub.store).run()
-    assert await live_findings(hub) == {("no_hr_record", cy_name, "", target.id),
-                                        ("hr_record_unmatched", "workday:E2", "", None)}
+    assert await live_findings(hub) == {
+        ("no_hr_record", cy_name, "", target.id),
+        ("hr_record_unmatched", "workday:E2", "", None),
+    }
     # The IdP provisions the joiner: the record correlates now, and its finding resolves.
     await idp_user(hub, "joiner@example.com", "E2")
     await SourceCheck(hub.db, hub.store).run()
@@ -269,8 +309,9 @@ async def test_a_joiner_is_created_on_the_hire_date_and_not_before(hub: Hub, dow
     manager_name, joiner_name = unique("mia") + "@example.com", unique("jo") + "@example.com"
     await idp_user(hub, manager_name, "E1")
     export = tmp_path / "workday.csv"
-    export.write_text(HEADER + row("E1", manager_name)
-                      + row("E2", joiner_name, hire=TODAY + timedelta(days=7), manager="E1"))
+    export.write_text(
+        HEADER + row("E1", manager_name) + row("E2", joiner_name, hire=TODAY + timedelta(days=7), manager="E1")
+    )
     report = await run_import(hub, export)
     assert (report.created, report.unmatched) == (0, 1)
     await hub.push()
@@ -290,7 +331,8 @@ async def test_a_joiner_is_created_on_the_hire_date_and_not_before(hub: Hub, dow
 
 
 async def test_a_mover_leaves_the_targets_whose_scope_was_the_old_department_and_gets_a_review(
-        hub: Hub, downstream: Peer, tmp_path: Path) -> None:
+    hub: Hub, downstream: Peer, tmp_path: Path
+) -> None:
     """Issue 17, item 5: a department change re-evaluates scopes and opens a review of the old role's access."""
     await hub.add_target("eng-tools", downstream, TargetConfig(scope=f'{ENTERPRISE}:department eq "Engineering"'))
     ada_name, mia_name, max_name = (unique(n) + "@example.com" for n in ("ada", "mia", "max"))
@@ -299,14 +341,18 @@ async def test_a_mover_leaves_the_targets_whose_scope_was_the_old_department_and
     other = await idp_user(hub, max_name, "E3")
     engineers = await hub.group(unique("eng-admins"), [ada, other])
     export = tmp_path / "workday.csv"
-    export.write_text(HEADER + row("E2", mia_name, department="Engineering")
-                      + row("E1", ada_name, department="Engineering", manager="E2"))
+    export.write_text(
+        HEADER
+        + row("E2", mia_name, department="Engineering")
+        + row("E1", ada_name, department="Engineering", manager="E2")
+    )
     first = await run_import(hub, export)
     assert first.changed == 2 and first.reviews == []  # a first department is no move
     await hub.push()
     assert (await remote_user(downstream, ada_name) or {}).get("active") is True
-    export.write_text(HEADER + row("E2", mia_name, department="Engineering")
-                      + row("E1", ada_name, department="Sales", manager="E2"))
+    export.write_text(
+        HEADER + row("E2", mia_name, department="Engineering") + row("E1", ada_name, department="Sales", manager="E2")
+    )
     moved = await run_import(hub, export)
     assert moved.changed == 1 and moved.reviews == [f"mover {ada_name}: Engineering -> Sales {TODAY.isoformat()}"]
     await hub.push()

@@ -165,11 +165,16 @@ def test_provisioning_cycle_replays_in_entra_order(scim: httpx.Client, entra: ht
     user_id = create_user(scim, user_name)
     assert found_ids(scim, "/Users", query("userName", user_name)) == [user_id]
 
-    patched(scim, f"/Users/{user_id}",
-            {"op": "Replace", "path": "active", "value": "False"},
-            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"lovelace.{unique}@contoso.test"},
-            {"op": "replace", "value": {"displayName": "Countess", "name.familyName": "King",
-                                        f"{ENTERPRISE}:employeeNumber": "1852"}})
+    patched(
+        scim,
+        f"/Users/{user_id}",
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"lovelace.{unique}@contoso.test"},
+        {
+            "op": "replace",
+            "value": {"displayName": "Countess", "name.familyName": "King", f"{ENTERPRISE}:employeeNumber": "1852"},
+        },
+    )
     after = read(scim, f"/Users/{user_id}")
     assert after["active"] is False
     assert after["emails"] == [{"primary": True, "type": "work", "value": f"lovelace.{unique}@contoso.test"}]
@@ -187,18 +192,25 @@ def test_provisioning_cycle_replays_in_entra_order(scim: httpx.Client, entra: ht
     [found] = read(scim, "/Groups", **group_query(group_name))["Resources"]
     assert found["id"] == group_id and "members" not in found
 
-    added = entra.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user_id}, {"$ref": None, "value": boss}]}))
+    added = entra.patch(
+        f"/Groups/{group_id}",
+        json=operations(
+            {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user_id}, {"$ref": None, "value": boss}]}
+        ),
+    )
     assert added.status_code == 204
     assert member_ids(scim, group_id) == {user_id, boss}
 
-    removed = entra.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": boss}]}))
+    removed = entra.patch(
+        f"/Groups/{group_id}",
+        json=operations({"op": "Remove", "path": "members", "value": [{"$ref": None, "value": boss}]}),
+    )
     assert removed.status_code == 204
     assert member_ids(scim, group_id) == {user_id}
 
-    renamed = entra.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "Replace", "path": "displayName", "value": f"{group_name} v2"}))
+    renamed = entra.patch(
+        f"/Groups/{group_id}", json=operations({"op": "Replace", "path": "displayName", "value": f"{group_name} v2"})
+    )
     assert renamed.status_code == 204 and renamed.content == b""
     assert read(scim, f"/Groups/{group_id}", excludedAttributes="members")["displayName"] == f"{group_name} v2"
 
@@ -239,8 +251,9 @@ def test_user_is_found_by_work_email_value_filter(scim: httpx.Client, unique: st
 # --- create ---------------------------------------------------------------------------------------------
 
 
-def test_create_user_with_enterprise_extension_and_meta_resource_type(scim: httpx.Client, unique: str,
-                                                                      debug_log: pytest.LogCaptureFixture) -> None:
+def test_create_user_with_enterprise_extension_and_meta_resource_type(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """meta.resourceType is readOnly input: ignored and logged. roles: [] is unassigned."""
     user_name = f"ada.{unique}@contoso.test"
     response = scim.post("/Users", json=entra_user(user_name))
@@ -254,8 +267,9 @@ def test_create_user_with_enterprise_extension_and_meta_resource_type(scim: http
     assert "read-only-ignored: 'meta'" in rewrites(debug_log)
 
 
-def test_create_user_with_manager_as_a_plain_id(scim: httpx.Client, unique: str,
-                                                debug_log: pytest.LogCaptureFixture) -> None:
+def test_create_user_with_manager_as_a_plain_id(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """The tutorial's user carries "Manager": "<id>" (capital M, a plain string) in the enterprise extension."""
     boss = create_user(scim, f"boss.{unique}@contoso.test")
     body = entra_user(f"ada.{unique}@contoso.test")
@@ -266,8 +280,9 @@ def test_create_user_with_manager_as_a_plain_id(scim: httpx.Client, unique: str,
     assert "bare-value" in rewrites(debug_log)
 
 
-def test_create_group_with_the_adscim_schema_urn(scim: httpx.Client, unique: str,
-                                                 debug_log: pytest.LogCaptureFixture) -> None:
+def test_create_group_with_the_adscim_schema_urn(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """Entra lists its own ADSCIM Group schema; it is dropped (and logged), the group is created."""
     response = scim.post("/Groups", json=entra_group(f"Engines {unique}"))
     assert response.status_code == 201, response.text
@@ -282,14 +297,18 @@ def test_create_group_with_the_adscim_schema_urn(scim: httpx.Client, unique: str
 # --- user updates -----------------------------------------------------------------------------------------
 
 
-def test_update_multi_valued_properties_with_capitalised_replace(scim: httpx.Client, unique: str,
-                                                                 debug_log: pytest.LogCaptureFixture) -> None:
+def test_update_multi_valued_properties_with_capitalised_replace(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """The tutorial's Update User [Multi-valued properties]: Replace on emails[type eq "work"].value and
     name.familyName; the other sub-attributes of the work email stay."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
-    patched(scim, f"/Users/{user_id}",
-            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"updated.{unique}@contoso.test"},
-            {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"})
+    patched(
+        scim,
+        f"/Users/{user_id}",
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"updated.{unique}@contoso.test"},
+        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+    )
     after = read(scim, f"/Users/{user_id}")
     assert after["emails"] == [{"primary": True, "type": "work", "value": f"updated.{unique}@contoso.test"}]
     assert after["name"] == {"formatted": "Ada Lovelace", "familyName": "updatedFamilyName", "givenName": "Ada"}
@@ -313,13 +332,16 @@ def test_add_single_valued_string_attribute(scim: httpx.Client, unique: str, op:
 def test_replace_of_several_attributes_one_path_each(scim: httpx.Client, unique: str) -> None:
     """The default job: one capitalised Replace per attribute, an enterprise one by its URN path."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
-    patched(scim, f"/Users/{user_id}",
-            {"op": "Replace", "path": "displayName", "value": "Pvlo"},
-            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"pvlo.{unique}@contoso.test"},
-            {"op": "Replace", "path": "name.givenName", "value": "Gtfd"},
-            {"op": "Replace", "path": "name.familyName", "value": "Pkqf"},
-            {"op": "Replace", "path": "externalId", "value": "Eqpj"},
-            {"op": "Replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "Eqpj"})
+    patched(
+        scim,
+        f"/Users/{user_id}",
+        {"op": "Replace", "path": "displayName", "value": "Pvlo"},
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"pvlo.{unique}@contoso.test"},
+        {"op": "Replace", "path": "name.givenName", "value": "Gtfd"},
+        {"op": "Replace", "path": "name.familyName", "value": "Pkqf"},
+        {"op": "Replace", "path": "externalId", "value": "Eqpj"},
+        {"op": "Replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "Eqpj"},
+    )
     after = read(scim, f"/Users/{user_id}")
     assert (after["displayName"], after["name"]["givenName"], after["name"]["familyName"]) == ("Pvlo", "Gtfd", "Pkqf")
     assert after["emails"][0]["value"] == f"pvlo.{unique}@contoso.test"
@@ -327,14 +349,25 @@ def test_replace_of_several_attributes_one_path_each(scim: httpx.Client, unique:
     assert after[ENTERPRISE]["employeeNumber"] == "Eqpj"
 
 
-def test_replace_of_several_attributes_as_one_pathless_value(scim: httpx.Client, unique: str,
-                                                             debug_log: pytest.LogCaptureFixture) -> None:
+def test_replace_of_several_attributes_as_one_pathless_value(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """aadOptscim062020: a path-less replace whose keys are attribute paths, dotted and URN-qualified."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
-    patched(scim, f"/Users/{user_id}",
-            {"op": "replace", "path": 'emails[type eq "work"].value', "value": f"bjfe.{unique}@contoso.test"},
-            {"op": "replace", "value": {"displayName": "Bjfe", "name.givenName": "Kkom", "name.familyName": "Unua",
-                                        f"{ENTERPRISE}:employeeNumber": "Aklq"}})
+    patched(
+        scim,
+        f"/Users/{user_id}",
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": f"bjfe.{unique}@contoso.test"},
+        {
+            "op": "replace",
+            "value": {
+                "displayName": "Bjfe",
+                "name.givenName": "Kkom",
+                "name.familyName": "Unua",
+                f"{ENTERPRISE}:employeeNumber": "Aklq",
+            },
+        },
+    )
     after = read(scim, f"/Users/{user_id}")
     assert after["displayName"] == "Bjfe"
     assert after["name"] == {"formatted": "Ada Lovelace", "givenName": "Kkom", "familyName": "Unua"}
@@ -345,8 +378,9 @@ def test_replace_of_several_attributes_as_one_pathless_value(scim: httpx.Client,
     assert f"path-keyed-value: '{ENTERPRISE}:employeeNumber'" in logged
 
 
-def test_pathless_value_carrying_the_read_only_id_is_applied(scim: httpx.Client, unique: str,
-                                                             debug_log: pytest.LogCaptureFixture) -> None:
+def test_pathless_value_carrying_the_read_only_id_is_applied(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """An id inside a path-less value is the resource's own: ignored, not a mutability error."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
     patched(scim, f"/Users/{user_id}", {"op": "replace", "value": {"id": user_id, "title": "Countess"}})
@@ -355,13 +389,18 @@ def test_pathless_value_carrying_the_read_only_id_is_applied(scim: httpx.Client,
     assert "server-attribute-ignored: 'id'" in rewrites(debug_log)
 
 
-def test_add_on_a_filtered_path_that_matches_nothing_creates_the_element(scim: httpx.Client, unique: str,
-                                                                        debug_log: pytest.LogCaptureFixture) -> None:
+def test_add_on_a_filtered_path_that_matches_nothing_creates_the_element(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """Entra maps physicalDeliveryOfficeName to addresses[type eq "work"].formatted and sends Add before
     the user has any address."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
-    patched(scim, f"/Users/{user_id}", {"op": "Add", "path": 'addresses[type eq "work"].formatted', "value": "B 42"},
-            {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0100"})
+    patched(
+        scim,
+        f"/Users/{user_id}",
+        {"op": "Add", "path": 'addresses[type eq "work"].formatted', "value": "B 42"},
+        {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0100"},
+    )
     after = read(scim, f"/Users/{user_id}")
     assert after["addresses"] == [{"type": "work", "formatted": "B 42"}]
     assert after["phoneNumbers"] == [{"type": "mobile", "value": "+1 555 0100"}]
@@ -413,8 +452,7 @@ def test_disabled_user_is_still_returned_and_filterable(scim: httpx.Client, uniq
     assert found_ids(scim, "/Users", {"filter": f'active eq true and userName eq "{user_name}"'}) == []
 
 
-def test_disable_keeps_the_user_and_its_memberships_but_delete_removes_both(scim: httpx.Client,
-                                                                             unique: str) -> None:
+def test_disable_keeps_the_user_and_its_memberships_but_delete_removes_both(scim: httpx.Client, unique: str) -> None:
     """Soft delete (active=false) and hard delete (DELETE, 30 days later in Entra) are different things."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
     group_id = create_group(scim, f"Engines {unique}")
@@ -434,8 +472,7 @@ def test_disable_keeps_the_user_and_its_memberships_but_delete_removes_both(scim
 # --- manager ---------------------------------------------------------------------------------------------
 
 
-def test_manager_set_as_a_plain_id_string(scim: httpx.Client, unique: str,
-                                          debug_log: pytest.LogCaptureFixture) -> None:
+def test_manager_set_as_a_plain_id_string(scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture) -> None:
     boss = create_user(scim, f"boss.{unique}@contoso.test")
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
     patched(scim, f"/Users/{user_id}", {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": boss})
@@ -443,8 +480,9 @@ def test_manager_set_as_a_plain_id_string(scim: httpx.Client, unique: str,
     assert f"bare-value: '{ENTERPRISE}:manager' given the plain value {boss!r}" in rewrites(debug_log)
 
 
-def test_manager_set_as_a_value_object_on_the_unqualified_path(scim: httpx.Client, unique: str,
-                                                              debug_log: pytest.LogCaptureFixture) -> None:
+def test_manager_set_as_a_value_object_on_the_unqualified_path(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     boss = create_user(scim, f"boss.{unique}@contoso.test")
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
     patched(scim, f"/Users/{user_id}", {"op": "Replace", "path": "manager", "value": {"value": boss}})
@@ -496,8 +534,9 @@ def test_group_read_excluding_members_omits_them(scim: httpx.Client, unique: str
     assert member_ids(scim, group_id) == {user_id}
 
 
-def test_group_read_excluding_members_never_loads_them(live_server: LiveServer, scim: httpx.Client,
-                                                     unique: str) -> None:
+def test_group_read_excluding_members_never_loads_them(
+    live_server: LiveServer, scim: httpx.Client, unique: str
+) -> None:
     """A group of 100,000 members costs Entra's lookups nothing: with the membership rows unreadable,
     reads that exclude members still answer, and a read that wants them does not."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
@@ -517,21 +556,26 @@ def test_add_members_with_null_ref(scim: httpx.Client, unique: str, debug_log: p
     """Update Group [Add Members]: Entra sends "$ref": null beside each value; the hub derives $ref itself."""
     a, b = (create_user(scim, f"u{n}.{unique}@contoso.test") for n in (1, 2))
     group_id = create_group(scim, f"Engines {unique}")
-    patched(scim, f"/Groups/{group_id}", {"op": "Add", "path": "members",
-                                          "value": [{"$ref": None, "value": a}, {"$ref": None, "value": b}]})
+    patched(
+        scim,
+        f"/Groups/{group_id}",
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": a}, {"$ref": None, "value": b}]},
+    )
     assert member_ids(scim, group_id) == {a, b}
     assert all(m["$ref"].endswith(f"/Users/{m['value']}") for m in read(scim, f"/Groups/{group_id}")["members"])
     assert f"member-fields-ignored: 'members' member {a!r}: $ref ignored" in rewrites(debug_log)
 
 
-def test_remove_members_with_a_value_list(scim: httpx.Client, unique: str,
-                                          debug_log: pytest.LogCaptureFixture) -> None:
+def test_remove_members_with_a_value_list(scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture) -> None:
     """Update Group [Remove Members] (default job): Remove on "members" with the ids in a value list."""
     a, b, c = (create_user(scim, f"u{n}.{unique}@contoso.test") for n in (1, 2, 3))
     group_id = create_group(scim, f"Engines {unique}")
     patched(scim, f"/Groups/{group_id}", {"op": "Add", "path": "members", "value": [{"value": i} for i in (a, b, c)]})
-    patched(scim, f"/Groups/{group_id}", {"op": "Remove", "path": "members",
-                                          "value": [{"$ref": None, "value": a}, {"$ref": None, "value": b}]})
+    patched(
+        scim,
+        f"/Groups/{group_id}",
+        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": a}, {"$ref": None, "value": b}]},
+    )
     assert member_ids(scim, group_id) == {c}
     assert "remove-with-value" in rewrites(debug_log)
 
@@ -549,10 +593,13 @@ def test_replace_remove_and_add_members_apply_in_order_in_one_request(scim: http
     a, b, c, d = (create_user(scim, f"u{n}.{unique}@contoso.test") for n in (1, 2, 3, 4))
     group_id = create_group(scim, f"Engines {unique}")
     patched(scim, f"/Groups/{group_id}", {"op": "Add", "path": "members", "value": [{"value": d}]})
-    patched(scim, f"/Groups/{group_id}",
-            {"op": "Replace", "path": "members", "value": [{"$ref": None, "value": a}, {"$ref": None, "value": b}]},
-            {"op": "Remove", "path": "members", "value": [{"value": a}]},
-            {"op": "Add", "path": "members", "value": [{"$ref": None, "value": c}]})
+    patched(
+        scim,
+        f"/Groups/{group_id}",
+        {"op": "Replace", "path": "members", "value": [{"$ref": None, "value": a}, {"$ref": None, "value": b}]},
+        {"op": "Remove", "path": "members", "value": [{"value": a}]},
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": c}]},
+    )
     assert member_ids(scim, group_id) == {b, c}
 
 
@@ -592,37 +639,50 @@ def test_group_delete(scim: httpx.Client, unique: str) -> None:
 # --- PATCH answers and empty PATCHes ----------------------------------------------------------------------
 
 
-def test_group_patch_answers_204_for_a_no_content_token(entra: httpx.Client, scim: httpx.Client,
-                                                        unique: str) -> None:
+def test_group_patch_answers_204_for_a_no_content_token(entra: httpx.Client, scim: httpx.Client, unique: str) -> None:
     """The tutorial: group PATCH should answer 204 No Content, not the whole member list."""
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
     group_id = create_group(scim, f"Engines {unique}")
-    response = entra.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user_id}]}))
+    response = entra.patch(
+        f"/Groups/{group_id}",
+        json=operations({"op": "Add", "path": "members", "value": [{"$ref": None, "value": user_id}]}),
+    )
     assert response.status_code == 204
     assert response.content == b""
     assert response.headers["ETag"] == read(scim, f"/Groups/{group_id}")["meta"]["version"]
     assert member_ids(scim, group_id) == {user_id}
 
 
-def test_token_from_the_documented_command_gets_204_on_patch(live_server: LiveServer, scim: httpx.Client,
-                                                            unique: str) -> None:
+def test_token_from_the_documented_command_gets_204_on_patch(
+    live_server: LiveServer, scim: httpx.Client, unique: str
+) -> None:
     """docs/identity-providers.md: scimward token create ... --patch-response no_content, as an admin runs it."""
-    command = [str(Path(sys.executable).parent / "scimward"), "token", "create", "--name", f"entra-{unique}",
-               "--expires-in", "365d", "--patch-response", "no_content", "--database-url", live_server.database_url]
+    command = [
+        str(Path(sys.executable).parent / "scimward"),
+        "token",
+        "create",
+        "--name",
+        f"entra-{unique}",
+        "--expires-in",
+        "365d",
+        "--patch-response",
+        "no_content",
+        "--database-url",
+        live_server.database_url,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     group_id = create_group(scim, f"Engines {unique}")
     with live_server.client(token) as entra:
-        response = entra.patch(f"/Groups/{group_id}", json=operations(
-            {"op": "Replace", "path": "displayName", "value": f"Mills {unique}"}))
+        response = entra.patch(
+            f"/Groups/{group_id}", json=operations({"op": "Replace", "path": "displayName", "value": f"Mills {unique}"})
+        )
     assert response.status_code == 204 and response.content == b""
     assert read(scim, f"/Groups/{group_id}")["displayName"] == f"Mills {unique}"
 
 
-def test_user_patch_answers_204_for_a_no_content_token(entra: httpx.Client, scim: httpx.Client,
-                                                       unique: str) -> None:
+def test_user_patch_answers_204_for_a_no_content_token(entra: httpx.Client, scim: httpx.Client, unique: str) -> None:
     user_id = create_user(scim, f"ada.{unique}@contoso.test")
     response = entra.patch(f"/Users/{user_id}", json=operations({"op": "Replace", "path": "active", "value": "False"}))
     assert response.status_code == 204
@@ -632,8 +692,9 @@ def test_user_patch_answers_204_for_a_no_content_token(entra: httpx.Client, scim
 
 def test_patch_answers_200_with_the_resource_by_default(scim: httpx.Client, unique: str) -> None:
     group_id = create_group(scim, f"Engines {unique}")
-    response = scim.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "Replace", "path": "displayName", "value": f"Mills {unique}"}))
+    response = scim.patch(
+        f"/Groups/{group_id}", json=operations({"op": "Replace", "path": "displayName", "value": f"Mills {unique}"})
+    )
     assert response.status_code == 200
     assert response.json()["id"] == group_id
     assert response.json()["displayName"] == f"Mills {unique}"
@@ -641,8 +702,11 @@ def test_patch_answers_200_with_the_resource_by_default(scim: httpx.Client, uniq
 
 @pytest.mark.parametrize("resource", ["Users", "Groups"])
 def test_empty_operations_list_changes_nothing(scim: httpx.Client, unique: str, resource: str) -> None:
-    resource_id = (create_user(scim, f"ada.{unique}@contoso.test") if resource == "Users"
-                   else create_group(scim, f"Engines {unique}"))
+    resource_id = (
+        create_user(scim, f"ada.{unique}@contoso.test")
+        if resource == "Users"
+        else create_group(scim, f"Engines {unique}")
+    )
     before = read(scim, f"/{resource}/{resource_id}")
     response = scim.patch(f"/{resource}/{resource_id}", json=operations())
     assert response.status_code == 200, response.text

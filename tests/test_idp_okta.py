@@ -42,8 +42,7 @@ def okta_user(user_name: str, given: str = "Test", family: str = "User") -> dict
     }
 
 
-def okta_put(user_id: str, user_name: str, given: str, middle: str, family: str,
-             active: bool = True) -> dict[str, Any]:
+def okta_put(user_id: str, user_name: str, given: str, middle: str, family: str, active: bool = True) -> dict[str, Any]:
     """The PUT /Users/{id} body of Okta's "Update a specific User (PUT)": the whole user, id and meta too."""
     return {
         "schemas": [USER],
@@ -145,7 +144,10 @@ def test_user_lifecycle_replays_in_okta_order(scim: httpx.Client, unique: str) -
     put = scim.put(f"/Users/{user_id}", json=okta_put(user_id, user_name, "Another", "Excited", "User"))
     assert put.status_code == 200, put.text
     assert read(scim, f"/Users/{user_id}")["name"] == {
-        "givenName": "Another", "middleName": "Excited", "familyName": "User"}
+        "givenName": "Another",
+        "middleName": "Excited",
+        "familyName": "User",
+    }
 
     deactivated = scim.patch(f"/Users/{user_id}", json=pathless_replace({"active": False}))
     assert deactivated.status_code == 200, deactivated.text
@@ -172,19 +174,27 @@ def test_group_push_lifecycle_replays_in_okta_order(scim: httpx.Client, unique: 
     assert renamed.status_code == 200, renamed.text
     assert read(scim, f"/Groups/{group_id}")["displayName"] == f"{name} v2"
 
-    added = scim.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "add", "path": "members", "value": [{"value": first, "display": "first"}]}))
+    added = scim.patch(
+        f"/Groups/{group_id}",
+        json=operations({"op": "add", "path": "members", "value": [{"value": first, "display": "first"}]}),
+    )
     assert added.status_code == 200, added.text
     assert member_ids(scim, group_id) == {first}
 
-    swapped = scim.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "remove", "path": f'members[value eq "{first}"]'},
-        {"op": "add", "path": "members", "value": [{"value": second, "display": "second"}]}))
+    swapped = scim.patch(
+        f"/Groups/{group_id}",
+        json=operations(
+            {"op": "remove", "path": f'members[value eq "{first}"]'},
+            {"op": "add", "path": "members", "value": [{"value": second, "display": "second"}]},
+        ),
+    )
     assert swapped.status_code == 200, swapped.text
     assert member_ids(scim, group_id) == {second}
 
-    pushed = scim.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "replace", "path": "members", "value": [{"value": first}, {"value": second}]}))
+    pushed = scim.patch(
+        f"/Groups/{group_id}",
+        json=operations({"op": "replace", "path": "members", "value": [{"value": first}, {"value": second}]}),
+    )
     assert pushed.status_code == 200, pushed.text
     assert member_ids(scim, group_id) == {first, second}
 
@@ -200,8 +210,7 @@ def test_group_push_lifecycle_replays_in_okta_order(scim: httpx.Client, unique: 
 def test_lookup_of_an_unknown_user_is_an_empty_list_with_integer_paging(scim: httpx.Client, unique: str) -> None:
     """Okta reads totalResults, startIndex and itemsPerPage as integers, never strings."""
     body = read_list(scim, "/Users", lookup_params("userName", f"nobody.{unique}@okta.local"))
-    assert body == {"schemas": [LIST_RESPONSE], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0,
-                    "Resources": []}
+    assert body == {"schemas": [LIST_RESPONSE], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []}
 
 
 def test_create_accepts_okta_body_and_returns_the_user_with_its_id(scim: httpx.Client, unique: str) -> None:
@@ -231,8 +240,9 @@ def test_create_of_an_existing_username_is_409_uniqueness(scim: httpx.Client, un
     assert_error(scim.post("/Users", json=okta_user(f"OKTA.{unique}@okta.local")), 409, "uniqueness")
 
 
-def test_profile_put_ignores_id_groups_and_meta_it_carries(scim: httpx.Client, unique: str,
-                                                           debug_log: pytest.LogCaptureFixture) -> None:
+def test_profile_put_ignores_id_groups_and_meta_it_carries(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """Okta's PUT echoes id, groups: [] and meta; readOnly input is ignored and each is logged."""
     user_name = f"okta.{unique}@okta.local"
     user_id = create_user(scim, user_name)["id"]
@@ -338,12 +348,14 @@ def test_group_lookup_by_display_name_finds_the_pushed_group(scim: httpx.Client,
     assert found_ids(scim, "/Groups", lookup_params("displayName", f"Okta {unique}")) == [group_id]
 
 
-def test_group_rename_carries_the_read_only_id_which_is_ignored(scim: httpx.Client, unique: str,
-                                                                 debug_log: pytest.LogCaptureFixture) -> None:
+def test_group_rename_carries_the_read_only_id_which_is_ignored(
+    scim: httpx.Client, unique: str, debug_log: pytest.LogCaptureFixture
+) -> None:
     """Okta renames with {"op": "replace", "value": {"id": ..., "displayName": ...}}: id is not an error."""
     group_id = create_group(scim, f"Okta {unique}")["id"]
-    response = scim.patch(f"/Groups/{group_id}",
-                          json=pathless_replace({"id": group_id, "displayName": f"Okta {unique} renamed"}))
+    response = scim.patch(
+        f"/Groups/{group_id}", json=pathless_replace({"id": group_id, "displayName": f"Okta {unique} renamed"})
+    )
     assert response.status_code == 200, response.text
     assert read(scim, f"/Groups/{group_id}")["displayName"] == f"Okta {unique} renamed"
     assert "server-attribute-ignored: 'id'" in rewrites(debug_log)
@@ -363,9 +375,13 @@ def test_membership_update_removes_and_adds_in_one_request(scim: httpx.Client, u
     old, new = (create_user(scim, f"okta.{unique}.{n}@okta.local")["id"] for n in (1, 2))
     group_id = create_group(scim, f"Okta {unique}")["id"]
     scim.patch(f"/Groups/{group_id}", json=operations({"op": "add", "path": "members", "value": [{"value": old}]}))
-    response = scim.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "remove", "path": f'members[value eq "{old}"]'},
-        {"op": "add", "path": "members", "value": [{"value": new, "display": f"okta.{unique}.2@okta.local"}]}))
+    response = scim.patch(
+        f"/Groups/{group_id}",
+        json=operations(
+            {"op": "remove", "path": f'members[value eq "{old}"]'},
+            {"op": "add", "path": "members", "value": [{"value": new, "display": f"okta.{unique}.2@okta.local"}]},
+        ),
+    )
     assert response.status_code == 200, response.text
     assert member_ids(scim, group_id) == {new}
 
@@ -374,8 +390,10 @@ def test_member_display_okta_sends_is_not_stored(scim: httpx.Client, unique: str
     """members.display is readOnly: the group never shows the client's text as a member's name."""
     user_id = create_user(scim, f"okta.{unique}@okta.local")["id"]
     group_id = create_group(scim, f"Okta {unique}")["id"]
-    scim.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "add", "path": "members", "value": [{"value": user_id, "display": "spoofed"}]}))
+    scim.patch(
+        f"/Groups/{group_id}",
+        json=operations({"op": "add", "path": "members", "value": [{"value": user_id, "display": "spoofed"}]}),
+    )
     [member] = read(scim, f"/Groups/{group_id}")["members"]
     assert member["value"] == user_id
     assert member.get("display") != "spoofed"
@@ -385,8 +403,12 @@ def test_full_membership_push_by_replace_sets_exactly_the_members_given(scim: ht
     a, b, c = (create_user(scim, f"okta.{unique}.{n}@okta.local")["id"] for n in (1, 2, 3))
     group_id = create_group(scim, f"Okta {unique}")["id"]
     scim.patch(f"/Groups/{group_id}", json=operations({"op": "add", "path": "members", "value": [{"value": a}]}))
-    response = scim.patch(f"/Groups/{group_id}", json=operations(
-        {"op": "replace", "path": "members", "value": [{"value": b, "display": "b"}, {"value": c, "display": "c"}]}))
+    response = scim.patch(
+        f"/Groups/{group_id}",
+        json=operations(
+            {"op": "replace", "path": "members", "value": [{"value": b, "display": "b"}, {"value": c, "display": "c"}]}
+        ),
+    )
     assert response.status_code == 200, response.text
     assert member_ids(scim, group_id) == {b, c}
 
@@ -396,8 +418,10 @@ def test_membership_push_by_put_replaces_the_members(scim: httpx.Client, unique:
     a, b = (create_user(scim, f"okta.{unique}.{n}@okta.local")["id"] for n in (1, 2))
     group_id = create_group(scim, f"Okta {unique}")["id"]
     scim.patch(f"/Groups/{group_id}", json=operations({"op": "add", "path": "members", "value": [{"value": a}]}))
-    response = scim.put(f"/Groups/{group_id}", json={
-        "schemas": [GROUP], "displayName": f"Okta {unique}", "members": [{"value": b, "display": "b"}]})
+    response = scim.put(
+        f"/Groups/{group_id}",
+        json={"schemas": [GROUP], "displayName": f"Okta {unique}", "members": [{"value": b, "display": "b"}]},
+    )
     assert response.status_code == 200, response.text
     assert member_ids(scim, group_id) == {b}
 

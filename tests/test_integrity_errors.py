@@ -29,15 +29,27 @@ def _token(name: str) -> dict[str, Any]:
 
 
 def _target(name: str) -> dict[str, Any]:
-    return {"name": name, "base_url": "http://127.0.0.1:9/scim/v2", "token_encrypted": "x", "config": {},
-            "created": utcnow()}
+    return {
+        "name": name,
+        "base_url": "http://127.0.0.1:9/scim/v2",
+        "token_encrypted": "x",
+        "config": {},
+        "created": utcnow(),
+    }
 
 
 def _user(user_name: str) -> dict[str, Any]:
     now = utcnow()
-    return {"id": str(uuid.uuid4()), "resource_type": "User", "user_name": user_name,
-            "user_name_lower": user_name.lower(), "doc": {"userName": user_name}, "created": now,
-            "last_modified": now, "version": 1}
+    return {
+        "id": str(uuid.uuid4()),
+        "resource_type": "User",
+        "user_name": user_name,
+        "user_name_lower": user_name.lower(),
+        "doc": {"userName": user_name},
+        "created": now,
+        "last_modified": now,
+        "version": 1,
+    }
 
 
 CASES: list[tuple[str, sa.Table, Callable[[str], dict[str, Any]]]] = [
@@ -58,8 +70,9 @@ async def _broken(database: Database, table: sa.Table, row: Callable[[str], dict
 
 
 @pytest.mark.parametrize(("constraint", "table", "row"), CASES, ids=[case[0] for case in CASES])
-async def test_a_broken_unique_constraint_is_named(database_url: str, constraint: str, table: sa.Table,
-                                                   row: Callable[[str], dict[str, Any]]) -> None:
+async def test_a_broken_unique_constraint_is_named(
+    database_url: str, constraint: str, table: sa.Table, row: Callable[[str], dict[str, Any]]
+) -> None:
     database = Database(database_url)
     try:
         error = await _broken(database, table, row)

@@ -45,9 +45,12 @@ def calls(work: Callable[[], object]) -> int:
 
 
 def _add_emails(n: int) -> dict[str, Any]:
-    return {"schemas": [PATCH_OP], "Operations": [
-        {"op": "add", "path": "emails", "value": [{"value": f"u{i}@example.com", "type": "work"}]}
-        for i in range(n)]}
+    return {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {"op": "add", "path": "emails", "value": [{"value": f"u{i}@example.com", "type": "work"}]} for i in range(n)
+        ],
+    }
 
 
 def _ratio(small: Callable[[], object], large: Callable[[], object]) -> float:
@@ -58,35 +61,56 @@ def _ratio(small: Callable[[], object], large: Callable[[], object]) -> float:
 
 def test_patch_of_ten_times_the_operations_costs_ten_times_the_work() -> None:
     doc = {"schemas": [USER], "userName": "linear"}
-    assert _ratio(lambda: apply_patch(doc, _add_emails(100), USER_TYPE),
-                  lambda: apply_patch(doc, _add_emails(1000), USER_TYPE)) < 10 * SLACK
+    assert (
+        _ratio(
+            lambda: apply_patch(doc, _add_emails(100), USER_TYPE),
+            lambda: apply_patch(doc, _add_emails(1000), USER_TYPE),
+        )
+        < 10 * SLACK
+    )
 
 
 def test_patch_with_primary_values_stays_linear() -> None:
     """A value added as primary takes primary from the last one without a walk of the whole list."""
+
     def body(n: int) -> dict[str, Any]:
-        return {"schemas": [PATCH_OP], "Operations": [
-            {"op": "add", "path": "emails", "value": [{"value": f"p{i}@example.com", "primary": True}]}
-            for i in range(n)]}
+        return {
+            "schemas": [PATCH_OP],
+            "Operations": [
+                {"op": "add", "path": "emails", "value": [{"value": f"p{i}@example.com", "primary": True}]}
+                for i in range(n)
+            ],
+        }
 
     doc = {"schemas": [USER], "userName": "linear"}
     result = apply_patch(doc, body(50), USER_TYPE)
     assert [e["value"] for e in result.doc["emails"] if e.get("primary")] == ["p49@example.com"]
-    assert _ratio(lambda: apply_patch(doc, body(100), USER_TYPE),
-                  lambda: apply_patch(doc, body(1000), USER_TYPE)) < 10 * SLACK
+    assert (
+        _ratio(lambda: apply_patch(doc, body(100), USER_TYPE), lambda: apply_patch(doc, body(1000), USER_TYPE))
+        < 10 * SLACK
+    )
 
 
 def test_patch_on_a_large_document_costs_what_the_document_costs() -> None:
     """A few operations on a document 10x larger: the work follows the document, once, not per operation."""
+
     def doc(n: int) -> dict[str, Any]:
-        return {"schemas": [USER], "userName": "big", "emails": [{"value": f"e{i}@example.com"} for i in range(n)],
-                "roles": [{"value": f"r{i}"} for i in range(n)]}
+        return {
+            "schemas": [USER],
+            "userName": "big",
+            "emails": [{"value": f"e{i}@example.com"} for i in range(n)],
+            "roles": [{"value": f"r{i}"} for i in range(n)],
+        }
 
     small_doc, large_doc = doc(90), doc(900)
-    body = {"schemas": [PATCH_OP], "Operations": [
-        {"op": "add", "path": "emails", "value": [{"value": f"new{i}@example.com"}]} for i in range(10)]}
-    assert _ratio(lambda: apply_patch(small_doc, body, USER_TYPE),
-                  lambda: apply_patch(large_doc, body, USER_TYPE)) < 10 * SLACK
+    body = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "emails", "value": [{"value": f"new{i}@example.com"}]} for i in range(10)],
+    }
+    assert (
+        _ratio(lambda: apply_patch(small_doc, body, USER_TYPE), lambda: apply_patch(large_doc, body, USER_TYPE))
+        < 10 * SLACK
+    )
 
 
 def _chain(n: int, salt: str) -> str:
@@ -102,6 +126,7 @@ def test_filter_of_ten_times_the_terms_costs_ten_times_the_work() -> None:
         def work() -> object:
             expr = compiler.compile(parse_filter(_chain(n, f"s{next(salts)}-")))
             return str(sa.select(sa.literal(1)).where(expr).compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+
         return work
 
     assert _ratio(run(20), run(200)) < 10 * SLACK
@@ -109,6 +134,7 @@ def test_filter_of_ten_times_the_terms_costs_ten_times_the_work() -> None:
 
 def test_a_long_chain_is_a_shallow_tree() -> None:
     """Depth grows with the logarithm of the chain: recursion never gets near Python's limit."""
+
     def depth(expr: Any) -> int:
         children = [getattr(expr, name) for name in ("left", "right", "expr", "filter") if hasattr(expr, name)]
         return 1 + max((depth(c) for c in children if not isinstance(c, str)), default=0)

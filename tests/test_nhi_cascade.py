@@ -47,8 +47,9 @@ async def _setup(url: str, downstream: Peer, policy: str) -> None:
     try:
         await policies.apply(database, policy, "tests")
         config = TargetConfig(push_nhis=True, environment="prod")
-        await TargetRepository(database).add("downstream", downstream.base_url,
-                                             SecretBox().encrypt(downstream.token), config.to_json())
+        await TargetRepository(database).add(
+            "downstream", downstream.base_url, SecretBox().encrypt(downstream.token), config.to_json()
+        )
     finally:
         await database.dispose()
 
@@ -57,9 +58,12 @@ async def _setup(url: str, downstream: Peer, policy: str) -> None:
 def live_hub(hub_url: str, downstream: Peer) -> Iterator[LiveHub]:
     run(_setup(hub_url, downstream, POLICY))
     token = issue_token(hub_url, "idp")
-    with ServerThread(Settings(database_url=hub_url)) as server, httpx.Client(
-            base_url=f"http://127.0.0.1:{server.port}/scim/v2", headers={"Authorization": f"Bearer {token}"},
-            timeout=30) as client:
+    with (
+        ServerThread(Settings(database_url=hub_url)) as server,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}/scim/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client,
+    ):
         yield LiveHub(hub_url, client, server.port)
 
 
@@ -78,10 +82,16 @@ def downstream_agent(downstream: Peer, hub_id: str) -> dict[str, Any] | None:
 
 
 def agent(client: httpx.Client, name: str, owners: list[str]) -> str:
-    response = client.post("/Agents", json={
-        "schemas": [AGENT, NHI], "name": name, "active": True,
-        "owners": [{"value": o, "type": "User"} for o in owners],
-        NHI: {"kind": "service_account", "purpose": "tests", "environment": "prod"}})
+    response = client.post(
+        "/Agents",
+        json={
+            "schemas": [AGENT, NHI],
+            "name": name,
+            "active": True,
+            "owners": [{"value": o, "type": "User"} for o in owners],
+            NHI: {"kind": "service_account", "purpose": "tests", "environment": "prod"},
+        },
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -128,9 +138,11 @@ async def _sources(url: str, ids: list[str]) -> set[tuple[str, str, str, str]]:
     database = Database(url)
     try:
         async with database.read() as conn:
-            rows = await conn.execute(sa.select(changes.c.identity_id, changes.c.source, changes.c.op,
-                                                changes.c.status).where(changes.c.identity_id.in_(ids),
-                                                                        changes.c.source == "nhi:cascade"))
+            rows = await conn.execute(
+                sa.select(changes.c.identity_id, changes.c.source, changes.c.op, changes.c.status).where(
+                    changes.c.identity_id.in_(ids), changes.c.source == "nhi:cascade"
+                )
+            )
             return {(r.identity_id, r.source, r.op, r.status) for r in rows}
     finally:
         await database.dispose()

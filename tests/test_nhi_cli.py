@@ -22,8 +22,13 @@ SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args, "--database-url", url], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SCIMWARD_ACTOR": "carol"})
+    return subprocess.run(
+        [SCIMWARD, *args, "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SCIMWARD_ACTOR": "carol"},
+    )
 
 
 def ok(url: str, *args: str) -> str:
@@ -43,9 +48,16 @@ def seed(url: str, *names: str) -> dict[str, str]:
         database = Database(url)
         try:
             store = identity_store(database)
-            return {name: (await store.create(USER_TYPE, normalize(
-                {"schemas": [USER_SCHEMA], "userName": name, "active": True}, USER_TYPE), source="tests")).id
-                for name in names}
+            return {
+                name: (
+                    await store.create(
+                        USER_TYPE,
+                        normalize({"schemas": [USER_SCHEMA], "userName": name, "active": True}, USER_TYPE),
+                        source="tests",
+                    )
+                ).id
+                for name in names
+            }
         finally:
             await database.dispose()
 
@@ -54,11 +66,29 @@ def seed(url: str, *names: str) -> dict[str, str]:
 
 def test_add_list_transfer_rotate_retire(hub_url: str) -> None:
     seed(hub_url, "alice", "bob")
-    ok(hub_url, "nhi", "add", "export-bot", "--kind", "api_key", "--owner", "alice", "--purpose", "nightly export",
-       "--expires", "30d", "--environment", "prod")
+    ok(
+        hub_url,
+        "nhi",
+        "add",
+        "export-bot",
+        "--kind",
+        "api_key",
+        "--owner",
+        "alice",
+        "--purpose",
+        "nightly export",
+        "--expires",
+        "30d",
+        "--environment",
+        "prod",
+    )
     [bot] = listed(hub_url)
-    assert {k: bot[k] for k in ("name", "kind", "owners", "active")} == \
-        {"name": "export-bot", "kind": "api_key", "owners": ["alice"], "active": True}
+    assert {k: bot[k] for k in ("name", "kind", "owners", "active")} == {
+        "name": "export-bot",
+        "kind": "api_key",
+        "owners": ["alice"],
+        "active": True,
+    }
     assert bot["expires"].endswith("Z") and bot["environment"] == "prod" and bot["purpose"] == "nightly export"
     assert change_rows(hub_url, bot["id"]) == [("create", "cli", "carol")]
 
@@ -99,8 +129,12 @@ def test_owned_hub_tokens_are_nhis_and_rotate_with_an_overlap(hub_url: str) -> N
     seed(hub_url, "alice")
     first = ok(hub_url, "token", "create", "--name", "alice-ci", "--owner", "alice").strip().splitlines()[-1]
     [token] = listed(hub_url)
-    assert {k: token[k] for k in ("name", "kind", "owners", "active")} == \
-        {"name": "alice-ci", "kind": "token", "owners": ["alice"], "active": True}
+    assert {k: token[k] for k in ("name", "kind", "owners", "active")} == {
+        "name": "alice-ci",
+        "kind": "token",
+        "owners": ["alice"],
+        "active": True,
+    }
     assert "scimward_" not in json.dumps(token)  # never the secret
     rotated = run(hub_url, "nhi", "rotate", "alice-ci", "--overlap", "1h")
     assert rotated.returncode == 0, rotated.stderr

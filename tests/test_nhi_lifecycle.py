@@ -59,14 +59,23 @@ async def person(store: IdentityStore, name: str, manager: str | None = None, **
 
 
 async def agent(store: IdentityStore, name: str, owners: list[str], **ext: Any) -> str:
-    body = {"schemas": [AGENT, NHI], "name": name, "active": True,
-            "owners": [{"value": o, "type": "User"} for o in owners], NHI: {"kind": "api_key", **ext}}
+    body = {
+        "schemas": [AGENT, NHI],
+        "name": name,
+        "active": True,
+        "owners": [{"value": o, "type": "User"} for o in owners],
+        NHI: {"kind": "api_key", **ext},
+    }
     return (await store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source="tests")).id
 
 
 async def deactivate(store: IdentityStore, rt: Any, identity_id: str, active: bool = False) -> None:
-    await store.patch(rt, identity_id, {"schemas": [PATCH], "Operations": [
-        {"op": "replace", "path": "active", "value": active}]}, source="tests")
+    await store.patch(
+        rt,
+        identity_id,
+        {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": active}]},
+        source="tests",
+    )
 
 
 async def active(store: IdentityStore, identity_id: str, rt: Any = AGENT_TYPE) -> bool:
@@ -75,15 +84,21 @@ async def active(store: IdentityStore, identity_id: str, rt: Any = AGENT_TYPE) -
 
 async def open_findings(database: Database) -> set[tuple[str, str, str | None]]:
     async with database.read() as conn:
-        rows = await conn.execute(sa.select(findings.c.kind, findings.c.subject, findings.c.owner)
-                                  .where(findings.c.status != "resolved", findings.c.kind.like("nhi_%")))
+        rows = await conn.execute(
+            sa.select(findings.c.kind, findings.c.subject, findings.c.owner).where(
+                findings.c.status != "resolved", findings.c.kind.like("nhi_%")
+            )
+        )
         return {(r.kind, r.subject, r.owner) for r in rows}
 
 
 async def sources(database: Database, identity_id: str) -> list[tuple[str, str, str]]:
     async with database.read() as conn:
-        rows = await conn.execute(sa.select(changes.c.op, changes.c.source, changes.c.status)
-                                  .where(changes.c.identity_id == identity_id).order_by(changes.c.created))
+        rows = await conn.execute(
+            sa.select(changes.c.op, changes.c.source, changes.c.status)
+            .where(changes.c.identity_id == identity_id)
+            .order_by(changes.c.created)
+        )
         return [(r.op, r.source, r.status) for r in rows]
 
 
@@ -101,16 +116,25 @@ def test_reassign_asks_the_manager_then_disables_after_the_grace(hub_url: str) -
         assert ("nhi_reassignment_pending", "unaccepted", "boss") in await open_findings(database)
         assert ("nhi_owner_gone", "unaccepted", None) in await open_findings(database)
         # The manager accepts one (what `nhi transfer accepted --to boss` does).
-        await store.patch(AGENT_TYPE, accepted, {"schemas": [PATCH], "Operations": [
-            {"op": "replace", "path": "owners", "value": [{"value": boss, "type": "User"}]}]}, source="cli")
+        await store.patch(
+            AGENT_TYPE,
+            accepted,
+            {
+                "schemas": [PATCH],
+                "Operations": [{"op": "replace", "path": "owners", "value": [{"value": boss, "type": "User"}]}],
+            },
+            source="cli",
+        )
         later = await nhi_round(database, store, TYPES, now=now + timedelta(days=8))
         assert later.disabled == [unaccepted]
         assert not await active(store, unaccepted) and await active(store, accepted)
         assert (await sources(database, unaccepted))[-1] == ("deactivate", "nhi:cascade", "applied")
         # Accepted: nothing of the leaver's remains open for it; the new owner is to attest it (and
         # its missing expiry is another matter).
-        assert {f[0] for f in await open_findings(database) if f[1] == "accepted"} == \
-            {"nhi_no_expiry", "nhi_attestation_due"}
+        assert {f[0] for f in await open_findings(database) if f[1] == "accepted"} == {
+            "nhi_no_expiry",
+            "nhi_attestation_due",
+        }
 
     run(hub_url, work, "nhi:\n  owner_leaves: reassign\n  grace: 7d\n")
 
@@ -177,15 +201,29 @@ def test_an_expired_nhi_is_disabled_once(hub_url: str) -> None:
 def test_the_breaker_guards_a_cascade(hub_url: str) -> None:
     async def work(database: Database, store: IdentityStore) -> None:
         async with database.write() as conn:  # before any change: the gate reads targets once a second
-            await conn.execute(targets.insert().values(name="app", base_url="http://127.0.0.1:9/scim/v2",
-                                                       token_encrypted="x", config={}, created=utcnow()))
+            await conn.execute(
+                targets.insert().values(
+                    name="app", base_url="http://127.0.0.1:9/scim/v2", token_encrypted="x", config={}, created=utcnow()
+                )
+            )
             target_id = (await conn.execute(sa.select(targets.c.id))).scalar_one()
         alice = await person(store, "alice")
         bots = [await agent(store, f"bot-{n}", [alice]) for n in range(4)]
         async with database.write() as conn:
-            await conn.execute(links.insert(), [
-                {"target_id": target_id, "identity_id": b, "resource_type": "Agent", "remote_id": f"r{b}",
-                 "status": "active", "acknowledged": utcnow()} for b in bots])
+            await conn.execute(
+                links.insert(),
+                [
+                    {
+                        "target_id": target_id,
+                        "identity_id": b,
+                        "resource_type": "Agent",
+                        "remote_id": f"r{b}",
+                        "status": "active",
+                        "acknowledged": utcnow(),
+                    }
+                    for b in bots
+                ],
+            )
         await deactivate(store, USER_TYPE, alice)
         await nhi_round(database, store, TYPES)
         last = {b: (await sources(database, b))[-1][2] for b in bots}
@@ -210,13 +248,23 @@ def test_the_gate_applies_the_joiner_requirements(hub_url: str) -> None:
         soon = (utcnow() + timedelta(days=10)).isoformat(timespec="seconds") + "Z"
         fine = await agent(store, "fine", [alice], purpose="export", expires=soon)
         # Disabling is never stopped by the requirements, even of an NHI that no longer meets them.
-        await store.patch(AGENT_TYPE, fine, {"schemas": [PATCH], "Operations": [
-            {"op": "remove", "path": f"{NHI}:purpose"}, {"op": "replace", "path": "active", "value": False}]},
-            source="t")
+        await store.patch(
+            AGENT_TYPE,
+            fine,
+            {
+                "schemas": [PATCH],
+                "Operations": [
+                    {"op": "remove", "path": f"{NHI}:purpose"},
+                    {"op": "replace", "path": "active", "value": False},
+                ],
+            },
+            source="t",
+        )
         assert not await active(store, fine)
 
-    run(hub_url, work, "nhi:\n  require: [owner, purpose, expiry]\n  missing: deny\n  max_lifetime:\n"
-                       "    api_key: 30d\n")
+    run(
+        hub_url, work, "nhi:\n  require: [owner, purpose, expiry]\n  missing: deny\n  max_lifetime:\n    api_key: 30d\n"
+    )
 
 
 def test_held_when_the_policy_says_hold(hub_url: str) -> None:
@@ -231,17 +279,38 @@ def test_findings_open_and_resolve(hub_url: str) -> None:
     async def work(database: Database, store: IdentityStore) -> None:
         alice = await person(store, "alice")
         await store.create(AGENT_TYPE, normalize({"schemas": [AGENT], "name": "nobodys"}, AGENT_TYPE), source="t")
-        long_lived = await agent(store, "long-lived", [alice], expires="2099-01-01T00:00:00Z",
-                                 credentials=[{"identifier": "k1", "created": "2020-01-01T00:00:00Z"}])
+        long_lived = await agent(
+            store,
+            "long-lived",
+            [alice],
+            expires="2099-01-01T00:00:00Z",
+            credentials=[{"identifier": "k1", "created": "2020-01-01T00:00:00Z"}],
+        )
         await nhi_round(database, store, TYPES)
         found = {(kind, subject) for kind, subject, _ in await open_findings(database)}
-        assert found == {("nhi_no_owner", "nobodys"), ("nhi_no_expiry", "nobodys"),
-                         ("nhi_beyond_max_lifetime", "long-lived"), ("nhi_rotation_overdue", "long-lived")}
+        assert found == {
+            ("nhi_no_owner", "nobodys"),
+            ("nhi_no_expiry", "nobodys"),
+            ("nhi_beyond_max_lifetime", "long-lived"),
+            ("nhi_rotation_overdue", "long-lived"),
+        }
         soon = (utcnow() + timedelta(days=10)).isoformat(timespec="seconds") + "Z"
-        await store.patch(AGENT_TYPE, long_lived, {"schemas": [PATCH], "Operations": [
-            {"op": "replace", "path": f"{NHI}:expires", "value": soon},
-            {"op": "replace", "path": f"{NHI}:credentials", "value": [
-                {"identifier": "k1", "created": "2020-01-01T00:00:00Z", "lastRotated": soon}]}]}, source="t")
+        await store.patch(
+            AGENT_TYPE,
+            long_lived,
+            {
+                "schemas": [PATCH],
+                "Operations": [
+                    {"op": "replace", "path": f"{NHI}:expires", "value": soon},
+                    {
+                        "op": "replace",
+                        "path": f"{NHI}:credentials",
+                        "value": [{"identifier": "k1", "created": "2020-01-01T00:00:00Z", "lastRotated": soon}],
+                    },
+                ],
+            },
+            source="t",
+        )
         await nhi_round(database, store, TYPES)
         found = {(kind, subject) for kind, subject, _ in await open_findings(database)}
         assert found == {("nhi_no_owner", "nobodys"), ("nhi_no_expiry", "nobodys")}
@@ -255,17 +324,31 @@ def test_an_agentic_application_not_accessed_within_stale_after_is_a_finding(hub
 
     async def work(database: Database, store: IdentityStore) -> None:
         recent = (utcnow() - timedelta(days=3)).isoformat(timespec="seconds") + "Z"
-        old = await store.create(AGENTIC_APPLICATION_TYPE, normalize({
-            "schemas": [app_schema], "name": "old-portal", "active": True, "lastAccessed": "2020-01-01T00:00:00Z"},
-            AGENTIC_APPLICATION_TYPE), source="t")
-        for name, extra in (("busy-portal", {"lastAccessed": recent}),
-                            ("off-portal", {"lastAccessed": "2020-01-01T00:00:00Z", "active": False})):
-            await store.create(AGENTIC_APPLICATION_TYPE, normalize({"schemas": [app_schema], "name": name, **extra},
-                                                                   AGENTIC_APPLICATION_TYPE), source="t")
+        old = await store.create(
+            AGENTIC_APPLICATION_TYPE,
+            normalize(
+                {"schemas": [app_schema], "name": "old-portal", "active": True, "lastAccessed": "2020-01-01T00:00:00Z"},
+                AGENTIC_APPLICATION_TYPE,
+            ),
+            source="t",
+        )
+        for name, extra in (
+            ("busy-portal", {"lastAccessed": recent}),
+            ("off-portal", {"lastAccessed": "2020-01-01T00:00:00Z", "active": False}),
+        ):
+            await store.create(
+                AGENTIC_APPLICATION_TYPE,
+                normalize({"schemas": [app_schema], "name": name, **extra}, AGENTIC_APPLICATION_TYPE),
+                source="t",
+            )
         await nhi_round(database, store, TYPES)
         assert {(k, s) for k, s, _ in await open_findings(database)} == {("nhi_application_stale", "old-portal")}
-        await store.patch(AGENTIC_APPLICATION_TYPE, old.id, {"schemas": [PATCH], "Operations": [
-            {"op": "replace", "path": "lastAccessed", "value": recent}]}, source="t")
+        await store.patch(
+            AGENTIC_APPLICATION_TYPE,
+            old.id,
+            {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "lastAccessed", "value": recent}]},
+            source="t",
+        )
         await nhi_round(database, store, TYPES)
         assert await open_findings(database) == set()
 
@@ -277,24 +360,54 @@ def test_privilege_environment_and_reuse_findings(hub_url: str) -> None:
         alice = await person(store, "alice")
         service = await person(store, "svc-deploy", manager=alice, userType="ServiceAccount")
         governance = "urn:scimward:params:scim:schemas:extension:governance:2.0:Group"
-        await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA, governance], "displayName": "Admins",
-                                                  "members": [{"value": service}], governance: {"privileged": True}},
-                                                 GROUP_TYPE), source="t")
+        await store.create(
+            GROUP_TYPE,
+            normalize(
+                {
+                    "schemas": [GROUP_SCHEMA, governance],
+                    "displayName": "Admins",
+                    "members": [{"value": service}],
+                    governance: {"privileged": True},
+                },
+                GROUP_TYPE,
+            ),
+            source="t",
+        )
         soon = (utcnow() + timedelta(days=10)).isoformat(timespec="seconds") + "Z"
         multi = await agent(store, "multi", [alice], expires=soon, maxApplications=1)
         async with database.write() as conn:
             for name, environment in (("crm-prod", "prod"), ("crm-staging", "staging")):
-                await conn.execute(targets.insert().values(
-                    name=name, base_url="http://127.0.0.1:9/scim/v2", token_encrypted="x",
-                    config={"environment": environment, "push_nhis": True}, created=utcnow()))
+                await conn.execute(
+                    targets.insert().values(
+                        name=name,
+                        base_url="http://127.0.0.1:9/scim/v2",
+                        token_encrypted="x",
+                        config={"environment": environment, "push_nhis": True},
+                        created=utcnow(),
+                    )
+                )
             ids = [r[0] for r in await conn.execute(sa.select(targets.c.id).order_by(targets.c.id))]
-            await conn.execute(links.insert(), [
-                {"target_id": t, "identity_id": multi, "resource_type": "Agent", "remote_id": f"r{t}",
-                 "status": "active", "acknowledged": utcnow()} for t in ids])
+            await conn.execute(
+                links.insert(),
+                [
+                    {
+                        "target_id": t,
+                        "identity_id": multi,
+                        "resource_type": "Agent",
+                        "remote_id": f"r{t}",
+                        "status": "active",
+                        "acknowledged": utcnow(),
+                    }
+                    for t in ids
+                ],
+            )
         await nhi_round(database, store, TYPES)
         found = {(kind, subject) for kind, subject, _ in await open_findings(database)}
-        assert {("nhi_privileged", "svc-deploy"), ("nhi_environments_mixed", "multi"),
-                ("nhi_too_many_applications", "multi")} <= found
+        assert {
+            ("nhi_privileged", "svc-deploy"),
+            ("nhi_environments_mixed", "multi"),
+            ("nhi_too_many_applications", "multi"),
+        } <= found
         assert ("nhi_environments_mixed", "svc-deploy") not in found
 
     run(hub_url, work)
@@ -308,8 +421,15 @@ def test_a_mover_owner_makes_the_nhi_due_for_attestation(hub_url: str) -> None:
         bot = await agent(store, "bot", [alice], expires=soon)
         await nhi_round(database, store, TYPES)  # first sight: who answers for it is recorded
         assert not {f for f in await open_findings(database) if f[0] == "nhi_attestation_due"}
-        await store.patch(USER_TYPE, alice, {"schemas": [PATCH], "Operations": [
-            {"op": "replace", "path": f"{ENTERPRISE_USER_SCHEMA}:department", "value": "Sales"}]}, source="hr")
+        await store.patch(
+            USER_TYPE,
+            alice,
+            {
+                "schemas": [PATCH],
+                "Operations": [{"op": "replace", "path": f"{ENTERPRISE_USER_SCHEMA}:department", "value": "Sales"}],
+            },
+            source="hr",
+        )
         assert (await nhi_round(database, store, TYPES)).attestation_due == [bot]
         assert ("nhi_attestation_due", "bot", None) in await open_findings(database)
         registry = Registry(database, TYPES, store)
@@ -328,8 +448,9 @@ def test_a_review_cadence_makes_a_finding_when_it_passes(hub_url: str) -> None:
         await nhi_round(database, store, TYPES)
         assert not {f for f in await open_findings(database) if f[0] == "nhi_review_overdue"}
         await nhi_round(database, store, TYPES, now=utcnow() + timedelta(days=31))
-        assert {f[:2] for f in await open_findings(database) if f[0] == "nhi_review_overdue"} == \
-            {("nhi_review_overdue", "bot")}
+        assert {f[:2] for f in await open_findings(database) if f[0] == "nhi_review_overdue"} == {
+            ("nhi_review_overdue", "bot")
+        }
 
     run(hub_url, work)
 
@@ -337,8 +458,9 @@ def test_a_review_cadence_makes_a_finding_when_it_passes(hub_url: str) -> None:
 def test_an_nhi_the_gate_holds_is_registered_as_pending(hub_url: str) -> None:
     async def work(database: Database, store: IdentityStore) -> None:
         await person(store, "alice")
-        view = await Registry(database, TYPES, store).add("no-expiry", "bot", ["alice"], purpose=None,
-                                                          expires_in=None, environment=None, actor="carol")
+        view = await Registry(database, TYPES, store).add(
+            "no-expiry", "bot", ["alice"], purpose=None, expires_in=None, environment=None, actor="carol"
+        )
         assert view.pending and view.owners == ["alice"] and view.to_json()["pending"] is True
         assert [v.name for v in await Registry(database, TYPES, store).all()] == []  # not effective yet
 
@@ -348,20 +470,42 @@ def test_an_nhi_the_gate_holds_is_registered_as_pending(hub_url: str) -> None:
 def test_orphaned_accounts_that_look_non_human_are_listed_as_unmanaged(hub_url: str) -> None:
     async def work(database: Database, store: IdentityStore) -> None:
         async with database.write() as conn:
-            await conn.execute(targets.insert().values(name="crm", base_url="http://127.0.0.1:9/scim/v2",
-                                                       token_encrypted="x", config={}, created=utcnow()))
+            await conn.execute(
+                targets.insert().values(
+                    name="crm", base_url="http://127.0.0.1:9/scim/v2", token_encrypted="x", config={}, created=utcnow()
+                )
+            )
             target_id = (await conn.execute(sa.select(targets.c.id))).scalar_one()
-            await conn.execute(findings.insert(), [
-                {"target_id": target_id, "kind": "orphaned_account", "severity": "high", "resource_type": "User",
-                 "subject": name, "remote_id": f"r-{name}", "attribute": "", "status": "open",
-                 "actual": {"userName": name, **({"userType": kind} if kind else {})},
-                 "first_seen": utcnow(), "last_seen": utcnow()}
-                for name, kind in (("svc-backup", None), ("ada", None), ("nightly", "ServiceAccount"),
-                                   ("renovate[bot]", None))])
+            await conn.execute(
+                findings.insert(),
+                [
+                    {
+                        "target_id": target_id,
+                        "kind": "orphaned_account",
+                        "severity": "high",
+                        "resource_type": "User",
+                        "subject": name,
+                        "remote_id": f"r-{name}",
+                        "attribute": "",
+                        "status": "open",
+                        "actual": {"userName": name, **({"userType": kind} if kind else {})},
+                        "first_seen": utcnow(),
+                        "last_seen": utcnow(),
+                    }
+                    for name, kind in (
+                        ("svc-backup", None),
+                        ("ada", None),
+                        ("nightly", "ServiceAccount"),
+                        ("renovate[bot]", None),
+                    )
+                ],
+            )
         found = await Registry(database, TYPES, store).unmanaged("svc-*,*[[]bot[]]")
         assert {(f["account"], f["why"]) for f in found} == {
-            ("svc-backup", "name matches svc-*"), ("nightly", "userType serviceaccount"),
-            ("renovate[bot]", "name matches *[[]bot[]]")}
+            ("svc-backup", "name matches svc-*"),
+            ("nightly", "userType serviceaccount"),
+            ("renovate[bot]", "name matches *[[]bot[]]"),
+        }
         assert all(f["target"] == "crm" and f["adopt"].startswith("scimward nhi adopt crm ") for f in found)
 
     run(hub_url, work)

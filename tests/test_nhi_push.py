@@ -40,8 +40,15 @@ async def hub(hub_url: str) -> AsyncIterator[Hub]:
 
 
 async def agent(hub: Hub, name: str, **extra: Any) -> str:
-    body = {"schemas": [AGENT, NHI], "name": name, "displayName": name.title(), "active": True,
-            "agentType": "Assistant", NHI: {"kind": "ai_agent", "environment": "prod"}, **extra}
+    body = {
+        "schemas": [AGENT, NHI],
+        "name": name,
+        "displayName": name.title(),
+        "active": True,
+        "agentType": "Assistant",
+        NHI: {"kind": "ai_agent", "environment": "prod"},
+        **extra,
+    }
     return (await hub.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source="tests")).id
 
 
@@ -68,8 +75,9 @@ async def test_agents_go_as_agents_where_the_target_serves_them(hub: Hub, downst
 
 
 async def test_agents_go_as_users_with_the_nhi_user_type_elsewhere(hub: Hub, scim2_server: Peer) -> None:
-    await hub.add_target("plain-app", scim2_server, TargetConfig(push_nhis=True, nhi_user_type="Bot",
-                                                                 deprovision=DeprovisionMode.DELETE))
+    await hub.add_target(
+        "plain-app", scim2_server, TargetConfig(push_nhis=True, nhi_user_type="Bot", deprovision=DeprovisionMode.DELETE)
+    )
     helper = await agent(hub, f"bot-{hub.db.dialect}")
     await hub.push()
     [account] = remote(scim2_server, "Users", helper)
@@ -95,8 +103,15 @@ async def test_adopting_an_unmanaged_account_links_it_without_a_duplicate(hub: H
     found = await find_account(hub.db, "agents-app", "legacy-bot", hub.secrets)
     assert (found.resource, found.id, found.environment) == ("Agents", made.json()["id"], "prod")
     registry = Registry(hub.db, frozenset(), hub.store)
-    view = await registry.add(found.name, "bot", ["owner@corp.example"], purpose="legacy", expires_in=None,
-                              environment=found.environment, actor="tests")
+    view = await registry.add(
+        found.name,
+        "bot",
+        ["owner@corp.example"],
+        purpose="legacy",
+        expires_in=None,
+        environment=found.environment,
+        actor="tests",
+    )
     assert view.owners == ["owner@corp.example"] and owner
     await hub.push()
     with httpx.Client(base_url=downstream.base_url, headers={"Authorization": f"Bearer {downstream.token}"}) as c:
@@ -104,7 +119,6 @@ async def test_adopting_an_unmanaged_account_links_it_without_a_duplicate(hub: H
     assert [(a["id"], a.get("externalId")) for a in accounts] == [(made.json()["id"], view.id)]
     with pytest.raises(NotFound):
         await find_account(hub.db, "agents-app", "no-such-bot", hub.secrets)
-
 
 
 def remote_members(peer: Peer, group_id: str) -> set[str]:
@@ -134,11 +148,18 @@ async def test_an_agent_in_a_group_is_a_member_where_it_is_pushed(hub: Hub, peer
     assert remote_members(peer, group) == {person_remote, bot_remote}
     await hub.patch("Group", group, {"op": "remove", "path": f'members[value eq "{helper}"]'})
     async with hub.db.read() as conn:
-        gated = [(row.members_added, row.members_removed, row.decision) for row in await conn.execute(
-            sa.select(changes.c.members_added, changes.c.members_removed, changes.c.decision)
-            .where(changes.c.identity_id == group).order_by(changes.c.created))]
+        gated = [
+            (row.members_added, row.members_removed, row.decision)
+            for row in await conn.execute(
+                sa.select(changes.c.members_added, changes.c.members_removed, changes.c.decision)
+                .where(changes.c.identity_id == group)
+                .order_by(changes.c.created)
+            )
+        ]
     assert [(sorted(a or []), r or [], d) for a, r, d in gated] == [
-        (sorted([person, helper]), [], "allow"), ([], [helper], "allow")]
+        (sorted([person, helper]), [], "allow"),
+        ([], [helper], "allow"),
+    ]
     await hub.push()
     assert remote_members(peer, group) == {person_remote}
 

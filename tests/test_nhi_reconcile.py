@@ -64,8 +64,13 @@ async def account(peer: Peer, resource: str, hub_id: str) -> dict[str, Any]:
 async def test_pushed_nhis_are_no_orphans_and_their_drift_is_found_and_repaired(hub: Hub, peer: Peer) -> None:
     await hub.add_target("app", peer, TargetConfig(push_nhis=True))
     await hub.user("person@corp.example", displayName="Person", active=True)
-    body = {"schemas": [AGENT, NHI], "name": "nightly-bot", "displayName": "Nightly", "active": True,
-            NHI: {"kind": "bot"}}
+    body = {
+        "schemas": [AGENT, NHI],
+        "name": "nightly-bot",
+        "displayName": "Nightly",
+        "active": True,
+        NHI: {"kind": "bot"},
+    }
     bot = (await hub.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source="tests")).id
     await hub.push()
     reconciler = Reconciler(hub.db, secrets=hub.secrets, page_size=7)
@@ -80,7 +85,12 @@ async def test_pushed_nhis_are_no_orphans_and_their_drift_is_found_and_repaired(
     tampered = await reconciler.run("app")
     [finding] = await FindingStore(hub.db).list()
     assert (finding.kind, finding.resource_type, finding.subject, finding.attribute, finding.actual) == (
-        "changed_in_app", "Agent", bot, "displayName", "Renamed"), tampered.to_json()
+        "changed_in_app",
+        "Agent",
+        bot,
+        "displayName",
+        "Renamed",
+    ), tampered.to_json()
     await reconciler.run("app", repair=True)
     await hub.push()
     assert (await account(peer, resource, bot))["displayName"] == "Nightly"
@@ -101,15 +111,23 @@ def test_the_command_line_reads_agents_back(tmp_path: Path, downstream: Peer) ->
         hub = Hub(database, identity_store(database), Propagator(database), SecretBox())  # the key the CLI reads
         try:
             await hub.add_target("app", downstream, TargetConfig(push_nhis=True))
-            await hub.store.create(AGENT_TYPE, normalize({"schemas": [AGENT], "name": "cli-bot", "active": True},
-                                                         AGENT_TYPE), source="tests")
+            await hub.store.create(
+                AGENT_TYPE,
+                normalize({"schemas": [AGENT], "name": "cli-bot", "active": True}, AGENT_TYPE),
+                source="tests",
+            )
             await hub.push()
         finally:
             await hub.propagator.close()
             await database.dispose()
 
     asyncio.run(prepare())
-    done = subprocess.run([str(Path(sys.executable).parent / "scimward"), "reconcile", "app"], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "SCIMWARD_DATABASE_URL": url})
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "scimward"), "reconcile", "app"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SCIMWARD_DATABASE_URL": url},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "read 0 users, 1 agents and 0 groups" in done.stderr

@@ -41,8 +41,9 @@ async def test_a_large_outbox_is_claimed_users_first_along_the_index(db: Databas
     async with db.read() as conn:
         if db.dialect == "postgresql":
             # enqueue_all gave the planner statistics; without them it sorted every due row per claim.
-            assert (await conn.execute(sa.text(
-                "select reltuples from pg_class where relname = 'outbox'"))).scalar_one() >= len(users)
+            assert (
+                await conn.execute(sa.text("select reltuples from pg_class where relname = 'outbox'"))
+            ).scalar_one() >= len(users)
             plan = "\n".join(row[0] for row in await conn.execute(sa.text("explain " + sql)))
         else:
             plan = "\n".join(str(row[-1]) for row in await conn.execute(sa.text("explain query plan " + sql)))

@@ -44,8 +44,9 @@ def test_compose_runs_the_hub_a_worker_and_postgresql() -> None:
     assert services["hub"]["command"][0] == "serve" and services["worker"]["command"][0] == "worker"
     for name in ("hub", "worker"):
         assert services[name]["command"][0] in COMMANDS
-        url = sa.make_url(services[name]["environment"]["SCIMWARD_DATABASE_URL"].replace(
-            "${POSTGRES_PASSWORD:-scimward}", "secret"))
+        url = sa.make_url(
+            services[name]["environment"]["SCIMWARD_DATABASE_URL"].replace("${POSTGRES_PASSWORD:-scimward}", "secret")
+        )
         assert (url.drivername, url.host, url.database) == ("postgresql+psycopg", "postgres", "scimward")
     # One worker pushes: the hub's own is off. Both hold the same key for target credentials.
     assert services["hub"]["environment"]["SCIMWARD_WORKER"] == "0"

@@ -146,7 +146,8 @@ def test_path_must_be_a_string() -> None:
 def test_body_member_names_are_case_insensitive() -> None:
     """RFC 7643 2.1: attribute names, including the message's own, are case-insensitive."""
     result = apply_patch(
-        USER, {"Schemas": [PATCH_OP_SCHEMA], "operations": [{"OP": "add", "Path": "title", "Value": "x"}]},
+        USER,
+        {"Schemas": [PATCH_OP_SCHEMA], "operations": [{"OP": "add", "Path": "title", "Value": "x"}]},
         USER_TYPE,
     )
     assert result.doc["title"] == "x"
@@ -206,16 +207,13 @@ def test_operations_apply_in_order() -> None:
 def test_rfc_add_without_path_example() -> None:
     """RFC 7644 3.5.2.1: path-less add of emails and "nickname" (any case) adds to the resource."""
     result = patch(
-        {"schemas": [USER_SCHEMA], "userName": "bjensen",
-         "emails": [{"value": "bjensen@example.com", "type": "work"}]},
-        {"op": "add", "value": {"emails": [{"value": "babs@jensen.org", "type": "home"}],
-                                "nickname": "Babs"}},
+        {"schemas": [USER_SCHEMA], "userName": "bjensen", "emails": [{"value": "bjensen@example.com", "type": "work"}]},
+        {"op": "add", "value": {"emails": [{"value": "babs@jensen.org", "type": "home"}], "nickname": "Babs"}},
     )
     assert result.doc == {
         "schemas": [USER_SCHEMA],
         "userName": "bjensen",
-        "emails": [{"value": "bjensen@example.com", "type": "work"},
-                   {"value": "babs@jensen.org", "type": "home"}],
+        "emails": [{"value": "bjensen@example.com", "type": "work"}, {"value": "babs@jensen.org", "type": "home"}],
         "nickName": "Babs",
     }
     assert result.changed
@@ -294,15 +292,20 @@ def test_add_with_filter_creates_the_element_when_none_matches(debug_log: pytest
 def test_create_from_filter_uses_every_eq_of_a_conjunction() -> None:
     """Okta/Entra: "type eq "work" and primary eq true" creates {"type": "work", "primary": true}."""
     doc = {"schemas": [USER_SCHEMA], "userName": "b"}
-    result = patch(doc, {"op": "add", "path": 'phoneNumbers[type eq "work" and primary eq true].value',
-                         "value": "555-1234"})
+    result = patch(
+        doc, {"op": "add", "path": 'phoneNumbers[type eq "work" and primary eq true].value', "value": "555-1234"}
+    )
     assert result.doc["phoneNumbers"] == [{"type": "work", "primary": True, "value": "555-1234"}]
 
 
 @pytest.mark.parametrize(
     "path",
-    ['addresses[type co "ho"].formatted', 'addresses[type eq "home" or type eq "other"].formatted',
-     'addresses[not (type eq "work")].formatted', "addresses[type pr].formatted"],
+    [
+        'addresses[type co "ho"].formatted',
+        'addresses[type eq "home" or type eq "other"].formatted',
+        'addresses[not (type eq "work")].formatted',
+        "addresses[type pr].formatted",
+    ],
 )
 def test_add_with_filter_that_is_not_an_eq_conjunction_and_matches_nothing_is_no_target(path: str) -> None:
     """RFC 7644 3.5.2.1 is silent; only an eq conjunction says what to create, else noTarget."""
@@ -314,8 +317,12 @@ def test_add_with_filter_that_is_not_an_eq_conjunction_and_matches_nothing_is_no
 def test_add_with_filter_merges_an_object_into_matching_elements() -> None:
     """RFC 7644 3.5.2.1: an object value for emails[type eq "work"] merges into the work email."""
     result = patch(USER, {"op": "add", "path": 'emails[type eq "work"]', "value": {"display": "Work"}})
-    assert result.doc["emails"][0] == {"value": "bjensen@example.com", "type": "work", "primary": True,
-                                       "display": "Work"}
+    assert result.doc["emails"][0] == {
+        "value": "bjensen@example.com",
+        "type": "work",
+        "primary": True,
+        "display": "Work",
+    }
 
 
 def test_add_needs_a_value() -> None:
@@ -336,31 +343,44 @@ def test_add_null_changes_nothing() -> None:
 def test_rfc_replace_without_path_example() -> None:
     """RFC 7644 3.5.2.3: path-less replace of emails and nickname."""
     value = {
-        "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True},
-                   {"value": "babs@jensen.org", "type": "home"}],
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "babs@jensen.org", "type": "home"},
+        ],
         "nickname": "Babs",
     }
     doc = {"schemas": [USER_SCHEMA], "userName": "bjensen", "emails": [{"value": "old@example.com"}]}
     result = patch(doc, {"op": "replace", "value": value})
-    assert result.doc == {"schemas": [USER_SCHEMA], "userName": "bjensen", "emails": value["emails"],
-                          "nickName": "Babs"}
+    assert result.doc == {
+        "schemas": [USER_SCHEMA],
+        "userName": "bjensen",
+        "emails": value["emails"],
+        "nickName": "Babs",
+    }
 
 
 def test_rfc_replace_work_address_example() -> None:
     """RFC 7644 3.5.2.3: replace addresses[type eq "work"] with a complete address."""
-    address = {"type": "work", "streetAddress": "911 Universal City Plaza", "locality": "Hollywood",
-               "region": "CA", "postalCode": "91608", "country": "US",
-               "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US", "primary": True}
+    address = {
+        "type": "work",
+        "streetAddress": "911 Universal City Plaza",
+        "locality": "Hollywood",
+        "region": "CA",
+        "postalCode": "91608",
+        "country": "US",
+        "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US",
+        "primary": True,
+    }
     result = patch(USER, {"op": "replace", "path": 'addresses[type eq "work"]', "value": address})
     assert result.doc["addresses"] == [address]
 
 
 def test_rfc_replace_sub_attribute_of_filtered_elements_example() -> None:
     """RFC 7644 3.5.2.3: replace addresses[type eq "work"].streetAddress on every work address."""
-    result = patch(USER, {"op": "replace", "path": 'addresses[type eq "work"].streetAddress',
-                          "value": "1010 Broadway Ave"})
-    assert result.doc["addresses"] == [{"type": "work", "streetAddress": "1010 Broadway Ave",
-                                        "locality": "Hollywood"}]
+    result = patch(
+        USER, {"op": "replace", "path": 'addresses[type eq "work"].streetAddress', "value": "1010 Broadway Ave"}
+    )
+    assert result.doc["addresses"] == [{"type": "work", "streetAddress": "1010 Broadway Ave", "locality": "Hollywood"}]
 
 
 def test_replace_with_filter_merges_into_matching_complex_elements() -> None:
@@ -373,8 +393,11 @@ def test_replace_with_filter_replaces_every_match() -> None:
     """RFC 7644 3.5.2.3: all matching record values are replaced."""
     doc = {**USER, "roles": [{"value": "a", "type": "x"}, {"value": "b", "type": "x"}, {"value": "c"}]}
     result = patch(doc, {"op": "replace", "path": 'roles[type eq "x"].display', "value": "X"})
-    assert result.doc["roles"] == [{"value": "a", "type": "x", "display": "X"},
-                                   {"value": "b", "type": "x", "display": "X"}, {"value": "c"}]
+    assert result.doc["roles"] == [
+        {"value": "a", "type": "x", "display": "X"},
+        {"value": "b", "type": "x", "display": "X"},
+        {"value": "c"},
+    ]
 
 
 def test_replace_multi_valued_without_filter_replaces_all_values() -> None:
@@ -406,8 +429,10 @@ def test_replace_filter_and_sub_attribute_creates_missing_element() -> None:
     """Okta/Entra send replace on emails[type eq "work"].value for a user with no work email."""
     doc = {"schemas": [USER_SCHEMA], "userName": "b", "emails": [{"value": "h@example.com", "type": "home"}]}
     result = patch(doc, {"op": "replace", "path": 'emails[type eq "work"].value', "value": "w@example.com"})
-    assert result.doc["emails"] == [{"value": "h@example.com", "type": "home"},
-                                    {"type": "work", "value": "w@example.com"}]
+    assert result.doc["emails"] == [
+        {"value": "h@example.com", "type": "home"},
+        {"type": "work", "value": "w@example.com"},
+    ]
 
 
 def test_replace_with_null_unassigns() -> None:
@@ -454,8 +479,7 @@ def test_remove_sub_attribute() -> None:
 
 def test_remove_last_sub_attribute_unassigns_the_complex_attribute() -> None:
     """RFC 7643 2.5: a complex attribute with no sub-attributes left is unassigned (dropped)."""
-    result = patch(USER, {"op": "remove", "path": "name.givenName"},
-                   {"op": "remove", "path": "name.familyName"})
+    result = patch(USER, {"op": "remove", "path": "name.givenName"}, {"op": "remove", "path": "name.familyName"})
     assert "name" not in result.doc
 
 
@@ -496,8 +520,9 @@ def test_remove_with_value_list_on_multi_valued_path(debug_log: pytest.LogCaptur
 
 def test_remove_with_value_list_matches_on_value_only() -> None:
     """Entra: the remove value names elements by "value"; other sub-attributes given do not matter."""
-    result = patch(USER, {"op": "remove", "path": "emails",
-                          "value": [{"value": "babs@jensen.org", "type": "work", "$ref": None}]})
+    result = patch(
+        USER, {"op": "remove", "path": "emails", "value": [{"value": "babs@jensen.org", "type": "work", "$ref": None}]}
+    )
     assert result.doc["emails"] == [USER["emails"][0]]
 
 
@@ -515,8 +540,7 @@ def test_replace_required_attribute_with_null_is_mutability_error() -> None:
 
 def test_remove_then_add_required_attribute_in_one_request() -> None:
     """RFC 7644 3.5.2: only the request's result must hold the required attribute."""
-    result = patch(USER, {"op": "remove", "path": "userName"},
-                   {"op": "add", "path": "userName", "value": "babs"})
+    result = patch(USER, {"op": "remove", "path": "userName"}, {"op": "add", "path": "userName", "value": "babs"})
     assert result.doc["userName"] == "babs"
 
 
@@ -560,8 +584,12 @@ def test_pathless_id_is_ignored(debug_log: pytest.LogCaptureFixture) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("meta", {"resourceType": "User"}), ("groups", [{"value": "g1"}]), ("schemas", [USER_SCHEMA]),
-     ("manager.displayName", "Boss")],
+    [
+        ("meta", {"resourceType": "User"}),
+        ("groups", [{"value": "g1"}]),
+        ("schemas", [USER_SCHEMA]),
+        ("manager.displayName", "Boss"),
+    ],
 )
 def test_pathless_read_only_attributes_are_ignored(key: str, value: Any) -> None:
     """RFC 7643 2.2: readOnly values in input are ignored; a path-less value may carry them."""
@@ -593,8 +621,11 @@ def test_pathless_core_schema_key() -> None:
 
 def test_attribute_names_in_paths_are_case_insensitive() -> None:
     """RFC 7643 2.1: attribute names are case-insensitive; the document keeps the declared casing."""
-    result = patch(USER, {"op": "replace", "path": "NAME.GIVENNAME", "value": "B"},
-                   {"op": "add", "path": "NickName", "value": "Babs"})
+    result = patch(
+        USER,
+        {"op": "replace", "path": "NAME.GIVENNAME", "value": "B"},
+        {"op": "add", "path": "NickName", "value": "Babs"},
+    )
     assert result.doc["name"]["givenName"] == "B"
     assert result.doc["nickName"] == "Babs"
     assert "NickName" not in result.doc
@@ -646,9 +677,7 @@ def test_unknown_path_is_invalid_path(path: str) -> None:
         patch(USER, {"op": "replace", "path": path, "value": "x"})
 
 
-@pytest.mark.parametrize(
-    "path", ['emails[type eq "work"', "emails[type eq work]", "name..givenName", "emails]"]
-)
+@pytest.mark.parametrize("path", ['emails[type eq "work"', "emails[type eq work]", "name..givenName", "emails]"])
 def test_malformed_path_is_invalid_path(path: str) -> None:
     """RFC 7644 3.5.2: a path that does not parse fails with invalidPath."""
     with pytest.raises(InvalidPath):
@@ -688,8 +717,18 @@ def test_empty_path_is_no_path() -> None:
 # --- mutability -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["id", "meta", "meta.created", "groups", 'groups[value eq "g"].display',
-                                  f"{ENT}:manager.displayName", "manager.displayName"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "id",
+        "meta",
+        "meta.created",
+        "groups",
+        'groups[value eq "g"].display',
+        f"{ENT}:manager.displayName",
+        "manager.displayName",
+    ],
+)
 @pytest.mark.parametrize("op", ["add", "replace", "remove"])
 def test_read_only_path_is_mutability_error(op: str, path: str) -> None:
     """RFC 7644 3.5.2: a client MUST NOT modify a readOnly attribute (scimType mutability)."""
@@ -700,18 +739,24 @@ def test_read_only_path_is_mutability_error(op: str, path: str) -> None:
 
 def test_read_only_sub_attributes_in_a_value_are_dropped() -> None:
     """RFC 7643 2.2: readOnly sub-attributes inside a value (manager.displayName) are ignored."""
-    result = patch(ENTERPRISE_USER, {"op": "replace", "path": f"{ENT}:manager",
-                                     "value": {"value": "m2", "displayName": "Boss"}})
+    result = patch(
+        ENTERPRISE_USER, {"op": "replace", "path": f"{ENT}:manager", "value": {"value": "m2", "displayName": "Boss"}}
+    )
     assert result.doc[ENT]["manager"] == {"value": "m2"}
 
 
 BADGE = Schema(
-    "urn:example:params:scim:schemas:core:2.0:Badge", "Badge", "Badge",
+    "urn:example:params:scim:schemas:core:2.0:Badge",
+    "Badge",
+    "Badge",
     (
         Attribute("label", AttrType.STRING),
         Attribute("serial", AttrType.STRING, mutability=Mutability.IMMUTABLE),
-        Attribute("issuer", AttrType.COMPLEX, sub_attributes=(
-            Attribute("value"), Attribute("key", mutability=Mutability.IMMUTABLE))),
+        Attribute(
+            "issuer",
+            AttrType.COMPLEX,
+            sub_attributes=(Attribute("value"), Attribute("key", mutability=Mutability.IMMUTABLE)),
+        ),
     ),
 )
 BADGE_TYPE = ResourceType("Badge", "/Badges", "Badge", BADGE)
@@ -725,9 +770,14 @@ def test_immutable_attribute_may_be_added_when_unassigned() -> None:
 
 @pytest.mark.parametrize(
     "operation",
-    [{"op": "add", "path": "serial", "value": "S2"}, {"op": "replace", "path": "serial", "value": "S2"},
-     {"op": "remove", "path": "serial"}, {"op": "replace", "value": {"serial": "S2"}},
-     {"op": "replace", "path": "issuer.key", "value": "k2"}, {"op": "remove", "path": "issuer"}],
+    [
+        {"op": "add", "path": "serial", "value": "S2"},
+        {"op": "replace", "path": "serial", "value": "S2"},
+        {"op": "remove", "path": "serial"},
+        {"op": "replace", "value": {"serial": "S2"}},
+        {"op": "replace", "path": "issuer.key", "value": "k2"},
+        {"op": "remove", "path": "issuer"},
+    ],
 )
 def test_immutable_attribute_with_a_value_is_mutability_error(operation: dict[str, Any]) -> None:
     """RFC 7644 3.5.2: a client MUST NOT modify an immutable attribute that has a value."""
@@ -794,8 +844,9 @@ def test_unknown_sub_attribute_in_a_value_is_rejected() -> None:
 
 def test_adding_a_primary_value_clears_primary_on_the_others() -> None:
     """RFC 7644 3.5.2: setting primary true on one value sets primary false on the others."""
-    result = patch(USER, {"op": "add", "path": "emails",
-                          "value": [{"value": "new@example.com", "type": "other", "primary": True}]})
+    result = patch(
+        USER, {"op": "add", "path": "emails", "value": [{"value": "new@example.com", "type": "other", "primary": True}]}
+    )
     assert [e.get("primary") for e in result.doc["emails"]] == [False, None, True]
 
 
@@ -808,8 +859,14 @@ def test_setting_primary_through_a_filter_clears_the_others() -> None:
 def test_two_primary_values_in_one_value_are_rejected() -> None:
     """RFC 7643 2.4: the primary value true MUST appear no more than once."""
     with pytest.raises(InvalidValue, match="primary"):
-        patch(USER, {"op": "replace", "path": "emails",
-                     "value": [{"value": "a@x", "primary": True}, {"value": "b@x", "primary": True}]})
+        patch(
+            USER,
+            {
+                "op": "replace",
+                "path": "emails",
+                "value": [{"value": "a@x", "primary": True}, {"value": "b@x", "primary": True}],
+            },
+        )
 
 
 # --- schemas and unassigned values ----------------------------------------------------------------
@@ -823,16 +880,18 @@ def test_extension_urn_is_added_to_schemas_when_it_gets_data() -> None:
 
 def test_extension_urn_is_removed_from_schemas_when_it_becomes_empty() -> None:
     """RFC 7643 3: an extension with no attributes left is dropped, with its URN."""
-    result = patch(ENTERPRISE_USER, {"op": "remove", "path": f"{ENT}:employeeNumber"},
-                   {"op": "remove", "path": f"{ENT}:manager"})
+    result = patch(
+        ENTERPRISE_USER, {"op": "remove", "path": f"{ENT}:employeeNumber"}, {"op": "remove", "path": f"{ENT}:manager"}
+    )
     assert ENT not in result.doc
     assert result.doc["schemas"] == [USER_SCHEMA]
 
 
 def test_empty_values_are_dropped() -> None:
     """RFC 7643 2.5: null, empty lists and empty objects are unassigned and not stored."""
-    result = patch(USER, {"op": "replace", "path": "emails", "value": []},
-                   {"op": "replace", "value": {"nickName": None}})
+    result = patch(
+        USER, {"op": "replace", "path": "emails", "value": []}, {"op": "replace", "value": {"nickName": None}}
+    )
     assert "emails" not in result.doc
     assert "nickName" not in result.doc
 
@@ -842,8 +901,11 @@ def test_empty_values_are_dropped() -> None:
 
 def test_replace_with_the_same_value_is_not_a_change() -> None:
     """changed is False when the document comes out equal and there are no member operations."""
-    result = patch(USER, {"op": "replace", "path": "userName", "value": "bjensen"},
-                   {"op": "replace", "path": "name", "value": {"givenName": "Barbara"}})
+    result = patch(
+        USER,
+        {"op": "replace", "path": "userName", "value": "bjensen"},
+        {"op": "replace", "path": "name", "value": {"givenName": "Barbara"}},
+    )
     assert result == PatchResult(USER, (), False)
 
 
@@ -857,8 +919,13 @@ def test_a_real_change_is_reported() -> None:
 
 def test_rfc_add_member_example() -> None:
     """RFC 7644 3.5.2.1: add a member; display and $ref are not stored, the document is untouched."""
-    result = patch_group({"op": "add", "path": "members", "value": [
-        {"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{ALICE}", "value": ALICE}]})
+    result = patch_group(
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{ALICE}", "value": ALICE}],
+        }
+    )
     assert result.member_ops == (MemberOp("add", ({"value": ALICE},)),)
     assert result.doc == GROUP
     assert result.changed
@@ -886,9 +953,16 @@ def test_rfc_remove_all_then_add_example() -> None:
 
 def test_rfc_replace_members_example() -> None:
     """RFC 7644 3.5.2.3: replace "members" clears the set, then adds the given members."""
-    result = patch_group({"op": "replace", "path": "members", "value": [
-        {"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{ALICE}", "value": ALICE},
-        {"display": "James Smith", "$ref": f"https://example.com/v2/Users/{JAMES}", "value": JAMES}]})
+    result = patch_group(
+        {
+            "op": "replace",
+            "path": "members",
+            "value": [
+                {"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{ALICE}", "value": ALICE},
+                {"display": "James Smith", "$ref": f"https://example.com/v2/Users/{JAMES}", "value": JAMES},
+            ],
+        }
+    )
     assert result.member_ops == (MemberOp("clear"), MemberOp("add", ({"value": ALICE}, {"value": JAMES})))
 
 
@@ -924,14 +998,16 @@ def test_entra_remove_member_with_value_list(debug_log: pytest.LogCaptureFixture
 
 def test_member_type_is_kept_and_canonicalised() -> None:
     """RFC 7643 4.2: a member's type is "User" or "Group"; the client's casing is canonicalised."""
-    result = patch_group({"op": "add", "path": "members", "value": [
-        {"value": "u1", "type": "user"}, {"value": "g1", "type": "Group"}]})
+    result = patch_group(
+        {"op": "add", "path": "members", "value": [{"value": "u1", "type": "user"}, {"value": "g1", "type": "Group"}]}
+    )
     members = ({"value": "u1", "type": "User"}, {"value": "g1", "type": "Group"})
     assert result.member_ops == (MemberOp("add", members),)
 
 
-@pytest.mark.parametrize("member", [{"display": "x"}, {"value": 3}, {"value": ""}, "u1", None,
-                                    {"value": "u1", "type": "Device"}])
+@pytest.mark.parametrize(
+    "member", [{"display": "x"}, {"value": 3}, {"value": ""}, "u1", None, {"value": "u1", "type": "Device"}]
+)
 def test_member_needs_a_string_value_and_known_type(member: Any) -> None:
     """RFC 7643 4.2: each member is an object with the member's id as a string "value"."""
     with pytest.raises(InvalidValue):
@@ -953,8 +1029,7 @@ def test_remove_members_or_of_value_eq() -> None:
 def test_remove_members_with_other_filter_is_remove_where() -> None:
     """RFC 7644 3.5.2.2: other filters select members by sub-attributes; the store evaluates them."""
     result = patch_group({"op": "remove", "path": 'members[type eq "Group" and value sw "a"]'})
-    expected = And(Compare(AttrPath(None, "type"), "eq", "Group"),
-                   Compare(AttrPath(None, "value"), "sw", "a"))
+    expected = And(Compare(AttrPath(None, "type"), "eq", "Group"), Compare(AttrPath(None, "value"), "sw", "a"))
     assert result.member_ops == (MemberOp("remove_where", where=expected),)
 
 
@@ -966,9 +1041,14 @@ def test_members_filter_on_unknown_sub_attribute_is_invalid_path() -> None:
 
 @pytest.mark.parametrize(
     ("op", "path"),
-    [("replace", 'members[value eq "u1"].display'), ("add", 'members[value eq "u1"].type'),
-     ("replace", "members.value"), ("remove", 'members[value eq "u1"].type'),
-     ("replace", 'members[value eq "u1"]'), ("add", 'members[value eq "u1"]')],
+    [
+        ("replace", 'members[value eq "u1"].display'),
+        ("add", 'members[value eq "u1"].type'),
+        ("replace", "members.value"),
+        ("remove", 'members[value eq "u1"].type'),
+        ("replace", 'members[value eq "u1"]'),
+        ("add", 'members[value eq "u1"]'),
+    ],
 )
 def test_modifying_a_member_in_place_is_mutability_error(op: str, path: str) -> None:
     """RFC 7643 4.2: member sub-attributes are immutable (display readOnly); add or remove instead."""
@@ -1004,15 +1084,20 @@ def test_add_remove_and_replace_of_members_come_out_in_order() -> None:
         {"op": "remove", "path": "members", "value": [{"value": "c"}]},
     )
     assert result.member_ops == (
-        MemberOp("add", ({"value": "a"},)), MemberOp("remove", ({"value": "b"},)),
-        MemberOp("clear"), MemberOp("add", ({"value": "c"},)), MemberOp("remove", ({"value": "c"},)),
+        MemberOp("add", ({"value": "a"},)),
+        MemberOp("remove", ({"value": "b"},)),
+        MemberOp("clear"),
+        MemberOp("add", ({"value": "c"},)),
+        MemberOp("remove", ({"value": "c"},)),
     )
 
 
 def test_group_document_never_holds_members() -> None:
     """Members live in the store's rows, never in the group document."""
-    result = patch_group({"op": "add", "value": {"members": [{"value": "u1"}]}},
-                         {"op": "replace", "path": "members", "value": [{"value": "u2"}]})
+    result = patch_group(
+        {"op": "add", "value": {"members": [{"value": "u1"}]}},
+        {"op": "replace", "path": "members", "value": [{"value": "u2"}]},
+    )
     assert "members" not in result.doc
 
 
@@ -1043,16 +1128,22 @@ def test_okta_deactivate_user() -> None:
 
 def test_okta_update_group_name_with_id_in_value() -> None:
     """Okta: {"op":"replace","value":{"id":"...","displayName":"Test SCIMv2"}} renames the group."""
-    result = patch_group({"op": "replace", "value": {"id": "abf4dd94-a4c0-4f67-89c9-76b03340cb9b",
-                                                     "displayName": "Test SCIMv2"}})
+    result = patch_group(
+        {"op": "replace", "value": {"id": "abf4dd94-a4c0-4f67-89c9-76b03340cb9b", "displayName": "Test SCIMv2"}}
+    )
     assert result.doc == {"schemas": [GROUP_SCHEMA], "displayName": "Test SCIMv2"}
     assert result.member_ops == ()
 
 
 def test_okta_add_group_members() -> None:
     """Okta: {"op":"add","path":"members","value":[{"value":"...","display":"user@okta.local"}]}."""
-    result = patch_group({"op": "add", "path": "members", "value": [
-        {"value": "23a35c27-23d3-4c03-b4c5-6443c09e7173", "display": "test.user@okta.local"}]})
+    result = patch_group(
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"value": "23a35c27-23d3-4c03-b4c5-6443c09e7173", "display": "test.user@okta.local"}],
+        }
+    )
     assert result.member_ops == (MemberOp("add", ({"value": "23a35c27-23d3-4c03-b4c5-6443c09e7173"},)),)
 
 
@@ -1092,14 +1183,20 @@ def test_entra_disable_user() -> None:
 
 def test_entra_pathless_replace_of_many_attributes() -> None:
     """Entra (aadOptscim062020): a path-less replace keyed by attribute paths of every kind."""
-    result = patch(USER, {"op": "replace", "value": {
-        "displayName": "Pvlo",
-        'emails[type eq "work"].value': "TestBcwqnm@test.microsoft.com",
-        "name.givenName": "Gtfd",
-        "name.familyName": "Pkqf",
-        "externalId": "Eqpj",
-        f"{ENT}:employeeNumber": "Eqpj",
-    }})
+    result = patch(
+        USER,
+        {
+            "op": "replace",
+            "value": {
+                "displayName": "Pvlo",
+                'emails[type eq "work"].value': "TestBcwqnm@test.microsoft.com",
+                "name.givenName": "Gtfd",
+                "name.familyName": "Pkqf",
+                "externalId": "Eqpj",
+                f"{ENT}:employeeNumber": "Eqpj",
+            },
+        },
+    )
     assert result.doc["displayName"] == "Pvlo"
     assert result.doc["emails"][0]["value"] == "TestBcwqnm@test.microsoft.com"
     assert result.doc["name"] == {"givenName": "Gtfd", "familyName": "Pkqf"}
@@ -1146,7 +1243,6 @@ def test_entra_remove_last_extension_attribute_drops_schema() -> None:
     assert result.doc == {"schemas": [USER_SCHEMA], "userName": "b"}
 
 
-
 def test_extension_value_may_carry_its_own_schemas() -> None:
     """scim2-models serialises an extension with its "schemas"; that key is the server's, not an attribute."""
     value = {"schemas": [ENT], "costCenter": "4130"}
@@ -1158,8 +1254,11 @@ def test_extension_value_may_carry_its_own_schemas() -> None:
 def test_operations_that_walk_too_many_values_are_too_many() -> None:
     """Issue 11, item 1: each filtered replace walks every e-mail; 51 of them on 1,000 e-mails walk
     more than ``MAX_PATCH_VALUE_VISITS`` (50,000) values: 400 tooMany, before the CPU is spent."""
-    doc = {"schemas": [USER_SCHEMA], "userName": "a",
-           "emails": [{"value": f"u{n}@example.com", "type": "work"} for n in range(1000)]}
+    doc = {
+        "schemas": [USER_SCHEMA],
+        "userName": "a",
+        "emails": [{"value": f"u{n}@example.com", "type": "work"} for n in range(1000)],
+    }
     ops = [{"op": "replace", "path": f'emails[value eq "u{n}@example.com"].type', "value": "home"} for n in range(51)]
     with pytest.raises(TooMany):
         apply_patch(doc, {"schemas": [PATCH_OP_SCHEMA], "Operations": ops}, USER_TYPE)

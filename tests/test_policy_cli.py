@@ -23,8 +23,9 @@ SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(*args: str, actor: str = "alice") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SCIMWARD_ACTOR": actor})
+    return subprocess.run(
+        [SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**os.environ, "SCIMWARD_ACTOR": actor}
+    )
 
 
 @pytest.fixture
@@ -72,8 +73,12 @@ def test_held_changes_are_listed_approved_by_someone_else_and_expire(url: str) -
     async def seed() -> None:
         database = Database(url)
         store = identity_store(database)
-        user = await store.create(USER_TYPE, normalize({"schemas": [USER_SCHEMA], "userName": "ada@example.com"},
-                                                       USER_TYPE), source="scim:okta", actor="okta")
+        user = await store.create(
+            USER_TYPE,
+            normalize({"schemas": [USER_SCHEMA], "userName": "ada@example.com"}, USER_TYPE),
+            source="scim:okta",
+            actor="okta",
+        )
         for name in ("prod-admins", "ops-admins"):
             body = {"schemas": [GROUP_SCHEMA], "displayName": name, "members": [{"value": user.id}]}
             await store.create(GROUP_TYPE, normalize(body, GROUP_TYPE), source="scim:okta", actor="okta")
@@ -97,13 +102,19 @@ def test_held_changes_are_listed_approved_by_someone_else_and_expire(url: str) -
     async def age() -> None:  # the other held change is older than the policy's pending_expiry
         database = Database(url)
         async with database.write() as conn:
-            await conn.execute(changes.update().where(changes.c.status == "pending")
-                               .values(expires=datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)))
+            await conn.execute(
+                changes.update()
+                .where(changes.c.status == "pending")
+                .values(expires=datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1))
+            )
         await database.dispose()
 
     asyncio.run(age())
-    statuses = {c["name"]: c["status"] for c in
-                json.loads(run("changes", "list", "--json", "--database-url", url).stdout) if c["type"] == "Group"}
+    statuses = {
+        c["name"]: c["status"]
+        for c in json.loads(run("changes", "list", "--json", "--database-url", url).stdout)
+        if c["type"] == "Group"
+    }
     assert statuses == {"prod-admins": "approved", "ops-admins": "expired"}
     status = json.loads(run("breaker", "status", "--json", "--database-url", url).stdout)
     assert status == {"targets": []}

@@ -101,8 +101,11 @@ def test_the_idp_gets_a_400_naming_the_rule(hub_url: str) -> None:
     with ServerThread(Settings(database_url=hub_url, run_worker=False)) as server:
         base = f"http://127.0.0.1:{server.port}/scim/v2"
         user_name = unique("mallory") + "@evil.test"
-        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name,
-                "emails": [{"value": user_name}]}
+        body = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "emails": [{"value": user_name}],
+        }
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
             response = client.post("/Users", json=body)
             assert response.status_code == 400
@@ -114,7 +117,8 @@ def test_the_idp_gets_a_400_naming_the_rule(hub_url: str) -> None:
 
 
 async def test_a_held_membership_reaches_the_target_only_after_someone_else_approves(
-        hub: Hub, downstream: Peer) -> None:
+    hub: Hub, downstream: Peer
+) -> None:
     await hub.add_target("app", downstream)
     ada_name = unique("ada") + "@example.com"
     ada = await hub.user(ada_name)
@@ -124,8 +128,16 @@ async def test_a_held_membership_reaches_the_target_only_after_someone_else_appr
     await hub.push()
     assert await remote_group_members(downstream, group_name) == set()
 
-    await hub.store.patch(GROUP_TYPE, group, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-        {"op": "add", "path": "members", "value": [{"value": ada}, {"value": bob}]}]}, source="scim:okta", actor="okta")
+    await hub.store.patch(
+        GROUP_TYPE,
+        group,
+        {
+            "schemas": [PATCH_OP_SCHEMA],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": ada}, {"value": bob}]}],
+        },
+        source="scim:okta",
+        actor="okta",
+    )
     # The source sees its change accepted: its own state has the members.
     stored = await hub.store.get(GROUP_TYPE, group)
     assert {m["value"] for m in stored.members or []} == {ada, bob}
@@ -170,12 +182,16 @@ async def test_the_breaker_holds_a_mass_deactivation_until_released(hub: Hub, do
 async def test_a_held_deactivation_keeps_the_account_in_scope(hub: Hub, downstream: Peer) -> None:
     """A held ``active=false`` cannot deprovision through the scope filter (issue 10, item 9)."""
     await hub.add_target("app", downstream, TargetConfig(scope="active eq true"))
-    await policies.apply(hub.db, policy("""
+    await policies.apply(
+        hub.db,
+        policy("""
   - name: no-leavers-without-approval
     when: change.op == "deactivate"
     action: hold
     reason: leavers are checked
-"""), "tests")
+"""),
+        "tests",
+    )
     user_name = unique("lea") + "@example.com"
     lea = await hub.user(user_name, active=True)
     await hub.push()
@@ -195,15 +211,18 @@ async def test_a_held_deactivation_keeps_the_account_in_scope(hub: Hub, downstre
     assert account is None or account["active"] is False
 
 
-async def test_a_held_delete_keeps_the_account_and_its_memberships_until_approved(
-        hub: Hub, downstream: Peer) -> None:
+async def test_a_held_delete_keeps_the_account_and_its_memberships_until_approved(hub: Hub, downstream: Peer) -> None:
     await hub.add_target("app", downstream)
-    await policies.apply(hub.db, policy("""
+    await policies.apply(
+        hub.db,
+        policy("""
   - name: deletes-need-approval
     when: change.op == "delete"
     action: hold
     reason: deletions are checked
-"""), "tests")
+"""),
+        "tests",
+    )
     user_name = unique("del") + "@example.com"
     leaver = await hub.user(user_name)
     group_name = unique("team")
@@ -243,15 +262,12 @@ def _by_user_name(user_name: str) -> SearchQuery:
 
 async def _inactive_downstream(peer: Peer, prefix: str) -> int:
     async with httpx.AsyncClient(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}) as c:
-        response = await c.get("/Users", params={"filter": f'userName sw "{prefix}" and active eq false',
-                                                 "count": 0})
+        response = await c.get("/Users", params={"filter": f'userName sw "{prefix}" and active eq false', "count": 0})
         return int(response.json()["totalResults"])
 
 
-
 async def test_a_scope_change_that_would_deprovision_half_a_target_is_held(hub: Hub, downstream: Peer) -> None:
-    await policies.apply(hub.db, POLICY + "\nbreaker:\n  max_count: 500\n  max_percent: 20\n  min_count: 10\n",
-                         "tests")
+    await policies.apply(hub.db, POLICY + "\nbreaker:\n  max_count: 500\n  max_percent: 20\n  min_count: 10\n", "tests")
     await hub.add_target("app", downstream)
     prefix = unique("scope")
     for n in range(40):
@@ -264,15 +280,24 @@ async def test_a_scope_change_that_would_deprovision_half_a_target_is_held(hub: 
     with pytest.raises(ConfigChangeHeld) as held:
         await admin.update("app", config=narrower, actor="dana")
     assert (await admin.get("app")).config.scope is None  # nothing changed yet
-    change = (await approvals(hub).show(held.value.change_id))
-    assert (change.resource_type, change.status, change.after) == ("Target", "pending", {
-        "scope": 'userType eq "Employee"', "push_groups": True, "group_scope": None, "mapping": None,
-        "deprovision": "deactivate"})
+    change = await approvals(hub).show(held.value.change_id)
+    assert (change.resource_type, change.status, change.after) == (
+        "Target",
+        "pending",
+        {
+            "scope": 'userType eq "Employee"',
+            "push_groups": True,
+            "group_scope": None,
+            "mapping": None,
+            "deprovision": "deactivate",
+        },
+    )
     with pytest.raises(ApprovalError):
         await approvals(hub).approve([change.id], "dana")
     await approvals(hub).approve([change.id], "carol")
     assert (await admin.get("app")).config.scope == 'userType eq "Employee"'
     # A change within the threshold goes through at once, and is recorded.
-    await admin.update("app", config=TargetConfig(scope='userType eq "Employee" or userType eq "Contractor"'),
-                       actor="dana")
+    await admin.update(
+        "app", config=TargetConfig(scope='userType eq "Employee" or userType eq "Contractor"'), actor="dana"
+    )
     assert (await admin.get("app")).config.scope == 'userType eq "Employee" or userType eq "Contractor"'

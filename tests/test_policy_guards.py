@@ -24,20 +24,25 @@ OPS = ("create", "update", "deactivate", "reactivate", "delete")
 TYPES = ("User", "Group", "Target")
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ('change.type == "User" && change.op == "create" && x', (Guard("type", frozenset({"User"}), False),
-                                                            Guard("op", frozenset({"create"}), False))),
-    (' change.op != "delete" && y', (Guard("op", frozenset({"delete"}), True),)),
-    ('change.op in ["delete", "deactivate"] && z', (Guard("op", frozenset({"delete", "deactivate"}), False),)),
-    ('change.type == "User" && a || change.op == "delete"', ()),  # || binds looser: not a guard
-    ('change.type == "User" && (a ? b : c)', (Guard("type", frozenset({"User"}), False),)),  # ?: in brackets
-    ('change.type == "User" && a ? b : c', ()),
-    ('change.type == "User" && a == "||"', (Guard("type", frozenset({"User"}), False),)),  # in a string
-    ('change.type == "User"', ()),  # the whole rule: CEL decides it
-    ('a && change.type == "User" && b', ()),  # not leading
-    ("change.type == 'User' && b", ()),  # single quotes: left to CEL
-    ('change.type == "User" && r"x" == b', ()),  # raw strings: the scanner says no
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            'change.type == "User" && change.op == "create" && x',
+            (Guard("type", frozenset({"User"}), False), Guard("op", frozenset({"create"}), False)),
+        ),
+        (' change.op != "delete" && y', (Guard("op", frozenset({"delete"}), True),)),
+        ('change.op in ["delete", "deactivate"] && z', (Guard("op", frozenset({"delete", "deactivate"}), False),)),
+        ('change.type == "User" && a || change.op == "delete"', ()),  # || binds looser: not a guard
+        ('change.type == "User" && (a ? b : c)', (Guard("type", frozenset({"User"}), False),)),  # ?: in brackets
+        ('change.type == "User" && a ? b : c', ()),
+        ('change.type == "User" && a == "||"', (Guard("type", frozenset({"User"}), False),)),  # in a string
+        ('change.type == "User"', ()),  # the whole rule: CEL decides it
+        ('a && change.type == "User" && b', ()),  # not leading
+        ("change.type == 'User' && b", ()),  # single quotes: left to CEL
+        ('change.type == "User" && r"x" == b', ()),  # raw strings: the scanner says no
+    ],
+)
 def test_leading_guards_are_found_only_where_they_decide_the_rule(source: str, expected: tuple[Guard, ...]) -> None:
     assert leading_guards(source) == expected
 
@@ -67,14 +72,27 @@ def _naive(policy: Policy, change: Change) -> Decision:
 
 
 def _docs() -> list[dict[str, Any] | None]:
-    base: dict[str, Any] = {"userName": "ann", "displayName": "Ann", "active": True,
-                            "emails": [{"value": "ann@example.com"}]}
-    named = {**base, "name": {"givenName": "Ann", "familyName": "Lee"}, "userType": "Employee",
-             ENTERPRISE: {"manager": {"value": "m1"}, "department": "Finance"}}
-    return [None, base, named, {**named, "name": {"givenName": "Ann"}},
-            {**base, "userName": "root", "userType": "Contractor"},
-            {**base, "userName": "breakglass-1", "emails": [{"value": "x@evil.test"}]},
-            {**base, "displayName": "Admins", "userType": "ServiceAccount", "active": False}]
+    base: dict[str, Any] = {
+        "userName": "ann",
+        "displayName": "Ann",
+        "active": True,
+        "emails": [{"value": "ann@example.com"}],
+    }
+    named = {
+        **base,
+        "name": {"givenName": "Ann", "familyName": "Lee"},
+        "userType": "Employee",
+        ENTERPRISE: {"manager": {"value": "m1"}, "department": "Finance"},
+    }
+    return [
+        None,
+        base,
+        named,
+        {**named, "name": {"givenName": "Ann"}},
+        {**base, "userName": "root", "userType": "Contractor"},
+        {**base, "userName": "breakglass-1", "emails": [{"value": "x@evil.test"}]},
+        {**base, "displayName": "Admins", "userType": "ServiceAccount", "active": False},
+    ]
 
 
 #: Rules that read the states in every way the gate's pruning must see through, and one that fails to
@@ -121,8 +139,19 @@ def test_the_gate_decides_as_if_it_evaluated_every_rule(policy_file: str) -> Non
     gate.policy = policy
     checked = 0
     for resource_type, op, before, after in itertools.product(TYPES, OPS, _docs(), _docs()):
-        change = Change("c", resource_type, "id", op, before, after, ["active"], "scim:okta", "okta", datetime.now(),
-                        ["m1"] if resource_type == "Group" else [])
+        change = Change(
+            "c",
+            resource_type,
+            "id",
+            op,
+            before,
+            after,
+            ["active"],
+            "scim:okta",
+            "okta",
+            datetime.now(),
+            ["m1"] if resource_type == "Group" else [],
+        )
         if gate.plan(change).fields & costly:
             continue  # decided with database reads, in tests/test_policy_gate.py
         assert gate._rules(change, None, None) == _naive(policy, change), (resource_type, op, before, after)
@@ -151,19 +180,25 @@ def test_a_group_is_privileged_by_its_governance_extension() -> None:
     assert not is_privileged(None)
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("change.after.title == 'x'", {"after": {"title": None}}),
-    ("has(change.after.name)", {"after": {"name": frozenset()}}),
-    ("has(change.after.name) && change.after.name.familyName == ''", {"after": {"name": frozenset({"familyName"})}}),
-    ("has(change.after.name) && size(change.after.name) > 1", {"after": {"name": None}}),
-    ("change.after.name.exists(k, k == 'a')", {"after": {"name": None}}),
-    ("change.after.userName.startsWith('a')", {"after": {"userName": None}}),
-    ('change.after["urn:x:User"].manager.value == "m"', {"after": {"urn:x:User": frozenset({"manager"})}}),
-    ("change.after.all(k, k != 'x')", {"after": None}),
-    ("change.before == change.after", {"before": None, "after": None}),
-    ("change.after.emails[0].value == 'a'", {"after": {"emails": None}}),
-    ("change.op == 'create'", {}),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("change.after.title == 'x'", {"after": {"title": None}}),
+        ("has(change.after.name)", {"after": {"name": frozenset()}}),
+        (
+            "has(change.after.name) && change.after.name.familyName == ''",
+            {"after": {"name": frozenset({"familyName"})}},
+        ),
+        ("has(change.after.name) && size(change.after.name) > 1", {"after": {"name": None}}),
+        ("change.after.name.exists(k, k == 'a')", {"after": {"name": None}}),
+        ("change.after.userName.startsWith('a')", {"after": {"userName": None}}),
+        ('change.after["urn:x:User"].manager.value == "m"', {"after": {"urn:x:User": frozenset({"manager"})}}),
+        ("change.after.all(k, k != 'x')", {"after": None}),
+        ("change.before == change.after", {"before": None, "after": None}),
+        ("change.after.emails[0].value == 'a'", {"after": {"emails": None}}),
+        ("change.op == 'create'", {}),
+    ],
+)
 def test_what_a_rule_reads_of_the_states(source: str, expected: dict[str, Any]) -> None:
     assert reads(source) == expected
 
@@ -173,8 +208,15 @@ def test_a_rule_that_fails_to_evaluate_does_not_hide_another_that_matches() -> N
     gate = PolicyGate(Database("sqlite://"))
     gate.policy = policy
     after = {"userName": "ann", "name": {"familyName": "Lee"}}  # no nickName: "erroring" raises
-    assert not compile_expression(policy.rules[0].when.source).holds(context({"change": variables(
-        Change("c", "User", "id", "create", None, after, [], None, None, datetime.now()), None, None)}))
+    assert not compile_expression(policy.rules[0].when.source).holds(
+        context(
+            {
+                "change": variables(
+                    Change("c", "User", "id", "create", None, after, [], None, None, datetime.now()), None, None
+                )
+            }
+        )
+    )
     change = Change("c", "User", "id", "update", after, after, [], None, None, datetime.now())
     decision = gate._rules(change, None, None)
     assert decision.action == "hold" and [m.name for m in decision.matched] == ["has-name-only"]

@@ -22,9 +22,15 @@ def _terminate_connections(database: str) -> int:
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            return len(conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": database}).all())
+            return len(
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": database},
+                ).all()
+            )
     finally:
         admin.dispose()
 
@@ -49,8 +55,9 @@ def test_the_first_requests_after_the_connections_are_terminated_succeed(hub_url
             statuses = [
                 client.get(f"/Users/{ids[0]}").status_code,
                 client.post("/Users", json=user("loss-after")).status_code,
-                client.patch(f"/Users/{ids[1]}", json=patch({"op": "replace", "path": "title", "value": "x"}))
-                .status_code,
+                client.patch(
+                    f"/Users/{ids[1]}", json=patch({"op": "replace", "path": "title", "value": "x"})
+                ).status_code,
                 client.get("/Users", params={"filter": 'userName sw "loss-"'}).status_code,
                 client.delete(f"/Users/{ids[2]}").status_code,
             ]

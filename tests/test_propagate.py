@@ -73,8 +73,14 @@ def peer(request: pytest.FixtureRequest) -> Peer:
 async def test_create_reaches_the_target_with_mapped_attributes(hub: Hub, peer: Peer) -> None:
     await hub.add_target("app", peer)
     ada = name("ada")
-    await hub.user(ada, displayName="Ada L", title="Countess", active=True,
-                   emails=[{"value": ada, "type": "work", "primary": True}], **{ENTERPRISE: {"department": "R&D"}})
+    await hub.user(
+        ada,
+        displayName="Ada L",
+        title="Countess",
+        active=True,
+        emails=[{"value": ada, "type": "work", "primary": True}],
+        **{ENTERPRISE: {"department": "R&D"}},
+    )
     assert await hub.push() == 1
     account = await remote_user(peer, ada)
     assert account is not None
@@ -88,8 +94,12 @@ async def test_update_sends_only_the_difference(hub: Hub, peer: Peer) -> None:
     user = name("grace")
     user_id = await hub.user(user, title="Engineer", nickName="Amazing Grace")
     await hub.push()
-    await hub.patch("User", user_id, {"op": "replace", "path": "title", "value": "Rear Admiral"},
-                    {"op": "remove", "path": "nickName"})
+    await hub.patch(
+        "User",
+        user_id,
+        {"op": "replace", "path": "title", "value": "Rear Admiral"},
+        {"op": "remove", "path": "nickName"},
+    )
     await hub.push()
     account = await remote_user(peer, user)
     assert account is not None and account["title"] == "Rear Admiral" and "nickName" not in account
@@ -180,8 +190,12 @@ async def test_group_membership_is_pushed_as_deltas(hub: Hub, peer: Peer) -> Non
     await hub.push()
     remote_ids = {u: (await remote_user(peer, u) or {}).get("id") for u in users}
     assert await remote_group_members(peer, group_name) == {remote_ids[users[0]], remote_ids[users[1]]}
-    await hub.patch("Group", group_id, {"op": "add", "path": "members", "value": [{"value": ids[2]}]},
-                    {"op": "remove", "path": f'members[value eq "{ids[0]}"]'})
+    await hub.patch(
+        "Group",
+        group_id,
+        {"op": "add", "path": "members", "value": [{"value": ids[2]}]},
+        {"op": "remove", "path": f'members[value eq "{ids[0]}"]'},
+    )
     await hub.push()
     assert await remote_group_members(peer, group_name) == {remote_ids[users[1]], remote_ids[users[2]]}
 
@@ -237,8 +251,11 @@ async def test_rejected_identity_is_recorded_and_others_go_on(hub: Hub, downstre
     assert row.quarantined is None and row.last_error and "title" in row.last_error
     assert await hub.propagator.outbox.pending(target.id) == (0, 0), "not retried blindly"
     async with hub.db.read() as conn:
-        outcome = (await conn.execute(sa.text(
-            "select outcome, detail from push_log where identity_id = :i"), {"i": rejected_id})).one()
+        outcome = (
+            await conn.execute(
+                sa.text("select outcome, detail from push_log where identity_id = :i"), {"i": rejected_id}
+            )
+        ).one()
     assert outcome[0] == "failed" and "title" in outcome[1]
 
 

@@ -49,8 +49,9 @@ class Hub:
         return Propagator(self.db, secrets=self.secrets, **options)
 
     async def add_target(self, name: str, peer: Peer) -> Target:
-        row = await TargetRepository(self.db).add(name, peer.base_url, self.secrets.encrypt(peer.token),
-                                                  TargetConfig().to_json())
+        row = await TargetRepository(self.db).add(
+            name, peer.base_url, self.secrets.encrypt(peer.token), TargetConfig().to_json()
+        )
         return Target.from_row(row)
 
     async def user(self, user_name: str, **attributes: Any) -> str:
@@ -58,8 +59,11 @@ class Hub:
         return (await self.store.create(USER_TYPE, normalize(body, USER_TYPE))).id
 
     async def retitle(self, identity_id: str, title: str) -> None:
-        await self.store.patch(USER_TYPE, identity_id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-            {"op": "replace", "path": "title", "value": title}]})
+        await self.store.patch(
+            USER_TYPE,
+            identity_id,
+            {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "replace", "path": "title", "value": title}]},
+        )
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.read() as conn:
@@ -118,8 +122,9 @@ async def test_a_batch_costs_the_same_statements_whatever_its_size(hub: Hub, dow
     assert await hub.scalar("select count(*) from push_log where outcome = 'ok'") == 46
 
 
-async def test_a_change_made_during_the_push_is_pushed_next(hub: Hub, downstream: Peer,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_change_made_during_the_push_is_pushed_next(
+    hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The batch's commit removes a row only if no change bumped it meanwhile: newest wins."""
     await hub.add_target("app", downstream)
     user = await hub.user("changing", title="before")
@@ -144,7 +149,8 @@ async def test_a_change_made_during_the_push_is_pushed_next(hub: Hub, downstream
 
 
 async def test_a_change_committed_during_an_empty_round_is_pushed_without_waiting_for_the_poll(
-        hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The wake is cleared before a round claims, not after: a change that commits while a round finds
     nothing starts the next round at once (it used to wait for the poll)."""
     await hub.add_target("app", downstream)
@@ -177,7 +183,8 @@ async def test_a_change_committed_during_an_empty_round_is_pushed_without_waitin
 
 
 async def test_a_worker_dying_before_its_commit_loses_and_duplicates_nothing(
-        hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The accounts were made but nothing was recorded: the rows stay in the outbox, are taken again
     when the lease runs out, and the accounts are adopted, not made twice."""
     target = await hub.add_target("app", downstream)
@@ -205,8 +212,13 @@ async def test_a_worker_dying_before_its_commit_loses_and_duplicates_nothing(
     found = await accounts(downstream)
     assert len(found) == 6
     async with hub.db.read() as conn:
-        links: dict[str, str] = dict((await conn.execute(sa.text(
-            "select identity_id, remote_id from links where target_id = :t"), {"t": target.id})).all())
+        links: dict[str, str] = dict(
+            (
+                await conn.execute(
+                    sa.text("select identity_id, remote_id from links where target_id = :t"), {"t": target.id}
+                )
+            ).all()
+        )
         actions = [row[0] for row in await conn.execute(sa.text("select action from push_log"))]
     assert sorted(links) == sorted(ids)
     assert sorted(links.values()) == sorted(account["id"] for account in found.values())
@@ -215,7 +227,8 @@ async def test_a_worker_dying_before_its_commit_loses_and_duplicates_nothing(
 
 
 async def test_an_unexpected_error_in_one_row_keeps_the_others_work(
-        hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub: Hub, downstream: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A crash in one row's push (a bug in its mapping, bad data) is that row's failure alone (issue 11
     item 4): the round goes on, the others are recorded, and the row waits out a backoff with the
     error on it instead of holding its claim."""
@@ -236,8 +249,9 @@ async def test_an_unexpected_error_in_one_row_keeps_the_others_work(
         await propagator.close()
     assert await hub.scalar("select count(*) from links") == 4
     async with hub.db.read() as conn:
-        left = (await conn.execute(sa.text("select identity_id, claimed_until, attempts, last_error from outbox"))
-                ).all()
+        left = (
+            await conn.execute(sa.text("select identity_id, claimed_until, attempts, last_error from outbox"))
+        ).all()
     assert [row[0] for row in left] == [ids[2]]
     assert left[0][1] is None and left[0][2] == 1 and "RuntimeError: a bug" in left[0][3]
 
@@ -266,17 +280,31 @@ async def test_batch_reads_look_each_identity_up_by_primary_key(hub: Hub, hub_ur
     target = (await TargetRepository(hub.db).add("app", "http://127.0.0.1:9/scim/v2", "x", {})).id
     ids = [f"id-{i:05d}" for i in range(3000)]
     async with hub.db.write() as conn:
-        await conn.execute(sa.text(
-            "insert into links (target_id, identity_id, resource_type, remote_id, status, acknowledged) "
-            "select :t, i, 'User', 'r' || i, 'active', now() from unnest(cast(:ids as varchar[])) as i"),
-            {"t": target, "ids": ids})
+        await conn.execute(
+            sa.text(
+                "insert into links (target_id, identity_id, resource_type, remote_id, status, acknowledged) "
+                "select :t, i, 'User', 'r' || i, 'active', now() from unnest(cast(:ids as varchar[])) as i"
+            ),
+            {"t": target, "ids": ids},
+        )
     assert await hub.scalar("select reltuples from pg_class where relname = 'links'") < 0, "never analyzed"
     assert len(await BatchReads(hub.db).links(target, [*ids[:200], "absent"])) == 200
     assert await hub.scalar("select reltuples from pg_class where relname = 'links'") == 3000
     lookup = sa.select(links.c.identity_id).where(links.c.target_id == target)
     query = batch_reads._in(ids[:200], lookup, links.c.identity_id, "postgresql")
     async with hub.db.read() as conn:
-        plan = "\n".join(row[0] for row in await conn.execute(
-            sa.text("explain " + str(query.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
-                                                   compile_kwargs={"literal_binds": True})))))
+        plan = "\n".join(
+            row[0]
+            for row in await conn.execute(
+                sa.text(
+                    "explain "
+                    + str(
+                        query.compile(
+                            dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+                            compile_kwargs={"literal_binds": True},
+                        )
+                    )
+                )
+            )
+        )
     assert "pk_links" in plan and "ix_links_remote_id" not in plan, plan

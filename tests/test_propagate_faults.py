@@ -64,8 +64,9 @@ class Hub:
         return propagator
 
     async def add_target(self, name: str, base_url: str, token: str, config: TargetConfig | None = None) -> Target:
-        row = await TargetRepository(self.db).add(name, base_url, self.secrets.encrypt(token),
-                                                  (config or TargetConfig()).to_json())
+        row = await TargetRepository(self.db).add(
+            name, base_url, self.secrets.encrypt(token), (config or TargetConfig()).to_json()
+        )
         return Target.from_row(row)
 
     async def user(self, short: str, **attributes: Any) -> str:
@@ -73,16 +74,23 @@ class Hub:
         return (await self.store.create(USER_TYPE, normalize(body, USER_TYPE))).id
 
     async def retitle(self, user_id: str, title: str) -> None:
-        await self.store.patch(USER_TYPE, user_id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-            {"op": "replace", "path": "title", "value": title}]})
+        await self.store.patch(
+            USER_TYPE,
+            user_id,
+            {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "replace", "path": "title", "value": title}]},
+        )
 
     async def row(self, target: Target) -> TargetRow:
         return await TargetRepository(self.db).by_id(target.id)
 
     async def outbox_rows(self, target: Target) -> list[Any]:
         async with self.db.read() as conn:
-            return list(await conn.execute(sa.text(
-                "select identity_id, attempts, last_error from outbox where target_id = :t"), {"t": target.id}))
+            return list(
+                await conn.execute(
+                    sa.text("select identity_id, attempts, last_error from outbox where target_id = :t"),
+                    {"t": target.id},
+                )
+            )
 
     async def pending(self, target: Target) -> int:
         return len(await self.outbox_rows(target))
@@ -136,9 +144,12 @@ async def assert_converged(hub: Hub, peer: Peer, target: Target, expected: dict[
         for attribute, value in wanted[account["userName"]].items():
             assert account.get(attribute) == value, (account["userName"], attribute, account.get(attribute))
     async with hub.db.read() as conn:
-        links = {row.identity_id: row.remote_id for row in await conn.execute(sa.text(
-            "select identity_id, remote_id from links where target_id = :t"),
-            {"t": target.id})}
+        links = {
+            row.identity_id: row.remote_id
+            for row in await conn.execute(
+                sa.text("select identity_id, remote_id from links where target_id = :t"), {"t": target.id}
+            )
+        }
     by_id = {account["id"]: account for account in accounts}
     assert sorted(links.values()) == sorted(by_id), "every account linked once, and every link to a real account"
     for identity_id, remote_id in links.items():
@@ -220,8 +231,12 @@ async def test_timeouts_duplicate_nothing(hub: Hub, proxy: FaultyProxy, downstre
     assert [hit.method for hit in proxy.faulted()] == ["POST"] * 3
     await assert_converged(hub, downstream, target, expected)
     async with hub.db.read() as conn:
-        actions = [r.action for r in await conn.execute(sa.text(
-            "select action from push_log where target_id = :t and outcome = 'ok'"), {"t": target.id})]
+        actions = [
+            r.action
+            for r in await conn.execute(
+                sa.text("select action from push_log where target_id = :t and outcome = 'ok'"), {"t": target.id}
+            )
+        ]
     assert sorted(actions) == ["adopt"] * 3 + ["create"] * 3
     await hub.retitle(ids[0], "after the storm")
     await converge(hub, propagator, target)
@@ -268,7 +283,8 @@ async def test_down_for_a_while_then_back(hub: Hub, proxy: FaultyProxy, downstre
 
 
 async def test_persistent_failure_quarantines_and_resume_delivers_what_was_missed(
-        hub: Hub, proxy: FaultyProxy, downstream: Peer, hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub: Hub, proxy: FaultyProxy, downstream: Peer, hub_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = await target_for(hub, proxy, downstream, quarantine_after=3)
     propagator = hub.propagator(concurrency=4)
     expected = {f"q{i}": {"title": "first"} for i in range(4)}
@@ -369,10 +385,13 @@ async def test_a_quarantine_does_not_postpone_a_tombstone(hub: Hub, proxy: Fault
     await propagator.drain()
     half_a_day_ago = utcnow() - timedelta(hours=12)
     async with hub.db.write() as conn:  # twelve hours pass
-        await conn.execute(sa.text("update links set acknowledged = :a where identity_id = :i"),
-                           {"a": half_a_day_ago, "i": leaver})
-        await conn.execute(sa.text("update outbox set due = :d where identity_id = :i"),
-                           {"d": half_a_day_ago + timedelta(days=1), "i": leaver})
+        await conn.execute(
+            sa.text("update links set acknowledged = :a where identity_id = :i"), {"a": half_a_day_ago, "i": leaver}
+        )
+        await conn.execute(
+            sa.text("update outbox set due = :d where identity_id = :i"),
+            {"d": half_a_day_ago + timedelta(days=1), "i": leaver},
+        )
 
     proxy.fail(401, detail="the token was revoked")
     await hub.user("newcomer", title="y")

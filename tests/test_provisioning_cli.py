@@ -35,11 +35,17 @@ def seed(url: str, users: int) -> None:
         store = identity_store(database)
         ids = []
         for n in range(users):
-            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"sync-{n:03d}",
-                    "userType": "Employee" if n % 2 == 0 else "Contractor"}
+            body = {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": f"sync-{n:03d}",
+                "userType": "Employee" if n % 2 == 0 else "Contractor",
+            }
             ids.append((await store.create(USER_TYPE, normalize(body, USER_TYPE))).id)
-        group = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "everyone",
-                 "members": [{"value": i} for i in ids]}
+        group = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "everyone",
+            "members": [{"value": i} for i in ids],
+        }
         await store.create(GROUP_TYPE, normalize(group, GROUP_TYPE))
         await database.dispose()
 
@@ -51,16 +57,29 @@ def test_sync_pushes_the_scope_and_status_reports_it(tmp_path: Path, downstream:
     env = {"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token}
     upgrade(hub)
     seed(hub, 40)
-    added = run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
-                "--scope", 'userType eq "Employee"', env=env)
+    added = run(
+        "target",
+        "add",
+        "app",
+        "--url",
+        downstream.base_url,
+        "--token-env",
+        "DOWNSTREAM_TOKEN",
+        "--scope",
+        'userType eq "Employee"',
+        env=env,
+    )
     assert added.returncode == 0, added.stderr
     synced = run("sync", "app", "--json", env=env)
     assert synced.returncode == 0, synced.stderr
     result = json.loads(synced.stdout)
     assert result["target"] == "app" and result["remaining"] == 0 and result["retrying"] == 0
     assert result["pushed"] >= 21 and result["processed"] >= result["pushed"]  # 20 in scope and the group
-    listed = httpx.get(f"{downstream.base_url}/Users", params={"filter": 'userName sw "sync-"', "count": 0},
-                       headers={"Authorization": f"Bearer {downstream.token}"}).json()
+    listed = httpx.get(
+        f"{downstream.base_url}/Users",
+        params={"filter": 'userName sw "sync-"', "count": 0},
+        headers={"Authorization": f"Bearer {downstream.token}"},
+    ).json()
     assert listed["totalResults"] == 20
     status = run("target", "status", "app", "--json", env=env)
     assert status.returncode == 0, status.stderr
@@ -76,8 +95,18 @@ def test_sync_waits_for_the_rows_another_worker_holds(tmp_path: Path, downstream
     hub = f"sqlite:///{tmp_path / 'hub.db'}"
     env = {"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token}
     upgrade(hub)
-    added = run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
-                "--scope", 'userType eq "Employee"', env=env)
+    added = run(
+        "target",
+        "add",
+        "app",
+        "--url",
+        downstream.base_url,
+        "--token-env",
+        "DOWNSTREAM_TOKEN",
+        "--scope",
+        'userType eq "Employee"',
+        env=env,
+    )
     assert added.returncode == 0, added.stderr
     seed(hub, 10)
 
@@ -92,8 +121,11 @@ def test_sync_waits_for_the_rows_another_worker_holds(tmp_path: Path, downstream
     held, result = asyncio.run(claim_then_sync())
     assert held == 11  # ten users and the group, written after the target was added
     assert result["remaining"] == 0 and result["pushed"] == held and result["processed"] >= held
-    listed = httpx.get(f"{downstream.base_url}/Users", params={"filter": 'userName sw "sync-"', "count": 0},
-                       headers={"Authorization": f"Bearer {downstream.token}"}).json()
+    listed = httpx.get(
+        f"{downstream.base_url}/Users",
+        params={"filter": 'userName sw "sync-"', "count": 0},
+        headers={"Authorization": f"Bearer {downstream.token}"},
+    ).json()
     assert listed["totalResults"] == 5
 
 
@@ -108,18 +140,31 @@ def test_a_scim_write_reaches_the_target_without_a_sync(tmp_path: Path, downstre
     hub = f"sqlite:///{tmp_path / 'hub.db'}"
     upgrade(hub)
     token = issue_token(hub, "idp")
-    added = run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
-                env={"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token})
+    added = run(
+        "target",
+        "add",
+        "app",
+        "--url",
+        downstream.base_url,
+        "--token-env",
+        "DOWNSTREAM_TOKEN",
+        env={"SCIMWARD_DATABASE_URL": hub, "DOWNSTREAM_TOKEN": downstream.token},
+    )
     assert added.returncode == 0, added.stderr
     with ServerThread(Settings(database_url=hub)) as server:
         started = time.monotonic()
-        created = httpx.post(f"http://127.0.0.1:{server.port}/scim/v2/Users",
-                             json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "fast"},
-                             headers={"Authorization": f"Bearer {token}"})
+        created = httpx.post(
+            f"http://127.0.0.1:{server.port}/scim/v2/Users",
+            json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "fast"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert created.status_code == 201
         while time.monotonic() - started < 30:
-            found = httpx.get(f"{downstream.base_url}/Users", params={"filter": 'userName eq "fast"'},
-                              headers={"Authorization": f"Bearer {downstream.token}"}).json()
+            found = httpx.get(
+                f"{downstream.base_url}/Users",
+                params={"filter": 'userName eq "fast"'},
+                headers={"Authorization": f"Bearer {downstream.token}"},
+            ).json()
             if found["totalResults"] == 1:
                 break
             time.sleep(0.02)
@@ -133,14 +178,20 @@ def test_sync_adopts_accounts_it_found_in_its_scan(tmp_path: Path, downstream: P
     upgrade(hub)
     seed(hub, 4)
     headers = {"Authorization": f"Bearer {downstream.token}"}
-    made = httpx.post(f"{downstream.base_url}/Users", headers=headers,
-                      json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "SYNC-002"})
+    made = httpx.post(
+        f"{downstream.base_url}/Users",
+        headers=headers,
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "SYNC-002"},
+    )
     assert made.status_code == 201
-    assert run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN",
-               env=env).returncode == 0
+    assert (
+        run("target", "add", "app", "--url", downstream.base_url, "--token-env", "DOWNSTREAM_TOKEN", env=env).returncode
+        == 0
+    )
     assert run("sync", "app", env=env).returncode == 0
-    found = httpx.get(f"{downstream.base_url}/Users", headers=headers,
-                      params={"filter": 'userName sw "sync-"', "count": 10}).json()
+    found = httpx.get(
+        f"{downstream.base_url}/Users", headers=headers, params={"filter": 'userName sw "sync-"', "count": 10}
+    ).json()
     assert found["totalResults"] == 4
     adopted = [u for u in found["Resources"] if u["userName"].lower() == "sync-002"]
     assert len(adopted) == 1 and adopted[0]["id"] == made.json()["id"] and adopted[0]["externalId"]

@@ -75,8 +75,14 @@ class Person:
 
 
 def person(i: int, run: str) -> Person:
-    return Person(f"u{i:02d}-{run}@example.com", f"User {i}", f"Given{i}", "Family", "Engineer",
-                  None if i == 0 else f"u00-{run}@example.com")
+    return Person(
+        f"u{i:02d}-{run}@example.com",
+        f"User {i}",
+        f"Given{i}",
+        "Family",
+        "Engineer",
+        None if i == 0 else f"u00-{run}@example.com",
+    )
 
 
 async def view(client: TargetClient, *, supported: bool) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
@@ -89,14 +95,20 @@ async def view(client: TargetClient, *, supported: bool) -> tuple[dict[str, dict
     users: dict[str, dict[str, Any]] = {}
     for a in accounts:
         users[a["userName"]] = {
-            "active": a.get("active", True), "displayName": a.get("displayName"),
+            "active": a.get("active", True),
+            "displayName": a.get("displayName"),
             "name": {k: a.get("name", {}).get(k) for k in ("givenName", "familyName")},
-            "emails": sorted(e["value"] for e in a.get("emails") or []), "linked": bool(a.get("externalId"))}
+            "emails": sorted(e["value"] for e in a.get("emails") or []),
+            "linked": bool(a.get("externalId")),
+        }
         if supported:
             enterprise = a.get(ENTERPRISE) or {}
             manager = (enterprise.get("manager") or {}).get("value")
-            users[a["userName"]].update(title=a.get("title"), department=enterprise.get("department"),
-                                        manager=by_id.get(manager) if manager else None)
+            users[a["userName"]].update(
+                title=a.get("title"),
+                department=enterprise.get("department"),
+                manager=by_id.get(manager) if manager else None,
+            )
     groups: dict[str, list[str]] = {}
     summaries = [g async for g in client.iterate("Groups", attributes=["id", "displayName"])]
     titles = [g["displayName"] for g in summaries]
@@ -107,28 +119,39 @@ async def view(client: TargetClient, *, supported: bool) -> tuple[dict[str, dict
     return users, groups
 
 
-def expected(people: list[Person], teams: dict[str, list[int]], *, supported: bool
-             ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+def expected(
+    people: list[Person], teams: dict[str, list[int]], *, supported: bool
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     users: dict[str, dict[str, Any]] = {}
     for p in people:
-        users[p.user_name] = {"active": p.active, "displayName": p.display_name,
-                              "name": {"givenName": p.given, "familyName": p.family},
-                              "emails": [p.user_name], "linked": True}
+        users[p.user_name] = {
+            "active": p.active,
+            "displayName": p.display_name,
+            "name": {"givenName": p.given, "familyName": p.family},
+            "emails": [p.user_name],
+            "linked": True,
+        }
         if supported:
             users[p.user_name].update(title=p.title, department="R&D", manager=p.manager)
     return users, {title: sorted(people[i].user_name for i in members) for title, members in teams.items()}
 
 
-def assert_same(actual: tuple[dict[str, Any], dict[str, Any]], wanted: tuple[dict[str, Any], dict[str, Any]],
-                where: str) -> None:
+def assert_same(
+    actual: tuple[dict[str, Any], dict[str, Any]], wanted: tuple[dict[str, Any], dict[str, Any]], where: str
+) -> None:
     """Equal, or an assertion naming only the accounts and groups that differ."""
-    differ = {key: (a.get(key), w.get(key)) for a, w in zip(actual, wanted, strict=True)
-              for key in a.keys() | w.keys() if a.get(key) != w.get(key)}
+    differ = {
+        key: (a.get(key), w.get(key))
+        for a, w in zip(actual, wanted, strict=True)
+        for key in a.keys() | w.keys()
+        if a.get(key) != w.get(key)
+    }
     assert not differ, f"{where}: (actual, expected) {differ}"
 
 
 async def test_users_and_groups_converge_on_quirky_and_real_targets(
-        hub: Hub, quirky: QuirkyServer, downstream: Peer, scim2_server: Peer) -> None:
+    hub: Hub, quirky: QuirkyServer, downstream: Peer, scim2_server: Peer
+) -> None:
     run = uuid.uuid4().hex[:6]
     peers = {"quirky": quirky.peer, "scimward": downstream, "scim2": scim2_server}
     for target, peer in peers.items():
@@ -140,10 +163,17 @@ async def test_users_and_groups_converge_on_quirky_and_real_targets(
     for peer in (downstream, scim2_server):
         async with peer.client() as client:
             for p in people[25:28]:
-                await client.create("Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                              "userName": p.user_name, "displayName": "made in the app"})
-            await client.create("Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                           "displayName": f"team4-{run}"})
+                await client.create(
+                    "Users",
+                    {
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": p.user_name,
+                        "displayName": "made in the app",
+                    },
+                )
+            await client.create(
+                "Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": f"team4-{run}"}
+            )
     for p in people[25:28]:
         quirky.store.seed("Users", {"userName": p.user_name, "displayName": "made in the app"})
     quirky.store.seed("Groups", {"displayName": f"team4-{run}"})
@@ -153,28 +183,44 @@ async def test_users_and_groups_converge_on_quirky_and_real_targets(
         enterprise: dict[str, Any] = {"department": "R&D"}
         if ids:
             enterprise["manager"] = {"value": ids[0]}
-        ids.append(await hub.user(p.user_name, displayName=p.display_name, title=p.title, active=True,
-                                  name={"givenName": p.given, "familyName": p.family},
-                                  emails=[{"value": p.user_name, "type": "work", "primary": True}],
-                                  **{ENTERPRISE: enterprise}))
+        ids.append(
+            await hub.user(
+                p.user_name,
+                displayName=p.display_name,
+                title=p.title,
+                active=True,
+                name={"givenName": p.given, "familyName": p.family},
+                emails=[{"value": p.user_name, "type": "work", "primary": True}],
+                **{ENTERPRISE: enterprise},
+            )
+        )
     group_ids = {title: await hub.group(title, [ids[i] for i in members]) for title, members in teams.items()}
     await hub.push()
     for target, peer in peers.items():
         async with peer.client() as client:
-            assert_same(await view(client, supported=target != "quirky"),
-                        expected(people, teams, supported=target != "quirky"), f"{target} after the first push")
+            assert_same(
+                await view(client, supported=target != "quirky"),
+                expected(people, teams, supported=target != "quirky"),
+                f"{target} after the first push",
+            )
 
     # Every kind of change.
     for i in range(1, 6):  # complex replaces (500 on the quirky server) with a plain one
         people[i].given, people[i].title = f"Renamed{i}", "Staff Engineer"
-        await hub.patch("User", ids[i], {"op": "replace", "path": "name",
-                                         "value": {"givenName": people[i].given, "familyName": "Family"}},
-                        {"op": "replace", "path": "title", "value": people[i].title})
+        await hub.patch(
+            "User",
+            ids[i],
+            {"op": "replace", "path": "name", "value": {"givenName": people[i].given, "familyName": "Family"}},
+            {"op": "replace", "path": "title", "value": people[i].title},
+        )
     for i in (6, 7, 8):  # a deactivation bundled with an attribute the quirky server refuses whole
         people[i].active, people[i].family = False, "Leaver"
-        await hub.patch("User", ids[i], {"op": "replace", "path": "active", "value": False},
-                        {"op": "replace", "path": "name", "value": {"givenName": people[i].given,
-                                                                     "familyName": "Leaver"}})
+        await hub.patch(
+            "User",
+            ids[i],
+            {"op": "replace", "path": "active", "value": False},
+            {"op": "replace", "path": "name", "value": {"givenName": people[i].given, "familyName": "Leaver"}},
+        )
     for i in (9, 10):  # deleted in the hub: deactivated downstream (the default deprovisioning)
         await hub.store.delete(USER_TYPE, ids[i])
         people[i].active = False
@@ -184,8 +230,12 @@ async def test_users_and_groups_converge_on_quirky_and_real_targets(
     await hub.patch("Group", group_ids[old], {"op": "replace", "path": "displayName", "value": renamed})
     teams[renamed] = teams.pop(old)
     team1 = f"team1-{run}"  # members added and removed (filtered removal: 501 on the quirky server)
-    await hub.patch("Group", group_ids[team1], {"op": "add", "path": "members", "value": [{"value": ids[20]}]},
-                    {"op": "remove", "path": f'members[value eq "{ids[6]}"]'})
+    await hub.patch(
+        "Group",
+        group_ids[team1],
+        {"op": "add", "path": "members", "value": [{"value": ids[20]}]},
+        {"op": "remove", "path": f'members[value eq "{ids[6]}"]'},
+    )
     teams[team1] = [i for i in teams[team1] if i != 6] + [20]
     team2 = f"team2-{run}"
     await hub.patch("Group", group_ids[team2], {"op": "remove", "path": f'members[value eq "{ids[13]}"]'})
@@ -199,12 +249,18 @@ async def test_users_and_groups_converge_on_quirky_and_real_targets(
     assert time.monotonic() - started < CONVERGE_SECONDS
     for target, peer in peers.items():
         async with peer.client() as client:
-            assert_same(await view(client, supported=target != "quirky"),
-                        expected(people, teams, supported=target != "quirky"), f"{target} after the changes")
+            assert_same(
+                await view(client, supported=target != "quirky"),
+                expected(people, teams, supported=target != "quirky"),
+                f"{target} after the changes",
+            )
 
     # Deprovisioning first and alone: every deactivation the quirky server got was a request of its own.
-    deactivations = [r for r in quirky.sent("PATCH", "Users")
-                     if any(op.get("path") == "active" and op.get("value") is False for op in r.body["Operations"])]
+    deactivations = [
+        r
+        for r in quirky.sent("PATCH", "Users")
+        if any(op.get("path") == "active" and op.get("value") is False for op in r.body["Operations"])
+    ]
     assert len(deactivations) == 5
     assert all(len(r.body["Operations"]) == 1 and r.status == 200 for r in deactivations)
 

@@ -82,8 +82,9 @@ async def hub(hub_url: str) -> AsyncIterator[Hub]:
     db = Database(hub_url)
     secrets = SecretBox(key=generate_key())
     propagator = Propagator(db, secrets=secrets, poll_seconds=0.05)
-    yield Hub(db, identity_store(db), propagator, secrets,
-              Reconciler(db, secrets=secrets, page_size=7, group_page_size=2))
+    yield Hub(
+        db, identity_store(db), propagator, secrets, Reconciler(db, secrets=secrets, page_size=7, group_page_size=2)
+    )
     await propagator.close()
     await db.dispose()
 
@@ -143,11 +144,17 @@ async def seed(hub: Hub, size: int = 4) -> tuple[list[str], list[str], str, str]
         enterprise: dict[str, Any] = {"department": "R&D", "employeeNumber": str(1000 + i)}
         if ids:
             enterprise["manager"] = {"value": ids[0]}
-        ids.append(await hub.user(user, displayName=f"User {i}", title="Engineer", active=True,
-                                  name={"givenName": f"Given{i}", "familyName": "Family"},
-                                  emails=[{"value": user, "type": "work", "primary": True},
-                                          {"value": f"home-{user}", "type": "home"}],
-                                  **{ENTERPRISE: enterprise}))
+        ids.append(
+            await hub.user(
+                user,
+                displayName=f"User {i}",
+                title="Engineer",
+                active=True,
+                name={"givenName": f"Given{i}", "familyName": "Family"},
+                emails=[{"value": user, "type": "work", "primary": True}, {"value": f"home-{user}", "type": "home"}],
+                **{ENTERPRISE: enterprise},
+            )
+        )
         if i == 0:
             await hub.push()
     group = f"team-{uuid.uuid4().hex[:6]}"
@@ -166,16 +173,19 @@ async def test_orphan_deactivations_wait_for_an_open_breaker(hub: Hub, peer: Pee
     await policies.apply(hub.db, "breaker: {window: 10m, max_count: 5, max_percent: 100}\n", "alice")
     await hub.add_target("app", peer, TargetConfig(extra={"orphans": "deactivate"}))
     await seed(hub, 1)
-    strangers = [await app.client.create("Users", {"schemas": [USER_SCHEMA], "userName": name("orphan")})
-                 for _ in range(12)]
+    strangers = [
+        await app.client.create("Users", {"schemas": [USER_SCHEMA], "userName": name("orphan")}) for _ in range(12)
+    ]
 
     report = await hub.reconcile(repair=True)
     assert report.orphans_deactivated == 12
     assert {f.repair for f in await hub.open_findings() if f.kind == "orphaned_account"} >= {
-        "deactivation enqueued (orphans: deactivate); propagate switches the account off"}
+        "deactivation enqueued (orphans: deactivate); propagate switches the account off"
+    }
     target_id = (await TargetRepository(hub.db).by_name("app")).id
-    assert [(b["name"], b["held"]) for b in await Approvals(hub.db, hub.store.direct).breakers() if b["open"]] \
-        == [("app", 12)]
+    assert [(b["name"], b["held"]) for b in await Approvals(hub.db, hub.store.direct).breakers() if b["open"]] == [
+        ("app", 12)
+    ]
     await hub.push()
     active = [(await app.user(s["userName"])).get("active") is not False for s in strangers]
     assert all(active), "nothing destructive leaves while the breaker is open"
@@ -184,8 +194,7 @@ async def test_orphan_deactivations_wait_for_an_open_breaker(hub: Hub, peer: Pee
     await hub.push()
     assert [(await app.user(s["userName"]))["active"] for s in strangers] == [False] * 12
 
-    more = [await app.client.create("Users", {"schemas": [USER_SCHEMA], "userName": name("orphan")})
-            for _ in range(6)]
+    more = [await app.client.create("Users", {"schemas": [USER_SCHEMA], "userName": name("orphan")}) for _ in range(6)]
     await hub.reconcile(repair=True)  # six more in the same window: open again
     await Approvals(hub.db, hub.store.direct).discard(target_id, "bob")
     await hub.push()
@@ -201,8 +210,9 @@ async def test_a_clean_target_has_no_findings(hub: Hub, peer: Peer) -> None:
     await hub.add_target("app", peer)
     await seed(hub, 9)  # more than one page of 7
     report = await hub.reconcile()
-    assert report.open == 0, [(f.kind, f.attribute, f.desired, f.last_pushed, f.actual)
-                              for f in await hub.open_findings()]
+    assert report.open == 0, [
+        (f.kind, f.attribute, f.desired, f.last_pushed, f.actual) for f in await hub.open_findings()
+    ]
     assert (report.users_read, report.groups_read) == (9, 1)
 
 
@@ -251,15 +261,24 @@ async def test_every_tampering_is_found_and_repair_converges(hub: Hub, peer: Pee
     assert repaired.enqueued == 4 and repaired.orphans_deactivated == 1
     assert all(f.repaired_at is not None and f.repair for f in await hub.open_findings())
     async with hub.db.read() as conn:
-        logged = sorted(tuple(row) for row in await conn.execute(sa.text(
-            "select action, outcome from push_log where detail like 'reconcile%'")))
+        logged = sorted(
+            tuple(row)
+            for row in await conn.execute(
+                sa.text("select action, outcome from push_log where detail like 'reconcile%'")
+            )
+        )
     assert logged == [("repair", "enqueued")] * 7, "every repair is in the push log"
     await hub.push()
     async with hub.db.read() as conn:
-        sent = list(await conn.execute(sa.text("select action, outcome from push_log where identity_id = :key"),
-                                       {"key": f"orphan:Users/{stranger['id']}"}))
-    assert [tuple(row) for row in sent] == [("repair", "enqueued"), ("deactivate", "ok")], \
+        sent = list(
+            await conn.execute(
+                sa.text("select action, outcome from push_log where identity_id = :key"),
+                {"key": f"orphan:Users/{stranger['id']}"},
+            )
+        )
+    assert [tuple(row) for row in sent] == [("repair", "enqueued"), ("deactivate", "ok")], (
         "the orphan's deactivation went through the outbox, and propagate logged it"
+    )
     after = await hub.reconcile()
     assert after.open == 0, await hub.open_findings()
     assert after.resolved == 7
@@ -288,8 +307,9 @@ async def test_an_account_the_hub_did_not_link_is_missing_and_adopted(hub: Hub, 
     users, ids, _, _ = await seed(hub, 3)
     remote = (await app.user(users[2]))["id"]
     async with hub.db.write() as conn:
-        await conn.execute(sa.text("delete from links where target_id = :t and identity_id = :i"),
-                           {"t": target.id, "i": ids[2]})
+        await conn.execute(
+            sa.text("delete from links where target_id = :t and identity_id = :i"), {"t": target.id, "i": ids[2]}
+        )
     found = await hub.open_findings() if (await hub.reconcile()).open else []
     assert keys(found) == {("missing_account", ids[2], "")}
     assert found[0].actual["id"] == remote
@@ -307,8 +327,10 @@ async def test_attribute_drift_is_a_hub_change_that_never_arrived(hub: Hub, peer
     and nothing pushed it."""
     await hub.add_target("app", peer)
     _users, ids, _, _ = await seed(hub, 2)
-    rules = (*(rule for rule in DEFAULT_USER_RULES if rule.target != "nickName"),
-             AttributeRule("nickName", constant="hub"))
+    rules = (
+        *(rule for rule in DEFAULT_USER_RULES if rule.target != "nickName"),
+        AttributeRule("nickName", constant="hub"),
+    )
     await hub.configure(TargetConfig(mapping=rules))
     await hub.reconcile()
     found = await hub.open_findings()
@@ -444,8 +466,13 @@ async def test_a_lost_member_account_is_made_again_with_its_memberships(hub: Hub
 
 
 def scimward(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).parent / "scimward"), *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"})
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "scimward"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"},
+    )
 
 
 def test_reconcile_and_findings_on_the_command_line(tmp_path: Path, downstream: Peer) -> None:
@@ -471,7 +498,8 @@ def test_reconcile_and_findings_on_the_command_line(tmp_path: Path, downstream: 
     report = json.loads(found.stdout)
     assert report["counts"]["changed_in_app"] == {"open": 1, "new": 1, "repaired": 0}
     assert [(f["kind"], f["attribute"], f["actual"], f["name"]) for f in report["findings"]] == [
-        ("changed_in_app", "title", "CEO", user)]
+        ("changed_in_app", "title", "CEO", user)
+    ]
     listed = scimward("findings", "--target", "app", "--json", url=url)
     assert [(f["first_seen"], f["name"]) for f in json.loads(listed.stdout)] == [(report["started"], user)]
     table = scimward("findings", url=url)
@@ -493,9 +521,14 @@ def test_reconcile_over_the_admin_api(tmp_path: Path, downstream: Peer) -> None:
     upgrade(url)
     admin_token = issue_token(url, "ops", scopes="admin")
     user = name("api")
-    with ServerThread(Settings(database_url=url, run_worker=False)) as server, httpx.Client(
-            base_url=f"http://127.0.0.1:{server.port}/admin/v1", timeout=60,
-            headers={"Authorization": f"Bearer {admin_token}"}) as admin:
+    with (
+        ServerThread(Settings(database_url=url, run_worker=False)) as server,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}/admin/v1",
+            timeout=60,
+            headers={"Authorization": f"Bearer {admin_token}"},
+        ) as admin,
+    ):
         added = admin.post("/targets", json={"name": "app", "url": downstream.base_url, "token": downstream.token})
         assert added.status_code == 201, added.text
 
@@ -559,7 +592,22 @@ async def test_findings_are_recorded_by_a_prepared_statement_too(hub: Hub, downs
     store = FindingStore(hub.db)
     seen = datetime(2026, 1, 1)
     for n in range(15):
-        await store.record(target.id, seen, [Observation(
-            kind="changed_in_app", subject=f"id-{n}", severity="medium", attribute="title", identity_id=f"id-{n}",
-            remote_id=f"r-{n}", desired="a", last_pushed="a", data="b")] * 2)
+        await store.record(
+            target.id,
+            seen,
+            [
+                Observation(
+                    kind="changed_in_app",
+                    subject=f"id-{n}",
+                    severity="medium",
+                    attribute="title",
+                    identity_id=f"id-{n}",
+                    remote_id=f"r-{n}",
+                    desired="a",
+                    last_pushed="a",
+                    data="b",
+                )
+            ]
+            * 2,
+        )
     assert len(await store.list()) == 15

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.anyio
 async def refusals(db: Database) -> list[tuple[str, dict[str, Any]]]:
     e = audit_events.c
     async with db.read() as conn:
-        rows = await conn.execute(sa.select(e.kind, e.data).where(e.kind.like("token_refused%"))
-                                  .order_by(e.time, e.lane, e.seq))
+        rows = await conn.execute(
+            sa.select(e.kind, e.data).where(e.kind.like("token_refused%")).order_by(e.time, e.lane, e.seq)
+        )
         return [(row[0], orjson.loads(row[1])) for row in rows]
 
 
@@ -42,8 +43,9 @@ async def test_a_spray_of_random_tokens_from_many_addresses_writes_a_bounded_tra
                 transport = httpx.AsyncHTTPTransport(local_address=address)
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", transport=transport) as client:
                     for _ in range(20):
-                        answer = await client.get("/scim/v2/Users", headers={
-                            "Authorization": f"Bearer scimward_{secrets.token_urlsafe(32)}"})
+                        answer = await client.get(
+                            "/scim/v2/Users", headers={"Authorization": f"Bearer scimward_{secrets.token_urlsafe(32)}"}
+                        )
                         statuses.append(answer.status_code)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
                 answer = await client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {revoked}"})

@@ -44,23 +44,34 @@ ENTRA_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.
 WIDGET_SCHEMA = "urn:example:params:scim:schemas:core:2.0:Widget"
 ACME = "urn:example:params:scim:schemas:extension:acme:2.0:Widget"
 WIDGET_TYPE = ResourceType(
-    "Widget", "/Widgets", "Widget",
-    Schema(WIDGET_SCHEMA, "Widget", "Widget", (
-        Attribute("label", required=True),
-        Attribute("count", AttrType.INTEGER),
-        Attribute("ratio", AttrType.DECIMAL),
-        Attribute("since", AttrType.DATETIME),
-        Attribute("blob", AttrType.BINARY),
-        Attribute("serial", mutability=Mutability.IMMUTABLE),
-        Attribute("secret", returned=Returned.REQUEST),
-        Attribute("part", AttrType.COMPLEX, sub_attributes=(
-            Attribute("code", required=True),
-            Attribute("note"),
-            Attribute("kind", mutability=Mutability.IMMUTABLE),
-            Attribute("ref", returned=Returned.ALWAYS),
-            Attribute("extra", returned=Returned.REQUEST),
-        )),
-    )),
+    "Widget",
+    "/Widgets",
+    "Widget",
+    Schema(
+        WIDGET_SCHEMA,
+        "Widget",
+        "Widget",
+        (
+            Attribute("label", required=True),
+            Attribute("count", AttrType.INTEGER),
+            Attribute("ratio", AttrType.DECIMAL),
+            Attribute("since", AttrType.DATETIME),
+            Attribute("blob", AttrType.BINARY),
+            Attribute("serial", mutability=Mutability.IMMUTABLE),
+            Attribute("secret", returned=Returned.REQUEST),
+            Attribute(
+                "part",
+                AttrType.COMPLEX,
+                sub_attributes=(
+                    Attribute("code", required=True),
+                    Attribute("note"),
+                    Attribute("kind", mutability=Mutability.IMMUTABLE),
+                    Attribute("ref", returned=Returned.ALWAYS),
+                    Attribute("extra", returned=Returned.REQUEST),
+                ),
+            ),
+        ),
+    ),
     (SchemaExtension(Schema(ACME, "Acme", "Acme", (Attribute("owner", required=True),)), required=True),),
 )
 
@@ -137,8 +148,7 @@ def test_unknown_urn_as_key_is_rejected() -> None:
 
 def test_attribute_names_are_case_insensitive_and_canonicalised() -> None:
     """RFC 7643 2.1: attribute names are case-insensitive; the doc uses the declared casing."""
-    doc = normalize({"SCHEMAS": [USER_SCHEMA], "USERNAME": "bjensen", "Name": {"GIVENNAME": "Barbara"}},
-                    USER_TYPE)
+    doc = normalize({"SCHEMAS": [USER_SCHEMA], "USERNAME": "bjensen", "Name": {"GIVENNAME": "Barbara"}}, USER_TYPE)
     assert doc == {"schemas": [USER_SCHEMA], "userName": "bjensen", "name": {"givenName": "Barbara"}}
 
 
@@ -162,8 +172,9 @@ def test_same_attribute_twice_in_different_case_is_rejected() -> None:
 
 def test_extension_attributes_are_nested_under_the_canonical_urn() -> None:
     """RFC 7643 3.3: extension attributes are in a sub-object keyed by the extension URN."""
-    doc = normalize({"schemas": [USER_SCHEMA, ENT], "userName": "bjensen",
-                     ENT.lower(): {"EmployeeNumber": "701984"}}, USER_TYPE)
+    doc = normalize(
+        {"schemas": [USER_SCHEMA, ENT], "userName": "bjensen", ENT.lower(): {"EmployeeNumber": "701984"}}, USER_TYPE
+    )
     assert doc == {"schemas": [USER_SCHEMA, ENT], "userName": "bjensen", ENT: {"employeeNumber": "701984"}}
 
 
@@ -208,8 +219,10 @@ def test_read_only_attribute_is_ignored() -> None:
 
 def test_read_only_sub_attributes_are_ignored() -> None:
     """RFC 7643 2.2, 4.3, 8.7.1: members.display and manager.displayName are readOnly."""
-    doc = normalize({"schemas": [GROUP_SCHEMA], "displayName": "Admins",
-                     "members": [{"value": "u1", "display": "Babs"}]}, GROUP_TYPE)
+    doc = normalize(
+        {"schemas": [GROUP_SCHEMA], "displayName": "Admins", "members": [{"value": "u1", "display": "Babs"}]},
+        GROUP_TYPE,
+    )
     assert doc["members"] == [{"value": "u1"}]
     doc = normalize(user(**{ENT: {"manager": {"value": "m1", "displayName": "Boss"}}}), USER_TYPE)
     assert doc[ENT] == {"manager": {"value": "m1"}}
@@ -270,21 +283,23 @@ def test_decimal_attribute() -> None:
         normalize(widget(ratio=False), WIDGET_TYPE)
 
 
-@pytest.mark.parametrize(("sent", "stored"), [
-    ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05Z"),
-    ("2026-01-02T04:04:05+01:00", "2026-01-02T03:04:05Z"),
-    ("2026-01-01T22:04:05-05:00", "2026-01-02T03:04:05Z"),
-    ("2026-01-02T03:04:05", "2026-01-02T03:04:05Z"),
-    ("2026-01-02T03:04:05.5Z", "2026-01-02T03:04:05.500Z"),
-    ("2026-01-02T03:04:05.123456789Z", "2026-01-02T03:04:05.123456Z"),
-])
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05Z"),
+        ("2026-01-02T04:04:05+01:00", "2026-01-02T03:04:05Z"),
+        ("2026-01-01T22:04:05-05:00", "2026-01-02T03:04:05Z"),
+        ("2026-01-02T03:04:05", "2026-01-02T03:04:05Z"),
+        ("2026-01-02T03:04:05.5Z", "2026-01-02T03:04:05.500Z"),
+        ("2026-01-02T03:04:05.123456789Z", "2026-01-02T03:04:05.123456Z"),
+    ],
+)
 def test_date_time_is_normalised_to_utc(sent: str, stored: str) -> None:
     """RFC 7643 2.3.5: dateTime is an xsd:dateTime; stored in UTC with "Z", fractional seconds kept."""
     assert normalize(widget(since=sent), WIDGET_TYPE)["since"] == stored
 
 
-@pytest.mark.parametrize("bad", ["2026-01-02", "2026-13-02T03:04:05Z", "yesterday", 1767322645,
-                                 "2026-01-02 03:04:05Z"])
+@pytest.mark.parametrize("bad", ["2026-01-02", "2026-13-02T03:04:05Z", "yesterday", 1767322645, "2026-01-02 03:04:05Z"])
 def test_invalid_date_time_is_rejected(bad: Any) -> None:
     """RFC 7643 2.3.5: a dateTime must be a valid xsd:dateTime with date and time."""
     with pytest.raises(InvalidValue, match="attribute 'since' must be an xsd:dateTime"):
@@ -327,8 +342,9 @@ def test_lone_value_for_multi_valued_attribute_is_wrapped() -> None:
 
 def test_bare_value_for_multi_valued_complex_attribute() -> None:
     """RFC 7643 2.4: "value" is the default sub-attribute; a bare string means {"value": ...}."""
-    doc = normalize({"schemas": [GROUP_SCHEMA], "displayName": "Admins", "members": ["u1", {"value": "u2"}]},
-                    GROUP_TYPE)
+    doc = normalize(
+        {"schemas": [GROUP_SCHEMA], "displayName": "Admins", "members": ["u1", {"value": "u2"}]}, GROUP_TYPE
+    )
     assert doc["members"] == [{"value": "u1"}, {"value": "u2"}]
 
 
@@ -340,8 +356,7 @@ def test_manager_given_as_plain_id() -> None:
 
 def test_nulls_and_empty_lists_are_unassigned() -> None:
     """RFC 7643 2.5: null, an empty array and an unassigned attribute are equivalent."""
-    doc = normalize(user(displayName=None, emails=[], name={"givenName": None}, phoneNumbers=[None]),
-                    USER_TYPE)
+    doc = normalize(user(displayName=None, emails=[], name={"givenName": None}, phoneNumbers=[None]), USER_TYPE)
     assert doc == {"schemas": [USER_SCHEMA], "userName": "bjensen"}
 
 
@@ -448,10 +463,8 @@ def test_immutable_attribute_may_be_set_once_or_kept() -> None:
 def test_immutable_sub_attribute_cannot_change() -> None:
     """RFC 7643 2.2: mutability applies to sub-attributes of complex values too."""
     with pytest.raises(MutabilityError, match=re.escape("part.kind")):
-        check_immutable(widget(part={"code": "c", "kind": "k1"}), widget(part={"code": "c", "kind": "k2"}),
-                        WIDGET_TYPE)
-    check_immutable(widget(part={"code": "c", "kind": "k1"}), widget(part={"code": "d", "kind": "k1"}),
-                    WIDGET_TYPE)
+        check_immutable(widget(part={"code": "c", "kind": "k1"}), widget(part={"code": "c", "kind": "k2"}), WIDGET_TYPE)
+    check_immutable(widget(part={"code": "c", "kind": "k1"}), widget(part={"code": "d", "kind": "k1"}), WIDGET_TYPE)
 
 
 def test_group_members_are_not_checked_for_immutability() -> None:
@@ -489,26 +502,32 @@ def test_find_common_attributes() -> None:
     assert (urn, attr.name, sub and sub.name) == (None, "meta", "lastModified")
 
 
-@pytest.mark.parametrize("path", [
-    AttrPath(ENT, "manager", "value"),
-    AttrPath(None, f"{ENT}:manager", "value"),
-    AttrPath(ENT.lower(), "MANAGER", "VALUE"),
-    AttrPath("urn:ietf:params:scim:schemas:extension:enterprise", "2.0:User:manager", "value"),
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        AttrPath(ENT, "manager", "value"),
+        AttrPath(None, f"{ENT}:manager", "value"),
+        AttrPath(ENT.lower(), "MANAGER", "VALUE"),
+        AttrPath("urn:ietf:params:scim:schemas:extension:enterprise", "2.0:User:manager", "value"),
+    ],
+)
 def test_find_extension_attribute_however_the_urn_was_split(path: AttrPath) -> None:
     """RFC 7644 3.10: extension attributes are URN-qualified; the "." in "2.0" must not confuse."""
     urn, attr, sub = find_attribute(USER_TYPE, path)
     assert (urn, attr.name, sub and sub.name) == (ENT, "manager", "value")
 
 
-@pytest.mark.parametrize("path", [
-    AttrPath(None, "nickname2"),
-    AttrPath(None, "name", "nick"),
-    AttrPath(None, "userName", "x"),
-    AttrPath("urn:example:other", "userName"),
-    AttrPath(None, "employeeNumber"),
-    AttrPath(None, ENT),
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        AttrPath(None, "nickname2"),
+        AttrPath(None, "name", "nick"),
+        AttrPath(None, "userName", "x"),
+        AttrPath("urn:example:other", "userName"),
+        AttrPath(None, "employeeNumber"),
+        AttrPath(None, ENT),
+    ],
+)
 def test_unknown_path_raises_invalid_path(path: AttrPath) -> None:
     """RFC 7644 3.12 invalidPath: the path does not name a declared attribute."""
     with pytest.raises(InvalidPath):
@@ -558,10 +577,15 @@ def test_render_key_order_and_schemas() -> None:
 
 def test_render_attributes_returns_only_named_and_always() -> None:
     """RFC 7644 3.9: "attributes" overrides the default set; id, schemas and meta are always returned."""
-    out = render(stored_user(displayName="Babs", **{ENT: {"department": "R&D"}}), USER_TYPE,
-                 attributes=attrs("DisplayName"))
-    assert out == {"schemas": [USER_SCHEMA], "id": "2819c223", "displayName": "Babs",
-                   "meta": {"resourceType": "User", "version": 'W/"1"'}}
+    out = render(
+        stored_user(displayName="Babs", **{ENT: {"department": "R&D"}}), USER_TYPE, attributes=attrs("DisplayName")
+    )
+    assert out == {
+        "schemas": [USER_SCHEMA],
+        "id": "2819c223",
+        "displayName": "Babs",
+        "meta": {"resourceType": "User", "version": 'W/"1"'},
+    }
 
 
 def test_render_attributes_never_returns_password() -> None:
@@ -572,8 +596,11 @@ def test_render_attributes_never_returns_password() -> None:
 
 def test_render_attributes_with_sub_attribute() -> None:
     """RFC 7644 3.9: naming "name.givenName" returns only that sub-attribute."""
-    out = render(stored_user(name={"givenName": "Barbara", "familyName": "Jensen"}), USER_TYPE,
-                 attributes=attrs("name.givenName"))
+    out = render(
+        stored_user(name={"givenName": "Barbara", "familyName": "Jensen"}),
+        USER_TYPE,
+        attributes=attrs("name.givenName"),
+    )
     assert out["name"] == {"givenName": "Barbara"} and "userName" not in out
 
 
@@ -607,15 +634,17 @@ def test_render_unknown_attribute_names_are_ignored() -> None:
 
 def test_render_excluded_attributes() -> None:
     """RFC 7644 3.9: "excludedAttributes" removes attributes from the default set."""
-    out = render(stored_user(displayName="Babs", emails=[{"value": "a@example.com"}]), USER_TYPE,
-                 excluded=attrs("emails"))
+    out = render(
+        stored_user(displayName="Babs", emails=[{"value": "a@example.com"}]), USER_TYPE, excluded=attrs("emails")
+    )
     assert "emails" not in out and out["displayName"] == "Babs"
 
 
 def test_render_excluded_sub_attribute() -> None:
     """RFC 7644 3.9: excluding "name.givenName" drops only that sub-attribute."""
-    out = render(stored_user(name={"givenName": "Barbara", "familyName": "Jensen"}), USER_TYPE,
-                 excluded=attrs("name.givenName"))
+    out = render(
+        stored_user(name={"givenName": "Barbara", "familyName": "Jensen"}), USER_TYPE, excluded=attrs("name.givenName")
+    )
     assert out["name"] == {"familyName": "Jensen"}
 
 
@@ -644,11 +673,9 @@ def test_render_request_and_always_sub_attributes() -> None:
     part = {"code": "c", "note": "n", "ref": "r", "extra": "x"}
     doc = {**normalize(widget(part=part), WIDGET_TYPE), "id": "w1"}
     assert render(doc, WIDGET_TYPE)["part"] == {"code": "c", "note": "n", "ref": "r"}
-    assert render(doc, WIDGET_TYPE, attributes=attrs("part.note", WIDGET_TYPE))["part"] == {
-        "note": "n", "ref": "r"}
+    assert render(doc, WIDGET_TYPE, attributes=attrs("part.note", WIDGET_TYPE))["part"] == {"note": "n", "ref": "r"}
     assert render(doc, WIDGET_TYPE, attributes=attrs("part", WIDGET_TYPE))["part"] == part
-    assert render(doc, WIDGET_TYPE, attributes=attrs("part.extra", WIDGET_TYPE))["part"] == {
-        "ref": "r", "extra": "x"}
+    assert render(doc, WIDGET_TYPE, attributes=attrs("part.extra", WIDGET_TYPE))["part"] == {"ref": "r", "extra": "x"}
 
 
 def test_render_does_not_modify_the_doc() -> None:
@@ -685,7 +712,8 @@ def test_extra_schema_urn_drop_is_logged(debug_log: pytest.LogCaptureFixture) ->
     """Entra's ADSCIM Group URN in schemas is dropped, naming the URN."""
     normalize({"schemas": [GROUP_SCHEMA, ENTRA_GROUP], "displayName": "Admins"}, GROUP_TYPE)
     assert rewrites(debug_log) == [
-        f"rewrite extra-schema-dropped: {ENTRA_GROUP!r} in 'schemas' is not a schema of Group; dropped"]
+        f"rewrite extra-schema-dropped: {ENTRA_GROUP!r} in 'schemas' is not a schema of Group; dropped"
+    ]
 
 
 def test_declared_extension_urn_in_schemas_is_not_logged_as_dropped(debug_log: pytest.LogCaptureFixture) -> None:
@@ -697,8 +725,9 @@ def test_read_only_input_ignored_is_logged(debug_log: pytest.LogCaptureFixture) 
     """Okta's PUT carries id, groups and meta; Entra's POST carries meta.resourceType; Okta's members carry
     display. Each ignored value is named."""
     normalize(user(id="x", groups=[], meta={"resourceType": "User"}), USER_TYPE)
-    normalize({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": "u1", "display": "Babs"}]},
-              GROUP_TYPE)
+    normalize(
+        {"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": "u1", "display": "Babs"}]}, GROUP_TYPE
+    )
     logged = rewrites(debug_log)
     assert [m.split(":")[0] for m in logged] == ["rewrite read-only-ignored"] * 4
     assert [m.split("'")[1] for m in logged] == ["id", "groups", "meta", "members.display"]

@@ -22,8 +22,9 @@ SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(*args: str, actor: str = "alice") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SCIMWARD_ACTOR": actor})
+    return subprocess.run(
+        [SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**os.environ, "SCIMWARD_ACTOR": actor}
+    )
 
 
 @pytest.fixture
@@ -38,11 +39,13 @@ def url(tmp_path: Path) -> str:
         for name in ("olga", "ada", "bob", "cy"):
             body = {"schemas": [USER_SCHEMA], "userName": name}
             ids.append((await store.create(USER_TYPE, normalize(body, USER_TYPE), source="tests")).id)
-        group = {"schemas": [GROUP_SCHEMA], "displayName": "prod-admins",
-                 "members": [{"value": i} for i in ids[1:]]}
+        group = {"schemas": [GROUP_SCHEMA], "displayName": "prod-admins", "members": [{"value": i} for i in ids[1:]]}
         await store.create(GROUP_TYPE, normalize(group, GROUP_TYPE), source="scim:okta")
-        await store.create(GROUP_TYPE, normalize({"schemas": [GROUP_SCHEMA], "displayName": "all-staff"},
-                                                 GROUP_TYPE), source="scim:okta")
+        await store.create(
+            GROUP_TYPE,
+            normalize({"schemas": [GROUP_SCHEMA], "displayName": "all-staff"}, GROUP_TYPE),
+            source="scim:okta",
+        )
         await database.dispose()
 
     asyncio.run(seed())
@@ -50,12 +53,27 @@ def url(tmp_path: Path) -> str:
 
 
 def test_group_set_and_list(url: str) -> None:
-    result = run("group", "set", "prod-admins", "--owner", "olga", "--purpose", "production root",
-                 "--privileged", "--review-every", "90d", "--membership-expires", "30d", "--database-url", url)
+    result = run(
+        "group",
+        "set",
+        "prod-admins",
+        "--owner",
+        "olga",
+        "--purpose",
+        "production root",
+        "--privileged",
+        "--review-every",
+        "90d",
+        "--membership-expires",
+        "30d",
+        "--database-url",
+        url,
+    )
     assert result.returncode == 0, result.stderr
     listed = json.loads(run("group", "list", "--privileged", "--json", "--database-url", url).stdout)["groups"]
-    assert [(g["name"], g["owners"], g["reviewCadence"], g["membershipExpires"], g["members"]) for g in listed] \
-        == [("prod-admins", ["olga"], 90, 30, 3)]
+    assert [(g["name"], g["owners"], g["reviewCadence"], g["membershipExpires"], g["members"]) for g in listed] == [
+        ("prod-admins", ["olga"], 90, 30, 3)
+    ]
     unowned = json.loads(run("group", "list", "--unowned", "--json", "--database-url", url).stdout)["groups"]
     assert [g["name"] for g in unowned] == ["all-staff"]
 
@@ -70,13 +88,26 @@ def test_group_set_refuses_an_unknown_owner_without_a_traceback(url: str) -> Non
 
 def test_a_campaign_from_start_to_report(url: str) -> None:
     assert run("group", "set", "prod-admins", "--owner", "olga", "--privileged", "--database-url", url).returncode == 0
-    started = run("review", "start", "q4", "--groups",
-                  "urn:scimward:params:scim:schemas:extension:governance:2.0:Group:privileged eq true",
-                  "--due", "14d", "--default", "revoke", "--database-url", url)
+    started = run(
+        "review",
+        "start",
+        "q4",
+        "--groups",
+        "urn:scimward:params:scim:schemas:extension:governance:2.0:Group:privileged eq true",
+        "--due",
+        "14d",
+        "--default",
+        "revoke",
+        "--database-url",
+        url,
+    )
     assert started.returncode == 0, started.stderr
     shown = json.loads(run("review", "show", "q4", "--json", "--database-url", url).stdout)
     assert [(i["id"], i["member"], i["group"], i["decision"]) for i in shown["items"]] == [
-        (1, "ada", "prod-admins", None), (2, "bob", "prod-admins", None), (3, "cy", "prod-admins", None)]
+        (1, "ada", "prod-admins", None),
+        (2, "bob", "prod-admins", None),
+        (3, "cy", "prod-admins", None),
+    ]
     assert all(i["recommendation"] in ("keep", "revoke") for i in shown["items"])
 
     refused = run("review", "decide", "q4", "1", "2", "keep", "--as", "ada", "--database-url", url)
@@ -94,10 +125,12 @@ def test_a_campaign_from_start_to_report(url: str) -> None:
     assert {g["name"]: g["members"] for g in members}["prod-admins"] == 2
     document = json.loads(run("review", "report", "q4", "--database-url", url).stdout)
     assert [(i["decision"], i["decided_by"], i["note"]) for i in document["items"][:2]] == [
-        ("keep", "olga", "on call")] * 2
+        ("keep", "olga", "on call")
+    ] * 2
     assert document["items"][2]["defaulted"] and document["items"][2]["outcome"] == "applied"
-    rows = list(csv.DictReader(io.StringIO(run("review", "report", "q4", "--format", "csv",
-                                                "--database-url", url).stdout)))
+    rows = list(
+        csv.DictReader(io.StringIO(run("review", "report", "q4", "--format", "csv", "--database-url", url).stdout))
+    )
     assert [r["decision"] for r in rows] == ["keep", "keep", "revoke"]
 
     again = run("review", "decide", "q4", "1", "revoke", "--as", "olga", "--database-url", url)
@@ -105,8 +138,9 @@ def test_a_campaign_from_start_to_report(url: str) -> None:
 
 
 def test_closing_a_campaign_with_every_item_decided(url: str) -> None:
-    assert run("review", "start", "all", "--groups", 'displayName eq "prod-admins"', "--database-url", url
-               ).returncode == 0
+    assert (
+        run("review", "start", "all", "--groups", 'displayName eq "prod-admins"', "--database-url", url).returncode == 0
+    )
     assert run("review", "decide", "all", "1-3", "keep", "--as", "olga", "--database-url", url).returncode == 0
     closed = run("review", "close", "all", "--database-url", url)
     assert closed.returncode == 0, closed.stderr

@@ -49,8 +49,9 @@ def client(live_server: LiveServer) -> Iterator[SyncSCIMClient]:
         # scim2-models has no Agent models: they are built from the schemas scimward publishes.
         agents = [Resource.from_schema(Schema.model_validate(s.to_scim(""))) for s in (AGENT, AGENTIC_APPLICATION)]
         extensions = [Extension.from_schema(Schema.model_validate(s.to_scim(""))) for s in (NHI, GOVERNANCE_GROUP)]
-        scim = SyncSCIMClient(http, provider=ScimProvider(models=[User, EnterpriseUser, Group, *agents, *extensions],
-                                                          resource_types=[]))
+        scim = SyncSCIMClient(
+            http, provider=ScimProvider(models=[User, EnterpriseUser, Group, *agents, *extensions], resource_types=[])
+        )
         scim.discover()
         yield scim
 
@@ -92,8 +93,11 @@ def new_user(client: SyncSCIMClient, user_name: str, manager: str | None = None)
         emails=[Email(value=user_name, type=Email.Type.work, primary=True)],
         active=True,
     )
-    user[EnterpriseUser] = EnterpriseUser(employee_number="701984", department="Tour Operations",
-                                          manager=Manager(value=manager, ref=None) if manager else None)
+    user[EnterpriseUser] = EnterpriseUser(
+        employee_number="701984",
+        department="Tour Operations",
+        manager=Manager(value=manager, ref=None) if manager else None,
+    )
     return create(client, user)
 
 
@@ -167,17 +171,20 @@ def test_replace_user_changes_core_and_extension_attributes(client: SyncSCIMClie
     replaced = replace(client, read)
     assert (replaced.display_name, replaced.title) == ("Babs Jensen", "Tour Guide")
     again = query_one(client, EnterpriseUserModel, created.id)
-    assert (again.display_name, again.title, again[EnterpriseUser].department) == ("Babs Jensen", "Tour Guide",
-                                                                                   "Tours")
+    assert (again.display_name, again.title, again[EnterpriseUser].department) == ("Babs Jensen", "Tour Guide", "Tours")
     assert again.meta.version != created.meta.version
 
 
 def test_modify_user_with_patch_op(client: SyncSCIMClient, unique: str) -> None:
     created = new_user(client, f"bjensen.{unique}@example.com")
-    modified = modify(client, EnterpriseUserModel, created.id,
-                      {"op": "replace", "path": "displayName", "value": "Babs"},
-                      {"op": "replace", "path": "active", "value": False},
-                      {"op": "add", "path": "nickName", "value": "B"})
+    modified = modify(
+        client,
+        EnterpriseUserModel,
+        created.id,
+        {"op": "replace", "path": "displayName", "value": "Babs"},
+        {"op": "replace", "path": "active", "value": False},
+        {"op": "add", "path": "nickName", "value": "B"},
+    )
     assert (modified.display_name, modified.active, modified.nick_name) == ("Babs", False, "B")
     again = query_one(client, EnterpriseUserModel, created.id)
     assert (again.display_name, again.active, again.nick_name) == ("Babs", False, "B")
@@ -186,8 +193,12 @@ def test_modify_user_with_patch_op(client: SyncSCIMClient, unique: str) -> None:
 def test_modify_user_removes_the_enterprise_manager(client: SyncSCIMClient, unique: str) -> None:
     boss = new_user(client, f"boss.{unique}@example.com")
     created = new_user(client, f"bjensen.{unique}@example.com", manager=boss.id)
-    modify(client, EnterpriseUserModel, created.id,
-           {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"})
+    modify(
+        client,
+        EnterpriseUserModel,
+        created.id,
+        {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"},
+    )
     again = query_one(client, EnterpriseUserModel, created.id)
     assert again[EnterpriseUser].manager is None
     assert again[EnterpriseUser].employee_number == "701984"
@@ -222,16 +233,21 @@ def test_user_lists_the_groups_it_belongs_to(client: SyncSCIMClient, unique: str
     a, b = (new_user(client, f"u{n}.{unique}@example.com") for n in (1, 2))
     group = new_group(client, f"Tour Guides {unique}", a)
     assert [(g.value, g.display) for g in query_one(client, EnterpriseUserModel, a.id).groups] == [
-        (group.id, f"Tour Guides {unique}")]
+        (group.id, f"Tour Guides {unique}")
+    ]
     assert query_one(client, EnterpriseUserModel, b.id).groups in (None, [])
 
 
 def test_modify_group_adds_and_removes_members(client: SyncSCIMClient, unique: str) -> None:
     a, b = (new_user(client, f"u{n}.{unique}@example.com") for n in (1, 2))
     group = new_group(client, f"Tour Guides {unique}", a)
-    modified = modify(client, Group, group.id,
-                      {"op": "add", "path": "members", "value": [{"value": b.id}]},
-                      {"op": "remove", "path": f'members[value eq "{a.id}"]'})
+    modified = modify(
+        client,
+        Group,
+        group.id,
+        {"op": "add", "path": "members", "value": [{"value": b.id}]},
+        {"op": "remove", "path": f'members[value eq "{a.id}"]'},
+    )
     assert member_values(modified) == {b.id}
     assert member_values(query_one(client, Group, group.id)) == {b.id}
 

@@ -44,8 +44,9 @@ SCIMWARD = str(Path(sys.executable).parent / "scimward")
 @pytest.fixture
 def echoing() -> Iterator[QuirkyServer]:
     """Takes the hub's token, echoes it in its errors, and cannot store one user."""
-    with QuirkyServer(Quirks(echo_authorization=True, refused=frozenset({POISON})),
-                      token=f"app-secret-{uuid.uuid4().hex}") as server:
+    with QuirkyServer(
+        Quirks(echo_authorization=True, refused=frozenset({POISON})), token=f"app-secret-{uuid.uuid4().hex}"
+    ) as server:
         yield server
 
 
@@ -57,8 +58,13 @@ def refusing() -> Iterator[QuirkyServer]:
 
 
 def run(*args: str, url: str) -> str:
-    done = subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"})
+    done = subprocess.run(
+        [SCIMWARD, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"},
+    )
     assert done.returncode in (0, 1, 2, 4), done.stderr  # answers, never a crash
     return done.stdout + done.stderr
 
@@ -82,7 +88,8 @@ async def stored_text(db: Database) -> str:
 
 
 async def test_an_echoed_credential_is_in_no_log_output_or_database(
-        hub_url: str, echoing: QuirkyServer, refusing: QuirkyServer) -> None:
+    hub_url: str, echoing: QuirkyServer, refusing: QuirkyServer
+) -> None:
     app_token, locked_token = echoing.token, f"locked-secret-{uuid.uuid4().hex}"
     db = Database(hub_url)
     hub = Hub(db, identity_store(db), Propagator(db), SecretBox())  # the key file the commands read
@@ -91,9 +98,15 @@ async def test_an_echoed_credential_is_in_no_log_output_or_database(
     await hub.user("ada@example.com", displayName="Ada")
     await hub.user(POISON, displayName="Poison")
 
-    worker = subprocess.Popen([SCIMWARD, "worker", "--log-level", "debug"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "SCIMWARD_DATABASE_URL": hub_url})
+    worker = subprocess.Popen(
+        [SCIMWARD, "worker", "--log-level", "debug"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SCIMWARD_DATABASE_URL": hub_url},
+    )
     try:
+
         async def parked_and_quarantined() -> bool:
             poisoned = await FindingStore(db).list(kinds=["push_poisoned"])
             return bool(poisoned) and (await TargetRepository(db).by_name("locked")).quarantined is not None
@@ -107,9 +120,17 @@ async def test_an_echoed_credential_is_in_no_log_output_or_database(
     assert any(r.status == 500 for r in echoed) and any(r.status == 401 for r in echoed), "the targets echoed"
 
     # Each place the targets' words are shown, once (a JSON form where it holds more than the table).
-    outputs = [run(*command, url=hub_url) for command in (
-        ("target", "show", "locked"), ("target", "status", "app"), ("target", "status", "locked", "--json"),
-        ("target", "test", "locked", "--json"), ("findings", "--all", "--json"), ("reconcile", "locked"))]
+    outputs = [
+        run(*command, url=hub_url)
+        for command in (
+            ("target", "show", "locked"),
+            ("target", "status", "app"),
+            ("target", "status", "locked", "--json"),
+            ("target", "test", "locked", "--json"),
+            ("findings", "--all", "--json"),
+            ("reconcile", "locked"),
+        )
+    ]
     assert "[redacted]" in "".join(outputs), "the targets' words are shown, without the credential"
     during = await stored_text(db)
     outputs += [run("target", "remove", name, "--yes", url=hub_url) for name in ("app", "locked")]
@@ -156,8 +177,12 @@ def test_third_party_loggers_never_log_at_debug(refusing: QuirkyServer, hub_url:
     """httpcore logs every request at debug level and the SQLite driver every statement with its
     parameters: at ``--log-level debug`` only scimward's own loggers go to debug."""
     token = f"header-secret-{uuid.uuid4().hex}"
-    done = subprocess.run([sys.executable, "-c", DEBUG_PROCESS, token, f"{refusing.peer.base_url}/Users", hub_url],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", DEBUG_PROCESS, token, f"{refusing.peer.base_url}/Users", hub_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "scimward's own debug line" in done.stderr
     assert token not in done.stderr + done.stdout

@@ -25,8 +25,9 @@ HEADER = "employee_id,email,status,hire_date,termination_date,department\n"
 def admin(hub_url: str) -> Iterator[httpx.Client]:
     with ServerThread(Settings(database_url=hub_url, run_worker=False)) as server:
         token = issue_token(hub_url, f"carol-{uuid.uuid4().hex[:6]}", scopes="admin")
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}/admin/v1",
-                          headers={"Authorization": f"Bearer {token}"}) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}/admin/v1", headers={"Authorization": f"Bearer {token}"}
+        ) as client:
             yield client
 
 
@@ -43,19 +44,25 @@ def _import(url: str, path: Path) -> None:
 
 
 def test_sources_are_added_listed_and_shown_with_their_import_status(
-        admin: httpx.Client, hub_url: str, tmp_path: Path) -> None:
-    added = admin.post("/sources", json={"name": "workday", "kind": "csv", "priority": 10,
-                                         "correlate": ["employeeNumber", "emails"]})
+    admin: httpx.Client, hub_url: str, tmp_path: Path
+) -> None:
+    added = admin.post(
+        "/sources", json={"name": "workday", "kind": "csv", "priority": 10, "correlate": ["employeeNumber", "emails"]}
+    )
     assert added.status_code == 201, added.text
     assert added.json()["config"] == {"correlate": ["employeeNumber", "emails"]}
     assert added.json()["created_by"].startswith("carol-") and added.json()["records"]["records"] == 0
     assert admin.post("/sources", json={"name": "okta", "kind": "scim"}).status_code == 201
     assert [(s["name"], s["priority"]) for s in admin.get("/sources").json()["sources"]] == [
-        ("workday", 10), ("okta", 100)]
+        ("workday", 10),
+        ("okta", 100),
+    ]
 
     export = tmp_path / "export.csv"
-    export.write_text(HEADER + f"E1,e1@example.com,active,2020-01-01,,Sales\n"
-                               f"E2,e2@example.com,terminated,2020-01-01,{date.today().isoformat()},Sales\n")
+    export.write_text(
+        HEADER + f"E1,e1@example.com,active,2020-01-01,,Sales\n"
+        f"E2,e2@example.com,terminated,2020-01-01,{date.today().isoformat()},Sales\n"
+    )
     _import(hub_url, export)
     shown = admin.get("/sources/workday").json()
     assert shown["last_import"] is not None

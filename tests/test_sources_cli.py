@@ -26,8 +26,9 @@ SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SCIMWARD_ACTOR": "alice"})
+    return subprocess.run(
+        [SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**os.environ, "SCIMWARD_ACTOR": "alice"}
+    )
 
 
 @pytest.fixture
@@ -42,10 +43,20 @@ def seed(url: str, *users: tuple[str, str]) -> None:
         database = Database(url)
         try:
             for user_name, employee in users:
-                await identity_store(database).create(USER_TYPE, normalize(
-                    {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": user_name, "active": True,
-                     "emails": [{"value": user_name}], ENTERPRISE: {"employeeNumber": employee}}, USER_TYPE),
-                    source="scim:okta")
+                await identity_store(database).create(
+                    USER_TYPE,
+                    normalize(
+                        {
+                            "schemas": [USER_SCHEMA, ENTERPRISE],
+                            "userName": user_name,
+                            "active": True,
+                            "emails": [{"value": user_name}],
+                            ENTERPRISE: {"employeeNumber": employee},
+                        },
+                        USER_TYPE,
+                    ),
+                    source="scim:okta",
+                )
         finally:
             await database.dispose()
 
@@ -68,9 +79,9 @@ def test_an_import_with_a_bad_row_names_its_line_and_exits_1(url: str, tmp_path:
     seed(url, ("ada@example.com", "E1"), ("bob@example.com", "E2"))
     run("source", "add", "workday", "--kind", "csv", "--database-url", url)
     export = tmp_path / "export.csv"
-    export.write_text("employee_id,email,status,title\n"
-                      "E1,ada@example.com,active,Architect\n"
-                      "E2,bob@example.com,retired,Chef\n")
+    export.write_text(
+        "employee_id,email,status,title\nE1,ada@example.com,active,Architect\nE2,bob@example.com,retired,Chef\n"
+    )
     result = run("import", "workday", str(export), "--database-url", url)
     assert result.returncode == 1, result.stderr
     assert "rejected line 3: status 'retired' is not one of active, leave, terminated" in result.stderr
@@ -99,9 +110,11 @@ def test_a_scim_token_belongs_to_its_source_and_its_changes_carry_it(url: str) -
     listed = json.loads(run("token", "list", "--json", "--database-url", url).stdout)
     assert [(t["name"], t["source"]) for t in listed] == [("okta-prod", "okta")]
     with ServerThread(Settings(database_url=url, run_worker=False)) as server:
-        response = httpx.post(f"http://127.0.0.1:{server.port}/scim/v2/Users",
-                              headers={"Authorization": f"Bearer {token}"},
-                              json={"schemas": [USER_SCHEMA], "userName": "ada@example.com"})
+        response = httpx.post(
+            f"http://127.0.0.1:{server.port}/scim/v2/Users",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"schemas": [USER_SCHEMA], "userName": "ada@example.com"},
+        )
         assert response.status_code == 201, response.text
     engine = create_sync_engine(url)
     try:

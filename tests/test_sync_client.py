@@ -52,8 +52,12 @@ def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> TargetCli
 
 def answer(status: int, body: Any = None, **headers: str) -> Callable[[httpx.Request], httpx.Response]:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, json=body, headers=headers) if body is not None else httpx.Response(
-            status, headers=headers)
+        return (
+            httpx.Response(status, json=body, headers=headers)
+            if body is not None
+            else httpx.Response(status, headers=headers)
+        )
+
     return handler
 
 
@@ -62,13 +66,15 @@ def scim_error(status: int, detail: str, scim_type: str | None = None) -> dict[s
     return body | ({"scimType": scim_type} if scim_type else {})
 
 
-def fail_with(handler: Callable[[httpx.Request], httpx.Response],
-              call: Callable[[TargetClient], Awaitable[object]]) -> TargetError:
+def fail_with(
+    handler: Callable[[httpx.Request], httpx.Response], call: Callable[[TargetClient], Awaitable[object]]
+) -> TargetError:
     async def go() -> TargetError:
         async with mock_client(handler) as client:
             with pytest.raises(TargetError) as caught:
                 await call(client)
             return caught.value
+
     return run(go())
 
 
@@ -78,14 +84,29 @@ def get_user(client: TargetClient) -> Awaitable[object]:
 
 # --- statuses and transport failures → error classes ------------------------------------------------
 
-@pytest.mark.parametrize(("status", "kind"), [
-    (429, TransientError), (500, TransientError), (502, TransientError), (503, TransientError),
-    (504, TransientError), (408, TransientError), (507, TransientError),
-    (404, NotFoundError), (409, AlreadyExistsError),
-    (400, BadRequestError), (405, BadRequestError), (412, BadRequestError), (413, BadRequestError),
-    (422, BadRequestError), (501, BadRequestError),
-    (401, AuthError), (403, AuthError),
-])
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (429, TransientError),
+        (500, TransientError),
+        (502, TransientError),
+        (503, TransientError),
+        (504, TransientError),
+        (408, TransientError),
+        (507, TransientError),
+        (404, NotFoundError),
+        (409, AlreadyExistsError),
+        (400, BadRequestError),
+        (405, BadRequestError),
+        (412, BadRequestError),
+        (413, BadRequestError),
+        (422, BadRequestError),
+        (501, BadRequestError),
+        (401, AuthError),
+        (403, AuthError),
+    ],
+)
 def test_status_maps_to_error_class(status: int, kind: type[TargetError]) -> None:
     error = fail_with(answer(status, scim_error(status, "nope")), get_user)
     assert type(error) is kind
@@ -107,6 +128,7 @@ def test_conflict_keeps_scim_type() -> None:
 def test_non_scim_error_body_becomes_the_detail_truncated() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(400, text="<html>" + "x" * 5000)
+
     error = fail_with(handler, get_user)
     assert error.detail.startswith("<html>xxx") and len(error.detail) == DETAIL_LIMIT
 
@@ -116,13 +138,21 @@ def test_redirect_is_not_followed_and_halts() -> None:
     assert type(error) is HaltError and "https://elsewhere.invalid/" in error.detail
 
 
-@pytest.mark.parametrize("exc", [
-    httpx.ConnectError("refused"), httpx.ReadError("reset"), httpx.ReadTimeout("slow"),
-    httpx.ConnectTimeout("slow"), httpx.PoolTimeout("busy"), httpx.RemoteProtocolError("hung up"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ReadError("reset"),
+        httpx.ReadTimeout("slow"),
+        httpx.ConnectTimeout("slow"),
+        httpx.PoolTimeout("busy"),
+        httpx.RemoteProtocolError("hung up"),
+    ],
+)
 def test_transport_failures_are_transient_and_chained(exc: httpx.HTTPError) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc
+
     error = fail_with(handler, get_user)
     assert type(error) is TransientError and error.status is None and error.__cause__ is exc
 
@@ -133,6 +163,7 @@ def test_a_url_we_cannot_speak_halts() -> None:
             with pytest.raises(HaltError) as caught:
                 await client.get("Users", "u1")
             assert isinstance(caught.value.__cause__, httpx.UnsupportedProtocol)
+
     run(go())
 
 
@@ -141,6 +172,7 @@ def test_connection_refused_by_a_real_closed_port_is_transient() -> None:
         async with TargetClient(f"http://127.0.0.1:{free_port()}/scim/v2", "t") as client:
             with pytest.raises(TransientError):
                 await client.get("Users", "u1")
+
     run(go())
 
 
@@ -148,6 +180,7 @@ def test_connection_refused_by_a_real_closed_port_is_transient() -> None:
 def test_success_without_a_resource_is_a_protocol_error(body: bytes) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body)
+
     assert type(fail_with(handler, get_user)) is ProtocolError
 
 
@@ -157,6 +190,7 @@ def test_unexpected_success_status_is_a_protocol_error() -> None:
 
 
 # --- Retry-After and backoff -----------------------------------------------------------------------
+
 
 def test_retry_after_seconds_travels_with_the_error() -> None:
     error = fail_with(answer(429, scim_error(429, "slow down"), **{"Retry-After": "7"}), get_user)
@@ -173,13 +207,23 @@ def test_retry_after_http_date_travels_with_the_error() -> None:
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("header", "seconds"), [
-    (None, None), ("", None), ("soon", None), ("-5", None), ("1.5", None),
-    ("0", 0.0), ("120", 120.0), (" 30 ", 30.0), ("86400", 3600.0),
-    ("Thu, 01 Jan 2026 12:01:30 GMT", 90.0),  # RFC 9110 10.2.3: an HTTP-date
-    ("Thu, 01 Jan 2026 11:00:00 GMT", 0.0),  # already past
-    ("Fri, 02 Jan 2026 12:00:00 GMT", 3600.0),  # capped
-])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),
+        ("0", 0.0),
+        ("120", 120.0),
+        (" 30 ", 30.0),
+        ("86400", 3600.0),
+        ("Thu, 01 Jan 2026 12:01:30 GMT", 90.0),  # RFC 9110 10.2.3: an HTTP-date
+        ("Thu, 01 Jan 2026 11:00:00 GMT", 0.0),  # already past
+        ("Fri, 02 Jan 2026 12:00:00 GMT", 3600.0),  # capped
+    ],
+)
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, now=NOW) == seconds
 
@@ -210,12 +254,14 @@ def test_backoff_counts_attempts_from_one() -> None:
 
 # --- requests as sent ------------------------------------------------------------------------------
 
+
 def test_eq_filter_escapes_the_value() -> None:
     """RFC 7644 3.4.2.2: compValue is a JSON string, so quotes and backslashes are escaped."""
     assert eq_filter("userName", 'a" or userName pr or "\\') == r'userName eq "a\" or userName pr or \"\\"'
     assert eq_filter("emails.value", "zoë@example.com") == 'emails.value eq "zoë@example.com"'
     assert eq_filter("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "7") == (
-        'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "7"')
+        'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "7"'
+    )
     assert eq_filter("active", True) == "active eq true"
 
 
@@ -235,6 +281,7 @@ def test_requests_carry_scim_headers_and_quoted_ids() -> None:
     async def go() -> None:
         async with mock_client(handler) as client:
             await client.get("Users", "a/b?c")
+
     run(go())
     request = seen[0]
     assert request.url.raw_path == b"/scim/v2/Users/a%2Fb%3Fc"
@@ -254,6 +301,7 @@ def test_ids_that_would_leave_the_endpoint_are_refused(bad_id: str) -> None:
 
 # --- paging guards against targets that misbehave ---------------------------------------------------
 
+
 def list_response(ids: list[str], total: int | None = None) -> dict[str, Any]:
     page: dict[str, Any] = {"Resources": [{"id": i} for i in ids]}
     return page if total is None else page | {"totalResults": total}
@@ -263,6 +311,7 @@ def walk(handler: Callable[[httpx.Request], httpx.Response], page_size: int = 2)
     async def go() -> list[str]:
         async with mock_client(handler) as client:
             return [item["id"] async for item in client.iterate("Users", page_size=page_size)]
+
     return run(go())
 
 
@@ -278,6 +327,7 @@ def test_index_walk_ends_when_the_target_ignores_start_index() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         return no_cursors(request) or httpx.Response(200, json=list_response(["a", "b"]))
+
     assert walk(handler) == ["a", "b"]
     assert len(requests) == 3  # the config, the page, and the same page again
 
@@ -289,7 +339,8 @@ def test_index_walk_advances_by_what_came_back_when_count_is_ignored() -> None:
         if response := no_cursors(request):
             return response
         start = int(request.url.params["startIndex"])
-        return httpx.Response(200, json=list_response(everything[start - 1:], total=5))
+        return httpx.Response(200, json=list_response(everything[start - 1 :], total=5))
+
     assert walk(handler) == everything
 
 
@@ -300,6 +351,7 @@ def test_index_walk_does_not_repeat_a_resource_pushed_to_the_next_page() -> None
         if response := no_cursors(request):
             return response
         return httpx.Response(200, json=list_response(pages[int(request.url.params["startIndex"])]))
+
     assert walk(handler) == ["a", "b", "c"]
 
 
@@ -309,6 +361,7 @@ def test_without_a_service_provider_config_the_walk_pages_by_index() -> None:
             return httpx.Response(404)
         assert "cursor" not in request.url.params
         return httpx.Response(200, json=list_response(["a"], total=1))
+
     assert walk(handler) == ["a"]
 
 
@@ -318,10 +371,12 @@ def test_cursor_walk_ends_on_a_cursor_handed_back_unchanged() -> None:
             return httpx.Response(200, json={"pagination": {"cursor": True}})
         cursor = request.url.params["cursor"]
         return httpx.Response(200, json=list_response([f"after-{cursor}"]) | {"nextCursor": "same"})
+
     assert walk(handler) == ["after-", "after-same"]
 
 
 # --- real targets ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def scim2_server() -> Iterator[Peer]:
@@ -358,13 +413,23 @@ async def users_and_groups_round_trip(client: TargetClient, unique: str) -> None
     replaced = await client.replace("Users", ann["id"], new_user(f"{unique}-ann", title="Engineer"))
     assert replaced["title"] == "Engineer" and "displayName" not in replaced  # PUT replaces (RFC 7644 3.5.1)
 
-    group = await client.create("Groups", {"schemas": [GROUP_SCHEMA], "displayName": f"{unique}-team",
-                                           "members": [{"value": ann["id"]}, {"value": bob["id"]}]})
+    group = await client.create(
+        "Groups",
+        {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": f"{unique}-team",
+            "members": [{"value": ann["id"]}, {"value": bob["id"]}],
+        },
+    )
     assert member_ids(await client.get("Groups", group["id"])) == {ann["id"], bob["id"]}
-    await client.patch("Groups", group["id"], [
-        {"op": "remove", "path": f'members[value eq "{bob["id"]}"]'},
-        {"op": "add", "path": "members", "value": [{"value": tricky["id"]}]},
-    ])
+    await client.patch(
+        "Groups",
+        group["id"],
+        [
+            {"op": "remove", "path": f'members[value eq "{bob["id"]}"]'},
+            {"op": "add", "path": "members", "value": [{"value": tricky["id"]}]},
+        ],
+    )
     assert member_ids(await client.get("Groups", group["id"])) == {ann["id"], tricky["id"]}
 
     for resource, item in (("Groups", group), ("Users", ann), ("Users", bob), ("Users", tricky)):
@@ -415,6 +480,7 @@ def test_scimward_round_trip(scimward_target: Peer, unique: str) -> None:
     async def go() -> None:
         async with scimward_target.client() as client:
             await users_and_groups_round_trip(client, unique)
+
     run(go())
 
 
@@ -423,6 +489,7 @@ def test_scimward_walk_by_cursor(scimward_target: Peer, unique: str, caplog: pyt
         async with scimward_target.client() as client:
             assert (await pagination(client)).get("cursor") is True
             await every_user_once(client, unique)
+
     with caplog.at_level(logging.INFO, logger="httpx"):
         run(go())
     pages = page_requests(caplog)
@@ -436,6 +503,7 @@ def test_scimward_duplicate_user_name_already_exists(scimward_target: Peer, uniq
             with pytest.raises(AlreadyExistsError) as caught:
                 await client.create("Users", new_user(f"{unique}-dup"))
             assert caught.value.scim_type == "uniqueness"
+
     run(go())
 
 
@@ -444,6 +512,7 @@ def test_scimward_rejects_a_wrong_token(scimward_target: Peer) -> None:
         async with TargetClient(scimward_target.base_url, "wrong") as client:
             with pytest.raises(AuthError):
                 await client.get("Users", "whatever")
+
     run(go())
 
 
@@ -451,6 +520,7 @@ def test_scim2_server_round_trip(scim2_server: Peer, unique: str) -> None:
     async def go() -> None:
         async with scim2_server.client() as client:
             await users_and_groups_round_trip(client, unique)
+
     run(go())
 
 
@@ -459,6 +529,7 @@ def test_scim2_server_walk_by_index(scim2_server: Peer, unique: str, caplog: pyt
         async with scim2_server.client() as client:
             assert not (await pagination(client)).get("cursor")
             await every_user_once(client, unique)
+
     with caplog.at_level(logging.INFO, logger="httpx"):
         run(go())
     pages = page_requests(caplog)
@@ -470,11 +541,13 @@ def test_scim2_server_patch_answers_no_content(scim2_server: Peer, unique: str) 
         async with scim2_server.client() as client:
             user = await client.create("Users", new_user(f"{unique}-p"))
             assert await client.patch("Users", user["id"], [{"op": "replace", "path": "title", "value": "x"}]) is None
+
     run(go())
 
 
 def test_scim2_server_duplicate_user_name_already_exists(scim2_server: Peer, unique: str) -> None:
     """userName is unique and not caseExact (RFC 7643 4.1.1), so a case variant collides too."""
+
     async def go() -> None:
         async with scim2_server.client() as client:
             await client.create("Users", new_user(f"{unique}-dup"))
@@ -482,6 +555,7 @@ def test_scim2_server_duplicate_user_name_already_exists(scim2_server: Peer, uni
                 with pytest.raises(AlreadyExistsError) as caught:
                     await client.create("Users", new_user(name))
                 assert caught.value.status == 409 and caught.value.scim_type == "uniqueness"
+
     run(go())
 
 
@@ -491,6 +565,7 @@ def test_scim2_server_missing_user_not_found(scim2_server: Peer) -> None:
             with pytest.raises(NotFoundError) as caught:
                 await client.get("Users", uuid.uuid4().hex)
             assert "not found" in caught.value.detail
+
     run(go())
 
 
@@ -500,4 +575,5 @@ def test_scim2_server_rejects_a_wrong_token(scim2_server: Peer) -> None:
             with pytest.raises(AuthError) as caught:
                 await client.get("Users", "whatever")
             assert caught.value.status == 401
+
     run(go())

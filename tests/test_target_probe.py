@@ -44,8 +44,12 @@ async def test_the_probe_finds_the_filters_a_target_only_pretends_to_evaluate(hu
     admin = TargetAdmin(hub.db, hub.secrets)
     report = await admin.test("app")
     assert report["ok"]
-    expected = {"Users.userName": True, "Users.externalId": False, "Groups.externalId": False,
-                "Groups.displayName": False}
+    expected = {
+        "Users.userName": True,
+        "Users.externalId": False,
+        "Groups.externalId": False,
+        "Groups.displayName": False,
+    }
     [filters] = [check for check in report["checks"] if check["check"] == "filters"]
     assert filters["evaluated"] == expected
     assert report["capabilities"]["filters"] == expected and report["capabilities"]["probed"]
@@ -54,8 +58,9 @@ async def test_the_probe_finds_the_filters_a_target_only_pretends_to_evaluate(hu
     assert not [r for r in quirky.requests if r.method != "GET"], "the probe only reads"
 
 
-async def test_a_target_with_nothing_to_search_for_is_not_judged(hub: Hub, quirky: QuirkyServer,
-                                                                 downstream: Peer) -> None:
+async def test_a_target_with_nothing_to_search_for_is_not_judged(
+    hub: Hub, quirky: QuirkyServer, downstream: Peer
+) -> None:
     await hub.add_target("empty", quirky.peer)
     report = await TargetAdmin(hub.db, hub.secrets).test("empty")
     [filters] = [check for check in report["checks"] if check["check"] == "filters"]
@@ -78,12 +83,15 @@ async def test_status_names_what_the_target_does_not_store(hub: Hub, quirky: Qui
     assert status["linked_users"] == 1 and status["capabilities"]["dropped"] == ["emails.type", "title"]
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    ({"profile": "nuke"}, "profile must be one of standard, conservative, not 'nuke'"),
-    ({"capabilities": {"member_remove": "regex"}}, "capabilities.member_remove must be one of filter, value_list"),
-    ({"capabilities": {"filters": {"Users.email": True}}}, "capabilities.filters maps"),
-    ({"capabilities": {"colour": "red"}}, "capabilities.colour is not a capability"),
-])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"profile": "nuke"}, "profile must be one of standard, conservative, not 'nuke'"),
+        ({"capabilities": {"member_remove": "regex"}}, "capabilities.member_remove must be one of filter, value_list"),
+        ({"capabilities": {"filters": {"Users.email": True}}}, "capabilities.filters maps"),
+        ({"capabilities": {"colour": "red"}}, "capabilities.colour is not a capability"),
+    ],
+)
 def test_a_profile_propagate_could_not_follow_is_refused_when_given(option: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidValue, match=message.replace(".", r"\.")):
         parse_config(option)

@@ -47,13 +47,26 @@ class Cli:
     def database_url(self) -> str:
         return f"sqlite:///{self.database}"
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None,
-                 stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("SCIMWARD_")}
-        environ.update({"SCIMWARD_DATABASE_URL": self.database_url, "SCIMWARD_KEY_FILE": str(self.key_file),
-                        "COLUMNS": "200", **(env or {})})
-        return subprocess.run([SCIMWARD, "target", *args], capture_output=True, text=True, timeout=60,
-                              env=environ, input=stdin if stdin is not None else "")
+        environ.update(
+            {
+                "SCIMWARD_DATABASE_URL": self.database_url,
+                "SCIMWARD_KEY_FILE": str(self.key_file),
+                "COLUMNS": "200",
+                **(env or {}),
+            }
+        )
+        return subprocess.run(
+            [SCIMWARD, "target", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environ,
+            input=stdin if stdin is not None else "",
+        )
 
     def ok(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         result = self(*args, **kwargs)  # type: ignore[arg-type]
@@ -61,8 +74,16 @@ class Cli:
         return result
 
     def add(self, name: str, application: Peer, *options: str, env: dict[str, str] | None = None) -> None:
-        self.ok("add", name, "--url", application.base_url, "--token-env", "APP_TOKEN", *options,
-                env={"APP_TOKEN": application.token, **(env or {})})
+        self.ok(
+            "add",
+            name,
+            "--url",
+            application.base_url,
+            "--token-env",
+            "APP_TOKEN",
+            *options,
+            env={"APP_TOKEN": application.token, **(env or {})},
+        )
 
     def show(self, name: str) -> dict[str, object]:
         return json.loads(self.ok("show", name, "--json").stdout)  # type: ignore[no-any-return]
@@ -117,8 +138,7 @@ def test_an_unreachable_target_is_reported(cli: Cli) -> None:
     assert report["checks"][0]["error"] == "TransientError" and report["checks"][0]["status"] is None
 
 
-def test_the_token_may_come_from_a_file_or_standard_input(cli: Cli, application: Peer,
-                                                          tmp_path: Path) -> None:
+def test_the_token_may_come_from_a_file_or_standard_input(cli: Cli, application: Peer, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(application.token + "\n")
     cli.ok("add", "from-file", "--url", application.base_url, "--token-file", str(token_file))
@@ -143,23 +163,53 @@ def test_the_token_is_required_and_given_one_way(cli: Cli, application: Peer) ->
 
 
 def test_configuration_is_stored_as_given(cli: Cli, application: Peer) -> None:
-    cli.add("hr", application, "--scope", 'userType eq "Employee" and active eq true', "--no-groups",
-            "--map", "nickName=displayName", "--const", "userType=Contractor", "--const", "active=true",
-            "--map-only", "--deprovision", "tombstone", "--tombstone-days", "14", "--option", "quarantine_after=5")
+    cli.add(
+        "hr",
+        application,
+        "--scope",
+        'userType eq "Employee" and active eq true',
+        "--no-groups",
+        "--map",
+        "nickName=displayName",
+        "--const",
+        "userType=Contractor",
+        "--const",
+        "active=true",
+        "--map-only",
+        "--deprovision",
+        "tombstone",
+        "--tombstone-days",
+        "14",
+        "--option",
+        "quarantine_after=5",
+    )
     config = cli.show("hr")["config"]
     assert config == {
-        "scope": 'userType eq "Employee" and active eq true', "push_groups": False, "group_scope": None,
-        "mapping": [{"target": "nickName", "source": "displayName"},
-                    {"target": "userType", "constant": "Contractor"}, {"target": "active", "constant": True}],
-        "deprovision": "tombstone", "tombstone_days": 14, "quarantine_after": 5,
+        "scope": 'userType eq "Employee" and active eq true',
+        "push_groups": False,
+        "group_scope": None,
+        "mapping": [
+            {"target": "nickName", "source": "displayName"},
+            {"target": "userType", "constant": "Contractor"},
+            {"target": "active", "constant": True},
+        ],
+        "deprovision": "tombstone",
+        "tombstone_days": 14,
+        "quarantine_after": 5,
     }
 
 
 def test_the_default_mapping_is_kept_until_edited(cli: Cli, application: Peer) -> None:
     cli.add("crm", application)
     assert cli.show("crm")["config"]["mapping"] is None  # type: ignore[index]
-    cli.ok("set", "crm", "--map", "title=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
-           "--drop", "phoneNumbers")
+    cli.ok(
+        "set",
+        "crm",
+        "--map",
+        "title=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        "--drop",
+        "phoneNumbers",
+    )
     mapping = cli.show("crm")["config"]["mapping"]  # type: ignore[index]
     targets = [rule["target"] for rule in mapping]
     assert "userName" in targets and "phoneNumbers" not in targets and targets.count("title") == 1
@@ -190,19 +240,21 @@ def test_set_with_nothing_to_change_says_so(cli: Cli, application: Peer) -> None
     assert result.returncode == 2 and "nothing to change" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--scope", "userType eq"), "scope is not a valid SCIM filter"),
-    (("--group-scope", "displayName zz 1"), "group scope is not a valid SCIM filter"),
-    (("--map", "nickName"), "TARGET=SOURCE"),
-    (("--option", "scope=x"), "option of its own"),
-    # Options propagate and reconcile read later are checked now (issue 12, item 5).
-    (("--option", "reconcile_every=banana"), "reconcile_every 'banana' is not an interval"),
-    (("--option", "orphans=nuke"), "orphans must be 'report' or 'deactivate'"),
-    (("--option", "quarantine_after=0"), "quarantine_after must be a whole number, 1 or more"),
-    (("--option", "profile=bogus"), "profile must be one of standard, conservative"),
-])
-def test_bad_configuration_is_one_clear_line(cli: Cli, application: Peer, args: tuple[str, ...],
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--scope", "userType eq"), "scope is not a valid SCIM filter"),
+        (("--group-scope", "displayName zz 1"), "group scope is not a valid SCIM filter"),
+        (("--map", "nickName"), "TARGET=SOURCE"),
+        (("--option", "scope=x"), "option of its own"),
+        # Options propagate and reconcile read later are checked now (issue 12, item 5).
+        (("--option", "reconcile_every=banana"), "reconcile_every 'banana' is not an interval"),
+        (("--option", "orphans=nuke"), "orphans must be 'report' or 'deactivate'"),
+        (("--option", "quarantine_after=0"), "quarantine_after must be a whole number, 1 or more"),
+        (("--option", "profile=bogus"), "profile must be one of standard, conservative"),
+    ],
+)
+def test_bad_configuration_is_one_clear_line(cli: Cli, application: Peer, args: tuple[str, ...], message: str) -> None:
     result = cli("add", "crm", "--url", application.base_url, "--token-env", "T", *args, env={"T": "x"})
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -210,8 +262,9 @@ def test_bad_configuration_is_one_clear_line(cli: Cli, application: Peer, args: 
 
 
 def test_an_option_scimward_does_not_read_is_warned_about(cli: Cli, application: Peer) -> None:
-    result = cli("add", "crm", "--url", application.base_url, "--token-env", "T", "--option", "reconcile_evry=6h",
-                 env={"T": "x"})
+    result = cli(
+        "add", "crm", "--url", application.base_url, "--token-env", "T", "--option", "reconcile_evry=6h", env={"T": "x"}
+    )
     assert result.returncode == 0
     assert "warning: --option reconcile_evry is not a setting scimward reads" in result.stderr
     changed = cli("set", "crm", "--option", "orphans=nuke")
@@ -219,12 +272,15 @@ def test_an_option_scimward_does_not_read_is_warned_about(cli: Cli, application:
     assert "orphans" not in json.loads(cli("show", "crm", "--json").stdout)["config"]
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("ftp://crm.example/scim", "https://"),
-    ("https:///scim", "no host"),
-    ("https://admin:hunter2@crm.example/scim", "must not hold credentials"),
-    ("https://crm.example/scim?x=1", "without ?query"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://crm.example/scim", "https://"),
+        ("https:///scim", "no host"),
+        ("https://admin:hunter2@crm.example/scim", "must not hold credentials"),
+        ("https://crm.example/scim?x=1", "without ?query"),
+    ],
+)
 def test_a_bad_url_is_refused(cli: Cli, url: str, message: str) -> None:
     result = cli("add", "crm", "--url", url, "--token-env", "T", env={"T": "x"})
     assert result.returncode == 2 and message in result.stderr
@@ -291,8 +347,15 @@ def test_another_key_file_cannot_decrypt_and_says_why(cli: Cli, application: Pee
 
 
 def test_an_invalid_secret_key_names_the_variable(cli: Cli, application: Peer) -> None:
-    result = cli("add", "crm", "--url", application.base_url, "--token-env", "T",
-                 env={"T": "x", "SCIMWARD_SECRET_KEY": "too-short"})
+    result = cli(
+        "add",
+        "crm",
+        "--url",
+        application.base_url,
+        "--token-env",
+        "T",
+        env={"T": "x", "SCIMWARD_SECRET_KEY": "too-short"},
+    )
     assert result.returncode == 2 and "SCIMWARD_SECRET_KEY" in result.stderr and "too-short" not in result.stderr
 
 

@@ -72,10 +72,15 @@ def test_internal_error_carries_a_request_id_and_no_traceback(tmp_path: Path) ->
     engine.dispose()
     token = issue_token(url, "broken")
     with ServerThread(Settings(database_url=url)) as server:
-        response = httpx.post(f"http://127.0.0.1:{server.port}/scim/v2/Users",
-                              json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x",
-                                    "emails": [{"value": "x@example.com"}]},
-                              headers={"Authorization": f"Bearer {token}"})
+        response = httpx.post(
+            f"http://127.0.0.1:{server.port}/scim/v2/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "x",
+                "emails": [{"value": "x@example.com"}],
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert response.status_code == 500
     request_id = response.headers["x-request-id"]
     assert request_id in response.json()["detail"]

@@ -84,9 +84,20 @@ class Workers:
     def start(self, *, cli: bool = False) -> subprocess.Popen[bytes]:
         """A worker with a short lease, or with ``cli`` the command line's ``scimward worker``."""
         env = {**os.environ, KEY_ENV: self.key, "PYTHONPATH": str(repo_root() / "src")}
-        command = ([str(Path(sys.executable).with_name("scimward")), "worker", "--database-url", self.url,
-                    "--concurrency", "8", "--log-level", "warning"] if cli else
-                   [sys.executable, "-c", WORKER, self.url, str(LEASE_SECONDS)])
+        command = (
+            [
+                str(Path(sys.executable).with_name("scimward")),
+                "worker",
+                "--database-url",
+                self.url,
+                "--concurrency",
+                "8",
+                "--log-level",
+                "warning",
+            ]
+            if cli
+            else [sys.executable, "-c", WORKER, self.url, str(LEASE_SECONDS)]
+        )
         log = (self.logs / f"worker-{len(self.started)}.log").open("wb")
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -118,12 +129,19 @@ async def scalar(db: Database, sql: str, **params: Any) -> int:
 async def downstream_users(peer: Peer, prefix: str) -> list[dict[str, Any]]:
     """Every account under the prefix, page by page (the downstream serves at most 1,000 a page)."""
     found: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"},
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}, timeout=30
+    ) as client:
         while True:
-            response = await client.get("/Users", params={
-                "filter": f'userName sw "{prefix}"', "startIndex": len(found) + 1, "count": 1000,
-                "attributes": "userName,externalId"})
+            response = await client.get(
+                "/Users",
+                params={
+                    "filter": f'userName sw "{prefix}"',
+                    "startIndex": len(found) + 1,
+                    "count": 1000,
+                    "attributes": "userName,externalId",
+                },
+            )
             response.raise_for_status()
             page = response.json()
             found += page.get("Resources", [])
@@ -134,8 +152,9 @@ async def downstream_users(peer: Peer, prefix: str) -> list[dict[str, Any]]:
 @pytest.mark.slow  # 3,000 users pushed, twice, and a lease to run out: about 40 s on each backend
 async def test_a_killed_worker_loses_nothing(hub_db: Database, downstream: Peer, workers: Workers) -> None:
     secrets = SecretBox(key=workers.key)
-    target = await TargetRepository(hub_db).add("app", downstream.base_url, secrets.encrypt(downstream.token),
-                                                TargetConfig().to_json())
+    target = await TargetRepository(hub_db).add(
+        "app", downstream.base_url, secrets.encrypt(downstream.token), TargetConfig().to_json()
+    )
     store, prefix = identity_store(hub_db), f"k{uuid.uuid4().hex[:8]}-"
     for i in range(USERS):
         body = {"schemas": [USER_SCHEMA], "userName": f"{prefix}{i:05d}@example.com", "title": f"n{i}"}
@@ -180,9 +199,13 @@ async def test_a_killed_worker_loses_nothing(hub_db: Database, downstream: Peer,
     assert second.wait(timeout=20) == 0, workers.output(second)
 
     async with hub_db.read() as conn:
-        links = {row.identity_id: row.remote_id for row in await conn.execute(sa.text(
-            "select identity_id, remote_id from links where target_id = :t and status = 'active'"),
-            {"t": target.id})}
+        links = {
+            row.identity_id: row.remote_id
+            for row in await conn.execute(
+                sa.text("select identity_id, remote_id from links where target_id = :t and status = 'active'"),
+                {"t": target.id},
+            )
+        }
         identities = await scalar(hub_db, "select count(*) from identities where resource_type = 'User'")
     assert identities == USERS and len(links) == USERS
     assert len(set(links.values())) == USERS, "two identities linked to one account"

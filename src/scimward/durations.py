@@ -21,8 +21,13 @@ from datetime import timedelta
 from scimward.errors import ConfigurationError
 
 _INTERVAL = re.compile(r"\s*(\d+)\s*([wdhms]?)\s*", re.IGNORECASE)
-_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1),
-          "s": timedelta(seconds=1)}
+_UNITS = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
 EXAMPLES = "90d, 24h, 30m, 45s or 2w"
 
 
@@ -30,8 +35,9 @@ class DurationError(ConfigurationError):
     """An interval that does not parse, is zero where zero means nothing, or lacks its unit."""
 
 
-def parse_duration(text: object, what: str = "an interval", *, zero: bool = False,
-                   bare_seconds: bool = False) -> timedelta:
+def parse_duration(
+    text: object, what: str = "an interval", *, zero: bool = False, bare_seconds: bool = False
+) -> timedelta:
     """``text`` as an interval; ``DurationError`` names ``what`` and what it expects otherwise.
 
     ``zero``: ``0`` (with or without a unit) is allowed and means zero. ``bare_seconds``: a number
@@ -48,8 +54,10 @@ def parse_duration(text: object, what: str = "an interval", *, zero: bool = Fals
         return timedelta(0)
     if not unit:
         if not bare_seconds:
-            raise DurationError(f"{what}: {given!r} has no unit; write {amount}d (days), {amount}h (hours), "
-                                f"{amount}m (minutes), {amount}s (seconds) or {amount}w (weeks)")
+            raise DurationError(
+                f"{what}: {given!r} has no unit; write {amount}d (days), {amount}h (hours), "
+                f"{amount}m (minutes), {amount}s (seconds) or {amount}w (weeks)"
+            )
         unit = "s"
     return amount * _UNITS[unit]
 

@@ -45,105 +45,178 @@ class Meta:
     shown_default: str | None = None
 
 
-def _setting(default: Any, env: str, help: str, *, flag: str | None = None, choices: tuple[str, ...] = (),
-             shown_default: str | None = None) -> Any:
+def _setting(
+    default: Any,
+    env: str,
+    help: str,
+    *,
+    flag: str | None = None,
+    choices: tuple[str, ...] = (),
+    shown_default: str | None = None,
+) -> Any:
     return field(default=default, metadata={"setting": Meta(env, help, flag, choices, shown_default)})
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str = _setting(
-        DEFAULT_DATABASE_URL, "SCIMWARD_DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        "SCIMWARD_DATABASE_URL",
         "`sqlite:///PATH` or `postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB` (every command)",
-        flag="--database-url")
+        flag="--database-url",
+    )
     host: str = _setting("127.0.0.1", "SCIMWARD_HOST", "interface `serve` listens on", flag="--host")
     port: int = _setting(8000, "SCIMWARD_PORT", "TCP port", flag="--port")
-    workers: int = _setting(1, "SCIMWARD_WORKERS", "API processes; more than one needs PostgreSQL",
-                            flag="--workers")
+    workers: int = _setting(1, "SCIMWARD_WORKERS", "API processes; more than one needs PostgreSQL", flag="--workers")
     public_url: str | None = _setting(
-        None, "SCIMWARD_PUBLIC_URL",
+        None,
+        "SCIMWARD_PUBLIC_URL",
         "the SCIM base URL clients see, behind a proxy (e.g. `https://scim.example.com/scim/v2`): printed at "
-        "start, used in `meta.location` and `$ref`", flag="--public-url", shown_default="from each request")
-    max_body_bytes: int = _setting(MIB, "SCIMWARD_MAX_BODY_BYTES", "larger request bodies get 413",
-                                   flag="--max-body-bytes")
-    max_results: int = _setting(1000, "SCIMWARD_MAX_RESULTS",
-                                "the most resources one list page returns (`filter.maxResults`)",
-                                flag="--max-results")
+        "start, used in `meta.location` and `$ref`",
+        flag="--public-url",
+        shown_default="from each request",
+    )
+    max_body_bytes: int = _setting(
+        MIB, "SCIMWARD_MAX_BODY_BYTES", "larger request bodies get 413", flag="--max-body-bytes"
+    )
+    max_results: int = _setting(
+        1000,
+        "SCIMWARD_MAX_RESULTS",
+        "the most resources one list page returns (`filter.maxResults`)",
+        flag="--max-results",
+    )
     default_pagination: str = _setting(
-        "cursor", "SCIMWARD_DEFAULT_PAGINATION",
-        "paging of a list request that names neither `cursor` nor `startIndex`", flag="--default-pagination",
-        choices=("cursor", "index"))
+        "cursor",
+        "SCIMWARD_DEFAULT_PAGINATION",
+        "paging of a list request that names neither `cursor` nor `startIndex`",
+        flag="--default-pagination",
+        choices=("cursor", "index"),
+    )
     bulk_max_operations: int = _setting(
-        1000, "SCIMWARD_BULK_MAX_OPERATIONS", "the most operations one `POST /Bulk` may carry (RFC 7644 3.7.4)",
-        flag="--bulk-max-operations")
+        1000,
+        "SCIMWARD_BULK_MAX_OPERATIONS",
+        "the most operations one `POST /Bulk` may carry (RFC 7644 3.7.4)",
+        flag="--bulk-max-operations",
+    )
     bulk_max_payload_bytes: int = _setting(
-        4 * MIB, "SCIMWARD_BULK_MAX_PAYLOAD_BYTES", "the largest `POST /Bulk` body", flag="--bulk-max-payload-bytes")
+        4 * MIB, "SCIMWARD_BULK_MAX_PAYLOAD_BYTES", "the largest `POST /Bulk` body", flag="--bulk-max-payload-bytes"
+    )
     patch_max_operations: int = _setting(
-        1000, "SCIMWARD_PATCH_MAX_OPERATIONS", "the most operations one PATCH may carry; beyond it 400 `tooMany` "
-        "(docs/security.md)", flag="--patch-max-operations")
+        1000,
+        "SCIMWARD_PATCH_MAX_OPERATIONS",
+        "the most operations one PATCH may carry; beyond it 400 `tooMany` (docs/security.md)",
+        flag="--patch-max-operations",
+    )
     agent_extension_in_config: bool = _setting(
-        False, "SCIMWARD_AGENT_EXTENSION_IN_CONFIG",
+        False,
+        "SCIMWARD_AGENT_EXTENSION_IN_CONFIG",
         "also announce `agentExtension` in `/ServiceProviderConfig` (draft-abbey-scim-agent-extension); off by "
         "default because strict RFC 7643 clients refuse members the RFC does not define (docs/non-human-identities.md)",
-        flag="--agent-extension-in-config")
+        flag="--agent-extension-in-config",
+    )
     nhi_user_types: str = _setting(
-        "ServiceAccount,Service,Bot,Machine", "SCIMWARD_NHI_USER_TYPES",
+        "ServiceAccount,Service,Bot,Machine",
+        "SCIMWARD_NHI_USER_TYPES",
         "comma-separated `userType` values (case-insensitive) that make a User a non-human identity "
-        "(docs/non-human-identities.md)", flag="--nhi-user-types")
+        "(docs/non-human-identities.md)",
+        flag="--nhi-user-types",
+    )
     nhi_name_patterns: str = _setting(
-        "svc-*,svc_*,*-svc,sa-*,bot-*,*-bot,*[[]bot[]]", "SCIMWARD_NHI_NAME_PATTERNS",
+        "svc-*,svc_*,*-svc,sa-*,bot-*,*-bot,*[[]bot[]]",
+        "SCIMWARD_NHI_NAME_PATTERNS",
         "comma-separated shell patterns (case-insensitive): orphaned accounts whose name matches are listed as "
-        "unmanaged NHIs (`scimward nhi unmanaged`)", flag="--nhi-name-patterns")
-    run_worker: bool = _setting(True, "SCIMWARD_WORKER",
-                                "push changes to targets from the API process too (`--no-worker`: leave it to "
-                                "`scimward worker`)", flag="--worker")
+        "unmanaged NHIs (`scimward nhi unmanaged`)",
+        flag="--nhi-name-patterns",
+    )
+    run_worker: bool = _setting(
+        True,
+        "SCIMWARD_WORKER",
+        "push changes to targets from the API process too (`--no-worker`: leave it to `scimward worker`)",
+        flag="--worker",
+    )
     source_imports: str | None = _setting(
-        None, "SCIMWARD_SOURCE_IMPORTS",
+        None,
+        "SCIMWARD_SOURCE_IMPORTS",
         "HR exports `serve` imports when they change, `NAME=PATH[,NAME=PATH]` (sources added with `scimward source "
         "add NAME --kind csv|json`), then deprovisions due terminations and runs the three-way check "
-        "(docs/sources.md)", shown_default="none")
+        "(docs/sources.md)",
+        shown_default="none",
+    )
     source_check_seconds: int = _setting(
-        3600, "SCIMWARD_SOURCE_CHECK_SECONDS",
-        "how often `serve` looks at `SCIMWARD_SOURCE_IMPORTS` and runs the sources' check")
-    log_level: str = _setting("info", "SCIMWARD_LOG_LEVEL",
-                              "`debug` shows every dialect rewrite a client's request needed; it applies to "
-                              "scimward's own loggers, the libraries' stay at `info`", flag="--log-level",
-                              choices=("debug", "info", "warning", "error"))
-    log_format: str = _setting("json", "SCIMWARD_LOG_FORMAT",
-                               "`json`: every log line, uvicorn's too, is one JSON object; `text` for reading",
-                               flag="--log-format", choices=("json", "text"))
+        3600,
+        "SCIMWARD_SOURCE_CHECK_SECONDS",
+        "how often `serve` looks at `SCIMWARD_SOURCE_IMPORTS` and runs the sources' check",
+    )
+    log_level: str = _setting(
+        "info",
+        "SCIMWARD_LOG_LEVEL",
+        "`debug` shows every dialect rewrite a client's request needed; it applies to "
+        "scimward's own loggers, the libraries' stay at `info`",
+        flag="--log-level",
+        choices=("debug", "info", "warning", "error"),
+    )
+    log_format: str = _setting(
+        "json",
+        "SCIMWARD_LOG_FORMAT",
+        "`json`: every log line, uvicorn's too, is one JSON object; `text` for reading",
+        flag="--log-format",
+        choices=("json", "text"),
+    )
     console_oidc_issuer: str | None = _setting(
-        None, "SCIMWARD_CONSOLE_OIDC_ISSUER",
+        None,
+        "SCIMWARD_CONSOLE_OIDC_ISSUER",
         "the console's OpenID Connect provider (its issuer URL; discovery at `/.well-known/openid-configuration`)",
-        flag="--console-oidc-issuer", shown_default="none: local administrators only")
+        flag="--console-oidc-issuer",
+        shown_default="none: local administrators only",
+    )
     console_oidc_client_id: str | None = _setting(
-        None, "SCIMWARD_CONSOLE_OIDC_CLIENT_ID", "the console's client id at that provider",
-        flag="--console-oidc-client-id", shown_default="none")
+        None,
+        "SCIMWARD_CONSOLE_OIDC_CLIENT_ID",
+        "the console's client id at that provider",
+        flag="--console-oidc-client-id",
+        shown_default="none",
+    )
     console_oidc_client_secret: str | None = _setting(
-        None, "SCIMWARD_CONSOLE_OIDC_CLIENT_SECRET",
+        None,
+        "SCIMWARD_CONSOLE_OIDC_CLIENT_SECRET",
         "the console's client secret at that provider (environment only: never on a command line)",
-        shown_default="none")
+        shown_default="none",
+    )
     console_oidc_roles: str = _setting(
-        "", "SCIMWARD_CONSOLE_OIDC_ROLES",
+        "",
+        "SCIMWARD_CONSOLE_OIDC_ROLES",
         "which signed-in people get which console role: `CLAIM=VALUE:ROLE`, comma-separated (e.g. "
         "`groups=idm-admins:admin,groups=auditors:viewer`); a claim that is a list matches when it holds the "
         "value; the highest matching role wins, and a person no rule matches cannot sign in",
-        flag="--console-oidc-roles", shown_default="none")
+        flag="--console-oidc-roles",
+        shown_default="none",
+    )
     console_session_minutes: int = _setting(
-        480, "SCIMWARD_CONSOLE_SESSION_MINUTES", "a console session ends this long after sign-in",
-        flag="--console-session-minutes")
+        480,
+        "SCIMWARD_CONSOLE_SESSION_MINUTES",
+        "a console session ends this long after sign-in",
+        flag="--console-session-minutes",
+    )
     console_idle_minutes: int = _setting(
-        30, "SCIMWARD_CONSOLE_IDLE_MINUTES", "a console session ends after this long without a request",
-        flag="--console-idle-minutes")
+        30,
+        "SCIMWARD_CONSOLE_IDLE_MINUTES",
+        "a console session ends after this long without a request",
+        flag="--console-idle-minutes",
+    )
     console_secure_cookies: bool = _setting(
-        True, "SCIMWARD_CONSOLE_SECURE_COOKIES",
+        True,
+        "SCIMWARD_CONSOLE_SECURE_COOKIES",
         "mark the console's cookies `Secure` (browsers send them over HTTPS and to loopback only); turn it off "
-        "only behind nothing but plain HTTP on a trusted network", flag="--console-secure-cookies")
+        "only behind nothing but plain HTTP on a trusted network",
+        flag="--console-secure-cookies",
+    )
 
     catch_all_percent: int = _setting(
-        80, "SCIMWARD_CATCH_ALL_PERCENT",
+        80,
+        "SCIMWARD_CATCH_ALL_PERCENT",
         "a group whose members are more than this percentage of the active users is a catch-all group finding "
-        "(docs/access-reviews.md)")
+        "(docs/access-reviews.md)",
+    )
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -160,8 +233,10 @@ class Settings:
         if self.public_url is not None:
             parts = urlsplit(self.public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise SettingsError(f"SCIMWARD_PUBLIC_URL (or --public-url) is {self.public_url!r}; use the absolute "
-                                    "SCIM base URL clients see, e.g. https://scim.example.com/scim/v2")
+                raise SettingsError(
+                    f"SCIMWARD_PUBLIC_URL (or --public-url) is {self.public_url!r}; use the absolute "
+                    "SCIM base URL clients see, e.g. https://scim.example.com/scim/v2"
+                )
         for entry in (self.source_imports or "").split(","):
             name, sep, path = entry.partition("=")
             if entry.strip() and not (sep and name.strip() and path.strip()):
@@ -205,8 +280,10 @@ def role_mapping(text: str) -> list[tuple[str, str, str]]:
         if not equals or not colon or not claim.strip() or not value.strip():
             raise SettingsError(f"SCIMWARD_CONSOLE_OIDC_ROLES: {part!r} is not CLAIM=VALUE:ROLE")
         if role.strip() not in CONSOLE_ROLES:
-            raise SettingsError(f"SCIMWARD_CONSOLE_OIDC_ROLES: {part!r} names role {role.strip()!r}; use one of "
-                                f"{', '.join(CONSOLE_ROLES)}")
+            raise SettingsError(
+                f"SCIMWARD_CONSOLE_OIDC_ROLES: {part!r} names role {role.strip()!r}; use one of "
+                f"{', '.join(CONSOLE_ROLES)}"
+            )
         rules.append((claim.strip(), value.strip(), role.strip()))
     return rules
 

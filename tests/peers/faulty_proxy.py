@@ -35,8 +35,20 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 # Not forwarded either way: they describe one connection, or a body that the proxy re-frames.
-_HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length",
-                          "content-encoding", "upgrade", "proxy-connection", "te", "trailer"})
+_HOP_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "upgrade",
+        "proxy-connection",
+        "te",
+        "trailer",
+    }
+)
 
 
 @dataclass
@@ -102,8 +114,16 @@ class FaultyProxy:
         """Listen (again) on the proxy's port."""
         if self._server is not None:
             return
-        config = uvicorn.Config(self._app, host="127.0.0.1", port=self.port, log_level="critical",
-                                access_log=False, lifespan="on", interface="asgi3", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="critical",
+            access_log=False,
+            lifespan="on",
+            interface="asgi3",
+            timeout_graceful_shutdown=2,
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True, name=f"faulty-proxy-{self.port}")
         thread.start()
@@ -141,16 +161,32 @@ class FaultyProxy:
     def passthrough(self) -> None:
         self._switch(_Fault())
 
-    def fail(self, status: int, count: int | None = None, retry_after: float | str | None = None,
-             detail: str | None = None, methods: set[str] | None = None) -> None:
+    def fail(
+        self,
+        status: int,
+        count: int | None = None,
+        retry_after: float | str | None = None,
+        detail: str | None = None,
+        methods: set[str] | None = None,
+    ) -> None:
         """Answer the next ``count`` requests (all when None) with ``status``; only ``methods`` if given."""
-        header = None if retry_after is None else (
-            retry_after if isinstance(retry_after, str) else str(int(retry_after)))
-        self._switch(_Fault("status", status=status, retry_after=header, count=count,
-                            detail=detail or f"injected fault: {status}", methods=_methods(methods)))
+        header = (
+            None if retry_after is None else (retry_after if isinstance(retry_after, str) else str(int(retry_after)))
+        )
+        self._switch(
+            _Fault(
+                "status",
+                status=status,
+                retry_after=header,
+                count=count,
+                detail=detail or f"injected fault: {status}",
+                methods=_methods(methods),
+            )
+        )
 
-    def slow(self, seconds: float, count: int | None = None, forward: bool = True,
-             methods: set[str] | None = None) -> None:
+    def slow(
+        self, seconds: float, count: int | None = None, forward: bool = True, methods: set[str] | None = None
+    ) -> None:
         """Hold the next ``count`` answers for ``seconds``; forward the request first when ``forward``."""
         self._switch(_Fault("slow", seconds=seconds, count=count, forward=forward, methods=_methods(methods)))
 
@@ -204,8 +240,13 @@ class FaultyProxy:
             headers = [(b"content-type", b"application/scim+json")]
             if fault.retry_after is not None:
                 headers.append((b"retry-after", fault.retry_after.encode()))
-            payload = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                                  "status": str(status), "detail": fault.detail}).encode()
+            payload = json.dumps(
+                {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": str(status),
+                    "detail": fault.detail,
+                }
+            ).encode()
             await self._answer(send, status, headers, payload)
         else:
             if fault.kind == "slow" and not fault.forward:
@@ -240,8 +281,13 @@ class FaultyProxy:
     @staticmethod
     async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
         # uvicorn drops what is sent to a client that hung up (one that timed out), without error.
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -205,8 +205,10 @@ class QuirkyStore:
             raise Failure(501, "filtered paths are not implemented")
         if self.quirks.complex_replace_500 and op in ("replace", "add"):
             whole = (path.lower() in _COMPLEX and isinstance(value, dict)) or (
-                not path and isinstance(value, dict) and any(
-                    k.lower() in _COMPLEX and isinstance(v, dict) for k, v in value.items()))
+                not path
+                and isinstance(value, dict)
+                and any(k.lower() in _COMPLEX and isinstance(v, dict) for k, v in value.items())
+            )
             if whole:
                 raise Failure(500, "java.lang.NullPointerException at ComplexAttributeMapper")
 
@@ -262,8 +264,10 @@ def _apply(doc: Resource, operation: dict[str, Any]) -> None:
         return
     if op == "add" and attr == "members":
         have = {m.get("value") for m in doc.get("members") or []}
-        doc["members"] = [*(doc.get("members") or []),
-                          *(m for m in value or [] if isinstance(m, dict) and m.get("value") not in have)]
+        doc["members"] = [
+            *(doc.get("members") or []),
+            *(m for m in value or [] if isinstance(m, dict) and m.get("value") not in have),
+        ]
         return
     if op not in ("add", "replace"):
         raise Failure(400, f"unknown op {op!r}")
@@ -281,15 +285,18 @@ class QuirkyServer:
         self.token = token or uuid.uuid4().hex
         self.requests: list[Logged] = []
         self.port = free_port()
-        app = Starlette(routes=[
-            Route("/ServiceProviderConfig", self._config, methods=["GET"]),
-            Route("/ResourceTypes", self._resource_types, methods=["GET"]),
-            Route("/Schemas", self._schemas, methods=["GET"]),
-            Route("/{kind:str}", self._collection, methods=["GET", "POST"]),
-            Route("/{kind:str}/{id:str}", self._one, methods=["GET", "PUT", "PATCH", "DELETE"]),
-        ])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                lifespan="off")
+        app = Starlette(
+            routes=[
+                Route("/ServiceProviderConfig", self._config, methods=["GET"]),
+                Route("/ResourceTypes", self._resource_types, methods=["GET"]),
+                Route("/Schemas", self._schemas, methods=["GET"]),
+                Route("/{kind:str}", self._collection, methods=["GET", "POST"]),
+                Route("/{kind:str}/{id:str}", self._one, methods=["GET", "PUT", "PATCH", "DELETE"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -328,34 +335,51 @@ class QuirkyServer:
     def _error(self, request: Request, body: Any, status: int, detail: str) -> Response:
         if self.quirks.echo_authorization:
             detail = f"{detail} (request had Authorization: {request.headers.get('authorization')})"
-        return self._answer(request, body, status, {"schemas": [ERROR_SCHEMA], "status": str(status),
-                                                     "detail": detail})
+        return self._answer(request, body, status, {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail})
 
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("authorization") == f"Bearer {self.token}"
 
     async def _config(self, request: Request) -> Response:
         # It claims full PATCH and filter support, as such servers do: the profile is learned by probing.
-        return self._answer(request, None, 200, {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "patch": {"supported": True}, "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
-            "filter": {"supported": True, "maxResults": 200}, "changePassword": {"supported": False},
-            "sort": {"supported": False}, "etag": {"supported": False},
-            "authenticationSchemes": [{"type": "oauthbearertoken", "name": "OAuth Bearer Token",
-                                       "description": "bearer"}]})
+        return self._answer(
+            request,
+            None,
+            200,
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+                "patch": {"supported": True},
+                "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+                "filter": {"supported": True, "maxResults": 200},
+                "changePassword": {"supported": False},
+                "sort": {"supported": False},
+                "etag": {"supported": False},
+                "authenticationSchemes": [
+                    {"type": "oauthbearertoken", "name": "OAuth Bearer Token", "description": "bearer"}
+                ],
+            },
+        )
 
     async def _resource_types(self, request: Request) -> Response:
-        types = [{"id": "User", "name": "User", "endpoint": "/Users", "schema": USER_SCHEMA,
-                  "schemaExtensions": [{"schema": ENTERPRISE, "required": False}]},
-                 {"id": "Group", "name": "Group", "endpoint": "/Groups", "schema": GROUP_SCHEMA}]
+        types = [
+            {
+                "id": "User",
+                "name": "User",
+                "endpoint": "/Users",
+                "schema": USER_SCHEMA,
+                "schemaExtensions": [{"schema": ENTERPRISE, "required": False}],
+            },
+            {"id": "Group", "name": "Group", "endpoint": "/Groups", "schema": GROUP_SCHEMA},
+        ]
         return self._answer(request, None, 200, {"schemas": [LIST_SCHEMA], "totalResults": 2, "Resources": types})
 
     async def _schemas(self, request: Request) -> Response:
         schemas = [{"id": USER_SCHEMA, "name": "User"}, {"id": GROUP_SCHEMA, "name": "Group"}]
         if not self.quirks.drops:
             schemas.append({"id": ENTERPRISE, "name": "EnterpriseUser"})
-        return self._answer(request, None, 200, {"schemas": [LIST_SCHEMA], "totalResults": len(schemas),
-                                                 "Resources": schemas})
+        return self._answer(
+            request, None, 200, {"schemas": [LIST_SCHEMA], "totalResults": len(schemas), "Resources": schemas}
+        )
 
     async def _body(self, request: Request) -> Any:
         raw = await request.body()
@@ -376,13 +400,23 @@ class QuirkyServer:
             return self._error(request, body, failure.status, failure.detail)
         start = max(int(request.query_params.get("startIndex", "1")), 1)
         count = int(request.query_params.get("count", "100"))
-        page = found[start - 1:start - 1 + count]
+        page = found[start - 1 : start - 1 + count]
         attributes = request.query_params.get("attributes")
         if attributes:
             keep = {a.strip().lower() for a in attributes.split(",")} | {"id"}
             page = [{k: v for k, v in r.items() if k.lower() in keep} for r in page]
-        return self._answer(request, None, 200, {"schemas": [LIST_SCHEMA], "totalResults": len(found),
-                                                 "startIndex": start, "itemsPerPage": len(page), "Resources": page})
+        return self._answer(
+            request,
+            None,
+            200,
+            {
+                "schemas": [LIST_SCHEMA],
+                "totalResults": len(found),
+                "startIndex": start,
+                "itemsPerPage": len(page),
+                "Resources": page,
+            },
+        )
 
     async def _one(self, request: Request) -> Response:
         kind, resource_id = request.path_params["kind"], request.path_params["id"]

@@ -43,9 +43,17 @@ PREFIX = "/admin/v1"
 
 log = structlog.get_logger("scimward.api.admin")
 
-ERROR_NAMES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-               415: "unsupported_media_type", 500: "internal_error"}
+ERROR_NAMES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    500: "internal_error",
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,9 @@ class AdminContext:
 AdminHandler = Callable[[Request, AdminContext], Awaitable[Response]]
 
 
-def error_response(status: int, detail: str, *, error: str | None = None,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, detail: str, *, error: str | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = {"error": error or ERROR_NAMES.get(status, "error"), "detail": detail}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -83,8 +92,7 @@ def admin_endpoint(handler: AdminHandler) -> Callable[[Request], Awaitable[Respo
         except Exception:  # the edge: a bug, answered as a 500 with its request id
             request_id = request.headers.get("x-request-id") or secrets.token_hex(8)
             log.exception("unhandled error", request_id=request_id, method=request.method, path=request.url.path)
-            return error_response(500, f"internal error; request id {request_id}",
-                                  headers={"X-Request-Id": request_id})
+            return error_response(500, f"internal error; request id {request_id}", headers={"X-Request-Id": request_id})
 
     return endpoint
 
@@ -99,8 +107,10 @@ async def authenticate(request: Request, tokens: TokenStore) -> TokenInfo:
         raise Unauthorized("the bearer token is unknown, expired or revoked")
     if not info.allows("admin"):
         await tokens.refused(token.strip(), request.url.path, "scope", client_address(request))
-        raise Forbidden(f"the token {info.name!r} is a SCIM client token; the admin API needs one with the admin "
-                        "scope (scimward token create --scope admin)")
+        raise Forbidden(
+            f"the token {info.name!r} is a SCIM client token; the admin API needs one with the admin "
+            "scope (scimward token create --scope admin)"
+        )
     return info
 
 
@@ -126,8 +136,11 @@ async def add_target(request: Request, context: AdminContext) -> Response:
     config = parse_config(data["config"] if data.get("config") is not None else {})
     target = await context.targets.add(name, url, token, config, _actor(request))
     log.info("target added", target=target.name, url=target.row.base_url)
-    return JSONResponse(await context.targets.show(target.name), status_code=201,
-                        headers={"Location": f"{PREFIX}/targets/{target.name}"})
+    return JSONResponse(
+        await context.targets.show(target.name),
+        status_code=201,
+        headers={"Location": f"{PREFIX}/targets/{target.name}"},
+    )
 
 
 @admin_endpoint
@@ -156,8 +169,9 @@ def _actor(request: Request) -> str:
 
 def _held(held: ConfigChangeHeld) -> Response:
     """202: accepted for a second person's approval; nothing changed yet."""
-    return JSONResponse({"status": "held", "change": held.change_id, "detail": str(held),
-                         "plan": held.plan.to_json()}, status_code=202)
+    return JSONResponse(
+        {"status": "held", "change": held.change_id, "detail": str(held), "plan": held.plan.to_json()}, status_code=202
+    )
 
 
 @admin_endpoint
@@ -242,9 +256,14 @@ def create_app(database: Database, tokens: TokenStore, secret_box: SecretBox | N
 def _policy_routes() -> list[Route]:
     """The gate's endpoints (``api.admin_policy``) and the reviews' (``api.admin_reviews``), one route per path."""
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
-    for path, method, handler, _summary in [*admin_policy.ROUTES, *admin_reviews.ROUTES, *admin_evidence.ROUTES,
-                                        *admin_operations.ROUTES, *admin_nhi.ROUTES,
-                                        *admin_sources.ROUTES]:
+    for path, method, handler, _summary in [
+        *admin_policy.ROUTES,
+        *admin_reviews.ROUTES,
+        *admin_evidence.ROUTES,
+        *admin_operations.ROUTES,
+        *admin_nhi.ROUTES,
+        *admin_sources.ROUTES,
+    ]:
         by_path.setdefault(path, {})[method] = admin_endpoint(_with_database(handler))
     return [_route(path, **handlers) for path, handlers in by_path.items()]
 
@@ -264,43 +283,67 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-_ERRORS = {str(status): {"$ref": f"#/components/responses/{name}"} for status, name in (
-    (400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound"))}
+_ERRORS = {
+    str(status): {"$ref": f"#/components/responses/{name}"}
+    for status, name in ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound"))
+}
 _NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "scimward admin API", "version": "1",
-             "description": "Administer targets: the applications scimward provisions over SCIM. "
-                            "Needs a bearer token with the admin scope (scimward token create --scope admin). "
-                            "A target's token is accepted in requests and never returned."},
+    "info": {
+        "title": "scimward admin API",
+        "version": "1",
+        "description": "Administer targets: the applications scimward provisions over SCIM. "
+        "Needs a bearer token with the admin scope (scimward token create --scope admin). "
+        "A target's token is accepted in requests and never returned.",
+    },
     "servers": [{"url": PREFIX}],
     "security": [{"bearer": []}],
     "paths": {
         "/targets": {
-            "get": {"summary": "List targets", "responses": {
-                "200": _json({"type": "object", "properties": {"targets": {"type": "array", "items": _ref("Target")}}},
-                             "The targets, by name"), **_ERRORS}},
-            "post": {"summary": "Add a target", "requestBody": {"required": True, "content": {
-                "application/json": {"schema": _ref("NewTarget")}}},
-                "responses": {"201": _json(_ref("Target"), "Added"),
-                              "409": {"$ref": "#/components/responses/Conflict"}, **_ERRORS}},
+            "get": {
+                "summary": "List targets",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"targets": {"type": "array", "items": _ref("Target")}}},
+                        "The targets, by name",
+                    ),
+                    **_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Add a target",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewTarget")}}},
+                "responses": {
+                    "201": _json(_ref("Target"), "Added"),
+                    "409": {"$ref": "#/components/responses/Conflict"},
+                    **_ERRORS,
+                },
+            },
         },
         "/targets/{name}": {
             "parameters": _NAME,
             "get": {"summary": "Show a target", "responses": {"200": _json(_ref("Target"), "The target"), **_ERRORS}},
-            "patch": {"summary": "Change a target's URL, token or configuration (a JSON merge patch)",
-                      "requestBody": {"required": True,
-                                      "content": {"application/json": {"schema": _ref("TargetChange")}}},
-                      "responses": {"200": _json(_ref("Target"), "Changed"), **_ERRORS}},
-            "delete": {"summary": "Remove a target with its outbox and links; its accounts stay",
-                       "responses": {"204": {"description": "Removed"}, **_ERRORS}},
+            "patch": {
+                "summary": "Change a target's URL, token or configuration (a JSON merge patch)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TargetChange")}}},
+                "responses": {"200": _json(_ref("Target"), "Changed"), **_ERRORS},
+            },
+            "delete": {
+                "summary": "Remove a target with its outbox and links; its accounts stay",
+                "responses": {"204": {"description": "Removed"}, **_ERRORS},
+            },
         },
         "/targets/{name}/test": {
             "parameters": _NAME,
-            "post": {"summary": "Read the target's ServiceProviderConfig and try its token",
-                     "responses": {"200": _json(_ref("TestReport"), "The report; ok says whether the token works"),
-                                   **_ERRORS}},
+            "post": {
+                "summary": "Read the target's ServiceProviderConfig and try its token",
+                "responses": {
+                    "200": _json(_ref("TestReport"), "The report; ok says whether the token works"),
+                    **_ERRORS,
+                },
+            },
         },
         "/targets/{name}/resume": {
             "parameters": _NAME,
@@ -308,14 +351,32 @@ OPENAPI: dict[str, Any] = {
         },
         "/targets/{name}/reconcile": {
             "parameters": _NAME,
-            "post": {"summary": "Read the target back now and record the drift (see docs/reconcile.md)",
-                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                         "type": "object", "properties": {"repair": {
-                             "type": "boolean", "description": "Enqueue corrections; default: the target's "
-                                                               "reconcile_repair setting"}}}}}},
-                     "responses": {"200": _json(_ref("ReconcileReport"), "The run's report"),
-                                   "409": {"$ref": "#/components/responses/Conflict"},
-                                   "502": _json(_ref("Error"), "The target failed"), **_ERRORS}},
+            "post": {
+                "summary": "Read the target back now and record the drift (see docs/reconcile.md)",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "repair": {
+                                        "type": "boolean",
+                                        "description": "Enqueue corrections; default: the target's "
+                                        "reconcile_repair setting",
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_ref("ReconcileReport"), "The run's report"),
+                    "409": {"$ref": "#/components/responses/Conflict"},
+                    "502": _json(_ref("Error"), "The target failed"),
+                    **_ERRORS,
+                },
+            },
         },
         **admin_policy.openapi_paths(),
         **admin_reviews.openapi_paths(),
@@ -326,58 +387,106 @@ OPENAPI: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "responses": {name: _json(_ref("Error"), name) for name in
-                      ("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict")},
+        "responses": {
+            name: _json(_ref("Error"), name)
+            for name in ("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict")
+        },
         "schemas": {
-            "Error": {"type": "object", "required": ["error", "detail"],
-                      "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
-            "TargetConfig": {"type": "object", "additionalProperties": True, "properties": {
-                "scope": {"type": ["string", "null"], "description": "SCIM filter over Users; null: every user"},
-                "push_groups": {"type": "boolean", "default": True},
-                "group_scope": {"type": ["string", "null"],
-                                "description": "SCIM filter over Groups; null: every group"},
-                "mapping": {"type": ["array", "null"], "description": "null: the default mapping", "items": {
-                    "type": "object", "required": ["target"], "properties": {
-                        "target": {"type": "string"}, "source": {"type": "string"}, "constant": {}}}},
-                "deprovision": {"enum": ["deactivate", "delete", "tombstone"], "default": "deactivate"},
-                "tombstone_days": {"type": "integer", "minimum": 0, "default": 30},
-            }},
-            "NewTarget": {"type": "object", "required": ["name", "url", "token"], "properties": {
-                "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
-                "url": {"type": "string", "format": "uri"},
-                "token": {"type": "string", "writeOnly": True},
-                "config": _ref("TargetConfig")}},
-            "TargetChange": {"type": "object", "properties": {
-                "url": {"type": "string", "format": "uri"},
-                "token": {"type": "string", "writeOnly": True},
-                "config": {"type": "object", "description": "Keys to change; null resets a key to its default"}}},
-            "Target": {"type": "object", "properties": {
-                "name": {"type": "string"}, "url": {"type": "string"},
-                "created": {"type": "string", "format": "date-time"},
-                "status": {"enum": ["active", "quarantined"]},
-                "quarantine": {"type": ["object", "null"]},
-                "consecutive_failures": {"type": "integer"},
-                "last_error": {"type": ["object", "null"]},
-                "config": _ref("TargetConfig"),
-                "outbox": {"type": "object", "properties": {"pending": {"type": "integer"},
-                                                            "failing": {"type": "integer"}}},
-                "links": {"type": "object", "additionalProperties": {"type": "integer"}}}},
-            "ReconcileReport": {"type": "object", "properties": {
-                "run": {"type": "integer"}, "target": {"type": "string"}, "repair": {"type": "boolean"},
-                "started": {"type": "string", "format": "date-time"},
-                "finished": {"type": "string", "format": "date-time"}, "seconds": {"type": "number"},
-                "users_read": {"type": "integer"}, "groups_read": {"type": "integer"},
-                "open": {"type": "integer", "description": "Open findings this run saw"},
-                "counts": {"type": "object", "description": "Per drift kind: open, new and repaired findings"},
-                "resolved": {"type": "integer"}, "enqueued": {"type": "integer"},
-                "orphans_deactivated": {"type": "integer"}}},
-            "TestReport": {"type": "object", "properties": {
-                "target": {"type": "string"}, "url": {"type": "string"}, "ok": {"type": "boolean"},
-                "credential": {"enum": ["accepted", "rejected", "unknown"]},
-                "checks": {"type": "array", "items": {"type": "object"}},
-                "supports": {"type": ["object", "null"]},
-                "authentication_schemes": {"type": "array", "items": {"type": "string"}},
-                "elapsed_ms": {"type": "integer"}}},
+            "Error": {
+                "type": "object",
+                "required": ["error", "detail"],
+                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+            },
+            "TargetConfig": {
+                "type": "object",
+                "additionalProperties": True,
+                "properties": {
+                    "scope": {"type": ["string", "null"], "description": "SCIM filter over Users; null: every user"},
+                    "push_groups": {"type": "boolean", "default": True},
+                    "group_scope": {
+                        "type": ["string", "null"],
+                        "description": "SCIM filter over Groups; null: every group",
+                    },
+                    "mapping": {
+                        "type": ["array", "null"],
+                        "description": "null: the default mapping",
+                        "items": {
+                            "type": "object",
+                            "required": ["target"],
+                            "properties": {"target": {"type": "string"}, "source": {"type": "string"}, "constant": {}},
+                        },
+                    },
+                    "deprovision": {"enum": ["deactivate", "delete", "tombstone"], "default": "deactivate"},
+                    "tombstone_days": {"type": "integer", "minimum": 0, "default": 30},
+                },
+            },
+            "NewTarget": {
+                "type": "object",
+                "required": ["name", "url", "token"],
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+                    "url": {"type": "string", "format": "uri"},
+                    "token": {"type": "string", "writeOnly": True},
+                    "config": _ref("TargetConfig"),
+                },
+            },
+            "TargetChange": {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string", "format": "uri"},
+                    "token": {"type": "string", "writeOnly": True},
+                    "config": {"type": "object", "description": "Keys to change; null resets a key to its default"},
+                },
+            },
+            "Target": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "url": {"type": "string"},
+                    "created": {"type": "string", "format": "date-time"},
+                    "status": {"enum": ["active", "quarantined"]},
+                    "quarantine": {"type": ["object", "null"]},
+                    "consecutive_failures": {"type": "integer"},
+                    "last_error": {"type": ["object", "null"]},
+                    "config": _ref("TargetConfig"),
+                    "outbox": {
+                        "type": "object",
+                        "properties": {"pending": {"type": "integer"}, "failing": {"type": "integer"}},
+                    },
+                    "links": {"type": "object", "additionalProperties": {"type": "integer"}},
+                },
+            },
+            "ReconcileReport": {
+                "type": "object",
+                "properties": {
+                    "run": {"type": "integer"},
+                    "target": {"type": "string"},
+                    "repair": {"type": "boolean"},
+                    "started": {"type": "string", "format": "date-time"},
+                    "finished": {"type": "string", "format": "date-time"},
+                    "seconds": {"type": "number"},
+                    "users_read": {"type": "integer"},
+                    "groups_read": {"type": "integer"},
+                    "open": {"type": "integer", "description": "Open findings this run saw"},
+                    "counts": {"type": "object", "description": "Per drift kind: open, new and repaired findings"},
+                    "resolved": {"type": "integer"},
+                    "enqueued": {"type": "integer"},
+                    "orphans_deactivated": {"type": "integer"},
+                },
+            },
+            "TestReport": {
+                "type": "object",
+                "properties": {
+                    "target": {"type": "string"},
+                    "url": {"type": "string"},
+                    "ok": {"type": "boolean"},
+                    "credential": {"enum": ["accepted", "rejected", "unknown"]},
+                    "checks": {"type": "array", "items": {"type": "object"}},
+                    "supports": {"type": ["object", "null"]},
+                    "authentication_schemes": {"type": "array", "items": {"type": "string"}},
+                    "elapsed_ms": {"type": "integer"},
+                },
+            },
         },
     },
 }

@@ -43,8 +43,11 @@ async def list_findings(request: Request, database: Database) -> Response:
         raise InvalidValue(f"limit is a number from 1 to {MAX_LIMIT}")
     found = await FindingStore(database).list(
         kinds=finding_filters.framework_kinds(query.get("framework")),
-        statuses=finding_filters.statuses(query.getlist("status")), owner=query.get("owner"),
-        include_resolved=query.get("all", "false").lower() in ("1", "true", "yes"), limit=int(limit_text))
+        statuses=finding_filters.statuses(query.getlist("status")),
+        owner=query.get("owner"),
+        include_resolved=query.get("all", "false").lower() in ("1", "true", "yes"),
+        limit=int(limit_text),
+    )
     return JSONResponse({"findings": [finding_filters.finding_json(f) for f in found]})
 
 
@@ -54,14 +57,22 @@ async def accept_finding(request: Request, database: Database) -> Response:
         body: Any = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError as exc:
         raise InvalidValue(f"the request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict) or set(body) - {"until", "reason"} or not isinstance(body.get("until"), str) \
-            or not isinstance(body.get("reason"), str):
+    if (
+        not isinstance(body, dict)
+        or set(body) - {"until", "reason"}
+        or not isinstance(body.get("until"), str)
+        or not isinstance(body.get("reason"), str)
+    ):
         raise InvalidValue('the body is {"until": "30d" or "2027-01-31", "reason": "why the risk is accepted"}')
     text = request.path_params["id"]
     if not text.isdigit():
         raise InvalidValue(f"finding ids are numbers, not {text!r}")
-    accepted = await FindingStore(database).accept(int(text), until=finding_filters.accepted_until(body["until"]),
-                                                   reason=body["reason"], actor=str(request.state.admin_token.name))
+    accepted = await FindingStore(database).accept(
+        int(text),
+        until=finding_filters.accepted_until(body["until"]),
+        reason=body["reason"],
+        actor=str(request.state.admin_token.name),
+    )
     return JSONResponse(finding_filters.finding_json(accepted))
 
 
@@ -75,12 +86,26 @@ async def get_audit(_request: Request, database: Database) -> Response:
 
 #: (path, method, handler, summary): registered by ``api.admin`` and described in its OpenAPI document.
 ROUTES: list[tuple[str, str, Handler, str]] = [
-    ("/findings", "GET", list_findings, "Findings, the most severe first (?framework=csf:PR.AA-05&owner=NAME"
-                                        "&status=open&all=true&limit=N), each with its framework ids"),
-    ("/findings/{id}/accept", "POST", accept_finding, 'Accept a finding\'s risk: {"until": "30d", "reason": "why"}; '
-                                                      "it opens again after that"),
-    ("/report", "GET", get_report, "The evidence report: coverage, propagation risk, findings per control, "
-                                   "reconciles, reviews, breaker trips, audit chain status"),
+    (
+        "/findings",
+        "GET",
+        list_findings,
+        "Findings, the most severe first (?framework=csf:PR.AA-05&owner=NAME"
+        "&status=open&all=true&limit=N), each with its framework ids",
+    ),
+    (
+        "/findings/{id}/accept",
+        "POST",
+        accept_finding,
+        'Accept a finding\'s risk: {"until": "30d", "reason": "why"}; it opens again after that',
+    ),
+    (
+        "/report",
+        "GET",
+        get_report,
+        "The evidence report: coverage, propagation risk, findings per control, "
+        "reconciles, reviews, breaker trips, audit chain status",
+    ),
     ("/audit", "GET", get_audit, "Verify the audit trail's hash chain: events, head, the first break if any"),
 ]
 

@@ -33,8 +33,9 @@ _REGISTRIES: weakref.WeakKeyDictionary[Database, Registry] = weakref.WeakKeyDict
 def _registry(database: Database) -> Registry:
     registry = _REGISTRIES.get(database)
     if registry is None:
-        registry = _REGISTRIES[database] = Registry(database, user_types(Settings.from_env().nhi_user_types),
-                                                    identity_store(database), source=SOURCE)
+        registry = _REGISTRIES[database] = Registry(
+            database, user_types(Settings.from_env().nhi_user_types), identity_store(database), source=SOURCE
+        )
     return registry
 
 
@@ -70,23 +71,33 @@ async def list_nhis(request: Request, database: Database) -> Response:
     orphaned = query.get("orphaned", "false").lower()
     if orphaned not in ("true", "false"):
         raise InvalidValue("orphaned is true or false")
-    views = await _registry(database).query(owner=query.get("owner"), kind=query.get("kind"),
-                                            expiring=_duration(query.get("expiring"), "expiring"),
-                                            orphaned=orphaned == "true")
+    views = await _registry(database).query(
+        owner=query.get("owner"),
+        kind=query.get("kind"),
+        expiring=_duration(query.get("expiring"), "expiring"),
+        orphaned=orphaned == "true",
+    )
     return JSONResponse({"nhis": [v.to_json() for v in views]})
 
 
 async def add_nhi(request: Request, database: Database) -> Response:
-    example = ('{"name": "export-bot", "kind": "bot", "owners": ["alice"], "purpose": "why", "expires": "90d", '
-               '"environment": "prod"}')
+    example = (
+        '{"name": "export-bot", "kind": "bot", "owners": ["alice"], "purpose": "why", "expires": "90d", '
+        '"environment": "prod"}'
+    )
     data = await json_object(request, {"name", "kind", "owners", "purpose", "expires", "environment"}, optional=True)
     owners = data.get("owners")
     if not isinstance(owners, list) or not owners or not all(isinstance(o, str) and o for o in owners):
         raise InvalidValue(f"owners is a list of userNames; the body is {example}")
     view = await _registry(database).add(
-        str(_text(data, "name", required=True)), str(_text(data, "kind", required=True)), owners,
-        purpose=_text(data, "purpose"), expires_in=_duration(data.get("expires"), "expires"),
-        environment=_text(data, "environment"), actor=_actor(request))
+        str(_text(data, "name", required=True)),
+        str(_text(data, "kind", required=True)),
+        owners,
+        purpose=_text(data, "purpose"),
+        expires_in=_duration(data.get("expires"), "expires"),
+        environment=_text(data, "environment"),
+        actor=_actor(request),
+    )
     return JSONResponse(view.to_json(), status_code=202 if view.pending else 201)
 
 
@@ -96,8 +107,9 @@ async def show_nhi(request: Request, database: Database) -> Response:
 
 async def transfer_nhi(request: Request, database: Database) -> Response:
     data = await json_object(request, {"to"}, optional=True)
-    view = await _registry(database).transfer(request.path_params["name"], str(_text(data, "to", required=True)),
-                                              _actor(request))
+    view = await _registry(database).transfer(
+        request.path_params["name"], str(_text(data, "to", required=True)), _actor(request)
+    )
     return JSONResponse(view.to_json())
 
 
@@ -110,8 +122,9 @@ async def rotate_nhi(request: Request, database: Database) -> Response:
     data = await json_object(request, {"credential", "overlap"}, optional=True)
     overlap = _duration(data.get("overlap", "1h"), "overlap")
     assert overlap is not None
-    view, token = await _registry(database).rotate(request.path_params["name"], _actor(request), overlap=overlap,
-                                                   identifier=_text(data, "credential"))
+    view, token = await _registry(database).rotate(
+        request.path_params["name"], _actor(request), overlap=overlap, identifier=_text(data, "credential")
+    )
     body = view.to_json()
     if token is not None:
         body["token"] = token  # shown once: store it now
@@ -125,18 +138,40 @@ async def retire_nhi(request: Request, database: Database) -> Response:
 
 #: (path, method, handler, summary): registered by ``api.admin`` and described in its OpenAPI document.
 ROUTES: list[tuple[str, str, Handler, str]] = [
-    ("/nhis", "GET", list_nhis, "Every NHI: Agents, service-account Users, owned hub tokens "
-                                "(?owner=USERNAME&kind=bot&expiring=30d&orphaned=true)"),
-    ("/nhis", "POST", add_nhi, 'Register an NHI through the gate: {"name", "kind", "owners": [userName], '
-                               '"purpose", "expires": "90d", "environment"} (202 when the gate holds it)'),
-    ("/nhis/{name}", "GET", show_nhi, "One NHI: kind, owners, state, expiry, purpose, environment, credential "
-                                      "metadata (never the secret)"),
+    (
+        "/nhis",
+        "GET",
+        list_nhis,
+        "Every NHI: Agents, service-account Users, owned hub tokens "
+        "(?owner=USERNAME&kind=bot&expiring=30d&orphaned=true)",
+    ),
+    (
+        "/nhis",
+        "POST",
+        add_nhi,
+        'Register an NHI through the gate: {"name", "kind", "owners": [userName], '
+        '"purpose", "expires": "90d", "environment"} (202 when the gate holds it)',
+    ),
+    (
+        "/nhis/{name}",
+        "GET",
+        show_nhi,
+        "One NHI: kind, owners, state, expiry, purpose, environment, credential metadata (never the secret)",
+    ),
     ("/nhis/{name}/transfer", "POST", transfer_nhi, 'A new owner, through the gate: {"to": "USERNAME"}'),
     ("/nhis/{name}/attest", "POST", attest_nhi, "Record the owner's review (lastReviewed), through the gate"),
-    ("/nhis/{name}/rotate", "POST", rotate_nhi, 'Record a rotation {"credential": ID, "overlap": "1h"}; a hub '
-                                                "token's successor is in `token`, shown once"),
-    ("/nhis/{name}/retire", "POST", retire_nhi, "Retire: deleted through the gate, deprovisioned in every "
-                                                "target (a hub token is revoked)"),
+    (
+        "/nhis/{name}/rotate",
+        "POST",
+        rotate_nhi,
+        'Record a rotation {"credential": ID, "overlap": "1h"}; a hub token\'s successor is in `token`, shown once',
+    ),
+    (
+        "/nhis/{name}/retire",
+        "POST",
+        retire_nhi,
+        "Retire: deleted through the gate, deprovisioned in every target (a hub token is revoked)",
+    ),
 ]
 
 

@@ -42,11 +42,26 @@ def _number(request: Request, name: str, default: int | None, high: int) -> int 
 
 async def list_tokens(_request: Request, database: Database) -> Response:
     tokens = await TokenStore(database).list()
-    return JSONResponse({"tokens": [
-        {"name": t.name, "status": t.status, "scopes": sorted(t.scopes), "created": _iso(t.created),
-         "created_by": t.created_by, "expires": _iso(t.expires), "last_used": _iso(t.last_used),
-         "revoked": _iso(t.revoked), "owner_id": t.owner_id, "source": t.source, "rotated_from": t.rotated_from}
-        for t in tokens]})
+    return JSONResponse(
+        {
+            "tokens": [
+                {
+                    "name": t.name,
+                    "status": t.status,
+                    "scopes": sorted(t.scopes),
+                    "created": _iso(t.created),
+                    "created_by": t.created_by,
+                    "expires": _iso(t.expires),
+                    "last_used": _iso(t.last_used),
+                    "revoked": _iso(t.revoked),
+                    "owner_id": t.owner_id,
+                    "source": t.source,
+                    "rotated_from": t.rotated_from,
+                }
+                for t in tokens
+            ]
+        }
+    )
 
 
 async def get_status(request: Request, database: Database) -> Response:
@@ -59,8 +74,9 @@ async def get_push_log(request: Request, database: Database) -> Response:
     if outcome is not None and outcome not in OUTCOMES:
         raise InvalidValue(f"outcome is one of {', '.join(OUTCOMES)}")
     limit = _number(request, "limit", 100, MAX_LIMIT) or 100
-    rows = await LinkStore(database).push_log(target.id, limit=limit, outcome=outcome,
-                                              before=_number(request, "before", None, 2**62))
+    rows = await LinkStore(database).push_log(
+        target.id, limit=limit, outcome=outcome, before=_number(request, "before", None, 2**62)
+    )
     body: dict[str, Any] = {"target": target.name, "pushes": rows}
     if len(rows) == limit:
         body["next"] = f"?limit={limit}&before={rows[-1]['id']}" + (f"&outcome={outcome}" if outcome else "")
@@ -74,12 +90,24 @@ async def list_runs(request: Request, database: Database) -> Response:
 
 
 ROUTES: list[tuple[str, str, Handler, str]] = [
-    ("/tokens", "GET", list_tokens, "The hub's API tokens: name, status, scopes, owner, source and dates "
-                                    "(never the token or its hash)"),
-    ("/targets/{name}/status", "GET", get_status, "A target's health: links, backlog, failures, last error, "
-                                                  "push latency, what it does not store"),
-    ("/targets/{name}/push-log", "GET", get_push_log, "A target's pushes, newest first (?limit=N&outcome="
-                                                      "failed&before=ID; `next` pages on)"),
+    (
+        "/tokens",
+        "GET",
+        list_tokens,
+        "The hub's API tokens: name, status, scopes, owner, source and dates (never the token or its hash)",
+    ),
+    (
+        "/targets/{name}/status",
+        "GET",
+        get_status,
+        "A target's health: links, backlog, failures, last error, push latency, what it does not store",
+    ),
+    (
+        "/targets/{name}/push-log",
+        "GET",
+        get_push_log,
+        "A target's pushes, newest first (?limit=N&outcome=failed&before=ID; `next` pages on)",
+    ),
     ("/targets/{name}/reconcile-runs", "GET", list_runs, "A target's reconcile runs, the latest first (?limit=N)"),
 ]
 

@@ -15,14 +15,22 @@ _ERRORS = ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"), (404,
 _PARAMETERS = {"id": "string", "name": "string"}
 
 
-def openapi_paths(routes: Iterable[tuple[str, str, Any, str]], *, integer_ids: bool = False,
-                  request_bodies: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def openapi_paths(
+    routes: Iterable[tuple[str, str, Any, str]],
+    *,
+    integer_ids: bool = False,
+    request_bodies: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """``paths`` for these routes; ``request_bodies`` maps a method to its ``requestBody``."""
     paths: dict[str, Any] = {}
     for path, method, _handler, summary in routes:
-        operation: dict[str, Any] = {"summary": summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-            **{str(status): {"$ref": f"#/components/responses/{name}"} for status, name in _ERRORS}}}
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                **{str(status): {"$ref": f"#/components/responses/{name}"} for status, name in _ERRORS},
+            },
+        }
         if request_bodies and method in request_bodies:
             operation["requestBody"] = request_bodies[method]
         entry = paths.setdefault(path, {})

@@ -52,15 +52,31 @@ def change_json(change: ChangeRow) -> dict[str, Any]:
     def time(value: Any) -> str | None:
         return value.isoformat() + "Z" if value is not None else None
 
-    return {"id": change.id, "status": change.status, "op": change.op, "type": change.resource_type,
-            "identity": change.identity_id, "source": change.source, "actor": change.actor,
-            "decision": change.decision, "reasons": change.reasons, "rules": change.rules,
-            "approvals_needed": change.approvals_needed, "approvals": change.approvals,
-            "held_by_breaker": change.held_by_breaker, "changed": change.changed,
-            "members_added": change.members_added, "members_removed": change.members_removed,
-            "before": change.before, "after": change.after, "blast_radius": change.blast_radius,
-            "created": time(change.created), "decided": time(change.decided), "expires": time(change.expires),
-            "note": change.note}
+    return {
+        "id": change.id,
+        "status": change.status,
+        "op": change.op,
+        "type": change.resource_type,
+        "identity": change.identity_id,
+        "source": change.source,
+        "actor": change.actor,
+        "decision": change.decision,
+        "reasons": change.reasons,
+        "rules": change.rules,
+        "approvals_needed": change.approvals_needed,
+        "approvals": change.approvals,
+        "held_by_breaker": change.held_by_breaker,
+        "changed": change.changed,
+        "members_added": change.members_added,
+        "members_removed": change.members_removed,
+        "before": change.before,
+        "after": change.after,
+        "blast_radius": change.blast_radius,
+        "created": time(change.created),
+        "decided": time(change.decided),
+        "expires": time(change.expires),
+        "note": change.note,
+    }
 
 
 async def _note(request: Request) -> str | None:
@@ -91,10 +107,19 @@ async def put_policy(request: Request, database: Database) -> Response:
         raise InvalidValue("the policy must be UTF-8 text (YAML)") from exc
     dry_run = request.query_params.get("dry_run", "false").lower() in ("1", "true", "yes")
     preview = await policies.apply(database, text, _who(request), dry_run=dry_run)
-    return JSONResponse({"dry_run": dry_run, "added": preview.added, "removed": preview.removed,
-                         "changed": preview.changed, "settings": preview.settings, "checked": preview.checked,
-                         "affected": [{"rule": r, "action": a, "type": t, "identity": i, "name": n}
-                                      for r, a, t, i, n in preview.affected]})
+    return JSONResponse(
+        {
+            "dry_run": dry_run,
+            "added": preview.added,
+            "removed": preview.removed,
+            "changed": preview.changed,
+            "settings": preview.settings,
+            "checked": preview.checked,
+            "affected": [
+                {"rule": r, "action": a, "type": t, "identity": i, "name": n} for r, a, t, i, n in preview.affected
+            ],
+        }
+    )
 
 
 async def list_changes(request: Request, database: Database) -> Response:
@@ -172,5 +197,14 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
 
 
 def openapi_paths() -> dict[str, Any]:
-    return _paths(ROUTES, request_bodies={"PUT": {"required": True, "content": {"application/yaml": {"schema": {
-        "type": "string", "description": "A policy file (docs/policy.md)"}}}}})
+    return _paths(
+        ROUTES,
+        request_bodies={
+            "PUT": {
+                "required": True,
+                "content": {
+                    "application/yaml": {"schema": {"type": "string", "description": "A policy file (docs/policy.md)"}}
+                },
+            }
+        },
+    )

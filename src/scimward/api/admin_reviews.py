@@ -69,20 +69,33 @@ async def _body(request: Request) -> dict[str, Any]:
 async def decide(request: Request, database: Database) -> Response:
     data = await _body(request)
     items, decision, note = data.get("items"), data.get("decision"), data.get("note")
-    if set(data) - {"items", "decision", "note"} or not isinstance(items, list) or not items \
-            or len(items) > MAX_ITEMS or not all(isinstance(i, int) and not isinstance(i, bool) for i in items) \
-            or decision not in DECISIONS or not isinstance(note, str | None):
+    if (
+        set(data) - {"items", "decision", "note"}
+        or not isinstance(items, list)
+        or not items
+        or len(items) > MAX_ITEMS
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in items)
+        or decision not in DECISIONS
+        or not isinstance(note, str | None)
+    ):
         raise InvalidValue('the body is {"items": [1, 2], "decision": "keep" or "revoke", "note": "why"}')
-    decided = await _reviews(database).decide(request.path_params["name"], items, decision,
-                                              str(request.state.admin_token.name), note)
-    return JSONResponse({"decided": [{"id": d.number, "decision": d.decision, "outcome": d.outcome,
-                                      "detail": d.detail} for d in decided]})
+    decided = await _reviews(database).decide(
+        request.path_params["name"], items, decision, str(request.state.admin_token.name), note
+    )
+    return JSONResponse(
+        {
+            "decided": [
+                {"id": d.number, "decision": d.decision, "outcome": d.outcome, "detail": d.detail} for d in decided
+            ]
+        }
+    )
 
 
 async def close(request: Request, database: Database) -> Response:
     decided = await _reviews(database).close(request.path_params["name"], str(request.state.admin_token.name))
-    return JSONResponse({"defaulted": [{"id": d.number, "decision": d.decision, "outcome": d.outcome}
-                                       for d in decided]})
+    return JSONResponse(
+        {"defaulted": [{"id": d.number, "decision": d.decision, "outcome": d.outcome} for d in decided]}
+    )
 
 
 async def get_report(request: Request, database: Database) -> Response:
@@ -94,13 +107,25 @@ async def get_report(request: Request, database: Database) -> Response:
 
 #: (path, method, handler, summary): registered by ``api.admin`` and described in its OpenAPI document.
 ROUTES: list[tuple[str, str, Handler, str]] = [
-    ("/groups", "GET", get_groups, "Groups with their governance: owners, purpose, privilege, cadence "
-                                   "(?unowned=true&privileged=true)"),
+    (
+        "/groups",
+        "GET",
+        get_groups,
+        "Groups with their governance: owners, purpose, privilege, cadence (?unowned=true&privileged=true)",
+    ),
     ("/reviews", "GET", list_campaigns, "Access-review campaigns, newest first, with their counts"),
-    ("/reviews/{name}", "GET", get_campaign, "A campaign and its items: member, group or target, "
-                                             "recommendation, decision, outcome"),
-    ("/reviews/{name}/decide", "POST", decide, 'Decide items: {"items": [1, 2], "decision": "revoke", '
-                                               '"note": "why"} (never your own access)'),
+    (
+        "/reviews/{name}",
+        "GET",
+        get_campaign,
+        "A campaign and its items: member, group or target, recommendation, decision, outcome",
+    ),
+    (
+        "/reviews/{name}/decide",
+        "POST",
+        decide,
+        'Decide items: {"items": [1, 2], "decision": "revoke", "note": "why"} (never your own access)',
+    ),
     ("/reviews/{name}/close", "POST", close, "Close a campaign: undecided items take its default"),
     ("/reviews/{name}/report", "GET", get_report, "The campaign as evidence (?format=csv)"),
 ]

@@ -43,11 +43,16 @@ async def get_source(request: Request, database: Database) -> Response:
 async def add_source(request: Request, database: Database) -> Response:
     data = await json_object(request, FIELDS)
     name, kind = data.get("name"), data.get("kind")
-    priority, correlate, joiners = data.get("priority", DEFAULT_PRIORITY), data.get("correlate"), \
-        data.get("joiners", "report")
+    priority, correlate, joiners = (
+        data.get("priority", DEFAULT_PRIORITY),
+        data.get("correlate"),
+        data.get("joiners", "report"),
+    )
     if not isinstance(name, str) or not isinstance(kind, str):
-        raise InvalidValue('the body is {"name": "workday", "kind": "scim" | "csv" | "json", "priority": 100, '
-                           '"correlate": ["employeeNumber", "emails"], "joiners": "report" | "create"}')
+        raise InvalidValue(
+            'the body is {"name": "workday", "kind": "scim" | "csv" | "json", "priority": 100, '
+            '"correlate": ["employeeNumber", "emails"], "joiners": "report" | "create"}'
+        )
     if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 1_000_000:
         raise InvalidValue("priority is a whole number from 0 to 1000000")
     if correlate is not None and (not isinstance(correlate, list) or not all(isinstance(k, str) for k in correlate)):
@@ -56,29 +61,57 @@ async def add_source(request: Request, database: Database) -> Response:
         raise InvalidValue("joiners is report or create")
     config = source_config(kind, correlate=correlate, joiners=joiners)
     repository = SourceRepository(database)
-    row = await repository.add(check_name(name), kind, priority=priority,
-                               created_by=str(request.state.admin_token.name), config=config)
+    row = await repository.add(
+        check_name(name), kind, priority=priority, created_by=str(request.state.admin_token.name), config=config
+    )
     return JSONResponse(await _shown(repository, row), status_code=201)
 
 
 #: (path, method, handler, summary): registered by ``api.admin`` and described in its OpenAPI document.
 ROUTES: list[tuple[str, str, Handler, str]] = [
-    ("/sources", "GET", list_sources, "Sources: the IdPs (scim) and HR exports (csv, json) identities' truth "
-                                      "comes from, by priority, with their last import"),
-    ("/sources", "POST", add_source, 'Add a source: {"name": "workday", "kind": "csv", "priority": 100, '
-                                     '"correlate": ["employeeNumber", "emails"], "joiners": "report"} (201; '
-                                     'a mapping file is given with scimward source add --mapping)'),
-    ("/sources/{name}", "GET", get_source, "A source, and for an HR source the records its imports stored: by "
-                                           "status, and how many match no user (the import status)"),
+    (
+        "/sources",
+        "GET",
+        list_sources,
+        "Sources: the IdPs (scim) and HR exports (csv, json) identities' truth "
+        "comes from, by priority, with their last import",
+    ),
+    (
+        "/sources",
+        "POST",
+        add_source,
+        'Add a source: {"name": "workday", "kind": "csv", "priority": 100, '
+        '"correlate": ["employeeNumber", "emails"], "joiners": "report"} (201; '
+        "a mapping file is given with scimward source add --mapping)",
+    ),
+    (
+        "/sources/{name}",
+        "GET",
+        get_source,
+        "A source, and for an HR source the records its imports stored: by "
+        "status, and how many match no user (the import status)",
+    ),
 ]
 
-_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["name", "kind"], "additionalProperties": False, "properties": {
-        "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
-        "kind": {"enum": ["scim", "csv", "json"]},
-        "priority": {"type": "integer", "minimum": 0, "default": DEFAULT_PRIORITY},
-        "correlate": {"type": "array", "items": {"enum": ["employeeNumber", "emails", "userName"]}},
-        "joiners": {"enum": ["report", "create"], "default": "report"}}}}}}
+_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["name", "kind"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                    "kind": {"enum": ["scim", "csv", "json"]},
+                    "priority": {"type": "integer", "minimum": 0, "default": DEFAULT_PRIORITY},
+                    "correlate": {"type": "array", "items": {"enum": ["employeeNumber", "emails", "userName"]}},
+                    "joiners": {"enum": ["report", "create"], "default": "report"},
+                },
+            }
+        }
+    },
+}
 
 
 def openapi_paths() -> dict[str, Any]:

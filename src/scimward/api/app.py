@@ -80,14 +80,26 @@ def create_app(settings: Settings) -> Starlette:
             identities.on_change = propagator.wake
             worker = asyncio.create_task(propagator.run(stop))
             reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
-            governance = asyncio.create_task(run_governance_schedule(
-                database, identities, stop, catch_all_share=settings.catch_all_percent / 100))
+            governance = asyncio.create_task(
+                run_governance_schedule(database, identities, stop, catch_all_share=settings.catch_all_percent / 100)
+            )
             # Non-human identities: the leaver cascade, expiry and leavers' hub tokens, within seconds.
-            nhis = asyncio.create_task(run_nhi_schedule(database, identities, stop,
-                                                        nhi_user_types(settings.nhi_user_types)))
-        sources = asyncio.create_task(run_source_schedule(
-            database, identities, parse_imports(settings.source_imports), stop,
-            every_seconds=settings.source_check_seconds)) if settings.source_imports else None
+            nhis = asyncio.create_task(
+                run_nhi_schedule(database, identities, stop, nhi_user_types(settings.nhi_user_types))
+            )
+        sources = (
+            asyncio.create_task(
+                run_source_schedule(
+                    database,
+                    identities,
+                    parse_imports(settings.source_imports),
+                    stop,
+                    every_seconds=settings.source_check_seconds,
+                )
+            )
+            if settings.source_imports
+            else None
+        )
         yield
         stop.set()
         if sources is not None:
@@ -112,10 +124,12 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(
         # SCIM routes carry the prefix themselves rather than sit in a Mount: one router, not two, per request.
-        routes=[*(Route(SCIM_PREFIX + r.path, r.endpoint, methods=r.methods, name=r.name) for r in scim_routes),
-                *health.routes(database, tokens),
-                Mount(admin.PREFIX, app=admin.create_app(database, tokens)),
-                _console(database, identities, settings)],
+        routes=[
+            *(Route(SCIM_PREFIX + r.path, r.endpoint, methods=r.methods, name=r.name) for r in scim_routes),
+            *health.routes(database, tokens),
+            Mount(admin.PREFIX, app=admin.create_app(database, tokens)),
+            _console(database, identities, settings),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

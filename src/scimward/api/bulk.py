@@ -72,8 +72,6 @@ class UnresolvedReference(ScimError):
     status = 409
 
 
-
-
 def _fields(operation: Any) -> dict[str, Any] | None:
     """An operation's attributes by lower-cased name: SCIM attribute names are case-insensitive."""
     if not isinstance(operation, dict):
@@ -94,18 +92,22 @@ def parse_bulk_request(body: Any, max_operations: int) -> tuple[list[Any], int |
         raise InvalidSyntax("a BulkRequest needs Operations, a list of operations")
     if len(operations) > max_operations:
         raise PayloadTooLarge(
-            f"The number of operations ({len(operations)}) exceeds the maxOperations ({max_operations})")
+            f"The number of operations ({len(operations)}) exceeds the maxOperations ({max_operations})"
+        )
     fail_on_errors = fields.get("failonerrors")
-    if fail_on_errors is not None and (isinstance(fail_on_errors, bool) or not isinstance(fail_on_errors, int)
-                                       or fail_on_errors < 1):
+    if fail_on_errors is not None and (
+        isinstance(fail_on_errors, bool) or not isinstance(fail_on_errors, int) or fail_on_errors < 1
+    ):
         raise InvalidValue("failOnErrors must be a positive integer")
     seen: set[str] = set()
     for operation in operations:
         bulk_id = (_fields(operation) or {}).get("bulkid")
         if isinstance(bulk_id, str):
             if bulk_id in seen:
-                raise InvalidValue(f"bulkId {bulk_id!r} is given to more than one operation; "
-                                   "a bulkId must be unique within a request (RFC 7644 3.7)")
+                raise InvalidValue(
+                    f"bulkId {bulk_id!r} is given to more than one operation; "
+                    "a bulkId must be unique within a request (RFC 7644 3.7)"
+                )
             seen.add(bulk_id)
     return operations, fail_on_errors
 
@@ -121,8 +123,11 @@ class BulkJob:
         self.source = source_of(request)
         self.actor = actor_of(request)
         #: bulkId -> position of the POST declaring it; only a POST creates what a bulkId stands for.
-        self.creators = {op["bulkid"]: i for i, op in enumerate(self.operations)
-                         if op and isinstance(op.get("bulkid"), str) and str(op.get("method")).upper() == "POST"}
+        self.creators = {
+            op["bulkid"]: i
+            for i, op in enumerate(self.operations)
+            if op and isinstance(op.get("bulkid"), str) and str(op.get("method")).upper() == "POST"
+        }
         self.created: dict[str, str] = {}
         self.results: dict[int, dict[str, Any]] = {}
         self.errors = 0
@@ -173,9 +178,12 @@ class BulkJob:
             if creator not in self.results:
                 raise UnresolvedReference(
                     f"circular bulkId reference: the POST with bulkId {bulk_id!r} waits on this operation "
-                    "(RFC 7644 3.7.1)")
-            raise UnresolvedReference(f"the POST with bulkId {bulk_id!r} failed (status "
-                                      f"{self.results[creator]['status']}), so there is no resource to reference")
+                    "(RFC 7644 3.7.1)"
+                )
+            raise UnresolvedReference(
+                f"the POST with bulkId {bulk_id!r} failed (status "
+                f"{self.results[creator]['status']}), so there is no resource to reference"
+            )
 
         return orjson.loads(_REFERENCE.sub(replace, orjson.dumps(value).decode()))
 
@@ -256,8 +264,9 @@ class BulkJob:
             await store.delete(rt, identity_id, if_match=version, source=self.source, actor=self.actor)
             return "204"
         if method == "PUT":
-            stored = await store.replace(rt, identity_id, normalize(data, rt), if_match=version,
-                                         source=self.source, actor=self.actor)
+            stored = await store.replace(
+                rt, identity_id, normalize(data, rt), if_match=version, source=self.source, actor=self.actor
+            )
         else:
             check_operation_limit(data, hub(self.request).settings.patch_max_operations)
             stored = await store.patch(rt, identity_id, data, if_match=version, source=self.source, actor=self.actor)

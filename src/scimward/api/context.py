@@ -103,8 +103,7 @@ def known_failure(exc: Exception) -> ScimError | None:
     as one line without a traceback, since it is expected; None for a bug."""
     error = scim_error_for(exc)
     if error is not None:
-        log.warning("database failure answered as a SCIM error", status=error.status,
-                    failure=type(exc).__name__)
+        log.warning("database failure answered as a SCIM error", status=error.status, failure=type(exc).__name__)
     return error
 
 

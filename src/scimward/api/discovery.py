@@ -25,8 +25,11 @@ def service_provider_config(request: Request) -> dict[str, Any]:
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/scimward/scimward/blob/main/docs/identity-providers.md",
         "patch": {"supported": True},
-        "bulk": {"supported": True, "maxOperations": hub(request).settings.bulk_max_operations,
-                 "maxPayloadSize": hub(request).settings.bulk_max_payload_bytes},
+        "bulk": {
+            "supported": True,
+            "maxOperations": hub(request).settings.bulk_max_operations,
+            "maxPayloadSize": hub(request).settings.bulk_max_payload_bytes,
+        },
         "filter": {"supported": True, "maxResults": settings.max_results},
         "changePassword": {"supported": False},
         "sort": {"supported": True},
@@ -39,13 +42,15 @@ def service_provider_config(request: Request) -> dict[str, Any]:
             "maxPageSize": settings.max_results,
             "cursorTimeout": CURSOR_TIMEOUT_SECONDS,
         },
-        "authenticationSchemes": [{
-            "type": "oauthbearertoken",
-            "name": "OAuth Bearer Token",
-            "description": "A bearer token issued with `scimward token create`.",
-            "specUri": "https://www.rfc-editor.org/info/rfc6750",
-            "primary": True,
-        }],
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "A bearer token issued with `scimward token create`.",
+                "specUri": "https://www.rfc-editor.org/info/rfc6750",
+                "primary": True,
+            }
+        ],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"},
     }
     if settings.agent_extension_in_config:
@@ -56,8 +61,13 @@ def service_provider_config(request: Request) -> dict[str, Any]:
 
 
 def _list(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schemas": [LIST_RESPONSE], "totalResults": len(resources), "startIndex": 1,
-            "itemsPerPage": len(resources), "Resources": resources}
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": len(resources),
+        "startIndex": 1,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
 
 
 @scim_endpoint

@@ -50,8 +50,10 @@ def routes(database: Database, tokens: TokenStore) -> list[Route]:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             return _unready(f"the database failed: {reason[0] if reason else type(exc).__name__}")
         if current != heads:
-            return _unready(f"the schema is at {', '.join(sorted(current)) or 'none'}, this process needs "
-                            f"{', '.join(sorted(heads))}: run scimward db upgrade")
+            return _unready(
+                f"the schema is at {', '.join(sorted(current)) or 'none'}, this process needs "
+                f"{', '.join(sorted(heads))}: run scimward db upgrade"
+            )
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:
@@ -63,11 +65,19 @@ def routes(database: Database, tokens: TokenStore) -> list[Route]:
         elif info is not None and not info.allows("metrics"):
             await tokens.refused(presented, request.url.path, "scope", client_address(request))
         if info is None:
-            return JSONResponse({"error": "unauthorized", "detail": "a bearer token with the metrics scope is required "
-                                 "(scimward token create --scope metrics)"}, status_code=401, headers=_BEARER)
+            return JSONResponse(
+                {
+                    "error": "unauthorized",
+                    "detail": "a bearer token with the metrics scope is required "
+                    "(scimward token create --scope metrics)",
+                },
+                status_code=401,
+                headers=_BEARER,
+            )
         if not info.allows("metrics"):
-            return JSONResponse({"error": "forbidden", "detail": f"the token {info.name!r} lacks the metrics scope"},
-                                status_code=403)
+            return JSONResponse(
+                {"error": "forbidden", "detail": f"the token {info.name!r} lacks the metrics scope"}, status_code=403
+            )
         await publish_latest(database)  # the evidence gauges, from today's snapshot (one row)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

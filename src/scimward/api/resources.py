@@ -86,8 +86,10 @@ class ResourceEndpoints:
 
     def _selection(self, request: Request) -> tuple[tuple[AttrPath, ...], tuple[AttrPath, ...]]:
         params = request.query_params
-        return (parse_attribute_list(params.get("attributes"), self.rt),
-                parse_attribute_list(params.get("excludedAttributes"), self.rt))
+        return (
+            parse_attribute_list(params.get("attributes"), self.rt),
+            parse_attribute_list(params.get("excludedAttributes"), self.rt),
+        )
 
     def _respond(self, request: Request, stored: StoredIdentity, status: int = 200) -> Response:
         attributes, excluded = self._selection(request)
@@ -101,8 +103,9 @@ class ResourceEndpoints:
     async def list_or_create(self, request: Request) -> Response:
         if request.method == "POST":
             doc = normalize(await json_body(request), self.rt)
-            stored = await hub(request).identities.create(self.rt, doc, source=source_of(request),
-                                                         actor=actor_of(request))
+            stored = await hub(request).identities.create(
+                self.rt, doc, source=source_of(request), actor=actor_of(request)
+            )
             return self._respond(request, stored, 201)
         return await self.search(request, dict(request.query_params))
 
@@ -134,8 +137,10 @@ class ResourceEndpoints:
         )
         result = await hub(request).identities.search(self.rt, query)
         base = base_url(request)
-        resources = [render(to_scim(item, self.rt, base), self.rt, attributes=attributes, excluded=excluded)
-                     for item in result.items]
+        resources = [
+            render(to_scim(item, self.rt, base), self.rt, attributes=attributes, excluded=excluded)
+            for item in result.items
+        ]
         body: dict[str, Any] = {"schemas": [LIST_RESPONSE], "totalResults": result.total}
         if cursor is None or not cursor:
             body["startIndex"] = start_index  # index paging, or the first page of a cursor walk
@@ -153,7 +158,8 @@ class ResourceEndpoints:
         if user_id is None:
             raise NotImplementedByServer(
                 "/Me needs a token bound to a user (scimward token create --user USERNAME); "
-                "this token is not bound to one")
+                "this token is not bound to one"
+            )
         return await self.one(request, user_id)
 
     async def one(self, request: Request, identity_id: str | None = None) -> Response:
@@ -162,31 +168,40 @@ class ResourceEndpoints:
         if_match = request.headers.get("if-match")
         if request.method == "GET":
             attributes, excluded = self._selection(request)
-            stored = await store.get(self.rt, identity_id,
-                                     with_members=_wants("members", attributes, excluded),
-                                     with_groups=_wants("groups", attributes, excluded))
+            stored = await store.get(
+                self.rt,
+                identity_id,
+                with_members=_wants("members", attributes, excluded),
+                with_groups=_wants("groups", attributes, excluded),
+            )
             if _matches(request.headers.get("if-none-match"), stored.etag):
                 return Response(status_code=304, headers={"ETag": stored.etag})  # RFC 7644 3.14
             return self._respond(request, stored)
         if request.method == "DELETE":
-            await store.delete(self.rt, identity_id, if_match=if_match, source=source_of(request),
-                               actor=actor_of(request))
+            await store.delete(
+                self.rt, identity_id, if_match=if_match, source=source_of(request), actor=actor_of(request)
+            )
             return Response(status_code=204)
         body = await json_body(request)
         if request.method == "PUT":
             doc = normalize(body, self.rt)
-            stored = await store.replace(self.rt, identity_id, doc, if_match=if_match, source=source_of(request),
-                                         actor=actor_of(request))
+            stored = await store.replace(
+                self.rt, identity_id, doc, if_match=if_match, source=source_of(request), actor=actor_of(request)
+            )
             return self._respond(request, stored)
         check_operation_limit(body, hub(request).settings.patch_max_operations)
-        stored = await store.patch(self.rt, identity_id, body, if_match=if_match, source=source_of(request),
-                                   actor=actor_of(request))
+        stored = await store.patch(
+            self.rt, identity_id, body, if_match=if_match, source=source_of(request), actor=actor_of(request)
+        )
         if request.state.token.patch_response == "no_content":
             return Response(status_code=204, headers={"ETag": stored.etag})
         attributes, excluded = self._selection(request)
-        stored = await store.get(self.rt, identity_id,
-                                 with_members=_wants("members", attributes, excluded),
-                                 with_groups=_wants("groups", attributes, excluded))
+        stored = await store.get(
+            self.rt,
+            identity_id,
+            with_members=_wants("members", attributes, excluded),
+            with_groups=_wants("groups", attributes, excluded),
+        )
         return self._respond(request, stored)
 
 

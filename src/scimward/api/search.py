@@ -78,8 +78,15 @@ def routes(endpoints: list[ResourceEndpoints]) -> list[Route]:
             combined.extend(body["Resources"])
         if searched == 0:
             raise InvalidFilter("the filter matches no resource type's attributes")
-        page = combined[start - 1:] if count is None else combined[start - 1:start - 1 + count]
-        return ScimResponse({"schemas": [LIST_RESPONSE], "totalResults": total, "startIndex": start,
-                             "itemsPerPage": len(page), "Resources": page})
+        page = combined[start - 1 :] if count is None else combined[start - 1 : start - 1 + count]
+        return ScimResponse(
+            {
+                "schemas": [LIST_RESPONSE],
+                "totalResults": total,
+                "startIndex": start,
+                "itemsPerPage": len(page),
+                "Resources": page,
+            }
+        )
 
     return [Route("/.search", root_search, methods=["POST"]), *(per_type(e) for e in endpoints)]

@@ -15,8 +15,9 @@ from scimward.cli.common import AsJson, DatabaseUrl, checked_url, default_actor,
 from scimward.store.auth import ROLES, ConsoleAccounts
 from scimward.store.database import Database
 
-admin_app = typer.Typer(help="The console's local break-glass administrators: create, list, disable.",
-                        no_args_is_help=True)
+admin_app = typer.Typer(
+    help="The console's local break-glass administrators: create, list, disable.", no_args_is_help=True
+)
 
 T = TypeVar("T")
 
@@ -45,8 +46,9 @@ def admin_create(
         raise fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
     url = checked_url(database_url)
     password = _run(url, lambda accounts: accounts.create(name, role, default_actor()))
-    err.print(f"Console administrator [bold]{name}[/bold] ({role}) created. Store the password now: "
-              "it is not shown again.")
+    err.print(
+        f"Console administrator [bold]{name}[/bold] ({role}) created. Store the password now: it is not shown again."
+    )
     print(password)
 
 
@@ -56,21 +58,38 @@ def admin_list(as_json: AsJson = False, database_url: DatabaseUrl = None) -> Non
     url = checked_url(database_url)
     rows = _run(url, lambda accounts: accounts.list())
     if as_json:
-        print(json.dumps([{"name": r.name, "role": r.role, "created_by": r.created_by,
-                           "created": r.created.isoformat() + "Z",
-                           "disabled": r.disabled.isoformat() + "Z" if r.disabled else None} for r in rows],
-                         indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "role": r.role,
+                        "created_by": r.created_by,
+                        "created": r.created.isoformat() + "Z",
+                        "disabled": r.disabled.isoformat() + "Z" if r.disabled else None,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
         return
     table = Table("name", "role", "created by", "created", "status")
     for row in rows:
-        table.add_row(row.name, row.role, row.created_by, f"{row.created:%Y-%m-%d %H:%M}",
-                      "disabled" if row.disabled else "active")
+        table.add_row(
+            row.name,
+            row.role,
+            row.created_by,
+            f"{row.created:%Y-%m-%d %H:%M}",
+            "disabled" if row.disabled else "active",
+        )
     table_console().print(table)
 
 
 @admin_app.command("disable")
-def admin_disable(name: Annotated[str, typer.Argument(help="The administrator's name.")],
-                  database_url: DatabaseUrl = None) -> None:
+def admin_disable(
+    name: Annotated[str, typer.Argument(help="The administrator's name.")], database_url: DatabaseUrl = None
+) -> None:
     """Disable a local administrator: it cannot sign in, and its open sessions end now."""
     url = checked_url(database_url)
     _run(url, lambda accounts: accounts.disable(name))

@@ -22,11 +22,9 @@ from scimward.cli.exits import ExitCode
 from scimward.store.database import Database
 from scimward.store.governance import TrailStatus, export_trail, trail_head, verify_trail
 
-audit_app = typer.Typer(help="The audit trail: verify its hash chain, export it, print its head.",
-                        no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail: verify its hash chain, export it, print its head.", no_args_is_help=True)
 
-Moment = Annotated[str | None, typer.Option(
-    help="An ISO 8601 time in UTC, e.g. 2026-12-01 or 2026-12-01T08:00:00.")]
+Moment = Annotated[str | None, typer.Option(help="An ISO 8601 time in UTC, e.g. 2026-12-01 or 2026-12-01T08:00:00.")]
 
 
 def parse_moment(text: str | None, option: str) -> datetime | None:
@@ -41,18 +39,30 @@ def parse_moment(text: str | None, option: str) -> datetime | None:
 
 
 @audit_app.command("verify")
-def verify_command(as_json: AsJson = False, expect_head: Annotated[str | None, typer.Option(
-        "--expect-head", help="Fail unless the trail's head is this digest (a copy of `audit head` kept "
-                              "elsewhere).")] = None,
-        database_url: DatabaseUrl = None) -> None:
+def verify_command(
+    as_json: AsJson = False,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head", help="Fail unless the trail's head is this digest (a copy of `audit head` kept elsewhere)."
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Walk the audit trail's hash chain; exit 1 naming the first altered, removed or inserted event."""
     url = checked_url(database_url)
 
     async def run() -> TrailStatus:
         database = Database(url)
         try:
-            with Progress(SpinnerColumn(), TextColumn("verifying the audit trail: {task.completed:,} events"),
-                          TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("verifying the audit trail: {task.completed:,} events"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=as_json,
+            ) as bar:
                 task = bar.add_task("verify", total=None)
                 return await verify_trail(database, lambda n: bar.advance(task, n))
         finally:
@@ -63,11 +73,13 @@ def verify_command(as_json: AsJson = False, expect_head: Annotated[str | None, t
     if as_json:
         print(json.dumps({**status.to_json(), "head_expected": expect_head, "head_matches": not head_differs}))
     if status.broken is not None:
-        raise fail(f"the audit trail is broken: {status.broken} ({status.events:,} events checked)",
-                   ExitCode.ATTENTION)
+        raise fail(f"the audit trail is broken: {status.broken} ({status.events:,} events checked)", ExitCode.ATTENTION)
     if head_differs:
-        raise fail(f"the audit trail's head is {status.head}, not the one expected: it was rewritten, or "
-                   "events were appended since", ExitCode.ATTENTION)
+        raise fail(
+            f"the audit trail's head is {status.head}, not the one expected: it was rewritten, or "
+            "events were appended since",
+            ExitCode.ATTENTION,
+        )
     if not as_json:
         err.print(f"audit trail intact: {status.events:,} events, head {status.head}")
 

@@ -21,8 +21,11 @@ err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever th
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="SCIMWARD_DATABASE_URL",
-                 help="sqlite:///FILE (default sqlite:///scimward.db) or postgresql+psycopg://USER@HOST/DB"),
+    typer.Option(
+        "--database-url",
+        envvar="SCIMWARD_DATABASE_URL",
+        help="sqlite:///FILE (default sqlite:///scimward.db) or postgresql+psycopg://USER@HOST/DB",
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

@@ -65,10 +65,16 @@ async def load_demo(database: Database) -> int:
         ids[user_name] = stored.id
         by_department.setdefault(department, []).append(stored.id)
     for department, members in sorted(by_department.items()):
-        body = {"schemas": [GROUP_SCHEMA], "displayName": f"dept-{department.lower()}",
-                "members": [{"value": member} for member in members]}
+        body = {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": f"dept-{department.lower()}",
+            "members": [{"value": member} for member in members],
+        }
         await store.create(GROUP_TYPE, normalize(body, GROUP_TYPE), source="demo")
-    admins = {"schemas": [GROUP_SCHEMA], "displayName": "prod-admins",
-              "members": [{"value": ids["radia.perlman"]}, {"value": ids["grace.hopper"]}]}
+    admins = {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "prod-admins",
+        "members": [{"value": ids["radia.perlman"]}, {"value": ids["grace.hopper"]}],
+    }
     await store.create(GROUP_TYPE, normalize(admins, GROUP_TYPE), source="demo")
     return len(PEOPLE)

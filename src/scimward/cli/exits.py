@@ -129,8 +129,10 @@ class ChokepointGroup(TyperGroup):
 
                 sys.stderr.write(redact("".join(traceback.format_exception(exc))))
             if known is None:
-                code, message = ExitCode.SOFTWARE, (
-                    f"unexpected {type(exc).__name__}: {exc} (a bug: run again with --debug for the traceback)")
+                code, message = (
+                    ExitCode.SOFTWARE,
+                    (f"unexpected {type(exc).__name__}: {exc} (a bug: run again with --debug for the traceback)"),
+                )
             else:
                 code, message = known
             report(message)

@@ -21,8 +21,9 @@ from scimward.governance.groups import GovernanceUpdate, list_groups, set_govern
 from scimward.store.database import Database
 
 out = table_console()
-group_app = typer.Typer(help="Group governance: owners, purpose, privilege, review cadence, membership expiry.",
-                        no_args_is_help=True)
+group_app = typer.Typer(
+    help="Group governance: owners, purpose, privilege, review cadence, membership expiry.", no_args_is_help=True
+)
 
 
 def run(database_url: str | None, work: Callable[[Database], Awaitable[Any]]) -> Any:
@@ -41,28 +42,37 @@ def run(database_url: str | None, work: Callable[[Database], Awaitable[Any]]) ->
 @group_app.command("set")
 def group_set(
     name: Annotated[str, typer.Argument(help="The group's displayName.")],
-    owner: Annotated[list[str] | None, typer.Option("--owner", help="An owner's userName (repeat for more); "
-                                                                     "replaces the owners.")] = None,
+    owner: Annotated[
+        list[str] | None, typer.Option("--owner", help="An owner's userName (repeat for more); replaces the owners.")
+    ] = None,
     purpose: Annotated[str | None, typer.Option("--purpose", help="Why the group exists.")] = None,
-    privileged: Annotated[bool | None, typer.Option("--privileged/--not-privileged",
-                                                    help="Whether membership grants privileged access.")] = None,
+    privileged: Annotated[
+        bool | None, typer.Option("--privileged/--not-privileged", help="Whether membership grants privileged access.")
+    ] = None,
     risk_tier: Annotated[str | None, typer.Option("--risk-tier", help="low, medium, high or critical.")] = None,
     review_every: Annotated[str | None, typer.Option("--review-every", help="Review cadence, e.g. 90d.")] = None,
-    membership_expires: Annotated[str | None, typer.Option(
-        "--membership-expires", help="Memberships expire this long after they were granted, e.g. 30d.")] = None,
-    actor: Annotated[str | None, typer.Option("--as", help="Who sets it ($SCIMWARD_ACTOR, else your OS user).")
-                     ] = None,
+    membership_expires: Annotated[
+        str | None,
+        typer.Option("--membership-expires", help="Memberships expire this long after they were granted, e.g. 30d."),
+    ] = None,
+    actor: Annotated[str | None, typer.Option("--as", help="Who sets it ($SCIMWARD_ACTOR, else your OS user).")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Set a group's owners, purpose, privilege, review cadence and membership expiry (through the gate)."""
     update = GovernanceUpdate(
-        owners=owner or None, purpose=purpose, privileged=privileged, risk_tier=risk_tier,
+        owners=owner or None,
+        purpose=purpose,
+        privileged=privileged,
+        risk_tier=risk_tier,
         review_cadence=parse_days(review_every, "--review-every") if review_every else None,
-        membership_expires=parse_days(membership_expires, "--membership-expires") if membership_expires else None)
+        membership_expires=parse_days(membership_expires, "--membership-expires") if membership_expires else None,
+    )
     result = run(database_url, lambda db: set_governance(db, name, update, actor or default_actor()))
-    out.print(f"Group {escape(result.name)}: owners {escape(', '.join(result.owner_names) or '-')}, "
-              f"{'privileged' if result.privileged else 'not privileged'}, review every "
-              f"{result.review_cadence or '-'} days, memberships expire after {result.membership_expires or '-'} days.")
+    out.print(
+        f"Group {escape(result.name)}: owners {escape(', '.join(result.owner_names) or '-')}, "
+        f"{'privileged' if result.privileged else 'not privileged'}, review every "
+        f"{result.review_cadence or '-'} days, memberships expire after {result.membership_expires or '-'} days."
+    )
 
 
 @group_app.command("list")
@@ -79,7 +89,13 @@ def group_list(
         return
     table = Table("group", "members", "owners", "privileged", "review every", "expires after", "purpose")
     for g in groups:
-        table.add_row(escape(g.name), str(g.members), escape(", ".join(g.owner_names) or "-"),
-                      "yes" if g.privileged else "no", f"{g.review_cadence}d" if g.review_cadence else "-",
-                      f"{g.membership_expires}d" if g.membership_expires else "-", escape(g.purpose or ""))
+        table.add_row(
+            escape(g.name),
+            str(g.members),
+            escape(", ".join(g.owner_names) or "-"),
+            "yes" if g.privileged else "no",
+            f"{g.review_cadence}d" if g.review_cadence else "-",
+            f"{g.membership_expires}d" if g.membership_expires else "-",
+            escape(g.purpose or ""),
+        )
     out.print(table)

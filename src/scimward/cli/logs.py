@@ -50,11 +50,15 @@ def formatter(level: str = "info", fmt: str = "json") -> logging.Formatter:
         cache_logger_on_first_use=True,
     )
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False))
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
     )
 
 
@@ -76,14 +80,17 @@ def uvicorn_config(level: str, fmt: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"scimward": {"()": f"{__name__}.formatter", "level": level, "fmt": fmt}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "scimward",
-                                "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "scimward", "stream": "ext://sys.stderr"}
+        },
         "root": {"handlers": ["stderr"], "level": library_level(level)},
         "loggers": {
             OWN: {"level": _numeric(level)},
             "alembic": {"level": max(_numeric(level), logging.WARNING)},
             # uvicorn's own set-up gives these handlers of their own; here they only propagate.
-            **{name: {"handlers": [], "propagate": True, "level": library_level(level)}
-               for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            **{
+                name: {"handlers": [], "propagate": True, "level": library_level(level)}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
         },
     }

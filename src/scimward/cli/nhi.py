@@ -25,8 +25,9 @@ from scimward.store.database import Database
 from scimward.sync.nhi_adopt import find_account
 
 nhi_app = typer.Typer(help="Non-human identities: owners, expiry, rotation, retirement.", no_args_is_help=True)
-Name = Annotated[str, typer.Argument(help="The NHI's name (an Agent's name, a service account's userName, "
-                                          "a hub token's name).")]
+Name = Annotated[
+    str, typer.Argument(help="The NHI's name (an Agent's name, a service account's userName, a hub token's name).")
+]
 Actor = Annotated[str | None, typer.Option("--as", help="Who makes the change ($SCIMWARD_ACTOR, else your OS user).")]
 
 
@@ -54,15 +55,18 @@ def _when(view: NhiView) -> str:
 def _print(view: NhiView) -> None:
     state = "held for approval (scimward changes list)" if view.pending else "active" if view.active else "disabled"
     orphan = " (no owner left)" if view.orphaned else ""
-    err.print(f"{escape(view.kind)} [bold]{escape(view.name)}[/bold]: {state}, owners "
-              f"{escape(', '.join(view.owners) or '-')}{orphan}, expires {_when(view)}")
+    err.print(
+        f"{escape(view.kind)} [bold]{escape(view.name)}[/bold]: {state}, owners "
+        f"{escape(', '.join(view.owners) or '-')}{orphan}, expires {_when(view)}"
+    )
 
 
 @nhi_app.command("add")
 def nhi_add(
     name: Name,
-    kind: Annotated[str, typer.Option("--kind", help="service_account, api_key, token, certificate, bot, workload "
-                                                     "or ai_agent.")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="service_account, api_key, token, certificate, bot, workload or ai_agent.")
+    ],
     owner: Annotated[list[str], typer.Option("--owner", help="An owner's userName (repeat for co-owners).")],
     purpose: Annotated[str | None, typer.Option("--purpose", help="Why it exists.")] = None,
     expires: Annotated[str | None, typer.Option("--expires", help="Lifetime from now, e.g. 90d.")] = None,
@@ -73,8 +77,18 @@ def nhi_add(
 ) -> None:
     """Register an NHI (an Agent with scimward's NHI extension), through the gate."""
     lifetime = _duration(expires, "--expires")
-    view = _run(database_url, lambda r: r.add(name, kind, owner, purpose=purpose, expires_in=lifetime,
-                                              environment=environment, actor=actor or default_actor()))
+    view = _run(
+        database_url,
+        lambda r: r.add(
+            name,
+            kind,
+            owner,
+            purpose=purpose,
+            expires_in=lifetime,
+            environment=environment,
+            actor=actor or default_actor(),
+        ),
+    )
     if as_json:
         print(json.dumps(view.to_json(), indent=2))
     else:
@@ -101,8 +115,15 @@ def nhi_list(
         column.overflow = "fold"
     for v in views:
         owners = ", ".join(v.owners) or "-"
-        table.add_row(escape(v.name), v.kind, escape(owners + (" (gone)" if v.orphaned and v.owners else "")),
-                      "yes" if v.active else "no", _when(v), escape(v.environment or "-"), escape(v.purpose or "-"))
+        table.add_row(
+            escape(v.name),
+            v.kind,
+            escape(owners + (" (gone)" if v.orphaned and v.owners else "")),
+            "yes" if v.active else "no",
+            _when(v),
+            escape(v.environment or "-"),
+            escape(v.purpose or "-"),
+        )
     table_console().print(table)
 
 
@@ -114,10 +135,17 @@ def nhi_show(name: Name, as_json: AsJson = False, database_url: DatabaseUrl = No
         print(json.dumps(view.to_json(), indent=2))
         return
     out = table_console()
-    for label, value in (("name", view.name), ("kind", view.kind), ("resource", view.resource_type),
-                         ("owners", ", ".join(view.owners) or "-"), ("active", "yes" if view.active else "no"),
-                         ("orphaned", "yes" if view.orphaned else "no"), ("expires", _when(view)),
-                         ("purpose", view.purpose or "-"), ("environment", view.environment or "-")):
+    for label, value in (
+        ("name", view.name),
+        ("kind", view.kind),
+        ("resource", view.resource_type),
+        ("owners", ", ".join(view.owners) or "-"),
+        ("active", "yes" if view.active else "no"),
+        ("orphaned", "yes" if view.orphaned else "no"),
+        ("expires", _when(view)),
+        ("purpose", view.purpose or "-"),
+        ("environment", view.environment or "-"),
+    ):
         out.print(f"{label:12} {escape(str(value))}")
     for credential in view.credentials:
         out.print("credential   " + escape(", ".join(f"{k}={v}" for k, v in sorted(credential.items()))))
@@ -146,12 +174,15 @@ def nhi_rotate(
     stops working after the overlap."""
     window = _duration(overlap, "--overlap")
     assert window is not None
-    view, token = _run(database_url, lambda r: r.rotate(name, actor or default_actor(), overlap=window,
-                                                        identifier=credential))
+    view, token = _run(
+        database_url, lambda r: r.rotate(name, actor or default_actor(), overlap=window, identifier=credential)
+    )
     _print(view)
     if token is not None:
-        err.print(f"Token [bold]{escape(view.name)}[/bold] issued; the old one works for {overlap} more. "
-                  "Store it now: it is not shown again.")
+        err.print(
+            f"Token [bold]{escape(view.name)}[/bold] issued; the old one works for {overlap} more. "
+            "Store it now: it is not shown again."
+        )
         print(token)
 
 
@@ -191,8 +222,9 @@ def nhi_adopt(
     target: Annotated[str, typer.Argument(help="The target holding the account.")],
     account: Annotated[str, typer.Argument(help="The account's name (userName, or an Agent's name) or id there.")],
     owner: Annotated[list[str], typer.Option("--owner", help="An owner's userName (repeat for co-owners).")],
-    kind: Annotated[str, typer.Option("--kind", help="service_account, api_key, token, certificate, bot, workload "
-                                                     "or ai_agent.")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="service_account, api_key, token, certificate, bot, workload or ai_agent.")
+    ],
     purpose: Annotated[str | None, typer.Option("--purpose", help="Why it exists.")] = None,
     expires: Annotated[str | None, typer.Option("--expires", help="Lifetime from now, e.g. 90d.")] = None,
     actor: Actor = None,
@@ -204,8 +236,15 @@ def nhi_adopt(
 
     async def work(registry: Registry) -> NhiView:
         found = await find_account(registry.db, target, account)
-        return await registry.add(found.name, kind, owner, purpose=purpose, expires_in=lifetime,
-                                  environment=found.environment, actor=actor or default_actor())
+        return await registry.add(
+            found.name,
+            kind,
+            owner,
+            purpose=purpose,
+            expires_in=lifetime,
+            environment=found.environment,
+            actor=actor or default_actor(),
+        )
 
     view = _run(database_url, work)
     _print(view)

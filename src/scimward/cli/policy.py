@@ -24,12 +24,15 @@ from scimward.store.governance import ChangeRow
 from scimward.store.provisioning import TargetRepository
 
 out = table_console()
-policy_app = typer.Typer(help="Show and apply the policy: rules, approvals and the mass-change breaker.",
-                         no_args_is_help=True)
-changes_app = typer.Typer(help="List, show, approve and reject changes (held changes need a second person).",
-                          no_args_is_help=True)
-breaker_app = typer.Typer(help="The mass-change breaker of each target: status, release, discard.",
-                          no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Show and apply the policy: rules, approvals and the mass-change breaker.", no_args_is_help=True
+)
+changes_app = typer.Typer(
+    help="List, show, approve and reject changes (held changes need a second person).", no_args_is_help=True
+)
+breaker_app = typer.Typer(
+    help="The mass-change breaker of each target: status, release, discard.", no_args_is_help=True
+)
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -64,6 +67,7 @@ def _approvals(database: Database) -> Approvals:
 
 # -- policy ------------------------------------------------------------------------------------
 
+
 @policy_app.command("apply")
 def policy_apply(
     file: Annotated[Path, typer.Argument(help="A policy file (YAML: rules, breaker, pending_expiry).")],
@@ -88,8 +92,10 @@ def policy_apply(
     for line in preview.settings:
         out.print(f"[yellow]~[/yellow] {escape(line)}")
     if dry_run:
-        out.print(f"Checked {preview.checked} identities against the new rules: "
-                  f"{len(preview.affected)} would be denied or held.")
+        out.print(
+            f"Checked {preview.checked} identities against the new rules: "
+            f"{len(preview.affected)} would be denied or held."
+        )
         for rule, action, rt, identity_id, label in preview.affected[:50]:
             out.print(f"  {action:5} {rt} {escape(label)} ({identity_id}) by rule {escape(rule)}")
         out.print("Dry run: nothing changed.")
@@ -116,17 +122,32 @@ def policy_show(as_json: AsJson = False, database_url: DatabaseUrl = None) -> No
 
 # -- changes -----------------------------------------------------------------------------------
 
+
 def change_json(change: ChangeRow) -> dict[str, Any]:
     return {
-        "id": change.id, "status": change.status, "op": change.op, "type": change.resource_type,
-        "identity": change.identity_id, "name": _label(change), "source": change.source, "actor": change.actor,
-        "decision": change.decision, "reasons": change.reasons, "rules": change.rules,
-        "approvals_needed": change.approvals_needed, "approvals": change.approvals,
-        "held_by_breaker": change.held_by_breaker, "changed": change.changed,
-        "members_added": change.members_added, "members_removed": change.members_removed,
-        "before": change.before, "after": change.after, "blast_radius": change.blast_radius,
-        "created": change.created.isoformat() + "Z", "decided": change.decided.isoformat() + "Z"
-        if change.decided else None, "expires": change.expires.isoformat() + "Z" if change.expires else None,
+        "id": change.id,
+        "status": change.status,
+        "op": change.op,
+        "type": change.resource_type,
+        "identity": change.identity_id,
+        "name": _label(change),
+        "source": change.source,
+        "actor": change.actor,
+        "decision": change.decision,
+        "reasons": change.reasons,
+        "rules": change.rules,
+        "approvals_needed": change.approvals_needed,
+        "approvals": change.approvals,
+        "held_by_breaker": change.held_by_breaker,
+        "changed": change.changed,
+        "members_added": change.members_added,
+        "members_removed": change.members_removed,
+        "before": change.before,
+        "after": change.after,
+        "blast_radius": change.blast_radius,
+        "created": change.created.isoformat() + "Z",
+        "decided": change.decided.isoformat() + "Z" if change.decided else None,
+        "expires": change.expires.isoformat() + "Z" if change.expires else None,
         "note": change.note,
     }
 
@@ -140,8 +161,10 @@ def _label(change: ChangeRow) -> str:
 
 @changes_app.command("list")
 def changes_list(
-    status: Annotated[str | None, typer.Option("--status", help="applied, pending, approved, rejected, denied, "
-                                                                 "superseded or expired.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="applied, pending, approved, rejected, denied, superseded or expired."),
+    ] = None,
     identity: Annotated[str | None, typer.Option("--identity", help="One identity's changes (its id).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 200,
     as_json: AsJson = False,
@@ -158,8 +181,16 @@ def changes_list(
         return
     table = Table("id", "status", "op", "type", "name", "source", "actor", "reasons")
     for c in rows:
-        table.add_row(c.id, c.status, c.op, c.resource_type, escape(_label(c)), escape(c.source or ""),
-                      escape(c.actor or ""), escape("; ".join(c.reasons)))
+        table.add_row(
+            c.id,
+            c.status,
+            c.op,
+            c.resource_type,
+            escape(_label(c)),
+            escape(c.source or ""),
+            escape(c.actor or ""),
+            escape("; ".join(c.reasons)),
+        )
     out.print(table)
 
 
@@ -172,32 +203,64 @@ def changes_diverged(as_json: AsJson = False, database_url: DatabaseUrl = None) 
         return
     table = Table("identity", "type", "name", "source", "change", "status")
     for row in rows:
-        table.add_row(row["identity"], row["type"], escape(str(row["name"] or "")),
-                      "deleted" if row["source_deleted"] else "differs", row["change"] or "",
-                      row["change_status"] or "")
+        table.add_row(
+            row["identity"],
+            row["type"],
+            escape(str(row["name"] or "")),
+            "deleted" if row["source_deleted"] else "differs",
+            row["change"] or "",
+            row["change_status"] or "",
+        )
     out.print(table)
 
 
 @changes_app.command("show")
-def changes_show(change_id: Annotated[str, typer.Argument(help="The change's id (or its first characters).")],
-                 as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+def changes_show(
+    change_id: Annotated[str, typer.Argument(help="The change's id (or its first characters).")],
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
     """One change: before and after, the decision and its reasons, approvals."""
     change = _run(database_url, lambda db: _approvals(db).show(change_id))
     document = change_json(change)
     if as_json:
         print(json.dumps(document, indent=2))
         return
-    for key in ("id", "status", "op", "type", "identity", "name", "source", "actor", "decision", "reasons",
-                "approvals_needed", "approvals", "held_by_breaker", "changed", "members_added", "members_removed",
-                "blast_radius", "created", "decided", "expires", "note"):
+    for key in (
+        "id",
+        "status",
+        "op",
+        "type",
+        "identity",
+        "name",
+        "source",
+        "actor",
+        "decision",
+        "reasons",
+        "approvals_needed",
+        "approvals",
+        "held_by_breaker",
+        "changed",
+        "members_added",
+        "members_removed",
+        "blast_radius",
+        "created",
+        "decided",
+        "expires",
+        "note",
+    ):
         out.print(f"[bold]{key}[/bold]: {escape(json.dumps(document[key]))}", soft_wrap=True)
     out.print("[bold]before[/bold]:", escape(json.dumps(change.before, indent=2)))
     out.print("[bold]after[/bold]:", escape(json.dumps(change.after, indent=2)))
 
 
 @changes_app.command("approve")
-def changes_approve(change_ids: Annotated[list[str], typer.Argument(help="The changes' ids.")],
-                    actor: Actor = None, note: Note = None, database_url: DatabaseUrl = None) -> None:
+def changes_approve(
+    change_ids: Annotated[list[str], typer.Argument(help="The changes' ids.")],
+    actor: Actor = None,
+    note: Note = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Approve held changes (never your own); the last approval needed applies the change."""
     outcomes = _run(database_url, lambda db: _approvals(db).approve(change_ids, actor or default_actor(), note))
     for outcome in outcomes:
@@ -205,8 +268,12 @@ def changes_approve(change_ids: Annotated[list[str], typer.Argument(help="The ch
 
 
 @changes_app.command("reject")
-def changes_reject(change_ids: Annotated[list[str], typer.Argument(help="The changes' ids.")],
-                   actor: Actor = None, note: Note = None, database_url: DatabaseUrl = None) -> None:
+def changes_reject(
+    change_ids: Annotated[list[str], typer.Argument(help="The changes' ids.")],
+    actor: Actor = None,
+    note: Note = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Reject held changes: the effective state stays where it is."""
     outcomes = _run(database_url, lambda db: _approvals(db).reject(change_ids, actor or default_actor(), note))
     for outcome in outcomes:
@@ -214,6 +281,7 @@ def changes_reject(change_ids: Annotated[list[str], typer.Argument(help="The cha
 
 
 # -- breaker -----------------------------------------------------------------------------------
+
 
 @breaker_app.command("status")
 def breaker_status(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
@@ -224,8 +292,13 @@ def breaker_status(as_json: AsJson = False, database_url: DatabaseUrl = None) ->
         return
     table = Table("target", "breaker", "held", "since", "reason")
     for row in rows:
-        table.add_row(escape(row["name"]), "[red]open[/red]" if row["open"] else "closed", str(row["held"]),
-                      row["opened"] or "", escape(row["reason"] or ""))
+        table.add_row(
+            escape(row["name"]),
+            "[red]open[/red]" if row["open"] else "closed",
+            str(row["held"]),
+            row["opened"] or "",
+            escape(row["reason"] or ""),
+        )
     out.print(table)
 
 
@@ -248,8 +321,10 @@ def breaker_release(target: TargetOption = None, actor: Actor = None, database_u
     by = actor or default_actor()
 
     async def work(db: Database) -> list[tuple[str, int]]:
-        return [(name, await _approvals(db).release(target_id, by))
-                for target_id, name in await _breaker_targets(db, target)]
+        return [
+            (name, await _approvals(db).release(target_id, by))
+            for target_id, name in await _breaker_targets(db, target)
+        ]
 
     for name, count in _run(database_url, work):
         out.print(f"{escape(name)}: breaker closed; {count} held change(s) released to the target")
@@ -261,14 +336,17 @@ def breaker_discard(target: TargetOption = None, actor: Actor = None, database_u
     by = actor or default_actor()
 
     async def work(db: Database) -> list[tuple[str, int]]:
-        return [(name, await _approvals(db).discard(target_id, by))
-                for target_id, name in await _breaker_targets(db, target)]
+        return [
+            (name, await _approvals(db).discard(target_id, by))
+            for target_id, name in await _breaker_targets(db, target)
+        ]
 
     for name, count in _run(database_url, work):
         out.print(f"{escape(name)}: breaker closed; {count} held change(s) discarded")
 
 
 # -- blast radius ------------------------------------------------------------------------------
+
 
 def blast_radius_command(
     subject: Annotated[str, typer.Argument(help="user:USERNAME or group:DISPLAYNAME (or user:ID, group:ID).")],
@@ -290,8 +368,10 @@ def blast_radius_command(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    out.print(f"{escape(subject)}: {report['accounts']} account(s) and {report['entitlements']} entitlement(s) "
-              f"on {report['targets']} target(s); weighted {report['weighted']}")
+    out.print(
+        f"{escape(subject)}: {report['accounts']} account(s) and {report['entitlements']} entitlement(s) "
+        f"on {report['targets']} target(s); weighted {report['weighted']}"
+    )
     table = Table("target", "accounts", "entitlements")
     for target, counts in report["per_target"].items():
         table.add_row(escape(target), str(counts["accounts"]), str(counts["entitlements"]))

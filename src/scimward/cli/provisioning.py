@@ -67,10 +67,12 @@ def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float 
         err.print(f"worker started on {shown}; stop with Ctrl-C")
         reconciles = asyncio.create_task(run_reconcile_schedule(database, stop))
         store = identity_store(database)
-        governance = asyncio.create_task(run_governance_schedule(
-            database, store, stop, catch_all_share=Settings.from_env().catch_all_percent / 100))
-        nhis = asyncio.create_task(run_nhi_schedule(database, store, stop,
-                                                    nhi_user_types(Settings.from_env().nhi_user_types)))
+        governance = asyncio.create_task(
+            run_governance_schedule(database, store, stop, catch_all_share=Settings.from_env().catch_all_percent / 100)
+        )
+        nhis = asyncio.create_task(
+            run_nhi_schedule(database, store, stop, nhi_user_types(Settings.from_env().nhi_user_types))
+        )
         try:
             await propagator.run(stop)
         finally:
@@ -84,8 +86,9 @@ def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float 
     asyncio.run(main())
 
 
-async def _others(propagator: Propagator, outbox: Outbox, target_id: int,
-                  progress: Callable[[int], None]) -> tuple[int, int, int]:
+async def _others(
+    propagator: Propagator, outbox: Outbox, target_id: int, progress: Callable[[int], None]
+) -> tuple[int, int, int]:
     """Wait for the rows that another worker claimed before this sync could, and push any it lets go.
 
     A worker running beside the sync (``serve``'s own, or ``scimward worker``) may hold some of the
@@ -115,8 +118,10 @@ async def full_sync(url: str, name: str, *, quiet: bool = False) -> dict[str, in
     try:
         target = Target.from_row(await TargetRepository(database).by_name(name))
         if target.row.quarantined:
-            raise ScimError(f"target {name} is quarantined ({target.row.quarantine_reason}); "
-                            f"run `scimward target resume {name}` first")
+            raise ScimError(
+                f"target {name} is quarantined ({target.row.quarantine_reason}); "
+                f"run `scimward target resume {name}` first"
+            )
         identities, outbox = IdentityStore(database), Outbox(database)
         scope = parse_filter(target.config.scope) if target.config.scope else None
         enqueued = 0
@@ -136,17 +141,30 @@ async def full_sync(url: str, name: str, *, quiet: bool = False) -> dict[str, in
             await propagator.close()
             await TargetRepository(database).record_error(target.id, f"sync: {type(exc).__name__} {exc}")
             raise
-        with Progress(TextColumn(f"sync {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, disable=quiet) as progress:
+        with Progress(
+            TextColumn(f"sync {name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=quiet,
+        ) as progress:
             task = progress.add_task("push", total=pending)
-            processed = await propagator.drain(target.id, lambda n: progress.update(
-                task, completed=min(pending, progress.tasks[0].completed + n)))
+            processed = await propagator.drain(
+                target.id, lambda n: progress.update(task, completed=min(pending, progress.tasks[0].completed + n))
+            )
             remaining, failed, later = await _others(
-                propagator, outbox, target.id, lambda left: progress.update(task, completed=max(0, pending - left)))
+                propagator, outbox, target.id, lambda left: progress.update(task, completed=max(0, pending - left))
+            )
             processed += later
         await propagator.close()
-        return {"enqueued": enqueued, "processed": processed, "pushed": max(0, pending - remaining),
-                "remaining": remaining, "retrying": failed}
+        return {
+            "enqueued": enqueued,
+            "processed": processed,
+            "pushed": max(0, pending - remaining),
+            "remaining": remaining,
+            "retrying": failed,
+        }
     finally:
         await database.dispose()
 
@@ -181,10 +199,12 @@ Concurrency = Annotated[int, typer.Option(min=1, max=256, help="Pushes in flight
 def worker_command(
     database_url: DatabaseUrl = None,
     concurrency: Concurrency = 16,
-    log_level: Annotated[str, typer.Option(envvar="SCIMWARD_LOG_LEVEL", help="debug, info, warning or error.")]
-        = "info",
-    lease_seconds: Annotated[float, typer.Option(
-        min=1, help="How long a claimed row is this worker's before another may take it (a crash).")] = 120.0,
+    log_level: Annotated[
+        str, typer.Option(envvar="SCIMWARD_LOG_LEVEL", help="debug, info, warning or error.")
+    ] = "info",
+    lease_seconds: Annotated[
+        float, typer.Option(min=1, help="How long a claimed row is this worker's before another may take it (a crash).")
+    ] = 120.0,
 ) -> None:
     """Push changes to targets (outbox rows) until stopped; run several against one PostgreSQL."""
     run_worker(checked_url(database_url), concurrency, log_level, lease_seconds)
@@ -204,7 +224,10 @@ def sync_command(
         print(json.dumps({"target": name, **result}, indent=2))
     else:
         by_others = result["pushed"] - min(result["pushed"], result["processed"])
-        err.print(f"sync {name}: {result['pushed']} pushed" + (f" ({by_others} by another worker)" if by_others else "")
-                  + f", {result['remaining']} left ({result['retrying']} waiting to retry)")
+        err.print(
+            f"sync {name}: {result['pushed']} pushed"
+            + (f" ({by_others} by another worker)" if by_others else "")
+            + f", {result['remaining']} left ({result['retrying']} waiting to retry)"
+        )
     if result["remaining"]:
         raise typer.Exit(code=ExitCode.ATTENTION)

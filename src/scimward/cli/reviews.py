@@ -22,8 +22,9 @@ from scimward.governance.reviews import Decided, Reviews
 from scimward.governance.reviews.report import campaign_json, item_json, report, report_csv
 
 out = table_console()
-review_app = typer.Typer(help="Access reviews: campaigns over groups or a target; revokes remove the access.",
-                         no_args_is_help=True)
+review_app = typer.Typer(
+    help="Access reviews: campaigns over groups or a target; revokes remove the access.", no_args_is_help=True
+)
 
 Actor = Annotated[str | None, typer.Option("--as", help="Who acts ($SCIMWARD_ACTOR, else your OS user).")]
 
@@ -31,24 +32,40 @@ Actor = Annotated[str | None, typer.Option("--as", help="Who acts ($SCIMWARD_ACT
 @review_app.command("start")
 def review_start(
     name: Annotated[str, typer.Argument(help="The campaign's name (unique).")],
-    groups: Annotated[str | None, typer.Option("--groups", help='A SCIM filter over Groups, e.g. '
-                                               '\'urn:scimward:params:scim:schemas:extension:governance:2.0:Group:'
-                                               'privileged eq true\'.')] = None,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            "--groups",
+            help="A SCIM filter over Groups, e.g. "
+            "'urn:scimward:params:scim:schemas:extension:governance:2.0:Group:"
+            "privileged eq true'.",
+        ),
+    ] = None,
     target: Annotated[str | None, typer.Option("--target", help="Review every account on this target.")] = None,
     reviewer: Annotated[str, typer.Option("--reviewer", help="owner, manager or a userName.")] = "owner",
     due: Annotated[str, typer.Option("--due", help="How long reviewers have, e.g. 14d.")] = "14d",
-    default: Annotated[str, typer.Option("--default", help="keep or revoke: what undecided items become.")
-                       ] = "keep",
+    default: Annotated[str, typer.Option("--default", help="keep or revoke: what undecided items become.")] = "keep",
     actor: Actor = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Start a campaign: one item per (member, group) or (account, target), with context and a recommendation."""
     within = parse_duration(due, "--due")
-    campaign = run(database_url, lambda db: Reviews(db).start(
-        name, groups=groups, target=target, reviewer=reviewer, due=within, default=default,
-        actor=actor or default_actor()))
-    out.print(f"Started campaign {escape(campaign.name)}: {campaign.items} item(s), due "
-              f"{campaign.due:%Y-%m-%d %H:%M} UTC, undecided items become {campaign.default_decision}.")
+    campaign = run(
+        database_url,
+        lambda db: Reviews(db).start(
+            name,
+            groups=groups,
+            target=target,
+            reviewer=reviewer,
+            due=within,
+            default=default,
+            actor=actor or default_actor(),
+        ),
+    )
+    out.print(
+        f"Started campaign {escape(campaign.name)}: {campaign.items} item(s), due "
+        f"{campaign.due:%Y-%m-%d %H:%M} UTC, undecided items become {campaign.default_decision}."
+    )
 
 
 @review_app.command("list")
@@ -60,29 +77,48 @@ def review_list(as_json: AsJson = False, database_url: DatabaseUrl = None) -> No
         return
     table = Table("campaign", "status", "scope", "items", "keep", "revoke", "undecided", "due")
     for c in campaigns:
-        table.add_row(escape(c.name), c.status, escape(f"{c.scope_kind}: {c.scope}"), str(c.items),
-                      str(c.counts.get("keep", 0)), str(c.counts.get("revoke", 0)), str(c.counts.get("undecided", 0)),
-                      f"{c.due:%Y-%m-%d}")
+        table.add_row(
+            escape(c.name),
+            c.status,
+            escape(f"{c.scope_kind}: {c.scope}"),
+            str(c.items),
+            str(c.counts.get("keep", 0)),
+            str(c.counts.get("revoke", 0)),
+            str(c.counts.get("undecided", 0)),
+            f"{c.due:%Y-%m-%d}",
+        )
     out.print(table)
 
 
 @review_app.command("show")
-def review_show(name: Annotated[str, typer.Argument(help="The campaign.")], as_json: AsJson = False,
-                database_url: DatabaseUrl = None) -> None:
+def review_show(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
     """A campaign's items: member, group or target, recommendation and why, decision, outcome."""
     campaign, items = run(database_url, lambda db: Reviews(db).show(name))
     if as_json:
         print(json.dumps({**campaign_json(campaign), "items": [item_json(i) for i in items]}, indent=2))
         return
-    out.print(f"Campaign {escape(campaign.name)} ({campaign.status}), due {campaign.due:%Y-%m-%d}, "
-              f"default {campaign.default_decision}")
+    out.print(
+        f"Campaign {escape(campaign.name)} ({campaign.status}), due {campaign.due:%Y-%m-%d}, "
+        f"default {campaign.default_decision}"
+    )
     table = Table("item", "member", "group / target", "granted", "recommendation", "decision", "outcome")
     for i in items:
         granted = f"{i.granted:%Y-%m-%d} by {i.granted_by or '?'}" if i.granted else "-"
         advice = i.recommendation + (f" ({'; '.join(i.reasons)})" if i.reasons else "")
         decision = f"{i.decision} by {i.decided_by}" if i.decision else "-"
-        table.add_row(str(i.number), escape(i.member_name), escape(i.group_name or i.target_name or ""),
-                      escape(granted), escape(advice), escape(decision), escape(i.outcome or "-"))
+        table.add_row(
+            str(i.number),
+            escape(i.member_name),
+            escape(i.group_name or i.target_name or ""),
+            escape(granted),
+            escape(advice),
+            escape(decision),
+            escape(i.outcome or "-"),
+        )
     out.print(table)
 
 
@@ -108,14 +144,18 @@ def review_decide(
 ) -> None:
     """Decide items keep or revoke (nobody decides their own access); a revoke is removed at once."""
     numbers, decision = _decision_items(items)
-    decided = run(database_url, lambda db: Reviews(db).decide(campaign, numbers, decision,
-                                                              actor or default_actor(), note))
+    decided = run(
+        database_url, lambda db: Reviews(db).decide(campaign, numbers, decision, actor or default_actor(), note)
+    )
     _print_outcomes(decided)
 
 
 @review_app.command("close")
-def review_close(campaign: Annotated[str, typer.Argument(help="The campaign.")], actor: Actor = None,
-                 database_url: DatabaseUrl = None) -> None:
+def review_close(
+    campaign: Annotated[str, typer.Argument(help="The campaign.")],
+    actor: Actor = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Close a campaign: undecided items take its default now, before the due date."""
     decided = run(database_url, lambda db: Reviews(db).close(campaign, actor or default_actor()))
     out.print(f"Closed {escape(campaign)}: {len(decided)} undecided item(s) took the default.")
@@ -150,4 +190,3 @@ def _print_outcomes(decided: Sequence[Decided]) -> None:
     out.print(f"{kept} kept, {revoked} revoked.")
     if attention:
         raise typer.Exit(ExitCode.ATTENTION)
-

@@ -45,28 +45,37 @@ def run(settings: Settings, *, demo: bool) -> None:
     from scimward.store.database import async_url, shown_url, upgrade
 
     if settings.workers > 1 and async_url(settings.database_url).get_backend_name() == "sqlite":
-        raise fail(f"--workers {settings.workers} needs PostgreSQL: SQLite takes one process (it has one writer, "
-                   "and each process would run its own propagate worker); use --workers 1, or "
-                   "postgresql+psycopg://... (docs/deployment.md)")
+        raise fail(
+            f"--workers {settings.workers} needs PostgreSQL: SQLite takes one process (it has one writer, "
+            "and each process would run its own propagate worker); use --workers 1, or "
+            "postgresql+psycopg://... (docs/deployment.md)"
+        )
     configure_logging(settings.log_level, settings.log_format)
     upgrade(settings.database_url)
     if settings.log_format == "json":  # stderr carries the logs: every line of it JSON (issue 12, item 13)
         import structlog
 
-        structlog.get_logger("scimward.serve").info("the database is at the newest schema",
-                                                    database=shown_url(settings.database_url))
+        structlog.get_logger("scimward.serve").info(
+            "the database is at the newest schema", database=shown_url(settings.database_url)
+        )
     else:
         err.print(f"Database {shown_url(settings.database_url)} is at the newest schema.", highlight=False)
     token = asyncio.run(_prepare_demo(settings.database_url)) if demo else None
-    print(f"SCIM base URL: {settings.public_url or f'http://{settings.host}:{settings.port}{SCIM_PREFIX}'}",
-          flush=True)
+    print(f"SCIM base URL: {settings.public_url or f'http://{settings.host}:{settings.port}{SCIM_PREFIX}'}", flush=True)
     if token:
-        print(f"Admin token (admin scope, expires in {DEMO_TOKEN_LIFETIME.days} days, shown once): {token}",
-              flush=True)
+        print(f"Admin token (admin scope, expires in {DEMO_TOKEN_LIFETIME.days} days, shown once): {token}", flush=True)
     os.environ.update(settings.to_env())
-    uvicorn.run(ASGI_FACTORY, factory=True, host=settings.host, port=settings.port, workers=settings.workers,
-                access_log=False, log_config=uvicorn_config(settings.log_level, settings.log_format),
-                log_level=library_level(settings.log_level), server_header=False)
+    uvicorn.run(
+        ASGI_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_config=uvicorn_config(settings.log_level, settings.log_format),
+        log_level=library_level(settings.log_level),
+        server_header=False,
+    )
 
 
 async def _prepare_demo(url: str) -> str:
@@ -80,8 +89,9 @@ async def _prepare_demo(url: str) -> str:
         created = await load_demo(database)
         if created:
             print(f"Loaded the demo organisation: {created} users and their groups.", flush=True)
-        return await TokenStore(database).create(DEMO_TOKEN, created_by="scimward serve --demo", scopes="admin",
-                                                 expires_in=DEMO_TOKEN_LIFETIME, replace=True)
+        return await TokenStore(database).create(
+            DEMO_TOKEN, created_by="scimward serve --demo", scopes="admin", expires_in=DEMO_TOKEN_LIFETIME, replace=True
+        )
     finally:
         await database.dispose()
 
@@ -93,8 +103,9 @@ def _option(item: dataclasses.Field[Any], meta: model.Meta) -> inspect.Parameter
     flag = f"{meta.flag}/--no-{meta.flag.removeprefix('--')}" if kind is bool else meta.flag
     choices = f" One of: {', '.join(meta.choices)}." if meta.choices else ""
     option = typer.Option(flag, envvar=meta.env, help=_plain(meta.help) + "." + choices, show_envvar=True)
-    return inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=item.default,
-                             annotation=Annotated[declared, option])
+    return inspect.Parameter(
+        item.name, inspect.Parameter.KEYWORD_ONLY, default=item.default, annotation=Annotated[declared, option]
+    )
 
 
 def _plain(text: str) -> str:
@@ -104,9 +115,19 @@ def _plain(text: str) -> str:
 
 def build_command() -> Callable[..., None]:
     """``serve_command`` with one option per setting that has a flag, and ``--demo``."""
-    demo = inspect.Parameter("demo", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
-        bool, typer.Option("--demo", help="Load a small demo organisation into an empty hub and issue an admin "
-                                          "token (it expires in 7 days; a rerun replaces it).")])
+    demo = inspect.Parameter(
+        "demo",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool,
+            typer.Option(
+                "--demo",
+                help="Load a small demo organisation into an empty hub and issue an admin "
+                "token (it expires in 7 days; a rerun replaces it).",
+            ),
+        ],
+    )
     parameters = [_option(item, meta) for item, meta in model.fields() if meta.flag is not None]
 
     def serve(**values: Any) -> None:

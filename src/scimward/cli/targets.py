@@ -38,51 +38,107 @@ _CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(TargetConf
 
 Name = Annotated[str, typer.Argument(help="The target's name, e.g. crm-prod.", show_default=False)]
 Url = Annotated[str | None, typer.Option("--url", help="The target's SCIM base URL, e.g. https://crm.example/scim/v2.")]
-Token = Annotated[str | None, typer.Option(
-    "--token", help="The target's bearer token. Lands in shell history: prefer --token-env or --token-file.")]
-TokenEnv = Annotated[str | None, typer.Option(
-    "--token-env", metavar="VAR", help="Read the bearer token from this environment variable.")]
-TokenFile = Annotated[Path | None, typer.Option(
-    "--token-file", metavar="PATH", help="Read the bearer token from this file ('-': standard input).")]
-Scope = Annotated[str | None, typer.Option(
-    "--scope", metavar="FILTER",
-    help='SCIM filter choosing the users the target receives, e.g. \'userType eq "Employee" and active eq true\'. '
-         '"" for every user.')]
-Groups = Annotated[bool | None, typer.Option("--groups/--no-groups", help="Push groups and memberships.",
-                                             show_default=False)]
-GroupScope = Annotated[str | None, typer.Option(
-    "--group-scope", metavar="FILTER", help='SCIM filter choosing the groups pushed; "" for every group.')]
-Maps = Annotated[list[str] | None, typer.Option(
-    "--map", metavar="TARGET=SOURCE",
-    help="Send hub attribute SOURCE as TARGET, e.g. --map nickName=displayName. Repeatable; replaces the "
-         "rule for TARGET in the mapping, or adds one.")]
-Consts = Annotated[list[str] | None, typer.Option(
-    "--const", metavar="TARGET=VALUE",
-    help="Send a constant as TARGET: a JSON literal (true, 42, \"x\") or plain text. Repeatable.")]
-Drops = Annotated[list[str] | None, typer.Option(
-    "--drop", metavar="TARGET", help="Stop sending the attribute TARGET. Repeatable.")]
-MapOnly = Annotated[bool, typer.Option(
-    "--map-only", help="Send only the --map and --const attributes, not the default mapping's.")]
-Deprovision = Annotated[DeprovisionMode | None, typer.Option(
-    "--deprovision", case_sensitive=False,
-    help="When a user leaves the scope or the hub: deactivate (active=false, the default), delete, or "
-         "tombstone (deactivate, delete after --tombstone-days).", show_default=False)]
-TombstoneDays = Annotated[int | None, typer.Option("--tombstone-days", min=0, metavar="N",
-                                                   help="Grace period before a tombstone deletes (default 30).")]
-Options = Annotated[list[str] | None, typer.Option(
-    "--option", metavar="KEY=VALUE",
-    help="Any other setting, e.g. --option quarantine_after=5 (VALUE as for --const; null removes it).")]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token", help="The target's bearer token. Lands in shell history: prefer --token-env or --token-file."
+    ),
+]
+TokenEnv = Annotated[
+    str | None, typer.Option("--token-env", metavar="VAR", help="Read the bearer token from this environment variable.")
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option("--token-file", metavar="PATH", help="Read the bearer token from this file ('-': standard input)."),
+]
+Scope = Annotated[
+    str | None,
+    typer.Option(
+        "--scope",
+        metavar="FILTER",
+        help="SCIM filter choosing the users the target receives, e.g. 'userType eq \"Employee\" and active eq true'. "
+        '"" for every user.',
+    ),
+]
+Groups = Annotated[
+    bool | None, typer.Option("--groups/--no-groups", help="Push groups and memberships.", show_default=False)
+]
+GroupScope = Annotated[
+    str | None,
+    typer.Option("--group-scope", metavar="FILTER", help='SCIM filter choosing the groups pushed; "" for every group.'),
+]
+Maps = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        metavar="TARGET=SOURCE",
+        help="Send hub attribute SOURCE as TARGET, e.g. --map nickName=displayName. Repeatable; replaces the "
+        "rule for TARGET in the mapping, or adds one.",
+    ),
+]
+Consts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--const",
+        metavar="TARGET=VALUE",
+        help='Send a constant as TARGET: a JSON literal (true, 42, "x") or plain text. Repeatable.',
+    ),
+]
+Drops = Annotated[
+    list[str] | None, typer.Option("--drop", metavar="TARGET", help="Stop sending the attribute TARGET. Repeatable.")
+]
+MapOnly = Annotated[
+    bool, typer.Option("--map-only", help="Send only the --map and --const attributes, not the default mapping's.")
+]
+Deprovision = Annotated[
+    DeprovisionMode | None,
+    typer.Option(
+        "--deprovision",
+        case_sensitive=False,
+        help="When a user leaves the scope or the hub: deactivate (active=false, the default), delete, or "
+        "tombstone (deactivate, delete after --tombstone-days).",
+        show_default=False,
+    ),
+]
+TombstoneDays = Annotated[
+    int | None,
+    typer.Option("--tombstone-days", min=0, metavar="N", help="Grace period before a tombstone deletes (default 30)."),
+]
+Options = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        metavar="KEY=VALUE",
+        help="Any other setting, e.g. --option quarantine_after=5 (VALUE as for --const; null removes it).",
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-Environment = Annotated[str | None, typer.Option(
-    "--environment", metavar="ENV", help='Where the target runs, e.g. prod or staging ("" for none): an NHI with '
-                                         'accounts in targets of different environments is a finding.')]
-Nhis = Annotated[bool | None, typer.Option("--nhis/--no-nhis", help="Push non-human identities (Agents).",
-                                           show_default=False)]
-NhiScope = Annotated[str | None, typer.Option(
-    "--nhi-scope", metavar="FILTER", help='SCIM filter over Agents choosing the NHIs pushed; "" for every one.')]
-NhiUserType = Annotated[str | None, typer.Option(
-    "--nhi-user-type", metavar="TYPE", help="userType of the Users NHIs become on a target without /Agents "
-                                            "(default ServiceAccount).")]
+Environment = Annotated[
+    str | None,
+    typer.Option(
+        "--environment",
+        metavar="ENV",
+        help='Where the target runs, e.g. prod or staging ("" for none): an NHI with '
+        "accounts in targets of different environments is a finding.",
+    ),
+]
+Nhis = Annotated[
+    bool | None, typer.Option("--nhis/--no-nhis", help="Push non-human identities (Agents).", show_default=False)
+]
+NhiScope = Annotated[
+    str | None,
+    typer.Option(
+        "--nhi-scope", metavar="FILTER", help='SCIM filter over Agents choosing the NHIs pushed; "" for every one.'
+    ),
+]
+NhiUserType = Annotated[
+    str | None,
+    typer.Option(
+        "--nhi-user-type",
+        metavar="TYPE",
+        help="userType of the Users NHIs become on a target without /Agents (default ServiceAccount).",
+    ),
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,8 +225,10 @@ def _token(token: str | None, token_env: str | None, token_file: Path | None) ->
     if sum(source is not None for source in (token, token_env, token_file)) > 1:
         raise fail("give the token one way only: --token-env, --token-file or --token")
     if token is not None:
-        warn("--token leaves the credential in your shell history and the process list; "
-             "prefer --token-env VAR or --token-file PATH")
+        warn(
+            "--token leaves the credential in your shell history and the process list; "
+            "prefer --token-env VAR or --token-file PATH"
+        )
         return token
     if token_env is not None:
         value = os.environ.get(token_env, "")
@@ -202,8 +260,9 @@ def _run(database_url: str | None, work: Callable[[TargetAdmin], Awaitable[T]]) 
 
 
 Actor = Annotated[str | None, typer.Option("--as", help="Who makes the change ($SCIMWARD_ACTOR, else your OS user).")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (accounts to create, update, deprovision); "
-                                                        "change nothing.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Print the plan (accounts to create, update, deprovision); change nothing.")
+]
 
 
 def _print_plan(plan: Plan) -> None:
@@ -220,13 +279,27 @@ def _print_json(data: Any) -> None:
 @target_app.command("add")
 def target_add(
     name: Name,
-    url: Annotated[str, typer.Option("--url", help="The target's SCIM base URL, e.g. https://crm.example/scim/v2.",
-                                     show_default=False)],
-    token: Token = None, token_env: TokenEnv = None, token_file: TokenFile = None,
-    scope: Scope = None, groups: Groups = None, group_scope: GroupScope = None,
-    maps: Maps = None, consts: Consts = None, drops: Drops = None, map_only: MapOnly = False,
-    deprovision: Deprovision = None, tombstone_days: TombstoneDays = None, options: Options = None,
-    environment: Environment = None, nhis: Nhis = None, nhi_scope: NhiScope = None, nhi_user_type: NhiUserType = None,
+    url: Annotated[
+        str,
+        typer.Option("--url", help="The target's SCIM base URL, e.g. https://crm.example/scim/v2.", show_default=False),
+    ],
+    token: Token = None,
+    token_env: TokenEnv = None,
+    token_file: TokenFile = None,
+    scope: Scope = None,
+    groups: Groups = None,
+    group_scope: GroupScope = None,
+    maps: Maps = None,
+    consts: Consts = None,
+    drops: Drops = None,
+    map_only: MapOnly = False,
+    deprovision: Deprovision = None,
+    tombstone_days: TombstoneDays = None,
+    options: Options = None,
+    environment: Environment = None,
+    nhis: Nhis = None,
+    nhi_scope: NhiScope = None,
+    nhi_user_type: NhiUserType = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a target. Its token is stored encrypted (SCIMWARD_SECRET_KEY, or the key file)."""
@@ -235,36 +308,87 @@ def target_add(
         if not sys.stdin.isatty():
             raise fail("give the target's bearer token with --token-env VAR or --token-file PATH")
         secret = typer.prompt(f"Bearer token for {name}", hide_input=True, err=True)
-    config = ConfigOptions(scope, groups, group_scope, maps, consts, drops, map_only, False, deprovision,
-                           tombstone_days, options, environment, nhis, nhi_scope, nhi_user_type).apply(TargetConfig())
+    config = ConfigOptions(
+        scope,
+        groups,
+        group_scope,
+        maps,
+        consts,
+        drops,
+        map_only,
+        False,
+        deprovision,
+        tombstone_days,
+        options,
+        environment,
+        nhis,
+        nhi_scope,
+        nhi_user_type,
+    ).apply(TargetConfig())
     target = _run(database_url, lambda admin: admin.add(name, url, secret, config, default_actor()))
     if is_plain_http(target.row.base_url):
         warn(f"{target.row.base_url} is plain http: the token crosses the network unencrypted")
-    err.print(Text(f"Target {target.name} added ({target.row.base_url}). Check it with: scimward target test "
-                   f"{target.name}"))
+    err.print(
+        Text(f"Target {target.name} added ({target.row.base_url}). Check it with: scimward target test {target.name}")
+    )
 
 
 @target_app.command("set")
 def target_set(
-    name: Name, url: Url = None,
-    token: Token = None, token_env: TokenEnv = None, token_file: TokenFile = None,
-    scope: Scope = None, groups: Groups = None, group_scope: GroupScope = None,
-    maps: Maps = None, consts: Consts = None, drops: Drops = None, map_only: MapOnly = False,
-    default_mapping: Annotated[bool, typer.Option(
-        "--default-mapping", help="Go back to the default mapping (then apply any --map, --const, --drop).")] = False,
-    deprovision: Deprovision = None, tombstone_days: TombstoneDays = None, options: Options = None,
-    environment: Environment = None, nhis: Nhis = None, nhi_scope: NhiScope = None, nhi_user_type: NhiUserType = None,
-    dry_run: DryRun = False, actor: Actor = None, database_url: DatabaseUrl = None,
+    name: Name,
+    url: Url = None,
+    token: Token = None,
+    token_env: TokenEnv = None,
+    token_file: TokenFile = None,
+    scope: Scope = None,
+    groups: Groups = None,
+    group_scope: GroupScope = None,
+    maps: Maps = None,
+    consts: Consts = None,
+    drops: Drops = None,
+    map_only: MapOnly = False,
+    default_mapping: Annotated[
+        bool,
+        typer.Option(
+            "--default-mapping", help="Go back to the default mapping (then apply any --map, --const, --drop)."
+        ),
+    ] = False,
+    deprovision: Deprovision = None,
+    tombstone_days: TombstoneDays = None,
+    options: Options = None,
+    environment: Environment = None,
+    nhis: Nhis = None,
+    nhi_scope: NhiScope = None,
+    nhi_user_type: NhiUserType = None,
+    dry_run: DryRun = False,
+    actor: Actor = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Change a target: what is given changes, the rest stays. A change of what the target holds is planned
     first, and held for a second person's approval if it would deprovision past the breaker (exit 1)."""
     secret = _token(token, token_env, token_file)
-    edits = ConfigOptions(scope, groups, group_scope, maps, consts, drops, map_only, default_mapping, deprovision,
-                          tombstone_days, options, environment, nhis, nhi_scope, nhi_user_type)
+    edits = ConfigOptions(
+        scope,
+        groups,
+        group_scope,
+        maps,
+        consts,
+        drops,
+        map_only,
+        default_mapping,
+        deprovision,
+        tombstone_days,
+        options,
+        environment,
+        nhis,
+        nhi_scope,
+        nhi_user_type,
+    )
     if url is None and secret is None and not edits.given():
         raise fail("nothing to change: give --url, a token, or configuration options (see --help)")
 
     if dry_run:
+
         async def preview(admin: TargetAdmin) -> Plan:
             return await admin.plan(name, edits.apply((await admin.get(name)).config) if edits.given() else None)
 
@@ -296,9 +420,19 @@ def target_list(as_json: AsJson = False, database_url: DatabaseUrl = None) -> No
     for column in ("pending", "links"):
         table.add_column(column, justify="right", no_wrap=True)
     for view in views:
-        table.add_row(*(Text(str(cell)) for cell in (
-            view["name"], view["status"], view["url"], view["config"].get("scope") or "every user",
-            view["outbox"]["pending"], sum(view["links"].values()))))
+        table.add_row(
+            *(
+                Text(str(cell))
+                for cell in (
+                    view["name"],
+                    view["status"],
+                    view["url"],
+                    view["config"].get("scope") or "every user",
+                    view["outbox"]["pending"],
+                    sum(view["links"].values()),
+                )
+            )
+        )
     table_console().print(table)
 
 
@@ -314,9 +448,15 @@ def target_show(name: Name, as_json: AsJson = False, database_url: DatabaseUrl =
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")  # fold, never truncate: a cut filter or URN would mislead
     rows: list[tuple[str, str]] = [
-        ("name", view["name"]), ("url", view["url"]), ("created", view["created"]),
-        ("status", view["status"] if view["quarantine"] is None else
-         f"quarantined since {view['quarantine']['since']}: {view['quarantine']['reason']}"),
+        ("name", view["name"]),
+        ("url", view["url"]),
+        ("created", view["created"]),
+        (
+            "status",
+            view["status"]
+            if view["quarantine"] is None
+            else f"quarantined since {view['quarantine']['since']}: {view['quarantine']['reason']}",
+        ),
         ("scope", config.get("scope") or "every user"),
         ("groups", _groups(config)),
         ("mapping", _mapping(config.get("mapping"))),
@@ -348,9 +488,14 @@ def _deprovision(config: dict[str, Any]) -> str:
 def _mapping(rules: list[dict[str, Any]] | None) -> str:
     if rules is None:
         return "default (the core User schema and the enterprise extension)"
-    shown = [r["target"] if r.get("source") == r["target"] else
-             f"{r['target']} <- {r['source']}" if "source" in r else f"{r['target']} = {json.dumps(r['constant'])}"
-             for r in rules]
+    shown = [
+        r["target"]
+        if r.get("source") == r["target"]
+        else f"{r['target']} <- {r['source']}"
+        if "source" in r
+        else f"{r['target']} = {json.dumps(r['constant'])}"
+        for r in rules
+    ]
     return "\n".join(shown) or "nothing (no attributes are sent)"
 
 
@@ -358,7 +503,9 @@ def _mapping(rules: list[dict[str, Any]] | None) -> str:
 def target_remove(
     name: Name,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    dry_run: DryRun = False, actor: Actor = None, database_url: DatabaseUrl = None,
+    dry_run: DryRun = False,
+    actor: Actor = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a target with its outbox and links. Its accounts in the application stay as they are. A target
     with more accounts than the breaker's threshold is removed only with a second person's approval."""
@@ -371,8 +518,12 @@ def target_remove(
         if not sys.stdin.isatty():
             raise fail(f"removing target {name} needs confirmation: add --yes")
         links = sum(view["links"].values())
-        typer.confirm(f"Remove target {name}? Its {links} links and {view['outbox']['pending']} pending pushes are "
-                      "forgotten; its accounts stay in the application.", abort=True, err=True)
+        typer.confirm(
+            f"Remove target {name}? Its {links} links and {view['outbox']['pending']} pending pushes are "
+            "forgotten; its accounts stay in the application.",
+            abort=True,
+            err=True,
+        )
     _run(database_url, lambda admin: admin.remove(name, actor or default_actor()))
     err.print(Text(f"Target {name} removed."))
 
@@ -398,25 +549,40 @@ def _print_report(report: dict[str, Any]) -> None:
     for check in report["checks"]:
         if check["ok"]:
             evaluated = check.get("evaluated")
-            outcome = "ok" if evaluated is None else "evaluates " + (", ".join(
-                f"{lookup} {'yes' if works else 'unknown' if works is None else 'no (answers an empty list)'}"
-                for lookup, works in evaluated.items()))
+            outcome = (
+                "ok"
+                if evaluated is None
+                else "evaluates "
+                + (
+                    ", ".join(
+                        f"{lookup} {'yes' if works else 'unknown' if works is None else 'no (answers an empty list)'}"
+                        for lookup, works in evaluated.items()
+                    )
+                )
+            )
         else:
             status = f" {check['status']}" if check["status"] is not None else ""
             outcome = f"{check['error']}{status}: {check['detail']}"
         console.print(Text(f"  {check['check']:<24} {outcome}"))
     supports = report["supports"]
     if supports:
+
         def yes(flag: bool) -> str:
             return "yes" if flag else "no"
 
         paging = "+".join(kind for kind in ("cursor", "index") if supports["pagination"][kind]) or "none"
-        bulk = yes(supports["bulk"]) + (f" (max {supports['bulk_max_operations']} operations)"
-                                        if supports["bulk"] and supports["bulk_max_operations"] else "")
-        console.print(Text(
-            f"  supports: PATCH {yes(supports['patch'])}, Bulk {bulk}, filter {yes(supports['filter'])}, "
-            f"sort {yes(supports['sort'])}, ETag {yes(supports['etag'])}, "
-            f"changePassword {yes(supports['change_password'])}, paging {paging}"))
+        bulk = yes(supports["bulk"]) + (
+            f" (max {supports['bulk_max_operations']} operations)"
+            if supports["bulk"] and supports["bulk_max_operations"]
+            else ""
+        )
+        console.print(
+            Text(
+                f"  supports: PATCH {yes(supports['patch'])}, Bulk {bulk}, filter {yes(supports['filter'])}, "
+                f"sort {yes(supports['sort'])}, ETag {yes(supports['etag'])}, "
+                f"changePassword {yes(supports['change_password'])}, paging {paging}"
+            )
+        )
     if report["authentication_schemes"]:
         console.print(Text(f"  authentication: {', '.join(report['authentication_schemes'])}"))
     console.print(Text(f"  took {report['elapsed_ms']} ms"))

@@ -29,20 +29,35 @@ token_app = typer.Typer(help="Issue, list and revoke the bearer tokens SCIM clie
 def token_create(
     name: Annotated[str, typer.Option("--name", help="A unique name, e.g. okta-prod.")],
     expires_in: Annotated[str | None, typer.Option(help="Lifetime such as 90d; default: no expiry.")] = None,
-    patch_response: Annotated[str, typer.Option(
-        help="How PATCH answers this client: 'resource' (200 with the resource) or 'no_content' (204).")]
-        = "resource",
-    user: Annotated[str | None, typer.Option(
-        help="Bind the token to this userName, so /Me answers as that user.")] = None,
-    owner: Annotated[str | None, typer.Option(
-        help="The userName of the person accountable for the token: it stops working when they leave "
-             "(hub tokens are non-human identities, docs/non-human-identities.md).")] = None,
-    scope: Annotated[str, typer.Option(
-        "--scope", help="'scim' (the SCIM endpoint), 'admin' (the admin API, SCIM and /metrics) or 'metrics' "
-                        "(only /metrics, for a Prometheus scraper).")] = "scim",
-    source: Annotated[str | None, typer.Option(
-        "--source", help="The scim source (scimward source add) whose client holds the token: its changes "
-                         "carry scim:SOURCE.")] = None,
+    patch_response: Annotated[
+        str,
+        typer.Option(help="How PATCH answers this client: 'resource' (200 with the resource) or 'no_content' (204)."),
+    ] = "resource",
+    user: Annotated[
+        str | None, typer.Option(help="Bind the token to this userName, so /Me answers as that user.")
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="The userName of the person accountable for the token: it stops working when they leave "
+            "(hub tokens are non-human identities, docs/non-human-identities.md)."
+        ),
+    ] = None,
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope",
+            help="'scim' (the SCIM endpoint), 'admin' (the admin API, SCIM and /metrics) or 'metrics' "
+            "(only /metrics, for a Prometheus scraper).",
+        ),
+    ] = "scim",
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="The scim source (scimward source add) whose client holds the token: its changes carry scim:SOURCE.",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Issue a token. It is printed once, alone on the last line; only its hash is stored."""
@@ -61,23 +76,39 @@ def token_create(
 
 async def user_id_of(database: Database, user_name: str) -> str:
     found = await IdentityStore(database).search(
-        USER_TYPE, SearchQuery(filter=Compare(AttrPath(None, "userName"), "eq", user_name), count=1))
+        USER_TYPE, SearchQuery(filter=Compare(AttrPath(None, "userName"), "eq", user_name), count=1)
+    )
     if not found.items:
         raise NotFound(f"no user with userName {user_name!r}")
     return found.items[0].id
 
 
-async def _create_token(url: str, name: str, lifetime: timedelta | None, patch_response: str,
-                        user: str | None, scope: str, source: str | None = None, owner: str | None = None) -> str:
+async def _create_token(
+    url: str,
+    name: str,
+    lifetime: timedelta | None,
+    patch_response: str,
+    user: str | None,
+    scope: str,
+    source: str | None = None,
+    owner: str | None = None,
+) -> str:
     database = Database(url)
     try:
         if source is not None:
             await SourceRepository(database).check_scim(source)
         user_id = await user_id_of(database, user) if user is not None else None
         owner_id = await user_id_of(database, owner) if owner is not None else None
-        return await TokenStore(database).create(name, created_by=getpass.getuser(), expires_in=lifetime,
-                                                 patch_response=patch_response, user_id=user_id, scopes=scope,
-                                                 source=source, owner_id=owner_id)
+        return await TokenStore(database).create(
+            name,
+            created_by=getpass.getuser(),
+            expires_in=lifetime,
+            patch_response=patch_response,
+            user_id=user_id,
+            scopes=scope,
+            source=source,
+            owner_id=owner_id,
+        )
     finally:
         await database.dispose()
 
@@ -91,10 +122,21 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def token_json(info: TokenInfo, user_name: str | None) -> dict[str, Any]:
-    return {"name": info.name, "scopes": sorted(info.scopes), "created_by": info.created_by,
-            "created": _iso(info.created), "expires": _iso(info.expires), "last_used": _iso(info.last_used),
-            "revoked": _iso(info.revoked), "status": info.status, "user_id": info.user_id, "user_name": user_name,
-            "patch_response": info.patch_response, "source": info.source, "owner_id": info.owner_id}
+    return {
+        "name": info.name,
+        "scopes": sorted(info.scopes),
+        "created_by": info.created_by,
+        "created": _iso(info.created),
+        "expires": _iso(info.expires),
+        "last_used": _iso(info.last_used),
+        "revoked": _iso(info.revoked),
+        "status": info.status,
+        "user_id": info.user_id,
+        "user_name": user_name,
+        "patch_response": info.patch_response,
+        "source": info.source,
+        "owner_id": info.owner_id,
+    }
 
 
 @token_app.command("list")
@@ -126,14 +168,23 @@ def token_list(as_json: AsJson = False, database_url: DatabaseUrl = None) -> Non
         column.overflow = "fold"  # never cut a name: it is what `token revoke` takes
     for info, user_name in rows:
         user = user_name or (f"deleted user {info.user_id}" if info.user_id else "-")
-        table.add_row(info.name, " ".join(sorted(info.scopes)), user, info.created_by, _when(info.created),
-                      _when(info.expires), _when(info.last_used), info.status)
+        table.add_row(
+            info.name,
+            " ".join(sorted(info.scopes)),
+            user,
+            info.created_by,
+            _when(info.created),
+            _when(info.expires),
+            _when(info.last_used),
+            info.status,
+        )
     table_console().print(table)
 
 
 @token_app.command("revoke")
-def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")],
-                 database_url: DatabaseUrl = None) -> None:
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")], database_url: DatabaseUrl = None
+) -> None:
     """Revoke a token; clients using it get 401 within seconds."""
     url = checked_url(database_url)
 

@@ -13,8 +13,9 @@ WIDTH, HEIGHT, PAD = 560, 180, 36
 COLOURS = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700")
 
 
-def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]], *,
-               percent: bool = False) -> str:
+def line_chart(
+    labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]], *, percent: bool = False
+) -> str:
     """One line per series over the labels (days); a gap where a value is None."""
     values = [v for _, points in series for v in points if v is not None]
     top = max([*values, 1.0 if percent else 0.0]) or 1.0
@@ -26,16 +27,19 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     def y(v: float) -> float:
         return HEIGHT - PAD - (HEIGHT - 2 * PAD) * (v / top)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img">',
-             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
-             f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
-             f'<text x="4" y="{PAD + 4}" font-size="10">{escape(_fmt(top, percent))}</text>',
-             f'<text x="4" y="{HEIGHT - PAD}" font-size="10">0</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img">',
+        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
+        f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
+        f'<text x="4" y="{PAD + 4}" font-size="10">{escape(_fmt(top, percent))}</text>',
+        f'<text x="4" y="{HEIGHT - PAD}" font-size="10">0</text>',
+    ]
     if labels:
         parts.append(f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="10">{escape(labels[0])}</text>')
-        parts.append(f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
-                     f'{escape(labels[-1])}</text>')
+        parts.append(
+            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">{escape(labels[-1])}</text>'
+        )
     for n, (name, points) in enumerate(series):
         colour = COLOURS[n % len(COLOURS)]
         segment: list[str] = []
@@ -45,12 +49,15 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
                 segment = []
                 continue
             segment.append(f"{x(i):.1f},{y(value):.1f}")
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="2.5" fill="{colour}">'
-                         f'<title>{escape(name)} {escape(labels[i] if i < len(labels) else "")}: '
-                         f'{escape(_fmt(value, percent))}</title></circle>')
+            parts.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="2.5" fill="{colour}">'
+                f"<title>{escape(name)} {escape(labels[i] if i < len(labels) else '')}: "
+                f"{escape(_fmt(value, percent))}</title></circle>"
+            )
         parts += _polyline(segment, colour)
-        parts.append(f'<text x="{WIDTH - PAD - 150}" y="{PAD + 12 * n}" font-size="11" fill="{colour}">'
-                     f'{escape(name)}</text>')
+        parts.append(
+            f'<text x="{WIDTH - PAD - 150}" y="{PAD + 12 * n}" font-size="11" fill="{colour}">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -61,8 +68,10 @@ def bar_chart(bars: Sequence[tuple[str, float, float | None]], *, percent: bool 
     height = PAD + row * max(len(bars), 1)
     top = max([v for _, v, _ in bars] + [1.0 if percent else 0.0]) or 1.0
     left, span = 190, WIDTH - 190 - 60
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-             f'viewBox="0 0 {WIDTH} {height}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img">'
+    ]
     for i, (label, value, part) in enumerate(bars):
         y = 10 + i * row
         width = span * value / top
@@ -70,8 +79,9 @@ def bar_chart(bars: Sequence[tuple[str, float, float | None]], *, percent: bool 
         parts.append(f'<rect x="{left}" y="{y}" width="{width:.1f}" height="16" fill="#8ab4f8"/>')
         if part:
             parts.append(f'<rect x="{left}" y="{y}" width="{span * part / top:.1f}" height="16" fill="#d1242f"/>')
-        parts.append(f'<text x="{left + width + 4:.1f}" y="{y + 13}" font-size="11">'
-                     f'{escape(_fmt(value, percent))}</text>')
+        parts.append(
+            f'<text x="{left + width + 4:.1f}" y="{y + 13}" font-size="11">{escape(_fmt(value, percent))}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 

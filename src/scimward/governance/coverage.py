@@ -83,14 +83,32 @@ def facts_of(row: EstateRow, last_review: datetime | None, now: datetime) -> Ide
     if row.resource_type == "Group":
         gov = governance_of(row.id, row.name, row.doc)
         cadence = gov.review_cadence
-        reviewed = (gov.privileged and cadence is not None and last_review is not None
-                    and last_review + timedelta(days=cadence) > now)
-        return IdentityFacts(row.id, row.resource_type, row.name, row.source,
-                             ", ".join(gov.owner_names) or None, gov.privileged, reviewed)
+        reviewed = (
+            gov.privileged
+            and cadence is not None
+            and last_review is not None
+            and last_review + timedelta(days=cadence) > now
+        )
+        return IdentityFacts(
+            row.id,
+            row.resource_type,
+            row.name,
+            row.source,
+            ", ".join(gov.owner_names) or None,
+            gov.privileged,
+            reviewed,
+        )
     expires = _attribute(row.doc, "expires")
-    return IdentityFacts(row.id, row.resource_type, row.name, row.source, owner_of_user(row.doc),
-                         row.doc.get("privileged") is True, non_human=is_non_human(row.doc),
-                         expires=str(expires) if expires else None)
+    return IdentityFacts(
+        row.id,
+        row.resource_type,
+        row.name,
+        row.source,
+        owner_of_user(row.doc),
+        row.doc.get("privileged") is True,
+        non_human=is_non_human(row.doc),
+        expires=str(expires) if expires else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,9 +133,12 @@ class Coverage:
     privileged_reviewed: Share
 
     def shares(self) -> dict[str, Share]:
-        return {"linked_accounts": self.linked_accounts, "owned_and_sourced": self.owned_and_sourced,
-                "reconciled_on_schedule": self.reconciled_on_schedule,
-                "privileged_reviewed": self.privileged_reviewed}
+        return {
+            "linked_accounts": self.linked_accounts,
+            "owned_and_sourced": self.owned_and_sourced,
+            "reconciled_on_schedule": self.reconciled_on_schedule,
+            "privileged_reviewed": self.privileged_reviewed,
+        }
 
     @property
     def overall(self) -> float | None:
@@ -127,8 +148,10 @@ class Coverage:
 
     def to_json(self) -> dict[str, Any]:
         overall = self.overall
-        return {**{k: v.to_json() for k, v in self.shares().items()},
-                "overall": None if overall is None else round(overall, 4)}
+        return {
+            **{k: v.to_json() for k, v in self.shares().items()},
+            "overall": None if overall is None else round(overall, 4),
+        }
 
 
 def has_lifecycle_source(source: str | None) -> bool:
@@ -145,19 +168,24 @@ def reconcile_every(config: dict[str, Any]) -> timedelta | None:
 
 def on_schedule(target: TargetFacts, now: datetime) -> bool:
     every = reconcile_every(target.config)
-    return (every is not None and not target.quarantined and target.last_ok is not None
-            and target.last_ok + every >= now)
+    return every is not None and not target.quarantined and target.last_ok is not None and target.last_ok + every >= now
 
 
-def compute(identities: Sequence[IdentityFacts], linked_accounts: int, found: Sequence[LiveFinding],
-            targets: Sequence[TargetFacts], now: datetime) -> Coverage:
+def compute(
+    identities: Sequence[IdentityFacts],
+    linked_accounts: int,
+    found: Sequence[LiveFinding],
+    targets: Sequence[TargetFacts],
+    now: datetime,
+) -> Coverage:
     people_and_groups = [i for i in identities if i.resource_type in ("User", "Group")]
     orphaned = sum(1 for f in found if f.kind == "orphaned_account")
     privileged = [i for i in people_and_groups if i.resource_type == "Group" and i.privileged]
     return Coverage(
         linked_accounts=Share(linked_accounts, linked_accounts + orphaned),
-        owned_and_sourced=Share(sum(1 for i in people_and_groups if i.owner and has_lifecycle_source(i.source)),
-                                len(people_and_groups)),
+        owned_and_sourced=Share(
+            sum(1 for i in people_and_groups if i.owner and has_lifecycle_source(i.source)), len(people_and_groups)
+        ),
         reconciled_on_schedule=Share(sum(1 for t in targets if on_schedule(t, now)), len(targets)),
         privileged_reviewed=Share(sum(1 for g in privileged if g.reviewed), len(privileged)),
     )
@@ -191,9 +219,15 @@ async def read_estate(database: Database, now: datetime | None = None) -> Estate
     async with database.read() as conn:
         reviewed = await review_rows.last_campaign_of_groups(conn)
         identities = [facts_of(row, reviewed.get(row.id), now) for row in await evidence.identity_rows(conn)]
-        return Estate(identities, await evidence.accounts(conn), await evidence.entitlements_as_member(conn),
-                      await evidence.entitlements_as_group(conn), await evidence.live_findings(conn),
-                      await evidence.target_facts(conn), now)
+        return Estate(
+            identities,
+            await evidence.accounts(conn),
+            await evidence.entitlements_as_member(conn),
+            await evidence.entitlements_as_group(conn),
+            await evidence.live_findings(conn),
+            await evidence.target_facts(conn),
+            now,
+        )
 
 
 async def measure(database: Database) -> Coverage:

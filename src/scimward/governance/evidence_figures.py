@@ -25,14 +25,21 @@ class Figures:
     findings: dict[str, dict[str, int]]
 
     def to_json(self, top: int = 10) -> dict[str, Any]:
-        return {"taken": self.taken.isoformat(timespec="seconds") + "Z", "coverage": self.coverage.to_json(),
-                "risk": self.risk.to_json(top), "findings": self.findings}
+        return {
+            "taken": self.taken.isoformat(timespec="seconds") + "Z",
+            "coverage": self.coverage.to_json(),
+            "risk": self.risk.to_json(top),
+            "findings": self.findings,
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """What a daily snapshot keeps: the figures without the contributors' list."""
         risk = self.risk.to_json(0)
-        return {"coverage": self.coverage.to_json(), "risk": {k: v for k, v in risk.items() if k != "top"},
-                "findings": self.findings}
+        return {
+            "coverage": self.coverage.to_json(),
+            "risk": {k: v for k, v in risk.items() if k != "top"},
+            "findings": self.findings,
+        }
 
 
 def findings_per_control(estate: Estate) -> dict[str, dict[str, int]]:

@@ -32,15 +32,19 @@ async def expired_memberships(database: Database, now: datetime | None = None) -
                 continue
             members = (await rows.members_of(conn, [group.id]))[group.id]
             grants = await rows.grants(conn, [group.id])
-            expired = [m for m, _ in members
-                       if (grant := grants.get((group.id, m))) is not None and grant.at + timedelta(days=days) <= now]
+            expired = [
+                m
+                for m, _ in members
+                if (grant := grants.get((group.id, m))) is not None and grant.at + timedelta(days=days) <= now
+            ]
             if expired:
                 found[group.id] = expired
     return found
 
 
-async def expire_memberships(database: Database, store: IdentityStore,
-                             now: datetime | None = None) -> dict[tuple[str, str], Removal]:
+async def expire_memberships(
+    database: Database, store: IdentityStore, now: datetime | None = None
+) -> dict[tuple[str, str], Removal]:
     """Remove every membership past its expiry, through the gate (source ``expiry``)."""
     expired = await expired_memberships(database, now)
     if not expired:

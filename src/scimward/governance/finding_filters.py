@@ -30,8 +30,9 @@ def framework_kinds(framework: str | None) -> list[str] | None:
     except catalogue.UnknownKind as exc:
         raise FilterError(str(exc)) from exc
     if ":" not in wanted and wanted not in catalogue.FRAMEWORKS:
-        raise FilterError(f"framework {framework!r}: use owasp-nhi or csf, or a control like owasp-nhi:NHI1 or "
-                          "csf:PR.AA-05")
+        raise FilterError(
+            f"framework {framework!r}: use owasp-nhi or csf, or a control like owasp-nhi:NHI1 or csf:PR.AA-05"
+        )
     return catalogue.kinds_for(wanted)
 
 

@@ -38,10 +38,18 @@ class GroupGovernance:
     members: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "owners": self.owner_names, "owner_ids": self.owners,
-                "purpose": self.purpose, "privileged": self.privileged, "riskTier": self.risk_tier,
-                "reviewCadence": self.review_cadence, "membershipExpires": self.membership_expires,
-                "members": self.members}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owners": self.owner_names,
+            "owner_ids": self.owners,
+            "purpose": self.purpose,
+            "privileged": self.privileged,
+            "riskTier": self.risk_tier,
+            "reviewCadence": self.review_cadence,
+            "membershipExpires": self.membership_expires,
+            "members": self.members,
+        }
 
 
 def governance_of(group_id: str, name: str, doc: dict[str, Any]) -> GroupGovernance:
@@ -50,9 +58,16 @@ def governance_of(group_id: str, name: str, doc: dict[str, Any]) -> GroupGoverna
     owners = [o for o in ext.get("owners") or [] if isinstance(o, dict) and isinstance(o.get("value"), str)]
     tier = ext.get("riskTier")
     return GroupGovernance(
-        group_id, name, [o["value"] for o in owners], [str(o.get("display") or o["value"]) for o in owners],
-        ext.get("purpose"), ext.get("privileged") is True or tier in ("high", "critical"), tier,
-        _int(ext.get("reviewCadence")), _int(ext.get("membershipExpires")))
+        group_id,
+        name,
+        [o["value"] for o in owners],
+        [str(o.get("display") or o["value"]) for o in owners],
+        ext.get("purpose"),
+        ext.get("privileged") is True or tier in ("high", "critical"),
+        tier,
+        _int(ext.get("reviewCadence")),
+        _int(ext.get("membershipExpires")),
+    )
 
 
 def _int(value: Any) -> int | None:
@@ -85,8 +100,15 @@ class GovernanceUpdate:
     membership_expires: int | None = None
 
 
-async def set_governance(database: Database, name: str, update: GovernanceUpdate, actor: str, *,
-                         store: IdentityStore | None = None, source: str = "cli") -> GroupGovernance:
+async def set_governance(
+    database: Database,
+    name: str,
+    update: GovernanceUpdate,
+    actor: str,
+    *,
+    store: IdentityStore | None = None,
+    source: str = "cli",
+) -> GroupGovernance:
     """PATCH the group's governance extension through the gate (source ``cli``, by ``actor``)."""
     if update.risk_tier is not None and update.risk_tier not in RISK_TIERS:
         raise InvalidValue(f"the risk tier is one of {', '.join(RISK_TIERS)}, not {update.risk_tier!r}")
@@ -120,6 +142,7 @@ async def set_governance(database: Database, name: str, update: GovernanceUpdate
         replace("membershipExpires", update.membership_expires)
     if not operations:
         raise InvalidValue("nothing to set: give --owner, --purpose, --privileged, --review-every, ...")
-    stored = await store.patch(GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": operations},
-                               source=source, actor=actor)
+    stored = await store.patch(
+        GROUP_TYPE, group.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": operations}, source=source, actor=actor
+    )
     return governance_of(group.id, group.name, stored.doc)

@@ -26,15 +26,24 @@ from scimward.store.governance import Observation, Observed, observe
 from scimward.store.governance import reviews as rows
 from scimward.store.timeutil import utcnow
 
-KINDS = ("group_without_owner", "privileged_group_without_cadence", "catch_all_group", "privileged_member_inactive",
-         "privileged_nhi_inactive", "membership_expired", "nhi_membership_expired", "review_overdue")
+KINDS = (
+    "group_without_owner",
+    "privileged_group_without_cadence",
+    "catch_all_group",
+    "privileged_member_inactive",
+    "privileged_nhi_inactive",
+    "membership_expired",
+    "nhi_membership_expired",
+    "review_overdue",
+)
 #: The share of active users above which a group is a catch-all.
 CATCH_ALL_SHARE = 0.8
 CATCH_ALL_MIN_USERS = 10
 
 
-async def observe_groups(database: Database, *, now: datetime | None = None,
-                         catch_all_share: float = CATCH_ALL_SHARE) -> Observed:
+async def observe_groups(
+    database: Database, *, now: datetime | None = None, catch_all_share: float = CATCH_ALL_SHARE
+) -> Observed:
     now = now or utcnow()
     found: list[Observation] = []
     async with database.read() as conn:
@@ -48,31 +57,60 @@ async def observe_groups(database: Database, *, now: datetime | None = None,
             owner = ", ".join(gov.owner_names) or None
             where = {"resource_type": "Group", "identity_id": group.id, "owner": owner}
             if not gov.owners:
-                found.append(observation("group_without_owner", group.name, **where,
-                                         detail=f"{group.name}: no owner (scimward group set --owner USER)"))
+                found.append(
+                    observation(
+                        "group_without_owner",
+                        group.name,
+                        **where,
+                        detail=f"{group.name}: no owner (scimward group set --owner USER)",
+                    )
+                )
             if gov.privileged and gov.review_cadence is None:
-                found.append(observation("privileged_group_without_cadence", group.name, **where,
-                                         detail=f"{group.name} is privileged and never scheduled for review "
-                                                "(scimward group set --review-every 90d)"))
+                found.append(
+                    observation(
+                        "privileged_group_without_cadence",
+                        group.name,
+                        **where,
+                        detail=f"{group.name} is privileged and never scheduled for review "
+                        "(scimward group set --review-every 90d)",
+                    )
+                )
             members = counts.get(group.id, 0)
             if active_users >= CATCH_ALL_MIN_USERS and members > catch_all_share * active_users:
-                found.append(observation("catch_all_group", group.name, **where, data={"members": members,
-                                         "active_users": active_users},
-                                         detail=f"{group.name} holds {members} of {active_users} active users"))
+                found.append(
+                    observation(
+                        "catch_all_group",
+                        group.name,
+                        **where,
+                        data={"members": members, "active_users": active_users},
+                        detail=f"{group.name} holds {members} of {active_users} active users",
+                    )
+                )
             if gov.review_cadence is not None and members:  # an empty group has nothing to review
                 since = reviewed.get(group.id) or created.get(group.id)
                 if since is not None and since + timedelta(days=gov.review_cadence) <= now:
-                    found.append(observation("review_overdue", group.name, **where,
-                                             detail=f"{group.name}: reviewed every {gov.review_cadence} days, "
-                                                    f"last {since:%Y-%m-%d}"))
+                    found.append(
+                        observation(
+                            "review_overdue",
+                            group.name,
+                            **where,
+                            detail=f"{group.name}: reviewed every {gov.review_cadence} days, last {since:%Y-%m-%d}",
+                        )
+                    )
             if gov.privileged or gov.membership_expires is not None:
                 found += await _member_findings(conn, group, gov.privileged, gov.membership_expires, owner, now)
         async with database.write() as write:
             return await observe(write, KINDS, found, now=now)
 
 
-async def _member_findings(conn: AsyncConnection, group: rows.IdentityRow, privileged: bool, expires: int | None,
-                           owner: str | None, now: datetime) -> Sequence[Observation]:
+async def _member_findings(
+    conn: AsyncConnection,
+    group: rows.IdentityRow,
+    privileged: bool,
+    expires: int | None,
+    owner: str | None,
+    now: datetime,
+) -> Sequence[Observation]:
     members = (await rows.members_of(conn, [group.id]))[group.id]
     people = await rows.identities_by_id(conn, [m for m, _ in members])
     grants = await rows.grants(conn, [group.id]) if expires is not None else {}
@@ -84,11 +122,22 @@ async def _member_findings(conn: AsyncConnection, group: rows.IdentityRow, privi
         nhi = is_non_human(person.doc)
         where = {"attribute": person.name, "resource_type": "Group", "identity_id": member_id, "owner": owner}
         if privileged and not is_active(person.doc):
-            found.append(observation("privileged_nhi_inactive" if nhi else "privileged_member_inactive", group.name,
-                                     **where, detail=f"{person.name} is inactive and still in {group.name}"))
+            found.append(
+                observation(
+                    "privileged_nhi_inactive" if nhi else "privileged_member_inactive",
+                    group.name,
+                    **where,
+                    detail=f"{person.name} is inactive and still in {group.name}",
+                )
+            )
         grant = grants.get((group.id, member_id))
         if expires is not None and grant is not None and grant.at + timedelta(days=expires) <= now:
-            found.append(observation("nhi_membership_expired" if nhi else "membership_expired", group.name,
-                                     **where, detail=f"{person.name} in {group.name}: granted "
-                                                     f"{grant.at:%Y-%m-%d}, expired after {expires} days"))
+            found.append(
+                observation(
+                    "nhi_membership_expired" if nhi else "membership_expired",
+                    group.name,
+                    **where,
+                    detail=f"{person.name} in {group.name}: granted {grant.at:%Y-%m-%d}, expired after {expires} days",
+                )
+            )
     return found

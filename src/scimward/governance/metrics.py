@@ -9,12 +9,13 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-COVERAGE = Gauge("scimward_automation_coverage_ratio", "Automation coverage, by share (docs/evidence.md).",
-                 ["share"])
-RISK = Gauge("scimward_propagation_risk", "Propagation risk: the weighted blast radius, total and ungoverned.",
-             ["part"])
-FINDINGS = Gauge("scimward_findings_live", "Live findings mapped to a framework control, by status.",
-                 ["control", "status"])
+COVERAGE = Gauge("scimward_automation_coverage_ratio", "Automation coverage, by share (docs/evidence.md).", ["share"])
+RISK = Gauge(
+    "scimward_propagation_risk", "Propagation risk: the weighted blast radius, total and ungoverned.", ["part"]
+)
+FINDINGS = Gauge(
+    "scimward_findings_live", "Live findings mapped to a framework control, by status.", ["control", "status"]
+)
 
 
 def publish(figures: dict[str, Any]) -> None:

@@ -34,8 +34,16 @@ from scimward.governance.coverage import Estate, IdentityFacts
 from scimward.policy.blast import PRIVILEGED_WEIGHT
 
 #: Finding kinds that mean the identity has drifted on a target (reconcile's).
-DRIFT_KINDS = frozenset({"missing_account", "active_should_be_inactive", "attribute_drift", "extra_membership",
-                         "missing_membership", "changed_in_app"})
+DRIFT_KINDS = frozenset(
+    {
+        "missing_account",
+        "active_should_be_inactive",
+        "attribute_drift",
+        "extra_membership",
+        "missing_membership",
+        "changed_in_app",
+    }
+)
 TOP = 10
 
 _ADVICE = {
@@ -72,9 +80,17 @@ class Contributor:
         return advice
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.resource_type, "name": self.name, "accounts": self.accounts,
-                "entitlements": self.entitlements, "targets": self.targets, "weighted": self.weighted,
-                "gaps": list(self.gaps), "advice": self.advice()}
+        return {
+            "id": self.id,
+            "type": self.resource_type,
+            "name": self.name,
+            "accounts": self.accounts,
+            "entitlements": self.entitlements,
+            "targets": self.targets,
+            "weighted": self.weighted,
+            "gaps": list(self.gaps),
+            "advice": self.advice(),
+        }
 
 
 @dataclass
@@ -106,21 +122,32 @@ class Risk:
 
     def to_json(self, top: int = TOP) -> dict[str, Any]:
         share = self.ungoverned_share
-        return {"total": self.total, "ungoverned": self.ungoverned,
-                "ungoverned_share": None if share is None else round(share, 4),
-                "orphaned_accounts": self.orphaned_accounts, "by_gap": dict(sorted(self.by_gap.items())),
-                "per_target": [t.to_json() for _, t in sorted(self.per_target.items(), key=lambda kv: kv[1].name)],
-                "top": [c.to_json() for c in self.top(top)]}
+        return {
+            "total": self.total,
+            "ungoverned": self.ungoverned,
+            "ungoverned_share": None if share is None else round(share, 4),
+            "orphaned_accounts": self.orphaned_accounts,
+            "by_gap": dict(sorted(self.by_gap.items())),
+            "per_target": [t.to_json() for _, t in sorted(self.per_target.items(), key=lambda kv: kv[1].name)],
+            "top": [c.to_json() for c in self.top(top)],
+        }
 
 
 def radius(identity: IdentityFacts, accounts: Mapping[int, int], entitlements: Mapping[int, int]) -> dict[str, Any]:
     """``policy.blast.of_identity`` from rows read in bulk (a test proves they agree)."""
     weight = PRIVILEGED_WEIGHT if identity.privileged else 1
-    per_target = {str(t): {"accounts": accounts.get(t, 0), "entitlements": entitlements.get(t, 0)}
-                  for t in sorted(set(accounts) | set(entitlements))}
+    per_target = {
+        str(t): {"accounts": accounts.get(t, 0), "entitlements": entitlements.get(t, 0)}
+        for t in sorted(set(accounts) | set(entitlements))
+    }
     total_accounts, total_entitlements = sum(accounts.values()), sum(entitlements.values())
-    return {"accounts": total_accounts, "entitlements": total_entitlements, "targets": len(per_target),
-            "weighted": total_accounts + weight * total_entitlements, "per_target": per_target}
+    return {
+        "accounts": total_accounts,
+        "entitlements": total_entitlements,
+        "targets": len(per_target),
+        "weighted": total_accounts + weight * total_entitlements,
+        "per_target": per_target,
+    }
 
 
 def gaps_of(identity: IdentityFacts, drifted: frozenset[str]) -> tuple[str, ...]:
@@ -150,9 +177,18 @@ def compute(estate: Estate) -> Risk:
         found = radius(identity, accounts, entitled)
         gaps = gaps_of(identity, drifted)
         if found["weighted"]:
-            risk.contributors.append(Contributor(identity.id, identity.resource_type, identity.name,
-                                                 found["accounts"], found["entitlements"], found["targets"],
-                                                 found["weighted"], gaps))
+            risk.contributors.append(
+                Contributor(
+                    identity.id,
+                    identity.resource_type,
+                    identity.name,
+                    found["accounts"],
+                    found["entitlements"],
+                    found["targets"],
+                    found["weighted"],
+                    gaps,
+                )
+            )
         # The partition: a user brings its accounts, a group its accounts and its memberships.
         weight = PRIVILEGED_WEIGHT if identity.privileged else 1
         share = {t: n for t, n in accounts.items()}
@@ -167,8 +203,9 @@ def compute(estate: Estate) -> Risk:
     return risk
 
 
-def _add(risk: Risk, share: Mapping[int, int], gaps: tuple[str, ...], names: Mapping[int, str],
-         count: int | None = None) -> None:
+def _add(
+    risk: Risk, share: Mapping[int, int], gaps: tuple[str, ...], names: Mapping[int, str], count: int | None = None
+) -> None:
     amount = sum(share.values()) if count is None else count
     risk.total += amount
     if gaps:

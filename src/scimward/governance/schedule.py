@@ -39,8 +39,9 @@ class Round:
     findings_opened: int
 
 
-async def governance_round(database: Database, store: IdentityStore, now: datetime | None = None, *,
-                           catch_all_share: float = CATCH_ALL_SHARE) -> Round:
+async def governance_round(
+    database: Database, store: IdentityStore, now: datetime | None = None, *, catch_all_share: float = CATCH_ALL_SHARE
+) -> Round:
     reviews = Reviews(database, store)
     try:
         closed = await reviews.apply_due(now)
@@ -54,13 +55,23 @@ async def governance_round(database: Database, store: IdentityStore, now: dateti
     reminded = await reviews.remind(now)
     observed = await observe_groups(database, now=now, catch_all_share=catch_all_share)
     await take_if_due(database)
-    return Round(closed, started, sum(1 for r in expired.values() if r.outcome == "applied"),
-                 sum(reminded.values()), observed.opened)
+    return Round(
+        closed,
+        started,
+        sum(1 for r in expired.values() if r.outcome == "applied"),
+        sum(reminded.values()),
+        observed.opened,
+    )
 
 
-async def run_governance_schedule(database: Database, store: IdentityStore, stop: asyncio.Event, *,
-                                  poll_seconds: float = POLL_SECONDS, catch_all_share: float = CATCH_ALL_SHARE
-                                  ) -> None:
+async def run_governance_schedule(
+    database: Database,
+    store: IdentityStore,
+    stop: asyncio.Event,
+    *,
+    poll_seconds: float = POLL_SECONDS,
+    catch_all_share: float = CATCH_ALL_SHARE,
+) -> None:
     """Run governance rounds until ``stop`` is set: a loop for ``scimward serve`` and ``scimward worker``."""
     while not stop.is_set():
         try:

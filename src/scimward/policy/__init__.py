@@ -13,8 +13,18 @@ from scimward.policy.gate import PolicyGate
 from scimward.store.database import Database
 from scimward.store.identity import IdentityStore
 
-__all__ = ["ApprovalError", "Approvals", "Outcome", "Policy", "PolicyError", "PolicyGate", "PolicyLayerError",
-           "UnknownSubject", "identity_store", "parse_policy"]
+__all__ = [
+    "ApprovalError",
+    "Approvals",
+    "Outcome",
+    "Policy",
+    "PolicyError",
+    "PolicyGate",
+    "PolicyLayerError",
+    "UnknownSubject",
+    "identity_store",
+    "parse_policy",
+]
 
 
 def identity_store(database: Database, gate: PolicyGate | None = None) -> IdentityStore:

@@ -37,8 +37,9 @@ class Approvals:
 
     # -- reading --------------------------------------------------------------------------------
 
-    async def changes(self, status: str | None = None, identity_id: str | None = None,
-                   limit: int = 1000) -> list[ChangeRow]:
+    async def changes(
+        self, status: str | None = None, identity_id: str | None = None, limit: int = 1000
+    ) -> list[ChangeRow]:
         await self.expire()
         async with self.db.read() as conn:
             return [change_row(row) for row in await conn.execute(changes.list_changes(status, identity_id, limit))]
@@ -47,8 +48,17 @@ class Approvals:
         """Identities whose effective state differs from their source state, and the change that explains it."""
         async with self.db.read() as conn:
             rows = await conn.execute(changes.diverged(limit))
-            return [{"identity": r[0], "type": r[1], "name": r[2], "source_deleted": bool(r[3]), "change": r[4],
-                     "change_status": r[5]} for r in rows]
+            return [
+                {
+                    "identity": r[0],
+                    "type": r[1],
+                    "name": r[2],
+                    "source_deleted": bool(r[3]),
+                    "change": r[4],
+                    "change_status": r[5],
+                }
+                for r in rows
+            ]
 
     async def show(self, change_id: str) -> ChangeRow:
         await self.expire()
@@ -73,15 +83,17 @@ class Approvals:
             async with self.direct.transaction() as tx:
                 change = await self._pending(tx, await self._resolve(tx, given))
                 if approver == change.actor:
-                    raise ApprovalError(f"change {change.id}: {approver!r} made it and cannot approve it "
-                                        "(four eyes: ask someone else)")
+                    raise ApprovalError(
+                        f"change {change.id}: {approver!r} made it and cannot approve it (four eyes: ask someone else)"
+                    )
                 if any(a.get("by") == approver and a.get("decision") == "approve" for a in change.approvals):
                     raise ApprovalError(f"change {change.id}: {approver!r} has approved it already")
                 approvals = [*change.approvals, _entry("approve", approver, note)]
                 given_count = sum(1 for a in approvals if a.get("decision") == "approve")
                 if given_count >= change.approvals_needed and not change.held_by_breaker:
-                    event = await self._decide(tx, change, "approved", approvals, [], note, by=approver,
-                                               decision="approve")
+                    event = await self._decide(
+                        tx, change, "approved", approvals, [], note, by=approver, decision="approve"
+                    )
                     if change.resource_type == "Target":
                         configurations.append(change)
                     else:
@@ -89,10 +101,23 @@ class Approvals:
                     await event.append(tx)
                     outcomes.append(Outcome(change.id, "approved", "approved and applied"))
                 else:
-                    await (await self._decide(tx, change, "pending", approvals, change.held_by_breaker, change.note,
-                                              by=approver, decision="approve")).append(tx)
-                    waiting = (f"{change.approvals_needed - given_count} more approval(s)"
-                               if given_count < change.approvals_needed else "the breaker's release")
+                    await (
+                        await self._decide(
+                            tx,
+                            change,
+                            "pending",
+                            approvals,
+                            change.held_by_breaker,
+                            change.note,
+                            by=approver,
+                            decision="approve",
+                        )
+                    ).append(tx)
+                    waiting = (
+                        f"{change.approvals_needed - given_count} more approval(s)"
+                        if given_count < change.approvals_needed
+                        else "the breaker's release"
+                    )
                     outcomes.append(Outcome(change.id, "pending", f"approval recorded; waits for {waiting}"))
         for change in configurations:  # after the change's transaction: a target's row is written apart
             await apply_config(self.db, change)
@@ -104,11 +129,21 @@ class Approvals:
         for given in change_ids:
             async with self.direct.transaction() as tx:
                 change = await self._pending(tx, await self._resolve(tx, given))
-                await (await self._decide(tx, change, "rejected",
-                                          [*change.approvals, _entry("reject", rejecter, note)],
-                                          change.held_by_breaker, note, by=rejecter, decision="reject")).append(tx)
-                outcomes.append(Outcome(change.id, "rejected",
-                                        "rejected: the effective state stays; the source's state differs"))
+                await (
+                    await self._decide(
+                        tx,
+                        change,
+                        "rejected",
+                        [*change.approvals, _entry("reject", rejecter, note)],
+                        change.held_by_breaker,
+                        note,
+                        by=rejecter,
+                        decision="reject",
+                    )
+                ).append(tx)
+                outcomes.append(
+                    Outcome(change.id, "rejected", "rejected: the effective state stays; the source's state differs")
+                )
         return outcomes
 
     # -- the breaker ----------------------------------------------------------------------------
@@ -123,10 +158,21 @@ class Approvals:
                     raise ApprovalError(f"{by!r} made change {change.id} and cannot release it (four eyes)")
                 held = [t for t in change.held_by_breaker if t != target_id]
                 approvals = [*change.approvals, _entry("release", by, f"breaker released on target {target_id}")]
-                done = not held and sum(1 for a in approvals if a.get("decision") == "approve") \
-                    >= change.approvals_needed
-                events.append(await self._decide(tx, change, "approved" if done else "pending", approvals, held,
-                                                 change.note, by=by, decision="release"))
+                done = (
+                    not held and sum(1 for a in approvals if a.get("decision") == "approve") >= change.approvals_needed
+                )
+                events.append(
+                    await self._decide(
+                        tx,
+                        change,
+                        "approved" if done else "pending",
+                        approvals,
+                        held,
+                        change.note,
+                        by=by,
+                        decision="release",
+                    )
+                )
                 if done:
                     await self.apply_effective(tx, change)
                     released += 1
@@ -143,9 +189,18 @@ class Approvals:
         async with self.direct.transaction() as tx:
             for change in await self._held_on(tx, target_id):
                 entry = _entry("discard", by, f"breaker discarded on {target_id}")
-                events.append(await self._decide(
-                    tx, change, "rejected", [*change.approvals, entry], change.held_by_breaker,
-                    "discarded with the mass-change breaker", by=by, decision="discard"))
+                events.append(
+                    await self._decide(
+                        tx,
+                        change,
+                        "rejected",
+                        [*change.approvals, entry],
+                        change.held_by_breaker,
+                        "discarded with the mass-change breaker",
+                        by=by,
+                        decision="discard",
+                    )
+                )
                 discarded += 1
             await self._close(tx, target_id, orphans="drop")
             for event in [*events, audit_records.breaker(target_id, "discard", by, discarded)]:
@@ -155,8 +210,11 @@ class Approvals:
     @staticmethod
     async def _held_on(tx: Tx, target_id: int) -> list[ChangeRow]:
         """The pending changes the breaker of ``target_id`` holds, oldest first."""
-        return [change for change in map(change_row, await tx.rows(changes.PENDING_HELD_BY_BREAKER))
-                if target_id in change.held_by_breaker]
+        return [
+            change
+            for change in map(change_row, await tx.rows(changes.PENDING_HELD_BY_BREAKER))
+            if target_id in change.held_by_breaker
+        ]
 
     async def breakers(self) -> list[dict[str, Any]]:
         """Every target with its breaker: open or not, since when, why, and how many changes (and orphan
@@ -176,9 +234,16 @@ class Approvals:
         for target_id, name in names:
             is_open = int(target_id) in opened
             since, reason = opened.get(int(target_id), (None, None))
-            out.append({"name": name, "id": int(target_id), "open": is_open,
-                        "opened": str(since) if since is not None else None, "reason": reason,
-                        "held": held.get(int(target_id), 0)})
+            out.append(
+                {
+                    "name": name,
+                    "id": int(target_id),
+                    "open": is_open,
+                    "opened": str(since) if since is not None else None,
+                    "reason": reason,
+                    "held": held.get(int(target_id), 0),
+                }
+            )
         return out
 
     # -- applying -------------------------------------------------------------------------------
@@ -220,15 +285,32 @@ class Approvals:
             raise ApprovalError(f"change {change.id} is {change.status}, not pending")
         return change
 
-    async def _decide(self, tx: Tx, change: ChangeRow, status: str, approvals: list[dict[str, Any]],
-                      held: list[int], note: str | None, *, by: str, decision: str) -> audit_records.Event:
+    async def _decide(
+        self,
+        tx: Tx,
+        change: ChangeRow,
+        status: str,
+        approvals: list[dict[str, Any]],
+        held: list[int],
+        note: str | None,
+        *,
+        by: str,
+        decision: str,
+    ) -> audit_records.Event:
         """Store a person's decision on a change; answers its audit event, for the caller to append last
         in the same transaction (the audit lane stays locked from the append to the commit)."""
-        await tx.run(changes.DECIDE_CHANGE, {
-            "change_id": change.id, "status": status, "decided": None if status == "pending" else tx.time(utcnow()),
-            "approvals": tx.json(approvals), "held": tx.json(held) if held else None, "note": note})
-        return audit_records.approval(change.id, change.resource_type, change.identity_id, status, by, decision,
-                                      note)
+        await tx.run(
+            changes.DECIDE_CHANGE,
+            {
+                "change_id": change.id,
+                "status": status,
+                "decided": None if status == "pending" else tx.time(utcnow()),
+                "approvals": tx.json(approvals),
+                "held": tx.json(held) if held else None,
+                "note": note,
+            },
+        )
+        return audit_records.approval(change.id, change.resource_type, change.identity_id, status, by, decision, note)
 
     async def _close(self, tx: Tx, target_id: int, *, orphans: str) -> None:
         """Close the breaker; the orphan deactivations it held (policy.orphans) are sent now
@@ -241,8 +323,6 @@ class Approvals:
         await tx.run(gate_rows.CLOSE_BREAKER, params)
         await tx.run(gate_rows.CLEAR_EVENTS, params)
         await tx.run(gate_rows.RESOLVE_BREAKER_FINDING, {**params, "at": tx.time(utcnow())})
-
-
 
 
 def _entry(decision: str, by: str, note: str | None) -> dict[str, Any]:

@@ -35,9 +35,16 @@ async def of_identity(tx: Tx, resource_type: str, identity_id: str, privileged: 
     accounts = {int(t): int(n) for t, n in await tx.rows(gate_rows.ACCOUNTS_OF, params)}
     entitled = gate_rows.ENTITLEMENTS_AS_GROUP if resource_type == "Group" else gate_rows.ENTITLEMENTS_AS_MEMBER
     entitlements = {int(t): int(n) for t, n in await tx.rows(entitled, params)}
-    per_target = {str(t): {"accounts": accounts.get(t, 0), "entitlements": entitlements.get(t, 0)}
-                  for t in sorted(set(accounts) | set(entitlements))}
+    per_target = {
+        str(t): {"accounts": accounts.get(t, 0), "entitlements": entitlements.get(t, 0)}
+        for t in sorted(set(accounts) | set(entitlements))
+    }
     total_entitlements = sum(entitlements.values())
     weight = PRIVILEGED_WEIGHT if privileged else 1
-    return {"accounts": sum(accounts.values()), "entitlements": total_entitlements, "targets": len(per_target),
-            "weighted": sum(accounts.values()) + weight * total_entitlements, "per_target": per_target}
+    return {
+        "accounts": sum(accounts.values()),
+        "entitlements": total_entitlements,
+        "targets": len(per_target),
+        "weighted": sum(accounts.values()) + weight * total_entitlements,
+        "per_target": per_target,
+    }

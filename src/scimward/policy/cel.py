@@ -67,8 +67,7 @@ def compile_expression(source: str) -> Expression:
         if match:
             raise ExpressionError(match.group(3).strip(), int(match.group(1)), int(match.group(2)) + 1) from exc
         raise ExpressionError(text.splitlines()[0], None, None) from exc
-    return Expression(source, program, frozenset(re.findall(r"change\s*\.\s*([A-Za-z_]\w*)", source)),
-                      reads(source))
+    return Expression(source, program, frozenset(re.findall(r"change\s*\.\s*([A-Za-z_]\w*)", source)), reads(source))
 
 
 def reads(source: str) -> Reads:
@@ -81,8 +80,10 @@ def reads(source: str) -> Reads:
         if attribute is None or (call and sub is None and name is not None):
             found.append({state: None})  # the whole state, or a macro/method on it
         elif sub is None:
-            presence = (_HAS_BEFORE.search(source, 0, match.start()) is not None
-                        and _CLOSE_AFTER.match(source, match.end()) is not None)
+            presence = (
+                _HAS_BEFORE.search(source, 0, match.start()) is not None
+                and _CLOSE_AFTER.match(source, match.end()) is not None
+            )
             found.append({state: {attribute: frozenset() if presence else None}})
         else:
             found.append({state: {attribute: None if call and sub_name else frozenset({sub})}})
@@ -104,8 +105,9 @@ def _merge(many: list[Reads]) -> Reads:
                 if attribute in into and (into[attribute] is None or subs is None):
                     into[attribute] = None
                 else:
-                    into[attribute] = (into.get(attribute) or frozenset()) | (subs or frozenset()) \
-                        if subs is not None else None
+                    into[attribute] = (
+                        (into.get(attribute) or frozenset()) | (subs or frozenset()) if subs is not None else None
+                    )
     return merged
 
 
@@ -129,8 +131,9 @@ def only(doc: dict[str, Any] | None, read: Reads | None, state: str) -> dict[str
     for attribute, subs in attributes.items():
         if attribute in doc:
             value = doc[attribute]
-            out[attribute] = value if subs is None or not isinstance(value, dict) \
-                else {k: v for k, v in value.items() if k in subs}
+            out[attribute] = (
+                value if subs is None or not isinstance(value, dict) else {k: v for k, v in value.items() if k in subs}
+            )
     return out
 
 

@@ -54,8 +54,12 @@ class Rule:
     approvals: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "when": self.when.source, "action": self.action,
-                               "reason": self.reason}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "when": self.when.source,
+            "action": self.action,
+            "reason": self.reason,
+        }
         if self.action == "hold":
             out["approvals"] = self.approvals
         return out
@@ -77,12 +81,19 @@ class BreakerSettings:
         return count > self.max_count or (count >= self.min_count and count * 100 > self.max_percent * max(accounts, 1))
 
     def reason(self, count: int, accounts: int, target: str) -> str:
-        return (f"{count} accounts of {accounts} would be deprovisioned on {target} within {self.window} "
-                f"(threshold: {self.max_count} or {self.max_percent:g} %)")
+        return (
+            f"{count} accounts of {accounts} would be deprovisioned on {target} within {self.window} "
+            f"(threshold: {self.max_count} or {self.max_percent:g} %)"
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "window": format_duration(self.window), "max_count": self.max_count,
-                "max_percent": self.max_percent, "min_count": self.min_count}
+        return {
+            "enabled": self.enabled,
+            "window": format_duration(self.window),
+            "max_count": self.max_count,
+            "max_percent": self.max_percent,
+            "min_count": self.min_count,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,12 @@ class Policy:
         return merge_attributes([rule.when for rule in self.rules])
 
     def to_json(self) -> dict[str, Any]:
-        out = {"rules": [rule.to_json() for rule in self.rules], "breaker": self.breaker.to_json(),
-               "pending_expiry": format_duration(self.pending_expiry), **self.ownership.to_json(format_duration)}
+        out = {
+            "rules": [rule.to_json() for rule in self.rules],
+            "breaker": self.breaker.to_json(),
+            "pending_expiry": format_duration(self.pending_expiry),
+            **self.ownership.to_json(format_duration),
+        }
         if self.nhi != NhiSettings():
             out["nhi"] = self.nhi.to_json()
         return out
@@ -138,8 +153,10 @@ def policy_from_json(data: Any, version: int = 0) -> Policy:
         raise PolicyError("a policy is a mapping with 'rules', 'breaker' and 'pending_expiry'")
     unknown = set(data) - {"rules", "breaker", "pending_expiry", "nhi", *OWNERSHIP_SECTIONS}
     if unknown:
-        raise PolicyError(f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry, "
-                          "attributes, sources, nhi")
+        raise PolicyError(
+            f"unknown policy setting {sorted(unknown)[0]!r}: use rules, breaker, pending_expiry, "
+            "attributes, sources, nhi"
+        )
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
         raise PolicyError("rules: a list of rules")
@@ -151,8 +168,7 @@ def policy_from_json(data: Any, version: int = 0) -> Policy:
             raise PolicyError(f"rule {rule.name!r}: the name is used twice")
         names.add(rule.name)
         rules.append(rule)
-    expiry = parse_duration(data["pending_expiry"], "pending_expiry") if "pending_expiry" in data \
-        else timedelta(days=7)
+    expiry = parse_duration(data["pending_expiry"], "pending_expiry") if "pending_expiry" in data else timedelta(days=7)
     try:
         nhi = nhi_settings(data.get("nhi"))
     except NhiSettingsError as exc:
@@ -206,8 +222,9 @@ def _breaker(raw: Any) -> BreakerSettings:
         raise PolicyError("breaker: a mapping with window, max_count, max_percent, min_count (or false)")
     unknown = set(raw) - {"window", "max_count", "max_percent", "min_count", "enabled"}
     if unknown:
-        raise PolicyError(f"breaker: unknown setting {sorted(unknown)[0]!r} "
-                          "(window, max_count, max_percent, min_count, enabled)")
+        raise PolicyError(
+            f"breaker: unknown setting {sorted(unknown)[0]!r} (window, max_count, max_percent, min_count, enabled)"
+        )
     default = BreakerSettings()
 
     def number(name: str, low: float, high: float, whole: bool) -> Any:
@@ -222,6 +239,10 @@ def _breaker(raw: Any) -> BreakerSettings:
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
         raise PolicyError(f"breaker.enabled: true or false, not {enabled!r}")
-    return BreakerSettings(window, number("max_count", 1, 10_000_000, True),
-                           float(number("max_percent", 0.1, 100, False)), number("min_count", 1, 10_000_000, True),
-                           enabled)
+    return BreakerSettings(
+        window,
+        number("max_count", 1, 10_000_000, True),
+        float(number("max_percent", 0.1, 100, False)),
+        number("min_count", 1, 10_000_000, True),
+        enabled,
+    )

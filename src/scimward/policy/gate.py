@@ -164,8 +164,11 @@ class PolicyGate:
         if change.resource_type == "Agent":
             return []  # the targets' scopes are over Users
         assert change.after is not None
-        return [t.id for t in self.targets if t.scope is not None
-                and _in_scope(t.scope, change.before) and not _in_scope(t.scope, change.after)]
+        return [
+            t.id
+            for t in self.targets
+            if t.scope is not None and _in_scope(t.scope, change.before) and not _in_scope(t.scope, change.after)
+        ]
 
     async def _breaker(self, tx: Tx, change: Change, decision: Decision) -> None:
         settings = self.policy.breaker
@@ -178,8 +181,10 @@ class PolicyGate:
                 decision.held_by_breaker.append(target_id)
                 continue
             since = change.created - settings.window
-            count = int((await tx.rows(gate_rows.WINDOW_COUNT, {"target_id": target_id, "since": tx.time(since)}))
-                        [0][0]) + 1
+            count = (
+                int((await tx.rows(gate_rows.WINDOW_COUNT, {"target_id": target_id, "since": tx.time(since)}))[0][0])
+                + 1
+            )
             accounts = int((await tx.rows(gate_rows.ACCOUNTS_ON_TARGET, {"target_id": target_id}))[0][0])
             if settings.trips(count, accounts):
                 await self._trip(tx, change, target_id, count, accounts)
@@ -189,18 +194,33 @@ class PolicyGate:
         if decision.held_by_breaker:
             decision.action = "hold"
             return
-        await tx.run(gate_rows.INSERT_EVENT, [
-            {"target_id": t, "identity_id": change.identity_id, "change_id": change.id,
-             "at": tx.time(change.created)} for t in counted])
+        await tx.run(
+            gate_rows.INSERT_EVENT,
+            [
+                {
+                    "target_id": t,
+                    "identity_id": change.identity_id,
+                    "change_id": change.id,
+                    "at": tx.time(change.created),
+                }
+                for t in counted
+            ],
+        )
 
     async def _trip(self, tx: Tx, change: Change, target_id: int, count: int, accounts: int) -> None:
         name = next((t.name for t in self.targets if t.id == target_id), str(target_id))
         reason = self.policy.breaker.reason(count, accounts, name)
         at = tx.time(change.created)
         await tx.run(gate_rows.open_breaker(self.db.dialect), {"target_id": target_id, "at": at, "reason": reason})
-        await tx.run(gate_rows.breaker_finding(self.db.dialect), {
-            "target_id": target_id, "subject": name, "at": at,
-            "detail": reason + "; held until `scimward breaker release` or `discard`"})
+        await tx.run(
+            gate_rows.breaker_finding(self.db.dialect),
+            {
+                "target_id": target_id,
+                "subject": name,
+                "at": at,
+                "detail": reason + "; held until `scimward breaker release` or `discard`",
+            },
+        )
 
 
 #: The name a hold for re-granting revoked access carries, as a rule's would.
@@ -210,19 +230,29 @@ REVIEW_RULE = "access-review"
 async def _revoked_by_review(tx: Tx, change: Change, decision: Decision) -> Decision:
     """A source adding a member whose membership an access review revoked is held, with the review as
     its reason: re-granting revoked access takes a person's approval (issue 15), never a silent sync."""
-    if change.resource_type != "Group" or not change.members_added or change.identity_id is None \
-            or (change.source or "").startswith(review_rows.REVIEW_SOURCE):
+    if (
+        change.resource_type != "Group"
+        or not change.members_added
+        or change.identity_id is None
+        or (change.source or "").startswith(review_rows.REVIEW_SOURCE)
+    ):
         return decision
     revoked = await review_rows.revoked_among(tx, change.identity_id, change.members_added)
     if not revoked:
         return decision
     campaigns = sorted({r.campaign_name for r in revoked})
-    reason = (f"{len(revoked)} member(s) had this access revoked by access review "
-              f"{', '.join(repr(c) for c in campaigns)} (by {revoked[0].revoked_by} on "
-              f"{revoked[0].revoked:%Y-%m-%d}); re-granting it needs approval")
+    reason = (
+        f"{len(revoked)} member(s) had this access revoked by access review "
+        f"{', '.join(repr(c) for c in campaigns)} (by {revoked[0].revoked_by} on "
+        f"{revoked[0].revoked:%Y-%m-%d}); re-granting it needs approval"
+    )
     holds = [m for m in decision.matched if m.action == "hold"]
-    return Decision("hold", [*holds, RuleMatch(REVIEW_RULE, "hold", reason)], max(decision.approvals_needed, 1),
-                    blast_radius=decision.blast_radius)
+    return Decision(
+        "hold",
+        [*holds, RuleMatch(REVIEW_RULE, "hold", reason)],
+        max(decision.approvals_needed, 1),
+        blast_radius=decision.blast_radius,
+    )
 
 
 def with_ownership(decision: Decision, verdict: RuleMatch | None) -> Decision:
@@ -238,19 +268,31 @@ def with_ownership(decision: Decision, verdict: RuleMatch | None) -> Decision:
     return Decision("hold", [verdict], 1, blast_radius=decision.blast_radius)
 
 
-def variables(change: Change, radius: dict[str, Any] | None, manager: dict[str, Any] | None,
-              read: Reads | None = None,
-              fields: frozenset[str] | None = None) -> dict[str, Any]:
+def variables(
+    change: Change,
+    radius: dict[str, Any] | None,
+    manager: dict[str, Any] | None,
+    read: Reads | None = None,
+    fields: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """The ``change`` a rule sees (docs/policy.md lists the fields). With ``read`` (what the rules read of
     ``before`` and ``after``) only those attributes are handed over, and with ``fields`` only the fields
     rules name: converting a whole document to CEL values costs more than evaluating twenty rules."""
     values = {
-        "id": change.id, "op": change.op, "type": change.resource_type, "identity": change.identity_id or "",
-        "before": only(change.before, read, "before"), "after": only(change.after, read, "after"),
+        "id": change.id,
+        "op": change.op,
+        "type": change.resource_type,
+        "identity": change.identity_id or "",
+        "before": only(change.before, read, "before"),
+        "after": only(change.after, read, "after"),
         "changed": change.changed,
-        "members_added": change.members_added, "members_removed": change.members_removed,
-        "email_domains": email_domains(change.after), "source": change.source or "", "actor": change.actor or "",
-        "blast_radius": radius or blast.EMPTY, "manager": manager or _NO_MANAGER,
+        "members_added": change.members_added,
+        "members_removed": change.members_removed,
+        "email_domains": email_domains(change.after),
+        "source": change.source or "",
+        "actor": change.actor or "",
+        "blast_radius": radius or blast.EMPTY,
+        "manager": manager or _NO_MANAGER,
     }
     return values if fields is None else {k: v for k, v in values.items() if k in fields}
 
@@ -278,8 +320,12 @@ async def _manager(tx: Tx, change: Change) -> dict[str, Any]:
     if manager is None:
         return _NO_MANAGER
     rows = await tx.rows(gate_rows.USER_ACTIVE, {"identity_id": manager})
-    return {"id": manager, "exists": bool(rows), "active": bool(rows) and rows[0][0] is not False,
-            "is_self": manager == change.identity_id}
+    return {
+        "id": manager,
+        "exists": bool(rows),
+        "active": bool(rows) and rows[0][0] is not False,
+        "is_self": manager == change.identity_id,
+    }
 
 
 def _in_scope(scope: Filter, doc: dict[str, Any]) -> bool:

@@ -27,7 +27,8 @@ from scimward.policy.document import Rule
 
 _STRING = r'"[^"\\\n]*"'
 _GUARD = re.compile(
-    rf"\s*change\s*\.\s*(type|op)\s*(?:(==|!=)\s*({_STRING})|in\s*\[\s*({_STRING}(?:\s*,\s*{_STRING})*)\s*\])\s*&&")
+    rf"\s*change\s*\.\s*(type|op)\s*(?:(==|!=)\s*({_STRING})|in\s*\[\s*({_STRING}(?:\s*,\s*{_STRING})*)\s*\])\s*&&"
+)
 _OPEN, _CLOSE = "([{", ")]}"
 
 
@@ -120,8 +121,13 @@ def plan(rules: Iterable[Rule], resource_type: str, op: str) -> RulePlan:
             continue
         chosen.append(rule)
         rests.append(_rest(rule, rest) if guards else rule.when)
-    return RulePlan(tuple(chosen), frozenset().union(*(r.fields for r in rests)), merge_attributes(rests),
-                    tuple(rests), _together(rests))
+    return RulePlan(
+        tuple(chosen),
+        frozenset().union(*(r.fields for r in rests)),
+        merge_attributes(rests),
+        tuple(rests),
+        _together(rests),
+    )
 
 
 def _rest(rule: Rule, rest: str) -> Expression:

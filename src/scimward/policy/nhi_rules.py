@@ -38,8 +38,14 @@ def missing(settings: NhiSettings, doc: dict[str, Any], now: datetime) -> list[s
 
 def apply(settings: NhiSettings, change: Change, decision: Decision) -> Decision:
     """The decision with the NHI requirements taken into account."""
-    if (not settings.require or decision.action == "deny" or change.resource_type != "Agent"
-            or change.op not in _CHECKED_OPS or change.after is None or change.after.get("active") is False):
+    if (
+        not settings.require
+        or decision.action == "deny"
+        or change.resource_type != "Agent"
+        or change.op not in _CHECKED_OPS
+        or change.after is None
+        or change.after.get("active") is False
+    ):
         return decision
     problems = missing(settings, change.after, change.created)
     if not problems:

@@ -31,11 +31,14 @@ _SETTINGS = ("require", "missing", "max_lifetime", "owner_leaves", "grace", "rot
 
 #: Sensible maxima (the example policy ships them): short-lived secrets, longer-lived workloads.
 DEFAULT_MAX_LIFETIME: dict[str, timedelta] = {
-    "api_key": timedelta(days=90), "token": timedelta(days=90), "certificate": timedelta(days=397),
-    "service_account": timedelta(days=365), "bot": timedelta(days=365), "workload": timedelta(days=365),
+    "api_key": timedelta(days=90),
+    "token": timedelta(days=90),
+    "certificate": timedelta(days=397),
+    "service_account": timedelta(days=365),
+    "bot": timedelta(days=365),
+    "workload": timedelta(days=365),
     "ai_agent": timedelta(days=180),
 }
-
 
 
 class NhiSettingsError(ConfigurationError):
@@ -66,10 +69,15 @@ class NhiSettings:
     stale_after: timedelta = timedelta(days=90)
 
     def to_json(self) -> dict[str, Any]:
-        return {"require": list(self.require), "missing": self.missing,
-                "max_lifetime": {k: format_duration(v) for k, v in sorted(self.max_lifetime.items())},
-                "owner_leaves": self.owner_leaves, "grace": format_duration(self.grace),
-                "rotation": format_duration(self.rotation), "stale_after": format_duration(self.stale_after)}
+        return {
+            "require": list(self.require),
+            "missing": self.missing,
+            "max_lifetime": {k: format_duration(v) for k, v in sorted(self.max_lifetime.items())},
+            "owner_leaves": self.owner_leaves,
+            "grace": format_duration(self.grace),
+            "rotation": format_duration(self.rotation),
+            "stale_after": format_duration(self.stale_after),
+        }
 
 
 def nhi_settings(raw: Any) -> NhiSettings:

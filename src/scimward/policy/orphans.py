@@ -21,8 +21,9 @@ from scimward.store.provisioning import outbox
 from scimward.store.timeutil import utcnow
 
 
-async def deactivate_orphan(database: Database, target_id: int, target_name: str, resource: str, remote_id: str,
-                            run_id: int) -> bool:
+async def deactivate_orphan(
+    database: Database, target_id: int, target_name: str, resource: str, remote_id: str, run_id: int
+) -> bool:
     """Enqueue the deactivation of ``remote_id`` (at the target's ``resource``, Users or Agents),
     counted in its breaker window, in one transaction. True when the breaker holds it (it was open,
     or this deactivation opened it)."""
@@ -38,17 +39,26 @@ async def deactivate_orphan(database: Database, target_id: int, target_name: str
             await conn.execute(gate_rows.LOCK_TARGET, params)
         if list(await conn.execute(gate_rows.IS_OPEN, params)):
             return True
-        count = int((await conn.execute(gate_rows.WINDOW_COUNT, {**params, "since": now - settings.window}))
-                    .scalar_one()) + 1
+        count = (
+            int((await conn.execute(gate_rows.WINDOW_COUNT, {**params, "since": now - settings.window})).scalar_one())
+            + 1
+        )
         accounts = int((await conn.execute(gate_rows.ACCOUNTS_ON_TARGET, params)).scalar_one())
         if settings.trips(count, accounts):
             reason = settings.reason(count, accounts, target_name) + " (orphaned accounts, by reconcile)"
             await conn.execute(gate_rows.open_breaker(database.dialect), {**params, "at": now, "reason": reason})
-            await conn.execute(gate_rows.breaker_finding(database.dialect), {
-                **params, "subject": target_name, "at": now,
-                "detail": reason + "; held until `scimward breaker release` or `discard`"})
+            await conn.execute(
+                gate_rows.breaker_finding(database.dialect),
+                {
+                    **params,
+                    "subject": target_name,
+                    "at": now,
+                    "detail": reason + "; held until `scimward breaker release` or `discard`",
+                },
+            )
             return True
-        await conn.execute(gate_rows.INSERT_EVENT, {**params, "identity_id": remote_id[:36],
-                                                    "change_id": f"reconcile run {run_id}"[:36], "at": now})
+        await conn.execute(
+            gate_rows.INSERT_EVENT,
+            {**params, "identity_id": remote_id[:36], "change_id": f"reconcile run {run_id}"[:36], "at": now},
+        )
     return False
-

@@ -33,8 +33,7 @@ from scimward.store.governance import Change, RuleMatch
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 #: Attributes of the enterprise extension, which the policy may name without their schema.
-ENTERPRISE_ATTRIBUTES = frozenset({"employeeNumber", "costCenter", "organization", "division", "department",
-                                   "manager"})
+ENTERPRISE_ATTRIBUTES = frozenset({"employeeNumber", "costCenter", "organization", "division", "department", "manager"})
 #: The owner names that stand for a kind of source.
 OWNER_KINDS = {"hr": "hr", "idp": "scim", "scim": "scim"}
 CONFLICT_ACTIONS = ("hold", "deny")
@@ -101,11 +100,14 @@ class Ownership:
     def to_json(self, duration: Callable[[timedelta], str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.owners:
-            out["attributes"] = {name: owner.owner if owner.conflict == "hold" else
-                                 {"owner": owner.owner, "conflict": owner.conflict} for name, owner in self.owners}
+            out["attributes"] = {
+                name: owner.owner if owner.conflict == "hold" else {"owner": owner.owner, "conflict": owner.conflict}
+                for name, owner in self.owners
+            }
         if self.sources:
-            out["sources"] = {name: {"on_termination": s.on_termination, "grace": duration(s.grace)}
-                              for name, s in self.sources}
+            out["sources"] = {
+                name: {"on_termination": s.on_termination, "grace": duration(s.grace)} for name, s in self.sources
+            }
         return out
 
 
@@ -132,8 +134,9 @@ def _owner(name: str, raw: Any) -> Owner:
     if isinstance(raw, str) and raw.strip():
         return Owner(raw.strip())
     if not isinstance(raw, dict) or not isinstance(raw.get("owner"), str) or not raw["owner"].strip():
-        raise OwnershipError(f"attributes.{name}: an owner (hr, idp or a source's name), or "
-                             "{owner: ..., conflict: hold | deny}")
+        raise OwnershipError(
+            f"attributes.{name}: an owner (hr, idp or a source's name), or {{owner: ..., conflict: hold | deny}}"
+        )
     unknown = set(raw) - {"owner", "conflict"}
     if unknown:
         raise OwnershipError(f"attributes.{name}: unknown setting {sorted(unknown)[0]!r} (owner, conflict)")
@@ -169,8 +172,9 @@ def source_verdict(ownership: Ownership, change: Change) -> RuleMatch | None:
     if change.resource_type != "User" or kind not in ("hr", "scim") or change.before is None:
         return None
     if kind == "hr" and change.op == "deactivate" and ownership.source(name).on_termination == "hold":
-        return RuleMatch(f"sources.{name}.on_termination", "hold",
-                         f"a termination from HR source {name} waits for approval")
+        return RuleMatch(
+            f"sources.{name}.on_termination", "hold", f"a termination from HR source {name} waits for approval"
+        )
     if change.after is None:
         return None  # a delete: any source may take an identity away
     leaving = change.after.get("active") is False
@@ -187,5 +191,8 @@ def source_verdict(ownership: Ownership, change: Change) -> RuleMatch | None:
         return None
     names = denied or held
     owners = sorted({owner.owner for n in names if (owner := ownership.owner_of(n)) is not None})
-    return RuleMatch("attributes", "deny" if denied else "hold",
-                     f"{source} does not own {', '.join(names)} (owned by {', '.join(owners)})")
+    return RuleMatch(
+        "attributes",
+        "deny" if denied else "hold",
+        f"{source} does not own {', '.join(names)} (owned by {', '.join(owners)})",
+    )

@@ -48,22 +48,33 @@ class Plan:
     samples: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "accounts": self.accounts, "create": self.create, "update": self.update,
-                "deprovision": self.deprovision, "groups_create": self.groups_create,
-                "groups_remove": self.groups_remove, "samples": self.samples}
+        return {
+            "target": self.target,
+            "accounts": self.accounts,
+            "create": self.create,
+            "update": self.update,
+            "deprovision": self.deprovision,
+            "groups_create": self.groups_create,
+            "groups_remove": self.groups_remove,
+            "samples": self.samples,
+        }
 
     def describe(self) -> str:
-        return (f"{self.target}: create {self.create}, update {self.update}, deprovision {self.deprovision} "
-                f"of {self.accounts} accounts; groups: create {self.groups_create}, remove {self.groups_remove}")
+        return (
+            f"{self.target}: create {self.create}, update {self.update}, deprovision {self.deprovision} "
+            f"of {self.accounts} accounts; groups: create {self.groups_create}, remove {self.groups_remove}"
+        )
 
 
 class ConfigChangeHeld(PolicyLayerError):
     """A configuration change held for a second person's approval; nothing changed yet."""
 
     def __init__(self, change_id: str, plan: Plan) -> None:
-        super().__init__(f"held for approval as change {change_id}: it would deprovision {plan.deprovision} of "
-                         f"{plan.accounts} accounts on {plan.target}, past the breaker's threshold "
-                         f"(scimward changes approve {change_id} --as SOMEONE-ELSE)")
+        super().__init__(
+            f"held for approval as change {change_id}: it would deprovision {plan.deprovision} of "
+            f"{plan.accounts} accounts on {plan.target}, past the breaker's threshold "
+            f"(scimward changes approve {change_id} --as SOMEONE-ELSE)"
+        )
         self.change_id = change_id
         self.plan = plan
 
@@ -72,8 +83,9 @@ def planned(config: dict[str, Any] | None) -> dict[str, Any]:
     return {key: (config or {}).get(key) for key in PLANNED}
 
 
-async def plan_config(database: Database, target_id: int, name: str, old: dict[str, Any],
-                      new: dict[str, Any] | None) -> Plan:
+async def plan_config(
+    database: Database, target_id: int, name: str, old: dict[str, Any], new: dict[str, Any] | None
+) -> Plan:
     """What replacing ``old`` with ``new`` (None: removing the target) does to the target's accounts."""
     plan = Plan(name)
     async with database.read() as conn:
@@ -83,8 +95,10 @@ async def plan_config(database: Database, target_id: int, name: str, old: dict[s
             return plan
         scope = _compiled(USER_TYPE, new.get("scope"), database.dialect)
         plan.accounts, plan.deprovision, plan.create, staying = await _tally(conn, target_id, USER_TYPE, scope)
-        plan.samples = {"deprovision": await _names(conn, _linked(target_id, USER_TYPE).where(~scope)),
-                        "create": await _names(conn, _unlinked(target_id, USER_TYPE).where(scope))}
+        plan.samples = {
+            "deprovision": await _names(conn, _linked(target_id, USER_TYPE).where(~scope)),
+            "create": await _names(conn, _unlinked(target_id, USER_TYPE).where(scope)),
+        }
         if (old.get("mapping") != new.get("mapping")) or (old.get("deprovision") != new.get("deprovision")):
             plan.update = staying
         if new.get("push_groups", True):
@@ -97,8 +111,13 @@ async def plan_config(database: Database, target_id: int, name: str, old: dict[s
 
 def over_breaker(plan: Plan, breaker: BreakerSettings) -> bool:
     """Whether the plan deprovisions past the breaker's threshold: then a second person must approve it."""
-    return breaker.enabled and (plan.deprovision > breaker.max_count or (
-        plan.deprovision >= breaker.min_count and plan.deprovision * 100 > breaker.max_percent * max(plan.accounts, 1)))
+    return breaker.enabled and (
+        plan.deprovision > breaker.max_count
+        or (
+            plan.deprovision >= breaker.min_count
+            and plan.deprovision * 100 > breaker.max_percent * max(plan.accounts, 1)
+        )
+    )
 
 
 async def would_hold(database: Database, plan: Plan) -> bool:
@@ -106,21 +125,43 @@ async def would_hold(database: Database, plan: Plan) -> bool:
     return over_breaker(plan, (await policies.current(database)).breaker)
 
 
-async def gate_config(database: Database, direct: Direct, target_id: int, name: str, old: dict[str, Any],
-                      new: dict[str, Any] | None, actor: str, source: str = "cli") -> Plan:
+async def gate_config(
+    database: Database,
+    direct: Direct,
+    target_id: int,
+    name: str,
+    old: dict[str, Any],
+    new: dict[str, Any] | None,
+    actor: str,
+    source: str = "cli",
+) -> Plan:
     """Record the configuration change, or hold it (``ConfigChangeHeld``) when its plan would
     deprovision past the breaker's threshold. The caller applies it when this returns."""
     plan = await plan_config(database, target_id, name, old, new)
     policy = await policies.current(database)
     over = over_breaker(plan, policy.breaker)
     now = utcnow()
-    change = Change(new_id(), "Target", name, "delete" if new is None else "update", planned(old),
-                    None if new is None else planned(new), [k for k in PLANNED if (old or {}).get(k) !=
-                                                            (new or {}).get(k)], source, actor, now)
+    change = Change(
+        new_id(),
+        "Target",
+        name,
+        "delete" if new is None else "update",
+        planned(old),
+        None if new is None else planned(new),
+        [k for k in PLANNED if (old or {}).get(k) != (new or {}).get(k)],
+        source,
+        actor,
+        now,
+    )
     if over:
         reason = f"the change would deprovision {plan.deprovision} of {plan.accounts} accounts"
-        decision = Decision("hold", [RuleMatch("breaker", "hold", reason)], 1,
-                            blast_radius=plan.to_json(), expires=now + policy.pending_expiry)
+        decision = Decision(
+            "hold",
+            [RuleMatch("breaker", "hold", reason)],
+            1,
+            blast_radius=plan.to_json(),
+            expires=now + policy.pending_expiry,
+        )
     else:
         decision = Decision("allow", blast_radius=plan.to_json())
     status = "pending" if over else "applied"
@@ -138,16 +179,23 @@ async def apply_config(database: Database, change: changes.ChangeRow) -> None:
     async with database.write() as conn:
         if change.op == "delete":
             await conn.execute(targets.delete().where(targets.c.name == change.identity_id))
-            await audit_records.config(subject, change.actor or "admin", {"action": "remove", "change": change.id}
-                                       ).append(conn)
+            await audit_records.config(
+                subject, change.actor or "admin", {"action": "remove", "change": change.id}
+            ).append(conn)
             return
         row = (await conn.execute(sa.select(targets.c.config).where(targets.c.name == change.identity_id))).first()
         if row is None:
             return  # removed meanwhile: nothing to apply
-        await conn.execute(targets.update().where(targets.c.name == change.identity_id).values(
-            config={**row.config, **(change.after or {})}))
-        await audit_records.config(subject, change.actor or "admin", {
-            "action": "update", "change": change.id, "config": sorted(change.after or {})}).append(conn)
+        await conn.execute(
+            targets.update()
+            .where(targets.c.name == change.identity_id)
+            .values(config={**row.config, **(change.after or {})})
+        )
+        await audit_records.config(
+            subject,
+            change.actor or "admin",
+            {"action": "update", "change": change.id, "config": sorted(change.after or {})},
+        ).append(conn)
 
 
 def _compiled(rt: ResourceType, text: str | None, dialect: str) -> sa.ColumnElement[bool]:
@@ -161,30 +209,44 @@ def _compiled(rt: ResourceType, text: str | None, dialect: str) -> sa.ColumnElem
 
 def _linked(target_id: int, rt: ResourceType) -> sa.Select[Any]:
     t, link = identities.c, links.c
-    return (sa.select(t.id, sa.func.coalesce(t.user_name, t.display_name).label("name"))
-            .join(links, sa.and_(link.identity_id == t.id, link.target_id == target_id, link.status == "active"))
-            .where(t.resource_type == rt.name))
+    return (
+        sa.select(t.id, sa.func.coalesce(t.user_name, t.display_name).label("name"))
+        .join(links, sa.and_(link.identity_id == t.id, link.target_id == target_id, link.status == "active"))
+        .where(t.resource_type == rt.name)
+    )
 
 
 def _unlinked(target_id: int, rt: ResourceType) -> sa.Select[Any]:
     t, link = identities.c, links.c
-    return (sa.select(t.id, sa.func.coalesce(t.user_name, t.display_name).label("name"))
-            .where(t.resource_type == rt.name, ~sa.exists().where(
-                link.identity_id == t.id, link.target_id == target_id, link.status == "active")))
+    return sa.select(t.id, sa.func.coalesce(t.user_name, t.display_name).label("name")).where(
+        t.resource_type == rt.name,
+        ~sa.exists().where(link.identity_id == t.id, link.target_id == target_id, link.status == "active"),
+    )
 
 
-async def _tally(conn: Any, target_id: int, rt: ResourceType, scope: sa.ColumnElement[bool]
-                 ) -> tuple[int, int, int, int]:
+async def _tally(
+    conn: Any, target_id: int, rt: ResourceType, scope: sa.ColumnElement[bool]
+) -> tuple[int, int, int, int]:
     """In one pass over the identities of ``rt``: (linked now, linked and leaving the scope, unlinked and
     entering it, linked and staying in it). One pass, not four: on 100,000 users each pass is a join."""
     t, link = identities.c, links.c
     linked = link.identity_id.is_not(None)
-    row = (await conn.execute(
-        sa.select(sa.func.count().filter(linked), sa.func.count().filter(sa.and_(linked, ~scope)),
-                  sa.func.count().filter(sa.and_(~linked, scope)), sa.func.count().filter(sa.and_(linked, scope)))
-        .select_from(identities.outerjoin(links, sa.and_(link.identity_id == t.id, link.target_id == target_id,
-                                                         link.status == "active")))
-        .where(t.resource_type == rt.name))).one()
+    row = (
+        await conn.execute(
+            sa.select(
+                sa.func.count().filter(linked),
+                sa.func.count().filter(sa.and_(linked, ~scope)),
+                sa.func.count().filter(sa.and_(~linked, scope)),
+                sa.func.count().filter(sa.and_(linked, scope)),
+            )
+            .select_from(
+                identities.outerjoin(
+                    links, sa.and_(link.identity_id == t.id, link.target_id == target_id, link.status == "active")
+                )
+            )
+            .where(t.resource_type == rt.name)
+        )
+    ).one()
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 

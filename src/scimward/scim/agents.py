@@ -34,26 +34,49 @@ def _str(name: str, description: str, **kw: object) -> Attribute:
     return Attribute(name, S, description=description, **kw)  # type: ignore[arg-type]
 
 
-def _ref(name: str, description: str, types: tuple[str, ...], canonical: tuple[str, ...] = (), *,
-         multi: bool = True, mutability: Mutability = Mutability.READ_WRITE) -> Attribute:
+def _ref(
+    name: str,
+    description: str,
+    types: tuple[str, ...],
+    canonical: tuple[str, ...] = (),
+    *,
+    multi: bool = True,
+    mutability: Mutability = Mutability.READ_WRITE,
+) -> Attribute:
     """A reference to other resources: value (their id), $ref, display and type."""
     return Attribute(
-        name, AttrType.COMPLEX, multi_valued=multi, description=description, mutability=mutability,
+        name,
+        AttrType.COMPLEX,
+        multi_valued=multi,
+        description=description,
+        mutability=mutability,
         sub_attributes=(
-            Attribute("value", S, description="The id of the referenced resource.", case_exact=True,
-                      mutability=mutability),
-            Attribute("$ref", AttrType.REFERENCE, description="The URI of the referenced resource.",
-                      reference_types=types, mutability=mutability),
+            Attribute(
+                "value", S, description="The id of the referenced resource.", case_exact=True, mutability=mutability
+            ),
+            Attribute(
+                "$ref",
+                AttrType.REFERENCE,
+                description="The URI of the referenced resource.",
+                reference_types=types,
+                mutability=mutability,
+            ),
             _str("display", "A human-readable name for the referenced resource.", mutability=mutability),
-            *((_str("type", "The kind of reference.", canonical_values=canonical, mutability=mutability),)
-              if canonical else ()),
+            *(
+                (_str("type", "The kind of reference.", canonical_values=canonical, mutability=mutability),)
+                if canonical
+                else ()
+            ),
         ),
     )
 
 
 def _values(name: str, description: str) -> Attribute:
     return Attribute(
-        name, AttrType.COMPLEX, multi_valued=True, description=description,
+        name,
+        AttrType.COMPLEX,
+        multi_valued=True,
+        description=description,
         sub_attributes=(
             _str("value", f"The value of {name}."),
             _str("display", "A human-readable name, primarily used for display purposes."),
@@ -64,14 +87,22 @@ def _values(name: str, description: str) -> Attribute:
 
 
 def _name(of: str) -> Attribute:
-    return Attribute("name", S, required=True, uniqueness=Uniqueness.SERVER, max_length=256,
-                     description=f"The unique name of the {of}. Case-insensitive.")
+    return Attribute(
+        "name",
+        S,
+        required=True,
+        uniqueness=Uniqueness.SERVER,
+        max_length=256,
+        description=f"The unique name of the {of}. Case-insensitive.",
+    )
 
 
 _OWNERS = _ref("owners", "The Users or Groups accountable for this resource.", ("User", "Group"), ("User", "Group"))
 
 AGENT = Schema(
-    AGENT_SCHEMA, "Agent", "An AI agent or other non-human actor with its own identity",
+    AGENT_SCHEMA,
+    "Agent",
+    "An AI agent or other non-human actor with its own identity",
     (
         _name("agent"),
         _str("displayName", "The name of the agent, suitable for display.", max_length=256),
@@ -85,30 +116,44 @@ AGENT = Schema(
         _ref("parent", "The agent this one acts for.", ("Agent",), multi=False),
         _str("subject", "The identifier the agent presents in tokens (e.g. an OAuth client id or sub)."),
         Attribute(
-            "protocols", AttrType.COMPLEX, multi_valued=True, description="The protocols the agent speaks.",
+            "protocols",
+            AttrType.COMPLEX,
+            multi_valued=True,
+            description="The protocols the agent speaks.",
             sub_attributes=(
                 _str("type", "The protocol.", canonical_values=("A2A", "OpenAPI", "MCP-Server", "MCP-Client")),
-                Attribute("value", AttrType.REFERENCE, description="Where the agent speaks it.",
-                          reference_types=("external",)),
-                Attribute("specificationUrl", AttrType.REFERENCE, description="The protocol's specification.",
-                          reference_types=("external",)),
+                Attribute(
+                    "value", AttrType.REFERENCE, description="Where the agent speaks it.", reference_types=("external",)
+                ),
+                Attribute(
+                    "specificationUrl",
+                    AttrType.REFERENCE,
+                    description="The protocol's specification.",
+                    reference_types=("external",),
+                ),
             ),
         ),
     ),
 )
 
 AGENTIC_APPLICATION = Schema(
-    AGENTIC_APPLICATION_SCHEMA, "AgenticApplication", "An application that hosts or gives access to agents",
+    AGENTIC_APPLICATION_SCHEMA,
+    "AgenticApplication",
+    "An application that hosts or gives access to agents",
     (
         _name("application"),
         _str("displayName", "The name of the application, suitable for display.", max_length=256),
         _str("description", "What the application is for."),
         Attribute("active", AttrType.BOOLEAN, description="The application's administrative status."),
         Attribute(
-            "applicationUrls", AttrType.COMPLEX, multi_valued=True, description="Where the application is.",
+            "applicationUrls",
+            AttrType.COMPLEX,
+            multi_valued=True,
+            description="Where the application is.",
             sub_attributes=(
-                Attribute("value", AttrType.REFERENCE, description="A URL of the application.",
-                          reference_types=("external",)),
+                Attribute(
+                    "value", AttrType.REFERENCE, description="A URL of the application.", reference_types=("external",)
+                ),
                 _str("type", "A label indicating the URL's function."),
                 Attribute("primary", AttrType.BOOLEAN, description="The preferred URL."),
             ),
@@ -120,7 +165,9 @@ AGENTIC_APPLICATION = Schema(
 )
 
 NHI = Schema(
-    NHI_SCHEMA, "NonHumanIdentity", "scimward's lifecycle attributes of a non-human identity",
+    NHI_SCHEMA,
+    "NonHumanIdentity",
+    "scimward's lifecycle attributes of a non-human identity",
     (
         _str("kind", "The kind of non-human identity.", canonical_values=NHI_KINDS),
         _str("purpose", "Why it exists."),
@@ -128,14 +175,18 @@ NHI = Schema(
         Attribute("expires", DT, description="When it stops being valid."),
         _str("reviewCadence", "How often its owner attests it (a duration such as 90d)."),
         Attribute("lastReviewed", DT, description="When its owner last attested it."),
-        Attribute("maxApplications", AttrType.INTEGER,
-                  description="In how many applications its purpose allows it an account."),
         Attribute(
-            "credentials", AttrType.COMPLEX, multi_valued=True,
+            "maxApplications",
+            AttrType.INTEGER,
+            description="In how many applications its purpose allows it an account.",
+        ),
+        Attribute(
+            "credentials",
+            AttrType.COMPLEX,
+            multi_valued=True,
             description="Metadata of its credentials. Never the secret.",
             sub_attributes=(
-                _str("identifier", "The credential's identifier (key id, token name, serial number).",
-                     case_exact=True),
+                _str("identifier", "The credential's identifier (key id, token name, serial number).", case_exact=True),
                 _str("fingerprint", "A fingerprint of the credential (e.g. SHA-256).", case_exact=True),
                 _str("type", "The kind of credential (e.g. api_key, certificate, password, token)."),
                 Attribute("created", DT, description="When the credential was issued."),

@@ -18,10 +18,16 @@ from scimward.scim.schema import Attribute, AttrType, ResourceType
 __all__ = ["resource_matches"]
 
 _ID = Attribute("id", case_exact=True)
-_META = Attribute("meta", AttrType.COMPLEX, sub_attributes=(
-    Attribute("created", AttrType.DATETIME), Attribute("lastModified", AttrType.DATETIME),
-    Attribute("resourceType"), Attribute("version"),
-))
+_META = Attribute(
+    "meta",
+    AttrType.COMPLEX,
+    sub_attributes=(
+        Attribute("created", AttrType.DATETIME),
+        Attribute("lastModified", AttrType.DATETIME),
+        Attribute("resourceType"),
+        Attribute("version"),
+    ),
+)
 
 
 def resource_matches(expr: Filter, doc: dict[str, Any], rt: ResourceType) -> bool:

@@ -262,7 +262,6 @@ class _Parser:
             self.fail(f"invalid value {_describe(token)}: strings must be double-quoted JSON strings")
         return literals[token.text.lower()]
 
-
     def number(self, token: _Token) -> int | float:
         # int() of 5,000 digits raises ValueError and float() of 400 gives inf: refuse both by length first.
         if len(token.text) > MAX_NUMBER_LENGTH:

@@ -173,8 +173,9 @@ class _Engine:
         if op == "remove":
             raise NoTarget("a 'remove' operation needs a 'path' (RFC 7644 3.5.2.2)")
         if not isinstance(value, dict):
-            raise InvalidValue(f"'{op}' without a path needs an object of attributes as its value, "
-                               f"not {describe(value)}")
+            raise InvalidValue(
+                f"'{op}' without a path needs an object of attributes as its value, not {describe(value)}"
+            )
         for key, item in value.items():
             self._apply_keyed(op, key, item)
 
@@ -244,8 +245,10 @@ class _Engine:
             current = container.get(target.attr.name)
             self.visits += len(current) if isinstance(current, list) else 1
             if self.visits > MAX_PATCH_VALUE_VISITS:
-                raise TooMany(f"the operations walk more than {MAX_PATCH_VALUE_VISITS} values in all (each "
-                              "operation that is not an append walks every value of its attribute); split the PATCH")
+                raise TooMany(
+                    f"the operations walk more than {MAX_PATCH_VALUE_VISITS} values in all (each "
+                    "operation that is not an append walks every value of its attribute); split the PATCH"
+                )
             if target.filter is not None:
                 _apply_filtered(op, target, container, value)
             elif target.sub is not None:
@@ -297,12 +300,15 @@ class _Engine:
 
     def _apply_members(self, op: str, target: Target, value: Any, has_value: bool) -> None:
         if target.sub is not None:
-            raise MutabilityError(f"{target.text!r}: member sub-attributes are immutable; "
-                                  "add or remove the member instead")
+            raise MutabilityError(
+                f"{target.text!r}: member sub-attributes are immutable; add or remove the member instead"
+            )
         if target.filter is not None:
             if op != "remove":
-                raise MutabilityError(f"{target.text!r}: members are immutable; '{op}' cannot modify "
-                                      "a member in place, add or remove it instead")
+                raise MutabilityError(
+                    f"{target.text!r}: members are immutable; '{op}' cannot modify "
+                    "a member in place, add or remove it instead"
+                )
             ids = value_eq_ids(target.filter)
             if ids is None:
                 self.member_ops.append(MemberOp("remove_where", where=target.filter))
@@ -457,8 +463,12 @@ def _members(value: Any, path: str, keep_type: bool) -> tuple[dict[str, str], ..
         member = {"value": member_id}
         ignored = sorted(key for key in fields if key not in ("value", "type")) if debug else ()
         if ignored:
-            log.debug("PATCH rewrite member-fields-ignored: %r member %r: %s ignored, the hub derives them",
-                      path, member_id, ", ".join(ignored))
+            log.debug(
+                "PATCH rewrite member-fields-ignored: %r member %r: %s ignored, the hub derives them",
+                path,
+                member_id,
+                ", ".join(ignored),
+            )
         kind = fields.get("type")
         if keep_type and kind is not None:
             member["type"] = _member_type(kind, path)
@@ -470,8 +480,9 @@ def _member_type(kind: Any, path: str) -> str:
     for canonical in MEMBER_TYPES:
         if isinstance(kind, str) and kind.lower() == canonical.lower():
             return canonical
-    raise InvalidValue(f"a member's type in {path!r} must be one of {', '.join(map(repr, MEMBER_TYPES))}, "
-                       f"not {describe(kind)}")
+    raise InvalidValue(
+        f"a member's type in {path!r} must be one of {', '.join(map(repr, MEMBER_TYPES))}, not {describe(kind)}"
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------------------

@@ -80,8 +80,10 @@ def resolve_target(rt: ResourceType, text: str) -> Target | ExtensionTarget:
     if parsed.filter is None:
         return Target(text, urn, attr, sub)
     if not (attr.multi_valued or attr.is_complex):
-        raise InvalidPath(f"{text!r}: a value filter needs a multi-valued or complex attribute, "
-                          f"and {attr.name} is a single simple value")
+        raise InvalidPath(
+            f"{text!r}: a value filter needs a multi-valued or complex attribute, "
+            f"and {attr.name} is a single simple value"
+        )
     _check_filter_names(parsed.filter, attr, text)
     if parsed.sub_attr is not None:
         sub = attr.sub(parsed.sub_attr)

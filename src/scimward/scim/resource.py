@@ -45,8 +45,7 @@ log = logging.getLogger("scimward.scim.resource")
 class _Tables:
     """Lookup tables for one ResourceType, built once per process (see ``_tables``)."""
 
-    __slots__ = ("attrs", "default_plan", "ext_urns", "exts", "immutable", "prefixes", "required", "rt",
-                 "sections")
+    __slots__ = ("attrs", "default_plan", "ext_urns", "exts", "immutable", "prefixes", "required", "rt", "sections")
 
     def __init__(self, rt: ResourceType) -> None:
         self.rt = rt
@@ -63,7 +62,9 @@ class _Tables:
             key=lambda p: -len(p[0]),
         )
         self.sections: tuple[tuple[str | None, tuple[Attribute, ...]], ...] = (
-            (None, rt.schema.attributes), *((e.schema.id, e.schema.attributes) for e in rt.extensions))
+            (None, rt.schema.attributes),
+            *((e.schema.id, e.schema.attributes) for e in rt.extensions),
+        )
         required_exts = {e.schema.id for e in rt.extensions if e.required}
         # (section, attribute, its required sub-attributes, required even when its section is absent?)
         self.required: list[tuple[str | None, Attribute, tuple[Attribute, ...], bool]] = []
@@ -78,8 +79,9 @@ class _Tables:
                     self.required.append((urn, a, subs, urn is None or urn in required_exts))
                 if a.mutability is Mutability.IMMUTABLE:
                     self.immutable.append((urn, a, ()))
-                elif not a.multi_valued and (subs := tuple(
-                        s for s in a.sub_attributes if s.mutability is Mutability.IMMUTABLE)):
+                elif not a.multi_valued and (
+                    subs := tuple(s for s in a.sub_attributes if s.mutability is Mutability.IMMUTABLE)
+                ):
                     self.immutable.append((urn, a, subs))
         self.default_plan = _build_plan(self, (), ())
 
@@ -153,12 +155,10 @@ def check_value_counts(doc: dict[str, Any], rt: ResourceType) -> None:
         for attr in attrs:
             value = data.get(attr.name)
             if attr.multi_valued and attr.name != "members" and isinstance(value, list) and len(value) > MAX_VALUES:
-                raise InvalidValue(f"attribute '{attr.name}' has {len(value)} values; at most {MAX_VALUES} "
-                                   "are allowed")
+                raise InvalidValue(f"attribute '{attr.name}' has {len(value)} values; at most {MAX_VALUES} are allowed")
 
 
-def _normalize_attrs(data: dict[str, Any], attrs: dict[str, Attribute], prefix: str,
-                     where: str) -> dict[str, Any]:
+def _normalize_attrs(data: dict[str, Any], attrs: dict[str, Attribute], prefix: str, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         attr = attrs.get(key.lower())
@@ -166,8 +166,9 @@ def _normalize_attrs(data: dict[str, Any], attrs: dict[str, Attribute], prefix: 
             raise InvalidSyntax(f"unknown attribute '{key}' for {where}")
         if attr.mutability is _RO:  # RFC 7643 2.2: readOnly values in input SHALL be ignored
             if value is not None:
-                log.debug("rewrite read-only-ignored: '%s%s' is readOnly; the value given is ignored", prefix,
-                          attr.name)
+                log.debug(
+                    "rewrite read-only-ignored: '%s%s' is readOnly; the value given is ignored", prefix, attr.name
+                )
             continue
         if attr.name in out:
             raise InvalidSyntax(f"attribute '{prefix}{attr.name}' given more than once")
@@ -220,8 +221,7 @@ def _one(attr: Attribute, value: Any, path: str) -> Any:
             raise InvalidSyntax(f"unknown attribute '{path}.{key}'")
         if sub.mutability is _RO:
             if sub_value is not None:
-                log.debug("rewrite read-only-ignored: '%s.%s' is readOnly; the value given is ignored", path,
-                          sub.name)
+                log.debug("rewrite read-only-ignored: '%s.%s' is readOnly; the value given is ignored", path, sub.name)
             continue
         normalized = normalize_value(sub, sub_value, f"{path}.{sub.name}")
         if normalized is not None:
@@ -234,8 +234,7 @@ def _check_stored_text(attr: Attribute, text: str, path: str) -> None:
     than the column that holds it."""
     check_text(text, f"attribute '{path}'")
     if attr.max_length is not None and len(text) > attr.max_length:
-        raise InvalidValue(f"attribute '{path}' is {len(text)} characters long; at most {attr.max_length} "
-                           "are allowed")
+        raise InvalidValue(f"attribute '{path}' is {len(text)} characters long; at most {attr.max_length} are allowed")
 
 
 def _instance_of(kinds: type | tuple[type, ...], what: str) -> Callable[[Any, str], Any]:
@@ -243,6 +242,7 @@ def _instance_of(kinds: type | tuple[type, ...], what: str) -> Callable[[Any, st
         if isinstance(value, kinds) and not isinstance(value, bool):  # JSON true is no number
             return value
         raise InvalidValue(f"attribute '{path}' must be {what}")
+
     return check
 
 
@@ -275,13 +275,13 @@ def _datetime(value: Any, path: str) -> Any:
             offset = timedelta(hours=int(tzh), minutes=int(tzm))
             tz = timezone(-offset if sign == "-" else offset)
         try:
-            dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
-                          tzinfo=tz).astimezone(UTC)
+            dt = datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz
+            ).astimezone(UTC)
         except (ValueError, OverflowError):
             pass
         else:
-            text = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
-                    f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}")
+            text = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
             if frac:
                 micro = dt.microsecond
                 text += f".{micro // 1000:03d}" if micro % 1000 == 0 else f".{micro:06d}"
@@ -389,8 +389,8 @@ def _split_urn(t: _Tables, text: str) -> tuple[str | None, str | None]:
     if not lowered.startswith("urn:"):
         return None, text
     for prefix, urn in t.prefixes:
-        if lowered.startswith(prefix) and lowered[len(prefix):len(prefix) + 1] == ":":
-            return urn, text[len(prefix) + 1:]
+        if lowered.startswith(prefix) and lowered[len(prefix) : len(prefix) + 1] == ":":
+            return urn, text[len(prefix) + 1 :]
     return None, None
 
 
@@ -418,16 +418,16 @@ def parse_attribute_list(text: str | None, rt: ResourceType) -> tuple[AttrPath, 
 # -------------------------------------------------------------------------------------------- output
 
 
-def render(doc: dict[str, Any], rt: ResourceType, *, attributes: Sequence[AttrPath] = (),
-           excluded: Sequence[AttrPath] = ()) -> dict[str, Any]:
+def render(
+    doc: dict[str, Any], rt: ResourceType, *, attributes: Sequence[AttrPath] = (), excluded: Sequence[AttrPath] = ()
+) -> dict[str, Any]:
     """The representation of ``doc`` (which includes ``id`` and ``meta``) per ``returned`` and the
     ``attributes``/``excludedAttributes`` parameters (RFC 7643 7, RFC 7644 3.9).
 
     Nested values are shared with ``doc``, not copied.
     """
     t = _tables(rt)
-    plan = t.default_plan if not attributes and not excluded else _build_plan(
-        t, tuple(attributes), tuple(excluded))
+    plan = t.default_plan if not attributes and not excluded else _build_plan(t, tuple(attributes), tuple(excluded))
     core = _apply(plan[None], doc)
     schemas = [rt.schema.id]
     out: dict[str, Any] = {"schemas": schemas}
@@ -480,8 +480,9 @@ def _build_plan(t: _Tables, attributes: tuple[AttrPath, ...], excluded: tuple[At
             returned = attr.returned
             if urn is None and attr.name == "meta":
                 returned = Returned.ALWAYS  # the server always renders meta (location, version)
-            keep = _keep(attr, returned, bool(selected), key in selected, selected.get(key),
-                         key in dropped, dropped.get(key))
+            keep = _keep(
+                attr, returned, bool(selected), key in selected, selected.get(key), key in dropped, dropped.get(key)
+            )
             if keep is not False:
                 section[attr.name] = keep
     return plan
@@ -508,8 +509,15 @@ def _selection(t: _Tables, paths: tuple[AttrPath, ...]) -> _Selection:
     return selection
 
 
-def _keep(attr: Attribute, returned: Returned, any_selected: bool, named: bool, named_subs: set[str] | None,
-          excluded: bool, excluded_subs: set[str] | None) -> Keep | Literal[False]:
+def _keep(
+    attr: Attribute,
+    returned: Returned,
+    any_selected: bool,
+    named: bool,
+    named_subs: set[str] | None,
+    excluded: bool,
+    excluded_subs: set[str] | None,
+) -> Keep | Literal[False]:
     """What to render of ``attr``; False = nothing."""
     if returned is Returned.NEVER or (returned is Returned.REQUEST and not named):
         return False

@@ -39,9 +39,14 @@ def _str(name: str, description: str, **kw: object) -> Attribute:
 _EMAIL_COLUMNS = (512, 256, 64)
 
 
-def _multi(name: str, description: str, types: tuple[str, ...], value_type: AttrType = S,
-           value_description: str = "", columns: tuple[int | None, int | None, int | None] = (None, None, None),
-           ) -> Attribute:
+def _multi(
+    name: str,
+    description: str,
+    types: tuple[str, ...],
+    value_type: AttrType = S,
+    value_description: str = "",
+    columns: tuple[int | None, int | None, int | None] = (None, None, None),
+) -> Attribute:
     """A multi-valued complex attribute with the usual value/display/type/primary sub-attributes.
 
     ``columns``: the max_length of value, display and type, when the store keeps them in columns.
@@ -52,40 +57,61 @@ def _multi(name: str, description: str, types: tuple[str, ...], value_type: Attr
         multi_valued=True,
         description=description,
         sub_attributes=(
-            Attribute("value", value_type, description=value_description or f"The value of {name}.",
-                      max_length=columns[0]),
+            Attribute(
+                "value", value_type, description=value_description or f"The value of {name}.", max_length=columns[0]
+            ),
             _str("display", "A human-readable name, primarily used for display purposes.", max_length=columns[1]),
-            _str("type", "A label indicating the attribute's function.", canonical_values=types,
-                 max_length=columns[2]),
-            Attribute("primary", AttrType.BOOLEAN,
-                      description="Indicates the 'primary' or preferred attribute value."),
+            _str("type", "A label indicating the attribute's function.", canonical_values=types, max_length=columns[2]),
+            Attribute("primary", AttrType.BOOLEAN, description="Indicates the 'primary' or preferred attribute value."),
         ),
     )
 
 
 COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
-    Attribute("id", S, description="Unique identifier for the SCIM resource, assigned by the service provider.",
-              case_exact=True, mutability=RO, returned=Returned.ALWAYS, uniqueness=Uniqueness.SERVER),
-    Attribute("externalId", S, description="An identifier for the resource as defined by the provisioning client.",
-              case_exact=True, max_length=256),
     Attribute(
-        "meta", AttrType.COMPLEX, description="Resource metadata.", mutability=RO,
+        "id",
+        S,
+        description="Unique identifier for the SCIM resource, assigned by the service provider.",
+        case_exact=True,
+        mutability=RO,
+        returned=Returned.ALWAYS,
+        uniqueness=Uniqueness.SERVER,
+    ),
+    Attribute(
+        "externalId",
+        S,
+        description="An identifier for the resource as defined by the provisioning client.",
+        case_exact=True,
+        max_length=256,
+    ),
+    Attribute(
+        "meta",
+        AttrType.COMPLEX,
+        description="Resource metadata.",
+        mutability=RO,
         sub_attributes=(
-            Attribute("resourceType", S, description="The name of the resource type.", case_exact=True,
-                      mutability=RO),
+            Attribute("resourceType", S, description="The name of the resource type.", case_exact=True, mutability=RO),
             Attribute("created", AttrType.DATETIME, description="When the resource was added.", mutability=RO),
-            Attribute("lastModified", AttrType.DATETIME, description="When the resource was last updated.",
-                      mutability=RO),
-            Attribute("location", AttrType.REFERENCE, description="The URI of the resource.", case_exact=True,
-                      mutability=RO, reference_types=("uri",)),
-            Attribute("version", S, description="The version (ETag) of the resource.", case_exact=True,
-                      mutability=RO),
+            Attribute(
+                "lastModified", AttrType.DATETIME, description="When the resource was last updated.", mutability=RO
+            ),
+            Attribute(
+                "location",
+                AttrType.REFERENCE,
+                description="The URI of the resource.",
+                case_exact=True,
+                mutability=RO,
+                reference_types=("uri",),
+            ),
+            Attribute("version", S, description="The version (ETag) of the resource.", case_exact=True, mutability=RO),
         ),
     ),
 )
 
 _NAME = Attribute(
-    "name", AttrType.COMPLEX, description="The components of the user's real name.",
+    "name",
+    AttrType.COMPLEX,
+    description="The components of the user's real name.",
     sub_attributes=(
         _str("formatted", "The full name, including all middle names, titles, and suffixes."),
         _str("familyName", "The family name of the User."),
@@ -97,7 +123,10 @@ _NAME = Attribute(
 )
 
 _ADDRESSES = Attribute(
-    "addresses", AttrType.COMPLEX, multi_valued=True, description="A physical mailing address for this User.",
+    "addresses",
+    AttrType.COMPLEX,
+    multi_valued=True,
+    description="A physical mailing address for this User.",
     sub_attributes=(
         _str("formatted", "The full mailing address, formatted for display."),
         _str("streetAddress", "The full street address component."),
@@ -111,41 +140,71 @@ _ADDRESSES = Attribute(
 )
 
 _GROUP_REF = Attribute(
-    "groups", AttrType.COMPLEX, multi_valued=True, mutability=RO,
+    "groups",
+    AttrType.COMPLEX,
+    multi_valued=True,
+    mutability=RO,
     description="A list of groups to which the user belongs, either direct or indirect.",
     sub_attributes=(
         Attribute("value", S, description="The identifier of the User's group.", mutability=RO),
-        Attribute("$ref", AttrType.REFERENCE, description="The URI of the Group.", mutability=RO,
-                  reference_types=("Group",)),
+        Attribute(
+            "$ref", AttrType.REFERENCE, description="The URI of the Group.", mutability=RO, reference_types=("Group",)
+        ),
         Attribute("display", S, description="A human-readable name for the group.", mutability=RO),
-        Attribute("type", S, description="How the membership was derived.", mutability=RO,
-                  canonical_values=("direct", "indirect")),
+        Attribute(
+            "type",
+            S,
+            description="How the membership was derived.",
+            mutability=RO,
+            canonical_values=("direct", "indirect"),
+        ),
     ),
 )
 
 USER = Schema(
-    USER_SCHEMA, "User", "User Account",
+    USER_SCHEMA,
+    "User",
+    "User Account",
     (
-        Attribute("userName", S, required=True, uniqueness=Uniqueness.SERVER, max_length=256,
-                  description="Unique identifier for the User, used to authenticate. Case-insensitive."),
+        Attribute(
+            "userName",
+            S,
+            required=True,
+            uniqueness=Uniqueness.SERVER,
+            max_length=256,
+            description="Unique identifier for the User, used to authenticate. Case-insensitive.",
+        ),
         _NAME,
         _str("displayName", "The name of the User, suitable for display to end-users.", max_length=256),
         _str("nickName", "The casual way to address the user in real life."),
-        Attribute("profileUrl", AttrType.REFERENCE, description="A fully qualified URL to the User's online profile.",
-                  reference_types=("external",)),
-        _str("title", "The user's title, such as \"Vice President\"."),
+        Attribute(
+            "profileUrl",
+            AttrType.REFERENCE,
+            description="A fully qualified URL to the User's online profile.",
+            reference_types=("external",),
+        ),
+        _str("title", 'The user\'s title, such as "Vice President".'),
         _str("userType", "Identifies the relationship between the organization and the user."),
         _str("preferredLanguage", "Indicates the User's preferred written or spoken language."),
         _str("locale", "Used to indicate the User's default location."),
         _str("timezone", "The User's time zone in the 'Olson' time zone database format."),
-        Attribute("active", AttrType.BOOLEAN,
-                  description="A Boolean value indicating the User's administrative status."),
-        Attribute("password", S, mutability=Mutability.WRITE_ONLY, returned=Returned.NEVER,
-                  description="The User's cleartext password. Never returned."),
+        Attribute(
+            "active", AttrType.BOOLEAN, description="A Boolean value indicating the User's administrative status."
+        ),
+        Attribute(
+            "password",
+            S,
+            mutability=Mutability.WRITE_ONLY,
+            returned=Returned.NEVER,
+            description="The User's cleartext password. Never returned.",
+        ),
         _multi("emails", "Email addresses for the user.", ("work", "home", "other"), columns=_EMAIL_COLUMNS),
         _multi("phoneNumbers", "Phone numbers for the User.", ("work", "home", "mobile", "fax", "pager", "other")),
-        _multi("ims", "Instant messaging addresses for the User.",
-               ("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo")),
+        _multi(
+            "ims",
+            "Instant messaging addresses for the User.",
+            ("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
+        ),
         _multi("photos", "URLs of photos of the User.", ("photo", "thumbnail"), AttrType.REFERENCE),
         _ADDRESSES,
         _GROUP_REF,
@@ -156,7 +215,9 @@ USER = Schema(
 )
 
 ENTERPRISE_USER = Schema(
-    ENTERPRISE_USER_SCHEMA, "EnterpriseUser", "Enterprise User",
+    ENTERPRISE_USER_SCHEMA,
+    "EnterpriseUser",
+    "Enterprise User",
     (
         _str("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
         _str("costCenter", "Identifies the name of a cost center."),
@@ -164,11 +225,12 @@ ENTERPRISE_USER = Schema(
         _str("division", "Identifies the name of a division."),
         _str("department", "Identifies the name of a department."),
         Attribute(
-            "manager", AttrType.COMPLEX, description="The User's manager.",
+            "manager",
+            AttrType.COMPLEX,
+            description="The User's manager.",
             sub_attributes=(
                 _str("value", "The id of the SCIM resource representing the User's manager."),
-                Attribute("$ref", AttrType.REFERENCE, description="The URI of the manager.",
-                          reference_types=("User",)),
+                Attribute("$ref", AttrType.REFERENCE, description="The URI of the manager.", reference_types=("User",)),
                 Attribute("displayName", S, mutability=RO, description="The displayName of the manager."),
             ),
         ),
@@ -182,18 +244,30 @@ MEMBER_TYPES = ("User", "Group", "Agent")
 GROUPED_TYPES = ("User", "Agent")
 
 GROUP = Schema(
-    GROUP_SCHEMA, "Group", "Group",
+    GROUP_SCHEMA,
+    "Group",
+    "Group",
     (
         Attribute("displayName", S, required=True, max_length=256, description="A human-readable name for the Group."),
         Attribute(
-            "members", AttrType.COMPLEX, multi_valued=True, description="A list of members of the Group.",
+            "members",
+            AttrType.COMPLEX,
+            multi_valued=True,
+            description="A list of members of the Group.",
             sub_attributes=(
-                Attribute("value", S, mutability=IMM, case_exact=True,
-                          description="Identifier of the member of this Group."),
-                Attribute("$ref", AttrType.REFERENCE, mutability=IMM, reference_types=MEMBER_TYPES,
-                          description="The URI of the member resource."),
-                Attribute("type", S, mutability=IMM, canonical_values=MEMBER_TYPES,
-                          description="The type of the member."),
+                Attribute(
+                    "value", S, mutability=IMM, case_exact=True, description="Identifier of the member of this Group."
+                ),
+                Attribute(
+                    "$ref",
+                    AttrType.REFERENCE,
+                    mutability=IMM,
+                    reference_types=MEMBER_TYPES,
+                    description="The URI of the member resource.",
+                ),
+                Attribute(
+                    "type", S, mutability=IMM, canonical_values=MEMBER_TYPES, description="The type of the member."
+                ),
                 Attribute("display", S, mutability=RO, description="A human-readable name for the member."),
             ),
         ),
@@ -201,10 +275,14 @@ GROUP = Schema(
 )
 
 GOVERNANCE_GROUP = Schema(
-    GOVERNANCE_GROUP_SCHEMA, "GroupGovernance", "Least-privilege governance of a Group (docs/access-reviews.md)",
+    GOVERNANCE_GROUP_SCHEMA,
+    "GroupGovernance",
+    "Least-privilege governance of a Group (docs/access-reviews.md)",
     (
         Attribute(
-            "owners", AttrType.COMPLEX, multi_valued=True,
+            "owners",
+            AttrType.COMPLEX,
+            multi_valued=True,
             description="The business owners of the Group: who answers for its membership and reviews it.",
             sub_attributes=(
                 _str("value", "The id of the owning User.", case_exact=True),
@@ -214,22 +292,34 @@ GOVERNANCE_GROUP = Schema(
         _str("purpose", "Why the Group exists: the bounded access it grants."),
         Attribute("privileged", AttrType.BOOLEAN, description="Whether membership grants privileged access."),
         _str("riskTier", "How much harm the access can do.", canonical_values=("low", "medium", "high", "critical")),
-        Attribute("reviewCadence", AttrType.INTEGER,
-                  description="Days between access reviews of the Group's membership."),
-        Attribute("membershipExpires", AttrType.INTEGER,
-                  description="Days a membership lasts after it was granted; then it expires by itself."),
+        Attribute(
+            "reviewCadence", AttrType.INTEGER, description="Days between access reviews of the Group's membership."
+        ),
+        Attribute(
+            "membershipExpires",
+            AttrType.INTEGER,
+            description="Days a membership lasts after it was granted; then it expires by itself.",
+        ),
     ),
 )
 
 USER_TYPE = ResourceType("User", "/Users", "User Account", USER, (SchemaExtension(ENTERPRISE_USER),), key="userName")
 GROUP_TYPE = ResourceType("Group", "/Groups", "Group", GROUP, (SchemaExtension(GOVERNANCE_GROUP),))
-AGENT_TYPE = ResourceType("Agent", "/Agents", "An AI agent or other non-human identity", AGENT,
-                          (SchemaExtension(NHI),), key="name")
-AGENTIC_APPLICATION_TYPE = ResourceType("AgenticApplication", "/AgenticApplications",
-                                        "An application that hosts agents", AGENTIC_APPLICATION,
-                                        (SchemaExtension(NHI),), key="name")
+AGENT_TYPE = ResourceType(
+    "Agent", "/Agents", "An AI agent or other non-human identity", AGENT, (SchemaExtension(NHI),), key="name"
+)
+AGENTIC_APPLICATION_TYPE = ResourceType(
+    "AgenticApplication",
+    "/AgenticApplications",
+    "An application that hosts agents",
+    AGENTIC_APPLICATION,
+    (SchemaExtension(NHI),),
+    key="name",
+)
 
 RESOURCE_TYPES: dict[str, ResourceType] = {
-    rt.name: rt for rt in (USER_TYPE, GROUP_TYPE, AGENT_TYPE, AGENTIC_APPLICATION_TYPE)}
-SCHEMAS: dict[str, Schema] = {s.id: s for s in (USER, ENTERPRISE_USER, GROUP, GOVERNANCE_GROUP, AGENT,
-                                                AGENTIC_APPLICATION, NHI)}
+    rt.name: rt for rt in (USER_TYPE, GROUP_TYPE, AGENT_TYPE, AGENTIC_APPLICATION_TYPE)
+}
+SCHEMAS: dict[str, Schema] = {
+    s.id: s for s in (USER, ENTERPRISE_USER, GROUP, GOVERNANCE_GROUP, AGENT, AGENTIC_APPLICATION, NHI)
+}

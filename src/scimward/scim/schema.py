@@ -169,7 +169,5 @@ class ResourceType:
             "meta": {"resourceType": "ResourceType", "location": location},
         }
         if self.extensions:
-            out["schemaExtensions"] = [
-                {"schema": ext.schema.id, "required": ext.required} for ext in self.extensions
-            ]
+            out["schemaExtensions"] = [{"schema": ext.schema.id, "required": ext.required} for ext in self.extensions]
         return out

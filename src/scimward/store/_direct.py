@@ -131,8 +131,9 @@ class Tx:
         """Whether this transaction is on PostgreSQL (else SQLite): for statements built per dialect."""
         return self._direct.postgres
 
-    async def run(self, statement: Executable, params: Params | Sequence[Params] | None = None, *,
-                  dynamic: bool = False) -> None:
+    async def run(
+        self, statement: Executable, params: Params | Sequence[Params] | None = None, *, dynamic: bool = False
+    ) -> None:
         """Execute (many, when ``params`` is a list). ``dynamic`` statements are not cached."""
         sql, names, literals = (_compile if dynamic else _compiled_static)(statement, self._direct.dialect)
         if isinstance(params, list):
@@ -142,8 +143,7 @@ class Tx:
         single: Params = params if isinstance(params, dict) else {}
         await self._cursor.execute(sql, self._direct.bind(names, literals, single))
 
-    async def rows(self, statement: Executable, params: Params | None = None, *,
-                   dynamic: bool = False) -> list[Row]:
+    async def rows(self, statement: Executable, params: Params | None = None, *, dynamic: bool = False) -> list[Row]:
         sql, names, literals = (_compile if dynamic else _compiled_static)(statement, self._direct.dialect)
         await self._cursor.execute(sql, self._direct.bind(names, literals, params or {}))
         return list(await self._cursor.fetchall())
@@ -287,6 +287,7 @@ class Direct:
 
     async def _postgres_pool(self) -> AsyncConnectionPool[Any]:
         if self._pool is None:
+
             async def configure(conn: Any) -> None:
                 set_json_loads(orjson.loads, conn)
                 set_json_dumps(_dumps, conn)
@@ -296,13 +297,16 @@ class Direct:
             # check: a connection the server dropped while idle is replaced when drawn, so the first
             # request after a connection loss succeeds; timeout bounds the wait while the server is down.
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-                url.render_as_string(hide_password=False), min_size=2, max_size=10, configure=configure,
-                check=AsyncConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_SECONDS,
-                kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS}, open=False)
+                url.render_as_string(hide_password=False),
+                min_size=2,
+                max_size=10,
+                configure=configure,
+                check=AsyncConnectionPool.check_connection,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                open=False,
+            )
             await pool.open()
             self._pool = pool
             self.db.on_dispose(self.close)
         return self._pool
-
-
-

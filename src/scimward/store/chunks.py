@@ -15,4 +15,4 @@ def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
     """``items`` in order, ``size`` at a time."""
     ordered = list(items)
     for start in range(0, len(ordered), size):
-        yield ordered[start:start + size]
+        yield ordered[start : start + size]

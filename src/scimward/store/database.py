@@ -121,9 +121,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # pool_pre_ping: a connection the server dropped (a restart, pg_terminate_backend, a failover) is
     # replaced at checkout instead of failing the request that drew it. connect_timeout and pool_timeout
     # bound the wait while the server is unreachable: the request answers 503 (store.failures), not hangs.
-    return create_async_engine(target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                               pool_timeout=CONNECT_TIMEOUT_SECONDS,
-                               connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}, **JSON_OPTIONS)
+    return create_async_engine(
+        target,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT_SECONDS,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        **JSON_OPTIONS,
+    )
 
 
 def upgrade(url: str) -> None:
@@ -161,8 +167,9 @@ class Database:
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         # Reads on PostgreSQL need no transaction: autocommit saves the BEGIN and ROLLBACK round trips.
-        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
-            if self.dialect == "postgresql" else self.engine
+        self._reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.dialect == "postgresql" else self.engine
+        )
         if self.dialect == "sqlite":
             sync_engine = self.engine.sync_engine
 

@@ -30,8 +30,15 @@ from psycopg_pool import PoolTimeout
 from scimward.scim.errors import InvalidValue, ScimError, ServiceUnavailable, UniquenessError
 from scimward.store.tables import metadata
 
-__all__ = ["RETRY_AFTER_SECONDS", "UNIQUE", "integrity_error", "is_disconnect", "is_unreachable", "log_round_failure",
-           "scim_error_for"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "UNIQUE",
+    "integrity_error",
+    "is_disconnect",
+    "is_unreachable",
+    "log_round_failure",
+    "scim_error_for",
+]
 
 #: What breaking a unique constraint means for the client, by the constraint's name (``store.tables``).
 UNIQUE = {
@@ -44,8 +51,13 @@ _SQLITE_UNIQUE = "UNIQUE constraint failed: "
 #: What a 503 asks the client to wait: about the time a restarted PostgreSQL needs to accept connections.
 RETRY_AFTER_SECONDS = 5
 
-_SQLITE_TOO_COMPLEX = ("pattern too complex", "expression tree is too large", "too many sql variables",
-                       "string or blob too big", "too many terms")
+_SQLITE_TOO_COMPLEX = (
+    "pattern too complex",
+    "expression tree is too large",
+    "too many sql variables",
+    "string or blob too big",
+    "too many terms",
+)
 _SQLITE_BUSY = ("database is locked", "database is busy", "unable to open database")
 
 
@@ -91,7 +103,8 @@ def scim_error_for(exc: BaseException) -> ScimError | None:
         return ServiceUnavailable("the database is unreachable; retry shortly", retry_after=RETRY_AFTER_SECONDS)
     inner = _unwrap(exc)
     if isinstance(inner, psycopg.DataError) or (
-            isinstance(inner, psycopg.OperationalError) and (inner.sqlstate or "").startswith("54")):
+        isinstance(inner, psycopg.OperationalError) and (inner.sqlstate or "").startswith("54")
+    ):
         return InvalidValue(f"the database refused a value in the request ({type(inner).__name__})")
     if isinstance(inner, sqlite3.OperationalError):
         message = str(inner).lower()
@@ -110,8 +123,9 @@ def _sqlite_unique_names() -> dict[str, str]:
     (``"tokens.name"``, ``"identities.resource_type, identities.user_name_lower"``)."""
     names: dict[str, str] = {}
     for table in metadata.tables.values():
-        keyed: list[sa.UniqueConstraint | sa.Index] = [c for c in table.constraints
-                                                       if isinstance(c, sa.UniqueConstraint)]
+        keyed: list[sa.UniqueConstraint | sa.Index] = [
+            c for c in table.constraints if isinstance(c, sa.UniqueConstraint)
+        ]
         keyed += [index for index in table.indexes if index.unique]
         for key in keyed:
             if isinstance(key.name, str):
@@ -125,7 +139,7 @@ def constraint_name(exc: BaseException) -> str | None:
     if isinstance(inner, psycopg.errors.UniqueViolation):
         return inner.diag.constraint_name
     if isinstance(inner, sqlite3.IntegrityError) and str(inner).startswith(_SQLITE_UNIQUE):
-        return _sqlite_unique_names().get(str(inner)[len(_SQLITE_UNIQUE):])
+        return _sqlite_unique_names().get(str(inner)[len(_SQLITE_UNIQUE) :])
     return None
 
 

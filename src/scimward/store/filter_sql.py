@@ -35,7 +35,11 @@ _ORDERING = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING = frozenset({"co", "sw", "ew"})
 _STRINGLIKE = frozenset({AttrType.STRING, AttrType.REFERENCE, AttrType.BINARY})
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": operator.eq, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le,
+    "eq": operator.eq,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
 }
 _MILLISECOND = timedelta(milliseconds=1)
 #: ``schemas`` is no declared attribute, yet RFC 7644 3.4.2.2 filters on it (``schemas eq "urn:..."``).
@@ -197,14 +201,19 @@ class JsonAccess:
         """The value at ``keys`` (``()``: ``doc`` itself) as a SQL value of ``kind``, NULL when absent."""
         if self.dialect == "postgresql":
             text = doc.op("#>>")(_pg_path(keys))
-            target: Any = {AttrType.BOOLEAN: sa.Boolean, AttrType.INTEGER: sa.Float, AttrType.DECIMAL: sa.Float,
-                           AttrType.DATETIME: sa.DateTime}.get(kind, sa.Text)
+            target: Any = {
+                AttrType.BOOLEAN: sa.Boolean,
+                AttrType.INTEGER: sa.Float,
+                AttrType.DECIMAL: sa.Float,
+                AttrType.DATETIME: sa.DateTime,
+            }.get(kind, sa.Text)
             return sa.cast(text, target)
         extracted = sa.func.json_extract(doc, "$" + "".join(f'."{k}"' for k in keys))
         if kind is AttrType.DATETIME:
             return sa.func.strftime("%Y-%m-%d %H:%M:%f", extracted, type_=sa.String)
-        target = {AttrType.BOOLEAN: sa.Boolean, AttrType.INTEGER: sa.Float,
-                  AttrType.DECIMAL: sa.Float}.get(kind, sa.Text)
+        target = {AttrType.BOOLEAN: sa.Boolean, AttrType.INTEGER: sa.Float, AttrType.DECIMAL: sa.Float}.get(
+            kind, sa.Text
+        )
         return sa.cast(extracted, target)
 
     def elements(self, doc: ColumnElement[Any], keys: tuple[str, ...]) -> tuple[Any, ColumnElement[Any]]:
@@ -212,8 +221,11 @@ class JsonAccess:
         the element's position in the array."""
         if self.dialect == "postgresql":
             array = doc.op("#>")(_pg_path(keys))
-            rows = (sa.func.jsonb_array_elements(array).table_valued("value", with_ordinality="position")
-                    .render_derived("element"))
+            rows = (
+                sa.func.jsonb_array_elements(array)
+                .table_valued("value", with_ordinality="position")
+                .render_derived("element")
+            )
             return rows, rows.c.position
         path = "$" + "".join(f'."{k}"' for k in keys)
         rows = sa.func.json_each(doc, path).table_valued("value", "key").alias("element")
@@ -356,8 +368,7 @@ def _promoted(urn: str | None, attr: Attribute, sub: Attribute | None, key: str 
     t = identities.c
     name = attr.name
     if name == "meta" and sub is not None:
-        column = {"created": t.created, "lastModified": t.last_modified, "resourceType": t.resource_type}.get(
-            sub.name)
+        column = {"created": t.created, "lastModified": t.last_modified, "resourceType": t.resource_type}.get(sub.name)
         if column is None:
             raise InvalidFilter(f"meta.{sub.name} cannot be filtered on")
         return Operand(column, sub.type, sub.case_exact, millis=sub.type is AttrType.DATETIME)
@@ -406,8 +417,12 @@ def _emails() -> ValueContext:
 
     def first(path: AttrPath) -> Operand:
         operand = resolve(path)
-        return _first_of(operand, sa.select(operand.expr).where(e.c.identity_id == identities.c.id)
-                         .order_by(_primary_first(e.c.primary), e.c.position))
+        return _first_of(
+            operand,
+            sa.select(operand.expr)
+            .where(e.c.identity_id == identities.c.id)
+            .order_by(_primary_first(e.c.primary), e.c.position),
+        )
 
     return ValueContext(
         lambda body: sa.exists(sa.select(sa.literal(1)).where(e.c.identity_id == identities.c.id, body(resolve))),
@@ -426,7 +441,8 @@ def _members() -> ValueContext:
         return _sub_column(columns, "members", path)
 
     return ValueContext(
-        lambda body: sa.exists(sa.select(sa.literal(1)).where(m.c.group_id == identities.c.id, body(resolve))))
+        lambda body: sa.exists(sa.select(sa.literal(1)).where(m.c.group_id == identities.c.id, body(resolve)))
+    )
 
 
 def _groups() -> ValueContext:
@@ -441,10 +457,13 @@ def _groups() -> ValueContext:
     def resolve(path: AttrPath) -> Operand:
         return _sub_column(columns, "groups", path)
 
-    return ValueContext(lambda body: sa.exists(
-        sa.select(sa.literal(1)).select_from(m.join(g, g.c.id == m.c.group_id))
-        .where(m.c.member_id == identities.c.id, body(resolve))
-    ))
+    return ValueContext(
+        lambda body: sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(m.join(g, g.c.id == m.c.group_id))
+            .where(m.c.member_id == identities.c.id, body(resolve))
+        )
+    )
 
 
 #: Multi-valued attributes kept as rows of their own rather than in the JSON document.

@@ -79,7 +79,11 @@ def check_schema(url: str) -> bool:
         return True
     shown, needed = ", ".join(sorted(current)) or "none", ", ".join(sorted(heads))
     if current - known:
-        raise SchemaMismatch(f"the database {shown_url(url)} is at schema revision {shown}, newer than this "
-                             f"scimward knows ({needed}): upgrade scimward")
-    raise SchemaMismatch(f"the database {shown_url(url)} is at schema revision {shown}; this scimward needs "
-                         f"{needed}: run `scimward db upgrade` (after a backup)")
+        raise SchemaMismatch(
+            f"the database {shown_url(url)} is at schema revision {shown}, newer than this "
+            f"scimward knows ({needed}): upgrade scimward"
+        )
+    raise SchemaMismatch(
+        f"the database {shown_url(url)} is at schema revision {shown}; this scimward needs "
+        f"{needed}: run `scimward db upgrade` (after a backup)"
+    )

@@ -45,10 +45,18 @@ identities = sa.Table(
     sa.Index("ix_identities_display_name", "resource_type", "display_name_lower"),
     sa.Index("ix_identities_listing", "resource_type", "created", "id"),
     #: ``sw`` filters (LIKE 'x%'): PostgreSQL's btree above answers them only in the C collation.
-    sa.Index("ix_identities_user_name_prefix", "resource_type", "user_name_lower",
-             postgresql_ops={"user_name_lower": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
-    sa.Index("ix_identities_display_name_prefix", "resource_type", "display_name_lower",
-             postgresql_ops={"display_name_lower": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
+    sa.Index(
+        "ix_identities_user_name_prefix",
+        "resource_type",
+        "user_name_lower",
+        postgresql_ops={"user_name_lower": "text_pattern_ops"},
+    ).ddl_if(dialect="postgresql"),
+    sa.Index(
+        "ix_identities_display_name_prefix",
+        "resource_type",
+        "display_name_lower",
+        postgresql_ops={"display_name_lower": "text_pattern_ops"},
+    ).ddl_if(dialect="postgresql"),
 )
 
 memberships = sa.Table(
@@ -244,11 +252,25 @@ findings = sa.Table(
     sa.Column("accepted_reason", sa.Text),
     #: A live finding (open, acknowledged, risk_accepted) is one row per key; NULL targets never
     #: collide in the first index, so the hub's own findings have the second.
-    sa.Index("uq_findings_open", "target_id", "kind", "subject", "attribute", unique=True,
-             sqlite_where=sa.text(FINDING_LIVE), postgresql_where=sa.text(FINDING_LIVE)),
-    sa.Index("uq_findings_open_hub", "kind", "subject", "attribute", unique=True,
-             sqlite_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}"),
-             postgresql_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}")),
+    sa.Index(
+        "uq_findings_open",
+        "target_id",
+        "kind",
+        "subject",
+        "attribute",
+        unique=True,
+        sqlite_where=sa.text(FINDING_LIVE),
+        postgresql_where=sa.text(FINDING_LIVE),
+    ),
+    sa.Index(
+        "uq_findings_open_hub",
+        "kind",
+        "subject",
+        "attribute",
+        unique=True,
+        sqlite_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}"),
+        postgresql_where=sa.text(f"target_id IS NULL AND {FINDING_LIVE}"),
+    ),
     sa.Index("ix_findings_target_status", "target_id", "status", "last_seen"),
     sa.Index("ix_findings_kind_status", "kind", "status"),
 )
@@ -431,8 +453,7 @@ review_campaigns = sa.Table(
 review_items = sa.Table(
     "review_items",
     metadata,
-    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
     #: membership or account
     sa.Column("kind", sa.String(16), nullable=False),
@@ -485,8 +506,7 @@ review_reminders = sa.Table(
     "review_reminders",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column("campaign_id", sa.String(36), sa.ForeignKey("review_campaigns.id", ondelete="CASCADE"), nullable=False),
     sa.Column("reviewer", sa.String(256), nullable=False),
     sa.Column("items", sa.Integer, nullable=False),
     sa.Column("sent", sa.DateTime, nullable=False),

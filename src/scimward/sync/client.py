@@ -83,8 +83,14 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
-def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0, retry_after: float | None = None,
-            rand: Callable[[], float] = random.random) -> float:
+def backoff(
+    attempt: int,
+    *,
+    base: float = 1.0,
+    cap: float = 300.0,
+    retry_after: float | None = None,
+    rand: Callable[[], float] = random.random,
+) -> float:
     """Seconds to wait before retrying after ``attempt`` failures (1 after the first).
 
     Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))],
@@ -105,6 +111,7 @@ REDACTED = "[redacted]"
 def redactor(secret: str | None) -> Callable[[str], str]:
     """A function replacing ``secret`` in a text by ``[redacted]``: some targets echo the request
     they refused, Authorization header included, and their words are stored and shown."""
+
     def redact(text: str) -> str:
         return text.replace(secret, REDACTED) if secret and text else text
 
@@ -199,14 +206,25 @@ class TargetClient:
     ``transport`` replaces the network, for unit tests with ``httpx.MockTransport``.
     """
 
-    def __init__(self, base_url: str, token: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-                 limits: httpx.Limits = DEFAULT_LIMITS, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url
         self._redact = redactor(token)
         self._http = httpx.AsyncClient(
             base_url=base_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": SCIM_MEDIA_TYPE,
-                     "Content-Type": SCIM_MEDIA_TYPE, "User-Agent": "scimward"},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": SCIM_MEDIA_TYPE,
+                "Content-Type": SCIM_MEDIA_TYPE,
+                "User-Agent": "scimward",
+            },
             timeout=timeout,
             limits=limits,
             follow_redirects=False,
@@ -220,15 +238,23 @@ class TargetClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str | int] | None = None,
-                       expect: Iterable[int] = (200,)) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        expect: Iterable[int] = (200,),
+    ) -> httpx.Response:
         """Send one request; return the response if its status is expected, else raise a ``TargetError``."""
         try:
             response = await self._http.request(method, path, json=json, params=params)
@@ -279,8 +305,9 @@ class TargetClient:
         """Delete a resource. A 404 raises ``NotFoundError``: the caller decides that it means done."""
         await self._request("DELETE", _path(resource, id), expect=(200, 204))
 
-    async def iterate(self, resource: str, *, attributes: list[str] | None = None,
-                      page_size: int = 500) -> AsyncIterator[Resource]:
+    async def iterate(
+        self, resource: str, *, attributes: list[str] | None = None, page_size: int = 500
+    ) -> AsyncIterator[Resource]:
         """Every resource of a type, page by page, holding one page at a time.
 
         Pages by cursor (RFC 9865) when the target offers it: cursors neither skip nor repeat while

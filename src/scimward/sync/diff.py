@@ -30,8 +30,9 @@ def patch_operations(acknowledged: dict[str, Any] | None, desired: dict[str, Any
     adopted account), every desired attribute is replaced."""
     before = _flatten(acknowledged or {})
     after = _flatten(desired)
-    operations = [{"op": "replace", "path": path, "value": value}
-                  for path, value in after.items() if before.get(path) != value]
+    operations = [
+        {"op": "replace", "path": path, "value": value} for path, value in after.items() if before.get(path) != value
+    ]
     if acknowledged is not None:
         operations += [{"op": "remove", "path": path} for path in before if path not in after]
     return operations
@@ -66,8 +67,9 @@ def sub_attribute_paths(operations: list[dict[str, Any]], complex_names: Collect
     for operation in operations:
         path, value = str(operation.get("path", "")), operation.get("value")
         if operation.get("op") in ("replace", "add") and path.lower() in names and isinstance(value, dict):
-            out.extend({"op": "replace", "path": f"{path}.{sub}", "value": sub_value}
-                       for sub, sub_value in value.items())
+            out.extend(
+                {"op": "replace", "path": f"{path}.{sub}", "value": sub_value} for sub, sub_value in value.items()
+            )
         else:
             out.append(operation)
     return out
@@ -75,5 +77,8 @@ def sub_attribute_paths(operations: list[dict[str, Any]], complex_names: Collect
 
 def is_deprovisioning(operation: dict[str, Any]) -> bool:
     """A replace of ``active`` to false: it goes alone and first (issue 19), never held back by another attribute."""
-    return (operation.get("op") == "replace" and str(operation.get("path", "")).lower() == "active"
-            and operation.get("value") is False)
+    return (
+        operation.get("op") == "replace"
+        and str(operation.get("path", "")).lower() == "active"
+        and operation.get("value") is False
+    )

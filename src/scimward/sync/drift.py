@@ -198,17 +198,28 @@ def member_path(remote_id: str) -> str:
 # -- accounts -------------------------------------------------------------------------------------
 
 
-def account_drift(resource_type: str, identity_id: str, remote_id: str, desired: Mapping[str, Any],
-                  last_pushed: Mapping[str, Any] | None, actual: Mapping[str, Any], owned: Set[str], *,
-                  in_flight: bool = False) -> list[Drift]:
+def account_drift(
+    resource_type: str,
+    identity_id: str,
+    remote_id: str,
+    desired: Mapping[str, Any],
+    last_pushed: Mapping[str, Any] | None,
+    actual: Mapping[str, Any],
+    owned: Set[str],
+    *,
+    in_flight: bool = False,
+) -> list[Drift]:
     """Attribute by attribute, an account the hub wants against what it should and did send.
 
     ``in_flight``: the identity has a push on its way, so where actual still matches last pushed the
     difference is the pending change, not drift; edits made in the application are still reported.
     """
     want, was, have = flatten(desired), flatten(last_pushed or {}), flatten(actual)
-    paths = {**{p: p for p in owned}, **{p: name for p, (name, _) in was.items()},
-             **{p: name for p, (name, _) in want.items()}}
+    paths = {
+        **{p: p for p in owned},
+        **{p: name for p, (name, _) in was.items()},
+        **{p: name for p, (name, _) in want.items()},
+    }
     drifts = []
     for lowered, path in sorted(paths.items()):
         d = want[lowered][1] if lowered in want else None
@@ -231,9 +242,17 @@ def account_drift(resource_type: str, identity_id: str, remote_id: str, desired:
     return drifts
 
 
-def unwanted_account_drift(identity_id: str, remote_id: str, last_pushed: Mapping[str, Any] | None,
-                           link_status: str, actual: Mapping[str, Any], reason: str, *,
-                           in_flight: bool = False, resource_type: str = "User") -> list[Drift]:
+def unwanted_account_drift(
+    identity_id: str,
+    remote_id: str,
+    last_pushed: Mapping[str, Any] | None,
+    link_status: str,
+    actual: Mapping[str, Any],
+    reason: str,
+    *,
+    in_flight: bool = False,
+    resource_type: str = "User",
+) -> list[Drift]:
     """A linked account (a User's, an NHI's) the hub no longer wants (deleted, or out of scope): it must not be active.
 
     While its deprovisioning is on its way (``in_flight`` and not yet acknowledged) that is not drift;
@@ -244,34 +263,71 @@ def unwanted_account_drift(identity_id: str, remote_id: str, last_pushed: Mappin
     pushed_active = (last_pushed or {}).get("active")
     if in_flight and link_status != "deactivated":
         return []
-    return [Drift(Kind.ACTIVE_SHOULD_BE_INACTIVE, resource_type, identity_id, remote_id, "active", False,
-                  pushed_active, True, reason)]
+    return [
+        Drift(
+            Kind.ACTIVE_SHOULD_BE_INACTIVE,
+            resource_type,
+            identity_id,
+            remote_id,
+            "active",
+            False,
+            pushed_active,
+            True,
+            reason,
+        )
+    ]
 
 
-def orphan_drift(resource_type: str, remote_id: str, actual: Mapping[str, Any], reason: str,
-                 identity_id: str | None = None) -> list[Drift]:
+def orphan_drift(
+    resource_type: str, remote_id: str, actual: Mapping[str, Any], reason: str, identity_id: str | None = None
+) -> list[Drift]:
     """An account no hub identity should hold. Only an active one is an access path; switched off,
     it is left to the application."""
     if not is_active(actual):
         return []
-    return [Drift(Kind.ORPHANED_ACCOUNT, resource_type, identity_id, remote_id, "", None, None, summary(actual),
-                  reason)]
+    return [
+        Drift(Kind.ORPHANED_ACCOUNT, resource_type, identity_id, remote_id, "", None, None, summary(actual), reason)
+    ]
 
 
-def missing_account_drift(resource_type: str, identity_id: str, desired: Mapping[str, Any],
-                          last_pushed: Mapping[str, Any] | None, found: Mapping[str, Any] | None = None) -> Drift:
-    detail = (f"an account that the hub has not linked exists ({found.get('id')}); a push adopts it"
-              if found else "no account on the target")
-    return Drift(Kind.MISSING_ACCOUNT, resource_type, identity_id, found.get("id") if found else None, "",
-                 dict(desired), dict(last_pushed) if last_pushed is not None else None,
-                 dict(found) if found else None, detail)
+def missing_account_drift(
+    resource_type: str,
+    identity_id: str,
+    desired: Mapping[str, Any],
+    last_pushed: Mapping[str, Any] | None,
+    found: Mapping[str, Any] | None = None,
+) -> Drift:
+    detail = (
+        f"an account that the hub has not linked exists ({found.get('id')}); a push adopts it"
+        if found
+        else "no account on the target"
+    )
+    return Drift(
+        Kind.MISSING_ACCOUNT,
+        resource_type,
+        identity_id,
+        found.get("id") if found else None,
+        "",
+        dict(desired),
+        dict(last_pushed) if last_pushed is not None else None,
+        dict(found) if found else None,
+        detail,
+    )
 
 
 # -- memberships ----------------------------------------------------------------------------------
 
 
-def membership_drift(group_id: str, group_remote_id: str, desired: Set[str], acknowledged: Set[str],
-                     actual: Set[str], members: Mapping[str, str], *, in_flight: bool = False) -> list[Drift]:
+def membership_drift(
+    group_id: str,
+    group_remote_id: str,
+    desired: Set[str],
+    acknowledged: Set[str],
+    actual: Set[str],
+    members: Mapping[str, str],
+    *,
+    in_flight: bool = False,
+) -> list[Drift]:
     """Members (remote ids) the group has on the target against those it should have and was sent.
 
     ``members`` names the hub identity behind a remote id where one is known. ``in_flight``: a push of
@@ -282,31 +338,59 @@ def membership_drift(group_id: str, group_remote_id: str, desired: Set[str], ack
         if in_flight and remote in acknowledged:
             continue  # removed in the hub; the removal is on its way
         owner = members.get(remote)
-        detail = (f"member {owner} is not a member of this group in the hub" if owner
-                  else f"member {remote} is no identity of the hub")
-        drifts.append(Drift(Kind.EXTRA_MEMBERSHIP, "Group", group_id, group_remote_id, member_path(remote),
-                            False, remote in acknowledged, True, detail))
+        detail = (
+            f"member {owner} is not a member of this group in the hub"
+            if owner
+            else f"member {remote} is no identity of the hub"
+        )
+        drifts.append(
+            Drift(
+                Kind.EXTRA_MEMBERSHIP,
+                "Group",
+                group_id,
+                group_remote_id,
+                member_path(remote),
+                False,
+                remote in acknowledged,
+                True,
+                detail,
+            )
+        )
     for remote in sorted(desired - actual):
         if in_flight and remote not in acknowledged:
             continue  # added in the hub; the addition is on its way
-        drifts.append(Drift(Kind.MISSING_MEMBERSHIP, "Group", group_id, group_remote_id, member_path(remote),
-                            True, remote in acknowledged, False, f"member {members.get(remote, remote)}"))
+        drifts.append(
+            Drift(
+                Kind.MISSING_MEMBERSHIP,
+                "Group",
+                group_id,
+                group_remote_id,
+                member_path(remote),
+                True,
+                remote in acknowledged,
+                False,
+                f"member {members.get(remote, remote)}",
+            )
+        )
     return drifts
 
 
 # -- repair ---------------------------------------------------------------------------------------
 
 
-def acknowledge(last_pushed: Mapping[str, Any] | None, actual: Mapping[str, Any],
-                paths: Iterable[str]) -> dict[str, Any]:
+def acknowledge(
+    last_pushed: Mapping[str, Any] | None, actual: Mapping[str, Any], paths: Iterable[str]
+) -> dict[str, Any]:
     """``last_pushed`` with the given attributes as the target actually holds them.
 
     Propagate sends the difference between desired and last pushed, so recording what the
     application really holds makes the next push correct it: a value changed in the app is
     replaced, one added there is removed.
     """
-    state: dict[str, Any] = {key: dict(value) if isinstance(value, dict) and key.lower().startswith("urn:")
-                             else value for key, value in (last_pushed or {}).items()}
+    state: dict[str, Any] = {
+        key: dict(value) if isinstance(value, dict) and key.lower().startswith("urn:") else value
+        for key, value in (last_pushed or {}).items()
+    }
     have = flatten(actual)
     for path in paths:
         value = have[path.lower()][1] if path.lower() in have else None

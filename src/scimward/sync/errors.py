@@ -52,8 +52,9 @@ class TransientError(TargetError):
 
     retryable = True
 
-    def __init__(self, detail: str, *, status: int | None = None, scim_type: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, detail: str, *, status: int | None = None, scim_type: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail, status=status, scim_type=scim_type)
         #: Seconds the target asked us to wait (Retry-After), already capped; a floor for the backoff.
         self.retry_after = retry_after

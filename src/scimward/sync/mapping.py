@@ -14,9 +14,27 @@ from typing import Any
 from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 from scimward.sync.targets import AttributeRule
 
-_CORE_USER = ("userName", "name", "displayName", "nickName", "profileUrl", "title", "userType",
-              "preferredLanguage", "locale", "timezone", "active", "emails", "phoneNumbers", "ims", "photos",
-              "addresses", "entitlements", "roles", "x509Certificates")
+_CORE_USER = (
+    "userName",
+    "name",
+    "displayName",
+    "nickName",
+    "profileUrl",
+    "title",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "active",
+    "emails",
+    "phoneNumbers",
+    "ims",
+    "photos",
+    "addresses",
+    "entitlements",
+    "roles",
+    "x509Certificates",
+)
 _ENTERPRISE = ("employeeNumber", "costCenter", "organization", "division", "department")
 
 #: What a target receives unless configured otherwise: the whole core User schema (without the
@@ -61,8 +79,9 @@ def write(body: dict[str, Any], path: str, value: Any) -> None:
         container.setdefault(attr, {})[sub] = value
 
 
-def desired_user(identity_id: str, doc: dict[str, Any], rules: tuple[AttributeRule, ...] | None,
-                 manager_remote_id: str | None = None) -> dict[str, Any]:
+def desired_user(
+    identity_id: str, doc: dict[str, Any], rules: tuple[AttributeRule, ...] | None, manager_remote_id: str | None = None
+) -> dict[str, Any]:
     """The SCIM User body a target should hold for this identity."""
     body: dict[str, Any] = {"schemas": [USER_SCHEMA], "externalId": identity_id}
     for rule in rules if rules is not None else DEFAULT_USER_RULES:

@@ -32,12 +32,12 @@ class Account:
     doc: dict[str, Any]
 
 
-async def find_account(database: Database, target_name: str, account: str,
-                       secrets: SecretBox | None = None) -> Account:
+async def find_account(database: Database, target_name: str, account: str, secrets: SecretBox | None = None) -> Account:
     target = Target.from_row(await TargetRepository(database).by_name(target_name))
     if not target.config.push_nhis:
-        raise InvalidValue(f"target {target_name!r} does not take non-human identities: "
-                           f"scimward target set {target_name} --nhis")
+        raise InvalidValue(
+            f"target {target_name!r} does not take non-human identities: scimward target set {target_name} --nhis"
+        )
     token = (secrets or SecretBox()).decrypt(target.row.token_encrypted)
     async with TargetClient(target.row.base_url, token) as client:
         resource = await nhi_resource(client)
@@ -49,9 +49,17 @@ async def find_account(database: Database, target_name: str, account: str,
             except NotFoundError:
                 found = []
     if len(found) != 1:
-        raise NotFound(f"no account {account!r} in {resource} of target {target_name!r}" if not found
-                       else f"{len(found)} accounts match {account!r} on target {target_name!r}: give its id")
+        raise NotFound(
+            f"no account {account!r} in {resource} of target {target_name!r}"
+            if not found
+            else f"{len(found)} accounts match {account!r} on target {target_name!r}: give its id"
+        )
     doc = found[0]
-    return Account(target.name, target.config.environment, resource, str(doc["id"]),
-                   str(doc.get("name" if resource == "Agents" else "userName") or account), doc)
-
+    return Account(
+        target.name,
+        target.config.environment,
+        resource,
+        str(doc["id"]),
+        str(doc.get("name" if resource == "Agents" else "userName") or account),
+        doc,
+    )

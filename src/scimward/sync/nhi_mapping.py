@@ -16,8 +16,17 @@ from scimward.scim.resource_types import USER_SCHEMA
 from scimward.sync.client import TargetClient
 from scimward.sync.errors import BadRequestError, NotFoundError
 
-_AGENT_ATTRIBUTES = ("name", "displayName", "agentType", "active", "description", "entitlements", "roles",
-                     "subject", "protocols")
+_AGENT_ATTRIBUTES = (
+    "name",
+    "displayName",
+    "agentType",
+    "active",
+    "description",
+    "entitlements",
+    "roles",
+    "subject",
+    "protocols",
+)
 
 
 def desired_agent(identity_id: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -27,8 +36,12 @@ def desired_agent(identity_id: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def desired_nhi_user(identity_id: str, doc: dict[str, Any], user_type: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"schemas": [USER_SCHEMA], "externalId": identity_id, "userName": doc.get("name"),
-                            "userType": user_type}
+    body: dict[str, Any] = {
+        "schemas": [USER_SCHEMA],
+        "externalId": identity_id,
+        "userName": doc.get("name"),
+        "userType": user_type,
+    }
     for name in ("displayName", "active", "entitlements", "roles"):
         if doc.get(name) is not None:
             body[name] = doc[name]

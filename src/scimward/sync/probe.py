@@ -29,8 +29,14 @@ async def evaluates(client: TargetClient, resource: str, attribute: str) -> bool
     """Whether the target evaluates ``attribute eq`` on ``resource``: search for an account it holds by
     that attribute and see that it comes back. None when no account carries the attribute (then
     nothing can be learned, and no lookup can match either)."""
-    sample = next((item for item in await client.first_page(resource, SAMPLE, [attribute])
-                   if isinstance(item.get(attribute), str) and item[attribute]), None)
+    sample = next(
+        (
+            item
+            for item in await client.first_page(resource, SAMPLE, [attribute])
+            if isinstance(item.get(attribute), str) and item[attribute]
+        ),
+        None,
+    )
     if sample is None:
         return None
     found = await client.find(resource, eq_filter(attribute, sample[attribute]))
@@ -46,8 +52,13 @@ async def probe_filters(client: TargetClient) -> dict[str, bool | None]:
     return out
 
 
-async def refresh(database: Database, target_id: int, config: Mapping[str, Any], client: TargetClient,
-                  filters: Mapping[str, bool | None] | None = None) -> Capabilities:
+async def refresh(
+    database: Database,
+    target_id: int,
+    config: Mapping[str, Any],
+    client: TargetClient,
+    filters: Mapping[str, bool | None] | None = None,
+) -> Capabilities:
     """Probe the target (or take ``filters`` just probed), keep what was found in its capability
     profile with the time of the probe, and answer the profile as it now stands."""
     found = await probe_filters(client) if filters is None else filters

@@ -39,14 +39,16 @@ COMPLEX = ("name", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:m
 #: Built-in profiles: common behaviours of real applications, a starting point the probe refines.
 BUILTIN: dict[str, dict[str, Any]] = {
     # A server that does what RFC 7644 says (a second scimward, scim2-server).
-    "standard": {"complex_paths": False, "member_remove": "filter", "group_rename": "patch",
-                 "external_id_patch": True},
+    "standard": {"complex_paths": False, "member_remove": "filter", "group_rename": "patch", "external_id_patch": True},
     # The forms nearly every application accepts: sub-attribute paths, value-list removal, PUT for
     # renames and adoption, and no trust in filters beyond userName.
-    "conservative": {"complex_paths": True, "member_remove": "value_list", "group_rename": "put",
-                     "external_id_patch": False,
-                     "filters": {"Users.externalId": False, "Groups.externalId": False,
-                                 "Groups.displayName": False}},
+    "conservative": {
+        "complex_paths": True,
+        "member_remove": "value_list",
+        "group_rename": "put",
+        "external_id_patch": False,
+        "filters": {"Users.externalId": False, "Groups.externalId": False, "Groups.displayName": False},
+    },
 }
 
 
@@ -66,8 +68,15 @@ class Capabilities:
         base = dict(BUILTIN.get(str(extra.get("profile")), {}))
         data = {**base, **(extra.get("capabilities") or {})}
         filters = {**base.get("filters", {}), **(data.get("filters") or {})}
-        return cls(data.get("complex_paths"), data.get("member_remove"), data.get("group_rename"),
-                   data.get("external_id_patch"), filters, tuple(data.get("dropped") or ()), data.get("probed"))
+        return cls(
+            data.get("complex_paths"),
+            data.get("member_remove"),
+            data.get("group_rename"),
+            data.get("external_id_patch"),
+            filters,
+            tuple(data.get("dropped") or ()),
+            data.get("probed"),
+        )
 
     def learned(self, **changes: Any) -> Capabilities:
         return replace(self, **changes)
@@ -79,10 +88,17 @@ class Capabilities:
         return replace(self, filters={**self.filters, lookup: works})
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {key: value for key, value in (
-            ("complex_paths", self.complex_paths), ("member_remove", self.member_remove),
-            ("group_rename", self.group_rename), ("external_id_patch", self.external_id_patch),
-            ("probed", self.probed)) if value is not None}
+        out: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("complex_paths", self.complex_paths),
+                ("member_remove", self.member_remove),
+                ("group_rename", self.group_rename),
+                ("external_id_patch", self.external_id_patch),
+                ("probed", self.probed),
+            )
+            if value is not None
+        }
         if self.filters:
             out["filters"] = dict(self.filters)
         if self.dropped:
@@ -100,12 +116,12 @@ def check(extra: Mapping[str, Any]) -> None:
         return
     if not isinstance(data, dict):
         raise InvalidValue("capabilities must be an object of capability settings")
-    allowed = {"complex_paths", "member_remove", "group_rename", "external_id_patch", "filters", "dropped",
-               "probed"}
+    allowed = {"complex_paths", "member_remove", "group_rename", "external_id_patch", "filters", "dropped", "probed"}
     unknown = set(data) - allowed
     if unknown:
-        raise InvalidValue(f"capabilities.{sorted(unknown)[0]} is not a capability; allowed: "
-                           f"{', '.join(sorted(allowed))}")
+        raise InvalidValue(
+            f"capabilities.{sorted(unknown)[0]} is not a capability; allowed: {', '.join(sorted(allowed))}"
+        )
     for key in ("complex_paths", "external_id_patch"):
         if key in data and not isinstance(data[key], bool):
             raise InvalidValue(f"capabilities.{key} must be true or false")
@@ -144,13 +160,18 @@ def strip(body: dict[str, Any], dropped: Iterable[str]) -> dict[str, Any]:
         if isinstance(value, list):
             subs = {path.partition(".")[2] for path in drops if path.partition(".")[0] == low and "." in path}
             if subs:
-                value = [{k: v for k, v in item.items() if k.lower() not in subs} if isinstance(item, dict) else item
-                         for item in value]
+                value = [
+                    {k: v for k, v in item.items() if k.lower() not in subs} if isinstance(item, dict) else item
+                    for item in value
+                ]
         out[key] = value
     if "schemas" in out:
         present = {k for k in out if k.lower().startswith("urn:")}
-        out["schemas"] = [s for s in out["schemas"]
-                          if not s.lower().startswith("urn:ietf:params:scim:schemas:extension") or s in present]
+        out["schemas"] = [
+            s
+            for s in out["schemas"]
+            if not s.lower().startswith("urn:ietf:params:scim:schemas:extension") or s in present
+        ]
     return out
 
 
@@ -175,8 +196,9 @@ def drops(sent: Mapping[str, Any], held: Mapping[str, Any]) -> set[str]:
         answer = lowered[low]
         if low.startswith("urn:") and isinstance(value, dict) and isinstance(answer, dict):
             inner = {k.lower() for k in answer}
-            missing.update(f"{key}:{sub}" for sub, v in value.items()
-                           if v not in (None, "", [], {}) and sub.lower() not in inner)
+            missing.update(
+                f"{key}:{sub}" for sub, v in value.items() if v not in (None, "", [], {}) and sub.lower() not in inner
+            )
         elif isinstance(value, list) and isinstance(answer, list):
             sent_keys = {k.lower() for item in value if isinstance(item, dict) for k, v in item.items() if v}
             held_keys = {k.lower() for item in answer if isinstance(item, dict) for k in item}

@@ -205,9 +205,17 @@ def _scope(text: str | None) -> Filter | None:
 
 
 class Propagator:
-    def __init__(self, database: Database, *, batch: int = 64, concurrency: int = 16,
-                 lease: timedelta = timedelta(seconds=120), poll_seconds: float = 0.5,
-                 secrets: SecretBox | None = None, client_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        batch: int = 64,
+        concurrency: int = 16,
+        lease: timedelta = timedelta(seconds=120),
+        poll_seconds: float = 0.5,
+        secrets: SecretBox | None = None,
+        client_timeout: float | None = None,
+    ) -> None:
         self.db = database
         self.reads = BatchReads(database)
         self.outbox = Outbox(database)
@@ -275,8 +283,9 @@ class Propagator:
             waiter.cancel()
             stopper.cancel()
 
-    async def drain(self, target_id: int | None = None, progress: Callable[[int], None] | None = None,
-                    deadline: float | None = None) -> int:
+    async def drain(
+        self, target_id: int | None = None, progress: Callable[[int], None] | None = None, deadline: float | None = None
+    ) -> int:
         """Process due rows until none is left (``scimward sync``, tests); the number processed."""
         # Whether any target is in service is asked afresh: the answer ``run`` keeps for a second may
         # predate a ``target resume``, and a drain that right after it found nothing to do would lie.
@@ -309,8 +318,9 @@ class Propagator:
         await self._run_phase(USER_TYPE, [i for i in items if i.resource_type == "User"], endpoints)
         # Non-human identities next (as Agents, or as Users where a target has no /Agents), then groups.
         await self._run_phase(AGENT_TYPE, [i for i in items if i.resource_type == "Agent"], endpoints)
-        await self._run_phase(AGENTIC_APPLICATION_TYPE,
-                              [i for i in items if i.resource_type == "AgenticApplication"], endpoints)
+        await self._run_phase(
+            AGENTIC_APPLICATION_TYPE, [i for i in items if i.resource_type == "AgenticApplication"], endpoints
+        )
         await self._run_phase(GROUP_TYPE, [i for i in items if i.resource_type == "Group"], endpoints)
         await self._run_orphans([i for i in items if i.resource_type == ORPHAN], endpoints)
         return len(items)
@@ -337,8 +347,9 @@ class Propagator:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _run_phase(self, rt: ResourceType, items: list[OutboxItem],
-                         endpoints: dict[int, _Endpoint | None]) -> None:
+    async def _run_phase(
+        self, rt: ResourceType, items: list[OutboxItem], endpoints: dict[int, _Endpoint | None]
+    ) -> None:
         """Push rows of one resource type concurrently, then commit their outcomes together. The
         commit happens even if a row failed unexpectedly, so the others' work is kept; that row stays
         claimed until its lease runs out, as it would have if the worker had died."""
@@ -361,8 +372,9 @@ class Propagator:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _prefetch_batch(self, rt: ResourceType, items: list[OutboxItem],
-                              endpoints: dict[int, _Endpoint | None]) -> dict[int, _Known]:
+    async def _prefetch_batch(
+        self, rt: ResourceType, items: list[OutboxItem], endpoints: dict[int, _Endpoint | None]
+    ) -> dict[int, _Known]:
         by_target: dict[int, list[str]] = {}
         for item in items:
             by_target.setdefault(item.target_id, []).append(item.identity_id)
@@ -386,8 +398,13 @@ class Propagator:
     async def _prefetch(self, rt: ResourceType, target: Target, ids: Collection[str]) -> _Known:
         """Two queries for any number of identities: the identities (with the scope evaluated in SQL)
         and their links, with the links of the managers the users name."""
-        scope = _scope({USER_TYPE.name: target.config.scope, GROUP_TYPE.name: target.config.group_scope,
-                        AGENT_TYPE.name: target.config.nhi_scope}.get(rt.name))
+        scope = _scope(
+            {
+                USER_TYPE.name: target.config.scope,
+                GROUP_TYPE.name: target.config.group_scope,
+                AGENT_TYPE.name: target.config.nhi_scope,
+            }.get(rt.name)
+        )
         identities = await self.reads.identities(rt, ids, scope)
         wanted = set(ids)
         if rt is USER_TYPE:
@@ -401,14 +418,18 @@ class Propagator:
         for item in items:
             hub = known[item.target_id].identities.get(item.identity_id) if item.target_id in known else None
             manager = manager_id(hub.doc) if hub is not None and hub.in_scope else None
-            if (manager and known[item.target_id].manager_remote(manager) is None
-                    and results.linked(item.target_id, manager)):
+            if (
+                manager
+                and known[item.target_id].manager_remote(manager) is None
+                and results.linked(item.target_id, manager)
+            ):
                 results.requeue(item)
 
     # -- one row --------------------------------------------------------------------------------
 
-    async def process(self, item: OutboxItem, endpoint: _Endpoint | None, known: _Known | None,
-                      results: PushResults) -> None:
+    async def process(
+        self, item: OutboxItem, endpoint: _Endpoint | None, known: _Known | None, results: PushResults
+    ) -> None:
         """Push one row and record the outcome in ``results``. Failures that change what happens to
         the target (a pause, a quarantine) and retries are written at once; they are rare."""
         if item.target_id in self._broken:
@@ -485,8 +506,9 @@ class Propagator:
         endpoint.healthy_at = time.monotonic()
         return True
 
-    async def _identity_failure(self, item: OutboxItem, endpoint: _Endpoint, error: TargetError,
-                                results: PushResults) -> None:
+    async def _identity_failure(
+        self, item: OutboxItem, endpoint: _Endpoint, error: TargetError, results: PushResults
+    ) -> None:
         """One identity's change fails while the target is well: back off this row alone, and after
         ``poison_after`` failures in a row park it with a finding naming the request and the answer."""
         target = endpoint.target
@@ -499,9 +521,20 @@ class Propagator:
             return
         detail = f"parked after {attempts} failures: {error.request or 'request'} answered {answer}"
         results.rejected(item, detail)
-        await self.findings.record(target.id, utcnow(), [Observation(
-            kind=POISONED, subject=item.identity_id, severity="high", resource_type=item.resource_type,
-            identity_id=item.identity_id, detail=detail)])
+        await self.findings.record(
+            target.id,
+            utcnow(),
+            [
+                Observation(
+                    kind=POISONED,
+                    subject=item.identity_id,
+                    severity="high",
+                    resource_type=item.resource_type,
+                    identity_id=item.identity_id,
+                    detail=detail,
+                )
+            ],
+        )
         log.warning("push parked", target=target.name, identity=item.identity_id, detail=detail)
 
     async def _transient(self, item: OutboxItem, endpoint: _Endpoint, error: TransientError) -> None:
@@ -559,8 +592,11 @@ class Propagator:
             return None
         # What the pushes learn of the target (its capabilities) changes its configuration without
         # making its clients or scans stale.
-        fingerprint = (row.base_url, row.token_encrypted,
-                       repr({k: v for k, v in row.config.items() if k != "capabilities"}))
+        fingerprint = (
+            row.base_url,
+            row.token_encrypted,
+            repr({k: v for k, v in row.config.items() if k != "capabilities"}),
+        )
         endpoint = self._endpoints.get(row.id)
         if endpoint is None or endpoint.fingerprint != fingerprint:
             target = Target.from_row(row)
@@ -591,12 +627,18 @@ class Propagator:
         one (reading the CA bundle) costs about 30 ms, more than many pushes."""
         token = self.secrets.decrypt(row.token_encrypted)
         timeout = DEFAULT_TIMEOUT if self.client_timeout is None else httpx.Timeout(self.client_timeout)
-        limits = httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS,
-                              keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry)
+        limits = httpx.Limits(
+            max_connections=LANE_CONNECTIONS,
+            max_keepalive_connections=LANE_CONNECTIONS,
+            keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry,
+        )
         tls = httpx.create_ssl_context()
-        return [TargetClient(row.base_url, token, timeout=timeout,
-                             transport=httpx.AsyncHTTPTransport(verify=tls, limits=limits))
-                for _ in range(count)]
+        return [
+            TargetClient(
+                row.base_url, token, timeout=timeout, transport=httpx.AsyncHTTPTransport(verify=tls, limits=limits)
+            )
+            for _ in range(count)
+        ]
 
     # -- users ----------------------------------------------------------------------------------
 
@@ -621,20 +663,31 @@ class Propagator:
         resource = await self._agent_resource(lane)
         if hub is None or not hub.in_scope or not target.config.push_nhis:
             return await self._deprovision_user(lane, link, results, resource) if link is not None else "none"
-        body = desired_agent(identity_id, hub.doc) if resource == "Agents" else \
-            desired_nhi_user(identity_id, hub.doc, target.config.nhi_user_type)
+        body = (
+            desired_agent(identity_id, hub.doc)
+            if resource == "Agents"
+            else desired_nhi_user(identity_id, hub.doc, target.config.nhi_user_type)
+        )
         desired = strip(body, lane.endpoint.caps.dropped)
         return await self._push_account(lane, "Agent", resource, identity_id, link, desired, results)
 
     async def _agent_resource(self, lane: _Lane) -> str:
-        """"Agents" when the target announces the Agent resource type, else "Users" (asked once per endpoint)."""
+        """ "Agents" when the target announces the Agent resource type, else "Users" (asked once per endpoint)."""
         endpoint = lane.endpoint
         if endpoint.agents is None:
             endpoint.agents = await nhi_resource(lane.client) == "Agents"
         return "Agents" if endpoint.agents else "Users"
 
-    async def _push_account(self, lane: _Lane, rt_name: str, resource: str, identity_id: str, link: Link | None,
-                            desired: dict[str, Any], results: PushResults) -> Outcome:
+    async def _push_account(
+        self,
+        lane: _Lane,
+        rt_name: str,
+        resource: str,
+        identity_id: str,
+        link: Link | None,
+        desired: dict[str, Any],
+        results: PushResults,
+    ) -> Outcome:
         """Create the account, or bring it to ``desired`` with PATCH (deprovisioning first and alone)."""
         target, client = lane.target, lane.client
         dropped = lane.endpoint.caps.dropped
@@ -676,13 +729,16 @@ class Propagator:
             return "none"  # gone already: nothing left to switch off
         return "deactivate"
 
-    async def _deprovision_user(self, lane: _Lane, link: Link, results: PushResults,
-                                resource: str = "Users") -> Outcome:
+    async def _deprovision_user(
+        self, lane: _Lane, link: Link, results: PushResults, resource: str = "Users"
+    ) -> Outcome:
         target, client = lane.target, lane.client
         mode = target.config.deprovision
         if mode is DeprovisionMode.DELETE or (
-                mode is DeprovisionMode.TOMBSTONE and link.status == "deactivated"
-                and utcnow() - link.acknowledged >= timedelta(days=target.config.tombstone_days)):
+            mode is DeprovisionMode.TOMBSTONE
+            and link.status == "deactivated"
+            and utcnow() - link.acknowledged >= timedelta(days=target.config.tombstone_days)
+        ):
             with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
                 await client.delete(resource, link.remote_id)
             await self.links.drop(target.id, link.identity_id)
@@ -710,8 +766,15 @@ class Propagator:
 
     # -- the wire form --------------------------------------------------------------------------
 
-    async def _update(self, lane: _Lane, resource: str, remote_id: str, operations: list[dict[str, Any]],
-                      desired: dict[str, Any], acknowledged: dict[str, Any] | None) -> Resource | None:
+    async def _update(
+        self,
+        lane: _Lane,
+        resource: str,
+        remote_id: str,
+        operations: list[dict[str, Any]],
+        desired: dict[str, Any],
+        acknowledged: dict[str, Any] | None,
+    ) -> Resource | None:
         """Change an account by the form the target takes: PATCH as the profile says, else the
         standard PATCH, then sub-attribute paths, then PUT of the account as read with the change
         applied. What worked is learned, so the next push goes straight to it. The first refusal is
@@ -720,7 +783,8 @@ class Propagator:
         caps = endpoint.caps
         paths = {str(operation.get("path", "")).lower() for operation in operations}
         if (caps.external_id_patch is False and "externalid" in paths) or (
-                resource == "Groups" and caps.group_rename == "put" and "displayname" in paths):
+            resource == "Groups" and caps.group_rename == "put" and "displayname" in paths
+        ):
             return await self._put(lane, resource, remote_id, desired, acknowledged)
         expanded = sub_attribute_paths(operations, COMPLEX)
         forms = [expanded] if caps.complex_paths else [operations]
@@ -755,8 +819,9 @@ class Propagator:
             await self._learn(endpoint, endpoint.caps.learned(group_rename="put"))
         return held
 
-    async def _put(self, lane: _Lane, resource: str, remote_id: str, desired: dict[str, Any],
-                   acknowledged: dict[str, Any] | None) -> Resource:
+    async def _put(
+        self, lane: _Lane, resource: str, remote_id: str, desired: dict[str, Any], acknowledged: dict[str, Any] | None
+    ) -> Resource:
         """PUT the account as the target holds it with the desired attributes set and the ones no
         longer desired removed: what the application keeps of its own (a group's members) stays."""
         current = await lane.client.get(resource, remote_id)
@@ -776,8 +841,15 @@ class Propagator:
 
     # -- create or adopt ------------------------------------------------------------------------
 
-    async def _create(self, lane: _Lane, rt_name: str, identity_id: str, desired: dict[str, Any],
-                      results: PushResults, resource: str | None = None) -> str:
+    async def _create(
+        self,
+        lane: _Lane,
+        rt_name: str,
+        identity_id: str,
+        desired: dict[str, Any],
+        results: PushResults,
+        resource: str | None = None,
+    ) -> str:
         """Create the account, unless one is already there to adopt (found by externalId, then by
         userName or displayName): nothing is ever duplicated. The link goes to ``results``."""
         resource = resource or ("Users" if rt_name == "User" else "Groups")
@@ -809,8 +881,9 @@ class Propagator:
         if rt_name == "User":
             results.account_changed(lane.target.id, identity_id)
 
-    async def _find_existing(self, lane: _Lane, resource: str, identity_id: str,
-                             desired: dict[str, Any]) -> dict[str, Any] | None:
+    async def _find_existing(
+        self, lane: _Lane, resource: str, identity_id: str, desired: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """The account to adopt, by a filter the target is known (or found) to evaluate, else from a
         read of every account: an empty answer to a filter the target ignores is not "no such account"."""
         natural = _natural(resource)
@@ -820,7 +893,8 @@ class Propagator:
                 continue
             lookup = f"{resource}.{attribute}"
             fresh = resource in endpoint.scanned and (
-                time.monotonic() - endpoint.scanned_at.get(resource, -1e9) < SCAN_TTL)
+                time.monotonic() - endpoint.scanned_at.get(resource, -1e9) < SCAN_TTL
+            )
             works = endpoint.caps.filters.get(lookup)
             if works is None and not fresh:
                 works = await self._probe_filter(lane, resource, attribute)
@@ -854,13 +928,13 @@ class Propagator:
         endpoint = lane.endpoint
         async with endpoint.probe_lock:
             if resource not in endpoint.scanned or (
-                    time.monotonic() - endpoint.scanned_at.get(resource, -1e9) >= SCAN_TTL):
+                time.monotonic() - endpoint.scanned_at.get(resource, -1e9) >= SCAN_TTL
+            ):
                 await self._read_index(endpoint, lane.client, resource)
             return endpoint.scanned[resource]
 
     @staticmethod
-    async def _read_index(endpoint: _Endpoint, client: TargetClient, resource: str, *,
-                          forever: bool = False) -> int:
+    async def _read_index(endpoint: _Endpoint, client: TargetClient, resource: str, *, forever: bool = False) -> int:
         natural = _natural(resource)
         index: dict[tuple[str, str], str] = {}
         seen = 0
@@ -925,8 +999,9 @@ class Propagator:
                 except NotFoundError:
                     await self.links.drop(target.id, identity_id)
                     return Deferred(0.0, "the group vanished on the target; it will be made again")
-                results.save_link(target.id, identity_id, "Group", remote_id,
-                                  await self._held(lane.endpoint, desired, held))
+                results.save_link(
+                    target.id, identity_id, "Group", remote_id, await self._held(lane.endpoint, desired, held)
+                )
                 action = "update"
         waiting = await self._push_unlinked_members(lane, identity_id)
         if waiting is not None:
@@ -948,10 +1023,16 @@ class Propagator:
         if not lane.target.config.push_nhis:
             first = [(member, kind) for member, kind in first if kind == "User"]
         kinds = {member: kind for member, kind in first}
-        known = {rt.name: await self._prefetch(rt, lane.target, ids) for rt in (USER_TYPE, AGENT_TYPE)
-                 if (ids := [member for member, kind in first if kind == rt.name])}
-        made = [member for member, kind in first
-                if member in known[kind].identities and known[kind].identities[member].in_scope]
+        known = {
+            rt.name: await self._prefetch(rt, lane.target, ids)
+            for rt in (USER_TYPE, AGENT_TYPE)
+            if (ids := [member for member, kind in first if kind == rt.name])
+        }
+        made = [
+            member
+            for member, kind in first
+            if member in known[kind].identities and known[kind].identities[member].in_scope
+        ]
         results = PushResults()
         try:
             for member in made:
@@ -961,8 +1042,17 @@ class Propagator:
                 except TargetError as error:
                     if isinstance(error, HaltError) or (isinstance(error, TransientError) and _target_wide(error)):
                         raise
-                    results.log.append(log_row(lane.target.id, member, "user", "failed", utcnow(), utcnow(),
-                                               f"as a member of {group_id}: {error}"))
+                    results.log.append(
+                        log_row(
+                            lane.target.id,
+                            member,
+                            "user",
+                            "failed",
+                            utcnow(),
+                            utcnow(),
+                            f"as a member of {group_id}: {error}",
+                        )
+                    )
                     continue
                 if isinstance(outcome, Deferred):  # a member not to be made now: nor is the group
                     return outcome
@@ -982,7 +1072,7 @@ class Propagator:
             if not adds and not removes:
                 return changed
             for i in range(0, len(removes), REMOVE_CHUNK):
-                chunk = removes[i:i + REMOVE_CHUNK]
+                chunk = removes[i : i + REMOVE_CHUNK]
                 await self._remove_members(lane, remote_group, [remote for _, remote in chunk])
                 await self.links.acknowledge_members(target.id, group_id, [], [m for m, _ in chunk])
             if adds:

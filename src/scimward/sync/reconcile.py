@@ -104,8 +104,9 @@ class ReconcilePolicy:
             raise InvalidValue("reconcile_repair must be true or false")
         orphans = extra.get("orphans", "report")
         if orphans not in ("report", "deactivate"):
-            raise InvalidValue(f"orphans must be 'report' or 'deactivate' (orphaned accounts are never deleted), "
-                               f"not {orphans!r}")
+            raise InvalidValue(
+                f"orphans must be 'report' or 'deactivate' (orphaned accounts are never deleted), not {orphans!r}"
+            )
         return cls(repair, orphans, parse_every(extra.get("reconcile_every")))
 
 
@@ -132,22 +133,37 @@ class ReconcileReport:
         return sum(count["open"] for count in self.counts.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {"run": self.run_id, "target": self.target, "trigger": self.trigger, "repair": self.repair,
-                "started": self.started.isoformat() + "Z", "finished": self.finished.isoformat() + "Z",
-                "seconds": round((self.finished - self.started).total_seconds(), 3),
-                "users_read": self.users_read, "agents_read": self.agents_read, "groups_read": self.groups_read,
-                "open": self.open,
-                "counts": {kind.value: self.counts.get(kind.value, {"open": 0, "new": 0, "repaired": 0})
-                           for kind in Kind},
-                "resolved": self.resolved, "enqueued": self.enqueued,
-                "orphans_deactivated": self.orphans_deactivated}
+        return {
+            "run": self.run_id,
+            "target": self.target,
+            "trigger": self.trigger,
+            "repair": self.repair,
+            "started": self.started.isoformat() + "Z",
+            "finished": self.finished.isoformat() + "Z",
+            "seconds": round((self.finished - self.started).total_seconds(), 3),
+            "users_read": self.users_read,
+            "agents_read": self.agents_read,
+            "groups_read": self.groups_read,
+            "open": self.open,
+            "counts": {kind.value: self.counts.get(kind.value, {"open": 0, "new": 0, "repaired": 0}) for kind in Kind},
+            "resolved": self.resolved,
+            "enqueued": self.enqueued,
+            "orphans_deactivated": self.orphans_deactivated,
+        }
 
 
 class Reconciler:
     """Reconciles targets against the hub; one run of a target at a time (``store.governance.findings.RunStore``)."""
 
-    def __init__(self, database: Database, *, secrets: SecretBox | None = None, page_size: int = 500,
-                 group_page_size: int = 20, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        secrets: SecretBox | None = None,
+        page_size: int = 500,
+        group_page_size: int = 20,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
         self.db = database
         self.secrets = secrets or SecretBox()
         self.page_size = page_size
@@ -161,25 +177,31 @@ class Reconciler:
         self.findings = FindingStore(database)
         self.runs = RunStore(database)
 
-    async def run(self, name: str, *, repair: bool | None = None, trigger: str = "cli",
-                  progress: Progress | None = None) -> ReconcileReport:
+    async def run(
+        self, name: str, *, repair: bool | None = None, trigger: str = "cli", progress: Progress | None = None
+    ) -> ReconcileReport:
         """Reconcile the target ``name``. ``repair`` None follows the target's ``reconcile_repair``."""
-        return await self.run_target(Target.from_row(await self.targets.by_name(name)), repair=repair,
-                                     trigger=trigger, progress=progress)
+        return await self.run_target(
+            Target.from_row(await self.targets.by_name(name)), repair=repair, trigger=trigger, progress=progress
+        )
 
-    async def run_target(self, target: Target, *, repair: bool | None = None, trigger: str = "cli",
-                         progress: Progress | None = None) -> ReconcileReport:
+    async def run_target(
+        self, target: Target, *, repair: bool | None = None, trigger: str = "cli", progress: Progress | None = None
+    ) -> ReconcileReport:
         if target.row.quarantined is not None:
-            raise ScimError(f"target {target.name} is quarantined ({target.row.quarantine_reason}); "
-                            f"run `scimward target resume {target.name}` first")
+            raise ScimError(
+                f"target {target.name} is quarantined ({target.row.quarantine_reason}); "
+                f"run `scimward target resume {target.name}` first"
+            )
         policy = ReconcilePolicy.from_config(target.config.extra)
         repairing = policy.repair if repair is None else repair
         run = await self.runs.start(target.id, trigger, repairing)
         log.info("reconcile started", target=target.name, run=run.id, repair=repairing, trigger=trigger)
         state: _Run | None = None
         try:
-            async with TargetClient(target.row.base_url, self.secrets.decrypt(target.row.token_encrypted),
-                                    timeout=self.timeout) as client:
+            async with TargetClient(
+                target.row.base_url, self.secrets.decrypt(target.row.token_encrypted), timeout=self.timeout
+            ) as client:
                 state = _Run(self, target, client, run, policy, repairing, progress or (lambda _phase, _n: None))
                 await state.read_accounts()
                 await state.read_groups()
@@ -187,21 +209,45 @@ class Reconciler:
                 await self._refresh_profile(target, client)
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
-            await self.runs.finish(run.id, users_read=state.users_read if state else 0,
-                                   groups_read=state.groups_read if state else 0, counts=None, error=error)
+            await self.runs.finish(
+                run.id,
+                users_read=state.users_read if state else 0,
+                groups_read=state.groups_read if state else 0,
+                counts=None,
+                error=error,
+            )
             log.warning("reconcile failed", target=target.name, run=run.id, error=error)
             raise
         await state.keep_unverified()
         resolved = await self.findings.resolve_unseen(target.id, run.started, [kind.value for kind in Kind])
         counts = await self.findings.counts(target.id, run.started)
         await self.runs.finish(run.id, users_read=state.users_read, groups_read=state.groups_read, counts=counts)
-        report = ReconcileReport(run.id, target.name, trigger, repairing, run.started, utcnow(), state.users_read,
-                                 state.groups_read, counts, resolved, state.enqueued, state.orphans_deactivated,
-                                 state.agents_read)
-        log.info("reconcile finished", target=target.name, run=run.id, open=report.open, resolved=resolved,
-                 users=state.users_read, groups=state.groups_read, enqueued=state.enqueued)
+        report = ReconcileReport(
+            run.id,
+            target.name,
+            trigger,
+            repairing,
+            run.started,
+            utcnow(),
+            state.users_read,
+            state.groups_read,
+            counts,
+            resolved,
+            state.enqueued,
+            state.orphans_deactivated,
+            state.agents_read,
+        )
+        log.info(
+            "reconcile finished",
+            target=target.name,
+            run=run.id,
+            open=report.open,
+            resolved=resolved,
+            users=state.users_read,
+            groups=state.groups_read,
+            enqueued=state.enqueued,
+        )
         return report
-
 
     async def _refresh_profile(self, target: Target, client: TargetClient) -> None:
         """Probe again what the target evaluates (``sync.probe``): the periodic refresh of its profile.
@@ -236,8 +282,16 @@ class _Holders:
 class _Run:
     """One reconcile of one target: what it has met so far, and its pages."""
 
-    def __init__(self, owner: Reconciler, target: Target, client: TargetClient, run: Run, policy: ReconcilePolicy,
-                 repairing: bool, progress: Progress) -> None:
+    def __init__(
+        self,
+        owner: Reconciler,
+        target: Target,
+        client: TargetClient,
+        run: Run,
+        policy: ReconcilePolicy,
+        repairing: bool,
+        progress: Progress,
+    ) -> None:
         self.owner, self.target, self.client, self.run = owner, target, client, run
         self.policy, self.repairing, self.progress = policy, repairing, progress
         config = target.config
@@ -245,8 +299,7 @@ class _Run:
         self.group_scope = parse_filter(config.group_scope) if config.group_scope else None
         self.owned = owned_paths(config.mapping)
         self.users = _Holders(USER_TYPE, self.scope)
-        self.nhis = _Holders(AGENT_TYPE, parse_filter(config.nhi_scope) if config.nhi_scope else None,
-                             config.push_nhis)
+        self.nhis = _Holders(AGENT_TYPE, parse_filter(config.nhi_scope) if config.nhi_scope else None, config.push_nhis)
         #: Where the target keeps NHIs ("Agents" or "Users"; None: it has none of the hub's).
         self.nhi_resource: str | None = None
         #: What the target was found not to store (``sync.profile``): never drift, never repaired.
@@ -266,7 +319,8 @@ class _Run:
     async def read_accounts(self) -> None:
         """The target's Users, and its Agents where it keeps the hub's NHIs there."""
         if self.target.config.push_nhis or any(
-                key.startswith("Agent:") for key in await self.owner.links.counts(self.target.id)):
+            key.startswith("Agent:") for key in await self.owner.links.counts(self.target.id)
+        ):
             self.nhi_resource = await nhi_resource(self.client)
         users = [self.users, self.nhis] if self.nhi_resource == "Users" else [self.users]
         self.users_read = await self._read("Users", users)
@@ -275,8 +329,9 @@ class _Run:
 
     async def _read(self, resource: str, holders: list[_Holders]) -> int:
         read = 0
-        async for page in _prefetch(_pages(self.client.iterate(resource, page_size=self.owner.page_size),
-                                           self.owner.page_size)):
+        async for page in _prefetch(
+            _pages(self.client.iterate(resource, page_size=self.owner.page_size), self.owner.page_size)
+        ):
             await self._account_page(resource, holders, page)
             read += len(page)
             self.progress(resource, len(page))
@@ -285,7 +340,8 @@ class _Run:
 
     async def read_groups(self) -> None:
         if not self.target.config.push_groups and not any(
-                key.startswith("Group:") for key in await self.owner.links.counts(self.target.id)):
+            key.startswith("Group:") for key in await self.owner.links.counts(self.target.id)
+        ):
             return  # the application's groups are all its own
         size = self.owner.group_page_size
         async for page in _prefetch(_pages(self.client.iterate("Groups", page_size=size), size)):
@@ -294,8 +350,9 @@ class _Run:
             self.progress("Groups", len(page))
             await self._heartbeat()
 
-    async def _hub_of(self, holders: list[_Holders], links: dict[str, Link], claimed: set[str]
-                      ) -> dict[str, HubIdentity]:
+    async def _hub_of(
+        self, holders: list[_Holders], links: dict[str, Link], claimed: set[str]
+    ) -> dict[str, HubIdentity]:
         """The identities behind a page's links and the externalIds it claims, each read as its type;
         an NHI the target should not have (``push_nhis`` off) counts as out of scope."""
         hub: dict[str, HubIdentity] = {}
@@ -310,8 +367,11 @@ class _Run:
         if rt is GROUP_TYPE:
             return desired_group(identity.id, identity.doc)
         if rt is AGENT_TYPE:
-            body = desired_agent(identity.id, identity.doc) if self.nhi_resource == "Agents" else \
-                desired_nhi_user(identity.id, identity.doc, self.target.config.nhi_user_type)
+            body = (
+                desired_agent(identity.id, identity.doc)
+                if self.nhi_resource == "Agents"
+                else desired_nhi_user(identity.id, identity.doc, self.target.config.nhi_user_type)
+            )
             return strip(body, self.dropped)
         return strip(desired_user(identity.id, identity.doc, self.target.config.mapping, manager_remote), self.dropped)
 
@@ -319,8 +379,11 @@ class _Run:
         readback, tid = self.owner.readback, self.target.id
         types = {holder.rt.name: holder.rt for holder in holders}
         by_remote = await readback.links_by_remote(tid, list(types), [account["id"] for account in page])
-        claimed = {account["id"]: external for account in page if account["id"] not in by_remote
-                   and isinstance(external := _get(account, "externalId"), str) and external}
+        claimed = {
+            account["id"]: external
+            for account in page
+            if account["id"] not in by_remote and isinstance(external := _get(account, "externalId"), str) and external
+        }
         hub = await self._hub_of(holders, by_remote, set(claimed.values()))
         ids = {link.identity_id for link in by_remote.values()} | set(claimed.values())
         claimed_links = await readback.links(tid, set(claimed.values())) if claimed else {}
@@ -350,24 +413,44 @@ class _Run:
             if identity is None or not identity.in_scope:
                 reason = "deleted in the hub" if identity is None else "out of the target's scope"
                 because = f"{reason}; deprovisioning: {self.target.config.deprovision}"
-                drifts = unwanted_account_drift(link.identity_id, remote_id, link.state, link.status, account,
-                                                because, in_flight=flying, resource_type=rt.name)
+                drifts = unwanted_account_drift(
+                    link.identity_id,
+                    remote_id,
+                    link.state,
+                    link.status,
+                    account,
+                    because,
+                    in_flight=flying,
+                    resource_type=rt.name,
+                )
                 if flying:
-                    self._unverified(unwanted_account_drift(link.identity_id, remote_id, link.state, link.status,
-                                                            account, because, resource_type=rt.name))
+                    self._unverified(
+                        unwanted_account_drift(
+                            link.identity_id,
+                            remote_id,
+                            link.state,
+                            link.status,
+                            account,
+                            because,
+                            resource_type=rt.name,
+                        )
+                    )
                 if drifts and self.repairing:  # make propagate deprovision it again: say it is active
                     repairs.states.append((link.identity_id, {**(link.state or {}), "active": True}, "active"))
             else:
                 manager = manager_id(identity.doc) if rt is USER_TYPE else None
                 desired = self._desired(rt, identity, manager_remote.get(manager) if manager else None)
-                drifts = account_drift(rt.name, identity.id, remote_id, desired, link.state, account, self.owned,
-                                       in_flight=flying)
+                drifts = account_drift(
+                    rt.name, identity.id, remote_id, desired, link.state, account, self.owned, in_flight=flying
+                )
                 if flying:
-                    self._unverified(account_drift(rt.name, identity.id, remote_id, desired, link.state, account,
-                                                   self.owned))
+                    self._unverified(
+                        account_drift(rt.name, identity.id, remote_id, desired, link.state, account, self.owned)
+                    )
                 if drifts and self.repairing:
-                    repairs.states.append((identity.id, acknowledge(link.state, account, [d.attribute for d in drifts]),
-                                           link.status))
+                    repairs.states.append(
+                        (identity.id, acknowledge(link.state, account, [d.attribute for d in drifts]), link.status)
+                    )
             if drifts and self.repairing:
                 repairs.push(rt.name, link.identity_id)
             found.extend(_finding(d, _ENQUEUED if self.repairing else None) for d in drifts)
@@ -390,21 +473,33 @@ class _Run:
             flying = link.identity_id in in_flight
             if identity is None or not identity.in_scope or not self.target.config.push_groups:
                 if not flying:  # propagate deletes a group the hub made and no longer pushes
-                    drift = Drift(Kind.ORPHANED_ACCOUNT, "Group", link.identity_id, link.remote_id, "", None,
-                                  link.state, summary(group), "a group the hub made and no longer pushes")
+                    drift = Drift(
+                        Kind.ORPHANED_ACCOUNT,
+                        "Group",
+                        link.identity_id,
+                        link.remote_id,
+                        "",
+                        None,
+                        link.state,
+                        summary(group),
+                        "a group the hub made and no longer pushes",
+                    )
                     found.append(_finding(drift, _ENQUEUED if self.repairing else None))
                     if self.repairing:
                         repairs.push("Group", link.identity_id)
                 continue
             wanted = desired_group(identity.id, identity.doc)
-            drifts = account_drift("Group", identity.id, link.remote_id, wanted, link.state, group, GROUP_OWNED,
-                                   in_flight=flying)
+            drifts = account_drift(
+                "Group", identity.id, link.remote_id, wanted, link.state, group, GROUP_OWNED, in_flight=flying
+            )
             if flying:
-                self._unverified(account_drift("Group", identity.id, link.remote_id, wanted, link.state, group,
-                                               GROUP_OWNED))
+                self._unverified(
+                    account_drift("Group", identity.id, link.remote_id, wanted, link.state, group, GROUP_OWNED)
+                )
             if drifts and self.repairing:
-                repairs.states.append((identity.id, acknowledge(link.state, group, [d.attribute for d in drifts]),
-                                       link.status))
+                repairs.states.append(
+                    (identity.id, acknowledge(link.state, group, [d.attribute for d in drifts]), link.status)
+                )
             drifts += await self._membership(identity, link, group, flying)
             if drifts and self.repairing:
                 repairs.push("Group", identity.id)
@@ -413,27 +508,34 @@ class _Run:
 
     async def _membership(self, identity: HubIdentity, link: Link, group: Resource, flying: bool) -> list[Drift]:
         readback, tid = self.owner.readback, self.target.id
-        actual = {m["value"] for m in _get(group, "members") or ()
-                  if isinstance(m, dict) and isinstance(m.get("value"), str)}
+        actual = {
+            m["value"] for m in _get(group, "members") or () if isinstance(m, dict) and isinstance(m.get("value"), str)
+        }
         desired = await readback.desired_members(tid, identity.id)
         acknowledged = await readback.acknowledged_members(tid, identity.id)
         strangers = actual - desired.keys() - acknowledged.keys()
         linked = await readback.links_by_remote(tid, None, strangers) if strangers else {}
         members = {**{remote: found.identity_id for remote, found in linked.items()}, **acknowledged, **desired}
-        drifts = membership_drift(identity.id, link.remote_id, desired.keys(), acknowledged.keys(), actual, members,
-                                  in_flight=flying)
+        drifts = membership_drift(
+            identity.id, link.remote_id, desired.keys(), acknowledged.keys(), actual, members, in_flight=flying
+        )
         if flying:
-            self._unverified(membership_drift(identity.id, link.remote_id, desired.keys(), acknowledged.keys(),
-                                              actual, members))
+            self._unverified(
+                membership_drift(identity.id, link.remote_id, desired.keys(), acknowledged.keys(), actual, members)
+            )
         if drifts and self.repairing:
             # Record reality in the acknowledged memberships, so the group's next delta corrects it. An
             # extra member the hub does not know is acknowledged under its remote id, which the delta
             # sends back as is (``LinkStore.member_delta``).
             remote = {member_path(r): r for r in actual | desired.keys()}
-            extra = [members.get(remote[d.attribute], remote[d.attribute])
-                     for d in drifts if d.kind is Kind.EXTRA_MEMBERSHIP]
-            gone = [acknowledged[remote[d.attribute]] for d in drifts
-                    if d.kind is Kind.MISSING_MEMBERSHIP and remote[d.attribute] in acknowledged]
+            extra = [
+                members.get(remote[d.attribute], remote[d.attribute]) for d in drifts if d.kind is Kind.EXTRA_MEMBERSHIP
+            ]
+            gone = [
+                acknowledged[remote[d.attribute]]
+                for d in drifts
+                if d.kind is Kind.MISSING_MEMBERSHIP and remote[d.attribute] in acknowledged
+            ]
             await self.owner.links.acknowledge_members(tid, identity.id, [m for m in extra if len(m) <= 36], gone)
         return drifts
 
@@ -476,8 +578,9 @@ class _Run:
                 manager = manager_id(identity.doc) if rt is USER_TYPE else None
                 desired = self._desired(rt, identity, manager_remote.get(manager) if manager else None)
                 link = links.get(identity.id)
-                drift = missing_account_drift(rt.name, identity.id, desired, link.state if link else None,
-                                              self.unlinked.get(identity.id))
+                drift = missing_account_drift(
+                    rt.name, identity.id, desired, link.state if link else None, self.unlinked.get(identity.id)
+                )
                 found.append(_finding(drift, _ENQUEUED if self.repairing else None))
             repairs = _Repairs()
             if self.repairing:
@@ -501,11 +604,23 @@ class _Run:
         if not self.unverified:
             return
         findings = self.owner.findings
-        kept = [Observation(kind=f.kind, subject=f.subject, severity=f.severity, attribute=f.attribute,
-                            resource_type=f.resource_type, identity_id=f.identity_id, detail=f.detail, data=f.actual,
-                            remote_id=f.remote_id, desired=f.desired, last_pushed=f.last_pushed)
-                for f in await findings.list(target_id=self.target.id, kinds=[kind.value for kind in Kind])
-                if (f.subject, f.attribute) in self.unverified and f.last_seen < self.run.started]
+        kept = [
+            Observation(
+                kind=f.kind,
+                subject=f.subject,
+                severity=f.severity,
+                attribute=f.attribute,
+                resource_type=f.resource_type,
+                identity_id=f.identity_id,
+                detail=f.detail,
+                data=f.actual,
+                remote_id=f.remote_id,
+                desired=f.desired,
+                last_pushed=f.last_pushed,
+            )
+            for f in await findings.list(target_id=self.target.id, kinds=[kind.value for kind in Kind])
+            if (f.subject, f.attribute) in self.unverified and f.last_seen < self.run.started
+        ]
         await findings.record(self.target.id, self.run.started, kept)
 
     # -- writing --------------------------------------------------------------------------------------
@@ -520,9 +635,19 @@ class _Run:
                 unique = list(dict.fromkeys(ids))
                 await self.owner.outbox.enqueue_all(tid, resource_type, unique)
                 self.enqueued += len(unique)
-        await self.owner.readback.log_repairs(tid, self.run.started, [
-            (f.identity_id, " ".join(part for part in (f"reconcile run {self.run.id}:", f.kind, f.attribute) if part)
-             + f": {f.repair}") for f in found if f.repair in _ENQUEUED_NOTES and f.identity_id])
+        await self.owner.readback.log_repairs(
+            tid,
+            self.run.started,
+            [
+                (
+                    f.identity_id,
+                    " ".join(part for part in (f"reconcile run {self.run.id}:", f.kind, f.attribute) if part)
+                    + f": {f.repair}",
+                )
+                for f in found
+                if f.repair in _ENQUEUED_NOTES and f.identity_id
+            ],
+        )
         await self.owner.findings.record(tid, self.run.started, found)
 
     async def _deactivate_orphan(self, resource: str, drift: Drift) -> str | None:
@@ -530,14 +655,20 @@ class _Run:
         delete it. The deactivation meets the target's mass-change breaker (``policy.orphans``)."""
         if not self.repairing or self.policy.orphans != "deactivate" or drift.remote_id is None:
             return None
-        held = await deactivate_orphan(self.owner.db, self.target.id, self.target.name, resource, drift.remote_id,
-                                       self.run.id)
-        await self.owner.links.log(self.target.id, orphan_key(resource, drift.remote_id), "repair", "enqueued",
-                                   utcnow(), f"reconcile run {self.run.id}: orphaned account {drift.remote_id}: "
-                                   + ("deactivation held: the target's mass-change breaker is open" if held
-                                      else "deactivation enqueued"))
+        held = await deactivate_orphan(
+            self.owner.db, self.target.id, self.target.name, resource, drift.remote_id, self.run.id
+        )
+        await self.owner.links.log(
+            self.target.id,
+            orphan_key(resource, drift.remote_id),
+            "repair",
+            "enqueued",
+            utcnow(),
+            f"reconcile run {self.run.id}: orphaned account {drift.remote_id}: "
+            + ("deactivation held: the target's mass-change breaker is open" if held else "deactivation enqueued"),
+        )
         self.orphans_deactivated += 1
-        return (_ORPHAN_HELD if held else _ORPHAN_ENQUEUED)
+        return _ORPHAN_HELD if held else _ORPHAN_ENQUEUED
 
     async def _heartbeat(self) -> None:
         if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
@@ -547,8 +678,10 @@ class _Run:
 
 _ENQUEUED = "push enqueued"
 _ORPHAN_ENQUEUED = "deactivation enqueued (orphans: deactivate); propagate switches the account off"
-_ORPHAN_HELD = ("deactivation held: the target's mass-change breaker is open; sent on `scimward breaker release`, "
-                "dropped on `discard`")
+_ORPHAN_HELD = (
+    "deactivation held: the target's mass-change breaker is open; sent on `scimward breaker release`, "
+    "dropped on `discard`"
+)
 _NOTES = {
     Kind.CHANGED_IN_APP: "recorded the target's value as last pushed; push enqueued to restore the desired one",
     Kind.ATTRIBUTE_DRIFT: "push enqueued",
@@ -564,10 +697,20 @@ _ENQUEUED_NOTES = frozenset(_NOTES.values())
 def _finding(drift: Drift, repair: str | None) -> Observation:
     if repair == _ENQUEUED:
         repair = _NOTES[drift.kind]
-    return Observation(kind=drift.kind.value, subject=drift.subject, severity=drift.severity.value,
-                       attribute=drift.attribute, resource_type=drift.resource_type, identity_id=drift.identity_id,
-                       detail=drift.detail, data=drift.actual, remote_id=drift.remote_id, desired=drift.desired,
-                       last_pushed=drift.last_pushed, repair=repair)
+    return Observation(
+        kind=drift.kind.value,
+        subject=drift.subject,
+        severity=drift.severity.value,
+        attribute=drift.attribute,
+        resource_type=drift.resource_type,
+        identity_id=drift.identity_id,
+        detail=drift.detail,
+        data=drift.actual,
+        remote_id=drift.remote_id,
+        desired=drift.desired,
+        last_pushed=drift.last_pushed,
+        repair=repair,
+    )
 
 
 def _orphan_reason(owner_id: str | None, owner: HubIdentity | None, owner_link: Link | None) -> str:

@@ -53,9 +53,13 @@ async def due_targets(database: Database, now: datetime | None = None) -> list[T
     return [target for _, target in sorted(due, key=lambda pair: pair[0])]
 
 
-async def run_due_reconciles(database: Database, *, secrets: SecretBox | None = None,
-                             reconciler: Reconciler | None = None, now: datetime | None = None
-                             ) -> list[ReconcileReport]:
+async def run_due_reconciles(
+    database: Database,
+    *,
+    secrets: SecretBox | None = None,
+    reconciler: Reconciler | None = None,
+    now: datetime | None = None,
+) -> list[ReconcileReport]:
     """Reconcile every due target, one after another; a target that fails is logged and skipped."""
     reconciler = reconciler or Reconciler(database, secrets=secrets)
     reports = []
@@ -69,8 +73,9 @@ async def run_due_reconciles(database: Database, *, secrets: SecretBox | None = 
     return reports
 
 
-async def run_reconcile_schedule(database: Database, stop: asyncio.Event, *, secrets: SecretBox | None = None,
-                                 poll_seconds: float = POLL_SECONDS) -> None:
+async def run_reconcile_schedule(
+    database: Database, stop: asyncio.Event, *, secrets: SecretBox | None = None, poll_seconds: float = POLL_SECONDS
+) -> None:
     """Run due reconciles until ``stop`` is set: a loop for ``scimward serve`` and ``scimward worker``."""
     reconciler = Reconciler(database, secrets=secrets)
     while not stop.is_set():

@@ -61,8 +61,9 @@ class SecretBox:
     credential never creates a key file.
     """
 
-    def __init__(self, key: str | None = None, key_file: str | Path | None = None, *,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, key: str | None = None, key_file: str | Path | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> None:
         env = os.environ if environ is None else environ
         origin = "the key given"
         if key is None and key_file is None:
@@ -108,7 +109,8 @@ def _fernet(key: bytes, origin: str) -> Fernet:
         raise SecretKeyError(
             f"{origin} does not hold a valid key: it must be 32 bytes in url-safe base64 (44 characters), "
             "as `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'` "
-            "prints") from None
+            "prints"
+        ) from None
 
 
 def _read_or_create(path: Path, *, create: bool) -> bytes:
@@ -119,7 +121,8 @@ def _read_or_create(path: Path, *, create: bool) -> bytes:
             if not create:
                 raise SecretKeyError(
                     f"no key to decrypt the target credential: {KEY_ENV} is not set and the key file {path} does "
-                    f"not exist; use the key the target was added with ({KEY_ENV} or {KEY_FILE_ENV})") from None
+                    f"not exist; use the key the target was added with ({KEY_ENV} or {KEY_FILE_ENV})"
+                ) from None
         _create(path)
         return _read(path)
     except OSError as exc:
@@ -135,7 +138,8 @@ def _read(path: Path) -> bytes:
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise SecretKeyError(
                 f"the key file {path} is accessible to other users (mode {stat.S_IMODE(mode):04o}); "
-                f"restrict it with `chmod 600 {path}`")
+                f"restrict it with `chmod 600 {path}`"
+            )
         return os.read(fd, 4096)
     finally:
         os.close(fd)

@@ -36,7 +36,8 @@ async def target_status(database: Database, name: str) -> dict[str, Any]:
         "last_error_at": row.last_error_at.isoformat() + "Z" if row.last_error_at else None,
         "latency_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "latency_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)
-        if latencies else None,
+        if latencies
+        else None,
         "latency_samples": len(latencies),
         # What the target was found not to store: never re-sent, never drift (docs/targets.md).
         "not_stored": list(capabilities.dropped),

@@ -43,8 +43,9 @@ HIDDEN = "(hidden: without the secret key it cannot be checked for an echoed cre
 
 def check_name(name: str) -> str:
     if not NAME.fullmatch(name):
-        raise InvalidValue(f"target name {name!r}: use letters, digits, '.', '_' or '-' (at most 128), "
-                           "starting with a letter or digit")
+        raise InvalidValue(
+            f"target name {name!r}: use letters, digits, '.', '_' or '-' (at most 128), starting with a letter or digit"
+        )
     return name
 
 
@@ -58,8 +59,9 @@ def check_url(url: str) -> str:
         raise InvalidValue(f"the target URL {url!r} is not a valid URL: {exc}") from None
     if parts.username is not None or parts.password is not None:
         # Not echoed: it holds a credential, which belongs in the encrypted token instead.
-        raise InvalidValue("the target URL must not hold credentials (user:password@host); "
-                           "give the bearer token as the target's token")
+        raise InvalidValue(
+            "the target URL must not hold credentials (user:password@host); give the bearer token as the target's token"
+        )
     if parts.scheme not in ("https", "http"):
         raise InvalidValue(f"the target URL {url!r} must start with https:// (or http://)")
     if not parts.hostname:
@@ -111,8 +113,15 @@ def parse_config(data: Any) -> TargetConfig:
 
 
 #: The ``--option`` settings (``TargetConfig.extra``) scimward reads; others are kept but do nothing.
-KNOWN_OPTIONS = ("reconcile_every", "reconcile_repair", "orphans", "quarantine_after", "poison_after", "profile",
-                 "capabilities")
+KNOWN_OPTIONS = (
+    "reconcile_every",
+    "reconcile_repair",
+    "orphans",
+    "quarantine_after",
+    "poison_after",
+    "profile",
+    "capabilities",
+)
 
 
 def validate(config: TargetConfig) -> None:
@@ -160,18 +169,19 @@ def _check_mapping(mapping: Any) -> None:
     if mapping is None:
         return
     if not isinstance(mapping, list):
-        raise InvalidValue("mapping must be a list of rules like {\"target\": ..., \"source\": ...}")
+        raise InvalidValue('mapping must be a list of rules like {"target": ..., "source": ...}')
     for rule in mapping:
         if not isinstance(rule, dict) or not isinstance(rule.get("target"), str) or not rule["target"]:
-            raise InvalidValue("every mapping rule needs a target attribute: {\"target\": ..., \"source\": ...}")
+            raise InvalidValue('every mapping rule needs a target attribute: {"target": ..., "source": ...}')
         if ("source" in rule) == ("constant" in rule):
             raise InvalidValue(f"the mapping rule for {rule['target']!r} needs exactly one of source and constant")
         if "source" in rule and (not isinstance(rule["source"], str) or not rule["source"]):
             raise InvalidValue(f"the mapping rule for {rule['target']!r} needs a source attribute path")
         unknown = set(rule) - {"target", "source", "constant"}
         if unknown:
-            raise InvalidValue(f"the mapping rule for {rule['target']!r} has unknown keys: "
-                               f"{', '.join(sorted(unknown))}")
+            raise InvalidValue(
+                f"the mapping rule for {rule['target']!r} has unknown keys: {', '.join(sorted(unknown))}"
+            )
 
 
 # -- mapping edits (the command line) ------------------------------------------------------------------
@@ -185,8 +195,13 @@ def parse_constant(text: str) -> Any:
         return text
 
 
-def compose_mapping(base: tuple[AttributeRule, ...] | None, rules: Sequence[AttributeRule] = (),
-                    drops: Sequence[str] = (), *, only: bool = False) -> tuple[AttributeRule, ...] | None:
+def compose_mapping(
+    base: tuple[AttributeRule, ...] | None,
+    rules: Sequence[AttributeRule] = (),
+    drops: Sequence[str] = (),
+    *,
+    only: bool = False,
+) -> tuple[AttributeRule, ...] | None:
     """A mapping edited: ``rules`` replace the rule for the same target attribute or are added, ``drops`` removed.
 
     ``base`` None is the default mapping; ``only`` starts from no rules at all. Without edits the
@@ -214,19 +229,27 @@ def _redactor(token: str | None) -> Callable[[str | None], str | None]:
     return redact
 
 
-def public_view(row: TargetRow, config: TargetConfig, *, pending: tuple[int, int], links: dict[str, int],
-                redact: Callable[[str | None], str | None] = lambda text: text) -> dict[str, Any]:
+def public_view(
+    row: TargetRow,
+    config: TargetConfig,
+    *,
+    pending: tuple[int, int],
+    links: dict[str, int],
+    redact: Callable[[str | None], str | None] = lambda text: text,
+) -> dict[str, Any]:
     """What anyone allowed to administer targets may see of one: everything but the credential."""
     return {
         "name": row.name,
         "url": row.base_url,
         "created": _iso(row.created),
         "status": "quarantined" if row.quarantined else "active",
-        "quarantine": None if row.quarantined is None else {
-            "since": _iso(row.quarantined), "reason": redact(row.quarantine_reason)},
+        "quarantine": None
+        if row.quarantined is None
+        else {"since": _iso(row.quarantined), "reason": redact(row.quarantine_reason)},
         "consecutive_failures": row.consecutive_failures,
-        "last_error": None if row.last_error is None else {
-            "at": _iso(row.last_error_at), "message": redact(row.last_error)},
+        "last_error": None
+        if row.last_error is None
+        else {"at": _iso(row.last_error_at), "message": redact(row.last_error)},
         "config": config.to_json(),
         "outbox": {"pending": pending[0], "failing": pending[1]},
         "links": links,
@@ -264,8 +287,13 @@ def _schemes(config: Mapping[str, Any]) -> list[str]:
 
 
 def _failed(check: str, exc: TargetError, redact: Callable[[str | None], str | None]) -> dict[str, Any]:
-    return {"check": check, "ok": False, "error": type(exc).__name__, "status": exc.status,
-            "detail": redact(exc.detail)}
+    return {
+        "check": check,
+        "ok": False,
+        "error": type(exc).__name__,
+        "status": exc.status,
+        "detail": redact(exc.detail),
+    }
 
 
 class TargetAdmin:
@@ -278,8 +306,9 @@ class TargetAdmin:
         self.secrets = secrets or SecretBox()
         self.direct = Direct(database)
 
-    async def add(self, name: str, url: str, token: str, config: TargetConfig | None = None,
-                  actor: str = "admin") -> Target:
+    async def add(
+        self, name: str, url: str, token: str, config: TargetConfig | None = None, actor: str = "admin"
+    ) -> Target:
         config = config or TargetConfig()
         check_name(name)
         url = check_url(url)
@@ -294,8 +323,16 @@ class TargetAdmin:
         row = await self.repository.add(name, url, self.secrets.encrypt(token), config.to_json(), actor=actor)
         return Target.from_row(row)
 
-    async def update(self, name: str, *, url: str | None = None, token: str | None = None,
-                     config: TargetConfig | None = None, actor: str = "admin", source: str = "cli") -> Target:
+    async def update(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        config: TargetConfig | None = None,
+        actor: str = "admin",
+        source: str = "cli",
+    ) -> Target:
         """Change what is given; the rest stays. A configuration change that decides what the target
         holds passes the gate first (``policy.plans``): held, it raises ``ConfigChangeHeld``."""
         values: dict[str, Any] = {}
@@ -308,10 +345,12 @@ class TargetAdmin:
             values["config"] = config.to_json()
             current = await self.repository.by_name(name)
             if planned(current.config) != planned(values["config"]):
-                await gate_config(self.db, self.direct, current.id, name, current.config, values["config"],
-                                  actor, source)
-        row = await self.repository.update(name, actor=actor, **values) if values \
-            else await self.repository.by_name(name)
+                await gate_config(
+                    self.db, self.direct, current.id, name, current.config, values["config"], actor, source
+                )
+        row = (
+            await self.repository.update(name, actor=actor, **values) if values else await self.repository.by_name(name)
+        )
         return Target.from_row(row)
 
     async def plan(self, name: str, config: TargetConfig | None) -> Plan:
@@ -319,8 +358,9 @@ class TargetAdmin:
         current = await self.repository.by_name(name)
         if config is not None:
             validate(config)
-        return await plan_config(self.db, current.id, name, current.config,
-                                 None if config is None else config.to_json())
+        return await plan_config(
+            self.db, current.id, name, current.config, None if config is None else config.to_json()
+        )
 
     async def get(self, name: str) -> Target:
         return Target.from_row(await self.repository.by_name(name))
@@ -351,8 +391,14 @@ class TargetAdmin:
         row = await self.repository.by_name(name)
         token = self.secrets.decrypt(row.token_encrypted)
         redact = _redactor(token)
-        report: dict[str, Any] = {"target": row.name, "url": row.base_url, "ok": False, "checks": [],
-                                  "supports": None, "authentication_schemes": []}
+        report: dict[str, Any] = {
+            "target": row.name,
+            "url": row.base_url,
+            "ok": False,
+            "checks": [],
+            "supports": None,
+            "authentication_schemes": [],
+        }
         started = time.monotonic()
         async with TargetClient(row.base_url, token) as client:
             try:
@@ -384,8 +430,9 @@ class TargetAdmin:
         report["ok"] = report["credential"] == "accepted"
         return report
 
-    async def _probe(self, row: TargetRow, client: TargetClient, report: dict[str, Any],
-                     redact: Callable[[str | None], str | None]) -> dict[str, Any]:
+    async def _probe(
+        self, row: TargetRow, client: TargetClient, report: dict[str, Any], redact: Callable[[str | None], str | None]
+    ) -> dict[str, Any]:
         """Find out by reading which lookups the target evaluates (``sync.probe``), keep what was learned
         in its capability profile with the time of the probe, and answer the profile as it now stands."""
         try:
@@ -401,8 +448,13 @@ class TargetAdmin:
         return TargetClient(target.row.base_url, self.secrets.decrypt(target.row.token_encrypted))
 
     async def _view(self, row: TargetRow) -> dict[str, Any]:
-        return public_view(row, TargetConfig.from_json(row.config), pending=await self.outbox.pending(row.id),
-                           links=await link_counts(self.db, row.id), redact=self._redactor(row))
+        return public_view(
+            row,
+            TargetConfig.from_json(row.config),
+            pending=await self.outbox.pending(row.id),
+            links=await link_counts(self.db, row.id),
+            redact=self._redactor(row),
+        )
 
     def _redactor(self, row: TargetRow) -> Callable[[str | None], str | None]:
         if row.last_error is None and row.quarantine_reason is None:

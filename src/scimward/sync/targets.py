@@ -72,8 +72,11 @@ class TargetConfig:
     def validate(self) -> None:
         """Refuse now what would make every propagate round of this target fail later (issue 11, item 4):
         a scope is compiled to SQL for its resource type on both dialects, as propagate will."""
-        for name, text, rt in (("scope", self.scope, USER_TYPE), ("group scope", self.group_scope, GROUP_TYPE),
-                               ("NHI scope", self.nhi_scope, AGENT_TYPE)):
+        for name, text, rt in (
+            ("scope", self.scope, USER_TYPE),
+            ("group scope", self.group_scope, GROUP_TYPE),
+            ("NHI scope", self.nhi_scope, AGENT_TYPE),
+        ):
             if text:
                 try:
                     expr = parse_filter(text)
@@ -99,10 +102,16 @@ class TargetConfig:
 
     def to_json(self) -> dict[str, Any]:
         # The NHI settings only when set: configurations stored before them read back unchanged.
-        nhi = {name: value for name, value, default in (
-            ("environment", self.environment, None), ("push_nhis", self.push_nhis, False),
-            ("nhi_scope", self.nhi_scope, None), ("nhi_user_type", self.nhi_user_type, "ServiceAccount"))
-            if value != default}
+        nhi = {
+            name: value
+            for name, value, default in (
+                ("environment", self.environment, None),
+                ("push_nhis", self.push_nhis, False),
+                ("nhi_scope", self.nhi_scope, None),
+                ("nhi_user_type", self.nhi_user_type, "ServiceAccount"),
+            )
+            if value != default
+        }
         return {
             "scope": self.scope,
             "push_groups": self.push_groups,
@@ -116,15 +125,26 @@ class TargetConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TargetConfig:
-        known = {"scope", "push_groups", "group_scope", "mapping", "deprovision", "tombstone_days", "environment",
-                 "push_nhis", "nhi_scope", "nhi_user_type"}
+        known = {
+            "scope",
+            "push_groups",
+            "group_scope",
+            "mapping",
+            "deprovision",
+            "tombstone_days",
+            "environment",
+            "push_nhis",
+            "nhi_scope",
+            "nhi_user_type",
+        }
         mapping = data.get("mapping")
         return cls(
             scope=data.get("scope") or None,
             push_groups=bool(data.get("push_groups", True)),
             group_scope=data.get("group_scope") or None,
-            mapping=None if mapping is None else tuple(
-                AttributeRule(r["target"], r.get("source"), r.get("constant")) for r in mapping),
+            mapping=None
+            if mapping is None
+            else tuple(AttributeRule(r["target"], r.get("source"), r.get("constant")) for r in mapping),
             deprovision=DeprovisionMode(data.get("deprovision", "deactivate")),
             tombstone_days=int(data.get("tombstone_days", 30)),
             environment=data.get("environment") or None,

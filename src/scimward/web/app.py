@@ -38,23 +38,36 @@ def page_routes() -> list[BaseRoute]:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     titles = {404: "Not found", 405: "Not allowed here"}
-    return console_of(request).render(request, "error.html", exc.status_code,
-                                      title=titles.get(exc.status_code, "Error"),
-                                      message="There is no such page in the console." if exc.status_code == 404
-                                      else str(exc.detail))
+    return console_of(request).render(
+        request,
+        "error.html",
+        exc.status_code,
+        title=titles.get(exc.status_code, "Error"),
+        message="There is no such page in the console." if exc.status_code == 404 else str(exc.detail),
+    )
 
 
 def create_console(database: Database, store: IdentityStore, settings: Settings, prefix: str = PREFIX) -> Starlette:
     """The console for ``database``, writing identities only through ``store`` (the hub's gated store)."""
     console = Console(database, store, settings, prefix)
-    oidc_app = Starlette(routes=oidc.routes, middleware=[Middleware(
-        oidc.StateCookie, database=database, path=prefix + "/oidc", secure=settings.console_secure_cookies)])
+    oidc_app = Starlette(
+        routes=oidc.routes,
+        middleware=[
+            Middleware(
+                oidc.StateCookie, database=database, path=prefix + "/oidc", secure=settings.console_secure_cookies
+            )
+        ],
+    )
     oidc_app.state.console = console
     if console.oidc_enabled:
         oidc_app.state.oidc = oidc.client(settings)
     app = Starlette(
-        routes=[Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
-                *signin.routes, Mount("/oidc", app=oidc_app), *page_routes()],
+        routes=[
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+            *signin.routes,
+            Mount("/oidc", app=oidc_app),
+            *page_routes(),
+        ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: http_error, ScimwardError: scimward_error},
     )

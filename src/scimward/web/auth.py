@@ -32,8 +32,9 @@ def requires(role: str) -> Callable[[Endpoint], Endpoint]:
                 if reading:
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return RedirectResponse(console.url("/sign-in?" + urlencode({"next": target})), 303)
-                return console.render(request, "error.html", 401, title="Sign in first",
-                                      message="Your session has ended. Sign in again.")
+                return console.render(
+                    request, "error.html", 401, title="Sign in first", message="Your session has ended. Sign in again."
+                )
             request.state.session = session
             if not reading and not same_token(await submitted_token(request), session.csrf):
                 return await refuse(request, session, "the form carried no valid CSRF token")
@@ -48,8 +49,9 @@ def requires(role: str) -> Callable[[Endpoint], Endpoint]:
 
 async def refuse(request: Request, session: ConsoleSession, why: str) -> Response:
     console = console_of(request)
-    await console.audit("console_refused", session.name, request.url.path, method=request.method, reason=why,
-                        role=session.role)
+    await console.audit(
+        "console_refused", session.name, request.url.path, method=request.method, reason=why, role=session.role
+    )
     return console.render(request, "error.html", 403, title="Not allowed", message=why)
 
 

@@ -39,9 +39,13 @@ def subject_path(resource_type: str, identifier: str) -> str:
 
 
 def _templates() -> jinja2.Environment:
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("scimward.web", "templates"),
-                                     autoescape=True, undefined=jinja2.StrictUndefined,
-                                     trim_blocks=True, lstrip_blocks=True)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("scimward.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     environment.filters["when"] = _when
     environment.filters["short"] = short_id
     environment.globals["subject_path"] = subject_path
@@ -58,8 +62,11 @@ class Console:
 
     def __post_init__(self) -> None:
         self.accounts = ConsoleAccounts(self.database)
-        self.sessions = ConsoleSessions(self.database, timedelta(minutes=self.settings.console_session_minutes),
-                                        timedelta(minutes=self.settings.console_idle_minutes))
+        self.sessions = ConsoleSessions(
+            self.database,
+            timedelta(minutes=self.settings.console_session_minutes),
+            timedelta(minutes=self.settings.console_idle_minutes),
+        )
         self.approvals = Approvals(self.database, self.store.direct)
         self.templates = _templates()
 
@@ -82,9 +89,15 @@ class Console:
         session: ConsoleSession | None = getattr(request.state, "session", None)
         page = self.templates.get_template(template)
         html = page.render(
-            prefix=self.prefix, session=session, csrf_field=CSRF_FIELD, csrf=session.csrf if session else "",
-            pages=visible_pages(session.role) if session else [], path=request.url.path,
-            notice=request.query_params.get("notice"), **context)
+            prefix=self.prefix,
+            session=session,
+            csrf_field=CSRF_FIELD,
+            csrf=session.csrf if session else "",
+            pages=visible_pages(session.role) if session else [],
+            path=request.url.path,
+            notice=request.query_params.get("notice"),
+            **context,
+        )
         return HTMLResponse(html, status_code=status_code)
 
 

@@ -46,8 +46,15 @@ from scimward.web.context import console_of
 
 log = structlog.get_logger("scimward.web")
 
-TITLES = {400: "Not valid", 401: "Sign in first", 403: "Not allowed", 404: "Not found", 409: "Conflict",
-          412: "Changed meanwhile", 503: "Busy"}
+TITLES = {
+    400: "Not valid",
+    401: "Sign in first",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    412: "Changed meanwhile",
+    503: "Busy",
+}
 
 
 @dataclass(frozen=True)
@@ -94,5 +101,4 @@ async def scimward_error(request: Request, exc: Exception) -> Response:
     """The error page for a ``ScimwardError`` a page or an action raised."""
     assert isinstance(exc, ScimwardError)
     answer = answer_to(exc)
-    return console_of(request).render(request, "error.html", answer.status, title=answer.title,
-                                      message=answer.message)
+    return console_of(request).render(request, "error.html", answer.status, title=answer.title, message=answer.message)

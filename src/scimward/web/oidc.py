@@ -34,9 +34,12 @@ def client(settings: Settings) -> StarletteOAuth2App:
     oauth = OAuth()
     issuer = (settings.console_oidc_issuer or "").rstrip("/")
     app: StarletteOAuth2App = oauth.register(
-        "console", client_id=settings.console_oidc_client_id, client_secret=settings.console_oidc_client_secret,
+        "console",
+        client_id=settings.console_oidc_client_id,
+        client_secret=settings.console_oidc_client_secret,
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
-        client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"})
+        client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"},
+    )
     return app
 
 
@@ -45,8 +48,13 @@ def role_for(claims: dict[str, Any], rules: list[tuple[str, str, str]]) -> str |
     best: str | None = None
     for claim, value, role in rules:
         held = claims.get(claim)
-        matched = value in [str(v) for v in held] if isinstance(held, list) else str(held) == value \
-            if held is not None else False
+        matched = (
+            value in [str(v) for v in held]
+            if isinstance(held, list)
+            else str(held) == value
+            if held is not None
+            else False
+        )
         if matched and (best is None or role_rank(role) > role_rank(best)):
             best = role
     return best
@@ -62,8 +70,13 @@ def person(claims: dict[str, Any]) -> str:
 async def start(request: Request) -> Response:
     console = console_of(request)
     if not console.oidc_enabled:
-        return console.render(request, "error.html", 404, title="Not configured",
-                              message="No identity provider is configured for the console.")
+        return console.render(
+            request,
+            "error.html",
+            404,
+            title="Not configured",
+            message="No identity provider is configured for the console.",
+        )
     request.session["next"] = safe_next(console, request.query_params.get("next"))
     oauth: StarletteOAuth2App = request.app.state.oidc
     try:
@@ -75,8 +88,12 @@ async def start(request: Request) -> Response:
 
 def unreachable(request: Request) -> Response:
     return console_of(request).render(
-        request, "error.html", 503, title="Identity provider unreachable",
-        message="The identity provider did not answer. Try again, or sign in as a break-glass administrator.")
+        request,
+        "error.html",
+        503,
+        title="Identity provider unreachable",
+        message="The identity provider did not answer. Try again, or sign in as a break-glass administrator.",
+    )
 
 
 async def callback(request: Request) -> Response:
@@ -88,8 +105,13 @@ async def callback(request: Request) -> Response:
         return unreachable(request)
     except OAuthError as exc:
         await console.audit("console_refused", "-", "sign-in", method="oidc", reason=exc.error)
-        return console.render(request, "error.html", 401, title="Sign-in failed",
-                              message=f"The identity provider's answer was not accepted ({exc.error}).")
+        return console.render(
+            request,
+            "error.html",
+            401,
+            title="Sign-in failed",
+            message=f"The identity provider's answer was not accepted ({exc.error}).",
+        )
     claims = dict(token.get("userinfo") or {})
     # Without the userinfo endpoint's claims, the ID token's alone.
     with contextlib.suppress(OAuthError, httpx2.HTTPError):
@@ -98,9 +120,14 @@ async def callback(request: Request) -> Response:
     role = role_for(claims, role_mapping(console.settings.console_oidc_roles))
     if role is None:
         await console.audit("console_refused", name, "sign-in", method="oidc", reason="no role rule matches")
-        return console.render(request, "error.html", 403, title="Not allowed",
-                              message=f"{name} is signed in at the identity provider, but no console role is "
-                                      "granted to them (SCIMWARD_CONSOLE_OIDC_ROLES).")
+        return console.render(
+            request,
+            "error.html",
+            403,
+            title="Not allowed",
+            message=f"{name} is signed in at the identity provider, but no console role is "
+            "granted to them (SCIMWARD_CONSOLE_OIDC_ROLES).",
+        )
     session_token, session = await console.sessions.open(name, role, "oidc")
     next_path = str(request.session.pop("next", ""))
     return await signed_in(console, session, session_token, next_path)
@@ -122,6 +149,13 @@ class StateCookie:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._inner is None:
             key = await hub_secret(self.database, "console-oidc-state")
-            self._inner = SessionMiddleware(self.app, secret_key=key.hex(), session_cookie=STATE_COOKIE,
-                                            max_age=600, path=self.path, same_site="lax", https_only=self.secure)
+            self._inner = SessionMiddleware(
+                self.app,
+                secret_key=key.hex(),
+                session_cookie=STATE_COOKIE,
+                max_age=600,
+                path=self.path,
+                same_site="lax",
+                https_only=self.secure,
+            )
         await self._inner(scope, receive, send)

@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -56,8 +58,9 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def set_cookie(response: Response, name: str, value: str, *, path: str, secure: bool,
-               max_age: int | None = None) -> None:
+def set_cookie(
+    response: Response, name: str, value: str, *, path: str, secure: bool, max_age: int | None = None
+) -> None:
     response.set_cookie(name, value, max_age=max_age, path=path, secure=secure, httponly=True, samesite="lax")
 
 

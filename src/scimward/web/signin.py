@@ -36,11 +36,24 @@ async def sign_in_form(request: Request) -> Response:
 
 def _form(request: Request, console: Console, error: str | None = None, status: int = 200) -> Response:
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
-    response = console.render(request, "sign_in.html", status, title="Sign in", sign_in_csrf=token, error=error,
-                              next=safe_next(console, request.query_params.get("next")),
-                              oidc=console.oidc_enabled)
-    set_cookie(response, SIGN_IN_COOKIE, token, path=console.url("/sign-in"),
-               secure=console.settings.console_secure_cookies, max_age=3600)
+    response = console.render(
+        request,
+        "sign_in.html",
+        status,
+        title="Sign in",
+        sign_in_csrf=token,
+        error=error,
+        next=safe_next(console, request.query_params.get("next")),
+        oidc=console.oidc_enabled,
+    )
+    set_cookie(
+        response,
+        SIGN_IN_COOKIE,
+        token,
+        path=console.url("/sign-in"),
+        secure=console.settings.console_secure_cookies,
+        max_age=3600,
+    )
     return response
 
 
@@ -49,16 +62,25 @@ async def sign_in(request: Request) -> Response:
     form = await request.form()
     given = form.get(CSRF_FIELD)
     if not isinstance(given, str) or not same_token(given, request.cookies.get(SIGN_IN_COOKIE, "")):
-        return console.render(request, "error.html", 403, title="Not allowed",
-                              message="the form carried no valid CSRF token: reload the sign-in page")
+        return console.render(
+            request,
+            "error.html",
+            403,
+            title="Not allowed",
+            message="the form carried no valid CSRF token: reload the sign-in page",
+        )
     name, password = str(form.get("name", "")).strip()[:128], str(form.get("password", ""))
     if name and await failed_sign_ins(console.database, name, utcnow() - THROTTLE_WINDOW) >= MAX_FAILURES:
-        return _form(request, console, f"Too many failed sign-ins as {name}: wait "
-                     f"{THROTTLE_WINDOW.seconds // 60} minutes, or ask an administrator.", 429)
+        return _form(
+            request,
+            console,
+            f"Too many failed sign-ins as {name}: wait "
+            f"{THROTTLE_WINDOW.seconds // 60} minutes, or ask an administrator.",
+            429,
+        )
     role = await console.accounts.verify(name, password) if name and password else None
     if role is None:
-        await console.audit("console_refused", name or "-", "sign-in", method="local",
-                            reason="wrong name or password")
+        await console.audit("console_refused", name or "-", "sign-in", method="local", reason="wrong name or password")
         return _form(request, console, "That name and password do not match an active administrator.", 401)
     token, session = await console.sessions.open(name, role, "local")
     return await signed_in(console, session, token, str(form.get("next", "")))
@@ -66,11 +88,13 @@ async def sign_in(request: Request) -> Response:
 
 async def signed_in(console: Console, session: ConsoleSession, token: str, next_path: str) -> Response:
     """The session's cookie set, its sign-in audited, and on to where the person was going."""
-    await console.audit("console_sign_in", session.name, f"session:{session.token_hash[:12]}", method=session.via,
-                        role=session.role)
+    await console.audit(
+        "console_sign_in", session.name, f"session:{session.token_hash[:12]}", method=session.via, role=session.role
+    )
     response = RedirectResponse(safe_next(console, next_path), 303)
-    set_cookie(response, SESSION_COOKIE, token, path=console.prefix or "/",
-               secure=console.settings.console_secure_cookies)
+    set_cookie(
+        response, SESSION_COOKIE, token, path=console.prefix or "/", secure=console.settings.console_secure_cookies
+    )
     response.delete_cookie(SIGN_IN_COOKIE, path=console.url("/sign-in"))
     return response
 

@@ -6,5 +6,15 @@ from scimward.governance.nhi.lifecycle import CASCADE, EXPIRY, RoundResult, nhi_
 from scimward.governance.nhi.model import NHI_TYPES, kind_of, name_of, owners_of, user_types
 from scimward.governance.nhi.schedule import run_nhi_schedule
 
-__all__ = ["CASCADE", "EXPIRY", "NHI_TYPES", "RoundResult", "kind_of", "name_of", "nhi_round", "owners_of",
-           "run_nhi_schedule", "user_types"]
+__all__ = [
+    "CASCADE",
+    "EXPIRY",
+    "NHI_TYPES",
+    "RoundResult",
+    "kind_of",
+    "name_of",
+    "nhi_round",
+    "owners_of",
+    "run_nhi_schedule",
+    "user_types",
+]

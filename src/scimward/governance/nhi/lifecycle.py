@@ -73,8 +73,14 @@ class RoundResult:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-async def nhi_round(database: Database, store: IdentityStore, user_types: frozenset[str], *,
-                    now: datetime | None = None, findings: bool = True) -> RoundResult:
+async def nhi_round(
+    database: Database,
+    store: IdentityStore,
+    user_types: frozenset[str],
+    *,
+    now: datetime | None = None,
+    findings: bool = True,
+) -> RoundResult:
     now = now or utcnow()
     settings = (await current(database)).nhi
     result = RoundResult()
@@ -102,32 +108,48 @@ async def nhi_round(database: Database, store: IdentityStore, user_types: frozen
     if stale:
         await nhi_rows.forget_states(database, stale)
     if findings:
-        await observe_nhis(database, settings, nhis, alive, people, result.reassigning, now,
-                           set(result.attestation_due))
+        await observe_nhis(
+            database, settings, nhis, alive, people, result.reassigning, now, set(result.attestation_due)
+        )
     for name in result.tokens_revoked:
         log.info("hub token of a leaver revoked", token=name)
     return result
 
 
-def _follow(settings: NhiSettings, nhi: EffectiveIdentity, alive: set[str], people: dict[str, EffectiveIdentity],
-            state: NhiState | None, now: datetime, result: RoundResult, saves: dict[str, NhiState]) -> _Due | None:
+def _follow(
+    settings: NhiSettings,
+    nhi: EffectiveIdentity,
+    alive: set[str],
+    people: dict[str, EffectiveIdentity],
+    state: NhiState | None,
+    now: datetime,
+    result: RoundResult,
+    saves: dict[str, NhiState],
+) -> _Due | None:
     """What this NHI's state asks for now: the state it learns goes to ``saves``; a disable is answered."""
     owners = owners_of(nhi.resource_type, nhi.doc)
     expires = expires_of(nhi.doc)
     if nhi.active and expires is not None and expires <= now:
         # Once: if the disable is held, or someone enables it again, the next round does not insist.
         if state is None or state.last_action != "expired":
-            return _Due(nhi, EXPIRY, replace(state or NhiState(nhi.id, None, None, None, None),
-                                             last_action="expired", last_action_at=now))
+            return _Due(
+                nhi,
+                EXPIRY,
+                replace(state or NhiState(nhi.id, None, None, None, None), last_action="expired", last_action_at=now),
+            )
         return None
     if not owners or any(o.id in alive for o in owners):
         if state is not None and state.orphaned_since is not None:  # an owner is back, or it was transferred
-            saves[nhi.id] = replace(state, orphaned_since=None, last_action=None, last_action_at=None,
-                                    left_owner=None)
+            saves[nhi.id] = replace(state, orphaned_since=None, last_action=None, last_action_at=None, left_owner=None)
         return None
     if state is None or state.orphaned_since is None:
-        state = replace(state or NhiState(nhi.id, None, None, None, None), orphaned_since=now, last_action=None,
-                        last_action_at=None, left_owner=owners[0].id)
+        state = replace(
+            state or NhiState(nhi.id, None, None, None, None),
+            orphaned_since=now,
+            last_action=None,
+            last_action_at=None,
+            left_owner=owners[0].id,
+        )
         saves[nhi.id] = state
     result.orphaned.append(nhi.id)
     if not nhi.active or settings.owner_leaves == "hold":
@@ -142,8 +164,14 @@ def _follow(settings: NhiSettings, nhi: EffectiveIdentity, alive: set[str], peop
     return _Due(nhi, CASCADE, replace(state, last_action="disabled", last_action_at=now))
 
 
-def _attestation(nhi: EffectiveIdentity, people: dict[str, EffectiveIdentity], state: NhiState | None,
-                 now: datetime, result: RoundResult, saves: dict[str, NhiState]) -> NhiState | None:
+def _attestation(
+    nhi: EffectiveIdentity,
+    people: dict[str, EffectiveIdentity],
+    state: NhiState | None,
+    now: datetime,
+    result: RoundResult,
+    saves: dict[str, NhiState],
+) -> NhiState | None:
     """The mover rule: when the NHI's owners change, or an owner changes department or manager, the NHI
     is due for attestation (``nhi attest``) by whoever answers for it now."""
     fingerprint = owner_fingerprint(nhi, people)
@@ -155,8 +183,11 @@ def _attestation(nhi: EffectiveIdentity, people: dict[str, EffectiveIdentity], s
         return state
     base = state or NhiState(nhi.id, None, None, None, None)
     # First sight records who answers for it; a change after that starts the attestation.
-    changed = replace(base, owner_fingerprint=fingerprint, attest_since=now if state is not None and
-                      state.owner_fingerprint is not None else base.attest_since)
+    changed = replace(
+        base,
+        owner_fingerprint=fingerprint,
+        attest_since=now if state is not None and state.owner_fingerprint is not None else base.attest_since,
+    )
     saves[nhi.id] = changed
     if changed.attest_since == now:
         result.attestation_due.append(nhi.id)
@@ -174,8 +205,7 @@ def owner_fingerprint(nhi: EffectiveIdentity, people: dict[str, EffectiveIdentit
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-async def _disable_all(store: IdentityStore, due: list[_Due], result: RoundResult,
-                       saves: dict[str, NhiState]) -> None:
+async def _disable_all(store: IdentityStore, due: list[_Due], result: RoundResult, saves: dict[str, NhiState]) -> None:
     """Each disable a change through the gate, written a chunk at a time; one refused (denied by a
     rule, or the NHI went meanwhile) is left for the next round to see."""
     groups: dict[tuple[str, str], list[_Due]] = {}
@@ -183,14 +213,19 @@ async def _disable_all(store: IdentityStore, due: list[_Due], result: RoundResul
         groups.setdefault((item.nhi.resource_type, item.source), []).append(item)
     for (resource_type, source), items in groups.items():
         for start in range(0, len(items), CHUNK):
-            chunk = items[start:start + CHUNK]
-            refused = await actions.disable_many(store, resource_type, [i.nhi.id for i in chunk], source=source,
-                                                 actor=source)
+            chunk = items[start : start + CHUNK]
+            refused = await actions.disable_many(
+                store, resource_type, [i.nhi.id for i in chunk], source=source, actor=source
+            )
             for item in chunk:
                 if item.nhi.id in refused:
                     result.refused[item.nhi.id] = refused[item.nhi.id].detail
-                    log.warning("NHI not disabled", nhi=name_of(item.nhi.resource_type, item.nhi.doc), source=source,
-                                reason=refused[item.nhi.id].detail)
+                    log.warning(
+                        "NHI not disabled",
+                        nhi=name_of(item.nhi.resource_type, item.nhi.doc),
+                        source=source,
+                        reason=refused[item.nhi.id].detail,
+                    )
                     continue
                 (result.expired if source == EXPIRY else result.disabled).append(item.nhi.id)
                 saves[item.nhi.id] = item.done

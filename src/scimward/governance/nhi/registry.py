@@ -59,15 +59,31 @@ class NhiView:
     pending: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "owners": self.owners, "active": self.active,
-                "expires": iso(self.expires) if self.expires else None, "id": self.id,
-                "resource_type": self.resource_type, "purpose": self.purpose, "environment": self.environment,
-                "orphaned": self.orphaned, "credentials": self.credentials, "pending": self.pending}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "owners": self.owners,
+            "active": self.active,
+            "expires": iso(self.expires) if self.expires else None,
+            "id": self.id,
+            "resource_type": self.resource_type,
+            "purpose": self.purpose,
+            "environment": self.environment,
+            "orphaned": self.orphaned,
+            "credentials": self.credentials,
+            "pending": self.pending,
+        }
 
 
 class Registry:
-    def __init__(self, database: Database, user_types: frozenset[str], store: IdentityStore | None = None, *,
-                 source: str = SOURCE) -> None:
+    def __init__(
+        self,
+        database: Database,
+        user_types: frozenset[str],
+        store: IdentityStore | None = None,
+        *,
+        source: str = SOURCE,
+    ) -> None:
         self.db = database
         #: The source of its changes: ``cli``, or ``api`` for the admin API's.
         self.source = source
@@ -82,8 +98,9 @@ class Registry:
     async def all(self) -> list[NhiView]:
         nhis = await nhi_rows.effective_of_types(self.db, NHI_TYPES, self.user_types)
         tokens = [t for t in await self.tokens.list() if t.owner_id]
-        owner_ids = {o.id for n in nhis for o in owners_of(n.resource_type, n.doc)} | {t.owner_id for t in tokens
-                                                                                       if t.owner_id}
+        owner_ids = {o.id for n in nhis for o in owners_of(n.resource_type, n.doc)} | {
+            t.owner_id for t in tokens if t.owner_id
+        }
         people = await nhi_rows.effective_by_id(self.db, owner_ids)
         views = [self._view(n, people) for n in nhis]
         views += [self._token_view(t, people) for t in tokens]
@@ -93,8 +110,9 @@ class Registry:
         """The views of these identities (a page someone searched), in that order, their owners resolved at
         once; an identity whose creation the gate holds is left out (it is not an NHI yet)."""
         nhis = await nhi_rows.effective_by_id(self.db, set(ids))
-        people = await nhi_rows.effective_by_id(self.db, {o.id for n in nhis.values()
-                                                          for o in owners_of(n.resource_type, n.doc)})
+        people = await nhi_rows.effective_by_id(
+            self.db, {o.id for n in nhis.values() for o in owners_of(n.resource_type, n.doc)}
+        )
         return [self._view(nhis[i], people) for i in ids if i in nhis]
 
     async def owned_tokens(self) -> list[NhiView]:
@@ -103,15 +121,24 @@ class Registry:
         people = await nhi_rows.effective_by_id(self.db, {t.owner_id for t in tokens if t.owner_id})
         return sorted((self._token_view(t, people) for t in tokens), key=lambda v: v.name.lower())
 
-    async def query(self, *, owner: str | None = None, kind: str | None = None,
-                    expiring: timedelta | None = None, orphaned: bool = False) -> list[NhiView]:
+    async def query(
+        self,
+        *,
+        owner: str | None = None,
+        kind: str | None = None,
+        expiring: timedelta | None = None,
+        orphaned: bool = False,
+    ) -> list[NhiView]:
         found = await self.all()
         now = utcnow()
-        return [v for v in found
-                if (owner is None or owner.lower() in (o.lower() for o in v.owners))
-                and (kind is None or v.kind == kind)
-                and (expiring is None or (v.expires is not None and v.expires <= now + expiring))
-                and (not orphaned or v.orphaned)]
+        return [
+            v
+            for v in found
+            if (owner is None or owner.lower() in (o.lower() for o in v.owners))
+            and (kind is None or v.kind == kind)
+            and (expiring is None or (v.expires is not None and v.expires <= now + expiring))
+            and (not orphaned or v.orphaned)
+        ]
 
     async def find(self, name: str) -> NhiView:
         matches = [v for v in await self.all() if v.name.lower() == name.lower()]
@@ -125,24 +152,53 @@ class Registry:
         owners = owners_of(nhi.resource_type, nhi.doc)
         ext = extension(nhi.doc)
         return NhiView(
-            nhi.id, name_of(nhi.resource_type, nhi.doc), kind_of(nhi.resource_type, nhi.doc), nhi.resource_type,
-            [_name(people.get(o.id), o.id) for o in owners], nhi.active, expires_of(nhi.doc),
-            ext.get("purpose"), ext.get("environment"),
+            nhi.id,
+            name_of(nhi.resource_type, nhi.doc),
+            kind_of(nhi.resource_type, nhi.doc),
+            nhi.resource_type,
+            [_name(people.get(o.id), o.id) for o in owners],
+            nhi.active,
+            expires_of(nhi.doc),
+            ext.get("purpose"),
+            ext.get("environment"),
             orphaned=not owners or not any(_alive(people.get(o.id)) for o in owners),
-            credentials=[c for c in ext.get("credentials") or () if isinstance(c, dict)])
+            credentials=[c for c in ext.get("credentials") or () if isinstance(c, dict)],
+        )
 
     @staticmethod
     def _token_view(token: TokenInfo, people: dict[str, EffectiveIdentity]) -> NhiView:
         owner = people.get(token.owner_id or "")
-        return NhiView(f"token:{token.name}", token.name, "token", "Token", [_name(owner, token.owner_id or "")],
-                       token.status == "active", token.expires, orphaned=not _alive(owner),
-                       credentials=[{"identifier": token.name, "created": iso(token.created),
-                                     **({"lastUsed": iso(token.last_used)} if token.last_used else {})}])
+        return NhiView(
+            f"token:{token.name}",
+            token.name,
+            "token",
+            "Token",
+            [_name(owner, token.owner_id or "")],
+            token.status == "active",
+            token.expires,
+            orphaned=not _alive(owner),
+            credentials=[
+                {
+                    "identifier": token.name,
+                    "created": iso(token.created),
+                    **({"lastUsed": iso(token.last_used)} if token.last_used else {}),
+                }
+            ],
+        )
 
     # -- changes ----------------------------------------------------------------------------------
 
-    async def add(self, name: str, kind: str, owners: list[str], *, purpose: str | None, expires_in: timedelta | None,
-                  environment: str | None, actor: str) -> NhiView:
+    async def add(
+        self,
+        name: str,
+        kind: str,
+        owners: list[str],
+        *,
+        purpose: str | None,
+        expires_in: timedelta | None,
+        environment: str | None,
+        actor: str,
+    ) -> NhiView:
         if kind not in NHI_KINDS:
             raise InvalidValue(f"--kind must be one of {', '.join(NHI_KINDS)}, not {kind!r}")
         owner_refs = [{"value": await self.user_id(o), "type": "User", "display": o} for o in owners]
@@ -153,8 +209,15 @@ class Registry:
             ext["environment"] = environment
         if expires_in is not None:
             ext["expires"] = iso(utcnow() + expires_in)
-        body = {"schemas": [AGENT_SCHEMA, NHI_SCHEMA], "name": name, "displayName": name, "active": True,
-                "agentType": kind, "owners": owner_refs, NHI_SCHEMA: ext}
+        body = {
+            "schemas": [AGENT_SCHEMA, NHI_SCHEMA],
+            "name": name,
+            "displayName": name,
+            "active": True,
+            "agentType": kind,
+            "owners": owner_refs,
+            NHI_SCHEMA: ext,
+        }
         stored = await self.store.create(AGENT_TYPE, normalize(body, AGENT_TYPE), source=self.source, actor=actor)
         try:
             return await self.find(name)
@@ -169,16 +232,31 @@ class Registry:
         if view.resource_type == "Token":
             await self.tokens.transfer(view.name, new_owner)
         elif view.resource_type == "User":
-            await self.store.patch(USER_TYPE, view.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-                {"op": "replace", "path": f"{ENTERPRISE_USER_SCHEMA}:manager", "value": {"value": new_owner}}]},
-                source=self.source, actor=actor)
+            await self.store.patch(
+                USER_TYPE,
+                view.id,
+                {
+                    "schemas": [PATCH_OP_SCHEMA],
+                    "Operations": [
+                        {"op": "replace", "path": f"{ENTERPRISE_USER_SCHEMA}:manager", "value": {"value": new_owner}}
+                    ],
+                },
+                source=self.source,
+                actor=actor,
+            )
         else:
-            await actions.transfer(self.store, view.id, [{"value": new_owner, "type": "User", "display": to}],
-                                   source=self.source, actor=actor)
+            await actions.transfer(
+                self.store,
+                view.id,
+                [{"value": new_owner, "type": "User", "display": to}],
+                source=self.source,
+                actor=actor,
+            )
         return await self.find(name)
 
-    async def rotate(self, name: str, actor: str, *, overlap: timedelta, identifier: str | None = None
-                     ) -> tuple[NhiView, str | None]:
+    async def rotate(
+        self, name: str, actor: str, *, overlap: timedelta, identifier: str | None = None
+    ) -> tuple[NhiView, str | None]:
         """Record a rotation; for a hub token, issue its successor (printed once) and let the old one
         expire after ``overlap``. The new token (or None) is returned beside the view."""
         view = await self.find(name)
@@ -191,8 +269,11 @@ class Registry:
             raise InvalidValue(f"{name} is a {view.resource_type}: rotate its credential where it lives")
         stored = await self.store.get(AGENT_TYPE, view.id, with_members=False, with_groups=False)
         current = next((c for c in view.credentials if identifier is None or c.get("identifier") == identifier), None)
-        credential = {**(current or {}), "identifier": identifier or (current or {}).get("identifier") or name,
-                      "lastRotated": iso(now)}
+        credential = {
+            **(current or {}),
+            "identifier": identifier or (current or {}).get("identifier") or name,
+            "lastRotated": iso(now),
+        }
         credential.setdefault("created", iso(now))
         await actions.record_rotation(self.store, view.id, stored.doc, credential, source=self.source, actor=actor)
         return await self.find(name), None
@@ -204,8 +285,16 @@ class Registry:
             raise InvalidValue(f"{name} is a {view.resource_type}: only Agents carry the NHI extension's review date")
         stored = await self.store.get(AGENT_TYPE, view.id, with_members=False, with_groups=False)
         op = "replace" if extension(stored.doc) else "add"
-        await self.store.patch(AGENT_TYPE, view.id, {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-            {"op": op, "path": f"{NHI_SCHEMA}:lastReviewed", "value": iso(utcnow())}]}, source=self.source, actor=actor)
+        await self.store.patch(
+            AGENT_TYPE,
+            view.id,
+            {
+                "schemas": [PATCH_OP_SCHEMA],
+                "Operations": [{"op": op, "path": f"{NHI_SCHEMA}:lastReviewed", "value": iso(utcnow())}],
+            },
+            source=self.source,
+            actor=actor,
+        )
         return await self.find(name)
 
     async def retire(self, name: str, actor: str) -> NhiView:
@@ -228,17 +317,27 @@ class Registry:
             actual = finding.actual if isinstance(finding.actual, dict) else {}
             name = str(actual.get("userName") or actual.get("name") or actual.get("displayName") or finding.subject)
             user_type = str(actual.get("userType") or "").lower()
-            why = ("userType " + user_type if user_type in self.user_types else
-                   next((f"name matches {p}" for p in patterns if fnmatch.fnmatchcase(name.lower(), p)), None))
+            why = (
+                "userType " + user_type
+                if user_type in self.user_types
+                else next((f"name matches {p}" for p in patterns if fnmatch.fnmatchcase(name.lower(), p)), None)
+            )
             if why is not None:
-                found.append({"target": finding.target, "account": name, "remote_id": finding.remote_id,
-                              "why": why, "adopt": f"scimward nhi adopt {finding.target} {name} --owner USER "
-                                                   "--kind KIND"})
+                found.append(
+                    {
+                        "target": finding.target,
+                        "account": name,
+                        "remote_id": finding.remote_id,
+                        "why": why,
+                        "adopt": f"scimward nhi adopt {finding.target} {name} --owner USER --kind KIND",
+                    }
+                )
         return found
 
     async def user_id(self, user_name: str) -> str:
-        found = await self.store.search(USER_TYPE, SearchQuery(
-            filter=Compare(AttrPath(None, "userName"), "eq", user_name), count=1))
+        found = await self.store.search(
+            USER_TYPE, SearchQuery(filter=Compare(AttrPath(None, "userName"), "eq", user_name), count=1)
+        )
         if not found.items:
             raise NotFound(f"no user with userName {user_name!r}")
         return found.items[0].id
@@ -252,4 +351,3 @@ def _name(person: EffectiveIdentity | None, fallback: str) -> str:
     if person is None:
         return f"(deleted {fallback})"
     return str(person.doc.get("userName") or person.doc.get("displayName") or fallback)
-

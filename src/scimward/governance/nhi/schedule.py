@@ -19,8 +19,14 @@ POLL_SECONDS = 2.0
 FINDINGS_EVERY = 15
 
 
-async def run_nhi_schedule(database: Database, store: IdentityStore, stop: asyncio.Event, user_types: frozenset[str],
-                           *, poll_seconds: float = POLL_SECONDS) -> None:
+async def run_nhi_schedule(
+    database: Database,
+    store: IdentityStore,
+    stop: asyncio.Event,
+    user_types: frozenset[str],
+    *,
+    poll_seconds: float = POLL_SECONDS,
+) -> None:
     rounds = 0
     while not stop.is_set():
         try:

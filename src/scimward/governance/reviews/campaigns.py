@@ -79,9 +79,19 @@ class Reviews:
 
     # -- start ----------------------------------------------------------------------------------
 
-    async def start(self, name: str, *, groups: str | None = None, target: str | None = None,
-                    reviewer: str = "owner", due: timedelta = timedelta(days=14), default: str = "keep",
-                    actor: str, now: datetime | None = None, member: str | None = None) -> CampaignRow:
+    async def start(
+        self,
+        name: str,
+        *,
+        groups: str | None = None,
+        target: str | None = None,
+        reviewer: str = "owner",
+        due: timedelta = timedelta(days=14),
+        default: str = "keep",
+        actor: str,
+        now: datetime | None = None,
+        member: str | None = None,
+    ) -> CampaignRow:
         """Start a campaign over the groups ``groups`` takes, or the accounts of ``target``; with ``member``
         (an identity's id), over that member's memberships of those groups only (a mover's review)."""
         name = name.strip()
@@ -98,11 +108,20 @@ class Reviews:
             reviewer_key = await self._reviewer_key(conn, reviewer)
         campaign_id = new_id()
         campaign: dict[str, Any] = {
-            "id": campaign_id, "name": name,
+            "id": campaign_id,
+            "name": name,
             "scope_kind": "target" if groups is None else MEMBER_SCOPE if member is not None else "groups",
-            "scope": groups if groups is not None else target, "reviewer": reviewer_key,
-            "default_decision": default, "status": STARTING, "created": now, "created_by": actor,
-            "due": now + due, "closed": None, "closed_by": None, "items": 0}
+            "scope": groups if groups is not None else target,
+            "reviewer": reviewer_key,
+            "default_decision": default,
+            "status": STARTING,
+            "created": now,
+            "created_by": actor,
+            "due": now + due,
+            "closed": None,
+            "closed_by": None,
+            "items": 0,
+        }
         if groups is not None:
             batches = self._group_items(campaign_id, groups, reviewer_key, member)
         else:
@@ -145,8 +164,9 @@ class Reviews:
             raise InvalidValue(f"--reviewer must be owner, manager or a userName; no user {reviewer!r}")
         return f"user:{user.name}"
 
-    async def _group_items(self, campaign_id: str, text: str, reviewer: str, member: str | None = None
-                           ) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _group_items(
+        self, campaign_id: str, text: str, reviewer: str, member: str | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         """The items of the groups ``text`` takes (of ``member`` only, if given), by group name then member
         name, a unit at a time."""
         try:
@@ -175,7 +195,7 @@ class Reviews:
             if not ordered:
                 continue
             for start in range(0, len(ordered), UNIT):
-                piece = ordered[start:start + UNIT]
+                piece = ordered[start : start + UNIT]
                 units.append((group, piece, departments))
                 size += len(piece)
                 if size >= UNIT:
@@ -186,10 +206,15 @@ class Reviews:
         if units:
             yield await self._unit_items(campaign_id, units, reviewer, grants, profile, numbered)
 
-    async def _unit_items(self, campaign_id: str, units: Sequence[tuple[IdentityRow, list[str], Counter[str]]],
-                          reviewer: str,
-                          grants: dict[tuple[str, str], rows.Grant], profile: dict[str, tuple[str, str | None]],
-                          numbered: int) -> list[dict[str, Any]]:
+    async def _unit_items(
+        self,
+        campaign_id: str,
+        units: Sequence[tuple[IdentityRow, list[str], Counter[str]]],
+        reviewer: str,
+        grants: dict[tuple[str, str], rows.Grant],
+        profile: dict[str, tuple[str, str | None]],
+        numbered: int,
+    ) -> list[dict[str, Any]]:
         member_ids = list(dict.fromkeys(m for _, piece, _ in units for m in piece))
         group_ids = list(dict.fromkeys(g.id for g, _, _ in units))
         async with self.db.read() as conn:
@@ -207,8 +232,9 @@ class Reviews:
             governance = {g.id: governance_of(g.id, g.name, g.doc) for g, _, _ in units}
             wanted = {manager_of(p.doc) for p in people.values()}
             wanted |= {o for gov in governance.values() for o in gov.owners}
-            cache.people.update(await rows.identities_by_id(
-                conn, [w for w in wanted if w is not None and w not in cache.people]))
+            cache.people.update(
+                await rows.identities_by_id(conn, [w for w in wanted if w is not None and w not in cache.people])
+            )
             known = cache.people
             accounts, findings = cache.accounts, cache.findings
         items: list[dict[str, Any]] = []
@@ -227,18 +253,32 @@ class Reviews:
                         rest = +rest
                     peers = peers_of[(group.id, own)] = Peers.of(rest)
                 manager_id = manager_of(member.doc)
-                advice = recommend(member, accounts.get(member_id, []), peers,
-                                   known.get(manager_id) if manager_id else None)
-                items.append(self._item(
-                    campaign_id, numbered + len(items) + 1, "membership", member, group=group,
-                    reviewers=_reviewers(reviewer, governance[group.id].owners, manager_id, known),
-                    grant=grants.get((group.id, member_id)), advice=advice.decision, reasons=advice.reasons,
-                    context=item_context(member, accounts.get(member_id, []), findings.get(member_id, []),
-                                         held.get((group.id, member_id), set()), peers)))
+                advice = recommend(
+                    member, accounts.get(member_id, []), peers, known.get(manager_id) if manager_id else None
+                )
+                items.append(
+                    self._item(
+                        campaign_id,
+                        numbered + len(items) + 1,
+                        "membership",
+                        member,
+                        group=group,
+                        reviewers=_reviewers(reviewer, governance[group.id].owners, manager_id, known),
+                        grant=grants.get((group.id, member_id)),
+                        advice=advice.decision,
+                        reasons=advice.reasons,
+                        context=item_context(
+                            member,
+                            accounts.get(member_id, []),
+                            findings.get(member_id, []),
+                            held.get((group.id, member_id), set()),
+                            peers,
+                        ),
+                    )
+                )
         return items
 
-    async def _target_items(self, campaign_id: str, target: str, reviewer: str
-                            ) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _target_items(self, campaign_id: str, target: str, reviewer: str) -> AsyncIterator[list[dict[str, Any]]]:
         row = await TargetRepository(self.db).by_name(target)
         items: list[dict[str, Any]] = []
         async with self.db.read() as conn:
@@ -259,29 +299,72 @@ class Reviews:
                     rest = +rest
                 peers = Peers.of(rest)
                 manager_id = manager_of(member.doc)
-                advice = recommend(member, [a for a in accounts.get(member.id, []) if a.target_id == row.id], peers,
-                                   known.get(manager_id) if manager_id else None)
+                advice = recommend(
+                    member,
+                    [a for a in accounts.get(member.id, []) if a.target_id == row.id],
+                    peers,
+                    known.get(manager_id) if manager_id else None,
+                )
                 context = item_context(member, accounts.get(member.id, []), findings.get(member.id, []), None, peers)
                 context["groups_on_target"] = pushed.get(member.id, [])
-                items.append(self._item(campaign_id, len(items) + 1, "account", member, target=(row.id, row.name),
-                                        reviewers=_reviewers(reviewer, [], manager_id, known), grant=None,
-                                        advice=advice.decision, reasons=advice.reasons, context=context))
+                items.append(
+                    self._item(
+                        campaign_id,
+                        len(items) + 1,
+                        "account",
+                        member,
+                        target=(row.id, row.name),
+                        reviewers=_reviewers(reviewer, [], manager_id, known),
+                        grant=None,
+                        advice=advice.decision,
+                        reasons=advice.reasons,
+                        context=context,
+                    )
+                )
         for start in range(0, len(items), UNIT):
-            yield items[start:start + UNIT]
+            yield items[start : start + UNIT]
 
     @staticmethod
-    def _item(campaign_id: str, number: int, kind: str, member: IdentityRow, *, group: IdentityRow | None = None,
-              target: tuple[int, str] | None = None, reviewers: list[str], grant: rows.Grant | None, advice: str,
-              reasons: list[str], context: dict[str, Any]) -> dict[str, Any]:
-        return {"campaign_id": campaign_id, "number": number, "kind": kind, "member_id": member.id,
-                "member_name": member.name, "group_id": group.id if group else None,
-                "group_name": group.name if group else None, "target_id": target[0] if target else None,
-                "target_name": target[1] if target else None, "reviewers": reviewers,
-                "granted": grant.at if grant else None, "granted_by": grant.source if grant else None,
-                "granted_change": grant.change_id if grant else None, "context": context,
-                "recommendation": advice, "reasons": reasons, "decision": None, "decided_by": None,
-                "decided": None, "note": None, "defaulted": False, "outcome": None, "outcome_change": None,
-                "outcome_detail": None}
+    def _item(
+        campaign_id: str,
+        number: int,
+        kind: str,
+        member: IdentityRow,
+        *,
+        group: IdentityRow | None = None,
+        target: tuple[int, str] | None = None,
+        reviewers: list[str],
+        grant: rows.Grant | None,
+        advice: str,
+        reasons: list[str],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        return {
+            "campaign_id": campaign_id,
+            "number": number,
+            "kind": kind,
+            "member_id": member.id,
+            "member_name": member.name,
+            "group_id": group.id if group else None,
+            "group_name": group.name if group else None,
+            "target_id": target[0] if target else None,
+            "target_name": target[1] if target else None,
+            "reviewers": reviewers,
+            "granted": grant.at if grant else None,
+            "granted_by": grant.source if grant else None,
+            "granted_change": grant.change_id if grant else None,
+            "context": context,
+            "recommendation": advice,
+            "reasons": reasons,
+            "decision": None,
+            "decided_by": None,
+            "decided": None,
+            "note": None,
+            "defaulted": False,
+            "outcome": None,
+            "outcome_change": None,
+            "outcome_detail": None,
+        }
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -305,8 +388,9 @@ class Reviews:
 
     # -- deciding -------------------------------------------------------------------------------
 
-    async def decide(self, name: str, numbers: Sequence[int], decision: str, by: str,
-                     note: str | None = None) -> list[Decided]:
+    async def decide(
+        self, name: str, numbers: Sequence[int], decision: str, by: str, note: str | None = None
+    ) -> list[Decided]:
         """Decide items (all or none: a self-review or an unknown item refuses the whole call), then
         remediate the revokes through the gate."""
         if decision not in DECISIONS:
@@ -329,12 +413,13 @@ class Reviews:
                 raise UnknownSubject(f"campaign {name!r} has no item {', '.join(map(str, missing[:10]))}")
             for item in items:
                 if _is_self(item, by):
-                    raise ReviewError(f"item {item.number}: {by!r} cannot review their own access "
-                                      f"({item.member_name} in {item.group_name or item.target_name}); "
-                                      "ask another reviewer")
+                    raise ReviewError(
+                        f"item {item.number}: {by!r} cannot review their own access "
+                        f"({item.member_name} in {item.group_name or item.target_name}); "
+                        "ask another reviewer"
+                    )
                 if item.decision is not None:
-                    raise ReviewError(f"item {item.number} was decided already ({item.decision} by "
-                                      f"{item.decided_by})")
+                    raise ReviewError(f"item {item.number} was decided already ({item.decision} by {item.decided_by})")
             await rows.decide_items(conn, campaign.id, [i.number for i in items], decision, by, now, note)
         outcomes = await self._remediate(campaign, [i for i in items if decision == "revoke"], by)
         return [Decided(i.number, decision, *outcomes.get(i.number, (None, None))) for i in items]
@@ -364,8 +449,11 @@ class Reviews:
                 last = max((r["sent"] for r in await rows.reminders_of(conn, campaign.id)), default=campaign.created)
                 if last + every > now:
                     continue
-                waiting = Counter(r for item in await rows.items_of(conn, campaign.id, undecided=True)
-                                  for r in item.reviewers or ["(no reviewer)"])
+                waiting = Counter(
+                    r
+                    for item in await rows.items_of(conn, campaign.id, undecided=True)
+                    for r in item.reviewers or ["(no reviewer)"]
+                )
                 for reviewer, count in sorted(waiting.items()):
                     await rows.record_reminder(conn, campaign.id, reviewer, count, now)
                     log.info("review reminder", campaign=campaign.name, reviewer=reviewer, undecided=count)
@@ -392,8 +480,15 @@ class Reviews:
             if since is None or since + timedelta(days=cadence) > now:
                 continue
             name = f"{group.name[:100]} review {now:%Y-%m-%d}"
-            await self.start(name, groups=f'id eq "{group.id}"', reviewer="owner", due=SCHEDULED_DUE,
-                             default="keep", actor=SCHEDULE_ACTOR, now=now)
+            await self.start(
+                name,
+                groups=f'id eq "{group.id}"',
+                reviewer="owner",
+                due=SCHEDULED_DUE,
+                default="keep",
+                actor=SCHEDULE_ACTOR,
+                now=now,
+            )
             started.append(name)
         return started
 
@@ -404,18 +499,26 @@ class Reviews:
             if current.status != "open":
                 raise ReviewError(f"campaign {campaign.name!r} is {current.status} already")
             undecided = await rows.items_of(conn, current.id, undecided=True)
-            await rows.decide_items(conn, current.id, [i.number for i in undecided], current.default_decision,
-                                    DEFAULT_ACTOR, now, f"the campaign's default, applied by {by}", defaulted=True)
+            await rows.decide_items(
+                conn,
+                current.id,
+                [i.number for i in undecided],
+                current.default_decision,
+                DEFAULT_ACTOR,
+                now,
+                f"the campaign's default, applied by {by}",
+                defaulted=True,
+            )
             await rows.close_campaign(conn, current.id, now, by)
         revoke = [i for i in undecided if current.default_decision == "revoke"]
         outcomes = await self._remediate(current, revoke, DEFAULT_ACTOR)
-        return [Decided(i.number, current.default_decision, *outcomes.get(i.number, (None, None)))
-                for i in undecided]
+        return [Decided(i.number, current.default_decision, *outcomes.get(i.number, (None, None))) for i in undecided]
 
     # -- remediation ----------------------------------------------------------------------------
 
-    async def _remediate(self, campaign: CampaignRow, items: Sequence[ItemRow], by: str
-                         ) -> dict[int, tuple[str, str | None]]:
+    async def _remediate(
+        self, campaign: CampaignRow, items: Sequence[ItemRow], by: str
+    ) -> dict[int, tuple[str, str | None]]:
         if not items:
             return {}
         removals: dict[str, list[str]] = {}
@@ -433,9 +536,17 @@ class Reviews:
             item = wanted[key]
             per_item.setdefault(item.number, []).append(removal)
             if removal.outcome in ("applied", "held", "gone"):
-                revoked.append({"group_id": key[0], "member_id": key[1], "campaign_id": campaign.id,
-                                "campaign_name": campaign.name, "item_number": item.number, "revoked": now,
-                                "revoked_by": by})
+                revoked.append(
+                    {
+                        "group_id": key[0],
+                        "member_id": key[1],
+                        "campaign_id": campaign.id,
+                        "campaign_name": campaign.name,
+                        "item_number": item.number,
+                        "revoked": now,
+                        "revoked_by": by,
+                    }
+                )
         outcomes: dict[int, tuple[str, str | None, str | None]] = {}
         for item in items:
             found = per_item.get(item.number, [])
@@ -475,8 +586,9 @@ def _is_self(item: ItemRow, by: str) -> bool:
     return by.lower() in (item.member_name.lower(), item.member_id.lower())
 
 
-def _reviewers(reviewer: str, owners: Sequence[str], manager_id: str | None,
-               known: dict[str, IdentityRow]) -> list[str]:
+def _reviewers(
+    reviewer: str, owners: Sequence[str], manager_id: str | None, known: dict[str, IdentityRow]
+) -> list[str]:
     if reviewer == "owner":
         return [known[o].name if o in known else o for o in owners]
     if reviewer == "manager":

@@ -17,8 +17,23 @@ from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA
 from scimward.store.governance.reviews import Account, IdentityRow
 
 #: ``userType`` values of non-human identities (service accounts, bots, agents, workloads).
-NON_HUMAN_TYPES = frozenset({"service", "serviceaccount", "service account", "service-account", "bot", "agent",
-                             "ai agent", "ai-agent", "machine", "workload", "application", "nhi", "api"})
+NON_HUMAN_TYPES = frozenset(
+    {
+        "service",
+        "serviceaccount",
+        "service account",
+        "service-account",
+        "bot",
+        "agent",
+        "ai agent",
+        "ai-agent",
+        "machine",
+        "workload",
+        "application",
+        "nhi",
+        "api",
+    }
+)
 #: An outlier needs this many other members whose department is known.
 OUTLIER_PEERS = 4
 
@@ -68,16 +83,19 @@ class Recommendation:
     reasons: list[str]
 
 
-def recommend(member: IdentityRow, accounts: Sequence[Account], peers: Peers,
-              manager: IdentityRow | None) -> Recommendation:
+def recommend(
+    member: IdentityRow, accounts: Sequence[Account], peers: Peers, manager: IdentityRow | None
+) -> Recommendation:
     reasons: list[str] = []
     doc = member.doc
     if member.resource_type == "User" and not is_active(doc):
         reasons.append("inactive in the hub (active is false)")
     for account in accounts:
         if account.status != "active" or account.active is False:
-            reasons.append(f"inactive on {account.target} (the account is {account.status}"
-                           f"{', active false' if account.active is False else ''})")
+            reasons.append(
+                f"inactive on {account.target} (the account is {account.status}"
+                f"{', active false' if account.active is False else ''})"
+            )
     department = department_of(doc)
     if department is not None and peers.known >= OUTLIER_PEERS and peers.counts.get(department, 0) == 0:
         top = ", ".join(f"{d} ({n})" for d, n in list(peers.top.items())[:3])
@@ -90,20 +108,38 @@ def recommend(member: IdentityRow, accounts: Sequence[Account], peers: Peers,
     return Recommendation("revoke" if reasons else "keep", reasons)
 
 
-def item_context(member: IdentityRow, accounts: Sequence[Account], findings: Sequence[dict[str, Any]],
-                 held_on: set[int] | None, peers: Peers) -> dict[str, Any]:
+def item_context(
+    member: IdentityRow,
+    accounts: Sequence[Account],
+    findings: Sequence[dict[str, Any]],
+    held_on: set[int] | None,
+    peers: Peers,
+) -> dict[str, Any]:
     """The item's context as stored: the member, its account on each target (and whether the target
     holds the membership under review), open findings, and the peers' departments."""
     doc = member.doc
     return {
-        "member": {"type": member.resource_type, "active": is_active(doc), "department": department_of(doc),
-                   "userType": doc.get("userType"), "nonHuman": is_non_human(doc), "manager": manager_of(doc)},
-        "targets": [{"target": a.target, "status": a.status, "active": a.active,
-                     "acknowledged": a.acknowledged.isoformat(timespec="seconds") + "Z",
-                     **({"holds_membership": a.target_id in held_on} if held_on is not None else {}),
-                     "findings": [f"{f['kind']} {f['attribute']}".strip() for f in findings
-                                  if f["target_id"] == a.target_id]}
-                    for a in accounts],
+        "member": {
+            "type": member.resource_type,
+            "active": is_active(doc),
+            "department": department_of(doc),
+            "userType": doc.get("userType"),
+            "nonHuman": is_non_human(doc),
+            "manager": manager_of(doc),
+        },
+        "targets": [
+            {
+                "target": a.target,
+                "status": a.status,
+                "active": a.active,
+                "acknowledged": a.acknowledged.isoformat(timespec="seconds") + "Z",
+                **({"holds_membership": a.target_id in held_on} if held_on is not None else {}),
+                "findings": [
+                    f"{f['kind']} {f['attribute']}".strip() for f in findings if f["target_id"] == a.target_id
+                ],
+            }
+            for a in accounts
+        ],
         "last_activity": None,  # no target reports it over SCIM yet
         "peer_departments": dict(peers.top),
     }

@@ -31,8 +31,9 @@ class Removal:
     change_id: str | None = None
 
 
-async def remove_members(database: Database, store: IdentityStore, removals: Mapping[str, Sequence[str]], *,
-                         source: str, actor: str) -> dict[tuple[str, str], Removal]:
+async def remove_members(
+    database: Database, store: IdentityStore, removals: Mapping[str, Sequence[str]], *, source: str, actor: str
+) -> dict[tuple[str, str], Removal]:
     """Remove ``removals`` (group id -> member ids) through the gate; each (group, member)'s outcome."""
     outcomes: dict[tuple[str, str], Removal] = {}
     for group_id, member_ids in removals.items():
@@ -45,9 +46,11 @@ async def remove_members(database: Database, store: IdentityStore, removals: Map
         present = [m for m in wanted if m in before]
         failed: dict[str, str] = {}
         for start in range(0, len(present), BATCH):
-            batch = present[start:start + BATCH]
-            body = {"schemas": [PATCH_OP_SCHEMA], "Operations": [
-                {"op": "remove", "path": "members", "value": [{"value": m} for m in batch]}]}
+            batch = present[start : start + BATCH]
+            body = {
+                "schemas": [PATCH_OP_SCHEMA],
+                "Operations": [{"op": "remove", "path": "members", "value": [{"value": m} for m in batch]}],
+            }
             try:
                 await store.patch(GROUP_TYPE, group_id, body, source=source, actor=actor)
             except ScimError as exc:  # denied by a rule, the group gone: recorded, the others go on

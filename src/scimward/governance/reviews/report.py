@@ -18,22 +18,52 @@ def _time(value: datetime | None) -> str | None:
 
 
 def campaign_json(campaign: CampaignRow) -> dict[str, Any]:
-    return {"id": campaign.id, "name": campaign.name, "scope": {campaign.scope_kind: campaign.scope},
-            "reviewer": campaign.reviewer, "default": campaign.default_decision, "status": campaign.status,
-            "created": _time(campaign.created), "created_by": campaign.created_by, "due": _time(campaign.due),
-            "closed": _time(campaign.closed), "closed_by": campaign.closed_by, "item_count": campaign.items,
-            "counts": {"keep": campaign.counts.get("keep", 0), "revoke": campaign.counts.get("revoke", 0),
-                       "undecided": campaign.counts.get("undecided", 0)}}
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "scope": {campaign.scope_kind: campaign.scope},
+        "reviewer": campaign.reviewer,
+        "default": campaign.default_decision,
+        "status": campaign.status,
+        "created": _time(campaign.created),
+        "created_by": campaign.created_by,
+        "due": _time(campaign.due),
+        "closed": _time(campaign.closed),
+        "closed_by": campaign.closed_by,
+        "item_count": campaign.items,
+        "counts": {
+            "keep": campaign.counts.get("keep", 0),
+            "revoke": campaign.counts.get("revoke", 0),
+            "undecided": campaign.counts.get("undecided", 0),
+        },
+    }
 
 
 def item_json(item: ItemRow) -> dict[str, Any]:
-    return {"id": item.number, "kind": item.kind, "member": item.member_name, "member_id": item.member_id,
-            "group": item.group_name, "group_id": item.group_id, "target": item.target_name,
-            "reviewers": item.reviewers, "granted": _time(item.granted), "granted_by": item.granted_by,
-            "granted_change": item.granted_change, "recommendation": item.recommendation, "reasons": item.reasons,
-            "decision": item.decision, "decided_by": item.decided_by, "decided": _time(item.decided),
-            "note": item.note, "defaulted": item.defaulted, "outcome": item.outcome,
-            "outcome_detail": item.outcome_detail, "outcome_change": item.outcome_change, "context": item.context}
+    return {
+        "id": item.number,
+        "kind": item.kind,
+        "member": item.member_name,
+        "member_id": item.member_id,
+        "group": item.group_name,
+        "group_id": item.group_id,
+        "target": item.target_name,
+        "reviewers": item.reviewers,
+        "granted": _time(item.granted),
+        "granted_by": item.granted_by,
+        "granted_change": item.granted_change,
+        "recommendation": item.recommendation,
+        "reasons": item.reasons,
+        "decision": item.decision,
+        "decided_by": item.decided_by,
+        "decided": _time(item.decided),
+        "note": item.note,
+        "defaulted": item.defaulted,
+        "outcome": item.outcome,
+        "outcome_detail": item.outcome_detail,
+        "outcome_change": item.outcome_change,
+        "context": item.context,
+    }
 
 
 async def report(reviews: Reviews, name: str) -> dict[str, Any]:
@@ -55,8 +85,23 @@ async def report(reviews: Reviews, name: str) -> dict[str, Any]:
     return {"campaign": campaign_json(campaign), "items": out}
 
 
-CSV_FIELDS = ("id", "kind", "member", "group", "target", "recommendation", "decision", "decided_by", "decided",
-              "defaulted", "note", "outcome", "outcome_detail", "outcome_change", "still_held_on")
+CSV_FIELDS = (
+    "id",
+    "kind",
+    "member",
+    "group",
+    "target",
+    "recommendation",
+    "decision",
+    "decided_by",
+    "decided",
+    "defaulted",
+    "note",
+    "outcome",
+    "outcome_detail",
+    "outcome_change",
+    "still_held_on",
+)
 
 
 def report_csv(document: dict[str, Any]) -> str:

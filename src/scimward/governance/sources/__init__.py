@@ -10,5 +10,16 @@ from scimward.governance.sources.readers import ExportError, load_format
 from scimward.governance.sources.records import BadRow, HrRecord, RowFormat
 from scimward.governance.sources.runner import CheckReport, SourceCheck, run_source_schedule
 
-__all__ = ["BadRow", "CheckReport", "ExportError", "HrRecord", "ImportReport", "Importer", "RowFormat",
-           "SourceCheck", "load_format", "owned_attributes", "run_source_schedule"]
+__all__ = [
+    "BadRow",
+    "CheckReport",
+    "ExportError",
+    "HrRecord",
+    "ImportReport",
+    "Importer",
+    "RowFormat",
+    "SourceCheck",
+    "load_format",
+    "owned_attributes",
+    "run_source_schedule",
+]

@@ -21,8 +21,15 @@ from scimward.governance.sources.records import ENTERPRISE, HrRecord
 from scimward.policy.ownership import Ownership
 from scimward.store.governance import Account, Observation, Observed, SourceRow, StoredRecord, observe
 
-KINDS = ("terminated_but_active", "terminated_but_active_in_app", "no_hr_record", "hr_mismatch",
-         "termination_approaching", "hr_record_unmatched", "hr_record_ambiguous")
+KINDS = (
+    "terminated_but_active",
+    "terminated_but_active_in_app",
+    "no_hr_record",
+    "hr_mismatch",
+    "termination_approaching",
+    "hr_record_unmatched",
+    "hr_record_ambiguous",
+)
 #: How far ahead a termination is reported as approaching.
 APPROACHING = timedelta(days=14)
 
@@ -45,14 +52,23 @@ class Person:
         extension: Mapping[str, Any] = found if isinstance(found, dict) else {}
         manager = extension.get("manager")
         emails = tuple(str(e.get("value", "")).lower() for e in doc.get("emails") or [] if isinstance(e, dict))
-        return cls(identity_id, str(doc.get("userName") or identity_id), doc.get("active", True) is not False,
-                   extension.get("department"), manager.get("value") if isinstance(manager, dict) else None,
-                   employee_number(dict(doc)), emails)
+        return cls(
+            identity_id,
+            str(doc.get("userName") or identity_id),
+            doc.get("active", True) is not False,
+            extension.get("department"),
+            manager.get("value") if isinstance(manager, dict) else None,
+            employee_number(dict(doc)),
+            emails,
+        )
 
     def doc(self) -> dict[str, Any]:
         """What correlation reads of it."""
-        return {"userName": self.user_name, "emails": [{"value": e} for e in self.emails],
-                ENTERPRISE: {"employeeNumber": self.employee_number} if self.employee_number else {}}
+        return {
+            "userName": self.user_name,
+            "emails": [{"value": e} for e in self.emails],
+            ENTERPRISE: {"employeeNumber": self.employee_number} if self.employee_number else {},
+        }
 
 
 @dataclass
@@ -67,10 +83,18 @@ class Inputs:
 
 def as_record(stored: StoredRecord) -> HrRecord:
     user_name = stored.attributes.get("userName")
-    return HrRecord(stored.line, stored.employee_id, stored.status,  # type: ignore[arg-type]
-                    str(user_name) if user_name else None, stored.email,
-                    stored.hire_date, stored.termination_date, stored.manager_id, stored.department,
-                    stored.attributes)
+    return HrRecord(
+        stored.line,
+        stored.employee_id,
+        stored.status,  # type: ignore[arg-type]
+        str(user_name) if user_name else None,
+        stored.email,
+        stored.hire_date,
+        stored.termination_date,
+        stored.manager_id,
+        stored.department,
+        stored.attributes,
+    )
 
 
 def authoritative(inputs: Inputs) -> dict[str, tuple[SourceRow, StoredRecord]]:
@@ -100,26 +124,53 @@ def findings(inputs: Inputs) -> list[Observation]:
         record = as_record(stored)
         grace = inputs.ownership.source(source.name).grace
         subject = person.user_name
-        data = {"source": source.name, "employee_id": stored.employee_id, "status": stored.status,
-                "termination_date": stored.termination_date.isoformat() if stored.termination_date else None}
+        data = {
+            "source": source.name,
+            "employee_id": stored.employee_id,
+            "status": stored.status,
+            "termination_date": stored.termination_date.isoformat() if stored.termination_date else None,
+        }
         if termination_due(record, inputs.today, grace):
             if person.active:
-                out.append(observation("terminated_but_active", subject, identity_id=identity_id, data=data,
-                                       detail=f"{source.name} terminated {stored.employee_id} on "
-                                              f"{data['termination_date']}; the hub still has them active"))
+                out.append(
+                    observation(
+                        "terminated_but_active",
+                        subject,
+                        identity_id=identity_id,
+                        data=data,
+                        detail=f"{source.name} terminated {stored.employee_id} on "
+                        f"{data['termination_date']}; the hub still has them active",
+                    )
+                )
             for account in inputs.accounts:
                 if account.identity_id == identity_id and account.active:
-                    out.append(observation(
-                        "terminated_but_active_in_app", subject, identity_id=identity_id,
-                        target_id=account.target_id, data={**data, "remote_id": account.remote_id},
-                        detail=f"{source.name} terminated {stored.employee_id}; {account.target} still has "
-                               "the account active"))
+                    out.append(
+                        observation(
+                            "terminated_but_active_in_app",
+                            subject,
+                            identity_id=identity_id,
+                            target_id=account.target_id,
+                            data={**data, "remote_id": account.remote_id},
+                            detail=f"{source.name} terminated {stored.employee_id}; {account.target} still has "
+                            "the account active",
+                        )
+                    )
             continue
-        if stored.status == "terminated" and stored.termination_date is not None \
-                and stored.termination_date - inputs.today <= APPROACHING:
-            out.append(observation("termination_approaching", subject, identity_id=identity_id, data=data,
-                                   detail=f"{source.name} terminates {stored.employee_id} on "
-                                          f"{data['termination_date']}; access ends {grace} later"))
+        if (
+            stored.status == "terminated"
+            and stored.termination_date is not None
+            and stored.termination_date - inputs.today <= APPROACHING
+        ):
+            out.append(
+                observation(
+                    "termination_approaching",
+                    subject,
+                    identity_id=identity_id,
+                    data=data,
+                    detail=f"{source.name} terminates {stored.employee_id} on "
+                    f"{data['termination_date']}; access ends {grace} later",
+                )
+            )
         out += _mismatches(stored, person, employees, source, inputs.people)
     if inputs.sources and any(s.is_hr for s in inputs.sources):
         out += _no_record(inputs, chosen)
@@ -145,30 +196,60 @@ def _uncorrelated(inputs: Inputs, by_id: Mapping[int, SourceRow]) -> list[Observ
         subject = f"{source.name}:{stored.employee_id}"
         data = {"source": source.name, "employee_id": stored.employee_id, "email": stored.email, "line": stored.line}
         if match.problem == "ambiguous":
-            out.append(observation("hr_record_ambiguous", subject, data={**data, "candidates": list(match.candidates)},
-                                   detail=f"{match.key} finds {len(match.candidates)} users: "
-                                          f"{', '.join(match.candidates)}"))
+            out.append(
+                observation(
+                    "hr_record_ambiguous",
+                    subject,
+                    data={**data, "candidates": list(match.candidates)},
+                    detail=f"{match.key} finds {len(match.candidates)} users: {', '.join(match.candidates)}",
+                )
+            )
         elif match.problem == "missing":
-            out.append(observation("hr_record_unmatched", subject, data=data,
-                                   detail=f"no user has employeeNumber {stored.employee_id}"
-                                          + (f" or e-mail {stored.email}" if stored.email else "")))
+            out.append(
+                observation(
+                    "hr_record_unmatched",
+                    subject,
+                    data=data,
+                    detail=f"no user has employeeNumber {stored.employee_id}"
+                    + (f" or e-mail {stored.email}" if stored.email else ""),
+                )
+            )
     return out
 
 
-def _mismatches(stored: StoredRecord, person: Person, employees: Mapping[tuple[int, str], str],
-                source: SourceRow, people: Mapping[str, Person]) -> list[Observation]:
+def _mismatches(
+    stored: StoredRecord,
+    person: Person,
+    employees: Mapping[tuple[int, str], str],
+    source: SourceRow,
+    people: Mapping[str, Person],
+) -> list[Observation]:
     out: list[Observation] = []
     if stored.department and person.department != stored.department:
-        out.append(observation("hr_mismatch", person.user_name, attribute="department", identity_id=person.id,
-                               data={"hr": stored.department, "hub": person.department, "source": source.name},
-                               detail=f"{source.name} says {stored.department!r}, the hub {person.department!r}"))
+        out.append(
+            observation(
+                "hr_mismatch",
+                person.user_name,
+                attribute="department",
+                identity_id=person.id,
+                data={"hr": stored.department, "hub": person.department, "source": source.name},
+                detail=f"{source.name} says {stored.department!r}, the hub {person.department!r}",
+            )
+        )
     if stored.manager_id:
         manager = employees.get((stored.source_id, stored.manager_id))
         if manager is not None and person.manager != manager:
             said, held = _name(people, manager), _name(people, person.manager)
-            out.append(observation("hr_mismatch", person.user_name, attribute="manager", identity_id=person.id,
-                                   data={"hr": manager, "hub": person.manager, "source": source.name},
-                                   detail=f"{source.name} says {said}, the hub {held}"))
+            out.append(
+                observation(
+                    "hr_mismatch",
+                    person.user_name,
+                    attribute="manager",
+                    identity_id=person.id,
+                    data={"hr": manager, "hub": person.manager, "source": source.name},
+                    detail=f"{source.name} says {said}, the hub {held}",
+                )
+            )
     return out
 
 
@@ -185,10 +266,16 @@ def _no_record(inputs: Inputs, chosen: Mapping[str, Any]) -> list[Observation]:
             continue
         person = inputs.people.get(account.identity_id)
         subject = person.user_name if person is not None else account.identity_id
-        out.append(observation("no_hr_record", subject, identity_id=account.identity_id,
-                               target_id=account.target_id,
-                               data={"target": account.target, "remote_id": account.remote_id},
-                               detail=f"{account.target} has an active account no HR source has a record of"))
+        out.append(
+            observation(
+                "no_hr_record",
+                subject,
+                identity_id=account.identity_id,
+                target_id=account.target_id,
+                data={"target": account.target, "remote_id": account.remote_id},
+                detail=f"{account.target} has an active account no HR source has a record of",
+            )
+        )
     return out
 
 

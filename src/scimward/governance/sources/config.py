@@ -26,8 +26,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def source_config(kind: str, *, mapping: Path | None = None, correlate: Sequence[str] | None = None,
-                  joiners: str = "report") -> dict[str, Any] | None:
+def source_config(
+    kind: str, *, mapping: Path | None = None, correlate: Sequence[str] | None = None, joiners: str = "report"
+) -> dict[str, Any] | None:
     """The stored configuration of a new source; ``InvalidValue`` naming what is wrong."""
     if kind not in SOURCE_KINDS:
         raise InvalidValue(f"--kind must be {', '.join(SOURCE_KINDS)}, not {kind!r}")
@@ -43,7 +44,8 @@ def source_config(kind: str, *, mapping: Path | None = None, correlate: Sequence
         keys = [key.strip() for key in correlate if key.strip()]
         unknown = [key for key in keys if key not in KEYS]
         if unknown or not keys:
-            raise InvalidValue(f"--correlate: unknown key {', '.join(unknown) or repr(','.join(correlate))} "
-                               f"({', '.join(KEYS)})")
+            raise InvalidValue(
+                f"--correlate: unknown key {', '.join(unknown) or repr(','.join(correlate))} ({', '.join(KEYS)})"
+            )
         config["correlate"] = keys
     return config or None

@@ -73,9 +73,17 @@ class ImportReport:
         return [line for _, line in self.rejected]
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "created": self.created, "changed": self.changed, "unchanged": self.unchanged,
-                "unmatched": self.unmatched, "ambiguous": self.ambiguous, "rejected": self.lines,
-                "reviews": self.reviews, "dry_run": self.dry_run}
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "unmatched": self.unmatched,
+            "ambiguous": self.ambiguous,
+            "rejected": self.lines,
+            "reviews": self.reviews,
+            "dry_run": self.dry_run,
+        }
 
 
 def owned_attributes(ownership: Ownership, source: str) -> list[str]:
@@ -114,8 +122,16 @@ class Importer:
         #: Department changes this import wrote: each opens a review of the old role's access once effective.
         self.moves: list[Move] = []
 
-    async def run(self, path: Path, kind: str, fmt: RowFormat, *, dry_run: bool = False,
-                  today: date | None = None, on_row: Callable[[int, int], None] | None = None) -> ImportReport:
+    async def run(
+        self,
+        path: Path,
+        kind: str,
+        fmt: RowFormat,
+        *,
+        dry_run: bool = False,
+        today: date | None = None,
+        on_row: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
         """Import the export at ``path``; ``on_row(bytes read, file size)`` after each row."""
         today = today or utcnow().date()
         policy = await policies.current(self.db)
@@ -141,8 +157,9 @@ class Importer:
 
         async def one(row: Row) -> None:
             try:
-                stored = await self._row(row, fmt, index, users, before, seen, employees, owned, settings,
-                                         today, dry_run, report)
+                stored = await self._row(
+                    row, fmt, index, users, before, seen, employees, owned, settings, today, dry_run, report
+                )
             except BadRow as bad:
                 report.rejected.append((row.number, str(bad)))
             else:
@@ -176,22 +193,37 @@ class Importer:
             report.reviews = await review_moves(self.db, self.store, self.moves, actor=self.actor, today=today)
         return report
 
-    async def _row(self, row: Row, fmt: RowFormat, index: CorrelationIndex, users: dict[str, bytes],
-                   before: dict[str, Correlated], seen: dict[str, int], employees: dict[str, str],
-                   owned: list[str], settings: SourceSettings, today: date, dry_run: bool,
-                   report: ImportReport) -> StoredRecord | None:
+    async def _row(
+        self,
+        row: Row,
+        fmt: RowFormat,
+        index: CorrelationIndex,
+        users: dict[str, bytes],
+        before: dict[str, Correlated],
+        seen: dict[str, int],
+        employees: dict[str, str],
+        owned: list[str],
+        settings: SourceSettings,
+        today: date,
+        dry_run: bool,
+        report: ImportReport,
+    ) -> StoredRecord | None:
         if row.values is None:
             raise BadRow(row.number, row.problem or "cannot be read", row.where)
         record = parse_record(row.number, row.values, fmt, row.where)
         if record.employee_id in seen:
-            raise BadRow(row.number, f"employee_id {record.employee_id!r} is on {row.where} "
-                                     f"{seen[record.employee_id]} too", row.where)
+            raise BadRow(
+                row.number,
+                f"employee_id {record.employee_id!r} is on {row.where} {seen[record.employee_id]} too",
+                row.where,
+            )
         seen[record.employee_id] = row.number
         previous = before.get(record.employee_id)
         match = index.match(record)
         if match.problem == "missing" and self.joiners and record.status == "active" and record.started(today):
-            identity_id, doc = await self.create_joiner(record, _manager(record, index, employees, before), today,
-                                                        dry_run)
+            identity_id, doc = await self.create_joiner(
+                record, _manager(record, index, employees, before), today, dry_run
+            )
             index.add(identity_id, doc)
             users[identity_id] = marshal.dumps(trimmed(doc, owned))
             employees[record.employee_id] = identity_id
@@ -215,13 +247,13 @@ class Importer:
         if quick.doc == known:
             report.unchanged += 1
             return _stored(self.source.id, record, identity_id, quick.set_active)
-        set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before,
-                                       dry_run)
+        set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before, dry_run)
         report.changed += 1
         return _stored(self.source.id, record, identity_id, set_active)
 
-    async def create_joiner(self, record: HrRecord, manager: str | None, today: date,
-                            dry_run: bool = False) -> tuple[str, dict[str, Any]]:
+    async def create_joiner(
+        self, record: HrRecord, manager: str | None, today: date, dry_run: bool = False
+    ) -> tuple[str, dict[str, Any]]:
         """Create the User a record that matches nobody describes, through the gate."""
         if not record.user_name:
             raise record.bad("matches no user, and a joiner needs a user_name to be created")
@@ -246,8 +278,17 @@ class Importer:
             return None
         return HubUser(identity_id, stored.version, stored.doc)
 
-    async def apply(self, record: HrRecord, identity_id: str, values: dict[str, Any], owned: list[str],
-                    grace: timedelta, today: date, set_before: bool | None, dry_run: bool = False) -> bool | None:
+    async def apply(
+        self,
+        record: HrRecord,
+        identity_id: str,
+        values: dict[str, Any],
+        owned: list[str],
+        grace: timedelta,
+        today: date,
+        set_before: bool | None,
+        dry_run: bool = False,
+    ) -> bool | None:
         """Write the record's proposal for its User through the gate; once more if the User moved on."""
         for attempt in range(2):
             user = await self._current(identity_id)
@@ -258,8 +299,14 @@ class Importer:
             if dry_run:
                 return proposal.set_active
             try:
-                await self.store.put(USER_TYPE, identity_id, doc, if_match=etag(user.version),
-                                     source=self.change_source, actor=self.actor)
+                await self.store.put(
+                    USER_TYPE,
+                    identity_id,
+                    doc,
+                    if_match=etag(user.version),
+                    source=self.change_source,
+                    actor=self.actor,
+                )
             except PreconditionFailed:
                 if attempt:
                     raise record.bad("its user changed twice while it was applied; import again") from None
@@ -299,8 +346,9 @@ def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
         raise record.bad(exc.detail) from None
 
 
-def _manager(record: HrRecord, index: CorrelationIndex, employees: dict[str, str],
-             before: dict[str, Correlated]) -> str | None:
+def _manager(
+    record: HrRecord, index: CorrelationIndex, employees: dict[str, str], before: dict[str, Correlated]
+) -> str | None:
     """The manager's hub identity: by employeeNumber, by this file's correlation, or by the last import's."""
     if record.manager_id is None:
         return None
@@ -311,9 +359,20 @@ def _manager(record: HrRecord, index: CorrelationIndex, employees: dict[str, str
 
 
 def _stored(source_id: int, record: HrRecord, identity_id: str | None, set_active: bool | None) -> StoredRecord:
-    return StoredRecord(source_id, record.employee_id, identity_id, record.status, record.hire_date,
-                        record.termination_date, record.manager_id, record.department, record.email,
-                        record.attributes, set_active, record.line)
+    return StoredRecord(
+        source_id,
+        record.employee_id,
+        identity_id,
+        record.status,
+        record.hire_date,
+        record.termination_date,
+        record.manager_id,
+        record.department,
+        record.email,
+        record.attributes,
+        set_active,
+        record.line,
+    )
 
 
 __all__ = ["HubUser", "ImportReport", "Importer", "owned_attributes"]

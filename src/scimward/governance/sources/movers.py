@@ -49,8 +49,9 @@ def campaign_name(move: Move, today: date) -> str:
     return f"mover {move.user_name}: {move.old} -> {move.new} {today.isoformat()}"[:128]
 
 
-async def review_moves(database: Database, store: IdentityStore, moves: Sequence[Move], *, actor: str,
-                       today: date) -> list[str]:
+async def review_moves(
+    database: Database, store: IdentityStore, moves: Sequence[Move], *, actor: str, today: date
+) -> list[str]:
     """Open a review of each effective move's memberships; answers the campaigns' names."""
     reviews = Reviews(database, store)
     opened: list[str] = []
@@ -63,8 +64,9 @@ async def review_moves(database: Database, store: IdentityStore, moves: Sequence
             continue  # in no group: the old role left no access to review
         name = campaign_name(move, today)
         try:
-            await reviews.start(name, groups=groups, reviewer=REVIEWER, due=DUE, default="keep", actor=actor,
-                                member=move.identity_id)
+            await reviews.start(
+                name, groups=groups, reviewer=REVIEWER, due=DUE, default="keep", actor=actor, member=move.identity_id
+            )
         except ReviewError as exc:  # the same move reviewed already today
             log.info("mover review not opened", identity_id=move.identity_id, reason=str(exc))
             continue

@@ -34,12 +34,16 @@ class Proposal:
 
 
 def termination_due(record: HrRecord, today: date, grace: timedelta) -> bool:
-    return (record.status == "terminated" and record.termination_date is not None
-            and record.termination_date + grace <= today)
+    return (
+        record.status == "terminated"
+        and record.termination_date is not None
+        and record.termination_date + grace <= today
+    )
 
 
-def wanted_active(record: HrRecord, today: date, grace: timedelta, current: bool,
-                  set_before: bool | None) -> bool | None:
+def wanted_active(
+    record: HrRecord, today: date, grace: timedelta, current: bool, set_before: bool | None
+) -> bool | None:
     """What the record says ``active`` should be; None: nothing to say."""
     if termination_due(record, today, grace):
         return False
@@ -52,8 +56,15 @@ def wanted_active(record: HrRecord, today: date, grace: timedelta, current: bool
     return None
 
 
-def propose(doc: dict[str, Any], record: HrRecord, values: dict[str, Any], owned: Collection[str],
-            today: date, grace: timedelta, set_before: bool | None) -> Proposal:
+def propose(
+    doc: dict[str, Any],
+    record: HrRecord,
+    values: dict[str, Any],
+    owned: Collection[str],
+    today: date,
+    grace: timedelta,
+    set_before: bool | None,
+) -> Proposal:
     """The identity's next state: ``doc`` (its effective state) with the owned attributes the record
     states (``values``: by attribute name, ``manager`` as the manager's identity id) and ``active``."""
     owned_paths = {attribute_path(name) for name in owned}

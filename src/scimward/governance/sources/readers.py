@@ -74,9 +74,11 @@ def format_from_json(data: Any, label: str = "the mapping") -> RowFormat:
         target = str(name)
         target = ALIASES.get(target, target)
         if target not in FIELDS and target not in EXTRA_ATTRIBUTES:
-            raise ExportError(f"{label}: column {column!r} maps to {name!r}, which is neither a field "
-                              f"({', '.join(FIELDS)}) nor a SCIM attribute scimward fills from HR "
-                              f"({', '.join(sorted(EXTRA_ATTRIBUTES))})")
+            raise ExportError(
+                f"{label}: column {column!r} maps to {name!r}, which is neither a field "
+                f"({', '.join(FIELDS)}) nor a SCIM attribute scimward fills from HR "
+                f"({', '.join(sorted(EXTRA_ATTRIBUTES))})"
+            )
         columns[str(column)] = target
     named = set(columns.values())
     for needed in ("employee_id", "status"):
@@ -140,8 +142,9 @@ def _csv_rows(handle: IO[str], fmt: RowFormat) -> Iterator[Row]:
         raise ExportError(f"line 1: the header cannot be read: {exc}") from exc
     missing = [column for column in fmt.required if column not in header]
     if missing:
-        raise ExportError(f"line 1: the header has no column {', '.join(missing)} "
-                          "(a mapping file can name the export's columns)")
+        raise ExportError(
+            f"line 1: the header has no column {', '.join(missing)} (a mapping file can name the export's columns)"
+        )
     start = reader.line_num + 1
     while True:
         try:

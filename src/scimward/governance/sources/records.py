@@ -42,8 +42,19 @@ FIELDS: dict[str, str] = {
 #: SCIM attribute names a mapping may use for a field, beside the field's own name.
 ALIASES = {scim: name for name, scim in FIELDS.items() if scim} | {"email": "email", "emails.value": "email"}
 #: Further SCIM attributes a mapping may fill: the enterprise extension's, and a few of the core's.
-EXTRA_ATTRIBUTES = frozenset({"division", "organization", "displayName", "nickName", "userType",
-                              "preferredLanguage", "locale", "timezone", "name.middleName"})
+EXTRA_ATTRIBUTES = frozenset(
+    {
+        "division",
+        "organization",
+        "displayName",
+        "nickName",
+        "userType",
+        "preferredLanguage",
+        "locale",
+        "timezone",
+        "name.middleName",
+    }
+)
 
 
 class BadRow(ScimwardError, ValueError):
@@ -151,5 +162,16 @@ def parse_record(line: int, row: Mapping[str, Any], fmt: RowFormat, where: str =
     if email is not None:
         attributes["emails"] = email
     attributes.update(extra)
-    return HrRecord(line, employee_id, status, values.get("user_name"), email.lower() if email else None,
-                    hire, termination, manager, values.get("department"), attributes, where)
+    return HrRecord(
+        line,
+        employee_id,
+        status,
+        values.get("user_name"),
+        email.lower() if email else None,
+        hire,
+        termination,
+        manager,
+        values.get("department"),
+        attributes,
+        where,
+    )

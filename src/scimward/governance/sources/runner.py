@@ -99,8 +99,9 @@ class SourceCheck:
         report.opened, report.kept, report.resolved = observed.opened, observed.kept, observed.resolved
         return report
 
-    async def _joiners(self, sources: Sequence[SourceRow], records: Sequence[StoredRecord],
-                       people: Mapping[str, Person], today: date) -> int:
+    async def _joiners(
+        self, sources: Sequence[SourceRow], records: Sequence[StoredRecord], people: Mapping[str, Person], today: date
+    ) -> int:
         """Create the Users of joiners whose hire date has come since their record was imported (sources
         that create joiners only); a record that now correlates, or is ambiguous, is left to the check."""
         created = 0
@@ -109,8 +110,13 @@ class SourceCheck:
         for stored in records:
             source = by_id.get(stored.source_id)
             record = as_record(stored)
-            if source is None or source.config.get("joiners") != "create" or stored.identity_id is not None \
-                    or stored.status != "active" or not record.started(today):
+            if (
+                source is None
+                or source.config.get("joiners") != "create"
+                or stored.identity_id is not None
+                or stored.status != "active"
+                or not record.started(today)
+            ):
                 continue
             index = indexes.get(source.id)
             if index is None:
@@ -118,11 +124,14 @@ class SourceCheck:
                 index.add_all((p.id, p.doc()) for p in people.values())
             if index.match(record).problem != "missing":
                 continue
-            manager = next((r.identity_id for r in records if r.source_id == source.id
-                            and r.employee_id == stored.manager_id), None)
+            manager = next(
+                (r.identity_id for r in records if r.source_id == source.id and r.employee_id == stored.manager_id),
+                None,
+            )
             try:
                 identity_id, doc = await Importer(self.db, self.store, source, actor=self.actor).create_joiner(
-                    record, manager, today)
+                    record, manager, today
+                )
             except BadRow as bad:
                 log.warning("joiner not created", source=source.name, employee_id=stored.employee_id, error=str(bad))
                 continue
@@ -131,12 +140,27 @@ class SourceCheck:
             created += 1
         return created
 
-    async def _remember(self, stored: StoredRecord, *, identity_id: str | None = None,
-                        set_active: bool | None = False) -> None:
-        await self.repository.store_records([StoredRecord(
-            stored.source_id, stored.employee_id, identity_id or stored.identity_id, stored.status, stored.hire_date,
-            stored.termination_date, stored.manager_id, stored.department, stored.email, stored.attributes,
-            set_active, stored.line)])
+    async def _remember(
+        self, stored: StoredRecord, *, identity_id: str | None = None, set_active: bool | None = False
+    ) -> None:
+        await self.repository.store_records(
+            [
+                StoredRecord(
+                    stored.source_id,
+                    stored.employee_id,
+                    identity_id or stored.identity_id,
+                    stored.status,
+                    stored.hire_date,
+                    stored.termination_date,
+                    stored.manager_id,
+                    stored.department,
+                    stored.email,
+                    stored.attributes,
+                    set_active,
+                    stored.line,
+                )
+            ]
+        )
 
 
 async def _people(database: Database) -> dict[str, Person]:
@@ -160,8 +184,9 @@ def parse_imports(text: str | None) -> dict[str, Path]:
     return out
 
 
-async def scheduled_round(database: Database, store: IdentityStore, imports: Mapping[str, Path],
-                          seen: dict[str, float]) -> tuple[list[ImportReport], CheckReport]:
+async def scheduled_round(
+    database: Database, store: IdentityStore, imports: Mapping[str, Path], seen: dict[str, float]
+) -> tuple[list[ImportReport], CheckReport]:
     """Import each export whose file changed since the last round, then run the pass."""
     reports: list[ImportReport] = []
     repository = SourceRepository(database)
@@ -178,20 +203,27 @@ async def scheduled_round(database: Database, store: IdentityStore, imports: Map
         importer = Importer(database, store, source, actor=SCHEDULE_ACTOR)
         report = await importer.run(path, source.kind, load_format(Path(mapping) if mapping else None))
         seen[name] = stamp
-        log.info("source imported", source=name, rows=report.rows, changed=report.changed,
-                 rejected=len(report.rejected))
+        log.info(
+            "source imported", source=name, rows=report.rows, changed=report.changed, rejected=len(report.rejected)
+        )
         for line in report.lines:
             log.warning("source row rejected", source=name, row=line)
         reports.append(report)
     check = await SourceCheck(database, store).run()
     if check.deprovisioned or check.failed or check.opened or check.resolved:
-        log.info("sources checked", deprovisioned=check.deprovisioned, failed=len(check.failed),
-                 opened=check.opened, resolved=check.resolved)
+        log.info(
+            "sources checked",
+            deprovisioned=check.deprovisioned,
+            failed=len(check.failed),
+            opened=check.opened,
+            resolved=check.resolved,
+        )
     return reports, check
 
 
-async def run_source_schedule(database: Database, store: IdentityStore, imports: Mapping[str, Path],
-                              stop: asyncio.Event, *, every_seconds: float) -> None:
+async def run_source_schedule(
+    database: Database, store: IdentityStore, imports: Mapping[str, Path], stop: asyncio.Event, *, every_seconds: float
+) -> None:
     """Rounds until ``stop`` is set: a loop for ``scimward serve``."""
     seen: dict[str, float] = {}
     while not stop.is_set():

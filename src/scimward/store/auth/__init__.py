@@ -15,6 +15,18 @@ from scimward.store.auth.console import (
 from scimward.store.auth.hub_secrets import hub_secret
 from scimward.store.auth.tokens import SCOPES, TokenInfo, TokenStore
 
-__all__ = ["ROLES", "SCOPES", "ConsoleAccounts", "ConsoleAdmin", "ConsoleSession", "ConsoleSessions", "TokenInfo",
-           "TokenStore", "check_role", "failed_sign_ins", "hub_secret", "record",
-           "role_rank"]
+__all__ = [
+    "ROLES",
+    "SCOPES",
+    "ConsoleAccounts",
+    "ConsoleAdmin",
+    "ConsoleSession",
+    "ConsoleSessions",
+    "TokenInfo",
+    "TokenStore",
+    "check_role",
+    "failed_sign_ins",
+    "hub_secret",
+    "record",
+    "role_rank",
+]

@@ -94,21 +94,24 @@ class ConsoleAccounts:
             exists = (await conn.execute(sa.select(_a.name).where(_a.name == name))).first()
             if exists is not None:
                 raise UniquenessError(f"a console administrator called {name!r} exists already")
-            await conn.execute(console_admins.insert().values(
-                name=name, role=role, password_hash=password_hash, created=utcnow(), created_by=created_by))
+            await conn.execute(
+                console_admins.insert().values(
+                    name=name, role=role, password_hash=password_hash, created=utcnow(), created_by=created_by
+                )
+            )
         return password
 
     async def list(self) -> list[ConsoleAdmin]:
         async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(_a.name, _a.role, _a.created, _a.created_by, _a.disabled)
-                                      .order_by(_a.name))
+            rows = await conn.execute(
+                sa.select(_a.name, _a.role, _a.created, _a.created_by, _a.disabled).order_by(_a.name)
+            )
             return [ConsoleAdmin(*row) for row in rows]
 
     async def verify(self, name: str, password: str) -> str | None:
         """The account's role when ``password`` is its password and it is not disabled; else None."""
         async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(_a.role, _a.password_hash, _a.disabled)
-                                      .where(_a.name == name))).first()
+            row = (await conn.execute(sa.select(_a.role, _a.password_hash, _a.disabled).where(_a.name == name))).first()
         if row is None:
             # An unknown name takes as long to refuse as a wrong password: check one nobody has.
             if not _decoy:
@@ -123,12 +126,16 @@ class ConsoleAccounts:
         """The account can no longer sign in, and its open sessions end now."""
         now = utcnow()
         async with self.db.write() as conn:
-            result = await conn.execute(console_admins.update().where(_a.name == name, _a.disabled.is_(None))
-                                        .values(disabled=now))
+            result = await conn.execute(
+                console_admins.update().where(_a.name == name, _a.disabled.is_(None)).values(disabled=now)
+            )
             if result.rowcount != 1:
                 raise NotFound(f"no active console administrator called {name!r}")
-            await conn.execute(console_sessions.update().where(
-                _s.name == name, _s.via == "local", _s.revoked.is_(None)).values(revoked=now))
+            await conn.execute(
+                console_sessions.update()
+                .where(_s.name == name, _s.via == "local", _s.revoked.is_(None))
+                .values(revoked=now)
+            )
 
 
 class ConsoleSessions:
@@ -142,13 +149,23 @@ class ConsoleSessions:
         check_role(role)
         token = secrets.token_urlsafe(32)
         now = utcnow()
-        session = ConsoleSession(hash_session_token(token), name, role, via, secrets.token_urlsafe(32), now, now,
-                                 now + self.lifetime, None)
+        session = ConsoleSession(
+            hash_session_token(token), name, role, via, secrets.token_urlsafe(32), now, now, now + self.lifetime, None
+        )
         async with self.db.write() as conn:
             await conn.execute(console_sessions.delete().where(_s.expires < now - KEEP_ENDED))
-            await conn.execute(console_sessions.insert().values(
-                token_hash=session.token_hash, name=name, role=role, via=via, csrf=session.csrf, created=now,
-                last_seen=now, expires=session.expires))
+            await conn.execute(
+                console_sessions.insert().values(
+                    token_hash=session.token_hash,
+                    name=name,
+                    role=role,
+                    via=via,
+                    csrf=session.csrf,
+                    created=now,
+                    last_seen=now,
+                    expires=session.expires,
+                )
+            )
         return token, session
 
     async def get(self, token: str) -> ConsoleSession | None:
@@ -158,8 +175,9 @@ class ConsoleSessions:
             row = (await conn.execute(sa.select(console_sessions).where(_s.token_hash == digest))).first()
         if row is None:
             return None
-        session = ConsoleSession(row.token_hash, row.name, row.role, row.via, row.csrf, row.created, row.last_seen,
-                                 row.expires, row.revoked)
+        session = ConsoleSession(
+            row.token_hash, row.name, row.role, row.via, row.csrf, row.created, row.last_seen, row.expires, row.revoked
+        )
         now = utcnow()
         if session.revoked is not None or session.expires <= now or now - session.last_seen > self.idle:
             return None
@@ -170,27 +188,44 @@ class ConsoleSessions:
 
     async def revoke(self, token_hash: str) -> bool:
         async with self.db.write() as conn:
-            result = await conn.execute(console_sessions.update().where(
-                _s.token_hash == token_hash, _s.revoked.is_(None)).values(revoked=utcnow()))
+            result = await conn.execute(
+                console_sessions.update()
+                .where(_s.token_hash == token_hash, _s.revoked.is_(None))
+                .values(revoked=utcnow())
+            )
             return bool(result.rowcount)
 
     async def live(self, limit: int = 200) -> list[ConsoleSession]:
         """Sessions that have not ended, newest first."""
         now = utcnow()
         async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(console_sessions).where(
-                _s.revoked.is_(None), _s.expires > now, _s.last_seen > now - self.idle)
-                .order_by(_s.created.desc()).limit(limit))
-            return [ConsoleSession(r.token_hash, r.name, r.role, r.via, r.csrf, r.created, r.last_seen, r.expires,
-                                   r.revoked) for r in rows]
+            rows = await conn.execute(
+                sa.select(console_sessions)
+                .where(_s.revoked.is_(None), _s.expires > now, _s.last_seen > now - self.idle)
+                .order_by(_s.created.desc())
+                .limit(limit)
+            )
+            return [
+                ConsoleSession(
+                    r.token_hash, r.name, r.role, r.via, r.csrf, r.created, r.last_seen, r.expires, r.revoked
+                )
+                for r in rows
+            ]
 
 
 async def failed_sign_ins(database: Database, name: str, since: datetime) -> int:
     """How many sign-ins as ``name`` were refused since then (from the audit trail, across processes)."""
     e = audit_events.c
     async with database.read() as conn:
-        return int((await conn.execute(sa.select(sa.func.count()).where(
-            e.kind == "console_refused", e.subject == "sign-in", e.actor == name, e.time >= since))).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(
+                        e.kind == "console_refused", e.subject == "sign-in", e.actor == name, e.time >= since
+                    )
+                )
+            ).scalar_one()
+        )
 
 
 async def record(database: Database, kind: str, actor: str, subject: str, data: Mapping[str, Any]) -> None:

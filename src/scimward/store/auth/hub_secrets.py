@@ -19,9 +19,9 @@ async def hub_secret(database: Database, name: str) -> bytes:
     if value is None:
         insert = postgresql.insert(hub_secrets) if database.dialect == "postgresql" else sqlite.insert(hub_secrets)
         async with database.write() as conn:
-            await conn.execute(insert.values(name=name, value=secrets.token_hex(32), created=utcnow())
-                               .on_conflict_do_nothing())
+            await conn.execute(
+                insert.values(name=name, value=secrets.token_hex(32), created=utcnow()).on_conflict_do_nothing()
+            )
         async with database.read() as conn:
-            value = (await conn.execute(
-                sa.select(hub_secrets.c.value).where(hub_secrets.c.name == name))).scalar_one()
+            value = (await conn.execute(sa.select(hub_secrets.c.value).where(hub_secrets.c.name == name))).scalar_one()
     return bytes.fromhex(value)

@@ -37,8 +37,14 @@ class RefusalLimiter:
     """Decides which refusals of unknown tokens are recorded (see the module's text). Not thread-safe:
     one per process, used from its event loop."""
 
-    def __init__(self, *, window: float = WINDOW_SECONDS, per_address: int = PER_ADDRESS,
-                 overall: int = OVERALL, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        window: float = WINDOW_SECONDS,
+        per_address: int = PER_ADDRESS,
+        overall: int = OVERALL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.window = window
         self.per_address = per_address
         self.overall = overall
@@ -86,8 +92,7 @@ class RefusalLimiter:
             rest = sum(self._suppressed.values()) - sum(addresses.values())
             if rest:
                 addresses["other"] = addresses.get("other", 0) + rest
-            self._pending.append(Summary(self._wall_start, self.window, sum(self._suppressed.values()),
-                                         addresses))
+            self._pending.append(Summary(self._wall_start, self.window, sum(self._suppressed.values()), addresses))
         self._start, self._wall_start = now, time.time()
         self._recorded.clear()
         self._suppressed.clear()

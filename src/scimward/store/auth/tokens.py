@@ -76,9 +76,20 @@ class TokenInfo:
 
 
 def _info(row: sa.Row[tuple[object, ...]]) -> TokenInfo:
-    return TokenInfo(row.name, row.created_by, row.created, row.expires, row.last_used, row.revoked,
-                     row.user_id, row.patch_response, frozenset(row.scopes.split()), row.owner_id, row.rotated_from,
-                     row.source)
+    return TokenInfo(
+        row.name,
+        row.created_by,
+        row.created,
+        row.expires,
+        row.last_used,
+        row.revoked,
+        row.user_id,
+        row.patch_response,
+        frozenset(row.scopes.split()),
+        row.owner_id,
+        row.rotated_from,
+        row.source,
+    )
 
 
 def parse_scopes(scopes: str) -> frozenset[str]:
@@ -100,10 +111,20 @@ class TokenStore:
         self._summary_due: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def create(self, name: str, *, created_by: str, expires_in: timedelta | None = None,
-                     user_id: str | None = None, patch_response: str = "resource", scopes: str = "scim",
-                     replace: bool = False, owner_id: str | None = None, rotated_from: str | None = None,
-                     source: str | None = None) -> str:
+    async def create(
+        self,
+        name: str,
+        *,
+        created_by: str,
+        expires_in: timedelta | None = None,
+        user_id: str | None = None,
+        patch_response: str = "resource",
+        scopes: str = "scim",
+        replace: bool = False,
+        owner_id: str | None = None,
+        rotated_from: str | None = None,
+        source: str | None = None,
+    ) -> str:
         """Issue a token and return it; only its hash is kept. ``scopes``: see ``SCOPES``.
 
         ``replace``: a token already called ``name`` is deleted in the same transaction, and stops
@@ -117,15 +138,32 @@ class TokenStore:
         async with self.db.write() as conn:
             if replace:
                 await conn.execute(tokens.delete().where(tokens.c.name == name))
-            await conn.execute(tokens.insert().values(
-                name=name, token_hash=hash_token(token), created_by=created_by, created=now,
-                expires=now + expires_in if expires_in else None, user_id=user_id,
-                patch_response=patch_response, scopes=granted, owner_id=owner_id, rotated_from=rotated_from,
-                source=source,
-            ))
-            await audit_records.token("token_issued", name, created_by, {
-                "scopes": granted.split(), "expires": expires.isoformat() + "Z" if expires else None,
-                "user": user_id, "replaced": replace}).append(conn)
+            await conn.execute(
+                tokens.insert().values(
+                    name=name,
+                    token_hash=hash_token(token),
+                    created_by=created_by,
+                    created=now,
+                    expires=now + expires_in if expires_in else None,
+                    user_id=user_id,
+                    patch_response=patch_response,
+                    scopes=granted,
+                    owner_id=owner_id,
+                    rotated_from=rotated_from,
+                    source=source,
+                )
+            )
+            await audit_records.token(
+                "token_issued",
+                name,
+                created_by,
+                {
+                    "scopes": granted.split(),
+                    "expires": expires.isoformat() + "Z" if expires else None,
+                    "user": user_id,
+                    "replaced": replace,
+                },
+            ).append(conn)
         if replace:
             self._cache.clear()
         return token
@@ -138,7 +176,8 @@ class TokenStore:
     async def revoke(self, name: str, *, by: str = "admin") -> None:
         async with self.db.write() as conn:
             result = await conn.execute(
-                tokens.update().where(tokens.c.name == name, tokens.c.revoked.is_(None)).values(revoked=utcnow()))
+                tokens.update().where(tokens.c.name == name, tokens.c.revoked.is_(None)).values(revoked=utcnow())
+            )
             if result.rowcount != 1:
                 raise NotFound(f"no active token named {name!r}")
             await audit_records.token("token_revoked", name, by).append(conn)
@@ -166,8 +205,9 @@ class TokenStore:
         why = reason or (info.status if info is not None else "unknown")
         async with self.db.write() as conn:
             await self._append_summaries(conn)
-            await audit_records.token("token_refused", name, name,
-                                      {"reason": why, "where": where, "address": address}).append(conn)
+            await audit_records.token(
+                "token_refused", name, name, {"reason": why, "where": where, "address": address}
+            ).append(conn)
 
     def _summarise_later(self) -> None:
         """Write the window's summary when it ends, even if no other refusal comes to write it."""
@@ -185,17 +225,25 @@ class TokenStore:
             finally:
                 if not due.done():
                     due.set_result(None)
+
         task = asyncio.get_running_loop().create_task(write())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _append_summaries(self, conn: AsyncConnection) -> None:
         for summary in self.limiter.summaries():
-            await audit_records.token("token_refused_summary", "unknown", "unknown", {
-                "reason": "unknown", "suppressed": summary.suppressed, "addresses": summary.addresses,
-                "window_seconds": summary.seconds,
-                "from": datetime.fromtimestamp(summary.started, UTC).replace(tzinfo=None).isoformat() + "Z",
-            }).append(conn)
+            await audit_records.token(
+                "token_refused_summary",
+                "unknown",
+                "unknown",
+                {
+                    "reason": "unknown",
+                    "suppressed": summary.suppressed,
+                    "addresses": summary.addresses,
+                    "window_seconds": summary.seconds,
+                    "from": datetime.fromtimestamp(summary.started, UTC).replace(tzinfo=None).isoformat() + "Z",
+                },
+            ).append(conn)
 
     async def get(self, name: str) -> TokenInfo:
         async with self.db.read() as conn:
@@ -207,8 +255,11 @@ class TokenStore:
     async def owned(self) -> dict[str, str]:
         """Active (not revoked) tokens that have an owner: name -> owner id."""
         async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(tokens.c.name, tokens.c.owner_id).where(
-                tokens.c.owner_id.is_not(None), tokens.c.revoked.is_(None)))
+            rows = await conn.execute(
+                sa.select(tokens.c.name, tokens.c.owner_id).where(
+                    tokens.c.owner_id.is_not(None), tokens.c.revoked.is_(None)
+                )
+            )
             return {row.name: row.owner_id for row in rows}
 
     async def revoke_owned_by(self, owner_ids: Sequence[str]) -> builtins.list[str]:
@@ -216,9 +267,12 @@ class TokenStore:
         if not owner_ids:
             return []
         async with self.db.write() as conn:
-            rows = await conn.execute(tokens.update().where(
-                tokens.c.owner_id.in_(owner_ids), tokens.c.revoked.is_(None)).values(revoked=utcnow())
-                .returning(tokens.c.name))
+            rows = await conn.execute(
+                tokens.update()
+                .where(tokens.c.owner_id.in_(owner_ids), tokens.c.revoked.is_(None))
+                .values(revoked=utcnow())
+                .returning(tokens.c.name)
+            )
             names = [row.name for row in rows]
         self._cache.clear()
         return names
@@ -230,9 +284,16 @@ class TokenStore:
         root = old.rotated_from or old.name
         name = f"{root[:100]}.r{now:%Y%m%d%H%M%S}"
         lifetime = old.expires - old.created if old.expires else None
-        token = await self.create(name, created_by=actor, expires_in=lifetime, user_id=old.user_id,
-                                  patch_response=old.patch_response, scopes=" ".join(sorted(old.scopes)),
-                                  owner_id=old.owner_id, rotated_from=root)
+        token = await self.create(
+            name,
+            created_by=actor,
+            expires_in=lifetime,
+            user_id=old.user_id,
+            patch_response=old.patch_response,
+            scopes=" ".join(sorted(old.scopes)),
+            owner_id=old.owner_id,
+            rotated_from=root,
+        )
         ends = now + overlap if old.expires is None else min(old.expires, now + overlap)
         async with self.db.write() as conn:
             await conn.execute(tokens.update().where(tokens.c.name == old.name).values(expires=ends))

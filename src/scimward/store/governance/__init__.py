@@ -69,17 +69,73 @@ from scimward.store.governance.sources import (
     hub_users,
 )
 
-__all__ = ["LIVE", "PUSH_KINDS", "STATUSES", "Change", "ChangeRow", "Decision", "Finding", "FindingStateError",
-           "FindingStore", "Gate", "Observation", "Observed", "PolicyDenied", "ReconcileBusy",
-           "RuleMatch", "Run", "RunStore", "UnknownFinding", "audit", "change_row", "changes", "gate_rows",
-           "nhi_rows", "observe", "reopen_expired", "review_rows", "reviews"]
+__all__ = [
+    "LIVE",
+    "PUSH_KINDS",
+    "STATUSES",
+    "Change",
+    "ChangeRow",
+    "Decision",
+    "Finding",
+    "FindingStateError",
+    "FindingStore",
+    "Gate",
+    "Observation",
+    "Observed",
+    "PolicyDenied",
+    "ReconcileBusy",
+    "RuleMatch",
+    "Run",
+    "RunStore",
+    "UnknownFinding",
+    "audit",
+    "change_row",
+    "changes",
+    "gate_rows",
+    "nhi_rows",
+    "observe",
+    "reopen_expired",
+    "review_rows",
+    "reviews",
+]
 # HR and IdP sources (issue 17)
-__all__ += ["DEFAULT_PRIORITY", "SOURCE_KINDS", "Account", "Correlated", "HubUser", "SourceRepository", "SourceRow",
-            "StoredRecord", "accounts", "hub_user", "hub_users"]
+__all__ += [
+    "DEFAULT_PRIORITY",
+    "SOURCE_KINDS",
+    "Account",
+    "Correlated",
+    "HubUser",
+    "SourceRepository",
+    "SourceRow",
+    "StoredRecord",
+    "accounts",
+    "hub_user",
+    "hub_users",
+]
 # The audit trail read back, the evidence figures' rows (issue 16)
-__all__ += ["FINDING_STATUSES", "TrailStatus", "audit_records", "evidence", "export_trail", "trail_head",
-            "verify_trail"]
+__all__ += [
+    "FINDING_STATUSES",
+    "TrailStatus",
+    "audit_records",
+    "evidence",
+    "export_trail",
+    "trail_head",
+    "verify_trail",
+]
 # What the console's pages read, a page at a time (issue 18)
-__all__ += ["AUDIT_KINDS", "SEVERITIES", "HeldMembership", "Keyset", "OpenFinding", "Overview", "audit_page",
-            "changes_page", "effective_of", "findings_page", "membership_holds_of", "open_findings_of", "overview",
-            "pending_count"]
+__all__ += [
+    "AUDIT_KINDS",
+    "SEVERITIES",
+    "HeldMembership",
+    "Keyset",
+    "OpenFinding",
+    "Overview",
+    "audit_page",
+    "changes_page",
+    "effective_of",
+    "findings_page",
+    "membership_holds_of",
+    "open_findings_of",
+    "overview",
+    "pending_count",
+]

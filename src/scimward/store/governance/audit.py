@@ -52,11 +52,26 @@ GENESIS = "0" * 64
 ACTOR_ENV = "SCIMWARD_ACTOR"
 
 #: What events record. A new kind is added here, in docs/evidence.md, and where it is written.
-KINDS = frozenset({
-    "change", "decision", "approval", "breaker", "push", "reconcile_run", "config", "token_issued",
-    "token_revoked", "token_refused", "token_refused_summary", "finding_status",
-    "console_sign_in", "console_sign_out", "console_refused", "console_action",
-})
+KINDS = frozenset(
+    {
+        "change",
+        "decision",
+        "approval",
+        "breaker",
+        "push",
+        "reconcile_run",
+        "config",
+        "token_issued",
+        "token_revoked",
+        "token_refused",
+        "token_refused_summary",
+        "finding_status",
+        "console_sign_in",
+        "console_sign_out",
+        "console_refused",
+        "console_action",
+    }
+)
 
 _e, _h = audit_events.c, audit_head.c
 
@@ -106,8 +121,10 @@ class _chain_hash(GenericFunction[str]):
 @compiles(_chain_hash, "postgresql")
 def _chain_hash_postgresql(element: _chain_hash, compiler: SQLCompiler, **kw: Any) -> str:
     lane, seq, prev, prefix, data = (compiler.process(arg, **kw) for arg in element.clauses)
-    text = (f"CAST({lane} AS TEXT) || ':' || CAST({seq} AS TEXT) || chr(10) || {prev} || chr(10) || "
-            f"{prefix} || chr(10) || {data}")
+    text = (
+        f"CAST({lane} AS TEXT) || ':' || CAST({seq} AS TEXT) || chr(10) || {prev} || chr(10) || "
+        f"{prefix} || chr(10) || {data}"
+    )
     return f"encode(sha256(convert_to({text}, 'UTF8')), 'hex')"
 
 
@@ -122,22 +139,31 @@ def _param(name: str) -> sa.BindParameter[Any]:
 
 #: Move a lane's head on by one event; the new hash is computed from the old head, in the statement.
 _ADVANCE = (
-    audit_head.update().where(_h.lane == sa.bindparam("w_lane"))
-    .values(seq=_h.seq + 1, prev_hash=_h.hash,
-            hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("prefix"), _param("data")))
+    audit_head.update()
+    .where(_h.lane == sa.bindparam("w_lane"))
+    .values(
+        seq=_h.seq + 1,
+        prev_hash=_h.hash,
+        hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("prefix"), _param("data")),
+    )
     .returning(_h.lane, _h.seq, _h.prev_hash, _h.hash)
 )
 
 _head = _ADVANCE.cte("head")
 #: PostgreSQL: both steps in one statement. The UPDATE's row lock orders concurrent appends to a lane.
-APPEND_POSTGRES = audit_events.insert().from_select(
-    ["lane", "seq", *_FIELDS, "prev_hash", "hash"],
-    sa.select(_head.c.lane, _head.c.seq, *(_param(name) for name in _FIELDS), _head.c.prev_hash, _head.c.hash),
-).returning(_e.lane, _e.seq, _e.hash)
+APPEND_POSTGRES = (
+    audit_events.insert()
+    .from_select(
+        ["lane", "seq", *_FIELDS, "prev_hash", "hash"],
+        sa.select(_head.c.lane, _head.c.seq, *(_param(name) for name in _FIELDS), _head.c.prev_hash, _head.c.hash),
+    )
+    .returning(_e.lane, _e.seq, _e.hash)
+)
 
 #: SQLite: the event from the head just advanced (the transaction holds the database's write lock).
 _INSERT = audit_events.insert().values(
-    {name: sa.bindparam(name) for name in ("lane", "seq", *_FIELDS, "prev_hash", "hash")})
+    {name: sa.bindparam(name) for name in ("lane", "seq", *_FIELDS, "prev_hash", "hash")}
+)
 
 
 @dataclass(frozen=True)
@@ -147,8 +173,15 @@ class Appended:
     hash: str
 
 
-async def append(tx: Tx | AsyncConnection, *, kind: str, actor: str, subject: str = "",
-                 data: Mapping[str, Any] | None = None, at: datetime | None = None) -> Appended:
+async def append(
+    tx: Tx | AsyncConnection,
+    *,
+    kind: str,
+    actor: str,
+    subject: str = "",
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Appended:
     """Record one audit event in the caller's open transaction: it commits or rolls back with it.
 
     ``tx`` is either transaction kind the store uses: ``store._direct.Tx`` (the identity write path)
@@ -199,28 +232,45 @@ def fused_append(after: Any, *first: Any) -> tuple[Any, Any]:
     locks, before it. Otherwise two writers could each hold what the other waits for (a deadlock).
     """
     ran_first = [sa.select(sa.func.count()).select_from(cte).scalar_subquery() >= 0 for cte in first]
-    head = (audit_head.update()
-            .where(_h.lane == sa.bindparam("a_lane"), sa.exists(sa.select(sa.literal(1)).select_from(after)),
-                   *ran_first)
-            .values(seq=_h.seq + 1, prev_hash=_h.hash,
-                    hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("a_prefix"), _param("a_data")))
-            .returning(_h.lane, _h.seq, _h.prev_hash, _h.hash)
-            .cte("audit_advanced"))
+    head = (
+        audit_head.update()
+        .where(_h.lane == sa.bindparam("a_lane"), sa.exists(sa.select(sa.literal(1)).select_from(after)), *ran_first)
+        .values(
+            seq=_h.seq + 1,
+            prev_hash=_h.hash,
+            hash=_chain_hash(_h.lane, _h.seq + 1, _h.hash, _param("a_prefix"), _param("a_data")),
+        )
+        .returning(_h.lane, _h.seq, _h.prev_hash, _h.hash)
+        .cte("audit_advanced")
+    )
     typed = [sa.cast(_param(f"a_{name}"), audit_events.c[name].type) for name in _FIELDS]
-    event = (audit_events.insert().from_select(["lane", "seq", *_FIELDS, "prev_hash", "hash"],
-                                                 sa.select(head.c.lane, head.c.seq, *typed, head.c.prev_hash,
-                                                           head.c.hash))
-             .returning(_e.seq).cte("audit_appended"))
+    event = (
+        audit_events.insert()
+        .from_select(
+            ["lane", "seq", *_FIELDS, "prev_hash", "hash"],
+            sa.select(head.c.lane, head.c.seq, *typed, head.c.prev_hash, head.c.hash),
+        )
+        .returning(_e.seq)
+        .cte("audit_appended")
+    )
     return head, event
 
 
-def fused_params(*, kind: str, actor: str, subject: str, data: Mapping[str, Any] | None,
-                 at: datetime) -> dict[str, Any]:
+def fused_params(
+    *, kind: str, actor: str, subject: str, data: Mapping[str, Any] | None, at: datetime
+) -> dict[str, Any]:
     """The values ``fused_append``'s CTEs bind, for one event (PostgreSQL: a lane at random)."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
-    return {"a_lane": random.randrange(LANES), "a_prefix": event_prefix(at, kind, actor, subject),
-            "a_time": at, "a_kind": kind, "a_actor": actor, "a_subject": subject, "a_data": canonical_data(data)}
+    return {
+        "a_lane": random.randrange(LANES),
+        "a_prefix": event_prefix(at, kind, actor, subject),
+        "a_time": at,
+        "a_kind": kind,
+        "a_actor": actor,
+        "a_subject": subject,
+        "a_data": canonical_data(data),
+    }
 
 
 #: The lane each open transaction appends to: one per transaction, so that two transactions that append
@@ -258,9 +308,17 @@ class StoredEvent:
     hash: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"lane": self.lane, "seq": self.seq, "time": self.time.isoformat(timespec="microseconds") + "Z",
-                "kind": self.kind, "actor": self.actor, "subject": self.subject, "data": orjson.loads(self.data),
-                "prev_hash": self.prev_hash, "hash": self.hash}
+        return {
+            "lane": self.lane,
+            "seq": self.seq,
+            "time": self.time.isoformat(timespec="microseconds") + "Z",
+            "kind": self.kind,
+            "actor": self.actor,
+            "subject": self.subject,
+            "data": orjson.loads(self.data),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
 
 @dataclass(frozen=True)
@@ -310,16 +368,36 @@ class ChainCheck:
 
     def step(self, event: StoredEvent) -> Break | None:
         """The break at ``event`` (each lane's events must come in seq order), or None."""
-        return self.step_row(event.lane, event.seq, stamp(event.time), event.kind, event.actor, event.subject,
-                             event.data, event.prev_hash, event.hash)
+        return self.step_row(
+            event.lane,
+            event.seq,
+            stamp(event.time),
+            event.kind,
+            event.actor,
+            event.subject,
+            event.data,
+            event.prev_hash,
+            event.hash,
+        )
 
-    def step_row(self, lane: int, seq: int, time: str, kind: str, actor: str, subject: str, data: str,
-                 prev_hash: str, digest: str) -> Break | None:
+    def step_row(
+        self,
+        lane: int,
+        seq: int,
+        time: str,
+        kind: str,
+        actor: str,
+        subject: str,
+        data: str,
+        prev_hash: str,
+        digest: str,
+    ) -> Break | None:
         """``step`` on an event's fields as read, ``time`` already in its hashed form (``stamp``)."""
         return self.follow(lane, [(seq, prev_hash, digest, time, kind, actor, subject, data)], hashed_here(lane))
 
-    def follow(self, lane: int, rows: Iterable[Sequence[Any]],
-               matches: Callable[[Sequence[Any]], bool]) -> Break | None:
+    def follow(
+        self, lane: int, rows: Iterable[Sequence[Any]], matches: Callable[[Sequence[Any]], bool]
+    ) -> Break | None:
         """Step through the next events of ``lane``, in seq order.
 
         Each row starts ``(seq, prev_hash, hash, ...)``; ``matches(row)`` says whether the event's
@@ -339,8 +417,12 @@ class ChainCheck:
                 if seq > limit:
                     return Break(lane, seq, "lies beyond the lane's head: inserted")
                 if prev_hash != last:
-                    return Break(lane, seq, "does not follow the event before it (its prev_hash differs): "
-                                            "inserted, or the one before it altered")
+                    return Break(
+                        lane,
+                        seq,
+                        "does not follow the event before it (its prev_hash differs): "
+                        "inserted, or the one before it altered",
+                    )
                 if not matches(row):
                     return Break(lane, seq, "does not match its hash: altered")
                 expected, last = seq + 1, digest
@@ -356,8 +438,9 @@ class ChainCheck:
             head_seq, head_hash = self.heads.get(lane, (0, GENESIS))
             if lane not in self._walked:
                 if head_seq > 0:
-                    return Break(lane, 1, f"is missing: removed (lane {lane} holds no events, its head is at "
-                                          f"{head_seq})")
+                    return Break(
+                        lane, 1, f"is missing: removed (lane {lane} holds no events, its head is at {head_seq})"
+                    )
                 continue
             seq, last = self._walked[lane]
             if head_seq > seq:
@@ -389,11 +472,21 @@ def head_digest(heads: Mapping[int, tuple[int, str]]) -> str:
 def stored_events(rows: Iterable[Any]) -> Iterator[StoredEvent]:
     """Rows of ``SELECT_EVENTS`` as events; SQLite's driver hands times back as text."""
     for lane, seq, time, kind, actor, subject, data, prev_hash, digest in rows:
-        yield StoredEvent(int(lane), int(seq), datetime.fromisoformat(time) if isinstance(time, str) else time,
-                          kind, actor, subject, data, prev_hash, digest)
+        yield StoredEvent(
+            int(lane),
+            int(seq),
+            datetime.fromisoformat(time) if isinstance(time, str) else time,
+            kind,
+            actor,
+            subject,
+            data,
+            prev_hash,
+            digest,
+        )
 
 
 #: Every event in chain order, as ``stored_events`` reads them.
-SELECT_EVENTS = sa.select(_e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash,
-                          _e.hash).order_by(_e.lane, _e.seq)
+SELECT_EVENTS = sa.select(
+    _e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash, _e.hash
+).order_by(_e.lane, _e.seq)
 SELECT_HEADS = sa.select(_h.lane, _h.seq, _h.hash).order_by(_h.lane)

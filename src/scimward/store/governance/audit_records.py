@@ -31,20 +31,26 @@ class Event:
     at: datetime | None = None
 
     async def append(self, tx: Tx | AsyncConnection) -> audit.Appended:
-        return await audit.append(tx, kind=self.kind, actor=self.actor, subject=self.subject, data=self.data,
-                                  at=self.at)
+        return await audit.append(
+            tx, kind=self.kind, actor=self.actor, subject=self.subject, data=self.data, at=self.at
+        )
 
     def fused_params(self) -> dict[str, Any]:
         """The values of ``store.governance.audit.fused_append`` for this event (its time is required there)."""
         assert self.at is not None
-        return audit.fused_params(kind=self.kind, actor=self.actor, subject=self.subject, data=self.data,
-                                  at=self.at)
+        return audit.fused_params(kind=self.kind, actor=self.actor, subject=self.subject, data=self.data, at=self.at)
 
 
 def change(change: Change, decision: Decision, status: str) -> Event:
     """A change and the gate's decision on it: applied, pending (held) or denied."""
-    data: dict[str, Any] = {"change": change.id, "op": change.op, "status": status, "decision": decision.action,
-                            "source": change.source, "changed": change.changed}
+    data: dict[str, Any] = {
+        "change": change.id,
+        "op": change.op,
+        "status": status,
+        "decision": decision.action,
+        "source": change.source,
+        "changed": change.changed,
+    }
     if change.members_added:
         data["members_added"] = len(change.members_added)
     if change.members_removed:
@@ -53,21 +59,32 @@ def change(change: Change, decision: Decision, status: str) -> Event:
         data["rules"] = [m.name for m in decision.matched if m.action == decision.action]
     if decision.held_by_breaker:
         data["held_by_breaker"] = decision.held_by_breaker
-    return Event("change", change.actor or change.source or UNKNOWN_ACTOR,
-                 f"{change.resource_type}:{change.identity_id or ''}", data, change.created)
+    return Event(
+        "change",
+        change.actor or change.source or UNKNOWN_ACTOR,
+        f"{change.resource_type}:{change.identity_id or ''}",
+        data,
+        change.created,
+    )
 
 
-def approval(change_id: str, resource_type: str, identity_id: str | None, status: str, by: str, decision: str,
-             note: str | None) -> Event:
+def approval(
+    change_id: str, resource_type: str, identity_id: str | None, status: str, by: str, decision: str, note: str | None
+) -> Event:
     """A person's decision on a held change: approve, reject, release or discard, and the status it left."""
-    return Event("approval", by, f"{resource_type}:{identity_id or ''}",
-                 {"change": change_id, "decision": decision, "status": status, "note": note})
+    return Event(
+        "approval",
+        by,
+        f"{resource_type}:{identity_id or ''}",
+        {"change": change_id, "decision": decision, "status": status, "note": note},
+    )
 
 
 def expired(change_ids: Sequence[str]) -> Event:
     """Pending changes that passed their expiry (the hub decides: its actor is the hub)."""
-    return Event("approval", "scimward", "changes", {"decision": "expire", "status": "expired",
-                                                     "changes": list(change_ids)})
+    return Event(
+        "approval", "scimward", "changes", {"decision": "expire", "status": "expired", "changes": list(change_ids)}
+    )
 
 
 def breaker(target_id: int, action: str, by: str, changes: int) -> Event:
@@ -88,8 +105,12 @@ def token(kind: str, name: str, actor: str, data: Mapping[str, Any] | None = Non
 
 def pushes(log: Sequence[Mapping[str, Any]]) -> Event:
     """A propagate batch's outcomes, one entry per push: [target, identity, action, outcome]."""
-    return Event("push", "propagate", "pushes", {"pushes": [
-        [row["target_id"], row["identity_id"], row["action"], row["outcome"]] for row in log]})
+    return Event(
+        "push",
+        "propagate",
+        "pushes",
+        {"pushes": [[row["target_id"], row["identity_id"], row["action"], row["outcome"]] for row in log]},
+    )
 
 
 def reconcile_run(run_id: int, target_id: int, status: str, data: Mapping[str, Any]) -> Event:

@@ -27,10 +27,16 @@ _e = audit_events.c
 _COLUMNS = (_e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash, _e.hash)
 _IN_LANE = (_e.lane == sa.bindparam("lane"), _e.seq > sa.bindparam("after"), _e.seq <= sa.bindparam("upto"))
 #: Rows as ``audit.hashed_here`` reads them; on SQLite the time as the text it keeps (``audit.stamp_of_stored``).
-_PAGE = sa.select(_e.seq, _e.prev_hash, _e.hash, _e.time, _e.kind, _e.actor, _e.subject, _e.data).where(
-    *_IN_LANE).order_by(_e.seq)
-_PAGE_SQLITE = sa.select(_e.seq, _e.prev_hash, _e.hash, sa.type_coerce(_e.time, sa.Text), _e.kind, _e.actor,
-                         _e.subject, _e.data).where(*_IN_LANE).order_by(_e.seq)
+_PAGE = (
+    sa.select(_e.seq, _e.prev_hash, _e.hash, _e.time, _e.kind, _e.actor, _e.subject, _e.data)
+    .where(*_IN_LANE)
+    .order_by(_e.seq)
+)
+_PAGE_SQLITE = (
+    sa.select(_e.seq, _e.prev_hash, _e.hash, sa.type_coerce(_e.time, sa.Text), _e.kind, _e.actor, _e.subject, _e.data)
+    .where(*_IN_LANE)
+    .order_by(_e.seq)
+)
 _LANES_PRESENT = sa.select(_e.lane).distinct().order_by(_e.lane)
 _LAST_IN_LANE = sa.select(sa.func.max(_e.seq)).where(_e.lane == sa.bindparam("lane"))
 
@@ -45,9 +51,14 @@ class TrailStatus:
 
     def to_json(self) -> dict[str, Any]:
         broken = self.broken
-        return {"events": self.events, "head": self.head, "intact": broken is None,
-                "broken": None if broken is None else {"lane": broken.lane, "seq": broken.seq,
-                                                       "problem": broken.problem, "message": str(broken)}}
+        return {
+            "events": self.events,
+            "head": self.head,
+            "intact": broken is None,
+            "broken": None
+            if broken is None
+            else {"lane": broken.lane, "seq": broken.seq, "problem": broken.problem, "message": str(broken)},
+        }
 
 
 @asynccontextmanager
@@ -98,8 +109,13 @@ def _verify(url: str, progress: Callable[[int], None] | None) -> TrailStatus:
         engine.dispose()
 
 
-def _walk(conn: sa.Connection, lanes: Sequence[int], check: audit.ChainCheck, sqlite: bool,
-          progress: Callable[[int], None] | None) -> audit.Break | None:
+def _walk(
+    conn: sa.Connection,
+    lanes: Sequence[int],
+    check: audit.ChainCheck,
+    sqlite: bool,
+    progress: Callable[[int], None] | None,
+) -> audit.Break | None:
     """Every lane, a window of sequence numbers at a time: the same window in each lane, then the next.
 
     A lane's events are spread through the table among the other lanes' (each append picks a lane at
@@ -128,8 +144,9 @@ def _walk(conn: sa.Connection, lanes: Sequence[int], check: audit.ChainCheck, sq
     return None
 
 
-async def export_trail(database: Database, since: datetime | None = None,
-                 until: datetime | None = None) -> AsyncIterator[audit.StoredEvent]:
+async def export_trail(
+    database: Database, since: datetime | None = None, until: datetime | None = None
+) -> AsyncIterator[audit.StoredEvent]:
     """Events with ``since <= time < until``, oldest first, streamed (one snapshot, read in pages)."""
     async with _snapshot(database) as conn:
         after: tuple[datetime, int, int] | None = None
@@ -140,8 +157,10 @@ async def export_trail(database: Database, since: datetime | None = None,
             if until is not None:
                 query = query.where(_e.time < until)
             if after is not None:
-                query = query.where(sa.tuple_(_e.time, _e.lane, _e.seq) > sa.tuple_(
-                    sa.literal(after[0], sa.DateTime()), sa.literal(after[1]), sa.literal(after[2])))
+                query = query.where(
+                    sa.tuple_(_e.time, _e.lane, _e.seq)
+                    > sa.tuple_(sa.literal(after[0], sa.DateTime()), sa.literal(after[1]), sa.literal(after[2]))
+                )
             rows = list(await conn.execute(query))
             events = list(audit.stored_events(rows))
             for event in events:

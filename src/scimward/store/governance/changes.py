@@ -75,7 +75,8 @@ class Decision:
     @property
     def reasons(self) -> list[str]:
         return [f"{m.name}: {m.reason}" for m in self.matched if m.action == self.action] + (
-            ["the mass-change breaker is open"] if self.held_by_breaker else [])
+            ["the mass-change breaker is open"] if self.held_by_breaker else []
+        )
 
 
 class Gate(Protocol):
@@ -126,8 +127,11 @@ def changed_paths(before: dict[str, Any] | None, after: dict[str, Any] | None) -
             continue
         a, b = old.get(key), new.get(key)
         if key.startswith("urn:") and isinstance(a, dict | None) and isinstance(b, dict | None):
-            paths += [f"{key}:{sub}" for sub in sorted(set(a or {}) | set(b or {}))
-                      if (a or {}).get(sub) != (b or {}).get(sub)]
+            paths += [
+                f"{key}:{sub}"
+                for sub in sorted(set(a or {}) | set(b or {}))
+                if (a or {}).get(sub) != (b or {}).get(sub)
+            ]
         else:
             paths.append(key)
     return paths
@@ -138,15 +142,38 @@ def dialect_insert(dialect: str, table: sa.Table) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
-CHANGE_COLUMNS = ("id", "identity_id", "resource_type", "op", "status", "source", "actor", "before", "after",
-                  "changed", "members_added", "members_removed", "decision", "rules", "approvals_needed",
-                  "approvals", "blast_radius", "held_by_breaker", "created", "decided", "expires", "note")
+CHANGE_COLUMNS = (
+    "id",
+    "identity_id",
+    "resource_type",
+    "op",
+    "status",
+    "source",
+    "actor",
+    "before",
+    "after",
+    "changed",
+    "members_added",
+    "members_removed",
+    "decision",
+    "rules",
+    "approvals_needed",
+    "approvals",
+    "blast_radius",
+    "held_by_breaker",
+    "created",
+    "decided",
+    "expires",
+    "note",
+)
 INSERT_CHANGE = changes.insert().values({c: sa.bindparam(f"c_{c}") for c in CHANGE_COLUMNS})
 
 #: A newer change to an identity supersedes its pending ones: it is evaluated against the effective state.
-SUPERSEDE = (changes.update()
-             .where(_c.identity_id == sa.bindparam("identity_id"), _c.status == "pending")
-             .values(status="superseded", decided=sa.bindparam("now")))
+SUPERSEDE = (
+    changes.update()
+    .where(_c.identity_id == sa.bindparam("identity_id"), _c.status == "pending")
+    .values(status="superseded", decided=sa.bindparam("now"))
+)
 
 DELETE_EFFECTIVE = effective_states.delete().where(_e.identity_id == sa.bindparam("identity_id"))
 HOLDS_OF_GROUP = sa.select(_h.member_id, _h.member_type, _h.kind).where(_h.group_id == sa.bindparam("group_id"))
@@ -155,35 +182,56 @@ DELETE_HOLDS_OF_MEMBER = membership_holds.delete().where(_h.member_id == sa.bind
 HOLDS_OF_MEMBER = sa.select(_h.group_id, _h.kind).where(_h.member_id == sa.bindparam("member_id"))
 GROUPS_OF_MEMBER = sa.select(_m.group_id).where(_m.member_id == sa.bindparam("member_id"))
 MEMBERS_OF_GROUP = sa.select(_m.member_id, _m.member_type).where(_m.group_id == sa.bindparam("group_id"))
-HAS_PENDING = sa.select(sa.literal(1)).where(_c.identity_id == sa.bindparam("identity_id"),
-                                             _c.status == "pending").limit(1)
+HAS_PENDING = (
+    sa.select(sa.literal(1)).where(_c.identity_id == sa.bindparam("identity_id"), _c.status == "pending").limit(1)
+)
 
 
 @functools.cache
 def upsert_effective(dialect: str) -> Any:
     insert = dialect_insert(dialect, effective_states).values(
-        identity_id=sa.bindparam("identity_id"), resource_type=sa.bindparam("resource_type"),
-        doc=sa.bindparam("doc"), source_deleted=sa.bindparam("source_deleted"), change_id=sa.bindparam("change_id"))
-    return insert.on_conflict_do_update(index_elements=[_e.identity_id], set_={
-        "doc": insert.excluded.doc, "source_deleted": insert.excluded.source_deleted,
-        "change_id": insert.excluded.change_id})
+        identity_id=sa.bindparam("identity_id"),
+        resource_type=sa.bindparam("resource_type"),
+        doc=sa.bindparam("doc"),
+        source_deleted=sa.bindparam("source_deleted"),
+        change_id=sa.bindparam("change_id"),
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[_e.identity_id],
+        set_={
+            "doc": insert.excluded.doc,
+            "source_deleted": insert.excluded.source_deleted,
+            "change_id": insert.excluded.change_id,
+        },
+    )
 
 
 @functools.cache
 def upsert_hold(dialect: str) -> Any:
     insert = dialect_insert(dialect, membership_holds).values(
-        group_id=sa.bindparam("group_id"), member_id=sa.bindparam("member_id"),
-        member_type=sa.bindparam("member_type"), kind=sa.bindparam("kind"), change_id=sa.bindparam("change_id"))
-    return insert.on_conflict_do_update(index_elements=[_h.group_id, _h.member_id], set_={
-        "kind": insert.excluded.kind, "change_id": insert.excluded.change_id})
+        group_id=sa.bindparam("group_id"),
+        member_id=sa.bindparam("member_id"),
+        member_type=sa.bindparam("member_type"),
+        kind=sa.bindparam("kind"),
+        change_id=sa.bindparam("change_id"),
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[_h.group_id, _h.member_id],
+        set_={"kind": insert.excluded.kind, "change_id": insert.excluded.change_id},
+    )
 
 
 def change_params(tx: Encoder, change: Change, decision: Decision, status: str) -> dict[str, Any]:
     """The change row's values, for ``INSERT_CHANGE`` (and the fused statements)."""
     pending = status == "pending"
     return {
-        "c_id": change.id, "c_identity_id": change.identity_id, "c_resource_type": change.resource_type,
-        "c_op": change.op, "c_status": status, "c_source": change.source, "c_actor": change.actor,
+        "c_id": change.id,
+        "c_identity_id": change.identity_id,
+        "c_resource_type": change.resource_type,
+        "c_op": change.op,
+        "c_status": status,
+        "c_source": change.source,
+        "c_actor": change.actor,
         "c_before": tx.json(change.before) if change.before is not None else None,
         "c_after": tx.json(change.after) if change.after is not None else None,
         "c_changed": tx.json(change.changed),
@@ -191,11 +239,14 @@ def change_params(tx: Encoder, change: Change, decision: Decision, status: str) 
         "c_members_removed": tx.json(change.members_removed) if change.members_removed else None,
         "c_decision": decision.action,
         "c_rules": tx.json([m.to_json() for m in decision.matched]) if decision.matched else None,
-        "c_approvals_needed": decision.approvals_needed, "c_approvals": None,
+        "c_approvals_needed": decision.approvals_needed,
+        "c_approvals": None,
         "c_blast_radius": tx.json(decision.blast_radius) if decision.blast_radius is not None else None,
         "c_held_by_breaker": tx.json(decision.held_by_breaker) if decision.held_by_breaker else None,
-        "c_created": tx.time(change.created), "c_decided": None if pending else tx.time(change.created),
-        "c_expires": tx.time(decision.expires) if pending and decision.expires else None, "c_note": None,
+        "c_created": tx.time(change.created),
+        "c_decided": None if pending else tx.time(change.created),
+        "c_expires": tx.time(decision.expires) if pending and decision.expires else None,
+        "c_note": None,
     }
 
 
@@ -208,10 +259,16 @@ async def record(tx: Tx, change: Change, decision: Decision, status: str) -> Non
 
 async def hold_document(tx: Tx, dialect: str, change: Change, *, source_deleted: bool = False) -> None:
     """Keep the identity's effective state at ``change.before`` while its source state moves on."""
-    await tx.run(upsert_effective(dialect), {
-        "identity_id": change.identity_id, "resource_type": change.resource_type,
-        "doc": tx.json(change.before) if change.before is not None else None,
-        "source_deleted": source_deleted, "change_id": change.id})
+    await tx.run(
+        upsert_effective(dialect),
+        {
+            "identity_id": change.identity_id,
+            "resource_type": change.resource_type,
+            "doc": tx.json(change.before) if change.before is not None else None,
+            "source_deleted": source_deleted,
+            "change_id": change.id,
+        },
+    )
 
 
 async def release_document(tx: Tx, identity_id: str) -> None:
@@ -219,16 +276,20 @@ async def release_document(tx: Tx, identity_id: str) -> None:
     await tx.run(DELETE_EFFECTIVE, {"identity_id": identity_id})
 
 
-async def set_holds(tx: Tx, dialect: str, group_id: str, change_id: str,
-                    holds: Sequence[tuple[str, str, str]]) -> None:
+async def set_holds(tx: Tx, dialect: str, group_id: str, change_id: str, holds: Sequence[tuple[str, str, str]]) -> None:
     """Replace a group's membership holds with ``holds``: (member id, member type, add | remove)."""
     await tx.run(DELETE_HOLDS_OF_GROUP, {"group_id": group_id})
-    await tx.run(upsert_hold(dialect), [
-        {"group_id": group_id, "member_id": member, "member_type": kind_of, "kind": kind, "change_id": change_id}
-        for member, kind_of, kind in holds])
+    await tx.run(
+        upsert_hold(dialect),
+        [
+            {"group_id": group_id, "member_id": member, "member_type": kind_of, "kind": kind, "change_id": change_id}
+            for member, kind_of, kind in holds
+        ],
+    )
 
 
 # -- reading and deciding stored changes (approvals, the breaker's release) -----------------------
+
 
 @dataclass
 class ChangeRow:
@@ -261,8 +322,9 @@ class ChangeRow:
     def reasons(self) -> list[str]:
         reasons = [f"{r['name']}: {r['reason']}" for r in self.rules if r.get("action") == self.decision]
         if self.held_by_breaker:
-            reasons.append("the mass-change breaker is open on target(s) " +
-                           ", ".join(str(t) for t in self.held_by_breaker))
+            reasons.append(
+                "the mass-change breaker is open on target(s) " + ", ".join(str(t) for t in self.held_by_breaker)
+            )
         return reasons
 
 
@@ -271,8 +333,17 @@ _SELECT_CHANGE = [_c[name] for name in CHANGE_COLUMNS]
 
 def change_row(row: Sequence[Any]) -> ChangeRow:
     values = dict(zip(CHANGE_COLUMNS, row, strict=True))
-    for name in ("before", "after", "changed", "members_added", "members_removed", "rules", "approvals",
-                 "blast_radius", "held_by_breaker"):
+    for name in (
+        "before",
+        "after",
+        "changed",
+        "members_added",
+        "members_removed",
+        "rules",
+        "approvals",
+        "blast_radius",
+        "held_by_breaker",
+    ):
         values[name] = decode_json(values[name]) if values[name] is not None else None
     for name in ("changed", "members_added", "members_removed", "rules", "approvals", "held_by_breaker"):
         values[name] = values[name] or []
@@ -284,13 +355,26 @@ def change_row(row: Sequence[Any]) -> ChangeRow:
 GET_CHANGE = sa.select(*_SELECT_CHANGE).where(_c.id == sa.bindparam("change_id")).with_for_update()
 #: Ids may be given by their first characters, as git's are (``changes approve 0192ab``).
 FIND_CHANGES = sa.select(_c.id).where(_c.id.like(sa.bindparam("prefix"))).limit(2)
-DECIDE_CHANGE = changes.update().where(_c.id == sa.bindparam("change_id")).values(
-    status=sa.bindparam("status"), decided=sa.bindparam("decided"), approvals=sa.bindparam("approvals"),
-    held_by_breaker=sa.bindparam("held"), note=sa.bindparam("note"))
-PENDING_HELD_BY_BREAKER = sa.select(*_SELECT_CHANGE).where(
-    _c.status == "pending", _c.held_by_breaker.is_not(None)).order_by(_c.created)
-EXPIRE_PENDING = changes.update().where(_c.status == "pending", _c.expires < sa.bindparam("now")).values(
-    status="expired", decided=sa.bindparam("now")).returning(_c.id)
+DECIDE_CHANGE = (
+    changes.update()
+    .where(_c.id == sa.bindparam("change_id"))
+    .values(
+        status=sa.bindparam("status"),
+        decided=sa.bindparam("decided"),
+        approvals=sa.bindparam("approvals"),
+        held_by_breaker=sa.bindparam("held"),
+        note=sa.bindparam("note"),
+    )
+)
+PENDING_HELD_BY_BREAKER = (
+    sa.select(*_SELECT_CHANGE).where(_c.status == "pending", _c.held_by_breaker.is_not(None)).order_by(_c.created)
+)
+EXPIRE_PENDING = (
+    changes.update()
+    .where(_c.status == "pending", _c.expires < sa.bindparam("now"))
+    .values(status="expired", decided=sa.bindparam("now"))
+    .returning(_c.id)
+)
 EFFECTIVE_OF = sa.select(_e.doc, _e.source_deleted, _e.change_id).where(_e.identity_id == sa.bindparam("identity_id"))
 
 
@@ -309,13 +393,24 @@ def diverged(limit: int) -> Any:
     its status)."""
     t = identities.c
     name = sa.func.coalesce(t.user_name, t.display_name).label("name")
-    documents = (sa.select(_e.identity_id, _e.resource_type, name, _e.source_deleted, _e.change_id, _c.status)
-                 .select_from(effective_states.outerjoin(identities, t.id == _e.identity_id)
-                              .outerjoin(changes, _c.id == _e.change_id)))
-    memberships_held = (sa.select(_h.group_id, sa.literal("Group"), t.display_name, sa.false(),
-                                  sa.func.max(_h.change_id), sa.func.max(_c.status))
-                        .select_from(membership_holds.outerjoin(identities, t.id == _h.group_id)
-                                     .outerjoin(changes, _c.id == _h.change_id))
-                        .where(~sa.exists().where(_e.identity_id == _h.group_id))
-                        .group_by(_h.group_id, t.display_name))
+    documents = sa.select(
+        _e.identity_id, _e.resource_type, name, _e.source_deleted, _e.change_id, _c.status
+    ).select_from(
+        effective_states.outerjoin(identities, t.id == _e.identity_id).outerjoin(changes, _c.id == _e.change_id)
+    )
+    memberships_held = (
+        sa.select(
+            _h.group_id,
+            sa.literal("Group"),
+            t.display_name,
+            sa.false(),
+            sa.func.max(_h.change_id),
+            sa.func.max(_c.status),
+        )
+        .select_from(
+            membership_holds.outerjoin(identities, t.id == _h.group_id).outerjoin(changes, _c.id == _h.change_id)
+        )
+        .where(~sa.exists().where(_e.identity_id == _h.group_id))
+        .group_by(_h.group_id, t.display_name)
+    )
     return sa.union_all(documents, memberships_held).limit(limit)

@@ -50,12 +50,34 @@ async def identity_rows(conn: AsyncConnection) -> list[EstateRow]:
     found: list[EstateRow] = []
     last = ""
     while True:
-        rows = list(await conn.execute(
-            sa.select(_t.id, _t.resource_type, sa.func.coalesce(_t.user_name, _t.display_name), _t.source, _t.doc,
-                      _t.active, _t.created).where(_t.id > last).order_by(_t.id).limit(CHUNK)))
+        rows = list(
+            await conn.execute(
+                sa.select(
+                    _t.id,
+                    _t.resource_type,
+                    sa.func.coalesce(_t.user_name, _t.display_name),
+                    _t.source,
+                    _t.doc,
+                    _t.active,
+                    _t.created,
+                )
+                .where(_t.id > last)
+                .order_by(_t.id)
+                .limit(CHUNK)
+            )
+        )
         for identity_id, resource_type, name, source, doc, active, created in rows:
-            found.append(EstateRow(identity_id, resource_type, name or identity_id, source,
-                                   doc if isinstance(doc, dict) else {}, active is not False, created))
+            found.append(
+                EstateRow(
+                    identity_id,
+                    resource_type,
+                    name or identity_id,
+                    source,
+                    doc if isinstance(doc, dict) else {},
+                    active is not False,
+                    created,
+                )
+            )
         if len(rows) < CHUNK:
             return found
         last = rows[-1][0]
@@ -73,20 +95,26 @@ async def _per_target(conn: AsyncConnection, query: sa.Select[Any]) -> PerTarget
 
 async def accounts(conn: AsyncConnection) -> PerTarget:
     """identity -> target -> active accounts (``gate_rows.ACCOUNTS_OF``, for every identity at once)."""
-    return await _per_target(conn, sa.select(_l.identity_id, _l.target_id, sa.func.count())
-                             .where(_l.status == "active").group_by(_l.identity_id, _l.target_id))
+    return await _per_target(
+        conn,
+        sa.select(_l.identity_id, _l.target_id, sa.func.count())
+        .where(_l.status == "active")
+        .group_by(_l.identity_id, _l.target_id),
+    )
 
 
 async def entitlements_as_member(conn: AsyncConnection) -> PerTarget:
     """member -> target -> acknowledged memberships (``gate_rows.ENTITLEMENTS_AS_MEMBER``, in bulk)."""
-    return await _per_target(conn, sa.select(_lm.member_id, _lm.target_id, sa.func.count())
-                             .group_by(_lm.member_id, _lm.target_id))
+    return await _per_target(
+        conn, sa.select(_lm.member_id, _lm.target_id, sa.func.count()).group_by(_lm.member_id, _lm.target_id)
+    )
 
 
 async def entitlements_as_group(conn: AsyncConnection) -> PerTarget:
     """group -> target -> acknowledged memberships (``gate_rows.ENTITLEMENTS_AS_GROUP``, in bulk)."""
-    return await _per_target(conn, sa.select(_lm.group_id, _lm.target_id, sa.func.count())
-                             .group_by(_lm.group_id, _lm.target_id))
+    return await _per_target(
+        conn, sa.select(_lm.group_id, _lm.target_id, sa.func.count()).group_by(_lm.group_id, _lm.target_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -100,8 +128,11 @@ class LiveFinding:
 
 
 async def live_findings(conn: AsyncConnection) -> list[LiveFinding]:
-    rows = await conn.execute(sa.select(_f.kind, _f.status, _f.severity, _f.target_id, _f.subject, _f.identity_id)
-                              .where(_f.status != "resolved"))
+    rows = await conn.execute(
+        sa.select(_f.kind, _f.status, _f.severity, _f.target_id, _f.subject, _f.identity_id).where(
+            _f.status != "resolved"
+        )
+    )
     return [LiveFinding(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
@@ -119,32 +150,50 @@ class TargetFacts:
 
 
 async def target_facts(conn: AsyncConnection) -> list[TargetFacts]:
-    ok = (sa.select(_r.target_id, sa.func.max(_r.started).label("started")).where(_r.status == "ok")
-          .group_by(_r.target_id).subquery())
+    ok = (
+        sa.select(_r.target_id, sa.func.max(_r.started).label("started"))
+        .where(_r.status == "ok")
+        .group_by(_r.target_id)
+        .subquery()
+    )
     latest = sa.select(_r.target_id, sa.func.max(_r.id).label("run")).group_by(_r.target_id).subquery()
     last = reconcile_runs.alias("last_run")
-    query = (sa.select(targets.c.id, targets.c.name, targets.c.config, targets.c.created, targets.c.quarantined,
-                       ok.c.started, last.c.started, last.c.status)
-             .outerjoin(ok, ok.c.target_id == targets.c.id)
-             .outerjoin(latest, latest.c.target_id == targets.c.id)
-             .outerjoin(last, last.c.id == latest.c.run)
-             .order_by(targets.c.name))
-    return [TargetFacts(int(r[0]), str(r[1]), dict(r[2] or {}), r[3], r[4] is not None, r[5], r[6], r[7])
-            for r in await conn.execute(query)]
+    query = (
+        sa.select(
+            targets.c.id,
+            targets.c.name,
+            targets.c.config,
+            targets.c.created,
+            targets.c.quarantined,
+            ok.c.started,
+            last.c.started,
+            last.c.status,
+        )
+        .outerjoin(ok, ok.c.target_id == targets.c.id)
+        .outerjoin(latest, latest.c.target_id == targets.c.id)
+        .outerjoin(last, last.c.id == latest.c.run)
+        .order_by(targets.c.name)
+    )
+    return [
+        TargetFacts(int(r[0]), str(r[1]), dict(r[2] or {}), r[3], r[4] is not None, r[5], r[6], r[7])
+        for r in await conn.execute(query)
+    ]
 
 
 async def breaker_trips(conn: AsyncConnection, since: datetime) -> list[tuple[str, str, datetime, str | None]]:
     """Breaker findings opened since ``since``: (target, status, first seen, detail)."""
-    query = (sa.select(targets.c.name, _f.status, _f.first_seen, _f.detail)
-             .join(targets, targets.c.id == _f.target_id)
-             .where(_f.kind == "breaker_open", _f.first_seen >= since).order_by(_f.first_seen.desc()))
+    query = (
+        sa.select(targets.c.name, _f.status, _f.first_seen, _f.detail)
+        .join(targets, targets.c.id == _f.target_id)
+        .where(_f.kind == "breaker_open", _f.first_seen >= since)
+        .order_by(_f.first_seen.desc())
+    )
     return [(str(r[0]), str(r[1]), r[2], r[3]) for r in await conn.execute(query)]
 
 
 async def change_counts(conn: AsyncConnection, since: datetime) -> dict[str, int]:
     """Changes since ``since`` by status (applied, pending, denied, ...)."""
-    query = (sa.select(changes.c.status, sa.func.count()).where(changes.c.created >= since)
-             .group_by(changes.c.status))
+    query = sa.select(changes.c.status, sa.func.count()).where(changes.c.created >= since).group_by(changes.c.status)
     return {str(r[0]): int(r[1]) for r in await conn.execute(query)}
 
 
@@ -158,13 +207,18 @@ async def save_snapshot(conn: AsyncConnection, day: date, taken: datetime, figur
         insert: Any = postgresql.insert(evidence_snapshots).values(values)
     else:
         insert = sqlite.insert(evidence_snapshots).values(values)
-    await conn.execute(insert.on_conflict_do_update(index_elements=[_s.day], set_={
-        "taken": insert.excluded.taken, "figures": insert.excluded.figures}))
+    await conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[_s.day], set_={"taken": insert.excluded.taken, "figures": insert.excluded.figures}
+        )
+    )
 
 
 async def snapshots(conn: AsyncConnection, since: date | None = None) -> list[tuple[date, dict[str, Any]]]:
     query = sa.select(_s.day, _s.figures).order_by(_s.day)
     if since is not None:
         query = query.where(_s.day >= since)
-    return [(r[0] if isinstance(r[0], date) else date.fromisoformat(str(r[0])), dict(r[1]))
-            for r in await conn.execute(query)]
+    return [
+        (r[0] if isinstance(r[0], date) else date.fromisoformat(str(r[0])), dict(r[1]))
+        for r in await conn.execute(query)
+    ]

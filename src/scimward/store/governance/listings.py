@@ -60,22 +60,39 @@ async def overview(database: Database) -> Overview:
     async with database.read() as conn:
         pending = await _scalar(conn, sa.select(sa.func.count()).where(_c.status == "pending"))
         open_breakers = await _scalar(conn, sa.select(sa.func.count()).select_from(breakers))
-        by_severity = {str(s): int(n) for s, n in await conn.execute(
-            sa.select(_f.severity, sa.func.count()).where(_f.status == "open").group_by(_f.severity))}
-        by_kind = {str(k): int(n) for k, n in await conn.execute(
-            sa.select(_f.kind, sa.func.count()).where(_f.status == "open").group_by(_f.kind))}
-        counts = {str(rt): int(n) for rt, n in await conn.execute(
-            sa.select(identity_counts.c.resource_type, sa.func.sum(identity_counts.c.count))
-            .group_by(identity_counts.c.resource_type))}
+        by_severity = {
+            str(s): int(n)
+            for s, n in await conn.execute(
+                sa.select(_f.severity, sa.func.count()).where(_f.status == "open").group_by(_f.severity)
+            )
+        }
+        by_kind = {
+            str(k): int(n)
+            for k, n in await conn.execute(
+                sa.select(_f.kind, sa.func.count()).where(_f.status == "open").group_by(_f.kind)
+            )
+        }
+        counts = {
+            str(rt): int(n)
+            for rt, n in await conn.execute(
+                sa.select(identity_counts.c.resource_type, sa.func.sum(identity_counts.c.count)).group_by(
+                    identity_counts.c.resource_type
+                )
+            )
+        }
         held = sa.union(sa.select(effective_states.c.identity_id), sa.select(membership_holds.c.group_id)).subquery()
         diverged = await _scalar(conn, sa.select(sa.func.count()).select_from(held))
         i = identities.c
         automated_source = sa.or_(i.source.startswith("scim:"), i.source.startswith("hr:"))
-        automated, sourced = (await conn.execute(sa.select(
-            sa.func.count().filter(automated_source), sa.func.count()).select_from(identities))).one()
+        automated, sourced = (
+            await conn.execute(
+                sa.select(sa.func.count().filter(automated_source), sa.func.count()).select_from(identities)
+            )
+        ).one()
         backlog = await _scalar(conn, sa.select(sa.func.count()).select_from(outbox))
-    return Overview(pending, open_breakers, by_severity, by_kind, counts, diverged, int(automated or 0),
-                    int(sourced or 0), backlog)
+    return Overview(
+        pending, open_breakers, by_severity, by_kind, counts, diverged, int(automated or 0), int(sourced or 0), backlog
+    )
 
 
 @dataclass(frozen=True)
@@ -104,8 +121,9 @@ def _split(cursor: str, parts: int) -> list[str] | None:
     return found if len(found) == parts else None
 
 
-async def changes_page(database: Database, status: str | None, *, before: str | None = None,
-                       after: str | None = None, limit: int = 50) -> Keyset:
+async def changes_page(
+    database: Database, status: str | None, *, before: str | None = None, after: str | None = None, limit: int = 50
+) -> Keyset:
     """Changes newest first (with that status), a page of them by keyset on (created, id): older than
     ``before``, or newer than ``after``; rows are ``ChangeRow``. Paging by keyset, not offset, keeps
     the 2,000th page as fast as the first on 100,000 changes."""
@@ -125,8 +143,7 @@ async def changes_page(database: Database, status: str | None, *, before: str | 
         query = query.where(position > key).order_by(None).order_by(_c.created, _c.id)
     async with database.read() as conn:
         rows = [change_row(row) for row in await conn.execute(query)]
-    return _page(rows, limit, lambda c: f"{c.created.isoformat()}|{c.id}", backwards=backwards,
-                 paged=given is not None)
+    return _page(rows, limit, lambda c: f"{c.created.isoformat()}|{c.id}", backwards=backwards, paged=given is not None)
 
 
 async def pending_count(database: Database) -> int:
@@ -157,14 +174,27 @@ async def membership_holds_of(database: Database, identity_id: str, limit: int =
     """Memberships of or in the identity whose effective state differs from the source's."""
     h = membership_holds.c
     async with database.read() as conn:
-        return [HeldMembership(*row) for row in await conn.execute(
-            sa.select(h.group_id, h.member_id, h.kind, h.change_id)
-            .where(sa.or_(h.group_id == identity_id, h.member_id == identity_id)).limit(limit))]
+        return [
+            HeldMembership(*row)
+            for row in await conn.execute(
+                sa.select(h.group_id, h.member_id, h.kind, h.change_id)
+                .where(sa.or_(h.group_id == identity_id, h.member_id == identity_id))
+                .limit(limit)
+            )
+        ]
 
 
-async def findings_page(database: Database, *, statuses: Sequence[str], target: str | None = None,
-                        severity: str | None = None, kinds: Sequence[str] | None = None, owner: str | None = None,
-                        offset: int = 0, limit: int = 50) -> tuple[int, list[Any]]:
+async def findings_page(
+    database: Database,
+    *,
+    statuses: Sequence[str],
+    target: str | None = None,
+    severity: str | None = None,
+    kinds: Sequence[str] | None = None,
+    owner: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[Any]]:
     """Findings with those statuses (and target, severity, kinds, owner), the most severe first; the total too."""
     where: list[sa.ColumnElement[bool]] = [_f.status.in_(list(statuses))]
     if target:
@@ -177,19 +207,46 @@ async def findings_page(database: Database, *, statuses: Sequence[str], target: 
         where.append(_f.owner == owner)
     order = sa.case({s: n for n, s in enumerate(SEVERITIES)}, value=_f.severity, else_=len(SEVERITIES))
     base = sa.select(_f.id).outerjoin(targets, _t.id == _f.target_id).where(*where)
-    query = (sa.select(_f.id, _t.name, _f.kind, _f.severity, _f.resource_type, _f.subject, _f.identity_id,
-                       _f.attribute, _f.detail, _f.status, _f.first_seen, _f.last_seen, _f.owner, _f.accepted_until,
-                       _f.accepted_by, _f.accepted_reason)
-             .outerjoin(targets, _t.id == _f.target_id).where(*where)
-             .order_by(order, _f.first_seen.desc(), _f.id).offset(offset).limit(limit))
+    query = (
+        sa.select(
+            _f.id,
+            _t.name,
+            _f.kind,
+            _f.severity,
+            _f.resource_type,
+            _f.subject,
+            _f.identity_id,
+            _f.attribute,
+            _f.detail,
+            _f.status,
+            _f.first_seen,
+            _f.last_seen,
+            _f.owner,
+            _f.accepted_until,
+            _f.accepted_by,
+            _f.accepted_reason,
+        )
+        .outerjoin(targets, _t.id == _f.target_id)
+        .where(*where)
+        .order_by(order, _f.first_seen.desc(), _f.id)
+        .offset(offset)
+        .limit(limit)
+    )
     async with database.read() as conn:
         total = await _scalar(conn, sa.select(sa.func.count()).select_from(base.subquery()))
         return total, list(await conn.execute(query))
 
 
-async def audit_page(database: Database, *, kind: str | None = None, actor: str | None = None,
-                     subject: str | None = None, before: str | None = None, after: str | None = None,
-                     limit: int = 50) -> Keyset:
+async def audit_page(
+    database: Database,
+    *,
+    kind: str | None = None,
+    actor: str | None = None,
+    subject: str | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> Keyset:
     """Audit events newest first, filtered on kind, actor and subject (a prefix), a page by keyset on
     (time, lane, seq): older than ``before`` or newer than ``after``; rows are ``audit.StoredEvent``."""
     where: list[sa.ColumnElement[bool]] = []
@@ -214,18 +271,21 @@ async def audit_page(database: Database, *, kind: str | None = None, actor: str 
     elif given is not None:
         where += [_e.time >= moment, position > (moment, lane, seq)]
         order, backwards = (_e.time, _e.lane, _e.seq), True
-    query = (sa.select(_e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash, _e.hash)
-             .where(*where).order_by(*order).limit(limit + 1))
+    query = (
+        sa.select(_e.lane, _e.seq, _e.time, _e.kind, _e.actor, _e.subject, _e.data, _e.prev_hash, _e.hash)
+        .where(*where)
+        .order_by(*order)
+        .limit(limit + 1)
+    )
     async with database.read() as conn:
         rows = list(audit.stored_events(await conn.execute(query)))
-    return _page(rows, limit, lambda e: f"{e.time.isoformat()}|{e.lane}|{e.seq}", backwards=backwards,
-                 paged=given is not None)
+    return _page(
+        rows, limit, lambda e: f"{e.time.isoformat()}|{e.lane}|{e.seq}", backwards=backwards, paged=given is not None
+    )
 
 
 async def _scalar(conn: AsyncConnection, query: Any) -> int:
     return int((await conn.execute(query)).scalar_one() or 0)
-
-
 
 
 @dataclass(frozen=True)
@@ -245,9 +305,11 @@ async def open_findings_of(database: Database, identity_ids: Sequence[str]) -> d
     found: dict[str, list[OpenFinding]] = {}
     async with database.read() as conn:
         for row in await conn.execute(
-                sa.select(_f.id, _f.identity_id, _f.kind, _f.severity, _f.detail)
-                .where(_f.identity_id.in_(list(identity_ids)), _f.status.in_(list(LIVE)))
-                .order_by(order, _f.first_seen)):
-            found.setdefault(str(row.identity_id), []).append(OpenFinding(int(row.id), str(row.identity_id),
-                                                                          row.kind, row.severity, row.detail))
+            sa.select(_f.id, _f.identity_id, _f.kind, _f.severity, _f.detail)
+            .where(_f.identity_id.in_(list(identity_ids)), _f.status.in_(list(LIVE)))
+            .order_by(order, _f.first_seen)
+        ):
+            found.setdefault(str(row.identity_id), []).append(
+                OpenFinding(int(row.id), str(row.identity_id), row.kind, row.severity, row.detail)
+            )
     return found

@@ -55,19 +55,27 @@ def _effective(rows: Iterable[Any]) -> list[EffectiveIdentity]:
 
 
 def _select() -> sa.Select[Any]:
-    return (sa.select(_t.id, _t.resource_type, _t.doc, _e.identity_id.label("overlaid"), _e.doc.label("effective"))
-            .select_from(identities.outerjoin(effective_states, _e.identity_id == _t.id)))
+    return sa.select(
+        _t.id, _t.resource_type, _t.doc, _e.identity_id.label("overlaid"), _e.doc.label("effective")
+    ).select_from(identities.outerjoin(effective_states, _e.identity_id == _t.id))
 
 
-async def effective_of_types(database: Database, resource_types: Sequence[str],
-                             user_types: Collection[str] = ()) -> list[EffectiveIdentity]:
+async def effective_of_types(
+    database: Database, resource_types: Sequence[str], user_types: Collection[str] = ()
+) -> list[EffectiveIdentity]:
     """Every identity of these resource types, and the Users whose ``userType`` is one of ``user_types``
     (lower-cased), with their effective state, by keyset in chunks of 1,000."""
     found: list[EffectiveIdentity] = []
     last = ""
-    wanted = sa.or_(_t.resource_type.in_(list(resource_types)), sa.and_(
-        _t.resource_type == "User", sa.func.lower(sa.func.coalesce(_user_type(database.dialect), "")).in_(
-            list(user_types) or [""]) if user_types else sa.false()))
+    wanted = sa.or_(
+        _t.resource_type.in_(list(resource_types)),
+        sa.and_(
+            _t.resource_type == "User",
+            sa.func.lower(sa.func.coalesce(_user_type(database.dialect), "")).in_(list(user_types) or [""])
+            if user_types
+            else sa.false(),
+        ),
+    )
     while True:
         async with database.read() as conn:
             rows = list(await conn.execute(_select().where(wanted, _t.id > last).order_by(_t.id).limit(1000)))
@@ -94,9 +102,18 @@ async def effective_by_id(database: Database, ids: Collection[str]) -> dict[str,
 
 async def states(database: Database) -> dict[str, NhiState]:
     async with database.read() as conn:
-        return {row.identity_id: NhiState(row.identity_id, row.orphaned_since, row.last_action, row.last_action_at,
-                                          row.left_owner, row.owner_fingerprint, row.attest_since)
-                for row in await conn.execute(sa.select(nhi_states))}
+        return {
+            row.identity_id: NhiState(
+                row.identity_id,
+                row.orphaned_since,
+                row.last_action,
+                row.last_action_at,
+                row.left_owner,
+                row.owner_fingerprint,
+                row.attest_since,
+            )
+            for row in await conn.execute(sa.select(nhi_states))
+        }
 
 
 async def save_states(database: Database, saved: Sequence[NhiState]) -> None:
@@ -104,10 +121,21 @@ async def save_states(database: Database, saved: Sequence[NhiState]) -> None:
     for chunk in chunks(saved):
         async with database.write() as conn:
             await conn.execute(nhi_states.delete().where(_s.identity_id.in_([s.identity_id for s in chunk])))
-            await conn.execute(nhi_states.insert(), [
-                {"identity_id": s.identity_id, "orphaned_since": s.orphaned_since, "last_action": s.last_action,
-                 "last_action_at": s.last_action_at, "left_owner": s.left_owner,
-                 "owner_fingerprint": s.owner_fingerprint, "attest_since": s.attest_since} for s in chunk])
+            await conn.execute(
+                nhi_states.insert(),
+                [
+                    {
+                        "identity_id": s.identity_id,
+                        "orphaned_since": s.orphaned_since,
+                        "last_action": s.last_action,
+                        "last_action_at": s.last_action_at,
+                        "left_owner": s.left_owner,
+                        "owner_fingerprint": s.owner_fingerprint,
+                        "attest_since": s.attest_since,
+                    }
+                    for s in chunk
+                ],
+            )
 
 
 async def forget_states(database: Database, ids: Collection[str]) -> None:
@@ -123,7 +151,8 @@ async def linked_targets(database: Database) -> dict[str, list[tuple[int, str, d
         rows = await conn.execute(
             sa.select(_l.identity_id, targets.c.id, targets.c.name, targets.c.config)
             .select_from(links.join(targets, targets.c.id == _l.target_id))
-            .where(_l.status == "active", _l.resource_type.in_(["Agent", "User"])))
+            .where(_l.status == "active", _l.resource_type.in_(["Agent", "User"]))
+        )
         for row in rows:
             found.setdefault(row.identity_id, []).append((int(row.id), row.name, decode_json(row.config) or {}))
     return found

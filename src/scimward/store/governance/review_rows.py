@@ -32,9 +32,11 @@ class Revoked:
 
 @functools.cache
 def _revoked_among(dialect: str) -> Any:
-    return (sa.select(_r.member_id, _r.campaign_name, _r.revoked, _r.revoked_by)
-            .where(_r.group_id == sa.bindparam("group_id"), id_in(_r.member_id, dialect))
-            .order_by(_r.member_id))
+    return (
+        sa.select(_r.member_id, _r.campaign_name, _r.revoked, _r.revoked_by)
+        .where(_r.group_id == sa.bindparam("group_id"), id_in(_r.member_id, dialect))
+        .order_by(_r.member_id)
+    )
 
 
 async def revoked_among(tx: Tx, group_id: str, member_ids: Sequence[str]) -> list[Revoked]:

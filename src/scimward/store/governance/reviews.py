@@ -54,6 +54,7 @@ def _among(conn: AsyncConnection, column: sa.ColumnElement[Any], values: Sequenc
 
 # -- identities as reviews read them (their effective state) ---------------------------------------
 
+
 @dataclass
 class IdentityRow:
     id: str
@@ -68,9 +69,15 @@ def _identity(row: Any) -> IdentityRow:
 
 
 def _identity_select() -> sa.Select[Any]:
-    return (sa.select(_i.id, _i.resource_type, _i.user_name, _i.display_name, _i.doc,
-                      _e.identity_id.label("overlaid"), _e.doc.label("effective"))
-            .select_from(identities.outerjoin(effective_states, _e.identity_id == _i.id)))
+    return sa.select(
+        _i.id,
+        _i.resource_type,
+        _i.user_name,
+        _i.display_name,
+        _i.doc,
+        _e.identity_id.label("overlaid"),
+        _e.doc.label("effective"),
+    ).select_from(identities.outerjoin(effective_states, _e.identity_id == _i.id))
 
 
 async def identities_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, IdentityRow]:
@@ -87,20 +94,31 @@ async def all_groups(conn: AsyncConnection) -> list[IdentityRow]:
 
 
 async def group_by_name(conn: AsyncConnection, name: str) -> IdentityRow | None:
-    rows = list(await conn.execute(_identity_select().where(
-        _i.resource_type == "Group", _i.display_name_lower == name.lower())))
+    rows = list(
+        await conn.execute(_identity_select().where(_i.resource_type == "Group", _i.display_name_lower == name.lower()))
+    )
     return _identity(rows[0]) if rows else None
 
 
 async def user_by_name(conn: AsyncConnection, user_name: str) -> IdentityRow | None:
-    rows = list(await conn.execute(_identity_select().where(
-        _i.resource_type == "User", _i.user_name_lower == user_name.lower())))
+    rows = list(
+        await conn.execute(
+            _identity_select().where(_i.resource_type == "User", _i.user_name_lower == user_name.lower())
+        )
+    )
     return _identity(rows[0]) if rows else None
 
 
 async def active_user_count(conn: AsyncConnection) -> int:
-    return int((await conn.execute(sa.select(sa.func.count()).where(
-        _i.resource_type == "User", sa.or_(_i.active.is_(None), _i.active.is_(True))))).scalar_one())
+    return int(
+        (
+            await conn.execute(
+                sa.select(sa.func.count()).where(
+                    _i.resource_type == "User", sa.or_(_i.active.is_(None), _i.active.is_(True))
+                )
+            )
+        ).scalar_one()
+    )
 
 
 async def member_counts(conn: AsyncConnection) -> dict[str, int]:
@@ -115,8 +133,11 @@ async def members_of(conn: AsyncConnection, group_ids: Sequence[str]) -> dict[st
     em = effective_memberships()
     found: dict[str, list[tuple[str, str]]] = {g: [] for g in group_ids}
     for chunk in chunks(list(group_ids), BIG):
-        rows = await conn.execute(sa.select(em.c.group_id, em.c.member_id, em.c.member_type)
-                                  .where(_among(conn, em.c.group_id, chunk)).order_by(em.c.group_id, em.c.member_id))
+        rows = await conn.execute(
+            sa.select(em.c.group_id, em.c.member_id, em.c.member_type)
+            .where(_among(conn, em.c.group_id, chunk))
+            .order_by(em.c.group_id, em.c.member_id)
+        )
         for group_id, member_id, member_type in rows:
             found[group_id].append((member_id, member_type))
     return found
@@ -138,17 +159,23 @@ async def grants(conn: AsyncConnection, group_ids: Sequence[str]) -> dict[tuple[
     for chunk in chunks(list(group_ids), BIG):
         rows = await conn.execute(
             sa.select(_c.identity_id, _c.members_added, _c.source, when.label("at"), _c.id)
-            .where(_among(conn, _c.identity_id, chunk), _c.status.in_(("applied", "approved")),
-                   _c.members_added.is_not(None))
-            .order_by(when, _c.id))
+            .where(
+                _among(conn, _c.identity_id, chunk),
+                _c.status.in_(("applied", "approved")),
+                _c.members_added.is_not(None),
+            )
+            .order_by(when, _c.id)
+        )
         for group_id, added, source, at, change_id in rows:
             for member in decode_json(added) or []:
-                found[(group_id, member)] = Grant(at if isinstance(at, datetime) else datetime.fromisoformat(at),
-                                                  source, change_id)
+                found[(group_id, member)] = Grant(
+                    at if isinstance(at, datetime) else datetime.fromisoformat(at), source, change_id
+                )
     return found
 
 
 # -- downstream: accounts, entitlements, findings -------------------------------------------------
+
 
 @dataclass
 class Account:
@@ -167,24 +194,34 @@ async def accounts_of(conn: AsyncConnection, identity_ids: Sequence[str]) -> dic
     names = await target_names(conn)
     found: dict[str, list[Account]] = {}
     for chunk in chunks(list(dict.fromkeys(identity_ids)), BIG):
-        rows = await conn.execute(sa.select(_l.identity_id, _l.target_id, _l.status, _l.state, _l.acknowledged)
-                                  .where(_among(conn, _l.identity_id, chunk)).order_by(_l.target_id))
+        rows = await conn.execute(
+            sa.select(_l.identity_id, _l.target_id, _l.status, _l.state, _l.acknowledged)
+            .where(_among(conn, _l.identity_id, chunk))
+            .order_by(_l.target_id)
+        )
         for identity_id, target_id, status, state, acknowledged in rows:
             doc = decode_json(state) if state is not None else None
             active = doc.get("active") if isinstance(doc, dict) else None
-            found.setdefault(identity_id, []).append(Account(
-                int(target_id), names.get(int(target_id), str(target_id)), str(status),
-                active if isinstance(active, bool) else None, acknowledged))
+            found.setdefault(identity_id, []).append(
+                Account(
+                    int(target_id),
+                    names.get(int(target_id), str(target_id)),
+                    str(status),
+                    active if isinstance(active, bool) else None,
+                    acknowledged,
+                )
+            )
     return found
 
 
-async def entitlements(conn: AsyncConnection, group_ids: Sequence[str],
-                       member_ids: Sequence[str] | None = None) -> set[tuple[str, str, int]]:
+async def entitlements(
+    conn: AsyncConnection, group_ids: Sequence[str], member_ids: Sequence[str] | None = None
+) -> set[tuple[str, str, int]]:
     """(group, member, target) of every membership (of ``member_ids``) a target acknowledged holding."""
     found: set[tuple[str, str, int]] = set()
     for chunk in chunks(list(group_ids), BIG):
         query = sa.select(_lm.group_id, _lm.member_id, _lm.target_id).where(_among(conn, _lm.group_id, chunk))
-        for members in (chunks(list(member_ids), BIG) if member_ids is not None else [None]):
+        for members in chunks(list(member_ids), BIG) if member_ids is not None else [None]:
             rows = await conn.execute(query if members is None else query.where(_among(conn, _lm.member_id, members)))
             found.update((str(g), str(m), int(t)) for g, m, t in rows)
     return found
@@ -193,12 +230,15 @@ async def entitlements(conn: AsyncConnection, group_ids: Sequence[str],
 async def profiles(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
     """Per identity: its name and department (the effective state's, else the source's), read in SQL
     without the documents, for ordering a campaign and counting the peers' departments."""
+
     def department(doc: Any) -> Any:
         return doc[ENTERPRISE]["department"].as_string()
 
-    query = (sa.select(_i.id, sa.func.coalesce(_i.user_name, _i.display_name, _i.id),
-                       sa.func.coalesce(department(_e.doc), department(_i.doc)))
-             .select_from(identities.outerjoin(effective_states, _e.identity_id == _i.id)))
+    query = sa.select(
+        _i.id,
+        sa.func.coalesce(_i.user_name, _i.display_name, _i.id),
+        sa.func.coalesce(department(_e.doc), department(_i.doc)),
+    ).select_from(identities.outerjoin(effective_states, _e.identity_id == _i.id))
     found: dict[str, tuple[str, str | None]] = {}
     for chunk in chunks(list(dict.fromkeys(ids)), BIG):
         for identity_id, name, dept in await conn.execute(query.where(_among(conn, _i.id, chunk))):
@@ -209,34 +249,44 @@ async def profiles(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple
 async def open_findings_of(conn: AsyncConnection, identity_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for chunk in chunks(list(dict.fromkeys(identity_ids)), BIG):
-        rows = await conn.execute(sa.select(_f.identity_id, _f.target_id, _f.kind, _f.attribute, _f.severity)
-                                  .where(_among(conn, _f.identity_id, chunk), _f.status == "open"))
+        rows = await conn.execute(
+            sa.select(_f.identity_id, _f.target_id, _f.kind, _f.attribute, _f.severity).where(
+                _among(conn, _f.identity_id, chunk), _f.status == "open"
+            )
+        )
         for identity_id, target_id, kind, attribute, severity in rows:
-            found.setdefault(identity_id, []).append({"target_id": target_id, "kind": kind, "attribute": attribute,
-                                                      "severity": severity})
+            found.setdefault(identity_id, []).append(
+                {"target_id": target_id, "kind": kind, "attribute": attribute, "severity": severity}
+            )
     return found
 
 
 async def account_holders(conn: AsyncConnection, target_id: int) -> list[tuple[str, str]]:
     """(identity id, status) of every User account linked on a target."""
-    rows = await conn.execute(sa.select(_l.identity_id, _l.status).where(
-        _l.target_id == target_id, _l.resource_type == "User").order_by(_l.identity_id))
+    rows = await conn.execute(
+        sa.select(_l.identity_id, _l.status)
+        .where(_l.target_id == target_id, _l.resource_type == "User")
+        .order_by(_l.identity_id)
+    )
     return [(str(i), str(s)) for i, s in rows]
 
 
-async def groups_pushed_to(conn: AsyncConnection, target_id: int, member_ids: Sequence[str]
-                           ) -> dict[str, list[str]]:
+async def groups_pushed_to(conn: AsyncConnection, target_id: int, member_ids: Sequence[str]) -> dict[str, list[str]]:
     """Per member: the groups whose membership the target acknowledged holding for it."""
     found: dict[str, list[str]] = {}
     for chunk in chunks(list(member_ids), BIG):
-        rows = await conn.execute(sa.select(_lm.member_id, _lm.group_id).where(
-            _lm.target_id == target_id, _among(conn, _lm.member_id, chunk)).order_by(_lm.group_id))
+        rows = await conn.execute(
+            sa.select(_lm.member_id, _lm.group_id)
+            .where(_lm.target_id == target_id, _among(conn, _lm.member_id, chunk))
+            .order_by(_lm.group_id)
+        )
         for member_id, group_id in rows:
             found.setdefault(str(member_id), []).append(str(group_id))
     return found
 
 
 # -- campaigns and items --------------------------------------------------------------------------
+
 
 @dataclass
 class CampaignRow:
@@ -257,12 +307,47 @@ class CampaignRow:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-CAMPAIGN_COLUMNS = ("id", "name", "scope_kind", "scope", "reviewer", "default_decision", "status", "created",
-                    "created_by", "due", "closed", "closed_by", "items")
-ITEM_COLUMNS = ("campaign_id", "number", "kind", "member_id", "member_name", "group_id", "group_name", "target_id",
-                "target_name", "reviewers", "granted", "granted_by", "granted_change", "context", "recommendation",
-                "reasons", "decision", "decided_by", "decided", "note", "defaulted", "outcome", "outcome_change",
-                "outcome_detail")
+CAMPAIGN_COLUMNS = (
+    "id",
+    "name",
+    "scope_kind",
+    "scope",
+    "reviewer",
+    "default_decision",
+    "status",
+    "created",
+    "created_by",
+    "due",
+    "closed",
+    "closed_by",
+    "items",
+)
+ITEM_COLUMNS = (
+    "campaign_id",
+    "number",
+    "kind",
+    "member_id",
+    "member_name",
+    "group_id",
+    "group_name",
+    "target_id",
+    "target_name",
+    "reviewers",
+    "granted",
+    "granted_by",
+    "granted_change",
+    "context",
+    "recommendation",
+    "reasons",
+    "decision",
+    "decided_by",
+    "decided",
+    "note",
+    "defaulted",
+    "outcome",
+    "outcome_change",
+    "outcome_detail",
+)
 
 
 @dataclass
@@ -331,8 +416,9 @@ async def insert_items(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     driver: Any = raw.driver_connection
     async with driver.cursor() as cursor, cursor.copy(_COPY_ITEMS) as copy:
         for row in rows:
-            await copy.write_row([Jsonb(row[c]) if c in _JSON_ITEM_COLUMNS and row[c] is not None else row[c]
-                                  for c in ITEM_COLUMNS])
+            await copy.write_row(
+                [Jsonb(row[c]) if c in _JSON_ITEM_COLUMNS and row[c] is not None else row[c] for c in ITEM_COLUMNS]
+            )
 
 
 async def campaign_by_name(conn: AsyncConnection, name: str, *, lock: bool = False) -> CampaignRow | None:
@@ -349,8 +435,9 @@ async def campaigns(conn: AsyncConnection, status: str | None = None) -> list[Ca
         query = query.where(_rc.status == status)
     found = [_campaign(row) for row in await conn.execute(query)]
     decision = sa.func.coalesce(_ri.decision, "undecided")
-    counts = await conn.execute(sa.select(_ri.campaign_id, decision, sa.func.count())
-                                .group_by(_ri.campaign_id, decision))
+    counts = await conn.execute(
+        sa.select(_ri.campaign_id, decision, sa.func.count()).group_by(_ri.campaign_id, decision)
+    )
     by_id = {c.id: c for c in found}
     for campaign_id, kind, count in counts:
         if campaign_id in by_id:
@@ -363,8 +450,9 @@ async def due_campaigns(conn: AsyncConnection, now: datetime) -> list[CampaignRo
     return [_campaign(row) for row in rows]
 
 
-async def items_of(conn: AsyncConnection, campaign_id: str, numbers: Iterable[int] | None = None,
-                   undecided: bool = False) -> list[ItemRow]:
+async def items_of(
+    conn: AsyncConnection, campaign_id: str, numbers: Iterable[int] | None = None, undecided: bool = False
+) -> list[ItemRow]:
     query = _ITEM_SELECT.where(_ri.campaign_id == campaign_id).order_by(_ri.number)
     if undecided:
         query = query.where(_ri.decision.is_(None))
@@ -376,30 +464,69 @@ async def items_of(conn: AsyncConnection, campaign_id: str, numbers: Iterable[in
     return found
 
 
-_DECIDE = review_items.update().where(
-    _ri.campaign_id == sa.bindparam("b_campaign"), _ri.number == sa.bindparam("b_number")).values(
-    decision=sa.bindparam("decision"), decided_by=sa.bindparam("decided_by"), decided=sa.bindparam("decided"),
-    note=sa.bindparam("note"), defaulted=sa.bindparam("defaulted"))
-_OUTCOME = review_items.update().where(
-    _ri.campaign_id == sa.bindparam("b_campaign"), _ri.number == sa.bindparam("b_number")).values(
-    outcome=sa.bindparam("outcome"), outcome_change=sa.bindparam("outcome_change"),
-    outcome_detail=sa.bindparam("outcome_detail"))
+_DECIDE = (
+    review_items.update()
+    .where(_ri.campaign_id == sa.bindparam("b_campaign"), _ri.number == sa.bindparam("b_number"))
+    .values(
+        decision=sa.bindparam("decision"),
+        decided_by=sa.bindparam("decided_by"),
+        decided=sa.bindparam("decided"),
+        note=sa.bindparam("note"),
+        defaulted=sa.bindparam("defaulted"),
+    )
+)
+_OUTCOME = (
+    review_items.update()
+    .where(_ri.campaign_id == sa.bindparam("b_campaign"), _ri.number == sa.bindparam("b_number"))
+    .values(
+        outcome=sa.bindparam("outcome"),
+        outcome_change=sa.bindparam("outcome_change"),
+        outcome_detail=sa.bindparam("outcome_detail"),
+    )
+)
 
 
-async def decide_items(conn: AsyncConnection, campaign_id: str, numbers: Sequence[int], decision: str, by: str,
-                       at: datetime, note: str | None, defaulted: bool = False) -> None:
+async def decide_items(
+    conn: AsyncConnection,
+    campaign_id: str,
+    numbers: Sequence[int],
+    decision: str,
+    by: str,
+    at: datetime,
+    note: str | None,
+    defaulted: bool = False,
+) -> None:
     if not numbers:
         return
-    await conn.execute(_DECIDE, [{"b_campaign": campaign_id, "b_number": n, "decision": decision, "decided_by": by,
-                                  "decided": at, "note": note, "defaulted": defaulted} for n in numbers])
+    await conn.execute(
+        _DECIDE,
+        [
+            {
+                "b_campaign": campaign_id,
+                "b_number": n,
+                "decision": decision,
+                "decided_by": by,
+                "decided": at,
+                "note": note,
+                "defaulted": defaulted,
+            }
+            for n in numbers
+        ],
+    )
 
 
-async def record_outcomes(conn: AsyncConnection, campaign_id: str,
-                          outcomes: Sequence[tuple[int, str, str | None, str | None]]) -> None:
+async def record_outcomes(
+    conn: AsyncConnection, campaign_id: str, outcomes: Sequence[tuple[int, str, str | None, str | None]]
+) -> None:
     """(item number, outcome, change id, detail) of each remediated item."""
     if outcomes:
-        await conn.execute(_OUTCOME, [{"b_campaign": campaign_id, "b_number": n, "outcome": o, "outcome_change": c,
-                                       "outcome_detail": d} for n, o, c, d in outcomes])
+        await conn.execute(
+            _OUTCOME,
+            [
+                {"b_campaign": campaign_id, "b_number": n, "outcome": o, "outcome_change": c, "outcome_detail": d}
+                for n, o, c, d in outcomes
+            ],
+        )
 
 
 async def record_revoked(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -408,9 +535,13 @@ async def record_revoked(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     if not rows:
         return
     insert = dialect_insert(conn.dialect.name, revoked_memberships)
-    statement = insert.on_conflict_do_update(index_elements=[_rm.group_id, _rm.member_id], set_={
-        name: insert.excluded[name] for name in ("campaign_id", "campaign_name", "item_number", "revoked",
-                                                 "revoked_by")})
+    statement = insert.on_conflict_do_update(
+        index_elements=[_rm.group_id, _rm.member_id],
+        set_={
+            name: insert.excluded[name]
+            for name in ("campaign_id", "campaign_name", "item_number", "revoked", "revoked_by")
+        },
+    )
     for chunk in chunks(list(rows), 2000):
         await conn.execute(statement, list(chunk))
 
@@ -430,19 +561,22 @@ async def delete_campaign(conn: AsyncConnection, campaign_id: str) -> None:
 
 
 async def close_campaign(conn: AsyncConnection, campaign_id: str, at: datetime, by: str) -> None:
-    await conn.execute(review_campaigns.update().where(_rc.id == campaign_id).values(
-        status="closed", closed=at, closed_by=by))
+    await conn.execute(
+        review_campaigns.update().where(_rc.id == campaign_id).values(status="closed", closed=at, closed_by=by)
+    )
 
 
 async def record_reminder(conn: AsyncConnection, campaign_id: str, reviewer: str, items: int, at: datetime) -> None:
-    await conn.execute(review_reminders.insert().values(campaign_id=campaign_id, reviewer=reviewer, items=items,
-                                                        sent=at))
+    await conn.execute(
+        review_reminders.insert().values(campaign_id=campaign_id, reviewer=reviewer, items=items, sent=at)
+    )
 
 
 async def reminders_of(conn: AsyncConnection, campaign_id: str) -> list[dict[str, Any]]:
     rr = review_reminders.c
-    rows = await conn.execute(sa.select(rr.reviewer, rr["items"], rr.sent).where(rr.campaign_id == campaign_id)
-                              .order_by(rr.sent))
+    rows = await conn.execute(
+        sa.select(rr.reviewer, rr["items"], rr.sent).where(rr.campaign_id == campaign_id).order_by(rr.sent)
+    )
     return [{"reviewer": r, "items": int(n), "sent": s} for r, n, s in rows]
 
 
@@ -451,39 +585,56 @@ MEMBER_SCOPE = "member"
 
 
 async def groups_in_open_campaigns(conn: AsyncConnection) -> set[str]:
-    rows = await conn.execute(sa.select(_ri.group_id).distinct()
-                              .select_from(review_items.join(review_campaigns, _rc.id == _ri.campaign_id))
-                              .where(_rc.status.in_(("open", "starting")), _ri.group_id.is_not(None),
-                                     _rc.scope_kind != MEMBER_SCOPE))
+    rows = await conn.execute(
+        sa.select(_ri.group_id)
+        .distinct()
+        .select_from(review_items.join(review_campaigns, _rc.id == _ri.campaign_id))
+        .where(_rc.status.in_(("open", "starting")), _ri.group_id.is_not(None), _rc.scope_kind != MEMBER_SCOPE)
+    )
     return {str(g) for (g,) in rows}
 
 
 async def last_campaign_of_groups(conn: AsyncConnection) -> dict[str, datetime]:
     """Per group: when the newest campaign with an item over it was created."""
-    rows = await conn.execute(sa.select(_ri.group_id, sa.func.max(_rc.created))
-                              .select_from(review_items.join(review_campaigns, _rc.id == _ri.campaign_id))
-                              .where(_ri.group_id.is_not(None), _rc.scope_kind != MEMBER_SCOPE)
-                              .group_by(_ri.group_id))
+    rows = await conn.execute(
+        sa.select(_ri.group_id, sa.func.max(_rc.created))
+        .select_from(review_items.join(review_campaigns, _rc.id == _ri.campaign_id))
+        .where(_ri.group_id.is_not(None), _rc.scope_kind != MEMBER_SCOPE)
+        .group_by(_ri.group_id)
+    )
     return {str(g): at for g, at in rows}
 
 
 async def pending_change(conn: AsyncConnection, identity_id: str) -> str | None:
     """The id of the identity's pending (held) change, if it has one."""
-    rows = list(await conn.execute(sa.select(_c.id).where(_c.identity_id == identity_id, _c.status == "pending")
-                                   .order_by(_c.created.desc()).limit(1)))
+    rows = list(
+        await conn.execute(
+            sa.select(_c.id)
+            .where(_c.identity_id == identity_id, _c.status == "pending")
+            .order_by(_c.created.desc())
+            .limit(1)
+        )
+    )
     return str(rows[0][0]) if rows else None
 
 
 async def latest_change_by(conn: AsyncConnection, identity_id: str, source: str) -> str | None:
     """The id of the newest change of an identity from ``source``."""
-    rows = list(await conn.execute(sa.select(_c.id).where(_c.identity_id == identity_id, _c.source == source)
-                                   .order_by(_c.created.desc(), _c.id.desc()).limit(1)))
+    rows = list(
+        await conn.execute(
+            sa.select(_c.id)
+            .where(_c.identity_id == identity_id, _c.source == source)
+            .order_by(_c.created.desc(), _c.id.desc())
+            .limit(1)
+        )
+    )
     return str(rows[0][0]) if rows else None
 
 
 async def created_of(conn: AsyncConnection, identity_ids: Sequence[str]) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
     for chunk in chunks(list(identity_ids), BIG):
-        found.update({str(i): c for i, c in await conn.execute(
-            sa.select(_i.id, _i.created).where(_among(conn, _i.id, chunk)))})
+        found.update(
+            {str(i): c for i, c in await conn.execute(sa.select(_i.id, _i.created).where(_among(conn, _i.id, chunk)))}
+        )
     return found

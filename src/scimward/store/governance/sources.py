@@ -41,15 +41,22 @@ class SourceRow:
         return self.kind in ("csv", "json")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "priority": self.priority, "config": self.config,
-                "created": self.created.isoformat() + "Z", "created_by": self.created_by,
-                "last_import": self.last_import.isoformat() + "Z" if self.last_import else None}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "priority": self.priority,
+            "config": self.config,
+            "created": self.created.isoformat() + "Z",
+            "created_by": self.created_by,
+            "last_import": self.last_import.isoformat() + "Z" if self.last_import else None,
+        }
 
 
 def _source(row: Any) -> SourceRow:
     config = decode_json(row.config) if row.config is not None else {}
-    return SourceRow(int(row.id), row.name, row.kind, int(row.priority), config or {}, row.created,
-                     row.created_by, row.last_import)
+    return SourceRow(
+        int(row.id), row.name, row.kind, int(row.priority), config or {}, row.created, row.created_by, row.last_import
+    )
 
 
 @dataclass(frozen=True)
@@ -77,24 +84,45 @@ class Correlated:
 
 
 def _record(row: Any) -> StoredRecord:
-    return StoredRecord(int(row.source_id), row.employee_id, row.identity_id, row.status, row.hire_date,
-                        row.termination_date, row.manager_id, row.department, row.email,
-                        decode_json(row.attributes) or {}, row.set_active, int(row.line))
+    return StoredRecord(
+        int(row.source_id),
+        row.employee_id,
+        row.identity_id,
+        row.status,
+        row.hire_date,
+        row.termination_date,
+        row.manager_id,
+        row.department,
+        row.email,
+        decode_json(row.attributes) or {},
+        row.set_active,
+        int(row.line),
+    )
 
 
 class SourceRepository:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def add(self, name: str, kind: str, *, priority: int = DEFAULT_PRIORITY, created_by: str,
-                  config: dict[str, Any] | None = None) -> SourceRow:
+    async def add(
+        self,
+        name: str,
+        kind: str,
+        *,
+        priority: int = DEFAULT_PRIORITY,
+        created_by: str,
+        config: dict[str, Any] | None = None,
+    ) -> SourceRow:
         if kind not in SOURCE_KINDS:
             raise InvalidValue(f"a source's kind is {', '.join(SOURCE_KINDS)}, not {kind!r}")
         async with self.db.write() as conn:
             if (await conn.execute(sa.select(_s.id).where(_s.name == name))).first() is not None:
                 raise UniquenessError(f"a source named {name!r} exists already")
-            await conn.execute(sources.insert().values(name=name, kind=kind, priority=priority, config=config,
-                                                       created=utcnow(), created_by=created_by))
+            await conn.execute(
+                sources.insert().values(
+                    name=name, kind=kind, priority=priority, config=config, created=utcnow(), created_by=created_by
+                )
+            )
         return await self.get(name)
 
     async def update_config(self, name: str, config: dict[str, Any]) -> None:
@@ -105,8 +133,7 @@ class SourceRepository:
 
     async def all(self) -> list[SourceRow]:
         async with self.db.read() as conn:
-            return [_source(row) for row in await conn.execute(
-                sa.select(sources).order_by(_s.priority, _s.name))]
+            return [_source(row) for row in await conn.execute(sa.select(sources).order_by(_s.priority, _s.name))]
 
     async def get(self, name: str) -> SourceRow:
         async with self.db.read() as conn:
@@ -138,9 +165,13 @@ class SourceRepository:
     async def record_counts(self, source_id: int) -> dict[str, int]:
         """What the last imports left of a source: its records, by status, and how many match no User."""
         async with self.db.read() as conn:
-            rows = list(await conn.execute(
-                sa.select(_r.status, _r.identity_id.is_(None), sa.func.count())
-                .where(_r.source_id == source_id).group_by(_r.status, _r.identity_id.is_(None))))
+            rows = list(
+                await conn.execute(
+                    sa.select(_r.status, _r.identity_id.is_(None), sa.func.count())
+                    .where(_r.source_id == source_id)
+                    .group_by(_r.status, _r.identity_id.is_(None))
+                )
+            )
         counts = {"records": 0, "active": 0, "leave": 0, "terminated": 0, "uncorrelated": 0}
         for status, uncorrelated, count in rows:
             counts["records"] += int(count)
@@ -152,8 +183,12 @@ class SourceRepository:
     async def correlated(self, source_id: int) -> dict[str, Correlated]:
         """Per employee id, what the last import correlated it with: all an import needs of the old records."""
         async with self.db.read() as conn:
-            return {row.employee_id: Correlated(row.identity_id, row.set_active) for row in await conn.execute(
-                sa.select(_r.employee_id, _r.identity_id, _r.set_active).where(_r.source_id == source_id))}
+            return {
+                row.employee_id: Correlated(row.identity_id, row.set_active)
+                for row in await conn.execute(
+                    sa.select(_r.employee_id, _r.identity_id, _r.set_active).where(_r.source_id == source_id)
+                )
+            }
 
     async def store_records(self, rows: Sequence[StoredRecord]) -> None:
         """Upsert records (one import's batch), each replacing what the source said before."""
@@ -162,20 +197,50 @@ class SourceRepository:
         insert = dialect_insert(self.db.dialect, hr_records)
         statement = insert.on_conflict_do_update(
             index_elements=[_r.source_id, _r.employee_id],
-            set_={name: insert.excluded[name] for name in (
-                "identity_id", "status", "hire_date", "termination_date", "manager_id", "department", "email",
-                "attributes", "set_active", "line", "imported")})
+            set_={
+                name: insert.excluded[name]
+                for name in (
+                    "identity_id",
+                    "status",
+                    "hire_date",
+                    "termination_date",
+                    "manager_id",
+                    "department",
+                    "email",
+                    "attributes",
+                    "set_active",
+                    "line",
+                    "imported",
+                )
+            },
+        )
         now = utcnow()
         async with self.db.write() as conn:
-            await conn.execute(statement, [
-                {"source_id": r.source_id, "employee_id": r.employee_id, "identity_id": r.identity_id,
-                 "status": r.status, "hire_date": r.hire_date, "termination_date": r.termination_date,
-                 "manager_id": r.manager_id, "department": r.department, "email": r.email,
-                 "attributes": r.attributes, "set_active": r.set_active, "line": r.line, "imported": now}
-                for r in rows])
+            await conn.execute(
+                statement,
+                [
+                    {
+                        "source_id": r.source_id,
+                        "employee_id": r.employee_id,
+                        "identity_id": r.identity_id,
+                        "status": r.status,
+                        "hire_date": r.hire_date,
+                        "termination_date": r.termination_date,
+                        "manager_id": r.manager_id,
+                        "department": r.department,
+                        "email": r.email,
+                        "attributes": r.attributes,
+                        "set_active": r.set_active,
+                        "line": r.line,
+                        "imported": now,
+                    }
+                    for r in rows
+                ],
+            )
 
 
 # -- reads for correlation and the three-way check ----------------------------------------------
+
 
 @dataclass(frozen=True)
 class HubUser:
@@ -195,9 +260,14 @@ async def hub_users(database: Database, chunk: int = 2000) -> AsyncIterator[list
     overlaid = sa.exists().where(_e.identity_id == _t.id)
     while True:
         async with database.read() as conn:
-            rows = list(await conn.execute(
-                sa.select(_t.id, _t.version, _t.doc, overlaid.label("overlaid"), effective.label("effective"))
-                .where(_t.resource_type == "User", _t.id > last).order_by(_t.id).limit(chunk)))
+            rows = list(
+                await conn.execute(
+                    sa.select(_t.id, _t.version, _t.doc, overlaid.label("overlaid"), effective.label("effective"))
+                    .where(_t.resource_type == "User", _t.id > last)
+                    .order_by(_t.id)
+                    .limit(chunk)
+                )
+            )
         if not rows:
             return
         batch: list[HubUser] = []
@@ -218,13 +288,18 @@ async def hub_user(database: Database, identity_id: str) -> HubUser | None:
     effective = sa.select(_e.doc).where(_e.identity_id == _t.id).scalar_subquery()
     overlaid = sa.exists().where(_e.identity_id == _t.id)
     async with database.read() as conn:
-        row = (await conn.execute(sa.select(_t.version, _t.doc, overlaid.label("overlaid"),
-                                            effective.label("effective"))
-                                  .where(_t.id == identity_id, _t.resource_type == "User"))).first()
+        row = (
+            await conn.execute(
+                sa.select(_t.version, _t.doc, overlaid.label("overlaid"), effective.label("effective")).where(
+                    _t.id == identity_id, _t.resource_type == "User"
+                )
+            )
+        ).first()
     if row is None or (row.overlaid and row.effective is None):
         return None
-    return HubUser(identity_id, int(row.version), decode_json(row.effective if row.overlaid else row.doc),
-                   bool(row.overlaid))
+    return HubUser(
+        identity_id, int(row.version), decode_json(row.effective if row.overlaid else row.doc), bool(row.overlaid)
+    )
 
 
 @dataclass(frozen=True)
@@ -244,7 +319,9 @@ async def accounts(database: Database) -> list[Account]:
         rows = await conn.execute(
             sa.select(targets.c.name, _l.target_id, _l.identity_id, _l.remote_id, _l.state, _l.status)
             .select_from(links.join(targets, targets.c.id == _l.target_id))
-            .where(_l.resource_type == "User").order_by(targets.c.name, _l.identity_id))
+            .where(_l.resource_type == "User")
+            .order_by(targets.c.name, _l.identity_id)
+        )
         found: list[Account] = []
         for row in rows:
             state = decode_json(row.state) if row.state is not None else {}

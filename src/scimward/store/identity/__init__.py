@@ -11,5 +11,15 @@ from scimward.store.identity.identity_rows import StoredIdentity, etag
 from scimward.store.identity.passwords import verify_password
 from scimward.store.identity.summaries import groups_of, member_counts, names_of
 
-__all__ = ["CURSOR_TIMEOUT_SECONDS", "IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity", "etag",
-           "groups_of", "member_counts", "names_of", "verify_password"]
+__all__ = [
+    "CURSOR_TIMEOUT_SECONDS",
+    "IdentityStore",
+    "SearchQuery",
+    "SearchResult",
+    "StoredIdentity",
+    "etag",
+    "groups_of",
+    "member_counts",
+    "names_of",
+    "verify_password",
+]

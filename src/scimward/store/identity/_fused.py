@@ -45,22 +45,46 @@ def _record_from(changed: Any) -> Any:
     """Insert the change row once for the row the CTE ``changed`` returns (none if it returns none)."""
     # Typed casts: in INSERT ... SELECT PostgreSQL cannot infer a parameter's type from the column.
     values = [sa.cast(sa.bindparam(f"c_{name}"), changes.c[name].type) for name in CHANGE_COLUMNS]
-    return (changes.insert().from_select(list(CHANGE_COLUMNS), sa.select(*values).select_from(changed))
-            .returning(changes.c.id).cte("recorded"))
+    return (
+        changes.insert()
+        .from_select(list(CHANGE_COLUMNS), sa.select(*values).select_from(changed))
+        .returning(changes.c.id)
+        .cte("recorded")
+    )
 
 
 def _enqueue_from(changed: Any) -> Any:
     """Upsert an outbox row per target for the identity the CTE ``changed`` returns."""
-    rows = (sa.select(targets.c.id, changed.c.id, changed.c.resource_type, sa.bindparam("now"),
-                      sa.bindparam("now_due"), sa.literal(1), sa.literal(0))
-            .select_from(targets).join(changed, sa.true()))
+    rows = (
+        sa.select(
+            targets.c.id,
+            changed.c.id,
+            changed.c.resource_type,
+            sa.bindparam("now"),
+            sa.bindparam("now_due"),
+            sa.literal(1),
+            sa.literal(0),
+        )
+        .select_from(targets)
+        .join(changed, sa.true())
+    )
     insert = postgresql.insert(outbox).from_select(
-        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows)
-    return insert.on_conflict_do_update(
-        index_elements=[_o.target_id, _o.identity_id],
-        set_={"due": insert.excluded.due, "generation": _o.generation + 1, "attempts": 0, "last_error": None,
-              "resource_type": insert.excluded.resource_type},
-    ).returning(_o.target_id).cte("enqueued_rows")
+        ["target_id", "identity_id", "resource_type", "enqueued", "due", "generation", "attempts"], rows
+    )
+    return (
+        insert.on_conflict_do_update(
+            index_elements=[_o.target_id, _o.identity_id],
+            set_={
+                "due": insert.excluded.due,
+                "generation": _o.generation + 1,
+                "attempts": 0,
+                "last_error": None,
+                "resource_type": insert.excluded.resource_type,
+            },
+        )
+        .returning(_o.target_id)
+        .cte("enqueued_rows")
+    )
 
 
 @functools.cache
@@ -68,16 +92,20 @@ def update_row() -> sa.Select[Any]:
     """UPDATE the identity if still at ``w_version``, enqueue it; returns how many rows changed (0 or 1)."""
     changed = (
         identities.update()
-        .where(_t.id == sa.bindparam("w_id"), _t.version == sa.bindparam("w_version"),
-               ~sa.exists().where(effective_states.c.identity_id == sa.bindparam("w_id")),
-               ~sa.exists().where(changes.c.identity_id == sa.bindparam("w_id"), changes.c.status == "pending"))
+        .where(
+            _t.id == sa.bindparam("w_id"),
+            _t.version == sa.bindparam("w_version"),
+            ~sa.exists().where(effective_states.c.identity_id == sa.bindparam("w_id")),
+            ~sa.exists().where(changes.c.identity_id == sa.bindparam("w_id"), changes.c.status == "pending"),
+        )
         .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", *PROMOTED)})
         .returning(_t.id, _t.resource_type)
         .cte("changed")
     )
     enqueued, recorded = _enqueue_from(changed), _record_from(changed)
-    return _audited(sa.select(sa.func.count()).select_from(changed).add_cte(enqueued).add_cte(recorded),
-                    changed, enqueued, recorded)
+    return _audited(
+        sa.select(sa.func.count()).select_from(changed).add_cte(enqueued).add_cte(recorded), changed, enqueued, recorded
+    )
 
 
 @functools.cache
@@ -85,13 +113,32 @@ def insert_row() -> sa.Select[Any]:
     """INSERT the identity and its e-mail rows (``emails``: a JSON array of rows), add to its count,
     enqueue it."""
     created = INSERT_IDENTITY.returning(_t.id, _t.resource_type).cte("created")
-    rows = sa.func.jsonb_to_recordset(sa.bindparam("emails", type_=postgresql.JSONB)).table_valued(
-        *(sa.column(c.name, c.type) for c in EMAIL_COLUMNS), name="email_rows").render_derived(with_types=True)
-    emails = identity_emails.insert().from_select(
-        [identity_emails.c.identity_id, *EMAIL_COLUMNS],
-        sa.select(sa.bindparam("id"), *(rows.c[c.name] for c in EMAIL_COLUMNS)),
-    ).returning(identity_emails.c.position).cte("emailed")
+    rows = (
+        sa.func.jsonb_to_recordset(sa.bindparam("emails", type_=postgresql.JSONB))
+        .table_valued(*(sa.column(c.name, c.type) for c in EMAIL_COLUMNS), name="email_rows")
+        .render_derived(with_types=True)
+    )
+    emails = (
+        identity_emails.insert()
+        .from_select(
+            [identity_emails.c.identity_id, *EMAIL_COLUMNS],
+            sa.select(sa.bindparam("id"), *(rows.c[c.name] for c in EMAIL_COLUMNS)),
+        )
+        .returning(identity_emails.c.position)
+        .cte("emailed")
+    )
     counted = _adjust("postgresql").returning(sa.literal(1)).cte("counted")
     enqueued, recorded = _enqueue_from(created), _record_from(created)
-    return _audited(sa.select(sa.func.count()).select_from(created).add_cte(emails).add_cte(counted)
-                    .add_cte(enqueued).add_cte(recorded), created, emails, counted, enqueued, recorded)
+    return _audited(
+        sa.select(sa.func.count())
+        .select_from(created)
+        .add_cte(emails)
+        .add_cte(counted)
+        .add_cte(enqueued)
+        .add_cte(recorded),
+        created,
+        emails,
+        counted,
+        enqueued,
+        recorded,
+    )

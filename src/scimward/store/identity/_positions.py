@@ -40,20 +40,30 @@ _t = identities.c
 
 @functools.cache
 def _anchors_statement() -> sa.Select[Any]:
-    ranked = (sa.select(_t.created, _t.id, sa.func.row_number().over(order_by=(_t.created, _t.id)).label("rn"))
-              .where(_t.resource_type == sa.bindparam("rt")).subquery("ranked"))
-    return (sa.select(ranked.c.created, ranked.c.id)
-            .where((ranked.c.rn - 1) % sa.bindparam("stride") == 0).order_by(ranked.c.created, ranked.c.id))
+    ranked = (
+        sa.select(_t.created, _t.id, sa.func.row_number().over(order_by=(_t.created, _t.id)).label("rn"))
+        .where(_t.resource_type == sa.bindparam("rt"))
+        .subquery("ranked")
+    )
+    return (
+        sa.select(ranked.c.created, ranked.c.id)
+        .where((ranked.c.rn - 1) % sa.bindparam("stride") == 0)
+        .order_by(ranked.c.created, ranked.c.id)
+    )
 
 
 @functools.cache
 def _tail_statement() -> sa.Select[Any]:
     """How many rows sort at or after a key, counting at most ``cap`` of them."""
-    tail = (sa.select(sa.literal(1).label("one"))
-            .where(_t.resource_type == sa.bindparam("rt"),
-                   sa.tuple_(_t.created, _t.id) >= sa.tuple_(sa.bindparam("created", type_=sa.DateTime),
-                                                            sa.bindparam("id")))
-            .limit(sa.bindparam("cap")).subquery("tail"))
+    tail = (
+        sa.select(sa.literal(1).label("one"))
+        .where(
+            _t.resource_type == sa.bindparam("rt"),
+            sa.tuple_(_t.created, _t.id) >= sa.tuple_(sa.bindparam("created", type_=sa.DateTime), sa.bindparam("id")),
+        )
+        .limit(sa.bindparam("cap"))
+        .subquery("tail")
+    )
     return sa.select(sa.func.count()).select_from(tail)
 
 
@@ -74,8 +84,9 @@ class PositionIndex:
         self._anchors: dict[str, Anchors] = {}
         self._lock = asyncio.Lock()
 
-    async def anchor(self, read: Tx, resource_type: str, offset: int, total: int,
-                     removed: int) -> tuple[datetime, str, int] | None:
+    async def anchor(
+        self, read: Tx, resource_type: str, offset: int, total: int, removed: int
+    ) -> tuple[datetime, str, int] | None:
         """(created, id, position) of the nearest anchor at or before ``offset`` in the snapshot
         ``read`` sees (where the type has ``total`` rows and ``removed`` removals); None when there
         is none worth using (a shallow offset)."""
@@ -104,8 +115,9 @@ class PositionIndex:
             return True
         created, identity_id = anchors.keys[-1]
         cap = 2 * STRIDE
-        rows = await read.rows(_tail_statement(), {"rt": resource_type, "created": read.time(created),
-                                                   "id": identity_id, "cap": cap})
+        rows = await read.rows(
+            _tail_statement(), {"rt": resource_type, "created": read.time(created), "id": identity_id, "cap": cap}
+        )
         tail = int(rows[0][0])
         exact = tail < cap and total - tail == anchors.last_position
         if exact:

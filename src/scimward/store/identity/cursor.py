@@ -62,8 +62,16 @@ class CursorCodec:
             sort_value = sort_value.isoformat()
         elif isinstance(sort_value, bytes):  # SQLite's "missing value" marker (an empty BLOB)
             sort_value = {"blob": sort_value.hex()}
-        payload = orjson.dumps([digest, position.forward, sort_value, position.created.isoformat(), position.id,
-                                int(time.time()) + self.timeout])
+        payload = orjson.dumps(
+            [
+                digest,
+                position.forward,
+                sort_value,
+                position.created.isoformat(),
+                position.id,
+                int(time.time()) + self.timeout,
+            ]
+        )
         return _b64(payload + hmac.digest(self._key, payload, "sha256")[:_MAC_BYTES])
 
     def decode(self, digest: str, cursor: str) -> Position:

@@ -93,39 +93,70 @@ class IdentityStore:
             self._writer = Writer(self.direct, self.gate, self._changed)
         return self._writer
 
-    async def create(self, rt: ResourceType, doc: dict[str, Any], source: str | None = None,
-                     actor: str | None = None) -> StoredIdentity:
+    async def create(
+        self, rt: ResourceType, doc: dict[str, Any], source: str | None = None, actor: str | None = None
+    ) -> StoredIdentity:
         return await self.writer.create(rt, doc, source, actor or source)
 
-    async def replace(self, rt: ResourceType, identity_id: str, doc: dict[str, Any], *,
-                      if_match: str | None = None, source: str | None = None,
-                      actor: str | None = None) -> StoredIdentity:
+    async def replace(
+        self,
+        rt: ResourceType,
+        identity_id: str,
+        doc: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        source: str | None = None,
+        actor: str | None = None,
+    ) -> StoredIdentity:
         """PUT (RFC 7644 3.5.1): the document replaces the stored one; members too when given."""
         await self.put(rt, identity_id, doc, if_match=if_match, source=source, actor=actor)
         return await self.get(rt, identity_id)
 
-    async def put(self, rt: ResourceType, identity_id: str, doc: dict[str, Any], *,
-                  if_match: str | None = None, source: str | None = None, actor: str | None = None) -> None:
+    async def put(
+        self,
+        rt: ResourceType,
+        identity_id: str,
+        doc: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        source: str | None = None,
+        actor: str | None = None,
+    ) -> None:
         """``replace`` without reading the result back: for callers that write many (an HR import)."""
-        await self.writer.update(rt, identity_id, doc=doc, if_match=if_match, source=source,
-                                 actor=actor or source)
+        await self.writer.update(rt, identity_id, doc=doc, if_match=if_match, source=source, actor=actor or source)
 
-    async def patch(self, rt: ResourceType, identity_id: str, body: Any, *,
-                    if_match: str | None = None, source: str | None = None,
-                    actor: str | None = None) -> StoredIdentity:
+    async def patch(
+        self,
+        rt: ResourceType,
+        identity_id: str,
+        body: Any,
+        *,
+        if_match: str | None = None,
+        source: str | None = None,
+        actor: str | None = None,
+    ) -> StoredIdentity:
         """PATCH (RFC 7644 3.5.2): all operations apply atomically or not at all."""
-        stored = await self.writer.update(rt, identity_id, body=body, if_match=if_match, source=source,
-                                          actor=actor or source)
+        stored = await self.writer.update(
+            rt, identity_id, body=body, if_match=if_match, source=source, actor=actor or source
+        )
         return stored if stored is not None else await self.get(rt, identity_id, with_members=False)
 
-    async def patch_many(self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None = None,
-                         actor: str | None = None) -> dict[str, ScimError]:
+    async def patch_many(
+        self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None = None, actor: str | None = None
+    ) -> dict[str, ScimError]:
         """Several PATCHes, each its own change through the gate, written together where the gate
         allows (``Writer.patch_many``); answers the refused ones by id."""
         return await self.writer.patch_many(rt, items, source=source, actor=actor or source)
 
-    async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None = None,
-                     source: str | None = None, actor: str | None = None) -> None:
+    async def delete(
+        self,
+        rt: ResourceType,
+        identity_id: str,
+        *,
+        if_match: str | None = None,
+        source: str | None = None,
+        actor: str | None = None,
+    ) -> None:
         await self.writer.delete(rt, identity_id, if_match=if_match, source=source, actor=actor or source)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -134,8 +165,13 @@ class IdentityStore:
         """Whether the identity satisfies the filter (a target's scope), evaluated in SQL."""
         t = identities.c
         async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(sa.literal(1)).select_from(identities).where(
-                t.id == identity_id, t.resource_type == rt.name, self.compiler(rt).compile(expr)))).first()
+            row = (
+                await conn.execute(
+                    sa.select(sa.literal(1))
+                    .select_from(identities)
+                    .where(t.id == identity_id, t.resource_type == rt.name, self.compiler(rt).compile(expr))
+                )
+            ).first()
         return row is not None
 
     async def ids(self, rt: ResourceType, expr: Filter | None = None, chunk: int = 1000) -> AsyncIterator[list[str]]:
@@ -147,8 +183,9 @@ class IdentityStore:
             if expr is not None:
                 where.append(self.compiler(rt).compile(expr))
             async with self.db.read() as conn:
-                batch = [row[0] for row in await conn.execute(
-                    sa.select(t.id).where(*where).order_by(t.id).limit(chunk))]
+                batch = [
+                    row[0] for row in await conn.execute(sa.select(t.id).where(*where).order_by(t.id).limit(chunk))
+                ]
             if not batch:
                 return
             yield batch
@@ -159,20 +196,28 @@ class IdentityStore:
         a scope over the source state may not tell whether targets should hold them."""
         e = effective_states.c
         async with self.db.read() as conn:
-            return [row[0] for row in await conn.execute(
-                sa.select(e.identity_id).where(e.resource_type == rt.name, e.doc.is_not(None)))]
+            return [
+                row[0]
+                for row in await conn.execute(
+                    sa.select(e.identity_id).where(e.resource_type == rt.name, e.doc.is_not(None))
+                )
+            ]
 
-    async def get(self, rt: ResourceType, identity_id: str, *, with_members: bool = True,
-                  with_groups: bool = True) -> StoredIdentity:
+    async def get(
+        self, rt: ResourceType, identity_id: str, *, with_members: bool = True, with_groups: bool = True
+    ) -> StoredIdentity:
         with_groups = with_groups and rt.name in GROUPED_TYPES
-        rows = await self.direct.fetch(reads.by_id(self.db.dialect, with_groups),
-                                       {"identity_id": identity_id, "resource_type": rt.name})
+        rows = await self.direct.fetch(
+            reads.by_id(self.db.dialect, with_groups), {"identity_id": identity_id, "resource_type": rt.name}
+        )
         if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
         stored = stored_row(rt, rows[0], with_groups)
         if rt.name == "Group" and with_members:
-            stored.members = [{"value": member_id, "type": member_type} for member_id, member_type in
-                              await self.direct.fetch(reads.MEMBERS_OF_ONE, {"group_id": identity_id})]
+            stored.members = [
+                {"value": member_id, "type": member_type}
+                for member_id, member_type in await self.direct.fetch(reads.MEMBERS_OF_ONE, {"group_id": identity_id})
+            ]
         return stored
 
     async def search(self, rt: ResourceType, query: SearchQuery) -> SearchResult:
@@ -216,19 +261,28 @@ class IdentityStore:
                 limit = query.count if query.count is not None else result.total
                 anchor = await self.positions.anchor(read, rt.name, offset, result.total, int(removed))
                 if anchor is None:
-                    rows = await read.rows(reads.page(dialect, with_groups),
-                                           {"resource_type": rt.name, "offset": offset, "limit": limit})
+                    rows = await read.rows(
+                        reads.page(dialect, with_groups), {"resource_type": rt.name, "offset": offset, "limit": limit}
+                    )
                 else:
                     created, anchor_id, position = anchor
-                    rows = await read.rows(reads.page_from(dialect, with_groups), {
-                        "resource_type": rt.name, "from_created": read.time(created), "from_id": anchor_id,
-                        "offset": offset - position, "limit": limit})
+                    rows = await read.rows(
+                        reads.page_from(dialect, with_groups),
+                        {
+                            "resource_type": rt.name,
+                            "from_created": read.time(created),
+                            "from_id": anchor_id,
+                            "offset": offset - position,
+                            "limit": limit,
+                        },
+                    )
             else:
                 where = [identities.c.resource_type == rt.name]
                 if query.filter is not None:
                     where.append(self.compiler(rt).compile(query.filter))
-                counted = await read.rows(sa.select(sa.func.count()).select_from(identities).where(*where),
-                                          dynamic=True)
+                counted = await read.rows(
+                    sa.select(sa.func.count()).select_from(identities).where(*where), dynamic=True
+                )
                 result = SearchResult(int(counted[0][0]))
                 if _past_end(query, result.total):
                     return result
@@ -237,8 +291,9 @@ class IdentityStore:
                     key = sort_expression(rt, dialect, query.sort_by)
                     order.append(key.desc() if query.descending else key.asc())
                 order += [identities.c.created, identities.c.id]
-                rows = await read.rows(reads.page_of(dialect, with_groups, where, order, offset, query.count),
-                                       dynamic=True)
+                rows = await read.rows(
+                    reads.page_of(dialect, with_groups, where, order, offset, query.count), dynamic=True
+                )
             result.items = [stored_row(rt, row, with_groups) for row in rows]
             if query.with_members and rt.name == "Group" and result.items:
                 await _attach_members(read, dialect, result.items)
@@ -247,22 +302,25 @@ class IdentityStore:
     async def _by_key(self, rt: ResourceType, query: SearchQuery, key: str) -> SearchResult:
         """A list filtered by ``key eq`` (the type's unique natural key): its rows are their own count."""
         with_groups = query.with_groups and rt.name in GROUPED_TYPES
-        rows = await self.direct.fetch(reads.by_user_name(self.db.dialect, with_groups),
-                                       {"resource_type": rt.name, "user_name": key.lower()})
+        rows = await self.direct.fetch(
+            reads.by_user_name(self.db.dialect, with_groups), {"resource_type": rt.name, "user_name": key.lower()}
+        )
         result = SearchResult(len(rows))
         offset = query.start_index - 1
-        rows = rows[offset:] if query.count is None else rows[offset:offset + query.count]
+        rows = rows[offset:] if query.count is None else rows[offset : offset + query.count]
         result.items = [stored_row(rt, row, with_groups) for row in rows]
         return result
 
-    async def _count(self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery,
-                     where: list[sa.ColumnElement[bool]]) -> int:
+    async def _count(
+        self, conn: AsyncConnection, rt: ResourceType, query: SearchQuery, where: list[sa.ColumnElement[bool]]
+    ) -> int:
         if query.filter is None:
             return int((await conn.execute(counts.TOTAL, {"rt": rt.name})).first()[0])  # type: ignore[index]
         return int((await conn.execute(sa.select(sa.func.count()).select_from(identities).where(*where))).scalar_one())
 
-    async def _search_by_cursor(self, rt: ResourceType, query: SearchQuery,
-                                where: list[sa.ColumnElement[bool]]) -> SearchResult:
+    async def _search_by_cursor(
+        self, rt: ResourceType, query: SearchQuery, where: list[sa.ColumnElement[bool]]
+    ) -> SearchResult:
         """Keyset paging over (sort value, created, id): stable while resources come and go."""
         t = identities.c
         codec = await self._cursor_codec()
@@ -284,13 +342,17 @@ class IdentityStore:
             if count == 0:
                 return result
             with_groups = query.with_groups and rt.name in GROUPED_TYPES
-            rows = list(await conn.execute(
-                sa.select(*reads.identity_columns(self.db.dialect, with_groups),
-                          (key if key is not None else sa.null()).label("sort_key"))
-                .where(*page_where)
-                .order_by(*(c.asc() if ascending else c.desc() for c in columns))
-                .limit(count + 1)
-            ))
+            rows = list(
+                await conn.execute(
+                    sa.select(
+                        *reads.identity_columns(self.db.dialect, with_groups),
+                        (key if key is not None else sa.null()).label("sort_key"),
+                    )
+                    .where(*page_where)
+                    .order_by(*(c.asc() if ascending else c.desc() for c in columns))
+                    .limit(count + 1)
+                )
+            )
             more = len(rows) > count
             rows = rows[:count] if forward else rows[:count][::-1]
             result.items = [_stored(rt, r, with_groups) for r in rows]
@@ -308,8 +370,9 @@ class IdentityStore:
             self._codec = CursorCodec(await hub_secret(self.db, "cursor-signing-key"))
         return self._codec
 
-    async def _attach(self, conn: AsyncConnection, rt: ResourceType, items: list[StoredIdentity],
-                      with_members: bool) -> None:
+    async def _attach(
+        self, conn: AsyncConnection, rt: ResourceType, items: list[StoredIdentity], with_members: bool
+    ) -> None:
         """Load the members of Groups in ``items``, in one query per 500 groups."""
         if not items or rt.name != "Group" or not with_members:
             return
@@ -319,7 +382,8 @@ class IdentityStore:
         for chunk in chunks(by_id):
             for row in await conn.execute(reads.MEMBERS_OF, {"group_ids": chunk}):
                 by_id[row.group_id].members.append(  # type: ignore[union-attr]
-                    {"value": row.member_id, "type": row.member_type})
+                    {"value": row.member_id, "type": row.member_type}
+                )
 
 
 async def _attach_members(read: Tx, dialect: str, items: list[StoredIdentity]) -> None:
@@ -328,8 +392,9 @@ async def _attach_members(read: Tx, dialect: str, items: list[StoredIdentity]) -
     for item in items:
         item.members = []
     for chunk in chunks(by_id):
-        for group_id, member_id, member_type in await read.rows(reads.members_of_many(dialect),
-                                                                  {"group_ids": read.ids(chunk)}):
+        for group_id, member_id, member_type in await read.rows(
+            reads.members_of_many(dialect), {"group_ids": read.ids(chunk)}
+        ):
             by_id[group_id].members.append({"value": member_id, "type": member_type})  # type: ignore[union-attr]
 
 
@@ -341,13 +406,17 @@ def _past_end(query: SearchQuery, total: int) -> bool:
 def _user_name_lookup(rt: ResourceType, expr: Filter | None) -> str | None:
     """The key of a plain ``userName eq "..."`` filter, or ``name eq "..."`` for Agents and
     AgenticApplications: the unique, case-insensitive key each resource type keeps indexed."""
-    if (rt.key is not None and isinstance(expr, Compare) and expr.op == "eq" and isinstance(expr.value, str)
-            and expr.path.sub_attr is None and expr.path.attr.lower() == rt.key.lower()
-            and (expr.path.schema is None or expr.path.schema.lower() == rt.schema.id.lower())):
+    if (
+        rt.key is not None
+        and isinstance(expr, Compare)
+        and expr.op == "eq"
+        and isinstance(expr.value, str)
+        and expr.path.sub_attr is None
+        and expr.path.attr.lower() == rt.key.lower()
+        and (expr.path.schema is None or expr.path.schema.lower() == rt.schema.id.lower())
+    ):
         return expr.value
     return None
-
-
 
 
 def _stored(rt: ResourceType, row: Any, with_groups: bool = False) -> StoredIdentity:
@@ -381,7 +450,3 @@ def _typed_keys(key: sa.ColumnElement[Any] | None, position: Position) -> tuple[
     if isinstance(key.type, sa.DateTime) and isinstance(sort_value, str):
         sort_value = datetime.fromisoformat(sort_value)
     return (sa.false(), sa.literal(sort_value, key.type), *tail)
-
-
-
-

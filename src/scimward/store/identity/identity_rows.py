@@ -55,11 +55,17 @@ def email_rows(identity_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for position, email in enumerate(doc.get("emails") or ()):
         value = email.get("value")
-        rows.append({
-            "identity_id": identity_id, "position": position, "value": value,
-            "value_lower": value.lower() if isinstance(value, str) else None,
-            "type": email.get("type"), "display": email.get("display"), "primary": email.get("primary"),
-        })
+        rows.append(
+            {
+                "identity_id": identity_id,
+                "position": position,
+                "value": value,
+                "value_lower": value.lower() if isinstance(value, str) else None,
+                "type": email.get("type"),
+                "display": email.get("display"),
+                "primary": email.get("primary"),
+            }
+        )
     return rows
 
 

@@ -29,11 +29,17 @@ def groups_of_member(dialect: str) -> sa.ScalarSelect[Any]:
         pair = sa.func.jsonb_build_array(m.c.group_id, g.c.display_name)
         agg = sa.func.coalesce(
             sa.func.jsonb_agg(postgresql.aggregate_order_by(pair, g.c.display_name_lower)),
-            sa.literal_column("'[]'::jsonb"))
+            sa.literal_column("'[]'::jsonb"),
+        )
         return sa.select(agg).select_from(joined).where(m.c.member_id == _t.id).scalar_subquery()
-    ordered = (sa.select(m.c.group_id, g.c.display_name).select_from(joined)
-               .where(m.c.member_id == _t.id).order_by(g.c.display_name_lower)
-               .correlate(identities).subquery("ordered_groups"))
+    ordered = (
+        sa.select(m.c.group_id, g.c.display_name)
+        .select_from(joined)
+        .where(m.c.member_id == _t.id)
+        .order_by(g.c.display_name_lower)
+        .correlate(identities)
+        .subquery("ordered_groups")
+    )
     pair = sa.func.json_array(ordered.c.group_id, ordered.c.display_name)
     return sa.select(sa.func.json_group_array(pair)).select_from(ordered).scalar_subquery()
 
@@ -48,7 +54,8 @@ def identity_columns(dialect: str, with_groups: bool) -> list[Any]:
 @functools.cache
 def by_id(dialect: str, with_groups: bool) -> sa.Select[Any]:
     return sa.select(*identity_columns(dialect, with_groups)).where(
-        _t.id == sa.bindparam("identity_id"), _t.resource_type == sa.bindparam("resource_type"))
+        _t.id == sa.bindparam("identity_id"), _t.resource_type == sa.bindparam("resource_type")
+    )
 
 
 MEMBERS_OF = (
@@ -66,11 +73,13 @@ def groups_out(pairs: Any) -> list[dict[str, str]]:
 def by_user_name(dialect: str, with_groups: bool) -> sa.Select[Any]:
     """``userName eq`` (case-insensitive, unique): the lookup identity providers make before every create."""
     return sa.select(*identity_columns(dialect, with_groups)).where(
-        _t.resource_type == sa.bindparam("resource_type"), _t.user_name_lower == sa.bindparam("user_name"))
+        _t.resource_type == sa.bindparam("resource_type"), _t.user_name_lower == sa.bindparam("user_name")
+    )
 
 
-def page_of(dialect: str, with_groups: bool, where: Sequence[Any], order: Sequence[Any], offset: Any,
-            limit: Any | None) -> sa.Select[Any]:
+def page_of(
+    dialect: str, with_groups: bool, where: Sequence[Any], order: Sequence[Any], offset: Any, limit: Any | None
+) -> sa.Select[Any]:
     """One page of a list by index (RFC 7644 3.4.2.4): the page's ids first (an index-only scan when
     unsorted), then only their rows, so skipped rows are never read and groups are aggregated for the
     page alone. Every index page is this statement: ``page`` and ``page_from`` are its fixed shapes."""
@@ -78,22 +87,30 @@ def page_of(dialect: str, with_groups: bool, where: Sequence[Any], order: Sequen
     if limit is not None:
         ids = ids.limit(limit)
     page_ids = ids.subquery("page")
-    return (sa.select(*identity_columns(dialect, with_groups)).join(page_ids, page_ids.c.id == _t.id)
-            .order_by(*order))
+    return sa.select(*identity_columns(dialect, with_groups)).join(page_ids, page_ids.c.id == _t.id).order_by(*order)
 
 
 @functools.cache
 def page(dialect: str, with_groups: bool) -> sa.Select[Any]:
     """One page of an unfiltered, unsorted list."""
-    return page_of(dialect, with_groups, [_t.resource_type == sa.bindparam("resource_type")], [_t.created, _t.id],
-                   sa.bindparam("offset"), sa.bindparam("limit"))
+    return page_of(
+        dialect,
+        with_groups,
+        [_t.resource_type == sa.bindparam("resource_type")],
+        [_t.created, _t.id],
+        sa.bindparam("offset"),
+        sa.bindparam("limit"),
+    )
 
 
 @functools.cache
 def members_of_many(dialect: str) -> sa.Select[Any]:
     """``MEMBERS_OF`` on the driver, the group ids bound as one parameter (``Tx.ids``)."""
-    return (sa.select(memberships.c.group_id, memberships.c.member_id, memberships.c.member_type)
-            .where(id_in(memberships.c.group_id, dialect, "group_ids")).order_by(memberships.c.member_id))
+    return (
+        sa.select(memberships.c.group_id, memberships.c.member_id, memberships.c.member_type)
+        .where(id_in(memberships.c.group_id, dialect, "group_ids"))
+        .order_by(memberships.c.member_id)
+    )
 
 
 MEMBERS_OF_ONE = (
@@ -106,7 +123,14 @@ MEMBERS_OF_ONE = (
 @functools.cache
 def page_from(dialect: str, with_groups: bool) -> sa.Select[Any]:
     """``page``, starting from a known row (a position anchor) instead of the list's head."""
-    start = sa.tuple_(_t.created, _t.id) >= sa.tuple_(sa.bindparam("from_created", type_=sa.DateTime),
-                                                     sa.bindparam("from_id"))
-    return page_of(dialect, with_groups, [_t.resource_type == sa.bindparam("resource_type"), start],
-                   [_t.created, _t.id], sa.bindparam("offset"), sa.bindparam("limit"))
+    start = sa.tuple_(_t.created, _t.id) >= sa.tuple_(
+        sa.bindparam("from_created", type_=sa.DateTime), sa.bindparam("from_id")
+    )
+    return page_of(
+        dialect,
+        with_groups,
+        [_t.resource_type == sa.bindparam("resource_type"), start],
+        [_t.created, _t.id],
+        sa.bindparam("offset"),
+        sa.bindparam("limit"),
+    )

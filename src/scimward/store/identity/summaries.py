@@ -15,9 +15,16 @@ async def groups_of(database: Database, identity_id: str, limit: int = 100) -> l
     """(group id, displayName) of the groups the identity is a member of (source state)."""
     m, i = memberships.c, identities.c
     async with database.read() as conn:
-        return [(str(a), str(b)) for a, b in await conn.execute(
-            sa.select(i.id, i.display_name).join(memberships, m.group_id == i.id).where(m.member_id == identity_id)
-            .order_by(i.display_name_lower).limit(limit))]
+        return [
+            (str(a), str(b))
+            for a, b in await conn.execute(
+                sa.select(i.id, i.display_name)
+                .join(memberships, m.group_id == i.id)
+                .where(m.member_id == identity_id)
+                .order_by(i.display_name_lower)
+                .limit(limit)
+            )
+        ]
 
 
 async def member_counts(database: Database, group_ids: list[str]) -> dict[str, int]:
@@ -25,8 +32,12 @@ async def member_counts(database: Database, group_ids: list[str]) -> dict[str, i
     if not group_ids:
         return {}
     async with database.read() as conn:
-        return {str(g): int(n) for g, n in await conn.execute(
-            sa.select(m.group_id, sa.func.count()).where(m.group_id.in_(group_ids)).group_by(m.group_id))}
+        return {
+            str(g): int(n)
+            for g, n in await conn.execute(
+                sa.select(m.group_id, sa.func.count()).where(m.group_id.in_(group_ids)).group_by(m.group_id)
+            )
+        }
 
 
 async def names_of(database: Database, identity_ids: list[str]) -> dict[str, str]:
@@ -35,7 +46,9 @@ async def names_of(database: Database, identity_ids: list[str]) -> dict[str, str
     if not identity_ids:
         return {}
     async with database.read() as conn:
-        return {str(a): str(b or c or a) for a, b, c in await conn.execute(
-            sa.select(i.id, i.user_name, i.display_name).where(i.id.in_(identity_ids)))}
-
-
+        return {
+            str(a): str(b or c or a)
+            for a, b, c in await conn.execute(
+                sa.select(i.id, i.user_name, i.display_name).where(i.id.in_(identity_ids))
+            )
+        }

@@ -91,8 +91,9 @@ class _Prepared:
         return self.result
 
 
-async def _patched_off_loop(rt: ResourceType, current: StoredIdentity, body: Any, if_match: str | None,
-                            prepared: _Prepared | None = None) -> PatchResult | None:
+async def _patched_off_loop(
+    rt: ResourceType, current: StoredIdentity, body: Any, if_match: str | None, prepared: _Prepared | None = None
+) -> PatchResult | None:
     """``_patched``: reused from ``prepared`` when it was computed on this version; in a worker thread
     when the PATCH is heavy; else here."""
     if prepared is not None and prepared.version == current.version:
@@ -124,40 +125,81 @@ class Writer:
 
     # -- the three write kinds ------------------------------------------------------------------
 
-    async def create(self, rt: ResourceType, doc: dict[str, Any], source: str | None,
-                     actor: str | None) -> StoredIdentity:
+    async def create(
+        self, rt: ResourceType, doc: dict[str, Any], source: str | None, actor: str | None
+    ) -> StoredIdentity:
         doc = dict(doc)
         members = dedupe(doc.pop("members", None) or [])
         password_hash = await take_password_hash(doc)
         identity_id = new_id()
         now = datetime.fromtimestamp(created_ms(identity_id) / 1000, UTC).replace(tzinfo=None)
-        change = Change(new_id(), rt.name, identity_id, "create", None, doc, changes.changed_paths(None, doc),
-                        source, actor, now, members_added=[m["value"] for m in members])
+        change = Change(
+            new_id(),
+            rt.name,
+            identity_id,
+            "create",
+            None,
+            doc,
+            changes.changed_paths(None, doc),
+            source,
+            actor,
+            now,
+            members_added=[m["value"] for m in members],
+        )
         if self.direct.postgres and not members:
             decision = self.gate.quick(change)
             if decision is not None and decision.action == "deny":
                 await self._denied(change, decision)
             if decision is not None and decision.action == "allow":
                 emails = [{k: v for k, v in row.items() if k != "identity_id"} for row in email_rows(identity_id, doc)]
-                await self.direct.fetch(fused.insert_row(), {
-                    "emails": self.direct.json(emails),
-                    "id": identity_id, "created": now, "last_modified": now, "version": 1, "source": source,
-                    "password_hash": password_hash, **columns(self.direct, rt, doc),
-                    **counts.params(rt.name, 1), "now": now, "now_due": now,
-                    **fused.change_values(changes.change_params(self.direct, change, decision, "applied"),
-                                          audit_records.change(change, decision, "applied").fused_params())})
+                await self.direct.fetch(
+                    fused.insert_row(),
+                    {
+                        "emails": self.direct.json(emails),
+                        "id": identity_id,
+                        "created": now,
+                        "last_modified": now,
+                        "version": 1,
+                        "source": source,
+                        "password_hash": password_hash,
+                        **columns(self.direct, rt, doc),
+                        **counts.params(rt.name, 1),
+                        "now": now,
+                        "now_due": now,
+                        **fused.change_values(
+                            changes.change_params(self.direct, change, decision, "applied"),
+                            audit_records.change(change, decision, "applied").fused_params(),
+                        ),
+                    },
+                )
                 self._changed()
-                return StoredIdentity(identity_id, rt.name, doc, now, now, 1,
-                                      groups=[] if rt.name == "User" else None,
-                                      members=[] if rt.name == "Group" else None)
+                return StoredIdentity(
+                    identity_id,
+                    rt.name,
+                    doc,
+                    now,
+                    now,
+                    1,
+                    groups=[] if rt.name == "User" else None,
+                    members=[] if rt.name == "Group" else None,
+                )
         try:
             async with self.direct.transaction() as tx:
                 decision = await self.gate.decide(tx, change)
                 if decision.action == "deny":
                     raise PolicyDenied(decision)
-                await tx.run(writes.INSERT_IDENTITY, {
-                    "id": identity_id, "created": tx.time(now), "last_modified": tx.time(now), "version": 1,
-                    "source": source, "password_hash": password_hash, **columns(tx, rt, doc)})
+                await tx.run(
+                    writes.INSERT_IDENTITY,
+                    {
+                        "id": identity_id,
+                        "created": tx.time(now),
+                        "last_modified": tx.time(now),
+                        "version": 1,
+                        "source": source,
+                        "password_hash": password_hash,
+                        **columns(tx, rt, doc),
+                    },
+                )
                 await tx.run(writes.INSERT_EMAIL, email_rows(identity_id, doc))
                 added = await self._add_members(tx, identity_id, members) if members else []
                 await counts.adjust(tx, self.dialect, rt.name, 1)
@@ -173,15 +215,26 @@ class Writer:
             stored.groups = []
         return stored
 
-    async def update(self, rt: ResourceType, identity_id: str, *, doc: dict[str, Any] | None = None,
-                     body: Any = None, if_match: str | None, source: str | None,
-                     actor: str | None) -> StoredIdentity | None:
+    async def update(
+        self,
+        rt: ResourceType,
+        identity_id: str,
+        *,
+        doc: dict[str, Any] | None = None,
+        body: Any = None,
+        if_match: str | None,
+        source: str | None,
+        actor: str | None,
+    ) -> StoredIdentity | None:
         """PUT (``doc``) or PATCH (``body``). None when the PATCH changed nothing (the caller reads it)."""
         if doc is not None:
             doc = dict(doc)
             members = doc.pop("members", None) if rt.name == "Group" else None
-            put_ops: list[MemberOp] | None = ([MemberOp("clear"), *([MemberOp("add", tuple(members))] if members
-                                                                      else [])] if rt.name == "Group" else [])
+            put_ops: list[MemberOp] | None = (
+                [MemberOp("clear"), *([MemberOp("add", tuple(members))] if members else [])]
+                if rt.name == "Group"
+                else []
+            )
         prepared: _Prepared | None = None
         if doc is None and self.direct.postgres:
             fast, prepared = await self._patch_row_only(rt, identity_id, body, if_match, source, actor)
@@ -203,11 +256,23 @@ class Writer:
                         return None
                     new_doc, member_ops = dict(result.doc), list(result.member_ops)
                 password_hash = await take_password_hash(new_doc)
-                change = Change(new_id(), rt.name, identity_id, changes.op_of(loaded.effective, new_doc)
-                                if loaded.effective is not None else "create", loaded.effective, new_doc,
-                                changes.changed_paths(loaded.effective, new_doc), source, actor, utcnow())
-                holds, had_holds = await self._apply_member_ops(tx, identity_id, member_ops, change) \
-                    if rt.name == "Group" else (None, False)
+                change = Change(
+                    new_id(),
+                    rt.name,
+                    identity_id,
+                    changes.op_of(loaded.effective, new_doc) if loaded.effective is not None else "create",
+                    loaded.effective,
+                    new_doc,
+                    changes.changed_paths(loaded.effective, new_doc),
+                    source,
+                    actor,
+                    utcnow(),
+                )
+                holds, had_holds = (
+                    await self._apply_member_ops(tx, identity_id, member_ops, change)
+                    if rt.name == "Group"
+                    else (None, False)
+                )
                 # A change of an identity that diverges is decided even when it proposes nothing new:
                 # it may be the source taking back what was held.
                 decision: Decision | None = None
@@ -224,14 +289,25 @@ class Writer:
         self._changed()
         return StoredIdentity(identity_id, rt.name, new_doc, current.created, utcnow(), current.version + 1)
 
-    async def delete(self, rt: ResourceType, identity_id: str, *, if_match: str | None, source: str | None,
-                     actor: str | None) -> None:
+    async def delete(
+        self, rt: ResourceType, identity_id: str, *, if_match: str | None, source: str | None, actor: str | None
+    ) -> None:
         try:
             async with self.direct.transaction() as tx:
                 loaded = await self._load(tx, rt, identity_id)
                 check_if_match(if_match, loaded.current.version)
-                change = Change(new_id(), rt.name, identity_id, "delete", loaded.effective, None,
-                                changes.changed_paths(loaded.effective, None), source, actor, utcnow())
+                change = Change(
+                    new_id(),
+                    rt.name,
+                    identity_id,
+                    "delete",
+                    loaded.effective,
+                    None,
+                    changes.changed_paths(loaded.effective, None),
+                    source,
+                    actor,
+                    utcnow(),
+                )
                 decision = await self.gate.decide(tx, change)
                 if decision.action == "deny":
                     raise PolicyDenied(decision)
@@ -271,8 +347,9 @@ class Writer:
     async def _prepare(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None) -> _Prepared | None:
         """A heavy PATCH computed in a worker thread on the identity as it is now, before the
         transaction (``_Prepared``); None when there is no such identity (the transaction says so)."""
-        rows = await self.direct.fetch(reads.by_id(self.dialect, False),
-                                       {"identity_id": identity_id, "resource_type": rt.name})
+        rows = await self.direct.fetch(
+            reads.by_id(self.dialect, False), {"identity_id": identity_id, "resource_type": rt.name}
+        )
         if not rows:
             return None
         current = stored_row(rt, rows[0], with_groups=False)
@@ -281,13 +358,15 @@ class Writer:
         except ScimwardError as error:
             return _Prepared(current.version, None, error)
 
-    async def _patch_row_only(self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None,
-                              source: str | None, actor: str | None) -> tuple[StoredIdentity | None, _Prepared | None]:
+    async def _patch_row_only(
+        self, rt: ResourceType, identity_id: str, body: Any, if_match: str | None, source: str | None, actor: str | None
+    ) -> tuple[StoredIdentity | None, _Prepared | None]:
         """The fused one-statement PATCH (``store.identity._fused``) of an identity whose effective state is its
         source state; None when this change needs the locking path, with the PATCH as computed so far
         (``_Prepared``). A no-op answers version 0."""
-        rows = await self.direct.fetch(reads.by_id(self.dialect, False),
-                                       {"identity_id": identity_id, "resource_type": rt.name})
+        rows = await self.direct.fetch(
+            reads.by_id(self.dialect, False), {"identity_id": identity_id, "resource_type": rt.name}
+        )
         if not rows:
             raise NotFound(f"{rt.name} {identity_id} not found")
         current = stored_row(rt, rows[0], with_groups=False)
@@ -303,31 +382,51 @@ class Writer:
         if updated[0][0] != 1:
             return None, prepared  # another writer came first, or the identity has an effective state of its own
         self._changed()
-        return StoredIdentity(identity_id, rt.name, result.doc, current.created, params["now"],
-                              current.version + 1), None
+        return StoredIdentity(
+            identity_id, rt.name, result.doc, current.created, params["now"], current.version + 1
+        ), None
 
-    def _fused_params(self, rt: ResourceType, current: StoredIdentity, result: PatchResult, source: str | None,
-                      actor: str | None) -> dict[str, Any] | None:
+    def _fused_params(
+        self, rt: ResourceType, current: StoredIdentity, result: PatchResult, source: str | None, actor: str | None
+    ) -> dict[str, Any] | None:
         """The fused PATCH's parameters, when the change touches only the identity row and the gate
         allows it without the database (``Gate.quick``); else None (the locking path decides it)."""
         if result.member_ops or "password" in result.doc or result.doc.get("emails") != current.doc.get("emails"):
             return None
         now = utcnow()
-        change = Change(new_id(), rt.name, current.id, changes.op_of(current.doc, result.doc), current.doc,
-                        result.doc, changes.changed_paths(current.doc, result.doc), source, actor, now)
+        change = Change(
+            new_id(),
+            rt.name,
+            current.id,
+            changes.op_of(current.doc, result.doc),
+            current.doc,
+            result.doc,
+            changes.changed_paths(current.doc, result.doc),
+            source,
+            actor,
+            now,
+        )
         decision = self.gate.quick(change)
         if decision is None or decision.action != "allow":
             return None
         return {
-            "w_id": current.id, "w_version": current.version, "v_last_modified": now,
-            "v_version": current.version + 1, "v_source": source,
+            "w_id": current.id,
+            "w_version": current.version,
+            "v_last_modified": now,
+            "v_version": current.version + 1,
+            "v_source": source,
             **{f"v_{k}": v for k, v in columns(self.direct, rt, result.doc).items()},
-            "now": now, "now_due": now,
-            **fused.change_values(changes.change_params(self.direct, change, decision, "applied"),
-                                  audit_records.change(change, decision, "applied").fused_params())}
+            "now": now,
+            "now_due": now,
+            **fused.change_values(
+                changes.change_params(self.direct, change, decision, "applied"),
+                audit_records.change(change, decision, "applied").fused_params(),
+            ),
+        }
 
-    async def patch_many(self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None,
-                         actor: str | None) -> dict[str, ScimError]:
+    async def patch_many(
+        self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None, actor: str | None
+    ) -> dict[str, ScimError]:
         """Several PATCHes of identities of one type (not Groups), each its own change through the gate;
         answers those refused (denied, gone, a bad PATCH), by id.
 
@@ -349,16 +448,27 @@ class Writer:
                 refused[identity_id] = error
         return refused
 
-    async def _fused_many(self, rt: ResourceType, items: Sequence[tuple[str, Any]], source: str | None,
-                          actor: str | None, refused: dict[str, ScimError]) -> list[tuple[str, Any]]:
+    async def _fused_many(
+        self,
+        rt: ResourceType,
+        items: Sequence[tuple[str, Any]],
+        source: str | None,
+        actor: str | None,
+        refused: dict[str, ScimError],
+    ) -> list[tuple[str, Any]]:
         """The fused part of ``patch_many``: writes what it can in one transaction, answers the rest."""
         rest: list[tuple[str, Any]] = []
         found: dict[str, ScimError] = {}
         written = 0
         try:
             async with self.direct.transaction() as tx:
-                rows = {row[0]: row for row in await tx.rows(writes.lock_many(self.dialect), {
-                    "ids": tx.ids(sorted({identity_id for identity_id, _ in items})), "resource_type": rt.name})}
+                rows = {
+                    row[0]: row
+                    for row in await tx.rows(
+                        writes.lock_many(self.dialect),
+                        {"ids": tx.ids(sorted({identity_id for identity_id, _ in items})), "resource_type": rt.name},
+                    )
+                }
                 for identity_id, body in items:
                     if identity_id not in rows:
                         found[identity_id] = NotFound(f"{rt.name} {identity_id} not found")
@@ -378,8 +488,12 @@ class Writer:
                     elif params is not None:
                         written += 1
         except Exception as exc:  # noqa: BLE001 - rolled back as a whole: each change takes the plain path
-            log.warning("batched writes fell back to one at a time", resource_type=rt.name, count=len(items),
-                        error=f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "batched writes fell back to one at a time",
+                resource_type=rt.name,
+                count=len(items),
+                error=f"{type(exc).__name__}: {exc}",
+            )
             return list(items)
         refused.update(found)
         if written:
@@ -388,8 +502,15 @@ class Writer:
 
     # -- apply ----------------------------------------------------------------------------------
 
-    async def _settle(self, tx: Tx, rt: ResourceType, change: Change, decision: Decision, *,
-                      holds: list[tuple[str, str, str]] | None = None) -> None:
+    async def _settle(
+        self,
+        tx: Tx,
+        rt: ResourceType,
+        change: Change,
+        decision: Decision,
+        *,
+        holds: list[tuple[str, str, str]] | None = None,
+    ) -> None:
         """Store the change; move the effective state and write the outbox if allowed, else hold it."""
         assert change.identity_id is not None
         if decision.action == "allow":
@@ -414,20 +535,29 @@ class Writer:
         await changes.hold_document(tx, self.dialect, change, source_deleted=True)
         held = {row[0]: row[1] for row in await tx.rows(changes.HOLDS_OF_MEMBER, {"member_id": identity_id})}
         await tx.run(changes.DELETE_HOLDS_OF_MEMBER, {"member_id": identity_id})
-        rows = [{"group_id": g, "member_id": identity_id, "member_type": rt.name, "kind": "remove",
-                 "change_id": change.id}
-                for (g,) in await tx.rows(changes.GROUPS_OF_MEMBER, {"member_id": identity_id}) if held.get(g) != "add"]
-        rows += [{"group_id": g, "member_id": identity_id, "member_type": rt.name, "kind": "remove",
-                  "change_id": change.id} for g, kind in held.items() if kind == "remove"]
+        rows = [
+            {"group_id": g, "member_id": identity_id, "member_type": rt.name, "kind": "remove", "change_id": change.id}
+            for (g,) in await tx.rows(changes.GROUPS_OF_MEMBER, {"member_id": identity_id})
+            if held.get(g) != "add"
+        ]
+        rows += [
+            {"group_id": g, "member_id": identity_id, "member_type": rt.name, "kind": "remove", "change_id": change.id}
+            for g, kind in held.items()
+            if kind == "remove"
+        ]
         if rt.name == "Group":
             group_holds = {row[0]: row for row in await tx.rows(changes.HOLDS_OF_GROUP, {"group_id": identity_id})}
             await tx.run(changes.DELETE_HOLDS_OF_GROUP, {"group_id": identity_id})
-            rows += [{"group_id": identity_id, "member_id": m, "member_type": t, "kind": "remove",
-                      "change_id": change.id}
-                     for m, t in await tx.rows(changes.MEMBERS_OF_GROUP, {"group_id": identity_id})
-                     if m not in group_holds or group_holds[m][2] != "add"]
-            rows += [{"group_id": identity_id, "member_id": m, "member_type": t, "kind": "remove",
-                      "change_id": change.id} for m, t, kind in group_holds.values() if kind == "remove"]
+            rows += [
+                {"group_id": identity_id, "member_id": m, "member_type": t, "kind": "remove", "change_id": change.id}
+                for m, t in await tx.rows(changes.MEMBERS_OF_GROUP, {"group_id": identity_id})
+                if m not in group_holds or group_holds[m][2] != "add"
+            ]
+            rows += [
+                {"group_id": identity_id, "member_id": m, "member_type": t, "kind": "remove", "change_id": change.id}
+                for m, t, kind in group_holds.values()
+                if kind == "remove"
+            ]
         await tx.run(changes.upsert_hold(self.dialect), rows)
 
     async def _denied(self, change: Change, decision: Decision) -> None:
@@ -437,12 +567,26 @@ class Writer:
             await audit_records.change(change, decision, "denied").append(tx)
         raise PolicyDenied(decision)
 
-    async def _update_row(self, tx: Tx, rt: ResourceType, current: StoredIdentity, doc: dict[str, Any],
-                          source: str | None, password_hash: str | None) -> None:
+    async def _update_row(
+        self,
+        tx: Tx,
+        rt: ResourceType,
+        current: StoredIdentity,
+        doc: dict[str, Any],
+        source: str | None,
+        password_hash: str | None,
+    ) -> None:
         values = {f"v_{k}": v for k, v in columns(tx, rt, doc).items()}
-        await tx.run(writes.UPDATE_IDENTITY, {
-            "w_id": current.id, "v_last_modified": tx.time(utcnow()),
-            "v_version": current.version + 1, "v_source": source, **values})
+        await tx.run(
+            writes.UPDATE_IDENTITY,
+            {
+                "w_id": current.id,
+                "v_last_modified": tx.time(utcnow()),
+                "v_version": current.version + 1,
+                "v_source": source,
+                **values,
+            },
+        )
         if password_hash is not None:
             await tx.run(writes.UPDATE_PASSWORD, {"w_id": current.id, "v_password_hash": password_hash})
         if doc.get("emails") != current.doc.get("emails"):
@@ -451,13 +595,15 @@ class Writer:
 
     # -- members --------------------------------------------------------------------------------
 
-    async def _apply_member_ops(self, tx: Tx, group_id: str, ops: Iterable[MemberOp],
-                                change: Change) -> tuple[list[tuple[str, str, str]], bool]:
+    async def _apply_member_ops(
+        self, tx: Tx, group_id: str, ops: Iterable[MemberOp], change: Change
+    ) -> tuple[list[tuple[str, str, str]], bool]:
         """Apply the source's membership operations; set the change's members added and removed
         (against the effective state); answer the holds that keep the effective state if it is held, and
         whether the group had holds before."""
-        holds: dict[str, tuple[str, str]] = {row[0]: (row[1], row[2]) for row in
-                                             await tx.rows(changes.HOLDS_OF_GROUP, {"group_id": group_id})}
+        holds: dict[str, tuple[str, str]] = {
+            row[0]: (row[1], row[2]) for row in await tx.rows(changes.HOLDS_OF_GROUP, {"group_id": group_id})
+        }
         had_holds = bool(holds)
         added: list[tuple[str, str]] = []
         removed: list[Any] = []
@@ -468,12 +614,15 @@ class Writer:
                 added += await self._add_members(tx, group_id, op.members)
             elif op.kind == "remove":
                 ids = [member["value"] for member in op.members]
-                removed += await tx.rows(writes.remove_members(self.dialect), {"group_id": group_id,
-                                                                              "ids": tx.ids(ids)})
+                removed += await tx.rows(
+                    writes.remove_members(self.dialect), {"group_id": group_id, "ids": tx.ids(ids)}
+                )
             elif op.where is not None:
-                statement = memberships.delete().where(
-                    memberships.c.group_id == sa.bindparam("group_id"), member_condition(op.where, memberships)
-                ).returning(memberships.c.member_id, memberships.c.member_type)
+                statement = (
+                    memberships.delete()
+                    .where(memberships.c.group_id == sa.bindparam("group_id"), member_condition(op.where, memberships))
+                    .returning(memberships.c.member_id, memberships.c.member_type)
+                )
                 removed += await tx.rows(statement, {"group_id": group_id}, dynamic=True)
         for member, kind_of in removed:
             if holds.get(member, ("", ""))[1] == "add":
@@ -498,22 +647,30 @@ class Writer:
         if group_id in ids:
             raise InvalidValue("a group cannot be a member of itself")
         id_list = tx.ids(ids)
-        types: dict[str, str] = {row[0]: row[1] for row in
-                                 await tx.rows(writes.existing(self.dialect), {"ids": id_list})}
+        types: dict[str, str] = {
+            row[0]: row[1] for row in await tx.rows(writes.existing(self.dialect), {"ids": id_list})
+        }
         missing = [i for i in ids if i not in types]
         if missing:
-            raise InvalidValue(f"member {missing[0]!r} does not exist" if len(missing) == 1
-                               else f"{len(missing)} members do not exist, e.g. {missing[0]!r}")
+            raise InvalidValue(
+                f"member {missing[0]!r} does not exist"
+                if len(missing) == 1
+                else f"{len(missing)} members do not exist, e.g. {missing[0]!r}"
+            )
         foreign = next((i for i in ids if types[i] not in MEMBER_TYPES), None)
         if foreign is not None:
-            raise InvalidValue(f"member {foreign!r} is of type {types[foreign]}: a group's members are "
-                               f"{', '.join(MEMBER_TYPES[:-1])} or {MEMBER_TYPES[-1]} identities")
+            raise InvalidValue(
+                f"member {foreign!r} is of type {types[foreign]}: a group's members are "
+                f"{', '.join(MEMBER_TYPES[:-1])} or {MEMBER_TYPES[-1]} identities"
+            )
         for member in wanted:
             declared = member.get("type")
             if declared and declared.lower() != types[member["value"]].lower():
                 raise InvalidValue(f"member {member['value']!r} is a {types[member['value']]}, not a {declared}")
-        return [(row[0], row[1]) for row in
-                await tx.rows(writes.add_members(self.dialect), {"group_id": group_id, "ids": id_list})]
+        return [
+            (row[0], row[1])
+            for row in await tx.rows(writes.add_members(self.dialect), {"group_id": group_id, "ids": id_list})
+        ]
 
 
 def _status(decision: Decision) -> str:

@@ -16,8 +16,16 @@ from scimward.store.tables import effective_states, identities, identity_emails,
 
 _t = identities.c
 _m = memberships.c
-PROMOTED = ("resource_type", "user_name", "user_name_lower", "external_id", "display_name",
-            "display_name_lower", "active", "doc")
+PROMOTED = (
+    "resource_type",
+    "user_name",
+    "user_name_lower",
+    "external_id",
+    "display_name",
+    "display_name_lower",
+    "active",
+    "doc",
+)
 
 
 def id_in(column: sa.ColumnElement[Any], dialect: str, name: str = "ids") -> sa.ColumnElement[bool]:
@@ -27,8 +35,8 @@ def id_in(column: sa.ColumnElement[Any], dialect: str, name: str = "ids") -> sa.
 
 
 INSERT_IDENTITY = identities.insert().values(
-    {c: sa.bindparam(c) for c in ("id", "created", "last_modified", "version", "source", "password_hash",
-                                  *PROMOTED)})
+    {c: sa.bindparam(c) for c in ("id", "created", "last_modified", "version", "source", "password_hash", *PROMOTED)}
+)
 
 _e = effective_states.c
 #: The identity's source row and, when it differs, its effective state (whether it does, and the document).
@@ -41,13 +49,17 @@ LOAD_FOR_WRITE = (
     .with_for_update(of=identities)
 )
 
+
 @functools.cache
 def lock_many(dialect: str) -> sa.Select[Any]:
     """The identity columns (``reads.identity_columns``) of each of ``ids`` of one type, locked in id
     order (``Writer.patch_many``): the order single writers cannot cross."""
-    return (sa.select(_t.id, _t.doc, _t.created, _t.last_modified, _t.version)
-            .where(id_in(_t.id, dialect), _t.resource_type == sa.bindparam("resource_type"))
-            .order_by(_t.id).with_for_update())
+    return (
+        sa.select(_t.id, _t.doc, _t.created, _t.last_modified, _t.version)
+        .where(id_in(_t.id, dialect), _t.resource_type == sa.bindparam("resource_type"))
+        .order_by(_t.id)
+        .with_for_update()
+    )
 
 
 UPDATE_IDENTITY = (
@@ -56,13 +68,16 @@ UPDATE_IDENTITY = (
     .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", *PROMOTED)})
 )
 
-UPDATE_PASSWORD = identities.update().where(_t.id == sa.bindparam("w_id")).values(
-    password_hash=sa.bindparam("v_password_hash"))
+UPDATE_PASSWORD = (
+    identities.update().where(_t.id == sa.bindparam("w_id")).values(password_hash=sa.bindparam("v_password_hash"))
+)
 
 #: Deletes and answers the version it had (If-Match is checked after, rolling back on a mismatch).
-DELETE_IDENTITY = (identities.delete()
-                   .where(_t.id == sa.bindparam("w_id"), _t.resource_type == sa.bindparam("resource_type"))
-                   .returning(_t.version))
+DELETE_IDENTITY = (
+    identities.delete()
+    .where(_t.id == sa.bindparam("w_id"), _t.resource_type == sa.bindparam("resource_type"))
+    .returning(_t.version)
+)
 
 DELETE_EMAILS = identity_emails.delete().where(identity_emails.c.identity_id == sa.bindparam("identity_id"))
 #: The columns of an e-mail row besides its identity's id, as ``identity_rows.email_rows`` fills them.
@@ -70,12 +85,10 @@ EMAIL_COLUMNS = tuple(c for c in identity_emails.c if c.name != "identity_id")
 INSERT_EMAIL = identity_emails.insert().values({c.name: sa.bindparam(c.name) for c in identity_emails.c})
 
 
-
 @functools.cache
 def clear_members() -> Any:
     """Remove every member of ``group_id``; answers (member id, member type) of each."""
-    return memberships.delete().where(_m.group_id == sa.bindparam("group_id")).returning(_m.member_id,
-                                                                                       _m.member_type)
+    return memberships.delete().where(_m.group_id == sa.bindparam("group_id")).returning(_m.member_id, _m.member_type)
 
 
 @functools.cache
@@ -87,8 +100,11 @@ def existing(dialect: str) -> sa.Select[Any]:
 @functools.cache
 def remove_members(dialect: str) -> Any:
     """Remove each of ``ids`` from ``group_id``; answers (member id, member type) of those that were there."""
-    return memberships.delete().where(_m.group_id == sa.bindparam("group_id"), id_in(_m.member_id, dialect)
-                                      ).returning(_m.member_id, _m.member_type)
+    return (
+        memberships.delete()
+        .where(_m.group_id == sa.bindparam("group_id"), id_in(_m.member_id, dialect))
+        .returning(_m.member_id, _m.member_type)
+    )
 
 
 @functools.cache
@@ -98,5 +114,8 @@ def add_members(dialect: str) -> Any:
     of the members added."""
     insert = postgresql.insert(memberships) if dialect == "postgresql" else sqlite.insert(memberships)
     rows = sa.select(sa.bindparam("group_id"), _t.id, _t.resource_type).where(id_in(_t.id, dialect))
-    return (insert.from_select(["group_id", "member_id", "member_type"], rows).on_conflict_do_nothing()
-            .returning(_m.member_id, _m.member_type))
+    return (
+        insert.from_select(["group_id", "member_id", "member_type"], rows)
+        .on_conflict_do_nothing()
+        .returning(_m.member_id, _m.member_type)
+    )

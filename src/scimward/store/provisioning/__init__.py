@@ -15,6 +15,27 @@ from scimward.store.provisioning.readback import Readback
 from scimward.store.provisioning.target_stats import link_counts
 from scimward.store.provisioning.targets import TargetRepository, TargetRow
 
-__all__ = ["ORPHAN", "AccountLink", "BatchReads", "HubIdentity", "Link", "LinkStore", "Outbox", "OutboxItem",
-           "PushResults", "Readback", "TargetHealth", "TargetRepository", "TargetRow", "accounts_of", "commit",
-           "link_counts", "log_row", "orphan_key", "orphan_remote_id", "outbox", "target_health", "target_names"]
+__all__ = [
+    "ORPHAN",
+    "AccountLink",
+    "BatchReads",
+    "HubIdentity",
+    "Link",
+    "LinkStore",
+    "Outbox",
+    "OutboxItem",
+    "PushResults",
+    "Readback",
+    "TargetHealth",
+    "TargetRepository",
+    "TargetRow",
+    "accounts_of",
+    "commit",
+    "link_counts",
+    "log_row",
+    "orphan_key",
+    "orphan_remote_id",
+    "outbox",
+    "target_health",
+    "target_names",
+]

@@ -60,31 +60,48 @@ class BatchReads:
             return
         self._statistics_checked = True
         async with self.db.read() as conn:
-            never = [row[0] for row in await conn.execute(sa.text(
-                "select relname from pg_class where oid = any(array[" +
-                ", ".join(f"to_regclass('{table}')" for table in _LOOKED_UP) + "]) and reltuples < 0"))]
+            never = [
+                row[0]
+                for row in await conn.execute(
+                    sa.text(
+                        "select relname from pg_class where oid = any(array["
+                        + ", ".join(f"to_regclass('{table}')" for table in _LOOKED_UP)
+                        + "]) and reltuples < 0"
+                    )
+                )
+            ]
             for table in never:
                 await conn.execute(sa.text(f"analyze {table}"))
 
     def _compiler(self, rt: ResourceType) -> FilterCompiler:
         return self._compilers.setdefault(rt.name, FilterCompiler(rt, self.db.dialect))
 
-    async def identities(self, rt: ResourceType, ids: Collection[str], scope: Filter | None
-                         ) -> dict[str, HubIdentity]:
+    async def identities(self, rt: ResourceType, ids: Collection[str], scope: Filter | None) -> dict[str, HubIdentity]:
         """The identities of a type that have an effective state, and whether ``scope`` takes each."""
         found: dict[str, HubIdentity] = {}
         await self.ensure_statistics()
         dialect = self.db.dialect
         async with self.db.read() as conn:
             for chunk in chunks(ids):
-                found.update(await read_identities(conn, self._compiler(rt), rt, chunk, scope,
-                                                   lambda i, lookup, key: _in(i, lookup, key, dialect)))
+                found.update(
+                    await read_identities(
+                        conn, self._compiler(rt), rt, chunk, scope, lambda i, lookup, key: _in(i, lookup, key, dialect)
+                    )
+                )
         return found
 
     async def links(self, target_id: int, identity_ids: Collection[str]) -> dict[str, Link]:
         """identity id -> its link on the target, for those of ``identity_ids`` that have one."""
-        lookup = sa.select(_l.identity_id, _l.target_id, _l.resource_type, _l.remote_id, _l.state, _l.status,
-                           _l.acknowledged, _l.last_error).where(_l.target_id == target_id)
+        lookup = sa.select(
+            _l.identity_id,
+            _l.target_id,
+            _l.resource_type,
+            _l.remote_id,
+            _l.state,
+            _l.status,
+            _l.acknowledged,
+            _l.last_error,
+        ).where(_l.target_id == target_id)
         found: dict[str, Link] = {}
         await self.ensure_statistics()
         async with self.db.read() as conn:

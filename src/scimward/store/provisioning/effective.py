@@ -49,15 +49,22 @@ def scope_holds(scope: Filter | None, rt: ResourceType, identity_id: str, doc: d
 Lookup = Callable[[list[str], sa.Select[Any], sa.ColumnElement[str]], sa.Select[Any]]
 
 
-async def read_identities(conn: AsyncConnection, compiler: FilterCompiler, rt: ResourceType, ids: list[str],
-                          scope: Filter | None, lookup: Lookup) -> dict[str, HubIdentity]:
+async def read_identities(
+    conn: AsyncConnection,
+    compiler: FilterCompiler,
+    rt: ResourceType,
+    ids: list[str],
+    scope: Filter | None,
+    lookup: Lookup,
+) -> dict[str, HubIdentity]:
     """The effective state of those of ``ids`` (one chunk) that have one, and whether ``scope`` takes
     each. ``lookup`` restricts a select to the ids (by the dialect's best plan)."""
     matched = sa.true() if scope is None else sa.case((compiler.compile(scope), sa.true()), else_=sa.false())
-    select = (sa.select(_t.id, _t.doc, matched.label("in_scope"), _e.identity_id.label("overlaid"),
-                        _e.doc.label("effective"))
-              .select_from(identities.outerjoin(effective_states, _e.identity_id == _t.id))
-              .where(_t.resource_type == rt.name))
+    select = (
+        sa.select(_t.id, _t.doc, matched.label("in_scope"), _e.identity_id.label("overlaid"), _e.doc.label("effective"))
+        .select_from(identities.outerjoin(effective_states, _e.identity_id == _t.id))
+        .where(_t.resource_type == rt.name)
+    )
     found: dict[str, HubIdentity] = {}
     for row in await conn.execute(lookup(ids, select, _t.id)):
         if row.overlaid is None:
@@ -68,7 +75,8 @@ async def read_identities(conn: AsyncConnection, compiler: FilterCompiler, rt: R
     missing = [i for i in ids if i not in found]
     if missing:  # deleted by their source, kept by a held change
         deleted = sa.select(_e.identity_id, _e.doc).where(
-            _e.resource_type == rt.name, _e.source_deleted.is_(True), _e.doc.is_not(None))
+            _e.resource_type == rt.name, _e.source_deleted.is_(True), _e.doc.is_not(None)
+        )
         for row in await conn.execute(lookup(missing, deleted, _e.identity_id)):
             doc = decode_json(row.doc)
             found[row.identity_id] = HubIdentity(row.identity_id, doc, scope_holds(scope, rt, row.identity_id, doc))

@@ -43,8 +43,13 @@ def _upsert(dialect: str, rows: sa.Select[Any] | None) -> Any:
     statement = insert if rows is None else insert.from_select(_COLUMNS, rows)
     return statement.on_conflict_do_update(
         index_elements=[_o.target_id, _o.identity_id],
-        set_={"due": statement.excluded.due, "generation": _o.generation + 1, "attempts": 0,
-              "last_error": None, "resource_type": statement.excluded.resource_type},
+        set_={
+            "due": statement.excluded.due,
+            "generation": _o.generation + 1,
+            "attempts": 0,
+            "last_error": None,
+            "resource_type": statement.excluded.resource_type,
+        },
     )
 
 
@@ -56,8 +61,12 @@ def _timestamps() -> tuple[Any, ...]:
 def _enqueue(dialect: str) -> Any:
     """A row for every target for the identity ``identity_id``."""
     # SQLite: an upsert's SELECT needs a WHERE, or "ON CONFLICT" reads as a join's ON.
-    return _upsert(dialect, sa.select(targets.c.id, sa.bindparam("identity_id"), sa.bindparam("resource_type"),
-                                      *_timestamps()).where(sa.true()))
+    return _upsert(
+        dialect,
+        sa.select(targets.c.id, sa.bindparam("identity_id"), sa.bindparam("resource_type"), *_timestamps()).where(
+            sa.true()
+        ),
+    )
 
 
 @functools.cache
@@ -67,7 +76,8 @@ def _enqueue_groups_of(dialect: str, one_target: bool) -> Any:
     m = effective_memberships().c
     target = sa.bindparam("target_id", type_=sa.Integer) if one_target else targets.c.id
     rows = sa.select(target, m.group_id, sa.literal("Group"), *_timestamps()).where(
-        m.member_id == sa.bindparam("member_id"))
+        m.member_id == sa.bindparam("member_id")
+    )
     return _upsert(dialect, rows if one_target else rows.join(targets, sa.true()))
 
 
@@ -80,9 +90,13 @@ def _enqueue_one(dialect: str) -> Any:
 async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequence[str]) -> None:
     """Mark these identities as changed for every target (in the change's own transaction)."""
     now = tx.time(utcnow())
-    await tx.run(_enqueue(dialect), [
-        {"identity_id": identity_id, "resource_type": resource_type, "now": now, "now_due": now}
-        for identity_id in identity_ids])
+    await tx.run(
+        _enqueue(dialect),
+        [
+            {"identity_id": identity_id, "resource_type": resource_type, "now": now, "now_due": now}
+            for identity_id in identity_ids
+        ],
+    )
 
 
 async def enqueue_groups_of(tx: Tx, dialect: str, member_id: str) -> None:
@@ -97,9 +111,13 @@ async def enqueue_groups_of_members(conn: AsyncConnection, dialect: str, pairs: 
     if not pairs:
         return
     now = utcnow()
-    await conn.execute(_enqueue_groups_of(dialect, True), [
-        {"target_id": target_id, "member_id": member_id, "now": now, "now_due": now}
-        for target_id, member_id in pairs])
+    await conn.execute(
+        _enqueue_groups_of(dialect, True),
+        [
+            {"target_id": target_id, "member_id": member_id, "now": now, "now_due": now}
+            for target_id, member_id in pairs
+        ],
+    )
 
 
 #: The outbox's resource type for an orphaned account that reconcile deactivates: no identity in the
@@ -122,16 +140,28 @@ def orphan_remote_id(key: str) -> tuple[str, str]:
 async def enqueue_orphan(conn: AsyncConnection, dialect: str, target_id: int, resource: str, remote_id: str) -> None:
     """Ask propagate to deactivate the orphaned account ``remote_id`` (at ``resource``) on ``target_id``."""
     now = utcnow()
-    await conn.execute(_enqueue_one(dialect), {
-        "target_id": target_id, "identity_id": orphan_key(resource, remote_id), "resource_type": ORPHAN,
-        "enqueued": now, "due": now, "generation": 1, "attempts": 0})
+    await conn.execute(
+        _enqueue_one(dialect),
+        {
+            "target_id": target_id,
+            "identity_id": orphan_key(resource, remote_id),
+            "resource_type": ORPHAN,
+            "enqueued": now,
+            "due": now,
+            "generation": 1,
+            "attempts": 0,
+        },
+    )
 
 
 #: Per target, the orphan deactivations waiting (while a breaker is open, those it holds).
 ORPHANS_WAITING = sa.select(_o.target_id, sa.func.count()).where(_o.resource_type == ORPHAN).group_by(_o.target_id)
 #: A target's orphan deactivations made due now (its breaker was released).
-ORPHANS_DUE_NOW = outbox.update().where(
-    _o.target_id == sa.bindparam("target_id"), _o.resource_type == ORPHAN).values(due=sa.bindparam("now"))
+ORPHANS_DUE_NOW = (
+    outbox.update()
+    .where(_o.target_id == sa.bindparam("target_id"), _o.resource_type == ORPHAN)
+    .values(due=sa.bindparam("now"))
+)
 #: A target's orphan deactivations dropped (its breaker was discarded: the accounts stay as they are).
 DISCARD_ORPHANS = outbox.delete().where(_o.target_id == sa.bindparam("target_id"), _o.resource_type == ORPHAN)
 
@@ -159,10 +189,21 @@ class Outbox:
             for chunk in chunks(identity_ids, 1000):
                 # One prepared statement run for many rows: a multi-row VALUES would be compiled anew
                 # for every chunk, which cost more than the insert itself.
-                await conn.execute(_enqueue_one(self.db.dialect), [
-                    {"target_id": target_id, "identity_id": i, "resource_type": resource_type, "enqueued": now,
-                     "due": now, "generation": 1, "attempts": 0}
-                    for i in chunk])
+                await conn.execute(
+                    _enqueue_one(self.db.dialect),
+                    [
+                        {
+                            "target_id": target_id,
+                            "identity_id": i,
+                            "resource_type": resource_type,
+                            "enqueued": now,
+                            "due": now,
+                            "generation": 1,
+                            "attempts": 0,
+                        }
+                        for i in chunk
+                    ],
+                )
         if self.db.dialect == "postgresql" and len(identity_ids) >= ANALYZE_AFTER:
             # Claims walk ``ix_outbox_claim`` only if the planner knows the table is large: without
             # statistics (autovacuum off, or not yet run) it sorts every due row for each batch,
@@ -178,8 +219,9 @@ class Outbox:
             params["only_target"] = target_id
         async with self.db.write() as conn:
             rows = list(await conn.execute(_claim(self.db.dialect, target_id is not None), params))
-        items = [OutboxItem(r.target_id, r.identity_id, r.resource_type, r.generation, r.attempts, r.enqueued)
-                 for r in rows]
+        items = [
+            OutboxItem(r.target_id, r.identity_id, r.resource_type, r.generation, r.attempts, r.enqueued) for r in rows
+        ]
         return sorted(items, key=lambda item: (item.resource_type != "User", item.enqueued))
 
     def due_rows(self, now: datetime, limit: int, target_id: int | None = None) -> sa.Select[Any]:
@@ -189,18 +231,32 @@ class Outbox:
     async def retry(self, item: OutboxItem, delay: float, error: str | None) -> None:
         """Put a row back for later (a transient failure, or waiting for something else)."""
         async with self.db.write() as conn:
-            await conn.execute(outbox.update().where(
-                _o.target_id == item.target_id, _o.identity_id == item.identity_id,
-            ).values(claimed_until=None, due=utcnow() + timedelta(seconds=delay), attempts=_o.attempts + 1,
-                     last_error=error))
+            await conn.execute(
+                outbox.update()
+                .where(
+                    _o.target_id == item.target_id,
+                    _o.identity_id == item.identity_id,
+                )
+                .values(
+                    claimed_until=None,
+                    due=utcnow() + timedelta(seconds=delay),
+                    attempts=_o.attempts + 1,
+                    last_error=error,
+                )
+            )
 
     async def postpone(self, item: OutboxItem, delay: float) -> None:
         """Put a row back for later without counting an attempt (its target asked for a pause that
         another row's failure earned): its attempts and last error stay as they were."""
         async with self.db.write() as conn:
-            await conn.execute(outbox.update().where(
-                _o.target_id == item.target_id, _o.identity_id == item.identity_id,
-            ).values(claimed_until=None, due=utcnow() + timedelta(seconds=delay)))
+            await conn.execute(
+                outbox.update()
+                .where(
+                    _o.target_id == item.target_id,
+                    _o.identity_id == item.identity_id,
+                )
+                .values(claimed_until=None, due=utcnow() + timedelta(seconds=delay))
+            )
 
     async def release_target(self, target_id: int, *, due_now: bool = False) -> None:
         """Make a target's claimed rows claimable again (quarantine, shutdown).
@@ -217,40 +273,58 @@ class Outbox:
     async def open_breakers(self, target_ids: Collection[int]) -> set[int]:
         """Which of these targets have their mass-change breaker open."""
         async with self.db.read() as conn:
-            return {int(row[0]) for row in await conn.execute(
-                sa.select(breakers.c.target_id).where(breakers.c.target_id.in_(list(target_ids))))}
+            return {
+                int(row[0])
+                for row in await conn.execute(
+                    sa.select(breakers.c.target_id).where(breakers.c.target_id.in_(list(target_ids)))
+                )
+            }
 
     async def pending(self, target_id: int) -> tuple[int, int]:
         """(rows waiting, rows that failed at least once) for a target."""
         async with self.db.read() as conn:
-            row = (await conn.execute(
-                sa.select(sa.func.count(), sa.func.count().filter(_o.attempts > 0))
-                .where(_o.target_id == target_id))).one()
+            row = (
+                await conn.execute(
+                    sa.select(sa.func.count(), sa.func.count().filter(_o.attempts > 0)).where(_o.target_id == target_id)
+                )
+            ).one()
         return int(row[0]), int(row[1])
 
     async def next_due(self) -> datetime | None:
+        query = (
+            sa.select(sa.func.min(_o.due))
+            .join(targets, targets.c.id == _o.target_id)
+            .where(targets.c.quarantined.is_(None))
+        )
         async with self.db.read() as conn:
-            return (await conn.execute(  # type: ignore[no-any-return]
-                sa.select(sa.func.min(_o.due)).join(targets, targets.c.id == _o.target_id)
-                .where(targets.c.quarantined.is_(None)))).scalar()
+            due: datetime | None = (await conn.execute(query)).scalar()
+        return due
 
 
 #: Delete a pushed row only if it still has the generation that was claimed (no change since).
 _DELETE_PUSHED = outbox.delete().where(
-    _o.target_id == sa.bindparam("b_target_id"), _o.identity_id == sa.bindparam("b_identity_id"),
-    _o.generation == sa.bindparam("b_generation"))
+    _o.target_id == sa.bindparam("b_target_id"),
+    _o.identity_id == sa.bindparam("b_identity_id"),
+    _o.generation == sa.bindparam("b_generation"),
+)
 #: Hand a row back to be claimed again at once (its due time stays as it was).
-_RELEASE = outbox.update().where(
-    _o.target_id == sa.bindparam("b_target_id"), _o.identity_id == sa.bindparam("b_identity_id"),
-).values(claimed_until=None)
+_RELEASE = (
+    outbox.update()
+    .where(
+        _o.target_id == sa.bindparam("b_target_id"),
+        _o.identity_id == sa.bindparam("b_identity_id"),
+    )
+    .values(claimed_until=None)
+)
 
 
 def _due_rows(dialect: str, now: Any, limit: Any, target_id: Any = None) -> sa.Select[Any]:
     due = (
         sa.select(_o.target_id, _o.identity_id)
         .join(targets, targets.c.id == _o.target_id)
-        .where(_o.due <= now, targets.c.quarantined.is_(None),
-               sa.or_(_o.claimed_until.is_(None), _o.claimed_until < now))
+        .where(
+            _o.due <= now, targets.c.quarantined.is_(None), sa.or_(_o.claimed_until.is_(None), _o.claimed_until < now)
+        )
         .order_by(_o.resource_type.desc(), _o.due)  # "User" sorts after "Group": desc puts Users first
         .limit(limit)
     )
@@ -266,8 +340,12 @@ def _claim(dialect: str, for_target: bool) -> Any:
     """The claim, built once: a statement made anew on every claim cost the worker more in SQLAlchemy's
     per-object work (column collections of the subquery, result metadata) than the database spent."""
     now = sa.bindparam("now", type_=sa.DateTime)
-    keys = _due_rows(dialect, now, sa.bindparam("limit", type_=sa.Integer),
-                     sa.bindparam("only_target", type_=sa.Integer) if for_target else None).subquery("due_rows")
+    keys = _due_rows(
+        dialect,
+        now,
+        sa.bindparam("limit", type_=sa.Integer),
+        sa.bindparam("only_target", type_=sa.Integer) if for_target else None,
+    ).subquery("due_rows")
     return (
         outbox.update()
         .where(sa.tuple_(_o.target_id, _o.identity_id).in_(sa.select(keys.c.target_id, keys.c.identity_id)))
@@ -277,8 +355,7 @@ def _claim(dialect: str, for_target: bool) -> Any:
 
 
 def _keys(items: Sequence[OutboxItem]) -> list[dict[str, Any]]:
-    return [{"b_target_id": i.target_id, "b_identity_id": i.identity_id, "b_generation": i.generation}
-            for i in items]
+    return [{"b_target_id": i.target_id, "b_identity_id": i.identity_id, "b_generation": i.generation} for i in items]
 
 
 async def complete_claimed(conn: AsyncConnection, items: Sequence[OutboxItem]) -> None:

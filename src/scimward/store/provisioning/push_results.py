@@ -56,18 +56,34 @@ class PushResults:
     capabilities: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.links or self.link_errors or self.log or self.completed or self.requeued
-                    or self.target_errors or self.membership_changes or self.capabilities)
+        return bool(
+            self.links
+            or self.link_errors
+            or self.log
+            or self.completed
+            or self.requeued
+            or self.target_errors
+            or self.membership_changes
+            or self.capabilities
+        )
 
     def account_changed(self, target_id: int, identity_id: str) -> None:
         """The identity's account on the target became active or stopped being so."""
         self.membership_changes.add((target_id, identity_id))
 
-    def save_link(self, target_id: int, identity_id: str, resource_type: str, remote_id: str,
-                  state: dict[str, Any] | None, status: str = "active") -> None:
+    def save_link(
+        self,
+        target_id: int,
+        identity_id: str,
+        resource_type: str,
+        remote_id: str,
+        state: dict[str, Any] | None,
+        status: str = "active",
+    ) -> None:
         """The target acknowledged this state of the identity's account ``remote_id``."""
         self.links[(target_id, identity_id)] = link_rows.link_row(
-            target_id, identity_id, resource_type, remote_id, state, status)
+            target_id, identity_id, resource_type, remote_id, state, status
+        )
 
     def linked(self, target_id: int, identity_id: str) -> bool:
         """Whether this batch gave the identity an active account on the target."""
@@ -80,8 +96,9 @@ class PushResults:
         self.target_successes.add(item.target_id)
         self.pushed.append((item.target_id, item.identity_id))
         if action != "none":
-            self.log.append(link_rows.log_row(item.target_id, item.identity_id, action, "ok", item.enqueued,
-                                              finished or utcnow()))
+            self.log.append(
+                link_rows.log_row(item.target_id, item.identity_id, action, "ok", item.enqueued, finished or utcnow())
+            )
 
     def rejected(self, item: OutboxItem, detail: str) -> None:
         """The target refused the push (4xx): recorded on the link, the target and the push log, and
@@ -89,8 +106,11 @@ class PushResults:
         self.completed[(item.target_id, item.identity_id)] = item
         self.link_errors.append((item.target_id, item.identity_id, detail))
         self.target_errors[item.target_id] = f"{item.identity_id}: {detail}"
-        self.log.append(link_rows.log_row(item.target_id, item.identity_id, item.resource_type.lower(), "failed",
-                                          item.enqueued, utcnow(), detail))
+        self.log.append(
+            link_rows.log_row(
+                item.target_id, item.identity_id, item.resource_type.lower(), "failed", item.enqueued, utcnow(), detail
+            )
+        )
 
     def requeue(self, item: OutboxItem) -> None:
         """Push this completed row again at the next claim instead of removing it (what it referred

@@ -28,8 +28,9 @@ _l, _lm = links.c, link_members.c
 class Readback(BatchReads):
     """What a reconcile reads, besides the identities and links by id that every batch reads (``BatchReads``)."""
 
-    async def links_by_remote(self, target_id: int, resource_types: str | Collection[str] | None,
-                              remote_ids: Collection[str]) -> dict[str, Link]:
+    async def links_by_remote(
+        self, target_id: int, resource_types: str | Collection[str] | None, remote_ids: Collection[str]
+    ) -> dict[str, Link]:
         """remote id -> link, for links of one resource type, or of several (an NHI's account may sit
         among a target's Users), or of any (None)."""
         kinds = [resource_types] if isinstance(resource_types, str) else resource_types
@@ -49,8 +50,9 @@ class Readback(BatchReads):
         found: set[str] = set()
         async with self.db.read() as conn:
             for chunk in chunks(identity_ids):
-                rows = await conn.execute(sa.select(o.identity_id).where(
-                    o.target_id == target_id, o.attempts == 0, o.identity_id.in_(chunk)))
+                rows = await conn.execute(
+                    sa.select(o.identity_id).where(o.target_id == target_id, o.attempts == 0, o.identity_id.in_(chunk))
+                )
                 found.update(row[0] for row in rows)
         return found
 
@@ -60,20 +62,25 @@ class Readback(BatchReads):
         em = effective_memberships()
         m = em.c
         async with self.db.read() as conn:
-            joined = em.join(links, sa.and_(
-                _l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active"))
-            rows = await conn.execute(sa.select(_l.remote_id, m.member_id).select_from(joined)
-                                      .where(m.group_id == group_id))
+            joined = em.join(
+                links, sa.and_(_l.target_id == target_id, _l.identity_id == m.member_id, _l.status == "active")
+            )
+            rows = await conn.execute(
+                sa.select(_l.remote_id, m.member_id).select_from(joined).where(m.group_id == group_id)
+            )
             return {row[0]: row[1] for row in rows}
 
     async def acknowledged_members(self, target_id: int, group_id: str) -> dict[str, str]:
         """remote id -> identity id of the memberships the target acknowledged (the remote id as
         ``member_delta`` computes it: the member's link, else the row's own id)."""
-        remote = sa.func.coalesce(sa.select(_l.remote_id).where(
-            _l.target_id == target_id, _l.identity_id == _lm.member_id).scalar_subquery(), _lm.member_id)
+        remote = sa.func.coalesce(
+            sa.select(_l.remote_id).where(_l.target_id == target_id, _l.identity_id == _lm.member_id).scalar_subquery(),
+            _lm.member_id,
+        )
         async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(remote, _lm.member_id).where(
-                _lm.target_id == target_id, _lm.group_id == group_id))
+            rows = await conn.execute(
+                sa.select(remote, _lm.member_id).where(_lm.target_id == target_id, _lm.group_id == group_id)
+            )
             return {row[0]: row[1] for row in rows}
 
     async def groups_of(self, member_ids: Collection[str]) -> set[str]:
@@ -82,8 +89,9 @@ class Readback(BatchReads):
         found: set[str] = set()
         async with self.db.read() as conn:
             for chunk in chunks(member_ids):
-                found.update(row[0] for row in await conn.execute(
-                    sa.select(m.group_id).where(m.member_id.in_(chunk)).distinct()))
+                found.update(
+                    row[0] for row in await conn.execute(sa.select(m.group_id).where(m.member_id.in_(chunk)).distinct())
+                )
         return found
 
     async def log_repairs(self, target_id: int, enqueued: datetime, entries: Sequence[tuple[str, str]]) -> None:
@@ -92,9 +100,21 @@ class Readback(BatchReads):
             return
         now = utcnow()
         async with self.db.write() as conn:
-            await conn.execute(push_log.insert(), [
-                {"target_id": target_id, "identity_id": identity_id, "action": "repair", "outcome": "enqueued",
-                 "enqueued": enqueued, "finished": now, "detail": detail[:2000]} for identity_id, detail in entries])
+            await conn.execute(
+                push_log.insert(),
+                [
+                    {
+                        "target_id": target_id,
+                        "identity_id": identity_id,
+                        "action": "repair",
+                        "outcome": "enqueued",
+                        "enqueued": enqueued,
+                        "finished": now,
+                        "detail": detail[:2000],
+                    }
+                    for identity_id, detail in entries
+                ],
+            )
 
     async def record_states(self, target_id: int, states: Sequence[tuple[str, dict[str, Any], str]]) -> None:
         """Set links' last pushed state and status to what the target actually holds (a repair)."""
@@ -102,5 +122,8 @@ class Readback(BatchReads):
             return
         async with self.db.write() as conn:
             for identity_id, state, status in states:
-                await conn.execute(links.update().where(_l.target_id == target_id, _l.identity_id == identity_id)
-                                   .values(state=state, status=status))
+                await conn.execute(
+                    links.update()
+                    .where(_l.target_id == target_id, _l.identity_id == identity_id)
+                    .values(state=state, status=status)
+                )

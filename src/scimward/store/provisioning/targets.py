@@ -35,21 +35,37 @@ class TargetRow:
 
 
 def _row(row: Any) -> TargetRow:
-    return TargetRow(row.id, row.name, row.base_url, row.token_encrypted, row.config, row.created, row.quarantined,
-                     row.quarantine_reason, row.consecutive_failures, row.last_error, row.last_error_at)
+    return TargetRow(
+        row.id,
+        row.name,
+        row.base_url,
+        row.token_encrypted,
+        row.config,
+        row.created,
+        row.quarantined,
+        row.quarantine_reason,
+        row.consecutive_failures,
+        row.last_error,
+        row.last_error_at,
+    )
 
 
 class TargetRepository:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def add(self, name: str, base_url: str, token_encrypted: str, config: dict[str, Any], *,
-                  actor: str = "admin") -> TargetRow:
+    async def add(
+        self, name: str, base_url: str, token_encrypted: str, config: dict[str, Any], *, actor: str = "admin"
+    ) -> TargetRow:
         async with self.db.write() as conn:
-            await conn.execute(targets.insert().values(
-                name=name, base_url=base_url, token_encrypted=token_encrypted, config=config, created=utcnow()))
-            await audit_records.config(f"target:{name}", actor, {"action": "add", "base_url": base_url,
-                                                                 "config": sorted(config)}).append(conn)
+            await conn.execute(
+                targets.insert().values(
+                    name=name, base_url=base_url, token_encrypted=token_encrypted, config=config, created=utcnow()
+                )
+            )
+            await audit_records.config(
+                f"target:{name}", actor, {"action": "add", "base_url": base_url, "config": sorted(config)}
+            ).append(conn)
         return await self.by_name(name)
 
     async def update(self, name: str, *, actor: str = "admin", **values: Any) -> TargetRow:
@@ -103,26 +119,37 @@ class TargetRepository:
     async def record_failure(self, target_id: int, error: str) -> int:
         """Count a failure; returns the number of failures in a row."""
         async with self.db.write() as conn:
-            await conn.execute(targets.update().where(_t.id == target_id).values(
-                consecutive_failures=_t.consecutive_failures + 1, last_error=error[:2000], last_error_at=utcnow()))
-            return int((await conn.execute(
-                sa.select(_t.consecutive_failures).where(_t.id == target_id))).scalar_one())
+            await conn.execute(
+                targets.update()
+                .where(_t.id == target_id)
+                .values(
+                    consecutive_failures=_t.consecutive_failures + 1, last_error=error[:2000], last_error_at=utcnow()
+                )
+            )
+            return int((await conn.execute(sa.select(_t.consecutive_failures).where(_t.id == target_id))).scalar_one())
 
     async def record_error(self, target_id: int, error: str) -> None:
         """Remember the target's latest error without counting it toward quarantine (a 4xx on one identity)."""
         async with self.db.write() as conn:
-            await conn.execute(targets.update().where(_t.id == target_id).values(
-                last_error=error[:2000], last_error_at=utcnow()))
+            await conn.execute(
+                targets.update().where(_t.id == target_id).values(last_error=error[:2000], last_error_at=utcnow())
+            )
 
     async def quarantine(self, target_id: int, reason: str) -> None:
         async with self.db.write() as conn:
-            await conn.execute(targets.update().where(_t.id == target_id, _t.quarantined.is_(None)).values(
-                quarantined=utcnow(), quarantine_reason=reason[:2000]))
+            await conn.execute(
+                targets.update()
+                .where(_t.id == target_id, _t.quarantined.is_(None))
+                .values(quarantined=utcnow(), quarantine_reason=reason[:2000])
+            )
 
     async def resume(self, name: str) -> TargetRow:
         async with self.db.write() as conn:
-            result = await conn.execute(targets.update().where(_t.name == name).values(
-                quarantined=None, quarantine_reason=None, consecutive_failures=0))
+            result = await conn.execute(
+                targets.update()
+                .where(_t.name == name)
+                .values(quarantined=None, quarantine_reason=None, consecutive_failures=0)
+            )
             if result.rowcount != 1:
                 raise NotFound(f"no target named {name!r}")
         return await self.by_name(name)
@@ -134,11 +161,13 @@ async def record_outcomes(conn: AsyncConnection, errors: Mapping[int, str], succ
     failures-in-a-row count of every target that acknowledged a push."""
     now = utcnow()
     for target_id, error in errors.items():
-        await conn.execute(targets.update().where(_t.id == target_id).values(
-            last_error=error[:2000], last_error_at=now))
+        await conn.execute(
+            targets.update().where(_t.id == target_id).values(last_error=error[:2000], last_error_at=now)
+        )
     for target_id in succeeded:
-        await conn.execute(targets.update().where(_t.id == target_id, _t.consecutive_failures != 0)
-                           .values(consecutive_failures=0))
+        await conn.execute(
+            targets.update().where(_t.id == target_id, _t.consecutive_failures != 0).values(consecutive_failures=0)
+        )
 
 
 async def merge_capabilities(conn: AsyncConnection, target_id: int, capabilities: dict[str, Any]) -> None:
@@ -147,5 +176,8 @@ async def merge_capabilities(conn: AsyncConnection, target_id: int, capabilities
     config = (await conn.execute(sa.select(_t.config).where(_t.id == target_id))).scalar()
     if config is None:
         return
-    await conn.execute(targets.update().where(_t.id == target_id).values(
-        config={**config, "capabilities": {**(config.get("capabilities") or {}), **capabilities}}))
+    await conn.execute(
+        targets.update()
+        .where(_t.id == target_id)
+        .values(config={**config, "capabilities": {**(config.get("capabilities") or {}), **capabilities}})
+    )

@@ -19,12 +19,30 @@ async def trail(request: Request) -> Response:
     params = request.query_params
     kind = params.get("kind") if params.get("kind") in AUDIT_KINDS else ""
     actor, subject = params.get("actor", "").strip(), params.get("subject", "").strip()
-    found = await audit_page(console.database, kind=kind or None, actor=actor or None, subject=subject or None,
-                             before=params.get("before"), after=params.get("after"), limit=PAGE)
+    found = await audit_page(
+        console.database,
+        kind=kind or None,
+        actor=actor or None,
+        subject=subject or None,
+        before=params.get("before"),
+        after=params.get("after"),
+        limit=PAGE,
+    )
     verdict = await verify_trail(console.database) if params.get("verify") else None
-    return console.render(request, "audit.html", title="Audit", events=found.rows, older=found.older,
-                          newer=found.newer, kind=kind, actor=actor, subject=subject, kinds=sorted(AUDIT_KINDS),
-                          verdict=verdict, head=await trail_head(console.database))
+    return console.render(
+        request,
+        "audit.html",
+        title="Audit",
+        events=found.rows,
+        older=found.older,
+        newer=found.newer,
+        kind=kind,
+        actor=actor,
+        subject=subject,
+        kinds=sorted(AUDIT_KINDS),
+        verdict=verdict,
+        head=await trail_head(console.database),
+    )
 
 
 routes = [Route("/audit", trail, methods=["GET"], name="audit")]

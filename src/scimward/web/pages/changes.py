@@ -35,26 +35,49 @@ async def changes(request: Request) -> Response:
     status = status if status in STATUSES or status == "all" else "pending"
     await console.approvals.expire()
     params = request.query_params
-    found = await changes_page(console.database, None if status == "all" else status,
-                               before=params.get("before"), after=params.get("after"), limit=PAGE)
+    found = await changes_page(
+        console.database,
+        None if status == "all" else status,
+        before=params.get("before"),
+        after=params.get("after"),
+        limit=PAGE,
+    )
     rows = found.rows
     pending = await pending_count(console.database)
     names = await names_of(console.database, [c.identity_id for c in rows if c.identity_id])
     breakers = [b for b in await console.approvals.breakers() if b["open"] or b["held"]]
     can_decide = session_of(request).allows("approver")
-    return console.render(request, "changes.html", title="Changes", rows=rows, names=names, shown=status,
-                          statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"), breakers=breakers,
-                          can_decide=can_decide, pending=pending, older=found.older, newer=found.newer)
+    return console.render(
+        request,
+        "changes.html",
+        title="Changes",
+        rows=rows,
+        names=names,
+        shown=status,
+        statuses=("pending", *[s for s in STATUSES if s != "pending"], "all"),
+        breakers=breakers,
+        can_decide=can_decide,
+        pending=pending,
+        older=found.older,
+        newer=found.newer,
+    )
 
 
 @requires("viewer")
 async def change(request: Request) -> Response:
     console = console_of(request)
     row = await console.approvals.show(request.path_params["id"])
-    names = await names_of(console.database, [row.identity_id, *row.members_added,
-                                                            *row.members_removed] if row.identity_id else [])
-    return console.render(request, "change.html", title=f"Change {short_id(row.id)}", change=row, names=names,
-                          can_decide=session_of(request).allows("approver") and row.status == "pending")
+    names = await names_of(
+        console.database, [row.identity_id, *row.members_added, *row.members_removed] if row.identity_id else []
+    )
+    return console.render(
+        request,
+        "change.html",
+        title=f"Change {short_id(row.id)}",
+        change=row,
+        names=names,
+        can_decide=session_of(request).allows("approver") and row.status == "pending",
+    )
 
 
 @requires("approver")
@@ -80,8 +103,14 @@ async def decide(request: Request) -> Response:
             refused.append(notice_of(exc))
             continue
         decided.append(f"{short_id(outcome.change_id)}: {outcome.message}")
-        await console.audit("console_action", session.name, f"change:{outcome.change_id}", action=action,
-                            status=outcome.status, note=note)
+        await console.audit(
+            "console_action",
+            session.name,
+            f"change:{outcome.change_id}",
+            action=action,
+            status=outcome.status,
+            note=note,
+        )
     return back(console, back_to, "; ".join([*decided, *refused]))
 
 

@@ -22,8 +22,15 @@ async def dashboard(request: Request) -> Response:
         summary_read = reads.create_task(overview(console.database))
         targets_read = reads.create_task(target_health(console.database))
     summary, targets = summary_read.result(), targets_read.result()
-    return console.render(request, "dashboard.html", title="Dashboard", overview=summary, targets=targets,
-                          severities=SEVERITIES, frameworks=by_framework(summary.open_by_kind))
+    return console.render(
+        request,
+        "dashboard.html",
+        title="Dashboard",
+        overview=summary,
+        targets=targets,
+        severities=SEVERITIES,
+        frameworks=by_framework(summary.open_by_kind),
+    )
 
 
 def by_framework(open_by_kind: dict[str, int]) -> dict[str, int]:

@@ -40,15 +40,40 @@ async def findings(request: Request) -> Response:
             error = notice_of(exc)
     page = page_number(params.get("page"))
     total, rows = await findings_page(
-        console.database, statuses=statuses, target=target, severity=severity, kinds=kinds, owner=owner,
-        offset=(page - 1) * PAGE, limit=PAGE)
+        console.database,
+        statuses=statuses,
+        target=target,
+        severity=severity,
+        kinds=kinds,
+        owner=owner,
+        offset=(page - 1) * PAGE,
+        limit=PAGE,
+    )
     targets = list((await target_names(console.database)).values())
-    query = {"status": status, "severity": severity or "", "target": target or "", "owner": owner or "",
-             "framework": framework}
-    return console.render(request, "findings.html", title="Findings", rows=rows, total=total, page=page,
-                          page_count=-(-total // PAGE) or 1, query=query, choices=CHOICES, error=error,
-                          severities=SEVERITIES, targets=targets, frameworks=controls(),
-                          catalogue=KINDS, can_accept=session_of(request).allows("approver"))
+    query = {
+        "status": status,
+        "severity": severity or "",
+        "target": target or "",
+        "owner": owner or "",
+        "framework": framework,
+    }
+    return console.render(
+        request,
+        "findings.html",
+        title="Findings",
+        rows=rows,
+        total=total,
+        page=page,
+        page_count=-(-total // PAGE) or 1,
+        query=query,
+        choices=CHOICES,
+        error=error,
+        severities=SEVERITIES,
+        targets=targets,
+        frameworks=controls(),
+        catalogue=KINDS,
+        can_accept=session_of(request).allows("approver"),
+    )
 
 
 @requires("approver")
@@ -59,11 +84,18 @@ async def accept(request: Request) -> Response:
     finding_id, reason = str(form.get("finding", "")), str(form.get("reason", "")).strip()[:1000]
     try:
         until = datetime.combine(datetime.fromisoformat(str(form.get("until", ""))).date(), time.max)
-        found = await FindingStore(console.database).accept(int(finding_id), until=until, reason=reason,
-                                                            actor=session.name)
+        found = await FindingStore(console.database).accept(
+            int(finding_id), until=until, reason=reason, actor=session.name
+        )
         notice = f"Risk of finding {found.id} accepted until {until:%Y-%m-%d}."
-        await console.audit("console_action", session.name, f"finding:{found.id}", action="accept_risk",
-                            until=until.isoformat(), reason=reason)
+        await console.audit(
+            "console_action",
+            session.name,
+            f"finding:{found.id}",
+            action="accept_risk",
+            until=until.isoformat(),
+            reason=reason,
+        )
     except ValueError:
         notice = "Give the date the acceptance ends (YYYY-MM-DD)."
     except ScimwardError as exc:

@@ -49,11 +49,26 @@ async def listing(request: Request, rt: ResourceType, template: str, title: str)
     except ScimwardError as exc:
         error = notice_of(exc)
     members = await member_counts(console.database, [i.id for i in items]) if rt is GROUP_TYPE else {}
-    governance = {i.id: governance_of(i.id, str(i.doc.get("displayName") or i.id), i.doc) for i in items} \
-        if rt is GROUP_TYPE else {}
-    return console.render(request, template, title=title, items=items, total=total, filter=text, error=error,
-                          next_cursor=next_cursor, previous_cursor=previous_cursor, columns=COLUMNS[rt.name],
-                          members=members, governance=governance, rt=rt.name)
+    governance = (
+        {i.id: governance_of(i.id, str(i.doc.get("displayName") or i.id), i.doc) for i in items}
+        if rt is GROUP_TYPE
+        else {}
+    )
+    return console.render(
+        request,
+        template,
+        title=title,
+        items=items,
+        total=total,
+        filter=text,
+        error=error,
+        next_cursor=next_cursor,
+        previous_cursor=previous_cursor,
+        columns=COLUMNS[rt.name],
+        members=members,
+        governance=governance,
+        rt=rt.name,
+    )
 
 
 @requires("viewer")
@@ -106,17 +121,36 @@ async def identity(request: Request) -> Response:
     holds = held.result()
     effective = effective_doc if diverged else source
     member_ids = [m["value"] for m in (stored.members or [])[:100]]
-    member_names = await names_of(console.database, [*member_ids, *(h.group_id for h in holds),
-                                                     *(h.member_id for h in holds)])
-    governance = governance_of(identity_id, str(source.get("displayName") or identity_id), source) \
-        if stored.resource_type == "Group" else None
+    member_names = await names_of(
+        console.database, [*member_ids, *(h.group_id for h in holds), *(h.member_id for h in holds)]
+    )
+    governance = (
+        governance_of(identity_id, str(source.get("displayName") or identity_id), source)
+        if stored.resource_type == "Group"
+        else None
+    )
     return console.render(
-        request, "identity.html", title=source.get("userName") or source.get("displayName") or identity_id,
-        stored=stored, source=source, effective=effective, diverged=diverged, source_deleted=source_deleted,
-        changed=differences(source, effective or {}), pending=pending.result(), accounts=accounts.result(),
-        radius=radius.result(), target_names={str(i): n for i, n in names.result().items()}, groups=groups.result(),
-        member_ids=member_ids, member_names=member_names, member_total=len(stored.members or []), holds=holds,
-        governance=governance, owned=owned.result())
+        request,
+        "identity.html",
+        title=source.get("userName") or source.get("displayName") or identity_id,
+        stored=stored,
+        source=source,
+        effective=effective,
+        diverged=diverged,
+        source_deleted=source_deleted,
+        changed=differences(source, effective or {}),
+        pending=pending.result(),
+        accounts=accounts.result(),
+        radius=radius.result(),
+        target_names={str(i): n for i, n in names.result().items()},
+        groups=groups.result(),
+        member_ids=member_ids,
+        member_names=member_names,
+        member_total=len(stored.members or []),
+        holds=holds,
+        governance=governance,
+        owned=owned.result(),
+    )
 
 
 routes = [

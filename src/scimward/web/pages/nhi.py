@@ -47,8 +47,12 @@ class Shown:
     rt: ResourceType | None  # None: the hub's tokens, not identities
 
 
-SHOWN = (Shown("agents", "Agents", AGENT_TYPE), Shown("applications", "Agentic applications", AGENTIC_APPLICATION_TYPE),
-         Shown("accounts", "Service accounts", USER_TYPE), Shown("tokens", "Hub tokens", None))
+SHOWN = (
+    Shown("agents", "Agents", AGENT_TYPE),
+    Shown("applications", "Agentic applications", AGENTIC_APPLICATION_TYPE),
+    Shown("accounts", "Service accounts", USER_TYPE),
+    Shown("tokens", "Hub tokens", None),
+)
 
 
 def registry_of(console: Console) -> Registry:
@@ -62,19 +66,23 @@ def _literal(value: str) -> str:
 def _service_accounts(registry: Registry) -> str:
     """What makes a User a service account: its ``userType`` (SCIMWARD_NHI_USER_TYPES; none: no User is)."""
     types = sorted(registry.user_types)
-    return "(" + " or ".join(f"userType eq {_literal(t)}" for t in types) + ")" if types else "(id eq \"\")"
+    return "(" + " or ".join(f"userType eq {_literal(t)}" for t in types) + ")" if types else '(id eq "")'
 
 
-async def _filter_text(registry: Registry, shown: Shown, typed: str, kind: str, owner: str,
-                       expiring: int | None) -> str:
+async def _filter_text(
+    registry: Registry, shown: Shown, typed: str, kind: str, owner: str, expiring: int | None
+) -> str:
     """The typed filter with the quick filters and, for service accounts, what makes a User one."""
     parts = [f"({typed})"] if typed else []
     if shown.rt is USER_TYPE:
         parts.append(_service_accounts(registry))
     if owner:
         owner_id = _literal(await registry.user_id(owner))
-        parts.append(f"{ENTERPRISE_USER_SCHEMA}:manager.value eq {owner_id}" if shown.rt is USER_TYPE
-                     else f"owners[value eq {owner_id}]")
+        parts.append(
+            f"{ENTERPRISE_USER_SCHEMA}:manager.value eq {owner_id}"
+            if shown.rt is USER_TYPE
+            else f"owners[value eq {owner_id}]"
+        )
     if kind and shown.rt is AGENT_TYPE:
         parts.append(f"{NHI_SCHEMA}:kind eq {_literal(kind)}")
     if expiring and shown.rt is not USER_TYPE:
@@ -100,38 +108,58 @@ async def nhis(request: Request) -> Response:
     total, next_cursor, previous_cursor, error = 0, None, None, None
     try:
         if shown.rt is None:
-            views = [v for v in await registry.owned_tokens()
-                     if not owner or owner.lower() in (o.lower() for o in v.owners)]
+            views = [
+                v for v in await registry.owned_tokens() if not owner or owner.lower() in (o.lower() for o in v.owners)
+            ]
             total = len(views)
         else:
             text = await _filter_text(registry, shown, typed, kind, owner, expiring)
-            result = await console.store.search(shown.rt, SearchQuery(
-                filter=parse_filter(text) if text else None, count=PAGE, cursor=cursor))
+            result = await console.store.search(
+                shown.rt, SearchQuery(filter=parse_filter(text) if text else None, count=PAGE, cursor=cursor)
+            )
             views = await registry.views_of([i.id for i in result.items])
             total, next_cursor, previous_cursor = result.total, result.next_cursor, result.previous_cursor
     except ScimwardError as exc:
         error = notice_of(exc)
     findings = await open_findings_of(console.database, [v.id for v in views])
     query = {"show": shown.key, "filter": typed, "kind": kind, "owner": owner, "expiring": expiring or ""}
-    return console.render(request, "nhis.html", title="Non-human identities", views=views, shown=shown,
-                          tabs=SHOWN, total=total, next_cursor=next_cursor, previous_cursor=previous_cursor,
-                          error=error, query=query, kinds=NHI_KINDS, expiring_days=EXPIRING_DAYS,
-                          findings=findings, filter=typed, last_rotated=last_rotated)
+    return console.render(
+        request,
+        "nhis.html",
+        title="Non-human identities",
+        views=views,
+        shown=shown,
+        tabs=SHOWN,
+        total=total,
+        next_cursor=next_cursor,
+        previous_cursor=previous_cursor,
+        error=error,
+        query=query,
+        kinds=NHI_KINDS,
+        expiring_days=EXPIRING_DAYS,
+        findings=findings,
+        filter=typed,
+        last_rotated=last_rotated,
+    )
 
 
 async def owned_by(console: Console, user_id: str, limit: int = PAGE) -> list[NhiView]:
     """The Agents a person owns (an identity's page lists them; the service accounts they manage are a
     search of every User's document, so that page links to the NHI page's owner filter instead)."""
     registry = registry_of(console)
-    result = await console.store.search(AGENT_TYPE, SearchQuery(
-        filter=parse_filter(f"owners[value eq {_literal(user_id)}]"), count=limit))
+    result = await console.store.search(
+        AGENT_TYPE, SearchQuery(filter=parse_filter(f"owners[value eq {_literal(user_id)}]"), count=limit)
+    )
     return await registry.views_of([i.id for i in result.items])
 
 
 def last_rotated(view: NhiView) -> str | None:
     """When any of its credentials was last rotated (or made, if never rotated): ISO text sorts as time."""
-    moments = [str(c.get("lastRotated") or c.get("created")) for c in view.credentials
-               if c.get("lastRotated") or c.get("created")]
+    moments = [
+        str(c.get("lastRotated") or c.get("created"))
+        for c in view.credentials
+        if c.get("lastRotated") or c.get("created")
+    ]
     return max(moments) if moments else None
 
 
@@ -153,10 +181,18 @@ async def nhi(request: Request) -> Response:
     findings = (await open_findings_of(console.database, [view.id])).get(view.id, [])
     pending = [] if view.resource_type == "Token" else await console.approvals.changes("pending", view.id, 50)
     agent = view.resource_type == "Agent"
-    return console.render(request, "nhi.html", title=view.name, view=view, findings=findings, pending=pending,
-                          last_rotated=last_rotated(view), can_attest=agent and session.allows("reviewer"),
-                          can_transfer=view.resource_type in ("Agent", "User", "Token") and session.allows("approver"),
-                          can_retire=view.resource_type in ("Agent", "User", "Token") and session.allows("admin"))
+    return console.render(
+        request,
+        "nhi.html",
+        title=view.name,
+        view=view,
+        findings=findings,
+        pending=pending,
+        last_rotated=last_rotated(view),
+        can_attest=agent and session.allows("reviewer"),
+        can_transfer=view.resource_type in ("Agent", "User", "Token") and session.allows("approver"),
+        can_retire=view.resource_type in ("Agent", "User", "Token") and session.allows("admin"),
+    )
 
 
 async def _act(request: Request, action: str) -> Response:
@@ -185,8 +221,13 @@ async def _act(request: Request, action: str) -> Response:
         held = [] if view.resource_type == "Token" else await console.approvals.changes("pending", view.id, 1)
         if held and action != "retire":
             notice += f" The gate holds the change for approval ({held[0].id})."
-        await console.audit("console_action", session.name, f"nhi:{view.name}", action=f"nhi_{action}",
-                            **({"to": str(form.get("to", ""))} if action == "transfer" else {}))
+        await console.audit(
+            "console_action",
+            session.name,
+            f"nhi:{view.name}",
+            action=f"nhi_{action}",
+            **({"to": str(form.get("to", ""))} if action == "transfer" else {}),
+        )
     except ScimwardError as exc:
         notice = notice_of(exc)
     return _back(console, back, notice)

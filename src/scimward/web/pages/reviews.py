@@ -42,11 +42,22 @@ async def campaign(request: Request) -> Response:
     me = session.name.lower()
     mine = request.query_params.get("mine", "1") == "1"
     undecided = request.query_params.get("undecided", "1") == "1"
-    shown = [i for i in items if (not mine or me in [r.lower() for r in i.reviewers])
-             and (not undecided or i.decision is None)]
-    return console.render(request, "review.html", title=f"Review {found.name}", campaign=found, items=shown,
-                          all_items=len(items), mine=mine, undecided=undecided,
-                          can_decide=session.allows("reviewer") and found.status == "open")
+    shown = [
+        i
+        for i in items
+        if (not mine or me in [r.lower() for r in i.reviewers]) and (not undecided or i.decision is None)
+    ]
+    return console.render(
+        request,
+        "review.html",
+        title=f"Review {found.name}",
+        campaign=found,
+        items=shown,
+        all_items=len(items),
+        mine=mine,
+        undecided=undecided,
+        can_decide=session.allows("reviewer") and found.status == "open",
+    )
 
 
 @requires("reviewer")
@@ -59,10 +70,10 @@ async def decide(request: Request) -> Response:
     try:
         numbers = sorted({int(str(v)) for v in form.getlist("item")})[:MAX_BULK]
         decided = await reviews_of(request).decide(name, numbers, decision, session.name, note)
-        notice = "; ".join(f"item {d.number}: {d.decision}" + (f" ({d.outcome})" if d.outcome else "")
-                           for d in decided)
-        await console.audit("console_action", session.name, f"review:{name}", action=f"review_{decision}",
-                            items=numbers, note=note)
+        notice = "; ".join(f"item {d.number}: {d.decision}" + (f" ({d.outcome})" if d.outcome else "") for d in decided)
+        await console.audit(
+            "console_action", session.name, f"review:{name}", action=f"review_{decision}", items=numbers, note=note
+        )
     except ValueError:
         notice = "Item numbers are whole numbers."
     except ScimwardError as exc:

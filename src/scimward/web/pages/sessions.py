@@ -15,8 +15,13 @@ from scimward.web.context import console_of
 @requires("admin")
 async def sessions(request: Request) -> Response:
     console = console_of(request)
-    return console.render(request, "sessions.html", title="Sessions", rows=await console.sessions.live(),
-                          accounts=await console.accounts.list())
+    return console.render(
+        request,
+        "sessions.html",
+        title="Sessions",
+        rows=await console.sessions.live(),
+        accounts=await console.accounts.list(),
+    )
 
 
 @requires("admin")

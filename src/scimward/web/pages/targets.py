@@ -49,8 +49,7 @@ async def targets(request: Request) -> Response:
     async with asyncio.TaskGroup() as reads:  # one read per target, at once rather than one after another
         latencies = {target.name: reads.create_task(links.latencies(target.id)) for target in health}
     latency = {name: percentiles(read.result()) for name, read in latencies.items()}
-    return console.render(request, "targets.html", title="Targets", targets=health, breakers=breakers,
-                          latency=latency)
+    return console.render(request, "targets.html", title="Targets", targets=health, breakers=breakers, latency=latency)
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float] | None:
@@ -69,12 +68,22 @@ async def target(request: Request) -> Response:
     return _edit_page(request, view, view["config"])
 
 
-def _edit_page(request: Request, view: dict[str, Any], config: dict[str, Any], error: str | None = None,
-               status_code: int = 200) -> Response:
+def _edit_page(
+    request: Request, view: dict[str, Any], config: dict[str, Any], error: str | None = None, status_code: int = 200
+) -> Response:
     console, session = console_of(request), session_of(request)
-    return console.render(request, "target.html", status_code, title=f"Target {view['name']}", target=view,
-                          config=config, modes=[m.value for m in DeprovisionMode], error=error,
-                          mapping_text=_mapping_text(config.get("mapping")), can_change=session.allows("admin"))
+    return console.render(
+        request,
+        "target.html",
+        status_code,
+        title=f"Target {view['name']}",
+        target=view,
+        config=config,
+        modes=[m.value for m in DeprovisionMode],
+        error=error,
+        mapping_text=_mapping_text(config.get("mapping")),
+        can_change=session.allows("admin"),
+    )
 
 
 def _mapping_text(mapping: Any) -> str:
@@ -91,10 +100,14 @@ def changes_of(form: Any) -> dict[str, Any]:
     days = str(form.get("tombstone_days") or "30").strip()
     if not days.isdigit():
         raise InvalidValue("tombstone_days must be a whole number of days, 0 or more")
-    return {"scope": str(form.get("scope") or "").strip() or None, "push_groups": form.get("push_groups") == "on",
-            "group_scope": str(form.get("group_scope") or "").strip() or None, "mapping": mapping,
-            "deprovision": str(form.get("deprovision") or DeprovisionMode.DEACTIVATE.value),
-            "tombstone_days": int(days)}
+    return {
+        "scope": str(form.get("scope") or "").strip() or None,
+        "push_groups": form.get("push_groups") == "on",
+        "group_scope": str(form.get("group_scope") or "").strip() or None,
+        "mapping": mapping,
+        "deprovision": str(form.get("deprovision") or DeprovisionMode.DEACTIVATE.value),
+        "tombstone_days": int(days),
+    }
 
 
 @requires("admin")
@@ -112,17 +125,30 @@ async def preview(request: Request) -> Response:
     except ScimwardError as exc:
         return _edit_page(request, view, {**view["config"], **_shown(form)}, notice_of(exc), 400)
     before, after = planned(view["config"]), planned(config.to_json())
-    return console.render(request, "target_preview.html", title=f"Preview: {name}", target=view, plan=plan,
-                          held=await would_hold(console.database, plan), before=before, after=after,
-                          differ=[k for k in PLANNED if before.get(k) != after.get(k)],
-                          changes=json.dumps(changes), changes_field=CHANGES)
+    return console.render(
+        request,
+        "target_preview.html",
+        title=f"Preview: {name}",
+        target=view,
+        plan=plan,
+        held=await would_hold(console.database, plan),
+        before=before,
+        after=after,
+        differ=[k for k in PLANNED if before.get(k) != after.get(k)],
+        changes=json.dumps(changes),
+        changes_field=CHANGES,
+    )
 
 
 def _shown(form: Any) -> dict[str, Any]:
     """The form as sent, to show it again beside what was wrong with it."""
-    return {"scope": form.get("scope") or None, "group_scope": form.get("group_scope") or None,
-            "push_groups": form.get("push_groups") == "on", "deprovision": form.get("deprovision"),
-            "tombstone_days": form.get("tombstone_days")}
+    return {
+        "scope": form.get("scope") or None,
+        "group_scope": form.get("group_scope") or None,
+        "push_groups": form.get("push_groups") == "on",
+        "deprovision": form.get("deprovision"),
+        "tombstone_days": form.get("tombstone_days"),
+    }
 
 
 @requires("admin")
@@ -147,8 +173,9 @@ async def apply(request: Request) -> Response:
     except ValueError:
         notice, outcome = "The change the preview carried is not JSON: preview it again.", {}
     if outcome:
-        await console.audit("console_action", session.name, f"target:{name}", action="target_config",
-                            keys=sorted(changes), **outcome)
+        await console.audit(
+            "console_action", session.name, f"target:{name}", action="target_config", keys=sorted(changes), **outcome
+        )
     return RedirectResponse(console.url(back) + "?" + urlencode({"notice": notice}), 303)
 
 

@@ -48,10 +48,12 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(36), nullable=False),
         sa.Column("member_type", sa.String(32), nullable=False),
         sa.PrimaryKeyConstraint("group_id", "member_id", name="pk_memberships"),
-        sa.ForeignKeyConstraint(["group_id"], ["identities.id"], ondelete="CASCADE",
-                                name="fk_memberships_group_id_identities"),
-        sa.ForeignKeyConstraint(["member_id"], ["identities.id"], ondelete="CASCADE",
-                                name="fk_memberships_member_id_identities"),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["identities.id"], ondelete="CASCADE", name="fk_memberships_group_id_identities"
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["identities.id"], ondelete="CASCADE", name="fk_memberships_member_id_identities"
+        ),
     )
     op.create_index("ix_memberships_member_id", "memberships", ["member_id"])
 
@@ -65,8 +67,9 @@ def upgrade() -> None:
         sa.Column("display", sa.String(256)),
         sa.Column("primary", sa.Boolean),
         sa.PrimaryKeyConstraint("identity_id", "position", name="pk_identity_emails"),
-        sa.ForeignKeyConstraint(["identity_id"], ["identities.id"], ondelete="CASCADE",
-                                name="fk_identity_emails_identity_id_identities"),
+        sa.ForeignKeyConstraint(
+            ["identity_id"], ["identities.id"], ondelete="CASCADE", name="fk_identity_emails_identity_id_identities"
+        ),
     )
     op.create_index("ix_identity_emails_value_lower", "identity_emails", ["value_lower"])
 
@@ -85,8 +88,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_tokens"),
         sa.UniqueConstraint("name", name="uq_tokens_name"),
         sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
-        sa.ForeignKeyConstraint(["user_id"], ["identities.id"], ondelete="SET NULL",
-                                name="fk_tokens_user_id_identities"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["identities.id"], ondelete="SET NULL", name="fk_tokens_user_id_identities"
+        ),
     )
 
 

@@ -26,8 +26,10 @@ def upgrade() -> None:
         sa.Column("count", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("resource_type", "shard", name="pk_identity_counts"),
     )
-    op.execute("INSERT INTO identity_counts (resource_type, shard, count) "
-               "SELECT resource_type, 0, count(*) FROM identities GROUP BY resource_type")
+    op.execute(
+        "INSERT INTO identity_counts (resource_type, shard, count) "
+        "SELECT resource_type, 0, count(*) FROM identities GROUP BY resource_type"
+    )
 
 
 def downgrade() -> None:

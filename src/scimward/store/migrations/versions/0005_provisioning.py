@@ -70,8 +70,9 @@ def upgrade() -> None:
         sa.Column("group_id", sa.String(36), nullable=False),
         sa.Column("member_id", sa.String(36), nullable=False),
         sa.PrimaryKeyConstraint("target_id", "group_id", "member_id", name="pk_link_members"),
-        sa.ForeignKeyConstraint(["target_id"], ["targets.id"], ondelete="CASCADE",
-                                name="fk_link_members_target_id_targets"),
+        sa.ForeignKeyConstraint(
+            ["target_id"], ["targets.id"], ondelete="CASCADE", name="fk_link_members_target_id_targets"
+        ),
     )
     op.create_table(
         "push_log",
@@ -84,8 +85,9 @@ def upgrade() -> None:
         sa.Column("finished", sa.DateTime, nullable=False),
         sa.Column("detail", sa.Text),
         sa.PrimaryKeyConstraint("id", name="pk_push_log"),
-        sa.ForeignKeyConstraint(["target_id"], ["targets.id"], ondelete="CASCADE",
-                                name="fk_push_log_target_id_targets"),
+        sa.ForeignKeyConstraint(
+            ["target_id"], ["targets.id"], ondelete="CASCADE", name="fk_push_log_target_id_targets"
+        ),
     )
     op.create_index("ix_push_log_target", "push_log", ["target_id", "finished"])
 

@@ -41,12 +41,19 @@ def upgrade() -> None:
         sa.Column("repaired_at", sa.DateTime),
         sa.Column("repair", sa.Text),
         sa.PrimaryKeyConstraint("id", name="pk_findings"),
-        sa.ForeignKeyConstraint(["target_id"], ["targets.id"], ondelete="CASCADE",
-                                name="fk_findings_target_id_targets"),
+        sa.ForeignKeyConstraint(
+            ["target_id"], ["targets.id"], ondelete="CASCADE", name="fk_findings_target_id_targets"
+        ),
     )
     # One open finding per drift; resolved ones stay as history beside it.
-    op.create_index("uq_findings_open", "findings", ["target_id", "kind", "subject", "attribute"], unique=True,
-                    sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+    op.create_index(
+        "uq_findings_open",
+        "findings",
+        ["target_id", "kind", "subject", "attribute"],
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    )
     op.create_index("ix_findings_target_status", "findings", ["target_id", "status", "last_seen"])
     op.create_table(
         "reconcile_runs",
@@ -63,8 +70,9 @@ def upgrade() -> None:
         sa.Column("counts", JsonDoc),
         sa.Column("error", sa.Text),
         sa.PrimaryKeyConstraint("id", name="pk_reconcile_runs"),
-        sa.ForeignKeyConstraint(["target_id"], ["targets.id"], ondelete="CASCADE",
-                                name="fk_reconcile_runs_target_id_targets"),
+        sa.ForeignKeyConstraint(
+            ["target_id"], ["targets.id"], ondelete="CASCADE", name="fk_reconcile_runs_target_id_targets"
+        ),
     )
     op.create_index("ix_reconcile_runs_target", "reconcile_runs", ["target_id", "started"])
 

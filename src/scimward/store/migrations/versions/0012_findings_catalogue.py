@@ -35,11 +35,22 @@ def upgrade() -> None:
         batch.add_column(sa.Column("accepted_until", sa.DateTime))
         batch.add_column(sa.Column("accepted_by", sa.String(256)))
         batch.add_column(sa.Column("accepted_reason", sa.Text))
-    op.create_index("uq_findings_open", "findings", ["target_id", "kind", "subject", "attribute"], unique=True,
-                    sqlite_where=sa.text(LIVE), postgresql_where=sa.text(LIVE))
-    op.create_index("uq_findings_open_hub", "findings", ["kind", "subject", "attribute"], unique=True,
-                    sqlite_where=sa.text(f"target_id IS NULL AND {LIVE}"),
-                    postgresql_where=sa.text(f"target_id IS NULL AND {LIVE}"))
+    op.create_index(
+        "uq_findings_open",
+        "findings",
+        ["target_id", "kind", "subject", "attribute"],
+        unique=True,
+        sqlite_where=sa.text(LIVE),
+        postgresql_where=sa.text(LIVE),
+    )
+    op.create_index(
+        "uq_findings_open_hub",
+        "findings",
+        ["kind", "subject", "attribute"],
+        unique=True,
+        sqlite_where=sa.text(f"target_id IS NULL AND {LIVE}"),
+        postgresql_where=sa.text(f"target_id IS NULL AND {LIVE}"),
+    )
     op.create_index("ix_findings_kind_status", "findings", ["kind", "status"])
 
 
@@ -55,5 +66,11 @@ def downgrade() -> None:
         batch.drop_column("accepted_until")
         batch.drop_column("owner")
         batch.alter_column("target_id", existing_type=sa.Integer, nullable=False)
-    op.create_index("uq_findings_open", "findings", ["target_id", "kind", "subject", "attribute"], unique=True,
-                    sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+    op.create_index(
+        "uq_findings_open",
+        "findings",
+        ["target_id", "kind", "subject", "attribute"],
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    )

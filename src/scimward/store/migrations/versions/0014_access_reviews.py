@@ -68,8 +68,12 @@ def upgrade() -> None:
         sa.Column("outcome_change", sa.String(36)),
         sa.Column("outcome_detail", sa.Text),
         sa.PrimaryKeyConstraint("campaign_id", "number", name="pk_review_items"),
-        sa.ForeignKeyConstraint(["campaign_id"], ["review_campaigns.id"], ondelete="CASCADE",
-                                name="fk_review_items_campaign_id_review_campaigns"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["review_campaigns.id"],
+            ondelete="CASCADE",
+            name="fk_review_items_campaign_id_review_campaigns",
+        ),
     )
     op.create_index("ix_review_items_decision", "review_items", ["campaign_id", "decision"])
     op.create_index("ix_review_items_member", "review_items", ["member_id"])
@@ -91,8 +95,12 @@ def upgrade() -> None:
         sa.Column("reviewer", sa.String(256), nullable=False),
         sa.Column("items", sa.Integer, nullable=False),
         sa.Column("sent", sa.DateTime, nullable=False),
-        sa.ForeignKeyConstraint(["campaign_id"], ["review_campaigns.id"], ondelete="CASCADE",
-                                name="fk_review_reminders_campaign_id_review_campaigns"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["review_campaigns.id"],
+            ondelete="CASCADE",
+            name="fk_review_reminders_campaign_id_review_campaigns",
+        ),
     )
     op.create_index("ix_review_reminders_campaign", "review_reminders", ["campaign_id", "sent"])
 

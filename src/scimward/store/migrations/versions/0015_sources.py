@@ -48,8 +48,9 @@ def upgrade() -> None:
         sa.Column("line", sa.Integer, nullable=False),
         sa.Column("imported", sa.DateTime, nullable=False),
         sa.PrimaryKeyConstraint("source_id", "employee_id", name="pk_hr_records"),
-        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name="fk_hr_records_source_id_sources",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name="fk_hr_records_source_id_sources", ondelete="CASCADE"
+        ),
     )
     op.create_index("ix_hr_records_identity_id", "hr_records", ["identity_id"])
     with op.batch_alter_table("tokens") as batch:

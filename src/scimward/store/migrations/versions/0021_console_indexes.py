@@ -18,10 +18,18 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.create_index("ix_identities_user_name_prefix", "identities", ["resource_type", "user_name_lower"],
-                        postgresql_ops={"user_name_lower": "text_pattern_ops"})
-        op.create_index("ix_identities_display_name_prefix", "identities", ["resource_type", "display_name_lower"],
-                        postgresql_ops={"display_name_lower": "text_pattern_ops"})
+        op.create_index(
+            "ix_identities_user_name_prefix",
+            "identities",
+            ["resource_type", "user_name_lower"],
+            postgresql_ops={"user_name_lower": "text_pattern_ops"},
+        )
+        op.create_index(
+            "ix_identities_display_name_prefix",
+            "identities",
+            ["resource_type", "display_name_lower"],
+            postgresql_ops={"display_name_lower": "text_pattern_ops"},
+        )
         op.create_index("ix_changes_id_prefix", "changes", ["id"], postgresql_ops={"id": "text_pattern_ops"})
     op.create_index("ix_changes_created", "changes", ["created", "id"])
 
