@@ -248,9 +248,9 @@ def test_set_with_nothing_to_change_says_so(cli: Cli, application: Peer) -> None
         (("--map", "nickName"), "TARGET=SOURCE"),
         (("--option", "scope=x"), "option of its own"),
         # Options propagate and reconcile read later are checked now (issue 12, item 5).
-        (("--option", "reconcile_every=banana"), "reconcile_every 'banana' is not an interval"),
+        (("--option", "reconcile_every=banana"), "reconcile_every: 'banana' is not an interval"),
         (("--option", "orphans=nuke"), "orphans must be 'report' or 'deactivate'"),
-        (("--option", "quarantine_after=0"), "quarantine_after must be a whole number, 1 or more"),
+        (("--option", "quarantine_after=0"), "quarantine_after must be a whole number of failures, 1 or more, not 0"),
         (("--option", "profile=bogus"), "profile must be one of standard, conservative"),
     ],
 )
