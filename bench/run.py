@@ -30,6 +30,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -48,6 +49,7 @@ PEERS = HERE / "peers"
 
 TARGETS = ("scimward-pg", "scimward-sqlite", "scim2-server")
 SCIMWARD_TARGETS = ("scimward-pg", "scimward-sqlite")
+NO_POLICY = "-nopolicy"  # the label suffix of --policy-ab's runs without the policy
 
 # The issue's targets for scimward on PostgreSQL: one server process on one core, 8 connections, N=100,000.
 TARGET_N = 100_000
@@ -364,6 +366,7 @@ class Bench:
         self.outf = open(a.out, "a")  # noqa: SIM115 - held open for the whole benchmark
         self.failed = False
         self.src: Path | None = None
+        self.serial = 0
 
     def snapshot(self, code: str, name: str = "src") -> None:
         """One consistent copy of the code for the whole benchmark, however src/ changes meanwhile:
@@ -412,7 +415,8 @@ class Bench:
             env["PYTHONPATH"] = str(self.src)
         return env
 
-    def prepare_scimward(self, target: str, run_id: str, patch_response: str) -> tuple[str, str, str | None]:
+    def prepare_scimward(self, target: str, run_id: str, patch_response: str,
+                         policy: str | None) -> tuple[str, str, str | None]:
         if target == "scimward-pg":
             assert self.pg is not None
             self.pg.recreate()
@@ -424,20 +428,25 @@ class Bench:
             url = f"sqlite:///{path}"
         env = self.scimward_env()
         run_quiet([self.scimward, "db", "upgrade", "--database-url", url], env=env)
-        if self.a.policy:
-            run_quiet([self.scimward, "policy", "apply", self.a.policy, "--as", "bench", "--database-url", url], env=env)
+        if policy:
+            run_quiet([self.scimward, "policy", "apply", policy, "--as", "bench", "--database-url", url], env=env)
         out = run_quiet([self.scimward, "token", "create", "--name", "bench", "--patch-response", patch_response,
                          "--database-url", url], env=env)
         token = [line for line in out.splitlines() if line.strip()][-1].strip()
         return url, token, (self.pg.db if target == "scimward-pg" else None)
 
     def run(self, target: str, patch_response: str, kind: str, users: int, extra: list[str],
-            suffix: str = "") -> None:
-        """One server and one scimload run; ``suffix`` marks the label of a ``--baseline-code`` run."""
+            suffix: str = "", policy: str | None = None) -> None:
+        """One server and one scimload run; ``suffix`` marks the label of a ``--baseline-code`` run or of
+        the policy-less half of ``--policy-ab``; ``policy`` is applied before seeding (default ``--policy``)."""
         a = self.a
+        policy = a.policy if policy is None else policy or None
         label = target if target not in SCIMWARD_TARGETS or patch_response == "no_content" else f"{target}-resource"
         label += suffix
         run_id = f"{label}-{kind}-n{users}"
+        if a.policy_ab:  # several runs of one label: each its own id, so that the report keeps them all
+            self.serial += 1
+            run_id += f"-{self.serial}"
         log = self.work / f"{run_id}.server.log"
         genlog = self.work / f"{run_id}.scimload.log"
         jsonl = self.work / f"{run_id}.jsonl"
@@ -448,7 +457,7 @@ class Bench:
         pgdb = None
         pin = ["taskset", "-c", str(a.server_cpu)]
         if target in SCIMWARD_TARGETS:
-            url, token, pgdb = self.prepare_scimward(target, run_id, patch_response)
+            url, token, pgdb = self.prepare_scimward(target, run_id, patch_response, policy)
             argv = [*pin, self.scimward, "serve", "--port", str(port), "--database-url", url, "--log-level", "warning",
                     *a.serve_args.split()]
             server = self.children.start(argv, log, env=self.scimward_env())
@@ -467,7 +476,7 @@ class Bench:
         pg = PgBackends(pgdb, pg_cpus) if pgdb else None
         common = {"label": label, "target": target, "kind": kind, "users": users, "run_id": run_id,
                   "patch_response": patch_response if target in SCIMWARD_TARGETS else "no_content (204)",
-                  "pg_cpu_mode": a.pg_cpu if pg else None}
+                  "pg_cpu_mode": a.pg_cpu if pg else None, "policy": policy}
         gen_argv = ["taskset", "-c", str(a.gen_cpu), self.python, str(SCIMLOAD), "--base-url", base,
                     "--token", token, "--users", str(users), "--label", label, "--server-pid", str(server.pid),
                     "--out", str(jsonl), "--max-seconds", str(a.max_seconds),
@@ -833,6 +842,41 @@ def ratio_table(runs: list[dict[str, Any]], title: str) -> tuple[list[str], list
             *md_table(["op", *(f"{lab} ÷ scim2-server" for lab in ours)], rows), ""], results
 
 
+def policy_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """``--policy-ab``: per target and write op, the median req/s and server CPU per request with the
+    policy and without it over the pairs, and their ratio (issue 10: >= 80 %)."""
+    rows, results = [], []
+    for label in sorted({r["label"] for r in runs if r["label"].endswith(NO_POLICY)}):
+        base = label[: -len(NO_POLICY)]
+        with_p = [r for r in runs if r["label"] == base and r["kind"] == "main"]
+        without = [r for r in runs if r["label"] == label and r["kind"] == "main"]
+        for op in ("seed_users", "patch_user", "get_user"):
+            def figures(rs: list[dict[str, Any]], op: str = op) -> tuple[float | None, float | None, int]:
+                got = [r["ops"][op] for r in rs if op in r["ops"] and not r["ops"][op]["errors"]]
+                rps = [o["rps"] for o in got if o["rps"]]
+                cpu = [o["server_cpu"] / o["rps"] * 1e6 for o in got if o["rps"] and o.get("server_cpu") is not None]
+                return (statistics.median(rps) if rps else None, statistics.median(cpu) if cpu else None,
+                        sum(1 for o in got if (o.get("other_cpu") or 0) > DISTURBED))
+            rp, cp, dp = figures(with_p)
+            rn, cn, dn = figures(without)
+            if rp is None or rn is None:
+                continue
+            ratio = rp / rn
+            cpu_ratio = cn / cp if cp and cn else None
+            rows.append([base, op, str(len(with_p)), fmt_rps(rn), fmt_rps(rp), f"{ratio:.0%}",
+                         f"{cn:,.0f} / {cp:,.0f} µs" if cp and cn else "-",
+                         f"{cpu_ratio:.0%}" if cpu_ratio else "-", str(dp + dn)])
+            results.append({"target": base, "op": op, "pairs": len(with_p), "rps_without": rn, "rps_with": rp,
+                            "ratio": round(ratio, 3), "cpu_us_without": cn, "cpu_us_with": cp,
+                            "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None, "disturbed_phases": dp + dn})
+    if not rows:
+        return [], []
+    return ["### The gate's cost: with the policy against the same build without it (medians over the pairs; "
+            "target ≥ 80 %)", "",
+            *md_table(["target", "op", "pairs", "req/s without", "req/s with", "ratio",
+                       "server CPU/req without / with", "CPU ratio", "disturbed phases"], rows), ""], results
+
+
 def report(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     runs = collect(records)
     lines: list[str] = []
@@ -862,6 +906,9 @@ def report(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             lines += rl
             summary["ratios"][f"{kind}-n{n}"] = rres
             lines += [f"Checks, {what}:", "", *checks_table(group)]
+    pl, pres = policy_table(runs)
+    lines += pl
+    summary["policy_ab"] = pres
     for label in sorted({r["label"] for r in runs if r["target"] == "scimward-pg"}):
         tl, tres = targets_table(runs, label)
         lines += tl
@@ -977,9 +1024,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "commit (its src/, via git archive), or 'live' (the live src/, which may change under a run)")
     p.add_argument("--baseline-code", help="after the runs, the scimward targets' N runs again on this commit's "
                                         "src/, labelled TARGET@COMMIT (an A/B in one run)")
+    p.add_argument("--policy-ab", type=int, default=0, metavar="PAIRS",
+                   help="with --policy: PAIRS times over, each scimward target's N run with the policy and then "
+                   f"the same without it (labelled TARGET{NO_POLICY}); the policy table gives the medians' ratio")
     p.add_argument("--keep-work", action="store_true", help="keep server and scimload logs")
     p.add_argument("--force", action="store_true", help="run even if another scimload.py is running")
     a = p.parse_args(argv)
+    if a.policy_ab and not a.policy:
+        p.error("--policy-ab needs --policy")
     if a.quick:
         a.users, a.max_seconds, a.seed_max_seconds = [2000], 5.0, 300.0
         if a.big_group:
@@ -1030,7 +1082,12 @@ def main(argv: list[str] | None = None) -> int:
         for n in [] if a.big_group_only else a.users:
             for target in a.targets:
                 for pr in (a.patch_response if target in SCIMWARD_TARGETS else ["no_content"]):
-                    bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra])
+                    for _ in range(a.policy_ab if target in SCIMWARD_TARGETS else 1):
+                        bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra])
+                        if a.policy_ab and target in SCIMWARD_TARGETS:
+                            # the same build without the policy, right after: both halves meet the same machine
+                            bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra],
+                                      suffix=NO_POLICY, policy="")
         if a.baseline_code:
             # The same runs on other code, in the same invocation: an A/B of one change (e.g. the audit trail).
             tested = bench.src
