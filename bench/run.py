@@ -40,7 +40,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -49,6 +49,7 @@ PEERS = HERE / "peers"
 
 TARGETS = ("scimward-pg", "scimward-sqlite", "scim2-server")
 SCIMWARD_TARGETS = ("scimward-pg", "scimward-sqlite")
+AGENT_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Agent"
 NO_POLICY = "-nopolicy"  # the label suffix of --policy-ab's runs without the policy
 
 # The issue's targets for scimward on PostgreSQL: one server process on one core, 8 connections, N=100,000.
@@ -564,11 +565,81 @@ class Bench:
         if gen.returncode != 0 or not alive or phase_count == 0:
             self.failed = True
             print(f"   scimload log:\n{tail(genlog)}\n   server log:\n{tail(log)}", flush=True)
+        elif a.agents and kind == "main" and target in SCIMWARD_TARGETS:
+            self.agents_against_users(base, token, server.pid, common)
         self.children.stop(gen)
         self.children.stop(server)
         if pgdb is not None:
             assert self.pg is not None
             self.pg.drop()
+
+
+    def agents_against_users(self, base: str, token: str, pid: int, common: dict[str, Any]) -> None:
+        """``--agents M``: on the same server, after the workload, M Agents created over SCIM, then
+        ``GET /Users/{id}`` and ``GET /Agents/{id}``, ``userName eq`` and ``name eq``, each hammered by
+        scimload's ``--raw-get`` (8 connections) in turn, ``--agents-rounds`` times (issue 14: within 10 %)."""
+        a = self.a
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+
+        def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return cast(dict[str, Any], json.loads(response.read() or b"{}"))
+
+        print(f"   agents: creating {a.agents:,} Agents", flush=True)
+        ids = [call("POST", "/Agents", {"schemas": [AGENT_SCHEMA], "name": f"agent{i}", "displayName": f"Agent {i}",
+                                         "active": True, "agentType": "Assistant"})["id"] for i in range(a.agents)]
+        agent_id, agent_name = ids[len(ids) // 2], f"agent{len(ids) // 2}"
+        some = call("GET", "/Users?count=1&startIndex=" + str(max(1, len(ids) // 2)) + "&attributes=userName")
+        user = some["Resources"][0]
+        paths = {
+            "get_user_by_id": f"/Users/{user['id']}",
+            "get_agent_by_id": f"/Agents/{agent_id}",
+            "filter_user_by_name": "/Users?filter=" + urllib.parse.quote(f'userName eq "{user["userName"]}"'),
+            "filter_agent_by_name": "/Agents?filter=" + urllib.parse.quote(f'name eq "{agent_name}"'),
+        }
+        out = self.work / f"{common['run_id']}.agents.jsonl"
+        for round_ in range(a.agents_rounds):
+            for op, path in paths.items():
+                argv = ["taskset", "-c", str(a.gen_cpu), self.python, str(SCIMLOAD), "--base-url", base,
+                        "--token", token, "--raw-get", path, "--requests", "5000", "--max-seconds", "8",
+                        "--server-pid", str(pid), "--label", op, "--out", str(out)]
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
+                               env=dict(os.environ, NO_PROXY="127.0.0.1,localhost"))
+                found = next(json.loads(line) for line in reversed(out.read_text().splitlines())
+                             if '"raw_get"' in line and f'"label": "{op}"' in line)
+                found.update(common)
+                found.update({"op": f"agents:{op}", "round": round_, "loadavg": os.getloadavg()[0]})
+                self.emit(found)
+                print("   " + phase_line(found), flush=True)
+
+
+def agents_table(runs_records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """``--agents``: per target, the Agents' figures against the Users' (best round by server CPU per request)."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in runs_records:
+        if str(r.get("op", "")).startswith("agents:") and r.get("requests") and not r.get("errors"):
+            key = (r["label"], r["op"].removeprefix("agents:"))
+            r = {**r, "cpu_us": r["server_cpu"] * r["wall_s"] / r["requests"] * 1e6}
+            if key not in best or r["cpu_us"] < best[key]["cpu_us"]:
+                best[key] = r
+    rows, results = [], []
+    for label in sorted({k[0] for k in best}):
+        for users, agents in (("get_user_by_id", "get_agent_by_id"), ("filter_user_by_name", "filter_agent_by_name")):
+            u, g = best.get((label, users)), best.get((label, agents))
+            if u is None or g is None:
+                continue
+            cpu, rps = g["cpu_us"] / u["cpu_us"], g["rps"] / u["rps"]
+            rows.append([label, f"{users} / {agents}", fmt_rps(u["rps"]), fmt_rps(g["rps"]), f"{rps:.2f}",
+                         f"{u['cpu_us']:,.0f} / {g['cpu_us']:,.0f} µs", f"{cpu:.2f}"])
+            results.append({"target": label, "users_op": users, "agents_op": agents, "rps_ratio": round(rps, 3),
+                            "cpu_ratio": round(cpu, 3), "users_cpu_us": u["cpu_us"], "agents_cpu_us": g["cpu_us"]})
+    if not rows:
+        return [], []
+    return ["### Agents against Users on the same server (best round by server CPU per request; target: within "
+            "10 %)", "", *md_table(["target", "ops", "Users req/s", "Agents req/s", "req/s ratio",
+                                    "server CPU/req Users / Agents", "CPU ratio"], rows), ""], results
 
 
 def phase_line(r: dict[str, Any]) -> str:
@@ -909,6 +980,9 @@ def report(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     pl, pres = policy_table(runs)
     lines += pl
     summary["policy_ab"] = pres
+    al, ares = agents_table(records)
+    lines += al
+    summary["agents"] = ares
     for label in sorted({r["label"] for r in runs if r["target"] == "scimward-pg"}):
         tl, tres = targets_table(runs, label)
         lines += tl
@@ -1027,6 +1101,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--policy-ab", type=int, default=0, metavar="PAIRS",
                    help="with --policy: PAIRS times over, each scimward target's N run with the policy and then "
                    f"the same without it (labelled TARGET{NO_POLICY}); the policy table gives the medians' ratio")
+    p.add_argument("--agents", type=int, default=0, metavar="M",
+                   help="after each scimward N run, M Agents created, then GET by id and name eq on Agents against "
+                   "the same on Users on that server (issue 14)")
+    p.add_argument("--agents-rounds", type=int, default=3, help="rounds of the --agents comparison")
     p.add_argument("--keep-work", action="store_true", help="keep server and scimload logs")
     p.add_argument("--force", action="store_true", help="run even if another scimload.py is running")
     a = p.parse_args(argv)
@@ -1082,7 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in [] if a.big_group_only else a.users:
             for target in a.targets:
                 for pr in (a.patch_response if target in SCIMWARD_TARGETS else ["no_content"]):
-                    for _ in range(a.policy_ab if target in SCIMWARD_TARGETS else 1):
+                    for _ in range(max(1, a.policy_ab) if target in SCIMWARD_TARGETS else 1):
                         bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra])
                         if a.policy_ab and target in SCIMWARD_TARGETS:
                             # the same build without the policy, right after: both halves meet the same machine
