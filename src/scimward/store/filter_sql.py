@@ -152,6 +152,19 @@ def _condition(operand: Operand, expr: ColumnElement[Any], op: str, value: Any) 
     return result
 
 
+def has_substring_match(expr: Filter) -> bool:
+    """Whether ``expr`` holds a ``co`` or ``ew`` comparison: ``LIKE '%x'``, which no btree answers."""
+    if isinstance(expr, Compare):
+        return expr.op in ("co", "ew")
+    if isinstance(expr, And | Or):
+        return has_substring_match(expr.left) or has_substring_match(expr.right)
+    if isinstance(expr, Not):
+        return has_substring_match(expr.expr)
+    if isinstance(expr, ValuePath):
+        return has_substring_match(expr.filter)
+    return False
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

@@ -43,7 +43,13 @@ identities = sa.Table(
     sa.Index("uq_identities_user_name", "resource_type", "user_name_lower", unique=True),
     sa.Index("ix_identities_external_id", "resource_type", "external_id"),
     sa.Index("ix_identities_display_name", "resource_type", "display_name_lower"),
-    sa.Index("ix_identities_listing", "resource_type", "created", "id"),
+    sa.Index("ix_identities_source", "source"),  # the dashboard's automation coverage, counted by source
+    #: Lists in page order (created, id). On SQLite it holds the lowered names too, so a contains search
+    #: tests them in the index and reads only the rows that match (PostgreSQL has trigrams, below).
+    sa.Index("ix_identities_listing", "resource_type", "created", "id").ddl_if(dialect="postgresql"),
+    sa.Index(
+        "ix_identities_listing_names", "resource_type", "created", "id", "user_name_lower", "display_name_lower"
+    ).ddl_if(dialect="sqlite"),
     #: ``sw`` filters (LIKE 'x%'): PostgreSQL's btree above answers them only in the C collation.
     sa.Index(
         "ix_identities_user_name_prefix",
@@ -56,6 +62,19 @@ identities = sa.Table(
         "resource_type",
         "display_name_lower",
         postgresql_ops={"display_name_lower": "text_pattern_ops"},
+    ).ddl_if(dialect="postgresql"),
+    #: ``co`` and ``ew`` filters (LIKE '%x%'): trigrams (pg_trgm, migration 0024); SQLite bounds them instead.
+    sa.Index(
+        "ix_identities_user_name_trgm",
+        "user_name_lower",
+        postgresql_using="gin",
+        postgresql_ops={"user_name_lower": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql"),
+    sa.Index(
+        "ix_identities_display_name_trgm",
+        "display_name_lower",
+        postgresql_using="gin",
+        postgresql_ops={"display_name_lower": "gin_trgm_ops"},
     ).ddl_if(dialect="postgresql"),
 )
 
@@ -184,6 +203,7 @@ links = sa.Table(
     sa.Column("acknowledged", sa.DateTime, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Index("ix_links_remote_id", "target_id", "remote_id"),
+    sa.Index("ix_links_target_status", "target_id", "status"),  # each target's accounts, counted in the index
 )
 
 #: Group memberships a target has acknowledged, so membership is pushed as add/remove deltas.

@@ -1,0 +1,55 @@
+"""Indexes for the console's remaining slow pages on 100,000 identities (issue 18, bench/console_pages.py).
+
+- ``co`` and ``ew`` filters on ``userName`` and ``displayName``: ``LIKE '%x%'`` cannot use a btree.
+  On PostgreSQL a GIN index of trigrams (the ``pg_trgm`` extension, shipped with PostgreSQL and
+  trusted since 13: the database's owner may create it) answers the match and its count. SQLite has
+  no such index: its listing index (``resource_type, created, id``) gains the two lowered names, so a
+  contains search walks the index in page order, tests each name without reading the identity's row,
+  and stops at the page (the console does not count such a search on SQLite: ``SearchQuery.exact_total``).
+- The dashboard's automation coverage counts identities by ``source``, and every target's accounts
+  (active links): both were scans of the tables' rows; ``identities (source)`` and ``links (target_id,
+  status)`` make them scans of an index.
+
+Revision ID: 0024
+Revises: 0023
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0024"
+down_revision = "0023"
+branch_labels = None
+depends_on = None
+
+TRIGRAMS = {"ix_identities_user_name_trgm": "user_name_lower", "ix_identities_display_name_trgm": "display_name_lower"}
+LISTING = ["resource_type", "created", "id"]
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        for name, column in TRIGRAMS.items():
+            op.create_index(
+                name, "identities", [column], postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}
+            )
+    else:
+        op.drop_index("ix_identities_listing", "identities")
+        op.create_index(
+            "ix_identities_listing_names", "identities", [*LISTING, "user_name_lower", "display_name_lower"]
+        )
+    op.create_index("ix_identities_source", "identities", ["source"])
+    op.create_index("ix_links_target_status", "links", ["target_id", "status"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_links_target_status", "links")
+    op.drop_index("ix_identities_source", "identities")
+    if op.get_bind().dialect.name == "postgresql":
+        for name in TRIGRAMS:
+            op.drop_index(name, "identities")
+    else:
+        op.drop_index("ix_identities_listing_names", "identities")
+        op.create_index("ix_identities_listing", "identities", LISTING)
