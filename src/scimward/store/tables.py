@@ -203,7 +203,7 @@ links = sa.Table(
     sa.Column("acknowledged", sa.DateTime, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Index("ix_links_remote_id", "target_id", "remote_id"),
-    sa.Index("ix_links_target_status", "target_id", "status"),  # each target's accounts, counted in the index
+    sa.Index("ix_links_target_status", "target_id", "status", "resource_type"),  # accounts counted in the index
 )
 
 #: Group memberships a target has acknowledged, so membership is pushed as add/remove deltas.
@@ -349,7 +349,8 @@ changes = sa.Table(
     sa.Column("expires", sa.DateTime),
     sa.Column("note", sa.Text),
     sa.Index("ix_changes_identity", "identity_id", "status"),
-    sa.Index("ix_changes_status", "status", "created"),
+    #: A status's changes newest first: its id too, so the page's order needs no sort (issue 18).
+    sa.Index("ix_changes_status", "status", "created", "id"),
     #: Every change newest first (the console's Changes, all statuses), paged by keyset.
     sa.Index("ix_changes_created", "created", "id"),
     #: A change named by the head of its id (``changes approve 01a2...``, the console's links): LIKE 'x%'.

@@ -7,8 +7,11 @@
   contains search walks the index in page order, tests each name without reading the identity's row,
   and stops at the page (the console does not count such a search on SQLite: ``SearchQuery.exact_total``).
 - The dashboard's automation coverage counts identities by ``source``, and every target's accounts
-  (active links): both were scans of the tables' rows; ``identities (source)`` and ``links (target_id,
-  status)`` make them scans of an index.
+  (active links, by resource type in a configuration's preview): both were scans of the tables'
+  rows; ``identities (source)`` and ``links (target_id, status, resource_type)`` make them scans of
+  an index.
+- The pending changes, newest first: ``changes (status, created)`` gains ``id``, the page's last key, so
+  SQLite reads the status's range in order instead of walking every change backwards by time.
 
 Revision ID: 0024
 Revises: 0023
@@ -41,10 +44,17 @@ def upgrade() -> None:
             "ix_identities_listing_names", "identities", [*LISTING, "user_name_lower", "display_name_lower"]
         )
     op.create_index("ix_identities_source", "identities", ["source"])
-    op.create_index("ix_links_target_status", "links", ["target_id", "status"])
+    op.create_index("ix_links_target_status", "links", ["target_id", "status", "resource_type"])
+    _changes_by_status(["status", "created", "id"])
+
+
+def _changes_by_status(columns: list[str]) -> None:
+    op.drop_index("ix_changes_status", "changes")
+    op.create_index("ix_changes_status", "changes", columns)
 
 
 def downgrade() -> None:
+    _changes_by_status(["status", "created"])
     op.drop_index("ix_links_target_status", "links")
     op.drop_index("ix_identities_source", "identities")
     if op.get_bind().dialect.name == "postgresql":
