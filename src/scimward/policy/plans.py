@@ -238,9 +238,16 @@ def _unlinked(target_id: int, rt: ResourceType) -> sa.Select[Any]:
     )
 
 
-def _active_link(target_id: int) -> sa.ColumnElement[bool]:
+def _active_link(target_id: int, rt: ResourceType) -> sa.ColumnElement[bool]:
+    """The identity's account on the target. Its type too: PostgreSQL then reads only that type's links
+    (1,000 groups' rather than 100,000 users') when it hashes them rather than looking each one up."""
     link = links.c
-    return sa.and_(link.identity_id == identities.c.id, link.target_id == target_id, link.status == "active")
+    return sa.and_(
+        link.identity_id == identities.c.id,
+        link.target_id == target_id,
+        link.status == "active",
+        link.resource_type == rt.name,
+    )
 
 
 async def _linked_count(conn: Any, target_id: int, rt: ResourceType) -> int:
@@ -281,7 +288,7 @@ async def _tally(
             await conn.execute(
                 sa.select(sa.func.count())
                 .select_from(identities)
-                .where(t.resource_type == rt.name, scope, sa.exists().where(_active_link(target_id)))
+                .where(t.resource_type == rt.name, scope, sa.exists().where(_active_link(target_id, rt)))
             )
         ).scalar_one()
     )
