@@ -415,6 +415,8 @@ def _promoted(urn: str | None, attr: Attribute, sub: Attribute | None, key: str 
         return Operand(t.user_name_lower, attr.type, False, lowered=True)
     if name == "displayName":
         return Operand(t.display_name_lower, attr.type, False, lowered=True)
+    if name == "userType":
+        return Operand(t.user_type_lower, attr.type, False, lowered=True)
     if name == "active":
         return Operand(t.active, attr.type, True)
     return None

@@ -33,6 +33,8 @@ identities = sa.Table(
     sa.Column("external_id", sa.String(256)),
     sa.Column("display_name", sa.String(256)),
     sa.Column("display_name_lower", sa.String(256)),
+    #: A User's ``userType``, lower-cased: what makes it a service account (the NHI page's list; 0024).
+    sa.Column("user_type_lower", sa.String(256)),
     sa.Column("active", sa.Boolean),
     sa.Column("doc", JsonDoc, nullable=False),
     sa.Column("source", sa.String(128)),
@@ -43,6 +45,7 @@ identities = sa.Table(
     sa.Index("uq_identities_user_name", "resource_type", "user_name_lower", unique=True),
     sa.Index("ix_identities_external_id", "resource_type", "external_id"),
     sa.Index("ix_identities_display_name", "resource_type", "display_name_lower"),
+    sa.Index("ix_identities_user_type", "resource_type", "user_type_lower"),
     sa.Index("ix_identities_source", "source"),  # the dashboard's automation coverage, counted by source
     #: Lists in page order (created, id). On SQLite it holds the lowered names too, so a contains search
     #: tests them in the index and reads only the rows that match (PostgreSQL has trigrams, below).
