@@ -379,6 +379,31 @@ class Reviews:
             campaign.counts = next((c.counts for c in found if c.id == campaign.id), {})
             return campaign, await rows.items_of(conn, campaign.id)
 
+    async def page(
+        self,
+        name: str,
+        *,
+        after: int = 0,
+        undecided: bool = False,
+        reviewer: str | None = None,
+        limit: int = 100,
+    ) -> tuple[CampaignRow, list[ItemRow], bool]:
+        """One page of the campaign's items past number ``after`` (undecided ones, ``reviewer``'s own:
+        any of the item's reviewers, in any case), read in SQL by number; and whether there are more."""
+        me = reviewer.lower() if reviewer is not None else None
+
+        def mine(item: ItemRow) -> bool:
+            return me in [r.lower() for r in item.reviewers]
+
+        async with self.db.read() as conn:
+            campaign = await self._campaign(conn, name)
+            found = await rows.campaigns(conn)
+            campaign.counts = next((c.counts for c in found if c.id == campaign.id), {})
+            items, more = await rows.items_page(
+                conn, campaign.id, after=after, undecided=undecided, keep=mine if me is not None else None, limit=limit
+            )
+            return campaign, items, more
+
     @staticmethod
     async def _campaign(conn: Any, name: str, *, lock: bool = False) -> CampaignRow:
         campaign = await rows.campaign_by_name(conn, name, lock=lock)
