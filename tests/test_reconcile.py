@@ -35,10 +35,10 @@ from scimward.store.tables import targets
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.mapping import DEFAULT_USER_RULES
 from scimward.sync.propagate import Propagator
-from scimward.sync.reconcile import ReconcilePolicy, Reconciler, ReconcileReport, parse_every
+from scimward.sync.reconcile import Reconciler, ReconcileReport
 from scimward.sync.schedule import run_due_reconciles, run_reconcile_schedule
 from scimward.sync.secrets import SecretBox, generate_key
-from scimward.sync.targets import AttributeRule, TargetConfig
+from scimward.sync.targets import AttributeRule, ReconcilePolicy, TargetConfig, parse_every
 from tests import hub as hubs
 from tests.conftest import Peer, Scim2Server, ServerThread, issue_token
 from tests.hub import ENTERPRISE, emptied
