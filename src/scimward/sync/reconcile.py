@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -380,28 +381,19 @@ class _Run:
             if identity is None or not identity.in_scope:
                 reason = "deleted in the hub" if identity is None else "out of the target's scope"
                 because = f"{reason}; deprovisioning: {self.target.config.deprovision}"
-                drifts = unwanted_account_drift(
+                unwanted = functools.partial(
+                    unwanted_account_drift,
                     link.identity_id,
                     remote_id,
                     link.state,
                     link.status,
                     account,
                     because,
-                    in_flight=flying,
                     resource_type=rt.name,
                 )
+                drifts = unwanted(in_flight=flying)
                 if flying:
-                    self._unverified(
-                        unwanted_account_drift(
-                            link.identity_id,
-                            remote_id,
-                            link.state,
-                            link.status,
-                            account,
-                            because,
-                            resource_type=rt.name,
-                        )
-                    )
+                    self._unverified(unwanted())
                 if drifts and self.repairing:  # make propagate deprovision it again: say it is active
                     repairs.states.append((link.identity_id, {**(link.state or {}), "active": True}, "active"))
             else:
