@@ -1,13 +1,12 @@
 """The lazy facades (``scimward.facades``): what mypy reads and what Python finds at run time agree.
 
-Each facade lists its names for mypy (imports under ``TYPE_CHECKING``), in ``__all__``, and for
-``lazy_exports``. A name listed in one and not another, or found at run time in another module than
-mypy was told, fails here.
+Each facade lists its names twice: where each lives (imports under ``TYPE_CHECKING``) and which are
+public (``__all__``). A name in one and not the other, or found at run time elsewhere than mypy was
+told, fails here.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import scimward
+from scimward.facades import checked_imports
 
 FACADES = (
     "scimward.store",
@@ -28,28 +28,20 @@ FACADES = (
 )
 
 
-def checked_imports(package: str) -> dict[str, tuple[str, str]]:
-    """The names the facade imports under ``if TYPE_CHECKING:``, each as (module, attribute)."""
-    path = Path(scimward.__file__).parent.joinpath(*package.split(".")[1:], "__init__.py")
-    names: dict[str, tuple[str, str]] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            for statement in node.body:
-                assert isinstance(statement, ast.ImportFrom) and statement.module is not None
-                for alias in statement.names:
-                    names[alias.asname or alias.name] = (statement.module, alias.name)
-    return names
+def told(package: str) -> dict[str, tuple[str, str]]:
+    """What mypy is told of the facade's names: its imports under ``if TYPE_CHECKING:``."""
+    return checked_imports(Path(scimward.__file__).parent.joinpath(*package.split(".")[1:], "__init__.py"))
 
 
 @pytest.mark.parametrize("package", FACADES)
 def test_every_public_name_is_what_mypy_was_told(package: str) -> None:
     facade = importlib.import_module(package)
-    told = checked_imports(package)
+    imports = told(package)
     for name in facade.__all__:
-        if name not in told:  # defined by the facade itself (``policy.identity_store``)
+        if name not in imports:  # defined by the facade itself (``policy.identity_store``)
             assert name in vars(facade), name
             continue
-        module, attribute = told[name]
+        module, attribute = imports[name]
         if module == package:  # ``from package import submodule``
             expected = importlib.import_module(f"{package}.{attribute}")
         else:
@@ -61,9 +53,9 @@ def test_every_public_name_is_what_mypy_was_told(package: str) -> None:
 @pytest.mark.parametrize("package", FACADES)
 def test_what_mypy_was_told_is_public_and_nothing_else_is_found(package: str) -> None:
     facade = importlib.import_module(package)
-    told = checked_imports(package)
+    imports = told(package)
     annotations_only = {"Database", "IdentityStore"} if package == "scimward.policy" else set()
-    assert set(told) - annotations_only <= set(facade.__all__)
+    assert set(imports) - annotations_only <= set(facade.__all__)
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
         facade.not_a_name  # noqa: B018 (the attribute access is the test)
 

@@ -2,55 +2,61 @@
 
 A facade (``scimward.store.provisioning``, ``scimward.policy``, ...) names everything the outer layers
 may use, but importing it must not import every room behind it: ``scimward target list`` needs the
-targets' rows, not the gate and its CEL engine. So a facade's ``__init__`` lists its names three times,
-each for a reader that needs it in its own form, and ``tests/test_facades.py`` checks that they agree::
+targets' rows, not the gate and its CEL engine. A facade's ``__init__`` says where each name lives
+once, in imports under ``TYPE_CHECKING`` that mypy and the import contract read as they read any
+import, and which ``lazy_exports`` reads at run time::
 
-    if TYPE_CHECKING:  # for mypy and the import contract: what each name is
+    if TYPE_CHECKING:
+        from scimward.store.provisioning import outbox  # a submodule
         from scimward.store.provisioning.targets import TargetRepository, TargetRow
 
-    __all__ = ["TargetRepository", "TargetRow"]  # the public names, checked by mypy's re-export rule
+    __all__ = ["TargetRepository", "TargetRow", "outbox"]
 
-    if not TYPE_CHECKING:  # at run time: where each name is found
-        __getattr__, __dir__ = lazy_exports(__name__, {"targets": ("TargetRepository", "TargetRow")})
+    if not TYPE_CHECKING:
+        __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)
 
-``"STATUSES as FINDING_STATUSES"`` exports a name under another, as ``import ... as`` does; the module
-``""`` stands for the package itself, whose submodules are named as they are (``"": ("outbox",)``).
-Standard library only: every layer may use it.
+Only the names in ``__all__`` are exported; an import there that ``__all__`` does not name only
+annotates what the facade defines itself. Standard library only: every layer may use it.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def checked_imports(path: str | Path) -> dict[str, tuple[str, str]]:
+    """The names a module imports under ``if TYPE_CHECKING:``, each as (module, attribute)."""
+    names: dict[str, tuple[str, str]] = {}
+    for node in ast.parse(Path(path).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom) and statement.module is not None:
+                    for alias in statement.names:
+                        names[alias.asname or alias.name] = (statement.module, alias.name)
+    return names
 
 
 def lazy_exports(
-    package: str, exports: Mapping[str, Sequence[str]]
+    package: str, path: str, public: Sequence[str]
 ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
-    """The module ``__getattr__`` and ``__dir__`` of ``package``, finding each exported name in its module.
-
-    ``exports`` maps a module of the package (relative: ``"targets"``) to the names it exports. A name
-    is imported the first time it is asked for, and then kept on the package, so that it is asked for
-    only once.
-    """
-    where: dict[str, tuple[str, str | None]] = {}
-    for module, names in exports.items():
-        for entry in names:
-            original, _, exported = entry.partition(" as ")
-            if module:
-                where[exported or original] = (f"{package}.{module}", original)
-            else:  # a submodule of the package itself
-                where[exported or original] = (f"{package}.{original}", None)
+    """The module ``__getattr__`` and ``__dir__`` of ``package`` (its ``__init__`` at ``path``), finding
+    each name of ``public`` where the ``TYPE_CHECKING`` imports say, the first time it is asked for;
+    it is then kept on the package."""
+    where = {name: found for name, found in checked_imports(path).items() if name in public}
 
     def __getattr__(name: str) -> object:
         found = where.get(name)
         if found is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module, attribute = found
-        value: object = importlib.import_module(module)
-        if attribute is not None:
-            value = getattr(value, attribute)
+        if module == package:  # ``from package import submodule``
+            value: object = importlib.import_module(f"{package}.{attribute}")
+        else:
+            value = getattr(importlib.import_module(module), attribute)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -41,12 +41,4 @@ def identity_store(database: Database, gate: PolicyGate | None = None) -> Identi
 
 
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "approvals": ("Approvals", "Outcome"),
-            "document": ("Policy", "PolicyError", "parse_policy"),
-            "errors": ("ApprovalError", "PolicyLayerError", "UnknownSubject"),
-            "gate": ("PolicyGate",),
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

@@ -26,9 +26,4 @@ if TYPE_CHECKING:
 __all__ = ["Direct", "Encoder", "Tx", "decode_json", "decode_time"]
 
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "_direct": ("Direct", "Encoder", "Tx", "decode_json", "decode_time"),
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

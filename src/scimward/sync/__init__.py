@@ -37,19 +37,4 @@ __all__ = [
 
 
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "client": ("Resource", "TargetClient", "backoff", "eq_filter", "parse_retry_after"),
-            "errors": (
-                "AlreadyExistsError",
-                "AuthError",
-                "BadRequestError",
-                "HaltError",
-                "NotFoundError",
-                "ProtocolError",
-                "TargetError",
-                "TransientError",
-            ),
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

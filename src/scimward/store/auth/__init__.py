@@ -39,21 +39,4 @@ __all__ = [
 ]
 
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "console": (
-                "ROLES",
-                "ConsoleAccounts",
-                "ConsoleAdmin",
-                "ConsoleSession",
-                "ConsoleSessions",
-                "check_role",
-                "failed_sign_ins",
-                "record",
-                "role_rank",
-            ),
-            "hub_secrets": ("hub_secret",),
-            "tokens": ("SCOPES", "TokenInfo", "TokenStore"),
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

@@ -32,13 +32,4 @@ __all__ = [
 ]
 
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "cursor": ("CURSOR_TIMEOUT_SECONDS",),
-            "identities": ("IdentityStore", "SearchQuery", "SearchResult"),
-            "identity_rows": ("StoredIdentity", "etag"),
-            "passwords": ("verify_password",),
-            "summaries": ("groups_of", "member_counts", "names_of"),
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

@@ -48,18 +48,4 @@ __all__ = [
 ]
 
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "": ("outbox",),
-            "batch_reads": ("BatchReads",),
-            "effective": ("HubIdentity",),
-            "health": ("AccountLink", "TargetHealth", "accounts_of", "target_health", "target_names"),
-            "links": ("Link", "LinkStore", "log_row"),
-            "outbox": ("ORPHAN", "Outbox", "OutboxItem", "orphan_key", "orphan_remote_id"),
-            "push_results": ("PushResults", "commit"),
-            "readback": ("Readback",),
-            "target_stats": ("link_counts",),
-            "targets": ("TargetRepository", "TargetRow"),
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)
