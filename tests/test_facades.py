@@ -25,6 +25,7 @@ FACADES = (
     "scimward.store.auth",
     "scimward.policy",
     "scimward.sync",
+    "scimward.governance.nhi",
 )
 
 
