@@ -131,22 +131,24 @@ class Reviews:
         # transaction of its own (a campaign over 100,000 memberships never holds SQLite's writer for
         # long, nor all its items in memory); it opens once every item is in, or goes if one unit fails.
         first = True
+
+        async def written(conn: Any) -> None:
+            """The campaign row, written in the first unit's transaction (a name taken meanwhile refuses it)."""
+            nonlocal first
+            if first:
+                if await rows.campaign_by_name(conn, name) is not None:
+                    raise ReviewError(f"a campaign named {name!r} exists already")
+                await rows.insert_campaign(conn, campaign)
+                first = False
+
         try:
             async for batch in batches:
                 async with self.db.write() as conn:
-                    if first:
-                        if await rows.campaign_by_name(conn, name) is not None:
-                            raise ReviewError(f"a campaign named {name!r} exists already")
-                        await rows.insert_campaign(conn, campaign)
-                        first = False
+                    await written(conn)
                     await rows.insert_items(conn, batch)
                 campaign["items"] += len(batch)
             async with self.db.write() as conn:
-                if first:
-                    if await rows.campaign_by_name(conn, name) is not None:
-                        raise ReviewError(f"a campaign named {name!r} exists already")
-                    await rows.insert_campaign(conn, campaign)
-                    first = False
+                await written(conn)
                 campaign["status"] = "open"
                 await rows.open_campaign(conn, campaign_id, campaign["items"])
         except BaseException:
