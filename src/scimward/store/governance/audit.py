@@ -12,7 +12,9 @@ Why lanes: a chain is one line, so an event can only be chained to the previous 
 is certain to commit; the writer holds the lane's head row from its append until its commit. With
 one lane, every write on PostgreSQL would queue behind the previous write's commit (its WAL flush).
 Several independent chains (``LANES``, each a row of ``audit_head``) let that many transactions
-commit at once; each append picks a lane at random. SQLite has one writer at a time, so it uses
+commit at once; each transaction takes the next lane in turn (``next_lane``: a process's concurrent
+writers then never wait for each other's lane, as two of eight would at random), from a random
+start in each process. SQLite has one writer at a time, so it uses
 lane 0 only. The head of the trail is the digest of every lane's head (``head_digest``).
 
 An append is one statement on PostgreSQL (a data-modifying CTE: advance the lane's head, insert the
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import itertools
 import os
 import random
 import weakref
@@ -329,11 +332,11 @@ def fused_append(after: Any, *first: Any) -> tuple[Any, Any]:
 def fused_params(
     *, kind: str, actor: str, subject: str, data: Mapping[str, Any] | None, at: datetime
 ) -> dict[str, Any]:
-    """The values ``fused_append``'s CTEs bind, for one event (PostgreSQL: a lane at random)."""
+    """The values ``fused_append``'s CTEs bind, for one event (PostgreSQL: the next lane, ``next_lane``)."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
     return {
-        "a_lane": random.randrange(LANES),
+        "a_lane": next_lane(),
         "a_prefix": event_prefix(at, kind, actor, subject),
         "a_time": at,
         "a_kind": kind,
@@ -341,6 +344,14 @@ def fused_params(
         "a_subject": subject,
         "a_data": canonical_data(data),
     }
+
+
+_LANE_TURNS = itertools.count(random.randrange(LANES))
+
+
+def next_lane() -> int:
+    """The lane of a transaction's events: the lanes in turn, from a random start per process."""
+    return next(_LANE_TURNS) % LANES
 
 
 #: The lane each open transaction appends to: one per transaction, so that two transactions that append
@@ -352,7 +363,7 @@ def _lane_of(tx: Tx | AsyncConnection) -> int:
     key: Any = tx if isinstance(tx, Tx) else (tx.get_transaction() or tx)
     lane = _TRANSACTION_LANES.get(key)
     if lane is None:
-        lane = _TRANSACTION_LANES[key] = random.randrange(LANES)
+        lane = _TRANSACTION_LANES[key] = next_lane()
     return lane
 
 

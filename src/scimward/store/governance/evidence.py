@@ -108,7 +108,8 @@ async def accounts(conn: AsyncConnection) -> PerTarget:
     """identity -> target -> active accounts (``gate_rows.ACCOUNTS_OF``, for every identity at once).
 
     A link's key is (target, identity), so an identity has at most one account a target: each row
-    counts 1, with no GROUP BY (SQLite would sort the 500,000 links of 100,000 users to group them)."""
+    counts 1, with no GROUP BY. Grouped, SQLite walked the key's index and looked each link's row up
+    for its status, 500,000 lookups on 100,000 users, where this reads the table through once."""
     out: PerTarget = {}
     for target_id, identity_id in await _driver_rows(
         conn, sa.select(_l.target_id, _l.identity_id).where(_l.status == "active")
