@@ -4,13 +4,20 @@ For each row: parse and check it (``records``), correlate it with a hub User (``
 the User's next state from the attributes the source owns (``proposal``), validate that state as SCIM,
 and only then write: the change through the gate, then the record. A row that fails any check before
 the write is reported with its line and nothing of it is written; a row the gate denies is reported
-the same way (its denied change is recorded by the gate). Records that match nobody, or more than one
-User, are stored unmatched and become findings in the three-way check (``check``); nothing is guessed.
+the same way (its denied change is recorded by the gate).
+
+The writes of ``CHUNK`` rows go to the store together (``IdentityStore.update_many``): each row is
+still its own change, proposed from its User as the store holds it under the chunk's lock, decided by
+the gate, recorded and audited, but the chunk's identities are read by one query and its rows written
+by statement in one transaction; a row the database refuses is applied again alone, with its
+neighbours, so it rejects only itself. ``chunk=1`` writes each row alone through ``IdentityStore.put``
+(the plain path, which ``tests/test_hr_batched_equivalence.py`` compares with the chunks). Records that
+match nobody, or more than one User, are stored unmatched and become findings in the three-way check
+(``check``); nothing is guessed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import marshal
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -39,13 +46,12 @@ from scimward.store.governance import (
     hub_user,
     hub_users,
 )
-from scimward.store.identity import IdentityStore, etag
+from scimward.store.identity import Edit, IdentityStore, StoredIdentity, etag
 from scimward.store.timeutil import utcnow
 
 BATCH = 500
-#: Rows whose changes are in flight at once: as many as SQLite's group commit takes under one COMMIT
-#: (``store._group_commit.MAX_BATCH``), each row in its own savepoint, so a row is applied whole or not at all.
-CONCURRENCY = 64
+#: Rows whose writes go to the store in one transaction (``IdentityStore.update_many``).
+CHUNK = 250
 #: Attributes kept of every User for the import's comparison and the three-way check.
 KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
 
@@ -86,6 +92,20 @@ class ImportReport:
         }
 
 
+@dataclass
+class _Write:
+    """A row whose record changes its User: written with the rows of its chunk."""
+
+    record: HrRecord
+    identity_id: str
+    values: dict[str, Any]
+    set_before: bool | None
+    #: Once proposed against the User as locked: its effective state, the state written and ``set_active``.
+    proposed: tuple[dict[str, Any], dict[str, Any], bool | None] | None = None
+    #: Why the row cannot be written (nothing of it is).
+    problem: BadRow | None = None
+
+
 def owned_attributes(ownership: Ownership, source: str) -> list[str]:
     """What ``hr:NAME`` owns: the policy's ``attributes:`` say, else ``proposal.DEFAULT_OWNED``."""
     return ownership.owned_by(source) if ownership.owners else list(DEFAULT_OWNED)
@@ -108,8 +128,12 @@ def trimmed(doc: dict[str, Any], owned: Collection[str]) -> dict[str, Any]:
 class Importer:
     """One HR source's import, through the gated ``store``."""
 
-    def __init__(self, database: Database, store: IdentityStore, source: SourceRow, *, actor: str) -> None:
+    def __init__(
+        self, database: Database, store: IdentityStore, source: SourceRow, *, actor: str, chunk: int = CHUNK
+    ) -> None:
         self.db = database
+        #: Rows written together (``CHUNK``); 1: each alone, through the plain path.
+        self.chunk = chunk
         self.store = store
         self.source = source
         self.actor = actor
@@ -138,6 +162,56 @@ class Importer:
         owned = owned_attributes(policy.ownership, self.change_source)
         settings = policy.ownership.source(self.source.name)
         index = CorrelationIndex(self.source.config.get("correlate") or CorrelationIndex().keys)
+        users = await self._scan(index, owned)
+        before = await self.repository.correlated(self.source.id)
+        report = ImportReport(dry_run=dry_run)
+        seen: dict[str, int] = {}
+        employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
+        pending: list[StoredRecord] = []
+        writes: list[_Write] = []
+
+        async def flush() -> None:
+            ready, writes[:] = list(writes), []
+            pending.extend(await self._write(ready, owned, settings.grace, today, dry_run, report))
+
+        export = Export(path, kind, fmt)
+        try:
+            for row in export.rows():
+                report.rows += 1
+                try:
+                    outcome = await self._row(
+                        row, fmt, index, users, before, seen, employees, owned, settings, today, dry_run, report
+                    )
+                except BadRow as bad:
+                    report.rejected.append((row.number, str(bad)))
+                else:
+                    if isinstance(outcome, _Write):
+                        if any(w.identity_id == outcome.identity_id for w in writes):
+                            await flush()  # one User's rows apply in file order, each against the one before
+                        writes.append(outcome)
+                    elif not dry_run:
+                        pending.append(outcome)
+                if len(writes) >= self.chunk:
+                    await flush()
+                if len(pending) >= BATCH and not dry_run:
+                    ready, pending[:] = list(pending), []
+                    await self.repository.store_records(ready)
+                if on_row is not None:
+                    on_row(export.position, export.size)
+        finally:  # a file broken part way: the rows read are written, and the records applied are kept
+            try:
+                await flush()
+            finally:
+                if not dry_run:
+                    await self.repository.store_records(pending)
+        report.rejected.sort()
+        if not dry_run:
+            await self.repository.imported(self.source.id)
+            report.reviews = await review_moves(self.db, self.store, self.moves, actor=self.actor, today=today)
+        return report
+
+    async def _scan(self, index: CorrelationIndex, owned: list[str]) -> dict[str, bytes]:
+        """Every hub User into the correlation index; answers what the import compares of each."""
         # What an import compares, kept serialised: 100,000 Users as dicts would take most of the memory.
         # marshal, not orjson: its bytes are as long as their content (orjson's keep a 4 KiB buffer each),
         # and they never leave this process.
@@ -148,50 +222,86 @@ class Importer:
                 users[user.id] = marshal.dumps(trimmed(user.doc, owned))
                 if user.overlaid:
                     self.overlaid.add(user.id)
-        before = await self.repository.correlated(self.source.id)
-        report = ImportReport(dry_run=dry_run)
-        seen: dict[str, int] = {}
-        employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
-        pending: list[StoredRecord] = []
-        running: set[asyncio.Task[None]] = set()
+        return users
 
-        async def one(row: Row) -> None:
-            try:
-                stored = await self._row(
-                    row, fmt, index, users, before, seen, employees, owned, settings, today, dry_run, report
-                )
-            except BadRow as bad:
-                report.rejected.append((row.number, str(bad)))
-            else:
-                if stored is not None and not dry_run:
-                    pending.append(stored)
-            if on_row is not None:
-                on_row(export.position, export.size)
-
-        export = Export(path, kind, fmt)
-        try:
-            for row in export.rows():
-                report.rows += 1
-                # Rows are independent once parsed and correlated (which each task does before its first
-                # await, in file order): several in flight let SQLite's group commit and PostgreSQL's
-                # connections take more than one change at a time.
-                running.add(asyncio.create_task(one(row)))
-                if len(running) >= CONCURRENCY:
-                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    _failed(done)
-                if len(pending) >= BATCH and not dry_run:
-                    ready, pending[:] = list(pending), []
-                    await self.repository.store_records(ready)
-        finally:  # a file broken part way: the rows in flight finish, and the records applied are kept
-            done = (await asyncio.wait(running))[0] if running else set()
+    async def _write(
+        self, ready: list[_Write], owned: list[str], grace: timedelta, today: date, dry_run: bool, report: ImportReport
+    ) -> list[StoredRecord]:
+        """Write a chunk's rows; answers the records of those written (none in a dry run)."""
+        stored: list[StoredRecord] = []
+        for write, outcome in zip(ready, await self._written(ready, owned, grace, today, dry_run), strict=True):
+            if isinstance(outcome, BadRow):
+                report.rejected.append((write.record.line, str(outcome)))
+                continue
+            report.changed += 1
             if not dry_run:
-                await self.repository.store_records(pending)
-        _failed(done)
-        report.rejected.sort()
-        if not dry_run:
-            await self.repository.imported(self.source.id)
-            report.reviews = await review_moves(self.db, self.store, self.moves, actor=self.actor, today=today)
-        return report
+                stored.append(_stored(self.source.id, write.record, write.identity_id, outcome))
+        return stored
+
+    async def _written(
+        self, ready: list[_Write], owned: list[str], grace: timedelta, today: date, dry_run: bool
+    ) -> list[bool | BadRow | None]:
+        """Write a chunk's rows: each one's ``set_active``, or why it was not written."""
+        if dry_run or self.chunk <= 1:
+            alone: list[bool | BadRow | None] = []
+            for write in ready:
+                try:
+                    alone.append(
+                        await self.apply(
+                            write.record,
+                            write.identity_id,
+                            write.values,
+                            owned,
+                            grace,
+                            today,
+                            write.set_before,
+                            dry_run,
+                        )
+                    )
+                except BadRow as bad:
+                    alone.append(bad)
+            return alone
+
+        def edit_of(write: _Write) -> Edit:
+            def edit(current: StoredIdentity, effective: dict[str, Any] | None) -> dict[str, Any] | None:
+                write.proposed, write.problem = None, None
+                if effective is None:
+                    write.problem = write.record.bad(f"the user {write.identity_id} it matches is gone")
+                    return None
+                proposal = propose(effective, write.record, write.values, owned, today, grace, write.set_before)
+                try:
+                    doc = _valid(write.record, proposal.doc)
+                except BadRow as bad:
+                    write.problem = bad
+                    return None
+                write.proposed = (effective, doc, proposal.set_active)
+                return doc
+
+            return edit
+
+        refused = await self.store.update_many(
+            USER_TYPE,
+            [(write.identity_id, edit_of(write)) for write in ready],
+            source=self.change_source,
+            actor=self.actor,
+        )
+        done: list[bool | BadRow | None] = []
+        for write in ready:
+            error = refused.get(write.identity_id)
+            if write.problem is not None:
+                done.append(write.problem)
+            elif isinstance(error, NotFound):
+                done.append(write.record.bad(f"the user {write.identity_id} it matches is gone"))
+            elif error is not None:
+                done.append(write.record.bad(error.detail))
+            else:
+                assert write.proposed is not None
+                effective, doc, set_active = write.proposed
+                move = move_of(write.identity_id, effective, doc)
+                if move is not None:
+                    self.moves.append(move)
+                done.append(set_active)
+        return done
 
     async def _row(
         self,
@@ -207,7 +317,7 @@ class Importer:
         today: date,
         dry_run: bool,
         report: ImportReport,
-    ) -> StoredRecord | None:
+    ) -> StoredRecord | _Write:
         if row.values is None:
             raise BadRow(row.number, row.problem or "cannot be read", row.where)
         record = parse_record(row.number, row.values, fmt, row.where)
@@ -247,9 +357,7 @@ class Importer:
         if quick.doc == known:
             report.unchanged += 1
             return _stored(self.source.id, record, identity_id, quick.set_active)
-        set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before, dry_run)
-        report.changed += 1
-        return _stored(self.source.id, record, identity_id, set_active)
+        return _Write(record, identity_id, values, set_before)
 
     async def create_joiner(
         self, record: HrRecord, manager: str | None, today: date, dry_run: bool = False
@@ -320,12 +428,6 @@ class Importer:
                 self.moves.append(move)
             return proposal.set_active
         return set_before
-
-
-def _failed(done: set[asyncio.Task[None]]) -> None:
-    """Raise what went wrong in a row's task other than a bad row (the database failing, a bug)."""
-    for task in done:
-        task.result()
 
 
 def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, Any]:

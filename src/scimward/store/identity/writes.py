@@ -50,18 +50,6 @@ LOAD_FOR_WRITE = (
 )
 
 
-@functools.cache
-def lock_many(dialect: str) -> sa.Select[Any]:
-    """The identity columns (``reads.identity_columns``) of each of ``ids`` of one type, locked in id
-    order (``Writer.patch_many``): the order single writers cannot cross."""
-    return (
-        sa.select(_t.id, _t.doc, _t.created, _t.last_modified, _t.version)
-        .where(id_in(_t.id, dialect), _t.resource_type == sa.bindparam("resource_type"))
-        .order_by(_t.id)
-        .with_for_update()
-    )
-
-
 UPDATE_IDENTITY = (
     identities.update()
     .where(_t.id == sa.bindparam("w_id"))
