@@ -170,8 +170,11 @@ class Importer:
         pending: list[StoredRecord] = []
         writes: list[_Write] = []
 
+        writing: set[str] = set()  # the identities of ``writes``
+
         async def flush() -> None:
             ready, writes[:] = list(writes), []
+            writing.clear()
             pending.extend(await self._write(ready, owned, settings.grace, today, dry_run, report))
 
         export = Export(path, kind, fmt)
@@ -186,9 +189,10 @@ class Importer:
                     report.rejected.append((row.number, str(bad)))
                 else:
                     if isinstance(outcome, _Write):
-                        if any(w.identity_id == outcome.identity_id for w in writes):
+                        if outcome.identity_id in writing:
                             await flush()  # one User's rows apply in file order, each against the one before
                         writes.append(outcome)
+                        writing.add(outcome.identity_id)
                     elif not dry_run:
                         pending.append(outcome)
                 if len(writes) >= self.chunk:
@@ -270,7 +274,7 @@ class Importer:
                     return None
                 proposal = propose(effective, write.record, write.values, owned, today, grace, write.set_before)
                 try:
-                    doc = _valid(write.record, proposal.doc)
+                    doc = _valid(write.record, proposal.doc, effective)
                 except BadRow as bad:
                     write.problem = bad
                     return None
@@ -403,7 +407,7 @@ class Importer:
             if user is None:
                 raise record.bad(f"the user {identity_id} it matches is gone")
             proposal = propose(user.doc, record, values, owned, today, grace, set_before)
-            doc = _valid(record, proposal.doc)
+            doc = _valid(record, proposal.doc, user.doc)
             if dry_run:
                 return proposal.set_active
             try:
@@ -439,13 +443,39 @@ def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, 
     return propose(doc, record, values, [*values, "active"], today, timedelta(0), None).doc
 
 
-def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
-    """The proposed state as SCIM would take it from a client; a ``BadRow`` if it would not."""
-    body = {k: v for k, v in doc.items() if k not in ("id", "meta", "groups")}
+#: What a User's state holds that no source states.
+_NOT_STATED = ("id", "meta", "groups")
+
+
+def _valid(record: HrRecord, doc: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The proposed state as SCIM would take it from a client; a ``BadRow`` if it would not.
+
+    With ``base``, the User's state the proposal was made from (stored as the hub normalized it), only
+    what the proposal changes is checked and normalized (with ``userName``, which SCIM requires), and
+    the rest is kept as stored: the row's values are what can be wrong, and checking a whole User costs
+    more than the rest of a row's work.
+    """
+    body = {k: v for k, v in doc.items() if k not in _NOT_STATED}
     try:
-        return normalize(body, USER_TYPE)
+        if base is None:
+            return normalize(body, USER_TYPE)
+        kept = {k: v for k, v in base.items() if k not in _NOT_STATED and k != "schemas"}
+        changed = [
+            k for k in (*body, *(k for k in kept if k not in body)) if k != "schemas" and body.get(k) != kept.get(k)
+        ]
+        probe = {k: body[k] for k in changed if k in body}
+        probe["schemas"] = body.get("schemas")
+        if "userName" in body:
+            probe.setdefault("userName", body["userName"])
+        checked = normalize(probe, USER_TYPE)
     except ScimError as exc:
         raise record.bad(exc.detail) from None
+    for key in changed:
+        if key in checked:
+            kept[key] = checked[key]
+        else:
+            kept.pop(key, None)
+    return {"schemas": [urn for urn in USER_TYPE.schema_ids if urn == USER_SCHEMA or urn in kept], **kept}
 
 
 def _manager(
