@@ -529,7 +529,7 @@ class Writer:
         async with self.direct.transaction() as tx:
             rows = await tx.rows(
                 _batched.load_many(self.dialect),
-                {"ids": tx.ids(sorted({identity_id for identity_id, _ in batch})), "resource_type": rt.name},
+                {"ids": tx.ids(sorted({identity_id for identity_id, _ in batch}))},
             )
             loaded = {
                 row[0]: _Loaded(
@@ -538,6 +538,7 @@ class Writer:
                     decode_json(row[6]) if row[6] is not None else None,
                 )
                 for row in rows
+                if row[7] == rt.name
             }
             pending = _batched.Writes(rt, self.dialect)
             for identity_id, edit in batch:
