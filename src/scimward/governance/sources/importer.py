@@ -51,7 +51,7 @@ from scimward.store.timeutil import utcnow
 
 BATCH = 500
 #: Rows whose writes go to the store in one transaction (``IdentityStore.update_many``).
-CHUNK = 250
+CHUNK = 500
 #: Attributes kept of every User for the import's comparison and the three-way check.
 KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
 

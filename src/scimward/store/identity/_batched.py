@@ -26,7 +26,7 @@ from scimward.store._direct import Tx
 from scimward.store.governance import audit, audit_records, changes
 from scimward.store.governance.changes import Change, Decision
 from scimward.store.identity import writes
-from scimward.store.identity.identity_rows import StoredIdentity, columns, email_rows
+from scimward.store.identity.identity_rows import StoredIdentity, columns, email_rows, naming
 from scimward.store.provisioning import outbox
 from scimward.store.tables import effective_states, identities
 from scimward.store.timeutil import utcnow
@@ -110,16 +110,14 @@ class Writes:
         self, tx: Tx, current: StoredIdentity, doc: dict[str, Any], source: str | None, password_hash: str | None
     ) -> None:
         """``Writer._update_row``; by ``writes.UPDATE_DOCUMENT`` when the row keeps its names."""
-        values = columns(tx, self.rt, doc)
         row = {
             "w_id": current.id,
             "v_last_modified": tx.time(utcnow()),
             "v_version": current.version + 1,
             "v_source": source,
-            **{f"v_{k}": v for k, v in values.items()},
+            **{f"v_{k}": v for k, v in columns(tx, self.rt, doc).items()},
         }
-        was = columns(tx, self.rt, current.doc)
-        if all(values[name] == was[name] for name in writes.NAMING):
+        if naming(self.rt, doc) == naming(self.rt, current.doc):
             self.renamed_not.append(row)
         else:
             self.rows.append(row)

@@ -56,10 +56,9 @@ UPDATE_IDENTITY = (
     .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", *PROMOTED)})
 )
 
-#: The columns of an identity row that its document names it by (and its indexes hold).
-NAMING = ("resource_type", "user_name", "user_name_lower", "external_id", "display_name", "display_name_lower")
-#: ``UPDATE_IDENTITY`` of a row whose ``NAMING`` columns stay as they are: SQLite rewrites the entries
-#: of every index over a column an UPDATE sets, changed or not, and each of them holds ``resource_type``.
+#: ``UPDATE_IDENTITY`` of a row whose naming columns (``identity_rows.naming``: the type, the names and
+#: the external id) stay as they are: SQLite rewrites the entries of every index over a column an
+#: UPDATE sets, changed or not, and each of them holds ``resource_type``.
 UPDATE_DOCUMENT = (
     identities.update()
     .where(_t.id == sa.bindparam("w_id"))
