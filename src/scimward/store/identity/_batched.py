@@ -127,8 +127,10 @@ class Writes:
             self.emails_of.append({"identity_id": current.id})
             self.emails += email_rows(current.id, doc)
 
-    async def flush(self, tx: Tx) -> None:
-        """Run what was kept, each statement once for all, and start afresh."""
+    async def flush(self, tx: Tx, *, last: bool = True) -> None:
+        """Run what was kept, each statement once for all, and start afresh. The audit events wait for
+        the ``last`` flush: the audit lane is locked last, as every writer locks it (after the gate's
+        own writes, such as a breaker's window), so that no two transactions take them in turn."""
         await tx.run(changes.SUPERSEDE, self.superseded)
         await tx.run(changes.INSERT_CHANGE, self.recorded)
         await tx.run(changes.DELETE_EFFECTIVE, self.released)
@@ -140,7 +142,14 @@ class Writes:
         await tx.run(writes.UPDATE_PASSWORD, self.passwords)
         await tx.run(writes.DELETE_EMAILS, self.emails_of)
         await tx.run(writes.INSERT_EMAIL, self.emails)
+        if not last:
+            self._clear()
+            return
         await audit.append_many(tx, self.events)
+        self.events.clear()
+        self._clear()
+
+    def _clear(self) -> None:
         for kept in (
             self.superseded,
             self.recorded,
@@ -154,4 +163,3 @@ class Writes:
         ):
             kept.clear()
         self.enqueued.clear()
-        self.events.clear()

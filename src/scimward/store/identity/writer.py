@@ -591,7 +591,7 @@ class Writer:
         decision = self.gate.quick(change)
         if decision is not None and decision.action == "allow":
             return decision
-        await pending.flush(tx)
+        await pending.flush(tx, last=False)
         return await self.gate.decide(tx, change)
 
     # -- apply ----------------------------------------------------------------------------------
