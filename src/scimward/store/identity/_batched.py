@@ -28,15 +28,17 @@ from scimward.store.governance.changes import Change, Decision
 from scimward.store.identity import writes
 from scimward.store.identity.identity_rows import StoredIdentity, columns, email_rows, naming
 from scimward.store.provisioning import outbox
+from scimward.store.tables import changes as change_rows
 from scimward.store.tables import effective_states, identities
 from scimward.store.timeutil import utcnow
 
-_t, _e = identities.c, effective_states.c
+_t, _e, _c = identities.c, effective_states.c, change_rows.c
 
 
 @functools.cache
 def load_many(dialect: str) -> sa.Select[Any]:
-    """``writes.LOAD_FOR_WRITE`` for each of ``ids``, with its resource type last, locked in id order
+    """``writes.LOAD_FOR_WRITE`` for each of ``ids``, with its resource type and whether it has a pending
+    change (``Writes.settle`` supersedes only then), locked in id order
     (``FOR UPDATE`` on PostgreSQL; SQLite's transaction holds the database): the order single writers
     cannot cross. The caller checks the type: with it in the WHERE, SQLite's planner walks every identity
     of the type (an index on it) instead of looking up each id."""
@@ -50,6 +52,7 @@ def load_many(dialect: str) -> sa.Select[Any]:
             _e.identity_id.is_not(None),
             _e.doc,
             _t.resource_type,
+            sa.exists().where(_c.identity_id == _t.id, _c.status == "pending"),
         )
         .select_from(identities.outerjoin(effective_states, _e.identity_id == _t.id))
         .where(writes.id_in(_t.id, dialect))
@@ -85,14 +88,18 @@ class Writes:
         self.recorded.append(changes.change_params(tx, change, decision, "denied"))
         self.events.append(audit_records.change(change, decision, "denied"))
 
-    def settle(self, tx: Tx, change: Change, decision: Decision) -> None:
-        """``Writer._settle`` of a User-like change (no memberships), and its audit event."""
+    def settle(self, tx: Tx, change: Change, decision: Decision, *, pending: bool, overlaid: bool) -> None:
+        """``Writer._settle`` of a User-like change (no memberships), and its audit event. What would
+        find nothing is left out: superseding when the identity has no ``pending`` change, releasing
+        its effective state when it is not ``overlaid``."""
         assert change.identity_id is not None
         status = "applied" if decision.action == "allow" else "pending"
-        self.superseded.append({"identity_id": change.identity_id, "now": tx.time(change.created)})
+        if pending:
+            self.superseded.append({"identity_id": change.identity_id, "now": tx.time(change.created)})
         self.recorded.append(changes.change_params(tx, change, decision, status))
-        if decision.action == "allow":
+        if decision.action == "allow" and overlaid:
             self.released.append({"identity_id": change.identity_id})
+        if decision.action == "allow":
             self.enqueued.append(change.identity_id)
         elif change.before != change.after:
             self.held.append(

@@ -540,6 +540,7 @@ class Writer:
                 for row in rows
                 if row[7] == rt.name
             }
+            with_pending = {row[0] for row in rows if row[8]}
             pending = _batched.Writes(rt, self.dialect)
             for identity_id, edit in batch:
                 one = loaded.get(identity_id)
@@ -576,7 +577,7 @@ class Writer:
                         pending.denied(tx, change, decision)
                         refused[identity_id] = PolicyDenied(decision)
                         continue
-                    pending.settle(tx, change, decision)
+                    pending.settle(tx, change, decision, pending=identity_id in with_pending, overlaid=one.overlaid)
                 pending.update_row(tx, current, new_doc, source, password_hash)
                 written = True
             await pending.flush(tx)
