@@ -26,7 +26,8 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.governance.sources import Importer, RowFormat
-from scimward.governance.sources.importer import ImportReport
+from scimward.governance.sources.importer import ImportReport, _valid
+from scimward.governance.sources.records import BadRow, parse_record
 from scimward.policy import PolicyGate, identity_store, policies
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
@@ -295,3 +296,30 @@ async def test_chunks_leave_the_rows_that_row_by_row_leaves(hub_url: str, twin_u
     assert batched_reports == plain_reports
     for key in plain:
         assert batched[key] == plain[key], key
+
+
+def test_checking_what_a_row_changes_gives_what_checking_the_whole_user_gives() -> None:
+    """``importer._valid`` with the User's stored state checks only what the proposal changes: the
+    result is the document ``normalize`` makes of the whole proposal, and a bad value is still a bad row."""
+    stored = normalize(
+        {
+            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "userName": "ada@example.com",
+            "title": "Engineer",
+            "nickName": "ada",
+            "emails": [{"value": "ada@example.com", "type": "work", "primary": True}],
+            ENTERPRISE: {"employeeNumber": "E1", "department": "Sales"},
+        },
+        USER_TYPE,
+    )
+    record = parse_record(7, {"employee_id": "E1", "status": "active"}, RowFormat())
+    proposals = [
+        {**stored, "title": "Director", ENTERPRISE: {**stored[ENTERPRISE], "costCenter": "CC-2"}},
+        {k: v for k, v in stored.items() if k != "nickName"},  # an attribute taken away
+        {k: v for k, v in stored.items() if k != ENTERPRISE} | {"schemas": [USER_SCHEMA]},
+        {**stored, "name": {"givenName": "Ada"}, "active": False},
+    ]
+    for proposal in proposals:
+        assert _valid(record, proposal, stored) == normalize(proposal, USER_TYPE)
+    with pytest.raises(BadRow, match=r"^line 7: .*title"):
+        _valid(record, {**stored, "title": ["not", "one"]}, stored)
