@@ -18,8 +18,9 @@ match nobody, or more than one User, are stored unmatched and become findings in
 
 from __future__ import annotations
 
+import asyncio
 import marshal
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -52,6 +53,9 @@ from scimward.store.timeutil import utcnow
 BATCH = 500
 #: Rows whose writes go to the store in one transaction (``IdentityStore.update_many``).
 CHUNK = 500
+#: Chunks written at once on PostgreSQL: while the database writes one, the next is prepared (SQLite has
+#: one writer and runs in this process: a second chunk would only wait for the first).
+IN_FLIGHT = 2
 #: Attributes kept of every User for the import's comparison and the three-way check.
 KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
 
@@ -106,6 +110,52 @@ class _Write:
     problem: BadRow | None = None
 
 
+class _Chunks:
+    """The rows an import writes, by chunk: ``write`` writes one (``Importer._write``), up to ``in_flight``
+    at once, and what they answer goes to ``done``. A User's rows apply in file order: a row whose User
+    has a row in a chunk not yet written waits for it."""
+
+    def __init__(
+        self,
+        in_flight: int,
+        write: Callable[[list[_Write]], Awaitable[list[StoredRecord]]],
+        done: list[StoredRecord],
+    ) -> None:
+        self.in_flight = in_flight
+        self.write = write
+        self.done = done
+        self.writes: list[_Write] = []
+        self._ids: set[str] = set()  # the identities of ``writes``
+        self._flying: list[tuple[asyncio.Task[list[StoredRecord]], set[str]]] = []
+
+    async def add(self, write: _Write) -> None:
+        if write.identity_id in self._ids:
+            await self.flush()
+        if any(write.identity_id in ids for _, ids in self._flying):
+            await self.land(0)
+        self.writes.append(write)
+        self._ids.add(write.identity_id)
+
+    async def flush(self) -> None:
+        """Start writing the chunk so far; wait while more than ``in_flight`` are being written."""
+        if self.writes:
+            ready, ids = self.writes, self._ids
+            self.writes, self._ids = [], set()
+            self._flying.append((asyncio.create_task(self._written(ready)), ids))
+        await self.land(self.in_flight - 1)
+
+    async def land(self, keep: int) -> None:
+        """Wait until at most ``keep`` chunks are being written."""
+        while len(self._flying) > keep:
+            task, _ = self._flying.pop(0)
+            await task
+
+    async def _written(self, ready: list[_Write]) -> list[StoredRecord]:
+        stored = await self.write(ready)
+        self.done.extend(stored)
+        return stored
+
+
 def owned_attributes(ownership: Ownership, source: str) -> list[str]:
     """What ``hr:NAME`` owns: the policy's ``attributes:`` say, else ``proposal.DEFAULT_OWNED``."""
     return ownership.owned_by(source) if ownership.owners else list(DEFAULT_OWNED)
@@ -144,7 +194,7 @@ class Importer:
         #: Users whose effective state differs from their source row, as the import's scan found them.
         self.overlaid: set[str] = set()
         #: Department changes this import wrote: each opens a review of the old role's access once effective.
-        self.moves: list[Move] = []
+        self.moves: list[tuple[int, Move]] = []  # (the row's line, the move): written in any order
 
     async def run(
         self,
@@ -168,14 +218,11 @@ class Importer:
         seen: dict[str, int] = {}
         employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
         pending: list[StoredRecord] = []
-        writes: list[_Write] = []
-
-        writing: set[str] = set()  # the identities of ``writes``
-
-        async def flush() -> None:
-            ready, writes[:] = list(writes), []
-            writing.clear()
-            pending.extend(await self._write(ready, owned, settings.grace, today, dry_run, report))
+        chunks = _Chunks(
+            IN_FLIGHT if self.db.dialect == "postgresql" else 1,
+            lambda ready: self._write(ready, owned, settings.grace, today, dry_run, report),
+            pending,
+        )
 
         export = Export(path, kind, fmt)
         try:
@@ -189,14 +236,11 @@ class Importer:
                     report.rejected.append((row.number, str(bad)))
                 else:
                     if isinstance(outcome, _Write):
-                        if outcome.identity_id in writing:
-                            await flush()  # one User's rows apply in file order, each against the one before
-                        writes.append(outcome)
-                        writing.add(outcome.identity_id)
+                        await chunks.add(outcome)
                     elif not dry_run:
                         pending.append(outcome)
-                if len(writes) >= self.chunk:
-                    await flush()
+                if len(chunks.writes) >= self.chunk:
+                    await chunks.flush()
                 if len(pending) >= BATCH and not dry_run:
                     ready, pending[:] = list(pending), []
                     await self.repository.store_records(ready)
@@ -204,14 +248,23 @@ class Importer:
                     on_row(export.position, export.size)
         finally:  # a file broken part way: the rows read are written, and the records applied are kept
             try:
-                await flush()
+                await chunks.flush()
             finally:
-                if not dry_run:
-                    await self.repository.store_records(pending)
+                try:
+                    await chunks.land(0)
+                finally:
+                    if not dry_run:
+                        await self.repository.store_records(pending)
         report.rejected.sort()
         if not dry_run:
             await self.repository.imported(self.source.id)
-            report.reviews = await review_moves(self.db, self.store, self.moves, actor=self.actor, today=today)
+            report.reviews = await review_moves(
+                self.db,
+                self.store,
+                [move for _, move in sorted(self.moves, key=lambda m: m[0])],
+                actor=self.actor,
+                today=today,
+            )
         return report
 
     async def _scan(self, index: CorrelationIndex, owned: list[str]) -> dict[str, bytes]:
@@ -303,7 +356,7 @@ class Importer:
                 effective, doc, set_active = write.proposed
                 move = move_of(write.identity_id, effective, doc)
                 if move is not None:
-                    self.moves.append(move)
+                    self.moves.append((write.record.line, move))
                 done.append(set_active)
         return done
 
@@ -429,7 +482,7 @@ class Importer:
                 raise record.bad(exc.detail) from None
             move = move_of(identity_id, user.doc, doc)
             if move is not None:
-                self.moves.append(move)
+                self.moves.append((record.line, move))
             return proposal.set_active
         return set_before
 
