@@ -30,6 +30,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -39,7 +40,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,6 +49,8 @@ PEERS = HERE / "peers"
 
 TARGETS = ("scimward-pg", "scimward-sqlite", "scim2-server")
 SCIMWARD_TARGETS = ("scimward-pg", "scimward-sqlite")
+AGENT_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Agent"
+NO_POLICY = "-nopolicy"  # the label suffix of --policy-ab's runs without the policy
 
 # The issue's targets for scimward on PostgreSQL: one server process on one core, 8 connections, N=100,000.
 TARGET_N = 100_000
@@ -364,6 +367,7 @@ class Bench:
         self.outf = open(a.out, "a")  # noqa: SIM115 - held open for the whole benchmark
         self.failed = False
         self.src: Path | None = None
+        self.serial = 0
 
     def snapshot(self, code: str, name: str = "src") -> None:
         """One consistent copy of the code for the whole benchmark, however src/ changes meanwhile:
@@ -412,7 +416,8 @@ class Bench:
             env["PYTHONPATH"] = str(self.src)
         return env
 
-    def prepare_scimward(self, target: str, run_id: str, patch_response: str) -> tuple[str, str, str | None]:
+    def prepare_scimward(self, target: str, run_id: str, patch_response: str,
+                         policy: str | None) -> tuple[str, str, str | None]:
         if target == "scimward-pg":
             assert self.pg is not None
             self.pg.recreate()
@@ -424,20 +429,25 @@ class Bench:
             url = f"sqlite:///{path}"
         env = self.scimward_env()
         run_quiet([self.scimward, "db", "upgrade", "--database-url", url], env=env)
-        if self.a.policy:
-            run_quiet([self.scimward, "policy", "apply", self.a.policy, "--as", "bench", "--database-url", url], env=env)
+        if policy:
+            run_quiet([self.scimward, "policy", "apply", policy, "--as", "bench", "--database-url", url], env=env)
         out = run_quiet([self.scimward, "token", "create", "--name", "bench", "--patch-response", patch_response,
                          "--database-url", url], env=env)
         token = [line for line in out.splitlines() if line.strip()][-1].strip()
         return url, token, (self.pg.db if target == "scimward-pg" else None)
 
     def run(self, target: str, patch_response: str, kind: str, users: int, extra: list[str],
-            suffix: str = "") -> None:
-        """One server and one scimload run; ``suffix`` marks the label of a ``--baseline-code`` run."""
+            suffix: str = "", policy: str | None = None) -> None:
+        """One server and one scimload run; ``suffix`` marks the label of a ``--baseline-code`` run or of
+        the policy-less half of ``--policy-ab``; ``policy`` is applied before seeding (default ``--policy``)."""
         a = self.a
+        policy = a.policy if policy is None else policy or None
         label = target if target not in SCIMWARD_TARGETS or patch_response == "no_content" else f"{target}-resource"
         label += suffix
         run_id = f"{label}-{kind}-n{users}"
+        if a.policy_ab:  # several runs of one label: each its own id, so that the report keeps them all
+            self.serial += 1
+            run_id += f"-{self.serial}"
         log = self.work / f"{run_id}.server.log"
         genlog = self.work / f"{run_id}.scimload.log"
         jsonl = self.work / f"{run_id}.jsonl"
@@ -448,7 +458,7 @@ class Bench:
         pgdb = None
         pin = ["taskset", "-c", str(a.server_cpu)]
         if target in SCIMWARD_TARGETS:
-            url, token, pgdb = self.prepare_scimward(target, run_id, patch_response)
+            url, token, pgdb = self.prepare_scimward(target, run_id, patch_response, policy)
             argv = [*pin, self.scimward, "serve", "--port", str(port), "--database-url", url, "--log-level", "warning",
                     *a.serve_args.split()]
             server = self.children.start(argv, log, env=self.scimward_env())
@@ -467,7 +477,7 @@ class Bench:
         pg = PgBackends(pgdb, pg_cpus) if pgdb else None
         common = {"label": label, "target": target, "kind": kind, "users": users, "run_id": run_id,
                   "patch_response": patch_response if target in SCIMWARD_TARGETS else "no_content (204)",
-                  "pg_cpu_mode": a.pg_cpu if pg else None}
+                  "pg_cpu_mode": a.pg_cpu if pg else None, "policy": policy}
         gen_argv = ["taskset", "-c", str(a.gen_cpu), self.python, str(SCIMLOAD), "--base-url", base,
                     "--token", token, "--users", str(users), "--label", label, "--server-pid", str(server.pid),
                     "--out", str(jsonl), "--max-seconds", str(a.max_seconds),
@@ -555,11 +565,81 @@ class Bench:
         if gen.returncode != 0 or not alive or phase_count == 0:
             self.failed = True
             print(f"   scimload log:\n{tail(genlog)}\n   server log:\n{tail(log)}", flush=True)
+        elif a.agents and kind == "main" and target in SCIMWARD_TARGETS:
+            self.agents_against_users(base, token, server.pid, common)
         self.children.stop(gen)
         self.children.stop(server)
         if pgdb is not None:
             assert self.pg is not None
             self.pg.drop()
+
+
+    def agents_against_users(self, base: str, token: str, pid: int, common: dict[str, Any]) -> None:
+        """``--agents M``: on the same server, after the workload, M Agents created over SCIM, then
+        ``GET /Users/{id}`` and ``GET /Agents/{id}``, ``userName eq`` and ``name eq``, each hammered by
+        scimload's ``--raw-get`` (8 connections) in turn, ``--agents-rounds`` times (issue 14: within 10 %)."""
+        a = self.a
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+
+        def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return cast(dict[str, Any], json.loads(response.read() or b"{}"))
+
+        print(f"   agents: creating {a.agents:,} Agents", flush=True)
+        ids = [call("POST", "/Agents", {"schemas": [AGENT_SCHEMA], "name": f"agent{i}", "displayName": f"Agent {i}",
+                                         "active": True, "agentType": "Assistant"})["id"] for i in range(a.agents)]
+        agent_id, agent_name = ids[len(ids) // 2], f"agent{len(ids) // 2}"
+        some = call("GET", "/Users?count=1&startIndex=" + str(max(1, len(ids) // 2)) + "&attributes=userName")
+        user = some["Resources"][0]
+        paths = {
+            "get_user_by_id": f"/Users/{user['id']}",
+            "get_agent_by_id": f"/Agents/{agent_id}",
+            "filter_user_by_name": "/Users?filter=" + urllib.parse.quote(f'userName eq "{user["userName"]}"'),
+            "filter_agent_by_name": "/Agents?filter=" + urllib.parse.quote(f'name eq "{agent_name}"'),
+        }
+        out = self.work / f"{common['run_id']}.agents.jsonl"
+        for round_ in range(a.agents_rounds):
+            for op, path in paths.items():
+                argv = ["taskset", "-c", str(a.gen_cpu), self.python, str(SCIMLOAD), "--base-url", base,
+                        "--token", token, "--raw-get", path, "--requests", "5000", "--max-seconds", "8",
+                        "--server-pid", str(pid), "--label", op, "--out", str(out)]
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
+                               env=dict(os.environ, NO_PROXY="127.0.0.1,localhost"))
+                found = next(json.loads(line) for line in reversed(out.read_text().splitlines())
+                             if '"raw_get"' in line and f'"label": "{op}"' in line)
+                found.update(common)
+                found.update({"op": f"agents:{op}", "round": round_, "loadavg": os.getloadavg()[0]})
+                self.emit(found)
+                print("   " + phase_line(found), flush=True)
+
+
+def agents_table(runs_records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """``--agents``: per target, the Agents' figures against the Users' (best round by server CPU per request)."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in runs_records:
+        if str(r.get("op", "")).startswith("agents:") and r.get("requests") and not r.get("errors"):
+            key = (r["label"], r["op"].removeprefix("agents:"))
+            r = {**r, "cpu_us": r["server_cpu"] * r["wall_s"] / r["requests"] * 1e6}
+            if key not in best or r["cpu_us"] < best[key]["cpu_us"]:
+                best[key] = r
+    rows, results = [], []
+    for label in sorted({k[0] for k in best}):
+        for users, agents in (("get_user_by_id", "get_agent_by_id"), ("filter_user_by_name", "filter_agent_by_name")):
+            u, g = best.get((label, users)), best.get((label, agents))
+            if u is None or g is None:
+                continue
+            cpu, rps = g["cpu_us"] / u["cpu_us"], g["rps"] / u["rps"]
+            rows.append([label, f"{users} / {agents}", fmt_rps(u["rps"]), fmt_rps(g["rps"]), f"{rps:.2f}",
+                         f"{u['cpu_us']:,.0f} / {g['cpu_us']:,.0f} µs", f"{cpu:.2f}"])
+            results.append({"target": label, "users_op": users, "agents_op": agents, "rps_ratio": round(rps, 3),
+                            "cpu_ratio": round(cpu, 3), "users_cpu_us": u["cpu_us"], "agents_cpu_us": g["cpu_us"]})
+    if not rows:
+        return [], []
+    return ["### Agents against Users on the same server (best round by server CPU per request; target: within "
+            "10 %)", "", *md_table(["target", "ops", "Users req/s", "Agents req/s", "req/s ratio",
+                                    "server CPU/req Users / Agents", "CPU ratio"], rows), ""], results
 
 
 def phase_line(r: dict[str, Any]) -> str:
@@ -833,6 +913,41 @@ def ratio_table(runs: list[dict[str, Any]], title: str) -> tuple[list[str], list
             *md_table(["op", *(f"{lab} ÷ scim2-server" for lab in ours)], rows), ""], results
 
 
+def policy_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """``--policy-ab``: per target and write op, the median req/s and server CPU per request with the
+    policy and without it over the pairs, and their ratio (issue 10: >= 80 %)."""
+    rows, results = [], []
+    for label in sorted({r["label"] for r in runs if r["label"].endswith(NO_POLICY)}):
+        base = label[: -len(NO_POLICY)]
+        with_p = [r for r in runs if r["label"] == base and r["kind"] == "main"]
+        without = [r for r in runs if r["label"] == label and r["kind"] == "main"]
+        for op in ("seed_users", "patch_user", "get_user"):
+            def figures(rs: list[dict[str, Any]], op: str = op) -> tuple[float | None, float | None, int]:
+                got = [r["ops"][op] for r in rs if op in r["ops"] and not r["ops"][op]["errors"]]
+                rps = [o["rps"] for o in got if o["rps"]]
+                cpu = [o["server_cpu"] / o["rps"] * 1e6 for o in got if o["rps"] and o.get("server_cpu") is not None]
+                return (statistics.median(rps) if rps else None, statistics.median(cpu) if cpu else None,
+                        sum(1 for o in got if (o.get("other_cpu") or 0) > DISTURBED))
+            rp, cp, dp = figures(with_p)
+            rn, cn, dn = figures(without)
+            if rp is None or rn is None:
+                continue
+            ratio = rp / rn
+            cpu_ratio = cn / cp if cp and cn else None
+            rows.append([base, op, str(len(with_p)), fmt_rps(rn), fmt_rps(rp), f"{ratio:.0%}",
+                         f"{cn:,.0f} / {cp:,.0f} µs" if cp and cn else "-",
+                         f"{cpu_ratio:.0%}" if cpu_ratio else "-", str(dp + dn)])
+            results.append({"target": base, "op": op, "pairs": len(with_p), "rps_without": rn, "rps_with": rp,
+                            "ratio": round(ratio, 3), "cpu_us_without": cn, "cpu_us_with": cp,
+                            "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None, "disturbed_phases": dp + dn})
+    if not rows:
+        return [], []
+    return ["### The gate's cost: with the policy against the same build without it (medians over the pairs; "
+            "target ≥ 80 %)", "",
+            *md_table(["target", "op", "pairs", "req/s without", "req/s with", "ratio",
+                       "server CPU/req without / with", "CPU ratio", "disturbed phases"], rows), ""], results
+
+
 def report(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     runs = collect(records)
     lines: list[str] = []
@@ -862,6 +977,12 @@ def report(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             lines += rl
             summary["ratios"][f"{kind}-n{n}"] = rres
             lines += [f"Checks, {what}:", "", *checks_table(group)]
+    pl, pres = policy_table(runs)
+    lines += pl
+    summary["policy_ab"] = pres
+    al, ares = agents_table(records)
+    lines += al
+    summary["agents"] = ares
     for label in sorted({r["label"] for r in runs if r["target"] == "scimward-pg"}):
         tl, tres = targets_table(runs, label)
         lines += tl
@@ -977,9 +1098,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "commit (its src/, via git archive), or 'live' (the live src/, which may change under a run)")
     p.add_argument("--baseline-code", help="after the runs, the scimward targets' N runs again on this commit's "
                                         "src/, labelled TARGET@COMMIT (an A/B in one run)")
+    p.add_argument("--policy-ab", type=int, default=0, metavar="PAIRS",
+                   help="with --policy: PAIRS times over, each scimward target's N run with the policy and then "
+                   f"the same without it (labelled TARGET{NO_POLICY}); the policy table gives the medians' ratio")
+    p.add_argument("--agents", type=int, default=0, metavar="M",
+                   help="after each scimward N run, M Agents created, then GET by id and name eq on Agents against "
+                   "the same on Users on that server (issue 14)")
+    p.add_argument("--agents-rounds", type=int, default=3, help="rounds of the --agents comparison")
     p.add_argument("--keep-work", action="store_true", help="keep server and scimload logs")
     p.add_argument("--force", action="store_true", help="run even if another scimload.py is running")
     a = p.parse_args(argv)
+    if a.policy_ab and not a.policy:
+        p.error("--policy-ab needs --policy")
     if a.quick:
         a.users, a.max_seconds, a.seed_max_seconds = [2000], 5.0, 300.0
         if a.big_group:
@@ -1030,7 +1160,12 @@ def main(argv: list[str] | None = None) -> int:
         for n in [] if a.big_group_only else a.users:
             for target in a.targets:
                 for pr in (a.patch_response if target in SCIMWARD_TARGETS else ["no_content"]):
-                    bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra])
+                    for _ in range(max(1, a.policy_ab) if target in SCIMWARD_TARGETS else 1):
+                        bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra])
+                        if a.policy_ab and target in SCIMWARD_TARGETS:
+                            # the same build without the policy, right after: both halves meet the same machine
+                            bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra],
+                                      suffix=NO_POLICY, policy="")
         if a.baseline_code:
             # The same runs on other code, in the same invocation: an A/B of one change (e.g. the audit trail).
             tested = bench.src

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -295,14 +296,69 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[Peer]:
-    """A second scimward as a target, on its own SQLite database (no worker: it has no targets)."""
-    url = f"sqlite:///{tmp_path / 'downstream.db'}"
+# -- downstream peers: the targets tests provision into ------------------------------------------
+#
+# ``downstream`` and ``application``: a second scimward (fresh for each test, or one per module);
+# ``scim2_server``: scim2-server, one process per module, emptied before each test in a module marked
+# ``pytest.mark.emptied_peers``; ``peer``: each test once against either kind.
+
+
+@contextmanager
+def second_scimward(url: str) -> Iterator[Peer]:
+    """A second scimward as a target, on the SQLite database ``url``, with the token it issued to the
+    hub (no worker: it has no targets)."""
     upgrade(url)
     token = issue_token(url, "hub")
     with ServerThread(Settings(database_url=url, run_worker=False)) as server:
         yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
+
+
+@pytest.fixture
+def downstream(tmp_path: Path) -> Iterator[Peer]:
+    """A second scimward of the test's own: it holds only what the test sent."""
+    with second_scimward(f"sqlite:///{tmp_path / 'downstream.db'}") as peer:
+        yield peer
+
+
+@pytest.fixture(scope="module")
+def application(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    """The downstream application of a module's tests: a second scimward they share (their targets'
+    names tell their accounts apart)."""
+    with second_scimward(f"sqlite:///{tmp_path_factory.mktemp('application') / 'app.db'}") as peer:
+        yield peer
+
+
+@pytest.fixture(scope="module")
+def scim2_process() -> Iterator[Peer]:
+    """scim2-server, started once for the module's tests."""
+    with Scim2Server() as peer:
+        yield peer
+
+
+def empty(peer: Peer) -> None:
+    """Delete every Group and User on ``peer``."""
+    headers = {"Authorization": f"Bearer {peer.token}"}
+    with httpx.Client(base_url=peer.base_url, headers=headers, timeout=10) as http:
+        for resource in ("Groups", "Users"):
+            while found := http.get(f"/{resource}", params={"attributes": "id", "count": 100}).json().get("Resources"):
+                for item in found:
+                    http.delete(f"/{resource}/{item['id']}").raise_for_status()
+
+
+@pytest.fixture
+def scim2_server(request: pytest.FixtureRequest, scim2_process: Peer) -> Peer:
+    """The module's scim2-server for one test: as the module's earlier tests left it, or, in a module
+    marked ``emptied_peers``, emptied (a reconcile sees everything on its target, the accounts other
+    tests and the other dialect's run left there too)."""
+    if request.node.get_closest_marker("emptied_peers") is not None:
+        empty(scim2_process)
+    return scim2_process
+
+
+@pytest.fixture(params=["downstream", "scim2_server"])
+def peer(request: pytest.FixtureRequest) -> Peer:
+    """Each test once against a second scimward and once against scim2-server."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
 #: The ``record_property`` key whose values the terminal summary prints, so CI logs show the

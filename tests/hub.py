@@ -71,17 +71,6 @@ async def open_hub(hub_url: str, *, fresh_policy: bool = False) -> AsyncIterator
         await db.dispose()
 
 
-async def emptied(peer: Peer) -> Peer:
-    """``peer`` with every Group and User deleted: a reconcile sees everything on its target, the
-    accounts other tests (and the other dialect's run) left there too."""
-    async with peer.client() as client:
-        for resource in ("Groups", "Users"):
-            ids = [item["id"] async for item in client.iterate(resource, attributes=["id"])]
-            for resource_id in ids:
-                await client.delete(resource, resource_id)
-    return peer
-
-
 def change_rows(url: str, identity_id: str) -> list[tuple[str, str, str]]:
     """The (op, source, actor) of every change of ``identity_id``, oldest first, read from ``url``."""
 

@@ -196,3 +196,40 @@ async def test_the_recommendation_reads_peers_departments_and_activity(hub: Hub)
     with pytest.raises(ScimError, match="--groups"):
         await reviews.start(unique("bad"), groups="displayName eq", actor="tests")
     assert [c.name for c in await reviews.campaigns()] == [campaign]
+
+
+async def test_a_campaign_is_paged_by_number_with_its_filters_in_the_store(hub: Hub) -> None:
+    """Issue 18: the console's review page reads a page of items past a number, not every item; walked to
+    its end, the pages hold what the whole list filtered holds (a reviewer's own in any case, undecided)."""
+    owners = [unique(n) + "@example.com" for n in ("olga", "omar")]
+    for owner in owners:
+        await hub.user(owner)
+    names = [(await privileged_group(hub, 3 + 2 * n, owner))[0] for n, owner in enumerate(owners)]  # 3 and 5
+    reviews = Reviews(hub.db, hub.store)
+    campaign = unique("q1")
+    scope = " or ".join(f'displayName eq "{name}"' for name in names)
+    started = await reviews.start(campaign, groups=scope, reviewer="owner", actor="tests")
+    assert started.items == 8
+    await reviews.decide(campaign, [1, 4, 8], "keep", "tests-reviewer")
+
+    async def walk(**given: object) -> list[int]:
+        numbers: list[int] = []
+        after, more = 0, True
+        while more:
+            _, items, more = await reviews.page(campaign, after=after, limit=2, **given)  # type: ignore[arg-type]
+            assert len(items) <= 2 and (items or not more)
+            numbers += [i.number for i in items]
+            after = items[-1].number if items else after
+        return numbers
+
+    _, everything = await reviews.show(campaign)
+    for reviewer in (None, owners[0].upper(), owners[1]):
+        for undecided in (False, True):
+            expected = [
+                i.number
+                for i in everything
+                if (reviewer is None or reviewer.lower() in [r.lower() for r in i.reviewers])
+                and (not undecided or i.decision is None)
+            ]
+            assert await walk(reviewer=reviewer, undecided=undecided) == expected, (reviewer, undecided)
+    assert len(await walk()) == 8

@@ -15,22 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from scimward.api import admin_evidence, admin_nhi, admin_operations, admin_policy, admin_reviews, admin_sources
-from scimward.api.settings import Settings
 from scimward.scim.errors import InvalidValue
 from scimward.store.auth.tokens import TokenStore
 from scimward.store.database import Database, upgrade
 from scimward.store.provisioning.targets import TargetRepository
-from tests.conftest import LiveServer, Peer, ServerThread, free_port, issue_token
-
-
-@pytest.fixture(scope="module")
-def application(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
-    """The downstream application: a second scimward, with the token it issued to the hub."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('application') / 'app.db'}"
-    upgrade(url)
-    token = issue_token(url, "hub")
-    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
-        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
+from tests.conftest import LiveServer, Peer, free_port, issue_token
 
 
 def admin_url(live_server: LiveServer) -> str:

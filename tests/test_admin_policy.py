@@ -67,6 +67,8 @@ def test_a_held_change_is_approved_over_the_api_by_someone_else(hub: tuple[httpx
     assert [m["value"] for m in group.json()["members"]] == [user["id"]]
     pending = admin.get("/changes", params={"status": "pending"}).json()["changes"]
     assert len(pending) == 1 and pending[0]["reasons"] == ["admins-need-approval: administrative access"]
+    # The change's JSON is the command line's (ChangeRow.to_json): named as a person knows it, times in UTC.
+    assert pending[0]["name"] == group.json()["displayName"] and pending[0]["created"].endswith("Z")
     change = pending[0]["id"]
     diverged = admin.get("/diverged").json()["identities"]
     assert [(d["type"], d["change"], d["change_status"]) for d in diverged] == [("Group", change, "pending")]

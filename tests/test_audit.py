@@ -109,3 +109,38 @@ async def test_the_paged_walk_names_a_break_in_a_later_window(hub_url: str, monk
     assert status.broken == (await _verify(db)).broken
     assert status.broken is not None and (status.broken.lane, status.broken.seq) == (victim.lane, victim.seq)
     await db.dispose()
+
+
+class _Refused(Exception):
+    """What the writer in the middle of the batch fails with, after appending its event."""
+
+
+async def test_writers_sharing_a_commit_chain_their_events_and_one_rolled_back_takes_its_own_back(
+    hub_url: str,
+) -> None:
+    """On SQLite writers that arrive together share one COMMIT (``store._group_commit``), and their events
+    are chained in process and written just before it. A writer rolled back after appending leaves no
+    event and no gap: the next writer's event follows the one before it, as it would on its own."""
+    import asyncio
+
+    db = Database(hub_url)
+    direct = Direct(db)
+
+    async def write(n: int) -> audit.Appended:
+        async with direct.transaction() as tx:
+            appended = await audit.append(tx, kind="change", actor="okta", subject=f"user-{n}", data={"n": n})
+            if n % 3 == 0:  # the first writer of the batch too, which handed the batch its events
+                raise _Refused(n)
+            return appended
+
+    outcomes = await asyncio.gather(*(write(n) for n in range(9)), return_exceptions=True)
+    kept = [o for o in outcomes if isinstance(o, audit.Appended)]
+    assert [type(o) for o in outcomes].count(_Refused) == 3 and len(kept) == 6
+    async with db.read() as conn:
+        stored = list(audit.stored_events(await conn.execute(audit.SELECT_EVENTS)))
+    assert sorted(e.subject for e in stored) == [f"user-{n}" for n in range(9) if n % 3 != 0]
+    assert sorted((e.lane, e.seq, e.hash) for e in stored) == sorted((a.lane, a.seq, a.hash) for a in kept)
+    verdict = await _verify(db)
+    assert verdict.broken is None and verdict.events == 6
+    assert (await audit_trail.verify_trail(db)).broken is None
+    await db.dispose()

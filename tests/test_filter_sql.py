@@ -19,7 +19,7 @@ from scimward.scim.errors import InvalidFilter, InvalidValue
 from scimward.scim.filter import parse_attr_path, parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import Attribute, AttrType, ResourceType, Schema
-from scimward.store.filter_sql import FilterCompiler, member_condition, sort_expression
+from scimward.store.filter_sql import FilterCompiler, has_substring_match, member_condition, sort_expression
 from scimward.store.tables import identities, memberships
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -430,3 +430,67 @@ def test_single_valued_complex_attribute_compares_by_its_value() -> None:
     """``manager eq "id"`` compares manager.value, as a multi-valued attribute compares by value."""
     text = sql(f'{ENTERPRISE}:manager eq "boss"', "sqlite")
     assert '"manager"."value"' in text
+
+
+# -- what an index can answer (issue 18) ----------------------------------------------------------------
+
+
+def test_sw_on_a_lower_cased_column_is_also_an_index_range_on_sqlite() -> None:
+    """SQLite uses an index for LIKE 'x%' only on a NOCASE column: the range bounds it to the index."""
+    text = sql('userName sw "Ad"', "sqlite")
+    assert "identities.user_name_lower LIKE 'ad%' ESCAPE '\\'" in text
+    assert "identities.user_name_lower >= 'ad' AND identities.user_name_lower < 'ae'" in text
+
+
+def test_sw_is_no_range_on_postgresql_whose_collation_orders_otherwise() -> None:
+    """PostgreSQL's prefix index (text_pattern_ops) answers LIKE 'x%' itself; a range in its collation would not."""
+    assert ">=" not in sql('userName sw "ad"', "postgresql")
+
+
+def test_sw_on_a_case_exact_or_json_attribute_is_no_range() -> None:
+    assert ">=" not in sql('externalId sw "Ad"', "sqlite")
+    assert ">=" not in sql('title sw "Ad"', "sqlite")
+
+
+def test_the_prefix_range_holds_every_value_that_starts_with_the_prefix() -> None:
+    """On a real SQLite: the range keeps exactly what LIKE keeps, with wildcards and letters past ASCII."""
+    engine = sa.create_engine("sqlite://")
+    names = ["ad", "ad_x", "adz", "ae", "ac", "a_d", "aé", "aéz", "aê", "a%", "a", "ÿa", "ÿ", "Āb"]
+    identities.create(engine)
+    now = datetime(2026, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(
+            identities.insert(),
+            [
+                {
+                    "id": f"i{n}",
+                    "resource_type": "User",
+                    "user_name": name,
+                    "user_name_lower": name.lower(),
+                    "doc": {},
+                    "created": now,
+                    "last_modified": now,
+                    "version": 1,
+                }
+                for n, name in enumerate(names)
+            ],
+        )
+        for prefix in ["ad", "a_", "aé", "a%", "a", "ÿ", "ā", "AD"]:
+            found = {row[0] for row in conn.execute(where(f'userName sw "{prefix}"', "sqlite"))}
+            expected = {f"i{n}" for n, name in enumerate(names) if name.lower().startswith(prefix.lower())}
+            assert found == expected, prefix
+
+
+@pytest.mark.parametrize(
+    ("filter_text", "scans"),
+    [
+        ('userName co "x"', True),
+        ('title ew "x"', True),
+        ('userName sw "x" and not (displayName co "y")', True),
+        ('emails[value co "@corp"]', True),
+        ('userName sw "x" or userName eq "y"', False),
+        ("active pr", False),
+    ],
+)
+def test_substring_matches_are_found_wherever_they_nest(filter_text: str, scans: bool) -> None:
+    assert has_substring_match(parse_filter(filter_text)) is scans

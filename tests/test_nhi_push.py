@@ -4,7 +4,7 @@ a second scimward (it serves /Agents), as Users with the target's ``nhi_user_typ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,18 +19,12 @@ from scimward.store.tables import changes, outbox
 from scimward.sync.nhi_adopt import find_account
 from scimward.sync.nhi_mapping import nhi_resource
 from scimward.sync.targets import DeprovisionMode, TargetConfig
-from tests.conftest import Peer, Scim2Server
+from tests.conftest import Peer
 from tests.hub import Hub, open_hub
 
 pytestmark = pytest.mark.anyio
 AGENT = "urn:ietf:params:scim:schemas:core:2.0:Agent"
 NHI = "urn:scimward:params:scim:schemas:extension:nhi:2.0:Identity"
-
-
-@pytest.fixture(scope="module")
-def scim2_server() -> Iterator[Peer]:
-    with Scim2Server() as peer:
-        yield peer
 
 
 @pytest.fixture
@@ -125,11 +119,6 @@ def remote_members(peer: Peer, group_id: str) -> set[str]:
     with httpx.Client(base_url=peer.base_url, headers={"Authorization": f"Bearer {peer.token}"}) as client:
         [found] = client.get("/Groups", params={"filter": f'externalId eq "{group_id}"'}).json()["Resources"]
         return {m["value"] for m in client.get(f"/Groups/{found['id']}").json().get("members", [])}
-
-
-@pytest.fixture(params=["downstream", "scim2_server"])
-def peer(request: pytest.FixtureRequest) -> Peer:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
 async def test_an_agent_in_a_group_is_a_member_where_it_is_pushed(hub: Hub, peer: Peer) -> None:

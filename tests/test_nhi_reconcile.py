@@ -8,7 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +25,12 @@ from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
-from tests.conftest import Peer, Scim2Server
-from tests.hub import Hub, emptied, open_hub
+from tests.conftest import Peer
+from tests.hub import Hub, open_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.emptied_peers]
 AGENT = "urn:ietf:params:scim:schemas:core:2.0:Agent"
 NHI = "urn:scimward:params:scim:schemas:extension:nhi:2.0:Identity"
-
-
-@pytest.fixture(scope="module")
-def scim2_process() -> Iterator[Peer]:
-    with Scim2Server() as peer:
-        yield peer
-
-
-@pytest.fixture
-async def scim2_server(scim2_process: Peer) -> Peer:
-    return await emptied(scim2_process)
-
-
-@pytest.fixture(params=["downstream", "scim2_server"])
-def peer(request: pytest.FixtureRequest) -> Peer:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,16 +19,10 @@ import sqlalchemy as sa
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig
-from tests.conftest import Peer, Scim2Server
+from tests.conftest import Peer
 from tests.hub import ENTERPRISE, Hub, open_hub
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def scim2_server() -> Iterator[Peer]:
-    with Scim2Server() as peer:
-        yield peer
 
 
 @pytest.fixture
@@ -60,14 +54,6 @@ async def remote_group_members(peer: Peer, display_name: str) -> set[str]:
 
 def name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
-
-
-PEERS = ["downstream", "scim2_server"]
-
-
-@pytest.fixture(params=PEERS)
-def peer(request: pytest.FixtureRequest) -> Peer:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
 async def test_create_reaches_the_target_with_mapped_attributes(hub: Hub, peer: Peer) -> None:

@@ -25,28 +25,16 @@ from scimward.scim.resource_types import USER_TYPE
 from scimward.store.governance import FindingStore
 from scimward.sync.client import TargetClient
 from scimward.sync.reconcile import Reconciler
-from tests.conftest import Peer, Scim2Server
-from tests.hub import ENTERPRISE, Hub, emptied, open_hub
+from tests.conftest import Peer
+from tests.hub import ENTERPRISE, Hub, open_hub
 from tests.peers.quirky_server import Quirks, QuirkyServer
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.emptied_peers]
 
 USERS, GROUPS, MEMBERS = 30, 5, 6
 #: The issue's bound for convergence after the changes.
 CONVERGE_SECONDS = 60.0
 TARGETS = ("quirky", "scimward", "scim2")
-
-
-@pytest.fixture(scope="module")
-def scim2_process() -> Iterator[Peer]:
-    with Scim2Server() as peer:
-        yield peer
-
-
-@pytest.fixture
-async def scim2_server(scim2_process: Peer) -> Peer:
-    """scim2-server emptied: reconcile reads every account on it, the other dialect's run's too."""
-    return await emptied(scim2_process)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,32 +35,15 @@ from scimward.store.tables import targets
 from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.mapping import DEFAULT_USER_RULES
 from scimward.sync.propagate import Propagator
-from scimward.sync.reconcile import ReconcilePolicy, Reconciler, ReconcileReport, parse_every
+from scimward.sync.reconcile import Reconciler, ReconcileReport
 from scimward.sync.schedule import run_due_reconciles, run_reconcile_schedule
 from scimward.sync.secrets import SecretBox, generate_key
-from scimward.sync.targets import AttributeRule, TargetConfig
+from scimward.sync.targets import AttributeRule, ReconcilePolicy, TargetConfig, parse_every
 from tests import hub as hubs
-from tests.conftest import Peer, Scim2Server, ServerThread, issue_token
-from tests.hub import ENTERPRISE, emptied
+from tests.conftest import Peer, ServerThread, issue_token
+from tests.hub import ENTERPRISE
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def scim2_process() -> Iterator[Peer]:
-    with Scim2Server() as peer:
-        yield peer
-
-
-@pytest.fixture
-async def scim2_server(scim2_process: Peer) -> Peer:
-    """scim2-server emptied: a reconcile sees everything on its target, other tests' accounts too."""
-    return await emptied(scim2_process)
-
-
-@pytest.fixture(params=["downstream", "scim2_server"])
-def peer(request: pytest.FixtureRequest) -> Peer:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+pytestmark = [pytest.mark.anyio, pytest.mark.emptied_peers]
 
 
 @dataclass

@@ -55,6 +55,7 @@ def test_from_env_reads_every_field_and_to_env_round_trips() -> None:
         source_imports="workday=/tmp/workday.csv",
         source_check_seconds=60,
         agent_extension_in_config=True,
+        limits_in_config=True,
         nhi_user_types="Robot",
         nhi_name_patterns="x-*",
         run_worker=False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -34,7 +34,7 @@ from scimward.sync import (
     parse_retry_after,
 )
 from scimward.sync.errors import DETAIL_LIMIT
-from tests.conftest import LiveServer, Peer, Scim2Server, free_port
+from tests.conftest import LiveServer, Peer, free_port
 
 T = TypeVar("T")
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -376,12 +376,6 @@ def test_cursor_walk_ends_on_a_cursor_handed_back_unchanged() -> None:
 
 
 # --- real targets ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def scim2_server() -> Iterator[Peer]:
-    with Scim2Server() as peer:
-        yield peer
 
 
 @pytest.fixture

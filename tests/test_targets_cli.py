@@ -12,30 +12,18 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from scimward.api.settings import Settings
-from scimward.store.database import Database, upgrade
+from scimward.store.database import Database
 from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.secrets import generate_key
-from tests.conftest import Peer, ServerThread, free_port, issue_token
+from tests.conftest import Peer, free_port
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
-
-
-@pytest.fixture(scope="module")
-def application(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
-    """The downstream application: a second scimward, with the token it issued to the hub."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('application') / 'app.db'}"
-    upgrade(url)
-    token = issue_token(url, "hub")
-    with ServerThread(Settings(database_url=url, run_worker=False)) as server:
-        yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
 
 
 @dataclass

@@ -114,6 +114,14 @@ class Settings:
         "default because strict RFC 7643 clients refuse members the RFC does not define (docs/non-human-identities.md)",
         flag="--agent-extension-in-config",
     )
+    limits_in_config: bool = _setting(
+        False,
+        "SCIMWARD_LIMITS_IN_CONFIG",
+        "also advertise the request limits (PATCH operations, filter size, ...) in `/ServiceProviderConfig`, as the "
+        "extension `urn:scimward:params:scim:schemas:extension:limits:2.0:ServiceProviderConfig`; off by default "
+        "because strict RFC 7643 clients refuse members the RFC does not define (docs/security.md)",
+        flag="--limits-in-config",
+    )
     nhi_user_types: str = _setting(
         "ServiceAccount,Service,Bot,Machine",
         "SCIMWARD_NHI_USER_TYPES",

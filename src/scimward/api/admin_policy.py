@@ -20,7 +20,7 @@ from scimward.policy import Approvals, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
 from scimward.scim.errors import InvalidValue, PayloadTooLarge
 from scimward.store.database import Database
-from scimward.store.governance import STATUSES, ChangeRow
+from scimward.store.governance import STATUSES
 from scimward.store.identity import IdentityStore
 
 MAX_POLICY_BYTES = 256 * 1024
@@ -46,37 +46,6 @@ def _approvals(database: Database) -> Approvals:
 
 def _who(request: Request) -> str:
     return str(request.state.admin_token.name)
-
-
-def change_json(change: ChangeRow) -> dict[str, Any]:
-    def time(value: Any) -> str | None:
-        return value.isoformat() + "Z" if value is not None else None
-
-    return {
-        "id": change.id,
-        "status": change.status,
-        "op": change.op,
-        "type": change.resource_type,
-        "identity": change.identity_id,
-        "source": change.source,
-        "actor": change.actor,
-        "decision": change.decision,
-        "reasons": change.reasons,
-        "rules": change.rules,
-        "approvals_needed": change.approvals_needed,
-        "approvals": change.approvals,
-        "held_by_breaker": change.held_by_breaker,
-        "changed": change.changed,
-        "members_added": change.members_added,
-        "members_removed": change.members_removed,
-        "before": change.before,
-        "after": change.after,
-        "blast_radius": change.blast_radius,
-        "created": time(change.created),
-        "decided": time(change.decided),
-        "expires": time(change.expires),
-        "note": change.note,
-    }
 
 
 async def _note(request: Request) -> str | None:
@@ -131,7 +100,7 @@ async def list_changes(request: Request, database: Database) -> Response:
     except ValueError as exc:
         raise InvalidValue("limit must be a whole number") from exc
     rows = await _approvals(database).changes(status, request.query_params.get("identity"), limit)
-    return JSONResponse({"changes": [change_json(c) for c in rows]})
+    return JSONResponse({"changes": [c.to_json() for c in rows]})
 
 
 async def diverged(_request: Request, database: Database) -> Response:
@@ -139,7 +108,7 @@ async def diverged(_request: Request, database: Database) -> Response:
 
 
 async def get_change(request: Request, database: Database) -> Response:
-    return JSONResponse(change_json(await _approvals(database).show(request.path_params["id"])))
+    return JSONResponse((await _approvals(database).show(request.path_params["id"])).to_json())
 
 
 async def approve_change(request: Request, database: Database) -> Response:

@@ -12,6 +12,7 @@ from scimward.api.context import hub, scim_endpoint
 from scimward.api.resources import LIST_RESPONSE, base_url
 from scimward.api.responses import ScimResponse
 from scimward.scim.errors import NotFound
+from scimward.scim.limits import LIMITS_SCHEMA, advertised
 from scimward.scim.resource_types import RESOURCE_TYPES, SCHEMAS
 from scimward.store.identity import CURSOR_TIMEOUT_SECONDS
 
@@ -57,6 +58,9 @@ def service_provider_config(request: Request) -> dict[str, Any]:
         # draft-abbey-scim-agent-extension: /Agents and /AgenticApplications are served (they are
         # announced in /ResourceTypes and /Schemas whatever this setting says).
         config["agentExtension"] = {"supported": True}
+    if settings.limits_in_config:
+        config["schemas"] = [SPC_SCHEMA, LIMITS_SCHEMA]
+        config[LIMITS_SCHEMA] = advertised(settings.patch_max_operations)
     return config
 
 

@@ -167,13 +167,7 @@ class ResourceEndpoints:
         store = hub(request).identities
         if_match = request.headers.get("if-match")
         if request.method == "GET":
-            attributes, excluded = self._selection(request)
-            stored = await store.get(
-                self.rt,
-                identity_id,
-                with_members=_wants("members", attributes, excluded),
-                with_groups=_wants("groups", attributes, excluded),
-            )
+            stored = await self._read(request, identity_id)
             if _matches(request.headers.get("if-none-match"), stored.etag):
                 return Response(status_code=304, headers={"ETag": stored.etag})  # RFC 7644 3.14
             return self._respond(request, stored)
@@ -195,14 +189,18 @@ class ResourceEndpoints:
         )
         if request.state.token.patch_response == "no_content":
             return Response(status_code=204, headers={"ETag": stored.etag})
+        return self._respond(request, await self._read(request, identity_id))
+
+    async def _read(self, request: Request, identity_id: str) -> StoredIdentity:
+        """The identity as the request's ``attributes``/``excludedAttributes`` ask: members and groups
+        read only when they will be shown."""
         attributes, excluded = self._selection(request)
-        stored = await store.get(
+        return await hub(request).identities.get(
             self.rt,
             identity_id,
             with_members=_wants("members", attributes, excluded),
             with_groups=_wants("groups", attributes, excluded),
         )
-        return self._respond(request, stored)
 
 
 def _matches(header: str | None, etag: str) -> bool:

@@ -20,7 +20,6 @@ from scimward.cli.common import DatabaseUrl, checked_url, default_actor, fail, t
 from scimward.policy import Approvals, UnknownSubject, identity_store, policies
 from scimward.policy.blast_report import blast_radius_of
 from scimward.store.database import Database
-from scimward.store.governance import ChangeRow
 from scimward.store.provisioning import TargetRepository
 
 out = table_console()
@@ -123,42 +122,6 @@ def policy_show(as_json: AsJson = False, database_url: DatabaseUrl = None) -> No
 # -- changes -----------------------------------------------------------------------------------
 
 
-def change_json(change: ChangeRow) -> dict[str, Any]:
-    return {
-        "id": change.id,
-        "status": change.status,
-        "op": change.op,
-        "type": change.resource_type,
-        "identity": change.identity_id,
-        "name": _label(change),
-        "source": change.source,
-        "actor": change.actor,
-        "decision": change.decision,
-        "reasons": change.reasons,
-        "rules": change.rules,
-        "approvals_needed": change.approvals_needed,
-        "approvals": change.approvals,
-        "held_by_breaker": change.held_by_breaker,
-        "changed": change.changed,
-        "members_added": change.members_added,
-        "members_removed": change.members_removed,
-        "before": change.before,
-        "after": change.after,
-        "blast_radius": change.blast_radius,
-        "created": change.created.isoformat() + "Z",
-        "decided": change.decided.isoformat() + "Z" if change.decided else None,
-        "expires": change.expires.isoformat() + "Z" if change.expires else None,
-        "note": change.note,
-    }
-
-
-def _label(change: ChangeRow) -> str:
-    for doc in (change.after, change.before):
-        if doc:
-            return str(doc.get("userName") or doc.get("displayName") or change.identity_id)
-    return str(change.identity_id)
-
-
 @changes_app.command("list")
 def changes_list(
     status: Annotated[
@@ -177,7 +140,7 @@ def changes_list(
         raise fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
     rows = _run(database_url, lambda db: _approvals(db).changes(status, identity, limit))
     if as_json:
-        print(json.dumps([change_json(c) for c in rows], indent=2))
+        print(json.dumps([c.to_json() for c in rows], indent=2))
         return
     table = Table("id", "status", "op", "type", "name", "source", "actor", "reasons")
     for c in rows:
@@ -186,7 +149,7 @@ def changes_list(
             c.status,
             c.op,
             c.resource_type,
-            escape(_label(c)),
+            escape(c.label),
             escape(c.source or ""),
             escape(c.actor or ""),
             escape("; ".join(c.reasons)),
@@ -222,7 +185,7 @@ def changes_show(
 ) -> None:
     """One change: before and after, the decision and its reasons, approvals."""
     change = _run(database_url, lambda db: _approvals(db).show(change_id))
-    document = change_json(change)
+    document = change.to_json()
     if as_json:
         print(json.dumps(document, indent=2))
         return

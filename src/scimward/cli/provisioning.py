@@ -25,10 +25,6 @@ from sqlalchemy.engine import make_url
 from scimward.cli.common import AsJson, DatabaseUrl, checked_url, table_console
 from scimward.cli.exits import ExitCode
 from scimward.cli.logs import configure_logging
-from scimward.governance.nhi import run_nhi_schedule
-from scimward.governance.nhi import user_types as nhi_user_types
-from scimward.governance.schedule import run_governance_schedule
-from scimward.policy import identity_store
 from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
@@ -39,7 +35,6 @@ from scimward.store.provisioning import Outbox, TargetRepository
 from scimward.sync import status
 from scimward.sync.errors import TargetError
 from scimward.sync.propagate import Propagator
-from scimward.sync.schedule import run_reconcile_schedule
 from scimward.sync.targets import Target
 
 err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width: it may be copied
@@ -54,6 +49,13 @@ SYNC_WAIT_POLL = 0.2
 
 def run_worker(url: str, concurrency: int, log_level: str, lease_seconds: float = 120.0) -> None:
     """Push outbox rows until SIGTERM or SIGINT; several workers may run against one PostgreSQL."""
+    # The schedules beside the propagator, imported here: `sync` and `target status` need none of them.
+    from scimward.governance.nhi import run_nhi_schedule
+    from scimward.governance.nhi import user_types as nhi_user_types
+    from scimward.governance.schedule import run_governance_schedule
+    from scimward.policy import identity_store
+    from scimward.sync.schedule import run_reconcile_schedule
+
     configure_logging(log_level)
 
     async def main() -> None:

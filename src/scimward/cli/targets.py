@@ -13,21 +13,22 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scimward.cli import provisioning
 from scimward.cli.common import DatabaseUrl, checked_url, default_actor, err, fail, table_console, warn
 from scimward.cli.exits import ExitCode
-from scimward.policy.plans import Plan
 from scimward.store.database import Database
 from scimward.sync.secrets import SecretBox
 from scimward.sync.target_admin import KNOWN_OPTIONS, TargetAdmin, compose_mapping, is_plain_http, parse_constant
 from scimward.sync.targets import AttributeRule, DeprovisionMode, TargetConfig
+
+if TYPE_CHECKING:
+    from scimward.policy.plans import Plan
 
 target_app = typer.Typer(help="Targets: the applications scimward provisions over SCIM.", no_args_is_help=True)
 
@@ -598,5 +599,7 @@ def target_resume(name: Name, database_url: DatabaseUrl = None) -> None:
 @target_app.command("status")
 def target_status(name: Name, as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     """Linked, pending, retrying and failed counts, quarantine, last error, latency p50/p99."""
+    from scimward.cli import provisioning  # the worker's machinery: only this command needs it
+
     status = asyncio.run(provisioning.target_status(checked_url(database_url), name))
     provisioning.print_status(status, as_json)

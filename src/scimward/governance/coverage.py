@@ -63,8 +63,8 @@ def _attribute(doc: dict[str, Any], name: str) -> Any:
     """``name`` at the top of the document, else in the first schema extension that has it."""
     if name in doc:
         return doc[name]
-    for key, value in doc.items():
-        if key.startswith("urn:") and isinstance(value, dict) and name in value:
+    for key, value in doc.items():  # the cheapest test first: most values are not objects
+        if isinstance(value, dict) and name in value and key.startswith("urn:"):
             return value[name]
     return None
 

@@ -26,6 +26,7 @@ would lower its figure.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +119,10 @@ class Risk:
         return self.ungoverned / self.total if self.total else None
 
     def top(self, count: int = TOP) -> list[Contributor]:
-        return sorted(self.contributors, key=lambda c: (-c.weighted, c.name, c.id))[:count]
+        """The ``count`` largest contributors (a partial sort: there is one per identity with a radius)."""
+        if count <= 0:
+            return []
+        return heapq.nsmallest(count, self.contributors, key=lambda c: (-c.weighted, c.name, c.id))
 
     def to_json(self, top: int = TOP) -> dict[str, Any]:
         share = self.ungoverned_share
@@ -131,23 +135,6 @@ class Risk:
             "per_target": [t.to_json() for _, t in sorted(self.per_target.items(), key=lambda kv: kv[1].name)],
             "top": [c.to_json() for c in self.top(top)],
         }
-
-
-def radius(identity: IdentityFacts, accounts: Mapping[int, int], entitlements: Mapping[int, int]) -> dict[str, Any]:
-    """``policy.blast.of_identity`` from rows read in bulk (a test proves they agree)."""
-    weight = PRIVILEGED_WEIGHT if identity.privileged else 1
-    per_target = {
-        str(t): {"accounts": accounts.get(t, 0), "entitlements": entitlements.get(t, 0)}
-        for t in sorted(set(accounts) | set(entitlements))
-    }
-    total_accounts, total_entitlements = sum(accounts.values()), sum(entitlements.values())
-    return {
-        "accounts": total_accounts,
-        "entitlements": total_entitlements,
-        "targets": len(per_target),
-        "weighted": total_accounts + weight * total_entitlements,
-        "per_target": per_target,
-    }
 
 
 def gaps_of(identity: IdentityFacts, drifted: frozenset[str]) -> tuple[str, ...]:
@@ -169,33 +156,38 @@ def compute(estate: Estate) -> Risk:
     for target_id, name in names.items():
         risk.per_target[target_id] = TargetRisk(name)
     drifted = frozenset(f.identity_id for f in estate.findings if f.kind in DRIFT_KINDS and f.identity_id)
+    empty: dict[int, int] = {}
     for identity in estate.identities:
         if identity.resource_type not in ("User", "Group"):
             continue
-        accounts = estate.accounts.get(identity.id, {})
-        entitled = (estate.as_group if identity.resource_type == "Group" else estate.as_member).get(identity.id, {})
-        found = radius(identity, accounts, entitled)
+        accounts = estate.accounts.get(identity.id, empty)
+        entitled = (estate.as_group if identity.resource_type == "Group" else estate.as_member).get(identity.id, empty)
+        # Its blast radius, as ``policy.blast.of_identity`` computes it (a test proves they agree).
+        weight = PRIVILEGED_WEIGHT if identity.privileged else 1
+        total_accounts, total_entitlements = sum(accounts.values()), sum(entitled.values())
+        weighted = total_accounts + weight * total_entitlements
         gaps = gaps_of(identity, drifted)
-        if found["weighted"]:
+        if weighted:
             risk.contributors.append(
                 Contributor(
                     identity.id,
                     identity.resource_type,
                     identity.name,
-                    found["accounts"],
-                    found["entitlements"],
-                    found["targets"],
-                    found["weighted"],
+                    total_accounts,
+                    total_entitlements,
+                    len(accounts.keys() | entitled.keys()),
+                    weighted,
                     gaps,
                 )
             )
         # The partition: a user brings its accounts, a group its accounts and its memberships.
-        weight = PRIVILEGED_WEIGHT if identity.privileged else 1
-        share = {t: n for t, n in accounts.items()}
-        if identity.resource_type == "Group":
+        if identity.resource_type == "Group" and entitled:
+            share = dict(accounts)
             for t, n in entitled.items():
                 share[t] = share.get(t, 0) + weight * n
-        _add(risk, share, gaps, names)
+            _add(risk, share, gaps, names)
+        else:
+            _add(risk, accounts, gaps, names)
     for f in estate.findings:
         if f.kind == "orphaned_account":
             risk.orphaned_accounts += 1
@@ -213,7 +205,9 @@ def _add(
         for gap in gaps:
             risk.by_gap[gap] = risk.by_gap.get(gap, 0) + amount
     for target_id, n in share.items():
-        target = risk.per_target.setdefault(target_id, TargetRisk(names.get(target_id, str(target_id))))
+        target = risk.per_target.get(target_id)
+        if target is None:
+            target = risk.per_target[target_id] = TargetRisk(names.get(target_id, str(target_id)))
         target.total += n
         if gaps:
             target.ungoverned += n

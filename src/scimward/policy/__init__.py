@@ -6,12 +6,17 @@ writes, so every write passes the gate.
 
 from __future__ import annotations
 
-from scimward.policy.approvals import Approvals, Outcome
-from scimward.policy.document import Policy, PolicyError, parse_policy
-from scimward.policy.errors import ApprovalError, PolicyLayerError, UnknownSubject
-from scimward.policy.gate import PolicyGate
-from scimward.store.database import Database
-from scimward.store.identity import IdentityStore
+from typing import TYPE_CHECKING
+
+from scimward.facades import lazy_exports
+
+if TYPE_CHECKING:
+    from scimward.policy.approvals import Approvals, Outcome
+    from scimward.policy.document import Policy, PolicyError, parse_policy
+    from scimward.policy.errors import ApprovalError, PolicyLayerError, UnknownSubject
+    from scimward.policy.gate import PolicyGate
+    from scimward.store.database import Database
+    from scimward.store.identity import IdentityStore
 
 __all__ = [
     "ApprovalError",
@@ -29,4 +34,11 @@ __all__ = [
 
 def identity_store(database: Database, gate: PolicyGate | None = None) -> IdentityStore:
     """An identity store whose writes pass the policy gate (a new gate on ``database`` by default)."""
+    from scimward.policy.gate import PolicyGate
+    from scimward.store.identity import IdentityStore
+
     return IdentityStore(database, gate or PolicyGate(database))
+
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

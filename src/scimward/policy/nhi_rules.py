@@ -11,6 +11,7 @@ from typing import Any
 from scimward.policy.nhi_settings import NhiSettings
 from scimward.scim.agents import NHI_SCHEMA
 from scimward.store.governance import Change, Decision, RuleMatch
+from scimward.store.timeutil import parse_time
 
 RULE = "nhi-requirements"
 _CHECKED_OPS = ("create", "update", "reactivate")
@@ -26,7 +27,7 @@ def missing(settings: NhiSettings, doc: dict[str, Any], now: datetime) -> list[s
     if "purpose" in settings.require and not str(extension.get("purpose") or "").strip():
         problems.append("a purpose")
     if "expiry" in settings.require:
-        expires = _time(extension.get("expires"))
+        expires = parse_time(extension.get("expires"))
         kind = str(extension.get("kind") or "")
         limit = settings.max_lifetime.get(kind)
         if expires is None:
@@ -57,12 +58,3 @@ def apply(settings: NhiSettings, change: Change, decision: Decision) -> Decision
         decision.matched.append(match)
         return decision
     return Decision("hold", [*decision.matched, match], 1, blast_radius=decision.blast_radius)
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-    except ValueError:
-        return None

@@ -16,6 +16,7 @@ account is a non-human identity too, owned by its enterprise ``manager`` (``gove
 
 from __future__ import annotations
 
+from scimward.scim.limits import MAX_TEXT_LENGTH
 from scimward.scim.schema import Attribute, AttrType, Mutability, Schema, Uniqueness
 
 AGENT_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Agent"
@@ -92,7 +93,7 @@ def _name(of: str) -> Attribute:
         S,
         required=True,
         uniqueness=Uniqueness.SERVER,
-        max_length=256,
+        max_length=MAX_TEXT_LENGTH,
         description=f"The unique name of the {of}. Case-insensitive.",
     )
 
@@ -105,7 +106,7 @@ AGENT = Schema(
     "An AI agent or other non-human actor with its own identity",
     (
         _name("agent"),
-        _str("displayName", "The name of the agent, suitable for display.", max_length=256),
+        _str("displayName", "The name of the agent, suitable for display.", max_length=MAX_TEXT_LENGTH),
         _str("agentType", "The agent's classification (e.g. Assistant, Researcher)."),
         Attribute("active", AttrType.BOOLEAN, description="The agent's administrative status."),
         _str("description", "What the agent is for."),
@@ -142,7 +143,7 @@ AGENTIC_APPLICATION = Schema(
     "An application that hosts or gives access to agents",
     (
         _name("application"),
-        _str("displayName", "The name of the application, suitable for display.", max_length=256),
+        _str("displayName", "The name of the application, suitable for display.", max_length=MAX_TEXT_LENGTH),
         _str("description", "What the application is for."),
         Attribute("active", AttrType.BOOLEAN, description="The application's administrative status."),
         Attribute(

@@ -44,6 +44,7 @@ from scimward.scim.errors import InvalidFilter, InvalidPath, ScimError
 from scimward.scim.limits import (
     MAX_FILTER_EXPRESSIONS,
     MAX_FILTER_LENGTH,
+    MAX_FILTER_NESTING,
     MAX_NUMBER_LENGTH,
     check_integer,
     text_problem,
@@ -71,7 +72,6 @@ _TOKEN_RE = re.compile(
 # Without this, `eq"x"` or `1and` would silently split into two tokens.
 _AFTER_ATOM = frozenset(" \t()[]")
 _CLOSERS = {"(": ")", "[": "]"}
-_MAX_DEPTH = 50
 
 log = logging.getLogger("scimward.scim.filter")
 
@@ -189,8 +189,8 @@ class _Parser:
     def group(self, opener: _Token, nested: bool) -> Filter:
         # Bounded so a hostile `((((...` is a 400, not a RecursionError.
         self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            self.fail(f"{_describe(opener)}: parentheses nested deeper than {_MAX_DEPTH}")
+        if self.depth > MAX_FILTER_NESTING:
+            self.fail(f"{_describe(opener)}: parentheses nested deeper than {MAX_FILTER_NESTING}")
         inner = self.filter(nested)
         self.close(opener)
         self.depth -= 1

@@ -7,8 +7,10 @@ UTF-16 surrogate. Checking here, in the pure layer, before any SQL is built, mak
 400 with a clear detail on both dialects instead of a driver error on one of them.
 
 docs/security.md lists these limits with their defaults; the configurable one (PATCH operations)
-lives in the API settings. ServiceProviderConfig cannot advertise them: RFC 7643 5 gives "patch"
-and "filter" no such attributes, and validating clients (scim2-models) refuse extra ones.
+lives in the API settings. RFC 7643 5 gives ServiceProviderConfig's "patch" and "filter" no such
+attributes, so they are advertised in an extension of it (``LIMITS_SCHEMA``, ``advertised``), which
+``SCIMWARD_LIMITS_IN_CONFIG`` turns on: validating clients (scim2-models) refuse members they do not
+know, so it is off by default.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from scimward.scim.errors import InvalidValue, ScimError, TooMany
 
 __all__ = [
     "DEFAULT_PATCH_MAX_OPERATIONS",
+    "LIMITS_SCHEMA",
     "MAX_FILTER_EXPRESSIONS",
     "MAX_FILTER_LENGTH",
+    "MAX_FILTER_NESTING",
     "MAX_INDEX",
     "MAX_NUMBER_LENGTH",
     "MAX_PATCH_VALUE_VISITS",
+    "MAX_TEXT_LENGTH",
     "MAX_VALUES",
+    "advertised",
     "check_integer",
     "check_operation_count",
     "check_strings",
@@ -39,6 +45,8 @@ DEFAULT_PATCH_MAX_OPERATIONS = 1000
 MAX_FILTER_LENGTH = 10_000
 #: Attribute expressions (comparisons, ``pr``) combined in one filter with ``and``/``or``.
 MAX_FILTER_EXPRESSIONS = 200
+#: Parentheses (and value-filter brackets) nested in one filter: deeper is a 400, not a RecursionError.
+MAX_FILTER_NESTING = 50
 #: Characters of a number in a filter: more digits than a 64-bit integer or a double can hold.
 MAX_NUMBER_LENGTH = 64
 #: Values of one multi-valued attribute kept in the document (``emails``, ``roles``; not ``members``,
@@ -50,6 +58,26 @@ MAX_VALUES = 1000
 MAX_PATCH_VALUE_VISITS = 50_000
 #: The largest ``startIndex`` or ``count`` a list request may name (a 32-bit signed integer).
 MAX_INDEX = 2**31 - 1
+#: Characters of ``userName``, ``externalId``, ``displayName``, an Agent's ``name``: their column size.
+MAX_TEXT_LENGTH = 256
+
+#: The extension of ServiceProviderConfig that advertises these limits (``/Schemas`` describes it).
+LIMITS_SCHEMA = "urn:scimward:params:scim:schemas:extension:limits:2.0:ServiceProviderConfig"
+
+
+def advertised(patch_max_operations: int) -> dict[str, int]:
+    """The limits as ``LIMITS_SCHEMA`` names them, for ServiceProviderConfig."""
+    return {
+        "patchMaxOperations": patch_max_operations,
+        "patchMaxValueVisits": MAX_PATCH_VALUE_VISITS,
+        "filterMaxLength": MAX_FILTER_LENGTH,
+        "filterMaxExpressions": MAX_FILTER_EXPRESSIONS,
+        "filterMaxNesting": MAX_FILTER_NESTING,
+        "maxValues": MAX_VALUES,
+        "maxIndex": MAX_INDEX,
+        "maxTextLength": MAX_TEXT_LENGTH,
+    }
+
 
 _INT64 = 2**63
 # A NUL, or a surrogate code point on its own (valid UTF-8 can carry neither a lone surrogate nor a pair).

@@ -9,6 +9,7 @@ them from ``COMMON_ATTRIBUTES``.
 from __future__ import annotations
 
 from scimward.scim.agents import AGENT, AGENTIC_APPLICATION, NHI
+from scimward.scim.limits import LIMITS_SCHEMA, MAX_TEXT_LENGTH
 from scimward.scim.schema import (
     Attribute,
     AttrType,
@@ -82,7 +83,7 @@ COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
         S,
         description="An identifier for the resource as defined by the provisioning client.",
         case_exact=True,
-        max_length=256,
+        max_length=MAX_TEXT_LENGTH,
     ),
     Attribute(
         "meta",
@@ -171,11 +172,11 @@ USER = Schema(
             S,
             required=True,
             uniqueness=Uniqueness.SERVER,
-            max_length=256,
+            max_length=MAX_TEXT_LENGTH,
             description="Unique identifier for the User, used to authenticate. Case-insensitive.",
         ),
         _NAME,
-        _str("displayName", "The name of the User, suitable for display to end-users.", max_length=256),
+        _str("displayName", "The name of the User, suitable for display to end-users.", max_length=MAX_TEXT_LENGTH),
         _str("nickName", "The casual way to address the user in real life."),
         Attribute(
             "profileUrl",
@@ -248,7 +249,13 @@ GROUP = Schema(
     "Group",
     "Group",
     (
-        Attribute("displayName", S, required=True, max_length=256, description="A human-readable name for the Group."),
+        Attribute(
+            "displayName",
+            S,
+            required=True,
+            max_length=MAX_TEXT_LENGTH,
+            description="A human-readable name for the Group.",
+        ),
         Attribute(
             "members",
             AttrType.COMPLEX,
@@ -303,6 +310,28 @@ GOVERNANCE_GROUP = Schema(
     ),
 )
 
+
+def _limit(name: str, description: str) -> Attribute:
+    return Attribute(name, AttrType.INTEGER, description=description, mutability=Mutability.READ_ONLY)
+
+
+#: What one request may carry (``scim/limits.py``), beside ServiceProviderConfig's own ``bulk``.
+LIMITS = Schema(
+    LIMITS_SCHEMA,
+    "Limits",
+    "The limits this service provider holds every request to; beyond them a 400 (docs/security.md)",
+    (
+        _limit("patchMaxOperations", "Operations one PATCH request may carry; beyond, 400 tooMany."),
+        _limit("patchMaxValueVisits", "Values the operations of one PATCH may walk in all; beyond, 400 tooMany."),
+        _limit("filterMaxLength", "Characters of one filter or PATCH path."),
+        _limit("filterMaxExpressions", "Attribute expressions combined in one filter with and/or."),
+        _limit("filterMaxNesting", "Parentheses nested in one filter."),
+        _limit("maxValues", "Values of one multi-valued attribute kept in the resource (members excepted)."),
+        _limit("maxIndex", "The largest startIndex or count a list request may name."),
+        _limit("maxTextLength", "Characters of userName, externalId, displayName and an Agent's name."),
+    ),
+)
+
 USER_TYPE = ResourceType("User", "/Users", "User Account", USER, (SchemaExtension(ENTERPRISE_USER),), key="userName")
 GROUP_TYPE = ResourceType("Group", "/Groups", "Group", GROUP, (SchemaExtension(GOVERNANCE_GROUP),))
 AGENT_TYPE = ResourceType(
@@ -321,5 +350,5 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
     rt.name: rt for rt in (USER_TYPE, GROUP_TYPE, AGENT_TYPE, AGENTIC_APPLICATION_TYPE)
 }
 SCHEMAS: dict[str, Schema] = {
-    s.id: s for s in (USER, ENTERPRISE_USER, GROUP, GOVERNANCE_GROUP, AGENT, AGENTIC_APPLICATION, NHI)
+    s.id: s for s in (USER, ENTERPRISE_USER, GROUP, GOVERNANCE_GROUP, AGENT, AGENTIC_APPLICATION, NHI, LIMITS)
 }

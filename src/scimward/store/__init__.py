@@ -14,6 +14,16 @@ gate), database failures (``errors``, ``failures``) and the driver transaction e
 Outer layers import a room's facade (``scimward.store.identity``), never its modules (the import contract).
 """
 
-from scimward.store._direct import Direct, Encoder, Tx, decode_json, decode_time
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scimward.facades import lazy_exports
+
+if TYPE_CHECKING:
+    from scimward.store._direct import Direct, Encoder, Tx, decode_json, decode_time
 
 __all__ = ["Direct", "Encoder", "Tx", "decode_json", "decode_time"]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement as Executable
 
-from scimward.store._group_commit import GroupCommit
+from scimward.store._group_commit import Deferred, GroupCommit
 from scimward.store.database import (
     CONNECT_TIMEOUT_SECONDS,
     Database,
@@ -122,9 +122,10 @@ class _ThreadCursor:
 class Tx:
     """One transaction on the driver."""
 
-    def __init__(self, direct: Direct, cursor: Any) -> None:
+    def __init__(self, direct: Direct, cursor: Any, grouped: GroupCommit | None = None) -> None:
         self._direct = direct
         self._cursor = cursor
+        self._grouped = grouped
 
     @property
     def postgres(self) -> bool:
@@ -156,6 +157,29 @@ class Tx:
 
     def ids(self, values: Sequence[str]) -> Any:
         return self._direct.ids(values)
+
+    # -- work deferred to a group commit (SQLite) --------------------------------------------------
+
+    @property
+    def grouped(self) -> bool:
+        """Whether this is a writer of a SQLite group commit, which may hand work to its COMMIT (``defer``)."""
+        return self._grouped is not None
+
+    def deferred(self, key: str) -> Deferred | None:
+        """The work handed to this transaction's group commit under ``key`` so far, if any."""
+        assert self._grouped is not None
+        return self._grouped.deferred(key)
+
+    def defer(self, key: str, work: Deferred) -> None:
+        """Hand ``work`` to the group commit: done once, for all its writers, just before the COMMIT
+        (``store._group_commit.Deferred``); taken back if this writer is rolled back."""
+        assert self._grouped is not None
+        self._grouped.defer(key, work)
+
+    def compiled(self, statement: Executable) -> tuple[str, Callable[[Params], Any]]:
+        """A fixed statement's SQL text and what binds its parameters, for work done outside ``run``."""
+        sql, names, literals = _compiled_static(statement, self._direct.dialect)
+        return sql, functools.partial(self._direct.bind, names, literals)
 
 
 class Direct:
@@ -255,8 +279,9 @@ class Direct:
                 async with (await self._postgres_pool()).connection() as conn, conn.transaction():
                     yield Tx(self, conn.cursor())
                 return
-            async with self._group_commit().transaction() as cursor:
-                yield Tx(self, _SyncCursor(cursor))
+            grouped = self._group_commit()
+            async with grouped.transaction() as cursor:
+                yield Tx(self, _SyncCursor(cursor), grouped)
         except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
             raise integrity_error(exc) from exc
 

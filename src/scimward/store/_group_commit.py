@@ -15,7 +15,10 @@ once) run one after another inside one ``BEGIN IMMEDIATE`` … ``COMMIT``:
 * the batch commits on the event loop's next turn after it opened, so it holds what arrived together and
   makes no writer wait for one that has not arrived;
 * writers take turns: if one awaits something real inside its block, the others wait for their turn
-  and the COMMIT waits for it to finish (a COMMIT never lands in the middle of a writer's block).
+  and the COMMIT waits for it to finish (a COMMIT never lands in the middle of a writer's block);
+* work the writers hand to the batch (``Deferred``: the audit events, ``store.governance.audit``) is
+  done once for all of them just before the ``COMMIT``, in the same transaction; a writer rolled back
+  to its savepoint takes back what it handed over.
 
 The database's write lock (``Database.sqlite_write_lock``, shared with the SQLAlchemy write path) is held
 from ``BEGIN IMMEDIATE`` to ``COMMIT``. While another process (a command, a second hub) holds SQLite's
@@ -28,6 +31,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from scimward.store.database import BUSY_TIMEOUT_MS
 
@@ -35,10 +39,26 @@ from scimward.store.database import BUSY_TIMEOUT_MS
 MAX_BATCH = 64
 
 
+class Deferred(Protocol):
+    """Work that a batch's writers add to, done once just before its COMMIT (``GroupCommit.defer``)."""
+
+    def mark(self) -> int:
+        """A point to roll back to: taken when a writer's savepoint opens."""
+        ...
+
+    def rollback_to(self, mark: int) -> None:
+        """Forget what was added after ``mark`` (the writer that added it was rolled back)."""
+        ...
+
+    def flush(self, cursor: sqlite3.Cursor) -> None:
+        """Write it, inside the batch's transaction; an error fails the whole batch, as a failed COMMIT does."""
+        ...
+
+
 class _Batch:
     """One open ``BEGIN IMMEDIATE`` transaction and the writers in it."""
 
-    __slots__ = ("closing", "finished", "open", "waiting", "writers")
+    __slots__ = ("closing", "deferred", "finished", "open", "waiting", "writers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.open = 0  # writers that joined and have not finished their block
@@ -46,6 +66,7 @@ class _Batch:
         self.closing = False  # the COMMIT is due: no one joins any more
         self.waiting: list[asyncio.Future[None]] = []
         self.finished = loop.create_future()
+        self.deferred: dict[str, Deferred] = {}
 
 
 class GroupCommit:
@@ -69,11 +90,17 @@ class GroupCommit:
             async with self._turn:
                 cursor = self._connection().cursor()
                 cursor.execute("SAVEPOINT writer")
+                marks = {key: work.mark() for key, work in batch.deferred.items()}
                 try:
                     yield cursor
                 except BaseException:
                     cursor.execute("ROLLBACK TO writer")
                     cursor.execute("RELEASE writer")
+                    for key in list(batch.deferred):
+                        if key in marks:
+                            batch.deferred[key].rollback_to(marks[key])
+                        else:  # handed over by this writer alone
+                            del batch.deferred[key]
                     raise
                 cursor.execute("RELEASE writer")
         except BaseException:
@@ -84,6 +111,16 @@ class GroupCommit:
             if batch.closing and batch.open == 0:
                 self._commit(batch)
         await committed
+
+    def deferred(self, key: str) -> Deferred | None:
+        """The work under ``key`` of the batch whose writer is in its block now (one at a time), if any."""
+        assert self._batch is not None, "only inside a writer's block"
+        return self._batch.deferred.get(key)
+
+    def defer(self, key: str, work: Deferred) -> None:
+        """Hand ``work`` to the current batch, done just before its COMMIT (see ``Deferred``)."""
+        assert self._batch is not None, "only inside a writer's block"
+        self._batch.deferred[key] = work
 
     async def _join(self) -> _Batch:
         while True:
@@ -137,6 +174,10 @@ class GroupCommit:
             return
         error: BaseException | None = None
         try:
+            if batch.deferred:
+                cursor = self._connection().cursor()
+                for work in batch.deferred.values():
+                    work.flush(cursor)
             self._connection().execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - handed to every writer of the batch
             error = exc

@@ -152,6 +152,32 @@ def _condition(operand: Operand, expr: ColumnElement[Any], op: str, value: Any) 
     return result
 
 
+def has_substring_match(expr: Filter) -> bool:
+    """Whether ``expr`` holds a ``co`` or ``ew`` comparison: ``LIKE '%x'``, which no btree answers."""
+    if isinstance(expr, Compare):
+        return expr.op in ("co", "ew")
+    if isinstance(expr, And | Or):
+        return has_substring_match(expr.left) or has_substring_match(expr.right)
+    if isinstance(expr, Not):
+        return has_substring_match(expr.expr)
+    if isinstance(expr, ValuePath):
+        return has_substring_match(expr.filter)
+    return False
+
+
+def _prefix_range(expr: ColumnElement[Any], prefix: str) -> tuple[Bool, ...]:
+    """``prefix <= expr < the next prefix``, which every value starting with ``prefix`` satisfies.
+
+    SQLite uses an index for ``LIKE 'x%'`` only on a NOCASE column; a lower-cased column holds no
+    ASCII capitals, so ``LIKE`` is a plain prefix test there, and this range (in code point order,
+    SQLite's BINARY collation) bounds it to an index range. Nothing when no next prefix is encodable.
+    """
+    last = ord(prefix[-1]) if prefix else 0x10FFFF
+    if last in (0x10FFFF, 0xD7FF):
+        return ()
+    return expr >= prefix, expr < prefix[:-1] + chr(last + 1)
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -244,6 +270,9 @@ class JsonAccess:
 class _Visitor:
     """Compiles filter nodes against whatever a resolver says a path means."""
 
+    #: The SQL dialect, when a comparison's SQL depends on it (None: the same SQL on both).
+    dialect: str | None = None
+
     def _visit(self, expr: Filter, resolve: Resolver) -> Bool:
         if isinstance(expr, And):
             return self._visit_and(expr, resolve)
@@ -273,7 +302,10 @@ class _Visitor:
             return sa.not_(assigned) if expr.op == "eq" else assigned
         target = resolve(expr.path)
         if isinstance(target, Operand):
-            return compare(target, expr.op, expr.value)
+            compared = compare(target, expr.op, expr.value)
+            if self.dialect == "sqlite" and expr.op == "sw" and target.lowered and isinstance(expr.value, str):
+                return sa.and_(compared, *_prefix_range(target.expr, expr.value.lower()))
+            return compared
         # ``emails.value co "x"`` (or ``emails co "x"``): some value of the attribute matches.
         sub = AttrPath(None, expr.path.sub_attr or "value")
         matched = target.exists(lambda inner: compare(inner(sub), expr.op, expr.value))
@@ -303,6 +335,7 @@ class FilterCompiler(_Visitor):
 
     def __init__(self, rt: ResourceType, dialect: str) -> None:
         self.rt = rt
+        self.dialect = dialect
         self.json = JsonAccess(dialect)
 
     def compile(self, expr: Filter) -> Bool:
@@ -382,6 +415,8 @@ def _promoted(urn: str | None, attr: Attribute, sub: Attribute | None, key: str 
         return Operand(t.user_name_lower, attr.type, False, lowered=True)
     if name == "displayName":
         return Operand(t.display_name_lower, attr.type, False, lowered=True)
+    if name == "userType":
+        return Operand(t.user_type_lower, attr.type, False, lowered=True)
     if name == "active":
         return Operand(t.active, attr.type, True)
     return None

@@ -33,6 +33,8 @@ identities = sa.Table(
     sa.Column("external_id", sa.String(256)),
     sa.Column("display_name", sa.String(256)),
     sa.Column("display_name_lower", sa.String(256)),
+    #: A User's ``userType``, lower-cased: what makes it a service account (the NHI page's list; 0024).
+    sa.Column("user_type_lower", sa.String(256)),
     sa.Column("active", sa.Boolean),
     sa.Column("doc", JsonDoc, nullable=False),
     sa.Column("source", sa.String(128)),
@@ -43,7 +45,14 @@ identities = sa.Table(
     sa.Index("uq_identities_user_name", "resource_type", "user_name_lower", unique=True),
     sa.Index("ix_identities_external_id", "resource_type", "external_id"),
     sa.Index("ix_identities_display_name", "resource_type", "display_name_lower"),
-    sa.Index("ix_identities_listing", "resource_type", "created", "id"),
+    sa.Index("ix_identities_user_type", "resource_type", "user_type_lower"),
+    sa.Index("ix_identities_source", "source"),  # the dashboard's automation coverage, counted by source
+    #: Lists in page order (created, id). On SQLite it holds the lowered names too, so a contains search
+    #: tests them in the index and reads only the rows that match (PostgreSQL has trigrams, below).
+    sa.Index("ix_identities_listing", "resource_type", "created", "id").ddl_if(dialect="postgresql"),
+    sa.Index(
+        "ix_identities_listing_names", "resource_type", "created", "id", "user_name_lower", "display_name_lower"
+    ).ddl_if(dialect="sqlite"),
     #: ``sw`` filters (LIKE 'x%'): PostgreSQL's btree above answers them only in the C collation.
     sa.Index(
         "ix_identities_user_name_prefix",
@@ -56,6 +65,19 @@ identities = sa.Table(
         "resource_type",
         "display_name_lower",
         postgresql_ops={"display_name_lower": "text_pattern_ops"},
+    ).ddl_if(dialect="postgresql"),
+    #: ``co`` and ``ew`` filters (LIKE '%x%'): trigrams (pg_trgm, migration 0024); SQLite bounds them instead.
+    sa.Index(
+        "ix_identities_user_name_trgm",
+        "user_name_lower",
+        postgresql_using="gin",
+        postgresql_ops={"user_name_lower": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql"),
+    sa.Index(
+        "ix_identities_display_name_trgm",
+        "display_name_lower",
+        postgresql_using="gin",
+        postgresql_ops={"display_name_lower": "gin_trgm_ops"},
     ).ddl_if(dialect="postgresql"),
 )
 
@@ -184,6 +206,7 @@ links = sa.Table(
     sa.Column("acknowledged", sa.DateTime, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Index("ix_links_remote_id", "target_id", "remote_id"),
+    sa.Index("ix_links_target_status", "target_id", "status", "resource_type"),  # accounts counted in the index
 )
 
 #: Group memberships a target has acknowledged, so membership is pushed as add/remove deltas.
@@ -329,7 +352,8 @@ changes = sa.Table(
     sa.Column("expires", sa.DateTime),
     sa.Column("note", sa.Text),
     sa.Index("ix_changes_identity", "identity_id", "status"),
-    sa.Index("ix_changes_status", "status", "created"),
+    #: A status's changes newest first: its id too, so the page's order needs no sort (issue 18).
+    sa.Index("ix_changes_status", "status", "created", "id"),
     #: Every change newest first (the console's Changes, all statuses), paged by keyset.
     sa.Index("ix_changes_created", "created", "id"),
     #: A change named by the head of its id (``changes approve 01a2...``, the console's links): LIKE 'x%'.

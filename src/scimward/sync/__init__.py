@@ -1,16 +1,23 @@
 """Talking to targets: the outbound SCIM client and the errors that steer propagate and reconcile."""
 
-from scimward.sync.client import Resource, TargetClient, backoff, eq_filter, parse_retry_after
-from scimward.sync.errors import (
-    AlreadyExistsError,
-    AuthError,
-    BadRequestError,
-    HaltError,
-    NotFoundError,
-    ProtocolError,
-    TargetError,
-    TransientError,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scimward.facades import lazy_exports
+
+if TYPE_CHECKING:
+    from scimward.sync.client import Resource, TargetClient, backoff, eq_filter, parse_retry_after
+    from scimward.sync.errors import (
+        AlreadyExistsError,
+        AuthError,
+        BadRequestError,
+        HaltError,
+        NotFoundError,
+        ProtocolError,
+        TargetError,
+        TransientError,
+    )
 
 __all__ = [
     "AlreadyExistsError",
@@ -27,3 +34,7 @@ __all__ = [
     "eq_filter",
     "parse_retry_after",
 ]
+
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

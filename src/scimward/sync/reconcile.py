@@ -26,19 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 import structlog
 
-from scimward import durations
 from scimward.policy.orphans import deactivate_orphan
 from scimward.scim.ast import Filter
-from scimward.scim.errors import InvalidValue, ScimError
+from scimward.scim.errors import ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import AGENT_TYPE, GROUP_TYPE, USER_TYPE
 from scimward.scim.schema import ResourceType
@@ -68,7 +68,7 @@ from scimward.sync.nhi_mapping import desired_agent, desired_nhi_user, nhi_resou
 from scimward.sync.probe import refresh
 from scimward.sync.profile import Capabilities, strip
 from scimward.sync.secrets import SecretBox
-from scimward.sync.targets import Target
+from scimward.sync.targets import ReconcilePolicy, Target
 
 log = structlog.get_logger("scimward.sync.reconcile")
 
@@ -76,38 +76,6 @@ log = structlog.get_logger("scimward.sync.reconcile")
 Progress = Callable[[str, int], None]
 
 HEARTBEAT_SECONDS = 15.0
-
-
-def parse_every(value: Any) -> timedelta | None:
-    """A reconcile interval: ``"24h"``, ``"30m"``, ``"7d"``, ``"90s"`` or seconds; ``0``, ``"off"``, false: never."""
-    try:
-        return durations.parse_every(value, "reconcile_every", timedelta(days=1))
-    except durations.DurationError as exc:
-        raise InvalidValue(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class ReconcilePolicy:
-    """A target's reconcile settings, from ``TargetConfig.extra``."""
-
-    #: Repair on every run, not only when asked (``reconcile_repair``).
-    repair: bool = False
-    #: "report" (the default) or "deactivate" orphaned accounts; they are never deleted.
-    orphans: str = "report"
-    #: How often the schedule reconciles the target; None: never (``reconcile_every``).
-    every: timedelta | None = timedelta(days=1)
-
-    @classmethod
-    def from_config(cls, extra: dict[str, Any]) -> ReconcilePolicy:
-        repair = extra.get("reconcile_repair", False)
-        if not isinstance(repair, bool):
-            raise InvalidValue("reconcile_repair must be true or false")
-        orphans = extra.get("orphans", "report")
-        if orphans not in ("report", "deactivate"):
-            raise InvalidValue(
-                f"orphans must be 'report' or 'deactivate' (orphaned accounts are never deleted), not {orphans!r}"
-            )
-        return cls(repair, orphans, parse_every(extra.get("reconcile_every")))
 
 
 @dataclass
@@ -413,28 +381,19 @@ class _Run:
             if identity is None or not identity.in_scope:
                 reason = "deleted in the hub" if identity is None else "out of the target's scope"
                 because = f"{reason}; deprovisioning: {self.target.config.deprovision}"
-                drifts = unwanted_account_drift(
+                unwanted = functools.partial(
+                    unwanted_account_drift,
                     link.identity_id,
                     remote_id,
                     link.state,
                     link.status,
                     account,
                     because,
-                    in_flight=flying,
                     resource_type=rt.name,
                 )
+                drifts = unwanted(in_flight=flying)
                 if flying:
-                    self._unverified(
-                        unwanted_account_drift(
-                            link.identity_id,
-                            remote_id,
-                            link.state,
-                            link.status,
-                            account,
-                            because,
-                            resource_type=rt.name,
-                        )
-                    )
+                    self._unverified(unwanted())
                 if drifts and self.repairing:  # make propagate deprovision it again: say it is active
                     repairs.states.append((link.identity_id, {**(link.state or {}), "active": True}, "active"))
             else:

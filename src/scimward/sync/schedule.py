@@ -21,9 +21,9 @@ from scimward.store.governance import ReconcileBusy, RunStore
 from scimward.store.provisioning import TargetRepository
 from scimward.store.timeutil import utcnow
 from scimward.sync.errors import TargetError
-from scimward.sync.reconcile import ReconcilePolicy, Reconciler, ReconcileReport
+from scimward.sync.reconcile import Reconciler, ReconcileReport
 from scimward.sync.secrets import SecretBox, SecretKeyError
-from scimward.sync.targets import Target
+from scimward.sync.targets import ReconcilePolicy, Target
 
 log = structlog.get_logger("scimward.sync.schedule")
 

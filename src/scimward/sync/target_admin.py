@@ -16,23 +16,23 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from ipaddress import ip_address
 from secrets import token_hex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scimward.policy.plans import Plan, gate_config, plan_config, planned
 from scimward.scim.errors import InvalidValue, NotFound, UniquenessError
 from scimward.store import Direct
 from scimward.store.database import Database
 from scimward.store.provisioning import Outbox, TargetRepository, TargetRow, link_counts
-from scimward.sync.client import TargetClient, eq_filter
 from scimward.sync.errors import AuthError, TargetError, TransientError
 from scimward.sync.mapping import DEFAULT_USER_RULES
-from scimward.sync.probe import probe_filters, refresh
 from scimward.sync.profile import Capabilities
 from scimward.sync.profile import check as check_profile
-from scimward.sync.reconcile import ReconcilePolicy
 from scimward.sync.secrets import SecretBox, SecretKeyError
-from scimward.sync.targets import AttributeRule, DeprovisionMode, Target, TargetConfig
+from scimward.sync.targets import AttributeRule, DeprovisionMode, ReconcilePolicy, Target, TargetConfig
+
+if TYPE_CHECKING:
+    from scimward.policy.plans import Plan
+    from scimward.sync.client import TargetClient
 
 #: Target names follow token names: they appear in URLs, metrics labels and log lines.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -343,6 +343,8 @@ class TargetAdmin:
         if config is not None:
             validate(config)
             values["config"] = config.to_json()
+            from scimward.policy.plans import gate_config, planned  # the gate: only a change needs it
+
             current = await self.repository.by_name(name)
             if planned(current.config) != planned(values["config"]):
                 await gate_config(
@@ -355,6 +357,8 @@ class TargetAdmin:
 
     async def plan(self, name: str, config: TargetConfig | None) -> Plan:
         """What changing the configuration to ``config`` (None: removing the target) would do."""
+        from scimward.policy.plans import plan_config
+
         current = await self.repository.by_name(name)
         if config is not None:
             validate(config)
@@ -374,6 +378,8 @@ class TargetAdmin:
     async def remove(self, name: str, actor: str = "admin") -> None:
         """Forget the target, its outbox rows and links; the accounts in the target stay as they are.
         The removal passes the gate like a configuration change (it ends every account's management)."""
+        from scimward.policy.plans import gate_config
+
         current = await self.repository.by_name(name)
         await gate_config(self.db, self.direct, current.id, name, current.config, None, actor)
         await self.repository.remove(name, actor=actor)
@@ -388,6 +394,8 @@ class TargetAdmin:
         The credential is tried with a search that matches no one, so the test reads nothing real
         and changes nothing.
         """
+        from scimward.sync.client import TargetClient, eq_filter  # httpx: only what talks to the target
+
         row = await self.repository.by_name(name)
         token = self.secrets.decrypt(row.token_encrypted)
         redact = _redactor(token)
@@ -435,6 +443,8 @@ class TargetAdmin:
     ) -> dict[str, Any]:
         """Find out by reading which lookups the target evaluates (``sync.probe``), keep what was learned
         in its capability profile with the time of the probe, and answer the profile as it now stands."""
+        from scimward.sync.probe import probe_filters, refresh
+
         try:
             filters = await probe_filters(client)
         except TargetError as exc:
@@ -445,6 +455,8 @@ class TargetAdmin:
 
     def client(self, target: Target) -> TargetClient:
         """A client for the target, holding its decrypted credential."""
+        from scimward.sync.client import TargetClient
+
         return TargetClient(target.row.base_url, self.secrets.decrypt(target.row.token_encrypted))
 
     async def _view(self, row: TargetRow) -> dict[str, Any]:

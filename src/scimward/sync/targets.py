@@ -7,9 +7,11 @@ or changed, so a worker never meets a scope filter that does not parse.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from scimward import durations
 from scimward.scim.errors import InvalidValue, ScimError
 from scimward.scim.filter import parse_filter
 from scimward.scim.resource_types import AGENT_TYPE, GROUP_TYPE, USER_TYPE
@@ -173,3 +175,35 @@ class Target:
     @classmethod
     def from_row(cls, row: TargetRow) -> Target:
         return cls(row, TargetConfig.from_json(row.config))
+
+
+def parse_every(value: Any) -> timedelta | None:
+    """A reconcile interval: ``"24h"``, ``"30m"``, ``"7d"``, ``"90s"`` or seconds; ``0``, ``"off"``, false: never."""
+    try:
+        return durations.parse_every(value, "reconcile_every", timedelta(days=1))
+    except durations.DurationError as exc:
+        raise InvalidValue(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class ReconcilePolicy:
+    """A target's reconcile settings, from ``TargetConfig.extra``."""
+
+    #: Repair on every run, not only when asked (``reconcile_repair``).
+    repair: bool = False
+    #: "report" (the default) or "deactivate" orphaned accounts; they are never deleted.
+    orphans: str = "report"
+    #: How often the schedule reconciles the target; None: never (``reconcile_every``).
+    every: timedelta | None = timedelta(days=1)
+
+    @classmethod
+    def from_config(cls, extra: dict[str, Any]) -> ReconcilePolicy:
+        repair = extra.get("reconcile_repair", False)
+        if not isinstance(repair, bool):
+            raise InvalidValue("reconcile_repair must be true or false")
+        orphans = extra.get("orphans", "report")
+        if orphans not in ("report", "deactivate"):
+            raise InvalidValue(
+                f"orphans must be 'report' or 'deactivate' (orphaned accounts are never deleted), not {orphans!r}"
+            )
+        return cls(repair, orphans, parse_every(extra.get("reconcile_every")))

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from scimward.governance.catalogue import observation
-from scimward.governance.nhi.model import expires_of, extension, kind_of, name_of, owners_of, parse_time
+from scimward.governance.nhi.model import expires_of, extension, kind_of, name_of, owners_of
 from scimward.policy.nhi_settings import NhiSettings
 from scimward.store.database import Database
 from scimward.store.governance import Observation, nhi_rows, observe
 from scimward.store.governance.nhi_rows import EffectiveIdentity
 from scimward.store.ids import created_ms
+from scimward.store.timeutil import parse_time
 
 KINDS = (
     "nhi_no_owner",

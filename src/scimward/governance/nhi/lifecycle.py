@@ -34,7 +34,7 @@ import structlog
 
 from scimward.governance.nhi import actions
 from scimward.governance.nhi.findings import observe_nhis
-from scimward.governance.nhi.model import NHI_TYPES, expires_of, extension, name_of, owners_of, parse_time
+from scimward.governance.nhi.model import NHI_TYPES, expires_of, extension, name_of, owners_of
 from scimward.policy.nhi_settings import NhiSettings
 from scimward.policy.policies import current
 from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA
@@ -43,7 +43,7 @@ from scimward.store.database import Database
 from scimward.store.governance import nhi_rows
 from scimward.store.governance.nhi_rows import EffectiveIdentity, NhiState
 from scimward.store.identity import IdentityStore
-from scimward.store.timeutil import utcnow
+from scimward.store.timeutil import parse_time, utcnow
 
 log = structlog.get_logger("scimward.governance.nhi")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from scimward.scim.agents import NHI_SCHEMA
 from scimward.scim.resource_types import ENTERPRISE_USER_SCHEMA
+from scimward.store.timeutil import parse_time
 
 #: Resource types whose every identity is non-human.
 NHI_TYPES = ("Agent",)
@@ -57,15 +58,6 @@ def owners_of(resource_type: str, doc: Mapping[str, Any]) -> list[Owner]:
         if isinstance(owner, dict) and isinstance(owner.get("value"), str) and owner["value"]:
             owners.append(Owner(owner["value"], "Group" if owner.get("type") == "Group" else "User"))
     return owners
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-    except ValueError:
-        return None
 
 
 def expires_of(doc: Mapping[str, Any]) -> datetime | None:

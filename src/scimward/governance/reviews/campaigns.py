@@ -131,22 +131,24 @@ class Reviews:
         # transaction of its own (a campaign over 100,000 memberships never holds SQLite's writer for
         # long, nor all its items in memory); it opens once every item is in, or goes if one unit fails.
         first = True
+
+        async def written(conn: Any) -> None:
+            """The campaign row, written in the first unit's transaction (a name taken meanwhile refuses it)."""
+            nonlocal first
+            if first:
+                if await rows.campaign_by_name(conn, name) is not None:
+                    raise ReviewError(f"a campaign named {name!r} exists already")
+                await rows.insert_campaign(conn, campaign)
+                first = False
+
         try:
             async for batch in batches:
                 async with self.db.write() as conn:
-                    if first:
-                        if await rows.campaign_by_name(conn, name) is not None:
-                            raise ReviewError(f"a campaign named {name!r} exists already")
-                        await rows.insert_campaign(conn, campaign)
-                        first = False
+                    await written(conn)
                     await rows.insert_items(conn, batch)
                 campaign["items"] += len(batch)
             async with self.db.write() as conn:
-                if first:
-                    if await rows.campaign_by_name(conn, name) is not None:
-                        raise ReviewError(f"a campaign named {name!r} exists already")
-                    await rows.insert_campaign(conn, campaign)
-                    first = False
+                await written(conn)
                 campaign["status"] = "open"
                 await rows.open_campaign(conn, campaign_id, campaign["items"])
         except BaseException:
@@ -378,6 +380,31 @@ class Reviews:
             found = await rows.campaigns(conn)
             campaign.counts = next((c.counts for c in found if c.id == campaign.id), {})
             return campaign, await rows.items_of(conn, campaign.id)
+
+    async def page(
+        self,
+        name: str,
+        *,
+        after: int = 0,
+        undecided: bool = False,
+        reviewer: str | None = None,
+        limit: int = 100,
+    ) -> tuple[CampaignRow, list[ItemRow], bool]:
+        """One page of the campaign's items past number ``after`` (undecided ones, ``reviewer``'s own:
+        any of the item's reviewers, in any case), read in SQL by number; and whether there are more."""
+        me = reviewer.lower() if reviewer is not None else None
+
+        def mine(item: ItemRow) -> bool:
+            return me in [r.lower() for r in item.reviewers]
+
+        async with self.db.read() as conn:
+            campaign = await self._campaign(conn, name)
+            found = await rows.campaigns(conn)
+            campaign.counts = next((c.counts for c in found if c.id == campaign.id), {})
+            items, more = await rows.items_page(
+                conn, campaign.id, after=after, undecided=undecided, keep=mine if me is not None else None, limit=limit
+            )
+            return campaign, items, more
 
     @staticmethod
     async def _campaign(conn: Any, name: str, *, lock: bool = False) -> CampaignRow:

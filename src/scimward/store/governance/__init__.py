@@ -9,65 +9,81 @@ trail is read back with ``verify_trail``, ``export_trail`` and ``trail_head``; `
 bulk reads and daily snapshots of the evidence figures (``scimward.governance``, issue 16).
 """
 
-from scimward.store.governance import audit, audit_records, changes, evidence, gate_rows, nhi_rows, review_rows, reviews
-from scimward.store.governance.audit_trail import TrailStatus, export_trail, trail_head, verify_trail
-from scimward.store.governance.changes import (
-    STATUSES,
-    Change,
-    ChangeRow,
-    Decision,
-    Gate,
-    PolicyDenied,
-    RuleMatch,
-    change_row,
-)
-from scimward.store.governance.findings import (
-    LIVE,
-    PUSH_KINDS,
-    Finding,
-    FindingStateError,
-    FindingStore,
-    Observation,
-    Observed,
-    ReconcileBusy,
-    Run,
-    RunStore,
-    UnknownFinding,
-    observe,
-    reopen_expired,
-)
-from scimward.store.governance.findings import (
-    STATUSES as FINDING_STATUSES,
-)
-from scimward.store.governance.listings import (
-    AUDIT_KINDS,
-    SEVERITIES,
-    HeldMembership,
-    Keyset,
-    OpenFinding,
-    Overview,
-    audit_page,
-    changes_page,
-    effective_of,
-    findings_page,
-    membership_holds_of,
-    open_findings_of,
-    overview,
-    pending_count,
-)
-from scimward.store.governance.sources import (
-    DEFAULT_PRIORITY,
-    SOURCE_KINDS,
-    Account,
-    Correlated,
-    HubUser,
-    SourceRepository,
-    SourceRow,
-    StoredRecord,
-    accounts,
-    hub_user,
-    hub_users,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scimward.facades import lazy_exports
+
+if TYPE_CHECKING:
+    from scimward.store.governance import (
+        audit,
+        audit_records,
+        changes,
+        evidence,
+        gate_rows,
+        nhi_rows,
+        review_rows,
+        reviews,
+    )
+    from scimward.store.governance.audit_trail import TrailStatus, export_trail, trail_head, verify_trail
+    from scimward.store.governance.changes import (
+        STATUSES,
+        Change,
+        ChangeRow,
+        Decision,
+        Gate,
+        PolicyDenied,
+        RuleMatch,
+        change_row,
+    )
+    from scimward.store.governance.findings import (
+        LIVE,
+        PUSH_KINDS,
+        Finding,
+        FindingStateError,
+        FindingStore,
+        Observation,
+        Observed,
+        ReconcileBusy,
+        Run,
+        RunStore,
+        UnknownFinding,
+        observe,
+        reopen_expired,
+    )
+    from scimward.store.governance.findings import (
+        STATUSES as FINDING_STATUSES,
+    )
+    from scimward.store.governance.listings import (
+        AUDIT_KINDS,
+        SEVERITIES,
+        HeldMembership,
+        Keyset,
+        OpenFinding,
+        Overview,
+        audit_page,
+        changes_page,
+        effective_of,
+        findings_page,
+        membership_holds_of,
+        open_findings_of,
+        overview,
+        pending_count,
+    )
+    from scimward.store.governance.sources import (
+        DEFAULT_PRIORITY,
+        SOURCE_KINDS,
+        Account,
+        Correlated,
+        HubUser,
+        SourceRepository,
+        SourceRow,
+        StoredRecord,
+        accounts,
+        hub_user,
+        hub_users,
+    )
 
 __all__ = [
     "LIVE",
@@ -139,3 +155,6 @@ __all__ += [
     "overview",
     "pending_count",
 ]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(__name__, __file__, __all__)

@@ -12,19 +12,25 @@ Why lanes: a chain is one line, so an event can only be chained to the previous 
 is certain to commit; the writer holds the lane's head row from its append until its commit. With
 one lane, every write on PostgreSQL would queue behind the previous write's commit (its WAL flush).
 Several independent chains (``LANES``, each a row of ``audit_head``) let that many transactions
-commit at once; each append picks a lane at random. SQLite has one writer at a time, so it uses
+commit at once; each transaction takes the next lane in turn (``next_lane``: a process's concurrent
+writers then never wait for each other's lane, as two of eight would at random), from a random
+start in each process. SQLite has one writer at a time, so it uses
 lane 0 only. The head of the trail is the digest of every lane's head (``head_digest``).
 
 An append is one statement on PostgreSQL (a data-modifying CTE: advance the lane's head, insert the
-event from it) and two on SQLite (in process, no round trip). The hash is computed by the database
-(``chain_hash``: ``sha256()`` on PostgreSQL, a Python function ``store.database`` registers on every SQLite
-connection), so the writer needs no read first.
+event from it), with the hash computed by the database (``chain_hash`` rendered for ``sha256()``), so the
+writer needs no read first. On SQLite the identity writes share a group commit (``store._group_commit``),
+which holds the database's write lock from its first statement to its COMMIT: its events are chained
+in process from the head read once per batch, and written once, just before the COMMIT, in its
+transaction (``_GroupedEvents``). Other SQLite writers advance the head and insert the event in two
+statements, the hash computed by a Python function ``store.database`` registers on every connection.
 """
 
 from __future__ import annotations
 
 import getpass
 import hashlib
+import itertools
 import os
 import random
 import weakref
@@ -200,6 +206,8 @@ async def append(
     else:
         postgres = tx.dialect.name == "postgresql"
         fields["time"] = moment
+    if isinstance(tx, Tx) and tx.grouped:
+        return await _append_grouped(tx, prefix, fields)
     lane = _lane_of(tx) if postgres else 0
     params = {"w_lane": lane, "prefix": prefix, **fields}
     if postgres:
@@ -219,13 +227,71 @@ async def append(
     return Appended(lane, int(seq), str(new_hash))
 
 
-#: A lane's head, locked for the events a batch appends (``append_many``).
-_HEAD_FOR_UPDATE = sa.select(_h.seq, _h.hash).where(_h.lane == sa.bindparam("w_lane")).with_for_update()
-_SET_HEAD = (
+#: SQLite's lane 0 as a group commit reads it once (``_append_grouped``) and moves it once.
+_HEAD_OF_LANE = sa.select(_h.seq, _h.hash).where(_h.lane == sa.bindparam("lane"))
+#: A lane's head, locked for the events a batch of writes appends (``append_many``).
+_HEAD_FOR_UPDATE = sa.select(_h.seq, _h.hash).where(_h.lane == sa.bindparam("lane")).with_for_update()
+_MOVE_HEAD = (
     audit_head.update()
     .where(_h.lane == sa.bindparam("w_lane"))
     .values(seq=sa.bindparam("v_seq"), prev_hash=sa.bindparam("v_prev_hash"), hash=sa.bindparam("v_hash"))
 )
+
+
+class _GroupedEvents:
+    """The events of one SQLite group commit, chained in process from the head it read, written just
+    before its COMMIT: one INSERT for all of them and one UPDATE of the head, where each append would
+    otherwise advance the head and insert its event (two statements). ``store._group_commit.Deferred``."""
+
+    __slots__ = ("_bind_head", "_bind_insert", "_head_sql", "_insert_sql", "events", "start")
+
+    def __init__(self, tx: Tx, seq: int, digest: str) -> None:
+        self.start = (seq, digest)
+        #: (seq, prev_hash, hash, the INSERT's bound parameters) of each event so far
+        self.events: list[tuple[int, str, str, Any]] = []
+        self._insert_sql, self._bind_insert = tx.compiled(_INSERT)
+        self._head_sql, self._bind_head = tx.compiled(_MOVE_HEAD)
+
+    def head(self) -> tuple[int, str]:
+        if not self.events:
+            return self.start
+        seq, _, digest, _ = self.events[-1]
+        return seq, digest
+
+    def add(self, seq: int, prev_hash: str, digest: str, fields: Mapping[str, Any]) -> None:
+        row = {"lane": 0, "seq": seq, "prev_hash": prev_hash, "hash": digest, **fields}
+        self.events.append((seq, prev_hash, digest, self._bind_insert(row)))
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    def rollback_to(self, mark: int) -> None:
+        del self.events[mark:]
+
+    def flush(self, cursor: Any) -> None:
+        if not self.events:
+            return
+        cursor.executemany(self._insert_sql, [event[3] for event in self.events])
+        seq, prev_hash, digest, _ = self.events[-1]
+        cursor.execute(
+            self._head_sql, self._bind_head({"w_lane": 0, "v_seq": seq, "v_prev_hash": prev_hash, "v_hash": digest})
+        )
+
+
+async def _append_grouped(tx: Tx, prefix: str, fields: Mapping[str, Any]) -> Appended:
+    """``append`` in a SQLite group commit: hashed here, chained to the batch's events before it."""
+    grouped = tx.deferred("audit")
+    if not isinstance(grouped, _GroupedEvents):
+        heads = await tx.rows(_HEAD_OF_LANE, {"lane": 0})
+        if not heads:
+            raise AuditError("the audit trail has no head for lane 0: run `scimward db upgrade`")
+        grouped = _GroupedEvents(tx, int(heads[0][0]), str(heads[0][1]))
+        tx.defer("audit", grouped)
+    seq, prev_hash = grouped.head()
+    seq += 1
+    digest = chain_hash(0, seq, prev_hash, prefix, fields["data"])
+    grouped.add(seq, prev_hash, digest, fields)
+    return Appended(0, seq, digest)
 
 
 class Recorded(Protocol):
@@ -248,12 +314,28 @@ async def append_many(tx: Tx, events: Sequence[Recorded]) -> None:
 
     For a batch of writes (``store.identity._batched``): the lane's head is read and locked once, the
     events' hashes are computed here (``chain_hash``, the bytes the database's own computation hashes),
-    the events inserted by one ``executemany`` and the head moved once. As with ``append``: call it last.
+    the events inserted by one ``executemany`` and the head moved once. In a SQLite group commit they
+    join its events (``_append_grouped``), written with them before its COMMIT. As with ``append``: call
+    it last.
     """
     if not events:
         return
+    if tx.grouped:
+        for event in events:
+            if event.kind not in KINDS:
+                raise ValueError(f"unknown audit event kind {event.kind!r}")
+            assert event.at is not None
+            fields = {
+                "kind": event.kind,
+                "actor": event.actor,
+                "subject": event.subject,
+                "data": canonical_data(event.data),
+                "time": tx.time(event.at),
+            }
+            await _append_grouped(tx, event_prefix(event.at, event.kind, event.actor, event.subject), fields)
+        return
     lane = _lane_of(tx) if tx.postgres else 0
-    heads = await tx.rows(_HEAD_FOR_UPDATE, {"w_lane": lane})
+    heads = await tx.rows(_HEAD_FOR_UPDATE, {"lane": lane})
     if not heads:
         raise AuditError(f"the audit trail has no head for lane {lane}: run `scimward db upgrade`")
     seq, last = int(heads[0][0]), str(heads[0][1])
@@ -281,7 +363,7 @@ async def append_many(tx: Tx, events: Sequence[Recorded]) -> None:
             }
         )
     await tx.run(_INSERT, rows)
-    await tx.run(_SET_HEAD, {"w_lane": lane, "v_seq": seq, "v_prev_hash": prev, "v_hash": last})
+    await tx.run(_MOVE_HEAD, {"w_lane": lane, "v_seq": seq, "v_prev_hash": prev, "v_hash": last})
 
 
 def fused_append(after: Any, *first: Any) -> tuple[Any, Any]:
@@ -324,11 +406,11 @@ def fused_append(after: Any, *first: Any) -> tuple[Any, Any]:
 def fused_params(
     *, kind: str, actor: str, subject: str, data: Mapping[str, Any] | None, at: datetime
 ) -> dict[str, Any]:
-    """The values ``fused_append``'s CTEs bind, for one event (PostgreSQL: a lane at random)."""
+    """The values ``fused_append``'s CTEs bind, for one event (PostgreSQL: the next lane, ``next_lane``)."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
     return {
-        "a_lane": random.randrange(LANES),
+        "a_lane": next_lane(),
         "a_prefix": event_prefix(at, kind, actor, subject),
         "a_time": at,
         "a_kind": kind,
@@ -336,6 +418,14 @@ def fused_params(
         "a_subject": subject,
         "a_data": canonical_data(data),
     }
+
+
+_LANE_TURNS = itertools.count(random.randrange(LANES))
+
+
+def next_lane() -> int:
+    """The lane of a transaction's events: the lanes in turn, from a random start per process."""
+    return next(_LANE_TURNS) % LANES
 
 
 #: The lane each open transaction appends to: one per transaction, so that two transactions that append
@@ -347,7 +437,7 @@ def _lane_of(tx: Tx | AsyncConnection) -> int:
     key: Any = tx if isinstance(tx, Tx) else (tx.get_transaction() or tx)
     lane = _TRANSACTION_LANES.get(key)
     if lane is None:
-        lane = _TRANSACTION_LANES[key] = random.randrange(LANES)
+        lane = _TRANSACTION_LANES[key] = next_lane()
     return lane
 
 

@@ -118,9 +118,9 @@ def _walk(
 ) -> audit.Break | None:
     """Every lane, a window of sequence numbers at a time: the same window in each lane, then the next.
 
-    A lane's events are spread through the table among the other lanes' (each append picks a lane at
-    random), so walking one lane to its end and then the next would read every page of the table once
-    per lane; the events of one window of every lane lie close together, and are read together.
+    A lane's events are spread through the table among the other lanes' (transactions take the lanes
+    in turn, ``audit.next_lane``), so walking one lane to its end and then the next would read every
+    page of the table once per lane; the events of one window of every lane lie close together, and are read together.
     """
     ends = {lane: int(conn.execute(_LAST_IN_LANE, {"lane": lane}).scalar() or 0) for lane in lanes}
     window = max(1, PAGE // max(1, sum(1 for end in ends.values() if end)))

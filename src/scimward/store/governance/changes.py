@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from scimward.scim.errors import ScimError
 from scimward.store._direct import Encoder, Tx, decode_json, decode_time
 from scimward.store.tables import changes, effective_states, identities, membership_holds, memberships
+from scimward.store.timeutil import iso
 
 Action = Literal["allow", "hold", "deny"]
 Op = Literal["create", "update", "deactivate", "reactivate", "delete"]
@@ -326,6 +327,43 @@ class ChangeRow:
                 "the mass-change breaker is open on target(s) " + ", ".join(str(t) for t in self.held_by_breaker)
             )
         return reasons
+
+    @property
+    def label(self) -> str:
+        """What a person knows the identity by: its userName or displayName, else its id."""
+        for doc in (self.after, self.before):
+            if doc:
+                return str(doc.get("userName") or doc.get("displayName") or self.identity_id)
+        return str(self.identity_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The change as the admin API and ``scimward changes ... --json`` show it (docs/policy.md)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "op": self.op,
+            "type": self.resource_type,
+            "identity": self.identity_id,
+            "name": self.label,
+            "source": self.source,
+            "actor": self.actor,
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "rules": self.rules,
+            "approvals_needed": self.approvals_needed,
+            "approvals": self.approvals,
+            "held_by_breaker": self.held_by_breaker,
+            "changed": self.changed,
+            "members_added": self.members_added,
+            "members_removed": self.members_removed,
+            "before": self.before,
+            "after": self.after,
+            "blast_radius": self.blast_radius,
+            "created": iso(self.created),
+            "decided": iso(self.decided),
+            "expires": iso(self.expires),
+            "note": self.note,
+        }
 
 
 _SELECT_CHANGE = [_c[name] for name in CHANGE_COLUMNS]

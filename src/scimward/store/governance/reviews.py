@@ -7,7 +7,7 @@ a review decides go through the gate (``governance.reviews.remediate``), never t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -462,6 +462,34 @@ async def items_of(
     for chunk in chunks(sorted(set(numbers)), BIG):
         found += [_item(row) for row in await conn.execute(query.where(_among(conn, _ri.number, chunk)))]
     return found
+
+
+async def items_page(
+    conn: AsyncConnection,
+    campaign_id: str,
+    *,
+    after: int = 0,
+    undecided: bool = False,
+    keep: Callable[[ItemRow], bool] | None = None,
+    limit: int = 100,
+) -> tuple[list[ItemRow], bool]:
+    """Items numbered past ``after``, in order, that ``keep`` keeps (all: None), at most ``limit``; and
+    whether there are more. Read by keyset on the number in batches, so a page of a 100,000-item
+    campaign reads about as many items as it shows when most are kept (a reviewer's own inbox)."""
+    query = _ITEM_SELECT.where(_ri.campaign_id == campaign_id)
+    if undecided:
+        query = query.where(_ri.decision.is_(None))
+    found: list[ItemRow] = []
+    batch = limit + 1
+    while True:
+        read = [
+            _item(row) for row in await conn.execute(query.where(_ri.number > after).order_by(_ri.number).limit(batch))
+        ]
+        found += [item for item in read if keep is None or keep(item)]
+        if len(found) > limit or len(read) < batch:
+            return found[:limit], len(found) > limit
+        after = read[-1].number
+        batch = min(batch * 4, 10_000)
 
 
 _DECIDE = (

@@ -25,7 +25,7 @@ from scimward.store._direct import Direct, Tx
 from scimward.store.auth.hub_secrets import hub_secret
 from scimward.store.chunks import chunks
 from scimward.store.database import Database
-from scimward.store.filter_sql import FilterCompiler, sort_expression
+from scimward.store.filter_sql import FilterCompiler, has_substring_match, sort_expression
 from scimward.store.governance.changes import Gate
 from scimward.store.identity import counts, reads
 from scimward.store.identity._positions import PositionIndex
@@ -48,6 +48,10 @@ class SearchQuery:
     with_groups: bool = False
     #: None: index paging. "" or a cursor this server issued: cursor paging (RFC 9865).
     cursor: str | None = None
+    #: False: a cursor page filtered by a substring (``co``, ``ew``) that no index answers (SQLite) is
+    #: read without its total, which would read every identity; the page stops at ``count`` rows and
+    #: ``SearchResult.counted`` is False. The SCIM endpoint always counts (``totalResults``).
+    exact_total: bool = True
 
 
 @dataclass
@@ -56,6 +60,8 @@ class SearchResult:
     items: list[StoredIdentity] = field(default_factory=list)
     next_cursor: str | None = None
     previous_cursor: str | None = None
+    #: False: ``total`` was not counted (``SearchQuery.exact_total``); it is the page's rows alone.
+    counted: bool = True
 
 
 class IdentityStore:
@@ -350,8 +356,9 @@ class IdentityStore:
             keys = sa.tuple_(*_typed_keys(key, position))
             page_where.append(sa.tuple_(*columns) > keys if ascending else sa.tuple_(*columns) < keys)
         count = query.count if query.count is not None else 1000
+        counted = query.exact_total or not self._scans_for_substrings(query.filter)
         async with self.db.read() as conn:
-            result = SearchResult(await self._count(conn, rt, query, where))
+            result = SearchResult(await self._count(conn, rt, query, where) if counted else 0, counted=counted)
             if count == 0:
                 return result
             with_groups = query.with_groups and rt.name in GROUPED_TYPES
@@ -369,6 +376,8 @@ class IdentityStore:
             more = len(rows) > count
             rows = rows[:count] if forward else rows[:count][::-1]
             result.items = [_stored(rt, r, with_groups) for r in rows]
+            if not counted:
+                result.total = len(result.items)
             await self._attach(conn, rt, result.items, query.with_members)
         if rows:
             first, last = rows[0], rows[-1]
@@ -377,6 +386,11 @@ class IdentityStore:
             if position is not None and (True if forward else more):
                 result.previous_cursor = codec.encode(digest, Position(False, first.sort_key, first.created, first.id))
         return result
+
+    def _scans_for_substrings(self, expr: Filter | None) -> bool:
+        """Whether counting ``expr`` reads every identity: a substring match on SQLite, which has no
+        index for ``LIKE '%x%'`` (PostgreSQL's trigram indexes, migration 0024, answer it)."""
+        return self.db.dialect == "sqlite" and expr is not None and has_substring_match(expr)
 
     async def _cursor_codec(self) -> CursorCodec:
         if self._codec is None:

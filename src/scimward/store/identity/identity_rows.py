@@ -44,6 +44,7 @@ def naming(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     """The columns of an identity row that name it, and that its indexes hold, from its document."""
     user_name = doc.get(rt.key) if rt.key else None
     display_name = doc.get("displayName")
+    user_type = doc.get("userType")
     return {
         "resource_type": rt.name,
         "user_name": user_name,
@@ -51,6 +52,7 @@ def naming(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
         "external_id": doc.get("externalId"),
         "display_name": display_name,
         "display_name_lower": display_name.lower() if isinstance(display_name, str) else None,
+        "user_type_lower": user_type.lower() if isinstance(user_type, str) else None,
     }
 
 

@@ -23,6 +23,7 @@ PROMOTED = (
     "external_id",
     "display_name",
     "display_name_lower",
+    "user_type_lower",
     "active",
     "doc",
 )

@@ -40,11 +40,13 @@ async def listing(request: Request, rt: ResourceType, template: str, title: str)
     cursor = request.query_params.get("cursor", "")
     error = None
     items: list[StoredIdentity] = []
-    total, next_cursor, previous_cursor = 0, None, None
+    total, counted, next_cursor, previous_cursor = 0, True, None, None
     try:
         expr = parse_filter(text) if text else None
-        result = await console.store.search(rt, SearchQuery(filter=expr, count=PAGE, cursor=cursor))
-        items, total = result.items, result.total
+        # A contains search on SQLite reads up to its page, not every identity for a total.
+        query = SearchQuery(filter=expr, count=PAGE, cursor=cursor, exact_total=False)
+        result = await console.store.search(rt, query)
+        items, total, counted = result.items, result.total, result.counted
         next_cursor, previous_cursor = result.next_cursor, result.previous_cursor
     except ScimwardError as exc:
         error = notice_of(exc)
@@ -60,6 +62,7 @@ async def listing(request: Request, rt: ResourceType, template: str, title: str)
         title=title,
         items=items,
         total=total,
+        counted=counted,
         filter=text,
         error=error,
         next_cursor=next_cursor,

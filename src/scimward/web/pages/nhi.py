@@ -105,7 +105,7 @@ async def nhis(request: Request) -> Response:
     owner, expiring = params.get("owner", "").strip(), _expiring(params.get("expiring"))
     registry = registry_of(console)
     views: list[NhiView] = []
-    total, next_cursor, previous_cursor, error = 0, None, None, None
+    total, counted, next_cursor, previous_cursor, error = 0, True, None, None, None
     try:
         if shown.rt is None:
             views = [
@@ -114,11 +114,13 @@ async def nhis(request: Request) -> Response:
             total = len(views)
         else:
             text = await _filter_text(registry, shown, typed, kind, owner, expiring)
+            expr = parse_filter(text) if text else None
             result = await console.store.search(
-                shown.rt, SearchQuery(filter=parse_filter(text) if text else None, count=PAGE, cursor=cursor)
+                shown.rt, SearchQuery(filter=expr, count=PAGE, cursor=cursor, exact_total=False)
             )
             views = await registry.views_of([i.id for i in result.items])
-            total, next_cursor, previous_cursor = result.total, result.next_cursor, result.previous_cursor
+            total, counted = result.total, result.counted
+            next_cursor, previous_cursor = result.next_cursor, result.previous_cursor
     except ScimwardError as exc:
         error = notice_of(exc)
     findings = await open_findings_of(console.database, [v.id for v in views])
@@ -131,6 +133,7 @@ async def nhis(request: Request) -> Response:
         shown=shown,
         tabs=SHOWN,
         total=total,
+        counted=counted,
         next_cursor=next_cursor,
         previous_cursor=previous_cursor,
         error=error,

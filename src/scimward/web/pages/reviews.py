@@ -19,6 +19,9 @@ from scimward.web.auth import requires, session_of
 from scimward.web.context import console_of
 from scimward.web.errors import notice_of
 
+#: Items a page shows: read by number in SQL (``Reviews.page``), not every item of the campaign.
+PAGE = 100
+
 MAX_BULK = 1000
 
 
@@ -38,24 +41,28 @@ async def campaigns(request: Request) -> Response:
 @requires("viewer")
 async def campaign(request: Request) -> Response:
     console, session = console_of(request), session_of(request)
-    found, items = await reviews_of(request).show(request.path_params["name"])
-    me = session.name.lower()
-    mine = request.query_params.get("mine", "1") == "1"
-    undecided = request.query_params.get("undecided", "1") == "1"
-    shown = [
-        i
-        for i in items
-        if (not mine or me in [r.lower() for r in i.reviewers]) and (not undecided or i.decision is None)
-    ]
+    params = request.query_params
+    mine = params.get("mine", "1") == "1"
+    undecided = params.get("undecided", "1") == "1"
+    after = int(params["after"]) if params.get("after", "").isdigit() else 0
+    found, items, more = await reviews_of(request).page(
+        request.path_params["name"],
+        after=after,
+        undecided=undecided,
+        reviewer=session.name if mine else None,
+        limit=PAGE,
+    )
     return console.render(
         request,
         "review.html",
         title=f"Review {found.name}",
         campaign=found,
-        items=shown,
-        all_items=len(items),
+        items=items,
+        all_items=found.items,
         mine=mine,
         undecided=undecided,
+        after=after,
+        next_after=items[-1].number if more and items else None,
         can_decide=session.allows("reviewer") and found.status == "open",
     )
 
