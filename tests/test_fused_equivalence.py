@@ -414,9 +414,10 @@ async def test_a_write_that_lands_first_sends_the_fused_patch_down_the_locking_p
 async def test_patch_many_leaves_the_rows_single_patches_leave(
     stores: tuple[Database, IdentityStore, IdentityStore],
 ) -> None:
-    """``IdentityStore.patch_many`` (the leaver cascade's writes): the changes the gate allows at once go
-    in one transaction by the fused statement, a held one takes the locking path, one gone is refused;
-    every identity ends with exactly the rows a PATCH of its own leaves, and the audit chain holds."""
+    """``IdentityStore.patch_many`` (the leaver cascade's writes): the changes go in one transaction by
+    the batched apply (``store.identity._batched``), those the gate allows at once decided without the
+    database, a held one inside the transaction, one gone refused; every identity ends with exactly the
+    rows a PATCH of its own leaves, and the audit chain holds."""
     db, fused, plain = stores
     body = {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": False}]}
     assert isinstance(fused.gate, CountingGate)

@@ -21,7 +21,7 @@ propagation deprovisions the NHI in every target. Hub tokens owned by a leaver a
 
 The round first decides, for every NHI, what is due (pure, from the state it read), then writes the
 disables in chunks (``IdentityStore.patch_many``): each is still its own change, decided by the gate
-and audited, but a chunk the gate allows at once is one transaction on PostgreSQL, not one each.
+and audited, but a chunk is one transaction whose writes run by statement, not one transaction each.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from scimward.store.timeutil import parse_time, utcnow
 log = structlog.get_logger("scimward.governance.nhi")
 
 CASCADE = "nhi:cascade"
-#: Disables written together (``IdentityStore.patch_many``): one transaction each on PostgreSQL.
+#: Disables written together (``IdentityStore.patch_many``): one transaction each.
 CHUNK = 100
 EXPIRY = "nhi:expiry"
 

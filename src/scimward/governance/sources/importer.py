@@ -4,15 +4,23 @@ For each row: parse and check it (``records``), correlate it with a hub User (``
 the User's next state from the attributes the source owns (``proposal``), validate that state as SCIM,
 and only then write: the change through the gate, then the record. A row that fails any check before
 the write is reported with its line and nothing of it is written; a row the gate denies is reported
-the same way (its denied change is recorded by the gate). Records that match nobody, or more than one
-User, are stored unmatched and become findings in the three-way check (``check``); nothing is guessed.
+the same way (its denied change is recorded by the gate).
+
+The writes of ``CHUNK`` rows go to the store together (``IdentityStore.update_many``): each row is
+still its own change, proposed from its User as the store holds it under the chunk's lock, decided by
+the gate, recorded and audited, but the chunk's identities are read by one query and its rows written
+by statement in one transaction; a row the database refuses is applied again alone, with its
+neighbours, so it rejects only itself. ``chunk=1`` writes each row alone through ``IdentityStore.put``
+(the plain path, which ``tests/test_hr_batched_equivalence.py`` compares with the chunks). Records that
+match nobody, or more than one User, are stored unmatched and become findings in the three-way check
+(``check``); nothing is guessed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import marshal
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,13 +47,15 @@ from scimward.store.governance import (
     hub_user,
     hub_users,
 )
-from scimward.store.identity import IdentityStore, etag
+from scimward.store.identity import Edit, IdentityStore, StoredIdentity, etag
 from scimward.store.timeutil import utcnow
 
 BATCH = 500
-#: Rows whose changes are in flight at once: as many as SQLite's group commit takes under one COMMIT
-#: (``store._group_commit.MAX_BATCH``), each row in its own savepoint, so a row is applied whole or not at all.
-CONCURRENCY = 64
+#: Rows whose writes go to the store in one transaction (``IdentityStore.update_many``).
+CHUNK = 500
+#: Chunks written at once on PostgreSQL: while the database writes one, the next is prepared (SQLite has
+#: one writer and runs in this process: a second chunk would only wait for the first).
+IN_FLIGHT = 2
 #: Attributes kept of every User for the import's comparison and the three-way check.
 KEPT = ("active", "userName", "emails", "employeeNumber", "manager", "department")
 
@@ -86,6 +96,66 @@ class ImportReport:
         }
 
 
+@dataclass
+class _Write:
+    """A row whose record changes its User: written with the rows of its chunk."""
+
+    record: HrRecord
+    identity_id: str
+    values: dict[str, Any]
+    set_before: bool | None
+    #: Once proposed against the User as locked: its effective state, the state written and ``set_active``.
+    proposed: tuple[dict[str, Any], dict[str, Any], bool | None] | None = None
+    #: Why the row cannot be written (nothing of it is).
+    problem: BadRow | None = None
+
+
+class _Chunks:
+    """The rows an import writes, by chunk: ``write`` writes one (``Importer._write``), up to ``in_flight``
+    at once, and what they answer goes to ``done``. A User's rows apply in file order: a row whose User
+    has a row in a chunk not yet written waits for it."""
+
+    def __init__(
+        self,
+        in_flight: int,
+        write: Callable[[list[_Write]], Awaitable[list[StoredRecord]]],
+        done: list[StoredRecord],
+    ) -> None:
+        self.in_flight = in_flight
+        self.write = write
+        self.done = done
+        self.writes: list[_Write] = []
+        self._ids: set[str] = set()  # the identities of ``writes``
+        self._flying: list[tuple[asyncio.Task[list[StoredRecord]], set[str]]] = []
+
+    async def add(self, write: _Write) -> None:
+        if write.identity_id in self._ids:
+            await self.flush()
+        if any(write.identity_id in ids for _, ids in self._flying):
+            await self.land(0)
+        self.writes.append(write)
+        self._ids.add(write.identity_id)
+
+    async def flush(self) -> None:
+        """Start writing the chunk so far; wait while more than ``in_flight`` are being written."""
+        if self.writes:
+            ready, ids = self.writes, self._ids
+            self.writes, self._ids = [], set()
+            self._flying.append((asyncio.create_task(self._written(ready)), ids))
+        await self.land(self.in_flight - 1)
+
+    async def land(self, keep: int) -> None:
+        """Wait until at most ``keep`` chunks are being written."""
+        while len(self._flying) > keep:
+            task, _ = self._flying.pop(0)
+            await task
+
+    async def _written(self, ready: list[_Write]) -> list[StoredRecord]:
+        stored = await self.write(ready)
+        self.done.extend(stored)
+        return stored
+
+
 def owned_attributes(ownership: Ownership, source: str) -> list[str]:
     """What ``hr:NAME`` owns: the policy's ``attributes:`` say, else ``proposal.DEFAULT_OWNED``."""
     return ownership.owned_by(source) if ownership.owners else list(DEFAULT_OWNED)
@@ -108,8 +178,12 @@ def trimmed(doc: dict[str, Any], owned: Collection[str]) -> dict[str, Any]:
 class Importer:
     """One HR source's import, through the gated ``store``."""
 
-    def __init__(self, database: Database, store: IdentityStore, source: SourceRow, *, actor: str) -> None:
+    def __init__(
+        self, database: Database, store: IdentityStore, source: SourceRow, *, actor: str, chunk: int = CHUNK
+    ) -> None:
         self.db = database
+        #: Rows written together (``CHUNK``); 1: each alone, through the plain path.
+        self.chunk = chunk
         self.store = store
         self.source = source
         self.actor = actor
@@ -120,7 +194,7 @@ class Importer:
         #: Users whose effective state differs from their source row, as the import's scan found them.
         self.overlaid: set[str] = set()
         #: Department changes this import wrote: each opens a review of the old role's access once effective.
-        self.moves: list[Move] = []
+        self.moves: list[tuple[int, Move]] = []  # (the row's line, the move): written in any order
 
     async def run(
         self,
@@ -138,6 +212,63 @@ class Importer:
         owned = owned_attributes(policy.ownership, self.change_source)
         settings = policy.ownership.source(self.source.name)
         index = CorrelationIndex(self.source.config.get("correlate") or CorrelationIndex().keys)
+        users = await self._scan(index, owned)
+        before = await self.repository.correlated(self.source.id)
+        report = ImportReport(dry_run=dry_run)
+        seen: dict[str, int] = {}
+        employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
+        pending: list[StoredRecord] = []
+        chunks = _Chunks(
+            IN_FLIGHT if self.db.dialect == "postgresql" else 1,
+            lambda ready: self._write(ready, owned, settings.grace, today, dry_run, report),
+            pending,
+        )
+
+        export = Export(path, kind, fmt)
+        try:
+            for row in export.rows():
+                report.rows += 1
+                try:
+                    outcome = await self._row(
+                        row, fmt, index, users, before, seen, employees, owned, settings, today, dry_run, report
+                    )
+                except BadRow as bad:
+                    report.rejected.append((row.number, str(bad)))
+                else:
+                    if isinstance(outcome, _Write):
+                        await chunks.add(outcome)
+                    elif not dry_run:
+                        pending.append(outcome)
+                if len(chunks.writes) >= self.chunk:
+                    await chunks.flush()
+                if len(pending) >= BATCH and not dry_run:
+                    ready, pending[:] = list(pending), []
+                    await self.repository.store_records(ready)
+                if on_row is not None:
+                    on_row(export.position, export.size)
+        finally:  # a file broken part way: the rows read are written, and the records applied are kept
+            try:
+                await chunks.flush()
+            finally:
+                try:
+                    await chunks.land(0)
+                finally:
+                    if not dry_run:
+                        await self.repository.store_records(pending)
+        report.rejected.sort()
+        if not dry_run:
+            await self.repository.imported(self.source.id)
+            report.reviews = await review_moves(
+                self.db,
+                self.store,
+                [move for _, move in sorted(self.moves, key=lambda m: m[0])],
+                actor=self.actor,
+                today=today,
+            )
+        return report
+
+    async def _scan(self, index: CorrelationIndex, owned: list[str]) -> dict[str, bytes]:
+        """Every hub User into the correlation index; answers what the import compares of each."""
         # What an import compares, kept serialised: 100,000 Users as dicts would take most of the memory.
         # marshal, not orjson: its bytes are as long as their content (orjson's keep a 4 KiB buffer each),
         # and they never leave this process.
@@ -148,50 +279,86 @@ class Importer:
                 users[user.id] = marshal.dumps(trimmed(user.doc, owned))
                 if user.overlaid:
                     self.overlaid.add(user.id)
-        before = await self.repository.correlated(self.source.id)
-        report = ImportReport(dry_run=dry_run)
-        seen: dict[str, int] = {}
-        employees: dict[str, str] = {}  # employee id -> identity id, as this file correlates them
-        pending: list[StoredRecord] = []
-        running: set[asyncio.Task[None]] = set()
+        return users
 
-        async def one(row: Row) -> None:
-            try:
-                stored = await self._row(
-                    row, fmt, index, users, before, seen, employees, owned, settings, today, dry_run, report
-                )
-            except BadRow as bad:
-                report.rejected.append((row.number, str(bad)))
-            else:
-                if stored is not None and not dry_run:
-                    pending.append(stored)
-            if on_row is not None:
-                on_row(export.position, export.size)
-
-        export = Export(path, kind, fmt)
-        try:
-            for row in export.rows():
-                report.rows += 1
-                # Rows are independent once parsed and correlated (which each task does before its first
-                # await, in file order): several in flight let SQLite's group commit and PostgreSQL's
-                # connections take more than one change at a time.
-                running.add(asyncio.create_task(one(row)))
-                if len(running) >= CONCURRENCY:
-                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    _failed(done)
-                if len(pending) >= BATCH and not dry_run:
-                    ready, pending[:] = list(pending), []
-                    await self.repository.store_records(ready)
-        finally:  # a file broken part way: the rows in flight finish, and the records applied are kept
-            done = (await asyncio.wait(running))[0] if running else set()
+    async def _write(
+        self, ready: list[_Write], owned: list[str], grace: timedelta, today: date, dry_run: bool, report: ImportReport
+    ) -> list[StoredRecord]:
+        """Write a chunk's rows; answers the records of those written (none in a dry run)."""
+        stored: list[StoredRecord] = []
+        for write, outcome in zip(ready, await self._written(ready, owned, grace, today, dry_run), strict=True):
+            if isinstance(outcome, BadRow):
+                report.rejected.append((write.record.line, str(outcome)))
+                continue
+            report.changed += 1
             if not dry_run:
-                await self.repository.store_records(pending)
-        _failed(done)
-        report.rejected.sort()
-        if not dry_run:
-            await self.repository.imported(self.source.id)
-            report.reviews = await review_moves(self.db, self.store, self.moves, actor=self.actor, today=today)
-        return report
+                stored.append(_stored(self.source.id, write.record, write.identity_id, outcome))
+        return stored
+
+    async def _written(
+        self, ready: list[_Write], owned: list[str], grace: timedelta, today: date, dry_run: bool
+    ) -> list[bool | BadRow | None]:
+        """Write a chunk's rows: each one's ``set_active``, or why it was not written."""
+        if dry_run or self.chunk <= 1:
+            alone: list[bool | BadRow | None] = []
+            for write in ready:
+                try:
+                    alone.append(
+                        await self.apply(
+                            write.record,
+                            write.identity_id,
+                            write.values,
+                            owned,
+                            grace,
+                            today,
+                            write.set_before,
+                            dry_run,
+                        )
+                    )
+                except BadRow as bad:
+                    alone.append(bad)
+            return alone
+
+        def edit_of(write: _Write) -> Edit:
+            def edit(current: StoredIdentity, effective: dict[str, Any] | None) -> dict[str, Any] | None:
+                write.proposed, write.problem = None, None
+                if effective is None:
+                    write.problem = write.record.bad(f"the user {write.identity_id} it matches is gone")
+                    return None
+                proposal = propose(effective, write.record, write.values, owned, today, grace, write.set_before)
+                try:
+                    doc = _valid(write.record, proposal.doc, effective)
+                except BadRow as bad:
+                    write.problem = bad
+                    return None
+                write.proposed = (effective, doc, proposal.set_active)
+                return doc
+
+            return edit
+
+        refused = await self.store.update_many(
+            USER_TYPE,
+            [(write.identity_id, edit_of(write)) for write in ready],
+            source=self.change_source,
+            actor=self.actor,
+        )
+        done: list[bool | BadRow | None] = []
+        for write in ready:
+            error = refused.get(write.identity_id)
+            if write.problem is not None:
+                done.append(write.problem)
+            elif isinstance(error, NotFound):
+                done.append(write.record.bad(f"the user {write.identity_id} it matches is gone"))
+            elif error is not None:
+                done.append(write.record.bad(error.detail))
+            else:
+                assert write.proposed is not None
+                effective, doc, set_active = write.proposed
+                move = move_of(write.identity_id, effective, doc)
+                if move is not None:
+                    self.moves.append((write.record.line, move))
+                done.append(set_active)
+        return done
 
     async def _row(
         self,
@@ -207,7 +374,7 @@ class Importer:
         today: date,
         dry_run: bool,
         report: ImportReport,
-    ) -> StoredRecord | None:
+    ) -> StoredRecord | _Write:
         if row.values is None:
             raise BadRow(row.number, row.problem or "cannot be read", row.where)
         record = parse_record(row.number, row.values, fmt, row.where)
@@ -247,9 +414,7 @@ class Importer:
         if quick.doc == known:
             report.unchanged += 1
             return _stored(self.source.id, record, identity_id, quick.set_active)
-        set_active = await self.apply(record, identity_id, values, owned, settings.grace, today, set_before, dry_run)
-        report.changed += 1
-        return _stored(self.source.id, record, identity_id, set_active)
+        return _Write(record, identity_id, values, set_before)
 
     async def create_joiner(
         self, record: HrRecord, manager: str | None, today: date, dry_run: bool = False
@@ -295,7 +460,7 @@ class Importer:
             if user is None:
                 raise record.bad(f"the user {identity_id} it matches is gone")
             proposal = propose(user.doc, record, values, owned, today, grace, set_before)
-            doc = _valid(record, proposal.doc)
+            doc = _valid(record, proposal.doc, user.doc)
             if dry_run:
                 return proposal.set_active
             try:
@@ -317,15 +482,9 @@ class Importer:
                 raise record.bad(exc.detail) from None
             move = move_of(identity_id, user.doc, doc)
             if move is not None:
-                self.moves.append(move)
+                self.moves.append((record.line, move))
             return proposal.set_active
         return set_before
-
-
-def _failed(done: set[asyncio.Task[None]]) -> None:
-    """Raise what went wrong in a row's task other than a bad row (the database failing, a bug)."""
-    for task in done:
-        task.result()
 
 
 def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, Any]:
@@ -337,13 +496,39 @@ def joiner_doc(record: HrRecord, manager: str | None, today: date) -> dict[str, 
     return propose(doc, record, values, [*values, "active"], today, timedelta(0), None).doc
 
 
-def _valid(record: HrRecord, doc: dict[str, Any]) -> dict[str, Any]:
-    """The proposed state as SCIM would take it from a client; a ``BadRow`` if it would not."""
-    body = {k: v for k, v in doc.items() if k not in ("id", "meta", "groups")}
+#: What a User's state holds that no source states.
+_NOT_STATED = ("id", "meta", "groups")
+
+
+def _valid(record: HrRecord, doc: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The proposed state as SCIM would take it from a client; a ``BadRow`` if it would not.
+
+    With ``base``, the User's state the proposal was made from (stored as the hub normalized it), only
+    what the proposal changes is checked and normalized (with ``userName``, which SCIM requires), and
+    the rest is kept as stored: the row's values are what can be wrong, and checking a whole User costs
+    more than the rest of a row's work.
+    """
+    body = {k: v for k, v in doc.items() if k not in _NOT_STATED}
     try:
-        return normalize(body, USER_TYPE)
+        if base is None:
+            return normalize(body, USER_TYPE)
+        kept = {k: v for k, v in base.items() if k not in _NOT_STATED and k != "schemas"}
+        changed = [
+            k for k in (*body, *(k for k in kept if k not in body)) if k != "schemas" and body.get(k) != kept.get(k)
+        ]
+        probe = {k: body[k] for k in changed if k in body}
+        probe["schemas"] = body.get("schemas")
+        if "userName" in body:
+            probe.setdefault("userName", body["userName"])
+        checked = normalize(probe, USER_TYPE)
     except ScimError as exc:
         raise record.bad(exc.detail) from None
+    for key in changed:
+        if key in checked:
+            kept[key] = checked[key]
+        else:
+            kept.pop(key, None)
+    return {"schemas": [urn for urn in USER_TYPE.schema_ids if urn == USER_SCHEMA or urn in kept], **kept}
 
 
 def _manager(

@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
@@ -229,6 +229,8 @@ async def append(
 
 #: SQLite's lane 0 as a group commit reads it once (``_append_grouped``) and moves it once.
 _HEAD_OF_LANE = sa.select(_h.seq, _h.hash).where(_h.lane == sa.bindparam("lane"))
+#: A lane's head, locked for the events a batch of writes appends (``append_many``).
+_HEAD_FOR_UPDATE = sa.select(_h.seq, _h.hash).where(_h.lane == sa.bindparam("lane")).with_for_update()
 _MOVE_HEAD = (
     audit_head.update()
     .where(_h.lane == sa.bindparam("w_lane"))
@@ -290,6 +292,78 @@ async def _append_grouped(tx: Tx, prefix: str, fields: Mapping[str, Any]) -> App
     digest = chain_hash(0, seq, prev_hash, prefix, fields["data"])
     grouped.add(seq, prev_hash, digest, fields)
     return Appended(0, seq, digest)
+
+
+class Recorded(Protocol):
+    """An event for ``append_many``, as ``audit_records.Event`` holds it (its time is required there)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+    @property
+    def at(self) -> datetime | None: ...
+
+
+async def append_many(tx: Tx, events: Sequence[Recorded]) -> None:
+    """Record several events in the caller's open transaction, in order, as ``append`` would one by one.
+
+    For a batch of writes (``store.identity._batched``): the lane's head is read and locked once, the
+    events' hashes are computed here (``chain_hash``, the bytes the database's own computation hashes),
+    the events inserted by one ``executemany`` and the head moved once. In a SQLite group commit they
+    join its events (``_append_grouped``), written with them before its COMMIT. As with ``append``: call
+    it last.
+    """
+    if not events:
+        return
+    if tx.grouped:
+        for event in events:
+            if event.kind not in KINDS:
+                raise ValueError(f"unknown audit event kind {event.kind!r}")
+            assert event.at is not None
+            fields = {
+                "kind": event.kind,
+                "actor": event.actor,
+                "subject": event.subject,
+                "data": canonical_data(event.data),
+                "time": tx.time(event.at),
+            }
+            await _append_grouped(tx, event_prefix(event.at, event.kind, event.actor, event.subject), fields)
+        return
+    lane = _lane_of(tx) if tx.postgres else 0
+    heads = await tx.rows(_HEAD_FOR_UPDATE, {"lane": lane})
+    if not heads:
+        raise AuditError(f"the audit trail has no head for lane {lane}: run `scimward db upgrade`")
+    seq, last = int(heads[0][0]), str(heads[0][1])
+    prev = last
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        if event.kind not in KINDS:
+            raise ValueError(f"unknown audit event kind {event.kind!r}")
+        assert event.at is not None
+        body = canonical_data(event.data)
+        prefix = event_prefix(event.at, event.kind, event.actor, event.subject)
+        seq += 1
+        prev, last = last, chain_hash(lane, seq, last, prefix, body)
+        rows.append(
+            {
+                "lane": lane,
+                "seq": seq,
+                "time": tx.time(event.at),
+                "kind": event.kind,
+                "actor": event.actor,
+                "subject": event.subject,
+                "data": body,
+                "prev_hash": prev,
+                "hash": last,
+            }
+        )
+    await tx.run(_INSERT, rows)
+    await tx.run(_MOVE_HEAD, {"w_lane": lane, "v_seq": seq, "v_prev_hash": prev, "v_hash": last})
 
 
 def fused_append(after: Any, *first: Any) -> tuple[Any, Any]:

@@ -31,10 +31,10 @@ from scimward.store.identity import counts, reads
 from scimward.store.identity._positions import PositionIndex
 from scimward.store.identity.cursor import CursorCodec, Position, query_digest
 from scimward.store.identity.identity_rows import StoredIdentity, etag, stored_row
-from scimward.store.identity.writer import Writer
+from scimward.store.identity.writer import Edit, Writer
 from scimward.store.tables import effective_states, identities
 
-__all__ = ["IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity", "etag"]
+__all__ = ["Edit", "IdentityStore", "SearchQuery", "SearchResult", "StoredIdentity", "etag"]
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,22 @@ class IdentityStore:
     async def patch_many(
         self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None = None, actor: str | None = None
     ) -> dict[str, ScimError]:
-        """Several PATCHes, each its own change through the gate, written together where the gate
-        allows (``Writer.patch_many``); answers the refused ones by id."""
+        """Several PATCHes, each its own change through the gate, their writes batched
+        (``Writer.patch_many``); answers the refused ones by id."""
         return await self.writer.patch_many(rt, items, source=source, actor=actor or source)
+
+    async def update_many(
+        self,
+        rt: ResourceType,
+        items: Sequence[tuple[str, Edit]],
+        *,
+        source: str | None = None,
+        actor: str | None = None,
+    ) -> dict[str, ScimError]:
+        """Several edits (each from an identity's state as it is locked, its next source state), each its
+        own change through the gate, their writes batched (``Writer.update_many``: an HR import's rows);
+        answers the refused ones by id."""
+        return await self.writer.update_many(rt, items, source=source, actor=actor or source)
 
     async def delete(
         self,

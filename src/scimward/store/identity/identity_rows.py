@@ -37,6 +37,11 @@ class StoredIdentity:
 
 def columns(tx: Encoder, rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     """The promoted columns of an identity row, from its document."""
+    return {**naming(rt, doc), "active": doc.get("active"), "doc": tx.json(doc)}
+
+
+def naming(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
+    """The columns of an identity row that name it, and that its indexes hold, from its document."""
     user_name = doc.get(rt.key) if rt.key else None
     display_name = doc.get("displayName")
     user_type = doc.get("userType")
@@ -48,8 +53,6 @@ def columns(tx: Encoder, rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any
         "display_name": display_name,
         "display_name_lower": display_name.lower() if isinstance(display_name, str) else None,
         "user_type_lower": user_type.lower() if isinstance(user_type, str) else None,
-        "active": doc.get("active"),
-        "doc": tx.json(doc),
     }
 
 

@@ -11,7 +11,10 @@
    effective state where it was, in ``effective_states`` and ``membership_holds``.
 
 On PostgreSQL the most common allowed changes take a fused one-statement form (``store.identity._fused``), an
-optimisation of *apply* that a test proves writes the rows this path writes.
+optimisation of *apply* that a test proves writes the rows this path writes. Many edits of one type at once
+(an HR import's rows, the NHI leaver cascade's disables) go by ``update_many``: each prepared and decided
+as here, the writes of a batch of them run by statement in one transaction (``store.identity._batched``),
+which ``tests/test_hr_batched_equivalence.py`` proves writes the rows this path writes.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from scimward.store._direct import Direct, Tx, decode_json
 from scimward.store.filter_sql import member_condition
 from scimward.store.governance import audit_records, changes
 from scimward.store.governance.changes import Change, Decision, Gate, PolicyDenied
+from scimward.store.identity import _batched, counts, reads, writes
 from scimward.store.identity import _fused as fused
-from scimward.store.identity import counts, reads, writes
 from scimward.store.identity.identity_rows import (
     StoredIdentity,
     check_if_match,
@@ -101,6 +104,25 @@ async def _patched_off_loop(
     if _heavy(body):
         return await asyncio.to_thread(_patched, rt, current, body, if_match)
     return _patched(rt, current, body, if_match)
+
+
+#: An edit of one identity in a batch (``Writer.update_many``): from its source state and its effective
+#: state (None: a held create, not effective yet), the next source state, or None when it changes nothing.
+#: It raises a ``ScimError`` to refuse the change (nothing of it is written).
+Edit = Callable[[StoredIdentity, dict[str, Any] | None], dict[str, Any] | None]
+
+#: Changes written by one transaction of ``Writer.update_many`` at most.
+BATCH_CHANGES = 500
+
+
+def _patch_edit(rt: ResourceType, body: Any) -> Edit:
+    """A PATCH as an ``Edit`` of the identity's source state, as ``update`` applies it."""
+
+    def edit(current: StoredIdentity, effective: dict[str, Any] | None) -> dict[str, Any] | None:
+        result = _patched(rt, current, body, None)
+        return None if result is None else dict(result.doc)
+
+    return edit
 
 
 class _Loaded:
@@ -427,78 +449,151 @@ class Writer:
     async def patch_many(
         self, rt: ResourceType, items: Sequence[tuple[str, Any]], *, source: str | None, actor: str | None
     ) -> dict[str, ScimError]:
-        """Several PATCHes of identities of one type (not Groups), each its own change through the gate;
-        answers those refused (denied, gone, a bad PATCH), by id.
-
-        On PostgreSQL the changes the gate allows at once (``Gate.quick``) are written by the fused
-        statement of ``update``, all in one transaction: one commit and one connection for the lot,
-        not one of each per change. That transaction locks its rows first, in id order, before any
-        change takes the audit chain's head, so it cannot deadlock with single writers (they lock
-        their identity, then the head). If it fails as a whole, nothing of it stays and every change
-        takes the plain path. The rest (held or costly changes, SQLite) go one by one through ``update``.
-        """
+        """Several PATCHes of identities of one type, each its own change through the gate, their writes
+        batched (``update_many``; Groups, whose PATCHes touch memberships, go one by one through
+        ``update``); answers those refused (denied, gone, a bad PATCH), by id."""
+        if rt.name != "Group":
+            return await self.update_many(
+                rt, [(identity_id, _patch_edit(rt, body)) for identity_id, body in items], source=source, actor=actor
+            )
         refused: dict[str, ScimError] = {}
-        rest = list(items)
-        if self.direct.postgres and rt.name != "Group" and items:
-            rest = await self._fused_many(rt, items, source, actor, refused)
-        for identity_id, body in rest:
+        for identity_id, body in items:
             try:
                 await self.update(rt, identity_id, body=body, if_match=None, source=source, actor=actor)
             except ScimError as error:
                 refused[identity_id] = error
         return refused
 
-    async def _fused_many(
-        self,
-        rt: ResourceType,
-        items: Sequence[tuple[str, Any]],
-        source: str | None,
-        actor: str | None,
-        refused: dict[str, ScimError],
-    ) -> list[tuple[str, Any]]:
-        """The fused part of ``patch_many``: writes what it can in one transaction, answers the rest."""
-        rest: list[tuple[str, Any]] = []
-        found: dict[str, ScimError] = {}
-        written = 0
-        try:
-            async with self.direct.transaction() as tx:
-                rows = {
-                    row[0]: row
-                    for row in await tx.rows(
-                        writes.lock_many(self.dialect),
-                        {"ids": tx.ids(sorted({identity_id for identity_id, _ in items})), "resource_type": rt.name},
-                    )
-                }
-                for identity_id, body in items:
-                    if identity_id not in rows:
-                        found[identity_id] = NotFound(f"{rt.name} {identity_id} not found")
-                        continue
-                    current = stored_row(rt, rows[identity_id], with_groups=False)
-                    await self.gate.ensure_fresh(tx)  # a policy read more than a moment ago: ``quick`` asks again
-                    try:
-                        result = _patched(rt, current, body, None)
-                    except ScimError as error:
-                        found[identity_id] = error
-                        continue
-                    params = self._fused_params(rt, current, result, source, actor) if result is not None else None
-                    if result is not None and params is None:
-                        rest.append((identity_id, body))
-                    elif params is not None and (await tx.rows(fused.update_row(), params))[0][0] != 1:
-                        rest.append((identity_id, body))  # an effective state of its own, a pending change
-                    elif params is not None:
-                        written += 1
-        except Exception as exc:  # noqa: BLE001 - rolled back as a whole: each change takes the plain path
+    async def update_many(
+        self, rt: ResourceType, items: Sequence[tuple[str, Edit]], *, source: str | None, actor: str | None
+    ) -> dict[str, ScimError]:
+        """Several edits of identities of one type (not Groups), each its own change through the gate,
+        their writes batched; answers those refused (denied, gone, invalid), by id.
+
+        Up to ``BATCH_CHANGES`` at a time share one transaction: one locked read of their identities (in
+        id order, as ``store.identity._batched.load_many`` says), then each edit is prepared and decided
+        on its own, in order, exactly as ``update`` would (a change row, a decision and an audit event
+        each; a change the gate cannot decide without the database is decided inside the transaction,
+        after the writes before it are run, so that it sees them), and the writes of all of them run
+        by statement (``store.identity._batched.Writes``). A repeat of an identity waits for the next
+        transaction. If a transaction fails as a whole (a write the database refuses), nothing of it
+        stays and each of its edits is applied again alone, so one bad edit refuses only itself.
+        """
+        if rt.name == "Group":
+            raise ValueError("a Group's edits touch memberships: they go one by one through update")
+        refused: dict[str, ScimError] = {}
+        rest = list(items)
+        while rest:
+            batch: list[tuple[str, Edit]] = []
+            later: list[tuple[str, Edit]] = []
+            taken: set[str] = set()
+            for item in rest:
+                if item[0] in taken or len(batch) >= BATCH_CHANGES:
+                    later.append(item)
+                else:
+                    taken.add(item[0])
+                    batch.append(item)
+            rest = later
+            try:
+                refused.update(await self._apply_many(rt, batch, source, actor))
+                continue
+            except ScimError as error:
+                if len(batch) == 1:
+                    refused[batch[0][0]] = error
+                    continue
+                failure: Exception = error
+            except Exception as exc:  # rolled back as a whole: each edit is applied alone
+                if len(batch) == 1:
+                    raise
+                failure = exc
             log.warning(
                 "batched writes fell back to one at a time",
                 resource_type=rt.name,
-                count=len(items),
-                error=f"{type(exc).__name__}: {exc}",
+                count=len(batch),
+                error=f"{type(failure).__name__}: {failure}",
             )
-            return list(items)
-        refused.update(found)
+            for item in batch:
+                try:
+                    refused.update(await self._apply_many(rt, [item], source, actor))
+                except ScimError as error:
+                    refused[item[0]] = error
+        return refused
+
+    async def _apply_many(
+        self, rt: ResourceType, batch: Sequence[tuple[str, Edit]], source: str | None, actor: str | None
+    ) -> dict[str, ScimError]:
+        """One transaction of ``update_many``: answers the edits refused before any write (the rest are
+        written, or the transaction fails as a whole)."""
+        refused: dict[str, ScimError] = {}
+        written = False
+        async with self.direct.transaction() as tx:
+            rows = await tx.rows(
+                _batched.load_many(self.dialect),
+                {"ids": tx.ids(sorted({identity_id for identity_id, _ in batch}))},
+            )
+            loaded = {
+                row[0]: _Loaded(
+                    stored_row(rt, row, with_groups=False),
+                    bool(row[5]),
+                    decode_json(row[6]) if row[6] is not None else None,
+                )
+                for row in rows
+                if row[7] == rt.name
+            }
+            with_pending = {row[0] for row in rows if row[8]}
+            pending = _batched.Writes(rt, self.dialect)
+            for identity_id, edit in batch:
+                one = loaded.get(identity_id)
+                if one is None:
+                    refused[identity_id] = NotFound(f"{rt.name} {identity_id} not found")
+                    continue
+                current = one.current
+                try:
+                    proposed = edit(current, one.effective)
+                    if proposed is None:
+                        continue
+                    new_doc = dict(proposed)
+                    check_immutable(current.doc, new_doc, rt)
+                except ScimError as error:
+                    refused[identity_id] = error
+                    continue
+                password_hash = await take_password_hash(new_doc)
+                change = Change(
+                    new_id(),
+                    rt.name,
+                    identity_id,
+                    changes.op_of(one.effective, new_doc) if one.effective is not None else "create",
+                    one.effective,
+                    new_doc,
+                    changes.changed_paths(one.effective, new_doc),
+                    source,
+                    actor,
+                    utcnow(),
+                )
+                decision: Decision | None = None
+                if change.changed or one.overlaid:  # as ``update``: a diverging identity is decided anyway
+                    decision = await self._decide_in_batch(tx, change, pending)
+                    if decision.action == "deny":
+                        pending.denied(tx, change, decision)
+                        refused[identity_id] = PolicyDenied(decision)
+                        continue
+                    pending.settle(tx, change, decision, pending=identity_id in with_pending, overlaid=one.overlaid)
+                pending.update_row(tx, current, new_doc, source, password_hash)
+                written = True
+            await pending.flush(tx)
         if written:
             self._changed()
-        return rest
+        return refused
+
+    async def _decide_in_batch(self, tx: Tx, change: Change, pending: _batched.Writes) -> Decision:
+        """The gate's decision on a change of a batch: without the database when it allows it at once
+        (``Gate.quick``), else in the transaction, once the batch's writes so far are run."""
+        await self.gate.ensure_fresh(tx)  # a policy read more than a moment ago: ``quick`` asks again
+        decision = self.gate.quick(change)
+        if decision is not None and decision.action == "allow":
+            return decision
+        await pending.flush(tx, last=False)
+        return await self.gate.decide(tx, change)
 
     # -- apply ----------------------------------------------------------------------------------
 

@@ -51,22 +51,19 @@ LOAD_FOR_WRITE = (
 )
 
 
-@functools.cache
-def lock_many(dialect: str) -> sa.Select[Any]:
-    """The identity columns (``reads.identity_columns``) of each of ``ids`` of one type, locked in id
-    order (``Writer.patch_many``): the order single writers cannot cross."""
-    return (
-        sa.select(_t.id, _t.doc, _t.created, _t.last_modified, _t.version)
-        .where(id_in(_t.id, dialect), _t.resource_type == sa.bindparam("resource_type"))
-        .order_by(_t.id)
-        .with_for_update()
-    )
-
-
 UPDATE_IDENTITY = (
     identities.update()
     .where(_t.id == sa.bindparam("w_id"))
     .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", *PROMOTED)})
+)
+
+#: ``UPDATE_IDENTITY`` of a row whose naming columns (``identity_rows.naming``: the type, the names and
+#: the external id) stay as they are: SQLite rewrites the entries of every index over a column an
+#: UPDATE sets, changed or not, and each of them holds ``resource_type``.
+UPDATE_DOCUMENT = (
+    identities.update()
+    .where(_t.id == sa.bindparam("w_id"))
+    .values({c: sa.bindparam(f"v_{c}") for c in ("last_modified", "version", "source", "active", "doc")})
 )
 
 UPDATE_PASSWORD = (
