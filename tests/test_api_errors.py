@@ -125,7 +125,8 @@ def test_removing_required_username_is_rejected(scim: httpx.Client, unique: str)
 
 
 def test_schemas_list_for_users_is_exact(scim: httpx.Client) -> None:
-    # User, EnterpriseUser, Group, GroupGovernance; Agent, AgenticApplication and the NHI extension.
-    assert scim.get("/Schemas").json()["totalResults"] == 7
+    # User, EnterpriseUser, Group, GroupGovernance; Agent, AgenticApplication and the NHI extension;
+    # the limits extension of ServiceProviderConfig.
+    assert scim.get("/Schemas").json()["totalResults"] == 8
     assert scim.get(f"/Schemas/{USER}").json()["id"] == USER
     assert_error(scim.get("/Schemas/urn:nothing"), 404)

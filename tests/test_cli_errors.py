@@ -187,7 +187,9 @@ def test_ctrl_c_while_the_command_line_is_imported_exits_as_the_chokepoint_does(
         [
             sys.executable,
             "-c",
-            "import signal, os, sys; from scimward.cli import entry; "
+            # Python's own SIGINT handler, even when this suite was started as a background job (SIGINT ignored)
+            "import signal, os, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from scimward.cli import entry; "
             "sys.argv = ['scimward', '--version']; "
             "import scimward.cli.main as m; m.main = lambda: os.kill(os.getpid(), signal.SIGINT); "
             "entry.main()",

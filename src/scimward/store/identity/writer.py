@@ -125,6 +125,22 @@ def _patch_edit(rt: ResourceType, body: Any) -> Edit:
     return edit
 
 
+def _proposed(
+    rt: ResourceType,
+    identity_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    source: str | None,
+    actor: str | None,
+    at: datetime,
+) -> Change:
+    """The change that moves an identity's effective state ``before`` (None: it has none yet) to ``after``."""
+    op = changes.op_of(before, after) if before is not None else "create"
+    return Change(
+        new_id(), rt.name, identity_id, op, before, after, changes.changed_paths(before, after), source, actor, at
+    )
+
+
 class _Loaded:
     """An identity read for a write: its source state and, if it differs, its effective state."""
 
@@ -278,18 +294,7 @@ class Writer:
                         return None
                     new_doc, member_ops = dict(result.doc), list(result.member_ops)
                 password_hash = await take_password_hash(new_doc)
-                change = Change(
-                    new_id(),
-                    rt.name,
-                    identity_id,
-                    changes.op_of(loaded.effective, new_doc) if loaded.effective is not None else "create",
-                    loaded.effective,
-                    new_doc,
-                    changes.changed_paths(loaded.effective, new_doc),
-                    source,
-                    actor,
-                    utcnow(),
-                )
+                change = _proposed(rt, identity_id, loaded.effective, new_doc, source, actor, utcnow())
                 holds, had_holds = (
                     await self._apply_member_ops(tx, identity_id, member_ops, change)
                     if rt.name == "Group"
@@ -416,18 +421,7 @@ class Writer:
         if result.member_ops or "password" in result.doc or result.doc.get("emails") != current.doc.get("emails"):
             return None
         now = utcnow()
-        change = Change(
-            new_id(),
-            rt.name,
-            current.id,
-            changes.op_of(current.doc, result.doc),
-            current.doc,
-            result.doc,
-            changes.changed_paths(current.doc, result.doc),
-            source,
-            actor,
-            now,
-        )
+        change = _proposed(rt, current.id, current.doc, result.doc, source, actor, now)
         decision = self.gate.quick(change)
         if decision is None or decision.action != "allow":
             return None
@@ -558,18 +552,7 @@ class Writer:
                     refused[identity_id] = error
                     continue
                 password_hash = await take_password_hash(new_doc)
-                change = Change(
-                    new_id(),
-                    rt.name,
-                    identity_id,
-                    changes.op_of(one.effective, new_doc) if one.effective is not None else "create",
-                    one.effective,
-                    new_doc,
-                    changes.changed_paths(one.effective, new_doc),
-                    source,
-                    actor,
-                    utcnow(),
-                )
+                change = _proposed(rt, identity_id, one.effective, new_doc, source, actor, utcnow())
                 decision: Decision | None = None
                 if change.changed or one.overlaid:  # as ``update``: a diverging identity is decided anyway
                     decision = await self._decide_in_batch(tx, change, pending)
