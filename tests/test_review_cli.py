@@ -86,6 +86,12 @@ def test_group_set_refuses_an_unknown_owner_without_a_traceback(url: str) -> Non
     assert bad.returncode == 2 and "--review-every" in bad.stderr
 
 
+def test_a_group_name_where_a_filter_belongs_says_what_groups_takes(url: str) -> None:
+    result = run("review", "start", "q4", "--groups", "prod-admins", "--database-url", url)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--groups takes a SCIM filter over Groups, e.g. 'displayName eq \"prod-admins\"'" in result.stderr
+
+
 def test_a_campaign_from_start_to_report(url: str) -> None:
     assert run("group", "set", "prod-admins", "--owner", "olga", "--privileged", "--database-url", url).returncode == 0
     started = run(

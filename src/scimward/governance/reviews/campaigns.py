@@ -174,7 +174,9 @@ class Reviews:
         try:
             expr = parse_filter(text)
         except ScimError as exc:
-            raise InvalidValue(f"--groups: {exc.detail}") from exc
+            raise InvalidValue(
+                f"--groups takes a SCIM filter over Groups, e.g. 'displayName eq \"{text}\"': {exc.detail}"
+            ) from exc
         group_ids: list[str] = []
         async for chunk in IdentityStore(self.db).ids(GROUP_TYPE, expr):
             group_ids += chunk
