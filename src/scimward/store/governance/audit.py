@@ -179,6 +179,16 @@ class Appended:
     hash: str
 
 
+def _event(
+    kind: str, actor: str, subject: str, data: Mapping[str, Any] | None, moment: datetime
+) -> tuple[str, dict[str, Any]]:
+    """One event's hashed prefix and its columns but time (which each transaction kind binds its own way)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit event kind {kind!r}")
+    fields: dict[str, Any] = {"kind": kind, "actor": actor, "subject": subject, "data": canonical_data(data)}
+    return event_prefix(moment, kind, actor, subject), fields
+
+
 async def append(
     tx: Tx | AsyncConnection,
     *,
@@ -194,12 +204,8 @@ async def append(
     or a SQLAlchemy ``AsyncConnection`` inside ``Database.write()``. ``data`` must be JSON-able.
     Call it as late in the transaction as possible: the lane stays locked until the commit.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown audit event kind {kind!r}")
     moment = at or utcnow()
-    body = canonical_data(data)
-    prefix = event_prefix(moment, kind, actor, subject)
-    fields: dict[str, Any] = {"kind": kind, "actor": actor, "subject": subject, "data": body}
+    prefix, fields = _event(kind, actor, subject, data, moment)
     if isinstance(tx, Tx):
         postgres = tx.postgres
         fields["time"] = tx.time(moment)
@@ -322,17 +328,9 @@ async def append_many(tx: Tx, events: Sequence[Recorded]) -> None:
         return
     if tx.grouped:
         for event in events:
-            if event.kind not in KINDS:
-                raise ValueError(f"unknown audit event kind {event.kind!r}")
             assert event.at is not None
-            fields = {
-                "kind": event.kind,
-                "actor": event.actor,
-                "subject": event.subject,
-                "data": canonical_data(event.data),
-                "time": tx.time(event.at),
-            }
-            await _append_grouped(tx, event_prefix(event.at, event.kind, event.actor, event.subject), fields)
+            prefix, fields = _event(event.kind, event.actor, event.subject, event.data, event.at)
+            await _append_grouped(tx, prefix, {**fields, "time": tx.time(event.at)})
         return
     lane = _lane_of(tx) if tx.postgres else 0
     heads = await tx.rows(_HEAD_FOR_UPDATE, {"lane": lane})
@@ -342,26 +340,11 @@ async def append_many(tx: Tx, events: Sequence[Recorded]) -> None:
     prev = last
     rows: list[dict[str, Any]] = []
     for event in events:
-        if event.kind not in KINDS:
-            raise ValueError(f"unknown audit event kind {event.kind!r}")
         assert event.at is not None
-        body = canonical_data(event.data)
-        prefix = event_prefix(event.at, event.kind, event.actor, event.subject)
+        prefix, fields = _event(event.kind, event.actor, event.subject, event.data, event.at)
         seq += 1
-        prev, last = last, chain_hash(lane, seq, last, prefix, body)
-        rows.append(
-            {
-                "lane": lane,
-                "seq": seq,
-                "time": tx.time(event.at),
-                "kind": event.kind,
-                "actor": event.actor,
-                "subject": event.subject,
-                "data": body,
-                "prev_hash": prev,
-                "hash": last,
-            }
-        )
+        prev, last = last, chain_hash(lane, seq, last, prefix, fields["data"])
+        rows.append({"lane": lane, "seq": seq, "time": tx.time(event.at), **fields, "prev_hash": prev, "hash": last})
     await tx.run(_INSERT, rows)
     await tx.run(_MOVE_HEAD, {"w_lane": lane, "v_seq": seq, "v_prev_hash": prev, "v_hash": last})
 
