@@ -303,28 +303,37 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 # ``pytest.mark.emptied_peers``; ``peer``: each test once against either kind.
 
 
+def migrated_sqlite(template: Path, path: Path) -> str:
+    """A migrated SQLite database at ``path``, copied from the session's template (migrating a new
+    file runs every migration: a fifth of a second in process, over a second in a ``scimward``
+    command); its URL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
 @contextmanager
 def second_scimward(url: str) -> Iterator[Peer]:
-    """A second scimward as a target, on the SQLite database ``url``, with the token it issued to the
-    hub (no worker: it has no targets)."""
-    upgrade(url)
+    """A second scimward as a target, on the migrated SQLite database ``url``, with the token it
+    issued to the hub (no worker: it has no targets)."""
     token = issue_token(url, "hub")
     with ServerThread(Settings(database_url=url, run_worker=False)) as server:
         yield Peer(f"http://127.0.0.1:{server.port}/scim/v2", token)
 
 
 @pytest.fixture
-def downstream(tmp_path: Path) -> Iterator[Peer]:
+def downstream(tmp_path: Path, sqlite_template: Path) -> Iterator[Peer]:
     """A second scimward of the test's own: it holds only what the test sent."""
-    with second_scimward(f"sqlite:///{tmp_path / 'downstream.db'}") as peer:
+    with second_scimward(migrated_sqlite(sqlite_template, tmp_path / "downstream.db")) as peer:
         yield peer
 
 
 @pytest.fixture(scope="module")
-def application(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+def application(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Peer]:
     """The downstream application of a module's tests: a second scimward they share (their targets'
     names tell their accounts apart)."""
-    with second_scimward(f"sqlite:///{tmp_path_factory.mktemp('application') / 'app.db'}") as peer:
+    path = tmp_path_factory.mktemp("application") / "app.db"
+    with second_scimward(migrated_sqlite(sqlite_template, path)) as peer:
         yield peer
 
 
@@ -381,8 +390,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The declared ``postgres`` marker on every test that runs on PostgreSQL (a ``postgresql``
-    parameter of ``database_url`` or ``hub_url``): ``-m "not postgres"`` runs the rest."""
+    parameter of ``database_url`` or ``hub_url``): ``-m "not postgres"`` runs the rest.
+
+    Tests marked ``slow`` run first (in their order; the rest keep theirs), so that in a parallel run
+    a test of a minute does not start last and leave the other workers idle while it finishes."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgresql" in callspec.params.values():
             item.add_marker(pytest.mark.postgres)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, migrated_sqlite
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
@@ -24,13 +24,20 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    return migrated_sqlite(sqlite_template, tmp_path / "cli.db")
 
 
-def test_token_create_prints_the_token_alone_on_the_last_line(sqlite_url: str) -> None:
-    result = run("token", "create", "--name", "okta-prod", "--expires-in", "90d", "--database-url", sqlite_url)
+@pytest.fixture
+def empty_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+def test_token_create_prints_the_token_alone_on_the_last_line(empty_sqlite_url: str) -> None:
+    """The first command on a database with no table at all gives it the schema (and says so)."""
+    result = run("token", "create", "--name", "okta-prod", "--expires-in", "90d", "--database-url", empty_sqlite_url)
     assert result.returncode == 0, result.stderr
+    assert "Created the scimward schema" in result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[-1].startswith("scimward_") and " " not in lines[-1]
 
@@ -79,8 +86,8 @@ def test_unsupported_database_url_is_explained() -> None:
     assert "unsupported database" in result.stderr
 
 
-def test_db_upgrade_migrates(sqlite_url: str) -> None:
-    result = run("db", "upgrade", "--database-url", sqlite_url)
+def test_db_upgrade_migrates(empty_sqlite_url: str) -> None:
+    result = run("db", "upgrade", "--database-url", empty_sqlite_url)
     assert result.returncode == 0, result.stderr
     assert "newest schema" in result.stderr
 

@@ -15,9 +15,9 @@ import pytest
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database, upgrade
+from scimward.store.database import Database
 from scimward.store.tables import changes
-from tests.conftest import repo_root
+from tests.conftest import migrated_sqlite, repo_root
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
@@ -29,9 +29,8 @@ def run(*args: str, actor: str = "alice") -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'gate.db'}"
-    upgrade(url)
+def url(tmp_path: Path, sqlite_template: Path) -> str:
+    url = migrated_sqlite(sqlite_template, tmp_path / "gate.db")
     return url
 
 
@@ -67,6 +66,7 @@ def test_a_dry_run_names_the_identities_the_rules_would_catch(url: str) -> None:
     assert json.loads(run("policy", "show", "--json", "--database-url", url).stdout)["version"] == 1
 
 
+@pytest.mark.slow  # a dozen `scimward` commands
 def test_held_changes_are_listed_approved_by_someone_else_and_expire(url: str) -> None:
     assert run("policy", "apply", str(repo_root() / "examples" / "policy.yaml"), "--database-url", url).returncode == 0
 

@@ -156,6 +156,7 @@ async def test_a_held_membership_reaches_the_target_only_after_someone_else_appr
     assert len(await remote_group_members(downstream, group_name)) == 2
 
 
+@pytest.mark.slow  # 1,000 users pushed and 300 deactivated: tens of seconds on each backend
 async def test_the_breaker_holds_a_mass_deactivation_until_released(hub: Hub, downstream: Peer) -> None:
     await hub.add_target("app", downstream)
     prefix = unique("mass")

@@ -458,6 +458,7 @@ def scimward(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a dozen `scimward` commands against a hub and a downstream
 def test_reconcile_and_findings_on_the_command_line(tmp_path: Path, downstream: Peer) -> None:
     url = f"sqlite:///{tmp_path / 'cli-hub.db'}"
     upgrade(url)

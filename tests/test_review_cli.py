@@ -16,7 +16,8 @@ import pytest
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database, upgrade
+from scimward.store.database import Database
+from tests.conftest import migrated_sqlite
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
@@ -28,9 +29,8 @@ def run(*args: str, actor: str = "alice") -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'reviews.db'}"
-    upgrade(url)
+def url(tmp_path: Path, sqlite_template: Path) -> str:
+    url = migrated_sqlite(sqlite_template, tmp_path / "reviews.db")
 
     async def seed() -> None:
         database = Database(url)

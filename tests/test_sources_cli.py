@@ -17,9 +17,9 @@ from scimward.api.settings import Settings
 from scimward.policy import identity_store
 from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
-from scimward.store.database import Database, create_sync_engine, upgrade
+from scimward.store.database import Database, create_sync_engine
 from scimward.store.tables import changes
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, migrated_sqlite
 from tests.hub import ENTERPRISE
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
@@ -32,9 +32,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'sources.db'}"
-    upgrade(url)
+def url(tmp_path: Path, sqlite_template: Path) -> str:
+    url = migrated_sqlite(sqlite_template, tmp_path / "sources.db")
     return url
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from scimward.store.database import Database
 from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.secrets import generate_key
-from tests.conftest import Peer, free_port
+from tests.conftest import Peer, free_port, migrated_sqlite
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
@@ -78,7 +78,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def cli(tmp_path: Path, sqlite_template: Path) -> Cli:
+    migrated_sqlite(sqlite_template, tmp_path / "hub.db")
     return Cli(tmp_path / "hub.db", tmp_path / "keys" / "secret.key")
 
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-import psycopg
-from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement as Executable
@@ -34,8 +32,18 @@ from scimward.store.database import (
 )
 from scimward.store.failures import integrity_error
 
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
 Row = Sequence[Any]
 Params = dict[str, Any]
+
+
+def _integrity_errors() -> tuple[type[Exception], ...]:
+    """The drivers' integrity errors; psycopg's only where psycopg is loaded (it is imported with the
+    first PostgreSQL pool, so that a process on SQLite never imports it)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.IntegrityError,) if psycopg is None else (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 @functools.cache
@@ -194,6 +202,11 @@ class Direct:
         self._sqlite_snapshots: list[sqlite3.Connection] = []  # idle connections for ``snapshot``
         self._grouped: GroupCommit | None = None
         self._registered = False  # whether ``close`` runs when the database is disposed
+        self._jsonb: Callable[[Any], Any] | None = None
+        if self.postgres:
+            from psycopg.types.json import Jsonb
+
+            self._jsonb = Jsonb
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -211,7 +224,7 @@ class Direct:
         return tuple(values[n] for n in names) if self.dialect.positional else values
 
     def json(self, value: Any) -> Any:
-        return Jsonb(value) if self.postgres else _dumps(value)
+        return self._jsonb(value) if self._jsonb is not None else _dumps(value)
 
     def time(self, value: datetime) -> Any:
         # SQLAlchemy's DateTime format on SQLite, several times faster than ``strftime``.
@@ -231,7 +244,7 @@ class Direct:
             async with (await self._postgres_pool()).connection() as conn:
                 try:
                     cursor = await conn.execute(sql, bound, prepare=True)
-                except psycopg.IntegrityError as exc:
+                except _integrity_errors() as exc:
                     raise integrity_error(exc) from exc
                 return list(await cursor.fetchall())
         return self._sqlite("read").execute(sql, bound).fetchall()
@@ -282,7 +295,7 @@ class Direct:
             grouped = self._group_commit()
             async with grouped.transaction() as cursor:
                 yield Tx(self, _SyncCursor(cursor), grouped)
-        except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
+        except _integrity_errors() as exc:
             raise integrity_error(exc) from exc
 
     def _group_commit(self) -> GroupCommit:
@@ -312,6 +325,8 @@ class Direct:
 
     async def _postgres_pool(self) -> AsyncConnectionPool[Any]:
         if self._pool is None:
+            from psycopg.types.json import set_json_dumps, set_json_loads
+            from psycopg_pool import AsyncConnectionPool
 
             async def configure(conn: Any) -> None:
                 set_json_loads(orjson.loads, conn)

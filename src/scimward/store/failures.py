@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import sys
+from types import ModuleType
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
-from psycopg_pool import PoolTimeout
 
 from scimward.scim.errors import InvalidValue, ScimError, ServiceUnavailable, UniquenessError
 from scimward.store.tables import metadata
@@ -61,6 +61,12 @@ _SQLITE_TOO_COMPLEX = (
 _SQLITE_BUSY = ("database is locked", "database is busy", "unable to open database")
 
 
+def _loaded(module: str) -> ModuleType | None:
+    """The driver module if this process has imported it, else None: an exception can only be one of
+    psycopg's where psycopg was loaded, so a command on SQLite never pays for importing it."""
+    return sys.modules.get(module)
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     """The driver's exception behind SQLAlchemy's wrapper."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
@@ -74,9 +80,10 @@ def is_disconnect(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     inner = _unwrap(exc)
-    if isinstance(inner, PoolTimeout):
+    pool, psycopg = _loaded("psycopg_pool"), _loaded("psycopg")
+    if pool is not None and isinstance(inner, pool.PoolTimeout):
         return True
-    if not isinstance(inner, psycopg.OperationalError):
+    if psycopg is None or not isinstance(inner, psycopg.OperationalError):
         return False
     state = inner.sqlstate or ""
     return not state or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
@@ -102,8 +109,10 @@ def scim_error_for(exc: BaseException) -> ScimError | None:
     if is_unreachable(exc):
         return ServiceUnavailable("the database is unreachable; retry shortly", retry_after=RETRY_AFTER_SECONDS)
     inner = _unwrap(exc)
-    if isinstance(inner, psycopg.DataError) or (
-        isinstance(inner, psycopg.OperationalError) and (inner.sqlstate or "").startswith("54")
+    psycopg = _loaded("psycopg")
+    if psycopg is not None and (
+        isinstance(inner, psycopg.DataError)
+        or (isinstance(inner, psycopg.OperationalError) and (inner.sqlstate or "").startswith("54"))
     ):
         return InvalidValue(f"the database refused a value in the request ({type(inner).__name__})")
     if isinstance(inner, sqlite3.OperationalError):
@@ -136,8 +145,9 @@ def _sqlite_unique_names() -> dict[str, str]:
 def constraint_name(exc: BaseException) -> str | None:
     """The unique constraint ``exc`` says was broken, by its name; None for any other failure."""
     inner = _unwrap(exc)
-    if isinstance(inner, psycopg.errors.UniqueViolation):
-        return inner.diag.constraint_name
+    psycopg = _loaded("psycopg")
+    if psycopg is not None and isinstance(inner, psycopg.errors.UniqueViolation):
+        return inner.diag.constraint_name  # type: ignore[no-any-return]
     if isinstance(inner, sqlite3.IntegrityError) and str(inner).startswith(_SQLITE_UNIQUE):
         return _sqlite_unique_names().get(str(inner)[len(_SQLITE_UNIQUE) :])
     return None

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg.types.json import Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -412,6 +411,8 @@ async def insert_items(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         for chunk in chunks(list(rows), 5000):
             await conn.execute(review_items.insert(), chunk)
         return
+    from psycopg.types.json import Jsonb  # PostgreSQL only: a command on SQLite never imports psycopg
+
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     async with driver.cursor() as cursor, cursor.copy(_COPY_ITEMS) as copy:
