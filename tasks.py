@@ -43,13 +43,15 @@ def ensure_env() -> None:
 def parallel(args: list[str]) -> list[str]:
     """pytest-xdist's options, unless the caller chose their own (``-n 0`` runs serially).
 
-    One worker per core; ``worksteal`` hands a worker that ran out of tests some of another's, so
-    a few 40-second tests do not leave a core idle at the end. Every worker is a session of its
-    own (tests/conftest.py), so no test needs to share a worker with another.
+    Two workers per core (at most 8): most tests wait on a server, a worker process or the database
+    for much of their time, and with one worker per core the cores stood idle for about half of a
+    run. ``worksteal`` hands a worker that ran out of tests some of another's, and the slow tests
+    start first (tests/conftest.py), so a test of a minute does not leave a core idle at the end.
+    Every worker is a session of its own (tests/conftest.py), so no test shares a worker's state.
     """
     if any(arg == "-n" or arg.startswith(("-n", "--numprocesses", "--dist")) for arg in args):
         return []
-    return ["-n", "auto", "--dist", "worksteal"]
+    return ["-n", str(min(2 * (os.cpu_count() or 1), 8)), "--dist", "worksteal"]
 
 
 def main(argv: list[str]) -> int:

@@ -392,10 +392,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The declared ``postgres`` marker on every test that runs on PostgreSQL (a ``postgresql``
     parameter of ``database_url`` or ``hub_url``): ``-m "not postgres"`` runs the rest.
 
-    Tests marked ``slow`` run first (in their order; the rest keep theirs), so that in a parallel run
-    a test of a minute does not start last and leave the other workers idle while it finishes."""
+    Tests marked ``slow`` run first, so that in a parallel run a test of a minute does not start last
+    and leave the other workers idle while it finishes."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgresql" in callspec.params.values():
             item.add_marker(pytest.mark.postgres)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items[:] = slow_first(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+def slow_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """``items`` with the ``slow`` ones dealt out to the head of each worker's share.
+
+    pytest-xdist's ``worksteal`` hands each worker a contiguous share of the collection at the start
+    (the n-th of what is left, worker by worker) and later moves tests from the longest queue to an
+    idle worker. So each share starts with its slow tests, one share after another in turn, and the
+    rest keep their order (a module's tests stay together, sharing its fixtures)."""
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    rest = [item for item in items if item.get_closest_marker("slow") is None]
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for worker in range(workers):
+        size = left // (workers - worker)
+        left -= size
+        share = slow[worker::workers]
+        ordered += share + rest[: max(size - len(share), 0)]
+        del rest[: max(size - len(share), 0)]
+    return ordered + rest

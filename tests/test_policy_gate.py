@@ -160,7 +160,10 @@ async def test_a_held_membership_reaches_the_target_only_after_someone_else_appr
 async def test_the_breaker_holds_a_mass_deactivation_until_released(hub: Hub, downstream: Peer) -> None:
     await hub.add_target("app", downstream)
     prefix = unique("mass")
-    users = [await hub.user(f"{prefix}-{n:04d}@example.com", active=True) for n in range(1000)]
+    users: list[str] = []
+    for start in range(0, 1000, 50):  # 50 at a time, as concurrent SCIM requests would arrive
+        names = [f"{prefix}-{n:04d}@example.com" for n in range(start, start + 50)]
+        users += await asyncio.gather(*(hub.user(name, active=True) for name in names))
     await hub.push()
     for user in users[:300]:
         await hub.patch("User", user, {"op": "replace", "path": "active", "value": False})

@@ -156,9 +156,13 @@ async def test_a_killed_worker_loses_nothing(hub_db: Database, downstream: Peer,
         "app", downstream.base_url, secrets.encrypt(downstream.token), TargetConfig().to_json()
     )
     store, prefix = identity_store(hub_db), f"k{uuid.uuid4().hex[:8]}-"
-    for i in range(USERS):
+
+    async def create(i: int) -> None:
         body = {"schemas": [USER_SCHEMA], "userName": f"{prefix}{i:05d}@example.com", "title": f"n{i}"}
         await store.create(USER_TYPE, normalize(body, USER_TYPE))
+
+    for start in range(0, USERS, 50):  # 50 at a time, as concurrent SCIM requests would arrive
+        await asyncio.gather(*(create(i) for i in range(start, min(start + 50, USERS))))
     links_sql = "select count(*) from links where target_id = :t"
     outbox_sql = "select count(*) from outbox where target_id = :t"
     assert await scalar(hub_db, outbox_sql, t=target.id) == USERS
