@@ -225,6 +225,8 @@ class TokenStore:
             finally:
                 if not due.done():
                     due.set_result(None)
+                if self.limiter.suppressing:  # the window has not ended yet by the limiter's clock
+                    self._summarise_later()
 
         task = asyncio.get_running_loop().create_task(write())
         self._tasks.add(task)
