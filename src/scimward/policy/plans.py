@@ -238,16 +238,24 @@ def _unlinked(target_id: int, rt: ResourceType) -> sa.Select[Any]:
     )
 
 
-def _active_link(target_id: int, rt: ResourceType) -> sa.ColumnElement[bool]:
-    """The identity's account on the target. Its type too: PostgreSQL then reads only that type's links
-    (1,000 groups' rather than 100,000 users') when it hashes them rather than looking each one up."""
+def _has_active_link(target_id: int, rt: ResourceType) -> sa.ColumnElement[bool]:
+    """Whether the identity has an active account of its type on the target, looked up in the links'
+    key ``(target_id, identity_id)`` for each identity.
+
+    A scalar subquery rather than ``EXISTS``: PostgreSQL turns an ``EXISTS`` into a semi-join, and
+    then prices a lookup per identity in scope (9,900 for ``userName sw "user01"`` of 100,000) at a
+    random read each, above hashing every link of the target (100,000) once; it does not unnest a
+    scalar subquery, so this one is looked up per identity, as SQLite does either form. The key
+    makes it one row at most.
+    """
     link = links.c
-    return sa.and_(
-        link.identity_id == identities.c.id,
+    account = sa.select(sa.literal(1)).where(
         link.target_id == target_id,
+        link.identity_id == identities.c.id,
         link.status == "active",
         link.resource_type == rt.name,
     )
+    return account.scalar_subquery().is_not(None)
 
 
 async def _linked_count(conn: Any, target_id: int, rt: ResourceType) -> int:
@@ -288,7 +296,7 @@ async def _tally(
             await conn.execute(
                 sa.select(sa.func.count())
                 .select_from(identities)
-                .where(t.resource_type == rt.name, scope, sa.exists().where(_active_link(target_id, rt)))
+                .where(t.resource_type == rt.name, scope, _has_active_link(target_id, rt))
             )
         ).scalar_one()
     )
