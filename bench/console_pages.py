@@ -11,7 +11,10 @@ holding every user, 2 % of the users' count in Agents (NHIs, owned, half of them
 NHI round's findings, 50 membership changes a policy rule holds for approval, one access-review
 campaign, and a target with an acknowledged account for every user and group (the links a
 propagation would have left). Every one of those writes is a change with its audit event, so the
-changes and the audit trail are as long as the hub is big.
+changes and the audit trail are as long as the hub is big. On PostgreSQL the users' and Agents'
+creates run as the store builds them, by one ``executemany`` per batch in one transaction
+(``create_all``; ``bench/console_seed_check.py`` compares the rows with a one-by-one seed's): 100,000
+users seed in about two minutes instead of twelve. The seed ends as autovacuum would (``settle``).
 
 Then serves the hub with ``scimward serve --no-worker`` (pinned to CPU 1 with taskset when there are
 two or more; this client on CPU 0), signs in over the console's own form, and requests each page
