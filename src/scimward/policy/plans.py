@@ -258,18 +258,21 @@ def _has_active_link(target_id: int, rt: ResourceType) -> sa.ColumnElement[bool]
     return account.scalar_subquery().is_not(None)
 
 
-async def _linked_count(conn: Any, target_id: int, rt: ResourceType) -> int:
-    """The target's accounts of ``rt``: its active links, counted in their index (``ix_links_target_status``).
+def _accounts(target_id: int, rt: ResourceType) -> sa.Select[Any]:
+    """The count of the target's accounts of ``rt``: its active links, in their index (``ix_links_target_status``).
 
     What the target holds, the identity looked up for none of them: an account whose identity is
     gone (deleted, its deprovisioning not yet pushed) counts among the accounts, and among those
     leaving the scope, as it will be deprovisioned.
     """
     link = links.c
-    query = sa.select(sa.func.count()).where(
+    return sa.select(sa.func.count()).where(
         link.target_id == target_id, link.status == "active", link.resource_type == rt.name
     )
-    return int((await conn.execute(query)).scalar_one())
+
+
+async def _linked_count(conn: Any, target_id: int, rt: ResourceType) -> int:
+    return int((await conn.execute(_accounts(target_id, rt))).scalar_one())
 
 
 async def _tally(
@@ -277,29 +280,22 @@ async def _tally(
 ) -> tuple[int, int, int, int]:
     """(linked now, linked and leaving the scope, unlinked and entering it, linked and staying in it).
 
-    Three counts, none a join of every identity with its link: the linked ones from the links, the
-    scope's from the identities (an index range for ``sw`` and ``eq``, trigrams for ``co`` on
-    PostgreSQL), and those in both by looking up the link of each identity in scope. The two others
-    follow: leaving = linked - staying, entering = in scope - staying.
+    Three counts in one statement, none a join of every identity with its link: the linked ones from
+    the links, the scope's from the identities (an index range for ``sw`` and ``eq``, trigrams for
+    ``co`` on PostgreSQL), and, in the same pass, those of them whose link is looked up and found.
+    The two others follow: leaving = linked - staying, entering = in scope - staying.
     """
     t = identities.c
-    linked = await _linked_count(conn, target_id, rt)
-    in_scope = int(
-        (
-            await conn.execute(
-                sa.select(sa.func.count()).select_from(identities).where(t.resource_type == rt.name, scope)
-            )
-        ).scalar_one()
+    query = (
+        sa.select(
+            _accounts(target_id, rt).scalar_subquery(),
+            sa.func.count(),
+            sa.func.count().filter(_has_active_link(target_id, rt)),
+        )
+        .select_from(identities)
+        .where(t.resource_type == rt.name, scope)
     )
-    staying = int(
-        (
-            await conn.execute(
-                sa.select(sa.func.count())
-                .select_from(identities)
-                .where(t.resource_type == rt.name, scope, _has_active_link(target_id, rt))
-            )
-        ).scalar_one()
-    )
+    linked, in_scope, staying = (int(n) for n in (await conn.execute(query)).one())
     return linked, linked - staying, in_scope - staying, staying
 
 
