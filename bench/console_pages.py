@@ -120,7 +120,8 @@ async def create_all(store: IdentityStore, rt: ResourceType, docs: list[dict[str
         kept.append(params)
         return [(1,)]
 
-    async with store.direct.transaction() as tx:
+    assert isinstance(store.gate, PolicyGate)
+    async with store.direct.transaction() as tx:  # so that the first create finds the policy read already
         await store.gate.ensure_fresh(tx)
     store.direct.fetch = keep  # type: ignore[method-assign]
     try:

@@ -83,7 +83,7 @@ def main() -> None:
             assert name is not None
             made.append((url, name))
             upgrade(url)
-            bench.create_all = create_all  # type: ignore[assignment]
+            bench.create_all = create_all
             asyncio.run(bench.seed(url, args.users, generate_key()))
         (plain_url, _), (batched_url, _) = made
         plain, fast = tables(plain_url), tables(batched_url)
