@@ -52,18 +52,6 @@ def backends_cpu(database: str) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def without_audit() -> None:
-    """The measurement's control arm: the write path with its audit event taken out (this process only)."""
-    from scimward.store.governance import audit
-    from scimward.store.identity import _fused
-
-    async def append(*_args: Any, **_kwargs: Any) -> Any:
-        return audit.Appended(0, 0, audit.GENESIS)
-
-    audit.append = append  # type: ignore[assignment]
-    _fused._audited = lambda statement, _changed, *_first: statement  # type: ignore[assignment]
-
-
 def child(url: str, writes: int, database: str, arm: str) -> None:
     """One run, on the code in ``sys.path`` (the parent sets PYTHONPATH to its snapshot of src/)."""
     import asyncio
@@ -75,6 +63,8 @@ def child(url: str, writes: int, database: str, arm: str) -> None:
 
     upgrade(url)
     if arm == "no-audit":
+        from no_audit import without_audit  # bench/no_audit.py (this script's folder is on sys.path)
+
         without_audit()
 
     async def run() -> list[dict[str, Any]]:
