@@ -8,17 +8,26 @@ so no installed scimward can be told to skip its audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 #: What the ``no-audit`` server writes to its log as it starts; ``bench/run.py`` checks it is there.
 MARK = "bench/no_audit: the audit append is taken out of this process's write path"
 
 
-def without_audit() -> None:
+def without_audit() -> Callable[[], None]:
     """``audit.append`` answers without writing, ``audit.append_many`` writes nothing, and the fused
-    PostgreSQL statements are built without their two audit CTEs (this process only)."""
+    PostgreSQL statements are built without their two audit CTEs (this process only). Answers what
+    puts the audit event back (``bench/audit_cost.py --interleave`` switches arms in one process)."""
     from scimward.store.governance import audit
     from scimward.store.identity import _fused
+
+    saved = audit.append, audit.append_many, _fused._audited
+
+    def restore() -> None:
+        audit.append, audit.append_many, _fused._audited = saved  # type: ignore[assignment]
+        _fused.update_row.cache_clear()
+        _fused.insert_row.cache_clear()
 
     async def append(*_args: Any, **_kwargs: Any) -> Any:
         return audit.Appended(0, 0, audit.GENESIS)
@@ -29,3 +38,6 @@ def without_audit() -> None:
     audit.append = append  # type: ignore[assignment]
     audit.append_many = append_many  # type: ignore[assignment]
     _fused._audited = lambda statement, _changed, *_first: statement  # type: ignore[assignment]
+    _fused.update_row.cache_clear()  # built with their audit CTEs if they were used before
+    _fused.insert_row.cache_clear()
+    return restore
