@@ -15,6 +15,11 @@ no-audit, audit, ...), so the noise of a loaded machine shows as the spread with
 phase prints writes per second and the CPU each write cost: the child's own, plus on PostgreSQL
 its server backends' (from /proc), which depends much less than wall time on what the other
 processes on the machine take.
+
+``--interleave`` runs both arms in one child instead, on one database: each pair is a round of
+``--writes`` creates and PATCHes with the audit event, then one without it (``bench/no_audit.py``
+switched on and off in the process), so the arms share the process, its connections and its place
+on the machine; the database grows by both arms' users as the rounds go.
 """
 
 from __future__ import annotations
@@ -52,21 +57,12 @@ def backends_cpu(database: str) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def without_audit() -> None:
-    """The measurement's control arm: the write path with its audit event taken out (this process only)."""
-    from scimward.store.governance import audit
-    from scimward.store.identity import _fused
-
-    async def append(*_args: Any, **_kwargs: Any) -> Any:
-        return audit.Appended(0, 0, audit.GENESIS)
-
-    audit.append = append  # type: ignore[assignment]
-    _fused._audited = lambda statement, _changed, *_first: statement  # type: ignore[assignment]
-
-
-def child(url: str, writes: int, database: str, arm: str) -> None:
-    """One run, on the code in ``sys.path`` (the parent sets PYTHONPATH to its snapshot of src/)."""
+def child(url: str, writes: int, database: str, arm: str, rounds: int = 1) -> None:
+    """One run, on the code in ``sys.path`` (the parent sets PYTHONPATH to its snapshot of src/);
+    ``arm`` "interleaved": ``rounds`` pairs of rounds, audit then no-audit, in this process."""
     import asyncio
+
+    from no_audit import without_audit  # bench/no_audit.py (this script's folder is on sys.path)
 
     from scimward.policy import identity_store
     from scimward.scim.resource import normalize
@@ -80,8 +76,8 @@ def child(url: str, writes: int, database: str, arm: str) -> None:
     async def run() -> list[dict[str, Any]]:
         db = Database(url)
         store = identity_store(db)
-        ids: list[str] = []
         out = []
+        made = [0]
 
         async def create(n: int) -> str:
             doc = {"schemas": [USER_SCHEMA], "userName": f"user{n:06d}@example.com", "active": True,
@@ -93,20 +89,34 @@ def child(url: str, writes: int, database: str, arm: str) -> None:
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "replace", "path": "title", "value": "Manager"}]}, source="scim:bench")
 
-        await create(writes)  # the first write warms the connection pool and the policy
-        for phase in ("create", "patch"):
-            wall, cpu, server = time.perf_counter(), time.process_time(), backends_cpu(database)
-            for start in range(0, writes, CONCURRENCY):
-                batch = range(start, min(start + CONCURRENCY, writes))
-                if phase == "create":
-                    ids += await asyncio.gather(*(create(n) for n in batch))
-                else:
-                    await asyncio.gather(*(patch(ids[n]) for n in batch))
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            server = backends_cpu(database) - server if database else 0.0
-            out.append({"phase": phase, "writes": writes, "seconds": round(wall, 3),
-                        "per_second": round(writes / wall, 1), "cpu_ms_per_write": round(1000 * cpu / writes, 3),
-                        "server_cpu_ms_per_write": round(1000 * server / writes, 3)})
+        async def phases(extra: dict[str, Any]) -> None:
+            ids: list[str] = []
+            first = made[0]
+            made[0] += writes
+            for phase in ("create", "patch"):
+                wall, cpu, server = time.perf_counter(), time.process_time(), backends_cpu(database)
+                for start in range(0, writes, CONCURRENCY):
+                    batch = range(start, min(start + CONCURRENCY, writes))
+                    if phase == "create":
+                        ids += await asyncio.gather(*(create(first + n) for n in batch))
+                    else:
+                        await asyncio.gather(*(patch(ids[n]) for n in batch))
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                server = backends_cpu(database) - server if database else 0.0
+                out.append({**extra, "phase": phase, "writes": writes, "seconds": round(wall, 3),
+                            "per_second": round(writes / wall, 1),
+                            "cpu_ms_per_write": round(1000 * cpu / writes, 3),
+                            "server_cpu_ms_per_write": round(1000 * server / writes, 3),
+                            "load": round(os.getloadavg()[0], 1)})
+
+        await create(10 * writes * max(rounds, 1) + 1)  # the first write warms the connection pool and the policy
+        if arm != "interleaved":
+            await phases({})
+        for pair in range(rounds if arm == "interleaved" else 0):
+            await phases({"pair": pair, "arm": "audit"})
+            restore = without_audit()
+            await phases({"pair": pair, "arm": "no-audit"})
+            restore()
         await db.dispose()
         return out
 
@@ -122,10 +132,12 @@ def main() -> int:
     p.add_argument("--pg-admin-db", default="test")
     p.add_argument("--pg-db", default="scimward_bench_audit_cost")
     p.add_argument("--out", default=str(HERE / "results" / f"audit-cost-{time.strftime('%Y%m%d')}.jsonl"))
-    p.add_argument("--child", nargs=4, metavar=("URL", "WRITES", "DATABASE", "ARM"), help=argparse.SUPPRESS)
+    p.add_argument("--interleave", action="store_true",
+                   help="both arms in one process on one database, alternating round by round (--pairs rounds each)")
+    p.add_argument("--child", nargs=5, metavar=("URL", "WRITES", "DATABASE", "ARM", "ROUNDS"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        child(a.child[0], int(a.child[1]), a.child[2], a.child[3])
+        child(a.child[0], int(a.child[1]), a.child[2], a.child[3], int(a.child[4]))
         return 0
     work = Path(tempfile.mkdtemp(prefix="audit-cost-"))
     head = work / "head"
@@ -133,33 +145,36 @@ def main() -> int:
     subprocess.run(["cp", "-r", str(ROOT / "src"), str(head)], check=True)  # the working tree, as it is now
     src = head / "src"
     results = []
-    for pair in range(a.pairs):
-        for arm in ("audit", "no-audit"):
-            if a.dialect == "sqlite":
-                url, database = f"sqlite:///{work}/hub-{pair}-{len(results)}.db", ""
-            else:
-                import psycopg
+    runs = [(0, "interleaved")] if a.interleave else [(p, arm) for p in range(a.pairs) for arm in ("audit", "no-audit")]
+    for pair, arm in runs:
+        if a.dialect == "sqlite":
+            url, database = f"sqlite:///{work}/hub-{pair}-{len(results)}.db", ""
+        else:
+            import psycopg
 
-                with psycopg.connect(a.pg_url + a.pg_admin_db, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{a.pg_db}"')
-                    admin.execute(f'CREATE DATABASE "{a.pg_db}"')
-                url, database = "postgresql+psycopg://" + a.pg_url.split("://", 1)[1] + a.pg_db, a.pg_db
-            load = os.getloadavg()[0]
-            done = subprocess.run([sys.executable, __file__, "--child", url, str(a.writes), database, arm],
-                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)},
-                                  cwd=str(work), timeout=1800)
-            if done.returncode != 0:
-                print(done.stderr[-3000:], file=sys.stderr)
-                return 1
-            for phase in json.loads(done.stdout.strip().splitlines()[-1]):
-                record = {"op": "audit_cost", "dialect": a.dialect, "pair": pair, "arm": arm, **phase,
-                          "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1),
-                          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                          "command": " ".join([".venv/bin/python bench/audit_cost.py", *sys.argv[1:]])}
-                results.append(record)
-                print(f"pair {pair} {arm:>8} {phase['phase']:>6}: {phase['per_second']:7.1f}/s, "
-                      f"CPU {phase['cpu_ms_per_write']:.2f} ms/write + server {phase['server_cpu_ms_per_write']:.2f}, "
-                      f"load {load:.1f}", flush=True)
+            with psycopg.connect(a.pg_url + a.pg_admin_db, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{a.pg_db}"')
+                admin.execute(f'CREATE DATABASE "{a.pg_db}"')
+            url, database = "postgresql+psycopg://" + a.pg_url.split("://", 1)[1] + a.pg_db, a.pg_db
+        load = os.getloadavg()[0]
+        done = subprocess.run([sys.executable, __file__, "--child", url, str(a.writes), database, arm,
+                               str(a.pairs)],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)},
+                              cwd=str(work), timeout=1800)
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return 1
+        for phase in json.loads(done.stdout.strip().splitlines()[-1]):
+            at_end = phase.pop("load", None)  # --interleave: the load at the end of that phase
+            record = {"op": "audit_cost", "dialect": a.dialect, "pair": pair, "arm": arm, **phase,
+                      "interleaved": a.interleave, "load_before": round(load, 1),
+                      "load_after": at_end if at_end is not None else round(os.getloadavg()[0], 1),
+                      "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                      "command": " ".join([".venv/bin/python bench/audit_cost.py", *sys.argv[1:]])}
+            results.append(record)
+            print(f"pair {record['pair']} {record['arm']:>8} {phase['phase']:>6}: {phase['per_second']:7.1f}/s, "
+                  f"CPU {phase['cpu_ms_per_write']:.2f} ms/write + server {phase['server_cpu_ms_per_write']:.2f}, "
+                  f"load {record['load_after']:.1f}", flush=True)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "a") as f:
         for record in results:

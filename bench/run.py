@@ -51,6 +51,9 @@ TARGETS = ("scimward-pg", "scimward-sqlite", "scim2-server")
 SCIMWARD_TARGETS = ("scimward-pg", "scimward-sqlite")
 AGENT_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Agent"
 NO_POLICY = "-nopolicy"  # the label suffix of --policy-ab's runs without the policy
+NO_AUDIT = "-noaudit"  # the label suffix of --audit-ab's runs without the audit event
+NO_AUDIT_HOOK = HERE / "noaudit"  # its sitecustomize takes the audit append out of that server (bench/no_audit.py)
+NO_AUDIT_MARK = "bench/no_audit: the audit append is taken out"  # what that server logs as it starts (no_audit.MARK)
 
 # The issue's targets for scimward on PostgreSQL: one server process on one core, 8 connections, N=100,000.
 TARGET_N = 100_000
@@ -409,11 +412,16 @@ class Bench:
         self.outf.write(json.dumps(rec) + "\n")
         self.outf.flush()
 
-    def scimward_env(self) -> dict[str, str]:
+    def scimward_env(self, no_audit: bool = False) -> dict[str, str]:
+        """The environment of scimward's processes; ``no_audit``: the ``--audit-ab`` control arm's server,
+        with ``bench/noaudit/`` on its path (its ``sitecustomize`` takes the audit append out)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCIMWARD_")}
         env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-        if self.src is not None:
-            env["PYTHONPATH"] = str(self.src)
+        path = [str(self.src)] if self.src is not None else []
+        if no_audit:
+            path.append(str(NO_AUDIT_HOOK))
+        if path:
+            env["PYTHONPATH"] = os.pathsep.join(path)
         return env
 
     def prepare_scimward(self, target: str, run_id: str, patch_response: str,
@@ -437,15 +445,16 @@ class Bench:
         return url, token, (self.pg.db if target == "scimward-pg" else None)
 
     def run(self, target: str, patch_response: str, kind: str, users: int, extra: list[str],
-            suffix: str = "", policy: str | None = None) -> None:
+            suffix: str = "", policy: str | None = None, no_audit: bool = False) -> None:
         """One server and one scimload run; ``suffix`` marks the label of a ``--baseline-code`` run or of
-        the policy-less half of ``--policy-ab``; ``policy`` is applied before seeding (default ``--policy``)."""
+        the policy-less half of ``--policy-ab``; ``policy`` is applied before seeding (default ``--policy``);
+        ``no_audit``: the server runs without its audit event (``--audit-ab``'s control arm)."""
         a = self.a
         policy = a.policy if policy is None else policy or None
         label = target if target not in SCIMWARD_TARGETS or patch_response == "no_content" else f"{target}-resource"
         label += suffix
         run_id = f"{label}-{kind}-n{users}"
-        if a.policy_ab:  # several runs of one label: each its own id, so that the report keeps them all
+        if a.policy_ab or a.audit_ab:  # several runs of one label: each its own id, so that the report keeps them all
             self.serial += 1
             run_id += f"-{self.serial}"
         log = self.work / f"{run_id}.server.log"
@@ -461,9 +470,11 @@ class Bench:
             url, token, pgdb = self.prepare_scimward(target, run_id, patch_response, policy)
             argv = [*pin, self.scimward, "serve", "--port", str(port), "--database-url", url, "--log-level", "warning",
                     *a.serve_args.split()]
-            server = self.children.start(argv, log, env=self.scimward_env())
+            server = self.children.start(argv, log, env=self.scimward_env(no_audit))
             base = f"http://127.0.0.1:{port}/scim/v2"
             wait_ready(server, f"http://127.0.0.1:{port}/healthz", None, log)
+            if no_audit and NO_AUDIT_MARK not in log.read_text(errors="replace"):
+                raise RuntimeError(f"the no-audit server did not take its audit append out; log:\n{tail(log)}")
         else:
             token = "bench-" + secrets.token_hex(16)
             env = dict(os.environ, SCIM2_TOKEN=token)
@@ -477,7 +488,7 @@ class Bench:
         pg = PgBackends(pgdb, pg_cpus) if pgdb else None
         common = {"label": label, "target": target, "kind": kind, "users": users, "run_id": run_id,
                   "patch_response": patch_response if target in SCIMWARD_TARGETS else "no_content (204)",
-                  "pg_cpu_mode": a.pg_cpu if pg else None, "policy": policy}
+                  "pg_cpu_mode": a.pg_cpu if pg else None, "policy": policy, "audit": not no_audit}
         gen_argv = ["taskset", "-c", str(a.gen_cpu), self.python, str(SCIMLOAD), "--base-url", base,
                     "--token", token, "--users", str(users), "--label", label, "--server-pid", str(server.pid),
                     "--out", str(jsonl), "--max-seconds", str(a.max_seconds),
@@ -916,36 +927,59 @@ def ratio_table(runs: list[dict[str, Any]], title: str) -> tuple[list[str], list
 def policy_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
     """``--policy-ab``: per target and write op, the median req/s and server CPU per request with the
     policy and without it over the pairs, and their ratio (issue 10: >= 80 %)."""
+    return ab_table(runs, NO_POLICY, "The gate's cost: with the policy against the same build without it "
+                    "(medians over the pairs; target ≥ 80 %)")
+
+
+def audit_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """``--audit-ab``: the same with and without the audit event (issue 16: it costs ≤ 10 %, ratio ≥ 90 %)."""
+    return ab_table(runs, NO_AUDIT, "The audit event's cost: the same build with it and without it "
+                    "(medians over the pairs; target: it costs ≤ 10 %)")
+
+
+def ab_table(runs: list[dict[str, Any]], suffix: str, title: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Per target and op, the median req/s, server CPU and (PostgreSQL) backends' CPU per request of the
+    runs labelled ``TARGET`` and ``TARGET{suffix}`` over the pairs, and their ratios (with / without)."""
     rows, results = [], []
-    for label in sorted({r["label"] for r in runs if r["label"].endswith(NO_POLICY)}):
-        base = label[: -len(NO_POLICY)]
+    for label in sorted({r["label"] for r in runs if r["label"].endswith(suffix)}):
+        base = label[: -len(suffix)]
         with_p = [r for r in runs if r["label"] == base and r["kind"] == "main"]
         without = [r for r in runs if r["label"] == label and r["kind"] == "main"]
         for op in ("seed_users", "patch_user", "get_user"):
-            def figures(rs: list[dict[str, Any]], op: str = op) -> tuple[float | None, float | None, int]:
+            def figures(rs: list[dict[str, Any]], op: str = op) -> tuple[float | None, float | None,
+                                                                          float | None, int]:
                 got = [r["ops"][op] for r in rs if op in r["ops"] and not r["ops"][op]["errors"]]
                 rps = [o["rps"] for o in got if o["rps"]]
                 cpu = [o["server_cpu"] / o["rps"] * 1e6 for o in got if o["rps"] and o.get("server_cpu") is not None]
+                pgc = [o["pg_cpu"] / o["rps"] * 1e6 for o in got if o["rps"] and o.get("pg_cpu") is not None]
                 return (statistics.median(rps) if rps else None, statistics.median(cpu) if cpu else None,
+                        statistics.median(pgc) if pgc else None,
                         sum(1 for o in got if (o.get("other_cpu") or 0) > DISTURBED))
-            rp, cp, dp = figures(with_p)
-            rn, cn, dn = figures(without)
+            rp, cp, gp, dp = figures(with_p)
+            rn, cn, gn, dn = figures(without)
             if rp is None or rn is None:
                 continue
             ratio = rp / rn
             cpu_ratio = cn / cp if cp and cn else None
+            both_ratio = (cn + gn) / (cp + gp) if cp and cn and gp and gn else None
             rows.append([base, op, str(len(with_p)), fmt_rps(rn), fmt_rps(rp), f"{ratio:.0%}",
                          f"{cn:,.0f} / {cp:,.0f} µs" if cp and cn else "-",
-                         f"{cpu_ratio:.0%}" if cpu_ratio else "-", str(dp + dn)])
+                         f"{cpu_ratio:.0%}" if cpu_ratio else "-",
+                         f"{gn:,.0f} / {gp:,.0f} µs" if gp and gn else "-",
+                         f"{both_ratio:.0%}" if both_ratio else "-", str(dp + dn)])
             results.append({"target": base, "op": op, "pairs": len(with_p), "rps_without": rn, "rps_with": rp,
                             "ratio": round(ratio, 3), "cpu_us_without": cn, "cpu_us_with": cp,
-                            "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None, "disturbed_phases": dp + dn})
+                            "cpu_ratio": round(cpu_ratio, 3) if cpu_ratio else None,
+                            "pg_cpu_us_without": gn, "pg_cpu_us_with": gp,
+                            "server_and_pg_cpu_ratio": round(both_ratio, 3) if both_ratio else None,
+                            "disturbed_phases": dp + dn})
     if not rows:
         return [], []
-    return ["### The gate's cost: with the policy against the same build without it (medians over the pairs; "
-            "target ≥ 80 %)", "",
+    return [f"### {title}", "",
             *md_table(["target", "op", "pairs", "req/s without", "req/s with", "ratio",
-                       "server CPU/req without / with", "CPU ratio", "disturbed phases"], rows), ""], results
+                       "server CPU/req without / with", "CPU ratio", "PostgreSQL CPU/req without / with",
+                       "server + PostgreSQL CPU ratio", "disturbed phases"], rows), "",
+            "Ratios are without ÷ with: 100 % means the same, 90 % that it costs 10 %.", ""], results
 
 
 def report(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -980,6 +1014,9 @@ def report(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     pl, pres = policy_table(runs)
     lines += pl
     summary["policy_ab"] = pres
+    aul, aures = audit_table(runs)
+    lines += aul
+    summary["audit_ab"] = aures
     al, ares = agents_table(records)
     lines += al
     summary["agents"] = ares
@@ -1101,6 +1138,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--policy-ab", type=int, default=0, metavar="PAIRS",
                    help="with --policy: PAIRS times over, each scimward target's N run with the policy and then "
                    f"the same without it (labelled TARGET{NO_POLICY}); the policy table gives the medians' ratio")
+    p.add_argument("--audit-ab", type=int, default=0, metavar="PAIRS",
+                   help="PAIRS times over, each scimward target's N run as it is and then the same build with the "
+                   f"audit append taken out of the server (labelled TARGET{NO_AUDIT}; bench/no_audit.py, benchmarks "
+                   "only); the audit table gives the medians' ratio (issue 16: the event costs <= 10 %%)")
     p.add_argument("--agents", type=int, default=0, metavar="M",
                    help="after each scimward N run, M Agents created, then GET by id and name eq on Agents against "
                    "the same on Users on that server (issue 14)")
@@ -1110,6 +1151,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.policy_ab and not a.policy:
         p.error("--policy-ab needs --policy")
+    if a.policy_ab and a.audit_ab:
+        p.error("--policy-ab and --audit-ab are two A/Bs: run them one at a time")
+    if a.audit_ab and a.code == "live":
+        p.error("--audit-ab needs a copy of the code (not --code live)")
     if a.quick:
         a.users, a.max_seconds, a.seed_max_seconds = [2000], 5.0, 300.0
         if a.big_group:
@@ -1160,12 +1205,17 @@ def main(argv: list[str] | None = None) -> int:
         for n in [] if a.big_group_only else a.users:
             for target in a.targets:
                 for pr in (a.patch_response if target in SCIMWARD_TARGETS else ["no_content"]):
-                    for _ in range(max(1, a.policy_ab) if target in SCIMWARD_TARGETS else 1):
+                    pairs = max(1, a.policy_ab, a.audit_ab) if target in SCIMWARD_TARGETS else 1
+                    for _ in range(pairs):
                         bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra])
                         if a.policy_ab and target in SCIMWARD_TARGETS:
                             # the same build without the policy, right after: both halves meet the same machine
                             bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra],
                                       suffix=NO_POLICY, policy="")
+                        if a.audit_ab and target in SCIMWARD_TARGETS:
+                            # the same build without the audit event, right after
+                            bench.run(target, pr, "main", n, ["--big-groups", a.big_groups, *extra],
+                                      suffix=NO_AUDIT, no_audit=True)
         if a.baseline_code:
             # The same runs on other code, in the same invocation: an A/B of one change (e.g. the audit trail).
             tested = bench.src
