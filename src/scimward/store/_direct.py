@@ -340,6 +340,7 @@ class Direct:
 
     async def _postgres_pool(self) -> AsyncConnectionPool[Any]:
         if self._pool is None:
+            import psycopg
             from psycopg.types.json import set_json_dumps, set_json_loads
             from psycopg_pool import AsyncConnectionPool
 
