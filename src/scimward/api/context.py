@@ -103,7 +103,12 @@ def known_failure(exc: Exception) -> ScimError | None:
     as one line without a traceback, since it is expected; None for a bug."""
     error = scim_error_for(exc)
     if error is not None:
-        log.warning("database failure answered as a SCIM error", status=error.status, failure=type(exc).__name__)
+        log.warning(
+            "database failure answered as a SCIM error",
+            status=error.status,
+            failure=type(exc).__name__,
+            detail=error.detail,  # our own words (busy, unreachable, a value refused), never the driver's
+        )
     return error
 
 
