@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -211,7 +211,10 @@ class Direct:
         return tuple(values[n] for n in names) if self.dialect.positional else values
 
     def json(self, value: Any) -> Any:
-        return Jsonb(value) if self.postgres else _dumps(value)
+        # JSON text on both dialects. PostgreSQL's statements cast each JSON parameter (``::JSONB``, as
+        # SQLAlchemy compiles a JSON-typed one); psycopg's ``Jsonb`` called back into Python for each
+        # value, which cost an HR backfill's change rows twice what the text does (docs/benchmarks.md).
+        return _dumps(value)
 
     def time(self, value: datetime) -> Any:
         # SQLAlchemy's DateTime format on SQLite, several times faster than ``strftime``.
