@@ -189,6 +189,7 @@ class Direct:
         self.db = database
         self.dialect = database.engine.dialect
         self.postgres = database.dialect == "postgresql"
+        self.positional = bool(self.dialect.positional)
         self._pool: AsyncConnectionPool[Any] | None = None
         self._sqlite_connections: dict[str, sqlite3.Connection] = {}
         self._sqlite_snapshots: list[sqlite3.Connection] = []  # idle connections for ``snapshot``
@@ -207,8 +208,9 @@ class Direct:
     # -- parameters -----------------------------------------------------------------------------
 
     def bind(self, names: tuple[str, ...], literals: Params, params: Params) -> Any:
-        values = {**literals, **params}
-        return tuple(values[n] for n in names) if self.dialect.positional else values
+        # Called for each row of an ``executemany``: no merged copy when the statement has no literals.
+        values = {**literals, **params} if literals else params
+        return tuple([values[n] for n in names]) if self.positional else values
 
     def json(self, value: Any) -> Any:
         # JSON text on both dialects. PostgreSQL's statements cast each JSON parameter (``::JSONB``, as
