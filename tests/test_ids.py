@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from scimward.store.ids import created_ms, new_id
@@ -20,3 +21,24 @@ def test_ids_sort_in_creation_order_within_a_millisecond() -> None:
 def test_the_creation_millisecond_is_in_the_id() -> None:
     first, second = new_id(), new_id()
     assert created_ms(first) <= created_ms(second)
+
+
+def test_a_forked_process_does_not_reuse_the_random_bits_of_its_parent() -> None:
+    new_id()  # the parent has random bytes left over, which the child must not reuse
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's side
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read)
+    ours = new_id()
+    mask = (1 << 62) - 1
+    assert uuid.UUID(theirs).int & mask != uuid.UUID(ours).int & mask
+
+
+def test_ids_are_written_as_uuids_are() -> None:
+    identity_id = new_id()
+    assert identity_id == str(uuid.UUID(identity_id))

@@ -212,16 +212,12 @@ class Direct:
         self.postgres = database.dialect == "postgresql"
         #: What statements are compiled for: on PostgreSQL in the raw cursors' form (``_raw_dialect``).
         self.dialect = _raw_dialect(database.engine.dialect) if self.postgres else database.engine.dialect
+        self.positional = bool(self.dialect.positional)
         self._pool: AsyncConnectionPool[Any] | None = None
         self._sqlite_connections: dict[str, sqlite3.Connection] = {}
         self._sqlite_snapshots: list[sqlite3.Connection] = []  # idle connections for ``snapshot``
         self._grouped: GroupCommit | None = None
         self._registered = False  # whether ``close`` runs when the database is disposed
-        self._jsonb: Callable[[Any], Any] | None = None
-        if self.postgres:
-            from psycopg.types.json import Jsonb
-
-            self._jsonb = Jsonb
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -235,11 +231,15 @@ class Direct:
     # -- parameters -----------------------------------------------------------------------------
 
     def bind(self, names: tuple[str, ...], literals: Params, params: Params) -> Any:
-        values = {**literals, **params}
-        return tuple(values[n] for n in names) if self.dialect.positional else values
+        # Called for each row of an ``executemany``: no merged copy when the statement has no literals.
+        values = {**literals, **params} if literals else params
+        return tuple([values[n] for n in names]) if self.positional else values
 
     def json(self, value: Any) -> Any:
-        return self._jsonb(value) if self._jsonb is not None else _dumps(value)
+        # JSON text on both dialects. PostgreSQL's statements cast each JSON parameter (``::JSONB``, as
+        # SQLAlchemy compiles a JSON-typed one); psycopg's ``Jsonb`` called back into Python for each
+        # value, which cost an HR backfill's change rows twice what the text does (docs/benchmarks.md).
+        return _dumps(value)
 
     def time(self, value: datetime) -> Any:
         # SQLAlchemy's DateTime format on SQLite, several times faster than ``strftime``.

@@ -188,7 +188,7 @@ class Importer:
         self.source = source
         self.actor = actor
         self.change_source = f"hr:{source.name}"
-        self.repository = SourceRepository(database)
+        self.repository = SourceRepository(database, store.direct)
         #: Whether a record that matches nobody creates its User once the hire date has come.
         self.joiners = source.config.get("joiners") == "create"
         #: Users whose effective state differs from their source row, as the import's scan found them.
@@ -273,7 +273,7 @@ class Importer:
         # marshal, not orjson: its bytes are as long as their content (orjson's keep a 4 KiB buffer each),
         # and they never leave this process.
         users: dict[str, bytes] = {}
-        async for batch in hub_users(self.db):
+        async for batch in hub_users(self.store.direct):
             for user in batch:
                 index.add(user.id, user.doc)
                 users[user.id] = marshal.dumps(trimmed(user.doc, owned))

@@ -13,6 +13,7 @@ Pure: the importer and the scheduled check hand in the record, today and the eff
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -67,7 +68,7 @@ def propose(
 ) -> Proposal:
     """The identity's next state: ``doc`` (its effective state) with the owned attributes the record
     states (``values``: by attribute name, ``manager`` as the manager's identity id) and ``active``."""
-    owned_paths = {attribute_path(name) for name in owned}
+    owned_paths = _paths(tuple(owned))
     out = dict(doc)  # _set copies what it changes inside: ``doc`` is never modified
     for name, value in values.items():
         if attribute_path(name) in owned_paths:
@@ -82,6 +83,12 @@ def propose(
         elif wanted is None and record.status == "active" and set_before is False and current:
             set_active = None  # someone else activated it: no longer this source's to undo
     return Proposal(out, set_active, termination_due(record, today, grace))
+
+
+@functools.lru_cache(maxsize=64)
+def _paths(owned: tuple[str, ...]) -> frozenset[str]:
+    """The paths of what a source owns: the same few for every row of an import."""
+    return frozenset(attribute_path(name) for name in owned)
 
 
 def _set(doc: dict[str, Any], name: str, value: Any) -> None:

@@ -27,6 +27,7 @@ from scimward.governance.sources.records import BadRow
 from scimward.policy import policies
 from scimward.scim.errors import ScimError
 from scimward.scim.resource_types import USER_TYPE
+from scimward.store import Direct
 from scimward.store.database import Database
 from scimward.store.failures import log_round_failure
 from scimward.store.governance import SourceRepository, SourceRow, StoredRecord, accounts, hub_users
@@ -56,19 +57,19 @@ class SourceCheck:
         self.db = database
         self.store = store
         self.actor = actor
-        self.repository = SourceRepository(database)
+        self.repository = SourceRepository(database, store.direct)
 
     async def run(self, today: date | None = None) -> CheckReport:
         today = today or utcnow().date()
         policy = await policies.current(self.db)
         sources = await self.repository.all()
         records = await self.repository.records()
-        people = await _people(self.db)
+        people = await _people(self.store.direct)
         report = CheckReport()
         report.created = await self._joiners(sources, records, people, today)
         if report.created:
             records = await self.repository.records()
-            people = await _people(self.db)
+            people = await _people(self.store.direct)
         inputs = Inputs(sources, records, people, await accounts(self.db), policy.ownership, today)
         for identity_id, (source, stored) in authoritative(inputs).items():
             person = people.get(identity_id)
@@ -89,7 +90,7 @@ class SourceCheck:
             report.deprovisioned += 1
             await self._remember(stored)
         if report.deprovisioned:  # what the gate made of them: applied, or held (and still active)
-            people = await _people(self.db)
+            people = await _people(self.store.direct)
             inputs = Inputs(sources, records, people, await accounts(self.db), policy.ownership, today)
         observations = findings(inputs)
         for seen in observations:
@@ -163,9 +164,9 @@ class SourceCheck:
         )
 
 
-async def _people(database: Database) -> dict[str, Person]:
+async def _people(direct: Direct) -> dict[str, Person]:
     people: dict[str, Person] = {}
-    async for batch in hub_users(database):
+    async for batch in hub_users(direct):
         for user in batch:
             people[user.id] = Person.of(user.id, user.doc)
     return people
@@ -189,7 +190,7 @@ async def scheduled_round(
 ) -> tuple[list[ImportReport], CheckReport]:
     """Import each export whose file changed since the last round, then run the pass."""
     reports: list[ImportReport] = []
-    repository = SourceRepository(database)
+    repository = SourceRepository(database, store.direct)
     for name, path in imports.items():
         try:
             stamp = path.stat().st_mtime

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,6 @@ from scimward.store.identity.identity_rows import StoredIdentity, columns, email
 from scimward.store.provisioning import outbox
 from scimward.store.tables import changes as change_rows
 from scimward.store.tables import effective_states, identities
-from scimward.store.timeutil import utcnow
 
 _t, _e, _c = identities.c, effective_states.c, change_rows.c
 
@@ -114,12 +114,19 @@ class Writes:
         self.events.append(audit_records.change(change, decision, status))
 
     def update_row(
-        self, tx: Tx, current: StoredIdentity, doc: dict[str, Any], source: str | None, password_hash: str | None
+        self,
+        tx: Tx,
+        current: StoredIdentity,
+        doc: dict[str, Any],
+        source: str | None,
+        password_hash: str | None,
+        at: datetime,
     ) -> None:
-        """``Writer._update_row``; by ``writes.UPDATE_DOCUMENT`` when the row keeps its names."""
+        """``Writer._update_row`` at ``at`` (its change's time); by ``writes.UPDATE_DOCUMENT`` when the row
+        keeps its names."""
         row = {
             "w_id": current.id,
-            "v_last_modified": tx.time(utcnow()),
+            "v_last_modified": tx.time(at),
             "v_version": current.version + 1,
             "v_source": source,
             **{f"v_{k}": v for k, v in columns(tx, self.rt, doc).items()},

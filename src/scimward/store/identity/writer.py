@@ -552,7 +552,8 @@ class Writer:
                     refused[identity_id] = error
                     continue
                 password_hash = await take_password_hash(new_doc)
-                change = _proposed(rt, identity_id, one.effective, new_doc, source, actor, utcnow())
+                now = utcnow()
+                change = _proposed(rt, identity_id, one.effective, new_doc, source, actor, now)
                 decision: Decision | None = None
                 if change.changed or one.overlaid:  # as ``update``: a diverging identity is decided anyway
                     decision = await self._decide_in_batch(tx, change, pending)
@@ -561,7 +562,7 @@ class Writer:
                         refused[identity_id] = PolicyDenied(decision)
                         continue
                     pending.settle(tx, change, decision, pending=identity_id in with_pending, overlaid=one.overlaid)
-                pending.update_row(tx, current, new_doc, source, password_hash)
+                pending.update_row(tx, current, new_doc, source, password_hash, now)
                 written = True
             await pending.flush(tx)
         if written:

@@ -59,13 +59,19 @@ def _timestamps() -> tuple[Any, ...]:
 
 @functools.cache
 def _enqueue(dialect: str) -> Any:
-    """A row for every target for the identity ``identity_id``."""
+    """A row for every target for each identity of ``ids`` (``Tx.ids``: distinct): one statement for a
+    batch of writes, where one per identity cost more than the rows (none, when no target is set up)."""
+    listed = (
+        sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))).table_valued("value").render_derived()
+        if dialect == "postgresql"
+        else sa.func.json_each(sa.bindparam("ids")).table_valued("value")
+    )
     # SQLite: an upsert's SELECT needs a WHERE, or "ON CONFLICT" reads as a join's ON.
     return _upsert(
         dialect,
-        sa.select(targets.c.id, sa.bindparam("identity_id"), sa.bindparam("resource_type"), *_timestamps()).where(
-            sa.true()
-        ),
+        sa.select(targets.c.id, listed.c.value, sa.bindparam("resource_type"), *_timestamps())
+        .select_from(targets.join(listed, sa.true()))
+        .where(sa.true()),
     )
 
 
@@ -89,14 +95,12 @@ def _enqueue_one(dialect: str) -> Any:
 
 async def enqueue(tx: Tx, dialect: str, resource_type: str, identity_ids: Sequence[str]) -> None:
     """Mark these identities as changed for every target (in the change's own transaction)."""
+    if not identity_ids:
+        return
     now = tx.time(utcnow())
-    await tx.run(
-        _enqueue(dialect),
-        [
-            {"identity_id": identity_id, "resource_type": resource_type, "now": now, "now_due": now}
-            for identity_id in identity_ids
-        ],
-    )
+    # Each identity once: one statement's upsert cannot touch a row twice.
+    ids = tx.ids(list(dict.fromkeys(identity_ids)))
+    await tx.run(_enqueue(dialect), {"ids": ids, "resource_type": resource_type, "now": now, "now_due": now})
 
 
 async def enqueue_groups_of(tx: Tx, dialect: str, member_id: str) -> None:
