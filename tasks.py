@@ -43,15 +43,16 @@ def ensure_env() -> None:
 def parallel(args: list[str]) -> list[str]:
     """pytest-xdist's options, unless the caller chose their own (``-n 0`` runs serially).
 
-    Two workers per core (at most 8): most tests wait on a server, a worker process or the database
-    for much of their time, and with one worker per core the cores stood idle for about half of a
-    run. ``worksteal`` hands a worker that ran out of tests some of another's, and the slow tests
-    start first (tests/conftest.py), so a test of a minute does not leave a core idle at the end.
-    Every worker is a session of its own (tests/conftest.py), so no test shares a worker's state.
+    One worker per core; ``worksteal`` hands a worker that ran out of tests some of another's, and the
+    slow tests start first (tests/conftest.py), so a test of a minute does not leave a core idle at
+    the end. Every worker is a session of its own (tests/conftest.py), so no test shares a worker's
+    state. Two workers per core were measured on 2 cores, quiet: 7 min 48 s against 8 min 18 s for
+    one, 6 % for a load average of 5 instead of 3.4, under which the suite's timing-sensitive tests
+    have less room; not kept (docs/benchmarks.md).
     """
     if any(arg == "-n" or arg.startswith(("-n", "--numprocesses", "--dist")) for arg in args):
         return []
-    return ["-n", str(min(2 * (os.cpu_count() or 1), 8)), "--dist", "worksteal"]
+    return ["-n", "auto", "--dist", "worksteal"]
 
 
 def main(argv: list[str]) -> int:
