@@ -46,9 +46,9 @@ def parallel(args: list[str]) -> list[str]:
     One worker per core; ``worksteal`` hands a worker that ran out of tests some of another's, and the
     slow tests start first (tests/conftest.py), so a test of a minute does not leave a core idle at
     the end. Every worker is a session of its own (tests/conftest.py), so no test shares a worker's
-    state. Two workers per core were measured on 2 cores, quiet: 7 min 48 s against 8 min 18 s for
-    one, 6 % for a load average of 5 instead of 3.4, under which the suite's timing-sensitive tests
-    have less room; not kept (docs/benchmarks.md).
+    state. Two workers per core were measured on 2 cores, quiet: 7 min 48 s, against 8 min 18 s and
+    7 min 49 s in two runs with one: no gain to show for a load average of 5 instead of 3.4, under
+    which the suite's timing-sensitive tests have less room (docs/benchmarks.md).
     """
     if any(arg == "-n" or arg.startswith(("-n", "--numprocesses", "--dist")) for arg in args):
         return []
