@@ -278,9 +278,7 @@ def postgres_template(postgres_database: str) -> Iterator[str]:
 def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated hub database for one test: a SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
-        path = tmp_path / "hub.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
+        yield migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "hub.db")
         return
     template = request.getfixturevalue("postgres_template")  # skips or fails when PostgreSQL is down
     name = f"scimward_hub_{uuid.uuid4().hex[:10]}"

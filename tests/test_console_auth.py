@@ -26,7 +26,7 @@ from scimward.store.database import Database
 from scimward.store.tables import audit_events, console_sessions
 from scimward.store.timeutil import utcnow
 from scimward.web.oidc import person, role_for
-from tests.conftest import ServerThread, free_port
+from tests.conftest import ServerThread, free_port, migrated_sqlite
 
 SCIMWARD = [sys.executable, "-m", "scimward"]
 
@@ -325,11 +325,8 @@ def test_guessing_a_password_is_stopped_after_ten_failures(console: tuple[str, d
     assert sign_in(base, "ana", passwords["ana"])  # another account is not held up
 
 
-def test_an_unreachable_identity_provider_is_said_not_crashed(sqlite_template: object, tmp_path: Path) -> None:
-    import shutil
-
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
-    shutil.copyfile(str(sqlite_template), tmp_path / "hub.db")
+def test_an_unreachable_identity_provider_is_said_not_crashed(sqlite_template: Path, tmp_path: Path) -> None:
+    url = migrated_sqlite(sqlite_template, tmp_path / "hub.db")
     settings = Settings(
         database_url=url,
         run_worker=False,

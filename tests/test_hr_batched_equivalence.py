@@ -13,7 +13,6 @@ records, the reviews opened for movers, the reports, and the audit trail's chain
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -44,7 +43,7 @@ from scimward.store.tables import (
     outbox,
     review_campaigns,
 )
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, migrated_sqlite
 from tests.hub import ENTERPRISE
 
 pytestmark = pytest.mark.anyio
@@ -132,9 +131,7 @@ DAY_TWO = (
 def fresh_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated hub database of its own (as ``conftest.hub_url`` makes them)."""
     if dialect == "sqlite":
-        path = tmp_path / f"hub-{uuid.uuid4().hex[:6]}.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
+        yield migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / f"hub-{uuid.uuid4().hex[:6]}.db")
         return
     template = request.getfixturevalue("postgres_template")
     database = f"scimward_hub_{uuid.uuid4().hex[:10]}"

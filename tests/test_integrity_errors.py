@@ -2,7 +2,8 @@
 
 The rows are written straight to the tables, past the checks the stores make before a write, as two
 writers that both passed those checks would; what the client is told must follow the constraint's
-name, whatever words the driver uses.
+name, whatever words the driver uses. Each test has a database of its own (``hub_url``): rows written
+past the stores leave the maintained counts behind, which the tests sharing ``database_url`` check.
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ async def _broken(database: Database, table: sa.Table, row: Callable[[str], dict
 
 @pytest.mark.parametrize(("constraint", "table", "row"), CASES, ids=[case[0] for case in CASES])
 async def test_a_broken_unique_constraint_is_named(
-    database_url: str, constraint: str, table: sa.Table, row: Callable[[str], dict[str, Any]]
+    hub_url: str, constraint: str, table: sa.Table, row: Callable[[str], dict[str, Any]]
 ) -> None:
-    database = Database(database_url)
+    database = Database(hub_url)
     try:
         error = await _broken(database, table, row)
     finally:
@@ -82,9 +83,9 @@ async def test_a_broken_unique_constraint_is_named(
     assert constraint_name(error.__cause__ or error) == constraint
 
 
-async def test_the_driver_path_names_the_constraint_too(database_url: str) -> None:
+async def test_the_driver_path_names_the_constraint_too(hub_url: str) -> None:
     """The write pipeline's transactions (``store._direct``) translate the same way as the engine's."""
-    database = Database(database_url)
+    database = Database(hub_url)
     direct = Direct(database)
     name = f"dup-{uuid.uuid4().hex[:8]}"
     try:
@@ -97,9 +98,9 @@ async def test_the_driver_path_names_the_constraint_too(database_url: str) -> No
         await database.dispose()
 
 
-async def test_an_unnamed_conflict_is_a_retry_not_a_uniqueness_error(database_url: str) -> None:
+async def test_an_unnamed_conflict_is_a_retry_not_a_uniqueness_error(hub_url: str) -> None:
     """Two rows with one primary key (two creates racing on one id) name no unique constraint of ours."""
-    database = Database(database_url)
+    database = Database(hub_url)
     row = _user(f"pk-{uuid.uuid4().hex[:8]}")
     try:
         async with database.write() as conn:

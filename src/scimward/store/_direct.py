@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -32,20 +31,13 @@ from scimward.store.database import (
     sqlite_pragmas,
     sync_url,
 )
-from scimward.store.failures import integrity_error
+from scimward.store.failures import integrity_error, integrity_errors
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 Row = Sequence[Any]
 Params = dict[str, Any]
-
-
-def _integrity_errors() -> tuple[type[Exception], ...]:
-    """The drivers' integrity errors; psycopg's only where psycopg is loaded (it is imported with the
-    first PostgreSQL pool, so that a process on SQLite never imports it)."""
-    psycopg = sys.modules.get("psycopg")
-    return (sqlite3.IntegrityError,) if psycopg is None else (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 @functools.cache
@@ -259,7 +251,7 @@ class Direct:
             async with (await self._postgres_pool()).connection() as conn:
                 try:
                     cursor = await conn.execute(sql, bound, prepare=True)
-                except _integrity_errors() as exc:
+                except integrity_errors() as exc:
                     raise integrity_error(exc) from exc
                 return list(await cursor.fetchall())
         return self._sqlite("read").execute(sql, bound).fetchall()
@@ -310,7 +302,7 @@ class Direct:
             grouped = self._group_commit()
             async with grouped.transaction() as cursor:
                 yield Tx(self, _SyncCursor(cursor), grouped)
-        except _integrity_errors() as exc:
+        except integrity_errors() as exc:
             raise integrity_error(exc) from exc
 
     def _group_commit(self) -> GroupCommit:

@@ -67,6 +67,12 @@ def _loaded(module: str) -> ModuleType | None:
     return sys.modules.get(module)
 
 
+def integrity_errors() -> tuple[type[Exception], ...]:
+    """The drivers' integrity errors, for an ``except`` on the driver: psycopg's only where it is loaded."""
+    psycopg = _loaded("psycopg")
+    return (sqlite3.IntegrityError,) if psycopg is None else (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     """The driver's exception behind SQLAlchemy's wrapper."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
