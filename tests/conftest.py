@@ -7,7 +7,8 @@ fresh database created for the session. Without PostgreSQL they skip with the re
 The suite runs in parallel (``python3 tasks.py test`` passes ``-n auto`` to pytest-xdist): each
 worker process is a session of its own, with its own servers and databases, so nothing here is
 shared between workers but the PostgreSQL server. A test's fresh database (``hub_url``) is a copy of
-one migrated once per session: a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL.
+one migrated once per session: a file copy on SQLite; on PostgreSQL ``CREATE DATABASE ... TEMPLATE``,
+or one an earlier test used, emptied back to the template's state (``tests/postgres_hubs.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from scimward.api.settings import Settings
 from scimward.store.auth.tokens import TokenStore
 from scimward.store.database import Database, upgrade
 from scimward.sync.client import TargetClient
+from tests.postgres_hubs import Hubs
 
 POSTGRES_URL = os.environ.get("SCIMWARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("SCIMWARD_REQUIRE_POSTGRES") == "1"
@@ -276,22 +278,28 @@ def postgres_template(postgres_database: str) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated hub database for one test: a SQLite file, or a new PostgreSQL database."""
+    """A migrated hub database for one test, as fresh as the template: a SQLite file, or a PostgreSQL
+    database made from the template or emptied back to its state (``postgres_hubs``)."""
     if request.param == "sqlite":
         yield migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "hub.db")
         return
-    template = request.getfixturevalue("postgres_template")  # skips or fails when PostgreSQL is down
-    name = f"scimward_hub_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    url = sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    hubs: Hubs = request.getfixturevalue("postgres_hubs")  # skips or fails when PostgreSQL is down
+    url = hubs.take()
     try:
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        hubs.give_back(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_hubs(postgres_template: str) -> Iterator[Hubs]:
+    """This worker's PostgreSQL hub databases: made from the template, emptied back to it after each
+    test and reused (``tests/postgres_hubs.py``), dropped at the end of the session."""
+    hubs = Hubs(POSTGRES_URL, postgres_template)
+    try:
+        yield hubs
+    finally:
+        hubs.close()
 
 
 # -- downstream peers: the targets tests provision into ------------------------------------------

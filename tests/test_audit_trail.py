@@ -10,10 +10,8 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,8 +29,8 @@ from scimward.store.governance import PolicyDenied, trail_head, verify_trail
 from scimward.store.provisioning import TargetRepository
 from scimward.store.tables import audit_events, audit_head, changes
 from scimward.store.timeutil import utcnow
+from tests import forkserver
 
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
 pytestmark = pytest.mark.anyio
 
 POLICY = """
@@ -54,9 +52,7 @@ def user(name: str) -> dict[str, Any]:
 
 
 def scimward(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMWARD, *args], capture_output=True, text=True, timeout=120, env={**os.environ, "SCIMWARD_ACTOR": "auditor"}
-    )
+    return forkserver.run(args, timeout=120, env={**os.environ, "SCIMWARD_ACTOR": "auditor"})
 
 
 @pytest.fixture

@@ -12,15 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import forkserver
 from tests.conftest import free_port, migrated_sqlite
 
 SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
-    )
+    return forkserver.run(args, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

@@ -24,15 +24,15 @@ from scimward.store.errors import DatabaseUnavailable, SchemaMismatch
 from scimward.store.provisioning import TargetRepository
 from scimward.sync.errors import AuthError, TransientError
 from scimward.sync.propagate import Propagator
+from tests import forkserver
 from tests.conftest import Peer, free_port, issue_token
 
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
 SECRET_URL = "postgresql+psycopg://scimward:S3cr%40tPw@127.0.0.1:1/scimward"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SCIMWARD_")}
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**environ, **(env or {})})
+    return forkserver.run(args, env={**environ, **(env or {})})
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,9 +24,8 @@ from scimward.store.database import Database
 from scimward.store.tables import audit_events, console_sessions
 from scimward.store.timeutil import utcnow
 from scimward.web.oidc import person, role_for
+from tests import forkserver
 from tests.conftest import ServerThread, free_port, migrated_sqlite
-
-SCIMWARD = [sys.executable, "-m", "scimward"]
 
 
 def run(coro: object) -> object:
@@ -227,29 +224,14 @@ def test_a_disabled_administrator_cannot_sign_in_and_loses_their_sessions(hub_ur
 
 
 def test_admin_create_prints_the_one_time_password_alone_on_the_last_line(hub_url: str) -> None:
-    done = subprocess.run(
-        [*SCIMWARD, "admin", "create", "break-glass", "--role", "approver", "--database-url", hub_url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = forkserver.run(["admin", "create", "break-glass", "--role", "approver", "--database-url", hub_url])
     assert done.returncode == 0, done.stderr
     password = done.stdout.strip().splitlines()[-1]
     assert len(password) >= 20 and " " not in password
     assert run(_verify(hub_url, "break-glass", password)) == "approver"
-    again = subprocess.run(
-        [*SCIMWARD, "admin", "create", "break-glass", "--database-url", hub_url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = forkserver.run(["admin", "create", "break-glass", "--database-url", hub_url])
     assert again.returncode != 0 and "exists already" in again.stderr and "Traceback" not in again.stderr
-    wrong = subprocess.run(
-        [*SCIMWARD, "admin", "create", "x", "--role", "owner", "--database-url", hub_url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    wrong = forkserver.run(["admin", "create", "x", "--role", "owner", "--database-url", hub_url])
     assert wrong.returncode == 2 and "--role must be one of viewer, reviewer, approver, admin" in wrong.stderr
 
 

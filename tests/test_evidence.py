@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,9 +53,9 @@ from scimward.store.governance.evidence import EstateRow
 from scimward.store.provisioning import TargetRepository
 from scimward.store.tables import audit_events, findings, link_members, links, reconcile_runs
 from scimward.store.timeutil import utcnow
+from tests import forkserver
 from tests.conftest import ServerThread, issue_token
 
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 pytestmark = pytest.mark.anyio
 
@@ -195,9 +194,7 @@ async def estate(hub_url: str) -> AsyncIterator[Fixture]:
 
 
 def scimward(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMWARD, *args], capture_output=True, text=True, timeout=120, env={**os.environ, "SCIMWARD_ACTOR": "auditor"}
-    )
+    return forkserver.run(args, timeout=120, env={**os.environ, "SCIMWARD_ACTOR": "auditor"})
 
 
 async def test_coverage_matches_the_figures_worked_out_by_hand(estate: Fixture) -> None:

@@ -14,18 +14,16 @@ by reading state back, and each rewrite must be logged on ``scimward.scim`` so a
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests import forkserver
 from tests.conftest import LiveServer, issue_token
 from tests.scimdata import ENTERPRISE, GROUP, PATCH_OP, USER, assert_error
 
@@ -658,7 +656,6 @@ def test_token_from_the_documented_command_gets_204_on_patch(
 ) -> None:
     """docs/identity-providers.md: scimward token create ... --patch-response no_content, as an admin runs it."""
     command = [
-        str(Path(sys.executable).parent / "scimward"),
         "token",
         "create",
         "--name",
@@ -670,7 +667,7 @@ def test_token_from_the_documented_command_gets_204_on_patch(
         "--database-url",
         live_server.database_url,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    result = forkserver.run(command)
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     group_id = create_group(scim, f"Engines {unique}")

@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from scimward.policy import identity_store
@@ -16,19 +14,12 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
+from tests import forkserver
 from tests.hub import change_rows
-
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMWARD, *args, "--database-url", url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "SCIMWARD_ACTOR": "carol"},
-    )
+    return forkserver.run([*args, "--database-url", url], env={**os.environ, "SCIMWARD_ACTOR": "carol"})
 
 
 def ok(url: str, *args: str) -> str:

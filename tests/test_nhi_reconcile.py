@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from scimward.sync.propagate import Propagator
 from scimward.sync.reconcile import Reconciler
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
+from tests import forkserver
 from tests.conftest import Peer
 from tests.hub import Hub, open_hub
 
@@ -106,12 +105,6 @@ def test_the_command_line_reads_agents_back(tmp_path: Path, downstream: Peer) ->
             await database.dispose()
 
     asyncio.run(prepare())
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "scimward"), "reconcile", "app"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SCIMWARD_DATABASE_URL": url},
-    )
+    done = forkserver.run(["reconcile", "app"], timeout=120, env={**os.environ, "SCIMWARD_DATABASE_URL": url})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "read 0 users, 1 agents and 0 groups" in done.stderr

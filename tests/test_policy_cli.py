@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,15 +16,12 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database
 from scimward.store.tables import changes
+from tests import forkserver
 from tests.conftest import migrated_sqlite, repo_root
-
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(*args: str, actor: str = "alice") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**os.environ, "SCIMWARD_ACTOR": actor}
-    )
+    return forkserver.run(args, env={**os.environ, "SCIMWARD_ACTOR": actor})
 
 
 @pytest.fixture

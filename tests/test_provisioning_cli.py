@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,13 +19,12 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import GROUP_TYPE, USER_TYPE
 from scimward.store.database import Database, upgrade
 from scimward.store.provisioning import Outbox
+from tests import forkserver
 from tests.conftest import Peer, ServerThread, issue_token
-
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCIMWARD, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    return forkserver.run(args, timeout=120, env={**os.environ, **env})
 
 
 def seed(url: str, users: int) -> None:

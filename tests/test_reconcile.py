@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from scimward.sync.reconcile import Reconciler, ReconcileReport
 from scimward.sync.schedule import run_due_reconciles, run_reconcile_schedule
 from scimward.sync.secrets import SecretBox, generate_key
 from scimward.sync.targets import AttributeRule, ReconcilePolicy, TargetConfig, parse_every
+from tests import forkserver
 from tests import hub as hubs
 from tests.conftest import Peer, ServerThread, issue_token
 from tests.hub import ENTERPRISE
@@ -449,13 +449,7 @@ async def test_a_lost_member_account_is_made_again_with_its_memberships(hub: Hub
 
 
 def scimward(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "scimward"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"},
-    )
+    return forkserver.run(args, timeout=120, env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"})
 
 
 @pytest.mark.slow  # a dozen `scimward` commands against a hub and a downstream

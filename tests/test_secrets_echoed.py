@@ -31,6 +31,7 @@ from scimward.store.provisioning import TargetRepository
 from scimward.sync.propagate import Propagator
 from scimward.sync.secrets import SecretBox
 from scimward.sync.targets import TargetConfig
+from tests import forkserver
 from tests.conftest import Peer
 from tests.hub import Hub
 from tests.peers.quirky_server import Quirks, QuirkyServer
@@ -58,13 +59,7 @@ def refusing() -> Iterator[QuirkyServer]:
 
 
 def run(*args: str, url: str) -> str:
-    done = subprocess.run(
-        [SCIMWARD, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"},
-    )
+    done = forkserver.run(args, timeout=120, env={**os.environ, "SCIMWARD_DATABASE_URL": url, "COLUMNS": "250"})
     assert done.returncode in (0, 1, 2, 4), done.stderr  # answers, never a crash
     return done.stdout + done.stderr
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,16 +18,13 @@ from scimward.scim.resource import normalize
 from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.database import Database, create_sync_engine
 from scimward.store.tables import changes
+from tests import forkserver
 from tests.conftest import ServerThread, migrated_sqlite
 from tests.hub import ENTERPRISE
 
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
-
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMWARD, *args], capture_output=True, text=True, timeout=60, env={**os.environ, "SCIMWARD_ACTOR": "alice"}
-    )
+    return forkserver.run(args, env={**os.environ, "SCIMWARD_ACTOR": "alice"})
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,8 @@ import sqlalchemy as sa
 from scimward.store.database import Database
 from scimward.store.provisioning.targets import TargetRepository
 from scimward.sync.secrets import generate_key
+from tests import forkserver
 from tests.conftest import Peer, free_port, migrated_sqlite
-
-SCIMWARD = str(Path(sys.executable).parent / "scimward")
 
 
 @dataclass
@@ -47,14 +45,7 @@ class Cli:
                 **(env or {}),
             }
         )
-        return subprocess.run(
-            [SCIMWARD, "target", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=environ,
-            input=stdin if stdin is not None else "",
-        )
+        return forkserver.run(["target", *args], env=environ, input=stdin)
 
     def ok(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         result = self(*args, **kwargs)  # type: ignore[arg-type]
