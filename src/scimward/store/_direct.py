@@ -112,16 +112,9 @@ class _SyncCursor:
         return self._cursor.fetchall()
 
 
-class _ThreadCursor:
+class _ThreadCursor(_SyncCursor):
     """A sqlite3 cursor whose statements run in a worker thread: for a statement whose cost grows with
     the data (a filter no index answers), so that it cannot hold up the event loop."""
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
 
     async def execute(self, sql: str, params: Any = ()) -> None:
         await asyncio.to_thread(self._cursor.execute, sql, params)

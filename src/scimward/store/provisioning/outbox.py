@@ -234,32 +234,20 @@ class Outbox:
 
     async def retry(self, item: OutboxItem, delay: float, error: str | None) -> None:
         """Put a row back for later (a transient failure, or waiting for something else)."""
-        async with self.db.write() as conn:
-            await conn.execute(
-                outbox.update()
-                .where(
-                    _o.target_id == item.target_id,
-                    _o.identity_id == item.identity_id,
-                )
-                .values(
-                    claimed_until=None,
-                    due=utcnow() + timedelta(seconds=delay),
-                    attempts=_o.attempts + 1,
-                    last_error=error,
-                )
-            )
+        await self._put_back(item, delay, attempts=_o.attempts + 1, last_error=error)
 
     async def postpone(self, item: OutboxItem, delay: float) -> None:
         """Put a row back for later without counting an attempt (its target asked for a pause that
         another row's failure earned): its attempts and last error stay as they were."""
+        await self._put_back(item, delay)
+
+    async def _put_back(self, item: OutboxItem, delay: float, **values: Any) -> None:
+        """Release the claim on ``item``'s row and make it due in ``delay`` seconds, with ``values``."""
         async with self.db.write() as conn:
             await conn.execute(
                 outbox.update()
-                .where(
-                    _o.target_id == item.target_id,
-                    _o.identity_id == item.identity_id,
-                )
-                .values(claimed_until=None, due=utcnow() + timedelta(seconds=delay))
+                .where(_o.target_id == item.target_id, _o.identity_id == item.identity_id)
+                .values(claimed_until=None, due=utcnow() + timedelta(seconds=delay), **values)
             )
 
     async def release_target(self, target_id: int, *, due_now: bool = False) -> None:
