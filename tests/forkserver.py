@@ -11,9 +11,11 @@ does, and exits with its code. The server runs nothing else and starts no thread
 a fresh interpreter but for the imports.
 
 What a fork cannot give stays with a real process: ``SCIMWARD_TEST_EXEC=1`` makes every call
-``exec`` the installed script, and the tests of the process boundary itself (what start-up imports,
-the entry point, Ctrl-C, ``serve`` and ``worker``) always do (``tests/test_cli_errors.py``,
-``tests/test_cli_speed.py``, ``tests/test_worker_kill.py``).
+``exec`` the installed script; the tests of the process boundary itself always do (the installed
+script and ``python -m scimward``, Ctrl-C while the command line is imported, what ``--help``
+imports, ``serve`` and ``worker`` stopped by signals: ``tests/test_cli_errors.py``,
+``tests/test_cli_speed.py``, ``tests/test_serve_logs.py``, ``tests/test_worker_kill.py``); and
+``tests/test_forkserver.py`` runs the same commands both ways and compares what they printed.
 """
 
 from __future__ import annotations
