@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,12 @@ ROOT = HERE.parent
 CONCURRENCY = 8
 
 
-def backends_cpu(database: str) -> float:
-    """CPU seconds used so far by the PostgreSQL backends serving ``database`` (the server is local)."""
+def backends_cpu(database: str, leave_out: Collection[int] = ()) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving ``database`` (the server is local),
+    but those whose pids are in ``leave_out``."""
     total = 0
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) in leave_out:
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -80,14 +82,25 @@ def child(url: str, writes: int, database: str, arm: str, rounds: int = 1) -> No
         made = [0]
 
         async def create(n: int) -> str:
-            doc = {"schemas": [USER_SCHEMA], "userName": f"user{n:06d}@example.com", "active": True,
-                   "title": "Engineer", "name": {"givenName": f"G{n}", "familyName": "Bench"}}
+            doc = {
+                "schemas": [USER_SCHEMA],
+                "userName": f"user{n:06d}@example.com",
+                "active": True,
+                "title": "Engineer",
+                "name": {"givenName": f"G{n}", "familyName": "Bench"},
+            }
             return (await store.create(USER_TYPE, normalize(doc, USER_TYPE), source="scim:bench")).id
 
         async def patch(identity_id: str) -> None:
-            await store.patch(USER_TYPE, identity_id, {
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": "title", "value": "Manager"}]}, source="scim:bench")
+            await store.patch(
+                USER_TYPE,
+                identity_id,
+                {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "title", "value": "Manager"}],
+                },
+                source="scim:bench",
+            )
 
         async def phases(extra: dict[str, Any]) -> None:
             ids: list[str] = []
@@ -103,11 +116,18 @@ def child(url: str, writes: int, database: str, arm: str, rounds: int = 1) -> No
                         await asyncio.gather(*(patch(ids[n]) for n in batch))
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 server = backends_cpu(database) - server if database else 0.0
-                out.append({**extra, "phase": phase, "writes": writes, "seconds": round(wall, 3),
-                            "per_second": round(writes / wall, 1),
-                            "cpu_ms_per_write": round(1000 * cpu / writes, 3),
-                            "server_cpu_ms_per_write": round(1000 * server / writes, 3),
-                            "load": round(os.getloadavg()[0], 1)})
+                out.append(
+                    {
+                        **extra,
+                        "phase": phase,
+                        "writes": writes,
+                        "seconds": round(wall, 3),
+                        "per_second": round(writes / wall, 1),
+                        "cpu_ms_per_write": round(1000 * cpu / writes, 3),
+                        "server_cpu_ms_per_write": round(1000 * server / writes, 3),
+                        "load": round(os.getloadavg()[0], 1),
+                    }
+                )
 
         await create(10 * writes * max(rounds, 1) + 1)  # the first write warms the connection pool and the policy
         if arm != "interleaved":
@@ -132,8 +152,11 @@ def main() -> int:
     p.add_argument("--pg-admin-db", default="test")
     p.add_argument("--pg-db", default="scimward_bench_audit_cost")
     p.add_argument("--out", default=str(HERE / "results" / f"audit-cost-{time.strftime('%Y%m%d')}.jsonl"))
-    p.add_argument("--interleave", action="store_true",
-                   help="both arms in one process on one database, alternating round by round (--pairs rounds each)")
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="both arms in one process on one database, alternating round by round (--pairs rounds each)",
+    )
     p.add_argument("--child", nargs=5, metavar=("URL", "WRITES", "DATABASE", "ARM", "ROUNDS"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -157,24 +180,38 @@ def main() -> int:
                 admin.execute(f'CREATE DATABASE "{a.pg_db}"')
             url, database = "postgresql+psycopg://" + a.pg_url.split("://", 1)[1] + a.pg_db, a.pg_db
         load = os.getloadavg()[0]
-        done = subprocess.run([sys.executable, __file__, "--child", url, str(a.writes), database, arm,
-                               str(a.pairs)],
-                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)},
-                              cwd=str(work), timeout=1800)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", url, str(a.writes), database, arm, str(a.pairs)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(src)},
+            cwd=str(work),
+            timeout=1800,
+        )
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)
             return 1
         for phase in json.loads(done.stdout.strip().splitlines()[-1]):
             at_end = phase.pop("load", None)  # --interleave: the load at the end of that phase
-            record = {"op": "audit_cost", "dialect": a.dialect, "pair": pair, "arm": arm, **phase,
-                      "interleaved": a.interleave, "load_before": round(load, 1),
-                      "load_after": at_end if at_end is not None else round(os.getloadavg()[0], 1),
-                      "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                      "command": " ".join([".venv/bin/python bench/audit_cost.py", *sys.argv[1:]])}
+            record = {
+                "op": "audit_cost",
+                "dialect": a.dialect,
+                "pair": pair,
+                "arm": arm,
+                **phase,
+                "interleaved": a.interleave,
+                "load_before": round(load, 1),
+                "load_after": at_end if at_end is not None else round(os.getloadavg()[0], 1),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": " ".join([".venv/bin/python bench/audit_cost.py", *sys.argv[1:]]),
+            }
             results.append(record)
-            print(f"pair {record['pair']} {record['arm']:>8} {phase['phase']:>6}: {phase['per_second']:7.1f}/s, "
-                  f"CPU {phase['cpu_ms_per_write']:.2f} ms/write + server {phase['server_cpu_ms_per_write']:.2f}, "
-                  f"load {record['load_after']:.1f}", flush=True)
+            print(
+                f"pair {record['pair']} {record['arm']:>8} {phase['phase']:>6}: {phase['per_second']:7.1f}/s, "
+                f"CPU {phase['cpu_ms_per_write']:.2f} ms/write + server {phase['server_cpu_ms_per_write']:.2f}, "
+                f"load {record['load_after']:.1f}",
+                flush=True,
+            )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "a") as f:
         for record in results:

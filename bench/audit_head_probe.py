@@ -31,25 +31,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
+import audit_cost  # noqa: E402 (bench/ on the path above)
+
 SAMPLER_PID: list[int] = []
 
 
 def backends_cpu(database: str) -> float:
-    """CPU seconds of the backends serving ``database`` (``bench/audit_cost.py``'s), the sampler's own excluded."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) in SAMPLER_PID:
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if database.encode() not in f.read():
-                    continue
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of the backends serving ``database`` (``bench/audit_cost.py``'s), the sampler's own left out."""
+    return audit_cost.backends_cpu(database, SAMPLER_PID)
 
 
 CONCURRENCY = 8
