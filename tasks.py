@@ -64,8 +64,9 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "scimward"), *args])
     if command == "test":
         ensure_env()
-        # Byte-code for src/ once, so that the suite's hundreds of `scimward` processes load it rather
-        # than compile every module again (each of them would, where PYTHONDONTWRITEBYTECODE is set).
+        # Byte-code for src/ once, so that the suite's `scimward` processes (each worker's fork server,
+        # and the commands exec'd) load it rather than compile every module again (each of them would,
+        # where PYTHONDONTWRITEBYTECODE is set).
         subprocess.run([str(BIN / "python"), "-m", "compileall", "-q", str(ROOT / "src")], check=True)
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *parallel(rest), *rest], cwd=ROOT)
     if command == "docs":
