@@ -11,7 +11,8 @@ does, and exits with its code. The server runs nothing else and starts no thread
 a fresh interpreter but for the imports.
 
 What a fork cannot give stays with a real process: ``SCIMWARD_TEST_EXEC=1`` makes every call
-``exec`` the installed script; the tests of the process boundary itself always do (the installed
+``exec`` the installed script (as it is where the server cannot run: no ``fork``, or no
+``os.pidfd_open``, which is Linux's); the tests of the process boundary itself always do (the installed
 script and ``python -m scimward``, Ctrl-C while the command line is imported, what ``--help``
 imports, ``serve`` and ``worker`` stopped by signals: ``tests/test_cli_errors.py``,
 ``tests/test_cli_speed.py``, ``tests/test_serve_logs.py``, ``tests/test_worker_kill.py``); and
@@ -77,7 +78,7 @@ def run(
     """``subprocess.run([SCIMWARD, *args], capture_output=True, text=True, ...)``, forked from the server."""
     argv = [SCIMWARD, *args]
     environ = dict(os.environ if env is None else env)
-    if os.environ.get(EXEC_ENV, "") not in {"", "0"}:
+    if os.environ.get(EXEC_ENV, "") not in {"", "0"} or not hasattr(os, "pidfd_open"):  # pidfd: Linux 5.3+
         return subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, env=environ, input=input or "", cwd=cwd
         )
