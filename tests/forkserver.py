@@ -130,23 +130,21 @@ class _Server:
             request = json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode()
             socket.send_fds(conn, [_HEADER.pack(len(request)) + request], [f.fileno() for f in (stdin, stdout, stderr)])
             conn.settimeout(timeout)
-            pid = int(_line(conn))
-            try:
-                code = int(_line(conn))
-            except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                raise subprocess.TimeoutExpired(argv, timeout, _read(stdout), _read(stderr)) from None
+            with conn.makefile("rb") as answers:  # the child's pid, then its exit code: a line each
+                pid = int(_line(answers))
+                try:
+                    code = int(_line(answers))
+                except TimeoutError:
+                    os.kill(pid, signal.SIGKILL)
+                    raise subprocess.TimeoutExpired(argv, timeout, _read(stdout), _read(stderr)) from None
             return subprocess.CompletedProcess(argv, code, _read(stdout), _read(stderr))
 
 
-def _line(conn: socket.socket) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(64)
-        if not chunk:
-            raise RuntimeError("the scimward fork server closed the connection")
-        data += chunk
-    return data.decode()
+def _line(answers: IO[bytes]) -> str:
+    line = answers.readline()
+    if not line.endswith(b"\n"):
+        raise RuntimeError("the scimward fork server closed the connection")
+    return line.decode()
 
 
 def _read(file: IO[str]) -> str:

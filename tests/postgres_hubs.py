@@ -59,6 +59,10 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()
 """
 
 
+class SchemaChanged(Exception):
+    """A test changed a hub database's schema: it cannot be emptied back to the template's state."""
+
+
 class Hubs:
     """This worker's hub databases on PostgreSQL, made from ``template`` and reused (see the module)."""
 
@@ -103,7 +107,7 @@ class Hubs:
         assert name is not None and name in self._made
         try:
             self._reset(name)
-        except (psycopg.Error, AssertionError):
+        except (psycopg.Error, SchemaChanged):
             self.drop(name)
             return
         self.free.append(name)
@@ -132,7 +136,8 @@ class Hubs:
             conn.execute(OTHERS)
             conn.execute("SET lock_timeout = '10s'")
             fingerprint = conn.execute(FINGERPRINT).fetchone()
-            assert fingerprint is not None and fingerprint[0] == self._fingerprint, "a test changed the schema"
+            if fingerprint is None or fingerprint[0] != self._fingerprint:
+                raise SchemaChanged(name)
             written = {str(table) for (table,) in conn.execute(WRITTEN).fetchall()} | set(self._seeds)
             with conn.transaction():
                 if written:
