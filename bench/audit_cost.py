@@ -40,6 +40,21 @@ ROOT = HERE.parent
 CONCURRENCY = 8
 
 
+def bench_user(n: int, family: str = "Bench") -> dict[str, Any]:
+    """The ``n``-th User the benchmarks create, normalised as the SCIM edge would."""
+    from scimward.scim.resource import normalize  # src/ is on the path only once main() has set it
+    from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+
+    doc = {
+        "schemas": [USER_SCHEMA],
+        "userName": f"user{n:07d}@example.com",
+        "active": True,
+        "title": "Engineer",
+        "name": {"givenName": f"G{n}", "familyName": family},
+    }
+    return normalize(doc, USER_TYPE)
+
+
 def backends_cpu(database: str, leave_out: Collection[int] = ()) -> float:
     """CPU seconds used so far by the PostgreSQL backends serving ``database`` (the server is local),
     but those whose pids are in ``leave_out``."""
@@ -67,8 +82,7 @@ def child(url: str, writes: int, database: str, arm: str, rounds: int = 1) -> No
     from no_audit import without_audit  # bench/no_audit.py (this script's folder is on sys.path)
 
     from scimward.policy import identity_store
-    from scimward.scim.resource import normalize
-    from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+    from scimward.scim.resource_types import USER_TYPE
     from scimward.store.database import Database, upgrade
 
     upgrade(url)
@@ -82,14 +96,7 @@ def child(url: str, writes: int, database: str, arm: str, rounds: int = 1) -> No
         made = [0]
 
         async def create(n: int) -> str:
-            doc = {
-                "schemas": [USER_SCHEMA],
-                "userName": f"user{n:06d}@example.com",
-                "active": True,
-                "title": "Engineer",
-                "name": {"givenName": f"G{n}", "familyName": "Bench"},
-            }
-            return (await store.create(USER_TYPE, normalize(doc, USER_TYPE), source="scim:bench")).id
+            return (await store.create(USER_TYPE, bench_user(n), source="scim:bench")).id
 
         async def patch(identity_id: str) -> None:
             await store.patch(

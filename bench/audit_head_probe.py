@@ -220,8 +220,7 @@ def main() -> int:
     url = "postgresql+psycopg://" + dsn.split("://", 1)[1]
 
     from scimward.policy import identity_store
-    from scimward.scim.resource import normalize
-    from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
+    from scimward.scim.resource_types import USER_TYPE
     from scimward.store.database import Database, upgrade
     from scimward.store.identity import _fused
 
@@ -242,14 +241,7 @@ def main() -> int:
         async def create() -> None:
             n = made[0]
             made[0] += 1
-            doc = {
-                "schemas": [USER_SCHEMA],
-                "userName": f"user{n:07d}@example.com",
-                "active": True,
-                "title": "Engineer",
-                "name": {"givenName": f"G{n}", "familyName": "Probe"},
-            }
-            await store.create(USER_TYPE, normalize(doc, USER_TYPE), source="scim:bench")
+            await store.create(USER_TYPE, audit_cost.bench_user(n, "Probe"), source="scim:bench")
 
         await create()
         for r in range(a.rounds):
