@@ -85,7 +85,7 @@ def run(
     return _server().run(argv, environ, input or "", str(cwd or os.getcwd()), timeout)
 
 
-class _Server:
+class _ForkServer:
     """This pytest worker's fork server: started on the first call, stopped when the worker exits."""
 
     def __init__(self) -> None:
@@ -153,14 +153,14 @@ def _read(file: IO[str]) -> str:
 
 
 _lock = threading.Lock()
-_instance: _Server | None = None
+_instance: _ForkServer | None = None
 
 
-def _server() -> _Server:
+def _server() -> _ForkServer:
     global _instance
     with _lock:
         if _instance is None or _instance.process.poll() is not None:
-            _instance = _Server()
+            _instance = _ForkServer()
         return _instance
 
 

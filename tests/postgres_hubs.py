@@ -59,6 +59,12 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()
 """
 
 
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A psycopg connection (autocommit) to the database a SQLAlchemy URL names."""
+    libpq = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(libpq, autocommit=True)
+
+
 class SchemaChanged(Exception):
     """A test changed a hub database's schema: it cannot be emptied back to the template's state."""
 
@@ -80,8 +86,7 @@ class Hubs:
         return sa.make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
 
     def _connect(self, name: str) -> psycopg.Connection[Any]:
-        libpq = sa.make_url(self.url(name)).set(drivername="postgresql").render_as_string(hide_password=False)
-        return psycopg.connect(libpq, autocommit=True)
+        return connect(self.url(name))
 
     def _admin(self) -> psycopg.Connection[Any]:
         name = sa.make_url(self.server_url).database

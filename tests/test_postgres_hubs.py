@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -17,7 +16,7 @@ from scimward.scim.resource_types import USER_SCHEMA, USER_TYPE
 from scimward.store.auth import TokenStore
 from scimward.store.database import Database
 from tests.conftest import POSTGRES_URL
-from tests.postgres_hubs import WRITTEN, Hubs
+from tests.postgres_hubs import WRITTEN, Hubs, connect
 
 pytestmark = pytest.mark.postgres
 
@@ -27,10 +26,6 @@ def hubs(postgres_template: str) -> Iterator[Hubs]:
     made = Hubs(POSTGRES_URL, postgres_template)
     yield made
     made.close()
-
-
-def connect(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
 
 
 def state(url: str) -> dict[str, Any]:
